@@ -1,0 +1,522 @@
+"""Compile packs into one backend-neutral Program: typed, resolved, stratified.
+
+This is where meaning is checked (every problem is an `Issue` with a location)
+and where a pack becomes condition trees over encoded values, ready for any
+backend: durable_rules for single cases, a bulk engine beside it later. Rules
+that read facts other rules produce (classifications, complaint level) are put
+in later strata, so forward chaining happens in a fixed, explainable order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from . import types as T
+from .errors import PackError
+from .pack import (FORMATS, PLACEHOLDER, SPECIAL_PLACEHOLDERS, AllOf, AnyOf, Compare, FactRef, Issue, Pack,
+                   ParamRef, did_you_mean)
+from .vocabulary import (BASE_FACTS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, FUNCTIONS, ISSUE_VALUES, FactSpec,
+                         Function, chain_spec)
+
+MAX_RULES = 400          # durable_rules hangs at registration from 512 rules on
+MAX_FIELDS = 240         # a durable_rules fact holds at most 255 properties
+
+DEFAULT_SEVERITY = {"classification": "info", "not_covered": "info", "warning": "warning"}
+PARTY_STATION = {"sending_station": "stations.sending", "delivering_station": "delivering_station",
+                 "hub": "hub_handling.station"}
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One comparison. `value` is already encoded; `right` names a fact instead."""
+
+    op: str
+    left: str
+    value: Any = None
+    right: str | None = None
+    label: str | None = None
+
+    def paths(self) -> tuple[str, ...]:
+        return (self.left,) if self.right is None else (self.left, self.right)
+
+
+@dataclass(frozen=True)
+class Node:
+    op: str                   # "all" | "any"
+    children: tuple
+    label: str | None = None
+
+
+TRUE = Node("all", ())
+
+
+@dataclass(frozen=True)
+class Amount:
+    """A fine or refund: a constant, or the value of a money fact."""
+
+    constant: Decimal | None = None
+    fact: str | None = None
+
+
+@dataclass
+class CompiledRule:
+    id: str
+    clause: str
+    pack: str
+    title: str
+    kind: str
+    party: str
+    station_fact: str | None
+    severity: str
+    classify: str | None
+    level: int | None
+    fine: Amount | None
+    refund: Amount | None
+    scope: Node
+    when: Node
+    facts: tuple[str, ...]
+    messages: dict[str, str]
+    overrides: tuple[str, ...]
+    deadline: tuple[str, str, str] | None   # (name, due fact, actual fact)
+    location: tuple[str, int | None]
+    stratum: int = 0
+    reads_chain: frozenset = frozenset()
+
+    @property
+    def condition(self) -> Node:
+        return Node("all", (self.scope, self.when))
+
+    @property
+    def writes(self) -> set[str]:
+        out = set()
+        if self.classify:
+            out.add(CLASSIFICATION_PREFIX + self.classify)
+        if self.level:
+            out.add(CHAIN_LEVEL)
+        return out
+
+
+@dataclass
+class Derivation:
+    name: str
+    fn: Function
+    args: dict[str, tuple[str, Any]]   # arg -> ("fact", path) | ("coalesce", paths) | ("const", value)
+
+
+@dataclass
+class Program:
+    """Everything a backend needs, and everything a verdict needs to explain itself."""
+
+    packs: list[Pack]
+    rules: list[CompiledRule]
+    derivations: list[Derivation]
+    specs: dict[str, FactSpec]
+    condition_fields: list[str]
+    strata: int
+    classifications: list[str]
+    timezone: str
+
+    def rule(self, rule_id: str) -> CompiledRule:
+        return self._by_id[rule_id]
+
+    def __post_init__(self) -> None:
+        self._by_id = {r.id: r for r in self.rules}
+
+
+def walk(node) :
+    """Every leaf of a condition tree."""
+    if isinstance(node, Leaf):
+        yield node
+    else:
+        for child in node.children:
+            yield from walk(child)
+
+
+class _Compiler:
+    def __init__(self, packs: list[Pack], catalogue: dict[str, Any]):
+        self.packs = packs
+        self.catalogue = catalogue
+        self.issues: list[Issue] = []
+        self.specs: dict[str, FactSpec] = dict(BASE_FACTS)
+        self.classified = {r.then.classify for p in packs for r in p.model.rules if r.then.classify}
+        for name in self.classified:
+            self.specs[CLASSIFICATION_PREFIX + name] = chain_spec(CLASSIFICATION_PREFIX + name)
+        self.specs[CHAIN_LEVEL] = chain_spec(CHAIN_LEVEL)
+
+    # -- reporting ---------------------------------------------------------------------
+    def issue(self, pack: Pack, loc: tuple, message: str, hint: str | None = None, severity: str = "error"):
+        line, column = pack.where(loc)
+        fieldname = ".".join(str(p) for p in loc) or None
+        self.issues.append(Issue(pack.doc.file, line, column, fieldname, message, severity, hint))
+
+    def spec(self, pack: Pack, path: str, loc: tuple) -> FactSpec | None:
+        spec = self.specs.get(path)
+        if spec is None:
+            hint = did_you_mean(path, self.specs)
+            if path.startswith(CLASSIFICATION_PREFIX):
+                hint = hint or "no rule in the loaded packs classifies a case that way"
+            self.issue(pack, loc, f"unknown fact `{path}`", hint)
+        return spec
+
+    # -- values ------------------------------------------------------------------------
+    def param(self, pack: Pack, name: str, loc: tuple):
+        params = self._params[pack.name]
+        if name not in params:
+            self.issue(pack, loc, f"unknown parameter `{name}`", did_you_mean(name, params))
+            return None
+        return params[name]
+
+    def constant(self, pack: Pack, ftype: T.FactType, value: Any, loc: tuple):
+        """A literal or parameter, parsed as `ftype`; returns the Python value or None."""
+        if isinstance(value, ParamRef):
+            p = self.param(pack, value.param, loc + ("param",))
+            if p is None:
+                return None
+            ptype, pvalue = p
+            if ptype.name != ftype.name:
+                self.issue(pack, loc, f"parameter `{value.param}` is a {ptype.name}, expected a {ftype.name}")
+                return None
+            return pvalue
+        try:
+            return ftype.parse(value)
+        except ValueError as exc:
+            self.issue(pack, loc, f"{exc} (expected a {ftype.name} literal)")
+            return None
+
+    # -- conditions --------------------------------------------------------------------
+    def condition(self, pack: Pack, cond, loc: tuple):
+        if isinstance(cond, (AllOf, AnyOf)):
+            op = "all" if isinstance(cond, AllOf) else "any"
+            children = [self.condition(pack, c, loc + (op, i)) for i, c in enumerate(getattr(cond, op))]
+            return Node(op, tuple(c for c in children if c is not None), cond.label)
+        return self.compare(pack, cond, loc)
+
+    def compare(self, pack: Pack, cond: Compare, loc: tuple):
+        ops = [op for op in ("eq", "is_", "ne", "lt", "le", "gt", "ge", "in_", "contains", "exists")
+               if getattr(cond, op) is not None]
+        if len(ops) != 1:
+            self.issue(pack, loc, f"a comparison needs exactly one operator, found {len(ops)}",
+                       "use one of eq, is, ne, lt, le, gt, ge, in, contains, exists")
+            return None
+        op = ops[0]
+        raw = getattr(cond, op)
+        op = {"in_": "in", "is_": "is"}.get(op, op)
+        spec = self.spec(pack, cond.fact, loc + ("fact",))
+        if spec is None:
+            return None
+        ftype = spec.type
+        if op == "exists":
+            return Leaf("exists", cond.fact, bool(raw), label=cond.label)
+        if ftype.name == "block":
+            self.issue(pack, loc + (op,), f"`{cond.fact}` is a block: it can only be tested with `exists`")
+            return None
+        if op == "contains":
+            if ftype.name != "list":
+                self.issue(pack, loc + (op,), f"`contains` needs a list fact, `{cond.fact}` is a {ftype.name}")
+                return None
+            if raw not in ISSUE_VALUES:
+                self.issue(pack, loc + (op,), f"`{raw}` is not a complaint issue", did_you_mean(raw, ISSUE_VALUES))
+                return None
+            return Leaf("contains", cond.fact, raw, label=cond.label)
+        if ftype.name == "list":
+            self.issue(pack, loc + (op,), f"`{cond.fact}` is a list: test it with `contains`")
+            return None
+        if op in ("lt", "le", "gt", "ge") and not ftype.ordered:
+            self.issue(pack, loc + (op,), f"`{op}` needs an ordered fact, `{cond.fact}` is a {ftype.name}",
+                       "use eq, ne or in")
+            return None
+        if op == "in":
+            leaves = []
+            for i, item in enumerate(raw):
+                value = self.constant(pack, ftype, item, loc + ("in", i))
+                if value is not None:
+                    leaves.append(Leaf("eq", cond.fact, ftype.encode(value)))
+            return Node("any", tuple(leaves), cond.label)
+        if isinstance(raw, FactRef):
+            other = self.spec(pack, raw.fact, loc + (op, "fact"))
+            if other is None:
+                return None
+            compatible = other.type.name == ftype.name or {other.type.name, ftype.name} <= {"enum", "text"}
+            if not compatible:
+                self.issue(pack, loc + (op,), f"cannot compare `{cond.fact}` ({ftype.name}) "
+                                              f"with `{raw.fact}` ({other.type.name})")
+                return None
+            return Leaf(op, cond.fact, right=raw.fact, label=cond.label)
+        value = self.constant(pack, ftype, raw, loc + (op,))
+        if value is None:
+            return None
+        return Leaf(op, cond.fact, ftype.encode(value), label=cond.label)
+
+    # -- whole packs -------------------------------------------------------------------
+    def compile(self) -> Program:
+        self._params: dict[str, dict[str, tuple[T.FactType, Any]]] = {}
+        seen_packs: dict[str, Pack] = {}
+        for pack in self.packs:
+            if pack.name in seen_packs:
+                self.issue(pack, ("pack",), f"pack `{pack.name}` is loaded twice",
+                           f"also in {seen_packs[pack.name].doc.file}")
+            seen_packs[pack.name] = pack
+            self._params[pack.name] = params = {}
+            for name, p in pack.model.parameters.items():
+                ftype = T.TYPES[p.type]
+                try:
+                    params[name] = (ftype, ftype.parse(p.value))
+                except ValueError as exc:
+                    self.issue(pack, ("parameters", name, "value"), f"{exc} (parameter type is {p.type})")
+        derivations = self.derivations()
+        rules = self.rules()
+        self.stratify(rules)
+        fields = sorted({path for r in rules for leaf in walk(r.condition) for path in leaf.paths()})
+        if len(fields) > MAX_FIELDS:
+            self.issue(self.packs[0], (), f"the packs test {len(fields)} distinct facts; at most {MAX_FIELDS} fit")
+        if len(rules) > MAX_RULES:
+            self.issue(self.packs[0], ("rules",), f"{len(rules)} rules loaded; at most {MAX_RULES} are supported")
+        self.raise_if_errors()
+        return Program(self.packs, rules, derivations, self.specs, fields,
+                       1 + max((r.stratum for r in rules), default=0), sorted(self.classified),
+                       self.packs[0].model.timezone)
+
+    def raise_if_errors(self) -> None:
+        errors = [i for i in self.issues if i.severity == "error"]
+        if errors:
+            err = errors[0].error()
+            if len(errors) > 1:
+                err.message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''}; " \
+                               "`slarules check` lists them all)"
+            err.issues = errors
+            raise err
+
+    def derivations(self) -> list[Derivation]:
+        pending: list[tuple[Pack, str, Any]] = []
+        for pack in self.packs:
+            for name, d in pack.model.derive.items():
+                if name in self.specs:
+                    self.issue(pack, ("derive", name), f"`{name}` is already a fact", "choose another name")
+                    continue
+                fn = FUNCTIONS.get(d.fn)
+                if fn is None:
+                    self.issue(pack, ("derive", name, "fn"), f"unknown derivation function `{d.fn}`",
+                               did_you_mean(d.fn, FUNCTIONS) or f"one of {', '.join(sorted(FUNCTIONS))}")
+                    continue
+                self.specs[name] = FactSpec(name, fn.result, d.doc or fn.doc)
+                pending.append((pack, name, d))
+        out: list[Derivation] = []
+        for pack, name, d in pending:
+            fn = FUNCTIONS[d.fn]
+            loc = ("derive", name, "args")
+            args: dict[str, tuple[str, Any]] = {}
+            for arg, ftype in fn.args.items():
+                if arg not in d.args:
+                    self.issue(pack, loc, f"`{d.fn}` needs argument `{arg}` ({ftype.name})")
+                    continue
+                raw = d.args[arg]
+                refs = raw if isinstance(raw, list) else [raw] if isinstance(raw, FactRef) else None
+                if refs is not None:
+                    ok = True
+                    for i, ref in enumerate(refs):
+                        spec = self.spec(pack, ref.fact, loc + (arg,))
+                        if spec is not None and spec.type.name != ftype.name:
+                            self.issue(pack, loc + (arg,), f"`{ref.fact}` is a {spec.type.name}, "
+                                                           f"`{arg}` needs a {ftype.name}")
+                            ok = False
+                        ok = ok and spec is not None
+                    if ok:
+                        args[arg] = ("coalesce", tuple(r.fact for r in refs))
+                else:
+                    value = self.constant(pack, ftype, raw, loc + (arg,))
+                    if value is not None:
+                        args[arg] = ("const", value)
+            for extra in set(d.args) - set(fn.args):
+                self.issue(pack, loc + (extra,), f"`{d.fn}` has no argument `{extra}`",
+                           did_you_mean(extra, fn.args) or f"it takes {', '.join(fn.args)}")
+            out.append(Derivation(name, fn, args))
+        return self.order_derivations(out)
+
+    def order_derivations(self, derivs: list[Derivation]) -> list[Derivation]:
+        by_name = {d.name: d for d in derivs}
+        done: list[Derivation] = []
+        state: dict[str, int] = {}
+
+        def visit(d: Derivation, chain: tuple) -> None:
+            if state.get(d.name) == 2:
+                return
+            if state.get(d.name) == 1:
+                self.issue(self.packs[0], ("derive", d.name), "derivations depend on each other in a cycle: "
+                           + " -> ".join(chain + (d.name,)))
+                return
+            state[d.name] = 1
+            for kind, val in d.args.values():
+                if kind == "coalesce":
+                    for path in val:
+                        if path in by_name:
+                            visit(by_name[path], chain + (d.name,))
+            state[d.name] = 2
+            done.append(d)
+        for d in derivs:
+            visit(d, ())
+        return done
+
+    def amount(self, pack: Pack, raw, loc: tuple) -> Amount | None:
+        if raw is None:
+            return None
+        if isinstance(raw, FactRef):
+            spec = self.spec(pack, raw.fact, loc + ("fact",))
+            if spec is not None and spec.type.name != "money":
+                self.issue(pack, loc, f"`{raw.fact}` is a {spec.type.name}, expected money")
+            return Amount(fact=raw.fact)
+        value = self.constant(pack, T.MONEY, raw, loc)
+        return Amount(constant=value) if value is not None else None
+
+    def rules(self) -> list[CompiledRule]:
+        compiled: list[CompiledRule] = []
+        ids: dict[str, str] = {}
+        for pack in self.packs:
+            for i, rule in enumerate(pack.model.rules):
+                loc = ("rules", i)
+                if rule.id in ids:
+                    self.issue(pack, loc + ("id",), f"duplicate rule id `{rule.id}`", f"first defined in {ids[rule.id]}")
+                    continue
+                line, _ = pack.where(loc + ("id",))
+                ids[rule.id] = f"{pack.doc.file}:{line}"
+                if rule.clause not in self.catalogue:
+                    self.issue(pack, loc + ("clause",), f"clause `{rule.clause}` is not in the clause catalogue",
+                               did_you_mean(rule.clause, self.catalogue) or "see POLICY.md")
+                scope = [self.condition(pack, c, loc + ("scope", j)) for j, c in enumerate(rule.scope)]
+                when = [self.condition(pack, c, loc + ("when", j)) for j, c in enumerate(rule.when)]
+                deadline = None
+                if rule.deadline is not None:
+                    deadline = self.deadline(pack, rule.deadline, loc + ("deadline",))
+                    if deadline is not None:
+                        when.append(deadline_condition(*deadline[1:]))
+                then = rule.then
+                station_fact = then.station.fact if then.station else PARTY_STATION.get(then.party)
+                if then.station:
+                    self.spec(pack, then.station.fact, loc + ("then", "station", "fact"))
+                if then.kind == "classification" and not (then.classify or then.level):
+                    self.issue(pack, loc + ("then",), "a classification rule needs `classify` or `level`")
+                facts = []
+                for j, path in enumerate(rule.facts):
+                    if self.spec(pack, path, loc + ("facts", j)) is not None:
+                        facts.append(path)
+                self.templates(pack, rule, loc)
+                compiled.append(CompiledRule(
+                    id=rule.id, clause=rule.clause, pack=pack.name, title=rule.title or rule.id,
+                    kind=then.kind, party=then.party, station_fact=station_fact,
+                    severity=then.severity or DEFAULT_SEVERITY.get(then.kind, "error"),
+                    classify=then.classify, level=then.level,
+                    fine=self.amount(pack, then.fine_cny, loc + ("then", "fine_cny")),
+                    refund=self.amount(pack, then.refund_cny, loc + ("then", "refund_cny")),
+                    scope=Node("all", tuple(c for c in scope if c is not None)),
+                    when=Node("all", tuple(c for c in when if c is not None)),
+                    facts=tuple(facts), messages={"zh": rule.message.zh, "en": rule.message.en},
+                    overrides=tuple(rule.overrides), deadline=deadline,
+                    location=(pack.doc.file, line)))
+        self.precedence(compiled)
+        return compiled
+
+    def deadline(self, pack: Pack, d, loc: tuple):
+        ok = True
+        for part in ("due", "actual"):
+            path = getattr(d, part)
+            spec = self.spec(pack, path, loc + (part,))
+            if spec is not None and spec.type.name != "instant":
+                self.issue(pack, loc + (part,), f"`{path}` is a {spec.type.name}, a deadline needs an instant")
+                ok = False
+            ok = ok and spec is not None
+        return (d.name, d.due, d.actual) if ok else None
+
+    def templates(self, pack: Pack, rule, loc: tuple) -> None:
+        for lang in ("zh", "en"):
+            for m in PLACEHOLDER.finditer(getattr(rule.message, lang)):
+                path, fmt = m.group(1), m.group(2)
+                mloc = loc + ("message", lang)
+                if path in SPECIAL_PLACEHOLDERS:
+                    continue
+                spec = self.specs.get(path)
+                if spec is None:
+                    self.issue(pack, mloc, f"message quotes unknown fact `{{{path}}}`",
+                               did_you_mean(path, list(self.specs) + list(SPECIAL_PLACEHOLDERS)))
+                elif fmt and (fmt not in FORMATS or spec.type.name != "instant"):
+                    self.issue(pack, mloc, f"format `|{fmt}` does not apply to `{path}` ({spec.type.name})",
+                               f"formats {', '.join(FORMATS)} are for instants")
+
+    def precedence(self, rules: list[CompiledRule]) -> None:
+        by_id = {r.id: r for r in rules}
+        packs = {p.name: p for p in self.packs}
+        for r in rules:
+            for j, target in enumerate(r.overrides):
+                if target not in by_id:
+                    pack = packs[r.pack]
+                    index = next(i for i, x in enumerate(pack.model.rules) if x.id == r.id)
+                    self.issue(pack, ("rules", index, "overrides", j), f"overrides unknown rule `{target}`",
+                               did_you_mean(target, by_id))
+        state: dict[str, int] = {}
+
+        def visit(rid: str, chain: tuple) -> None:
+            if state.get(rid) == 2 or rid not in by_id:
+                return
+            if state.get(rid) == 1:
+                r = by_id[rid]
+                pack = packs[r.pack]
+                index = next(i for i, x in enumerate(pack.model.rules) if x.id == rid)
+                self.issue(pack, ("rules", index, "overrides"),
+                           "precedence cycle: " + " overrides ".join(chain[chain.index(rid):] + (rid,)))
+                return
+            state[rid] = 1
+            for target in by_id[rid].overrides:
+                visit(target, chain + (rid,))
+            state[rid] = 2
+        for r in rules:
+            visit(r.id, ())
+
+    def stratify(self, rules: list[CompiledRule]) -> None:
+        writers: dict[str, list[CompiledRule]] = {}
+        for r in rules:
+            for w in r.writes:
+                writers.setdefault(w, []).append(r)
+        chain_paths = set(writers) | {CHAIN_LEVEL} | {CLASSIFICATION_PREFIX + c for c in self.classified}
+        for r in rules:
+            r.reads_chain = frozenset(p for leaf in walk(r.condition) for p in leaf.paths() if p in chain_paths)
+        state: dict[str, int] = {}
+        packs = {p.name: p for p in self.packs}
+
+        def level(r: CompiledRule, chain: tuple) -> int:
+            if state.get(r.id) == 2:
+                return r.stratum
+            if state.get(r.id) == 1:
+                pack = packs[r.pack]
+                index = next(i for i, x in enumerate(pack.model.rules) if x.id == r.id)
+                self.issue(pack, ("rules", index), "rules feed each other in a cycle: "
+                           + " -> ".join(chain + (r.id,)), "a rule may not depend on what it produces")
+                return 0
+            state[r.id] = 1
+            deps = [w for p in r.reads_chain for w in writers.get(p, [])]
+            r.stratum = 1 + max((level(w, chain + (r.id,)) for w in deps), default=-1)
+            state[r.id] = 2
+            return r.stratum
+        for r in rules:
+            level(r, ())
+
+
+def deadline_condition(due: str, actual: str) -> Node:
+    """Late iff done after `due`, or not done while `as_of` is past `due` (inclusive deadlines)."""
+    return Node("any", (
+        Node("all", (Leaf("exists", actual, True), Leaf("gt", actual, right=due)), "done_late"),
+        Node("all", (Leaf("exists", actual, False), Leaf("gt", "as_of", right=due)), "overdue"),
+    ))
+
+
+def compile_packs(packs: list[Pack], catalogue: dict[str, Any]) -> Program:
+    return _Compiler(packs, catalogue).compile()
+
+
+def check_packs(packs: list[Pack], catalogue: dict[str, Any]) -> list[Issue]:
+    """All problems at once (for `slarules check`), instead of the first one."""
+    c = _Compiler(packs, catalogue)
+    try:
+        c.compile()
+    except PackError:
+        pass
+    return c.issues

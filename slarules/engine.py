@@ -1,0 +1,125 @@
+"""The public entry point: load packs once, adjudicate many cases.
+
+    from slarules import Engine
+    verdict = Engine.default().adjudicate(case_dict)
+    print(verdict.to_json())
+
+Compile once, evaluate many (as cel-python does): `Engine.load` parses, checks
+and compiles the packs into a durable_rules ruleset; `adjudicate` only derives
+facts, runs the ruleset and builds the verdict. An Engine is safe to share
+between threads.
+"""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from .compiler import Program, compile_packs
+from .derive import CaseFacts, case_facts
+from .durable_backend import DurableBackend, RunResult
+from .errors import CaseError, PackError
+from .facts import Case, parse_case
+from .pack import Pack, load_pack
+from .sources import read_document
+from .verdict import Verdict, VerdictBuilder
+
+CATALOGUE_FILE = "clauses.yaml"
+LANGS = ("zh", "en")
+
+
+def default_rules_dir() -> Path:
+    """The shipped packs: package data in a wheel, `rules/` in a source checkout."""
+    try:
+        from importlib.resources import files
+        path = Path(str(files("slarules.rules")))
+        if (path / CATALOGUE_FILE).exists():
+            return path
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parent.parent / "rules"
+
+
+def pack_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand directories into their pack files (not the catalogue, not pack tests)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(f for f in p.glob("*.yaml")
+                              if f.name != CATALOGUE_FILE and not f.name.endswith(".test.yaml")))
+        else:
+            out.append(p)
+    if not out:
+        raise PackError("no rule packs found", file=", ".join(map(str, paths)) or None,
+                        hint="give pack files or a directory containing *.yaml packs")
+    return out
+
+
+def load_catalogue(path: str | Path | None = None) -> dict[str, dict]:
+    path = Path(path) if path else default_rules_dir() / CATALOGUE_FILE
+    doc = read_document(path)
+    clauses = doc.data.get("clauses") if isinstance(doc.data, dict) else None
+    if not isinstance(clauses, dict) or not clauses:
+        raise PackError("a clause catalogue needs a non-empty `clauses` mapping", file=doc.file, line=1)
+    return clauses
+
+
+def parse_instant(value: Any, case: Case, field: str = "as_of") -> datetime:
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        try:
+            dt = datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            raise CaseError(f"`{value}` is not an ISO 8601 timestamp", field=field,
+                            hint="e.g. 2026-05-03T09:00:00+08:00") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=case.zone)
+
+
+class Engine:
+    """Compiled packs plus a backend; `adjudicate` is the only hot path."""
+
+    _default: "Engine | None" = None
+    _default_lock = threading.Lock()
+
+    def __init__(self, program: Program, catalogue: dict[str, dict]):
+        self.program = program
+        self.catalogue = catalogue
+        self.backend = DurableBackend(program)
+        self.builder = VerdictBuilder(program, {c: i for i, c in enumerate(catalogue)})
+
+    @classmethod
+    def load(cls, paths: Iterable[str | Path], catalogue: str | Path | None = None) -> "Engine":
+        packs = [load_pack(p) for p in pack_files(list(paths))]
+        clauses = load_catalogue(catalogue)
+        return cls(compile_packs(packs, clauses), clauses)
+
+    @classmethod
+    def default(cls) -> "Engine":
+        """The shipped packs, compiled once per process."""
+        with cls._default_lock:
+            if cls._default is None:
+                cls._default = cls.load([default_rules_dir()])
+            return cls._default
+
+    @property
+    def packs(self) -> list[Pack]:
+        return self.program.packs
+
+    def facts(self, case: Case | dict, as_of: Any = None) -> CaseFacts:
+        case = parse_case(case)
+        when = as_of if as_of is not None else case.as_of
+        instant = parse_instant(when, case) if when is not None else datetime.now(timezone.utc)
+        return case_facts(self.program, case, instant)
+
+    def run(self, case: Case | dict, as_of: Any = None) -> tuple[CaseFacts, RunResult]:
+        facts = self.facts(case, as_of)
+        return facts, self.backend.run(facts.doc)
+
+    def adjudicate(self, case: Case | dict, *, as_of: Any = None, lang: str = "zh") -> Verdict:
+        """Adjudicate one case. Raises CaseError (a SlaRulesError) on invalid input."""
+        if lang not in LANGS:
+            raise CaseError(f"unknown language `{lang}`", field="lang", hint="zh or en")
+        facts, run = self.run(case, as_of)
+        return self.builder.build(facts, run, lang)

@@ -1,0 +1,61 @@
+"""One family of errors, so callers catch ``SlaRulesError`` and get a location.
+
+Every error slarules raises on bad input says *where* (file, line, column, field)
+and *what was expected*, in one paragraph, so the CLI can print it without a
+traceback and a service can return it to its caller as is.
+"""
+from __future__ import annotations
+
+
+class SlaRulesError(Exception):
+    """Root of every error slarules raises on purpose."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 column: int | None = None, field: str | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+        self.field = field
+        self.hint = hint
+
+    def location(self) -> str:
+        parts = []
+        if self.file:
+            where = self.file
+            if self.line:
+                where += f":{self.line}"
+                if self.column:
+                    where += f":{self.column}"
+            parts.append(where)
+        if self.field:
+            parts.append(f"field `{self.field}`")
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        where = self.location()
+        text = f"{where}: {self.message}" if where else self.message
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+    def to_dict(self) -> dict:
+        return {"error": type(self).__name__, "message": self.message, "file": self.file,
+                "line": self.line, "column": self.column, "field": self.field, "hint": self.hint}
+
+
+class InputError(SlaRulesError):
+    """A file could not be read or parsed (I/O, JSON, YAML syntax, size, aliases)."""
+
+
+class CaseError(SlaRulesError):
+    """A case does not match the contract (unknown field, wrong type, bad value)."""
+
+
+class PackError(SlaRulesError):
+    """A rule pack is malformed or inconsistent (schema, fact paths, types, precedence)."""
+
+
+class EngineError(SlaRulesError):
+    """The inference backend misbehaved; this is a bug in slarules, never in the input."""

@@ -1,0 +1,230 @@
+"""The case: one disputed parcel, exactly as CONTRACT.md describes it.
+
+Strict on purpose (unknown fields are errors so typos surface), exact on purpose
+(money and sizes are Decimals, timestamps are aware datetimes), and tolerant of
+absence (every block but `waybill` may be missing: rules that need it report it).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone as dt_timezone
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from .errors import CaseError, SlaRulesError
+from .sources import Document, parse_text, read_document
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+def _parse_timestamp(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected an ISO 8601 timestamp string such as 2026-05-02T11:40:00+08:00")
+    try:
+        return datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"`{value}` is not a valid ISO 8601 timestamp "
+                         "(expected e.g. 2026-05-02T11:40:00+08:00)") from None
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"`{value}` is not an IANA time zone (expected e.g. Asia/Shanghai)") from None
+    return value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_parse_timestamp)]
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2, allow_inf_nan=False)]
+Length = Annotated[Decimal, Field(gt=0, le=10000, decimal_places=2, allow_inf_nan=False)]
+Weight = Annotated[Decimal, Field(gt=0, le=100000, decimal_places=3, allow_inf_nan=False)]
+StationCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+Zone = Annotated[str, AfterValidator(_check_zone)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False, allow_inf_nan=False,
+                              validate_default=True, use_enum_values=True)
+
+
+class Stations(Model):
+    sending: StationCode | None = None
+    delivering: StationCode | None = None
+
+
+class Parcel(Model):
+    length_cm: Length | None = None
+    width_cm: Length | None = None
+    height_cm: Length | None = None
+    weight_kg: Weight | None = None
+    declared_value_cny: Money | None = None
+    packaging_compliant: bool | None = None
+    prohibited: bool | None = None
+
+
+class Collection(Model):
+    sender_signed: bool | None = None
+    in_service_area: bool | None = None
+    quoted_cny: Money | None = None
+    charged_cny: Money | None = None
+
+
+ScanType = Literal["collect", "dispatch", "arrival", "signed"]
+
+
+class Scan(Model):
+    type: ScanType
+    station: StationCode
+    at: Timestamp
+
+
+class Delivery(Model):
+    signed_by: Literal["recipient", "proxy", "locker", "station", "other"] | None = None
+    recipient_notified: bool | None = None
+    recipient_consented: bool | None = None
+    proxy_id_checked: bool | None = None
+    signature_legible: bool | None = None
+
+
+class Outcome(Model):
+    lost: bool | None = None
+    damaged: bool | None = None
+    contents_short: bool | None = None
+    packaging_intact: bool | None = None
+    recipient_denies_receipt: bool | None = None
+
+
+class HubHandling(Model):
+    station: StationCode | None = None
+    found: Literal["prohibited", "contaminating"] | None = None
+    reported: bool | None = None
+    isolated: bool | None = None
+    photographed: bool | None = None
+    registered: bool | None = None
+    repacked: bool | None = None
+
+
+ComplaintIssue = Literal["delay", "pressure_marks", "lost", "rude_courier", "insult",
+                         "physical_conflict", "overcharge", "damage", "contents_short"]
+
+
+class Complaint(Model):
+    kind: Literal["query", "complaint"] | None = None
+    channel: Literal["phone", "online", "ticket"] | None = None
+    received_at: Timestamp | None = None
+    major: bool | None = None
+    issues: list[ComplaintIssue] = Field(default_factory=list, max_length=32)
+    delay_minutes: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    first_contact_at: Timestamp | None = None
+    plan_at: Timestamp | None = None
+    closed_at: Timestamp | None = None
+    # Optional additions for RG-1's interaction-level SLAs (not in the first contract draft).
+    complex: bool | None = Field(None, description="RG-1: the question needed investigation")
+    feedback_at: Timestamp | None = Field(None, description="RG-1: initial feedback on a complex question")
+    rings: Annotated[int, Field(ge=0, le=1000)] | None = Field(None, description="RG-1: rings before a phone answer")
+    connected_at: Timestamp | None = Field(None, description="RG-1: phone call connected")
+    identity_confirmed_at: Timestamp | None = Field(None, description="RG-1: caller identity confirmed")
+
+
+class Case(Model):
+    """One disputed parcel. See CONTRACT.md."""
+
+    waybill: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+    product: Literal["taobao", "standard"] | None = None
+    timezone: Zone | None = None
+    as_of: Timestamp | None = None
+    stations: Stations | None = None
+    parcel: Parcel | None = None
+    collection: Collection | None = None
+    scans: list[Scan] = Field(default_factory=list, max_length=1000)
+    delivery: Delivery | None = None
+    outcome: Outcome | None = None
+    hub_handling: HubHandling | None = None
+    complaint: Complaint | None = None
+
+    def model_post_init(self, _context: Any) -> None:
+        """Give naive timestamps the case's zone, so every instant is comparable."""
+        zone = ZoneInfo(self.timezone or DEFAULT_TIMEZONE)
+
+        def aware(value: datetime | None) -> datetime | None:
+            if value is None or value.tzinfo is not None:
+                return value
+            return value.replace(tzinfo=zone)
+
+        self.as_of = aware(self.as_of)
+        for scan in self.scans:
+            scan.at = aware(scan.at)
+        if self.complaint is not None:
+            for name in ("received_at", "first_contact_at", "plan_at", "closed_at", "feedback_at",
+                         "connected_at", "identity_confirmed_at"):
+                setattr(self.complaint, name, aware(getattr(self.complaint, name)))
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone or DEFAULT_TIMEZONE)
+
+
+def _describe(err: dict) -> str:
+    kind, msg = err.get("type", ""), err.get("msg", "")
+    if kind == "extra_forbidden":
+        return "unknown field (not in the case contract)"
+    if kind == "missing":
+        return "required field is missing"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    if "input" in err and kind not in ("model_type", "dict_type"):
+        shown = repr(err["input"])
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        return f"{msg}; got {shown}"
+    return msg
+
+
+def error_from_validation(exc: ValidationError, doc: Document | None, cls=CaseError,
+                          root: tuple = ()) -> SlaRulesError:
+    """Turn a Pydantic error into one located, one-paragraph slarules error."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    loc = root + tuple(first["loc"])
+    field = ".".join(str(p) for p in loc) or None
+    line = column = None
+    if doc is not None:
+        line, column = doc.where(loc)
+    message = _describe(first)
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return cls(message, file=doc.file if doc else None, line=line, column=column, field=field)
+
+
+def case_from_document(doc: Document) -> Case:
+    if not isinstance(doc.data, dict):
+        raise CaseError("a case must be a mapping (JSON object) with at least `waybill`",
+                        file=doc.file, line=1)
+    try:
+        return Case.model_validate(doc.data)
+    except ValidationError as exc:
+        raise error_from_validation(exc, doc) from None
+
+
+def parse_case(data: Any, *, source: str = "<case>") -> Case:
+    """Validate a dict (or pass a Case through); errors are CaseError."""
+    if isinstance(data, Case):
+        return data
+    return case_from_document(Document(data, source))
+
+
+def load_case(path: str) -> Case:
+    return case_from_document(read_document(path))
+
+
+def load_case_text(text: str, source: str = "<stdin>") -> Case:
+    return case_from_document(parse_text(text, source))
+
+
+def case_schema() -> dict:
+    return Case.model_json_schema()

@@ -1,0 +1,228 @@
+"""Rule packs: the YAML a policy owner edits, parsed into a typed, located model.
+
+Shape is checked by Pydantic (and published as JSON Schema for editors); meaning
+is checked by `check_packs`: every fact path, parameter, operator, type, message
+placeholder, clause id and precedence link is resolved, and every problem becomes
+an `Issue` with file, line and column. Nothing in a pack is ever executed.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
+
+from .errors import PackError
+from .facts import error_from_validation
+from .sources import Document, read_document
+
+KINDS = ("liability", "fine", "refund", "classification", "breach", "procedure", "warning", "not_covered")
+PARTIES = ("sending_station", "delivering_station", "hub", "customer_service", "customer", "none")
+OPERATORS = ("eq", "is", "ne", "lt", "le", "gt", "ge", "in", "contains", "exists")
+RULE_ID = r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$"
+NAME = r"^[a-z][a-z0-9_]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FactRef(Strict):
+    fact: str = Field(description="a fact path, e.g. signed_at or parcel.weight_kg")
+
+
+class ParamRef(Strict):
+    param: str = Field(description="a parameter declared under `parameters`")
+
+
+Literal_ = Union[bool, int, float, str]
+
+
+def _value_tag(v: Any) -> str:
+    if isinstance(v, dict):
+        return "param" if "param" in v else "fact"
+    if isinstance(v, FactRef):
+        return "fact"
+    if isinstance(v, ParamRef):
+        return "param"
+    return "literal"
+
+
+Value = Annotated[Union[Annotated[FactRef, Tag("fact")], Annotated[ParamRef, Tag("param")],
+                        Annotated[Literal_, Tag("literal")]], Discriminator(_value_tag)]
+
+
+class Compare(Strict):
+    """One test of one fact: exactly one operator."""
+
+    fact: str
+    label: str | None = Field(None, description="names this branch in findings (which thresholds held)")
+    eq: Value | None = None
+    is_: bool | str | None = Field(None, alias="is", description="equal, and an absent fact counts as false")
+    ne: Value | None = None
+    lt: Value | None = None
+    le: Value | None = None
+    gt: Value | None = None
+    ge: Value | None = None
+    in_: list[Literal_] | None = Field(None, alias="in")
+    contains: str | None = None
+    exists: bool | None = None
+
+
+class AllOf(Strict):
+    all: list["Condition"] = Field(min_length=1)
+    label: str | None = None
+
+
+class AnyOf(Strict):
+    any: list["Condition"] = Field(min_length=1)
+    label: str | None = None
+
+
+def _cond_tag(v: Any) -> str | None:
+    if isinstance(v, dict):
+        for key in ("all", "any", "fact"):
+            if key in v:
+                return {"fact": "compare"}.get(key, key)
+        return None
+    return {AllOf: "all", AnyOf: "any", Compare: "compare"}.get(type(v))
+
+
+Condition = Annotated[Union[Annotated[AllOf, Tag("all")], Annotated[AnyOf, Tag("any")],
+                            Annotated[Compare, Tag("compare")]],
+                      Discriminator(_cond_tag, custom_error_type="condition",
+                                    custom_error_message="expected a condition: {fact: ..., <operator>: ...}, "
+                                                         "{all: [...]} or {any: [...]}")]
+AllOf.model_rebuild()
+AnyOf.model_rebuild()
+
+
+class Parameter(Strict):
+    type: Literal["bool", "int", "money", "length", "volume", "weight", "instant", "date", "duration", "time",
+                  "text"]
+    value: Literal_
+    doc: str | None = None
+
+
+class Derivation(Strict):
+    fn: str = Field(description="one of the derivation functions in slarules.vocabulary.FUNCTIONS")
+    args: dict[str, Union[Value, list[FactRef]]] = Field(default_factory=dict)
+    doc: str | None = None
+
+
+class Deadline(Strict):
+    """Sugar: breached when `actual` is after `due`, or absent while `as_of` is after `due`."""
+
+    name: str = Field(pattern=NAME)
+    due: str = Field(description="an instant fact: the deadline")
+    actual: str = Field(description="an instant fact: when it was done")
+
+
+class Outcome(Strict):
+    kind: Literal[KINDS]  # type: ignore[valid-type]
+    party: Literal[PARTIES] = "none"  # type: ignore[valid-type]
+    station: FactRef | None = Field(None, description="default: the party's own station fact")
+    fine_cny: Value | None = None
+    refund_cny: Value | None = None
+    classify: str | None = Field(None, pattern=NAME)
+    level: int | None = Field(None, ge=1, le=3, description="sets the complaint level (highest wins)")
+    severity: Literal["error", "warning", "info"] | None = Field(
+        None, description="default: info for classification and not_covered, warning for warning, else error")
+
+
+class Messages(Strict):
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class Rule(Strict):
+    id: str = Field(pattern=RULE_ID)
+    clause: str
+    title: str | None = None
+    doc: str | None = None
+    scope: list[Condition] = Field(default_factory=list,
+                                   description="when false or unknown the rule does not apply (silent)")
+    deadline: Deadline | None = None
+    when: list[Condition] = Field(default_factory=list,
+                                  description="when unknown the verdict lists the missing facts")
+    then: Outcome
+    facts: list[str] = Field(default_factory=list, description="facts quoted in the finding")
+    message: Messages
+    overrides: list[str] = Field(default_factory=list)
+
+
+class PackModel(Strict):
+    pack: str = Field(pattern=NAME)
+    version: str
+    timezone: str = "Asia/Shanghai"
+    source: str | None = None
+    description: str | None = None
+    parameters: dict[str, Parameter] = Field(default_factory=dict)
+    derive: dict[str, Derivation] = Field(default_factory=dict)
+    rules: list[Rule] = Field(min_length=1)
+
+
+@dataclass
+class Pack:
+    """A pack as loaded: its model, its source document (for locations), its digest."""
+
+    model: PackModel
+    doc: Document
+    digest: str
+
+    @property
+    def name(self) -> str:
+        return self.model.pack
+
+    def where(self, loc: tuple) -> tuple[int | None, int | None]:
+        return self.doc.where(loc)
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem found in a pack, located, with a hint when we can guess one."""
+
+    file: str
+    line: int | None
+    column: int | None
+    field: str | None
+    message: str
+    severity: str = "error"
+    hint: str | None = None
+
+    def error(self) -> PackError:
+        return PackError(self.message, file=self.file, line=self.line, column=self.column, field=self.field,
+                         hint=self.hint)
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.error()}"
+
+
+def did_you_mean(word: str, choices) -> str | None:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+def load_pack(path: str | Path) -> Pack:
+    doc = read_document(path)
+    raw = Path(path).read_bytes()
+    if not isinstance(doc.data, dict):
+        raise PackError("a rule pack must be a mapping with `pack`, `version` and `rules`", file=doc.file, line=1)
+    try:
+        model = PackModel.model_validate(doc.data)
+    except ValidationError as exc:
+        raise error_from_validation(exc, doc, cls=PackError) from None
+    return Pack(model, doc, "sha256:" + hashlib.sha256(raw).hexdigest())
+
+
+def pack_schema() -> dict:
+    return PackModel.model_json_schema(by_alias=True)
+
+
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)(?:\|([a-z]+))?\}")
+SPECIAL_PLACEHOLDERS = ("station", "party", "branches", "fine_cny", "refund_cny", "clause", "rule")
+FORMATS = ("time", "date", "datetime")

@@ -1,0 +1,187 @@
+"""Read YAML and JSON safely, remembering where every value came from.
+
+Cases and packs are data from outside: this module refuses YAML aliases (the
+"billion laughs" bomb), duplicate keys, NaN and over-large files, never builds
+Python objects from tags, leaves timestamps as strings (the models parse them
+with the case's time zone), and records the line and column of every mapping
+key so that validation errors can point at the right place.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import InputError
+
+MAX_BYTES = 16 * 1024 * 1024
+
+Loc = tuple  # a path of keys and indexes, as Pydantic reports it
+
+
+@dataclass
+class Document:
+    """A parsed file: its data plus the source position of each path in it."""
+
+    data: Any
+    file: str
+    positions: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, loc: Loc) -> tuple[int | None, int | None]:
+        """Line and column of `loc`, or of its nearest ancestor we know."""
+        loc = tuple(loc)
+        while True:
+            if loc in self.positions:
+                return self.positions[loc]
+            if not loc:
+                return (None, None)
+            loc = loc[:-1]
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader without aliases, duplicate keys or implicit timestamps."""
+
+    def compose_node(self, parent, index):  # noqa: D401 - PyYAML hook
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise InputError("YAML aliases (*name) are not allowed in slarules input",
+                             line=event.start_mark.line + 1, column=event.start_mark.column + 1,
+                             hint="write the value out in full")
+        return super().compose_node(parent, index)
+
+
+# Timestamps stay strings: the case model decides their zone, not PyYAML.
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _build(node: yaml.Node, loader: _StrictLoader, loc: Loc, positions: dict) -> Any:
+    positions.setdefault(loc, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if isinstance(node, yaml.MappingNode):
+        out: dict = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise InputError("mapping keys must be plain strings",
+                                 line=key_node.start_mark.line + 1, column=key_node.start_mark.column + 1)
+            # The key is its source text: YAML 1.1 would read `on:` or `no:` as booleans.
+            key = key_node.value
+            if key in out:
+                raise InputError(f"duplicate key `{key}`", line=key_node.start_mark.line + 1,
+                                 column=key_node.start_mark.column + 1,
+                                 hint="each key may appear once in a mapping")
+            positions[loc + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            out[key] = _build(value_node, loader, loc + (key,), positions)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(child, loader, loc + (i,), positions) for i, child in enumerate(node.value)]
+    value = loader.construct_object(node)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError("NaN and infinite numbers are not allowed", line=node.start_mark.line + 1,
+                         column=node.start_mark.column + 1)
+    if isinstance(value, bytes):
+        raise InputError("binary values are not allowed", line=node.start_mark.line + 1)
+    return value
+
+
+def parse_yaml(text: str, file: str) -> Document:
+    positions: dict = {}
+    loader = _StrictLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            raise InputError(f"not valid YAML: {exc.problem or exc.context}", file=file,
+                             line=mark.line + 1 if mark else None,
+                             column=mark.column + 1 if mark else None) from None
+        except yaml.YAMLError as exc:
+            raise InputError(f"not valid YAML: {exc}", file=file) from None
+        if node is None:
+            raise InputError("the file is empty", file=file, hint="expected a mapping")
+        data = _build(node, loader, (), positions)
+    except InputError as exc:
+        exc.file = exc.file or file
+        raise
+    finally:
+        loader.dispose()
+    return Document(data, file, positions)
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not allowed")
+
+
+def _no_duplicates(pairs):
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key `{key}`")
+        out[key] = value
+    return out
+
+
+def parse_json(text: str, file: str) -> Document:
+    if not text.strip():
+        raise InputError("the file is empty", file=file, hint="expected a JSON object")
+    try:
+        data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc.msg}", file=file, line=exc.lineno, column=exc.colno) from None
+    except ValueError as exc:
+        raise InputError(f"not valid JSON: {exc}", file=file) from None
+    except RecursionError:
+        raise InputError("not valid JSON: nested too deeply", file=file) from None
+    # Positions come from the YAML composer, which reads JSON too; best effort only.
+    positions: dict = {}
+    try:
+        loader = _StrictLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is not None:
+                _build(node, loader, (), positions)
+        finally:
+            loader.dispose()
+    except (yaml.YAMLError, InputError, RecursionError):
+        positions = {}
+    return Document(data, file, positions)
+
+
+def parse_text(text: str, file: str, fmt: str | None = None) -> Document:
+    """Parse `text` as JSON when it looks like JSON (or fmt says so), else YAML."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise InputError(f"the input is larger than {MAX_BYTES // (1024 * 1024)} MiB", file=file)
+    if fmt is None:
+        fmt = "json" if file.endswith(".json") or text.lstrip().startswith(("{", "[")) else "yaml"
+    try:
+        return parse_json(text, file) if fmt == "json" else parse_yaml(text, file)
+    except RecursionError:
+        raise InputError("the input is nested too deeply", file=file) from None
+
+
+def read_document(path: str | Path) -> Document:
+    """Read and parse a file; every failure is an InputError naming the file."""
+    name = str(path)
+    try:
+        p = Path(path)
+        if p.stat().st_size > MAX_BYTES:
+            raise InputError(f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB", file=name)
+        raw = p.read_bytes()
+    except InputError:
+        raise
+    except FileNotFoundError:
+        raise InputError("no such file", file=name) from None
+    except IsADirectoryError:
+        raise InputError("is a directory, expected a file", file=name) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the file: {exc.strerror}", file=name) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (bad byte at offset {exc.start})", file=name) from None
+    return parse_text(text, name)

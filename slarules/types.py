@@ -1,0 +1,205 @@
+"""Fact types: how a literal is parsed, encoded for matching, and shown to a person.
+
+durable_rules has no datetimes or decimals and compares doubles exactly, so every
+value crosses into the engine as an integer in a fixed unit (microseconds, fen,
+1/100 cm, grams, day numbers). Boundaries are therefore exact: 63x63x63 cm is
+250,047 cm3 > 250,000 cm3, and 50.01 kg > 50 kg, with no float in between.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|d)\s*$")
+_DURATION_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def _decimal(value: Any, places: int) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise ValueError("expected a number")
+    try:
+        d = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"`{value}` is not a number") from None
+    if not d.is_finite():
+        raise ValueError("expected a finite number")
+    if d != d.quantize(Decimal(1).scaleb(-places)):
+        raise ValueError(f"at most {places} decimal places")
+    return d
+
+
+def parse_duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    m = _DURATION.match(str(value)) if isinstance(value, str) else None
+    if not m:
+        raise ValueError(f"`{value}` is not a duration (expected e.g. 30s, 10m, 2h, 1d)")
+    return timedelta(seconds=int(m.group(1)) * _DURATION_UNITS[m.group(2)])
+
+
+def parse_time_of_day(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    if isinstance(value, str):
+        try:
+            return time.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"`{value}` is not a time of day (expected HH:MM or HH:MM:SS)")
+
+
+def _parse_instant(value: Any) -> datetime:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value
+    try:
+        dt = datetime.fromisoformat(str(value))
+    except ValueError:
+        dt = None
+    if dt is None or dt.tzinfo is None:
+        raise ValueError(f"`{value}` is not an ISO 8601 timestamp with an offset")
+    return dt
+
+
+def _parse_date(value: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"`{value}` is not a date (expected YYYY-MM-DD)") from None
+
+
+def _parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _parse_int(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ValueError(f"expected a whole number, got {value!r}")
+
+
+def _parse_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"expected a string, got {value!r}")
+
+
+def _fmt_decimal(d: Decimal, places: int | None = None) -> str:
+    if places is not None:
+        return f"{d.quantize(Decimal(1).scaleb(-places))}"
+    text = format(d.normalize(), "f")
+    return text
+
+
+@dataclass(frozen=True)
+class FactType:
+    """A type of fact: the operators it allows and its three conversions."""
+
+    name: str
+    parse: Callable[[Any], Any]           # YAML literal -> Python value (raises ValueError)
+    encode: Callable[[Any], Any]          # Python value -> int/str/bool the engine compares
+    ordered: bool = True                  # allows lt/le/gt/ge
+    unit: str = ""
+
+    def literal(self, value: Any) -> Any:
+        return self.encode(self.parse(value))
+
+
+def _encode_instant(dt: datetime) -> int:
+    delta = dt - EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _encode_duration(td: timedelta) -> int:
+    return (td.days * 86400 + td.seconds) * 1_000_000 + td.microseconds
+
+
+BOOL = FactType("bool", _parse_bool, lambda v: bool(v), ordered=False)
+TEXT = FactType("text", _parse_text, lambda v: str(v), ordered=False)
+INT = FactType("int", _parse_int, lambda v: int(v))
+MONEY = FactType("money", lambda v: _decimal(v, 2), lambda d: int(d * 100), unit="CNY")
+LENGTH = FactType("length", lambda v: _decimal(v, 2), lambda d: int(d * 100), unit="cm")
+VOLUME = FactType("volume", lambda v: _decimal(v, 6), lambda d: int(d * 1_000_000), unit="cm3")
+WEIGHT = FactType("weight", lambda v: _decimal(v, 3), lambda d: int(d * 1000), unit="kg")
+INSTANT = FactType("instant", _parse_instant, _encode_instant)
+DATE = FactType("date", _parse_date, lambda d: d.toordinal())
+DURATION = FactType("duration", parse_duration, _encode_duration)
+TIME_OF_DAY = FactType("time", parse_time_of_day, lambda t: t.hour * 3600 + t.minute * 60 + t.second)
+LIST = FactType("list", lambda v: v, lambda v: v, ordered=False)   # tested with `contains` only
+BLOCK = FactType("block", lambda v: v, lambda v: True, ordered=False)  # tested with `exists` only
+
+
+def enum_type(values: tuple[str, ...]) -> FactType:
+    def parse(v: Any) -> str:
+        if v not in values:
+            raise ValueError(f"`{v}` is not one of {', '.join(values)}")
+        return v
+    return FactType("enum", parse, lambda v: str(v), ordered=False)
+
+
+TYPES = {t.name: t for t in (BOOL, TEXT, INT, MONEY, LENGTH, VOLUME, WEIGHT, INSTANT, DATE, DURATION,
+                             TIME_OF_DAY)}
+
+
+def render(value: Any, ftype: FactType, zone: ZoneInfo, fmt: str | None = None, lang: str = "zh") -> str:
+    """Show a value to a person (messages) in the case's local time."""
+    if value is None:
+        return "—"
+    name = ftype.name
+    if name == "instant":
+        local = value.astimezone(zone)
+        if fmt == "time":
+            return local.strftime("%H:%M:%S") if local.second else local.strftime("%H:%M")
+        if fmt == "date":
+            return f"{local.month}月{local.day}日" if lang == "zh" else local.strftime("%-d %b %Y")
+        if lang == "zh":
+            return f"{local.month}月{local.day}日 " + (local.strftime("%H:%M:%S") if local.second else local.strftime("%H:%M"))
+        return local.strftime("%-d %b %Y ") + (local.strftime("%H:%M:%S") if local.second else local.strftime("%H:%M"))
+    if name == "date":
+        return f"{value.year}年{value.month}月{value.day}日" if lang == "zh" else value.isoformat()
+    if name == "money":
+        return _fmt_decimal(value, 2)
+    if name in ("length", "volume", "weight"):
+        return _fmt_decimal(value)
+    if name == "duration":
+        secs = int(value.total_seconds())
+        if secs % 3600 == 0:
+            return f"{secs // 3600} 小时" if lang == "zh" else f"{secs // 3600} h"
+        if secs % 60 == 0:
+            return f"{secs // 60} 分钟" if lang == "zh" else f"{secs // 60} min"
+        return f"{secs} 秒" if lang == "zh" else f"{secs} s"
+    if name == "bool":
+        return ("是" if value else "否") if lang == "zh" else ("yes" if value else "no")
+    if name == "list":
+        return ", ".join(value)
+    return str(value)
+
+
+def to_json_value(value: Any, ftype: FactType, zone: ZoneInfo) -> Any:
+    """A JSON-stable form of a value for a finding's `facts` (strings for exact numbers)."""
+    if value is None:
+        return None
+    name = ftype.name
+    if name == "instant":
+        return value.astimezone(zone).isoformat()
+    if name == "date":
+        return value.isoformat()
+    if name == "money":
+        return _fmt_decimal(value, 2)
+    if name in ("length", "volume", "weight"):
+        return _fmt_decimal(value)
+    if name == "duration":
+        return int(value.total_seconds())
+    if name == "time":
+        return value.isoformat()
+    if name == "list":
+        return list(value)
+    return value

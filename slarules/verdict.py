@@ -1,0 +1,214 @@
+"""From fired rules to a verdict: precedence, money, missing facts, messages.
+
+The verdict is the public contract (CONTRACT.md). It is built only from the
+Program, the case's facts and what the backend fired, in a fixed order, so the
+same case and packs give byte-identical JSON on any machine or thread.
+"""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from . import evaluate
+from .compiler import CompiledRule, Program
+from .derive import CaseFacts, key
+from .durable_backend import RunResult
+from .pack import PLACEHOLDER
+from .types import render, to_json_value
+from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX
+
+ZERO = Decimal("0.00")
+PARTY_NAMES = {
+    "zh": {"sending_station": "发件站点", "delivering_station": "派件站点", "hub": "分拨中心",
+           "customer_service": "客服", "customer": "客户", "none": "无"},
+    "en": {"sending_station": "sending station", "delivering_station": "delivering station", "hub": "hub",
+           "customer_service": "customer service", "customer": "customer", "none": "none"},
+}
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PackRef(Out):
+    name: str
+    version: str
+    digest: str
+
+
+class Finding(Out):
+    clause: str
+    rule: str
+    kind: str
+    party: str
+    station: str | None
+    fine_cny: str
+    refund_cny: str
+    severity: str
+    facts: dict[str, Any]
+    message: str
+
+
+class DeadlineStatus(Out):
+    name: str
+    clause: str
+    rule: str
+    due: str
+    actual: str | None
+    status: str           # met | breached | open
+
+
+class Verdict(Out):
+    waybill: str
+    as_of: str
+    packs: list[PackRef]
+    findings: list[Finding]
+    classifications: list[str]
+    complaint_level: int | None
+    fines_cny: dict[str, str]
+    refunds_cny: str
+    missing: list[str]
+    not_covered: list[str]
+    deadlines: list[DeadlineStatus]
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.model_dump(mode="json"), ensure_ascii=False, indent=indent)
+
+
+def money(d: Decimal) -> str:
+    return f"{d.quantize(ZERO)}"
+
+
+class VerdictBuilder:
+    """Turns one backend run into a Verdict; holds no state between cases."""
+
+    def __init__(self, program: Program, clause_order: dict[str, int]):
+        self.program = program
+        self.clause_order = clause_order
+        self.packs = [PackRef(name=p.name, version=p.model.version, digest=p.digest) for p in program.packs]
+
+    def final_doc(self, facts: CaseFacts, run: RunResult) -> dict[str, Any]:
+        doc = dict(facts.doc)
+        for name in self.program.classifications:
+            k = key(CLASSIFICATION_PREFIX + name)
+            if k in doc:
+                doc[k] = name in run.classifications
+        if key(CHAIN_LEVEL) in doc:
+            doc[key(CHAIN_LEVEL)] = run.level
+        return doc
+
+    def amount(self, amount, facts: CaseFacts) -> Decimal:
+        if amount is None:
+            return ZERO
+        if amount.constant is not None:
+            return amount.constant
+        value = facts.values.get(amount.fact)
+        return value if value is not None else ZERO
+
+    def render(self, rule: CompiledRule, facts: CaseFacts, lang: str, station: str | None,
+               fine: Decimal, refund: Decimal, branches: list[str]) -> str:
+        specs = self.program.specs
+        special = {"station": station or PARTY_NAMES[lang][rule.party], "party": PARTY_NAMES[lang][rule.party],
+                   "branches": ", ".join(branches), "fine_cny": money(fine), "refund_cny": money(refund),
+                   "clause": rule.clause, "rule": rule.id}
+
+        def sub(m) -> str:
+            path, fmt = m.group(1), m.group(2)
+            if path in special:
+                return special[path]
+            return render(facts.values.get(path), specs[path].type, facts.zone, fmt, lang)
+        return PLACEHOLDER.sub(sub, rule.messages[lang])
+
+    def build(self, facts: CaseFacts, run: RunResult, lang: str = "zh") -> Verdict:
+        program = self.program
+        doc = self.final_doc(facts, run)
+        fired = set(run.fired)
+        overridden = {t for rid in fired for t in program.rule(rid).overrides}
+        findings: list[Finding] = []
+        not_covered: list[str] = []
+        fines: dict[str, Decimal] = {}
+        refunds = ZERO
+        for rule in program.rules:
+            if rule.id not in fired or rule.id in overridden:
+                continue
+            station = facts.values.get(rule.station_fact) if rule.station_fact else None
+            fine, refund = self.amount(rule.fine, facts), self.amount(rule.refund, facts)
+            branches = evaluate.true_labels(rule.when, doc)
+            if rule.kind == "not_covered":
+                not_covered.append(f"{rule.clause}: {self.render(rule, facts, lang, station, fine, refund, branches)}")
+                continue
+            quoted = {p: to_json_value(facts.values.get(p), program.specs[p].type, facts.zone) for p in rule.facts}
+            if branches:
+                quoted["branches"] = branches
+            findings.append(Finding(
+                clause=rule.clause, rule=rule.id, kind=rule.kind, party=rule.party, station=station,
+                fine_cny=money(fine), refund_cny=money(refund), severity=rule.severity,
+                facts=dict(sorted(quoted.items())),
+                message=self.render(rule, facts, lang, station, fine, refund, branches)))
+            if fine > 0:
+                payer = station or rule.party
+                fines[payer] = fines.get(payer, ZERO) + fine
+            refunds += refund
+        findings.sort(key=lambda f: (self.clause_order.get(f.clause, 10**6), f.clause, f.rule))
+        return Verdict(
+            waybill=facts.case.waybill,
+            as_of=facts.as_of.astimezone(facts.zone).isoformat(),
+            packs=self.packs, findings=findings,
+            classifications=sorted(run.classifications),
+            complaint_level=run.level or None,
+            fines_cny={k: money(v) for k, v in sorted(fines.items())},
+            refunds_cny=money(refunds),
+            missing=self.missing(facts, doc, fired),
+            not_covered=sorted(not_covered),
+            deadlines=self.deadlines(facts, doc, fired, overridden))
+
+    def missing(self, facts: CaseFacts, doc: dict, fired: set[str]) -> list[str]:
+        out: set[str] = set()
+        for rule in self.program.rules:
+            if rule.id in fired or evaluate.value(rule.scope, doc) is not True:
+                continue
+            for path in evaluate.unknown_facts(rule.when, doc):
+                out.update(facts.missing_roots(path))
+        return sorted(out)
+
+    def missing_by_rule(self, facts: CaseFacts, run: RunResult) -> dict[str, list[str]]:
+        """For explanations: which rules could not be decided, and for want of what."""
+        doc = self.final_doc(facts, run)
+        out = {}
+        for rule in self.program.rules:
+            if rule.id in run.fired or evaluate.value(rule.scope, doc) is not True:
+                continue
+            roots = sorted({r for p in evaluate.unknown_facts(rule.when, doc) for r in facts.missing_roots(p)})
+            if roots:
+                out[rule.id] = roots
+        return out
+
+    def deadlines(self, facts: CaseFacts, doc: dict, fired: set[str], overridden: set[str]):
+        best: dict[str, tuple] = {}
+        for rule in self.program.rules:
+            if rule.deadline is None or evaluate.value(rule.scope, doc) is not True:
+                continue
+            name, due_path, actual_path = rule.deadline
+            due = facts.values.get(due_path)
+            if due is None:
+                continue
+            rank = (due, rule.id in overridden, self.clause_order.get(rule.clause, 10**6), rule.id)
+            if name not in best or rank < best[name][0]:
+                best[name] = (rank, rule, due, facts.values.get(actual_path))
+        out = []
+        for name in sorted(best):
+            _, rule, due, actual = best[name]
+            if rule.id in fired:
+                status = "breached"
+            elif actual is not None:
+                status = "met"
+            else:
+                status = "open"
+            out.append(DeadlineStatus(name=name, clause=rule.clause, rule=rule.id,
+                                      due=due.astimezone(facts.zone).isoformat(),
+                                      actual=actual.astimezone(facts.zone).isoformat() if actual else None,
+                                      status=status))
+        return out

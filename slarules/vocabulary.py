@@ -1,0 +1,239 @@
+"""The facts a rule may test, and the small declared vocabulary of derivations.
+
+A pack never contains code. It names facts from this table (the case's fields,
+plus a few derived values every pack needs) and may declare more derived values
+by calling one of the `FUNCTIONS` below with facts and parameters. Each entry has
+a type, so a pack is type-checked when it is loaded, not when a case arrives.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, Callable, get_args
+from zoneinfo import ZoneInfo
+
+from . import types as T
+from .facts import Case, ComplaintIssue, Delivery, HubHandling, Complaint
+
+CHAIN_LEVEL = "complaint_level"
+CLASSIFICATION_PREFIX = "classification."
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    path: str
+    type: T.FactType
+    doc: str
+    get: Callable[[Case, "Derived"], Any] | None = None
+
+
+def _attr(path: str) -> Callable[[Case, Any], Any]:
+    parts = path.split(".")
+
+    def get(case: Case, _derived: Any) -> Any:
+        obj: Any = case
+        for part in parts:
+            obj = getattr(obj, part, None)
+            if obj is None:
+                return None
+        return obj
+    return get
+
+
+def _enum(model, name) -> T.FactType:
+    ann = model.model_fields[name].annotation
+    values = tuple(v for a in get_args(ann) for v in get_args(a))
+    return T.enum_type(values)
+
+
+# ---- derived values every pack may use (computed once per case, lazily) -------------
+
+class Derived:
+    """Lazily computed built-in derivations of one case at one adjudication instant."""
+
+    def __init__(self, case: Case, as_of: datetime):
+        self.case = case
+        self.as_of = as_of
+        self._scans = sorted(case.scans, key=lambda s: (T._encode_instant(s.at), s.type, s.station))
+
+    def first(self, kind: str, station: str | None = None):
+        for s in self._scans:
+            if s.type == kind and (station is None or s.station == station):
+                return s
+        return None
+
+    def signed_at(self):
+        s = self.first("signed")
+        return s.at if s else None
+
+    def collected_at(self):
+        s = self.first("collect") or (self._scans[0] if self._scans else None)
+        return s.at if s else None
+
+    def delivering_station(self):
+        if self.case.stations and self.case.stations.delivering:
+            return self.case.stations.delivering
+        arrivals = [s for s in self._scans if s.type == "arrival"]
+        return arrivals[-1].station if arrivals else None
+
+    def reference_arrival_scan(self):
+        """TB-1: earliest arrival at the delivering station, else the previous
+        station's latest dispatch before the reference point (signing, else as_of)."""
+        station = self.delivering_station()
+        if station is None:
+            return None
+        arrival = self.first("arrival", station)
+        if arrival is not None:
+            return arrival
+        limit = self.signed_at() or self.as_of
+        dispatches = [s for s in self._scans if s.type == "dispatch" and s.station != station and s.at <= limit]
+        return dispatches[-1] if dispatches else None
+
+    def reference_arrival(self):
+        s = self.reference_arrival_scan()
+        return s.at if s else None
+
+    def reference_arrival_source(self):
+        s = self.reference_arrival_scan()
+        return s.type if s else None
+
+    def _sides(self):
+        p = self.case.parcel
+        if p is None or None in (p.length_cm, p.width_cm, p.height_cm):
+            return None
+        return (p.length_cm, p.width_cm, p.height_cm)
+
+    def longest_side_cm(self):
+        sides = self._sides()
+        return max(sides) if sides else None
+
+    def sum_of_sides_cm(self):
+        sides = self._sides()
+        return sum(sides) if sides else None
+
+    def volume_cm3(self):
+        sides = self._sides()
+        return sides[0] * sides[1] * sides[2] if sides else None
+
+    def overcharge_cny(self):
+        c = self.case.collection
+        if c is None or c.charged_cny is None or c.quoted_cny is None:
+            return None
+        return c.charged_cny - c.quoted_cny
+
+
+def _builtin(name: str) -> Callable[[Case, Derived], Any]:
+    return lambda _case, derived: getattr(derived, name)()
+
+
+_BASE = [
+    ("waybill", T.TEXT, "waybill number"),
+    ("product", T.enum_type(("taobao", "standard")), "product line"),
+    ("stations.sending", T.TEXT, "station that collected the parcel"),
+    ("stations.delivering", T.TEXT, "delivering station as stated in the case"),
+    ("parcel.length_cm", T.LENGTH, ""), ("parcel.width_cm", T.LENGTH, ""), ("parcel.height_cm", T.LENGTH, ""),
+    ("parcel.weight_kg", T.WEIGHT, ""), ("parcel.declared_value_cny", T.MONEY, ""),
+    ("parcel.packaging_compliant", T.BOOL, ""), ("parcel.prohibited", T.BOOL, ""),
+    ("collection.sender_signed", T.BOOL, ""), ("collection.in_service_area", T.BOOL, ""),
+    ("collection.quoted_cny", T.MONEY, ""), ("collection.charged_cny", T.MONEY, ""),
+    ("delivery.signed_by", _enum(Delivery, "signed_by"), ""),
+    ("delivery.recipient_notified", T.BOOL, ""), ("delivery.recipient_consented", T.BOOL, ""),
+    ("delivery.proxy_id_checked", T.BOOL, ""), ("delivery.signature_legible", T.BOOL, "false = 草签"),
+    ("outcome.lost", T.BOOL, ""), ("outcome.damaged", T.BOOL, ""), ("outcome.contents_short", T.BOOL, ""),
+    ("outcome.packaging_intact", T.BOOL, ""), ("outcome.recipient_denies_receipt", T.BOOL, ""),
+    ("hub_handling.station", T.TEXT, ""), ("hub_handling.found", _enum(HubHandling, "found"), ""),
+    ("hub_handling.reported", T.BOOL, ""), ("hub_handling.isolated", T.BOOL, ""),
+    ("hub_handling.photographed", T.BOOL, ""), ("hub_handling.registered", T.BOOL, ""),
+    ("hub_handling.repacked", T.BOOL, ""),
+    ("complaint.kind", _enum(Complaint, "kind"), ""), ("complaint.channel", _enum(Complaint, "channel"), ""),
+    ("complaint.received_at", T.INSTANT, ""), ("complaint.major", T.BOOL, ""),
+    ("complaint.delay_minutes", T.INT, ""), ("complaint.first_contact_at", T.INSTANT, ""),
+    ("complaint.plan_at", T.INSTANT, ""), ("complaint.closed_at", T.INSTANT, ""),
+    ("complaint.complex", T.BOOL, ""), ("complaint.feedback_at", T.INSTANT, ""),
+    ("complaint.rings", T.INT, ""), ("complaint.connected_at", T.INSTANT, ""),
+    ("complaint.identity_confirmed_at", T.INSTANT, ""),
+]
+_BLOCKS = ["stations", "parcel", "collection", "delivery", "outcome", "hub_handling", "complaint"]
+_BUILTINS = [
+    ("as_of", T.INSTANT, "the adjudication instant"),
+    ("signed_at", T.INSTANT, "earliest signed scan"),
+    ("collected_at", T.INSTANT, "collect scan, else the earliest scan"),
+    ("delivering_station", T.TEXT, "stations.delivering, else the station of the last arrival scan"),
+    ("reference_arrival", T.INSTANT, "TB-1 reference arrival"),
+    ("reference_arrival_source", T.enum_type(("arrival", "dispatch")), "which scan gave reference_arrival"),
+    ("longest_side_cm", T.LENGTH, ""), ("sum_of_sides_cm", T.LENGTH, ""), ("volume_cm3", T.VOLUME, ""),
+    ("overcharge_cny", T.MONEY, "charged minus quoted (may be zero or negative)"),
+]
+
+BASE_FACTS: dict[str, FactSpec] = {}
+for _path, _type, _doc in _BASE:
+    BASE_FACTS[_path] = FactSpec(_path, _type, _doc, _attr(_path))
+BASE_FACTS["complaint.issues"] = FactSpec(
+    "complaint.issues", T.LIST, "issues raised; test with `contains`",
+    lambda case, _d: case.complaint.issues if case.complaint else None)
+ISSUE_VALUES = get_args(ComplaintIssue)
+for _block in _BLOCKS:
+    BASE_FACTS[_block] = FactSpec(_block, T.BLOCK, f"the `{_block}` block is present", _attr(_block))
+for _path, _type, _doc in _BUILTINS:
+    BASE_FACTS[_path] = FactSpec(_path, _type, _doc,
+                                 (lambda c, d: d.as_of) if _path == "as_of" else _builtin(_path))
+
+
+# ---- derivation functions a pack may call -------------------------------------------------
+
+@dataclass(frozen=True)
+class Function:
+    """A derivation: typed arguments in, one typed value out. None in -> None out."""
+
+    name: str
+    args: dict[str, T.FactType]
+    result: T.FactType
+    compute: Callable[..., Any]
+    doc: str
+
+
+def _cutoff_deadline(zone: ZoneInfo, at: datetime, cutoff: time, same_day_by: time, next_day_by: time):
+    local = at.astimezone(zone)
+    if local.time().replace(tzinfo=None) < cutoff:
+        day, by = local.date(), same_day_by
+    else:
+        day, by = local.date() + timedelta(days=1), next_day_by
+    return datetime.combine(day, by, tzinfo=zone)
+
+
+def _add_years(zone: ZoneInfo, on: date, years: int) -> date:
+    try:
+        return on.replace(year=on.year + years)
+    except ValueError:  # 29 Feb -> 28 Feb
+        return on.replace(year=on.year + years, day=28)
+
+
+def _minutes_after(zone: ZoneInfo, at: datetime, since: datetime) -> int:
+    seconds = (at - since).total_seconds()
+    whole = int(seconds // 60)
+    return whole + (1 if seconds > whole * 60 else 0)
+
+
+FUNCTIONS: dict[str, Function] = {f.name: f for f in [
+    Function("cutoff_deadline", {"at": T.INSTANT, "cutoff": T.TIME_OF_DAY, "same_day_by": T.TIME_OF_DAY,
+                                 "next_day_by": T.TIME_OF_DAY}, T.INSTANT, _cutoff_deadline,
+             "local time of `at` strictly before `cutoff` -> same day at `same_day_by`, else next day at `next_day_by`"),
+    Function("add", {"at": T.INSTANT, "duration": T.DURATION}, T.INSTANT,
+             lambda zone, at, duration: at + duration, "an instant plus a duration"),
+    Function("local_date", {"at": T.INSTANT}, T.DATE,
+             lambda zone, at: at.astimezone(zone).date(), "calendar date of an instant in local time"),
+    Function("add_years", {"on": T.DATE, "years": T.INT}, T.DATE, _add_years,
+             "same calendar date N years later (29 Feb -> 28 Feb)"),
+    Function("minutes_after", {"at": T.INSTANT, "since": T.INSTANT}, T.INT, _minutes_after,
+             "whole minutes from `since` to `at`, rounded up"),
+]}
+
+
+def chain_spec(path: str) -> FactSpec | None:
+    """Facts produced by rules themselves (forward chaining): classifications and level."""
+    if path == CHAIN_LEVEL:
+        return FactSpec(path, T.INT, "complaint level set by level rules (highest wins)")
+    if path.startswith(CLASSIFICATION_PREFIX) and len(path) > len(CLASSIFICATION_PREFIX):
+        return FactSpec(path, T.BOOL, "set by a rule that classifies the case")
+    return None
