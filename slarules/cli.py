@@ -1,0 +1,91 @@
+"""`slarules`: a thin shell over the library. Every failure is one paragraph, exit 2.
+
+Output is built completely before anything is written, so a failure never leaves
+half a verdict on stdout.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Sequence
+
+EXIT_INPUT = 2
+EXIT_BUG = 70
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="slarules", description="Adjudicate SLA breaches and liability for "
+                                "disputed parcels from YAML rule packs.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    a = sub.add_parser("adjudicate", help="adjudicate one case (YAML or JSON; - for stdin)")
+    a.add_argument("case", help="case file, or - to read standard input")
+    a.add_argument("--format", choices=("text", "json"), default="text")
+    a.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of messages (default zh)")
+    a.add_argument("--as-of", dest="as_of", help="adjudicate as of this ISO 8601 instant "
+                   "(default: the case's as_of, else now)")
+    a.add_argument("--packs", nargs="+", metavar="PATH", help="pack files or directories "
+                   "(default: the shipped packs)")
+    s = sub.add_parser("schema", help="print a JSON Schema: the case, a rule pack, or the verdict")
+    s.add_argument("what", choices=("case", "pack", "verdict"))
+    return p
+
+
+def _adjudicate(args) -> str:
+    from .engine import Engine
+    from .facts import load_case, load_case_text
+    from .report import render_text
+    if args.case == "-":
+        try:
+            text = sys.stdin.buffer.read().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            from .errors import InputError
+            raise InputError("standard input is not UTF-8 text", file="<stdin>") from None
+        case = load_case_text(text)
+    else:
+        case = load_case(args.case)
+    engine = Engine.load(args.packs) if args.packs else Engine.default()
+    verdict = engine.adjudicate(case, as_of=args.as_of, lang=args.lang)
+    return verdict.to_json() + "\n" if args.format == "json" else render_text(verdict, args.lang)
+
+
+def _schema(args) -> str:
+    if args.what == "case":
+        from .facts import case_schema
+        schema = case_schema()
+    elif args.what == "pack":
+        from .pack import pack_schema
+        schema = pack_schema()
+    else:
+        from .verdict import Verdict
+        schema = Verdict.model_json_schema()
+    return json.dumps(schema, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from .errors import SlaRulesError
+    try:
+        output = _adjudicate(args) if args.command == "adjudicate" else _schema(args)
+    except SlaRulesError as exc:
+        print(f"slarules: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug: say so in one line; SLARULES_DEBUG=1 shows the traceback
+        if os.environ.get("SLARULES_DEBUG"):
+            raise
+        print(f"slarules: internal error ({type(exc).__name__}: {exc}); this is a bug, "
+              "rerun with SLARULES_DEBUG=1 and report it", file=sys.stderr)
+        return EXIT_BUG
+    try:
+        sys.stdout.write(output)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
