@@ -1,0 +1,72 @@
+"""Shared helpers: one compiled engine per session and a base case to vary."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from slarules import Engine
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "cases"
+
+BASE = {
+    "waybill": "T0001", "product": "taobao", "timezone": "Asia/Shanghai",
+    "as_of": "2026-05-10T09:00:00+08:00",
+    "stations": {"sending": "S-01", "delivering": "D-01"},
+    "parcel": {"length_cm": 60, "width_cm": 40, "height_cm": 30, "weight_kg": 8.5,
+               "declared_value_cny": 320, "packaging_compliant": True, "prohibited": False},
+    "collection": {"sender_signed": True, "in_service_area": True, "quoted_cny": "12.00", "charged_cny": "12.00"},
+    "scans": [
+        {"type": "collect", "station": "S-01", "at": "2026-05-01T09:10:00+08:00"},
+        {"type": "dispatch", "station": "S-01", "at": "2026-05-01T18:00:00+08:00"},
+        {"type": "arrival", "station": "D-01", "at": "2026-05-02T11:40:00+08:00"},
+        {"type": "signed", "station": "D-01", "at": "2026-05-02T16:20:00+08:00"},
+    ],
+    "delivery": {"signed_by": "recipient", "recipient_notified": True, "recipient_consented": True,
+                 "proxy_id_checked": True, "signature_legible": True},
+    "outcome": {"lost": False, "damaged": False, "contents_short": False, "packaging_intact": True,
+                "recipient_denies_receipt": False},
+}
+
+
+def complaint(**kw) -> dict:
+    c = {"kind": "complaint", "channel": "phone", "received_at": "2026-05-03T08:00:00+08:00", "major": False,
+         "issues": [], "first_contact_at": "2026-05-03T08:04:00+08:00", "closed_at": "2026-05-03T08:25:00+08:00"}
+    c.update(kw)
+    return c
+
+
+def case(**changes) -> dict:
+    """The base case with top-level blocks replaced or (for dicts) updated; None removes a block."""
+    c = copy.deepcopy(BASE)
+    for key, value in changes.items():
+        if value is None:
+            c.pop(key, None)
+        elif isinstance(value, dict) and isinstance(c.get(key), dict):
+            c[key].update(value)
+        else:
+            c[key] = value
+    return c
+
+
+def scans(arrival: str | None = "2026-05-02T11:40:00+08:00", signed: str | None = "2026-05-02T16:20:00+08:00",
+          dispatch: str | None = "2026-05-01T18:00:00+08:00") -> list[dict]:
+    out = [{"type": "collect", "station": "S-01", "at": "2026-05-01T09:10:00+08:00"}]
+    if dispatch:
+        out.append({"type": "dispatch", "station": "S-01", "at": dispatch})
+    if arrival:
+        out.append({"type": "arrival", "station": "D-01", "at": arrival})
+    if signed:
+        out.append({"type": "signed", "station": "D-01", "at": signed})
+    return out
+
+
+@pytest.fixture(scope="session")
+def engine() -> Engine:
+    return Engine.default()
+
+
+def fired(engine: Engine, c: dict) -> set[str]:
+    return {f.rule for f in engine.adjudicate(c).findings}
