@@ -153,11 +153,15 @@ class _Compiler:
 
     def spec(self, pack: Pack, path: str, loc: tuple) -> FactSpec | None:
         spec = self.specs.get(path)
-        if spec is None:
-            hint = did_you_mean(path, self.specs)
-            if path.startswith(CLASSIFICATION_PREFIX):
-                hint = hint or "no rule in the loaded packs classifies a case that way"
-            self.issue(pack, loc, f"unknown fact `{path}`", hint)
+        if spec is None and path.startswith(CLASSIFICATION_PREFIX) and chain_spec(path):
+            # Another pack may classify it; alone, this pack sees it as always false.
+            spec = self.specs[path] = chain_spec(path)
+            self.classified.add(path[len(CLASSIFICATION_PREFIX):])
+            self.issue(pack, loc, f"no rule in the loaded packs classifies a case as "
+                                  f"`{path[len(CLASSIFICATION_PREFIX):]}`, so `{path}` is always false",
+                       "load the pack that produces it", severity="warning")
+        elif spec is None:
+            self.issue(pack, loc, f"unknown fact `{path}`", did_you_mean(path, self.specs))
         return spec
 
     # -- values ------------------------------------------------------------------------
@@ -283,8 +287,7 @@ class _Compiler:
         if errors:
             err = errors[0].error()
             if len(errors) > 1:
-                err.message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''}; " \
-                               "`slarules check` lists them all)"
+                err.message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
             err.issues = errors
             raise err
 

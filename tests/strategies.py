@@ -1,0 +1,70 @@
+"""Hypothesis strategies for valid cases built around the boundaries that matter."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from hypothesis import strategies as st
+
+BASE_T = datetime(2026, 5, 2, 0, 0, tzinfo=timezone(timedelta(hours=8)))
+OFFSETS = [timezone(timedelta(hours=h)) for h in (-11, -5, 0, 1, 5, 8, 9, 14)]
+
+
+def iso(dt: datetime) -> str:
+    return dt.isoformat()
+
+
+seconds = st.integers(min_value=0, max_value=3 * 86400)
+boundary_seconds = st.sampled_from([12 * 3600 - 1, 12 * 3600, 17 * 3600, 17 * 3600 + 1, 36 * 3600, 36 * 3600 + 1])
+instant = st.one_of(seconds, boundary_seconds).map(lambda s: BASE_T + timedelta(seconds=s))
+opt = lambda s: st.one_of(st.none(), s)  # noqa: E731
+money = st.decimals(min_value=0, max_value=2000, places=2).map(str)
+length = st.one_of(st.sampled_from(["200", "200.01", "63", "100", "50"]),
+                   st.decimals(min_value="0.01", max_value=300, places=2).map(str))
+bools = opt(st.booleans())
+
+
+@st.composite
+def cases(draw) -> dict:
+    c: dict = {"waybill": "H" + str(draw(st.integers(0, 10**6)))}
+    if draw(st.booleans()):
+        c["product"] = draw(st.sampled_from(["taobao", "standard"]))
+    c["as_of"] = iso(draw(instant) + timedelta(days=1))
+    c["stations"] = {"sending": "S-1", "delivering": "D-1"}
+    scans = []
+    for kind, station in (("collect", "S-1"), ("dispatch", "S-1"), ("arrival", "D-1"), ("signed", "D-1")):
+        if draw(st.booleans()):
+            scans.append({"type": kind, "station": station, "at": iso(draw(instant))})
+    c["scans"] = scans
+    if draw(st.booleans()):
+        c["parcel"] = {"length_cm": draw(length), "width_cm": draw(length), "height_cm": draw(length),
+                       "weight_kg": draw(st.sampled_from(["50", "50.01", "8.5", "49.999"])),
+                       "declared_value_cny": draw(st.sampled_from(["500.00", "500.01", "320"])),
+                       "packaging_compliant": draw(bools), "prohibited": draw(bools)}
+    if draw(st.booleans()):
+        c["collection"] = {"sender_signed": draw(bools), "in_service_area": draw(bools),
+                           "quoted_cny": draw(money), "charged_cny": draw(money)}
+    if draw(st.booleans()):
+        c["delivery"] = {"signed_by": draw(st.sampled_from(["recipient", "proxy", "locker", "station", "other"])),
+                         "recipient_notified": draw(bools), "recipient_consented": draw(bools),
+                         "proxy_id_checked": draw(bools), "signature_legible": draw(bools)}
+    if draw(st.booleans()):
+        c["outcome"] = {k: draw(bools) for k in ("lost", "damaged", "contents_short", "packaging_intact",
+                                                 "recipient_denies_receipt")}
+    if draw(st.booleans()):
+        c["hub_handling"] = {"station": "HUB-1", "found": draw(st.sampled_from(["prohibited", "contaminating"])),
+                             **{k: draw(bools) for k in ("reported", "isolated", "photographed", "registered",
+                                                         "repacked")}}
+    if draw(st.booleans()):
+        received = draw(instant)
+        after = lambda: opt(st.integers(0, 30 * 3600).map(lambda s: iso(received + timedelta(seconds=s))))  # noqa
+        c["complaint"] = {
+            "kind": draw(st.sampled_from(["query", "complaint"])),
+            "channel": draw(st.sampled_from(["phone", "online", "ticket"])),
+            "received_at": iso(received), "major": draw(bools),
+            "issues": draw(st.lists(st.sampled_from(["delay", "pressure_marks", "lost", "rude_courier", "insult",
+                                                     "physical_conflict", "overcharge", "damage",
+                                                     "contents_short"]), unique=True, max_size=3)),
+            "delay_minutes": draw(opt(st.integers(0, 120))),
+            "first_contact_at": draw(after()), "plan_at": draw(after()), "closed_at": draw(after()),
+        }
+    return c

@@ -1,0 +1,96 @@
+"""The CLI as a user meets it: verdicts out, bad input in one paragraph with exit 2."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import EXAMPLES, ROOT
+
+
+def run(*args, stdin: str | None = None, env: dict | None = None):
+    return subprocess.run([sys.executable, "-m", "slarules", *args], input=stdin, capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, **(env or {})}, timeout=60)
+
+
+def test_adjudicate_text_and_json():
+    r = run("adjudicate", str(EXAMPLES / "tb1-late.yaml"))
+    assert r.returncode == 0 and "[TB-1]" in r.stdout and "BT-03" in r.stdout
+    r = run("adjudicate", str(EXAMPLES / "tb1-late.yaml"), "--format", "json", "--lang", "en")
+    v = json.loads(r.stdout)
+    assert v["findings"][0]["clause"] == "TB-1" and "late" in v["findings"][0]["message"]
+
+
+def test_verdict_bytes_do_not_depend_on_process_or_machine_time_zone():
+    outs = {run("adjudicate", str(EXAMPLES / "rg5-level3.yaml"), "--format", "json", env={"TZ": tz}).stdout
+            for tz in ("UTC", "America/New_York", "Asia/Kolkata")}
+    assert len(outs) == 1
+
+
+def test_schema_commands():
+    for what in ("case", "pack", "verdict"):
+        r = run("schema", what)
+        assert r.returncode == 0 and json.loads(r.stdout)["type"] == "object"
+    assert "waybill" in json.loads(run("schema", "case").stdout)["properties"]
+
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n" \
+       "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+BAD = {
+    "malformed-json": ('{"waybill": "X1", ', "case.json", "not valid JSON"),
+    "malformed-yaml": ("waybill: X1\nparcel: [unclosed\n", "case.yaml", "not valid YAML"),
+    "unknown-field": ("waybill: X1\nparcle: {}\n", "case.yaml", "parcle"),
+    "wrong-type": ("waybill: X1\nparcel:\n  weight_kg: heavy\n", "case.yaml", "parcel.weight_kg"),
+    "nan": ('{"waybill": "X1", "parcel": {"weight_kg": NaN}}', "case.json", "NaN"),
+    "negative-size": ("waybill: X1\nparcel:\n  length_cm: -5\n", "case.yaml", "parcel.length_cm"),
+    "impossible-timestamp": ("waybill: X1\nscans:\n  - {type: arrival, station: D1, at: '2026-02-30T10:00:00'}\n",
+                             "case.yaml", "scans.0.at"),
+    "empty": ("", "case.yaml", "empty"),
+    "alias-bomb": (BOMB, "case.yaml", "aliases"),
+    "not-a-mapping": ("- 1\n- 2\n", "case.yaml", "mapping"),
+    "duplicate-key": ("waybill: X1\nwaybill: X2\n", "case.yaml", "duplicate"),
+    "bad-money": ("waybill: X1\ncollection: {charged_cny: 1.234}\n", "case.yaml", "collection.charged_cny"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, name):
+    text, filename, expected = BAD[name]
+    path = tmp_path / filename
+    path.write_text(text, encoding="utf-8")
+    r = run("adjudicate", str(path))
+    assert r.returncode == 2, r.stderr
+    assert r.stdout == ""
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert expected in r.stderr and filename in r.stderr
+
+
+def test_line_numbers_point_at_the_field(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("waybill: X1\nparcel:\n  weight_kg: 1\n  colour: red\n", encoding="utf-8")
+    r = run("adjudicate", str(path))
+    assert ":4:" in r.stderr and "parcel.colour" in r.stderr
+
+
+def test_missing_file_and_stdin():
+    r = run("adjudicate", "no/such/case.yaml")
+    assert r.returncode == 2 and "no such file" in r.stderr
+    r = run("adjudicate", "-", "--format", "json", stdin='{"waybill": "STDIN1"}')
+    assert r.returncode == 0 and json.loads(r.stdout)["waybill"] == "STDIN1"
+    r = run("adjudicate", "-", stdin="")
+    assert r.returncode == 2 and "empty" in r.stderr
+
+
+def test_bad_as_of_and_bad_pack(tmp_path):
+    r = run("adjudicate", str(EXAMPLES / "clean.yaml"), "--as-of", "tomorrow")
+    assert r.returncode == 2 and "as_of" in r.stderr
+    pack = tmp_path / "p.yaml"
+    pack.write_text("pack: p\nversion: '1'\nrules:\n  - id: a.b\n    clause: TB-1\n    when:\n"
+                    "      - {fact: parcel.wieght_kg, gt: 50}\n    then: {kind: breach}\n"
+                    "    message: {zh: x, en: x}\n", encoding="utf-8")
+    r = run("adjudicate", str(EXAMPLES / "clean.yaml"), "--packs", str(pack))
+    assert r.returncode == 2 and "p.yaml:7" in r.stderr and "parcel.weight_kg" in r.stderr
