@@ -1,0 +1,1 @@
+"""The shipped rule packs, installed as package data (slarules.rules); see README."""
