@@ -447,13 +447,11 @@ class _Compiler:
 
     def precedence(self, rules: list[CompiledRule]) -> None:
         by_id = {r.id: r for r in rules}
-        packs = {p.name: p for p in self.packs}
         for r in rules:
             for j, target in enumerate(r.overrides):
                 if target not in by_id:
-                    pack = packs[r.pack]
-                    index = next(i for i, x in enumerate(pack.model.rules) if x.id == r.id)
-                    self.issue(pack, ("rules", index, "overrides", j), f"overrides unknown rule `{target}`",
+                    pack, loc = self.rule_loc(r)
+                    self.issue(pack, loc + ("overrides", j), f"overrides unknown rule `{target}`",
                                did_you_mean(target, by_id))
         state: dict[str, int] = {}
 
@@ -461,10 +459,8 @@ class _Compiler:
             if state.get(rid) == 2 or rid not in by_id:
                 return
             if state.get(rid) == 1:
-                r = by_id[rid]
-                pack = packs[r.pack]
-                index = next(i for i, x in enumerate(pack.model.rules) if x.id == rid)
-                self.issue(pack, ("rules", index, "overrides"),
+                pack, loc = self.rule_loc(by_id[rid])
+                self.issue(pack, loc + ("overrides",),
                            "precedence cycle: " + " overrides ".join(chain[chain.index(rid):] + (rid,)))
                 return
             state[rid] = 1
@@ -473,6 +469,12 @@ class _Compiler:
             state[rid] = 2
         for r in rules:
             visit(r.id, ())
+
+    def rule_loc(self, rule: CompiledRule) -> tuple[Pack, tuple]:
+        """The pack and location path of a compiled rule, for reporting."""
+        pack = next(p for p in self.packs if p.name == rule.pack)
+        index = next(i for i, x in enumerate(pack.model.rules) if x.id == rule.id)
+        return pack, ("rules", index)
 
     def stratify(self, rules: list[CompiledRule]) -> None:
         writers: dict[str, list[CompiledRule]] = {}
@@ -483,15 +485,13 @@ class _Compiler:
         for r in rules:
             r.reads_chain = frozenset(p for leaf in walk(r.condition) for p in leaf.paths() if p in chain_paths)
         state: dict[str, int] = {}
-        packs = {p.name: p for p in self.packs}
 
         def level(r: CompiledRule, chain: tuple) -> int:
             if state.get(r.id) == 2:
                 return r.stratum
             if state.get(r.id) == 1:
-                pack = packs[r.pack]
-                index = next(i for i, x in enumerate(pack.model.rules) if x.id == r.id)
-                self.issue(pack, ("rules", index), "rules feed each other in a cycle: "
+                pack, loc = self.rule_loc(r)
+                self.issue(pack, loc, "rules feed each other in a cycle: "
                            + " -> ".join(chain + (r.id,)), "a rule may not depend on what it produces")
                 return 0
             state[r.id] = 1
