@@ -153,9 +153,10 @@ class _Compiler:
 
     def spec(self, pack: Pack, path: str, loc: tuple) -> FactSpec | None:
         spec = self.specs.get(path)
-        if spec is None and path.startswith(CLASSIFICATION_PREFIX) and chain_spec(path):
+        chained = chain_spec(path) if spec is None and path.startswith(CLASSIFICATION_PREFIX) else None
+        if chained is not None:
             # Another pack may classify it; alone, this pack sees it as always false.
-            spec = self.specs[path] = chain_spec(path)
+            spec = self.specs[path] = chained
             self.classified.add(path[len(CLASSIFICATION_PREFIX):])
             self.issue(pack, loc, f"no rule in the loaded packs classifies a case as "
                                   f"`{path[len(CLASSIFICATION_PREFIX):]}`, so `{path}` is always false",

@@ -126,11 +126,6 @@ class DurableBackend:
                                         "pri": CLOSER_PRI + stratum, "run": self._closer(stratum)}
         return rules
 
-    def definition(self) -> dict:
-        """The ruleset as durable_rules sees it (actions shown by name), for inspection."""
-        return {name: {k: (v if k != "run" else name) for k, v in rule.items()}
-                for name, rule in self._definition.items()}
-
     def _open(self) -> None:
         self._name = f"slarules_{next(_names)}"
         self._host = _QuietHost()

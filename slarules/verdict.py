@@ -174,18 +174,6 @@ class VerdictBuilder:
                 out.update(facts.missing_roots(path))
         return sorted(out)
 
-    def missing_by_rule(self, facts: CaseFacts, run: RunResult) -> dict[str, list[str]]:
-        """For explanations: which rules could not be decided, and for want of what."""
-        doc = self.final_doc(facts, run)
-        out = {}
-        for rule in self.program.rules:
-            if rule.id in run.fired or evaluate.value(rule.scope, doc) is not True:
-                continue
-            roots = sorted({r for p in evaluate.unknown_facts(rule.when, doc) for r in facts.missing_roots(p)})
-            if roots:
-                out[rule.id] = roots
-        return out
-
     def deadlines(self, facts: CaseFacts, doc: dict, fired: set[str], overridden: set[str]):
         best: dict[str, tuple] = {}
         for rule in self.program.rules:

@@ -89,9 +89,6 @@ def test_kleene_evaluation_agrees_with_durable_rules(engine, data):
     from slarules import evaluate
     facts, run = engine.run(data)
     doc = engine.builder.final_doc(facts, run)
-    by_stratum = {}
-    for r in engine.program.rules:
-        by_stratum.setdefault(r.stratum, []).append(r)
     for r in engine.program.rules:
         # a rule sees the chained facts of the strata before its own; all chained facts are
         # produced by strictly earlier strata, so the final document is what it saw.
