@@ -125,6 +125,35 @@ class Program:
         self._by_id = {r.id: r for r in self.rules}
 
 
+def dependency_order(nodes: list, name, deps, on_cycle) -> list:
+    """`nodes` with every node after the ones it depends on (depth first).
+
+    `deps(node)` gives the names it depends on (unknown names are ignored);
+    `on_cycle(node, names)` is called for each cycle met, and the edge that
+    closes it is skipped, so an order is always returned.
+    """
+    by_name = {name(n): n for n in nodes}
+    state: dict[str, int] = {}
+    order: list = []
+
+    def visit(node, path: tuple) -> None:
+        key = name(node)
+        if state.get(key) == 2:
+            return
+        if state.get(key) == 1:
+            on_cycle(node, path[path.index(key):] + (key,))
+            return
+        state[key] = 1
+        for dep in deps(node):
+            if dep in by_name:
+                visit(by_name[dep], path + (key,))
+        state[key] = 2
+        order.append(node)
+    for node in nodes:
+        visit(node, ())
+    return order
+
+
 def walk(node) :
     """Every leaf of a condition tree."""
     if isinstance(node, Leaf):
@@ -294,6 +323,7 @@ class _Compiler:
 
     def derivations(self) -> list[Derivation]:
         pending: list[tuple[Pack, str, Any]] = []
+        self._derivation_pack: dict[str, Pack] = {}
         for pack in self.packs:
             for name, d in pack.model.derive.items():
                 if name in self.specs:
@@ -305,6 +335,7 @@ class _Compiler:
                                did_you_mean(d.fn, FUNCTIONS) or f"one of {', '.join(sorted(FUNCTIONS))}")
                     continue
                 self.specs[name] = FactSpec(name, fn.result, d.doc or fn.doc)
+                self._derivation_pack[name] = pack
                 pending.append((pack, name, d))
         out: list[Derivation] = []
         for pack, name, d in pending:
@@ -339,28 +370,12 @@ class _Compiler:
         return self.order_derivations(out)
 
     def order_derivations(self, derivs: list[Derivation]) -> list[Derivation]:
-        by_name = {d.name: d for d in derivs}
-        done: list[Derivation] = []
-        state: dict[str, int] = {}
-
-        def visit(d: Derivation, chain: tuple) -> None:
-            if state.get(d.name) == 2:
-                return
-            if state.get(d.name) == 1:
-                self.issue(self.packs[0], ("derive", d.name), "derivations depend on each other in a cycle: "
-                           + " -> ".join(chain + (d.name,)))
-                return
-            state[d.name] = 1
-            for kind, val in d.args.values():
-                if kind == "coalesce":
-                    for path in val:
-                        if path in by_name:
-                            visit(by_name[path], chain + (d.name,))
-            state[d.name] = 2
-            done.append(d)
-        for d in derivs:
-            visit(d, ())
-        return done
+        def cycle(d: Derivation, names: tuple) -> None:
+            self.issue(self._derivation_pack[d.name], ("derive", d.name),
+                       "derivations depend on each other in a cycle: " + " -> ".join(names))
+        return dependency_order(derivs, lambda d: d.name,
+                                lambda d: [p for kind, val in d.args.values() if kind == "coalesce" for p in val],
+                                cycle)
 
     def amount(self, pack: Pack, raw, loc: tuple) -> Amount | None:
         if raw is None:
@@ -454,22 +469,11 @@ class _Compiler:
                     pack, loc = self.rule_loc(r)
                     self.issue(pack, loc + ("overrides", j), f"overrides unknown rule `{target}`",
                                did_you_mean(target, by_id))
-        state: dict[str, int] = {}
 
-        def visit(rid: str, chain: tuple) -> None:
-            if state.get(rid) == 2 or rid not in by_id:
-                return
-            if state.get(rid) == 1:
-                pack, loc = self.rule_loc(by_id[rid])
-                self.issue(pack, loc + ("overrides",),
-                           "precedence cycle: " + " overrides ".join(chain[chain.index(rid):] + (rid,)))
-                return
-            state[rid] = 1
-            for target in by_id[rid].overrides:
-                visit(target, chain + (rid,))
-            state[rid] = 2
-        for r in rules:
-            visit(r.id, ())
+        def cycle(r: CompiledRule, names: tuple) -> None:
+            pack, loc = self.rule_loc(r)
+            self.issue(pack, loc + ("overrides",), "precedence cycle: " + " overrides ".join(names))
+        dependency_order(rules, lambda r: r.id, lambda r: r.overrides, cycle)
 
     def rule_loc(self, rule: CompiledRule) -> tuple[Pack, tuple]:
         """The pack and location path of a compiled rule, for reporting."""
@@ -485,23 +489,18 @@ class _Compiler:
         chain_paths = set(writers) | {CHAIN_LEVEL} | {CLASSIFICATION_PREFIX + c for c in self.classified}
         for r in rules:
             r.reads_chain = frozenset(p for leaf in walk(r.condition) for p in leaf.paths() if p in chain_paths)
-        state: dict[str, int] = {}
 
-        def level(r: CompiledRule, chain: tuple) -> int:
-            if state.get(r.id) == 2:
-                return r.stratum
-            if state.get(r.id) == 1:
-                pack, loc = self.rule_loc(r)
-                self.issue(pack, loc, "rules feed each other in a cycle: "
-                           + " -> ".join(chain + (r.id,)), "a rule may not depend on what it produces")
-                return 0
-            state[r.id] = 1
-            deps = [w for p in r.reads_chain for w in writers.get(p, [])]
-            r.stratum = 1 + max((level(w, chain + (r.id,)) for w in deps), default=-1)
-            state[r.id] = 2
-            return r.stratum
-        for r in rules:
-            level(r, ())
+        def cycle(r: CompiledRule, names: tuple) -> None:
+            pack, loc = self.rule_loc(r)
+            self.issue(pack, loc, "rules feed each other in a cycle: " + " -> ".join(names),
+                       "a rule may not depend on what it produces")
+
+        def writers_read(r: CompiledRule) -> list[str]:
+            return [w.id for p in sorted(r.reads_chain) for w in writers.get(p, [])]
+
+        by_id = {r.id: r for r in rules}
+        for r in dependency_order(rules, lambda r: r.id, writers_read, cycle):
+            r.stratum = 1 + max((by_id[w].stratum for w in writers_read(r) if w != r.id), default=-1)
 
 
 def deadline_condition(due: str, actual: str) -> Node:

@@ -74,3 +74,33 @@ def test_nothing_in_a_pack_is_executed(tmp_path):
 def test_shipped_packs_are_found_and_complete():
     d = default_rules_dir()
     assert {p.name for p in d.glob("*.yaml")} >= {"clauses.yaml", "taobao.yaml", "uc.yaml", "regulations.yaml"}
+
+
+def test_derivation_cycle_is_located_in_its_own_pack(tmp_path):
+    first = pack(tmp_path)
+    other = tmp_path / "q.yaml"
+    other.write_text("""pack: q
+version: '1'
+derive:
+  d_one: {fn: add, args: {at: {fact: d_two}, duration: 1h}}
+  d_two: {fn: add, args: {at: {fact: d_one}, duration: 1h}}
+rules:
+  - {id: q.rule, clause: TB-1, when: [{fact: d_one, exists: true}], then: {kind: breach},
+     message: {zh: x, en: x}}
+""", encoding="utf-8")
+    with pytest.raises(PackError) as err:
+        Engine.load([first, other])
+    assert err.value.file.endswith("q.yaml") and err.value.line in (4, 5), str(err.value)
+    assert "cycle: d_" in str(err.value)
+
+
+def test_rules_feeding_each_other_is_a_cycle(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_text(HEADER + """rules:
+  - {id: a.one, clause: TB-1, when: [{fact: classification.y, eq: true}],
+     then: {kind: classification, classify: x}, message: {zh: x, en: x}}
+  - {id: a.two, clause: TB-1, when: [{fact: classification.x, eq: true}],
+     then: {kind: classification, classify: y}, message: {zh: x, en: x}}
+""", encoding="utf-8")
+    with pytest.raises(PackError, match="rules feed each other in a cycle: a.(one|two) -> a.(one|two) -> a"):
+        Engine.load([p])
