@@ -30,13 +30,19 @@ PARTY_STATION = {"sending_station": "stations.sending", "delivering_station": "d
 
 @dataclass(frozen=True)
 class Leaf:
-    """One comparison. `value` is already encoded; `right` names a fact instead."""
+    """One comparison. `value` is already encoded; `right` names a fact instead.
+
+    `shown` is the constant before encoding and `origin` its "file:line", kept
+    only to explain a verdict to a person (they take no part in equality).
+    """
 
     op: str
     left: str
     value: Any = None
     right: str | None = None
     label: str | None = None
+    shown: Any = field(default=None, compare=False)
+    origin: str | None = field(default=None, compare=False)
 
     def paths(self) -> tuple[str, ...]:
         return (self.left,) if self.right is None else (self.left, self.right)
@@ -47,6 +53,7 @@ class Node:
     op: str                   # "all" | "any"
     children: tuple
     label: str | None = None
+    origin: str | None = field(default=None, compare=False)
 
 
 TRUE = Node("all", ())
@@ -180,6 +187,13 @@ class _Compiler:
         fieldname = ".".join(str(p) for p in loc) or None
         self.issues.append(Issue(pack.doc.file, line, column, fieldname, message, severity, hint))
 
+    @staticmethod
+    def origin(pack: Pack, loc: tuple) -> str:
+        """"file:line" of a pack element, for explanations and coverage reports."""
+        name = Path(pack.doc.file).name     # not the full path: explanations are machine-independent
+        line, _ = pack.where(loc)
+        return f"{name}:{line}" if line else name
+
     def spec(self, pack: Pack, path: str, loc: tuple) -> FactSpec | None:
         spec = self.specs.get(path)
         chained = chain_spec(path) if spec is None and path.startswith(CLASSIFICATION_PREFIX) else None
@@ -224,7 +238,7 @@ class _Compiler:
         if isinstance(cond, (AllOf, AnyOf)):
             op = "all" if isinstance(cond, AllOf) else "any"
             children = [self.condition(pack, c, loc + (op, i)) for i, c in enumerate(getattr(cond, op))]
-            return Node(op, tuple(c for c in children if c is not None), cond.label)
+            return Node(op, tuple(c for c in children if c is not None), cond.label, self.origin(pack, loc))
         return self.compare(pack, cond, loc)
 
     def compare(self, pack: Pack, cond: Compare, loc: tuple):
@@ -242,7 +256,7 @@ class _Compiler:
             return None
         ftype = spec.type
         if op == "exists":
-            return Leaf("exists", cond.fact, bool(raw), label=cond.label)
+            return Leaf("exists", cond.fact, bool(raw), label=cond.label, origin=self.origin(pack, loc))
         if ftype.name == "block":
             self.issue(pack, loc + (op,), f"`{cond.fact}` is a block: it can only be tested with `exists`")
             return None
@@ -253,7 +267,7 @@ class _Compiler:
             if raw not in ISSUE_VALUES:
                 self.issue(pack, loc + (op,), f"`{raw}` is not a complaint issue", did_you_mean(raw, ISSUE_VALUES))
                 return None
-            return Leaf("contains", cond.fact, raw, label=cond.label)
+            return Leaf("contains", cond.fact, raw, label=cond.label, shown=raw, origin=self.origin(pack, loc))
         if ftype.name == "list":
             self.issue(pack, loc + (op,), f"`{cond.fact}` is a list: test it with `contains`")
             return None
@@ -266,8 +280,9 @@ class _Compiler:
             for i, item in enumerate(raw):
                 value = self.constant(pack, ftype, item, loc + ("in", i))
                 if value is not None:
-                    leaves.append(Leaf("eq", cond.fact, ftype.encode(value)))
-            return Node("any", tuple(leaves), cond.label)
+                    leaves.append(Leaf("eq", cond.fact, ftype.encode(value), shown=value,
+                                       origin=self.origin(pack, loc + ("in", i))))
+            return Node("any", tuple(leaves), cond.label, self.origin(pack, loc))
         if isinstance(raw, FactRef):
             other = self.spec(pack, raw.fact, loc + (op, "fact"))
             if other is None:
@@ -277,11 +292,11 @@ class _Compiler:
                 self.issue(pack, loc + (op,), f"cannot compare `{cond.fact}` ({ftype.name}) "
                                               f"with `{raw.fact}` ({other.type.name})")
                 return None
-            return Leaf(op, cond.fact, right=raw.fact, label=cond.label)
+            return Leaf(op, cond.fact, right=raw.fact, label=cond.label, origin=self.origin(pack, loc))
         value = self.constant(pack, ftype, raw, loc + (op,))
         if value is None:
             return None
-        return Leaf(op, cond.fact, ftype.encode(value), label=cond.label)
+        return Leaf(op, cond.fact, ftype.encode(value), label=cond.label, shown=value, origin=self.origin(pack, loc))
 
     # -- whole packs -------------------------------------------------------------------
     def compile(self) -> Program:
@@ -408,7 +423,7 @@ class _Compiler:
                 if rule.deadline is not None:
                     deadline = self.deadline(pack, rule.deadline, loc + ("deadline",))
                     if deadline is not None:
-                        when.append(deadline_condition(*deadline[1:]))
+                        when.append(deadline_condition(*deadline[1:], origin=self.origin(pack, loc + ("deadline",))))
                 then = rule.then
                 station_fact = then.station.fact if then.station else PARTY_STATION.get(then.party)
                 if then.station:
@@ -503,12 +518,14 @@ class _Compiler:
             r.stratum = 1 + max((by_id[w].stratum for w in writers_read(r) if w != r.id), default=-1)
 
 
-def deadline_condition(due: str, actual: str) -> Node:
+def deadline_condition(due: str, actual: str, origin: str | None = None) -> Node:
     """Late iff done after `due`, or not done while `as_of` is past `due` (inclusive deadlines)."""
     return Node("any", (
-        Node("all", (Leaf("exists", actual, True), Leaf("gt", actual, right=due)), "done_late"),
-        Node("all", (Leaf("exists", actual, False), Leaf("gt", "as_of", right=due)), "overdue"),
-    ))
+        Node("all", (Leaf("exists", actual, True, origin=origin), Leaf("gt", actual, right=due, origin=origin)),
+             "done_late", origin),
+        Node("all", (Leaf("exists", actual, False, origin=origin), Leaf("gt", "as_of", right=due, origin=origin)),
+             "overdue", origin),
+    ), None, origin)
 
 
 def compile_packs(packs: list[Pack], catalogue: dict[str, Any]) -> Program:

@@ -108,6 +108,8 @@ class FactType:
     encode: Callable[[Any], Any]          # Python value -> int/str/bool the engine compares
     ordered: bool = True                  # allows lt/le/gt/ge
     unit: str = ""
+    decode: Callable[[Any], Any] = lambda v: v   # engine value -> Python value (for counterfactuals)
+    step: int = 1                         # the smallest change worth showing, in engine units
 
     def literal(self, value: Any) -> Any:
         return self.encode(self.parse(value))
@@ -125,14 +127,21 @@ def _encode_duration(td: timedelta) -> int:
 BOOL = FactType("bool", _parse_bool, lambda v: bool(v), ordered=False)
 TEXT = FactType("text", _parse_text, lambda v: str(v), ordered=False)
 INT = FactType("int", _parse_int, lambda v: int(v))
-MONEY = FactType("money", lambda v: _decimal(v, 2), lambda d: int(d * 100), unit="CNY")
-LENGTH = FactType("length", lambda v: _decimal(v, 2), lambda d: int(d * 100), unit="cm")
-VOLUME = FactType("volume", lambda v: _decimal(v, 6), lambda d: int(d * 1_000_000), unit="cm3")
-WEIGHT = FactType("weight", lambda v: _decimal(v, 3), lambda d: int(d * 1000), unit="kg")
-INSTANT = FactType("instant", _parse_instant, _encode_instant)
-DATE = FactType("date", _parse_date, lambda d: d.toordinal())
-DURATION = FactType("duration", parse_duration, _encode_duration)
-TIME_OF_DAY = FactType("time", parse_time_of_day, lambda t: t.hour * 3600 + t.minute * 60 + t.second)
+MONEY = FactType("money", lambda v: _decimal(v, 2), lambda d: int(d * 100), unit="CNY",
+                 decode=lambda n: Decimal(n).scaleb(-2))
+LENGTH = FactType("length", lambda v: _decimal(v, 2), lambda d: int(d * 100), unit="cm",
+                  decode=lambda n: Decimal(n).scaleb(-2))
+VOLUME = FactType("volume", lambda v: _decimal(v, 6), lambda d: int(d * 1_000_000), unit="cm3",
+                  decode=lambda n: Decimal(n).scaleb(-6), step=1_000_000)
+WEIGHT = FactType("weight", lambda v: _decimal(v, 3), lambda d: int(d * 1000), unit="kg",
+                  decode=lambda n: Decimal(n).scaleb(-3))
+INSTANT = FactType("instant", _parse_instant, _encode_instant,
+                   decode=lambda n: EPOCH + timedelta(microseconds=n), step=1_000_000)
+DATE = FactType("date", _parse_date, lambda d: d.toordinal(), decode=date.fromordinal)
+DURATION = FactType("duration", parse_duration, _encode_duration,
+                    decode=lambda n: timedelta(microseconds=n), step=1_000_000)
+TIME_OF_DAY = FactType("time", parse_time_of_day, lambda t: t.hour * 3600 + t.minute * 60 + t.second,
+                       decode=lambda n: time(n // 3600, n // 60 % 60, n % 60))
 LIST = FactType("list", lambda v: v, lambda v: v, ordered=False)   # tested with `contains` only
 BLOCK = FactType("block", lambda v: v, lambda v: True, ordered=False)  # tested with `exists` only
 
