@@ -20,34 +20,53 @@ def _parser() -> argparse.ArgumentParser:
                                 "disputed parcels from YAML rule packs.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     a = sub.add_parser("adjudicate", help="adjudicate one case (YAML or JSON; - for stdin)")
-    a.add_argument("case", help="case file, or - to read standard input")
-    a.add_argument("--format", choices=("text", "json"), default="text")
-    a.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of messages (default zh)")
-    a.add_argument("--as-of", dest="as_of", help="adjudicate as of this ISO 8601 instant "
-                   "(default: the case's as_of, else now)")
-    a.add_argument("--packs", nargs="+", metavar="PATH", help="pack files or directories "
-                   "(default: the shipped packs)")
+    _case_arguments(a)
+    x = sub.add_parser("explain", help="trace every rule for one case: why, why not, and what would flip it")
+    _case_arguments(x)
     s = sub.add_parser("schema", help="print a JSON Schema: the case, a rule pack, or the verdict")
     s.add_argument("what", choices=("case", "pack", "verdict"))
     return p
 
 
-def _adjudicate(args) -> str:
+def _case_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("case", help="case file, or - to read standard input")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of messages (default zh)")
+    p.add_argument("--as-of", dest="as_of", help="adjudicate as of this ISO 8601 instant "
+                   "(default: the case's as_of, else now)")
+    p.add_argument("--packs", nargs="+", metavar="PATH", help="pack files or directories "
+                   "(default: the shipped packs)")
+
+
+def _engine(args):
     from .engine import Engine
+    return Engine.load(args.packs) if args.packs else Engine.default()
+
+
+def _read_case(args):
     from .facts import load_case, load_case_text
-    from .report import render_text
     if args.case == "-":
         try:
             text = sys.stdin.buffer.read().decode("utf-8-sig")
         except UnicodeDecodeError:
             from .errors import InputError
             raise InputError("standard input is not UTF-8 text", file="<stdin>") from None
-        case = load_case_text(text)
-    else:
-        case = load_case(args.case)
-    engine = Engine.load(args.packs) if args.packs else Engine.default()
-    verdict = engine.adjudicate(case, as_of=args.as_of, lang=args.lang)
+        return load_case_text(text)
+    return load_case(args.case)
+
+
+def _adjudicate(args) -> str:
+    from .report import render_text
+    case = _read_case(args)
+    verdict = _engine(args).adjudicate(case, as_of=args.as_of, lang=args.lang)
     return verdict.to_json() + "\n" if args.format == "json" else render_text(verdict, args.lang)
+
+
+def _explain(args) -> str:
+    from .explain import render_explanation
+    case = _read_case(args)
+    explanation = _engine(args).explain(case, as_of=args.as_of, lang=args.lang)
+    return explanation.to_json() + "\n" if args.format == "json" else render_explanation(explanation, args.lang)
 
 
 def _schema(args) -> str:
@@ -63,11 +82,14 @@ def _schema(args) -> str:
     return json.dumps(schema, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
+COMMANDS = {"adjudicate": _adjudicate, "explain": _explain, "schema": _schema}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from .errors import SlaRulesError
     try:
-        output = _adjudicate(args) if args.command == "adjudicate" else _schema(args)
+        output = COMMANDS[args.command](args)
     except SlaRulesError as exc:
         print(f"slarules: error: {exc}", file=sys.stderr)
         return EXIT_INPUT

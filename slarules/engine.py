@@ -123,3 +123,10 @@ class Engine:
             raise CaseError(f"unknown language `{lang}`", field="lang", hint="zh or en")
         facts, run = self.run(case, as_of)
         return self.builder.build(facts, run, lang)
+
+    def explain(self, case: Case | dict, *, as_of: Any = None, lang: str = "zh"):
+        """The verdict plus a trace of every rule: why, why not, and what would flip each finding."""
+        if lang not in LANGS:
+            raise CaseError(f"unknown language `{lang}`", field="lang", hint="zh or en")
+        from .explain import explain
+        return explain(self, case, as_of=as_of, lang=lang)
