@@ -23,6 +23,13 @@ def _parser() -> argparse.ArgumentParser:
     _case_arguments(a)
     x = sub.add_parser("explain", help="trace every rule for one case: why, why not, and what would flip it")
     _case_arguments(x)
+    t = sub.add_parser("test", help="run pack tests (*.test.yaml) and report rule and branch coverage")
+    t.add_argument("paths", nargs="*", metavar="PATH", help="test files or directories (default: the shipped packs)")
+    t.add_argument("--packs", nargs="+", metavar="PATH", help="packs to test (default: the packs beside the tests)")
+    t.add_argument("--fail-under", dest="fail_under", type=float, default=0.0, metavar="PERCENT",
+                   help="fail when total coverage (rules and branches) is below this")
+    t.add_argument("--format", choices=("text", "json"), default="text")
+    t.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
     s = sub.add_parser("schema", help="print a JSON Schema: the case, a rule pack, or the verdict")
     s.add_argument("what", choices=("case", "pack", "verdict"))
     return p
@@ -82,7 +89,25 @@ def _schema(args) -> str:
     return json.dumps(schema, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
-COMMANDS = {"adjudicate": _adjudicate, "explain": _explain, "schema": _schema}
+def _test(args) -> tuple[str, int]:
+    from pathlib import Path
+
+    from .engine import Engine, default_rules_dir
+    from .packtest import run_tests
+    paths = args.paths or [str(default_rules_dir())]
+    packs = args.packs or sorted({str(p if Path(p).is_dir() else Path(p).parent) for p in paths})
+    report = run_tests(Engine.load(packs), paths)
+    if args.format == "json":
+        text = json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n"
+    else:
+        text = report.render(args.verbose)
+    short = report.coverage.percent() + 1e-9 < args.fail_under
+    if short and args.format == "text":
+        text += f"coverage {report.coverage.percent():.1f}% is under --fail-under {args.fail_under:g}%\n"
+    return text, 1 if report.failed or short else 0
+
+
+COMMANDS = {"adjudicate": _adjudicate, "explain": _explain, "test": _test, "schema": _schema}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .errors import SlaRulesError
     try:
         output = COMMANDS[args.command](args)
+        output, code = output if isinstance(output, tuple) else (output, 0)
     except SlaRulesError as exc:
         print(f"slarules: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
@@ -106,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
     except BrokenPipeError:
         pass
-    return 0
+    return code
 
 
 if __name__ == "__main__":

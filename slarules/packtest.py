@@ -1,0 +1,339 @@
+"""Pack tests: YAML files of cases and what each must produce, run like `opa test`.
+
+A pack test file sits beside its pack (`taobao.yaml` -> `taobao.test.yaml`):
+
+    base: {waybill: T1, product: taobao, ...}     # every case starts from this
+    cases:
+      - name: morning arrival signed 17:00:01 is late
+        case: {scans: [...]}                      # merged into base; null removes a key
+        expect:
+          fires: [taobao.delivery-window.late]    # fired in durable_rules (before precedence)
+          findings: [taobao.delivery-window.late] # exactly these findings in the verdict
+          fines_cny: {}                           # any other verdict field, compared whole
+
+Each case passes or fails with expected-vs-actual as a diff. Coverage counts the
+rules that fired in some case and the condition branches (each alternative of an
+`any`, each value of an `in`, each way a deadline is missed) that held in some
+case, so a pack author sees which parts of a pack no test has exercised.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from . import evaluate
+from .compiler import CompiledRule, Leaf, Node
+from .errors import PackError, SlaRulesError
+from .facts import error_from_validation, parse_case
+from .sources import Document, read_document
+
+TEST_SUFFIX = ".test.yaml"
+VERDICT_FIELDS = ("findings", "classifications", "complaint_level", "fines_cny", "refunds_cny", "missing",
+                  "not_covered")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Expect(Strict):
+    fires: list[str] = Field(default_factory=list, description="rules that must fire (before precedence)")
+    does_not_fire: list[str] = Field(default_factory=list, description="rules that must not fire")
+    findings: list[str] | None = Field(None, description="exactly these rules in the verdict's findings")
+    classifications: list[str] | None = None
+    complaint_level: int | None = Field(None, ge=0, le=3, description="0: no level")
+    fines_cny: dict[str, str] | None = None
+    refunds_cny: str | None = None
+    missing: list[str] | None = None
+    not_covered: list[str] | None = None
+
+
+class TestCase(Strict):
+    name: str = Field(min_length=1)
+    file: str | None = Field(None, description="a case file, relative to this test file, used instead of base")
+    case: dict[str, Any] = Field(default_factory=dict, description="merged into base (or file)")
+    as_of: str | None = None
+    expect: Expect
+
+
+class TestFile(Strict):
+    pack: str | None = Field(None, description="the pack under test (default: the file name before .test.yaml)")
+    base: dict[str, Any] = Field(default_factory=dict)
+    cases: list[TestCase] = Field(min_length=1)
+
+
+def merge(base: Any, overlay: Any) -> Any:
+    """`overlay` over `base`: mappings merge key by key, null deletes, anything else replaces."""
+    if not isinstance(base, dict) or not isinstance(overlay, dict):
+        return copy.deepcopy(overlay)
+    out = copy.deepcopy(base)
+    for k, v in overlay.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = merge(out.get(k), v)
+    return out
+
+
+@dataclass
+class Outcome:
+    """One test case's result."""
+
+    file: str
+    line: int | None
+    name: str
+    passed: bool
+    diff: str = ""
+    error: str | None = None
+
+
+@dataclass
+class Branch:
+    rule: str
+    path: str          # e.g. when[0].any[2]
+    label: str | None
+    origin: str | None
+
+
+@dataclass
+class Coverage:
+    rules: dict[str, set[str]] = field(default_factory=dict)         # pack -> rule ids
+    fired: set[str] = field(default_factory=set)
+    branches: list[Branch] = field(default_factory=list)
+    held: set[tuple[str, str]] = field(default_factory=set)          # (rule, path)
+
+    def rule_ratio(self, pack: str | None = None) -> tuple[int, int]:
+        ids = self._ids(pack)
+        return len(ids & self.fired), len(ids)
+
+    def branch_ratio(self, pack: str | None = None) -> tuple[int, int]:
+        ids = self._ids(pack)
+        mine = [b for b in self.branches if b.rule in ids]
+        return sum((b.rule, b.path) in self.held for b in mine), len(mine)
+
+    def percent(self) -> float:
+        covered = self.rule_ratio()[0] + self.branch_ratio()[0]
+        total = self.rule_ratio()[1] + self.branch_ratio()[1]
+        return 100.0 * covered / total if total else 100.0
+
+    def unfired(self) -> list[str]:
+        return [r for p in sorted(self.rules) for r in sorted(self.rules[p]) if r not in self.fired]
+
+    def untaken(self) -> list[Branch]:
+        ids = self._ids(None)
+        return [b for b in self.branches if b.rule in ids and (b.rule, b.path) not in self.held]
+
+    def _ids(self, pack: str | None) -> set[str]:
+        if pack is not None:
+            return self.rules.get(pack, set())
+        return set().union(*self.rules.values()) if self.rules else set()
+
+
+def branches(rule: CompiledRule) -> list[tuple[str, Any]]:
+    """(path, node) of every alternative of every `any` in a rule's scope and when."""
+    out: list[tuple[str, Any]] = []
+
+    def walk(node, path: str) -> None:
+        if isinstance(node, Leaf):
+            return
+        for i, child in enumerate(node.children):
+            here = f"{path}.{node.op}[{i}]" if path else f"{node.op}[{i}]"
+            if node.op == "any":
+                out.append((here, child))
+            walk(child, here)
+    walk(rule.scope, "scope")
+    walk(rule.when, "when")
+    return out
+
+
+def find_test_files(paths: list[str | Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(p.glob("*" + TEST_SUFFIX)))
+        else:
+            out.append(p)
+    if not out:
+        raise PackError("no pack tests found", file=", ".join(map(str, paths)) or None,
+                        hint=f"pack tests are files named *{TEST_SUFFIX} beside the packs")
+    return out
+
+
+def load_test_file(path: str | Path) -> tuple[TestFile, Document]:
+    doc = read_document(path)
+    if not isinstance(doc.data, dict):
+        raise PackError("a pack test file must be a mapping with `cases`", file=doc.file, line=1)
+    try:
+        return TestFile.model_validate(doc.data), doc
+    except ValidationError as exc:
+        raise error_from_validation(exc, doc, cls=PackError) from None
+
+
+class PackTester:
+    """Runs pack test files against one Engine and accumulates coverage."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.coverage = Coverage()
+        self.tested: set[str] = set()
+        for r in engine.program.rules:
+            self.coverage.rules.setdefault(r.pack, set()).add(r.id)
+            for path, node in branches(r):
+                self.coverage.branches.append(Branch(r.id, path, getattr(node, "label", None), node.origin))
+
+    def run_file(self, path: str | Path) -> list[Outcome]:
+        spec, doc = load_test_file(path)
+        pack = spec.pack or Path(doc.file).name[:-len(TEST_SUFFIX)]
+        if pack not in self.coverage.rules:
+            raise PackError(f"these tests are for pack `{pack}`, which is not loaded", file=doc.file,
+                            line=doc.where(("pack",))[0] if spec.pack else 1, field="pack",
+                            hint=f"loaded: {', '.join(sorted(self.coverage.rules))}; set `pack:` or pass --packs")
+        self.tested.add(pack)
+        return [self.run_case(spec, doc, i) for i in range(len(spec.cases))]
+
+    def run_case(self, spec: TestFile, doc: Document, index: int) -> Outcome:
+        test = spec.cases[index]
+        line, _ = doc.where(("cases", index, "name"))
+        outcome = Outcome(doc.file, line, test.name, passed=False)
+        try:
+            start = spec.base
+            if test.file:
+                start = read_document(Path(doc.file).parent / test.file).data
+            case = parse_case(merge(start, test.case), source=f"{doc.file}:{line}")
+            facts, run = self.engine.run(case, test.as_of)
+        except SlaRulesError as exc:
+            outcome.error = f"{doc.file}:{line}: the test case is not valid: {exc}"
+            return outcome
+        verdict = self.engine.builder.build(facts, run, "en")
+        self.record(facts, run)
+        expected, actual = project(test.expect, run.fired, verdict)
+        outcome.passed = expected == actual
+        if not outcome.passed:
+            outcome.diff = diff(expected, actual)
+        return outcome
+
+    def record(self, facts, run) -> None:
+        doc = self.engine.builder.final_doc(facts, run)
+        self.coverage.fired.update(run.fired)
+        program = self.engine.program
+        for b in self.coverage.branches:
+            if (b.rule, b.path) in self.coverage.held:
+                continue
+            node = _at(program.rule(b.rule), b.path)
+            if evaluate.value(node, doc) is True:
+                self.coverage.held.add((b.rule, b.path))
+
+
+def _at(rule: CompiledRule, path: str):
+    part, _, rest = path.partition(".")
+    node = rule.scope if part == "scope" else rule.when
+    for step in rest.split(".") if rest else []:
+        index = int(step[step.index("[") + 1:-1])
+        node = node.children[index]
+    return node
+
+
+def project(expect: Expect, fired: list[str], verdict) -> tuple[dict, dict]:
+    """The expected values and the matching part of the actual result, side by side."""
+    exp: dict[str, Any] = {}
+    act: dict[str, Any] = {}
+    fired_set = set(fired)
+    if expect.fires:
+        exp["fires"] = sorted(expect.fires)
+        act["fires"] = sorted(r for r in expect.fires if r in fired_set)
+    if expect.does_not_fire:
+        exp["does_not_fire"] = sorted(expect.does_not_fire)
+        act["does_not_fire"] = sorted(r for r in expect.does_not_fire if r not in fired_set)
+    if exp != act:
+        act["fired (all)"] = sorted(fired_set)     # shown in the diff only when something is off
+    data = verdict.model_dump(mode="json")
+    for name in VERDICT_FIELDS:
+        want = getattr(expect, name)
+        if want is None:
+            continue
+        got = data[name]
+        if name == "findings":
+            want, got = sorted(want), sorted(f["rule"] for f in got)
+        elif name == "complaint_level":
+            got = got or 0
+        elif name in ("classifications", "missing", "not_covered"):
+            want = sorted(want)
+        exp[name], act[name] = want, got
+    return exp, act
+
+
+def diff(expected: dict, actual: dict) -> str:
+    def dump(d: dict) -> list[str]:
+        return yaml.safe_dump(d, allow_unicode=True, sort_keys=True, default_flow_style=False).splitlines()
+    return "\n".join(difflib.unified_diff(dump(expected), dump(actual), "expected", "actual", lineterm=""))
+
+
+@dataclass
+class Report:
+    outcomes: list[Outcome]
+    coverage: Coverage
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.passed]
+
+    def render(self, verbose: bool = False) -> str:
+        lines: list[str] = []
+        for o in self.outcomes:
+            if o.passed and not verbose:
+                continue
+            where = f"{o.file}:{o.line}" if o.line else o.file
+            lines.append(f"{'PASS' if o.passed else 'FAIL'}  {o.name}  ({where})")
+            if o.error:
+                lines.append("      " + o.error)
+            lines += ["      " + d for d in o.diff.splitlines()]
+        cov = self.coverage
+        lines.append(f"{len(self.outcomes) - len(self.failed)} passed, {len(self.failed)} failed")
+        lines.append("coverage:")
+        for pack in sorted(cov.rules):
+            (rf, rt), (bf, bt) = cov.rule_ratio(pack), cov.branch_ratio(pack)
+            lines.append(f"  {pack:<14} rules {rf}/{rt} {_pct(rf, rt)}   branches {bf}/{bt} {_pct(bf, bt)}")
+        for rid in cov.unfired():
+            lines.append(f"  never fired: {rid}")
+        for b in cov.untaken():
+            label = f" ({b.label})" if b.label else ""
+            lines.append(f"  branch never taken: {b.rule} {b.path}{label}  [{b.origin}]")
+        lines.append(f"  total {cov.percent():.1f}%")
+        return "\n".join(lines) + "\n"
+
+    def to_dict(self) -> dict:
+        cov = self.coverage
+        return {
+            "passed": len(self.outcomes) - len(self.failed), "failed": len(self.failed),
+            "cases": [{"file": o.file, "line": o.line, "name": o.name, "passed": o.passed, "diff": o.diff or None,
+                       "error": o.error} for o in self.outcomes],
+            "coverage": {
+                "percent": round(cov.percent(), 2),
+                "packs": {p: {"rules": list(cov.rule_ratio(p)), "branches": list(cov.branch_ratio(p))}
+                          for p in sorted(cov.rules)},
+                "never_fired": cov.unfired(),
+                "branches_never_taken": [{"rule": b.rule, "branch": b.path, "label": b.label, "where": b.origin}
+                                         for b in cov.untaken()],
+            },
+        }
+
+
+def _pct(n: int, total: int) -> str:
+    return f"{100.0 * n / total:.0f}%" if total else "n/a"
+
+
+def run_tests(engine, paths: list[str | Path]) -> Report:
+    """Run every pack test file under `paths` against `engine`."""
+    tester = PackTester(engine)
+    outcomes: list[Outcome] = []
+    for path in find_test_files(paths):
+        outcomes.extend(tester.run_file(path))
+    cov = tester.coverage
+    cov.rules = {p: ids for p, ids in cov.rules.items() if p in tester.tested}   # report the packs under test
+    return Report(outcomes, cov)
