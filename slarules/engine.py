@@ -91,7 +91,10 @@ class Engine:
 
     @classmethod
     def load(cls, paths: Iterable[str | Path], catalogue: str | Path | None = None) -> "Engine":
-        packs = [load_pack(p) for p in pack_files(list(paths))]
+        paths = list(paths)
+        if catalogue is None:   # a pack directory may bring its own clause catalogue
+            catalogue = next((Path(p) / CATALOGUE_FILE for p in paths if (Path(p) / CATALOGUE_FILE).is_file()), None)
+        packs = [load_pack(p) for p in pack_files(paths)]
         clauses = load_catalogue(catalogue)
         return cls(compile_packs(packs, clauses), clauses)
 
