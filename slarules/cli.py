@@ -23,6 +23,18 @@ def _parser() -> argparse.ArgumentParser:
     _case_arguments(a)
     x = sub.add_parser("explain", help="trace every rule for one case: why, why not, and what would flip it")
     _case_arguments(x)
+    c = sub.add_parser("check", help="validate packs and analyse them together: every problem at once, "
+                       "with file:line:col, severity and a hint; conflicts and dead rules with witness cases")
+    c.add_argument("paths", nargs="*", metavar="PACK", help="pack files or directories (default: the shipped packs)")
+    c.add_argument("--catalogue", metavar="FILE", help="clause catalogue (default: clauses.yaml beside the packs, "
+                   "else the shipped one)")
+    c.add_argument("--strict", action="store_true", help="warnings fail too")
+    c.add_argument("--format", choices=("text", "json"), default="text")
+    c.add_argument("--no-analysis", dest="analyse", action="store_false",
+                   help="skip the conflict and dead-rule analysis (schema and meaning only)")
+    c.add_argument("--examples", type=int, default=400, metavar="N",
+                   help="cases Hypothesis generates to explore the packs, and per targeted search (default 400)")
+    c.add_argument("--seed", type=int, default=0, help="seed of the witness search (default 0: reproducible)")
     t = sub.add_parser("test", help="run pack tests (*.test.yaml) and report rule and branch coverage")
     t.add_argument("paths", nargs="*", metavar="PATH", help="test files or directories (default: the shipped packs)")
     t.add_argument("--packs", nargs="+", metavar="PATH", help="packs to test (default: the packs beside the tests)")
@@ -89,6 +101,20 @@ def _schema(args) -> str:
     return json.dumps(schema, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
+def _check(args) -> tuple[str, int]:
+    from .check import CheckOptions, check, default_paths, render, to_json
+    if args.examples < 1:
+        from .errors import InputError
+        raise InputError("--examples must be at least 1", field="--examples")
+    issues = check(args.paths or default_paths(), args.catalogue,
+                   CheckOptions(analyse=args.analyse, examples=args.examples, seed=args.seed))
+    failing = {"error", "warning"} if args.strict else {"error"}
+    code = 1 if any(i.severity in failing for i in issues) else 0
+    if args.format == "json":
+        return json.dumps(to_json(issues), ensure_ascii=False, indent=2) + "\n", code
+    return render(issues), code
+
+
 def _test(args) -> tuple[str, int]:
     from pathlib import Path
 
@@ -107,7 +133,7 @@ def _test(args) -> tuple[str, int]:
     return text, 1 if report.failed or short else 0
 
 
-COMMANDS = {"adjudicate": _adjudicate, "explain": _explain, "test": _test, "schema": _schema}
+COMMANDS = {"adjudicate": _adjudicate, "explain": _explain, "check": _check, "test": _test, "schema": _schema}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

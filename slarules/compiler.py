@@ -88,6 +88,7 @@ class CompiledRule:
     overrides: tuple[str, ...]
     deadline: tuple[str, str, str] | None   # (name, due fact, actual fact)
     location: tuple[str, int | None]
+    harms: tuple[str, ...] = ()
     stratum: int = 0
     reads_chain: frozenset = frozenset()
 
@@ -445,7 +446,7 @@ class _Compiler:
                     scope=Node("all", tuple(c for c in scope if c is not None)),
                     when=Node("all", tuple(c for c in when if c is not None)),
                     facts=tuple(facts), messages={"zh": rule.message.zh, "en": rule.message.en},
-                    overrides=tuple(rule.overrides), deadline=deadline,
+                    overrides=tuple(rule.overrides), deadline=deadline, harms=tuple(then.harm) or (rule.clause,),
                     location=(pack.doc.file, line)))
         self.precedence(compiled)
         return compiled

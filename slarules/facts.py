@@ -169,7 +169,7 @@ class Case(Model):
         return ZoneInfo(self.timezone or DEFAULT_TIMEZONE)
 
 
-def _describe(err: dict) -> str:
+def describe_error(err: dict) -> str:
     kind, msg = err.get("type", ""), err.get("msg", "")
     if kind == "extra_forbidden":
         return "unknown field (not in the case contract)"
@@ -195,7 +195,7 @@ def error_from_validation(exc: ValidationError, doc: Document | None, cls=CaseEr
     line = column = None
     if doc is not None:
         line, column = doc.where(loc)
-    message = _describe(first)
+    message = describe_error(first)
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
     return cls(message, file=doc.file if doc else None, line=line, column=column, field=field)

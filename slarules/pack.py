@@ -10,14 +10,14 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
-from .errors import PackError
-from .facts import error_from_validation
+from .errors import PackError, SlaRulesError
+from .facts import describe_error
 from .sources import Document, read_document
 
 KINDS = ("liability", "fine", "refund", "classification", "breach", "procedure", "warning", "not_covered")
@@ -130,6 +130,9 @@ class Outcome(Strict):
     refund_cny: Value | None = None
     classify: str | None = Field(None, pattern=NAME)
     level: int | None = Field(None, ge=1, le=3, description="sets the complaint level (highest wins)")
+    harm: list[Annotated[str, Field(pattern=NAME)]] = Field(
+        default_factory=list, description="what a liability is for (delay, loss, ...): two rules that can put the "
+        "same harm on different parties need precedence; default: the rule's clause")
     severity: Literal["error", "warning", "info"] | None = Field(
         None, description="default: info for classification and not_covered, warning for warning, else error")
 
@@ -184,7 +187,10 @@ class Pack:
 
 @dataclass(frozen=True)
 class Issue:
-    """One problem found in a pack, located, with a hint when we can guess one."""
+    """One problem found in a pack, located, with a hint when we can guess one.
+
+    `witness` is a concrete case showing the problem (from `slarules check`).
+    """
 
     file: str
     line: int | None
@@ -193,6 +199,7 @@ class Issue:
     message: str
     severity: str = "error"
     hint: str | None = None
+    witness: dict | None = field(default=None, compare=False, hash=False)
 
     def error(self) -> PackError:
         return PackError(self.message, file=self.file, line=self.line, column=self.column, field=self.field,
@@ -207,16 +214,64 @@ def did_you_mean(word: str, choices) -> str | None:
     return f"did you mean `{close[0]}`?" if close else None
 
 
-def load_pack(path: str | Path) -> Pack:
-    doc = read_document(path)
-    raw = Path(path).read_bytes()
+def _field_names(model, seen=None) -> set[str]:
+    """Every field name a pack may use, for "did you mean" on unknown keys."""
+    seen = set() if seen is None else seen
+    if model in seen:
+        return set()
+    seen.add(model)
+    names = set()
+    for name, f in model.model_fields.items():
+        names.add(f.alias or name)
+    for sub in (Compare, AllOf, AnyOf, Parameter, Derivation, Deadline, Outcome, Messages, Rule, FactRef, ParamRef):
+        if sub not in seen:
+            names |= _field_names(sub, seen)
+    return names
+
+
+def schema_issues(exc: ValidationError, doc: Document) -> list[Issue]:
+    """Every Pydantic error as a located Issue (not just the first)."""
+    names = _field_names(PackModel)
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        line, column = doc.where(loc)
+        hint = None
+        if err.get("type") == "extra_forbidden":
+            message = f"unknown field `{loc[-1]}`"
+            hint = did_you_mean(str(loc[-1]), names)
+        else:
+            message = describe_error(err)
+        out.append(Issue(doc.file, line, column, ".".join(map(str, loc)) or None, message, "error", hint))
+    return out
+
+
+def read_pack(path: str | Path) -> tuple[Pack | None, list[Issue]]:
+    """A pack and no issues, or None and every problem found in its shape."""
+    try:
+        doc = read_document(path)
+    except SlaRulesError as exc:       # unreadable, not YAML, too big: one located issue
+        return None, [Issue(exc.file or str(path), exc.line, exc.column, exc.field, exc.message, "error", exc.hint)]
     if not isinstance(doc.data, dict):
-        raise PackError("a rule pack must be a mapping with `pack`, `version` and `rules`", file=doc.file, line=1)
+        return None, [Issue(doc.file, 1, None, None, "a rule pack must be a mapping with `pack`, `version` and "
+                                                    "`rules`")]
     try:
         model = PackModel.model_validate(doc.data)
     except ValidationError as exc:
-        raise error_from_validation(exc, doc, cls=PackError) from None
-    return Pack(model, doc, "sha256:" + hashlib.sha256(raw).hexdigest())
+        return None, schema_issues(exc, doc)
+    raw = Path(path).read_bytes()
+    return Pack(model, doc, "sha256:" + hashlib.sha256(raw).hexdigest()), []
+
+
+def load_pack(path: str | Path) -> Pack:
+    pack, issues = read_pack(path)
+    if pack is None:
+        err = issues[0].error()
+        if len(issues) > 1:
+            err.message += f" (and {len(issues) - 1} more problem{'s' if len(issues) > 2 else ''})"
+        err.issues = issues
+        raise err
+    return pack
 
 
 def pack_schema() -> dict:

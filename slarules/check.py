@@ -1,0 +1,288 @@
+"""`slarules check`: every problem in a set of packs at once, then what the rules do together.
+
+Three passes, each only when the one before found no error, since analysing a
+pack that does not compile would report noise:
+1. shape: every schema error of every pack file (not just the first);
+2. meaning: the compiler's issues (unknown facts, types, parameters, clauses,
+   templates, precedence, cycles);
+3. analysis across rules:
+   - contradictions: an `all` whose tests on one fact cannot hold together
+     (found statically; the rule can never fire) -> error;
+   - conflicts: two liability rules for the same harm, on different parties,
+     with no precedence either way, that a witness case makes both reach the
+     verdict -> error;
+   - dead rules: no case found that fires the rule, or it fires only when a
+     rule that overrides it fires too (always shadowed) -> warning.
+Witnesses come from `witness.WitnessSearch` and are confirmed by the engine.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .compiler import CompiledRule, Leaf, Node, Program, check_packs, compile_packs
+from .engine import CATALOGUE_FILE, Engine, default_rules_dir, load_catalogue, pack_files
+from .errors import InputError, SlaRulesError
+from .pack import Issue, Pack, read_pack
+from .packtest import TEST_SUFFIX, load_test_file, merge
+
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+@dataclass
+class CheckOptions:
+    analyse: bool = True
+    examples: int = 400
+    seed: int = 0
+
+
+def check(paths: list[str | Path], catalogue: str | Path | None = None,
+          options: CheckOptions | None = None) -> list[Issue]:
+    """All issues in the packs under `paths`, errors first within each file, in file order."""
+    options = options or CheckOptions()
+    for p in paths:
+        if not Path(p).exists():
+            raise InputError("no such file or directory", file=str(p), hint="give pack files or directories")
+    files = pack_files(paths)
+    issues: list[Issue] = []
+    packs: list[Pack] = []
+    for f in files:
+        pack, found = read_pack(f)
+        issues += found
+        if pack is not None:
+            packs.append(pack)
+    if catalogue is None:
+        catalogue = next((Path(p) / CATALOGUE_FILE for p in paths if (Path(p) / CATALOGUE_FILE).is_file()), None)
+    clauses = load_catalogue(catalogue)
+    if packs and not issues:
+        issues += check_packs(packs, clauses)
+    if packs and options.analyse and not any(i.severity == "error" for i in issues):
+        program = compile_packs(packs, clauses)
+        issues += Analysis(Engine(program, clauses), _seed_cases(paths), options).run()
+    return sorted(issues, key=lambda i: (i.file, i.line or 0, i.column or 0, SEVERITY_ORDER[i.severity]))
+
+
+def _seed_cases(paths: list[str | Path]) -> list[dict]:
+    """Cases from the pack tests beside the packs: a witness search starts from what is known."""
+    out: list[dict] = []
+    dirs = {Path(p) if Path(p).is_dir() else Path(p).parent for p in paths}
+    for d in sorted(dirs):
+        for f in sorted(d.glob("*" + TEST_SUFFIX)):
+            try:
+                spec, doc = load_test_file(f)
+            except SlaRulesError:
+                continue
+            for c in spec.cases:
+                start = spec.base
+                if c.file:
+                    continue
+                out.append(merge(start, c.case))
+    return out
+
+
+class Analysis:
+    def __init__(self, engine: Engine, seeds: list[dict], options: CheckOptions):
+        from .witness import WitnessSearch
+        self.engine = engine
+        self.program: Program = engine.program
+        self.search = WitnessSearch(self.program, seeds, options.examples, options.seed)
+        self.issues: list[Issue] = []
+
+    def issue(self, rule: CompiledRule, message: str, hint: str | None, severity: str,
+              witness: dict | None = None, origin: str | None = None) -> None:
+        file, line = rule.location
+        if origin and ":" in origin:      # a condition's own line, in the same pack file
+            line = int(origin.rsplit(":", 1)[1])
+        self.issues.append(Issue(file, line, None, f"rules.{rule.id}", message, severity, hint, witness))
+
+    def run(self) -> list[Issue]:
+        contradictory = {r.id for r in self.program.rules if self.contradiction(r)}
+        for r in self.program.rules:
+            if r.id not in contradictory:
+                self.dead(r)
+        self.conflicts()
+        return self.issues
+
+    # -- contradictions ----------------------------------------------------------------
+    def contradiction(self, rule: CompiledRule) -> bool:
+        for node in _conjunctions(rule.condition):
+            leaves = [c for c in node.children if isinstance(c, Leaf) and c.right is None]
+            by_fact: dict[str, list[Leaf]] = {}
+            for leaf in leaves:
+                by_fact.setdefault(leaf.left, []).append(leaf)
+            for fact, tests in by_fact.items():
+                bad = _first_conflict(tests)
+                if bad is not None:
+                    a, b = bad
+                    self.issue(rule, f"`{rule.id}` can never fire: its tests on `{fact}` contradict each other "
+                                     f"({_show(a)} and {_show(b)})",
+                               "remove or correct one of the two tests", "error", origin=b.origin)
+                    return True
+        return False
+
+    # -- rules that never reach a verdict ----------------------------------------------
+    def dead(self, rule: CompiledRule) -> None:
+        rid = rule.id
+        fires = self.search.find(lambda fired, findings: rid in fired)
+        if fires is None:
+            self.issue(rule, f"`{rid}` never fired in {self.search.examples} generated cases: its conditions may "
+                             "contradict each other or need facts no case can have",
+                       "add a pack test that makes it fire, or correct its conditions", "warning")
+            return
+        overriders = [r.id for r in self.program.rules if rid in r.overrides]
+        if not overriders:
+            return
+        if self.search.find(lambda fired, findings: rid in findings) is None:
+            self.issue(rule, f"`{rid}` is always shadowed: whenever it fires, "
+                             f"{' or '.join(f'`{o}`' for o in overriders)} fires too and overrides it, so it never "
+                             "reaches a verdict", "remove it, or narrow the rule that overrides it", "warning",
+                       self.confirmed(fires))
+
+    # -- conflicts ---------------------------------------------------------------------
+    def conflicts(self) -> None:
+        rules = [r for r in self.program.rules if r.kind == "liability"]
+        for i, a in enumerate(rules):
+            for b in rules[i + 1:]:
+                shared = sorted(set(a.harms) & set(b.harms))
+                if not shared or a.party == b.party or self.ordered(a, b):
+                    continue
+                witness = self.search.find(lambda fired, findings: a.id in findings and b.id in findings)
+                witness = self.confirmed(witness, (a.id, b.id))
+                if witness is None:
+                    continue
+                self.issue(b, f"conflict: `{a.id}` ({a.party}) and `{b.id}` ({b.party}) can both hold for "
+                              f"{', '.join(shared)} with no precedence between them",
+                           f"add `overrides: [{a.id}]` to `{b.id}` (or the reverse) to say which wins", "error",
+                           witness)
+
+    def ordered(self, a: CompiledRule, b: CompiledRule) -> bool:
+        """Is there a chain of `overrides` from one to the other?"""
+        def reach(src: str, dst: str) -> bool:
+            seen, todo = set(), [src]
+            while todo:
+                cur = todo.pop()
+                if cur == dst:
+                    return True
+                if cur not in seen:
+                    seen.add(cur)
+                    todo.extend(self.program.rule(cur).overrides if cur in self.program._by_id else ())
+            return False
+        return reach(a.id, b.id) or reach(b.id, a.id)
+
+    def confirmed(self, witness: dict | None, findings: tuple[str, ...] = ()) -> dict | None:
+        """The witness, if the real engine agrees with the search on it."""
+        if witness is None:
+            return None
+        try:
+            verdict = self.engine.adjudicate(witness)
+        except SlaRulesError:
+            return None
+        got = {f.rule for f in verdict.findings}
+        return witness if all(f in got for f in findings) else None
+
+
+def _conjunctions(node):
+    """Every `all` node of a tree, with nested `all`s flattened into their parent."""
+    if isinstance(node, Leaf):
+        return
+    if node.op == "all":
+        flat: list = []
+        stack = list(node.children)
+        while stack:
+            c = stack.pop(0)
+            if isinstance(c, Node) and c.op == "all":
+                stack[:0] = list(c.children)
+            else:
+                flat.append(c)
+        yield Node("all", tuple(flat))
+        for c in flat:
+            if isinstance(c, Node):
+                yield from _conjunctions(c)
+    else:
+        for c in node.children:
+            yield from _conjunctions(c)
+
+
+def _first_conflict(tests: list[Leaf]) -> tuple[Leaf, Leaf] | None:
+    """Two tests on one fact that no single value passes (values are encoded, so comparable)."""
+    for i, a in enumerate(tests):
+        for b in tests[i + 1:]:
+            if not _compatible(a, b):
+                return a, b
+    return None
+
+
+def _compatible(a: Leaf, b: Leaf) -> bool:
+    if "exists" in (a.op, b.op):
+        ex, other = (a, b) if a.op == "exists" else (b, a)
+        if other.op == "exists":
+            return ex.value == other.value
+        if ex.value is False:
+            return other.op == "is" and other.value is False
+        return True
+    if "contains" in (a.op, b.op):
+        return True
+    return any(_passes(v, a) and _passes(v, b) for v in _probes(a, b))
+
+
+def _passes(v: Any, leaf: Leaf) -> bool:
+    op = "eq" if leaf.op == "is" else leaf.op
+    try:
+        return {"eq": v == leaf.value, "ne": v != leaf.value, "lt": v < leaf.value, "le": v <= leaf.value,
+                "gt": v > leaf.value, "ge": v >= leaf.value}[op]
+    except TypeError:
+        return True
+
+
+def _probes(a: Leaf, b: Leaf) -> list:
+    """Values worth trying: each constant, and for integers one either side."""
+    out: list = []
+    for v in (a.value, b.value):
+        out.append(v)
+        if isinstance(v, int) and not isinstance(v, bool):
+            out += [v - 1, v + 1]
+        if isinstance(v, bool):
+            out.append(not v)
+    if isinstance(a.value, str) or isinstance(b.value, str):
+        out.append("\0unlikely")
+    return out
+
+
+def _show(leaf: Leaf) -> str:
+    symbols = {"eq": "=", "is": "=", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+    if leaf.op == "exists":
+        return f"{leaf.left} {'exists' if leaf.value else 'is absent'}"
+    shown = leaf.shown if leaf.shown is not None else leaf.value
+    return f"{leaf.left} {symbols.get(leaf.op, leaf.op)} {shown}"
+
+
+def render(issues: list[Issue]) -> str:
+    """`file:line:col: severity: message (hint)`, each witness indented below as YAML."""
+    import yaml
+    lines = []
+    for i in issues:
+        where = i.file + (f":{i.line}" if i.line else "") + (f":{i.column}" if i.column else "")
+        text = f"{where}: {i.severity}: {i.message}"
+        if i.field:
+            text += f" [{i.field}]"
+        if i.hint:
+            text += f" ({i.hint})"
+        lines.append(text)
+        if i.witness is not None:
+            lines.append("    witness case:")
+            dump = yaml.safe_dump(i.witness, allow_unicode=True, sort_keys=False, default_flow_style=None, width=100)
+            lines += ["      " + line for line in dump.splitlines()]
+    errors = sum(i.severity == "error" for i in issues)
+    warnings = sum(i.severity == "warning" for i in issues)
+    lines.append(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(issues: list[Issue]) -> list[dict]:
+    return [{"file": i.file, "line": i.line, "column": i.column, "field": i.field, "severity": i.severity,
+             "message": i.message, "hint": i.hint, "witness": i.witness} for i in issues]
+
+
+def default_paths() -> list[Path]:
+    return [default_rules_dir()]

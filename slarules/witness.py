@@ -1,0 +1,302 @@
+"""Concrete parcels that make rules fire: a Hypothesis search over the case model.
+
+`slarules check` asks questions such as "can these two rules both reach a
+verdict?" and answers with a witness, a valid case a pack author can read and
+replay, or with "none found". Cases are drawn around the pack's own constants
+(each threshold and its neighbour one step away, each deadline's duration and
+one second more) and around known cases (pack tests) with some blocks redrawn,
+then shrunk by Hypothesis to a small parcel. The search evaluates rules in
+Python, stratum by stratum as the backend chains them; a witness is then
+confirmed by the real engine before it is shown.
+"""
+from __future__ import annotations
+
+import copy
+import random
+from datetime import datetime, time, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Callable
+
+from hypothesis import HealthCheck, Phase, find, given, seed, settings
+from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample
+
+from . import evaluate
+from .compiler import Program, walk
+from .derive import case_facts, key
+from .errors import SlaRulesError
+from .facts import parse_case
+from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX
+
+ZONE = timezone(timedelta(hours=8))
+DAY = datetime(2026, 5, 2, tzinfo=ZONE)
+ISSUES = ["delay", "pressure_marks", "lost", "rude_courier", "insult", "physical_conflict", "overcharge",
+          "damage", "contents_short"]
+
+
+def _iso(dt: datetime) -> str:
+    return dt.isoformat()
+
+
+class Palette:
+    """The constants a set of packs compares with, by type, plus one step either side."""
+
+    def __init__(self, program: Program):
+        self.values: dict[str, set] = {}
+        for r in program.rules:
+            for leaf in walk(r.condition):
+                if leaf.shown is not None and leaf.right is None:
+                    self.values.setdefault(program.specs[leaf.left].type.name, set()).add(leaf.shown)
+        for pack in program.packs:
+            for p in pack.model.parameters.values():
+                try:
+                    from .types import TYPES
+                    self.values.setdefault(p.type, set()).add(TYPES[p.type].parse(p.value))
+                except ValueError:
+                    pass
+
+    def of(self, name: str) -> list:
+        return sorted(self.values.get(name, ()), key=repr)
+
+    def decimals(self, name: str, step: Decimal, default: list[str]) -> st.SearchStrategy[str]:
+        near = [v + d for v in self.of(name) for d in (-step, 0, step) if v + d > 0]
+        return st.sampled_from(sorted({str(v) for v in near} | set(default)))
+
+    def offsets(self) -> st.SearchStrategy[timedelta]:
+        """Durations from a start: each pack duration, one second either side, and a few plain ones."""
+        base = [timedelta(seconds=s) for s in (0, 4, 60, 1800, 7200, 86400)]
+        near = [d + timedelta(seconds=s) for d in self.of("duration") for s in (-1, 0, 1)]
+        return st.sampled_from(sorted(set(base + [d for d in near if d >= timedelta(0)])))
+
+    def times(self) -> st.SearchStrategy[time]:
+        out = {time(9, 0), time(11, 40), time(16, 20), time(20, 0)}
+        for t in self.of("time"):
+            for s in (-1, 0, 1):
+                sec = (t.hour * 3600 + t.minute * 60 + t.second + s) % 86400
+                out.add(time(sec // 3600, sec // 60 % 60, sec % 60))
+        return st.sampled_from(sorted(out))
+
+
+def _opt(s: st.SearchStrategy) -> st.SearchStrategy:
+    return st.one_of(st.none(), s)
+
+
+class CaseSpace:
+    """Hypothesis strategies for whole cases, block by block."""
+
+    def __init__(self, program: Program, seeds: list[dict] | None = None):
+        self.program = program
+        self.seeds = [s for s in (seeds or []) if isinstance(s, dict)]
+        p = Palette(program)
+        bools = _opt(st.booleans())
+        length = p.decimals("length", Decimal("0.01"), ["30", "60"])
+        self.blocks: dict[str, st.SearchStrategy] = {
+            "product": st.sampled_from(["taobao", "standard"]),
+            "as_of": st.sampled_from([DAY + timedelta(days=d, hours=h) for d in (0, 1, 2, 8) for h in (9, 13, 18)])
+                     .map(_iso) | p.offsets().map(lambda d: _iso(DAY + timedelta(days=1, hours=8) + d)),
+            "stations": st.just({"sending": "S-01", "delivering": "D-01"}),
+            "parcel": st.fixed_dictionaries({}, optional={
+                "length_cm": length, "width_cm": length, "height_cm": length,
+                "weight_kg": p.decimals("weight", Decimal("0.001"), ["8.5"]),
+                "declared_value_cny": p.decimals("money", Decimal("0.01"), ["320.00"]),
+                "packaging_compliant": st.booleans(), "prohibited": st.booleans()}),
+            "collection": st.builds(self._collection, bools, bools, p.decimals("money", Decimal("0.01"), ["12.00"]),
+                                    st.sampled_from(["0.00", "0.01", "3.00", "-1.00"])),
+            "scans": st.builds(self._scans, _opt(p.times()), st.integers(0, 1), _opt(p.times()), st.booleans(),
+                               st.booleans()),
+            "delivery": st.fixed_dictionaries({}, optional={
+                "signed_by": st.sampled_from(["recipient", "proxy", "locker", "station", "other"]),
+                "recipient_notified": st.booleans(), "recipient_consented": st.booleans(),
+                "proxy_id_checked": st.booleans(), "signature_legible": st.booleans()}),
+            "outcome": st.fixed_dictionaries({}, optional={k: st.booleans() for k in (
+                "lost", "damaged", "contents_short", "packaging_intact", "recipient_denies_receipt")}),
+            "hub_handling": st.fixed_dictionaries({"station": st.just("HUB-1")}, optional={
+                "found": st.sampled_from(["prohibited", "contaminating"]),
+                **{k: st.booleans() for k in ("reported", "isolated", "photographed", "registered", "repacked")}}),
+            "complaint": self._complaint(p),
+        }
+
+    @staticmethod
+    def _collection(signed, in_area, quoted, extra) -> dict:
+        out: dict[str, Any] = {"quoted_cny": quoted,
+                               "charged_cny": str(max(Decimal(0), Decimal(quoted) + Decimal(extra)))}
+        if signed is not None:
+            out["sender_signed"] = signed
+        if in_area is not None:
+            out["in_service_area"] = in_area
+        return out
+
+    @staticmethod
+    def _scans(arrival: time | None, next_day: int, signed: time | None, dispatch: bool, collect: bool) -> list:
+        out = []
+        if collect:
+            out.append({"type": "collect", "station": "S-01", "at": _iso(DAY - timedelta(hours=15))})
+        if dispatch:
+            out.append({"type": "dispatch", "station": "S-01", "at": _iso(DAY - timedelta(hours=6))})
+        if arrival is not None:
+            out.append({"type": "arrival", "station": "D-01", "at": _iso(datetime.combine(DAY.date(), arrival, ZONE))})
+        if signed is not None:
+            day = DAY.date() + timedelta(days=next_day)
+            out.append({"type": "signed", "station": "D-01", "at": _iso(datetime.combine(day, signed, ZONE))})
+        return out
+
+    def _complaint(self, p: Palette) -> st.SearchStrategy:
+        received = DAY + timedelta(days=1, hours=8)
+        later = p.offsets().map(lambda d: _iso(received + d))
+        ints = sorted({v + d for v in p.of("int") for d in (-1, 0, 1) if v + d >= 0} | {0, 3})
+        return st.fixed_dictionaries({"received_at": st.just(_iso(received))}, optional={
+            "kind": st.sampled_from(["query", "complaint"]),
+            "channel": st.sampled_from(["phone", "online", "ticket"]),
+            "major": st.booleans(), "complex": st.booleans(),
+            "issues": st.lists(st.sampled_from(ISSUES), unique=True, max_size=3),
+            "delay_minutes": st.sampled_from(ints), "rings": st.sampled_from(ints),
+            "first_contact_at": later, "plan_at": later, "closed_at": later, "feedback_at": later,
+            "identity_confirmed_at": later, "connected_at": st.just(_iso(received)),
+        })
+
+    def strategy(self) -> st.SearchStrategy[dict]:
+        fresh = st.fixed_dictionaries({"waybill": st.just("W1")},
+                                      optional={k: v for k, v in self.blocks.items()})
+        if not self.seeds:
+            return fresh
+
+        @st.composite
+        def mutated(draw) -> dict:
+            case = dict(draw(st.sampled_from(self.seeds)))
+            for name, block in self.blocks.items():
+                if draw(st.integers(0, 3)) == 0:
+                    if draw(st.booleans()):
+                        case[name] = draw(block)
+                    else:
+                        case.pop(name, None)
+            return case
+        return st.one_of(mutated(), fresh)
+
+
+class Simulator:
+    """Which rules fire and reach the verdict, evaluated in Python stratum by stratum."""
+
+    def __init__(self, program: Program):
+        self.program = program
+        self.by_stratum: dict[int, list] = {}
+        for r in program.rules:
+            self.by_stratum.setdefault(r.stratum, []).append(r)
+
+    def run(self, case: dict) -> tuple[set[str], set[str]] | None:
+        """(fired, reaching the verdict) for a case dict, or None if the case is not valid."""
+        try:
+            parsed = parse_case(case)
+            facts = case_facts(self.program, parsed, parsed.as_of or DAY + timedelta(days=8))
+        except SlaRulesError:
+            return None
+        doc = dict(facts.doc)
+        fired: set[str] = set()
+        classes: set[str] = set()
+        level = 0
+        for stratum in range(self.program.strata):
+            for name in self.program.classifications:
+                if key(CLASSIFICATION_PREFIX + name) in doc:
+                    doc[key(CLASSIFICATION_PREFIX + name)] = name in classes
+            if key(CHAIN_LEVEL) in doc:
+                doc[key(CHAIN_LEVEL)] = level
+            for r in self.by_stratum.get(stratum, []):
+                if evaluate.value(r.condition, doc) is True:
+                    fired.add(r.id)
+                    if r.classify:
+                        classes.add(r.classify)
+                    if r.level:
+                        level = max(level, r.level)
+        overridden = {t for rid in fired for t in self.program.rule(rid).overrides}
+        return fired, fired - overridden
+
+
+class WitnessSearch:
+    """Finds a small valid case satisfying a predicate over (fired, reaching the verdict).
+
+    Questions are answered from a pool first: the known cases, then (once) a
+    Hypothesis exploration of `examples` generated cases. Only a question the
+    pool cannot answer gets a targeted Hypothesis search of its own. A witness
+    is then shrunk greedily (blocks, keys, list items dropped while it still
+    holds), so the author reads a small parcel.
+    """
+
+    def __init__(self, program: Program, seeds: list[dict] | None = None, examples: int = 400, seed: int = 0):
+        self.sim = Simulator(program)
+        self.space = CaseSpace(program, seeds)
+        self.strategy = self.space.strategy()
+        self.pool = [(case, self.sim.run(case)) for case in self.space.seeds]
+        self.explored = False
+        self.examples = examples
+        self.seed = seed
+
+    def _settings(self) -> settings:
+        return settings(max_examples=self.examples, database=None, deadline=None, derandomize=False,
+                        suppress_health_check=list(HealthCheck), phases=(Phase.generate, Phase.shrink))
+
+    def explore(self) -> None:
+        cases: list[dict] = []
+
+        @seed(self.seed)
+        @self._settings()
+        @given(self.strategy)
+        def record(case: dict) -> None:
+            cases.append(case)
+        record()
+        self.pool += [(c, self.sim.run(c)) for c in cases]
+        self.explored = True
+
+    def holds(self, predicate, case: dict) -> bool:
+        result = self.sim.run(case)
+        return result is not None and predicate(*result)
+
+    def find(self, predicate: Callable[[set[str], set[str]], bool]) -> dict | None:
+        for attempt in range(2):
+            for case, result in self.pool:
+                if result is not None and predicate(*result):
+                    return self.shrink(case, predicate)
+            if self.explored:
+                break
+            self.explore()
+        try:
+            return find(self.strategy, lambda c: self.holds(predicate, c), random=random.Random(self.seed),
+                        settings=self._settings())
+        except NoSuchExample:
+            return None
+
+    def shrink(self, case: dict, predicate) -> dict:
+        """Drop whatever the witness does not need, one piece at a time."""
+        case = copy.deepcopy(case)
+        changed = True
+        while changed:
+            changed = False
+            for path in list(_pieces(case)):
+                trial = copy.deepcopy(case)
+                _drop(trial, path)
+                if self.holds(predicate, trial):
+                    case, changed = trial, True
+                    break
+        return case
+
+
+def _pieces(case: dict):
+    """Paths of droppable parts: top-level blocks, keys of blocks, items of lists."""
+    for k, v in case.items():
+        if k == "waybill":
+            continue
+        yield (k,)
+        if isinstance(v, dict):
+            for sub, item in v.items():
+                yield (k, sub)
+                if isinstance(item, list):
+                    for i in range(len(item)):
+                        yield (k, sub, i)
+        elif isinstance(v, list):
+            for i in range(len(v)):
+                yield (k, i)
+
+
+def _drop(case: dict, path: tuple) -> None:
+    target: Any = case
+    for p in path[:-1]:
+        target = target[p]
+    del target[path[-1]]

@@ -1,0 +1,165 @@
+"""`slarules check`: each kind of mistake, made in a copy of a shipped pack, is reported
+at the line where it was made, with a message and hint an author can act on."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from slarules import Engine
+from slarules.check import CheckOptions, check
+from slarules.cli import main
+from slarules.engine import default_rules_dir
+
+TB1 = "taobao.delivery-window.late"
+TB2_OVERRIDES = "    overrides: [taobao.delivery-window.late]\n"
+
+
+@pytest.fixture
+def packs(tmp_path) -> Path:
+    """A copy of the shipped packs and their tests (the tests seed the witness search)."""
+    d = tmp_path / "rules"
+    shutil.copytree(default_rules_dir(), d, ignore=shutil.ignore_patterns("__init__.py", "__pycache__"))
+    return d
+
+
+def edit(path: Path, old: str, new: str) -> int:
+    """Replace `old` (once) and return the line where `new` starts."""
+    text = path.read_text()
+    assert text.count(old) == 1, old
+    line = text[:text.index(old)].count("\n") + 1
+    path.write_text(text.replace(old, new))
+    return line
+
+
+def run(capsys, *args) -> tuple[int, str]:
+    code = main(["check", *map(str, args)])
+    return code, capsys.readouterr().out
+
+
+def test_shipped_packs_are_clean_even_when_strict(capsys):
+    code, out = run(capsys, "--strict")
+    assert code == 0 and out.strip() == "0 errors, 0 warnings"
+
+
+MISTAKES = [
+    # (what, old text, new text, line offset of the mistake inside `new`, expected message, expected hint)
+    ("schema: a misspelt kind", "then: {kind: liability, party: sending_station, harm: [delay]}",
+     "then: {kind: liabilty, party: sending_station, harm: [delay]}", 0, "Input should be", None),
+    ("schema: an unknown key", "    clause: TB-7\n", "    clause: TB-7\n    scpoe: []\n", 1,
+     "unknown field `scpoe`", "did you mean `scope`?"),
+    ("unknown fact path", "      - {fact: collection.in_service_area, eq: false}",
+     "      - {fact: collection.in_servce_area, eq: false}", 0, "unknown fact `collection.in_servce_area`",
+     "did you mean `collection.in_service_area`?"),
+    ("type mismatch: a timestamp compared with a number", "      - {fact: collection.in_service_area, eq: false}",
+     "      - {fact: signed_at, gt: 5}", 0, "expected a instant literal", None),
+    ("unknown parameter", "      cutoff: {param: cutoff}", "      cutoff: {param: cutof}", 0,
+     "unknown parameter `cutof`", "did you mean `cutoff`?"),
+    ("duplicate rule id", "  - id: taobao.scribbled-signature.denied", "  - id: taobao.overcharge.fine", 0,
+     "duplicate rule id `taobao.overcharge.fine`", "first defined in"),
+    ("clause missing from the catalogue", "    clause: TB-7\n", "    clause: TB-77\n", 0,
+     "clause `TB-77` is not in the clause catalogue", "did you mean `TB-7`?"),
+    ("message quoting an unknown fact", "延误 {delivery_late_minutes} 分钟由", "延误 {delivery_late_minute} 分钟由", 0,
+     "message quotes unknown fact `{delivery_late_minute}`", "did you mean `delivery_late_minutes`?"),
+    ("precedence naming a missing rule", TB2_OVERRIDES, "    overrides: [taobao.delivery-window.lat]\n", 0,
+     "overrides unknown rule `taobao.delivery-window.lat`", f"did you mean `{TB1}`?"),
+]
+
+
+@pytest.mark.parametrize("what, old, new, offset, message, hint", MISTAKES, ids=[m[0] for m in MISTAKES])
+def test_each_mistake_is_reported_where_it_was_made(packs, capsys, what, old, new, offset, message, hint):
+    line = edit(packs / "taobao.yaml", old, new) + offset
+    code, out = run(capsys, packs)
+    assert code == 1, out
+    first = out.splitlines()[0]
+    assert first.startswith(f"{packs / 'taobao.yaml'}:{line}:"), (what, first)
+    assert ": error: " in first and message in first, (what, first)
+    if hint:
+        assert hint in first, (what, first)
+
+
+def test_every_problem_is_reported_at_once(packs, capsys):
+    edit(packs / "taobao.yaml", "      cutoff: {param: cutoff}", "      cutoff: {param: cutof}")
+    edit(packs / "taobao.yaml", "    clause: TB-7\n", "    clause: TB-77\n")
+    edit(packs / "uc.yaml", "    clause: UC-1\n", "    clause: UC-11\n")
+    code, out = run(capsys, packs)
+    assert code == 1 and "3 errors" in out.splitlines()[-1]
+    edit(packs / "taobao.yaml", "    clause: TB-77\n", "    clause: TB-7\n    scpoe: []\n    wen: []\n")
+    code, out = run(capsys, packs)
+    assert "unknown field `scpoe`" in out and "unknown field `wen`" in out
+
+
+def test_precedence_cycle(packs, capsys):
+    tb3 = edit(packs / "taobao.yaml", "    overrides: [taobao.proxy-signature.unauthorised,",
+               "    overrides: [taobao.out-of-service-area.delay, taobao.proxy-signature.unauthorised,")
+    tb2 = edit(packs / "taobao.yaml", TB2_OVERRIDES, "    overrides: [taobao.delivery-window.late, "
+                                                     "taobao.packaging.non-compliant]\n")
+    code, out = run(capsys, packs)
+    assert code == 1
+    [cycle] = [line for line in out.splitlines() if "precedence cycle:" in line]
+    assert int(cycle.split(":")[1]) in (tb2, tb3), cycle
+    assert "taobao.packaging.non-compliant overrides taobao.out-of-service-area.delay overrides " \
+           "taobao.packaging.non-compliant" in cycle or \
+           "taobao.out-of-service-area.delay overrides taobao.packaging.non-compliant overrides " \
+           "taobao.out-of-service-area.delay" in cycle, cycle
+
+
+def test_conflict_has_a_witness_the_engine_agrees_with(packs, capsys):
+    line = edit(packs / "taobao.yaml", TB2_OVERRIDES, "")
+    issues = check([packs])
+    [conflict] = [i for i in issues if "conflict" in i.message]
+    assert conflict.severity == "error" and "delay" in conflict.message
+    assert conflict.file.endswith("taobao.yaml") and conflict.line < line
+    assert "overrides: [taobao.delivery-window.late]" in conflict.hint
+    findings = {f.rule for f in Engine.load([packs]).adjudicate(conflict.witness).findings}
+    assert {TB1, "taobao.out-of-service-area.delay"} <= findings
+    code, out = run(capsys, packs)
+    assert code == 1 and "witness case:" in out
+    witness = yaml.safe_load("\n".join(l[6:] for l in out.split("witness case:\n", 1)[1].splitlines()
+                                       if l.startswith("      ")))
+    assert witness == conflict.witness
+
+
+def test_contradictory_rule_is_an_error(packs, capsys):
+    line = edit(packs / "taobao.yaml", "      - {fact: collection.in_service_area, eq: false}",
+                "      - {fact: collection.in_service_area, eq: false}\n"
+                "      - {fact: parcel.weight_kg, gt: 50}\n      - {fact: parcel.weight_kg, lt: 40}")
+    code, out = run(capsys, packs)
+    assert code == 1
+    [msg] = [l for l in out.splitlines() if "can never fire" in l]
+    assert msg.startswith(f"{packs / 'taobao.yaml'}:{line + 2}:")
+    assert "parcel.weight_kg > 50 and parcel.weight_kg < 40" in msg
+
+
+def test_always_shadowed_rule_is_a_warning_that_strict_fails(packs, capsys):
+    rule_line = edit(packs / "taobao.yaml", "  - id: taobao.overcharge.fine\n",
+                     "  - id: taobao.overcharge.fine\n    overrides: [taobao.overcharge.refund]\n")
+    code, out = run(capsys, packs)
+    assert code == 0, out
+    [msg] = [l for l in out.splitlines() if "always shadowed" in l]
+    assert "`taobao.overcharge.refund`" in msg and "`taobao.overcharge.fine` fires too" in msg
+    assert main(["check", str(packs), "--strict"]) == 1
+    capsys.readouterr()
+
+
+def test_rule_no_case_can_fire_is_a_warning(packs, capsys):
+    edit(packs / "uc.yaml", "    clause: UC-1\n", "    clause: UC-1\n")
+    text = (packs / "uc.yaml").read_text()
+    text = text.replace("rules:\n", "rules:\n  - id: uc.never\n    clause: UC-1\n"
+                        "    scope: [{fact: complaint.rings, gt: 1000}]\n    then: {kind: warning}\n"
+                        "    message: {zh: 不可能, en: impossible}\n", 1)
+    (packs / "uc.yaml").write_text(text)
+    issues = check([packs], options=CheckOptions(examples=50))
+    [never] = [i for i in issues if "never fired" in i.message]
+    assert never.severity == "warning" and "`uc.never`" in never.message and never.witness is None
+
+
+def test_json_output_and_bad_paths(capsys, tmp_path):
+    assert main(["check", "--format", "json", "--no-analysis"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["check", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("slarules: error:") and "Traceback" not in err
