@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .compiler import CompiledRule, Leaf, Node, Program, check_packs, compile_packs
-from .engine import CATALOGUE_FILE, Engine, default_rules_dir, load_catalogue, pack_files
+from .engine import Engine, catalogue_beside, default_rules_dir, load_catalogue, pack_files
 from .errors import InputError, SlaRulesError
 from .pack import Issue, Pack, read_pack
 from .packtest import TEST_SUFFIX, load_test_file, merge
@@ -52,9 +52,7 @@ def check(paths: list[str | Path], catalogue: str | Path | None = None,
         issues += found
         if pack is not None:
             packs.append(pack)
-    if catalogue is None:
-        catalogue = next((Path(p) / CATALOGUE_FILE for p in paths if (Path(p) / CATALOGUE_FILE).is_file()), None)
-    clauses = load_catalogue(catalogue)
+    clauses = load_catalogue(catalogue or catalogue_beside(paths))
     if packs and not issues:
         issues += check_packs(packs, clauses)
     if packs and options.analyse and not any(i.severity == "error" for i in issues):
@@ -73,11 +71,7 @@ def _seed_cases(paths: list[str | Path]) -> list[dict]:
                 spec, doc = load_test_file(f)
             except SlaRulesError:
                 continue
-            for c in spec.cases:
-                start = spec.base
-                if c.file:
-                    continue
-                out.append(merge(start, c.case))
+            out += [merge(spec.base, c.case) for c in spec.cases if not c.file]
     return out
 
 

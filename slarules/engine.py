@@ -56,6 +56,11 @@ def pack_files(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
+def catalogue_beside(paths: Iterable[str | Path]) -> Path | None:
+    """A pack directory may bring its own clause catalogue; None means the shipped one."""
+    return next((Path(p) / CATALOGUE_FILE for p in paths if (Path(p) / CATALOGUE_FILE).is_file()), None)
+
+
 def load_catalogue(path: str | Path | None = None) -> dict[str, dict]:
     path = Path(path) if path else default_rules_dir() / CATALOGUE_FILE
     doc = read_document(path)
@@ -92,8 +97,7 @@ class Engine:
     @classmethod
     def load(cls, paths: Iterable[str | Path], catalogue: str | Path | None = None) -> "Engine":
         paths = list(paths)
-        if catalogue is None:   # a pack directory may bring its own clause catalogue
-            catalogue = next((Path(p) / CATALOGUE_FILE for p in paths if (Path(p) / CATALOGUE_FILE).is_file()), None)
+        catalogue = catalogue or catalogue_beside(paths)
         packs = [load_pack(p) for p in pack_files(paths)]
         clauses = load_catalogue(catalogue)
         return cls(compile_packs(packs, clauses), clauses)

@@ -28,7 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import evaluate
-from .compiler import CompiledRule, Leaf, Node
+from .compiler import CompiledRule, Leaf
 from .errors import PackError, SlaRulesError
 from .facts import error_from_validation, parse_case
 from .sources import Document, read_document

@@ -26,6 +26,7 @@ from .compiler import Program, walk
 from .derive import case_facts, key
 from .errors import SlaRulesError
 from .facts import parse_case
+from .types import TYPES
 from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX
 
 ZONE = timezone(timedelta(hours=8))
@@ -50,7 +51,6 @@ class Palette:
         for pack in program.packs:
             for p in pack.model.parameters.values():
                 try:
-                    from .types import TYPES
                     self.values.setdefault(p.type, set()).add(TYPES[p.type].parse(p.value))
                 except ValueError:
                     pass

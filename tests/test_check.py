@@ -135,7 +135,7 @@ def test_contradictory_rule_is_an_error(packs, capsys):
 
 
 def test_always_shadowed_rule_is_a_warning_that_strict_fails(packs, capsys):
-    rule_line = edit(packs / "taobao.yaml", "  - id: taobao.overcharge.fine\n",
+    edit(packs / "taobao.yaml", "  - id: taobao.overcharge.fine\n",
                      "  - id: taobao.overcharge.fine\n    overrides: [taobao.overcharge.refund]\n")
     code, out = run(capsys, packs)
     assert code == 0, out
