@@ -129,6 +129,10 @@ class Program:
     def rule(self, rule_id: str) -> CompiledRule:
         return self._by_id[rule_id]
 
+    def overridden(self, fired) -> set[str]:
+        """Rules suppressed by precedence, given the rules that fired."""
+        return {t for rid in fired for t in self._by_id[rid].overrides}
+
     def __post_init__(self) -> None:
         self._by_id = {r.id: r for r in self.rules}
 

@@ -253,7 +253,7 @@ class Explainer:
     def verify(self, rule: CompiledRule, changes: dict[str, Any]) -> list[str] | None:
         """Run the changed facts; the findings that appear instead, or None if `rule` stays."""
         run = self.engine.backend.run(self.changed_doc(changes))
-        overridden = {t for rid in run.fired for t in self.program.rule(rid).overrides}
+        overridden = self.program.overridden(run.fired)
         after = [r.id for r in self.program.rules if r.id in run.fired and r.id not in overridden
                  and r.kind != "not_covered"]
         if rule.id in after:
@@ -262,7 +262,7 @@ class Explainer:
 
     def counterfactual(self, rule: CompiledRule, changes: dict[str, Any], instead: list[str]) -> Counterfactual:
         zh = self.lang == "zh"
-        [(path, new)] = list(changes.items())[:1] if len(changes) == 1 else [(None, None)]
+        path, new = next(iter(changes.items())) if len(changes) == 1 else (None, None)
         if rule.deadline is not None and path == rule.deadline[2]:
             seen, shown_new = self.value(path), self.show(path, new)
             if seen is None:

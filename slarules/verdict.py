@@ -126,7 +126,7 @@ class VerdictBuilder:
         program = self.program
         doc = self.final_doc(facts, run)
         fired = set(run.fired)
-        overridden = {t for rid in fired for t in program.rule(rid).overrides}
+        overridden = program.overridden(fired)
         findings: list[Finding] = []
         not_covered: list[str] = []
         fines: dict[str, Decimal] = {}

@@ -206,8 +206,7 @@ class Simulator:
                         classes.add(r.classify)
                     if r.level:
                         level = max(level, r.level)
-        overridden = {t for rid in fired for t in self.program.rule(rid).overrides}
-        return fired, fired - overridden
+        return fired, fired - self.program.overridden(fired)
 
 
 class WitnessSearch:
