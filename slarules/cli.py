@@ -42,6 +42,26 @@ def _parser() -> argparse.ArgumentParser:
                    help="fail when total coverage (rules and branches) is below this")
     t.add_argument("--format", choices=("text", "json"), default="text")
     t.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
+    b = sub.add_parser("batch", help="adjudicate every case of a JSON Lines or Parquet file: verdicts, "
+                       "an errors file, an optional settlement statement; resumable after a kill")
+    b.add_argument("input", help="cases, one per line (*.jsonl) or one per row (*.parquet)")
+    b.add_argument("-o", "--output", required=True, help="verdicts: *.jsonl or *.parquet")
+    b.add_argument("--errors", metavar="FILE", help="rejected rows (default: OUTPUT's name + .errors.jsonl)")
+    b.add_argument("--statement", metavar="DIR", help="write the settlement: stations.csv, service.csv, "
+                   "arrival_hours.csv and report.html")
+    b.add_argument("--engine", choices=("polars", "durable"), default="polars",
+                   help="polars: vectorised over each chunk (default); durable: durable_rules per case")
+    b.add_argument("--lang", choices=("zh", "en"), default="zh")
+    b.add_argument("--as-of", dest="as_of", help="instant for cases without as_of (default: when the run "
+                   "first started; a resumed run keeps it)")
+    b.add_argument("--packs", nargs="+", metavar="PATH", help="pack files or directories")
+    b.add_argument("--workers", type=int, default=0, help="processes (default: one per core for large inputs)")
+    b.add_argument("--chunk-size", dest="chunk_size", type=int, default=2000, help="rows per chunk (default 2000)")
+    b.add_argument("--input-format", dest="input_format", choices=("jsonl", "parquet"))
+    b.add_argument("--output-format", dest="output_format", choices=("jsonl", "parquet"))
+    b.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: only on a terminal)")
+    b.add_argument("--fresh", action="store_true", help="discard an interrupted run's checkpoint and start over")
     s = sub.add_parser("schema", help="print a JSON Schema: the case, a rule pack, or the verdict")
     s.add_argument("what", choices=("case", "pack", "verdict"))
     return p
@@ -133,7 +153,22 @@ def _test(args) -> tuple[str, int]:
     return text, 1 if report.failed or short else 0
 
 
-COMMANDS = {"adjudicate": _adjudicate, "explain": _explain, "check": _check, "test": _test, "schema": _schema}
+def _batch(args) -> tuple[str, int]:
+    from .batch import BatchOptions, run_batch
+    from .errors import InputError
+    if args.chunk_size < 1 or args.workers < 0:
+        raise InputError("--chunk-size must be at least 1 and --workers at least 0", field="--chunk-size")
+    options = BatchOptions(backend=args.engine, lang=args.lang, as_of=args.as_of, chunk_size=args.chunk_size,
+                           workers=args.workers, input_format=args.input_format,
+                           output_format=args.output_format, errors=args.errors, statement=args.statement,
+                           progress=args.progress, fresh=args.fresh)
+    summary = run_batch(_engine(args), args.input, args.output, options)
+    sys.stderr.write(summary.render())
+    return "", 0
+
+
+COMMANDS = {"adjudicate": _adjudicate, "explain": _explain, "check": _check, "test": _test, "schema": _schema,
+            "batch": _batch}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

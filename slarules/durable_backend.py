@@ -25,11 +25,11 @@ from __future__ import annotations
 import copy
 import itertools
 import threading
-from dataclasses import dataclass, field
 from typing import Any
 
 from durable import engine as _durable
 
+from .backend import RunResult
 from .compiler import CompiledRule, Leaf, Node, Program
 from .derive import flag_key, key
 from .errors import EngineError
@@ -46,18 +46,6 @@ class _QuietHost(_durable.Host):
 
     def _run(self) -> None:  # noqa: D401 - durable hook
         return None
-
-
-@dataclass
-class RunResult:
-    """What one case did: rules fired (first firing order) and the chained facts."""
-
-    fired: list[str] = field(default_factory=list)
-    classifications: set[str] = field(default_factory=set)
-    level: int = 0
-    strata_closed: int = 0
-    errors: list[str] = field(default_factory=list)
-    asserted: list[dict] = field(default_factory=list)
 
 
 def _exists(path: str) -> dict:

@@ -70,3 +70,47 @@ def true_labels(node, doc: dict[str, Any]) -> list[str]:
             for child in node.children:
                 out.extend(true_labels(child, doc))
     return out
+
+
+def compile_tree(node):
+    """The same three-valued `value`, as a closure built once (keys and operators resolved).
+
+    The verdict asks every rule's scope and condition per case; walking the
+    tree each time spent most of a verdict's time re-deriving field names.
+    """
+    if isinstance(node, Leaf):
+        return _compile_leaf(node)
+    fns = tuple(compile_tree(c) for c in node.children)
+    decisive, other = (False, True) if node.op == "all" else (True, False)
+
+    def tree(doc: dict[str, Any]) -> bool | None:
+        unknown = False
+        for fn in fns:
+            r = fn(doc)
+            if r is decisive:
+                return decisive
+            if r is None:
+                unknown = True
+        return None if unknown else other
+    return tree
+
+
+def _compile_leaf(leaf: Leaf):
+    left = key(leaf.left)
+    want = leaf.value
+    if leaf.op == "exists":
+        return lambda doc: (left in doc) == want
+    if leaf.op == "contains":
+        flag = flag_key(leaf.left, want)
+        return lambda doc: bool(doc.get(flag)) if left in doc else None
+    absent = False if leaf.op == "is" else None
+    op = _OPS["eq" if leaf.op == "is" else leaf.op]
+    if leaf.right is not None:
+        right = key(leaf.right)
+
+        def compare_facts(doc):
+            if left not in doc:
+                return absent
+            return op(doc[left], doc[right]) if right in doc else None
+        return compare_facts
+    return lambda doc: op(doc[left], want) if left in doc else absent

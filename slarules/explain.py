@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from . import evaluate
 from .compiler import CompiledRule, Leaf
 from .derive import CaseFacts, flag_key, key
-from .durable_backend import RunResult
+from .backend import RunResult
 from .types import render, to_json_value
 from .verdict import PARTY_NAMES, Verdict
 from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from . import evaluate
 from .compiler import CompiledRule, Program
 from .derive import CaseFacts, key
-from .durable_backend import RunResult
+from .backend import RunResult
 from .pack import PLACEHOLDER
 from .types import render, to_json_value
 from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX
@@ -89,6 +89,9 @@ class VerdictBuilder:
         self.program = program
         self.clause_order = clause_order
         self.packs = [PackRef(name=p.name, version=p.model.version, digest=p.digest) for p in program.packs]
+        self.scope = {r.id: evaluate.compile_tree(r.scope) for r in program.rules}
+        self.when = {r.id: evaluate.compile_tree(r.when) for r in program.rules}
+        self.deadline_rules = [r for r in program.rules if r.deadline is not None]
 
     def final_doc(self, facts: CaseFacts, run: RunResult) -> dict[str, Any]:
         doc = dict(facts.doc)
@@ -168,7 +171,7 @@ class VerdictBuilder:
     def missing(self, facts: CaseFacts, doc: dict, fired: set[str]) -> list[str]:
         out: set[str] = set()
         for rule in self.program.rules:
-            if rule.id in fired or evaluate.value(rule.scope, doc) is not True:
+            if rule.id in fired or self.when[rule.id](doc) is not None or self.scope[rule.id](doc) is not True:
                 continue
             for path in evaluate.unknown_facts(rule.when, doc):
                 out.update(facts.missing_roots(path))
@@ -176,8 +179,8 @@ class VerdictBuilder:
 
     def deadlines(self, facts: CaseFacts, doc: dict, fired: set[str], overridden: set[str]):
         best: dict[str, tuple] = {}
-        for rule in self.program.rules:
-            if rule.deadline is None or evaluate.value(rule.scope, doc) is not True:
+        for rule in self.deadline_rules:
+            if self.scope[rule.id](doc) is not True:
                 continue
             name, due_path, actual_path = rule.deadline
             due = facts.values.get(due_path)

@@ -1,0 +1,314 @@
+"""`slarules batch`: every case of a file, in bounded memory, resumable after a kill.
+
+The input is read a chunk at a time; each chunk is adjudicated (by worker
+processes when there are several cores), and chunks are committed strictly in
+input order: verdict lines, error lines, then a checkpoint naming the input
+position, the output sizes and the settlement totals so far. A run that is
+killed and started again truncates its outputs back to the last checkpoint and
+carries on from there, so the finished files are byte-identical to an
+uninterrupted run: no row lost, none twice. Outputs carry a `.partial` suffix
+until the run completes; only then do they take their final names.
+
+Every input row ends as exactly one verdict or one error record (with its line
+or row number), so rows in = verdicts + errors.
+"""
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import batch_io
+from .errors import InputError, SlaRulesError
+from .progress import Progress
+from .statement import Statement
+
+CHECKPOINT_VERSION = 1
+CHECKPOINT_EVERY = 2.0        # seconds between checkpoints (and always at the end)
+
+
+@dataclass
+class BatchOptions:
+    backend: str = "polars"
+    lang: str = "zh"
+    as_of: str | None = None          # default: the instant the run first started (kept on resume)
+    chunk_size: int = 2000
+    workers: int = 0                  # 0: one per core when the input is large enough
+    input_format: str | None = None
+    output_format: str | None = None
+    errors: str | None = None         # default: OUTPUT's stem + ".errors.jsonl"
+    statement: str | None = None      # directory for the settlement statement
+    progress: bool | None = None      # None: only when stderr is a terminal
+    fresh: bool = False               # discard a checkpoint instead of resuming
+
+
+@dataclass
+class BatchSummary:
+    rows: int
+    verdicts: int
+    errors: int
+    seconds: float
+    resumed_from: int = 0
+    outputs: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        rate = self.rows / self.seconds if self.seconds else 0.0
+        text = (f"{self.rows:,} rows: {self.verdicts:,} verdicts, {self.errors:,} errors "
+                f"in {self.seconds:.1f} s ({rate:,.0f} rows/s)")
+        if self.resumed_from:
+            text += f", resumed after row {self.resumed_from:,}"
+        return text + "\n" + "".join(f"  wrote {p}\n" for p in self.outputs)
+
+
+# ---- one chunk (runs in a worker process, or in this one) --------------------------------
+
+_engine = None
+
+
+def _init_worker(pack_paths: list[str] | None, catalogue: str | None) -> None:
+    global _engine
+    from .engine import Engine
+    _engine = Engine.load(pack_paths, catalogue) if pack_paths else Engine.default()
+
+
+def _error_record(number_key: str, number: int, exc: SlaRulesError, data: Any) -> str:
+    waybill = data.get("waybill") if isinstance(data, dict) and isinstance(data.get("waybill"), str) else None
+    record = {number_key: number, "waybill": waybill, "error": type(exc).__name__, "message": exc.message,
+              "field": exc.field, "hint": exc.hint}
+    return json.dumps(record, ensure_ascii=False, sort_keys=False)
+
+
+def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, Any]:
+    """Verdicts and error records of one chunk, in row order, plus its statement."""
+    engine = _engine
+    fmt, source = job["input_format"], job["input"]
+    number_key = "row" if fmt == "parquet" else "line"
+    errors: list[str] = []
+    datas: list[tuple[int, Any]] = []
+    for number, raw in chunk.rows:
+        try:
+            data = raw if fmt == "parquet" else batch_io.decode_line(raw, source, number)
+        except SlaRulesError as exc:
+            errors.append((number, _error_record(number_key, number, exc, None)))
+            continue
+        datas.append((number, data))
+    results = engine.adjudicate_many([d for _, d in datas], as_of=job["as_of"], lang=job["lang"],
+                                     backend=job["backend"])
+    statement = Statement()
+    docs: list[dict] = []
+    lines: list[str] = []
+    for (number, data), (facts, outcome) in zip(datas, results):
+        if isinstance(outcome, SlaRulesError):
+            errors.append((number, _error_record(number_key, number, outcome, data)))
+            continue
+        statement.add(facts, outcome)
+        if job["output_format"] == "parquet":
+            docs.append(outcome.model_dump(mode="json"))
+        else:
+            lines.append(outcome.to_json(indent=None))
+    errors.sort(key=lambda e: e[0])
+    statement.errors = len(errors)
+    if job["output_format"] == "parquet":
+        batch_io.write_parquet_part(Path(job["parts"]) / f"{chunk.index:09d}.parquet", docs)
+    return {"index": chunk.index, "verdicts": "".join(line + "\n" for line in lines),
+            "count": statement.verdicts, "errors": "".join(e + "\n" for _, e in errors),
+            "statement": statement.to_dict(), "position": chunk.position, "rows": len(chunk.rows),
+            "done": chunk.done_fraction}
+
+
+def _work(args) -> dict[str, Any]:
+    chunk, job = args
+    return adjudicate_chunk(chunk, job)
+
+
+# ---- the run ----------------------------------------------------------------------------
+
+class Batch:
+    """One batch run: paths, fingerprint, checkpoint; `run()` does the work."""
+
+    def __init__(self, engine, input_path: str, output_path: str, options: BatchOptions | None = None):
+        self.engine = engine
+        self.options = o = options or BatchOptions()
+        self.input = str(input_path)
+        self.output = Path(output_path)
+        self.in_fmt = batch_io.file_format(self.input, o.input_format)
+        self.out_fmt = batch_io.file_format(self.output, o.output_format)
+        for given in (self.in_fmt, self.out_fmt):
+            if given not in batch_io.FORMATS:
+                raise InputError(f"unknown format `{given}`", hint=" or ".join(batch_io.FORMATS))
+        if o.backend not in ("polars", "durable"):
+            raise InputError(f"unknown engine `{o.backend}`", hint="polars or durable")
+        if not os.path.isfile(self.input):
+            raise InputError("no such file" if not os.path.exists(self.input) else "is not a regular file",
+                             file=self.input)
+        stem = self.output.name.rsplit(".", 1)[0] if "." in self.output.name else self.output.name
+        self.errors = Path(o.errors) if o.errors else self.output.with_name(stem + ".errors.jsonl")
+        self.partial = self.output.with_name(self.output.name + ".partial")
+        self.errors_partial = self.errors.with_name(self.errors.name + ".partial")
+        self.parts = self.output.with_name(self.output.name + ".parts")
+        self.checkpoint = self.output.with_name(self.output.name + ".checkpoint.json")
+        if self.output.resolve() == Path(self.input).resolve():
+            raise InputError("the output would overwrite the input", file=str(self.output))
+
+    # -- fingerprint and checkpoint ------------------------------------------------------
+    def fingerprint(self, as_of: str) -> str:
+        st = os.stat(self.input)
+        o = self.options
+        parts = [os.path.abspath(self.input), st.st_size, st.st_mtime_ns, self.in_fmt, self.out_fmt,
+                 o.lang, as_of, o.chunk_size, [(p.name, p.model.version, p.digest) for p in self.engine.packs]]
+        return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
+    def _load_checkpoint(self) -> dict | None:
+        if not self.checkpoint.exists():
+            return None
+        try:
+            state = json.loads(self.checkpoint.read_text(encoding="utf-8"))
+            if state.get("version") != CHECKPOINT_VERSION:
+                raise ValueError("version")
+            return state
+        except (ValueError, OSError):
+            raise InputError("the checkpoint of an earlier run cannot be read", file=str(self.checkpoint),
+                             hint="pass --fresh to start over") from None
+
+    def _save_checkpoint(self, state: dict) -> None:
+        tmp = self.checkpoint.with_name(self.checkpoint.name + ".tmp")
+        tmp.write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(self.checkpoint)
+
+    def _start(self) -> dict:
+        """A fresh state, or the checkpoint's, with outputs truncated back to it."""
+        o = self.options
+        state = None if o.fresh else self._load_checkpoint()
+        if state is not None:
+            if o.as_of is not None and o.as_of != state["as_of"]:
+                raise InputError(f"the interrupted run used --as-of {state['as_of']}",
+                                 file=str(self.checkpoint), hint="give the same --as-of, or --fresh")
+            if state["fingerprint"] != self.fingerprint(state["as_of"]):
+                raise InputError("a checkpoint of a different run is in the way (input, packs or options "
+                                 "changed)", file=str(self.checkpoint), hint="pass --fresh to start over")
+            if state["phase"] == "finishing":
+                return state
+            with open(self.partial, "r+b") as f:
+                f.truncate(state["out_bytes"])
+            with open(self.errors_partial, "r+b") as f:
+                f.truncate(state["err_bytes"])
+            if self.out_fmt == "parquet":
+                for part in self.parts.glob("*"):
+                    if not part.name.endswith(".parquet") or int(part.name.split(".")[0]) > state["chunks"]:
+                        part.unlink()
+            return state
+        as_of = o.as_of or datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+        for p in (self.partial, self.errors_partial):
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(b"")
+        if self.parts.exists():
+            shutil.rmtree(self.parts)
+        if self.out_fmt == "parquet":
+            self.parts.mkdir(parents=True)
+        return {"version": CHECKPOINT_VERSION, "fingerprint": self.fingerprint(as_of), "as_of": as_of,
+                "phase": "running", "position": None, "chunks": 0, "rows": 0, "out_bytes": 0, "err_bytes": 0,
+                "statement": Statement().to_dict()}
+
+    # -- run -------------------------------------------------------------------------------
+    def run(self) -> BatchSummary:
+        started = time.perf_counter()
+        state = self._start()
+        resumed_from = state["rows"]
+        statement = Statement.from_dict(state["statement"])
+        if state["phase"] == "running":
+            self._process(state, statement)
+        self._finish(state, statement)
+        return BatchSummary(rows=state["rows"], verdicts=statement.verdicts, errors=statement.errors,
+                            seconds=time.perf_counter() - started, resumed_from=resumed_from,
+                            outputs=[str(self.output), str(self.errors)]
+                            + ([self.options.statement] if self.options.statement else []))
+
+    def _job(self, as_of: str) -> dict[str, Any]:
+        return {"input": self.input, "input_format": self.in_fmt, "output_format": self.out_fmt,
+                "as_of": as_of, "lang": self.options.lang, "backend": self.options.backend,
+                "parts": str(self.parts)}
+
+    def _workers(self) -> int:
+        wanted = self.options.workers or (os.cpu_count() or 1)
+        small = os.path.getsize(self.input) < 4 * 1024 * 1024      # a pool costs ~1 s to start
+        return 1 if small and not self.options.workers else max(1, wanted)
+
+    def _process(self, state: dict, statement: Statement) -> None:
+        job = self._job(state["as_of"])
+        chunks = batch_io.read_chunks(self.input, self.in_fmt, self.options.chunk_size, state["position"])
+        progress = Progress(enabled=self.options.progress if self.options.progress is not None
+                            else sys.stderr.isatty(), start_rows=state["rows"])
+        workers = self._workers()
+        last_save = time.monotonic()
+        with open(self.partial, "ab") as out, open(self.errors_partial, "ab") as err:
+            def commit(result: dict) -> None:
+                nonlocal last_save
+                out.write(result["verdicts"].encode("utf-8"))
+                err.write(result["errors"].encode("utf-8"))
+                statement.merge(Statement.from_dict(result["statement"]))
+                state.update(position=result["position"], chunks=result["index"],
+                             rows=state["rows"] + result["rows"])
+                progress.update(state["rows"], result["done"])
+                if time.monotonic() - last_save >= CHECKPOINT_EVERY:
+                    self._commit(state, statement, out, err)
+                    last_save = time.monotonic()
+
+            if workers == 1:
+                global _engine
+                _engine = self.engine
+                for chunk in chunks:
+                    commit(adjudicate_chunk(chunk, job))
+            else:
+                self._parallel(chunks, job, workers, commit)
+            self._commit(state, statement, out, err)
+        progress.close()
+
+    def _parallel(self, chunks, job, workers: int, commit) -> None:
+        """Chunks to a pool, at most 2 per worker in flight (bounded memory), committed in order."""
+        ctx = multiprocessing.get_context("spawn")
+        paths = [str(p) for p in self.engine.pack_paths] or None
+        catalogue = str(self.engine.catalogue_path) if self.engine.catalogue_path else None
+        with ctx.Pool(workers, initializer=_init_worker, initargs=(paths, catalogue)) as pool:
+            pending: collections.deque = collections.deque()
+            for chunk in chunks:
+                pending.append(pool.apply_async(_work, ((chunk, job),)))
+                if len(pending) >= 2 * workers:
+                    commit(pending.popleft().get())
+            while pending:
+                commit(pending.popleft().get())
+
+    def _commit(self, state: dict, statement: Statement, out, err) -> None:
+        out.flush()
+        err.flush()
+        state.update(out_bytes=out.tell(), err_bytes=err.tell(), statement=statement.to_dict())
+        self._save_checkpoint(state)
+
+    def _finish(self, state: dict, statement: Statement) -> None:
+        """Statement, then final names, then the checkpoint goes: safe to repeat if killed midway."""
+        state["phase"] = "finishing"
+        self._save_checkpoint(state)
+        if self.options.statement:
+            statement.write(self.options.statement, title=f"slarules settlement: {Path(self.input).name}")
+        if self.out_fmt == "parquet" and self.parts.exists():
+            parts = sorted(self.parts.glob("*.parquet"))
+            batch_io.merge_parquet_parts(parts, self.output)
+            shutil.rmtree(self.parts)
+            self.partial.unlink(missing_ok=True)
+        elif self.partial.exists():
+            self.partial.replace(self.output)
+        if self.errors_partial.exists():
+            self.errors_partial.replace(self.errors)
+        self.checkpoint.unlink(missing_ok=True)
+
+
+def run_batch(engine, input_path: str, output_path: str, options: BatchOptions | None = None) -> BatchSummary:
+    return Batch(engine, input_path, output_path, options).run()

@@ -1,0 +1,185 @@
+"""Reading cases and writing verdicts for a batch, a chunk at a time.
+
+Readers yield chunks of (row number, payload) and, with each chunk, the
+position just after it, so a batch can checkpoint and later resume exactly
+there. Nothing here reads a whole file: JSON Lines are read line by line from a
+byte offset, Parquet batch by batch.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import InputError
+from .sources import _no_duplicates, _reject_constant
+
+MAX_LINE = 1 << 20          # one case is a few KB; a longer line is an error row, not an OOM
+FORMATS = ("jsonl", "parquet")
+
+
+def file_format(path: str | Path, given: str | None = None) -> str:
+    if given:
+        return given
+    name = str(path).lower()
+    if name.endswith(".parquet") or name.endswith(".pq"):
+        return "parquet"
+    if name.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    raise InputError("cannot tell the format from the file name", file=str(path),
+                     hint="name it *.jsonl or *.parquet, or give --input-format/--output-format")
+
+
+@dataclass
+class Chunk:
+    index: int
+    rows: list[tuple[int, Any]]      # (1-based line or row number, raw line bytes or row dict)
+    position: dict[str, int]          # where the next chunk starts
+    done_fraction: float              # how far into the input this chunk ends, for progress
+
+
+class RowTooLong(Exception):
+    pass
+
+
+def read_jsonl(path: str, chunk_size: int, position: dict[str, int] | None = None) -> Iterator[Chunk]:
+    """Non-blank lines of a JSON Lines file; a line over MAX_LINE bytes becomes an error row."""
+    size = max(os.path.getsize(path), 1)
+    offset, line_no, index = (position or {}).get("offset", 0), (position or {}).get("line", 0), \
+        (position or {}).get("chunk", 0)
+    with open(path, "rb") as f:
+        f.seek(offset)
+        rows: list[tuple[int, Any]] = []
+        while True:
+            raw = f.readline(MAX_LINE + 1)
+            if not raw:
+                break
+            line_no += 1
+            if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
+                while raw and not raw.endswith(b"\n"):       # skip the rest of the long line
+                    raw = f.readline(MAX_LINE)
+                rows.append((line_no, RowTooLong()))
+            elif raw.strip():
+                rows.append((line_no, raw))
+            if len(rows) >= chunk_size:
+                offset = f.tell()
+                index += 1
+                yield Chunk(index, rows, {"offset": offset, "line": line_no, "chunk": index}, offset / size)
+                rows = []
+        if rows:
+            offset = f.tell()
+            index += 1
+            yield Chunk(index, rows, {"offset": offset, "line": line_no, "chunk": index}, 1.0)
+
+
+def decode_line(raw: Any, file: str, line: int) -> Any:
+    """One JSONL row as Python data, with the same strictness as a single case file."""
+    if isinstance(raw, RowTooLong):
+        raise InputError(f"line is longer than {MAX_LINE // 1024} KiB", file=file, line=line)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (bad byte at column {exc.start + 1})", file=file, line=line) from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc.msg}", file=file, line=line, column=exc.colno) from None
+    except ValueError as exc:
+        raise InputError(f"not valid JSON: {exc}", file=file, line=line) from None
+    except RecursionError:
+        raise InputError("not valid JSON: nested too deeply", file=file, line=line) from None
+
+
+def read_parquet(path: str, chunk_size: int, position: dict[str, int] | None = None) -> Iterator[Chunk]:
+    """Rows of a Parquet file as dicts; a null field means the field is absent."""
+    import pyarrow.parquet as pq
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+        raise InputError(f"not a readable Parquet file: {exc}", file=path) from None
+    total = max(pf.metadata.num_rows, 1)
+    start = (position or {}).get("chunk", 0)
+    row = 0
+    for index, batch in enumerate(pf.iter_batches(batch_size=chunk_size), start=1):
+        if index <= start:
+            row += batch.num_rows
+            continue
+        rows = [(row + i + 1, _drop_nulls(r)) for i, r in enumerate(batch.to_pylist())]
+        row += batch.num_rows
+        yield Chunk(index, rows, {"chunk": index, "row": row}, row / total)
+
+
+def _drop_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
+
+
+def read_chunks(path: str, fmt: str, chunk_size: int, position: dict | None = None) -> Iterator[Chunk]:
+    if not os.path.isfile(path):
+        raise InputError("no such file" if not os.path.exists(path) else "is not a regular file", file=path)
+    return (read_parquet if fmt == "parquet" else read_jsonl)(path, chunk_size, position)
+
+
+# ---- Parquet verdicts ----------------------------------------------------------------------
+
+def verdict_schema():
+    import pyarrow as pa
+    s = pa.string()
+    return pa.schema([
+        ("waybill", s), ("as_of", s),
+        ("packs", pa.list_(pa.struct([("name", s), ("version", s), ("digest", s)]))),
+        ("findings", pa.list_(pa.struct([("clause", s), ("rule", s), ("kind", s), ("party", s), ("station", s),
+                                         ("fine_cny", s), ("refund_cny", s), ("severity", s),
+                                         ("facts", s), ("message", s)]))),
+        ("classifications", pa.list_(s)), ("complaint_level", pa.int32()),
+        ("fines_cny", pa.list_(pa.struct([("station", s), ("amount", s)]))),
+        ("refunds_cny", s), ("missing", pa.list_(s)), ("not_covered", pa.list_(s)),
+        ("deadlines", pa.list_(pa.struct([("name", s), ("clause", s), ("rule", s), ("due", s), ("actual", s),
+                                          ("status", s)]))),
+    ])
+
+
+def verdict_row(doc: dict[str, Any]) -> dict[str, Any]:
+    """A verdict's JSON document as a Parquet row: `facts` as a JSON string, fines as pairs."""
+    row = dict(doc)
+    row["findings"] = [dict(f, facts=json.dumps(f["facts"], ensure_ascii=False, sort_keys=True))
+                       for f in doc["findings"]]
+    row["fines_cny"] = [{"station": k, "amount": v} for k, v in doc["fines_cny"].items()]
+    return row
+
+
+def write_parquet_part(path: Path, docs: list[dict[str, Any]]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    table = pa.Table.from_pylist([verdict_row(d) for d in docs], schema=verdict_schema())
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(path)
+
+
+def merge_parquet_parts(parts: list[Path], target: Path, rows_per_group: int = 100_000) -> None:
+    """Concatenate part files into one Parquet file, a bounded number of rows at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    schema = verdict_schema()
+    tmp = target.with_name(target.name + ".tmp")
+    pending: list = []
+    count = 0
+    with pq.ParquetWriter(tmp, schema) as writer:
+        for part in parts:
+            table = pq.read_table(part, schema=schema)
+            pending.append(table)
+            count += table.num_rows
+            if count >= rows_per_group:
+                writer.write_table(pa.concat_tables(pending))
+                pending, count = [], 0
+        if pending:
+            writer.write_table(pa.concat_tables(pending))
+        if not parts:
+            writer.write_table(schema.empty_table())
+    tmp.replace(target)

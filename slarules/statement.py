@@ -1,0 +1,228 @@
+"""Settlement: per-station money and counts, customer-service figures, a report.
+
+A batch folds every verdict into one `Statement` as it goes. It holds counters
+only (one entry per station, clause, hour and level, never per case), so its
+size does not grow with the input; statements of chunks merge exactly (integer
+counts, Decimal money), which lets a killed batch resume from its checkpoint
+and lets Spark partitions be combined in any order with the same totals.
+"""
+from __future__ import annotations
+
+import csv
+import html
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ZERO = Decimal("0.00")
+DELIVERY = "delivery"          # TB-1's deadline name in the shipped packs
+CS_DEADLINES = {"first_contact": "contacted", "close": "closed"}
+
+
+def _station() -> dict:
+    return {"fines": ZERO, "refunds": ZERO, "findings": Counter()}
+
+
+def _level() -> dict:
+    return {"complaints": 0, "contacted_due": 0, "contacted_met": 0, "closed_due": 0, "closed_met": 0,
+            "handled": 0, "handling_seconds": 0}
+
+
+@dataclass
+class Statement:
+    verdicts: int = 0
+    errors: int = 0
+    stations: dict[str, dict] = field(default_factory=dict)
+    clauses: Counter = field(default_factory=Counter)
+    hours: dict[int, list[int]] = field(default_factory=dict)     # hour -> [met, breached]
+    levels: dict[str, dict] = field(default_factory=dict)         # "1".."3" or "none"
+
+    # -- folding ------------------------------------------------------------------------
+    def add(self, facts, verdict) -> None:
+        """Fold one verdict (and the facts it was judged on) into the totals."""
+        self.verdicts += 1
+        for payer, amount in verdict.fines_cny.items():
+            self.stations.setdefault(payer, _station())["fines"] += Decimal(amount)
+        for f in verdict.findings:
+            who = f.station or f.party
+            entry = self.stations.setdefault(who, _station())
+            entry["findings"][f.clause] += 1
+            refund = Decimal(f.refund_cny)
+            if refund:
+                entry["refunds"] += refund
+            self.clauses[f.clause] += 1
+        deadlines = {d.name: d for d in verdict.deadlines}
+        delivery = deadlines.get(DELIVERY)
+        arrival = facts.values.get("reference_arrival")
+        if delivery is not None and delivery.status != "open" and arrival is not None:
+            hour = arrival.astimezone(facts.zone).hour
+            self.hours.setdefault(hour, [0, 0])[0 if delivery.status == "met" else 1] += 1
+        complaint = facts.case.complaint
+        if complaint is not None and complaint.received_at is not None:
+            level = self.levels.setdefault(str(verdict.complaint_level or "none"), _level())
+            level["complaints"] += 1
+            for name, label in CS_DEADLINES.items():
+                d = deadlines.get(name)
+                if d is not None:
+                    level[f"{label}_due"] += 1
+                    level[f"{label}_met"] += d.status == "met"
+            if complaint.closed_at is not None:
+                level["handled"] += 1
+                level["handling_seconds"] += int((complaint.closed_at - complaint.received_at).total_seconds())
+
+    def merge(self, other: "Statement") -> "Statement":
+        self.verdicts += other.verdicts
+        self.errors += other.errors
+        for name, theirs in other.stations.items():
+            mine = self.stations.setdefault(name, _station())
+            mine["fines"] += theirs["fines"]
+            mine["refunds"] += theirs["refunds"]
+            mine["findings"].update(theirs["findings"])
+        self.clauses.update(other.clauses)
+        for hour, (met, late) in other.hours.items():
+            slot = self.hours.setdefault(hour, [0, 0])
+            slot[0] += met
+            slot[1] += late
+        for name, theirs in other.levels.items():
+            mine = self.levels.setdefault(name, _level())
+            for k, v in theirs.items():
+                mine[k] += v
+        return self
+
+    # -- persistence (checkpoints, Spark partials) ---------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"verdicts": self.verdicts, "errors": self.errors,
+                "stations": {k: {"fines": str(v["fines"]), "refunds": str(v["refunds"]),
+                                 "findings": dict(sorted(v["findings"].items()))}
+                             for k, v in sorted(self.stations.items())},
+                "clauses": dict(sorted(self.clauses.items())),
+                "hours": {str(h): v for h, v in sorted(self.hours.items())},
+                "levels": dict(sorted(self.levels.items()))}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Statement":
+        return cls(verdicts=d["verdicts"], errors=d["errors"],
+                   stations={k: {"fines": Decimal(v["fines"]), "refunds": Decimal(v["refunds"]),
+                                 "findings": Counter(v["findings"])} for k, v in d["stations"].items()},
+                   clauses=Counter(d["clauses"]), hours={int(h): list(v) for h, v in d["hours"].items()},
+                   levels={k: dict(v) for k, v in d["levels"].items()})
+
+    # -- tables ---------------------------------------------------------------------------
+    def station_rows(self) -> tuple[list[str], list[list[str]]]:
+        clauses = sorted(self.clauses)
+        header = ["station", "fines_cny", "refunds_cny", "findings"] + clauses
+        rows = []
+        for name, v in sorted(self.stations.items()):
+            counts = v["findings"]
+            rows.append([name, f"{v['fines']:.2f}", f"{v['refunds']:.2f}", str(sum(counts.values()))]
+                        + [str(counts.get(c, 0)) for c in clauses])
+        return header, rows
+
+    def service_rows(self) -> tuple[list[str], list[list[str]]]:
+        header = ["complaint_level", "complaints", "contacted_in_time_share", "closed_in_time_share",
+                  "closed", "mean_handling_minutes"]
+        rows = []
+        for name, v in sorted(self.levels.items()):
+            rows.append([name, str(v["complaints"]), _share(v["contacted_met"], v["contacted_due"]),
+                         _share(v["closed_met"], v["closed_due"]), str(v["handled"]),
+                         f"{v['handling_seconds'] / v['handled'] / 60:.1f}" if v["handled"] else ""])
+        return header, rows
+
+    def hour_rows(self) -> tuple[list[str], list[list[str]]]:
+        header = ["arrival_hour", "on_time", "late", "on_time_share"]
+        return header, [[str(h), str(m), str(l), _share(m, m + l)] for h, (m, l) in sorted(self.hours.items())]
+
+    def write(self, directory: str | Path, title: str = "slarules settlement") -> list[Path]:
+        """stations.csv, service.csv, arrival_hours.csv and report.html, each written whole."""
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        files = {"stations.csv": _csv(*self.station_rows()), "service.csv": _csv(*self.service_rows()),
+                 "arrival_hours.csv": _csv(*self.hour_rows()), "report.html": self.html(title)}
+        written = []
+        for name, text in files.items():
+            tmp = out / f".{name}.tmp"
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(out / name)
+            written.append(out / name)
+        return written
+
+    # -- report ---------------------------------------------------------------------------
+    def html(self, title: str) -> str:
+        hours = [(f"{h:02d}", (m / (m + l)) if m + l else 0.0, f"{_share(m, m + l)} of {m + l}")
+                 for h, (m, l) in sorted(self.hours.items())]
+        fines = sorted(((v["fines"], k) for k, v in self.stations.items() if v["fines"] > 0),
+                       key=lambda t: (-t[0], t[1]))[:25]
+        total_fines = sum((v["fines"] for v in self.stations.values()), ZERO)
+        total_refunds = sum((v["refunds"] for v in self.stations.values()), ZERO)
+        parts = [f"<!doctype html><html lang=en><meta charset=utf-8><title>{html.escape(title)}</title>",
+                 "<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1000px}"
+                 "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+                 "th{background:#f3f3f3}svg text{font:11px sans-serif}</style>",
+                 f"<h1>{html.escape(title)}</h1>",
+                 f"<p>{self.verdicts:,} verdicts, {self.errors:,} rejected rows; fines {total_fines:,.2f} CNY, "
+                 f"refunds {total_refunds:,.2f} CNY.</p>",
+                 "<h2>On-time delivery by arrival hour</h2>",
+                 _columns(hours, "share of parcels signed by the TB-1 deadline"),
+                 "<h2>Fines by station</h2>",
+                 _bars([(k, float(v), f"{v:,.2f}") for v, k in fines], "top 25 stations by fines, CNY"),
+                 "<h2>Findings by clause</h2>",
+                 _bars([(c, float(n), f"{n:,}") for c, n in sorted(self.clauses.items())], "findings"),
+                 "<h2>Customer service</h2>", _table(*self.service_rows()),
+                 "<h2>Stations</h2>", _table(*self.station_rows()), "</html>"]
+        return "\n".join(parts) + "\n"
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part / whole:.4f}" if whole else ""
+
+
+def _csv(header: list[str], rows: list[list[str]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _bars(items: list[tuple[str, float, str]], caption: str) -> str:
+    """Horizontal bars as inline SVG: opens in any browser, no script, no network."""
+    if not items:
+        return "<p>none</p>"
+    top = max(v for _, v, _ in items) or 1.0
+    h = 18 * len(items) + 24
+    rows = []
+    for i, (label, v, shown) in enumerate(items):
+        y = 18 * i + 4
+        w = 560 * v / top
+        rows.append(f'<text x="150" y="{y + 12}" text-anchor="end">{html.escape(label)}</text>'
+                    f'<rect x="156" y="{y}" width="{w:.1f}" height="14" fill="#4a78b5"/>'
+                    f'<text x="{160 + w:.1f}" y="{y + 12}">{html.escape(shown)}</text>')
+    return (f'<svg width="820" height="{h}" role="img" aria-label="{html.escape(caption)}">' + "".join(rows)
+            + f'<text x="156" y="{h - 4}" fill="#666">{html.escape(caption)}</text></svg>')
+
+
+def _columns(items: list[tuple[str, float, str]], caption: str) -> str:
+    """Vertical bars of shares (0..1), one per label."""
+    if not items:
+        return "<p>no deliveries with a decided deadline</p>"
+    cols = []
+    for i, (label, share, shown) in enumerate(items):
+        x = 40 + 32 * i
+        hgt = 200 * share
+        cols.append(f'<rect x="{x}" y="{220 - hgt:.1f}" width="24" height="{hgt:.1f}" fill="#3c9d5d">'
+                    f'<title>{html.escape(label)}:00 {html.escape(shown)}</title></rect>'
+                    f'<text x="{x + 12}" y="236" text-anchor="middle">{html.escape(label)}</text>'
+                    f'<text x="{x + 12}" y="{214 - hgt:.1f}" text-anchor="middle">{share:.0%}</text>')
+    width = 60 + 32 * len(items)
+    return (f'<svg width="{width}" height="260" role="img" aria-label="{html.escape(caption)}">'
+            '<line x1="36" y1="220" x2="' + str(width) + '" y2="220" stroke="#999"/>' + "".join(cols)
+            + f'<text x="40" y="254" fill="#666">{html.escape(caption)}</text></svg>')
