@@ -20,3 +20,6 @@ class RunResult:
     strata_closed: int = 0
     errors: list[str] = field(default_factory=list)
     asserted: list[dict] = field(default_factory=list)
+    # Optional, from a backend that decides them in bulk (else the verdict works them out):
+    undecided: list[str] | None = None     # in scope, but the condition is unknown (facts missing)
+    in_scope: set[str] | None = None       # deadline rules whose scope holds

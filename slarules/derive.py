@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from .compiler import Program
 from .facts import Case
-from .vocabulary import BASE_FACTS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, Derived
+from .vocabulary import BASE_FACTS, BLOCKS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, Derived
 
 
 def key(path: str) -> str:
@@ -39,45 +39,101 @@ class CaseFacts:
         return self.roots.get(path, (path,))
 
 
+class FactPlan:
+    """How to compute one Program's facts, resolved once: compile once, evaluate many.
+
+    Per case this is the hot path of a batch, so field paths, derivation
+    arguments and encoders are looked up here and not per case; a block's
+    fields are copied from the model in one step.
+    """
+
+    def __init__(self, program: Program):
+        self.program = program
+        self.blocks: dict[str, list[tuple[str, str]]] = {}
+        self.computed: list[tuple[str, Any]] = []
+        for path, spec in BASE_FACTS.items():
+            block, _, name = path.partition(".")
+            if name and block in BLOCKS:
+                self.blocks.setdefault(block, []).append((path, name))
+            else:
+                self.computed.append((path, spec.get))
+        self.derivations = [self._derivation(d) for d in program.derivations]
+        # (doc key, fact path, encoder or constant, flags of a list) in condition_fields order
+        self.encoding: list[tuple[str, str, Any, Any]] = []
+        for path in program.condition_fields:
+            ftype = program.specs[path].type
+            if path == CHAIN_LEVEL:
+                self.encoding.append((key(path), path, None, 0))
+            elif path.startswith(CLASSIFICATION_PREFIX):
+                self.encoding.append((key(path), path, None, False))
+            elif ftype.name == "list":
+                self.encoding.append((key(path), path, None, [(flag_key(path, v), v) for v in ISSUE_VALUES]))
+            else:
+                self.encoding.append((key(path), path, ftype.encode, None))
+
+    @staticmethod
+    def _derivation(d):
+        consts = {a: v for a, (kind, v) in d.args.items() if kind == "const"}
+        facts = [(a, tuple(v)) for a, (kind, v) in d.args.items() if kind != "const"]
+        complete = len(d.args) == len(d.fn.args)
+        return d.name, d.fn.compute, consts, facts, complete
+
+    def facts(self, case: Case, as_of: datetime) -> CaseFacts:
+        zone = ZoneInfo(case.timezone or self.program.timezone)
+        derived = Derived(case, as_of)
+        values: dict[str, Any] = {}
+        roots: dict[str, tuple[str, ...]] = {}
+        for block, fields in self.blocks.items():
+            obj = getattr(case, block)
+            if obj is None:
+                for path, _ in fields:
+                    values[path] = None
+            else:
+                attrs = obj.__dict__
+                for path, name in fields:
+                    values[path] = attrs[name]
+        for path, get in self.computed:
+            values[path] = get(case, derived)
+        for name, compute, consts, facts, complete in self.derivations:
+            args = dict(consts)
+            missing: list[str] = []
+            for arg, paths in facts:
+                for p in paths:
+                    v = values.get(p)
+                    if v is not None:
+                        args[arg] = v
+                        break
+                else:
+                    for p in paths:
+                        missing.extend(roots.get(p, (p,)))
+            if missing or not complete:
+                values[name] = None
+                roots[name] = tuple(dict.fromkeys(missing))
+            else:
+                values[name] = compute(zone, **args)
+        doc: dict[str, Any] = {}
+        for k, path, encode, extra in self.encoding:
+            if encode is not None:
+                v = values.get(path)
+                if v is not None:
+                    doc[k] = encode(v)
+            elif type(extra) is list:         # a list fact: present, plus one flag per value
+                items = values.get(path)
+                if items is not None:
+                    doc[k] = True
+                    for flag, v in extra:
+                        doc[flag] = v in items
+            else:                             # a chained fact starts at its neutral value
+                doc[k] = extra
+        return CaseFacts(case, as_of, zone, values, roots, doc)
+
+
+def fact_plan(program: Program) -> FactPlan:
+    plan = getattr(program, "_fact_plan", None)
+    if plan is None:
+        plan = program._fact_plan = FactPlan(program)
+    return plan
+
+
 def case_facts(program: Program, case: Case, as_of: datetime) -> CaseFacts:
-    zone = ZoneInfo(case.timezone or program.timezone)
-    derived = Derived(case, as_of)
-    values: dict[str, Any] = {}
-    roots: dict[str, tuple[str, ...]] = {}
-    for path, spec in BASE_FACTS.items():
-        values[path] = spec.get(case, derived)
-    for d in program.derivations:
-        args, missing = {}, []
-        for arg, (kind, val) in d.args.items():
-            if kind == "const":
-                args[arg] = val
-                continue
-            got = next((values[p] for p in val if values.get(p) is not None), None)
-            if got is None:
-                for p in val:
-                    missing.extend(roots.get(p, (p,)))
-            args[arg] = got
-        if missing or len(args) != len(d.fn.args):
-            values[d.name] = None
-            roots[d.name] = tuple(dict.fromkeys(missing))
-        else:
-            values[d.name] = d.fn.compute(zone, **args)
-    doc: dict[str, Any] = {}
-    specs = program.specs
-    for path in program.condition_fields:
-        spec = specs[path]
-        if path == CHAIN_LEVEL:
-            doc[key(path)] = 0
-        elif path.startswith(CLASSIFICATION_PREFIX):
-            doc[key(path)] = False
-        elif spec.type.name == "list":
-            items = values.get(path)
-            if items is not None:
-                doc[key(path)] = True
-                for v in ISSUE_VALUES:
-                    doc[flag_key(path, v)] = v in items
-        else:
-            v = values.get(path)
-            if v is not None:
-                doc[key(path)] = spec.type.encode(v)
-    return CaseFacts(case, as_of, zone, values, roots, doc)
+    return fact_plan(program).facts(case, as_of)

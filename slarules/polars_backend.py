@@ -75,8 +75,16 @@ class PolarsBackend:
         self.program = program
         self.schema = column_schema(program)
         self.strata: list[list[tuple[Any, pl.Expr]]] = [[] for _ in range(program.strata)]
+        self.annotations: list[list[tuple[str, Any, pl.Expr]]] = [[] for _ in range(program.strata)]
         for index, rule in enumerate(program.rules):
             self.strata[rule.stratum].append((rule, expr(rule.condition, self.schema).alias(f"r{index}")))
+            # what the verdict asks besides "fired": which facts kept an in-scope rule undecided,
+            # and whether a deadline rule's scope holds (evaluated here, with the stratum's chain values)
+            scope = expr(rule.scope, self.schema).fill_null(False)
+            self.annotations[rule.stratum].append(
+                ("undecided", rule, (scope & expr(rule.when, self.schema).is_null()).alias(f"u{index}")))
+            if rule.deadline is not None:
+                self.annotations[rule.stratum].append(("in_scope", rule, scope.alias(f"s{index}")))
         self.class_columns = {name: key(CLASSIFICATION_PREFIX + name) for name in program.classifications
                               if key(CLASSIFICATION_PREFIX + name) in self.schema}
         self.level_column = key(CHAIN_LEVEL) if key(CHAIN_LEVEL) in self.schema else None
@@ -90,7 +98,7 @@ class PolarsBackend:
 
     def run_many(self, docs: list[dict[str, Any]]) -> list[RunResult]:
         n = len(docs)
-        results = [RunResult(strata_closed=self.program.strata) for _ in range(n)]
+        results = [RunResult(strata_closed=self.program.strata, undecided=[], in_scope=set()) for _ in range(n)]
         if n == 0:
             return results
         df = self.frame(docs)
@@ -100,8 +108,16 @@ class PolarsBackend:
                 df = df.with_columns(self._chained(fired, n))
             if not stratum:
                 continue
-            out = df.select([e for _, e in stratum])
-            for (rule, _), column in zip(stratum, out.get_columns()):
+            notes = self.annotations[number]
+            out = df.select([e for _, e in stratum] + [e for _, _, e in notes])
+            columns = out.get_columns()
+            for (what, rule, _), column in zip(notes, columns[len(stratum):]):
+                for i in column.arg_true().to_list():
+                    if what == "undecided":
+                        results[i].undecided.append(rule.id)
+                    else:
+                        results[i].in_scope.add(rule.id)
+            for (rule, _), column in zip(stratum, columns):
                 column = column.fill_null(False)
                 fired[rule.id] = column
                 for i in column.arg_true().to_list():

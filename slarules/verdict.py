@@ -164,23 +164,28 @@ class VerdictBuilder:
             complaint_level=run.level or None,
             fines_cny={k: money(v) for k, v in sorted(fines.items())},
             refunds_cny=money(refunds),
-            missing=self.missing(facts, doc, fired),
+            missing=self.missing(facts, doc, fired, run),
             not_covered=sorted(not_covered),
-            deadlines=self.deadlines(facts, doc, fired, overridden))
+            deadlines=self.deadlines(facts, doc, fired, overridden, run))
 
-    def missing(self, facts: CaseFacts, doc: dict, fired: set[str]) -> list[str]:
+    def missing(self, facts: CaseFacts, doc: dict, fired: set[str], run: RunResult | None = None) -> list[str]:
+        if run is not None and run.undecided is not None:
+            undecided = [self.program.rule(r) for r in run.undecided]
+        else:
+            undecided = [r for r in self.program.rules if r.id not in fired and self.when[r.id](doc) is None
+                         and self.scope[r.id](doc) is True]
         out: set[str] = set()
-        for rule in self.program.rules:
-            if rule.id in fired or self.when[rule.id](doc) is not None or self.scope[rule.id](doc) is not True:
-                continue
+        for rule in undecided:
             for path in evaluate.unknown_facts(rule.when, doc):
                 out.update(facts.missing_roots(path))
         return sorted(out)
 
-    def deadlines(self, facts: CaseFacts, doc: dict, fired: set[str], overridden: set[str]):
+    def deadlines(self, facts: CaseFacts, doc: dict, fired: set[str], overridden: set[str],
+                  run: RunResult | None = None):
         best: dict[str, tuple] = {}
+        in_scope = run.in_scope if run is not None else None
         for rule in self.deadline_rules:
-            if self.scope[rule.id](doc) is not True:
+            if (rule.id not in in_scope) if in_scope is not None else self.scope[rule.id](doc) is not True:
                 continue
             name, due_path, actual_path = rule.deadline
             due = facts.values.get(due_path)

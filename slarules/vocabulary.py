@@ -154,7 +154,7 @@ _BASE = [
     ("complaint.rings", T.INT, ""), ("complaint.connected_at", T.INSTANT, ""),
     ("complaint.identity_confirmed_at", T.INSTANT, ""),
 ]
-_BLOCKS = ["stations", "parcel", "collection", "delivery", "outcome", "hub_handling", "complaint"]
+BLOCKS = _BLOCKS = ["stations", "parcel", "collection", "delivery", "outcome", "hub_handling", "complaint"]
 _BUILTINS = [
     ("as_of", T.INSTANT, "the adjudication instant"),
     ("signed_at", T.INSTANT, "earliest signed scan"),
