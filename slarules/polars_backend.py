@@ -63,9 +63,9 @@ def expr(node, schema: dict[str, Any]) -> pl.Expr:
     if isinstance(node, Leaf):
         return leaf_expr(node, schema)
     parts = [expr(c, schema) for c in node.children]
-    if node.op == "all":
-        return reduce(lambda a, b: a & b, parts) if parts else pl.lit(True)
-    return reduce(lambda a, b: a | b, parts) if parts else pl.lit(False)
+    if not parts:   # an empty `all` is true, an empty `any` false, on every row (a bare literal is one row)
+        return pl.repeat(node.op == "all", pl.len(), dtype=pl.Boolean)
+    return reduce((lambda a, b: a & b) if node.op == "all" else (lambda a, b: a | b), parts)
 
 
 class PolarsBackend:
