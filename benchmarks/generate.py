@@ -115,30 +115,43 @@ def cases(count: int, seed: int = 7, bad_rate: float = 0.0) -> Iterator[dict]:
         yield c
 
 
+def _parquet_row(c: dict, schema) -> dict:
+    """Decimals as strings, as the case schema has them; a value Parquet cannot hold (an unknown
+    field, a string where a list goes) is left out, so such a broken row is not reproduced there."""
+    import pyarrow as pa
+
+    def fit(value, typ):
+        if value is None:
+            return None
+        if pa.types.is_struct(typ):
+            if not isinstance(value, dict):
+                return None
+            return {typ.field(i).name: fit(value.get(typ.field(i).name), typ.field(i).type)
+                    for i in range(typ.num_fields)}
+        if pa.types.is_list(typ):
+            return [fit(v, typ.value_type) for v in value] if isinstance(value, list) else None
+        if pa.types.is_string(typ):
+            return value if isinstance(value, str) else str(value)
+        return value
+    return {f.name: fit(c.get(f.name), f.type) for f in schema}
+
+
 def write(path: str, count: int, seed: int = 7, bad_rate: float = 0.0, chunk: int = 50_000) -> None:
     if path.endswith(".parquet"):
         import pyarrow as pa
         import pyarrow.parquet as pq
-        writer = None
-        batch: list[dict] = []
-        schema = None
 
-        def flush():
-            nonlocal writer, schema
-            table = pa.Table.from_pylist(batch, schema=schema) if schema else pa.Table.from_pylist(batch)
-            if writer is None:
-                schema = table.schema
-                writer = pq.ParquetWriter(path, schema)
-            writer.write_table(table)
-            batch.clear()
-        for c in cases(count, seed, bad_rate):
-            batch.append(c)
-            if len(batch) >= chunk:
-                flush()
-        if batch:
-            flush()
-        if writer:
-            writer.close()
+        from slarules.batch_io import case_schema
+        schema = case_schema()
+        with pq.ParquetWriter(path, schema) as writer:
+            batch: list[dict] = []
+            for c in cases(count, seed, bad_rate):
+                batch.append(_parquet_row(c, schema))
+                if len(batch) >= chunk:
+                    writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                    batch.clear()
+            if batch or not count:
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
         return
     with open(path, "w", encoding="utf-8") as out:
         for c in cases(count, seed, bad_rate):

@@ -33,7 +33,7 @@ from .progress import Progress
 from .statement import Statement
 
 CHECKPOINT_VERSION = 1
-CHECKPOINT_EVERY = 2.0        # seconds between checkpoints (and always at the end)
+CHECKPOINT_EVERY = float(os.environ.get("SLARULES_CHECKPOINT_SECONDS", "2"))  # between checkpoints
 
 
 @dataclass
@@ -49,6 +49,7 @@ class BatchOptions:
     statement: str | None = None      # directory for the settlement statement
     progress: bool | None = None      # None: only when stderr is a terminal
     fresh: bool = False               # discard a checkpoint instead of resuming
+    checkpoint_seconds: float = CHECKPOINT_EVERY
 
 
 @dataclass
@@ -258,7 +259,7 @@ class Batch:
                 state.update(position=result["position"], chunks=result["index"],
                              rows=state["rows"] + result["rows"])
                 progress.update(state["rows"], result["done"])
-                if time.monotonic() - last_save >= CHECKPOINT_EVERY:
+                if time.monotonic() - last_save >= self.options.checkpoint_seconds:
                     self._commit(state, statement, out, err)
                     last_save = time.monotonic()
 

@@ -1,0 +1,231 @@
+"""`slarules batch`: every row accounted for, same verdicts as one case at a time, resumable."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from slarules import batch as batch_module
+from slarules.batch import BatchOptions, run_batch
+from slarules.cli import main
+from slarules.errors import SlaRulesError
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from generate import write as generate  # noqa: E402
+
+AS_OF = "2026-05-20T00:00:00+08:00"
+
+
+@pytest.fixture(scope="module")
+def cases_file(tmp_path_factory) -> Path:
+    """600 generated cases, some broken, plus a non-JSON line, a blank line and a bad UTF-8 line."""
+    path = tmp_path_factory.mktemp("in") / "cases.jsonl"
+    generate(str(path), 600, seed=11, bad_rate=0.05)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines.insert(100, b"{not json\n")
+    lines.insert(200, b"\n")
+    lines.insert(300, b'{"waybill": "\xff\xfe"}\n')
+    path.write_bytes(b"".join(lines))
+    return path
+
+
+def opts(**kw) -> BatchOptions:
+    return BatchOptions(as_of=AS_OF, chunk_size=64, workers=1, progress=False, **kw)
+
+
+def read_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_every_row_is_a_verdict_or_an_error_identical_to_single_cases(engine, cases_file, tmp_path):
+    out = tmp_path / "v.jsonl"
+    summary = run_batch(engine, str(cases_file), str(out), opts())
+    verdicts = out.read_text(encoding="utf-8").splitlines()
+    errors = read_lines(tmp_path / "v.errors.jsonl")
+    rows = [(n, line) for n, line in enumerate(cases_file.read_bytes().splitlines(), start=1) if line.strip()]
+    assert summary.rows == len(rows) == len(verdicts) + len(errors)
+    assert {e["line"] for e in errors} >= {101, 301}
+    by_line = {e["line"]: e for e in errors}
+    assert by_line[101]["message"].startswith("not valid JSON")
+    assert "UTF-8" in by_line[301]["message"]
+    expected_verdicts = []
+    for n, raw in rows:
+        try:
+            case = json.loads(raw)
+            expected_verdicts.append(engine.adjudicate(case, as_of=AS_OF).to_json(indent=None))
+        except (ValueError, SlaRulesError) as exc:
+            assert n in by_line, f"line {n} should be an error: {exc}"
+            if isinstance(exc, SlaRulesError):
+                assert by_line[n]["message"] == exc.message and by_line[n]["field"] == exc.field
+    assert verdicts == expected_verdicts
+    assert not list(tmp_path.glob("*.partial")) and not list(tmp_path.glob("*checkpoint*"))
+
+
+def test_workers_and_chunk_size_do_not_change_a_byte(engine, cases_file, tmp_path):
+    run_batch(engine, str(cases_file), str(tmp_path / "a.jsonl"), opts())
+    run_batch(engine, str(cases_file), str(tmp_path / "b.jsonl"),
+              BatchOptions(as_of=AS_OF, chunk_size=250, workers=2, progress=False))
+    for name in ("{}.jsonl", "{}.errors.jsonl"):
+        assert (tmp_path / name.format("a")).read_bytes() == (tmp_path / name.format("b")).read_bytes()
+
+
+def test_durable_engine_gives_the_same_file(engine, cases_file, tmp_path):
+    small = tmp_path / "small.jsonl"
+    small.write_bytes(b"".join(cases_file.read_bytes().splitlines(keepends=True)[:150]))
+    run_batch(engine, str(small), str(tmp_path / "p.jsonl"), opts())
+    run_batch(engine, str(small), str(tmp_path / "d.jsonl"), opts(backend="durable"))
+    assert (tmp_path / "p.jsonl").read_bytes() == (tmp_path / "d.jsonl").read_bytes()
+
+
+def test_a_crash_midway_then_a_restart_gives_identical_output(engine, cases_file, tmp_path, monkeypatch):
+    run_batch(engine, str(cases_file), str(tmp_path / "whole.jsonl"), opts(statement=str(tmp_path / "s1")))
+    real = batch_module.adjudicate_chunk
+
+    def crash_on_chunk_5(chunk, job):
+        if chunk.index == 5:
+            raise RuntimeError("simulated crash")
+        return real(chunk, job)
+    monkeypatch.setattr(batch_module, "adjudicate_chunk", crash_on_chunk_5)
+    target = tmp_path / "again.jsonl"
+    with pytest.raises(RuntimeError):
+        run_batch(engine, str(cases_file), str(target), opts(statement=str(tmp_path / "s2"), checkpoint_seconds=0))
+    state = json.loads((tmp_path / "again.jsonl.checkpoint.json").read_text())
+    assert state["chunks"] == 4 and not target.exists()
+    monkeypatch.setattr(batch_module, "adjudicate_chunk", real)
+    summary = run_batch(engine, str(cases_file), str(target), opts(statement=str(tmp_path / "s2")))
+    assert summary.resumed_from == 4 * 64
+    assert target.read_bytes() == (tmp_path / "whole.jsonl").read_bytes()
+    assert (tmp_path / "again.errors.jsonl").read_bytes() == (tmp_path / "whole.errors.jsonl").read_bytes()
+    for name in ("stations.csv", "service.csv", "arrival_hours.csv", "report.html"):
+        assert (tmp_path / "s1" / name).read_bytes() == (tmp_path / "s2" / name).read_bytes()
+
+
+def test_sigkill_then_restart_loses_and_duplicates_nothing(cases_file, tmp_path):
+    """A real kill -9 of the CLI part-way, then the same command again."""
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(cases_file.read_bytes() * 4)
+    cmd = [sys.executable, "-m", "slarules", "batch", str(big), "-o", str(tmp_path / "out.jsonl"),
+           "--as-of", AS_OF, "--chunk-size", "20", "--workers", "1"]
+    reference = [sys.executable, "-m", "slarules", "batch", str(big), "-o", str(tmp_path / "ref.jsonl"),
+                 "--as-of", AS_OF, "--chunk-size", "20", "--workers", "1"]
+    assert subprocess.run(reference, capture_output=True).returncode == 0
+    env = dict(os.environ, SLARULES_CHECKPOINT_SECONDS="0")
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "out.jsonl.checkpoint.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if json.loads(checkpoint.read_text())["chunks"] >= 10:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert checkpoint.exists() and not (tmp_path / "out.jsonl").exists()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "resumed after row" in done.stderr
+    assert (tmp_path / "out.jsonl").read_bytes() == (tmp_path / "ref.jsonl").read_bytes()
+    assert (tmp_path / "out.errors.jsonl").read_bytes() == (tmp_path / "ref.errors.jsonl").read_bytes()
+
+
+def test_parquet_in_and_out_match_jsonl(engine, tmp_path):
+    """Same cases as Parquet and as JSONL give the same verdicts (Parquet cannot carry an unknown
+    column such as `colour`, so rows JSONL rejects for one are compared only where both decided)."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    generate(str(tmp_path / "c.parquet"), 300, seed=5, bad_rate=0.05)
+    generate(str(tmp_path / "c.jsonl"), 300, seed=5, bad_rate=0.05)
+    run_batch(engine, str(tmp_path / "c.jsonl"), str(tmp_path / "j.jsonl"), opts())
+    s = run_batch(engine, str(tmp_path / "c.parquet"), str(tmp_path / "p.parquet"), opts())
+    table = pq.read_table(tmp_path / "p.parquet").to_pylist()
+    errors = read_lines(tmp_path / "p.errors.jsonl")
+    assert s.rows == 300 == len(table) + len(errors) and len(errors) > 5
+    json_errors = {e["line"]: e for e in read_lines(tmp_path / "j.errors.jsonl")}
+    for e in errors:
+        theirs = json_errors[e["row"]]       # same reason; the value shown is a string in Parquet
+        assert (theirs["field"], theirs["message"].split("; got")[0]) == (e["field"], e["message"].split("; got")[0])
+    verdict_rows = [n for n in range(1, 301) if n not in {e["row"] for e in errors}]
+    jsonl = dict(zip([n for n in range(1, 301) if n not in json_errors], read_lines(tmp_path / "j.jsonl")))
+    compared = 0
+    for n, t in zip(verdict_rows, table):
+        if n not in jsonl:
+            continue
+        j = jsonl[n]
+        compared += 1
+        assert t["waybill"] == j["waybill"]
+        assert {f["rule"]: json.loads(f["facts"]) for f in t["findings"]} == \
+            {f["rule"]: f["facts"] for f in j["findings"]}
+        assert {x["station"]: x["amount"] for x in t["fines_cny"]} == j["fines_cny"]
+        assert t["missing"] == j["missing"] and t["refunds_cny"] == j["refunds_cny"]
+        assert [d["status"] for d in t["deadlines"]] == [d["status"] for d in j["deadlines"]]
+    assert compared >= 280
+
+
+def test_statement_totals_add_up_to_the_verdicts(engine, cases_file, tmp_path):
+    out = tmp_path / "v.jsonl"
+    run_batch(engine, str(cases_file), str(out), opts(statement=str(tmp_path / "st")))
+    fines: Counter = Counter()
+    clauses: Counter = Counter()
+    for v in read_lines(out):
+        for station, amount in v["fines_cny"].items():
+            fines[station] += Decimal(amount)
+        clauses.update(f["clause"] for f in v["findings"])
+    import csv
+    rows = list(csv.DictReader((tmp_path / "st" / "stations.csv").open(encoding="utf-8")))
+    assert {r["station"]: Decimal(r["fines_cny"]) for r in rows if Decimal(r["fines_cny"])} == \
+        {k: v for k, v in fines.items() if v}
+    for clause, count in clauses.items():
+        assert sum(int(r[clause]) for r in rows) == count
+    html = (tmp_path / "st" / "report.html").read_text(encoding="utf-8")
+    assert "On-time delivery by arrival hour" in html and html.count("<svg") == 2 + bool(fines)
+    service = list(csv.DictReader((tmp_path / "st" / "service.csv").open(encoding="utf-8")))
+    judged = {v["waybill"]: v for v in read_lines(out)}
+    complained = []
+    for raw in cases_file.read_bytes().splitlines():
+        try:
+            c = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(c, dict) and c.get("waybill") in judged and (c.get("complaint") or {}).get("received_at"):
+            complained.append(judged[c["waybill"]])
+    assert sum(int(r["complaints"]) for r in service) == len(complained) > 0
+    level3 = [v for v in complained if v["complaint_level"] == 3]
+    row3 = next(r for r in service if r["complaint_level"] == "3")
+    assert int(row3["complaints"]) == len(level3)
+
+
+def test_a_different_run_in_the_way_is_refused_then_fresh_starts_over(engine, cases_file, tmp_path):
+    out = tmp_path / "v.jsonl"
+    (tmp_path / "v.jsonl.checkpoint.json").write_text(json.dumps({"version": 1, "fingerprint": "x", "as_of": AS_OF,
+                                                                   "phase": "running"}))
+    with pytest.raises(SlaRulesError) as err:
+        run_batch(engine, str(cases_file), str(out), opts())
+    assert "--fresh" in err.value.hint
+    run_batch(engine, str(cases_file), str(out), opts(fresh=True))
+    assert out.exists()
+
+
+def test_cli_batch_is_quiet_when_piped_and_errors_are_one_paragraph(cases_file, tmp_path, capsys):
+    code = main(["batch", str(cases_file), "-o", str(tmp_path / "v.jsonl"), "--as-of", AS_OF,
+                 "--chunk-size", "100"])
+    captured = capsys.readouterr()
+    assert code == 0 and captured.out == ""
+    assert "\r" not in captured.err and "verdicts" in captured.err
+    code = main(["batch", str(tmp_path / "missing.jsonl"), "-o", str(tmp_path / "x.jsonl")])
+    err = capsys.readouterr().err
+    assert code == 2 and "missing.jsonl" in err and "no such file" in err and "Traceback" not in err
+    code = main(["batch", str(cases_file), "-o", str(tmp_path / "x.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and "x.csv" in err and "--output-format" in err
+    assert not (tmp_path / "x.csv").exists()
