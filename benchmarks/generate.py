@@ -106,13 +106,27 @@ def case(r: random.Random, n: int) -> dict:
     return c
 
 
-def cases(count: int, seed: int = 7, bad_rate: float = 0.0) -> Iterator[dict]:
-    r = random.Random(seed)
-    for n in range(count):
+BLOCK = 50_000   # each block has its own seed, so blocks can be generated in parallel, same bytes
+
+
+def _block(seed: int, block: int, start: int, stop: int, bad_rate: float) -> Iterator[dict]:
+    r = random.Random(seed * 1_000_003 + block)
+    for n in range(start, stop):
         c = case(r, n)
         if bad_rate and r.random() < bad_rate:
             r.choice(BAD)(c, r)
         yield c
+
+
+def cases(count: int, seed: int = 7, bad_rate: float = 0.0) -> Iterator[dict]:
+    for block, start in enumerate(range(0, count, BLOCK)):
+        yield from _block(seed, block, start, min(start + BLOCK, count), bad_rate)
+
+
+def _jsonl_block(args) -> bytes:
+    seed, block, start, stop, bad_rate = args
+    return "".join(json.dumps(c, ensure_ascii=False, separators=(",", ":")) + "\n"
+                   for c in _block(seed, block, start, stop, bad_rate)).encode("utf-8")
 
 
 def _parquet_row(c: dict, schema) -> dict:
@@ -136,7 +150,8 @@ def _parquet_row(c: dict, schema) -> dict:
     return {f.name: fit(c.get(f.name), f.type) for f in schema}
 
 
-def write(path: str, count: int, seed: int = 7, bad_rate: float = 0.0, chunk: int = 50_000) -> None:
+def write(path: str, count: int, seed: int = 7, bad_rate: float = 0.0, chunk: int = 50_000,
+          workers: int = 1) -> None:
     if path.endswith(".parquet"):
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -153,9 +168,16 @@ def write(path: str, count: int, seed: int = 7, bad_rate: float = 0.0, chunk: in
             if batch or not count:
                 writer.write_table(pa.Table.from_pylist(batch, schema=schema))
         return
-    with open(path, "w", encoding="utf-8") as out:
-        for c in cases(count, seed, bad_rate):
-            out.write(json.dumps(c, ensure_ascii=False, separators=(",", ":")) + "\n")
+    jobs = [(seed, b, start, min(start + BLOCK, count), bad_rate) for b, start in enumerate(range(0, count, BLOCK))]
+    with open(path, "wb") as out:
+        if workers > 1 and len(jobs) > 1:
+            import multiprocessing
+            with multiprocessing.get_context("spawn").Pool(workers) as pool:
+                for text in pool.imap(_jsonl_block, jobs):
+                    out.write(text)
+        else:
+            for job in jobs:
+                out.write(_jsonl_block(job))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,8 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("output", help="*.jsonl or *.parquet")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--bad-rate", type=float, default=0.0, help="share of rows the contract rejects")
+    ap.add_argument("--workers", type=int, default=1, help="processes for JSONL (same bytes whatever the number)")
     a = ap.parse_args(argv)
-    write(a.output, a.count, a.seed, a.bad_rate)
+    write(a.output, a.count, a.seed, a.bad_rate, workers=a.workers)
     return 0
 
 
