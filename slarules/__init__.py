@@ -1,9 +1,24 @@
-"""slarules: adjudicate SLA breaches and liability for disputed parcels from YAML rule packs."""
-from .engine import Engine
-from .errors import CaseError, EngineError, InputError, PackError, SlaRulesError
-from .facts import Case, load_case, parse_case
-from .verdict import Verdict
+"""slarules: adjudicate SLA breaches and liability for disputed parcels from YAML rule packs.
 
-__all__ = ["Engine", "Case", "Verdict", "load_case", "parse_case", "SlaRulesError", "CaseError", "PackError",
-           "InputError", "EngineError"]
+Names are imported on first use (PEP 562), so `slarules batch` or a cached
+`slarules adjudicate` does not pay for modules it never touches.
+"""
+from importlib import import_module
+
+_EXPORTS = {"Engine": "engine", "Case": "facts", "load_case": "facts", "parse_case": "facts", "Verdict": "verdict",
+            "SlaRulesError": "errors", "CaseError": "errors", "PackError": "errors", "InputError": "errors",
+            "EngineError": "errors"}
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'slarules' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -172,6 +172,8 @@ COMMANDS = {"adjudicate": _adjudicate, "explain": _explain, "check": _check, "te
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # The CLI loads no Pydantic plugins; looking for them reads every installed package's metadata.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     args = _parser().parse_args(argv)
     from .errors import SlaRulesError
     try:

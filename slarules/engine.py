@@ -112,12 +112,29 @@ class Engine:
         paths = list(paths)
         catalogue = catalogue or catalogue_beside(paths)
         files = pack_files(paths)
-        packs = [load_pack(p) for p in files]
-        clauses = load_catalogue(catalogue)
-        engine = cls(compile_packs(packs, clauses), clauses)
+        program, clauses = cls._compiled(files, Path(catalogue) if catalogue else default_rules_dir() / CATALOGUE_FILE)
+        engine = cls(program, clauses)
         engine.pack_paths = files
         engine.catalogue_path = Path(catalogue) if catalogue else None
         return engine
+
+    @staticmethod
+    def _compiled(files: list[Path], catalogue: Path) -> tuple[Program, dict]:
+        """Compile the packs, or take the Program from the cache when nothing it depends on changed."""
+        from . import cache
+        try:
+            digest = cache.key([*files, catalogue])
+        except OSError:
+            digest = None      # an unreadable file: compiling will say which, with its path
+        cached = cache.load(digest) if digest else None
+        if cached is not None:
+            return cached
+        packs = [load_pack(p) for p in files]
+        clauses = load_catalogue(catalogue)
+        program = compile_packs(packs, clauses)
+        if digest:
+            cache.store(digest, (program, clauses))
+        return program, clauses
 
     @classmethod
     def default(cls) -> "Engine":

@@ -28,7 +28,9 @@ NAME = r"^[a-z][a-z0-9_]*$"
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # defer_build: a cached Program needs these classes but never validates a pack,
+    # so their schemas are built on first use instead of at import (~50 ms of a cold start)
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class FactRef(Strict):

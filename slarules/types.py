@@ -110,6 +110,7 @@ class FactType:
     unit: str = ""
     decode: Callable[[Any], Any] = lambda v: v   # engine value -> Python value (for counterfactuals)
     step: int = 1                         # the smallest change worth showing, in engine units
+    values: tuple[str, ...] = ()          # an enum's allowed values
 
     def literal(self, value: Any) -> Any:
         return self.encode(self.parse(value))
@@ -151,7 +152,7 @@ def enum_type(values: tuple[str, ...]) -> FactType:
         if v not in values:
             raise ValueError(f"`{v}` is not one of {', '.join(values)}")
         return v
-    return FactType("enum", parse, lambda v: str(v), ordered=False)
+    return FactType("enum", parse, lambda v: str(v), ordered=False, values=tuple(values))
 
 
 TYPES = {t.name: t for t in (BOOL, TEXT, INT, MONEY, LENGTH, VOLUME, WEIGHT, INSTANT, DATE, DURATION,

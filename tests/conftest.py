@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import copy
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from slarules import Engine
+
+# The compiled-program cache of this test run is its own, never the user's ~/.cache.
+os.environ["SLARULES_CACHE_DIR"] = tempfile.mkdtemp(prefix="slarules-test-cache-")
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "cases"

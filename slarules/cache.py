@@ -1,0 +1,130 @@
+"""A cache of compiled Programs, so `slarules adjudicate` starts without re-reading YAML.
+
+Parsing and validating the packs is most of a cold start (YAML with line
+positions, Pydantic pack models, compiling). The compiled Program depends only
+on the pack and catalogue bytes, the slarules code and the Python version, so it
+is stored under a digest of exactly those and reused while they are unchanged.
+
+The cache holds pickles, so it is written only to a directory owned by the
+user and private to them (0700), and a file is loaded only if the user owns it
+and nobody else can write it; anything unexpected means "compile again", never
+an error. SLARULES_CACHE_DIR moves it; SLARULES_NO_CACHE=1 turns it off.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import stat
+import sys
+from pathlib import Path
+from typing import Iterable
+
+from . import types as T
+from .vocabulary import BASE_FACTS, FUNCTIONS, FactSpec, Function
+
+FORMAT = b"slarules-program-1"
+KEEP = 32            # programs kept; the least recently written go first
+
+
+def directory() -> Path | None:
+    if os.environ.get("SLARULES_NO_CACHE"):
+        return None
+    given = os.environ.get("SLARULES_CACHE_DIR")
+    if given:
+        return Path(given)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "slarules"
+
+
+def _code_digest() -> bytes:
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for f in sorted(here.glob("*.py")):
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.digest()
+
+
+def key(files: Iterable[Path]) -> str:
+    """Digest of everything a compiled Program depends on."""
+    h = hashlib.sha256(FORMAT)
+    h.update(sys.version.encode())
+    h.update(_code_digest())
+    for f in files:
+        h.update(str(f.name).encode())
+        h.update(Path(f).read_bytes())
+    return h.hexdigest()
+
+
+# Rebuilders for values that hold functions: stored by name, found again on load.
+def _fact_type(name: str) -> T.FactType:
+    return T.TYPES[name]
+
+
+def _enum(values: tuple[str, ...]) -> T.FactType:
+    return T.enum_type(values)
+
+
+def _function(name: str) -> Function:
+    return FUNCTIONS[name]
+
+
+def _base_fact(path: str) -> FactSpec:
+    return BASE_FACTS[path]
+
+
+class _Pickler(pickle.Pickler):
+    def reducer_override(self, obj):
+        if isinstance(obj, T.FactType):
+            if obj.name == "enum":
+                return _enum, (obj.values,)
+            return _fact_type, (obj.name,)
+        if isinstance(obj, Function):
+            return _function, (obj.name,)
+        if isinstance(obj, FactSpec) and BASE_FACTS.get(obj.path) is obj:
+            return _base_fact, (obj.path,)
+        return NotImplemented
+
+
+def _safe(path: Path) -> bool:
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return st.st_uid == os.getuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def load(digest: str):
+    where = directory()
+    if where is None:
+        return None
+    path = where / f"{digest}.pickle"
+    if not (_safe(where) and _safe(path)):
+        return None
+    try:
+        return pickle.loads(path.read_bytes())
+    except Exception:      # a stale or damaged cache is only a cache miss
+        return None
+
+
+def store(digest: str, program) -> None:
+    where = directory()
+    if where is None:
+        return
+    try:
+        where.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not _safe(where):
+            return
+        buf = io.BytesIO()
+        _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(program)
+        tmp = where / f".{digest}.{os.getpid()}.tmp"
+        tmp.write_bytes(buf.getvalue())
+        os.chmod(tmp, 0o600)
+        tmp.replace(where / f"{digest}.pickle")
+        entries = sorted(where.glob("*.pickle"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        for old in entries[KEEP:]:
+            old.unlink(missing_ok=True)
+    except Exception:      # read-only home, full disk, unpicklable extension: just no cache
+        return
