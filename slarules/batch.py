@@ -75,8 +75,26 @@ class BatchSummary:
 _engine = None
 
 
+def _die_with_parent() -> None:
+    """A worker must not outlive a killed batch (it would hold memory and keep computing)."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG, Linux only
+    except (OSError, AttributeError):
+        import threading
+        parent = os.getppid()
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1)
+            os._exit(1)
+        threading.Thread(target=watch, daemon=True).start()
+
+
 def _init_worker(pack_paths: list[str] | None, catalogue: str | None) -> None:
     global _engine
+    _die_with_parent()
     from .engine import Engine
     _engine = Engine.load(pack_paths, catalogue) if pack_paths else Engine.default()
 

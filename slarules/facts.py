@@ -208,7 +208,11 @@ def case_from_document(doc: Document) -> Case:
     try:
         return Case.model_validate(doc.data)
     except ValidationError as exc:
-        raise error_from_validation(exc, doc) from None
+        error = error_from_validation(exc, doc)
+    # Raised outside the handler, so it carries no __context__: pydantic's ValidationError does not
+    # take part in garbage collection, and a cycle through it kept every rejected case's caller
+    # frames (a whole batch chunk) alive for good.
+    raise error
 
 
 def parse_case(data: Any, *, source: str = "<case>") -> Case:

@@ -18,7 +18,7 @@ from slarules.batch import BatchOptions, run_batch
 from slarules.cli import main
 from slarules.errors import SlaRulesError
 
-from conftest import ROOT
+from conftest import BASE as BASE_CASE, ROOT
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from generate import write as generate  # noqa: E402
@@ -229,3 +229,36 @@ def test_cli_batch_is_quiet_when_piped_and_errors_are_one_paragraph(cases_file, 
     err = capsys.readouterr().err
     assert code == 2 and "x.csv" in err and "--output-format" in err
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_rejected_rows_do_not_keep_cases_alive(engine):
+    """Regression: a CaseError's context (a pydantic ValidationError, outside the garbage
+    collector) once tied every rejected row's frames, and with them the whole chunk, to memory."""
+    import gc
+
+    from slarules.facts import Case
+    bad = [{"waybill": "", "scans": []}, {"waybill": "W1", "timezone": "Mars/Olympus"},   # our own validators
+           {"waybill": "W2", "scans": [{"type": "arrival", "station": "D-1", "at": "yesterday"}]}]  # raise in them
+    for _ in range(3):
+        engine.adjudicate_many([dict(BASE_CASE), *bad, dict(BASE_CASE)], as_of=AS_OF)
+    gc.collect()
+    assert [o for o in gc.get_objects() if isinstance(o, Case)] == []
+
+
+def test_workers_die_with_a_killed_batch(cases_file, tmp_path):
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(cases_file.read_bytes() * 20)
+    proc = subprocess.Popen([sys.executable, "-m", "slarules", "batch", str(big), "-o", str(tmp_path / "o.jsonl"),
+                             "--as-of", AS_OF, "--workers", "2", "--chunk-size", "50"], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    children: list[str] = []
+    while time.monotonic() < deadline and not children:
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        time.sleep(0.1)
+    workers = [c for c in children if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")]
+    assert workers, "no worker processes seen"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(1.0)
+    assert not [w for w in workers if Path(f"/proc/{w}").exists()
+                and "spawn_main" in Path(f"/proc/{w}/cmdline").read_text(errors="replace")]
