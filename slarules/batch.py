@@ -75,15 +75,16 @@ class BatchSummary:
 _engine = None
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(parent: int) -> None:
     """A worker must not outlive a killed batch (it would hold memory and keep computing)."""
     try:
         import ctypes
         import signal
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG, Linux only
+        if os.getppid() != parent:          # the batch died while this worker was starting
+            os._exit(1)
     except (OSError, AttributeError):
         import threading
-        parent = os.getppid()
 
         def watch() -> None:
             while os.getppid() == parent:
@@ -92,9 +93,9 @@ def _die_with_parent() -> None:
         threading.Thread(target=watch, daemon=True).start()
 
 
-def _init_worker(pack_paths: list[str] | None, catalogue: str | None) -> None:
+def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: int) -> None:
     global _engine
-    _die_with_parent()
+    _die_with_parent(parent)
     from .engine import Engine
     _engine = Engine.load(pack_paths, catalogue) if pack_paths else Engine.default()
 
@@ -296,7 +297,7 @@ class Batch:
         ctx = multiprocessing.get_context("spawn")
         paths = [str(p) for p in self.engine.pack_paths] or None
         catalogue = str(self.engine.catalogue_path) if self.engine.catalogue_path else None
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(paths, catalogue)) as pool:
+        with ctx.Pool(workers, initializer=_init_worker, initargs=(paths, catalogue, os.getpid())) as pool:
             pending: collections.deque = collections.deque()
             for chunk in chunks:
                 pending.append(pool.apply_async(_work, ((chunk, job),)))
