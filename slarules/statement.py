@@ -151,8 +151,8 @@ class Statement:
 
     # -- report ---------------------------------------------------------------------------
     def html(self, title: str) -> str:
-        hours = [(f"{h:02d}", (m / (m + l)) if m + l else 0.0, f"{_share(m, m + l)} of {m + l}")
-                 for h, (m, l) in sorted(self.hours.items())]
+        hours = [(f"{h:02d}", (m / (m + l)) if m + l else None, f"{m} of {m + l} on time")
+                 for h, (m, l) in ((h, self.hours.get(h, (0, 0))) for h in range(24))]
         fines = sorted(((v["fines"], k) for k, v in self.stations.items() if v["fines"] > 0),
                        key=lambda t: (-t[0], t[1]))[:25]
         total_fines = sum((v["fines"] for v in self.stations.values()), ZERO)
@@ -211,12 +211,15 @@ def _bars(items: list[tuple[str, float, str]], caption: str) -> str:
 
 
 def _columns(items: list[tuple[str, float, str]], caption: str) -> str:
-    """Vertical bars of shares (0..1), one per label."""
-    if not items:
+    """Vertical bars of shares (0..1), one per label; a share of None is an hour with no parcels."""
+    if all(share is None for _, share, _ in items):
         return "<p>no deliveries with a decided deadline</p>"
     cols = []
     for i, (label, share, shown) in enumerate(items):
         x = 40 + 32 * i
+        if share is None:
+            cols.append(f'<text x="{x + 12}" y="236" text-anchor="middle" fill="#999">{html.escape(label)}</text>')
+            continue
         hgt = 200 * share
         cols.append(f'<rect x="{x}" y="{220 - hgt:.1f}" width="24" height="{hgt:.1f}" fill="#3c9d5d">'
                     f'<title>{html.escape(label)}:00 {html.escape(shown)}</title></rect>'
