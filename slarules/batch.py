@@ -62,9 +62,10 @@ class BatchSummary:
     outputs: list[str] = field(default_factory=list)
 
     def render(self) -> str:
-        rate = self.rows / self.seconds if self.seconds else 0.0
-        text = (f"{self.rows:,} rows: {self.verdicts:,} verdicts, {self.errors:,} errors "
-                f"in {self.seconds:.1f} s ({rate:,.0f} rows/s)")
+        done_here = self.rows - self.resumed_from       # a resumed run's rate is of its own rows
+        rate = done_here / self.seconds if self.seconds else 0.0
+        text = (f"{self.rows:,} rows: {self.verdicts:,} verdicts, {self.errors:,} errors; "
+                f"{done_here:,} rows in {self.seconds:.1f} s ({rate:,.0f} rows/s)")
         if self.resumed_from:
             text += f", resumed after row {self.resumed_from:,}"
         return text + "\n" + "".join(f"  wrote {p}\n" for p in self.outputs)
