@@ -242,12 +242,17 @@ class Batch:
     # -- run -------------------------------------------------------------------------------
     def run(self) -> BatchSummary:
         started = time.perf_counter()
-        state = self._start()
-        resumed_from = state["rows"]
-        statement = Statement.from_dict(state["statement"])
-        if state["phase"] == "running":
-            self._process(state, statement)
-        self._finish(state, statement)
+        try:
+            state = self._start()
+            resumed_from = state["rows"]
+            statement = Statement.from_dict(state["statement"])
+            if state["phase"] == "running":
+                self._process(state, statement)
+            self._finish(state, statement)
+        except OSError as exc:      # unreadable input, unwritable output, full disk: say which file
+            raise InputError(f"cannot read or write the file: {exc.strerror or exc}",
+                             file=exc.filename or self.input,
+                             hint="the checkpoint keeps what was done; run the same command again") from None
         return BatchSummary(rows=state["rows"], verdicts=statement.verdicts, errors=statement.errors,
                             seconds=time.perf_counter() - started, resumed_from=resumed_from,
                             outputs=[str(self.output), str(self.errors)]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import InputError
-from .sources import _no_duplicates, _reject_constant
+from .sources import json_data
 
 MAX_LINE = 1 << 20          # one case is a few KB; a longer line is an error row, not an OOM
 FORMATS = ("jsonl", "parquet")
@@ -82,14 +82,7 @@ def decode_line(raw: Any, file: str, line: int) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text (bad byte at column {exc.start + 1})", file=file, line=line) from None
-    try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON: {exc.msg}", file=file, line=line, column=exc.colno) from None
-    except ValueError as exc:
-        raise InputError(f"not valid JSON: {exc}", file=file, line=line) from None
-    except RecursionError:
-        raise InputError("not valid JSON: nested too deeply", file=file, line=line) from None
+    return json_data(text, file, line)
 
 
 def read_parquet(path: str, chunk_size: int, position: dict[str, int] | None = None) -> Iterator[Chunk]:
@@ -120,8 +113,6 @@ def _drop_nulls(value: Any) -> Any:
 
 
 def read_chunks(path: str, fmt: str, chunk_size: int, position: dict | None = None) -> Iterator[Chunk]:
-    if not os.path.isfile(path):
-        raise InputError("no such file" if not os.path.exists(path) else "is not a regular file", file=path)
     return (read_parquet if fmt == "parquet" else read_jsonl)(path, chunk_size, position)
 
 

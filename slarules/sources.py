@@ -126,17 +126,23 @@ def _no_duplicates(pairs):
     return out
 
 
+def json_data(text: str, file: str, line: int | None = None) -> Any:
+    """Strict JSON (no NaN, no duplicate keys) or an InputError; `line` locates a JSON Lines row."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc.msg}", file=file, line=line or exc.lineno,
+                         column=exc.colno) from None
+    except ValueError as exc:
+        raise InputError(f"not valid JSON: {exc}", file=file, line=line) from None
+    except RecursionError:
+        raise InputError("not valid JSON: nested too deeply", file=file, line=line) from None
+
+
 def parse_json(text: str, file: str) -> Document:
     if not text.strip():
         raise InputError("the file is empty", file=file, hint="expected a JSON object")
-    try:
-        data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON: {exc.msg}", file=file, line=exc.lineno, column=exc.colno) from None
-    except ValueError as exc:
-        raise InputError(f"not valid JSON: {exc}", file=file) from None
-    except RecursionError:
-        raise InputError("not valid JSON: nested too deeply", file=file) from None
+    data = json_data(text, file)
     # Positions come from the YAML composer, which reads JSON too; best effort only.
     positions: dict = {}
     try:

@@ -273,3 +273,12 @@ def test_workers_die_with_a_killed_batch(cases_file, tmp_path):
     while alive() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not alive()
+
+
+def test_an_output_that_cannot_be_written_is_one_paragraph(cases_file, tmp_path, capsys):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    code = main(["batch", str(cases_file), "-o", str(blocker / "v.jsonl"), "--as-of", AS_OF])
+    err = capsys.readouterr().err
+    assert code == 2 and "not-a-dir" in err and "cannot read or write" in err and "Traceback" not in err
+    assert err.count("\n") == 1
