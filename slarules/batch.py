@@ -113,7 +113,7 @@ def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, An
     engine = _engine
     fmt, source = job["input_format"], job["input"]
     number_key = "row" if fmt == "parquet" else "line"
-    errors: list[str] = []
+    errors: list[tuple[int, str]] = []     # (row number, record), sorted before writing
     datas: list[tuple[int, Any]] = []
     for number, raw in chunk.rows:
         try:

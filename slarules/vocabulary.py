@@ -7,9 +7,8 @@ a type, so a pack is type-checked when it is loaded, not when a case arrives.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from typing import Any, Callable, get_args
 from zoneinfo import ZoneInfo
 
