@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+BACKENDS = ("polars", "durable")     # Engine.adjudicate_many and `slarules batch --engine`
+
 
 @dataclass
 class RunResult:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import batch_io
+from .backend import BACKENDS
 from .errors import InputError, SlaRulesError
 from .progress import Progress
 from .statement import Statement
@@ -166,8 +167,8 @@ class Batch:
         for given in (self.in_fmt, self.out_fmt):
             if given not in batch_io.FORMATS:
                 raise InputError(f"unknown format `{given}`", hint=" or ".join(batch_io.FORMATS))
-        if o.backend not in ("polars", "durable"):
-            raise InputError(f"unknown engine `{o.backend}`", hint="polars or durable")
+        if o.backend not in BACKENDS:
+            raise InputError(f"unknown engine `{o.backend}`", hint=" or ".join(BACKENDS))
         if not os.path.isfile(self.input):
             raise InputError("no such file" if not os.path.exists(self.input) else "is not a regular file",
                              file=self.input)

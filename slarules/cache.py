@@ -12,6 +12,7 @@ an error. SLARULES_CACHE_DIR moves it; SLARULES_NO_CACHE=1 turns it off.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -38,7 +39,9 @@ def directory() -> Path | None:
     return Path(base) / "slarules"
 
 
+@functools.lru_cache(maxsize=1)
 def _code_digest() -> bytes:
+    """slarules' own source, read once per process (it cannot change under a running program)."""
     h = hashlib.sha256()
     here = Path(__file__).resolve().parent
     for f in sorted(here.glob("*.py")):

@@ -11,6 +11,8 @@ import os
 import sys
 from typing import Sequence
 
+from .backend import BACKENDS
+
 EXIT_INPUT = 2
 EXIT_BUG = 70
 
@@ -49,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--errors", metavar="FILE", help="rejected rows (default: OUTPUT's name + .errors.jsonl)")
     b.add_argument("--statement", metavar="DIR", help="write the settlement: stations.csv, service.csv, "
                    "arrival_hours.csv and report.html")
-    b.add_argument("--engine", choices=("polars", "durable"), default="polars",
+    b.add_argument("--engine", choices=BACKENDS, default="polars",
                    help="polars: vectorised over each chunk (default); durable: durable_rules per case")
     b.add_argument("--lang", choices=("zh", "en"), default="zh")
     b.add_argument("--as-of", dest="as_of", help="instant for cases without as_of (default: when the run "

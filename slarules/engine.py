@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 from .compiler import Program, compile_packs
 from .derive import CaseFacts, case_facts
-from .backend import RunResult
+from .backend import BACKENDS, RunResult
 from .durable_backend import DurableBackend
 from .errors import CaseError, PackError, SlaRulesError
 from .facts import Case, parse_case
@@ -28,7 +28,6 @@ from .verdict import Verdict, VerdictBuilder
 
 CATALOGUE_FILE = "clauses.yaml"
 LANGS = ("zh", "en")
-BACKENDS = ("polars", "durable")
 
 
 def default_rules_dir() -> Path:
@@ -112,10 +111,11 @@ class Engine:
         paths = list(paths)
         catalogue = catalogue or catalogue_beside(paths)
         files = pack_files(paths)
-        program, clauses = cls._compiled(files, Path(catalogue) if catalogue else default_rules_dir() / CATALOGUE_FILE)
+        given = Path(catalogue) if catalogue else None
+        program, clauses = cls._compiled(files, given or default_rules_dir() / CATALOGUE_FILE)
         engine = cls(program, clauses)
         engine.pack_paths = files
-        engine.catalogue_path = Path(catalogue) if catalogue else None
+        engine.catalogue_path = given
         return engine
 
     @staticmethod
