@@ -102,48 +102,68 @@ def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: in
     _engine = Engine.load(pack_paths, catalogue) if pack_paths else Engine.default()
 
 
-def _error_record(number_key: str, number: int, exc: SlaRulesError, data: Any) -> str:
+def error_record(number_key: str, number: int, exc: SlaRulesError, data: Any, file: str | None = None) -> str:
+    """One rejected row as a JSON line: where it was, its waybill if readable, and why."""
     waybill = data.get("waybill") if isinstance(data, dict) and isinstance(data.get("waybill"), str) else None
     record = {number_key: number, "waybill": waybill, "error": type(exc).__name__, "message": exc.message,
               "field": exc.field, "hint": exc.hint}
+    if file is not None:           # only when one run reads several files (Spark on a directory)
+        record = {"file": file, **record}
     return json.dumps(record, ensure_ascii=False, sort_keys=False)
+
+
+@dataclass
+class Adjudicated:
+    """The outcome of some rows: verdicts and error records in row order, and their statement."""
+    verdicts: list[tuple[int, Any]]        # (row number, Verdict)
+    errors: list[tuple[int, str]]          # (row number, error record)
+    statement: Statement
+
+
+def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bool, as_of: str | None,
+                    lang: str, backend: str, file: str | None = None) -> Adjudicated:
+    """Adjudicate (number, row) pairs: JSON Lines bytes when `raw`, else row dicts (Parquet, Spark).
+
+    The one place a batch row becomes a verdict or an error record, shared by
+    local batches and Spark partitions so both give the same bytes.
+    """
+    number_key = "line" if raw else "row"
+    errors: list[tuple[int, str]] = []
+    datas: list[tuple[int, Any]] = []
+    for number, payload in rows:
+        try:
+            data = batch_io.decode_line(payload, source, number) if raw else payload
+        except SlaRulesError as exc:
+            errors.append((number, error_record(number_key, number, exc, None, file)))
+            continue
+        datas.append((number, data))
+    results = engine.adjudicate_many([d for _, d in datas], as_of=as_of, lang=lang, backend=backend)
+    statement = Statement()
+    verdicts: list[tuple[int, Any]] = []
+    for (number, data), (facts, outcome) in zip(datas, results):
+        if isinstance(outcome, SlaRulesError):
+            errors.append((number, error_record(number_key, number, outcome, data, file)))
+            continue
+        statement.add(facts, outcome)
+        verdicts.append((number, outcome))
+    errors.sort(key=lambda e: e[0])
+    statement.errors = len(errors)
+    return Adjudicated(verdicts, errors, statement)
 
 
 def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, Any]:
     """Verdicts and error records of one chunk, in row order, plus its statement."""
-    engine = _engine
-    fmt, source = job["input_format"], job["input"]
-    number_key = "row" if fmt == "parquet" else "line"
-    errors: list[tuple[int, str]] = []     # (row number, record), sorted before writing
-    datas: list[tuple[int, Any]] = []
-    for number, raw in chunk.rows:
-        try:
-            data = raw if fmt == "parquet" else batch_io.decode_line(raw, source, number)
-        except SlaRulesError as exc:
-            errors.append((number, _error_record(number_key, number, exc, None)))
-            continue
-        datas.append((number, data))
-    results = engine.adjudicate_many([d for _, d in datas], as_of=job["as_of"], lang=job["lang"],
-                                     backend=job["backend"])
-    statement = Statement()
-    docs: list[dict] = []
+    done = adjudicate_rows(_engine, chunk.rows, source=job["input"], raw=job["input_format"] != "parquet",
+                           as_of=job["as_of"], lang=job["lang"], backend=job["backend"])
     lines: list[str] = []
-    for (number, data), (facts, outcome) in zip(datas, results):
-        if isinstance(outcome, SlaRulesError):
-            errors.append((number, _error_record(number_key, number, outcome, data)))
-            continue
-        statement.add(facts, outcome)
-        if job["output_format"] == "parquet":
-            docs.append(outcome.model_dump(mode="json"))
-        else:
-            lines.append(outcome.to_json(indent=None))
-    errors.sort(key=lambda e: e[0])
-    statement.errors = len(errors)
     if job["output_format"] == "parquet":
+        docs = [v.model_dump(mode="json") for _, v in done.verdicts]
         batch_io.write_parquet_part(Path(job["parts"]) / f"{chunk.index:09d}.parquet", docs)
+    else:
+        lines = [v.to_json(indent=None) for _, v in done.verdicts]
     return {"index": chunk.index, "verdicts": "".join(line + "\n" for line in lines),
-            "count": statement.verdicts, "errors": "".join(e + "\n" for _, e in errors),
-            "statement": statement.to_dict(), "position": chunk.position, "rows": len(chunk.rows),
+            "count": done.statement.verdicts, "errors": "".join(e + "\n" for _, e in done.errors),
+            "statement": done.statement.to_dict(), "position": chunk.position, "rows": len(chunk.rows),
             "done": chunk.done_fraction}
 
 

@@ -91,6 +91,18 @@ class _Pickler(pickle.Pickler):
         return NotImplemented
 
 
+def dumps(program) -> bytes:
+    """A compiled Program (and its catalogue) as bytes; functions and types travel by name."""
+    buf = io.BytesIO()
+    _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(program)
+    return buf.getvalue()
+
+
+def stamp() -> bytes:
+    """What must match for bytes from `dumps` to load: the format, Python and slarules' code."""
+    return hashlib.sha256(FORMAT + sys.version.encode() + _code_digest()).digest()
+
+
 def _safe(path: Path) -> bool:
     try:
         st = path.stat()
@@ -120,10 +132,8 @@ def store(digest: str, program) -> None:
         where.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not _safe(where):
             return
-        buf = io.BytesIO()
-        _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(program)
         tmp = where / f".{digest}.{os.getpid()}.tmp"
-        tmp.write_bytes(buf.getvalue())
+        tmp.write_bytes(dumps(program))
         os.chmod(tmp, 0o600)
         tmp.replace(where / f"{digest}.pickle")
         entries = sorted(where.glob("*.pickle"), key=lambda p: p.stat().st_mtime_ns, reverse=True)

@@ -136,6 +136,27 @@ class Engine:
             cache.store(digest, (program, clauses))
         return program, clauses
 
+    def to_bytes(self) -> bytes:
+        """The compiled packs as bytes, for processes that never see the pack files (Spark executors).
+
+        Compile once where the packs are, evaluate anywhere the same slarules
+        is installed: `from_bytes` refuses bytes from another slarules or Python.
+        """
+        from . import cache
+        return cache.stamp() + cache.dumps((self.program, self.catalogue))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "Engine":
+        import pickle
+
+        from . import cache
+        stamp = cache.stamp()
+        if data[:len(stamp)] != stamp:
+            raise PackError("the compiled packs come from another version of slarules or Python",
+                            hint="install the same slarules wheel and Python on the driver and the executors")
+        program, clauses = pickle.loads(data[len(stamp):])
+        return cls(program, clauses)
+
     @classmethod
     def default(cls) -> "Engine":
         """The shipped packs, compiled once per process."""
