@@ -177,7 +177,8 @@ def _work(args) -> dict[str, Any]:
 class Batch:
     """One batch run: paths, fingerprint, checkpoint; `run()` does the work."""
 
-    def __init__(self, engine, input_path: str, output_path: str, options: BatchOptions | None = None):
+    def __init__(self, engine, input_path: str, output_path: str, options: BatchOptions | None = None,
+                 must_exist: bool = True):
         self.engine = engine
         self.options = o = options or BatchOptions()
         self.input = str(input_path)
@@ -189,7 +190,7 @@ class Batch:
                 raise InputError(f"unknown format `{given}`", hint=" or ".join(batch_io.FORMATS))
         if o.backend not in BACKENDS:
             raise InputError(f"unknown engine `{o.backend}`", hint=" or ".join(BACKENDS))
-        if not os.path.isfile(self.input):
+        if must_exist and not os.path.isfile(self.input):     # Spark also reads hdfs://, s3a://, directories
             raise InputError("no such file" if not os.path.exists(self.input) else "is not a regular file",
                              file=self.input)
         stem = self.output.name.rsplit(".", 1)[0] if "." in self.output.name else self.output.name
@@ -198,7 +199,7 @@ class Batch:
         self.errors_partial = self.errors.with_name(self.errors.name + ".partial")
         self.parts = self.output.with_name(self.output.name + ".parts")
         self.checkpoint = self.output.with_name(self.output.name + ".checkpoint.json")
-        if self.output.resolve() == Path(self.input).resolve():
+        if must_exist and self.output.resolve() == Path(self.input).resolve():
             raise InputError("the output would overwrite the input", file=str(self.output))
 
     # -- fingerprint and checkpoint ------------------------------------------------------

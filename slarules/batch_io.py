@@ -23,6 +23,13 @@ FORMATS = ("jsonl", "parquet")
 def file_format(path: str | Path, given: str | None = None) -> str:
     if given:
         return given
+    if Path(path).is_dir():      # a directory of part files (Spark): the format its files share
+        found = {file_format(f) for f in Path(path).iterdir()
+                 if f.is_file() and not f.name.startswith(("_", ".")) and not f.name.endswith(".crc")}
+        if len(found) == 1:
+            return found.pop()
+        raise InputError("cannot tell the format of the files in this directory", file=str(path),
+                         hint="give --input-format")
     name = str(path).lower()
     if name.endswith(".parquet") or name.endswith(".pq"):
         return "parquet"
@@ -99,16 +106,16 @@ def read_parquet(path: str, chunk_size: int, position: dict[str, int] | None = N
         if index <= start:
             row += batch.num_rows
             continue
-        rows = [(row + i + 1, _drop_nulls(r)) for i, r in enumerate(batch.to_pylist())]
+        rows = [(row + i + 1, drop_nulls(r)) for i, r in enumerate(batch.to_pylist())]
         row += batch.num_rows
         yield Chunk(index, rows, {"chunk": index, "row": row}, row / total)
 
 
-def _drop_nulls(value: Any) -> Any:
+def drop_nulls(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+        return {k: drop_nulls(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_drop_nulls(v) for v in value]
+        return [drop_nulls(v) for v in value]
     return value
 
 

@@ -51,8 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--errors", metavar="FILE", help="rejected rows (default: OUTPUT's name + .errors.jsonl)")
     b.add_argument("--statement", metavar="DIR", help="write the settlement: stations.csv, service.csv, "
                    "arrival_hours.csv and report.html")
-    b.add_argument("--engine", choices=BACKENDS, default="polars",
-                   help="polars: vectorised over each chunk (default); durable: durable_rules per case")
+    b.add_argument("--engine", choices=(*BACKENDS, "spark"), default="polars",
+                   help="polars: vectorised over each chunk (default); durable: durable_rules per case; "
+                   "spark: Apache Spark, vectorised per partition (pip install 'slarules[spark]')")
+    b.add_argument("--master", default="local[*]", help="Spark master URL with --engine spark (default local[*])")
     b.add_argument("--lang", choices=("zh", "en"), default="zh")
     b.add_argument("--as-of", dest="as_of", help="instant for cases without as_of (default: when the run "
                    "first started; a resumed run keeps it)")
@@ -160,11 +162,16 @@ def _batch(args) -> tuple[str, int]:
     from .errors import InputError
     if args.chunk_size < 1 or args.workers < 0:
         raise InputError("--chunk-size must be at least 1 and --workers at least 0", field="--chunk-size")
-    options = BatchOptions(backend=args.engine, lang=args.lang, as_of=args.as_of, chunk_size=args.chunk_size,
+    spark = args.engine == "spark"
+    options = BatchOptions(backend="polars" if spark else args.engine, lang=args.lang, as_of=args.as_of, chunk_size=args.chunk_size,
                            workers=args.workers, input_format=args.input_format,
                            output_format=args.output_format, errors=args.errors, statement=args.statement,
                            progress=args.progress, fresh=args.fresh)
-    summary = run_batch(_engine(args), args.input, args.output, options)
+    if spark:
+        from .spark import run_spark_batch
+        summary = run_spark_batch(_engine(args), args.input, args.output, options, master=args.master)
+    else:
+        summary = run_batch(_engine(args), args.input, args.output, options)
     sys.stderr.write(summary.render())
     return "", 0
 

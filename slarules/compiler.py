@@ -136,6 +136,10 @@ class Program:
     def __post_init__(self) -> None:
         self._by_id = {r.id: r for r in self.rules}
 
+    def __getstate__(self) -> dict:
+        """Pickle what was compiled, not what a run cached on it (`derive` keeps its plan here)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_fact_plan"}
+
 
 def dependency_order(nodes: list, name, deps, on_cycle) -> list:
     """`nodes` with every node after the ones it depends on (depth first).

@@ -57,5 +57,9 @@ class PackError(SlaRulesError):
     """A rule pack is malformed or inconsistent (schema, fact paths, types, precedence)."""
 
 
+class ClusterError(SlaRulesError):
+    """Spark could not run the job: no Java, an unreachable master, a failed stage."""
+
+
 class EngineError(SlaRulesError):
     """The inference backend misbehaved; this is a bug in slarules, never in the input."""

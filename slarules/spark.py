@@ -1,0 +1,401 @@
+"""slarules on Apache Spark: the same packs, the same verdicts, partition by partition.
+
+The driver compiles the packs once and broadcasts them as bytes
+(`Engine.to_bytes`); each executor's Python worker rebuilds the Engine once and
+keeps it. Partitions arrive as Arrow batches (`mapInArrow`) and go through
+`batch.adjudicate_rows`, the code a local `slarules batch` runs, so a verdict or
+an error record is the same bytes on either. One pass yields three kinds of
+rows: verdicts, errors, and one settlement statement per partition (statements
+merge exactly and in any order, so the totals do not depend on partitioning).
+
+This is the only module that imports pyspark (`pip install 'slarules[spark]'`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from . import batch_io
+from .batch import BatchSummary, adjudicate_rows
+from .errors import ClusterError, InputError, SlaRulesError
+from .statement import Statement
+
+# columns added to the input: row number, source file, raw JSON line, start of the line's file split
+NUMBER, FILE, RAW, BLOCK = "_slarules_number", "_slarules_file", "_slarules_raw", "_slarules_block"
+LOG_CONFIG = Path(__file__).with_name("spark-log4j2.properties")
+# PySpark warns about pandas 3 on import; the Arrow path used here never touches pandas.
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+
+
+def _pyspark():
+    try:
+        import pyspark  # noqa: F401
+        from pyspark.sql import functions
+        return functions
+    except ImportError:
+        raise ClusterError("the Spark engine needs PySpark", hint="pip install 'slarules[spark]'") from None
+
+
+def output_schema():
+    """What one mapInArrow pass yields: a verdict, an error record or a partition's statement per row."""
+    import pyarrow as pa
+    s = pa.string()
+    return pa.schema([("kind", s), ("file", s), ("number", pa.int64()), ("json", s),
+                      ("verdict", pa.struct(list(batch_io.verdict_schema())))])
+
+
+# ---- on the executors -------------------------------------------------------------------
+
+_engines: dict[str, Any] = {}       # packs digest -> Engine, once per Python worker process
+
+
+def _executor_engine(packs: bytes):
+    from .engine import Engine
+    digest = hashlib.sha256(packs).hexdigest()
+    if digest not in _engines:
+        _engines[digest] = Engine.from_bytes(packs)
+    return _engines[digest]
+
+
+def _partition(batches: Iterator, settings: dict[str, Any]) -> Iterator:
+    """Adjudicate one partition, an Arrow batch at a time; its statement comes last."""
+    import pyarrow as pa
+    schema = output_schema()
+    engine = _executor_engine(settings["packs"].value)
+    raw, columns = settings["raw"], settings["columns"]
+    statement = Statement()
+    in_split: dict[tuple[str, int], int] = {}      # lines seen so far of each split (raw input)
+    for batch in batches:
+        files = batch.column(FILE).to_pylist()
+        if raw:     # number every line, then drop blank ones, as the local reader does
+            numbers, payloads, kept = [], [], []
+            for key, line in zip(zip(files, batch.column(BLOCK).to_pylist()), batch.column(RAW).to_pylist()):
+                in_split[key] = seen = in_split.get(key, 0) + 1
+                if line.strip():
+                    numbers.append(settings["line_starts"][key] + seen)
+                    payloads.append(batch_io.RowTooLong() if len(line) > batch_io.MAX_LINE else line)
+                    kept.append(key[0])
+            files = kept
+        else:
+            numbers = batch.column(NUMBER).to_pylist()
+            payloads = [batch_io.drop_nulls(r) for r in batch.drop_columns([NUMBER, FILE]).to_pylist()]
+        kinds, out_files, out_numbers, texts, verdicts = [], [], [], [], []
+        for file, rows in _by_file(files, numbers, payloads):
+            done = adjudicate_rows(engine, rows, source=file or settings["source"], raw=raw,
+                                   as_of=settings["as_of"], lang=settings["lang"], backend="polars",
+                                   file=file if settings["name_files"] else None)
+            statement.merge(done.statement)
+            for number, verdict in done.verdicts:
+                text = verdict.to_json(indent=None)
+                kinds.append("verdict"), out_files.append(file), out_numbers.append(number), texts.append(text)
+                verdicts.append(batch_io.verdict_row(json.loads(text)) if columns else None)
+            for number, record in done.errors:
+                kinds.append("error"), out_files.append(file), out_numbers.append(number), texts.append(record)
+                verdicts.append(None)
+        yield pa.RecordBatch.from_pydict({"kind": kinds, "file": out_files, "number": out_numbers,
+                                          "json": texts, "verdict": verdicts}, schema=schema)
+    yield pa.RecordBatch.from_pydict({"kind": ["statement"], "file": [None], "number": [None],
+                                      "json": [json.dumps(statement.to_dict(), sort_keys=True)],
+                                      "verdict": [None]}, schema=schema)
+
+
+def _by_file(files: list, numbers: list, payloads: list):
+    """Consecutive rows of the same file: (file, [(number, payload), ...])."""
+    start = 0
+    for i in range(1, len(files) + 1):
+        if i == len(files) or files[i] != files[start]:
+            yield files[start], list(zip(numbers[start:i], payloads[start:i]))
+            start = i
+
+
+# ---- on the driver ------------------------------------------------------------------------
+
+@dataclass
+class SparkResult:
+    """Verdicts, errors and the settlement of one adjudication, as lazy DataFrames.
+
+    `combined` is persisted (memory, then disk) so reading verdicts, errors and
+    the statement runs the rules once; call `unpersist()` when done.
+    """
+    combined: Any
+
+    @property
+    def verdicts(self):
+        """One row per verdict: `row` (input row), the verdict's columns, and `json` (CONTRACT.md)."""
+        return (self.combined.where("kind = 'verdict'")
+                .select(self.combined["number"].alias("row"), "verdict.*", "json"))
+
+    @property
+    def errors(self):
+        """One row per rejected input row: `row`, `waybill`, `error`, `message`, `field`, `hint`."""
+        F = _pyspark()
+        fields = ["waybill", "error", "message", "field", "hint"]
+        record = F.from_json("json", "waybill string, error string, message string, field string, hint string")
+        return (self.combined.where("kind = 'error'").withColumn("_record", record)
+                .select(self.combined["number"].alias("row"), *[f"_record.{f}" for f in fields]))
+
+    def statement(self) -> Statement:
+        """Settlement totals, merged from each partition's (exact, in any order)."""
+        total = Statement()
+        for row in self.combined.where("kind = 'statement'").select("json").toLocalIterator():
+            total.merge(Statement.from_dict(json.loads(row["json"])))
+        return total
+
+    def unpersist(self) -> None:
+        self.combined.unpersist()
+
+
+def _run(frame, engine, *, line_starts: dict | None, source: str, as_of: str | None, lang: str, columns: bool,
+         name_files: bool, persist: bool) -> SparkResult:
+    from pyspark import StorageLevel
+    spark = frame.sparkSession
+    settings = {"packs": spark.sparkContext.broadcast(engine.to_bytes()), "raw": line_starts is not None,
+                "line_starts": line_starts, "source": source,
+                "as_of": as_of, "lang": lang, "columns": columns, "name_files": name_files}
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    def partition(batches):
+        return _partition(batches, settings)
+    combined = frame.mapInArrow(partition, from_arrow_schema(output_schema()))
+    if persist:
+        combined = combined.persist(StorageLevel.MEMORY_AND_DISK)
+    return SparkResult(combined)
+
+
+def case_fields() -> list[str]:
+    from .facts import Case
+    return list(Case.model_fields)
+
+
+def adjudicate(df, engine=None, *, as_of: str | None = None, lang: str = "zh", row: str | None = None,
+               columns: bool = True, persist: bool = True) -> SparkResult:
+    """Adjudicate a Spark DataFrame of cases (CONTRACT.md's fields, nested as in JSON).
+
+    `row` names an integer column that identifies each input row in the
+    results (default: Spark's monotonically_increasing_id, unique but not
+    consecutive). A null field means the field is absent, as in Parquet.
+    `columns=False` leaves the verdict's columns null and keeps only `json`.
+    """
+    F = _pyspark()
+    from .engine import LANGS, Engine
+    if lang not in LANGS:
+        raise InputError(f"unknown language `{lang}`", field="lang", hint="zh or en")
+    engine = engine or Engine.default()
+    known = set(case_fields())
+    unknown = [c for c in df.columns if c not in known and c != row]
+    if unknown:
+        raise InputError(f"the DataFrame has columns that are not case fields: {', '.join(unknown)}",
+                         field=unknown[0], hint="the case fields are " + ", ".join(case_fields()))
+    if row is not None and row not in df.columns:
+        raise InputError(f"no column `{row}` to identify rows", field=row)
+    number = F.col(row).cast("long") if row else F.monotonically_increasing_id()
+    frame = df.select(number.alias(NUMBER), F.lit(None).cast("string").alias(FILE),
+                      *[c for c in df.columns if c != row])
+    return _run(frame, engine, line_starts=None, source="<DataFrame>", as_of=as_of, lang=lang, columns=columns,
+                name_files=False, persist=persist)
+
+
+# ---- reading files ---------------------------------------------------------------------------
+
+def read_cases(spark, path: str, fmt: str):
+    """A file (or directory) of cases as a frame of (number, file, payload), numbered like the local batch.
+
+    JSON Lines stay raw bytes, so bad UTF-8 and bad JSON are judged by the same
+    code as locally. Line numbers count blank lines: a first pass counts the
+    lines of each file split (the second value returned: lines before each
+    split), and the partition numbers each row by its split's start plus its
+    place in the split, which Spark reads in order. Parquet rows are numbered
+    by `_metadata.row_index`.
+    """
+    F = _pyspark()
+    if fmt == "parquet":
+        df = spark.read.parquet(path)
+        cases = [c for c in df.columns]
+        return df.select((F.col("_metadata.row_index") + 1).alias(NUMBER),
+                         F.col("_metadata.file_path").alias(FILE), *cases), None
+    lines = (spark.read.option("lineSep", "\n").text(path)
+             .select(F.col("value").cast("binary").alias(RAW), F.col("_metadata.file_path").alias(FILE),
+                     F.col("_metadata.file_block_start").alias(BLOCK)))
+    counts = sorted((r[FILE], r[BLOCK], r["count"]) for r in lines.groupBy(FILE, BLOCK).count().collect())
+    before: dict[tuple[str, int], int] = {}
+    seen: dict[str, int] = {}
+    for file, block, count in counts:
+        before[(file, block)] = seen.get(file, 0)
+        seen[file] = seen.get(file, 0) + count
+    return lines, before
+
+
+def session(master: str = "local[*]", *, progress: bool = False, chunk_size: int = 2000,
+            log: str | None = None):
+    """A Spark session for the CLI: quiet logs, this Python on local executors.
+
+    With `log`, the JVM's own stderr (its start-up notices, its Python
+    workers' output) goes to that file instead of the terminal.
+    """
+    _pyspark()
+    from pyspark.sql import SparkSession
+    local = master.startswith("local")
+    if local:
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    _find_java()
+    quiet = f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
+    builder = (SparkSession.builder.master(master).appName("slarules batch")
+               .config("spark.driver.extraJavaOptions", quiet)
+               .config("spark.executor.extraJavaOptions", quiet)
+               .config("spark.ui.showConsoleProgress", "true" if progress else "false")
+               .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(chunk_size))
+               .config("spark.sql.session.timeZone", "UTC"))
+    if local:
+        builder = builder.config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "8")
+    saved = None
+    try:
+        if log:         # the JVM inherits fd 2 when it starts; ours is restored right after
+            sys.stderr.flush()
+            saved = os.dup(2)
+            target = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.dup2(target, 2)
+            os.close(target)
+        spark = builder.getOrCreate()
+    except Exception as exc:     # Java missing or too old, master unreachable: py4j raises plain errors
+        raise ClusterError(f"Spark did not start: {_cause_in_log(log) or _first_line(exc)}", field="--master",
+                           hint="Spark needs Java 17 or 21 (JAVA_HOME) and a reachable master"
+                           + (f"; Spark's log: {log}" if log else "")) from None
+    finally:
+        if saved is not None:
+            os.dup2(saved, 2)
+            os.close(saved)
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def _find_java() -> None:
+    """Say plainly that Java is missing, rather than PySpark's "gateway exited"."""
+    if os.environ.get("JAVA_HOME") or shutil.which("java"):
+        return
+    raise ClusterError("Spark needs Java 17 or 21, and none was found",
+                       hint="e.g. apt-get install openjdk-17-jre-headless, or set JAVA_HOME") from None
+
+
+def _cause_in_log(log: str | None) -> str | None:
+    """The JVM's own reason for dying ("Exception in thread main ...: why"), if it logged one."""
+    try:
+        for line in Path(log).read_text(encoding="utf-8", errors="replace").splitlines() if log else ():
+            if line.startswith("Exception in thread") or line.startswith("Error:"):
+                return line.split(": ", 1)[-1][:300]
+    except OSError:
+        pass
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+# ---- the CLI's job: files in, files out ------------------------------------------------------
+
+def run_spark_batch(engine, input_path: str, output_path: str, options, master: str = "local[*]",
+                    spark=None) -> BatchSummary:
+    """`slarules batch --engine spark`: the same outputs as the local batch, byte for byte.
+
+    Verdicts and errors are sorted back into input order and written by the
+    driver, a partition at a time, to `*.partial` files that take their final
+    names only when everything is written. Spark retries failed tasks itself;
+    a run that dies is simply run again (there is no checkpoint). A session
+    given in `spark` is used and left running; otherwise one is started on
+    `master` and stopped at the end.
+    """
+    from datetime import datetime, timezone
+
+    from .batch import Batch
+    started = time.perf_counter()
+    plan = Batch(engine, input_path, output_path, options,
+                 must_exist=not (_is_uri(input_path) or os.path.isdir(input_path)))
+    o = plan.options
+    as_of = o.as_of or datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    progress = o.progress if o.progress is not None else sys.stderr.isatty()
+    log = plan.output.with_name(plan.output.name + ".spark.log")
+    plan.output.parent.mkdir(parents=True, exist_ok=True)
+    log.unlink(missing_ok=True)
+    own = spark is None
+    if own:
+        spark = session(master, progress=progress, chunk_size=o.chunk_size, log=None if progress else str(log))
+    result = None
+    try:
+        frame, line_starts = read_cases(spark, input_path, plan.in_fmt)
+        files = len({f for f, _ in line_starts}) if line_starts is not None else \
+            frame.select(FILE).distinct().limit(2).count()
+        result = _run(frame, engine, line_starts=line_starts, source=input_path, as_of=as_of,
+                      lang=o.lang, columns=False, name_files=files > 1, persist=True)
+        statement = result.statement()
+        _write_sorted(result.combined, "verdict", plan.partial, plan.out_fmt, plan.parts, o.chunk_size)
+        _write_sorted(result.combined, "error", plan.errors_partial, "jsonl", None, o.chunk_size)
+    except SlaRulesError:
+        _discard(plan)
+        raise
+    except Exception as exc:
+        _discard(plan)
+        if "PATH_NOT_FOUND" in str(exc):
+            raise InputError("no such file", file=input_path) from None
+        raise ClusterError(f"the Spark job failed: {_first_line(exc)}", file=input_path,
+                           hint=f"nothing was written; Spark's log: {log}") from None
+    finally:
+        if result is not None:
+            result.unpersist()
+        if own:
+            spark.stop()
+    if o.statement:
+        statement.write(o.statement, title=f"slarules settlement: {Path(input_path).name}")
+    plan.partial.replace(plan.output)
+    plan.errors_partial.replace(plan.errors)
+    log.unlink(missing_ok=True)     # kept only when the run failed
+    return BatchSummary(rows=statement.verdicts + statement.errors, verdicts=statement.verdicts,
+                        errors=statement.errors, seconds=time.perf_counter() - started,
+                        outputs=[str(plan.output), str(plan.errors)] + ([o.statement] if o.statement else []))
+
+
+def _write_sorted(combined, kind: str, target: Path, fmt: str, parts: Path | None, chunk_size: int) -> None:
+    """Rows of one kind, in input order, into `target` (JSON Lines, or Parquet via numbered parts)."""
+    rows = (combined.where(f"kind = '{kind}'").orderBy("file", "number").select("json")
+            .toLocalIterator(prefetchPartitions=True))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "jsonl":
+        with open(target, "wb") as out:
+            for row in rows:
+                out.write(row["json"].encode("utf-8") + b"\n")
+        return
+    if parts.exists():
+        shutil.rmtree(parts)
+    parts.mkdir(parents=True)
+    docs: list[dict] = []
+    index = 0
+    for row in rows:
+        docs.append(json.loads(row["json"]))
+        if len(docs) == chunk_size:
+            index += 1
+            batch_io.write_parquet_part(parts / f"{index:09d}.parquet", docs)
+            docs = []
+    if docs:
+        index += 1
+        batch_io.write_parquet_part(parts / f"{index:09d}.parquet", docs)
+    batch_io.merge_parquet_parts(sorted(parts.glob("*.parquet")), target)
+    shutil.rmtree(parts)
+
+
+def _discard(plan) -> None:
+    for p in (plan.partial, plan.errors_partial):
+        p.unlink(missing_ok=True)
+    shutil.rmtree(plan.parts, ignore_errors=True)
+
+
+def _is_uri(path: str) -> bool:
+    return "://" in path

@@ -1,0 +1,153 @@
+"""The Spark engine gives the local batch's outputs, byte for byte, on a real local[2] Spark."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from slarules.batch import BatchOptions, run_batch
+from slarules.errors import InputError
+from slarules.statement import Statement
+
+from conftest import ROOT
+
+pytest.importorskip("pyspark", reason="the Spark engine is an extra: pip install '.[test]' brings it")
+from slarules import spark as spark_engine  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from generate import write as generate  # noqa: E402
+
+AS_OF = "2026-05-20T00:00:00+08:00"
+
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory):
+    log = tmp_path_factory.mktemp("spark") / "spark.log"
+    session = spark_engine.session("local[2]", chunk_size=1000, log=str(log))
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def twenty_thousand(tmp_path_factory) -> Path:
+    """20,000 generated cases (1% broken), plus a blank line, bad JSON, bad UTF-8 and an over-long line."""
+    path = tmp_path_factory.mktemp("in") / "cases.jsonl"
+    generate(str(path), 20_000, seed=2026, bad_rate=0.01)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines.insert(10, b"\n")
+    lines.insert(5000, b"{not json\n")
+    lines.insert(12000, b'{"waybill": "\xff\xfe"}\n')
+    lines.insert(15000, b'{"waybill": "' + b"x" * (1 << 20) + b'"}\n')
+    path.write_bytes(b"".join(lines) + b'{"waybill": "no newline at the end"}')
+    return path
+
+
+def options(**kw) -> BatchOptions:
+    return BatchOptions(as_of=AS_OF, progress=False, **kw)
+
+
+def both(engine, spark, source: Path, tmp_path: Path, out_name: str, **kw):
+    local = run_batch(engine, str(source), str(tmp_path / "local" / out_name),
+                      options(statement=str(tmp_path / "local-st"), **kw))
+    remote = spark_engine.run_spark_batch(engine, str(source), str(tmp_path / "spark" / out_name),
+                                          options(statement=str(tmp_path / "spark-st"), **kw), spark=spark)
+    return local, remote
+
+
+def test_twenty_thousand_cases_give_the_local_batch_byte_for_byte(engine, spark, twenty_thousand, tmp_path):
+    local, remote = both(engine, spark, twenty_thousand, tmp_path, "v.jsonl")
+    assert (local.rows, local.verdicts, local.errors) == (remote.rows, remote.verdicts, remote.errors)
+    assert remote.verdicts > 19_000 and remote.errors > 100
+    assert (tmp_path / "spark" / "v.jsonl").read_bytes() == (tmp_path / "local" / "v.jsonl").read_bytes()
+    errors = (tmp_path / "spark" / "v.errors.jsonl").read_bytes()
+    assert errors == (tmp_path / "local" / "v.errors.jsonl").read_bytes()
+    messages = {json.loads(e)["line"]: json.loads(e)["message"] for e in errors.splitlines()}
+    assert messages[5001].startswith("not valid JSON") and "UTF-8" in messages[12001]
+    assert "longer than" in messages[15001]
+    for name in ("stations.csv", "service.csv", "arrival_hours.csv", "report.html"):     # settlement totals
+        assert (tmp_path / "spark-st" / name).read_bytes() == (tmp_path / "local-st" / name).read_bytes()
+    assert not list((tmp_path / "spark").glob("*.partial"))
+
+
+def test_parquet_in_and_out_matches_the_local_batch(engine, spark, tmp_path):
+    source = tmp_path / "cases.parquet"
+    generate(str(source), 2_000, seed=7, bad_rate=0.05)
+    local, remote = both(engine, spark, source, tmp_path, "v.parquet", chunk_size=500)
+    assert (local.verdicts, local.errors) == (remote.verdicts, remote.errors)
+    assert (tmp_path / "spark" / "v.parquet").read_bytes() == (tmp_path / "local" / "v.parquet").read_bytes()
+    assert (tmp_path / "spark" / "v.errors.jsonl").read_bytes() == \
+        (tmp_path / "local" / "v.errors.jsonl").read_bytes()
+
+
+def test_a_directory_of_files_numbers_lines_per_file_and_names_the_file(engine, spark, tmp_path):
+    folder = tmp_path / "day"
+    folder.mkdir()
+    for name, seed in (("a.jsonl", 1), ("b.jsonl", 2)):
+        generate(str(folder / name), 300, seed=seed)
+        with open(folder / name, "ab") as f:
+            f.write(b"{oops\n")
+    summary = spark_engine.run_spark_batch(engine, str(folder), str(tmp_path / "v.jsonl"), options(), spark=spark)
+    errors = [json.loads(line) for line in (tmp_path / "v.errors.jsonl").read_text().splitlines()]
+    assert [(Path(e["file"]).name, e["line"]) for e in errors if e["message"].startswith("not valid")] == \
+        [("a.jsonl", 301), ("b.jsonl", 301)]
+    assert summary.rows == 602
+
+
+def test_library_dataframe_of_cases(engine, spark, tmp_path):
+    source = tmp_path / "cases.parquet"
+    generate(str(source), 400, seed=3, bad_rate=0.1)
+    df = spark.read.parquet(str(source)).withColumn("id", __import__("pyspark.sql.functions").sql.functions
+                                                     .monotonically_increasing_id())
+    result = spark_engine.adjudicate(df, engine, as_of=AS_OF, lang="en", row="id")
+    try:
+        verdicts = {r["waybill"]: r for r in result.verdicts.collect()}
+        errors = result.errors.collect()
+        assert len(verdicts) + len(errors) == 400 and errors
+        assert all(e["message"] and e["error"] == "CaseError" for e in errors)
+        cases = [row.asDict(recursive=True) for row in spark.read.parquet(str(source)).collect()]
+        from slarules.batch_io import drop_nulls
+        from slarules.errors import SlaRulesError
+        expected = Statement()
+        for (facts, outcome), case in zip(engine.adjudicate_many([drop_nulls(c) for c in cases], as_of=AS_OF,
+                                                                 lang="en"), cases):
+            if isinstance(outcome, SlaRulesError):
+                continue
+            row = verdicts[case["waybill"]]
+            assert row["json"] == outcome.to_json(indent=None)
+            assert row["complaint_level"] == outcome.complaint_level
+            assert [f["clause"] for f in row["findings"]] == [f.clause for f in outcome.findings]
+            expected.add(facts, outcome)
+        got = result.statement()
+        expected.errors = got.errors
+        assert got.to_dict() == expected.to_dict()
+    finally:
+        result.unpersist()
+
+
+def test_a_dataframe_with_foreign_columns_is_refused_before_any_work(engine, spark):
+    df = spark.createDataFrame([("T1", 3)], "waybill string, colour int")
+    with pytest.raises(InputError) as err:
+        spark_engine.adjudicate(df, engine)
+    assert err.value.field == "colour" and "not case fields" in err.value.message
+
+
+def test_cli_spark_engine_is_quiet_and_a_bad_master_is_one_line(tmp_path):
+    source = tmp_path / "c.jsonl"
+    generate(str(source), 50, seed=4)
+    run = subprocess.run([sys.executable, "-m", "slarules", "batch", str(source), "-o", str(tmp_path / "v.jsonl"),
+                          "--engine", "spark", "--master", "local[1]", "--as-of", AS_OF],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.startswith("50 rows: 50 verdicts, 0 errors")
+    assert len((tmp_path / "v.jsonl").read_text().splitlines()) == 50
+    bad = subprocess.run([sys.executable, "-m", "slarules", "batch", str(source), "-o", str(tmp_path / "w.jsonl"),
+                          "--engine", "spark", "--master", "nowhere://cluster"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2
+    assert len(bad.stderr.strip().splitlines()) == 1 and "Spark did not start" in bad.stderr, bad.stderr
+    assert "Traceback" not in bad.stderr
+    assert sorted(p.name for p in tmp_path.glob("w.*")) == ["w.jsonl.spark.log"]      # named in the error
+    assert "w.jsonl.spark.log" in bad.stderr
