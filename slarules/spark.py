@@ -37,7 +37,6 @@ warnings.filterwarnings("ignore", message="PySpark does not yet fully support pa
 
 def _pyspark():
     try:
-        import pyspark  # noqa: F401
         from pyspark.sql import functions
         return functions
     except ImportError:
@@ -129,18 +128,21 @@ class SparkResult:
 
     @property
     def verdicts(self):
-        """One row per verdict: `row` (input row), the verdict's columns, and `json` (CONTRACT.md)."""
+        """One row per verdict: `file` and `row` (where it came from), the verdict's columns, `json`.
+
+        `json` is the CONTRACT.md verdict, the very line `slarules batch` writes.
+        """
         return (self.combined.where("kind = 'verdict'")
-                .select(self.combined["number"].alias("row"), "verdict.*", "json"))
+                .select("file", self.combined["number"].alias("row"), "verdict.*", "json"))
 
     @property
     def errors(self):
-        """One row per rejected input row: `row`, `waybill`, `error`, `message`, `field`, `hint`."""
+        """One row per rejected input row: `file`, `row`, `waybill`, `error`, `message`, `field`, `hint`."""
         F = _pyspark()
         fields = ["waybill", "error", "message", "field", "hint"]
         record = F.from_json("json", "waybill string, error string, message string, field string, hint string")
         return (self.combined.where("kind = 'error'").withColumn("_record", record)
-                .select(self.combined["number"].alias("row"), *[f"_record.{f}" for f in fields]))
+                .select("file", self.combined["number"].alias("row"), *[f"_record.{f}" for f in fields]))
 
     def statement(self) -> Statement:
         """Settlement totals, merged from each partition's (exact, in any order)."""
@@ -170,18 +172,15 @@ def _run(frame, engine, *, line_starts: dict | None, source: str, as_of: str | N
     return SparkResult(combined)
 
 
-def case_fields() -> list[str]:
-    from .facts import Case
-    return list(Case.model_fields)
-
-
 def adjudicate(df, engine=None, *, as_of: str | None = None, lang: str = "zh", row: str | None = None,
                columns: bool = True, persist: bool = True) -> SparkResult:
     """Adjudicate a Spark DataFrame of cases (CONTRACT.md's fields, nested as in JSON).
 
     `row` names an integer column that identifies each input row in the
     results (default: Spark's monotonically_increasing_id, unique but not
-    consecutive). A null field means the field is absent, as in Parquet.
+    consecutive). A null field means the field is absent, as in Parquet; a
+    column that is not a case field rejects the rows where it has a value,
+    as an unknown key does in JSON Lines.
     `columns=False` leaves the verdict's columns null and keeps only `json`.
     """
     F = _pyspark()
@@ -189,11 +188,6 @@ def adjudicate(df, engine=None, *, as_of: str | None = None, lang: str = "zh", r
     if lang not in LANGS:
         raise InputError(f"unknown language `{lang}`", field="lang", hint="zh or en")
     engine = engine or Engine.default()
-    known = set(case_fields())
-    unknown = [c for c in df.columns if c not in known and c != row]
-    if unknown:
-        raise InputError(f"the DataFrame has columns that are not case fields: {', '.join(unknown)}",
-                         field=unknown[0], hint="the case fields are " + ", ".join(case_fields()))
     if row is not None and row not in df.columns:
         raise InputError(f"no column `{row}` to identify rows", field=row)
     number = F.col(row).cast("long") if row else F.monotonically_increasing_id()
@@ -201,6 +195,27 @@ def adjudicate(df, engine=None, *, as_of: str | None = None, lang: str = "zh", r
                       *[c for c in df.columns if c != row])
     return _run(frame, engine, line_starts=None, source="<DataFrame>", as_of=as_of, lang=lang, columns=columns,
                 name_files=False, persist=persist)
+
+
+def adjudicate_files(spark, path: str, engine=None, *, fmt: str | None = None, as_of: str | None = None,
+                     lang: str = "zh", columns: bool = True, persist: bool = True) -> SparkResult:
+    """Adjudicate a JSON Lines or Parquet file, or a directory of them, as `slarules batch` does.
+
+    Rows are numbered by line (JSON Lines, blank lines counted) or row
+    (Parquet) within their file, and bad rows get the local batch's error
+    records; `file` names the file of each result when there are several.
+    This is the entry point for a cluster job (see examples/spark/).
+    """
+    from .engine import LANGS, Engine
+    if lang not in LANGS:
+        raise InputError(f"unknown language `{lang}`", field="lang", hint="zh or en")
+    fmt = batch_io.file_format(path, fmt)
+    engine = engine or Engine.default()
+    frame, line_starts = read_cases(spark, path, fmt)
+    files = len({f for f, _ in line_starts}) if line_starts is not None else \
+        frame.select(FILE).distinct().limit(2).count()
+    return _run(frame, engine, line_starts=line_starts, source=path, as_of=as_of, lang=lang, columns=columns,
+                name_files=files > 1, persist=persist)
 
 
 # ---- reading files ---------------------------------------------------------------------------
@@ -331,11 +346,8 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
         spark = session(master, progress=progress, chunk_size=o.chunk_size, log=None if progress else str(log))
     result = None
     try:
-        frame, line_starts = read_cases(spark, input_path, plan.in_fmt)
-        files = len({f for f, _ in line_starts}) if line_starts is not None else \
-            frame.select(FILE).distinct().limit(2).count()
-        result = _run(frame, engine, line_starts=line_starts, source=input_path, as_of=as_of,
-                      lang=o.lang, columns=False, name_files=files > 1, persist=True)
+        result = adjudicate_files(spark, input_path, engine, fmt=plan.in_fmt, as_of=as_of, lang=o.lang,
+                                  columns=False)
         statement = result.statement()
         _write_sorted(result.combined, "verdict", plan.partial, plan.out_fmt, plan.parts, o.chunk_size)
         _write_sorted(result.combined, "error", plan.errors_partial, "jsonl", None, o.chunk_size)

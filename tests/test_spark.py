@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from slarules.batch import BatchOptions, run_batch
-from slarules.errors import InputError
 from slarules.statement import Statement
 
 from conftest import ROOT
@@ -127,11 +126,15 @@ def test_library_dataframe_of_cases(engine, spark, tmp_path):
         result.unpersist()
 
 
-def test_a_dataframe_with_foreign_columns_is_refused_before_any_work(engine, spark):
-    df = spark.createDataFrame([("T1", 3)], "waybill string, colour int")
-    with pytest.raises(InputError) as err:
-        spark_engine.adjudicate(df, engine)
-    assert err.value.field == "colour" and "not case fields" in err.value.message
+def test_a_column_that_is_no_case_field_rejects_only_the_rows_that_use_it(engine, spark):
+    df = spark.createDataFrame([("T1", None), ("T2", 3)], "waybill string, colour int")
+    result = spark_engine.adjudicate(df, engine, row=None)
+    try:
+        errors = result.errors.collect()
+        assert [(e["waybill"], e["field"]) for e in errors] == [("T2", "colour")]
+        assert [v["waybill"] for v in result.verdicts.collect()] == ["T1"]
+    finally:
+        result.unpersist()
 
 
 def test_cli_spark_engine_is_quiet_and_a_bad_master_is_one_line(tmp_path):
