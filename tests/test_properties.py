@@ -5,9 +5,8 @@ import copy
 import re
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT, case, scans
