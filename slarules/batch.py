@@ -33,7 +33,7 @@ from .errors import InputError, SlaRulesError
 from .progress import Progress
 from .statement import Statement
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 CHECKPOINT_EVERY = float(os.environ.get("SLARULES_CHECKPOINT_SECONDS", "2"))  # between checkpoints
 
 
@@ -41,7 +41,8 @@ CHECKPOINT_EVERY = float(os.environ.get("SLARULES_CHECKPOINT_SECONDS", "2"))  # 
 class BatchOptions:
     backend: str = "polars"
     lang: str = "zh"
-    as_of: str | None = None          # default: the instant the run first started (kept on resume)
+    as_of: str | None = None          # overrides every case's as_of; without it, a case's own as_of, else
+                                      # the instant the run first started (kept on resume)
     chunk_size: int = 2000
     workers: int = 0                  # 0: one per core when the input is large enough
     input_format: str | None = None
@@ -121,7 +122,7 @@ class Adjudicated:
 
 
 def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bool, as_of: str | None,
-                    lang: str, backend: str, file: str | None = None) -> Adjudicated:
+                    now: str, lang: str, backend: str, file: str | None = None) -> Adjudicated:
     """Adjudicate (number, row) pairs: JSON Lines bytes when `raw`, else row dicts (Parquet, Spark).
 
     The one place a batch row becomes a verdict or an error record, shared by
@@ -137,7 +138,7 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
             errors.append((number, error_record(number_key, number, exc, None, file)))
             continue
         datas.append((number, data))
-    results = engine.adjudicate_many([d for _, d in datas], as_of=as_of, lang=lang, backend=backend)
+    results = engine.adjudicate_many([d for _, d in datas], as_of=as_of, now=now, lang=lang, backend=backend)
     statement = Statement()
     verdicts: list[tuple[int, Any]] = []
     for (number, data), (facts, outcome) in zip(datas, results):
@@ -154,7 +155,7 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
 def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, Any]:
     """Verdicts and error records of one chunk, in row order, plus its statement."""
     done = adjudicate_rows(_engine, chunk.rows, source=job["input"], raw=job["input_format"] != "parquet",
-                           as_of=job["as_of"], lang=job["lang"], backend=job["backend"])
+                           as_of=job["as_of"], now=job["now"], lang=job["lang"], backend=job["backend"])
     lines: list[str] = []
     if job["output_format"] == "parquet":
         docs = [v.model_dump(mode="json") for _, v in done.verdicts]
@@ -203,11 +204,11 @@ class Batch:
             raise InputError("the output would overwrite the input", file=str(self.output))
 
     # -- fingerprint and checkpoint ------------------------------------------------------
-    def fingerprint(self, as_of: str) -> str:
+    def fingerprint(self, as_of: str | None, started: str) -> str:
         st = os.stat(self.input)
         o = self.options
         parts = [os.path.abspath(self.input), st.st_size, st.st_mtime_ns, self.in_fmt, self.out_fmt,
-                 o.lang, as_of, o.chunk_size, [(p.name, p.model.version, p.digest) for p in self.engine.packs]]
+                 o.lang, as_of, started, o.chunk_size, [(p.name, p.model.version, p.digest) for p in self.engine.packs]]
         return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
     def _load_checkpoint(self) -> dict | None:
@@ -232,10 +233,11 @@ class Batch:
         o = self.options
         state = None if o.fresh else self._load_checkpoint()
         if state is not None:
-            if o.as_of is not None and o.as_of != state["as_of"]:
-                raise InputError(f"the interrupted run used --as-of {state['as_of']}",
-                                 file=str(self.checkpoint), hint="give the same --as-of, or --fresh")
-            if state["fingerprint"] != self.fingerprint(state["as_of"]):
+            if o.as_of != state["as_of"]:
+                used = f"--as-of {state['as_of']}" if state["as_of"] else "no --as-of"
+                raise InputError(f"the interrupted run used {used}", file=str(self.checkpoint),
+                                 hint="give the same --as-of, or --fresh")
+            if state["fingerprint"] != self.fingerprint(state["as_of"], state["started"]):
                 raise InputError("a checkpoint of a different run is in the way (input, packs or options "
                                  "changed)", file=str(self.checkpoint), hint="pass --fresh to start over")
             if state["phase"] == "finishing":
@@ -249,7 +251,7 @@ class Batch:
                     if not part.name.endswith(".parquet") or int(part.name.split(".")[0]) > state["chunks"]:
                         part.unlink()
             return state
-        as_of = o.as_of or datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+        started = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
         for p in (self.partial, self.errors_partial):
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(b"")
@@ -257,7 +259,8 @@ class Batch:
             shutil.rmtree(self.parts)
         if self.out_fmt == "parquet":
             self.parts.mkdir(parents=True)
-        return {"version": CHECKPOINT_VERSION, "fingerprint": self.fingerprint(as_of), "as_of": as_of,
+        return {"version": CHECKPOINT_VERSION, "fingerprint": self.fingerprint(o.as_of, started),
+                "as_of": o.as_of, "started": started,
                 "phase": "running", "position": None, "chunks": 0, "rows": 0, "out_bytes": 0, "err_bytes": 0,
                 "statement": Statement().to_dict()}
 
@@ -280,9 +283,9 @@ class Batch:
                             outputs=[str(self.output), str(self.errors)]
                             + ([self.options.statement] if self.options.statement else []))
 
-    def _job(self, as_of: str) -> dict[str, Any]:
+    def _job(self, as_of: str | None, now: str) -> dict[str, Any]:
         return {"input": self.input, "input_format": self.in_fmt, "output_format": self.out_fmt,
-                "as_of": as_of, "lang": self.options.lang, "backend": self.options.backend,
+                "as_of": as_of, "now": now, "lang": self.options.lang, "backend": self.options.backend,
                 "parts": str(self.parts)}
 
     def _workers(self) -> int:
@@ -291,7 +294,7 @@ class Batch:
         return 1 if small and not self.options.workers else max(1, wanted)
 
     def _process(self, state: dict, statement: Statement) -> None:
-        job = self._job(state["as_of"])
+        job = self._job(state["as_of"], state["started"])
         chunks = batch_io.read_chunks(self.input, self.in_fmt, self.options.chunk_size, state["position"])
         progress = Progress(enabled=self.options.progress if self.options.progress is not None
                             else sys.stderr.isatty(), start_rows=state["rows"])

@@ -56,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
                    "spark: Apache Spark, vectorised per partition (pip install 'slarules[spark]')")
     b.add_argument("--master", default="local[*]", help="Spark master URL with --engine spark (default local[*])")
     b.add_argument("--lang", choices=("zh", "en"), default="zh")
-    b.add_argument("--as-of", dest="as_of", help="instant for cases without as_of (default: when the run "
+    b.add_argument("--as-of", dest="as_of", help="adjudicate every case as of this instant (default: each "
+                   "case's as_of, else when the run "
                    "first started; a resumed run keeps it)")
     b.add_argument("--packs", nargs="+", metavar="PATH", help="pack files or directories")
     b.add_argument("--workers", type=int, default=0, help="processes (default: one per core for large inputs)")

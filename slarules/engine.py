@@ -169,9 +169,10 @@ class Engine:
     def packs(self) -> list[Pack]:
         return self.program.packs
 
-    def facts(self, case: Case | dict, as_of: Any = None) -> CaseFacts:
+    def facts(self, case: Case | dict, as_of: Any = None, now: Any = None) -> CaseFacts:
+        """The case's facts at `as_of`, else at the case's own as_of, else at `now` (default: the clock)."""
         case = parse_case(case)
-        when = as_of if as_of is not None else case.as_of
+        when = next((w for w in (as_of, case.as_of, now) if w is not None), None)
         instant = parse_instant(when, case) if when is not None else datetime.now(timezone.utc)
         return case_facts(self.program, case, instant)
 
@@ -187,12 +188,14 @@ class Engine:
         return self.builder.build(facts, run, lang)
 
     def adjudicate_many(self, cases: Iterable[Case | dict], *, as_of: Any = None, lang: str = "zh",
-                        backend: str = "polars") -> list[tuple[CaseFacts | None, Verdict | SlaRulesError]]:
+                        backend: str = "polars", now: Any = None) -> list[tuple[CaseFacts | None, Verdict | SlaRulesError]]:
         """Adjudicate a chunk of cases at once; a bad case gives its error in place, never stops the rest.
 
         `backend="polars"` matches the whole chunk in one vectorised pass;
         `"durable"` runs each case through durable_rules (the reference). The
         verdicts are identical either way; the differential tests hold them so.
+        `as_of` overrides every case's own; `now` is for cases without one, so a
+        batch can fix "now" once and give the same verdicts when rerun.
         """
         if lang not in LANGS:
             raise CaseError(f"unknown language `{lang}`", field="lang", hint="zh or en")
@@ -202,7 +205,7 @@ class Engine:
         ready: list[int] = []
         for case in cases:
             try:
-                out.append((self.facts(case, as_of), None))
+                out.append((self.facts(case, as_of, now), None))
                 ready.append(len(out) - 1)
             except SlaRulesError as exc:
                 out.append((None, exc))

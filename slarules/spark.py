@@ -86,21 +86,23 @@ def _partition(batches: Iterator, settings: dict[str, Any]) -> Iterator:
         else:
             numbers = batch.column(NUMBER).to_pylist()
             payloads = [batch_io.drop_nulls(r) for r in batch.drop_columns([NUMBER, FILE]).to_pylist()]
-        kinds, out_files, out_numbers, texts, verdicts = [], [], [], [], []
+        out: dict[str, list] = {"kind": [], "file": [], "number": [], "json": [], "verdict": []}
+
+        def emit(kind: str, file, number: int, text: str, verdict=None) -> None:
+            for name, value in zip(out, (kind, file, number, text, verdict)):
+                out[name].append(value)
         for file, rows in _by_file(files, numbers, payloads):
             done = adjudicate_rows(engine, rows, source=file or settings["source"], raw=raw,
-                                   as_of=settings["as_of"], lang=settings["lang"], backend="polars",
+                                   as_of=settings["as_of"], now=settings["now"], lang=settings["lang"],
+                                   backend="polars",
                                    file=file if settings["name_files"] else None)
             statement.merge(done.statement)
             for number, verdict in done.verdicts:
                 text = verdict.to_json(indent=None)
-                kinds.append("verdict"), out_files.append(file), out_numbers.append(number), texts.append(text)
-                verdicts.append(batch_io.verdict_row(json.loads(text)) if columns else None)
+                emit("verdict", file, number, text, batch_io.verdict_row(json.loads(text)) if columns else None)
             for number, record in done.errors:
-                kinds.append("error"), out_files.append(file), out_numbers.append(number), texts.append(record)
-                verdicts.append(None)
-        yield pa.RecordBatch.from_pydict({"kind": kinds, "file": out_files, "number": out_numbers,
-                                          "json": texts, "verdict": verdicts}, schema=schema)
+                emit("error", file, number, record)
+        yield pa.RecordBatch.from_pydict(out, schema=schema)
     yield pa.RecordBatch.from_pydict({"kind": ["statement"], "file": [None], "number": [None],
                                       "json": [json.dumps(statement.to_dict(), sort_keys=True)],
                                       "verdict": [None]}, schema=schema)
@@ -155,11 +157,16 @@ class SparkResult:
         self.combined.unpersist()
 
 
-def _run(frame, engine, *, line_starts: dict | None, source: str, as_of: str | None, lang: str, columns: bool,
-         name_files: bool, persist: bool) -> SparkResult:
+def _run(frame, engine, *, line_starts: dict | None, source: str, as_of: str | None, now: str | None, lang: str,
+         columns: bool, name_files: bool, persist: bool) -> SparkResult:
+    from datetime import datetime, timezone
+
     from pyspark import StorageLevel
     spark = frame.sparkSession
-    settings = {"packs": spark.sparkContext.broadcast(engine.to_bytes()), "raw": line_starts is not None,
+    # "Now" (for cases without as_of) is fixed here, once: a retried or recomputed partition
+    # must give the same verdicts.
+    now = now or datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    settings = {"now": now, "packs": spark.sparkContext.broadcast(engine.to_bytes()), "raw": line_starts is not None,
                 "line_starts": line_starts, "source": source,
                 "as_of": as_of, "lang": lang, "columns": columns, "name_files": name_files}
     from pyspark.sql.pandas.types import from_arrow_schema
@@ -173,12 +180,13 @@ def _run(frame, engine, *, line_starts: dict | None, source: str, as_of: str | N
 
 
 def adjudicate(df, engine=None, *, as_of: str | None = None, lang: str = "zh", row: str | None = None,
-               columns: bool = True, persist: bool = True) -> SparkResult:
+               columns: bool = True, persist: bool = True, now: str | None = None) -> SparkResult:
     """Adjudicate a Spark DataFrame of cases (CONTRACT.md's fields, nested as in JSON).
 
     `row` names an integer column that identifies each input row in the
     results (default: Spark's monotonically_increasing_id, unique but not
-    consecutive). A null field means the field is absent, as in Parquet; a
+    consecutive). `as_of` overrides each case's own; `now` (default: this
+    call's instant, fixed once) is for cases without one. A null field means the field is absent, as in Parquet; a
     column that is not a case field rejects the rows where it has a value,
     as an unknown key does in JSON Lines.
     `columns=False` leaves the verdict's columns null and keeps only `json`.
@@ -193,12 +201,14 @@ def adjudicate(df, engine=None, *, as_of: str | None = None, lang: str = "zh", r
     number = F.col(row).cast("long") if row else F.monotonically_increasing_id()
     frame = df.select(number.alias(NUMBER), F.lit(None).cast("string").alias(FILE),
                       *[c for c in df.columns if c != row])
-    return _run(frame, engine, line_starts=None, source="<DataFrame>", as_of=as_of, lang=lang, columns=columns,
+    return _run(frame, engine, line_starts=None, source="<DataFrame>", as_of=as_of, now=now, lang=lang,
+                columns=columns,
                 name_files=False, persist=persist)
 
 
 def adjudicate_files(spark, path: str, engine=None, *, fmt: str | None = None, as_of: str | None = None,
-                     lang: str = "zh", columns: bool = True, persist: bool = True) -> SparkResult:
+                     lang: str = "zh", columns: bool = True, persist: bool = True,
+                     now: str | None = None) -> SparkResult:
     """Adjudicate a JSON Lines or Parquet file, or a directory of them, as `slarules batch` does.
 
     Rows are numbered by line (JSON Lines, blank lines counted) or row
@@ -214,7 +224,8 @@ def adjudicate_files(spark, path: str, engine=None, *, fmt: str | None = None, a
     frame, line_starts = read_cases(spark, path, fmt)
     files = len({f for f, _ in line_starts}) if line_starts is not None else \
         frame.select(FILE).distinct().limit(2).count()
-    return _run(frame, engine, line_starts=line_starts, source=path, as_of=as_of, lang=lang, columns=columns,
+    return _run(frame, engine, line_starts=line_starts, source=path, as_of=as_of, now=now, lang=lang,
+                columns=columns,
                 name_files=files > 1, persist=persist)
 
 
@@ -336,7 +347,7 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
     plan = Batch(engine, input_path, output_path, options,
                  must_exist=not (_is_uri(input_path) or os.path.isdir(input_path)))
     o = plan.options
-    as_of = o.as_of or datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    now = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
     progress = o.progress if o.progress is not None else sys.stderr.isatty()
     log = plan.output.with_name(plan.output.name + ".spark.log")
     plan.output.parent.mkdir(parents=True, exist_ok=True)
@@ -346,7 +357,7 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
         spark = session(master, progress=progress, chunk_size=o.chunk_size, log=None if progress else str(log))
     result = None
     try:
-        result = adjudicate_files(spark, input_path, engine, fmt=plan.in_fmt, as_of=as_of, lang=o.lang,
+        result = adjudicate_files(spark, input_path, engine, fmt=plan.in_fmt, as_of=o.as_of, now=now, lang=o.lang,
                                   columns=False)
         statement = result.statement()
         _write_sorted(result.combined, "verdict", plan.partial, plan.out_fmt, plan.parts, o.chunk_size)

@@ -250,12 +250,20 @@ def test_workers_die_with_a_killed_batch(cases_file, tmp_path):
     big.write_bytes(cases_file.read_bytes() * 20)
     proc = subprocess.Popen([sys.executable, "-m", "slarules", "batch", str(big), "-o", str(tmp_path / "o.jsonl"),
                              "--as-of", AS_OF, "--workers", "2", "--chunk-size", "50"], stderr=subprocess.DEVNULL)
+    def spawned() -> list[str]:      # pool workers, not the resource tracker that may start first
+        found = []
+        for c in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split():
+            try:
+                if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text(errors="replace"):
+                    found.append(c)
+            except OSError:
+                pass
+        return found
     deadline = time.monotonic() + 60
-    children: list[str] = []
-    while time.monotonic() < deadline and not children:
-        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    workers: list[str] = []
+    while time.monotonic() < deadline and not workers:
+        workers = spawned()
         time.sleep(0.1)
-    workers = [c for c in children if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")]
     assert workers, "no worker processes seen"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -282,3 +290,13 @@ def test_an_output_that_cannot_be_written_is_one_paragraph(cases_file, tmp_path,
     err = capsys.readouterr().err
     assert code == 2 and "not-a-dir" in err and "cannot read or write" in err and "Traceback" not in err
     assert err.count("\n") == 1
+
+
+def test_without_as_of_each_case_is_judged_at_its_own_as_of(engine, tmp_path):
+    source = tmp_path / "c.jsonl"
+    generate(str(source), 80, seed=21)
+    run_batch(engine, str(source), str(tmp_path / "v.jsonl"), BatchOptions(workers=1, progress=False))
+    expected = [engine.adjudicate(json.loads(line)).to_json(indent=None)
+                for line in source.read_text(encoding="utf-8").splitlines()]
+    assert all("as_of" in json.loads(line) for line in source.read_text(encoding="utf-8").splitlines())
+    assert (tmp_path / "v.jsonl").read_text(encoding="utf-8").splitlines() == expected
