@@ -244,9 +244,8 @@ def read_cases(spark, path: str, fmt: str):
     F = _pyspark()
     if fmt == "parquet":
         df = spark.read.parquet(path)
-        cases = [c for c in df.columns]
         return df.select((F.col("_metadata.row_index") + 1).alias(NUMBER),
-                         F.col("_metadata.file_path").alias(FILE), *cases), None
+                         F.col("_metadata.file_path").alias(FILE), *df.columns), None
     lines = (spark.read.option("lineSep", "\n").text(path)
              .select(F.col("value").cast("binary").alias(RAW), F.col("_metadata.file_path").alias(FILE),
                      F.col("_metadata.file_block_start").alias(BLOCK)))
