@@ -152,6 +152,11 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
     return Adjudicated(verdicts, errors, statement)
 
 
+def instant_now() -> str:
+    """The instant that stands for "now" in a whole run, to the second, as ISO 8601 UTC."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
 def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, Any]:
     """Verdicts and error records of one chunk, in row order, plus its statement."""
     done = adjudicate_rows(_engine, chunk.rows, source=job["input"], raw=job["input_format"] != "parquet",
@@ -251,7 +256,7 @@ class Batch:
                     if not part.name.endswith(".parquet") or int(part.name.split(".")[0]) > state["chunks"]:
                         part.unlink()
             return state
-        started = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+        started = instant_now()
         for p in (self.partial, self.errors_partial):
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(b"")

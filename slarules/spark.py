@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import batch_io
-from .batch import BatchSummary, adjudicate_rows
+from .batch import BatchSummary, adjudicate_rows, instant_now
 from .errors import ClusterError, InputError, SlaRulesError
 from .statement import Statement
 
@@ -159,13 +159,11 @@ class SparkResult:
 
 def _run(frame, engine, *, line_starts: dict | None, source: str, as_of: str | None, now: str | None, lang: str,
          columns: bool, name_files: bool, persist: bool) -> SparkResult:
-    from datetime import datetime, timezone
-
     from pyspark import StorageLevel
     spark = frame.sparkSession
     # "Now" (for cases without as_of) is fixed here, once: a retried or recomputed partition
     # must give the same verdicts.
-    now = now or datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    now = now or instant_now()
     settings = {"now": now, "packs": spark.sparkContext.broadcast(engine.to_bytes()), "raw": line_starts is not None,
                 "line_starts": line_starts, "source": source,
                 "as_of": as_of, "lang": lang, "columns": columns, "name_files": name_files}
@@ -339,14 +337,11 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
     given in `spark` is used and left running; otherwise one is started on
     `master` and stopped at the end.
     """
-    from datetime import datetime, timezone
-
     from .batch import Batch
     started = time.perf_counter()
     plan = Batch(engine, input_path, output_path, options,
                  must_exist=not (_is_uri(input_path) or os.path.isdir(input_path)))
     o = plan.options
-    now = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
     progress = o.progress if o.progress is not None else sys.stderr.isatty()
     log = plan.output.with_name(plan.output.name + ".spark.log")
     plan.output.parent.mkdir(parents=True, exist_ok=True)
@@ -356,7 +351,7 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
         spark = session(master, progress=progress, chunk_size=o.chunk_size, log=None if progress else str(log))
     result = None
     try:
-        result = adjudicate_files(spark, input_path, engine, fmt=plan.in_fmt, as_of=o.as_of, now=now, lang=o.lang,
+        result = adjudicate_files(spark, input_path, engine, fmt=plan.in_fmt, as_of=o.as_of, lang=o.lang,
                                   columns=False)
         statement = result.statement()
         _write_sorted(result.combined, "verdict", plan.partial, plan.out_fmt, plan.parts, o.chunk_size)

@@ -36,6 +36,14 @@ BASE = {
 }
 
 
+def insert_lines(path: Path, lines: dict[int, bytes], tail: bytes = b"") -> None:
+    """Plant raw lines in a JSON Lines file: {index before which to insert: line}, then `tail`."""
+    rows = path.read_bytes().splitlines(keepends=True)
+    for index, line in lines.items():
+        rows.insert(index, line)
+    path.write_bytes(b"".join(rows) + tail)
+
+
 def complaint(**kw) -> dict:
     c = {"kind": "complaint", "channel": "phone", "received_at": "2026-05-03T08:00:00+08:00", "major": False,
          "issues": [], "first_contact_at": "2026-05-03T08:04:00+08:00", "closed_at": "2026-05-03T08:25:00+08:00"}

@@ -18,7 +18,7 @@ from slarules.batch import BatchOptions, run_batch
 from slarules.cli import main
 from slarules.errors import SlaRulesError
 
-from conftest import BASE as BASE_CASE, ROOT
+from conftest import BASE as BASE_CASE, ROOT, insert_lines
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from generate import write as generate  # noqa: E402
@@ -31,11 +31,7 @@ def cases_file(tmp_path_factory) -> Path:
     """600 generated cases, some broken, plus a non-JSON line, a blank line and a bad UTF-8 line."""
     path = tmp_path_factory.mktemp("in") / "cases.jsonl"
     generate(str(path), 600, seed=11, bad_rate=0.05)
-    lines = path.read_bytes().splitlines(keepends=True)
-    lines.insert(100, b"{not json\n")
-    lines.insert(200, b"\n")
-    lines.insert(300, b'{"waybill": "\xff\xfe"}\n')
-    path.write_bytes(b"".join(lines))
+    insert_lines(path, {100: b"{not json\n", 200: b"\n", 300: b'{"waybill": "\xff\xfe"}\n'})
     return path
 
 
@@ -250,37 +246,29 @@ def test_workers_die_with_a_killed_batch(cases_file, tmp_path):
     big.write_bytes(cases_file.read_bytes() * 20)
     proc = subprocess.Popen([sys.executable, "-m", "slarules", "batch", str(big), "-o", str(tmp_path / "o.jsonl"),
                              "--as-of", AS_OF, "--workers", "2", "--chunk-size", "50"], stderr=subprocess.DEVNULL)
-    def spawned() -> list[str]:      # pool workers, not the resource tracker that may start first
+    def pool_workers(pids: list[str]) -> list[str]:     # not the resource tracker, which may start first
         found = []
-        for c in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split():
+        for pid in pids:
             try:
-                if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text(errors="replace"):
-                    found.append(c)
+                if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
+                    found.append(pid)
             except OSError:
                 pass
         return found
     deadline = time.monotonic() + 60
     workers: list[str] = []
     while time.monotonic() < deadline and not workers:
-        workers = spawned()
+        workers = pool_workers(subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                              text=True).stdout.split())
         time.sleep(0.1)
     assert workers, "no worker processes seen"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
 
-    def alive() -> list[str]:
-        out = []
-        for w in workers:
-            try:
-                if "spawn_main" in Path(f"/proc/{w}/cmdline").read_text(errors="replace"):
-                    out.append(w)
-            except OSError:
-                pass
-        return out
     deadline = time.monotonic() + 30        # a worker still starting up exits when it gets there
-    while alive() and time.monotonic() < deadline:
+    while pool_workers(workers) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not alive()
+    assert not pool_workers(workers)
 
 
 def test_an_output_that_cannot_be_written_is_one_paragraph(cases_file, tmp_path, capsys):

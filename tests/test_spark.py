@@ -11,7 +11,7 @@ import pytest
 from slarules.batch import BatchOptions, run_batch
 from slarules.statement import Statement
 
-from conftest import ROOT
+from conftest import ROOT, insert_lines
 
 pytest.importorskip("pyspark", reason="the Spark engine is an extra: pip install '.[test]' brings it")
 from slarules import spark as spark_engine  # noqa: E402
@@ -35,12 +35,9 @@ def twenty_thousand(tmp_path_factory) -> Path:
     """20,000 generated cases (1% broken), plus a blank line, bad JSON, bad UTF-8 and an over-long line."""
     path = tmp_path_factory.mktemp("in") / "cases.jsonl"
     generate(str(path), 20_000, seed=2026, bad_rate=0.01)
-    lines = path.read_bytes().splitlines(keepends=True)
-    lines.insert(10, b"\n")
-    lines.insert(5000, b"{not json\n")
-    lines.insert(12000, b'{"waybill": "\xff\xfe"}\n')
-    lines.insert(15000, b'{"waybill": "' + b"x" * (1 << 20) + b'"}\n')
-    path.write_bytes(b"".join(lines) + b'{"waybill": "no newline at the end"}')
+    insert_lines(path, {10: b"\n", 5000: b"{not json\n", 12000: b'{"waybill": "\xff\xfe"}\n',
+                        15000: b'{"waybill": "' + b"x" * (1 << 20) + b'"}\n'},
+                 tail=b'{"waybill": "no newline at the end"}')
     return path
 
 
