@@ -12,9 +12,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .compiler import Program
-from .facts import Case
-from .vocabulary import BASE_FACTS, BLOCKS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, Derived
+from .program import Program
+from .vocabulary import BASE_FACTS, BLOCKS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, Case, Derived
 
 
 def key(path: str) -> str:
@@ -89,9 +88,8 @@ class FactPlan:
                 for path, _ in fields:
                     values[path] = None
             else:
-                attrs = obj.__dict__
                 for path, name in fields:
-                    values[path] = attrs[name]
+                    values[path] = getattr(obj, name)
         for path, get in self.computed:
             values[path] = get(case, derived)
         for name, compute, consts, facts, complete in self.derivations:

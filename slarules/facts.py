@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from . import contract as C
+from .contract import DEFAULT_TIMEZONE
 from .errors import CaseError, SlaRulesError
 from .sources import Document, parse_text, read_document
-
-DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
 def _parse_timestamp(value: Any) -> Any:
@@ -40,10 +40,10 @@ def _check_zone(value: str) -> str:
 
 
 Timestamp = Annotated[datetime, BeforeValidator(_parse_timestamp)]
-Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2, allow_inf_nan=False)]
-Length = Annotated[Decimal, Field(gt=0, le=10000, decimal_places=2, allow_inf_nan=False)]
-Weight = Annotated[Decimal, Field(gt=0, le=100000, decimal_places=3, allow_inf_nan=False)]
-StationCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+Money = Annotated[Decimal, Field(**C.MONEY, allow_inf_nan=False)]
+Length = Annotated[Decimal, Field(**C.LENGTH, allow_inf_nan=False)]
+Weight = Annotated[Decimal, Field(**C.WEIGHT, allow_inf_nan=False)]
+StationCode = Annotated[str, Field(min_length=1, max_length=C.CODE_MAX_LENGTH, pattern=C.STATION_PATTERN)]
 Zone = Annotated[str, AfterValidator(_check_zone)]
 
 
@@ -74,7 +74,7 @@ class Collection(Model):
     charged_cny: Money | None = None
 
 
-ScanType = Literal["collect", "dispatch", "arrival", "signed"]
+ScanType = Literal[C.SCAN_TYPES]
 
 
 class Scan(Model):
@@ -84,7 +84,7 @@ class Scan(Model):
 
 
 class Delivery(Model):
-    signed_by: Literal["recipient", "proxy", "locker", "station", "other"] | None = None
+    signed_by: Literal[C.SIGNED_BY] | None = None
     recipient_notified: bool | None = None
     recipient_consented: bool | None = None
     proxy_id_checked: bool | None = None
@@ -101,7 +101,7 @@ class Outcome(Model):
 
 class HubHandling(Model):
     station: StationCode | None = None
-    found: Literal["prohibited", "contaminating"] | None = None
+    found: Literal[C.HUB_FINDS] | None = None
     reported: bool | None = None
     isolated: bool | None = None
     photographed: bool | None = None
@@ -109,24 +109,23 @@ class HubHandling(Model):
     repacked: bool | None = None
 
 
-ComplaintIssue = Literal["delay", "pressure_marks", "lost", "rude_courier", "insult",
-                         "physical_conflict", "overcharge", "damage", "contents_short"]
+ComplaintIssue = Literal[C.COMPLAINT_ISSUES]
 
 
 class Complaint(Model):
-    kind: Literal["query", "complaint"] | None = None
-    channel: Literal["phone", "online", "ticket"] | None = None
+    kind: Literal[C.COMPLAINT_KINDS] | None = None
+    channel: Literal[C.CHANNELS] | None = None
     received_at: Timestamp | None = None
     major: bool | None = None
-    issues: list[ComplaintIssue] = Field(default_factory=list, max_length=32)
-    delay_minutes: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    issues: list[ComplaintIssue] = Field(default_factory=list, max_length=C.MAX_ISSUES)
+    delay_minutes: Annotated[int, Field(ge=0, le=C.DELAY_MINUTES_MAX)] | None = None
     first_contact_at: Timestamp | None = None
     plan_at: Timestamp | None = None
     closed_at: Timestamp | None = None
     # Optional additions for RG-1's interaction-level SLAs (not in the first contract draft).
     complex: bool | None = Field(None, description="RG-1: the question needed investigation")
     feedback_at: Timestamp | None = Field(None, description="RG-1: initial feedback on a complex question")
-    rings: Annotated[int, Field(ge=0, le=1000)] | None = Field(None, description="RG-1: rings before a phone answer")
+    rings: Annotated[int, Field(ge=0, le=C.RINGS_MAX)] | None = Field(None, description="RG-1: rings before a phone answer")
     connected_at: Timestamp | None = Field(None, description="RG-1: phone call connected")
     identity_confirmed_at: Timestamp | None = Field(None, description="RG-1: caller identity confirmed")
 
@@ -134,14 +133,14 @@ class Complaint(Model):
 class Case(Model):
     """One disputed parcel. See CONTRACT.md."""
 
-    waybill: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
-    product: Literal["taobao", "standard"] | None = None
+    waybill: Annotated[str, Field(min_length=1, max_length=C.CODE_MAX_LENGTH, pattern=C.WAYBILL_PATTERN)]
+    product: Literal[C.PRODUCTS] | None = None
     timezone: Zone | None = None
     as_of: Timestamp | None = None
     stations: Stations | None = None
     parcel: Parcel | None = None
     collection: Collection | None = None
-    scans: list[Scan] = Field(default_factory=list, max_length=1000)
+    scans: list[Scan] = Field(default_factory=list, max_length=C.MAX_SCANS)
     delivery: Delivery | None = None
     outcome: Outcome | None = None
     hub_handling: HubHandling | None = None
@@ -160,8 +159,7 @@ class Case(Model):
         for scan in self.scans:
             scan.at = aware(scan.at)
         if self.complaint is not None:
-            for name in ("received_at", "first_contact_at", "plan_at", "closed_at", "feedback_at",
-                         "connected_at", "identity_confirmed_at"):
+            for name in C.TIMESTAMPS["complaint"]:
                 setattr(self.complaint, name, aware(getattr(self.complaint, name)))
 
     @property

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Callable, get_args
+from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from . import types as T
-from .facts import Case, ComplaintIssue, Delivery, HubHandling, Complaint
+from . import contract as C
+
+Case = Any      # a validated case: facts.Case or fastcase.FastCase (same fields)
 
 CHAIN_LEVEL = "complaint_level"
 CLASSIFICATION_PREFIX = "classification."
@@ -38,12 +40,6 @@ def _attr(path: str) -> Callable[[Case, Any], Any]:
                 return None
         return obj
     return get
-
-
-def _enum(model, name) -> T.FactType:
-    ann = model.model_fields[name].annotation
-    values = tuple(v for a in get_args(ann) for v in get_args(a))
-    return T.enum_type(values)
 
 
 # ---- derived values every pack may use (computed once per case, lazily) -------------
@@ -128,7 +124,7 @@ def _builtin(name: str) -> Callable[[Case, Derived], Any]:
 
 _BASE = [
     ("waybill", T.TEXT, "waybill number"),
-    ("product", T.enum_type(("taobao", "standard")), "product line"),
+    ("product", T.enum_type(C.PRODUCTS), "product line"),
     ("stations.sending", T.TEXT, "station that collected the parcel"),
     ("stations.delivering", T.TEXT, "delivering station as stated in the case"),
     ("parcel.length_cm", T.LENGTH, ""), ("parcel.width_cm", T.LENGTH, ""), ("parcel.height_cm", T.LENGTH, ""),
@@ -136,16 +132,16 @@ _BASE = [
     ("parcel.packaging_compliant", T.BOOL, ""), ("parcel.prohibited", T.BOOL, ""),
     ("collection.sender_signed", T.BOOL, ""), ("collection.in_service_area", T.BOOL, ""),
     ("collection.quoted_cny", T.MONEY, ""), ("collection.charged_cny", T.MONEY, ""),
-    ("delivery.signed_by", _enum(Delivery, "signed_by"), ""),
+    ("delivery.signed_by", T.enum_type(C.SIGNED_BY), ""),
     ("delivery.recipient_notified", T.BOOL, ""), ("delivery.recipient_consented", T.BOOL, ""),
     ("delivery.proxy_id_checked", T.BOOL, ""), ("delivery.signature_legible", T.BOOL, "false = 草签"),
     ("outcome.lost", T.BOOL, ""), ("outcome.damaged", T.BOOL, ""), ("outcome.contents_short", T.BOOL, ""),
     ("outcome.packaging_intact", T.BOOL, ""), ("outcome.recipient_denies_receipt", T.BOOL, ""),
-    ("hub_handling.station", T.TEXT, ""), ("hub_handling.found", _enum(HubHandling, "found"), ""),
+    ("hub_handling.station", T.TEXT, ""), ("hub_handling.found", T.enum_type(C.HUB_FINDS), ""),
     ("hub_handling.reported", T.BOOL, ""), ("hub_handling.isolated", T.BOOL, ""),
     ("hub_handling.photographed", T.BOOL, ""), ("hub_handling.registered", T.BOOL, ""),
     ("hub_handling.repacked", T.BOOL, ""),
-    ("complaint.kind", _enum(Complaint, "kind"), ""), ("complaint.channel", _enum(Complaint, "channel"), ""),
+    ("complaint.kind", T.enum_type(C.COMPLAINT_KINDS), ""), ("complaint.channel", T.enum_type(C.CHANNELS), ""),
     ("complaint.received_at", T.INSTANT, ""), ("complaint.major", T.BOOL, ""),
     ("complaint.delay_minutes", T.INT, ""), ("complaint.first_contact_at", T.INSTANT, ""),
     ("complaint.plan_at", T.INSTANT, ""), ("complaint.closed_at", T.INSTANT, ""),
@@ -171,7 +167,7 @@ for _path, _type, _doc in _BASE:
 BASE_FACTS["complaint.issues"] = FactSpec(
     "complaint.issues", T.LIST, "issues raised; test with `contains`",
     lambda case, _d: case.complaint.issues if case.complaint else None)
-ISSUE_VALUES = get_args(ComplaintIssue)
+ISSUE_VALUES = C.COMPLAINT_ISSUES
 for _block in _BLOCKS:
     BASE_FACTS[_block] = FactSpec(_block, T.BLOCK, f"the `{_block}` block is present", _attr(_block))
 for _path, _type, _doc in _BUILTINS:

@@ -1,0 +1,44 @@
+"""The case contract's vocabulary in plain Python: allowed values, patterns, limits.
+
+Two models read it. `facts.Case` (Pydantic) is the authority: its errors are the
+ones users see. `fastcase.FastCase` (msgspec) accepts only what `facts.Case`
+accepts, many times faster and without importing Pydantic. Holding the values
+here, once, keeps the two from drifting; a test compares them field by field.
+"""
+from __future__ import annotations
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+PRODUCTS = ("taobao", "standard")
+SCAN_TYPES = ("collect", "dispatch", "arrival", "signed")
+SIGNED_BY = ("recipient", "proxy", "locker", "station", "other")
+HUB_FINDS = ("prohibited", "contaminating")
+COMPLAINT_KINDS = ("query", "complaint")
+CHANNELS = ("phone", "online", "ticket")
+COMPLAINT_ISSUES = ("delay", "pressure_marks", "lost", "rude_courier", "insult", "physical_conflict",
+                    "overcharge", "damage", "contents_short")
+
+WAYBILL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+STATION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+CODE_MAX_LENGTH = 64                 # waybills and station codes
+MAX_SCANS = 1000
+MAX_ISSUES = 32
+DELAY_MINUTES_MAX = 10_000_000
+RINGS_MAX = 1000
+
+# Decimal fields: (greater than, or at least, this; at most; decimal places; total digits)
+MONEY = {"ge": 0, "max_digits": 14, "decimal_places": 2}
+LENGTH = {"gt": 0, "le": 10000, "decimal_places": 2}
+WEIGHT = {"gt": 0, "le": 100000, "decimal_places": 3}
+
+# The case's fields by block, and which decimal limits or timestamp parsing each takes,
+# so the fast model can check exactly the fields the Pydantic model constrains.
+DECIMALS = {
+    "parcel": {"length_cm": LENGTH, "width_cm": LENGTH, "height_cm": LENGTH, "weight_kg": WEIGHT,
+               "declared_value_cny": MONEY},
+    "collection": {"quoted_cny": MONEY, "charged_cny": MONEY},
+}
+TIMESTAMPS = {
+    "complaint": ("received_at", "first_contact_at", "plan_at", "closed_at", "feedback_at", "connected_at",
+                  "identity_confirmed_at"),
+}
