@@ -163,7 +163,7 @@ def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, An
                            as_of=job["as_of"], now=job["now"], lang=job["lang"], backend=job["backend"])
     lines: list[str] = []
     if job["output_format"] == "parquet":
-        docs = [v.model_dump(mode="json") for _, v in done.verdicts]
+        docs = [v.to_dict() for _, v in done.verdicts]
         batch_io.write_parquet_part(Path(job["parts"]) / f"{chunk.index:09d}.parquet", docs)
     else:
         lines = [v.to_json(indent=None) for _, v in done.verdicts]
@@ -213,7 +213,7 @@ class Batch:
         st = os.stat(self.input)
         o = self.options
         parts = [os.path.abspath(self.input), st.st_size, st.st_mtime_ns, self.in_fmt, self.out_fmt,
-                 o.lang, as_of, started, o.chunk_size, [(p.name, p.model.version, p.digest) for p in self.engine.packs]]
+                 o.lang, as_of, started, o.chunk_size, [(p.name, p.version, p.digest) for p in self.engine.packs]]
         return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
     def _load_checkpoint(self) -> dict | None:

@@ -88,15 +88,19 @@ def _engine(args):
 
 
 def _read_case(args):
-    from .facts import load_case, load_case_text
+    """The case file or standard input, validated (Pydantic is imported only to explain a bad case)."""
+    from .fastcase import case_of
+    from .sources import parse_text, read_document
     if args.case == "-":
         try:
             text = sys.stdin.buffer.read().decode("utf-8-sig")
         except UnicodeDecodeError:
             from .errors import InputError
             raise InputError("standard input is not UTF-8 text", file="<stdin>") from None
-        return load_case_text(text)
-    return load_case(args.case)
+        doc = parse_text(text, "<stdin>")
+    else:
+        doc = read_document(args.case)
+    return case_of(doc.data, doc)
 
 
 def _adjudicate(args) -> str:
@@ -122,7 +126,7 @@ def _schema(args) -> str:
         schema = pack_schema()
     else:
         from .verdict import Verdict
-        schema = Verdict.model_json_schema()
+        schema = Verdict.json_schema()
     return json.dumps(schema, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 

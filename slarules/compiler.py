@@ -8,17 +8,16 @@ in later strata, so forward chaining happens in a fixed, explainable order.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from . import types as T
 from .errors import PackError
-from .pack import (FORMATS, PLACEHOLDER, SPECIAL_PLACEHOLDERS, AllOf, AnyOf, Compare, FactRef, Issue, Pack,
+from .pack import (FORMATS, SPECIAL_PLACEHOLDERS, AllOf, AnyOf, Compare, FactRef, Issue, Pack,
                    ParamRef, did_you_mean)
+from .program import PLACEHOLDER, Amount, CompiledRule, Derivation, Leaf, Node, PackInfo, Program, walk  # noqa: F401
 from .vocabulary import (BASE_FACTS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, FUNCTIONS, ISSUE_VALUES, FactSpec,
-                         Function, chain_spec)
+                         chain_spec)
 
 MAX_RULES = 400          # durable_rules hangs at registration from 512 rules on
 MAX_FIELDS = 240         # a durable_rules fact holds at most 255 properties
@@ -26,119 +25,6 @@ MAX_FIELDS = 240         # a durable_rules fact holds at most 255 properties
 DEFAULT_SEVERITY = {"classification": "info", "not_covered": "info", "warning": "warning"}
 PARTY_STATION = {"sending_station": "stations.sending", "delivering_station": "delivering_station",
                  "hub": "hub_handling.station"}
-
-
-@dataclass(frozen=True)
-class Leaf:
-    """One comparison. `value` is already encoded; `right` names a fact instead.
-
-    `shown` is the constant before encoding and `origin` its "file:line", kept
-    only to explain a verdict to a person (they take no part in equality).
-    """
-
-    op: str
-    left: str
-    value: Any = None
-    right: str | None = None
-    label: str | None = None
-    shown: Any = field(default=None, compare=False)
-    origin: str | None = field(default=None, compare=False)
-
-    def paths(self) -> tuple[str, ...]:
-        return (self.left,) if self.right is None else (self.left, self.right)
-
-
-@dataclass(frozen=True)
-class Node:
-    op: str                   # "all" | "any"
-    children: tuple
-    label: str | None = None
-    origin: str | None = field(default=None, compare=False)
-
-
-TRUE = Node("all", ())
-
-
-@dataclass(frozen=True)
-class Amount:
-    """A fine or refund: a constant, or the value of a money fact."""
-
-    constant: Decimal | None = None
-    fact: str | None = None
-
-
-@dataclass
-class CompiledRule:
-    id: str
-    clause: str
-    pack: str
-    title: str
-    kind: str
-    party: str
-    station_fact: str | None
-    severity: str
-    classify: str | None
-    level: int | None
-    fine: Amount | None
-    refund: Amount | None
-    scope: Node
-    when: Node
-    facts: tuple[str, ...]
-    messages: dict[str, str]
-    overrides: tuple[str, ...]
-    deadline: tuple[str, str, str] | None   # (name, due fact, actual fact)
-    location: tuple[str, int | None]
-    harms: tuple[str, ...] = ()
-    stratum: int = 0
-    reads_chain: frozenset = frozenset()
-
-    @property
-    def condition(self) -> Node:
-        return Node("all", (self.scope, self.when))
-
-    @property
-    def writes(self) -> set[str]:
-        out = set()
-        if self.classify:
-            out.add(CLASSIFICATION_PREFIX + self.classify)
-        if self.level:
-            out.add(CHAIN_LEVEL)
-        return out
-
-
-@dataclass
-class Derivation:
-    name: str
-    fn: Function
-    args: dict[str, tuple[str, Any]]   # arg -> ("fact", path) | ("coalesce", paths) | ("const", value)
-
-
-@dataclass
-class Program:
-    """Everything a backend needs, and everything a verdict needs to explain itself."""
-
-    packs: list[Pack]
-    rules: list[CompiledRule]
-    derivations: list[Derivation]
-    specs: dict[str, FactSpec]
-    condition_fields: list[str]
-    strata: int
-    classifications: list[str]
-    timezone: str
-
-    def rule(self, rule_id: str) -> CompiledRule:
-        return self._by_id[rule_id]
-
-    def overridden(self, fired) -> set[str]:
-        """Rules suppressed by precedence, given the rules that fired."""
-        return {t for rid in fired for t in self._by_id[rid].overrides}
-
-    def __post_init__(self) -> None:
-        self._by_id = {r.id: r for r in self.rules}
-
-    def __getstate__(self) -> dict:
-        """Pickle what was compiled, not what a run cached on it (`derive` keeps its plan here)."""
-        return {k: v for k, v in self.__dict__.items() if k != "_fact_plan"}
 
 
 def dependency_order(nodes: list, name, deps, on_cycle) -> list:
@@ -168,15 +54,6 @@ def dependency_order(nodes: list, name, deps, on_cycle) -> list:
     for node in nodes:
         visit(node, ())
     return order
-
-
-def walk(node) :
-    """Every leaf of a condition tree."""
-    if isinstance(node, Leaf):
-        yield node
-    else:
-        for child in node.children:
-            yield from walk(child)
 
 
 class _Compiler:
@@ -332,7 +209,7 @@ class _Compiler:
         if len(rules) > MAX_RULES:
             self.issue(self.packs[0], ("rules",), f"{len(rules)} rules loaded; at most {MAX_RULES} are supported")
         self.raise_if_errors()
-        return Program(self.packs, rules, derivations, self.specs, fields,
+        return Program([PackInfo.of(p) for p in self.packs], rules, derivations, self.specs, fields,
                        1 + max((r.stratum for r in rules), default=0), sorted(self.classified),
                        self.packs[0].model.timezone)
 

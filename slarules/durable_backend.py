@@ -30,7 +30,7 @@ from typing import Any
 from durable import engine as _durable
 
 from .backend import RunResult
-from .compiler import CompiledRule, Leaf, Program
+from .program import CompiledRule, Leaf, Program
 from .derive import flag_key, key
 from .errors import EngineError
 from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX

@@ -16,15 +16,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from .compiler import Program, compile_packs
-from .derive import CaseFacts, case_facts
 from .backend import BACKENDS, RunResult
+from .derive import CaseFacts, case_facts
 from .durable_backend import DurableBackend
 from .errors import CaseError, PackError, SlaRulesError
-from .facts import Case, parse_case
-from .pack import Pack, load_pack
+from .fastcase import case_of
+from .program import PackInfo, Program
 from .sources import read_document
 from .verdict import Verdict, VerdictBuilder
+
+Case = Any     # facts.Case, fastcase.FastCase, or a dict of the case's JSON
 
 CATALOGUE_FILE = "clauses.yaml"
 LANGS = ("zh", "en")
@@ -71,7 +72,7 @@ def load_catalogue(path: str | Path | None = None) -> dict[str, dict]:
     return clauses
 
 
-def parse_instant(value: Any, case: Case, field: str = "as_of") -> datetime:
+def parse_instant(value: Any, case, field: str = "as_of") -> datetime:
     if isinstance(value, datetime):
         dt = value
     else:
@@ -129,6 +130,8 @@ class Engine:
         cached = cache.load(digest) if digest else None
         if cached is not None:
             return cached
+        from .compiler import compile_packs     # Pydantic and the pack models: only when compiling
+        from .pack import load_pack
         packs = [load_pack(p) for p in files]
         clauses = load_catalogue(catalogue)
         program = compile_packs(packs, clauses)
@@ -166,12 +169,12 @@ class Engine:
             return cls._default
 
     @property
-    def packs(self) -> list[Pack]:
+    def packs(self) -> list[PackInfo]:
         return self.program.packs
 
     def facts(self, case: Case | dict, as_of: Any = None, now: Any = None) -> CaseFacts:
         """The case's facts at `as_of`, else at the case's own as_of, else at `now` (default: the clock)."""
-        case = parse_case(case)
+        case = case_of(case)
         when = next((w for w in (as_of, case.as_of, now) if w is not None), None)
         instant = parse_instant(when, case) if when is not None else datetime.now(timezone.utc)
         return case_facts(self.program, case, instant)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from . import evaluate
-from .compiler import CompiledRule, Leaf
+from .program import CompiledRule, Leaf
 from .derive import CaseFacts, flag_key, key
 from .backend import RunResult
 from .types import render, to_json_value

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -280,6 +279,5 @@ def pack_schema() -> dict:
     return PackModel.model_json_schema(by_alias=True)
 
 
-PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)(?:\|([a-z]+))?\}")
 SPECIAL_PLACEHOLDERS = ("station", "party", "branches", "fine_cny", "refund_cny", "clause", "rule")
 FORMATS = ("time", "date", "datetime")

@@ -28,7 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import evaluate
-from .compiler import CompiledRule, Leaf
+from .program import CompiledRule, Leaf
 from .errors import PackError, SlaRulesError
 from .facts import error_from_validation, parse_case
 from .sources import Document, read_document
@@ -252,7 +252,7 @@ def project(expect: Expect, fired: list[str], verdict) -> tuple[dict, dict]:
         act["does_not_fire"] = sorted(r for r in expect.does_not_fire if r not in fired_set)
     if exp != act:
         act["fired (all)"] = sorted(fired_set)     # shown in the diff only when something is off
-    data = verdict.model_dump(mode="json")
+    data = verdict.to_dict()
     for name in VERDICT_FIELDS:
         want = getattr(expect, name)
         if want is None:

@@ -22,7 +22,7 @@ os.environ.setdefault("POLARS_MAX_THREADS", "1")   # parallelism comes from batc
 import polars as pl  # noqa: E402
 
 from .backend import RunResult  # noqa: E402
-from .compiler import Leaf, Program  # noqa: E402
+from .program import Leaf, Program  # noqa: E402
 from .derive import flag_key, key  # noqa: E402
 from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES  # noqa: E402
 

@@ -7,16 +7,14 @@ same case and packs give byte-identical JSON on any machine or thread.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from . import evaluate
-from .compiler import CompiledRule, Program
-from .derive import CaseFacts, key
 from .backend import RunResult
-from .pack import PLACEHOLDER
+from .derive import CaseFacts, key
+from .program import PLACEHOLDER, CompiledRule, Program
 from .types import render, to_json_value
 from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX
 
@@ -28,18 +26,23 @@ PARTY_NAMES = {
            "customer_service": "customer service", "customer": "customer", "none": "none"},
 }
 
+# Plain dataclasses, not Pydantic models: a verdict is built by us, never parsed, and
+# importing Pydantic would double a CLI call's start-up. `slarules schema verdict`
+# still gets its JSON schema from them through Pydantic's TypeAdapter.
 
-class Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
-
-class PackRef(Out):
+@dataclass
+class PackRef:
     name: str
     version: str
     digest: str
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "digest": self.digest}
 
-class Finding(Out):
+
+@dataclass
+class Finding:
     clause: str
     rule: str
     kind: str
@@ -51,8 +54,14 @@ class Finding(Out):
     facts: dict[str, Any]
     message: str
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"clause": self.clause, "rule": self.rule, "kind": self.kind, "party": self.party,
+                "station": self.station, "fine_cny": self.fine_cny, "refund_cny": self.refund_cny,
+                "severity": self.severity, "facts": dict(self.facts), "message": self.message}
 
-class DeadlineStatus(Out):
+
+@dataclass
+class DeadlineStatus:
     name: str
     clause: str
     rule: str
@@ -60,8 +69,15 @@ class DeadlineStatus(Out):
     actual: str | None
     status: str           # met | breached | open
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "clause": self.clause, "rule": self.rule, "due": self.due,
+                "actual": self.actual, "status": self.status}
 
-class Verdict(Out):
+
+@dataclass
+class Verdict:
+    """The verdict of CONTRACT.md; `to_dict()` is its JSON object, keys in contract order."""
+
     waybill: str
     as_of: str
     packs: list[PackRef]
@@ -74,8 +90,20 @@ class Verdict(Out):
     not_covered: list[str]
     deadlines: list[DeadlineStatus]
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"waybill": self.waybill, "as_of": self.as_of, "packs": [p.to_dict() for p in self.packs],
+                "findings": [f.to_dict() for f in self.findings], "classifications": list(self.classifications),
+                "complaint_level": self.complaint_level, "fines_cny": dict(self.fines_cny),
+                "refunds_cny": self.refunds_cny, "missing": list(self.missing),
+                "not_covered": list(self.not_covered), "deadlines": [d.to_dict() for d in self.deadlines]}
+
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.model_dump(mode="json"), ensure_ascii=False, indent=indent)
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+
+    @staticmethod
+    def json_schema() -> dict[str, Any]:
+        from pydantic import TypeAdapter
+        return TypeAdapter(Verdict).json_schema()
 
 
 def money(d: Decimal) -> str:
@@ -88,7 +116,7 @@ class VerdictBuilder:
     def __init__(self, program: Program, clause_order: dict[str, int]):
         self.program = program
         self.clause_order = clause_order
-        self.packs = [PackRef(name=p.name, version=p.model.version, digest=p.digest) for p in program.packs]
+        self.packs = [PackRef(name=p.name, version=p.version, digest=p.digest) for p in program.packs]
         self.scope = {r.id: evaluate.compile_tree(r.scope) for r in program.rules}
         self.when = {r.id: evaluate.compile_tree(r.when) for r in program.rules}
         self.deadline_rules = [r for r in program.rules if r.deadline is not None]

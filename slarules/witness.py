@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 
 from . import evaluate
-from .compiler import Program, walk
+from .program import Program, walk
 from .derive import case_facts, key
 from .errors import SlaRulesError
 from .facts import parse_case
@@ -49,9 +49,9 @@ class Palette:
                 if leaf.shown is not None and leaf.right is None:
                     self.values.setdefault(program.specs[leaf.left].type.name, set()).add(leaf.shown)
         for pack in program.packs:
-            for p in pack.model.parameters.values():
+            for _name, type_name, written in pack.parameters:
                 try:
-                    self.values.setdefault(p.type, set()).add(TYPES[p.type].parse(p.value))
+                    self.values.setdefault(type_name, set()).add(TYPES[type_name].parse(written))
                 except ValueError:
                     pass
 

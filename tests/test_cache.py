@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from slarules import Engine, cache
-from slarules import engine as engine_module
+from slarules import pack as pack_module
 
 from conftest import BASE, ROOT
 
@@ -26,7 +26,7 @@ def test_second_load_comes_from_the_cache_and_gives_the_same_verdict(packs, monk
 
     def no_yaml(*_a, **_k):
         raise AssertionError("packs were parsed again")
-    monkeypatch.setattr(engine_module, "load_pack", no_yaml)
+    monkeypatch.setattr(pack_module, "load_pack", no_yaml)
     assert Engine.load([packs]).adjudicate(copy.deepcopy(BASE)).to_json() == first
 
 

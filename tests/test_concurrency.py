@@ -17,7 +17,7 @@ def test_threads_get_the_verdicts_they_get_alone(engine):
 
 
 def test_two_engines_do_not_share_state(engine):
-    other = Engine.load([p.doc.file for p in engine.packs if p.name == "regulations"])
+    other = Engine.load([p.file for p in engine.packs if p.name == "regulations"])
     c = load_case(str(EXAMPLES / "rg4-level2.yaml"))
     assert {f.rule for f in other.adjudicate(c).findings} == {"cs.level-2", "cs.level-2.contact"}
     assert {f.rule for f in engine.adjudicate(c).findings} == {"cs.level-2", "cs.level-2.contact"}

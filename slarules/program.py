@@ -1,0 +1,156 @@
+"""What compiling packs produces: condition trees and rules, ready for any backend.
+
+Plain dataclasses with no Pydantic in them, so that a Program taken from the
+compile cache (or sent to Spark executors) loads without the pack models:
+everything a backend, a verdict or an explanation needs, and nothing else.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, FactSpec, Function
+
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)(?:\|([a-z]+))?\}")    # {fact} or {fact|format} in a message
+
+
+@dataclass(frozen=True)
+class PackInfo:
+    """A compiled pack's identity (for verdicts and caches) and its parameters (for witnesses)."""
+
+    name: str
+    version: str
+    digest: str
+    file: str
+    timezone: str
+    parameters: tuple[tuple[str, str, Any], ...] = ()     # (name, type, value as written)
+
+    @classmethod
+    def of(cls, pack) -> "PackInfo":
+        m = pack.model
+        return cls(pack.name, m.version, pack.digest, pack.doc.file, m.timezone,
+                   tuple((n, p.type, p.value) for n, p in m.parameters.items()))
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One comparison. `value` is already encoded; `right` names a fact instead.
+
+    `shown` is the constant before encoding and `origin` its "file:line", kept
+    only to explain a verdict to a person (they take no part in equality).
+    """
+
+    op: str
+    left: str
+    value: Any = None
+    right: str | None = None
+    label: str | None = None
+    shown: Any = field(default=None, compare=False)
+    origin: str | None = field(default=None, compare=False)
+
+    def paths(self) -> tuple[str, ...]:
+        return (self.left,) if self.right is None else (self.left, self.right)
+
+
+@dataclass(frozen=True)
+class Node:
+    op: str                   # "all" | "any"
+    children: tuple
+    label: str | None = None
+    origin: str | None = field(default=None, compare=False)
+
+
+TRUE = Node("all", ())
+
+
+@dataclass(frozen=True)
+class Amount:
+    """A fine or refund: a constant, or the value of a money fact."""
+
+    constant: Decimal | None = None
+    fact: str | None = None
+
+
+@dataclass
+class CompiledRule:
+    id: str
+    clause: str
+    pack: str
+    title: str
+    kind: str
+    party: str
+    station_fact: str | None
+    severity: str
+    classify: str | None
+    level: int | None
+    fine: Amount | None
+    refund: Amount | None
+    scope: Node
+    when: Node
+    facts: tuple[str, ...]
+    messages: dict[str, str]
+    overrides: tuple[str, ...]
+    deadline: tuple[str, str, str] | None   # (name, due fact, actual fact)
+    location: tuple[str, int | None]
+    harms: tuple[str, ...] = ()
+    stratum: int = 0
+    reads_chain: frozenset = frozenset()
+
+    @property
+    def condition(self) -> Node:
+        return Node("all", (self.scope, self.when))
+
+    @property
+    def writes(self) -> set[str]:
+        out = set()
+        if self.classify:
+            out.add(CLASSIFICATION_PREFIX + self.classify)
+        if self.level:
+            out.add(CHAIN_LEVEL)
+        return out
+
+
+@dataclass
+class Derivation:
+    name: str
+    fn: Function
+    args: dict[str, tuple[str, Any]]   # arg -> ("fact", path) | ("coalesce", paths) | ("const", value)
+
+
+@dataclass
+class Program:
+    """Everything a backend needs, and everything a verdict needs to explain itself."""
+
+    packs: list[PackInfo]
+    rules: list[CompiledRule]
+    derivations: list[Derivation]
+    specs: dict[str, FactSpec]
+    condition_fields: list[str]
+    strata: int
+    classifications: list[str]
+    timezone: str
+
+    def rule(self, rule_id: str) -> CompiledRule:
+        return self._by_id[rule_id]
+
+    def overridden(self, fired) -> set[str]:
+        """Rules suppressed by precedence, given the rules that fired."""
+        return {t for rid in fired for t in self._by_id[rid].overrides}
+
+    def __post_init__(self) -> None:
+        self._by_id = {r.id: r for r in self.rules}
+
+    def __getstate__(self) -> dict:
+        """Pickle what was compiled, not what a run cached on it (`derive` keeps its plan here)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_fact_plan"}
+
+
+def walk(node) :
+    """Every leaf of a condition tree."""
+    if isinstance(node, Leaf):
+        yield node
+    else:
+        for child in node.children:
+            yield from walk(child)
