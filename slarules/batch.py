@@ -116,7 +116,7 @@ def error_record(number_key: str, number: int, exc: SlaRulesError, data: Any, fi
 @dataclass
 class Adjudicated:
     """The outcome of some rows: verdicts and error records in row order, and their statement."""
-    verdicts: list[tuple[int, Any]]        # (row number, Verdict)
+    verdicts: list[tuple[int, str]]        # (row number, the verdict's JSON line)
     errors: list[tuple[int, str]]          # (row number, error record)
     statement: Statement
 
@@ -129,6 +129,18 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
     local batches and Spark partitions so both give the same bytes.
     """
     number_key = "line" if raw else "row"
+    statement = Statement()
+    verdicts: list[tuple[int, str]] = []
+    columnar = engine.columnar(lang) if backend == "polars" and raw else None
+    if columnar is not None:
+        from . import columnar as bulk
+        as_of_us, now_us = bulk.instant_or_none(as_of), bulk.instant_or_none(now)
+        if (as_of is None or as_of_us is not None) and now_us is not None:
+            frame, _ = bulk.read_lines(rows)
+            done, statement = columnar.adjudicate(frame, as_of_us=as_of_us, now_us=now_us)
+            verdicts = list(zip(done["__row"].to_list(), done["json"].to_list()))
+            taken = {number for number, _ in verdicts}
+            rows = [r for r in rows if r[0] not in taken]     # the per-case path: exact errors, odd inputs
     errors: list[tuple[int, str]] = []
     datas: list[tuple[int, Any]] = []
     for number, payload in rows:
@@ -139,14 +151,13 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
             continue
         datas.append((number, data))
     results = engine.adjudicate_many([d for _, d in datas], as_of=as_of, now=now, lang=lang, backend=backend)
-    statement = Statement()
-    verdicts: list[tuple[int, Any]] = []
     for (number, data), (facts, outcome) in zip(datas, results):
         if isinstance(outcome, SlaRulesError):
             errors.append((number, error_record(number_key, number, outcome, data, file)))
             continue
         statement.add(facts, outcome)
-        verdicts.append((number, outcome))
+        verdicts.append((number, outcome.to_json(indent=None)))
+    verdicts.sort(key=lambda v: v[0])
     errors.sort(key=lambda e: e[0])
     statement.errors = len(errors)
     return Adjudicated(verdicts, errors, statement)
@@ -163,10 +174,10 @@ def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, An
                            as_of=job["as_of"], now=job["now"], lang=job["lang"], backend=job["backend"])
     lines: list[str] = []
     if job["output_format"] == "parquet":
-        docs = [v.to_dict() for _, v in done.verdicts]
+        docs = [json.loads(line) for _, line in done.verdicts]
         batch_io.write_parquet_part(Path(job["parts"]) / f"{chunk.index:09d}.parquet", docs)
     else:
-        lines = [v.to_json(indent=None) for _, v in done.verdicts]
+        lines = [line for _, line in done.verdicts]
     return {"index": chunk.index, "verdicts": "".join(line + "\n" for line in lines),
             "count": done.statement.verdicts, "errors": "".join(e + "\n" for _, e in done.errors),
             "statement": done.statement.to_dict(), "position": chunk.position, "rows": len(chunk.rows),

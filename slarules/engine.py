@@ -96,6 +96,7 @@ class Engine:
         self.backend = DurableBackend(program)
         self.builder = VerdictBuilder(program, {c: i for i, c in enumerate(catalogue)})
         self._bulk = None
+        self._columnar: dict[str, Any] = {}
         self.pack_paths: list[Path] = []      # what `load` read, so batch workers can load the same
         self.catalogue_path: Path | None = None
 
@@ -106,6 +107,17 @@ class Engine:
             from .polars_backend import PolarsBackend
             self._bulk = PolarsBackend(self.program)
         return self._bulk
+
+    def columnar(self, lang: str):
+        """The packs compiled for bulk work as columns (columnar.Columnar), or None when they use
+        something it cannot compile; built on first use, once per language."""
+        if lang not in self._columnar:
+            from .columnar import Columnar, Unsupported
+            try:
+                self._columnar[lang] = Columnar(self.program, self.builder.clause_order, lang)
+            except Unsupported:
+                self._columnar[lang] = None
+        return self._columnar[lang]
 
     @classmethod
     def load(cls, paths: Iterable[str | Path], catalogue: str | Path | None = None) -> "Engine":

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -30,10 +31,10 @@ def _anchored(pattern: str) -> str:
 
 
 Code = Annotated[str, Meta(min_length=1, max_length=C.CODE_MAX_LENGTH, pattern=_anchored(C.STATION_PATTERN))]
-# Decimals and timestamps arrive as anything and are checked by `_finish`, which
-# accepts only the forms whose Pydantic result is certain.
-Decimalish = Any
-Timestamp = Any
+# Decimals and timestamps are checked by `_finish`, which accepts only the forms whose
+# Pydantic result is certain (a datetime object, say, is left to Pydantic).
+Decimalish = str | int | float | None
+Timestamp = str | None
 
 
 class _Block(Struct, forbid_unknown_fields=True):
@@ -65,7 +66,7 @@ class Collection(_Block):
 class Scan(_Block):
     type: Literal[C.SCAN_TYPES]
     station: Code
-    at: Timestamp
+    at: str
 
 
 class Delivery(_Block):
@@ -240,6 +241,40 @@ def fast_case(data: Any) -> FastCase | None:
     except (msgspec.ValidationError, _Unsure):
         return None
     return case
+
+
+def structural(model: type = FastCase, _made: dict | None = None) -> type:
+    """`model` with only the JSON shape checked: field names, JSON types, required fields.
+
+    Patterns, allowed values and limits are what cost in msgspec; the columnar path
+    checks those itself, in bulk, so it decodes with this variant (~3x faster).
+    An optional field left out stays UNSET, so encoding the result again writes
+    exactly the keys the input had (an explicit null or [] included).
+    """
+    made = {} if _made is None else _made
+
+    def plain(tp):
+        origin = get_origin(tp)
+        if origin is Annotated:
+            return plain(get_args(tp)[0])
+        if origin is Literal:
+            return type(get_args(tp)[0])
+        if origin in (Union, UnionType):
+            return Union[tuple(plain(a) for a in get_args(tp))]
+        if origin is list:
+            return list[plain(get_args(tp)[0])]
+        if isinstance(tp, type) and issubclass(tp, Struct):
+            return structural(tp, made)
+        return tp
+    if model not in made:
+        fields = []
+        for f in msgspec.structs.fields(model):
+            if f.default is msgspec.NODEFAULT and f.default_factory is msgspec.NODEFAULT:
+                fields.append((f.name, plain(f.type)))
+            else:
+                fields.append((f.name, Union[plain(f.type), msgspec.UnsetType], msgspec.UNSET))
+        made[model] = msgspec.defstruct(model.__name__, fields, forbid_unknown_fields=True)
+    return made[model]
 
 
 def case_of(data: Any, document=None):

@@ -97,8 +97,7 @@ def _partition(batches: Iterator, settings: dict[str, Any]) -> Iterator:
                                    backend="polars",
                                    file=file if settings["name_files"] else None)
             statement.merge(done.statement)
-            for number, verdict in done.verdicts:
-                text = verdict.to_json(indent=None)
+            for number, text in done.verdicts:
                 emit("verdict", file, number, text, batch_io.verdict_row(json.loads(text)) if columns else None)
             for number, record in done.errors:
                 emit("error", file, number, record)

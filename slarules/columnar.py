@@ -1,0 +1,920 @@
+"""Bulk adjudication as columns: a chunk of cases in, a column of verdict JSON out.
+
+The per-case path (fast validation, facts, a backend, the verdict) spends a few
+hundred microseconds of Python on each case. Here one Program is compiled once
+into Polars expressions for every step after validation: the fact vocabulary and
+the pack's derivations as integer arithmetic on encoded values, the rules as in
+polars_backend, and the verdict's JSON assembled as strings, in contract order.
+
+Only *plain* rows take this way: valid by the case contract's checks (done here
+in bulk), in a time zone with one UTC offset from 2000 to 2100, timestamps to
+the second with an offset. Every other row goes the per-case way, and so does
+every row when the packs use something this module cannot compile (`Unsupported`).
+Either way the bytes are the same; tests/test_columnar.py holds them equal.
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+
+from . import contract as C
+from .derive import flag_key, key
+from .polars_backend import column_schema, expr
+from .program import PLACEHOLDER, Leaf, Node, Program
+from .statement import Statement
+from .verdict import PARTY_NAMES
+from .vocabulary import BASE_FACTS, BLOCKS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES
+
+US = 1_000_000
+DAY = 86_400 * US
+ORDINAL_1970 = 719_163                     # date(1970, 1, 1).toordinal()
+EARLIEST = int(datetime(2000, 1, 1, tzinfo=timezone.utc).timestamp()) * US
+LATEST = int(datetime(2090, 1, 1, tzinfo=timezone.utc).timestamp()) * US
+UNITS = {"money": 2, "length": 2, "weight": 3}          # decimal places of each encoded unit
+_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d([+-]([01]\d|2[0-3]):[0-5]\d|Z)$"
+_DECIMAL = r"^(0|[1-9][0-9]*)(\.[0-9]+)?$"
+JSON_SAFE = re.compile(r'^[^"\\\x00-\x1f]*$')
+
+
+def _with(frame: pl.DataFrame, *exprs) -> pl.DataFrame:
+    """with_columns without the query optimiser: on verdict-sized expression trees its common
+    subexpression search costs seconds a chunk and saves nothing."""
+    return frame.lazy().with_columns(*exprs).collect(optimizations=pl.QueryOptFlags.none())
+
+
+SPARSE = pl.QueryOptFlags(comm_subexpr_elim=False)     # per-rule filters: projection pushdown pays, CSE doesn't
+
+
+class Unsupported(Exception):
+    """The packs use something this module does not compile; the per-case path takes every row."""
+
+
+def js(text: str) -> str:
+    """A constant as JSON text, exactly as json.dumps(ensure_ascii=False) writes it."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def fixed_offset(name: str) -> int | None:
+    """The zone's one UTC offset in µs over 1999-2101, or None when it changes (DST, reforms)."""
+    try:
+        zone = ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    start = datetime(1999, 1, 1, tzinfo=timezone.utc)
+    offsets = {(start + timedelta(days=15 * i)).astimezone(zone).utcoffset() for i in range(2500)}
+    if len(offsets) != 1:
+        return None
+    (offset,) = offsets
+    return None if offset.microseconds or offset.seconds % 60 else int(offset.total_seconds()) * US
+
+
+def offset_text(offset_us: int) -> str:
+    sign = "-" if offset_us < 0 else "+"
+    minutes = abs(offset_us) // US // 60
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+# ---- reading: raw case columns -> plain mask and encoded facts --------------------------
+
+def raw_schema() -> dict[str, Any]:
+    """The columns of a chunk of cases as read: CONTRACT.md's nesting, decimals and timestamps as text."""
+    s, b, i = pl.String, pl.Boolean, pl.Int64
+    return {
+        "waybill": s, "product": s, "timezone": s, "as_of": s,
+        "stations": pl.Struct({"sending": s, "delivering": s}),
+        "parcel": pl.Struct({"length_cm": s, "width_cm": s, "height_cm": s, "weight_kg": s,
+                             "declared_value_cny": s, "packaging_compliant": b, "prohibited": b}),
+        "collection": pl.Struct({"sender_signed": b, "in_service_area": b, "quoted_cny": s, "charged_cny": s}),
+        "scans": pl.List(pl.Struct({"type": s, "station": s, "at": s})),
+        "delivery": pl.Struct({"signed_by": s, "recipient_notified": b, "recipient_consented": b,
+                               "proxy_id_checked": b, "signature_legible": b}),
+        "outcome": pl.Struct({"lost": b, "damaged": b, "contents_short": b, "packaging_intact": b,
+                              "recipient_denies_receipt": b}),
+        "hub_handling": pl.Struct({"station": s, "found": s, "reported": b, "isolated": b, "photographed": b,
+                                   "registered": b, "repacked": b}),
+        "complaint": pl.Struct({"kind": s, "channel": s, "received_at": s, "major": b, "issues": pl.List(s),
+                                "delay_minutes": i, "first_contact_at": s, "plan_at": s, "closed_at": s,
+                                "complex": b, "feedback_at": s, "rings": i, "connected_at": s,
+                                "identity_confirmed_at": s}),
+    }
+
+
+ENUMS = {"product": C.PRODUCTS, "delivery.signed_by": C.SIGNED_BY, "hub_handling.found": C.HUB_FINDS,
+         "complaint.kind": C.COMPLAINT_KINDS, "complaint.channel": C.CHANNELS}
+CODES = {"stations.sending", "stations.delivering", "hub_handling.station"}
+DECIMALS = {f"{block}.{name}": limits for block, fields in C.DECIMALS.items() for name, limits in fields.items()}
+TIMESTAMPS = {f"{block}.{name}" for block, names in C.TIMESTAMPS.items() for name in names}
+INTS = {"complaint.delay_minutes": C.DELAY_MINUTES_MAX, "complaint.rings": C.RINGS_MAX}
+
+
+def field(path: str) -> pl.Expr:
+    block, _, name = path.partition(".")
+    return pl.col(block).struct.field(name) if name else pl.col(block)
+
+
+def instant_us(text: pl.Expr) -> pl.Expr:
+    """µs since the epoch of `2026-05-02T11:40:00+08:00` or `...Z` text; check the form with TIMESTAMP_FORM.
+
+    The local part is parsed without a zone and the offset subtracted by hand:
+    strptime with `%:z` costs three times as much.
+    """
+    naive = text.str.slice(0, 19).str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S", strict=False).cast(pl.Int64)
+    sign = pl.when(text.str.slice(19, 1) == "-").then(-1).otherwise(1)
+    minutes = (text.str.slice(20, 2).cast(pl.Int64, strict=False) * 60
+               + text.str.slice(23, 2).cast(pl.Int64, strict=False)).fill_null(0)
+    return naive - sign * minutes * 60 * US
+
+
+def timestamp_ok(text: pl.Expr, value: pl.Expr) -> pl.Expr:
+    return text.str.contains(_TIMESTAMP) & value.is_between(EARLIEST, LATEST, closed="left")
+
+
+def decimal_units(text: pl.Expr, places: int) -> pl.Expr:
+    """Integer units with `places` decimals of decimal text (checked by decimal_ok)."""
+    parts = text.str.split_exact(".", 1)
+    fraction = parts.struct.field("field_1").fill_null("").str.pad_end(places, "0")
+    return (parts.struct.field("field_0") + fraction).cast(pl.Int64, strict=False)
+
+
+def decimal_ok(text: pl.Expr, units: pl.Expr, limits: dict, places: int) -> pl.Expr:
+    """The contract's limits on decimal text: form, decimal places, whole digits, bounds."""
+    whole_digits = min(limits.get("max_digits", 30) - limits["decimal_places"], 15)
+    dot = text.str.find(".", literal=True)
+    length = text.str.len_bytes()
+    ok = (text.str.contains(_DECIMAL) & units.is_not_null()
+          & (pl.when(dot.is_null()).then(length).otherwise(dot) <= whole_digits)
+          & (pl.when(dot.is_null()).then(0).otherwise(length - dot - 1) <= limits["decimal_places"]))
+    scale = 10 ** places
+    if "gt" in limits:
+        ok = ok & (units > limits["gt"] * scale)
+    if "ge" in limits:
+        ok = ok & (units >= limits["ge"] * scale)
+    if "le" in limits:
+        ok = ok & (units <= limits["le"] * scale)
+    return ok
+
+
+_V = "__v:"      # first-pass names, so values do not hide the raw columns the checks read
+
+
+def present_ok(value: pl.Expr, ok: pl.Expr) -> pl.Expr:
+    """An optional field is fine when absent, else when its check holds."""
+    return value.is_null() | ok.fill_null(False)
+
+
+class Reader:
+    """Bulk validation and the base facts of a chunk, for one time zone and one `now`."""
+
+    def checks_and_facts(self, df: pl.DataFrame, offset: int, as_of_us: int | None, now_us: int) -> pl.DataFrame:
+        """`__row`, `__ok` (the row is plainly valid) and every base fact, encoded, as columns.
+
+        Values are computed once (first pass) and the checks read them (second pass).
+        """
+        values: dict[str, pl.Expr] = {key("waybill"): pl.col("waybill")}
+        ok = [pl.col("waybill").is_not_null(),
+              pl.col("waybill").str.contains(C.WAYBILL_PATTERN).fill_null(False),
+              pl.col("waybill").str.len_chars() <= C.CODE_MAX_LENGTH]
+        for path, allowed in ENUMS.items():
+            values[key(path)] = field(path)
+            ok.append(present_ok(field(path), field(path).is_in(list(allowed))))
+        for path in CODES:
+            v = field(path)
+            values[key(path)] = v
+            ok.append(present_ok(v, v.str.contains(C.STATION_PATTERN) & (v.str.len_chars() <= C.CODE_MAX_LENGTH)))
+        for path, limits in DECIMALS.items():
+            places = UNITS[BASE_FACTS[path].type.name]
+            values[key(path)] = decimal_units(field(path), places)
+            ok.append(present_ok(field(path), decimal_ok(field(path), pl.col(_V + key(path)), limits, places)))
+        for path in TIMESTAMPS:
+            values[key(path)] = instant_us(field(path))
+            ok.append(present_ok(field(path), timestamp_ok(field(path), pl.col(_V + key(path)))))
+        for path, high in INTS.items():
+            values[key(path)] = field(path)
+            ok.append(present_ok(field(path), field(path).is_between(0, high)))
+        values["__case_as_of"] = instant_us(pl.col("as_of"))
+        ok.append(present_ok(pl.col("as_of"), timestamp_ok(pl.col("as_of"), pl.col(_V + "__case_as_of"))))
+        issues = pl.col("complaint").struct.field("issues")
+        ok.append(issues.is_null() | ((issues.list.len() <= C.MAX_ISSUES)
+                                      & issues.list.eval(pl.element().is_in(list(ISSUE_VALUES))).list.all()))
+        ok.append((pl.col("scans").list.len() <= C.MAX_SCANS).fill_null(True))
+        for path, spec in BASE_FACTS.items():
+            if key(path) in values or spec.get is None:
+                continue
+            block, _, name = path.partition(".")
+            if block in BLOCKS and name and spec.type.name == "bool":
+                values[key(path)] = field(path)
+            elif path in BLOCKS:
+                values[key(path)] = pl.when(pl.col(path).is_not_null()).then(True)
+        # a complaint without `issues` has none (the model's default), not an unknown list
+        values["__issues"] = pl.when(pl.col("complaint").is_not_null()).then(issues.fill_null(pl.lit([], pl.List(pl.String))))
+        first = df.lazy().with_columns(e.alias(_V + k) for k, e in values.items())
+        as_of = (pl.lit(as_of_us, pl.Int64) if as_of_us is not None
+                 else pl.coalesce(pl.col(_V + "__case_as_of"), pl.lit(now_us, pl.Int64)))
+        return first.select(pl.col("__row"), pl.all_horizontal(ok).fill_null(False).alias("__ok"),
+                            as_of.alias(key("as_of")),
+                            *[pl.col(_V + k).alias(k) for k in values if k != "__case_as_of"]).collect(
+                                optimizations=pl.QueryOptFlags.none())
+
+    @staticmethod
+    def scan_frame(df: pl.DataFrame) -> pl.DataFrame:
+        long = (df.lazy().select("__row", "scans").explode("scans").drop_nulls("scans")
+                .select("__row", pl.col("scans").struct.unnest()).with_columns(instant_us(pl.col("at")).alias("_at")))
+        ok = (timestamp_ok(pl.col("at"), pl.col("_at")) & pl.col("type").is_in(list(C.SCAN_TYPES))
+              & pl.col("station").str.contains(C.STATION_PATTERN) & (pl.col("station").str.len_chars() <= C.CODE_MAX_LENGTH))
+        return long.select("__row", "type", "station", pl.col("_at").alias("at"), ok.fill_null(False).alias("ok")).collect()
+
+
+def builtins(facts: pl.DataFrame, scans: pl.DataFrame) -> pl.DataFrame:
+    """The vocabulary's built-in facts (vocabulary.Derived), row by row as columns."""
+    g = scans.sort("__row", "at", "station").group_by("__row").agg(
+        pl.col("at").filter(pl.col("type") == "signed").min().alias("_signed"),
+        pl.col("at").filter(pl.col("type") == "collect").min().alias("_collect"),
+        pl.col("at").min().alias("_first"),
+        pl.col("station").filter(pl.col("type") == "arrival").last().alias("_last_arrival"),
+        pl.col("ok").all().alias("_scans_ok"))
+    f = facts.join(g, on="__row", how="left")
+    f = _with(f, 
+        pl.coalesce("_collect", "_first").alias(key("collected_at")),
+        pl.coalesce(key("stations.delivering"), "_last_arrival").alias(key("delivering_station")),
+        pl.col("_signed").alias(key("signed_at")),
+        (pl.col("__ok") & pl.col("_scans_ok").fill_null(True)).alias("__ok"))
+    ds = key("delivering_station")
+    ref = (scans.join(f.select("__row", ds, pl.coalesce(key("signed_at"), key("as_of")).alias("_limit")),
+                      on="__row", how="inner")
+           .group_by("__row").agg(
+               pl.col("at").filter((pl.col("type") == "arrival") & (pl.col("station") == pl.col(ds))).min()
+               .alias("_arrival"),
+               pl.col("at").filter((pl.col("type") == "dispatch") & (pl.col("station") != pl.col(ds))
+                                   & (pl.col("at") <= pl.col("_limit"))).max().alias("_dispatch")))
+    f = f.join(ref, on="__row", how="left")
+    has_station = pl.col(ds).is_not_null()
+    f = _with(f, 
+        pl.when(has_station).then(pl.coalesce("_arrival", "_dispatch")).alias(key("reference_arrival")),
+        pl.when(has_station & pl.col("_arrival").is_not_null()).then(pl.lit("arrival"))
+        .when(has_station & pl.col("_dispatch").is_not_null()).then(pl.lit("dispatch"))
+        .alias(key("reference_arrival_source")))
+    sides = [pl.col(key(f"parcel.{n}")) for n in ("length_cm", "width_cm", "height_cm")]
+    charged, quoted = pl.col(key("collection.charged_cny")), pl.col(key("collection.quoted_cny"))
+    return _with(f, 
+        pl.max_horizontal(sides).alias(key("longest_side_cm")),
+        pl.when(pl.all_horizontal(s.is_not_null() for s in sides)).then(pl.sum_horizontal(sides))
+        .alias(key("sum_of_sides_cm")),
+        (sides[0] * sides[1] * sides[2]).alias(key("volume_cm3")),
+        (charged - quoted).alias(key("overcharge_cny")),
+    ).drop("_signed", "_collect", "_first", "_last_arrival", "_scans_ok", "_arrival", "_dispatch")
+
+
+# ---- derivations --------------------------------------------------------------------------
+
+def _cutoff_deadline(off, at, cutoff, same_day_by, next_day_by):
+    local = at + off
+    day = local // DAY
+    before = (local - day * DAY) < cutoff * US
+    return pl.when(before).then(day * DAY + same_day_by * US).otherwise((day + 1) * DAY + next_day_by * US) - off
+
+
+def _add_years(off, on, years):
+    d = (on - ORDINAL_1970).cast(pl.Date)
+    y = d.dt.year().cast(pl.Int64) + years
+    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+    day = pl.when((d.dt.month() == 2) & (d.dt.day() == 29) & ~leap).then(28).otherwise(d.dt.day())
+    return pl.date(y, d.dt.month(), day).cast(pl.Int64) + ORDINAL_1970
+
+
+FUNCTIONS = {
+    "cutoff_deadline": _cutoff_deadline,
+    "add": lambda off, at, duration: at + duration,
+    "local_date": lambda off, at: (at + off) // DAY + ORDINAL_1970,
+    "add_years": _add_years,
+    "minutes_after": lambda off, at, since: -((since - at) // (60 * US)),
+}
+
+
+# ---- the compiled Program -----------------------------------------------------------------
+
+class Columnar:
+    """One Program compiled into column expressions; `adjudicate` runs a chunk (thread-safe)."""
+
+    def __init__(self, program: Program, clause_order: dict[str, int], lang: str):
+        self.program = program
+        self.lang = lang
+        self.clause_order = clause_order
+        self.schema = column_schema(program)
+        self.reader = Reader()
+        for d in program.derivations:
+            if d.fn.name not in FUNCTIONS:
+                raise Unsupported(f"derivation function {d.fn.name}")
+        self.packs_json = "[" + ", ".join(
+            "{" + f'"name": {js(p.name)}, "version": {js(p.version)}, "digest": {js(p.digest)}' + "}"
+            for p in program.packs) + "]"
+        self.rules = program.rules
+        self.overriders: dict[str, list[str]] = {}
+        for r in self.rules:
+            for target in r.overrides:
+                self.overriders.setdefault(target, []).append(r.id)
+        self.order = sorted((r for r in self.rules if r.kind != "not_covered"),
+                            key=lambda r: (clause_order.get(r.clause, 10**6), r.clause, r.id))
+        self.not_covered = [r for r in self.rules if r.kind == "not_covered"]
+        for r in self.not_covered:
+            if not JSON_SAFE.match(r.messages[lang]) or not JSON_SAFE.match(r.clause):
+                raise Unsupported("a not_covered message that JSON must escape")
+        self._plans: dict[int, dict[str, Any]] = {}
+        self._rules = self.rule_steps()
+        self._deadlines = self.deadline_steps()
+
+    # -- facts ------------------------------------------------------------------------------
+    def derivation_steps(self, off: int) -> tuple[list[list[pl.Expr]], dict[str, dict[str, pl.Expr]]]:
+        """Pack derivations in dependency order, and for each the root facts its absence comes from."""
+        roots: dict[str, dict[str, pl.Expr]] = {}
+        steps: list[list[pl.Expr]] = []
+
+        def roots_of(path: str) -> dict[str, pl.Expr]:
+            return roots.get(path, {path: pl.lit(True)})
+        for d in self.program.derivations:
+            args: dict[str, pl.Expr] = {}
+            missing: dict[str, pl.Expr] = {}
+            all_present: list[pl.Expr] = []
+            for arg, (kind, value) in d.args.items():
+                if kind == "const":
+                    args[arg] = pl.lit(d.fn.args[arg].encode(value), pl.Int64)
+                    continue
+                cols = [pl.col(key(p)) for p in value]
+                args[arg] = pl.coalesce(cols)
+                absent = pl.all_horizontal(c.is_null() for c in cols)
+                all_present.append(~absent)
+                for p in value:
+                    for root, cond in roots_of(p).items():
+                        missing[root] = missing.get(root, pl.lit(False)) | (absent & cond)
+            if len(d.args) != len(d.fn.args):
+                steps.append([pl.lit(None, pl.Int64).alias(key(d.name))])
+                roots[d.name] = {}
+                continue
+            value = FUNCTIONS[d.fn.name](off, **args)
+            present = pl.all_horizontal(all_present) if all_present else pl.lit(True)
+            steps.append([pl.when(present).then(value).alias(key(d.name))])
+            roots[d.name] = missing
+        return steps, roots
+
+    # -- rules --------------------------------------------------------------------------------
+    def rule_steps(self) -> list[list[pl.Expr]]:
+        """Strata in order, chained facts rewritten between them (as polars_backend and the closers do)."""
+        program = self.program
+        class_cols = {n: key(CLASSIFICATION_PREFIX + n) for n in program.classifications}
+        level_col = key(CHAIN_LEVEL)
+        steps: list[list[pl.Expr]] = []
+        issue_flags = [pl.when(pl.col("__issues").is_not_null())
+                       .then(pl.col("__issues").list.contains(v)).alias(flag_key("complaint.issues", v))
+                       for v in ISSUE_VALUES]
+        steps.append([pl.lit(False).alias(c) for c in class_cols.values()] + [pl.lit(0, pl.Int64).alias(level_col)]
+                     + issue_flags + [pl.when(pl.col("__issues").is_not_null()).then(True)
+                                      .alias(key("complaint.issues"))])
+        for number in range(program.strata):
+            if number:
+                chain = []
+                for name, col in class_cols.items():
+                    writers = [pl.col(f"__f{i}") for i, r in enumerate(self.rules) if r.classify == name
+                               and r.stratum < number]
+                    chain.append((pl.any_horizontal(writers) if writers else pl.lit(False)).alias(col))
+                levels = [pl.when(pl.col(f"__f{i}")).then(r.level).otherwise(0)
+                          for i, r in enumerate(self.rules) if r.level and r.stratum < number]
+                chain.append((pl.max_horizontal(levels) if levels else pl.lit(0, pl.Int64)).cast(pl.Int64)
+                             .alias(level_col))
+                steps.append(chain)
+            cols = []
+            for i, r in enumerate(self.rules):
+                if r.stratum != number:
+                    continue
+                scope = expr(r.scope, self.schema).fill_null(False)
+                cols.append(expr(r.condition, self.schema).fill_null(False).alias(f"__f{i}"))
+                cols.append((scope & expr(r.when, self.schema).is_null()).alias(f"__u{i}"))
+                cols.append(scope.alias(f"__s{i}"))
+            if cols:
+                steps.append(cols)
+        # final chain values (as the closers leave them), for the verdict's doc
+        final = []
+        for name, col in class_cols.items():
+            writers = [pl.col(f"__f{i}") for i, r in enumerate(self.rules) if r.classify == name]
+            final.append((pl.any_horizontal(writers) if writers else pl.lit(False)).alias(col))
+        levels = [pl.when(pl.col(f"__f{i}")).then(r.level).otherwise(0) for i, r in enumerate(self.rules) if r.level]
+        final.append((pl.max_horizontal(levels) if levels else pl.lit(0, pl.Int64)).cast(pl.Int64).alias(level_col))
+        steps.append(final)
+        index = {r.id: i for i, r in enumerate(self.rules)}
+        reported = []
+        for i, r in enumerate(self.rules):
+            by = [pl.col(f"__f{index[o]}") for o in self.overriders.get(r.id, [])]
+            over = pl.any_horizontal(by) if by else pl.lit(False)
+            reported.append(over.alias(f"__o{i}"))
+        steps.append(reported)
+        steps.append([(pl.col(f"__f{i}") & ~pl.col(f"__o{i}")).alias(f"__r{i}") for i in range(len(self.rules))])
+        return steps
+
+    # -- values as text -------------------------------------------------------------------
+    def type_of(self, path: str) -> str:
+        if path == CHAIN_LEVEL or path.startswith(CLASSIFICATION_PREFIX):
+            return "chain"          # not among a case's values: shown as absent, as verdict.py does
+        return self.program.specs[path].type.name
+
+    @staticmethod
+    def _local(col: pl.Expr, off: int) -> pl.Expr:
+        return (col + off).cast(pl.Datetime("us"))
+
+    @staticmethod
+    def _clock(local: pl.Expr) -> pl.Expr:
+        return pl.when(local.dt.second() != 0).then(local.dt.strftime("%H:%M:%S")).otherwise(local.dt.strftime("%H:%M"))
+
+    @staticmethod
+    def _decimal_text(units: pl.Expr, places: int, keep: bool) -> pl.Expr:
+        """Units with `places` decimals as text: all places kept (money), or trailing zeros dropped."""
+        scale = 10 ** places
+        magnitude = units.abs()
+        whole = (magnitude // scale).cast(pl.String)
+        fraction = (magnitude % scale).cast(pl.String).str.pad_start(places, "0")
+        sign = pl.when(units < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+        if keep:
+            return pl.concat_str(sign, whole, pl.lit("."), fraction)
+        fraction = fraction.str.strip_chars_end("0")
+        return pl.concat_str(sign, whole, pl.when(fraction != "").then(pl.lit(".") + fraction).otherwise(pl.lit("")))
+
+    def render(self, path: str, fmt: str | None, off: int) -> pl.Expr:
+        """types.render of a fact, for messages; "—" when absent."""
+        name, lang = self.type_of(path), self.lang
+        col = pl.col("__issues") if path == "complaint.issues" else pl.col(key(path))
+        if name == "chain":
+            return pl.lit("—")
+        if name == "instant":
+            local = self._local(col, off)
+            if fmt == "time":
+                out = self._clock(local)
+            elif fmt == "date":
+                out = (pl.concat_str(local.dt.month().cast(pl.String), pl.lit("月"), local.dt.day().cast(pl.String),
+                                     pl.lit("日")) if lang == "zh" else local.dt.strftime("%-d %b %Y"))
+            elif lang == "zh":
+                out = pl.concat_str(local.dt.month().cast(pl.String), pl.lit("月"), local.dt.day().cast(pl.String),
+                                    pl.lit("日 "), self._clock(local))
+            else:
+                out = pl.concat_str(local.dt.strftime("%-d %b %Y "), self._clock(local))
+        elif name == "date":
+            d = (col - ORDINAL_1970).cast(pl.Date)
+            out = (pl.concat_str(d.dt.year().cast(pl.String), pl.lit("年"), d.dt.month().cast(pl.String), pl.lit("月"),
+                                 d.dt.day().cast(pl.String), pl.lit("日")) if lang == "zh" else d.dt.strftime("%Y-%m-%d"))
+        elif name == "money":
+            out = self._decimal_text(col, 2, keep=True)
+        elif name in ("length", "weight", "volume"):
+            out = self._decimal_text(col, UNITS.get(name, 6), keep=False)
+        elif name == "duration":
+            secs = col // US
+            units = ((" 小时", " 分钟", " 秒") if lang == "zh" else (" h", " min", " s"))
+            out = (pl.when(secs % 3600 == 0).then(pl.concat_str((secs // 3600).cast(pl.String), pl.lit(units[0])))
+                   .when(secs % 60 == 0).then(pl.concat_str((secs // 60).cast(pl.String), pl.lit(units[1])))
+                   .otherwise(pl.concat_str(secs.cast(pl.String), pl.lit(units[2]))))
+        elif name == "bool":
+            yes, no = ("是", "否") if lang == "zh" else ("yes", "no")
+            out = pl.when(col).then(pl.lit(yes)).otherwise(pl.lit(no))
+        elif name == "list":
+            out = col.list.join(", ")
+        elif name in ("int",):
+            out = col.cast(pl.String)
+        elif name in ("text", "enum"):
+            out = col
+        else:
+            raise Unsupported(f"showing a {name} fact in a message")
+        return pl.when(col.is_not_null()).then(out).otherwise(pl.lit("—"))
+
+    def instant_json(self, col: pl.Expr, off: int) -> pl.Expr:
+        """An instant as isoformat() in the case's zone, quoted; "null" when absent."""
+        text = pl.concat_str(pl.lit('"'), self._local(col, off).dt.strftime("%Y-%m-%dT%H:%M:%S"),
+                             pl.lit(offset_text(off) + '"'))
+        return pl.when(col.is_not_null()).then(text).otherwise(pl.lit("null"))
+
+    def json_value(self, path: str, off: int) -> pl.Expr:
+        """types.to_json_value of a fact as JSON text; "null" when absent."""
+        name = self.type_of(path)
+        col = pl.col("__issues") if path == "complaint.issues" else pl.col(key(path))
+        quote = lambda e: pl.concat_str(pl.lit('"'), e, pl.lit('"'))  # noqa: E731
+        if name == "chain":
+            return pl.lit("null")
+        if name == "instant":
+            return self.instant_json(col, off)
+        elif name == "date":
+            out = quote((col - ORDINAL_1970).cast(pl.Date).dt.strftime("%Y-%m-%d"))
+        elif name == "money":
+            out = quote(self._decimal_text(col, 2, keep=True))
+        elif name in ("length", "weight", "volume"):
+            out = quote(self._decimal_text(col, UNITS.get(name, 6), keep=False))
+        elif name == "duration":
+            out = (col // US).cast(pl.String)
+        elif name == "bool":
+            out = pl.when(col).then(pl.lit("true")).otherwise(pl.lit("false"))
+        elif name == "list":
+            out = pl.concat_str(pl.lit("["), col.list.eval(pl.lit('"') + pl.element() + pl.lit('"')).list.join(", "),
+                                pl.lit("]"))
+        elif name == "int":
+            out = col.cast(pl.String)
+        elif name in ("text", "enum"):
+            out = quote(col)
+        else:
+            raise Unsupported(f"quoting a {name} fact")
+        return pl.when(col.is_not_null()).then(out).otherwise(pl.lit("null"))
+
+    # -- verdict pieces ---------------------------------------------------------------------
+    def branches(self, node, ancestors: pl.Expr | None = None) -> list[tuple[str, pl.Expr]]:
+        """evaluate.true_labels as (label, condition) pairs in pack order."""
+        here = expr(node, self.schema).fill_null(False)
+        held = here if ancestors is None else ancestors & here
+        out = [(node.label, held)] if getattr(node, "label", None) else []
+        if isinstance(node, Node):
+            for child in node.children:
+                out.extend(self.branches(child, held))
+        return out
+
+    def amount(self, amount) -> pl.Expr:
+        if amount is None:
+            return pl.lit(0, pl.Int64)
+        if amount.constant is not None:
+            return pl.lit(int(amount.constant * 100), pl.Int64)
+        return pl.col(key(amount.fact)).fill_null(0)
+
+    def station(self, rule) -> pl.Expr | None:
+        return pl.col(key(rule.station_fact)) if rule.station_fact else None
+
+    def message(self, rule, off: int, station, fine, refund, labels) -> pl.Expr:
+        names = PARTY_NAMES[self.lang]
+        template = rule.messages[self.lang]
+        pieces: list[pl.Expr] = []
+        at = 0
+        for m in PLACEHOLDER.finditer(template):
+            pieces.append(pl.lit(js(template[at:m.start()])[1:-1]))
+            path, fmt = m.group(1), m.group(2)
+            if path == "station":
+                party = pl.lit(js(names[rule.party])[1:-1])
+                pieces.append(party if station is None else pl.coalesce(station, party))
+            elif path == "party":
+                pieces.append(pl.lit(js(names[rule.party])[1:-1]))
+            elif path == "branches":
+                pieces.append(labels)
+            elif path == "fine_cny":
+                pieces.append(self._decimal_text(fine, 2, keep=True))
+            elif path == "refund_cny":
+                pieces.append(self._decimal_text(refund, 2, keep=True))
+            elif path in ("clause", "rule"):
+                pieces.append(pl.lit(js(getattr(rule, "clause" if path == "clause" else "id"))[1:-1]))
+            else:
+                pieces.append(self.render(path, fmt, off))
+            at = m.end()
+        pieces.append(pl.lit(js(template[at:])[1:-1]))
+        return pl.concat_str(pieces)
+
+    def findings(self, off: int) -> tuple[list[tuple[int, pl.Expr]], dict[int, dict[str, pl.Expr]]]:
+        """Each rule's finding as JSON text (in verdict order), plus its money, station and message."""
+        parts: list[tuple[int, pl.Expr]] = []
+        info: dict[int, dict[str, pl.Expr]] = {}
+        index = {r.id: i for i, r in enumerate(self.rules)}
+        for rule in self.order + self.not_covered:
+            i = index[rule.id]
+            station = self.station(rule)
+            fine, refund = self.amount(rule.fine), self.amount(rule.refund)
+            labelled = self.branches(rule.when)
+            label_list = [pl.when(cond).then(pl.lit(js(label)[1:-1])) for label, cond in labelled]
+            labels = pl.concat_str(label_list, separator=", ", ignore_nulls=True) if label_list else pl.lit("")
+            message = self.message(rule, off, station, fine, refund, labels)
+            info[i] = {"station": station, "fine": fine, "refund": refund, "message": message}
+            if rule.kind == "not_covered":
+                continue
+            items = []
+            for name in sorted(set(rule.facts) | ({"branches"} if labelled else set())):
+                if name == "branches":
+                    quoted = [pl.when(cond).then(pl.lit(js(label))) for label, cond in labelled]
+                    body = pl.concat_str(quoted, separator=", ", ignore_nulls=True)
+                    items.append(pl.when(body != "").then(pl.concat_str(pl.lit('"branches": ['), body, pl.lit("]"))))
+                else:
+                    items.append(pl.concat_str(pl.lit(js(name) + ": "), self.json_value(name, off)))
+            station_json = (pl.lit("null") if station is None else
+                            pl.when(station.is_null()).then(pl.lit("null"))
+                            .otherwise(pl.concat_str(pl.lit('"'), station, pl.lit('"'))))
+            parts.append((i, pl.concat_str(
+                pl.lit("{" + f'"clause": {js(rule.clause)}, "rule": {js(rule.id)}, "kind": {js(rule.kind)}, '
+                       f'"party": {js(rule.party)}, "station": '), station_json,
+                pl.lit(', "fine_cny": "'), self._decimal_text(fine, 2, keep=True),
+                pl.lit('", "refund_cny": "'), self._decimal_text(refund, 2, keep=True),
+                pl.lit(f'", "severity": {js(rule.severity)}, "facts": ' + "{"),
+                pl.concat_str(items, separator=", ", ignore_nulls=True) if items else pl.lit(""),
+                pl.lit('}, "message": "'), message, pl.lit('"}'))))
+        return parts, info
+
+    def missing(self, roots: dict[str, dict[str, pl.Expr]]) -> pl.Expr:
+        """verdict.missing: the root facts absent where an in-scope rule could not be decided."""
+        found: dict[str, pl.Expr] = {}
+
+        def roots_of(path: str) -> dict[str, pl.Expr]:
+            return roots.get(path, {path: pl.lit(True)})
+
+        def walk(node, undecided: pl.Expr) -> None:
+            unknown = undecided & expr(node, self.schema).is_null()
+            if isinstance(node, Leaf):
+                for p in node.paths():
+                    absent = unknown & pl.col(key(p)).is_null()
+                    for root, cond in roots_of(p).items():
+                        found[root] = found.get(root, pl.lit(False)) | (absent & cond)
+                return
+            for child in node.children:
+                walk(child, unknown)
+        for i, rule in enumerate(self.rules):
+            walk(rule.when, pl.col(f"__u{i}"))
+        names = [pl.when(found[r]).then(pl.lit(js(r))) for r in sorted(found)]
+        return pl.concat_str(names, separator=", ", ignore_nulls=True) if names else pl.lit("")
+
+    def deadline_names(self) -> dict[str, list[int]]:
+        by_name: dict[str, list[int]] = {}
+        for i, r in enumerate(self.rules):
+            if r.deadline is not None:
+                by_name.setdefault(r.deadline[0], []).append(i)
+        return dict(sorted(by_name.items()))
+
+    def deadline_steps(self) -> list[list[pl.Expr]]:
+        """For each deadline name, the rule whose deadline counts (verdict.deadlines' rank): `__b_<name>`.
+
+        The candidates are folded one column step at a time; one expression for
+        all of them would repeat the running best in every step, doubling its size.
+        """
+        steps: list[list[pl.Expr]] = []
+        for name, candidates in self.deadline_names().items():
+            order = sorted(candidates, key=lambda i: (self.clause_order.get(self.rules[i].clause, 10**6), self.rules[i].id))
+            rank = {i: n for n, i in enumerate(order)}
+            steps.append([pl.lit(None, pl.Int64).alias(f"__b_{name}"), pl.lit(None, pl.Int64).alias("__bd"),
+                          pl.lit(None, pl.Int8).alias("__bo"), pl.lit(None, pl.Int64).alias("__br")])
+            for i in candidates:
+                due = pl.col(key(self.rules[i].deadline[1]))
+                over = pl.col(f"__o{i}").cast(pl.Int8)
+                better = pl.col(f"__s{i}") & due.is_not_null() & (
+                    pl.col(f"__b_{name}").is_null() | (due < pl.col("__bd")) | ((due == pl.col("__bd")) & (
+                        (over < pl.col("__bo")) | ((over == pl.col("__bo")) & (rank[i] < pl.col("__br")))))).fill_null(False)
+                steps.append([pl.when(better).then(pl.lit(i)).otherwise(pl.col(f"__b_{name}")).alias(f"__b_{name}"),
+                              pl.when(better).then(due).otherwise(pl.col("__bd")).alias("__bd"),
+                              pl.when(better).then(over).otherwise(pl.col("__bo")).alias("__bo"),
+                              pl.when(better).then(pl.lit(rank[i])).otherwise(pl.col("__br")).alias("__br")])
+        return steps
+
+    def deadlines(self, off: int) -> tuple[pl.Expr, dict[str, pl.Expr]]:
+        """verdict.deadlines as JSON text, and each deadline's status column (for the statement).
+
+        The chosen rule's numbers are picked first and shown once per name, so
+        no timestamp is formatted for a candidate that was not chosen.
+        """
+        out, statuses = [], {}
+        for name, candidates in self.deadline_names().items():
+            chosen = pl.col(f"__b_{name}")
+
+            def pick(value_of):
+                picked = None
+                for i in candidates:
+                    value = value_of(i)
+                    picked = (pl.when(chosen == i).then(value) if picked is None
+                              else picked.when(chosen == i).then(value))
+                return picked.otherwise(None)
+            rule_text = pick(lambda i: pl.lit(f'"clause": {js(self.rules[i].clause)}, "rule": {js(self.rules[i].id)}'))
+            due = pick(lambda i: pl.col(key(self.rules[i].deadline[1])))
+            actual = pick(lambda i: pl.col(key(self.rules[i].deadline[2])))
+            breached = pick(lambda i: pl.col(f"__f{i}"))
+            status = (pl.when(breached).then(pl.lit("breached")).when(actual.is_not_null()).then(pl.lit("met"))
+                      .otherwise(pl.lit("open")))
+            due_type, actual_type = {self.type_of(self.rules[i].deadline[1]) for i in candidates}, \
+                {self.type_of(self.rules[i].deadline[2]) for i in candidates}
+            if due_type != {"instant"} or actual_type != {"instant"}:
+                raise Unsupported("a deadline that is not an instant")
+            text = pl.concat_str(
+                pl.lit("{" + f'"name": {js(name)}, '), rule_text, pl.lit(', "due": '),
+                self.instant_json(due, off), pl.lit(', "actual": '), self.instant_json(actual, off),
+                pl.lit(', "status": "'), status, pl.lit('"}'))
+            out.append(pl.when(chosen.is_not_null()).then(text))
+            statuses[name] = pl.when(chosen.is_not_null()).then(status)
+        joined = pl.concat_str(out, separator=", ", ignore_nulls=True) if out else pl.lit("")
+        return joined, statuses
+
+    # -- a chunk ------------------------------------------------------------------------------
+    def adjudicate(self, raw: pl.DataFrame, *, as_of_us: int | None, now_us: int) -> tuple[pl.DataFrame, Statement]:
+        """Verdict JSON (`__row`, `json`) of the plain rows of `raw`, and their statement.
+
+        `raw` has the columns of `raw_schema()` and `__row`; rows missing from the
+        result need the per-case path. `as_of_us` overrides every case's as_of;
+        `now_us` stands in for a case without one.
+        """
+        zones = raw.select(pl.col("timezone").fill_null(self.program.timezone).alias("zone"))["zone"]
+        offsets = {z: fixed_offset(z) for z in zones.unique().to_list()}
+        results, statement = [], Statement()
+        for zone, off in sorted(offsets.items()):
+            if off is None:
+                continue
+            part = raw.filter(zones == zone)
+            done, st = self._run(part, off, as_of_us, now_us)
+            results.append(done)
+            statement.merge(st)
+        if not results:
+            return pl.DataFrame({"__row": [], "json": []}, schema={"__row": pl.Int64, "json": pl.String}), statement
+        return pl.concat(results).sort("__row"), statement
+
+    def plan(self, off: int) -> dict[str, Any]:
+        """Every expression for one UTC offset, built once (compile once, evaluate many)."""
+        plan = self._plans.get(off)
+        if plan is not None:
+            return plan
+        derivations, roots = self.derivation_steps(off)
+        parts, info = self.findings(off)
+        deadlines, statuses = self.deadlines(off)
+        classes = [pl.when(pl.col(key(CLASSIFICATION_PREFIX + n))).then(pl.lit(js(n)))
+                   for n in sorted(self.program.classifications)]
+        reported = [i for i, r in enumerate(self.rules) if r.kind != "not_covered"]
+        refunds = pl.sum_horizontal([pl.when(pl.col(f"__r{i}")).then(info[i]["refund"]).otherwise(0)
+                                     for i in reported]) if reported else pl.lit(0)
+        not_covered = [pl.when(pl.col(f"__r{i}")).then(pl.concat_str(pl.lit(self.rules[i].clause + ": "),
+                                                                        info[i]["message"]))
+                       for i, r in enumerate(self.rules) if r.kind == "not_covered"]
+        pieces = [
+            (pl.concat_str(classes, separator=", ", ignore_nulls=True) if classes else pl.lit("")).alias("__classes"),
+            self.missing(roots).alias("__missing"),
+            deadlines.alias("__deadlines"),
+            refunds.alias("__refunds"),
+            (pl.concat_list(not_covered).list.drop_nulls().list.sort() if not_covered
+             else pl.lit([], pl.List(pl.String))).alias("__not_covered"),
+            *[s.alias(f"__dl_{name}") for name, s in statuses.items()]]
+        level = pl.col(key(CHAIN_LEVEL))
+        verdict = pl.concat_str(
+            pl.lit('{"waybill": "'), pl.col(key("waybill")),
+            pl.lit('", "as_of": '), self.json_value("as_of", off),
+            pl.lit(f', "packs": {self.packs_json}, "findings": ['), pl.col("__findings").fill_null(""),
+            pl.lit('], "classifications": ['), pl.col("__classes"),
+            pl.lit('], "complaint_level": '), pl.when(level > 0).then(level.cast(pl.String)).otherwise(pl.lit("null")),
+            pl.lit(', "fines_cny": {'), pl.col("__fines").fill_null(""),
+            pl.lit('}, "refunds_cny": "'), self._decimal_text(pl.col("__refunds"), 2, keep=True),
+            pl.lit('", "missing": ['), pl.col("__missing"),
+            pl.lit('], "not_covered": ['),
+            pl.col("__not_covered").list.eval(pl.lit('"') + pl.element() + pl.lit('"')).list.join(", "),
+            pl.lit('], "deadlines": ['), pl.col("__deadlines"), pl.lit("]}"))
+        plan = {"steps": derivations + self._rules + self._deadlines + [pieces], "verdict": verdict.alias("json"),
+                "info": info, "statuses": statuses, "findings": parts}
+        self._plans[off] = plan
+        return plan
+
+    def _run(self, raw: pl.DataFrame, off: int, as_of_us: int | None, now_us: int) -> tuple[pl.DataFrame, Statement]:
+        plan = self.plan(off)
+        f = self.reader.checks_and_facts(raw, off, as_of_us, now_us)
+        f = builtins(f, self.reader.scan_frame(raw))
+        f = f.filter(pl.col("__ok") & pl.col(key("as_of")).is_between(EARLIEST, LATEST, closed="left"))
+        for step in plan["steps"]:
+            f = _with(f, step)
+        f = f.join(self._fines(f, plan["info"]), on="__row", how="left")
+        f = f.join(self._findings(f, plan["findings"]), on="__row", how="left")
+        done = f.lazy().select("__row", plan["verdict"]).collect(optimizations=pl.QueryOptFlags.none())
+        return done, self._statement(f, plan["info"], plan["statuses"], off)
+
+    def _findings(self, f: pl.DataFrame, parts: list[tuple[int, pl.Expr]]) -> pl.DataFrame:
+        """Each row's findings, joined in verdict order; built only where a rule reported (most rows: none)."""
+        lazy = f.lazy()
+        frames = [lazy.filter(pl.col(f"__r{i}")).select("__row", pl.lit(n, pl.Int32).alias("__pos"), text.alias("__text"))
+                  for n, (i, text) in enumerate(parts)]
+        if not frames:
+            return pl.DataFrame(schema={"__row": pl.Int64, "__findings": pl.String})
+        return (pl.concat(frames).collect(optimizations=SPARSE).sort("__row", "__pos")
+                .group_by("__row", maintain_order=True).agg(pl.col("__text").str.join(", ").alias("__findings")))
+
+    def _payers(self, f: pl.DataFrame, info) -> pl.DataFrame:
+        """One row per reported finding: who answers for it, its clause, fine and refund (fen)."""
+        frames = []
+        lazy = f.lazy()
+        for i, r in enumerate(self.rules):
+            if r.kind == "not_covered":
+                continue
+            party = pl.lit(r.party)
+            who = party if info[i]["station"] is None else pl.coalesce(info[i]["station"], party)
+            frames.append(lazy.filter(pl.col(f"__r{i}")).select(
+                "__row", who.alias("who"), pl.lit(r.clause).alias("clause"),
+                info[i]["fine"].alias("fine"), info[i]["refund"].alias("refund")))
+        if not frames:
+            return pl.DataFrame(schema={"__row": pl.Int64, "who": pl.String, "clause": pl.String,
+                                        "fine": pl.Int64, "refund": pl.Int64})
+        return pl.concat(frames).collect(optimizations=SPARSE)
+
+    def _fines(self, f: pl.DataFrame, info) -> pl.DataFrame:
+        payers = self._payers(f, info).filter(pl.col("fine") > 0)
+        return (payers.group_by("__row", "who").agg(pl.col("fine").sum()).sort("__row", "who")
+                .group_by("__row", maintain_order=True).agg(
+                    pl.concat_str(pl.lit('"'), pl.col("who"), pl.lit('": "'),
+                                  self._decimal_text(pl.col("fine"), 2, keep=True), pl.lit('"'))
+                    .str.join(", ").alias("__fines")))
+
+    def _statement(self, f: pl.DataFrame, info, statuses, off: int) -> Statement:
+        """statement.Statement.add, folded over the chunk's rows at once."""
+        from decimal import Decimal
+
+        from .statement import CS_DEADLINES, DELIVERY, _level, _station
+        st = Statement(verdicts=f.height)
+        cents = lambda n: Decimal(int(n)).scaleb(-2)  # noqa: E731
+        payers = self._payers(f, info)
+        for who, fine in payers.filter(pl.col("fine") > 0).group_by("who").agg(pl.col("fine").sum()).iter_rows():
+            st.stations.setdefault(who, _station())["fines"] += cents(fine)
+        for who, clause, count, refund in payers.group_by("who", "clause").agg(
+                pl.len(), pl.col("refund").sum()).sort("who", "clause").iter_rows():
+            entry = st.stations.setdefault(who, _station())
+            entry["findings"][clause] += count
+            if refund:
+                entry["refunds"] += cents(refund)
+            st.clauses[clause] += count
+        if DELIVERY in statuses:
+            hour = ((pl.col(key("reference_arrival")) + off) // (3600 * US)) % 24
+            hours = (f.select(hour.alias("hour"), pl.col(f"__dl_{DELIVERY}").alias("status"))
+                     .filter(pl.col("status").is_in(["met", "breached"]) & pl.col("hour").is_not_null())
+                     .group_by("hour").agg((pl.col("status") == "met").sum().alias("met"),
+                                           (pl.col("status") == "breached").sum().alias("late")))
+            for hour, met, late in hours.iter_rows():
+                slot = st.hours.setdefault(int(hour), [0, 0])
+                slot[0] += met
+                slot[1] += late
+        received, closed = pl.col(key("complaint.received_at")), pl.col(key("complaint.closed_at"))
+        level = pl.col(key(CHAIN_LEVEL))
+        aggs = [pl.len().alias("complaints"), closed.is_not_null().sum().alias("handled"),
+                ((closed - received) // US).sum().alias("handling_seconds")]
+        for name, label in CS_DEADLINES.items():
+            s = pl.col(f"__dl_{name}") if name in statuses else pl.lit(None, pl.String)
+            aggs += [s.is_not_null().sum().alias(f"{label}_due"), (s == "met").sum().alias(f"{label}_met")]
+        levels = (f.filter(pl.col(key("complaint")).is_not_null() & received.is_not_null())
+                  .group_by(pl.when(level > 0).then(level.cast(pl.String)).otherwise(pl.lit("none")).alias("level"))
+                  .agg(aggs))
+        for row in levels.iter_rows(named=True):
+            entry = st.levels.setdefault(row.pop("level"), _level())
+            for k, v in row.items():
+                entry[k] += int(v or 0)
+        return st
+
+
+# ---- JSON Lines in --------------------------------------------------------------------------
+
+def read_lines(rows: list[tuple[int, Any]]) -> tuple[pl.DataFrame, list[tuple[int, Any]]]:
+    """The plainly valid JSON Lines rows as a raw frame, and the rows left to the per-case path.
+
+    msgspec checks each line's JSON shape (fastcase.structural: names, JSON types,
+    required fields; the values are checked in bulk later) and writes it back in
+    canonical form, which Polars then reads in one pass. A line is left to the
+    per-case path (which gives the exact verdict or error) when msgspec rejects it
+    or when Polars might read it differently from json.loads: a repeated key
+    (json_data rejects it; msgspec and Polars would keep one) is caught by
+    counting `":` in the line and in its canonical form, which keeps every key
+    the line had; a backslash or a space before a colon could fool the count,
+    so such lines are left behind too.
+    """
+    import msgspec
+
+    from .batch_io import MAX_LINE
+    decoder, encoder = _codec(msgspec)
+
+    def canonical(payload):
+        try:
+            return encoder.encode(decoder.decode(payload))
+        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, TypeError):
+            return None
+    numbers = [number for number, _ in rows]
+    payloads = [p if type(p) is bytes and len(p) <= MAX_LINE else b"" for _, p in rows]
+    texts = list(map(canonical, payloads))
+    payloads = [p if t is not None else b"" for p, t in zip(payloads, texts)]    # only UTF-8 text below
+    lines = pl.DataFrame({"__row": numbers, "line": payloads, "canonical": texts},
+                         schema={"__row": pl.Int64, "line": pl.Binary, "canonical": pl.Binary})
+    line, canon = pl.col("line"), pl.col("canonical")
+    plain = (canon.is_not_null() & ~line.bin.contains(b"\\") & ~line.bin.contains(b'" ')
+             & ~line.bin.contains(b'"\t') & ~line.bin.contains(b'"\r')
+             & (line.cast(pl.String).str.count_matches('":', literal=True)
+                == canon.cast(pl.String).str.count_matches('":', literal=True)))
+    keep = lines.select(plain.fill_null(False).alias("plain"))["plain"]
+    chosen = lines.filter(keep)
+    rest = [row for row, ok in zip(rows, keep.to_list()) if not ok]
+    if chosen.is_empty():
+        return pl.DataFrame(schema={"__row": pl.Int64, **raw_schema()}), rest
+    frame = chosen.select("__row", pl.col("canonical").cast(pl.String).str.json_decode(pl.Struct(raw_schema()))
+                          .struct.unnest())      # json_decode: half the time of read_ndjson here
+    return frame, rest
+
+
+_CODECS: dict = {}
+
+
+def _codec(msgspec):
+    if not _CODECS:
+        from .fastcase import structural
+        _CODECS["pair"] = (msgspec.json.Decoder(structural()), msgspec.json.Encoder())
+    return _CODECS["pair"]
+
+
+def instant_or_none(value: Any) -> int | None:
+    """An aware, whole-second ISO 8601 instant in 2000-2090 as µs, else None (the per-case path decides)."""
+    if value is None:
+        return None
+    try:
+        dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).strip())
+    except ValueError:
+        return None
+    if dt.tzinfo is None or dt.microsecond:
+        return None
+    us = int(dt.timestamp()) * US
+    return us if EARLIEST <= us < LATEST else None

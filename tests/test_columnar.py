@@ -1,0 +1,120 @@
+"""The columnar batch path gives byte-identical verdicts, errors and statements to the per-case path.
+
+`batch.adjudicate_rows` with the durable backend never takes the columnar path,
+so it is the reference here: every row, valid or not, plain or odd, must come
+out the same either way.
+"""
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import BASE
+from slarules import columnar
+from slarules.batch import adjudicate_rows
+from strategies import cases
+from test_fastcase import mutated
+
+DIFF = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                         HealthCheck.data_too_large])
+NOW = "2026-05-20T00:00:00+00:00"
+
+
+def both(engine, lines: list[bytes], *, as_of=None, lang="zh", now=NOW):
+    rows = list(enumerate(lines, start=1))
+    args = dict(source="cases.jsonl", raw=True, as_of=as_of, now=now, lang=lang)
+    bulk = adjudicate_rows(engine, rows, backend="polars", **args)
+    reference = adjudicate_rows(engine, rows, backend="durable", **args)
+    assert bulk.verdicts == reference.verdicts
+    assert bulk.errors == reference.errors
+    assert bulk.statement.to_dict() == reference.statement.to_dict()
+    return bulk
+
+
+def encode(case: dict, compact: bool = True) -> bytes:
+    separators = (",", ":") if compact else (", ", ": ")
+    return json.dumps(case, ensure_ascii=False, separators=separators).encode()
+
+
+@DIFF
+@given(st.lists(cases(), min_size=1, max_size=30), st.sampled_from(["zh", "en"]), st.booleans())
+def test_generated_cases_agree_and_take_the_columnar_path(engine, chunk, lang, compact):
+    lines = [encode(c, compact) for c in chunk]
+    both(engine, lines, lang=lang)
+    frame, rest = columnar.read_lines(list(enumerate(lines, start=1)))
+    assert rest == [] and frame.height == len(lines)
+
+
+@DIFF
+@given(st.lists(st.one_of(cases(), mutated()), min_size=1, max_size=30))
+def test_broken_and_odd_rows_agree(engine, chunk):
+    both(engine, [encode(c) for c in chunk])
+
+
+@DIFF
+@given(st.lists(cases(), min_size=1, max_size=10),
+       st.sampled_from(["UTC", "Asia/Tokyo", "America/Bogota", "Europe/Berlin", "America/New_York", "Mars/Olympus"]))
+def test_time_zones_with_one_offset_or_several_agree(engine, chunk, zone):
+    for c in chunk:
+        c["timezone"] = zone
+    both(engine, [encode(c) for c in chunk])
+
+
+@DIFF
+@given(st.lists(cases(), min_size=1, max_size=10), st.sampled_from([
+    None, "2026-05-21T09:00:00+08:00", "2026-05-21T09:00:00", "2026-05-21T09:00:00.5+08:00", "1999-01-01T00:00:00Z"]))
+def test_a_run_as_of_agrees_whatever_its_form(engine, chunk, as_of):
+    for c in chunk:
+        c.pop("as_of", None)
+    both(engine, [encode(c) for c in chunk], as_of=as_of)
+
+
+ODD_LINES = [
+    b'{"waybill":"A1","waybill":"A2"}',                         # repeated key: json_data rejects it
+    b'{"waybill":"A1","parcel":{"weight_kg":"1.5","weight_kg":null}}',
+    b'{"waybill":"A1","hub_handling":null,"scans":[]}',          # explicit null and empty list
+    b'{"waybill" :"A1"}',                                       # space before the colon
+    b'{"waybill":"A\\u0031"}',                                  # an escape
+    b'{"waybill":"A1","parcel":{"weight_kg":8.5,"length_cm":1E2,"width_cm":100.0,"height_cm":12}}',
+    b'{"waybill":"A1","parcel":{"weight_kg":true}}',
+    b'{"waybill":"A1","complaint":{"issues":"delay"}}',
+    b'{"waybill":"A1","scans":[null]}',
+    b'{"waybill":123}',
+    b'[1, 2]',
+    b'{"waybill":"A1","as_of":"2026-05-02T11:40:00"}',
+    b'{"waybill":"A1","as_of":"2026-02-30T11:40:00+08:00"}',
+    b'{"waybill":"A1","as_of":"2026-05-02T24:00:00+08:00"}',
+    b'{"waybill":"A1","complaint":{"received_at":"2026-05-02T11:40:00Z","rings":"3"}}',
+    b'\xef\xbb\xbf{"waybill":"A1"}',
+    b'{"waybill":"A1","complaint":{"kind":"complaint","received_at":"2026-05-02T11:40:00+08:00"}}',  # no issues
+]
+
+
+@pytest.mark.parametrize("line", ODD_LINES)
+def test_each_odd_line_agrees(engine, line):
+    full = json.loads(encode(BASE))
+    both(engine, [encode(full), line, encode(full)])
+
+
+def test_a_whole_generated_file_agrees(engine, tmp_path):
+    import sys
+    from conftest import ROOT
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from generate import write
+    path = tmp_path / "c.jsonl"
+    write(str(path), 3000, seed=5, bad_rate=0.03)
+    done = both(engine, path.read_bytes().splitlines())
+    assert len(done.verdicts) > 2800
+
+
+def test_packs_it_cannot_compile_leave_every_row_to_the_per_case_path(engine, monkeypatch):
+    monkeypatch.setitem(columnar.FUNCTIONS, "cutoff_deadline", None)
+    monkeypatch.delitem(columnar.FUNCTIONS, "cutoff_deadline")
+    fresh = copy.copy(engine)
+    fresh._columnar = {}
+    assert fresh.columnar("zh") is None
+    both(fresh, [encode(BASE)])
