@@ -42,13 +42,37 @@ def file_format(path: str | Path, given: str | None = None) -> str:
 @dataclass
 class Chunk:
     index: int
-    rows: list[tuple[int, Any]]      # (1-based line or row number, raw line bytes or row dict)
+    rows: Any                         # [(1-based line number, raw line bytes)], or TableRows (Parquet)
     position: dict[str, int]          # where the next chunk starts
     done_fraction: float              # how far into the input this chunk ends, for progress
 
 
 class RowTooLong(Exception):
     pass
+
+
+class TableRows:
+    """A Parquet chunk: its Arrow batch, with rows made into dicts only for the per-case path.
+
+    Iterating gives (row number, dict) pairs like a JSON Lines chunk; the columnar
+    path reads `batch` as it is.
+    """
+
+    def __init__(self, batch, first: int):
+        self.batch, self.first = batch, first
+
+    def __len__(self) -> int:
+        return self.batch.num_rows
+
+    def __iter__(self):
+        return iter(self.pick(range(self.batch.num_rows)))
+
+    def pick(self, indices) -> list[tuple[int, Any]]:
+        indices = list(indices)
+        if not indices:
+            return []
+        rows = self.batch.take(indices).to_pylist()
+        return [(self.first + i, drop_nulls(r)) for i, r in zip(indices, rows)]
 
 
 def read_jsonl(path: str, chunk_size: int, position: dict[str, int] | None = None) -> Iterator[Chunk]:
@@ -106,7 +130,7 @@ def read_parquet(path: str, chunk_size: int, position: dict[str, int] | None = N
         if index <= start:
             row += batch.num_rows
             continue
-        rows = [(row + i + 1, drop_nulls(r)) for i, r in enumerate(batch.to_pylist())]
+        rows = TableRows(batch, row + 1)
         row += batch.num_rows
         yield Chunk(index, rows, {"chunk": index, "row": row}, row / total)
 

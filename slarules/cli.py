@@ -61,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
                    "first started; a resumed run keeps it)")
     b.add_argument("--packs", nargs="+", metavar="PATH", help="pack files or directories")
     b.add_argument("--workers", type=int, default=0, help="processes (default: one per core for large inputs)")
-    b.add_argument("--chunk-size", dest="chunk_size", type=int, default=2000, help="rows per chunk (default 2000)")
+    b.add_argument("--chunk-size", dest="chunk_size", type=int, default=20000,
+                   help="rows per chunk (default 20000)")
     b.add_argument("--input-format", dest="input_format", choices=("jsonl", "parquet"))
     b.add_argument("--output-format", dest="output_format", choices=("jsonl", "parquet"))
     b.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,

@@ -735,7 +735,6 @@ class Columnar:
                        for i, r in enumerate(self.rules) if r.kind == "not_covered"]
         pieces = [
             (pl.concat_str(classes, separator=", ", ignore_nulls=True) if classes else pl.lit("")).alias("__classes"),
-            self.missing(roots).alias("__missing"),
             deadlines.alias("__deadlines"),
             refunds.alias("__refunds"),
             (pl.concat_list(not_covered).list.drop_nulls().list.sort() if not_covered
@@ -750,12 +749,14 @@ class Columnar:
             pl.lit('], "complaint_level": '), pl.when(level > 0).then(level.cast(pl.String)).otherwise(pl.lit("null")),
             pl.lit(', "fines_cny": {'), pl.col("__fines").fill_null(""),
             pl.lit('}, "refunds_cny": "'), self._decimal_text(pl.col("__refunds"), 2, keep=True),
-            pl.lit('", "missing": ['), pl.col("__missing"),
+            pl.lit('", "missing": ['), pl.col("__missing").fill_null(""),
             pl.lit('], "not_covered": ['),
             pl.col("__not_covered").list.eval(pl.lit('"') + pl.element() + pl.lit('"')).list.join(", "),
             pl.lit('], "deadlines": ['), pl.col("__deadlines"), pl.lit("]}"))
         plan = {"steps": derivations + self._rules + self._deadlines + [pieces], "verdict": verdict.alias("json"),
-                "info": info, "statuses": statuses, "findings": parts}
+                "info": info, "statuses": statuses, "findings": parts,
+                "missing": self.missing(roots).alias("__missing"),
+                "undecided": pl.any_horizontal([pl.col(f"__u{i}") for i in range(len(self.rules))] or [pl.lit(False)])}
         self._plans[off] = plan
         return plan
 
@@ -768,6 +769,8 @@ class Columnar:
             f = _with(f, step)
         f = f.join(self._fines(f, plan["info"]), on="__row", how="left")
         f = f.join(self._findings(f, plan["findings"]), on="__row", how="left")
+        missing = f.lazy().filter(plan["undecided"]).select("__row", plan["missing"]).collect(optimizations=SPARSE)
+        f = f.join(missing, on="__row", how="left")       # only rows with an undecided rule name missing facts
         done = f.lazy().select("__row", plan["verdict"]).collect(optimizations=pl.QueryOptFlags.none())
         return done, self._statement(f, plan["info"], plan["statuses"], off)
 
@@ -894,6 +897,33 @@ def read_lines(rows: list[tuple[int, Any]]) -> tuple[pl.DataFrame, list[tuple[in
     frame = chosen.select("__row", pl.col("canonical").cast(pl.String).str.json_decode(pl.Struct(raw_schema()))
                           .struct.unnest())      # json_decode: half the time of read_ndjson here
     return frame, rest
+
+
+def read_table(batch, first: int) -> pl.DataFrame | None:
+    """A Parquet batch as a raw frame (rows numbered from `first`), or None when its types differ.
+
+    A column the case does not have rejects the rows with a value in it, as an
+    unknown key does; a null inside scans or issues is not an absent element
+    but an invalid one. Those rows are left to the per-case path.
+    """
+    frame = pl.from_arrow(batch)
+    if not isinstance(frame, pl.DataFrame):
+        return None
+    schema = raw_schema()
+    extra = [c for c in frame.columns if c not in schema]
+    columns = []
+    for name, dtype in schema.items():
+        if name not in frame.columns:
+            columns.append(pl.lit(None, dtype).alias(name))
+        elif frame.schema[name] != dtype:
+            return None
+        else:
+            columns.append(pl.col(name))
+    odd = [pl.col(c).is_not_null() for c in extra] + [
+        pl.col("scans").list.eval(pl.element().is_null()).list.any().fill_null(False),
+        pl.col("complaint").struct.field("issues").list.eval(pl.element().is_null()).list.any().fill_null(False)]
+    return (frame.with_row_index("__row", offset=first).select(pl.col("__row").cast(pl.Int64), *columns, *extra)
+            .filter(~pl.any_horizontal(odd)).select("__row", *schema))
 
 
 _CODECS: dict = {}

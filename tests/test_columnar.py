@@ -118,3 +118,47 @@ def test_packs_it_cannot_compile_leave_every_row_to_the_per_case_path(engine, mo
     fresh._columnar = {}
     assert fresh.columnar("zh") is None
     both(fresh, [encode(BASE)])
+
+
+def table_both(engine, table):
+    from slarules.batch_io import TableRows
+    args = dict(source="cases.parquet", raw=False, as_of=None, now=NOW, lang="zh")
+    results = []
+    for backend in ("polars", "durable"):
+        results.append(adjudicate_rows(engine, TableRows(table.to_batches()[0], 1), backend=backend, **args))
+    bulk, reference = results
+    assert bulk.verdicts == reference.verdicts and bulk.errors == reference.errors
+    assert bulk.statement.to_dict() == reference.statement.to_dict()
+    return bulk
+
+
+def test_parquet_rows_agree(engine, tmp_path):
+    import sys
+    import pyarrow.parquet as pq
+    from conftest import ROOT
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from generate import write
+    path = tmp_path / "c.parquet"
+    write(str(path), 1500, seed=9, bad_rate=0.05)
+    table = pq.read_table(path).combine_chunks()
+    assert len(table_both(engine, table).verdicts) > 1300
+
+
+def test_parquet_odd_columns_agree(engine):
+    import pyarrow as pa
+    from slarules.batch_io import case_schema
+    good = [json.loads(encode(BASE)) for _ in range(3)]
+    for c in good:
+        for k in ("parcel", "collection"):
+            c[k] = {f: str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+                    for f, v in c[k].items()}
+    table = pa.Table.from_pylist(good, schema=case_schema())
+    odd = table.append_column("colour", pa.array([None, "red", None]))          # an unknown column, one value
+    table_both(engine, odd)
+    scans = table.column("scans").to_pylist()
+    scans[1] = scans[1] + [None]                                                 # a null scan
+    table_both(engine, table.set_column(table.schema.get_field_index("scans"), "scans",
+                                        pa.array(scans, type=table.schema.field("scans").type)))
+    ints = pa.Table.from_pylist([{"waybill": "W1", "rings": 3}], schema=pa.schema([("waybill", pa.string()),
+                                                                                   ("rings", pa.int32())]))
+    table_both(engine, ints)                                                     # types the columns do not take
