@@ -138,14 +138,14 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
         as_of_us, now_us = bulk.instant_or_none(as_of), bulk.instant_or_none(now)
         frame = None
         if (as_of is None or as_of_us is not None) and now_us is not None:
-            frame = bulk.read_table(rows.batch, rows.first) if table else bulk.read_lines(rows)[0]
+            frame = bulk.read_table(rows.batch, rows.numbers) if table else bulk.read_lines(rows)[0]
         if frame is not None:
             done, statement = columnar.adjudicate(frame, as_of_us=as_of_us, now_us=now_us)
             verdicts = list(zip(done["__row"].to_list(), done["json"].to_list()))
             taken = {number for number, _ in verdicts}
             # the rest take the per-case path: exact errors, odd inputs
             if table:
-                rows = rows.pick(i for i in range(len(rows)) if rows.first + i not in taken)
+                rows = rows.pick(i for i, number in enumerate(rows.numbers) if number not in taken)
             else:
                 rows = [r for r in rows if r[0] not in taken]
     errors: list[tuple[int, str]] = []
@@ -193,7 +193,26 @@ def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, An
 
 def _work(args) -> dict[str, Any]:
     chunk, job = args
-    return adjudicate_chunk(chunk, job)
+    try:
+        return adjudicate_chunk(chunk, job)
+    finally:
+        _give_back_memory()
+
+
+def _give_back_memory() -> None:
+    """Collect and return freed heap to the OS after a chunk.
+
+    A chunk leaves tens of MB in reference cycles (collected only by a full
+    collection) and in pages glibc keeps; a worker's RSS crept from 280 to 650
+    MiB over 9 chunks of 20,000 rows. Both, after each chunk, keep it flat.
+    """
+    import gc
+    gc.collect()
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):     # not glibc: nothing to trim
+        pass
 
 
 # ---- the run ----------------------------------------------------------------------------

@@ -58,8 +58,9 @@ class TableRows:
     path reads `batch` as it is.
     """
 
-    def __init__(self, batch, first: int):
-        self.batch, self.first = batch, first
+    def __init__(self, batch, first: int = 1, numbers: list[int] | None = None):
+        self.batch = batch
+        self.numbers = numbers if numbers is not None else list(range(first, first + batch.num_rows))
 
     def __len__(self) -> int:
         return self.batch.num_rows
@@ -68,11 +69,12 @@ class TableRows:
         return iter(self.pick(range(self.batch.num_rows)))
 
     def pick(self, indices) -> list[tuple[int, Any]]:
+        """Rows at these positions, as (number, dict) with nulls dropped (null = absent)."""
         indices = list(indices)
         if not indices:
             return []
         rows = self.batch.take(indices).to_pylist()
-        return [(self.first + i, drop_nulls(r)) for i, r in zip(indices, rows)]
+        return [(self.numbers[i], drop_nulls(r)) for i, r in zip(indices, rows)]
 
 
 def read_jsonl(path: str, chunk_size: int, position: dict[str, int] | None = None) -> Iterator[Chunk]:

@@ -20,11 +20,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import polars as pl
+from .polars_backend import column_schema, expr  # first: it sets Polars to one thread per process
+
+import polars as pl  # noqa: E402
 
 from . import contract as C
 from .derive import flag_key, key
-from .polars_backend import column_schema, expr
 from .program import PLACEHOLDER, Leaf, Node, Program
 from .statement import Statement
 from .verdict import PARTY_NAMES
@@ -899,8 +900,8 @@ def read_lines(rows: list[tuple[int, Any]]) -> tuple[pl.DataFrame, list[tuple[in
     return frame, rest
 
 
-def read_table(batch, first: int) -> pl.DataFrame | None:
-    """A Parquet batch as a raw frame (rows numbered from `first`), or None when its types differ.
+def read_table(batch, numbers: list[int]) -> pl.DataFrame | None:
+    """A Parquet batch as a raw frame (its rows numbered `numbers`), or None when its types differ.
 
     A column the case does not have rejects the rows with a value in it, as an
     unknown key does; a null inside scans or issues is not an absent element
@@ -922,7 +923,7 @@ def read_table(batch, first: int) -> pl.DataFrame | None:
     odd = [pl.col(c).is_not_null() for c in extra] + [
         pl.col("scans").list.eval(pl.element().is_null()).list.any().fill_null(False),
         pl.col("complaint").struct.field("issues").list.eval(pl.element().is_null()).list.any().fill_null(False)]
-    return (frame.with_row_index("__row", offset=first).select(pl.col("__row").cast(pl.Int64), *columns, *extra)
+    return (frame.with_columns(pl.Series("__row", numbers, dtype=pl.Int64)).select("__row", *columns, *extra)
             .filter(~pl.any_horizontal(odd)).select("__row", *schema))
 
 

@@ -83,15 +83,19 @@ def _partition(batches: Iterator, settings: dict[str, Any]) -> Iterator:
                     payloads.append(batch_io.RowTooLong() if len(line) > batch_io.MAX_LINE else line)
                     kept.append(key[0])
             files = kept
-        else:
+        else:       # cases as columns: the batch itself goes on (batch_io.TableRows), not dicts
             numbers = batch.column(NUMBER).to_pylist()
-            payloads = [batch_io.drop_nulls(r) for r in batch.drop_columns([NUMBER, FILE]).to_pylist()]
+            payloads = batch.drop_columns([NUMBER, FILE])
         out: dict[str, list] = {"kind": [], "file": [], "number": [], "json": [], "verdict": []}
 
         def emit(kind: str, file, number: int, text: str, verdict=None) -> None:
             for name, value in zip(out, (kind, file, number, text, verdict)):
                 out[name].append(value)
-        for file, rows in _by_file(files, numbers, payloads):
+        for file, start, end in _by_file(files):
+            if raw:
+                rows = list(zip(numbers[start:end], payloads[start:end]))
+            else:
+                rows = batch_io.TableRows(payloads.slice(start, end - start), numbers=numbers[start:end])
             done = adjudicate_rows(engine, rows, source=file or settings["source"], raw=raw,
                                    as_of=settings["as_of"], now=settings["now"], lang=settings["lang"],
                                    backend="polars",
@@ -107,12 +111,12 @@ def _partition(batches: Iterator, settings: dict[str, Any]) -> Iterator:
                                       "verdict": [None]}, schema=schema)
 
 
-def _by_file(files: list, numbers: list, payloads: list):
-    """Consecutive rows of the same file: (file, [(number, payload), ...])."""
+def _by_file(files: list):
+    """Runs of consecutive rows from the same file: (file, start, end)."""
     start = 0
     for i in range(1, len(files) + 1):
         if i == len(files) or files[i] != files[start]:
-            yield files[start], list(zip(numbers[start:i], payloads[start:i]))
+            yield files[start], start, i
             start = i
 
 
