@@ -13,7 +13,8 @@ largest of its processes):
                     through its Host API (first 1,000 cases: sids pile up)
   (c) single-case   Engine.adjudicate(dict): validation, facts, durable_rules,
                     verdict; p50/p99 latency, and RSS over --rss-calls calls
-  (d) batch         `slarules batch` end to end from the CLI, JSONL and Parquet
+  (d) batch         `slarules batch` end to end from the CLI: JSONL to JSONL,
+                    Parquet to JSONL and Parquet to Parquet
   (e) spark         the same with `--engine spark --master local[2]` (when
                     PySpark and Java are here), and its fixed start-up cost
   (f) cold start    `slarules adjudicate examples/cases/tb1-late.yaml`
@@ -197,6 +198,10 @@ def mode_batch_parquet(a) -> dict:
     return _batch(a, a.parquet, os.path.join(a.work, "out.parquet"))
 
 
+def mode_batch_parquet_jsonl(a) -> dict:
+    return _batch(a, a.parquet, os.path.join(a.work, "out-from-parquet.jsonl"))
+
+
 def mode_cold(a) -> dict:
     case = str(ROOT / "examples" / "cases" / "tb1-late.yaml")
     runs, bare = [], []
@@ -212,7 +217,8 @@ def mode_cold(a) -> dict:
 
 MODES = {"handwritten-file": mode_handwritten_file, "handwritten-single": mode_handwritten_single,
          "durable-naive": mode_durable_naive, "single": mode_single, "single-rss": mode_single_rss,
-         "batch-jsonl": mode_batch_jsonl, "batch-parquet": mode_batch_parquet, "cold": mode_cold,
+         "batch-jsonl": mode_batch_jsonl, "batch-parquet-jsonl": mode_batch_parquet_jsonl,
+         "batch-parquet": mode_batch_parquet, "cold": mode_cold,
          "spark-jsonl": mode_spark_jsonl, "spark-parquet": mode_spark_parquet}
 
 
@@ -280,6 +286,7 @@ def report(a, r: dict) -> int:
             ("(b) naive durable_rules, a sid per case", "durable-naive", base_single),
             ("(c) slarules single-case API (durable_rules)", "single", base_single),
             ("(d) `slarules batch` JSONL to JSONL", "batch-jsonl", base_file),
+            ("(d) `slarules batch` Parquet to JSONL", "batch-parquet-jsonl", base_file),
             ("(d) `slarules batch` Parquet to Parquet", "batch-parquet", base_file),
             ("(e) `slarules batch --engine spark` (local[2]) JSONL", "spark-jsonl", base_file),
             ("(e) `slarules batch --engine spark` (local[2]) Parquet", "spark-parquet", base_file)]

@@ -181,7 +181,9 @@ def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, An
                            as_of=job["as_of"], now=job["now"], lang=job["lang"], backend=job["backend"])
     lines: list[str] = []
     if job["output_format"] == "parquet":
-        docs = [json.loads(line) for _, line in done.verdicts]
+        import msgspec        # reads our own verdict JSON back into the same dicts as json.loads, faster
+        decode = msgspec.json.Decoder().decode
+        docs = [decode(line) for _, line in done.verdicts]
         batch_io.write_parquet_part(Path(job["parts"]) / f"{chunk.index:09d}.parquet", docs)
     else:
         lines = [line for _, line in done.verdicts]
