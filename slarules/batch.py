@@ -134,7 +134,7 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
     table = isinstance(rows, batch_io.TableRows)
     columnar = engine.columnar(lang) if backend == "polars" and (raw or table) else None
     if columnar is not None:
-        from . import columnar as bulk
+        from . import columnar_input as bulk
         as_of_us, now_us = bulk.instant_or_none(as_of), bulk.instant_or_none(now)
         frame = None
         if (as_of is None or as_of_us is not None) and now_us is not None:

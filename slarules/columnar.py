@@ -6,46 +6,34 @@ into Polars expressions for every step after validation: the fact vocabulary and
 the pack's derivations as integer arithmetic on encoded values, the rules as in
 polars_backend, and the verdict's JSON assembled as strings, in contract order.
 
-Only *plain* rows take this way: valid by the case contract's checks (done here
-in bulk), in a time zone with one UTC offset from 2000 to 2100, timestamps to
+Only *plain* rows take this way: valid by the case contract's checks (done in
+bulk by columnar_input), in a time zone with one UTC offset from 2000 to 2100, timestamps to
 the second with an offset. Every other row goes the per-case way, and so does
 every row when the packs use something this module cannot compile (`Unsupported`).
 Either way the bytes are the same; tests/test_columnar.py holds them equal.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .polars_backend import column_schema, expr  # first: it sets Polars to one thread per process
+from .columnar_input import DAY, EARLIEST, LATEST, UNITS, US, Reader, _with, builtins  # first: Polars' threads
 
 import polars as pl  # noqa: E402
 
-from . import contract as C
-from .derive import flag_key, key
-from .program import PLACEHOLDER, Leaf, Node, Program
-from .statement import Statement
-from .verdict import PARTY_NAMES
-from .vocabulary import BASE_FACTS, BLOCKS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES
+from .derive import flag_key, key  # noqa: E402
+from .polars_backend import column_schema, expr  # noqa: E402
+from .program import PLACEHOLDER, Leaf, Node, Program  # noqa: E402
+from .statement import Statement  # noqa: E402
+from .verdict import PARTY_NAMES  # noqa: E402
+from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES  # noqa: E402
 
-US = 1_000_000
-DAY = 86_400 * US
 ORDINAL_1970 = 719_163                     # date(1970, 1, 1).toordinal()
-EARLIEST = int(datetime(2000, 1, 1, tzinfo=timezone.utc).timestamp()) * US
-LATEST = int(datetime(2090, 1, 1, tzinfo=timezone.utc).timestamp()) * US
-UNITS = {"money": 2, "length": 2, "weight": 3}          # decimal places of each encoded unit
-_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d([+-]([01]\d|2[0-3]):[0-5]\d|Z)$"
-_DECIMAL = r"^(0|[1-9][0-9]*)(\.[0-9]+)?$"
 JSON_SAFE = re.compile(r'^[^"\\\x00-\x1f]*$')
-
-
-def _with(frame: pl.DataFrame, *exprs) -> pl.DataFrame:
-    """with_columns without the query optimiser: on verdict-sized expression trees its common
-    subexpression search costs seconds a chunk and saves nothing."""
-    return frame.lazy().with_columns(*exprs).collect(optimizations=pl.QueryOptFlags.none())
 
 
 SPARSE = pl.QueryOptFlags(comm_subexpr_elim=False)     # per-rule filters: projection pushdown pays, CSE doesn't
@@ -60,6 +48,7 @@ def js(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+@functools.lru_cache(maxsize=512)
 def fixed_offset(name: str) -> int | None:
     """The zone's one UTC offset in µs over 1999-2101, or None when it changes (DST, reforms)."""
     try:
@@ -78,196 +67,6 @@ def offset_text(offset_us: int) -> str:
     sign = "-" if offset_us < 0 else "+"
     minutes = abs(offset_us) // US // 60
     return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
-
-
-# ---- reading: raw case columns -> plain mask and encoded facts --------------------------
-
-def raw_schema() -> dict[str, Any]:
-    """The columns of a chunk of cases as read: CONTRACT.md's nesting, decimals and timestamps as text."""
-    s, b, i = pl.String, pl.Boolean, pl.Int64
-    return {
-        "waybill": s, "product": s, "timezone": s, "as_of": s,
-        "stations": pl.Struct({"sending": s, "delivering": s}),
-        "parcel": pl.Struct({"length_cm": s, "width_cm": s, "height_cm": s, "weight_kg": s,
-                             "declared_value_cny": s, "packaging_compliant": b, "prohibited": b}),
-        "collection": pl.Struct({"sender_signed": b, "in_service_area": b, "quoted_cny": s, "charged_cny": s}),
-        "scans": pl.List(pl.Struct({"type": s, "station": s, "at": s})),
-        "delivery": pl.Struct({"signed_by": s, "recipient_notified": b, "recipient_consented": b,
-                               "proxy_id_checked": b, "signature_legible": b}),
-        "outcome": pl.Struct({"lost": b, "damaged": b, "contents_short": b, "packaging_intact": b,
-                              "recipient_denies_receipt": b}),
-        "hub_handling": pl.Struct({"station": s, "found": s, "reported": b, "isolated": b, "photographed": b,
-                                   "registered": b, "repacked": b}),
-        "complaint": pl.Struct({"kind": s, "channel": s, "received_at": s, "major": b, "issues": pl.List(s),
-                                "delay_minutes": i, "first_contact_at": s, "plan_at": s, "closed_at": s,
-                                "complex": b, "feedback_at": s, "rings": i, "connected_at": s,
-                                "identity_confirmed_at": s}),
-    }
-
-
-ENUMS = {"product": C.PRODUCTS, "delivery.signed_by": C.SIGNED_BY, "hub_handling.found": C.HUB_FINDS,
-         "complaint.kind": C.COMPLAINT_KINDS, "complaint.channel": C.CHANNELS}
-CODES = {"stations.sending", "stations.delivering", "hub_handling.station"}
-DECIMALS = {f"{block}.{name}": limits for block, fields in C.DECIMALS.items() for name, limits in fields.items()}
-TIMESTAMPS = {f"{block}.{name}" for block, names in C.TIMESTAMPS.items() for name in names}
-INTS = {"complaint.delay_minutes": C.DELAY_MINUTES_MAX, "complaint.rings": C.RINGS_MAX}
-
-
-def field(path: str) -> pl.Expr:
-    block, _, name = path.partition(".")
-    return pl.col(block).struct.field(name) if name else pl.col(block)
-
-
-def instant_us(text: pl.Expr) -> pl.Expr:
-    """µs since the epoch of `2026-05-02T11:40:00+08:00` or `...Z` text; check the form with TIMESTAMP_FORM.
-
-    The local part is parsed without a zone and the offset subtracted by hand:
-    strptime with `%:z` costs three times as much.
-    """
-    naive = text.str.slice(0, 19).str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S", strict=False).cast(pl.Int64)
-    sign = pl.when(text.str.slice(19, 1) == "-").then(-1).otherwise(1)
-    minutes = (text.str.slice(20, 2).cast(pl.Int64, strict=False) * 60
-               + text.str.slice(23, 2).cast(pl.Int64, strict=False)).fill_null(0)
-    return naive - sign * minutes * 60 * US
-
-
-def timestamp_ok(text: pl.Expr, value: pl.Expr) -> pl.Expr:
-    return text.str.contains(_TIMESTAMP) & value.is_between(EARLIEST, LATEST, closed="left")
-
-
-def decimal_units(text: pl.Expr, places: int) -> pl.Expr:
-    """Integer units with `places` decimals of decimal text (checked by decimal_ok)."""
-    parts = text.str.split_exact(".", 1)
-    fraction = parts.struct.field("field_1").fill_null("").str.pad_end(places, "0")
-    return (parts.struct.field("field_0") + fraction).cast(pl.Int64, strict=False)
-
-
-def decimal_ok(text: pl.Expr, units: pl.Expr, limits: dict, places: int) -> pl.Expr:
-    """The contract's limits on decimal text: form, decimal places, whole digits, bounds."""
-    whole_digits = min(limits.get("max_digits", 30) - limits["decimal_places"], 15)
-    dot = text.str.find(".", literal=True)
-    length = text.str.len_bytes()
-    ok = (text.str.contains(_DECIMAL) & units.is_not_null()
-          & (pl.when(dot.is_null()).then(length).otherwise(dot) <= whole_digits)
-          & (pl.when(dot.is_null()).then(0).otherwise(length - dot - 1) <= limits["decimal_places"]))
-    scale = 10 ** places
-    if "gt" in limits:
-        ok = ok & (units > limits["gt"] * scale)
-    if "ge" in limits:
-        ok = ok & (units >= limits["ge"] * scale)
-    if "le" in limits:
-        ok = ok & (units <= limits["le"] * scale)
-    return ok
-
-
-_V = "__v:"      # first-pass names, so values do not hide the raw columns the checks read
-
-
-def present_ok(value: pl.Expr, ok: pl.Expr) -> pl.Expr:
-    """An optional field is fine when absent, else when its check holds."""
-    return value.is_null() | ok.fill_null(False)
-
-
-class Reader:
-    """Bulk validation and the base facts of a chunk, for one time zone and one `now`."""
-
-    def checks_and_facts(self, df: pl.DataFrame, offset: int, as_of_us: int | None, now_us: int) -> pl.DataFrame:
-        """`__row`, `__ok` (the row is plainly valid) and every base fact, encoded, as columns.
-
-        Values are computed once (first pass) and the checks read them (second pass).
-        """
-        values: dict[str, pl.Expr] = {key("waybill"): pl.col("waybill")}
-        ok = [pl.col("waybill").is_not_null(),
-              pl.col("waybill").str.contains(C.WAYBILL_PATTERN).fill_null(False),
-              pl.col("waybill").str.len_chars() <= C.CODE_MAX_LENGTH]
-        for path, allowed in ENUMS.items():
-            values[key(path)] = field(path)
-            ok.append(present_ok(field(path), field(path).is_in(list(allowed))))
-        for path in CODES:
-            v = field(path)
-            values[key(path)] = v
-            ok.append(present_ok(v, v.str.contains(C.STATION_PATTERN) & (v.str.len_chars() <= C.CODE_MAX_LENGTH)))
-        for path, limits in DECIMALS.items():
-            places = UNITS[BASE_FACTS[path].type.name]
-            values[key(path)] = decimal_units(field(path), places)
-            ok.append(present_ok(field(path), decimal_ok(field(path), pl.col(_V + key(path)), limits, places)))
-        for path in TIMESTAMPS:
-            values[key(path)] = instant_us(field(path))
-            ok.append(present_ok(field(path), timestamp_ok(field(path), pl.col(_V + key(path)))))
-        for path, high in INTS.items():
-            values[key(path)] = field(path)
-            ok.append(present_ok(field(path), field(path).is_between(0, high)))
-        values["__case_as_of"] = instant_us(pl.col("as_of"))
-        ok.append(present_ok(pl.col("as_of"), timestamp_ok(pl.col("as_of"), pl.col(_V + "__case_as_of"))))
-        issues = pl.col("complaint").struct.field("issues")
-        ok.append(issues.is_null() | ((issues.list.len() <= C.MAX_ISSUES)
-                                      & issues.list.eval(pl.element().is_in(list(ISSUE_VALUES))).list.all()))
-        ok.append((pl.col("scans").list.len() <= C.MAX_SCANS).fill_null(True))
-        for path, spec in BASE_FACTS.items():
-            if key(path) in values or spec.get is None:
-                continue
-            block, _, name = path.partition(".")
-            if block in BLOCKS and name and spec.type.name == "bool":
-                values[key(path)] = field(path)
-            elif path in BLOCKS:
-                values[key(path)] = pl.when(pl.col(path).is_not_null()).then(True)
-        # a complaint without `issues` has none (the model's default), not an unknown list
-        values["__issues"] = pl.when(pl.col("complaint").is_not_null()).then(issues.fill_null(pl.lit([], pl.List(pl.String))))
-        first = df.lazy().with_columns(e.alias(_V + k) for k, e in values.items())
-        as_of = (pl.lit(as_of_us, pl.Int64) if as_of_us is not None
-                 else pl.coalesce(pl.col(_V + "__case_as_of"), pl.lit(now_us, pl.Int64)))
-        return first.select(pl.col("__row"), pl.all_horizontal(ok).fill_null(False).alias("__ok"),
-                            as_of.alias(key("as_of")),
-                            *[pl.col(_V + k).alias(k) for k in values if k != "__case_as_of"]).collect(
-                                optimizations=pl.QueryOptFlags.none())
-
-    @staticmethod
-    def scan_frame(df: pl.DataFrame) -> pl.DataFrame:
-        long = (df.lazy().select("__row", "scans").explode("scans").drop_nulls("scans")
-                .select("__row", pl.col("scans").struct.unnest()).with_columns(instant_us(pl.col("at")).alias("_at")))
-        ok = (timestamp_ok(pl.col("at"), pl.col("_at")) & pl.col("type").is_in(list(C.SCAN_TYPES))
-              & pl.col("station").str.contains(C.STATION_PATTERN) & (pl.col("station").str.len_chars() <= C.CODE_MAX_LENGTH))
-        return long.select("__row", "type", "station", pl.col("_at").alias("at"), ok.fill_null(False).alias("ok")).collect()
-
-
-def builtins(facts: pl.DataFrame, scans: pl.DataFrame) -> pl.DataFrame:
-    """The vocabulary's built-in facts (vocabulary.Derived), row by row as columns."""
-    g = scans.sort("__row", "at", "station").group_by("__row").agg(
-        pl.col("at").filter(pl.col("type") == "signed").min().alias("_signed"),
-        pl.col("at").filter(pl.col("type") == "collect").min().alias("_collect"),
-        pl.col("at").min().alias("_first"),
-        pl.col("station").filter(pl.col("type") == "arrival").last().alias("_last_arrival"),
-        pl.col("ok").all().alias("_scans_ok"))
-    f = facts.join(g, on="__row", how="left")
-    f = _with(f, 
-        pl.coalesce("_collect", "_first").alias(key("collected_at")),
-        pl.coalesce(key("stations.delivering"), "_last_arrival").alias(key("delivering_station")),
-        pl.col("_signed").alias(key("signed_at")),
-        (pl.col("__ok") & pl.col("_scans_ok").fill_null(True)).alias("__ok"))
-    ds = key("delivering_station")
-    ref = (scans.join(f.select("__row", ds, pl.coalesce(key("signed_at"), key("as_of")).alias("_limit")),
-                      on="__row", how="inner")
-           .group_by("__row").agg(
-               pl.col("at").filter((pl.col("type") == "arrival") & (pl.col("station") == pl.col(ds))).min()
-               .alias("_arrival"),
-               pl.col("at").filter((pl.col("type") == "dispatch") & (pl.col("station") != pl.col(ds))
-                                   & (pl.col("at") <= pl.col("_limit"))).max().alias("_dispatch")))
-    f = f.join(ref, on="__row", how="left")
-    has_station = pl.col(ds).is_not_null()
-    f = _with(f, 
-        pl.when(has_station).then(pl.coalesce("_arrival", "_dispatch")).alias(key("reference_arrival")),
-        pl.when(has_station & pl.col("_arrival").is_not_null()).then(pl.lit("arrival"))
-        .when(has_station & pl.col("_dispatch").is_not_null()).then(pl.lit("dispatch"))
-        .alias(key("reference_arrival_source")))
-    sides = [pl.col(key(f"parcel.{n}")) for n in ("length_cm", "width_cm", "height_cm")]
-    charged, quoted = pl.col(key("collection.charged_cny")), pl.col(key("collection.quoted_cny"))
-    return _with(f, 
-        pl.max_horizontal(sides).alias(key("longest_side_cm")),
-        pl.when(pl.all_horizontal(s.is_not_null() for s in sides)).then(pl.sum_horizontal(sides))
-        .alias(key("sum_of_sides_cm")),
-        (sides[0] * sides[1] * sides[2]).alias(key("volume_cm3")),
-        (charged - quoted).alias(key("overcharge_cny")),
-    ).drop("_signed", "_collect", "_first", "_last_arrival", "_scans_ok", "_arrival", "_dispatch")
 
 
 # ---- derivations --------------------------------------------------------------------------
@@ -327,6 +126,7 @@ class Columnar:
         self._plans: dict[int, dict[str, Any]] = {}
         self._rules = self.rule_steps()
         self._deadlines = self.deadline_steps()
+        self.plan(0)           # builds every expression once, so Unsupported shows here, not mid-batch
 
     # -- facts ------------------------------------------------------------------------------
     def derivation_steps(self, off: int) -> tuple[list[list[pl.Expr]], dict[str, dict[str, pl.Expr]]]:
@@ -852,100 +652,3 @@ class Columnar:
             for k, v in row.items():
                 entry[k] += int(v or 0)
         return st
-
-
-# ---- JSON Lines in --------------------------------------------------------------------------
-
-def read_lines(rows: list[tuple[int, Any]]) -> tuple[pl.DataFrame, list[tuple[int, Any]]]:
-    """The plainly valid JSON Lines rows as a raw frame, and the rows left to the per-case path.
-
-    msgspec checks each line's JSON shape (fastcase.structural: names, JSON types,
-    required fields; the values are checked in bulk later) and writes it back in
-    canonical form, which Polars then reads in one pass. A line is left to the
-    per-case path (which gives the exact verdict or error) when msgspec rejects it
-    or when Polars might read it differently from json.loads: a repeated key
-    (json_data rejects it; msgspec and Polars would keep one) is caught by
-    counting `":` in the line and in its canonical form, which keeps every key
-    the line had; a backslash or a space before a colon could fool the count,
-    so such lines are left behind too.
-    """
-    import msgspec
-
-    from .batch_io import MAX_LINE
-    decoder, encoder = _codec(msgspec)
-
-    def canonical(payload):
-        try:
-            return encoder.encode(decoder.decode(payload))
-        except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, TypeError):
-            return None
-    numbers = [number for number, _ in rows]
-    payloads = [p if type(p) is bytes and len(p) <= MAX_LINE else b"" for _, p in rows]
-    texts = list(map(canonical, payloads))
-    payloads = [p if t is not None else b"" for p, t in zip(payloads, texts)]    # only UTF-8 text below
-    lines = pl.DataFrame({"__row": numbers, "line": payloads, "canonical": texts},
-                         schema={"__row": pl.Int64, "line": pl.Binary, "canonical": pl.Binary})
-    line, canon = pl.col("line"), pl.col("canonical")
-    plain = (canon.is_not_null() & ~line.bin.contains(b"\\") & ~line.bin.contains(b'" ')
-             & ~line.bin.contains(b'"\t') & ~line.bin.contains(b'"\r')
-             & (line.cast(pl.String).str.count_matches('":', literal=True)
-                == canon.cast(pl.String).str.count_matches('":', literal=True)))
-    keep = lines.select(plain.fill_null(False).alias("plain"))["plain"]
-    chosen = lines.filter(keep)
-    rest = [row for row, ok in zip(rows, keep.to_list()) if not ok]
-    if chosen.is_empty():
-        return pl.DataFrame(schema={"__row": pl.Int64, **raw_schema()}), rest
-    frame = chosen.select("__row", pl.col("canonical").cast(pl.String).str.json_decode(pl.Struct(raw_schema()))
-                          .struct.unnest())      # json_decode: half the time of read_ndjson here
-    return frame, rest
-
-
-def read_table(batch, numbers: list[int]) -> pl.DataFrame | None:
-    """A Parquet batch as a raw frame (its rows numbered `numbers`), or None when its types differ.
-
-    A column the case does not have rejects the rows with a value in it, as an
-    unknown key does; a null inside scans or issues is not an absent element
-    but an invalid one. Those rows are left to the per-case path.
-    """
-    frame = pl.from_arrow(batch)
-    if not isinstance(frame, pl.DataFrame):
-        return None
-    schema = raw_schema()
-    extra = [c for c in frame.columns if c not in schema]
-    columns = []
-    for name, dtype in schema.items():
-        if name not in frame.columns:
-            columns.append(pl.lit(None, dtype).alias(name))
-        elif frame.schema[name] != dtype:
-            return None
-        else:
-            columns.append(pl.col(name))
-    odd = [pl.col(c).is_not_null() for c in extra] + [
-        pl.col("scans").list.eval(pl.element().is_null()).list.any().fill_null(False),
-        pl.col("complaint").struct.field("issues").list.eval(pl.element().is_null()).list.any().fill_null(False)]
-    return (frame.with_columns(pl.Series("__row", numbers, dtype=pl.Int64)).select("__row", *columns, *extra)
-            .filter(~pl.any_horizontal(odd)).select("__row", *schema))
-
-
-_CODECS: dict = {}
-
-
-def _codec(msgspec):
-    if not _CODECS:
-        from .fastcase import structural
-        _CODECS["pair"] = (msgspec.json.Decoder(structural()), msgspec.json.Encoder())
-    return _CODECS["pair"]
-
-
-def instant_or_none(value: Any) -> int | None:
-    """An aware, whole-second ISO 8601 instant in 2000-2090 as µs, else None (the per-case path decides)."""
-    if value is None:
-        return None
-    try:
-        dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).strip())
-    except ValueError:
-        return None
-    if dt.tzinfo is None or dt.microsecond:
-        return None
-    us = int(dt.timestamp()) * US
-    return us if EARLIEST <= us < LATEST else None

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import BASE
-from slarules import columnar
+from slarules import columnar, columnar_input
 from slarules.batch import adjudicate_rows
 from strategies import cases
 from test_fastcase import mutated
@@ -45,7 +45,7 @@ def encode(case: dict, compact: bool = True) -> bytes:
 def test_generated_cases_agree_and_take_the_columnar_path(engine, chunk, lang, compact):
     lines = [encode(c, compact) for c in chunk]
     both(engine, lines, lang=lang)
-    frame, rest = columnar.read_lines(list(enumerate(lines, start=1)))
+    frame, rest = columnar_input.read_lines(list(enumerate(lines, start=1)))
     assert rest == [] and frame.height == len(lines)
 
 
