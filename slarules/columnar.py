@@ -126,7 +126,8 @@ class Columnar:
         self._plans: dict[int, dict[str, Any]] = {}
         self._rules = self.rule_steps()
         self._deadlines = self.deadline_steps()
-        self.plan(0)           # builds every expression once, so Unsupported shows here, not mid-batch
+        # every expression built once now (for the packs' own zone), so Unsupported shows here, not mid-batch
+        self.plan(fixed_offset(program.timezone) or 0)
 
     # -- facts ------------------------------------------------------------------------------
     def derivation_steps(self, off: int) -> tuple[list[list[pl.Expr]], dict[str, dict[str, pl.Expr]]]:

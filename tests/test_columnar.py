@@ -19,7 +19,7 @@ from slarules.batch import adjudicate_rows
 from strategies import cases
 from test_fastcase import mutated
 
-DIFF = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+DIFF = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                          HealthCheck.data_too_large])
 NOW = "2026-05-20T00:00:00+00:00"
 
