@@ -129,28 +129,12 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
     local batches and Spark partitions so both give the same bytes.
     """
     number_key = "line" if raw else "row"
-    statement = Statement()
-    verdicts: list[tuple[int, str]] = []
-    table = isinstance(rows, batch_io.TableRows)
-    columnar = engine.columnar(lang) if backend == "polars" and (raw or table) else None
-    if columnar is not None:
-        from . import columnar_input as bulk
-        as_of_us, now_us = bulk.instant_or_none(as_of), bulk.instant_or_none(now)
-        done = None
-        if (as_of is None or as_of_us is not None) and now_us is not None:
-            import polars as pl
-            try:
-                frame = bulk.read_table(rows.batch, rows.numbers) if table else bulk.read_lines(rows)[0]
-                if frame is not None:
-                    done, statement = columnar.adjudicate(frame, as_of_us=as_of_us, now_us=now_us)
-            except pl.exceptions.PolarsError:
-                # input the columns did not foresee: the per-case path still gives the exact answer
-                done, statement = None, Statement()
-        if done is not None:
-            verdicts = list(zip(done["__row"].to_list(), done["json"].to_list()))
+    verdicts, statement = [], Statement()
+    if backend == "polars":
+        verdicts, statement = _in_columns(engine, rows, raw=raw, as_of=as_of, now=now, lang=lang)
+        if verdicts:     # the rest take the per-case path: exact errors, odd inputs
             taken = {number for number, _ in verdicts}
-            # the rest take the per-case path: exact errors, odd inputs
-            if table:
+            if isinstance(rows, batch_io.TableRows):
                 rows = rows.pick(i for i, number in enumerate(rows.numbers) if number not in taken)
             else:
                 rows = [r for r in rows if r[0] not in taken]
@@ -174,6 +158,29 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
     errors.sort(key=lambda e: e[0])
     statement.errors = len(errors)
     return Adjudicated(verdicts, errors, statement)
+
+
+def _in_columns(engine, rows, *, raw: bool, as_of: str | None, now: str,
+                lang: str) -> tuple[list[tuple[int, str]], Statement]:
+    """The rows the columnar path takes, as (number, verdict JSON), and their statement; ([], empty)
+    when it takes none: packs it cannot compile, a run instant it cannot use, or input it did not foresee."""
+    table = isinstance(rows, batch_io.TableRows)
+    columnar = engine.columnar(lang) if raw or table else None
+    if columnar is None:
+        return [], Statement()
+    from . import columnar_input as bulk
+    as_of_us, now_us = bulk.instant_or_none(as_of), bulk.instant_or_none(now)
+    if (as_of is not None and as_of_us is None) or now_us is None:
+        return [], Statement()
+    import polars as pl
+    try:
+        frame = bulk.read_table(rows.batch, rows.numbers) if table else bulk.read_lines(rows)
+        if frame is None:
+            return [], Statement()
+        done, statement = columnar.adjudicate(frame, as_of_us=as_of_us, now_us=now_us)
+    except pl.exceptions.PolarsError:       # the per-case path still gives the exact answer
+        return [], Statement()
+    return list(zip(done["__row"].to_list(), done["json"].to_list())), statement
 
 
 def instant_now() -> str:

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .columnar_input import DAY, EARLIEST, LATEST, UNITS, US, Reader, _with, builtins  # first: Polars' threads
+from .columnar_input import DAY, EARLIEST, LATEST, UNITS, US, _with, builtins, checks_and_facts, scan_frame  # first: Polars' threads
 
 import polars as pl  # noqa: E402
 
@@ -105,7 +105,6 @@ class Columnar:
         self.lang = lang
         self.clause_order = clause_order
         self.schema = column_schema(program)
-        self.reader = Reader()
         for d in program.derivations:
             if d.fn.name not in FUNCTIONS:
                 raise Unsupported(f"derivation function {d.fn.name}")
@@ -564,8 +563,7 @@ class Columnar:
 
     def _run(self, raw: pl.DataFrame, off: int, as_of_us: int | None, now_us: int) -> tuple[pl.DataFrame, Statement]:
         plan = self.plan(off)
-        f = self.reader.checks_and_facts(raw, off, as_of_us, now_us)
-        f = builtins(f, self.reader.scan_frame(raw))
+        f = builtins(checks_and_facts(raw, as_of_us, now_us), scan_frame(raw))
         f = f.filter(pl.col("__ok") & pl.col(key("as_of")).is_between(EARLIEST, LATEST, closed="left"))
         for step in plan["steps"]:
             f = _with(f, step)

@@ -1,7 +1,7 @@
 """Cases into columns for the columnar path: read, checked in bulk, base facts derived.
 
 JSON Lines are read by msgspec (JSON shape only) and Polars; Parquet batches as
-they are. `Reader` then checks every value the case contract constrains, in
+they are. `checks_and_facts` then checks every value the case contract constrains, in
 bulk, and encodes the base facts as the backends see them (integers in fixed
 units, null for absent); `builtins` derives the vocabulary's built-in facts
 from the scans. A row that fails any check is not "plain" and is left to the
@@ -123,66 +123,62 @@ def present_ok(value: pl.Expr, ok: pl.Expr) -> pl.Expr:
     return value.is_null() | ok.fill_null(False)
 
 
-class Reader:
-    """Bulk validation and the base facts of a chunk, for one time zone and one `now`."""
+def checks_and_facts(df: pl.DataFrame, as_of_us: int | None, now_us: int) -> pl.DataFrame:
+    """`__row`, `__ok` (the row is plainly valid) and every base fact, encoded, as columns.
 
-    def checks_and_facts(self, df: pl.DataFrame, offset: int, as_of_us: int | None, now_us: int) -> pl.DataFrame:
-        """`__row`, `__ok` (the row is plainly valid) and every base fact, encoded, as columns.
-
-        Values are computed once (first pass) and the checks read them (second pass).
-        """
-        values: dict[str, pl.Expr] = {key("waybill"): pl.col("waybill")}
-        ok = [pl.col("waybill").is_not_null(),
-              pl.col("waybill").str.contains(C.WAYBILL_PATTERN).fill_null(False),
-              pl.col("waybill").str.len_chars() <= C.CODE_MAX_LENGTH]
-        for path, allowed in ENUMS.items():
+    Values are computed once (first pass) and the checks read them (second pass).
+    """
+    values: dict[str, pl.Expr] = {key("waybill"): pl.col("waybill")}
+    ok = [pl.col("waybill").is_not_null(),
+          pl.col("waybill").str.contains(C.WAYBILL_PATTERN).fill_null(False),
+          pl.col("waybill").str.len_chars() <= C.CODE_MAX_LENGTH]
+    for path, allowed in ENUMS.items():
+        values[key(path)] = field(path)
+        ok.append(present_ok(field(path), field(path).is_in(list(allowed))))
+    for path in CODES:
+        v = field(path)
+        values[key(path)] = v
+        ok.append(present_ok(v, v.str.contains(C.STATION_PATTERN) & (v.str.len_chars() <= C.CODE_MAX_LENGTH)))
+    for path, limits in DECIMALS.items():
+        places = UNITS[BASE_FACTS[path].type.name]
+        values[key(path)] = decimal_units(field(path), places)
+        ok.append(present_ok(field(path), decimal_ok(field(path), pl.col(_V + key(path)), limits, places)))
+    for path in TIMESTAMPS:
+        values[key(path)] = instant_us(field(path))
+        ok.append(present_ok(field(path), timestamp_ok(field(path), pl.col(_V + key(path)))))
+    for path, high in INTS.items():
+        values[key(path)] = field(path)
+        ok.append(present_ok(field(path), field(path).is_between(0, high)))
+    values["__case_as_of"] = instant_us(pl.col("as_of"))
+    ok.append(present_ok(pl.col("as_of"), timestamp_ok(pl.col("as_of"), pl.col(_V + "__case_as_of"))))
+    issues = pl.col("complaint").struct.field("issues")
+    ok.append(issues.is_null() | ((issues.list.len() <= C.MAX_ISSUES)
+                                  & issues.list.eval(pl.element().is_in(list(ISSUE_VALUES))).list.all()))
+    ok.append((pl.col("scans").list.len() <= C.MAX_SCANS).fill_null(True))
+    for path, spec in BASE_FACTS.items():
+        if key(path) in values or spec.get is None:
+            continue
+        block, _, name = path.partition(".")
+        if block in BLOCKS and name and spec.type.name == "bool":
             values[key(path)] = field(path)
-            ok.append(present_ok(field(path), field(path).is_in(list(allowed))))
-        for path in CODES:
-            v = field(path)
-            values[key(path)] = v
-            ok.append(present_ok(v, v.str.contains(C.STATION_PATTERN) & (v.str.len_chars() <= C.CODE_MAX_LENGTH)))
-        for path, limits in DECIMALS.items():
-            places = UNITS[BASE_FACTS[path].type.name]
-            values[key(path)] = decimal_units(field(path), places)
-            ok.append(present_ok(field(path), decimal_ok(field(path), pl.col(_V + key(path)), limits, places)))
-        for path in TIMESTAMPS:
-            values[key(path)] = instant_us(field(path))
-            ok.append(present_ok(field(path), timestamp_ok(field(path), pl.col(_V + key(path)))))
-        for path, high in INTS.items():
-            values[key(path)] = field(path)
-            ok.append(present_ok(field(path), field(path).is_between(0, high)))
-        values["__case_as_of"] = instant_us(pl.col("as_of"))
-        ok.append(present_ok(pl.col("as_of"), timestamp_ok(pl.col("as_of"), pl.col(_V + "__case_as_of"))))
-        issues = pl.col("complaint").struct.field("issues")
-        ok.append(issues.is_null() | ((issues.list.len() <= C.MAX_ISSUES)
-                                      & issues.list.eval(pl.element().is_in(list(ISSUE_VALUES))).list.all()))
-        ok.append((pl.col("scans").list.len() <= C.MAX_SCANS).fill_null(True))
-        for path, spec in BASE_FACTS.items():
-            if key(path) in values or spec.get is None:
-                continue
-            block, _, name = path.partition(".")
-            if block in BLOCKS and name and spec.type.name == "bool":
-                values[key(path)] = field(path)
-            elif path in BLOCKS:
-                values[key(path)] = pl.when(pl.col(path).is_not_null()).then(True)
-        # a complaint without `issues` has none (the model's default), not an unknown list
-        values["__issues"] = pl.when(pl.col("complaint").is_not_null()).then(issues.fill_null(pl.lit([], pl.List(pl.String))))
-        first = df.lazy().with_columns(e.alias(_V + k) for k, e in values.items())
-        as_of = (pl.lit(as_of_us, pl.Int64) if as_of_us is not None
-                 else pl.coalesce(pl.col(_V + "__case_as_of"), pl.lit(now_us, pl.Int64)))
-        return first.select(pl.col("__row"), pl.all_horizontal(ok).fill_null(False).alias("__ok"),
-                            as_of.alias(key("as_of")),
-                            *[pl.col(_V + k).alias(k) for k in values if k != "__case_as_of"]).collect(
-                                optimizations=pl.QueryOptFlags.none())
+        elif path in BLOCKS:
+            values[key(path)] = pl.when(pl.col(path).is_not_null()).then(True)
+    # a complaint without `issues` has none (the model's default), not an unknown list
+    values["__issues"] = pl.when(pl.col("complaint").is_not_null()).then(issues.fill_null(pl.lit([], pl.List(pl.String))))
+    first = df.lazy().with_columns(e.alias(_V + k) for k, e in values.items())
+    as_of = (pl.lit(as_of_us, pl.Int64) if as_of_us is not None
+             else pl.coalesce(pl.col(_V + "__case_as_of"), pl.lit(now_us, pl.Int64)))
+    return first.select(pl.col("__row"), pl.all_horizontal(ok).fill_null(False).alias("__ok"),
+                        as_of.alias(key("as_of")),
+                        *[pl.col(_V + k).alias(k) for k in values if k != "__case_as_of"]).collect(
+                            optimizations=pl.QueryOptFlags.none())
 
-    @staticmethod
-    def scan_frame(df: pl.DataFrame) -> pl.DataFrame:
-        long = (df.lazy().select("__row", "scans").explode("scans").drop_nulls("scans")
-                .select("__row", pl.col("scans").struct.unnest()).with_columns(instant_us(pl.col("at")).alias("_at")))
-        ok = (timestamp_ok(pl.col("at"), pl.col("_at")) & pl.col("type").is_in(list(C.SCAN_TYPES))
-              & pl.col("station").str.contains(C.STATION_PATTERN) & (pl.col("station").str.len_chars() <= C.CODE_MAX_LENGTH))
-        return long.select("__row", "type", "station", pl.col("_at").alias("at"), ok.fill_null(False).alias("ok")).collect()
+def scan_frame(df: pl.DataFrame) -> pl.DataFrame:
+    long = (df.lazy().select("__row", "scans").explode("scans").drop_nulls("scans")
+            .select("__row", pl.col("scans").struct.unnest()).with_columns(instant_us(pl.col("at")).alias("_at")))
+    ok = (timestamp_ok(pl.col("at"), pl.col("_at")) & pl.col("type").is_in(list(C.SCAN_TYPES))
+          & pl.col("station").str.contains(C.STATION_PATTERN) & (pl.col("station").str.len_chars() <= C.CODE_MAX_LENGTH))
+    return long.select("__row", "type", "station", pl.col("_at").alias("at"), ok.fill_null(False).alias("ok")).collect()
 
 
 def builtins(facts: pl.DataFrame, scans: pl.DataFrame) -> pl.DataFrame:
@@ -227,8 +223,8 @@ def builtins(facts: pl.DataFrame, scans: pl.DataFrame) -> pl.DataFrame:
 
 # ---- JSON Lines in --------------------------------------------------------------------------
 
-def read_lines(rows: list[tuple[int, Any]]) -> tuple[pl.DataFrame, list[tuple[int, Any]]]:
-    """The plainly valid JSON Lines rows as a raw frame, and the rows left to the per-case path.
+def read_lines(rows: list[tuple[int, Any]]) -> pl.DataFrame:
+    """The JSON Lines rows the columns can read, as a raw frame; the others are left to the per-case path.
 
     msgspec checks each line's JSON shape (fastcase.structural: names, JSON types,
     required fields; the values are checked in bulk later) and writes it back in
@@ -261,14 +257,12 @@ def read_lines(rows: list[tuple[int, Any]]) -> tuple[pl.DataFrame, list[tuple[in
              & ~line.bin.contains(b'"\t') & ~line.bin.contains(b'"\r')
              & (line.cast(pl.String).str.count_matches('":', literal=True)
                 == canon.cast(pl.String).str.count_matches('":', literal=True)))
-    keep = lines.select(plain.fill_null(False).alias("plain"))["plain"]
-    chosen = lines.filter(keep)
-    rest = [row for row, ok in zip(rows, keep.to_list()) if not ok]
+    chosen = lines.filter(plain.fill_null(False))
     if chosen.is_empty():
-        return pl.DataFrame(schema={"__row": pl.Int64, **raw_schema()}), rest
+        return pl.DataFrame(schema={"__row": pl.Int64, **raw_schema()})
     frame = chosen.select("__row", pl.col("canonical").cast(pl.String).str.json_decode(pl.Struct(raw_schema()))
                           .struct.unnest())      # json_decode: half the time of read_ndjson here
-    return frame, rest
+    return frame
 
 
 def read_table(batch, numbers: list[int]) -> pl.DataFrame | None:
