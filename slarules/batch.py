@@ -190,7 +190,8 @@ def instant_now() -> str:
 
 def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, Any]:
     """Verdicts and error records of one chunk, in row order, plus its statement."""
-    done = adjudicate_rows(_engine, chunk.rows, source=job["input"], raw=job["input_format"] != "parquet",
+    rows = chunk.rows.read() if isinstance(chunk.rows, batch_io.LineRange) else chunk.rows
+    done = adjudicate_rows(_engine, rows, source=job["input"], raw=job["input_format"] != "parquet",
                            as_of=job["as_of"], now=job["now"], lang=job["lang"], backend=job["backend"])
     lines: list[str] = []
     if job["output_format"] == "parquet":
@@ -200,9 +201,9 @@ def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, An
         batch_io.write_parquet_part(Path(job["parts"]) / f"{chunk.index:09d}.parquet", docs)
     else:
         lines = [line for _, line in done.verdicts]
-    return {"index": chunk.index, "verdicts": "".join(line + "\n" for line in lines),
-            "count": done.statement.verdicts, "errors": "".join(e + "\n" for _, e in done.errors),
-            "statement": done.statement.to_dict(), "position": chunk.position, "rows": len(chunk.rows),
+    return {"index": chunk.index, "verdicts": "".join(line + "\n" for line in lines).encode("utf-8"),
+            "count": done.statement.verdicts, "errors": "".join(e + "\n" for _, e in done.errors).encode("utf-8"),
+            "statement": done.statement.to_dict(), "position": chunk.position, "rows": len(rows),
             "done": chunk.done_fraction}
 
 
@@ -360,8 +361,8 @@ class Batch:
         with open(self.partial, "ab") as out, open(self.errors_partial, "ab") as err:
             def commit(result: dict) -> None:
                 nonlocal last_save
-                out.write(result["verdicts"].encode("utf-8"))
-                err.write(result["errors"].encode("utf-8"))
+                out.write(result["verdicts"])
+                err.write(result["errors"])
                 statement.merge(Statement.from_dict(result["statement"]))
                 state.update(position=result["position"], chunks=result["index"],
                              rows=state["rows"] + result["rows"])

@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--packs", nargs="+", metavar="PATH", help="pack files or directories")
     b.add_argument("--workers", type=int, default=0, help="processes (default: one per core for large inputs)")
     b.add_argument("--chunk-size", dest="chunk_size", type=int, default=20000,
-                   help="rows per chunk (default 20000)")
+                   help="lines (JSON Lines) or rows (Parquet) per chunk (default 20000)")
     b.add_argument("--input-format", dest="input_format", choices=("jsonl", "parquet"))
     b.add_argument("--output-format", dest="output_format", choices=("jsonl", "parquet"))
     b.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
