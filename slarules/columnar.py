@@ -407,8 +407,8 @@ class Columnar:
                 pl.lit('}, "message": "'), message, pl.lit('"}'))))
         return parts, info
 
-    def missing(self, roots: dict[str, dict[str, pl.Expr]]) -> pl.Expr:
-        """verdict.missing: the root facts absent where an in-scope rule could not be decided."""
+    def missing(self, roots: dict[str, dict[str, pl.Expr]], rules: tuple[int, ...]) -> pl.Expr:
+        """verdict.missing: the root facts absent where one of `rules`, in scope, could not be decided."""
         found: dict[str, pl.Expr] = {}
 
         def roots_of(path: str) -> dict[str, pl.Expr]:
@@ -424,8 +424,8 @@ class Columnar:
                 return
             for child in node.children:
                 walk(child, unknown)
-        for i, rule in enumerate(self.rules):
-            walk(rule.when, pl.col(f"__u{i}"))
+        for i in rules:
+            walk(self.rules[i].when, pl.col(f"__u{i}"))
         names = [pl.when(found[r]).then(pl.lit(js(r))) for r in sorted(found)]
         return pl.concat_str(names, separator=", ", ignore_nulls=True) if names else pl.lit("")
 
@@ -556,10 +556,29 @@ class Columnar:
             pl.lit('], "deadlines": ['), pl.col("__deadlines"), pl.lit("]}"))
         plan = {"steps": derivations + self._rules + self._deadlines + [pieces], "verdict": verdict.alias("json"),
                 "info": info, "statuses": statuses, "findings": parts,
-                "missing": self.missing(roots).alias("__missing"),
-                "undecided": pl.any_horizontal([pl.col(f"__u{i}") for i in range(len(self.rules))] or [pl.lit(False)])}
+                "roots": roots, "missing": {}}
         self._plans[off] = plan
         return plan
+
+    def _missing(self, f: pl.DataFrame, plan: dict[str, Any]) -> pl.DataFrame:
+        """`__missing` of the rows with an undecided rule, few in most chunks.
+
+        The expression covers only the rules undecided somewhere in this chunk
+        (usually one or two): over all rules, planning it cost ~50 ms a chunk.
+        """
+        if not self.rules:
+            return pl.DataFrame(schema={"__row": pl.Int64, "__missing": pl.String})
+        any_row = f.select(pl.col(f"__u{i}").any() for i in range(len(self.rules))).row(0)
+        rules = tuple(i for i, undecided in enumerate(any_row) if undecided)
+        if not rules:
+            return pl.DataFrame(schema={"__row": pl.Int64, "__missing": pl.String})
+        cache = plan["missing"]
+        if rules not in cache:
+            if len(cache) > 256:       # bounded: sets of undecided rules repeat
+                cache.clear()
+            cache[rules] = self.missing(plan["roots"], rules).alias("__missing")
+        undecided = pl.any_horizontal(pl.col(f"__u{i}") for i in rules)
+        return f.lazy().filter(undecided).select("__row", cache[rules]).collect(optimizations=SPARSE)
 
     def _run(self, raw: pl.DataFrame, off: int, as_of_us: int | None, now_us: int) -> tuple[pl.DataFrame, Statement]:
         plan = self.plan(off)
@@ -569,8 +588,7 @@ class Columnar:
             f = _with(f, step)
         f = f.join(self._fines(f, plan["info"]), on="__row", how="left")
         f = f.join(self._findings(f, plan["findings"]), on="__row", how="left")
-        missing = f.lazy().filter(plan["undecided"]).select("__row", plan["missing"]).collect(optimizations=SPARSE)
-        f = f.join(missing, on="__row", how="left")       # only rows with an undecided rule name missing facts
+        f = f.join(self._missing(f, plan), on="__row", how="left")   # only rows with an undecided rule
         done = f.lazy().select("__row", plan["verdict"]).collect(optimizations=pl.QueryOptFlags.none())
         return done, self._statement(f, plan["info"], plan["statuses"], off)
 
