@@ -21,16 +21,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .columnar_input import DAY, EARLIEST, LATEST, UNITS, US, _with, builtins, checks_and_facts, scan_frame  # first: Polars' threads
-
-import polars as pl  # noqa: E402
-
-from .derive import flag_key, key  # noqa: E402
-from .polars_backend import column_schema, expr  # noqa: E402
-from .program import PLACEHOLDER, Leaf, Node, Program  # noqa: E402
-from .statement import Statement  # noqa: E402
-from .verdict import PARTY_NAMES  # noqa: E402
-from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES  # noqa: E402
+from ._polars import pl  # first: it sets how Polars loads
+from .columnar_input import DAY, EARLIEST, LATEST, UNITS, US, _with, builtins, checks_and_facts, scan_frame
+from .derive import flag_key, key
+from .polars_backend import column_schema, expr
+from .program import PLACEHOLDER, Leaf, Node, Program
+from .statement import Statement
+from .verdict import PARTY_NAMES
+from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES
 
 ORDINAL_1970 = 719_163                     # date(1970, 1, 1).toordinal()
 JSON_SAFE = re.compile(r'^[^"\\\x00-\x1f]*$')

@@ -9,16 +9,14 @@ per-case path, which gives the exact verdict or error.
 """
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 from typing import Any
 
-os.environ.setdefault("POLARS_MAX_THREADS", "1")   # parallelism comes from batch workers, not threads
-import polars as pl  # noqa: E402
+from ._polars import pl  # first: it sets how Polars loads
 
-from . import contract as C  # noqa: E402
-from .derive import key  # noqa: E402
-from .vocabulary import BASE_FACTS, BLOCKS, ISSUE_VALUES  # noqa: E402
+from . import contract as C
+from .derive import key
+from .vocabulary import BASE_FACTS, BLOCKS, ISSUE_VALUES
 
 US = 1_000_000
 DAY = 86_400 * US

@@ -14,17 +14,15 @@ as the durable closer rules do. Differential tests hold the two backends equal.
 """
 from __future__ import annotations
 
-import os
 from functools import reduce
 from typing import Any
 
-os.environ.setdefault("POLARS_MAX_THREADS", "1")   # parallelism comes from batch workers, not threads
-import polars as pl  # noqa: E402
+from ._polars import pl  # first: it sets how Polars loads
 
-from .backend import RunResult  # noqa: E402
-from .program import Leaf, Program  # noqa: E402
-from .derive import flag_key, key  # noqa: E402
-from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES  # noqa: E402
+from .backend import RunResult
+from .program import Leaf, Program
+from .derive import flag_key, key
+from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES
 
 _OPS = {"eq": "__eq__", "is": "__eq__", "ne": "__ne__", "lt": "__lt__", "le": "__le__", "gt": "__gt__",
         "ge": "__ge__"}
