@@ -193,15 +193,15 @@ def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, An
     rows = chunk.rows.read() if isinstance(chunk.rows, batch_io.LineRange) else chunk.rows
     done = adjudicate_rows(_engine, rows, source=job["input"], raw=job["input_format"] != "parquet",
                            as_of=job["as_of"], now=job["now"], lang=job["lang"], backend=job["backend"])
-    lines: list[str] = []
+    part = Path(job["parts"]) / f"{chunk.index:09d}.{job['output_format']}"
     if job["output_format"] == "parquet":
         import msgspec        # reads our own verdict JSON back into the same dicts as json.loads, faster
         decode = msgspec.json.Decoder().decode
         docs = [decode(line) for _, line in done.verdicts]
-        batch_io.write_parquet_part(Path(job["parts"]) / f"{chunk.index:09d}.parquet", docs)
-    else:
-        lines = [line for _, line in done.verdicts]
-    return {"index": chunk.index, "verdicts": "".join(line + "\n" for line in lines).encode("utf-8"),
+        batch_io.write_parquet_part(part, docs)
+    else:      # the parent appends it to the output: no verdict text through a pipe
+        part.write_bytes("".join(line + "\n" for _, line in done.verdicts).encode("utf-8"))
+    return {"index": chunk.index, "part": str(part),
             "count": done.statement.verdicts, "errors": "".join(e + "\n" for _, e in done.errors).encode("utf-8"),
             "statement": done.statement.to_dict(), "position": chunk.position, "rows": len(rows),
             "done": chunk.done_fraction}
@@ -300,10 +300,10 @@ class Batch:
                 f.truncate(state["out_bytes"])
             with open(self.errors_partial, "r+b") as f:
                 f.truncate(state["err_bytes"])
-            if self.out_fmt == "parquet":
-                for part in self.parts.glob("*"):
-                    if not part.name.endswith(".parquet") or int(part.name.split(".")[0]) > state["chunks"]:
-                        part.unlink()
+            self.parts.mkdir(parents=True, exist_ok=True)
+            for part in self.parts.glob("*"):        # JSON Lines parts not yet appended; Parquet parts after
+                if not part.name.endswith(".parquet") or int(part.name.split(".")[0]) > state["chunks"]:
+                    part.unlink()
             return state
         started = instant_now()
         for p in (self.partial, self.errors_partial):
@@ -311,8 +311,7 @@ class Batch:
             p.write_bytes(b"")
         if self.parts.exists():
             shutil.rmtree(self.parts)
-        if self.out_fmt == "parquet":
-            self.parts.mkdir(parents=True)
+        self.parts.mkdir(parents=True)
         return {"version": CHECKPOINT_VERSION, "fingerprint": self.fingerprint(o.as_of, started),
                 "as_of": o.as_of, "started": started,
                 "phase": "running", "position": None, "chunks": 0, "rows": 0, "out_bytes": 0, "err_bytes": 0,
@@ -354,10 +353,13 @@ class Batch:
                             else sys.stderr.isatty(), start_rows=state["rows"])
         workers = self._workers()
         last_save = time.monotonic()
-        with open(self.partial, "ab") as out, open(self.errors_partial, "ab") as err:
+        with open(self.partial, "r+b") as out, open(self.errors_partial, "ab") as err:
+            out.seek(0, os.SEEK_END)        # not "ab": copy_file_range refuses a file opened to append
+
             def commit(result: dict) -> None:
                 nonlocal last_save
-                out.write(result["verdicts"])
+                if self.out_fmt == "jsonl":
+                    batch_io.append_file(out, Path(result["part"]))
                 err.write(result["errors"])
                 statement.merge(Statement.from_dict(result["statement"]))
                 state.update(position=result["position"], chunks=result["index"],
@@ -408,8 +410,10 @@ class Batch:
             batch_io.merge_parquet_parts(parts, self.output)
             shutil.rmtree(self.parts)
             self.partial.unlink(missing_ok=True)
-        elif self.partial.exists():
-            self.partial.replace(self.output)
+        else:
+            if self.partial.exists():
+                self.partial.replace(self.output)
+            shutil.rmtree(self.parts, ignore_errors=True)
         if self.errors_partial.exists():
             self.errors_partial.replace(self.errors)
         self.checkpoint.unlink(missing_ok=True)

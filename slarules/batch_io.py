@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -186,6 +187,27 @@ def drop_nulls(value: Any) -> Any:
 
 def read_chunks(path: str, fmt: str, chunk_size: int, position: dict | None = None) -> Iterator[Chunk]:
     return (read_parquet if fmt == "parquet" else read_jsonl)(path, chunk_size, position)
+
+
+def append_file(out, part: Path) -> None:
+    """Append `part` to the open file `out`, then delete it; the kernel copies (copy_file_range)."""
+    out.flush()
+    with open(part, "rb") as src:
+        left = os.fstat(src.fileno()).st_size
+        try:
+            while left > 0:
+                copied = os.copy_file_range(src.fileno(), out.fileno(), left)
+                if copied == 0:
+                    break
+                left -= copied
+        except (OSError, AttributeError):     # no copy_file_range here (other OS, file system): copy in Python
+            pass
+        if left > 0:
+            src.seek(-left, os.SEEK_END)
+            out.seek(0, os.SEEK_END)
+            shutil.copyfileobj(src, out)
+    out.seek(0, os.SEEK_END)
+    part.unlink()
 
 
 # ---- Parquet cases ---------------------------------------------------------------------------
