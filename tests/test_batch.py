@@ -288,3 +288,20 @@ def test_without_as_of_each_case_is_judged_at_its_own_as_of(engine, tmp_path):
                 for line in source.read_text(encoding="utf-8").splitlines()]
     assert all("as_of" in json.loads(line) for line in source.read_text(encoding="utf-8").splitlines())
     assert (tmp_path / "v.jsonl").read_text(encoding="utf-8").splitlines() == expected
+
+
+@pytest.mark.parametrize("columnar, per_case", [
+    ([], []), ([(2, '{"b": "乙"}'), (5, '{"e": 5}')], []), ([], [(1, '{"a": 1}')]),
+    ([(2, '{"b": "乙"}'), (5, '{"e": 5}')], [(1, '{"a": 1}'), (3, '{"c": "丙"}'), (9, "{}")])])
+def test_verdict_lines_merge_both_paths_in_row_order(columnar, per_case):
+    import polars as pl
+
+    from slarules.batch import Adjudicated
+    from slarules.statement import Statement
+    frame = pl.DataFrame(columnar, schema={"__row": pl.Int64, "json": pl.String}, orient="row")
+    for columns in ((frame, frame.slice(1)) if len(frame) > 1 else (frame,)):    # a sliced frame too
+        done = Adjudicated(per_case, [], Statement(), columns)
+        expected = sorted(per_case + list(zip(columns["__row"].to_list(), columns["json"].to_list())))
+        assert done.verdicts == expected
+        assert done.jsonl() == "".join(text + "\n" for _, text in expected).encode()
+    assert Adjudicated(per_case, [], Statement()).jsonl() == "".join(t + "\n" for _, t in per_case).encode()
