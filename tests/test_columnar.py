@@ -65,6 +65,15 @@ def test_time_zones_with_one_offset_or_several_agree(engine, chunk, zone):
 
 
 @DIFF
+@given(st.lists(st.tuples(cases(), st.sampled_from(["Asia/Shanghai", "Asia/Singapore", "Etc/GMT-8", "Asia/Tokyo",
+                                                     "Europe/Berlin", None])), min_size=1, max_size=12))
+def test_a_chunk_of_mixed_zones_agrees_zones_sharing_an_offset_included(engine, chunk):
+    for c, zone in chunk:
+        c.pop("timezone", None) if zone is None else c.update(timezone=zone)
+    both(engine, [encode(c) for c, _ in chunk])
+
+
+@DIFF
 @given(st.lists(cases(), min_size=1, max_size=10), st.sampled_from([
     None, "2026-05-21T09:00:00+08:00", "2026-05-21T09:00:00", "2026-05-21T09:00:00.5+08:00", "1999-01-01T00:00:00Z"]))
 def test_a_run_as_of_agrees_whatever_its_form(engine, chunk, as_of):
