@@ -1,6 +1,6 @@
 """One command, one table: throughput, latency, memory and cold start, same cases, same run.
 
-    python benchmarks/run.py [--cases 200000] [--single 20000] [--rss-calls 1000000]
+    python benchmarks/run.py [--cases 1000000] [--single 20000] [--rss-calls 1000000]
 
 Generates `--cases` realistic cases (benchmarks/generate.py, seeded) as JSON
 Lines and Parquet, then measures each contender in its own process, so that
@@ -244,7 +244,7 @@ def measure(a, mode: str) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", type=int, default=200_000, help="cases in the generated files")
+    ap.add_argument("--cases", type=int, default=1_000_000, help="cases in the generated files")
     ap.add_argument("--single", type=int, default=20_000, help="cases timed one at a time in process")
     ap.add_argument("--naive", type=int, default=1_000, help="cases through naive durable_rules")
     ap.add_argument("--rss-calls", dest="rss_calls", type=int, default=1_000_000,
