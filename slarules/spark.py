@@ -12,6 +12,7 @@ This is the only module that imports pyspark (`pip install 'slarules[spark]'`).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -259,6 +260,22 @@ def read_cases(spark, path: str, fmt: str):
     return lines, before
 
 
+def local_memory() -> str:
+    """The JVM heap for local mode, where the driver runs the tasks too: a quarter of RAM, 1-8 GiB.
+
+    Spark's default, 1 GiB, ran out of heap sorting a million verdicts back
+    into input order. SLARULES_SPARK_MEMORY (e.g. "12g") decides instead.
+    """
+    given = os.environ.get("SLARULES_SPARK_MEMORY")
+    if given:
+        return given
+    try:
+        ram = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return "2g"
+    return f"{max(1, min(8, ram // 4 // 2**30))}g"
+
+
 def session(master: str = "local[*]", *, progress: bool = False, chunk_size: int = 2000,
             log: str | None = None):
     """A Spark session for the CLI: quiet logs, this Python on local executors.
@@ -281,7 +298,8 @@ def session(master: str = "local[*]", *, progress: bool = False, chunk_size: int
                .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(chunk_size))
                .config("spark.sql.session.timeZone", "UTC"))
     if local:
-        builder = builder.config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "8")
+        builder = (builder.config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "8")
+                   .config("spark.driver.memory", local_memory()))
     saved = None
     try:
         if log:         # the JVM inherits fd 2 when it starts; ours is restored right after
@@ -311,14 +329,18 @@ def _find_java() -> None:
                        hint="e.g. apt-get install openjdk-17-jre-headless, or set JAVA_HOME") from None
 
 
+def _log_text(log: str | None) -> str:
+    try:
+        return Path(log).read_text(encoding="utf-8", errors="replace") if log else ""
+    except OSError:
+        return ""
+
+
 def _cause_in_log(log: str | None) -> str | None:
     """The JVM's own reason for dying ("Exception in thread main ...: why"), if it logged one."""
-    try:
-        for line in Path(log).read_text(encoding="utf-8", errors="replace").splitlines() if log else ():
-            if line.startswith("Exception in thread") or line.startswith("Error:"):
-                return line.split(": ", 1)[-1][:300]
-    except OSError:
-        pass
+    for line in _log_text(log).splitlines():
+        if line.startswith("Exception in thread") or line.startswith("Error:"):
+            return line.split(": ", 1)[-1][:300]
     return None
 
 
@@ -366,13 +388,18 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
         _discard(plan)
         if "PATH_NOT_FOUND" in str(exc):
             raise InputError("no such file", file=input_path) from None
-        raise ClusterError(f"the Spark job failed: {_first_line(exc)}", file=input_path,
-                           hint=f"nothing was written; Spark's log: {log}") from None
-    finally:
-        if result is not None:
-            result.unpersist()
-        if own:
-            spark.stop()
+        heap = "java.lang.OutOfMemoryError" in _log_text(log)
+        raise ClusterError("the Spark job ran out of Java heap" if heap else f"the Spark job failed: {_first_line(exc)}",
+                           file=input_path,
+                           hint=("set SLARULES_SPARK_MEMORY (e.g. 12g) for local mode, or spark.driver.memory; "
+                                 if heap else "") + f"nothing was written; Spark's log: {log}") from None
+    finally:     # after a dead JVM these raise too; the job's own error is the one to show
+        with contextlib.suppress(Exception):
+            if result is not None:
+                result.unpersist()
+        with contextlib.suppress(Exception):
+            if own:
+                spark.stop()
     if o.statement:
         statement.write(o.statement, title=f"slarules settlement: {Path(input_path).name}")
     plan.partial.replace(plan.output)

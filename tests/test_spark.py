@@ -151,3 +151,30 @@ def test_cli_spark_engine_is_quiet_and_a_bad_master_is_one_line(tmp_path):
     assert "Traceback" not in bad.stderr
     assert sorted(p.name for p in tmp_path.glob("w.*")) == ["w.jsonl.spark.log"]      # named in the error
     assert "w.jsonl.spark.log" in bad.stderr
+
+
+def test_a_job_that_dies_shows_its_own_error_not_the_cleanup_after_it(engine, tmp_path, monkeypatch):
+    class DeadJob:       # what a job looks like after its JVM ran out of heap: every call fails
+        def statement(self):
+            raise RuntimeError("An error occurred while calling o113.getResult.")
+
+        def unpersist(self):
+            raise RuntimeError("NullPointerException: driverEndpoint() is null")
+    monkeypatch.setattr(spark_engine, "adjudicate_files", lambda *a, **k: DeadJob())
+    source = tmp_path / "in.jsonl"
+    source.write_text("{}\n")
+    for logged, expected in (("", "the Spark job failed: An error occurred while calling o113.getResult."),
+                             ("java.lang.OutOfMemoryError: Java heap space\n", "the Spark job ran out of Java heap")):
+        monkeypatch.setattr(spark_engine, "_log_text", lambda _, text=logged: text)    # what the JVM logged
+        with pytest.raises(spark_engine.ClusterError) as caught:
+            spark_engine.run_spark_batch(engine, str(source), str(tmp_path / "out.jsonl"),
+                                         BatchOptions(progress=False), spark=object())
+        assert caught.value.message == expected
+        assert not (tmp_path / "out.jsonl").exists() and not (tmp_path / "out.jsonl.partial").exists()
+
+
+def test_local_mode_heap_is_a_quarter_of_memory_within_bounds_unless_set(monkeypatch):
+    monkeypatch.delenv("SLARULES_SPARK_MEMORY", raising=False)
+    assert 1 <= int(spark_engine.local_memory().rstrip("g")) <= 8
+    monkeypatch.setenv("SLARULES_SPARK_MEMORY", "12g")
+    assert spark_engine.local_memory() == "12g"
