@@ -145,7 +145,7 @@ class Adjudicated:
         if self.columns is None:
             return "".join(line + "\n" for _, line in self.per_case).encode("utf-8")
         from ._polars import pl
-        text = self._frame()["json"].rechunk()
+        text = self._frame()["json"]
         if text.null_count():
             raise ValueError("a verdict without text")      # cannot happen; never a line silently lost
         array = (text + "\n").rechunk().to_arrow(compat_level=pl.CompatLevel.oldest())   # offsets + one buffer
@@ -235,7 +235,7 @@ def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, An
     else:      # the parent appends it to the output: no verdict text through a pipe
         part.write_bytes(done.jsonl())
     return {"index": chunk.index, "part": str(part),
-            "count": done.statement.verdicts, "errors": "".join(e + "\n" for _, e in done.errors).encode("utf-8"),
+            "errors": "".join(e + "\n" for _, e in done.errors).encode("utf-8"),
             "statement": done.statement.to_dict(), "position": chunk.position, "rows": len(rows),
             "done": chunk.done_fraction}
 
