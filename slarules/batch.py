@@ -254,7 +254,7 @@ def _give_back_memory() -> None:
     Without it (and without glibc's malloc_trim) a worker's RSS crept from 280
     to 650 MiB over 9 chunks of 20,000 rows. malloc_trim has since gone: since
     Polars' allocator keeps its pages (_polars.py), RSS stays flat without it
-    (1,200,000 rows, 60 chunks), and it cost ~9% of the run in page faults.
+    (1,200,000 rows, 60 chunks), and it cost ~8% of the run in page faults.
     """
     import gc
     gc.collect()
