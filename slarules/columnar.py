@@ -567,10 +567,7 @@ class Columnar:
         The expression covers only the rules undecided somewhere in this chunk
         (usually one or two): over all rules, planning it cost ~50 ms a chunk.
         """
-        if not self.rules:
-            return pl.DataFrame(schema={"__row": pl.Int64, "__missing": pl.String})
-        any_row = f.select(pl.col(f"__u{i}").any() for i in range(len(self.rules))).row(0)
-        rules = tuple(i for i, undecided in enumerate(any_row) if undecided)
+        rules = self._somewhere(f, "__u")
         if not rules:
             return pl.DataFrame(schema={"__row": pl.Int64, "__missing": pl.String})
         cache = plan["missing"]
@@ -581,6 +578,13 @@ class Columnar:
         undecided = pl.any_horizontal(pl.col(f"__u{i}") for i in rules)
         return f.lazy().filter(undecided).select("__row", cache[rules]).collect(optimizations=SPARSE)
 
+    def _somewhere(self, f: pl.DataFrame, prefix: str) -> tuple[int, ...]:
+        """The rules whose `<prefix><i>` column (`__r`: reported, `__u`: undecided) holds in some row."""
+        if not self.rules:
+            return ()
+        flags = f.select(pl.col(f"{prefix}{i}").any() for i in range(len(self.rules))).row(0)
+        return tuple(i for i, held in enumerate(flags) if held)
+
     def _run(self, raw: pl.DataFrame, off: int, as_of_us: int | None, now_us: int) -> tuple[pl.DataFrame, Statement]:
         plan = self.plan(off)
         f = builtins(checks_and_facts(raw, as_of_us, now_us), scan_frame(raw))
@@ -588,8 +592,7 @@ class Columnar:
         for step in plan["steps"]:
             f = _with(f, step)
         # per-rule queries cost ~1.5 ms each to plan, whatever their rows: only rules that reported here
-        reported = f.select(pl.col(f"__r{i}").any() for i in range(len(self.rules))).row(0) if self.rules else ()
-        fired = {i for i, any_row in enumerate(reported) if any_row}
+        fired = set(self._somewhere(f, "__r"))
         payers = self._payers(f, plan["info"], fired)
         f = f.join(self._fines(payers), on="__row", how="left")
         f = f.join(self._findings(f, [(i, text) for i, text in plan["findings"] if i in fired]), on="__row", how="left")
