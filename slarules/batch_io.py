@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import InputError
+from .limits import DEFAULT as DEFAULT_LIMITS, Limits
 from .sources import json_data
 
-MAX_LINE = 1 << 20          # one case is a few KB; a longer line is an error row, not an OOM
+BOM_BYTES = b"\xef\xbb\xbf"
+
+MAX_LINE = DEFAULT_LIMITS.case_bytes   # one case is a few KB; a longer line is an error row, not an OOM
 FORMATS = ("jsonl", "parquet")
 
 
@@ -49,7 +52,7 @@ class Chunk:
 
 
 class RowTooLong(Exception):
-    pass
+    """A line longer than the case size limit: read no further, it becomes that row's error record."""
 
 
 class TableRows:
@@ -89,22 +92,22 @@ class LineRange:
     def __init__(self, path: str, start: int, end: int, first_line: int):
         self.path, self.start, self.end, self.first_line = path, start, end, first_line
 
-    def read(self) -> list[tuple[int, Any]]:
-        """(line number, raw line) of each non-blank line; a line over MAX_LINE bytes becomes RowTooLong."""
+    def read(self, max_line: int = MAX_LINE) -> list[tuple[int, Any]]:
+        """(line number, raw line) of each non-blank line; a line over `max_line` bytes becomes RowTooLong."""
         rows: list[tuple[int, Any]] = []
         line_no = self.first_line - 1
         with open(self.path, "rb") as f:
             f.seek(self.start)
             left = self.end - self.start
             while left > 0:
-                raw = f.readline(min(MAX_LINE + 1, left))
+                raw = f.readline(min(max_line + 1, left))
                 if not raw:
                     break
                 left -= len(raw)
                 line_no += 1
-                if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
+                if len(raw) > max_line and not raw.endswith(b"\n"):
                     while left > 0 and raw and not raw.endswith(b"\n"):    # skip the rest of the long line
-                        raw = f.readline(min(MAX_LINE, left))
+                        raw = f.readline(min(max_line, left))
                         left -= len(raw)
                     rows.append((line_no, RowTooLong()))
                 elif raw.strip():
@@ -147,10 +150,17 @@ def read_jsonl(path: str, chunk_size: int, position: dict[str, int] | None = Non
                     {"offset": offset, "line": line_no, "chunk": index}, 1.0)
 
 
-def decode_line(raw: Any, file: str, line: int) -> Any:
-    """One JSONL row as Python data, with the same strictness as a single case file."""
+def decode_line(raw: Any, file: str, line: int, limits: Limits = DEFAULT_LIMITS) -> Any:
+    """One JSONL row as Python data, with the same strictness as a single case file.
+
+    A byte-order mark is allowed where a case file may have one, at the start
+    of the file (line 1), and nowhere else.
+    """
     if isinstance(raw, RowTooLong):
-        raise InputError(f"line is longer than {MAX_LINE // 1024} KiB", file=file, line=line)
+        raise InputError(f"the line is longer than {limits.case_bytes:,} bytes", file=file, line=line,
+                         hint=f"a case may have at most {limits.case_bytes:,} bytes; raise it with --limit case_bytes=N")
+    if line == 1 and raw.startswith(BOM_BYTES):
+        raw = raw[len(BOM_BYTES):]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -68,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: only on a terminal)")
     b.add_argument("--fresh", action="store_true", help="discard an interrupted run's checkpoint and start over")
+    _limit_argument(b)
     s = sub.add_parser("schema", help="print a JSON Schema: the case, a rule pack, or the verdict")
     s.add_argument("what", choices=("case", "pack", "verdict"))
     return p
@@ -81,27 +82,30 @@ def _case_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: the case's as_of, else now)")
     p.add_argument("--packs", nargs="+", metavar="PATH", help="pack files or directories "
                    "(default: the shipped packs)")
+    _limit_argument(p)
+
+
+def _limit_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--limit", action="append", metavar="NAME=N",
+                   help="raise or lower a per-case limit: case_bytes (default 1MiB; KiB/MiB allowed) or scans "
+                   "(default 1000); repeat for both")
+
+
+def _limits(args):
+    from .limits import Limits
+    return Limits.parse(getattr(args, "limit", None))
 
 
 def _engine(args):
     from .engine import Engine
-    return Engine.load(args.packs) if args.packs else Engine.default()
+    engine = Engine.load(args.packs) if args.packs else Engine.default()
+    return engine.with_limits(_limits(args))
 
 
 def _read_case(args):
     """The case file or standard input, validated (Pydantic is imported only to explain a bad case)."""
-    from .fastcase import case_of
-    from .sources import parse_text, read_document
-    if args.case == "-":
-        try:
-            text = sys.stdin.buffer.read().decode("utf-8-sig")
-        except UnicodeDecodeError:
-            from .errors import InputError
-            raise InputError("standard input is not UTF-8 text", file="<stdin>") from None
-        doc = parse_text(text, "<stdin>")
-    else:
-        doc = read_document(args.case)
-    return case_of(doc.data, doc)
+    from .fastcase import read_case
+    return read_case(args.case, _limits(args), stdin=sys.stdin.buffer)
 
 
 def _adjudicate(args) -> str:
@@ -190,13 +194,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The CLI loads no Pydantic plugins; looking for them reads every installed package's metadata.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     args = _parser().parse_args(argv)
-    from .errors import SlaRulesError
+    from .errors import EngineError, SlaRulesError
     try:
         output = COMMANDS[args.command](args)
         output, code = output if isinstance(output, tuple) else (output, 0)
     except SlaRulesError as exc:
         print(f"slarules: error: {exc}", file=sys.stderr)
-        return EXIT_INPUT
+        return EXIT_BUG if isinstance(exc, EngineError) else EXIT_INPUT
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # a bug: say so in one line; SLARULES_DEBUG=1 shows the traceback

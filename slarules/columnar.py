@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ._polars import pl  # first: it sets how Polars loads
+from . import contract as C
 from .columnar_input import DAY, EARLIEST, LATEST, UNITS, US, _with, builtins, checks_and_facts, scan_frame
 from .derive import flag_key, key
 from .polars_backend import column_schema, expr
@@ -495,7 +496,8 @@ class Columnar:
         return joined, statuses
 
     # -- a chunk ------------------------------------------------------------------------------
-    def adjudicate(self, raw: pl.DataFrame, *, as_of_us: int | None, now_us: int) -> tuple[pl.DataFrame, Statement]:
+    def adjudicate(self, raw: pl.DataFrame, *, as_of_us: int | None, now_us: int,
+                   max_scans: int = C.MAX_SCANS) -> tuple[pl.DataFrame, Statement]:
         """Verdict JSON (`__row`, `json`) of the plain rows of `raw`, and their statement.
 
         `raw` has the columns of `raw_schema()` and `__row`; rows missing from the
@@ -587,7 +589,7 @@ class Columnar:
 
     def _run(self, raw: pl.DataFrame, off: int, as_of_us: int | None, now_us: int) -> tuple[pl.DataFrame, Statement]:
         plan = self.plan(off)
-        f = builtins(checks_and_facts(raw, as_of_us, now_us), scan_frame(raw))
+        f = builtins(checks_and_facts(raw, as_of_us, now_us, max_scans), scan_frame(raw))
         f = f.filter(pl.col("__ok") & pl.col(key("as_of")).is_between(EARLIEST, LATEST, closed="left"))
         for step in plan["steps"]:
             f = _with(f, step)

@@ -121,7 +121,8 @@ def present_ok(value: pl.Expr, ok: pl.Expr) -> pl.Expr:
     return value.is_null() | ok.fill_null(False)
 
 
-def checks_and_facts(df: pl.DataFrame, as_of_us: int | None, now_us: int) -> pl.DataFrame:
+def checks_and_facts(df: pl.DataFrame, as_of_us: int | None, now_us: int,
+                     max_scans: int = C.MAX_SCANS) -> pl.DataFrame:
     """`__row`, `__ok` (the row is plainly valid) and every base fact, encoded, as columns.
 
     Values are computed once (first pass) and the checks read them (second pass).
@@ -152,7 +153,7 @@ def checks_and_facts(df: pl.DataFrame, as_of_us: int | None, now_us: int) -> pl.
     issues = pl.col("complaint").struct.field("issues")
     ok.append(issues.is_null() | ((issues.list.len() <= C.MAX_ISSUES)
                                   & issues.list.eval(pl.element().is_in(list(ISSUE_VALUES))).list.all()))
-    ok.append((pl.col("scans").list.len() <= C.MAX_SCANS).fill_null(True))
+    ok.append((pl.col("scans").list.len() <= min(max_scans, C.MAX_SCANS)).fill_null(True))   # more: per case
     for path, spec in BASE_FACTS.items():
         if key(path) in values or spec.get is None:
             continue
@@ -221,6 +222,9 @@ def builtins(facts: pl.DataFrame, scans: pl.DataFrame) -> pl.DataFrame:
 
 # ---- JSON Lines in --------------------------------------------------------------------------
 
+MAYBE_INEXACT = r"[0-9][eE]|[0-9.]{17,}"
+
+
 def read_lines(rows: list[tuple[int, Any]]) -> pl.DataFrame:
     """The JSON Lines rows the columns can read, as a raw frame; the others are left to the per-case path.
 
@@ -232,7 +236,9 @@ def read_lines(rows: list[tuple[int, Any]]) -> pl.DataFrame:
     (json_data rejects it; msgspec and Polars would keep one) is caught by
     counting `":` in the line and in its canonical form, which keeps every key
     the line had; a backslash or a space before a colon could fool the count,
-    so such lines are left behind too.
+    so such lines are left behind too. So are lines with a number that a float
+    might not hold exactly (an exponent, or 16 digits and more): json_data
+    refuses those that lose their value, and msgspec would not notice.
     """
     import msgspec
 
@@ -254,7 +260,8 @@ def read_lines(rows: list[tuple[int, Any]]) -> pl.DataFrame:
     plain = (canon.is_not_null() & ~line.bin.contains(b"\\") & ~line.bin.contains(b'" ')
              & ~line.bin.contains(b'"\t') & ~line.bin.contains(b'"\r')
              & (line.cast(pl.String).str.count_matches('":', literal=True)
-                == canon.cast(pl.String).str.count_matches('":', literal=True)))
+                == canon.cast(pl.String).str.count_matches('":', literal=True))
+             & ~line.cast(pl.String).str.contains(MAYBE_INEXACT))
     chosen = lines.filter(plain.fill_null(False))
     if chosen.is_empty():
         return pl.DataFrame(schema={"__row": pl.Int64, **raw_schema()})

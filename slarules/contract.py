@@ -21,10 +21,15 @@ COMPLAINT_ISSUES = ("delay", "pressure_marks", "lost", "rude_courier", "insult",
 WAYBILL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 STATION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 CODE_MAX_LENGTH = 64                 # waybills and station codes
-MAX_SCANS = 1000
+MAX_SCANS = 1000                     # the default limit (limits.Limits.scans); a user may raise it
 MAX_ISSUES = 32
 DELAY_MINUTES_MAX = 10_000_000
 RINGS_MAX = 1000
+# An instant outside these years is a placeholder (0001-01-01, 9999-12-31), not a scan: refused,
+# so no derivation (a day later, another zone) can step outside what datetime represents.
+TIMESTAMP_MIN_YEAR = 1970
+TIMESTAMP_MAX_YEAR = 2199
+TEXT_MAX_LENGTH = 64                 # a timestamp or zone name as written; codes have CODE_MAX_LENGTH
 
 # Decimal fields: (greater than, or at least, this; at most; decimal places; total digits)
 MONEY = {"ge": 0, "max_digits": 14, "decimal_places": 2}

@@ -6,32 +6,47 @@ absence (every block but `waybill` may be missing: rules that need it report it)
 """
 from __future__ import annotations
 
+import reprlib
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError
 
 from . import contract as C
 from .contract import DEFAULT_TIMEZONE
 from .errors import CaseError, SlaRulesError
+from .limits import DEFAULT as DEFAULT_LIMITS, Limits
 from .sources import Document, parse_text, read_document
 
 
 def _parse_timestamp(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value
+        return in_range(value)
     if not isinstance(value, str):
         raise ValueError("expected an ISO 8601 timestamp string such as 2026-05-02T11:40:00+08:00")
+    if len(value) > C.TEXT_MAX_LENGTH:
+        raise ValueError(f"a timestamp has at most {C.TEXT_MAX_LENGTH} characters")
     try:
-        return datetime.fromisoformat(value.strip())
+        parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         raise ValueError(f"`{value}` is not a valid ISO 8601 timestamp "
                          "(expected e.g. 2026-05-02T11:40:00+08:00)") from None
+    return in_range(parsed)
+
+
+def in_range(value: datetime) -> datetime:
+    """The instant as given, or a ValueError when its year is a placeholder (0001, 9999), not a date."""
+    if not C.TIMESTAMP_MIN_YEAR <= value.year <= C.TIMESTAMP_MAX_YEAR:
+        raise ValueError(f"the year {value.year} is outside {C.TIMESTAMP_MIN_YEAR}-{C.TIMESTAMP_MAX_YEAR}; "
+                         "a placeholder date is not an instant: leave the field out when it is unknown")
+    return value
 
 
 def _check_zone(value: str) -> str:
+    if len(value) > C.TEXT_MAX_LENGTH:
+        raise ValueError(f"a time zone name has at most {C.TEXT_MAX_LENGTH} characters")
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
@@ -45,6 +60,8 @@ Length = Annotated[Decimal, Field(**C.LENGTH, allow_inf_nan=False)]
 Weight = Annotated[Decimal, Field(**C.WEIGHT, allow_inf_nan=False)]
 StationCode = Annotated[str, Field(min_length=1, max_length=C.CODE_MAX_LENGTH, pattern=C.STATION_PATTERN)]
 Zone = Annotated[str, AfterValidator(_check_zone)]
+# JSON booleans only: "no", "false" or 0 are not quietly read as false.
+Flag = Annotated[bool, Strict()]
 
 
 class Model(BaseModel):
@@ -63,13 +80,13 @@ class Parcel(Model):
     height_cm: Length | None = None
     weight_kg: Weight | None = None
     declared_value_cny: Money | None = None
-    packaging_compliant: bool | None = None
-    prohibited: bool | None = None
+    packaging_compliant: Flag | None = None
+    prohibited: Flag | None = None
 
 
 class Collection(Model):
-    sender_signed: bool | None = None
-    in_service_area: bool | None = None
+    sender_signed: Flag | None = None
+    in_service_area: Flag | None = None
     quoted_cny: Money | None = None
     charged_cny: Money | None = None
 
@@ -85,28 +102,28 @@ class Scan(Model):
 
 class Delivery(Model):
     signed_by: Literal[C.SIGNED_BY] | None = None
-    recipient_notified: bool | None = None
-    recipient_consented: bool | None = None
-    proxy_id_checked: bool | None = None
-    signature_legible: bool | None = None
+    recipient_notified: Flag | None = None
+    recipient_consented: Flag | None = None
+    proxy_id_checked: Flag | None = None
+    signature_legible: Flag | None = None
 
 
 class Outcome(Model):
-    lost: bool | None = None
-    damaged: bool | None = None
-    contents_short: bool | None = None
-    packaging_intact: bool | None = None
-    recipient_denies_receipt: bool | None = None
+    lost: Flag | None = None
+    damaged: Flag | None = None
+    contents_short: Flag | None = None
+    packaging_intact: Flag | None = None
+    recipient_denies_receipt: Flag | None = None
 
 
 class HubHandling(Model):
     station: StationCode | None = None
     found: Literal[C.HUB_FINDS] | None = None
-    reported: bool | None = None
-    isolated: bool | None = None
-    photographed: bool | None = None
-    registered: bool | None = None
-    repacked: bool | None = None
+    reported: Flag | None = None
+    isolated: Flag | None = None
+    photographed: Flag | None = None
+    registered: Flag | None = None
+    repacked: Flag | None = None
 
 
 ComplaintIssue = Literal[C.COMPLAINT_ISSUES]
@@ -116,14 +133,14 @@ class Complaint(Model):
     kind: Literal[C.COMPLAINT_KINDS] | None = None
     channel: Literal[C.CHANNELS] | None = None
     received_at: Timestamp | None = None
-    major: bool | None = None
+    major: Flag | None = None
     issues: list[ComplaintIssue] = Field(default_factory=list, max_length=C.MAX_ISSUES)
     delay_minutes: Annotated[int, Field(ge=0, le=C.DELAY_MINUTES_MAX)] | None = None
     first_contact_at: Timestamp | None = None
     plan_at: Timestamp | None = None
     closed_at: Timestamp | None = None
     # Optional additions for RG-1's interaction-level SLAs (not in the first contract draft).
-    complex: bool | None = Field(None, description="RG-1: the question needed investigation")
+    complex: Flag | None = Field(None, description="RG-1: the question needed investigation")
     feedback_at: Timestamp | None = Field(None, description="RG-1: initial feedback on a complex question")
     rings: Annotated[int, Field(ge=0, le=C.RINGS_MAX)] | None = Field(None, description="RG-1: rings before a phone answer")
     connected_at: Timestamp | None = Field(None, description="RG-1: phone call connected")
@@ -140,7 +157,8 @@ class Case(Model):
     stations: Stations | None = None
     parcel: Parcel | None = None
     collection: Collection | None = None
-    scans: list[Scan] = Field(default_factory=list, max_length=C.MAX_SCANS)
+    scans: list[Scan] = Field(default_factory=list,
+                              description=f"at most limits.Limits.scans ({C.MAX_SCANS} unless raised)")
     delivery: Delivery | None = None
     outcome: Outcome | None = None
     hub_handling: HubHandling | None = None
@@ -176,11 +194,23 @@ def describe_error(err: dict) -> str:
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     if "input" in err and kind not in ("model_type", "dict_type"):
-        shown = repr(err["input"])
-        if len(shown) > 60:
-            shown = shown[:57] + "..."
-        return f"{msg}; got {shown}"
+        return f"{msg}; got {shown(err['input'])}"
     return msg
+
+
+def shown(value: Any) -> str:
+    """A value for an error message, never longer than 60 characters, whatever its size or depth."""
+    brief = _BRIEF.repr(value)
+    return brief if len(brief) <= 60 else brief[:57] + "..."
+
+
+def _brief() -> "reprlib.Repr":
+    r = reprlib.Repr()          # Python 3.11's takes no arguments
+    r.maxlevel, r.maxstring, r.maxother, r.maxlist, r.maxdict = 2, 60, 60, 3, 3
+    return r
+
+
+_BRIEF = _brief()
 
 
 def error_from_validation(exc: ValidationError, doc: Document | None, cls=CaseError,
@@ -199,10 +229,11 @@ def error_from_validation(exc: ValidationError, doc: Document | None, cls=CaseEr
     return cls(message, file=doc.file if doc else None, line=line, column=column, field=field)
 
 
-def case_from_document(doc: Document) -> Case:
+def case_from_document(doc: Document, limits: Limits = DEFAULT_LIMITS) -> Case:
     if not isinstance(doc.data, dict):
         raise CaseError("a case must be a mapping (JSON object) with at least `waybill`",
                         file=doc.file, line=1)
+    limits.check_case(doc.data, doc.file)
     try:
         return Case.model_validate(doc.data)
     except ValidationError as exc:
@@ -220,12 +251,12 @@ def parse_case(data: Any, *, source: str = "<case>") -> Case:
     return case_from_document(Document(data, source))
 
 
-def load_case(path: str) -> Case:
-    return case_from_document(read_document(path))
+def load_case(path: str, limits: Limits = DEFAULT_LIMITS) -> Case:
+    return case_from_document(read_document(path, max_bytes=limits.case_bytes), limits)
 
 
-def load_case_text(text: str, source: str = "<stdin>") -> Case:
-    return case_from_document(parse_text(text, source))
+def load_case_text(text: str, source: str = "<stdin>", limits: Limits = DEFAULT_LIMITS) -> Case:
+    return case_from_document(parse_text(text, source, max_bytes=limits.case_bytes), limits)
 
 
 def case_schema() -> dict:

@@ -22,6 +22,7 @@ import msgspec
 from msgspec import Meta, Struct, field
 
 from . import contract as C
+from .limits import DEFAULT as DEFAULT_LIMITS, Limits
 
 
 def _anchored(pattern: str) -> str:
@@ -201,19 +202,21 @@ _DECIMAL_FIELDS = {block: [(name, _DecimalField(limits)) for name, limits in fie
 def _instant(value: Any, zone: ZoneInfo, required: bool = False) -> datetime | None:
     if value is None and not required:
         return None
-    if type(value) is str:
+    if type(value) is str and len(value) <= C.TEXT_MAX_LENGTH:
         try:
             value = datetime.fromisoformat(value.strip())
         except ValueError:
             raise _Unsure from None
     elif type(value) is not datetime:
         raise _Unsure
+    if not C.TIMESTAMP_MIN_YEAR <= value.year <= C.TIMESTAMP_MAX_YEAR:
+        raise _Unsure
     return value if value.tzinfo is not None else value.replace(tzinfo=zone)
 
 
 def _finish(case: FastCase) -> None:
     """Check and convert what msgspec left as it came: zone, timestamps, decimals."""
-    if case.timezone is not None and not _zone_ok(case.timezone):
+    if case.timezone is not None and (len(case.timezone) > C.TEXT_MAX_LENGTH or not _zone_ok(case.timezone)):
         raise _Unsure
     zone = case.zone
     case.as_of = _instant(case.as_of, zone)
@@ -277,18 +280,42 @@ def structural(model: type = FastCase, _made: dict | None = None) -> type:
     return made[model]
 
 
-def case_of(data: Any, document=None):
+def case_of(data: Any, document=None, limits: Limits = DEFAULT_LIMITS):
     """The validated case (FastCase, or facts.Case when Pydantic had to decide); CaseError if invalid.
 
-    `document` (a sources.Document of `data`) lets an error name the file and line.
+    `document` (a sources.Document of `data`) lets an error name the file and line;
+    `limits` refuses an oversized case before either model reads it.
     """
     if isinstance(data, FastCase):
         return data
-    fast = fast_case(data)
+    limits.check_case(data, document.file if document is not None else None)
+    fast = fast_case(data)        # more than MAX_SCANS (a raised limit) is left to Pydantic
     if fast is not None:
         return fast
     from .facts import Case, case_from_document
     from .sources import Document
     if isinstance(data, Case):
         return data
-    return case_from_document(document if document is not None else Document(data, "<case>"))
+    return case_from_document(document if document is not None else Document(data, "<case>"), limits)
+
+
+def read_case(path: str, limits: Limits = DEFAULT_LIMITS, stdin=None):
+    """A case file (or standard input for `-`), refused by size before it is read, then validated.
+
+    A byte-order mark is allowed at the start of the text, as in every file slarules reads.
+    """
+    from .errors import InputError
+    from .limits import raise_hint
+    from .sources import parse_text, read_document
+    if path == "-":
+        raw = stdin.read(limits.case_bytes + 1)
+        limits.check_bytes(len(raw), "<stdin>")
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise InputError("standard input is not UTF-8 text", file="<stdin>") from None
+        doc = parse_text(text, "<stdin>")
+    else:
+        doc = read_document(path, max_bytes=limits.case_bytes, hint=raise_hint("case_bytes"))
+    return case_of(doc.data, doc, limits)
+

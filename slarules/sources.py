@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from decimal import Decimal
 from typing import Any
 
 import yaml
@@ -25,14 +27,21 @@ Loc = tuple  # a path of keys and indexes, as Pydantic reports it
 
 @dataclass
 class Document:
-    """A parsed file: its data plus the source position of each path in it."""
+    """A parsed file: its data plus the source position of each path in it.
+
+    For JSON the positions are found only when an error asks `where`: a valid
+    case never pays for them, and a rejected one pays once.
+    """
 
     data: Any
     file: str
     positions: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    text: str | None = field(default=None, repr=False)     # JSON source, positions not yet found
 
     def where(self, loc: Loc) -> tuple[int | None, int | None]:
         """Line and column of `loc`, or of its nearest ancestor we know."""
+        if self.text is not None:
+            self.positions, self.text = _json_positions(self.text), None
         loc = tuple(loc)
         while True:
             if loc in self.positions:
@@ -54,11 +63,16 @@ class _StrictLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-# Timestamps stay strings: the case model decides their zone, not PyYAML.
+# Timestamps stay strings: the case model decides their zone, not PyYAML. Booleans are true and
+# false only, as in JSON and YAML 1.2: YAML 1.1's yes/no/on/off would turn `no` into false.
+_BOOL = "tag:yaml.org,2002:bool"
 _StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp" and tag != _BOOL]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+for _first in "tTfF":
+    _StrictLoader.yaml_implicit_resolvers.setdefault(_first, []).append(
+        (_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")))
 
 
 def _build(node: yaml.Node, loader: _StrictLoader, loc: Loc, positions: dict) -> Any:
@@ -126,24 +140,69 @@ def _no_duplicates(pairs):
     return out
 
 
+class _Unfaithful(ValueError):
+    """A JSON number that a float cannot hold: it would silently become another number."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+
+def _exact_float(text: str) -> float:
+    """The float of a JSON number, or _Unfaithful when it under- or overflows or loses digits.
+
+    `1e-400` would become 0.00 and 0.30000000000000001 would become 0.3: a money
+    amount must mean what was written. Trailing zeros (8.50) are not a loss.
+    """
+    value = float(text)
+    if not math.isfinite(value) or Decimal(text) != Decimal(repr(value)):
+        raise _Unfaithful(text)
+    return value
+
+
+def _where_in(text: str, needle: str) -> tuple[int | None, int | None]:
+    at = text.find(needle)
+    if at < 0:
+        return None, None
+    line = text.count("\n", 0, at) + 1
+    return line, at - (text.rfind("\n", 0, at) + 1) + 1
+
+
+BOM = "\ufeff"
+
+
 def json_data(text: str, file: str, line: int | None = None) -> Any:
-    """Strict JSON (no NaN, no duplicate keys) or an InputError; `line` locates a JSON Lines row."""
+    """Strict JSON (no NaN, no duplicate keys, no lossy numbers) or an InputError; `line` locates a JSON Lines row."""
+    if text.startswith(BOM):
+        raise InputError("the line starts with a byte-order mark (U+FEFF); only the start of a file may have one",
+                         file=file, line=line or 1, column=1,
+                         hint="files joined together often carry one at each join: remove it")
     try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates,
+                          parse_float=_exact_float)
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc.msg}", file=file, line=line or exc.lineno,
                          column=exc.colno) from None
+    except _Unfaithful as exc:
+        at_line, column = _where_in(text, exc.text)
+        raise InputError(f"the number {exc.text} cannot be read exactly (it would become {float(exc.text)!r})",
+                         file=file, line=line or at_line, column=column,
+                         hint="write it as a decimal string, e.g. \"0.01\"") from None
     except ValueError as exc:
-        raise InputError(f"not valid JSON: {exc}", file=file, line=line) from None
+        at_line, column = _constant_at(text, exc)
+        raise InputError(f"not valid JSON: {exc}", file=file, line=line or at_line, column=column) from None
     except RecursionError:
         raise InputError("not valid JSON: nested too deeply", file=file, line=line) from None
 
 
-def parse_json(text: str, file: str) -> Document:
-    if not text.strip():
-        raise InputError("the file is empty", file=file, hint="expected a JSON object")
-    data = json_data(text, file)
-    # Positions come from the YAML composer, which reads JSON too; best effort only.
+def _constant_at(text: str, exc: ValueError) -> tuple[int | None, int | None]:
+    """Where NaN or Infinity stands, so the message points at it (json.loads does not say)."""
+    name = str(exc).split(" ", 1)[0]
+    return _where_in(text, name) if name in ("NaN", "Infinity", "-Infinity") else (None, None)
+
+
+def _json_positions(text: str) -> dict:
+    """Line and column of every key, from the YAML composer (which reads JSON too); best effort only."""
     positions: dict = {}
     try:
         loader = _StrictLoader(text)
@@ -155,13 +214,20 @@ def parse_json(text: str, file: str) -> Document:
             loader.dispose()
     except (yaml.YAMLError, InputError, RecursionError):
         positions = {}
-    return Document(data, file, positions)
+    return positions
 
 
-def parse_text(text: str, file: str, fmt: str | None = None) -> Document:
+def parse_json(text: str, file: str) -> Document:
+    if not text.strip():
+        raise InputError("the file is empty", file=file, hint="expected a JSON object")
+    return Document(json_data(text, file), file, text=text)
+
+
+def parse_text(text: str, file: str, fmt: str | None = None, max_bytes: int = MAX_BYTES) -> Document:
     """Parse `text` as JSON when it looks like JSON (or fmt says so), else YAML."""
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
-        raise InputError(f"the input is larger than {MAX_BYTES // (1024 * 1024)} MiB", file=file)
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise InputError(f"the input is {size:,} bytes, more than {_size(max_bytes)}", file=file)
     if fmt is None:
         fmt = "json" if file.endswith(".json") or text.lstrip().startswith(("{", "[")) else "yaml"
     try:
@@ -170,13 +236,21 @@ def parse_text(text: str, file: str, fmt: str | None = None) -> Document:
         raise InputError("the input is nested too deeply", file=file) from None
 
 
-def read_document(path: str | Path) -> Document:
-    """Read and parse a file; every failure is an InputError naming the file."""
+def _size(n: int) -> str:
+    return f"{n // (1 << 20)} MiB" if n % (1 << 20) == 0 else f"{n:,} bytes"
+
+
+def read_document(path: str | Path, max_bytes: int = MAX_BYTES, hint: str | None = None) -> Document:
+    """Read and parse a file; every failure is an InputError naming the file.
+
+    A file over `max_bytes` is refused from its size alone, before it is read.
+    """
     name = str(path)
     try:
         p = Path(path)
-        if p.stat().st_size > MAX_BYTES:
-            raise InputError(f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB", file=name)
+        size = p.stat().st_size
+        if size > max_bytes:
+            raise InputError(f"the file is {size:,} bytes, more than {_size(max_bytes)}", file=name, hint=hint)
         raw = p.read_bytes()
     except InputError:
         raise
@@ -190,4 +264,4 @@ def read_document(path: str | Path) -> Document:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text (bad byte at offset {exc.start})", file=name) from None
-    return parse_text(text, name)
+    return parse_text(text, name, max_bytes=max_bytes)

@@ -1,0 +1,81 @@
+"""What one case may cost before slarules looks at it: bounds a caller can raise.
+
+A service that adjudicates untrusted input must not be made to parse 15 MB or
+validate 100,000 scans to find out that the case is too big. The two things
+whose cost grows with the input are its size in bytes (parsing) and its number
+of scans (validation, facts, matching); every other part of a case is bounded
+by the contract itself (codes and timestamps at most 64 characters, at most 32
+issues, nesting fixed by the model). Both limits are checked before anything
+else reads the case, in constant time, and the error says how to raise them:
+`Engine(...).with_limits(Limits(scans=5000))`, or `--limit scans=5000` on the
+command line.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from . import contract as C
+from .errors import CaseError, InputError
+
+_SIZE = re.compile(r"(\d+)\s*(|k|kib|m|mib)\Z", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1 << 20, "mib": 1 << 20}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-case bounds; the defaults fit any real parcel with room to spare (a case is ~2 KB)."""
+
+    case_bytes: int = 1 << 20        # one case file, standard input or JSON Lines row
+    scans: int = C.MAX_SCANS         # scans in one case
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if type(value) is not int or value < 1:
+                raise InputError(f"limit `{f.name}` must be a whole number of at least 1, got {value!r}",
+                                 field=f.name)
+
+    @classmethod
+    def parse(cls, items: list[str] | None) -> "Limits":
+        """Limits from `NAME=VALUE` strings (`scans=5000`, `case_bytes=4MiB`); unnamed ones keep their default."""
+        names = [f.name for f in fields(cls)]
+        given: dict[str, int] = {}
+        for item in items or []:
+            name, sep, value = item.partition("=")
+            name = name.strip().replace("-", "_")
+            if not sep or name not in names:
+                raise InputError(f"`{item}` is not a limit: expected NAME=VALUE with NAME one of "
+                                 f"{', '.join(names)}", field="--limit")
+            m = _SIZE.match(value.strip())
+            if not m:
+                raise InputError(f"limit `{name}` needs a whole number (bytes may end in KiB or MiB), got "
+                                 f"`{value}`", field="--limit")
+            given[name] = int(m.group(1)) * _UNITS[m.group(2).lower()]
+        return cls(**given)
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    def check_bytes(self, size: int, file: str | None, line: int | None = None) -> None:
+        """Refuse a case's text before parsing it."""
+        if size > self.case_bytes:
+            what = "line" if line is not None else "case"
+            raise InputError(f"the {what} is {size:,} bytes; a case may have at most {self.case_bytes:,}",
+                             file=file, line=line, hint=raise_hint("case_bytes"))
+
+    def check_case(self, data: Any, file: str | None = None) -> None:
+        """Refuse a case with more scans than allowed, before validating any of them."""
+        if type(data) is dict:
+            scans = data.get("scans")
+            if type(scans) is list and len(scans) > self.scans:
+                raise CaseError(f"{len(scans):,} scans; a case may have at most {self.scans:,}", file=file,
+                                field="scans", hint=raise_hint("scans"))
+
+
+def raise_hint(name: str) -> str:
+    return f"if such cases are real, raise the limit: --limit {name}=N, or Engine.with_limits(Limits({name}=N))"
+
+
+DEFAULT = Limits()
