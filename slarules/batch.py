@@ -31,7 +31,8 @@ from . import batch_io
 from .backend import BACKENDS
 from .errors import InputError, SlaRulesError
 from .progress import Progress
-from .statement import Statement
+from .outputs import refuse_overlaps
+from .statement import STATEMENT_FILES, Statement
 
 CHECKPOINT_VERSION = 2
 CHECKPOINT_EVERY = float(os.environ.get("SLARULES_CHECKPOINT_SECONDS", "2"))  # between checkpoints
@@ -96,11 +97,13 @@ def _die_with_parent(parent: int) -> None:
         threading.Thread(target=watch, daemon=True).start()
 
 
-def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: int) -> None:
+def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: int, limits=None) -> None:
     global _engine
     _die_with_parent(parent)
     from .engine import Engine
     _engine = Engine.load(pack_paths, catalogue) if pack_paths else Engine.default()
+    if limits is not None:
+        _engine = _engine.with_limits(limits)
 
 
 def error_record(number_key: str, number: int, exc: SlaRulesError, data: Any, file: str | None = None) -> str:
@@ -176,22 +179,32 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
     datas: list[tuple[int, Any]] = []
     for number, payload in rows:
         try:
-            data = batch_io.decode_line(payload, source, number) if raw else payload
-        except SlaRulesError as exc:
-            errors.append((number, error_record(number_key, number, exc, None, file)))
+            data = batch_io.decode_line(payload, source, number, engine.limits) if raw else payload
+        except Exception as exc:
+            errors.append((number, error_record(number_key, number, _as_error(exc), None, file)))
             continue
         datas.append((number, data))
     results = engine.adjudicate_many([d for _, d in datas], as_of=as_of, now=now, lang=lang, backend=backend)
     for (number, data), (facts, outcome) in zip(datas, results):
-        if isinstance(outcome, SlaRulesError):
-            errors.append((number, error_record(number_key, number, outcome, data, file)))
-            continue
-        statement.add(facts, outcome)
-        verdicts.append((number, outcome.to_json(indent=None)))
+        if not isinstance(outcome, SlaRulesError):
+            try:     # a poison row costs its own error record, never the chunk
+                line = outcome.to_json(indent=None)
+                statement.add(facts, outcome)
+            except Exception as exc:
+                outcome = _as_error(exc)
+            else:
+                verdicts.append((number, line))
+                continue
+        errors.append((number, error_record(number_key, number, outcome, data, file)))
     verdicts.sort(key=lambda v: v[0])
     errors.sort(key=lambda e: e[0])
     statement.errors = len(errors)
     return Adjudicated(verdicts, errors, statement, columns)
+
+
+def _as_error(exc: Exception) -> SlaRulesError:
+    from .engine import internal_error
+    return exc if isinstance(exc, SlaRulesError) else internal_error(exc)
 
 
 def _in_columns(engine, rows, *, raw: bool, as_of: str | None, now: str, lang: str) -> tuple[Any, Statement]:
@@ -210,8 +223,9 @@ def _in_columns(engine, rows, *, raw: bool, as_of: str | None, now: str, lang: s
         frame = bulk.read_table(rows.batch, rows.numbers) if table else bulk.read_lines(rows)
         if frame is None:
             return None, Statement()
-        done, statement = columnar.adjudicate(frame, as_of_us=as_of_us, now_us=now_us)
-    except pl.exceptions.PolarsError:       # the per-case path still gives the exact answer
+        done, statement = columnar.adjudicate(frame, as_of_us=as_of_us, now_us=now_us,
+                                              max_scans=engine.limits.scans)
+    except Exception:    # Polars or a row it did not foresee: the per-case path gives each row's exact answer
         return None, Statement()
     return done, statement
 
@@ -223,7 +237,7 @@ def instant_now() -> str:
 
 def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, Any]:
     """Verdicts and error records of one chunk, in row order, plus its statement."""
-    rows = chunk.rows.read() if isinstance(chunk.rows, batch_io.LineRange) else chunk.rows
+    rows = chunk.rows.read(_engine.limits.case_bytes) if isinstance(chunk.rows, batch_io.LineRange) else chunk.rows
     done = adjudicate_rows(_engine, rows, source=job["input"], raw=job["input_format"] != "parquet",
                            as_of=job["as_of"], now=job["now"], lang=job["lang"], backend=job["backend"])
     part = Path(job["parts"]) / f"{chunk.index:09d}.{job['output_format']}"
@@ -287,15 +301,20 @@ class Batch:
         self.errors_partial = self.errors.with_name(self.errors.name + ".partial")
         self.parts = self.output.with_name(self.output.name + ".parts")
         self.checkpoint = self.output.with_name(self.output.name + ".checkpoint.json")
-        if must_exist and self.output.resolve() == Path(self.input).resolve():
-            raise InputError("the output would overwrite the input", file=str(self.output))
+        self.writes = {"the output (-o)": self.output, "the errors file (--errors)": self.errors,
+                       "the output's .partial": self.partial, "the errors file's .partial": self.errors_partial,
+                       "the output's .parts": self.parts, "the checkpoint": self.checkpoint}
+        if o.statement:
+            self.writes.update({f"the statement's {name}": Path(o.statement) / name for name in STATEMENT_FILES})
+        refuse_overlaps({"the input": self.input}, self.writes)
 
     # -- fingerprint and checkpoint ------------------------------------------------------
     def fingerprint(self, as_of: str | None, started: str) -> str:
         st = os.stat(self.input)
         o = self.options
         parts = [os.path.abspath(self.input), st.st_size, st.st_mtime_ns, self.in_fmt, self.out_fmt,
-                 o.lang, as_of, started, o.chunk_size, [(p.name, p.version, p.digest) for p in self.engine.packs]]
+                 o.lang, as_of, started, o.chunk_size, [(p.name, p.version, p.digest) for p in self.engine.packs],
+                 self.engine.limits.to_dict()]
         return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
     def _load_checkpoint(self) -> dict | None:
@@ -417,7 +436,7 @@ class Batch:
         ctx = multiprocessing.get_context("spawn")
         paths = [str(p) for p in self.engine.pack_paths] or None
         catalogue = str(self.engine.catalogue_path) if self.engine.catalogue_path else None
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(paths, catalogue, os.getpid())) as pool:
+        with ctx.Pool(workers, initializer=_init_worker, initargs=(paths, catalogue, os.getpid(), self.engine.limits)) as pool:
             pending: collections.deque = collections.deque()
             for chunk in chunks:
                 pending.append(pool.apply_async(_work, ((chunk, job),)))

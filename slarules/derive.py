@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from .errors import CaseError
 from .program import Program
 from .vocabulary import BASE_FACTS, BLOCKS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, Case, Derived
 
@@ -108,7 +109,11 @@ class FactPlan:
                 values[name] = None
                 roots[name] = tuple(dict.fromkeys(missing))
             else:
-                values[name] = compute(zone, **args)
+                try:
+                    values[name] = compute(zone, **args)
+                except (OverflowError, ValueError) as exc:     # e.g. a pack adding 10,000 years
+                    raise CaseError(f"`{name}` cannot be computed for this case: {exc}",
+                                    field=name) from None
         doc: dict[str, Any] = {}
         for k, path, encode, extra in self.encoding:
             if encode is not None:

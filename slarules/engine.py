@@ -11,6 +11,7 @@ between threads.
 """
 from __future__ import annotations
 
+import copy
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,8 +20,9 @@ from typing import Any, Iterable
 from .backend import BACKENDS, RunResult
 from .derive import CaseFacts, case_facts
 from .durable_backend import DurableBackend
-from .errors import CaseError, PackError, SlaRulesError
+from .errors import CaseError, EngineError, PackError, SlaRulesError
 from .fastcase import case_of
+from .limits import DEFAULT as DEFAULT_LIMITS, Limits
 from .program import PackInfo, Program
 from .sources import read_document
 from .verdict import Verdict, VerdictBuilder
@@ -73,15 +75,28 @@ def load_catalogue(path: str | Path | None = None) -> dict[str, dict]:
 
 
 def parse_instant(value: Any, case, field: str = "as_of") -> datetime:
+    from . import contract as C
     if isinstance(value, datetime):
         dt = value
     else:
+        text = str(value).strip()
         try:
-            dt = datetime.fromisoformat(str(value).strip())
+            if len(text) > C.TEXT_MAX_LENGTH:
+                raise ValueError
+            dt = datetime.fromisoformat(text)
         except ValueError:
-            raise CaseError(f"`{value}` is not an ISO 8601 timestamp", field=field,
+            raise CaseError(f"`{text[:C.TEXT_MAX_LENGTH]}` is not an ISO 8601 timestamp", field=field,
                             hint="e.g. 2026-05-03T09:00:00+08:00") from None
+    if not C.TIMESTAMP_MIN_YEAR <= dt.year <= C.TIMESTAMP_MAX_YEAR:
+        raise CaseError(f"the year {dt.year} is outside {C.TIMESTAMP_MIN_YEAR}-{C.TIMESTAMP_MAX_YEAR}",
+                        field=field, hint="e.g. 2026-05-03T09:00:00+08:00")
     return dt if dt.tzinfo else dt.replace(tzinfo=case.zone)
+
+
+def internal_error(exc: Exception) -> EngineError:
+    """An exception slarules did not foresee, as one located-nowhere SlaRulesError: never a crash."""
+    return EngineError(f"internal error ({type(exc).__name__}: {exc}) while adjudicating this case",
+                       hint="this is a bug in slarules; please report it with the case")
 
 
 class Engine:
@@ -99,6 +114,13 @@ class Engine:
         self._columnar: dict[str, Any] = {}
         self.pack_paths: list[Path] = []      # what `load` read, so batch workers can load the same
         self.catalogue_path: Path | None = None
+        self.limits: Limits = DEFAULT_LIMITS
+
+    def with_limits(self, limits: Limits) -> "Engine":
+        """This engine with other per-case limits; the compiled packs are shared, not copied."""
+        other = copy.copy(self)
+        other.limits = limits
+        return other
 
     @property
     def bulk(self):
@@ -121,6 +143,7 @@ class Engine:
 
     @classmethod
     def load(cls, paths: Iterable[str | Path], catalogue: str | Path | None = None) -> "Engine":
+        """Compile the packs at `paths` (files or directories); `with_limits` sets per-case bounds."""
         paths = list(paths)
         catalogue = catalogue or catalogue_beside(paths)
         files = pack_files(paths)
@@ -158,7 +181,7 @@ class Engine:
         is installed: `from_bytes` refuses bytes from another slarules or Python.
         """
         from . import cache
-        return cache.stamp() + cache.dumps((self.program, self.catalogue))
+        return cache.stamp() + cache.dumps((self.program, self.catalogue, self.limits))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Engine":
@@ -169,8 +192,8 @@ class Engine:
         if data[:len(stamp)] != stamp:
             raise PackError("the compiled packs come from another version of slarules or Python",
                             hint="install the same slarules wheel and Python on the driver and the executors")
-        program, clauses = pickle.loads(data[len(stamp):])
-        return cls(program, clauses)
+        program, clauses, limits = pickle.loads(data[len(stamp):])
+        return cls(program, clauses).with_limits(limits)
 
     @classmethod
     def default(cls) -> "Engine":
@@ -186,7 +209,7 @@ class Engine:
 
     def facts(self, case: Case | dict, as_of: Any = None, now: Any = None) -> CaseFacts:
         """The case's facts at `as_of`, else at the case's own as_of, else at `now` (default: the clock)."""
-        case = case_of(case)
+        case = case_of(case, limits=self.limits)
         when = next((w for w in (as_of, case.as_of, now) if w is not None), None)
         instant = parse_instant(when, case) if when is not None else datetime.now(timezone.utc)
         return case_facts(self.program, case, instant)
@@ -199,8 +222,13 @@ class Engine:
         """Adjudicate one case. Raises CaseError (a SlaRulesError) on invalid input."""
         if lang not in LANGS:
             raise CaseError(f"unknown language `{lang}`", field="lang", hint="zh or en")
-        facts, run = self.run(case, as_of)
-        return self.builder.build(facts, run, lang)
+        try:
+            facts, run = self.run(case, as_of)
+            return self.builder.build(facts, run, lang)
+        except SlaRulesError:
+            raise
+        except Exception as exc:       # never anything but a SlaRulesError out of the library
+            raise internal_error(exc) from exc
 
     def adjudicate_many(self, cases: Iterable[Case | dict], *, as_of: Any = None, lang: str = "zh",
                         backend: str = "polars", now: Any = None) -> list[tuple[CaseFacts | None, Verdict | SlaRulesError]]:
@@ -224,12 +252,30 @@ class Engine:
                 ready.append(len(out) - 1)
             except SlaRulesError as exc:
                 out.append((None, exc))
+            except Exception as exc:        # one poison case costs its own result, never the list
+                out.append((None, internal_error(exc)))
         docs = [out[i][0].doc for i in ready]
-        runs = self.bulk.run_many(docs) if backend == "polars" else [self.backend.run(d) for d in docs]
+        try:
+            runs = self.bulk.run_many(docs) if backend == "polars" else [self.backend.run(d) for d in docs]
+        except Exception:                   # find the case that broke the pass; the others go on
+            runs = [self._run_one(d, backend) for d in docs]
         for i, run in zip(ready, runs):
             facts = out[i][0]
-            out[i] = (facts, self.builder.build(facts, run, lang))
+            try:
+                if isinstance(run, Exception):
+                    raise run
+                out[i] = (facts, self.builder.build(facts, run, lang))
+            except SlaRulesError as exc:
+                out[i] = (None, exc)
+            except Exception as exc:
+                out[i] = (None, internal_error(exc))
         return out
+
+    def _run_one(self, doc: dict, backend: str):
+        try:
+            return self.bulk.run_many([doc])[0] if backend == "polars" else self.backend.run(doc)
+        except Exception as exc:
+            return exc
 
     def explain(self, case: Case | dict, *, as_of: Any = None, lang: str = "zh"):
         """The verdict plus a trace of every rule: why, why not, and what would flip each finding."""

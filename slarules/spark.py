@@ -27,6 +27,7 @@ from typing import Any, Iterator
 from . import batch_io
 from .batch import BatchSummary, adjudicate_rows, instant_now
 from .errors import ClusterError, InputError, SlaRulesError
+from .outputs import is_uri, refuse_overlaps
 from .statement import Statement
 
 # columns added to the input: row number, source file, raw JSON line, start of the line's file split
@@ -81,7 +82,7 @@ def _partition(batches: Iterator, settings: dict[str, Any]) -> Iterator:
                 in_split[key] = seen = in_split.get(key, 0) + 1
                 if line.strip():
                     numbers.append(settings["line_starts"][key] + seen)
-                    payloads.append(batch_io.RowTooLong() if len(line) > batch_io.MAX_LINE else line)
+                    payloads.append(batch_io.RowTooLong() if len(line) > engine.limits.case_bytes else line)
                     kept.append(key[0])
             files = kept
         else:       # cases as columns: the batch itself goes on (batch_io.TableRows), not dicts
@@ -365,10 +366,11 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
     from .batch import Batch
     started = time.perf_counter()
     plan = Batch(engine, input_path, output_path, options,
-                 must_exist=not (_is_uri(input_path) or os.path.isdir(input_path)))
+                 must_exist=not (is_uri(input_path) or os.path.isdir(input_path)))
     o = plan.options
     progress = o.progress if o.progress is not None else sys.stderr.isatty()
     log = plan.output.with_name(plan.output.name + ".spark.log")
+    refuse_overlaps({"the input": input_path}, {**plan.writes, "the Spark log": log})
     plan.output.parent.mkdir(parents=True, exist_ok=True)
     log.unlink(missing_ok=True)
     own = spark is None
@@ -442,7 +444,3 @@ def _discard(plan) -> None:
     for p in (plan.partial, plan.errors_partial):
         p.unlink(missing_ok=True)
     shutil.rmtree(plan.parts, ignore_errors=True)
-
-
-def _is_uri(path: str) -> bool:
-    return "://" in path

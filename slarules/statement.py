@@ -179,6 +179,9 @@ def _share(part: int, whole: int) -> str:
     return f"{part / whole:.4f}" if whole else ""
 
 
+STATEMENT_FILES = ("stations.csv", "service.csv", "arrival_hours.csv", "report.html")   # what `write` makes
+
+
 def _csv(header: list[str], rows: list[list[str]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
