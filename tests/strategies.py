@@ -68,3 +68,12 @@ def cases(draw) -> dict:
             "first_contact_at": draw(after()), "plan_at": draw(after()), "closed_at": draw(after()),
         }
     return c
+
+
+def _offset(minutes: int) -> timezone:
+    return timezone(timedelta(minutes=minutes))
+
+
+# Any instant datetime can hold, naive or in any UTC offset (±23:59): placeholder years included.
+any_instant = st.datetimes(min_value=datetime.min, max_value=datetime.max,
+                           timezones=st.one_of(st.none(), st.integers(-1439, 1439).map(_offset), st.timezones()))

@@ -23,7 +23,7 @@ def expected(data: bytes, max_line: int) -> list[tuple[int, object]]:
 
 def rows_of(chunks) -> list[tuple[int, object]]:
     return [(n, "too long" if isinstance(raw, batch_io.RowTooLong) else raw)
-            for chunk in chunks for n, raw in chunk.rows.read()]
+            for chunk in chunks for n, raw in chunk.rows.read(batch_io.MAX_LINE)]
 
 
 @settings(max_examples=300, deadline=None)

@@ -11,7 +11,7 @@ import pytest
 from slarules.batch import BatchOptions, run_batch
 from slarules.statement import Statement
 
-from conftest import ROOT, insert_lines
+from conftest import BASE, ROOT, case, insert_lines
 
 pytest.importorskip("pyspark", reason="the Spark engine is an extra: pip install '.[test]' brings it")
 from slarules import spark as spark_engine  # noqa: E402
@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from generate import write as generate  # noqa: E402
 
 AS_OF = "2026-05-20T00:00:00+08:00"
+BOM = b"\xef\xbb\xbf"
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +36,13 @@ def twenty_thousand(tmp_path_factory) -> Path:
     """20,000 generated cases (1% broken), plus a blank line, bad JSON, bad UTF-8 and an over-long line."""
     path = tmp_path_factory.mktemp("in") / "cases.jsonl"
     generate(str(path), 20_000, seed=2026, bad_rate=0.01)
+    path.write_bytes(BOM + path.read_bytes())         # a byte-order mark is fine at the start of a file
+    year_9999 = case(waybill="Y9999")
+    year_9999["scans"][2]["at"] = "9999-12-31T23:59:59+08:00"
     insert_lines(path, {10: b"\n", 5000: b"{not json\n", 12000: b'{"waybill": "\xff\xfe"}\n',
-                        15000: b'{"waybill": "' + b"x" * (1 << 20) + b'"}\n'},
+                        15000: b'{"waybill": "' + b"x" * (1 << 20) + b'"}\n',
+                        16000: json.dumps(year_9999).encode() + b"\n", 17000: BOM + b'{"waybill": "W"}\n',
+                        18000: json.dumps(case(waybill="MANY", scans=[BASE["scans"][2]] * 10_000)).encode() + b"\n"},
                  tail=b'{"waybill": "no newline at the end"}')
     return path
 
@@ -63,6 +69,8 @@ def test_twenty_thousand_cases_give_the_local_batch_byte_for_byte(engine, spark,
     messages = {json.loads(e)["line"]: json.loads(e)["message"] for e in errors.splitlines()}
     assert messages[5001].startswith("not valid JSON") and "UTF-8" in messages[12001]
     assert "longer than" in messages[15001]
+    assert "outside 1970-2199" in messages[16001] and "byte-order mark" in messages[17001]
+    assert "10,000 scans" in messages[18001] and 1 not in messages
     for name in ("stations.csv", "service.csv", "arrival_hours.csv", "report.html"):     # settlement totals
         assert (tmp_path / "spark-st" / name).read_bytes() == (tmp_path / "local-st" / name).read_bytes()
     assert not list((tmp_path / "spark").glob("*.partial"))

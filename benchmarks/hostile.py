@@ -1,0 +1,128 @@
+"""Each class of hostile input through the CLI: exit code, message, wall time, peak memory.
+
+    python benchmarks/hostile.py [--cli .venv/bin/slarules] [--cli OTHER/.venv/bin/slarules]
+
+With two `--cli`, both run every input in the same run (a worktree of the
+previous commit beside this one gives before and after). Nothing is asserted:
+the tests do that; this prints the figures a closing note quotes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "cases" / "tb1-late.yaml"
+SCAN = {"type": "arrival", "station": "BT-03", "at": "2026-05-02T11:40:00+08:00"}
+
+
+def _case(**changes) -> dict:
+    case = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    for path, value in changes.items():
+        *parents, last = path.split("__")
+        target = case
+        for p in parents:
+            target = target[int(p)] if p.isdigit() else target[p]
+        target[int(last) if last.isdigit() else last] = value
+    return case
+
+
+def _write(path: Path, case: dict) -> str:
+    path.write_text(json.dumps(case, ensure_ascii=False), encoding="utf-8")
+    return str(path)
+
+
+def _jsonl(path: Path, lines: list[bytes]) -> str:
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    return str(path)
+
+
+def inputs(tmp: Path) -> list[tuple[str, list[str], Path | None]]:
+    """(label, arguments after the CLI, a file whose lines to count afterwards or None)."""
+    good = json.dumps(_case(as_of="2026-05-04T09:00:00+08:00")).encode()
+    lines = [json.dumps(_case(waybill=f"BX{i:08d}")).encode() for i in range(2000)]
+    poisoned = list(lines)
+    poisoned[700] = json.dumps(_case(waybill="BX-Y9999", scans__2__at="9999-12-31T23:59:59+08:00")).encode()
+    poisoned[1300] = b"\xef\xbb\xbf" + lines[1300]
+    big = _case(scans=[SCAN] * 100_000)
+    bigger = _case(scans=[SCAN] * 200_000)
+    return [
+        ("arrival scan at year 9999", ["adjudicate", _write(tmp / "y9999.json", _case(scans__2__at="9999-12-31T23:59:59+08:00"))], None),
+        ("scan at year 0001", ["adjudicate", _write(tmp / "y1.json", _case(scans__0__at="0001-01-01T00:00:00+08:00"))], None),
+        ("as_of year 9999", ["adjudicate", _write(tmp / "asof.json", _case(as_of="9999-12-31T23:59:59+00:00"))], None),
+        ("--as-of 0001-01-01T00:00:00+00:00", ["adjudicate", str(EXAMPLE), "--format", "json",
+                                               "--as-of", "0001-01-01T00:00:00+00:00"], None),
+        ("batch: 2,000 lines, year 9999 at 701, BOM at 1301", ["batch", _jsonl(tmp / "poison.jsonl", poisoned),
+                                                              "-o", str(tmp / "poison.out.jsonl")], None),
+        ("batch --errors INPUT (500 lines)", ["batch", _jsonl(tmp / "same.jsonl", lines[:500]), "-o",
+                                              str(tmp / "same.out.jsonl"), "--errors", str(tmp / "same.jsonl")],
+         tmp / "same.jsonl"),
+        ("case with 100,000 scans (7.6 MB)", ["adjudicate", _write(tmp / "big.json", big)], None),
+        ("case with 200,000 scans (15.2 MB)", ["adjudicate", _write(tmp / "bigger.json", bigger)], None),
+        ('"sender_signed": "no"', ["adjudicate", _write(tmp / "no.json", _case(collection__sender_signed="no"))], None),
+        ("quoted_cny 1e-400", ["adjudicate", _bytes(tmp / "tiny.json",
+                                                    good.replace(b'"12.00"', b"1e-400", 1))], None),
+        ("BOM, adjudicate", ["adjudicate", _bytes(tmp / "bom.json", b"\xef\xbb\xbf" + good)], None),
+        ("BOM on line 1, batch", ["batch", _jsonl(tmp / "bom.jsonl", [b"\xef\xbb\xbf" + good, good]),
+                                  "-o", str(tmp / "bom.out.jsonl")], None),
+        ("NaN weight", ["adjudicate", _bytes(tmp / "nan.json", good.replace(b'"weight_kg": 8.5', b'"weight_kg": NaN'))],
+         None),
+    ]
+
+
+def _bytes(path: Path, data: bytes) -> str:
+    path.write_bytes(data)
+    return str(path)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cli", action="append", help="a slarules executable (repeat to compare)")
+    p.add_argument("--only", help="run only inputs whose label contains this")
+    args = p.parse_args()
+    clis = args.cli or [str(ROOT / ".venv" / "bin" / "slarules")]
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        for label, argv, count in inputs(tmp):
+            if args.only and args.only not in label:
+                continue
+            for cli in clis:
+                before = count.read_bytes().count(b"\n") if count else None
+                # a fresh child each time, so RUSAGE_CHILDREN's peak is this run's: run via a shell helper
+                code, first, seconds, peak = _isolated(cli, argv)
+                after = count.read_bytes().count(b"\n") if count else None
+                for leftover in tmp.glob("*.out*"):
+                    leftover.unlink() if leftover.is_file() else None
+                if count:
+                    first += f" [input lines {before} -> {after}]"
+                rows.append((label, cli, code, seconds, peak, first))
+    for label, cli, code, seconds, peak, first in rows:
+        who = "" if len(clis) == 1 else f" [{Path(cli).parent.parent.parent.name}]"
+        print(f"{label}{who}: exit {code}, {seconds:.2f} s, {peak:.0f} MiB: {first[:160]}")
+    return 0
+
+
+def _isolated(cli: str, argv: list[str]) -> tuple[int, str, float, float]:
+    """Run in a grandchild so the peak RSS is this command's alone."""
+    probe = ("import json,sys,subprocess,time,resource;"
+             "t=time.perf_counter();p=subprocess.run(sys.argv[1:],capture_output=True);"
+             "s=time.perf_counter()-t;"
+             "m=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024;"
+             "e=(p.stderr or p.stdout).decode('utf-8','replace').strip().splitlines();"
+             "print(json.dumps([p.returncode,e[0] if e else '',s,m]))")
+    done = subprocess.run([sys.executable, "-c", probe, cli, *argv], capture_output=True, text=True)
+    code, first, seconds, peak = json.loads(done.stdout)
+    return code, first, seconds, peak
+
+
+if __name__ == "__main__":
+    sys.exit(main())
