@@ -30,6 +30,13 @@ RINGS_MAX = 1000
 TIMESTAMP_MIN_YEAR = 1970
 TIMESTAMP_MAX_YEAR = 2199
 TEXT_MAX_LENGTH = 64                 # a timestamp or zone name as written; codes have CODE_MAX_LENGTH
+YEARS_MESSAGE = (f"is outside {TIMESTAMP_MIN_YEAR}-{TIMESTAMP_MAX_YEAR}; a placeholder date is not an instant: "
+                 "leave the field out when it is unknown")
+
+
+def year_ok(instant) -> bool:
+    """Whether a datetime's year (as written, before any zone) is one a parcel can have."""
+    return TIMESTAMP_MIN_YEAR <= instant.year <= TIMESTAMP_MAX_YEAR
 
 # Decimal fields: (greater than, or at least, this; at most; decimal places; total digits)
 MONEY = {"ge": 0, "max_digits": 14, "decimal_places": 2}

@@ -38,9 +38,8 @@ def _parse_timestamp(value: Any) -> Any:
 
 def in_range(value: datetime) -> datetime:
     """The instant as given, or a ValueError when its year is a placeholder (0001, 9999), not a date."""
-    if not C.TIMESTAMP_MIN_YEAR <= value.year <= C.TIMESTAMP_MAX_YEAR:
-        raise ValueError(f"the year {value.year} is outside {C.TIMESTAMP_MIN_YEAR}-{C.TIMESTAMP_MAX_YEAR}; "
-                         "a placeholder date is not an instant: leave the field out when it is unknown")
+    if not C.year_ok(value):
+        raise ValueError(f"the year {value.year} {C.YEARS_MESSAGE}")
     return value
 
 

@@ -209,7 +209,7 @@ def _instant(value: Any, zone: ZoneInfo, required: bool = False) -> datetime | N
             raise _Unsure from None
     elif type(value) is not datetime:
         raise _Unsure
-    if not C.TIMESTAMP_MIN_YEAR <= value.year <= C.TIMESTAMP_MAX_YEAR:
+    if not C.year_ok(value):
         raise _Unsure
     return value if value.tzinfo is not None else value.replace(tzinfo=zone)
 

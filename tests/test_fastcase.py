@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from conftest import BASE, ROOT
 from slarules import CaseError, facts
 from slarules import fastcase as F
-from strategies import cases
+from strategies import any_instant, cases
 
 PROPS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -158,3 +158,17 @@ def test_adjudicating_a_valid_case_from_the_cli_never_imports_pydantic():
     for _ in range(2):       # the first run may compile the packs (and import Pydantic to read them)
         out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stderr == ""
+
+
+@PROPS
+@given(when=any_instant, where=st.sampled_from([("as_of",), ("scans", 0, "at"), ("complaint", "closed_at")]))
+def test_both_models_agree_on_any_instant_in_the_datetime_range(when, where):
+    """The year bounds live in contract.year_ok; the two models must not drift on them, naive or aware."""
+    data = copy.deepcopy(BASE)
+    data["complaint"] = {"kind": "complaint", "received_at": "2026-05-03T08:00:00+08:00"}
+    node = data
+    for part in where[:-1]:
+        node = node[part]
+    node[where[-1]] = when.isoformat()
+    fast, slow = assert_same_acceptance(data)
+    assert (slow is not None) == (1970 <= when.year <= 2199)
