@@ -103,7 +103,11 @@ class _Compiler:
         return params[name]
 
     def constant(self, pack: Pack, ftype: T.FactType, value: Any, loc: tuple):
-        """A literal or parameter, parsed as `ftype`; returns the Python value or None."""
+        """A literal or parameter, parsed as `ftype`; returns the Python value or None.
+
+        A parameter whose own value is bad has the value None: its error is reported
+        once, where it is declared, not again at each use.
+        """
         if isinstance(value, ParamRef):
             p = self.param(pack, value.param, loc + ("param",))
             if p is None:
@@ -199,6 +203,7 @@ class _Compiler:
                 try:
                     params[name] = (ftype, ftype.parse(p.value))
                 except ValueError as exc:
+                    params[name] = (ftype, None)
                     self.issue(pack, ("parameters", name, "value"), f"{exc} (parameter type is {p.type})")
         derivations = self.derivations()
         rules = self.rules()
