@@ -14,7 +14,7 @@ from typing import Any
 from . import types as T
 from .errors import PackError
 from .pack import (FORMATS, SPECIAL_PLACEHOLDERS, AllOf, AnyOf, Compare, FactRef, Issue, Pack,
-                   ParamRef, did_you_mean)
+                   ParamRef, did_you_mean, raise_first)
 from .program import PLACEHOLDER, Amount, CompiledRule, Derivation, Leaf, Node, PackInfo, Program, walk  # noqa: F401
 from .vocabulary import (BASE_FACTS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, FUNCTIONS, ISSUE_VALUES, FactSpec,
                          chain_spec)
@@ -213,19 +213,10 @@ class _Compiler:
             self.issue(self.packs[0], (), f"the packs test {len(fields)} distinct facts; at most {MAX_FIELDS} fit")
         if len(rules) > MAX_RULES:
             self.issue(self.packs[0], ("rules",), f"{len(rules)} rules loaded; at most {MAX_RULES} are supported")
-        self.raise_if_errors()
+        raise_first(self.issues)
         return Program([PackInfo.of(p) for p in self.packs], rules, derivations, self.specs, fields,
                        1 + max((r.stratum for r in rules), default=0), sorted(self.classified),
                        self.packs[0].model.timezone)
-
-    def raise_if_errors(self) -> None:
-        errors = [i for i in self.issues if i.severity == "error"]
-        if errors:
-            err = errors[0].error()
-            if len(errors) > 1:
-                err.message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-            err.issues = errors
-            raise err
 
     def derivations(self) -> list[Derivation]:
         pending: list[tuple[Pack, str, Any]] = []
