@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from .compiler import CompiledRule, Leaf, Node, Program, check_packs, compile_packs
-from .engine import Engine, catalogue_beside, default_rules_dir, load_catalogue, pack_files
-from .errors import InputError, SlaRulesError
-from .pack import Issue, Pack, read_pack
-from .packtest import TEST_SUFFIX, load_test_file, merge
+from .engine import CATALOGUE_FILE, TEST_SUFFIX, Engine, default_rules_dir, file_kind
+from .errors import InputError, PackError, SlaRulesError
+from .pack import Issue, Pack, read_catalogue, read_pack
+from .packtest import load_test_file, merge, read_test_file
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -39,26 +39,49 @@ class CheckOptions:
 
 def check(paths: list[str | Path], catalogue: str | Path | None = None,
           options: CheckOptions | None = None) -> list[Issue]:
-    """All issues in the packs under `paths`, errors first within each file, in file order."""
+    """All issues in the files under `paths`, errors first within each file, in file order.
+
+    Each file is checked as what it is (a pack, the clause catalogue, a pack test), so
+    `slarules check rules/*.yaml` does not read the catalogue or the tests as packs.
+    """
     options = options or CheckOptions()
-    for p in paths:
+    for p in [*paths, *([catalogue] if catalogue else [])]:
         if not Path(p).exists():
             raise InputError("no such file or directory", file=str(p), hint="give pack files or directories")
-    files = pack_files(paths)
+    files = yaml_files(paths)
+    if not any(files.values()):
+        raise PackError("no rule packs found", file=", ".join(map(str, paths)) or None,
+                        hint="give pack files or a directory containing *.yaml packs")
     issues: list[Issue] = []
     packs: list[Pack] = []
-    for f in files:
+    for f in files["pack"]:
         pack, found = read_pack(f)
         issues += found
         if pack is not None:
             packs.append(pack)
-    clauses = load_catalogue(catalogue or catalogue_beside(paths))
+    for f in files["test"]:
+        issues += read_test_file(f)[2]
+    used = Path(catalogue) if catalogue else next(iter(files["catalogue"]), default_rules_dir() / CATALOGUE_FILE)
+    clauses, found = read_catalogue(used)
+    issues += found
+    for f in files["catalogue"]:
+        if f != used:
+            issues += read_catalogue(f)[1]
     if packs and not issues:
         issues += check_packs(packs, clauses)
     if packs and options.analyse and not any(i.severity == "error" for i in issues):
         program = compile_packs(packs, clauses)
         issues += Analysis(Engine(program, clauses), _seed_cases(paths), options).run()
     return sorted(issues, key=lambda i: (i.file, i.line or 0, i.column or 0, SEVERITY_ORDER[i.severity]))
+
+
+def yaml_files(paths: list[str | Path]) -> dict[str, list[Path]]:
+    """The YAML files given or in the directories given, by kind (engine.file_kind), in order."""
+    out: dict[str, list[Path]] = {"pack": [], "catalogue": [], "test": []}
+    for p in map(Path, paths):
+        for f in sorted(p.glob("*.yaml")) if p.is_dir() else [p]:
+            out[file_kind(f)].append(f)
+    return out
 
 
 def _seed_cases(paths: list[str | Path]) -> list[dict]:

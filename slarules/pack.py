@@ -171,6 +171,19 @@ class PackModel(Strict):
     rules: list[Rule] = Field(min_length=1)
 
 
+class Clause(Strict):
+    title: str = Field(min_length=1)
+    source: str | None = Field(None, description="the source text, in seeds/")
+    verified: bool | None = Field(None, description="whether the text of the source itself was read")
+    note: str | None = None
+
+
+class Catalogue(Strict):
+    """The clause catalogue (clauses.yaml): the clause ids rules may cite, in the order findings are sorted."""
+
+    clauses: dict[str, Clause] = Field(min_length=1)
+
+
 @dataclass
 class Pack:
     """A pack as loaded: its model, its source document (for locations), its digest."""
@@ -294,6 +307,12 @@ def read_pack(path: str | Path) -> tuple[Pack | None, list[Issue]]:
         return None, issues
     raw = Path(path).read_bytes()
     return Pack(model, doc, "sha256:" + hashlib.sha256(raw).hexdigest()), []
+
+
+def read_catalogue(path: str | Path) -> tuple[dict[str, dict] | None, list[Issue]]:
+    """The clauses of a catalogue as written (id -> entry) and no issues, or None and every problem."""
+    model, doc, issues = read_model(path, Catalogue, "a clause catalogue")
+    return (doc.data["clauses"] if model is not None else None), issues
 
 
 def raise_first(issues: list[Issue]) -> None:
