@@ -42,7 +42,9 @@ def check(paths: list[str | Path], catalogue: str | Path | None = None,
     """All issues in the files under `paths`, errors first within each file, in file order.
 
     Each file is checked as what it is (a pack, the clause catalogue, a pack test), so
-    `slarules check rules/*.yaml` does not read the catalogue or the tests as packs.
+    `slarules check rules/*.yaml` does not read the catalogue or the tests as packs. A file
+    that does not load hides no problem of the others: they are checked without it, and
+    the one thing skipped, analysing the packs together, is said in a closing `info` issue.
     """
     options = options or CheckOptions()
     for p in [*paths, *([catalogue] if catalogue else [])]:
@@ -54,25 +56,33 @@ def check(paths: list[str | Path], catalogue: str | Path | None = None,
                         hint="give pack files or a directory containing *.yaml packs")
     issues: list[Issue] = []
     packs: list[Pack] = []
+    unloaded: list[Path] = []        # files whose problems keep them out of the meaning pass
     for f in files["pack"]:
         pack, found = read_pack(f)
         issues += found
-        if pack is not None:
-            packs.append(pack)
+        packs.append(pack) if pack is not None else unloaded.append(f)
     for f in files["test"]:
         issues += read_test_file(f)[2]
     used = Path(catalogue) if catalogue else next(iter(files["catalogue"]), default_rules_dir() / CATALOGUE_FILE)
     clauses, found = read_catalogue(used)
     issues += found
+    if clauses is None:
+        unloaded.append(used)
     for f in files["catalogue"]:
         if f != used:
             issues += read_catalogue(f)[1]
-    if packs and not issues:
-        issues += check_packs(packs, clauses)
-    if packs and options.analyse and not any(i.severity == "error" for i in issues):
+    meaning = check_packs(packs, clauses, complete=not unloaded) if packs else []
+    issues += meaning
+    if packs and options.analyse and not unloaded and not any(i.severity == "error" for i in meaning):
         program = compile_packs(packs, clauses)
         issues += Analysis(Engine(program, clauses), _seed_cases(paths), options).run()
-    return sorted(issues, key=lambda i: (i.file, i.line or 0, i.column or 0, SEVERITY_ORDER[i.severity]))
+    issues.sort(key=lambda i: (i.file, i.line or 0, i.column or 0, SEVERITY_ORDER[i.severity]))
+    if unloaded:
+        names = ", ".join(map(str, unloaded))
+        issues.append(Issue(None, None, None, None, f"{names} did not load: the rest was checked without "
+                            f"{'it' if len(unloaded) == 1 else 'them'} and not analysed together (conflicts, "
+                            f"dead rules){'; clause ids were not checked' if clauses is None else ''}", "info"))
+    return issues
 
 
 def yaml_files(paths: list[str | Path]) -> dict[str, list[Path]]:
@@ -279,8 +289,8 @@ def render(issues: list[Issue]) -> str:
     import yaml
     lines = []
     for i in issues:
-        where = i.file + (f":{i.line}" if i.line else "") + (f":{i.column}" if i.column else "")
-        text = f"{where}: {i.severity}: {i.message}"
+        where = (i.file or "") + (f":{i.line}" if i.line else "") + (f":{i.column}" if i.column else "")
+        text = f"{where}: {i.severity}: {i.message}" if where else f"{i.severity}: {i.message}"
         if i.field:
             text += f" [{i.field}]"
         if i.hint:

@@ -207,7 +207,7 @@ class Issue:
     `witness` is a concrete case showing the problem (from `slarules check`).
     """
 
-    file: str
+    file: str | None          # None: about the whole run, not one file
     line: int | None
     column: int | None
     field: str | None
@@ -310,9 +310,14 @@ def read_pack(path: str | Path) -> tuple[Pack | None, list[Issue]]:
 
 
 def read_catalogue(path: str | Path) -> tuple[dict[str, dict] | None, list[Issue]]:
-    """The clauses of a catalogue as written (id -> entry) and no issues, or None and every problem."""
-    model, doc, issues = read_model(path, Catalogue, "a clause catalogue")
-    return (doc.data["clauses"] if model is not None else None), issues
+    """The clauses of a catalogue as written (id -> entry), or None, and every problem in it.
+
+    The clauses come back whenever they are a mapping, even with a bad entry: the packs'
+    clause ids can still be checked against them.
+    """
+    _, doc, issues = read_model(path, Catalogue, "a clause catalogue")
+    clauses = doc.data.get("clauses") if doc is not None and isinstance(doc.data, dict) else None
+    return (clauses if isinstance(clauses, dict) and clauses else None), issues
 
 
 def raise_first(issues: list[Issue]) -> None:

@@ -183,3 +183,18 @@ def test_catalogue_and_pack_tests_are_checked_against_their_own_schema(packs, ca
         assert f"{packs / 'clauses.yaml'}:{catalogue}:" in out and "unknown field `soruce`" in out, out
         assert f"{packs / 'uc.test.yaml'}:{case}:5: error: unknown field `does_not_fir`" in out, out
         assert "did you mean `does_not_fire`?" in out, out
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('version: "2026.1"\n', 'version: "2026.1\n', "not valid YAML"),
+    ("    clause: TB-7\n", "    clause: TB-7\n    scpoe: []\n", "unknown field `scpoe`"),
+], ids=["yaml syntax", "unknown key"])
+def test_a_pack_that_does_not_load_hides_no_problem_of_the_others(packs, capsys, old, new, message):
+    edit(packs / "taobao.yaml", old, new)
+    line = edit(packs / "uc.yaml", "    clause: UC-1\n", "    clause: UC-11\n")
+    code, out = run(capsys, packs)
+    lines = out.splitlines()
+    assert code == 1 and lines[-1] == "2 errors, 0 warnings", out     # no warning about taobao's `lost`
+    assert lines[0].startswith(f"{packs / 'taobao.yaml'}:") and message in lines[0], out
+    assert lines[1].startswith(f"{packs / 'uc.yaml'}:{line}:") and "clause `UC-11`" in lines[1], out
+    assert len(lines) == 4 and "taobao.yaml did not load" in lines[2] and "not analysed" in lines[2], out
