@@ -60,7 +60,10 @@ def check(paths: list[str | Path], catalogue: str | Path | None = None,
     for f in files["pack"]:
         pack, found = read_pack(f)
         issues += found
-        packs.append(pack) if pack is not None else unloaded.append(f)
+        if pack is not None:
+            packs.append(pack)
+        else:
+            unloaded.append(f)
     for f in files["test"]:
         issues += read_test_file(f)[2]
     used = Path(catalogue) if catalogue else next(iter(files["catalogue"]), default_rules_dir() / CATALOGUE_FILE)

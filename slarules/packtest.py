@@ -79,6 +79,7 @@ class TestFile(Strict):
     @field_validator("cases")
     @classmethod
     def _each_case(cls, cases: list) -> list[TestCase | BrokenCase]:
+        """One bad case must not make the whole file unusable: it becomes a BrokenCase."""
         out: list[TestCase | BrokenCase] = []
         for i, raw in enumerate(cases):
             try:
