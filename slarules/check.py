@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from .compiler import CompiledRule, Leaf, Node, Program, check_packs, compile_packs
-from .engine import Engine, catalogue_beside, default_rules_dir, load_catalogue, pack_files
-from .errors import InputError, SlaRulesError
-from .pack import Issue, Pack, read_pack
-from .packtest import TEST_SUFFIX, load_test_file, merge
+from .engine import CATALOGUE_FILE, TEST_SUFFIX, Engine, default_rules_dir, file_kind
+from .errors import InputError, PackError, SlaRulesError
+from .pack import Issue, Pack, read_catalogue, read_pack
+from .packtest import load_test_file, merge, read_test_file
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -39,26 +39,62 @@ class CheckOptions:
 
 def check(paths: list[str | Path], catalogue: str | Path | None = None,
           options: CheckOptions | None = None) -> list[Issue]:
-    """All issues in the packs under `paths`, errors first within each file, in file order."""
+    """All issues in the files under `paths`, errors first within each file, in file order.
+
+    Each file is checked as what it is (a pack, the clause catalogue, a pack test), so
+    `slarules check rules/*.yaml` does not read the catalogue or the tests as packs. A file
+    that does not load hides no problem of the others: they are checked without it, and
+    the one thing skipped, analysing the packs together, is said in a closing `info` issue.
+    """
     options = options or CheckOptions()
-    for p in paths:
+    for p in [*paths, *([catalogue] if catalogue else [])]:
         if not Path(p).exists():
             raise InputError("no such file or directory", file=str(p), hint="give pack files or directories")
-    files = pack_files(paths)
+    files = yaml_files(paths)
+    if not any(files.values()):
+        raise PackError("no rule packs found", file=", ".join(map(str, paths)) or None,
+                        hint="give pack files or a directory containing *.yaml packs")
     issues: list[Issue] = []
     packs: list[Pack] = []
-    for f in files:
+    unloaded: list[Path] = []        # files whose problems keep them out of the meaning pass
+    for f in files["pack"]:
         pack, found = read_pack(f)
         issues += found
         if pack is not None:
             packs.append(pack)
-    clauses = load_catalogue(catalogue or catalogue_beside(paths))
-    if packs and not issues:
-        issues += check_packs(packs, clauses)
-    if packs and options.analyse and not any(i.severity == "error" for i in issues):
+        else:
+            unloaded.append(f)
+    for f in files["test"]:
+        issues += read_test_file(f)[2]
+    used = Path(catalogue) if catalogue else next(iter(files["catalogue"]), default_rules_dir() / CATALOGUE_FILE)
+    clauses, found = read_catalogue(used)
+    issues += found
+    if clauses is None:
+        unloaded.append(used)
+    for f in files["catalogue"]:
+        if f != used:
+            issues += read_catalogue(f)[1]
+    meaning = check_packs(packs, clauses, complete=not unloaded) if packs else []
+    issues += meaning
+    if packs and options.analyse and not unloaded and not any(i.severity == "error" for i in meaning):
         program = compile_packs(packs, clauses)
         issues += Analysis(Engine(program, clauses), _seed_cases(paths), options).run()
-    return sorted(issues, key=lambda i: (i.file, i.line or 0, i.column or 0, SEVERITY_ORDER[i.severity]))
+    issues.sort(key=lambda i: (i.file, i.line or 0, i.column or 0, SEVERITY_ORDER[i.severity]))
+    if unloaded:
+        names = ", ".join(map(str, unloaded))
+        issues.append(Issue(None, None, None, None, f"{names} did not load: the rest was checked without "
+                            f"{'it' if len(unloaded) == 1 else 'them'} and not analysed together (conflicts, "
+                            f"dead rules){'; clause ids were not checked' if clauses is None else ''}", "info"))
+    return issues
+
+
+def yaml_files(paths: list[str | Path]) -> dict[str, list[Path]]:
+    """The YAML files given or in the directories given, by kind (engine.file_kind), in order."""
+    out: dict[str, list[Path]] = {"pack": [], "catalogue": [], "test": []}
+    for p in map(Path, paths):
+        for f in sorted(p.glob("*.yaml")) if p.is_dir() else [p]:
+            out[file_kind(f)].append(f)
+    return out
 
 
 def _seed_cases(paths: list[str | Path]) -> list[dict]:
@@ -256,8 +292,8 @@ def render(issues: list[Issue]) -> str:
     import yaml
     lines = []
     for i in issues:
-        where = i.file + (f":{i.line}" if i.line else "") + (f":{i.column}" if i.column else "")
-        text = f"{where}: {i.severity}: {i.message}"
+        where = (i.file or "") + (f":{i.line}" if i.line else "") + (f":{i.column}" if i.column else "")
+        text = f"{where}: {i.severity}: {i.message}" if where else f"{i.severity}: {i.message}"
         if i.field:
             text += f" [{i.field}]"
         if i.hint:

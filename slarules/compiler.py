@@ -14,7 +14,7 @@ from typing import Any
 from . import types as T
 from .errors import PackError
 from .pack import (FORMATS, SPECIAL_PLACEHOLDERS, AllOf, AnyOf, Compare, FactRef, Issue, Pack,
-                   ParamRef, did_you_mean)
+                   ParamRef, did_you_mean, raise_first)
 from .program import PLACEHOLDER, Amount, CompiledRule, Derivation, Leaf, Node, PackInfo, Program, walk  # noqa: F401
 from .vocabulary import (BASE_FACTS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, FUNCTIONS, ISSUE_VALUES, FactSpec,
                          chain_spec)
@@ -57,9 +57,10 @@ def dependency_order(nodes: list, name, deps, on_cycle) -> list:
 
 
 class _Compiler:
-    def __init__(self, packs: list[Pack], catalogue: dict[str, Any]):
+    def __init__(self, packs: list[Pack], catalogue: dict[str, Any] | None, complete: bool = True):
         self.packs = packs
         self.catalogue = catalogue
+        self.complete = complete
         self.issues: list[Issue] = []
         self.specs: dict[str, FactSpec] = dict(BASE_FACTS)
         self.classified = {r.then.classify for p in packs for r in p.model.rules if r.then.classify}
@@ -87,9 +88,10 @@ class _Compiler:
             # Another pack may classify it; alone, this pack sees it as always false.
             spec = self.specs[path] = chained
             self.classified.add(path[len(CLASSIFICATION_PREFIX):])
-            self.issue(pack, loc, f"no rule in the loaded packs classifies a case as "
-                                  f"`{path[len(CLASSIFICATION_PREFIX):]}`, so `{path}` is always false",
-                       "load the pack that produces it", severity="warning")
+            if self.complete:
+                self.issue(pack, loc, f"no rule in the loaded packs classifies a case as "
+                                      f"`{path[len(CLASSIFICATION_PREFIX):]}`, so `{path}` is always false",
+                           "load the pack that produces it", severity="warning")
         elif spec is None:
             self.issue(pack, loc, f"unknown fact `{path}`", did_you_mean(path, self.specs))
         return spec
@@ -103,7 +105,11 @@ class _Compiler:
         return params[name]
 
     def constant(self, pack: Pack, ftype: T.FactType, value: Any, loc: tuple):
-        """A literal or parameter, parsed as `ftype`; returns the Python value or None."""
+        """A literal or parameter, parsed as `ftype`; returns the Python value or None.
+
+        A parameter whose own value is bad has the value None: its error is reported
+        once, where it is declared, not again at each use.
+        """
         if isinstance(value, ParamRef):
             p = self.param(pack, value.param, loc + ("param",))
             if p is None:
@@ -199,6 +205,7 @@ class _Compiler:
                 try:
                     params[name] = (ftype, ftype.parse(p.value))
                 except ValueError as exc:
+                    params[name] = (ftype, None)
                     self.issue(pack, ("parameters", name, "value"), f"{exc} (parameter type is {p.type})")
         derivations = self.derivations()
         rules = self.rules()
@@ -208,19 +215,10 @@ class _Compiler:
             self.issue(self.packs[0], (), f"the packs test {len(fields)} distinct facts; at most {MAX_FIELDS} fit")
         if len(rules) > MAX_RULES:
             self.issue(self.packs[0], ("rules",), f"{len(rules)} rules loaded; at most {MAX_RULES} are supported")
-        self.raise_if_errors()
+        raise_first(self.issues)
         return Program([PackInfo.of(p) for p in self.packs], rules, derivations, self.specs, fields,
                        1 + max((r.stratum for r in rules), default=0), sorted(self.classified),
                        self.packs[0].model.timezone)
-
-    def raise_if_errors(self) -> None:
-        errors = [i for i in self.issues if i.severity == "error"]
-        if errors:
-            err = errors[0].error()
-            if len(errors) > 1:
-                err.message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-            err.issues = errors
-            raise err
 
     def derivations(self) -> list[Derivation]:
         pending: list[tuple[Pack, str, Any]] = []
@@ -300,7 +298,7 @@ class _Compiler:
                     continue
                 line, _ = pack.where(loc + ("id",))
                 ids[rule.id] = f"{pack.doc.file}:{line}"
-                if rule.clause not in self.catalogue:
+                if self.catalogue is not None and rule.clause not in self.catalogue:
                     self.issue(pack, loc + ("clause",), f"clause `{rule.clause}` is not in the clause catalogue",
                                did_you_mean(rule.clause, self.catalogue) or "see POLICY.md")
                 scope = [self.condition(pack, c, loc + ("scope", j)) for j, c in enumerate(rule.scope)]
@@ -366,7 +364,7 @@ class _Compiler:
         by_id = {r.id: r for r in rules}
         for r in rules:
             for j, target in enumerate(r.overrides):
-                if target not in by_id:
+                if target not in by_id and self.complete:
                     pack, loc = self.rule_loc(r)
                     self.issue(pack, loc + ("overrides", j), f"overrides unknown rule `{target}`",
                                did_you_mean(target, by_id))
@@ -418,9 +416,14 @@ def compile_packs(packs: list[Pack], catalogue: dict[str, Any]) -> Program:
     return _Compiler(packs, catalogue).compile()
 
 
-def check_packs(packs: list[Pack], catalogue: dict[str, Any]) -> list[Issue]:
-    """All problems at once (for `slarules check`), instead of the first one."""
-    c = _Compiler(packs, catalogue)
+def check_packs(packs: list[Pack], catalogue: dict[str, Any] | None, complete: bool = True) -> list[Issue]:
+    """All problems at once (for `slarules check`), instead of the first one.
+
+    `complete` is False when other packs of the set did not load: a rule named in
+    `overrides` or a classification that no loaded pack defines may be theirs, so it is
+    not reported. A catalogue of None (it did not load) leaves clause ids unchecked.
+    """
+    c = _Compiler(packs, catalogue, complete)
     try:
         c.compile()
     except PackError:

@@ -24,12 +24,12 @@ from .errors import CaseError, EngineError, PackError, SlaRulesError
 from .fastcase import case_of
 from .limits import DEFAULT as DEFAULT_LIMITS, Limits
 from .program import PackInfo, Program
-from .sources import read_document
 from .verdict import Verdict, VerdictBuilder
 
 Case = Any     # facts.Case, fastcase.FastCase, or a dict of the case's JSON
 
 CATALOGUE_FILE = "clauses.yaml"
+TEST_SUFFIX = ".test.yaml"
 LANGS = ("zh", "en")
 
 
@@ -45,13 +45,19 @@ def default_rules_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "rules"
 
 
+def file_kind(path: Path) -> str:
+    """What a YAML file beside the packs is, told by its name: "catalogue", "test" (a pack test) or "pack"."""
+    if path.name == CATALOGUE_FILE:
+        return "catalogue"
+    return "test" if path.name.endswith(TEST_SUFFIX) else "pack"
+
+
 def pack_files(paths: Iterable[str | Path]) -> list[Path]:
     """Expand directories into their pack files (not the catalogue, not pack tests)."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(f for f in p.glob("*.yaml")
-                              if f.name != CATALOGUE_FILE and not f.name.endswith(".test.yaml")))
+            out.extend(sorted(f for f in p.glob("*.yaml") if file_kind(f) == "pack"))
         else:
             out.append(p)
     if not out:
@@ -66,11 +72,9 @@ def catalogue_beside(paths: Iterable[str | Path]) -> Path | None:
 
 
 def load_catalogue(path: str | Path | None = None) -> dict[str, dict]:
-    path = Path(path) if path else default_rules_dir() / CATALOGUE_FILE
-    doc = read_document(path)
-    clauses = doc.data.get("clauses") if isinstance(doc.data, dict) else None
-    if not isinstance(clauses, dict) or not clauses:
-        raise PackError("a clause catalogue needs a non-empty `clauses` mapping", file=doc.file, line=1)
+    from .pack import raise_first, read_catalogue     # Pydantic: only when compiling
+    clauses, issues = read_catalogue(path or default_rules_dir() / CATALOGUE_FILE)
+    raise_first(issues)
     return clauses
 
 

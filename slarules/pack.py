@@ -11,7 +11,8 @@ import difflib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
@@ -170,6 +171,19 @@ class PackModel(Strict):
     rules: list[Rule] = Field(min_length=1)
 
 
+class Clause(Strict):
+    title: str = Field(min_length=1)
+    source: str | None = Field(None, description="the source text, in seeds/")
+    verified: bool | None = Field(None, description="whether the text of the source itself was read")
+    note: str | None = None
+
+
+class Catalogue(Strict):
+    """The clause catalogue (clauses.yaml): the clause ids rules may cite, in the order findings are sorted."""
+
+    clauses: dict[str, Clause] = Field(min_length=1)
+
+
 @dataclass
 class Pack:
     """A pack as loaded: its model, its source document (for locations), its digest."""
@@ -193,7 +207,7 @@ class Issue:
     `witness` is a concrete case showing the problem (from `slarules check`).
     """
 
-    file: str
+    file: str | None          # None: about the whole run, not one file
     line: int | None
     column: int | None
     field: str | None
@@ -215,63 +229,111 @@ def did_you_mean(word: str, choices) -> str | None:
     return f"did you mean `{close[0]}`?" if close else None
 
 
-def _field_names(model, seen=None) -> set[str]:
-    """Every field name a pack may use, for "did you mean" on unknown keys."""
-    seen = set() if seen is None else seen
-    if model in seen:
-        return set()
-    seen.add(model)
-    names = set()
-    for name, f in model.model_fields.items():
-        names.add(f.alias or name)
-    for sub in (Compare, AllOf, AnyOf, Parameter, Derivation, Deadline, Outcome, Messages, Rule, FactRef, ParamRef):
-        if sub not in seen:
-            names |= _field_names(sub, seen)
-    return names
+def allowed_keys(tp: Any, loc: tuple) -> list[str] | None:
+    """The keys the mapping at `loc` (a Pydantic error location) may have under type `tp`, or None.
+
+    Pydantic puts a union's member in the location: its tag, or for a plain union its
+    name ("list[FactRef]"), so an unknown key is judged against the member it was read as.
+    """
+    if get_origin(tp) is Annotated:
+        return allowed_keys(get_args(tp)[0], loc)
+    if get_origin(tp) in (Union, UnionType):
+        members = [m for m in get_args(tp) if m is not type(None)]
+        tags = {m.__metadata__[-1].tag: m for m in members
+                if get_origin(m) is Annotated and isinstance(m.__metadata__[-1], Tag)}
+        if loc and loc[0] in tags:
+            return allowed_keys(tags[loc[0]], loc[1:])
+        if len(members) == 1:
+            return allowed_keys(members[0], loc)
+        return next(filter(None, (allowed_keys(m, loc[1:]) for m in members)), None)
+    is_model = isinstance(tp, type) and issubclass(tp, BaseModel)
+    if not loc:
+        return [f.alias or name for name, f in tp.model_fields.items()] if is_model else None
+    if is_model:
+        field_ = next((f for name, f in tp.model_fields.items() if loc[0] in (name, f.alias)), None)
+        return allowed_keys(field_.annotation, loc[1:]) if field_ else None
+    if get_origin(tp) in (list, dict):
+        return allowed_keys(get_args(tp)[-1], loc[1:])
+    return None
 
 
-def schema_issues(exc: ValidationError, doc: Document) -> list[Issue]:
-    """Every Pydantic error as a located Issue (not just the first)."""
-    names = _field_names(PackModel)
+def schema_issues(errors: list[dict], doc: Document, model: type[BaseModel], root: tuple = ()) -> list[Issue]:
+    """Every Pydantic error of `model` as a located Issue (not just the first).
+
+    An unknown key names the keys allowed where it is, so a misspelt key can be fixed
+    without reading the schema. `root` is where `model` sits in `doc`.
+    """
     out = []
-    for err in exc.errors(include_url=False):
+    for err in errors:
         loc = tuple(err["loc"])
-        line, column = doc.where(loc)
+        line, column = doc.where(root + loc)
         hint = None
         if err.get("type") == "extra_forbidden":
             message = f"unknown field `{loc[-1]}`"
-            hint = did_you_mean(str(loc[-1]), names)
+            allowed = allowed_keys(model, loc[:-1])
+            if allowed:
+                hint = " ".join(filter(None, [did_you_mean(str(loc[-1]), allowed),
+                                              f"allowed: {', '.join(allowed)}"]))
         else:
             message = describe_error(err)
-        out.append(Issue(doc.file, line, column, ".".join(map(str, loc)) or None, message, "error", hint))
+        out.append(Issue(doc.file, line, column, ".".join(map(str, root + loc)) or None, message, "error", hint))
     return out
+
+
+def read_model(path: str | Path, model: type[BaseModel], what: str) -> tuple[Any, Document | None, list[Issue]]:
+    """The file at `path` validated as `model`, and its document; or None and every problem, located.
+
+    Packs, pack tests and the clause catalogue are read the same way, so each file's
+    problems are reported as problems of that file, whatever kind it is.
+    """
+    try:
+        doc = read_document(path)
+    except SlaRulesError as exc:       # unreadable, not YAML, too big: one located issue
+        return None, None, [Issue(exc.file or str(path), exc.line, exc.column, exc.field, exc.message, "error",
+                                  exc.hint)]
+    if not isinstance(doc.data, dict):
+        keys = ", ".join(f"`{name}`" for name, f in model.model_fields.items() if f.is_required())
+        return None, doc, [Issue(doc.file, 1, None, None, f"{what} must be a mapping with {keys}")]
+    try:
+        return model.model_validate(doc.data), doc, []
+    except ValidationError as exc:
+        return None, doc, schema_issues(exc.errors(include_url=False), doc, model)
 
 
 def read_pack(path: str | Path) -> tuple[Pack | None, list[Issue]]:
     """A pack and no issues, or None and every problem found in its shape."""
-    try:
-        doc = read_document(path)
-    except SlaRulesError as exc:       # unreadable, not YAML, too big: one located issue
-        return None, [Issue(exc.file or str(path), exc.line, exc.column, exc.field, exc.message, "error", exc.hint)]
-    if not isinstance(doc.data, dict):
-        return None, [Issue(doc.file, 1, None, None, "a rule pack must be a mapping with `pack`, `version` and "
-                                                    "`rules`")]
-    try:
-        model = PackModel.model_validate(doc.data)
-    except ValidationError as exc:
-        return None, schema_issues(exc, doc)
+    model, doc, issues = read_model(path, PackModel, "a rule pack")
+    if model is None:
+        return None, issues
     raw = Path(path).read_bytes()
     return Pack(model, doc, "sha256:" + hashlib.sha256(raw).hexdigest()), []
 
 
+def read_catalogue(path: str | Path) -> tuple[dict[str, dict] | None, list[Issue]]:
+    """The clauses of a catalogue as written (id -> entry), or None, and every problem in it.
+
+    The clauses come back whenever they are a mapping, even with a bad entry: the packs'
+    clause ids can still be checked against them.
+    """
+    _, doc, issues = read_model(path, Catalogue, "a clause catalogue")
+    clauses = doc.data.get("clauses") if doc is not None and isinstance(doc.data, dict) else None
+    return (clauses if isinstance(clauses, dict) and clauses else None), issues
+
+
+def raise_first(issues: list[Issue]) -> None:
+    """Raise the first error as a PackError that counts the others and carries them all (`.issues`)."""
+    errors = [i for i in issues if i.severity == "error"]
+    if errors:
+        err = errors[0].error()
+        if len(errors) > 1:
+            err.message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+        err.issues = errors
+        raise err
+
+
 def load_pack(path: str | Path) -> Pack:
     pack, issues = read_pack(path)
-    if pack is None:
-        err = issues[0].error()
-        if len(issues) > 1:
-            err.message += f" (and {len(issues) - 1} more problem{'s' if len(issues) > 2 else ''})"
-        err.issues = issues
-        raise err
+    raise_first(issues)
     return pack
 
 

@@ -25,15 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from . import evaluate
-from .program import CompiledRule, Leaf
+from .engine import TEST_SUFFIX
 from .errors import PackError, SlaRulesError
-from .facts import error_from_validation, parse_case
+from .facts import parse_case
+from .pack import Issue, raise_first, read_model, schema_issues
+from .program import CompiledRule, Leaf
 from .sources import Document, read_document
 
-TEST_SUFFIX = ".test.yaml"
 VERDICT_FIELDS = ("findings", "classifications", "complaint_level", "fines_cny", "refunds_cny", "missing",
                   "not_covered")
 
@@ -62,10 +63,32 @@ class TestCase(Strict):
     expect: Expect
 
 
+@dataclass
+class BrokenCase:
+    """A test case that does not match TestCase: it fails with its problems, and the other cases still run."""
+
+    name: str
+    errors: list[dict]        # Pydantic's; `case_problems` locates them
+
+
 class TestFile(Strict):
     pack: str | None = Field(None, description="the pack under test (default: the file name before .test.yaml)")
     base: dict[str, Any] = Field(default_factory=dict)
-    cases: list[TestCase] = Field(min_length=1)
+    cases: list[Any] = Field(min_length=1, description="TestCase mappings, each validated on its own")
+
+    @field_validator("cases")
+    @classmethod
+    def _each_case(cls, cases: list) -> list[TestCase | BrokenCase]:
+        """One bad case must not make the whole file unusable: it becomes a BrokenCase."""
+        out: list[TestCase | BrokenCase] = []
+        for i, raw in enumerate(cases):
+            try:
+                out.append(TestCase.model_validate(raw))
+            except ValidationError as exc:
+                name = raw.get("name") if isinstance(raw, dict) else None
+                out.append(BrokenCase(name if isinstance(name, str) and name else f"case {i + 1}",
+                                      exc.errors(include_url=False)))
+        return out
 
 
 def merge(base: Any, overlay: Any) -> Any:
@@ -165,14 +188,29 @@ def find_test_files(paths: list[str | Path]) -> list[Path]:
     return out
 
 
+def case_problems(test: TestCase | BrokenCase, doc: Document, index: int) -> list[Issue]:
+    """The located problems of the case at `index` of a test file (none for a valid case)."""
+    if isinstance(test, TestCase):
+        return []
+    return schema_issues(test.errors, doc, TestCase, root=("cases", index))
+
+
+def read_test_file(path: str | Path) -> tuple[TestFile | None, Document | None, list[Issue]]:
+    """A test file and every problem in it, located; a broken case stays in `cases` as a BrokenCase.
+
+    The TestFile is None only when the file as a whole is unusable (not YAML, no cases...).
+    """
+    spec, doc, issues = read_model(path, TestFile, "a pack test file")
+    if spec is None:
+        return None, doc, issues
+    return spec, doc, [i for n, c in enumerate(spec.cases) for i in case_problems(c, doc, n)]
+
+
 def load_test_file(path: str | Path) -> tuple[TestFile, Document]:
-    doc = read_document(path)
-    if not isinstance(doc.data, dict):
-        raise PackError("a pack test file must be a mapping with `cases`", file=doc.file, line=1)
-    try:
-        return TestFile.model_validate(doc.data), doc
-    except ValidationError as exc:
-        raise error_from_validation(exc, doc, cls=PackError) from None
+    """A test file with no problem at all, or a PackError for the first (counting the others)."""
+    spec, doc, issues = read_test_file(path)
+    raise_first(issues)
+    return spec, doc
 
 
 class PackTester:
@@ -188,12 +226,19 @@ class PackTester:
                 self.coverage.branches.append(Branch(r.id, path, getattr(node, "label", None), node.origin))
 
     def run_file(self, path: str | Path) -> list[Outcome]:
-        spec, doc = load_test_file(path)
+        """Every case of a test file; a file that cannot run is one failed outcome, so other files still run."""
+        spec, doc, issues = read_test_file(path)
+        if spec is None:
+            issue = issues[0]
+            return [Outcome(issue.file, issue.line, Path(path).name, passed=False,
+                            error="\n".join(str(i.error()) for i in issues))]
         pack = spec.pack or Path(doc.file).name[:-len(TEST_SUFFIX)]
         if pack not in self.coverage.rules:
-            raise PackError(f"these tests are for pack `{pack}`, which is not loaded", file=doc.file,
-                            line=doc.where(("pack",))[0] if spec.pack else 1, field="pack",
-                            hint=f"loaded: {', '.join(sorted(self.coverage.rules))}; set `pack:` or pass --packs")
+            line = doc.where(("pack",))[0] if spec.pack else 1
+            error = PackError(f"these tests are for pack `{pack}`, which is not loaded", file=doc.file, line=line,
+                              field="pack", hint=f"loaded: {', '.join(sorted(self.coverage.rules))}; "
+                                                 "set `pack:` or pass --packs")
+            return [Outcome(doc.file, line, Path(path).name, passed=False, error=str(error))]
         self.tested.add(pack)
         return [self.run_case(spec, doc, i) for i in range(len(spec.cases))]
 
@@ -201,6 +246,9 @@ class PackTester:
         test = spec.cases[index]
         line, _ = doc.where(("cases", index, "name"))
         outcome = Outcome(doc.file, line, test.name, passed=False)
+        if isinstance(test, BrokenCase):
+            outcome.error = "\n".join(str(i.error()) for i in case_problems(test, doc, index))
+            return outcome
         try:
             start = spec.base
             if test.file:
@@ -291,7 +339,7 @@ class Report:
             where = f"{o.file}:{o.line}" if o.line else o.file
             lines.append(f"{'PASS' if o.passed else 'FAIL'}  {o.name}  ({where})")
             if o.error:
-                lines.append("      " + o.error)
+                lines += ["      " + e for e in o.error.splitlines()]
             lines += ["      " + d for d in o.diff.splitlines()]
         cov = self.coverage
         lines.append(f"{len(self.outcomes) - len(self.failed)} passed, {len(self.failed)} failed")

@@ -163,3 +163,38 @@ def test_json_output_and_bad_paths(capsys, tmp_path):
     assert main(["check", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("slarules: error:") and "Traceback" not in err
+
+
+def test_each_file_of_a_shell_glob_is_checked_as_what_it_is(capsys):
+    """`check rules/*.yaml` is the catalogue, the packs and their tests, each against its own schema."""
+    files = sorted(default_rules_dir().glob("*.yaml"))
+    assert {f.name for f in files} >= {"clauses.yaml", "taobao.yaml", "taobao.test.yaml"}
+    code, out = run(capsys, "--strict", *files)
+    assert code == 0 and out.strip() == "0 errors, 0 warnings", out
+
+
+def test_catalogue_and_pack_tests_are_checked_against_their_own_schema(packs, capsys):
+    catalogue = edit(packs / "clauses.yaml", "outside the service range, source:", "outside the service range, soruce:")
+    case = edit(packs / "uc.test.yaml", "    does_not_fire: [uc.phone-query.answer]\n- name: 'UC-1: online query'",
+                "    does_not_fir: [uc.phone-query.answer]\n- name: 'UC-1: online query'")
+    for args in ([packs], sorted(packs.glob("*.yaml"))):
+        code, out = run(capsys, "--no-analysis", *args)
+        assert code == 1 and "2 errors" in out.splitlines()[-1], out
+        assert f"{packs / 'clauses.yaml'}:{catalogue}:" in out and "unknown field `soruce`" in out, out
+        assert f"{packs / 'uc.test.yaml'}:{case}:5: error: unknown field `does_not_fir`" in out, out
+        assert "did you mean `does_not_fire`?" in out, out
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('version: "2026.1"\n', 'version: "2026.1\n', "not valid YAML"),
+    ("    clause: TB-7\n", "    clause: TB-7\n    scpoe: []\n", "unknown field `scpoe`"),
+], ids=["yaml syntax", "unknown key"])
+def test_a_pack_that_does_not_load_hides_no_problem_of_the_others(packs, capsys, old, new, message):
+    edit(packs / "taobao.yaml", old, new)
+    line = edit(packs / "uc.yaml", "    clause: UC-1\n", "    clause: UC-11\n")
+    code, out = run(capsys, packs)
+    lines = out.splitlines()
+    assert code == 1 and lines[-1] == "2 errors, 0 warnings", out     # no warning about taobao's `lost`
+    assert lines[0].startswith(f"{packs / 'taobao.yaml'}:") and message in lines[0], out
+    assert lines[1].startswith(f"{packs / 'uc.yaml'}:{line}:") and "clause `UC-11`" in lines[1], out
+    assert len(lines) == 4 and "taobao.yaml did not load" in lines[2] and "not analysed" in lines[2], out

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from slarules import Engine, PackError
+from slarules.check import CheckOptions, check
 from slarules.engine import default_rules_dir
 
 HEADER = "pack: p\nversion: '1'\n"
@@ -104,3 +105,15 @@ def test_rules_feeding_each_other_is_a_cycle(tmp_path):
 """, encoding="utf-8")
     with pytest.raises(PackError, match="rules feed each other in a cycle: a.(one|two) -> a.(one|two) -> a"):
         Engine.load([p])
+
+
+def test_a_bad_parameter_is_reported_once_not_at_each_use(tmp_path):
+    p = pack(tmp_path, cond="{all: [{fact: parcel.weight_kg, gt: {param: limit}}, "
+                            "{fact: parcel.weight_kg, lt: {param: limit}}]}",
+             extra="parameters:\n  limit: {type: weight, value: heavy}\n")
+    issues = check([p], options=CheckOptions(analyse=False))
+    assert [(i.line, i.field) for i in issues] == [(4, "parameters.limit.value")], issues
+    assert "unknown parameter" not in " ".join(i.message for i in issues)
+    with pytest.raises(PackError) as err:
+        Engine.load([p])
+    assert err.value.line == 4 and "more problem" not in str(err.value), str(err.value)
