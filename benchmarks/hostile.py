@@ -66,6 +66,8 @@ def inputs(tmp: Path) -> list[tuple[str, list[str], Path | None]]:
                                               str(tmp / "same.out.jsonl"), "--errors", str(tmp / "same.jsonl")],
          tmp / "same.jsonl"),
         ("case with 100,000 scans (7.6 MB)", ["adjudicate", _write(tmp / "big.json", big)], None),
+        ("case with 100,000 scans, size limit raised to 16 MiB", ["adjudicate", str(tmp / "big.json"),
+                                                                  "--limit", "case_bytes=16MiB"], None),
         ("case with 200,000 scans (15.2 MB)", ["adjudicate", _write(tmp / "bigger.json", bigger)], None),
         ('"sender_signed": "no"', ["adjudicate", _write(tmp / "no.json", _case(collection__sender_signed="no"))], None),
         ("quoted_cny 1e-400", ["adjudicate", _bytes(tmp / "tiny.json",
