@@ -90,6 +90,7 @@ FUNCTIONS = {
     "local_date": lambda off, at: (at + off) // DAY + ORDINAL_1970,
     "add_years": _add_years,
     "minutes_after": lambda off, at, since: -((since - at) // (60 * US)),
+    "duration_after": lambda off, at, since: at - since,
 }
 
 
@@ -239,6 +240,18 @@ class Columnar:
         fraction = fraction.str.strip_chars_end("0")
         return pl.concat_str(sign, whole, pl.when(fraction != "").then(pl.lit(".") + fraction).otherwise(pl.lit("")))
 
+    @staticmethod
+    def duration_text(us: pl.Expr, lang: str) -> pl.Expr:
+        """types.duration_text of microseconds: minutes, then seconds (with any fraction) when not zero."""
+        minute, second = (" 分钟", " 秒") if lang == "zh" else (" min", " s")
+        magnitude = us.abs()
+        minutes, rest = magnitude // (60 * US), magnitude % (60 * US)
+        whole = pl.concat_str(minutes.cast(pl.String), pl.lit(minute))
+        seconds = pl.concat_str(Columnar._decimal_text(rest, 6, keep=False), pl.lit(second))
+        sign = pl.when(us < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+        return pl.concat_str(sign, pl.when(rest == 0).then(whole).when(minutes == 0).then(seconds)
+                             .otherwise(pl.concat_str(whole, pl.lit(" "), seconds)))
+
     def render(self, path: str, fmt: str | None, off: int) -> pl.Expr:
         """types.render of a fact, for messages; "—" when absent."""
         name, lang = self.type_of(path), self.lang
@@ -266,11 +279,7 @@ class Columnar:
         elif name in ("length", "weight", "volume"):
             out = self._decimal_text(col, UNITS.get(name, 6), keep=False)
         elif name == "duration":
-            secs = col // US
-            units = ((" 小时", " 分钟", " 秒") if lang == "zh" else (" h", " min", " s"))
-            out = (pl.when(secs % 3600 == 0).then(pl.concat_str((secs // 3600).cast(pl.String), pl.lit(units[0])))
-                   .when(secs % 60 == 0).then(pl.concat_str((secs // 60).cast(pl.String), pl.lit(units[1])))
-                   .otherwise(pl.concat_str(secs.cast(pl.String), pl.lit(units[2]))))
+            out = self.duration_text(col, lang)
         elif name == "bool":
             yes, no = ("是", "否") if lang == "zh" else ("yes", "no")
             out = pl.when(col).then(pl.lit(yes)).otherwise(pl.lit(no))

@@ -129,6 +129,28 @@ def test_packs_it_cannot_compile_leave_every_row_to_the_per_case_path(engine, mo
     both(fresh, [encode(BASE)])
 
 
+def test_exact_delays_agree(engine):
+    """Delays of seconds and fractions of one, signed or still open at as_of, in both languages."""
+    lines = [encode(case) for case in (
+        {**BASE, "scans": BASE["scans"][:3] + [{**BASE["scans"][3], "at": at}]}
+        for at in ("2026-05-02T17:00:01+08:00", "2026-05-02T17:20:05+08:00", "2026-05-02T17:00:00.25+08:00",
+                   "2026-05-02T18:30:00+08:00"))]
+    lines.append(encode({**BASE, "scans": BASE["scans"][:3], "as_of": "2026-05-02T17:00:59.5+08:00"}))
+    for lang in ("zh", "en"):
+        assert len(both(engine, lines, lang=lang).verdicts) == 5
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_duration_text_has_a_columnar_twin(lang):
+    import polars as pl
+    from datetime import timedelta
+    from slarules.types import duration_text
+    values = [0, 1, 250_000, 1_000_000, 59_999_999, 60_000_000, 61_000_000, 1_205_000_000, 5_400_000_000,
+              86_400_000_001, -1_000_000, -61_500_000]
+    shown = pl.DataFrame({"us": values}).select(columnar.Columnar.duration_text(pl.col("us"), lang))
+    assert shown.to_series().to_list() == [duration_text(timedelta(microseconds=v), lang) for v in values]
+
+
 def table_both(engine, table):
     from slarules.batch_io import TableRows
     args = dict(source="cases.parquet", raw=False, as_of=None, now=NOW, lang="zh")

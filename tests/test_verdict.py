@@ -67,6 +67,22 @@ def test_contract_tb1_finding(engine):
     assert "20 min late" in en.message
 
 
+@pytest.mark.parametrize("signed, zh, en, minutes", [
+    ("2026-05-02T17:00:01+08:00", "延误 1 秒，", "is 1 s late", 1),
+    ("2026-05-02T17:20:05+08:00", "延误 20 分钟 5 秒，", "is 20 min 5 s late", 21),
+    ("2026-05-02T17:00:00.25+08:00", "延误 0.25 秒，", "is 0.25 s late", 1),
+    ("2026-05-02T18:30:00+08:00", "延误 90 分钟，", "is 90 min late", 90),     # whole minutes read as before
+])
+def test_a_delay_is_shown_exactly_not_rounded_up_to_a_minute(engine, signed, zh, en, minutes):
+    c = case(scans=scans(signed=signed))
+    [f] = engine.adjudicate(c).findings
+    assert zh in f.message
+    assert f.facts["delivery_late_minutes"] == minutes        # the wire's fact is unchanged: minutes, rounded up
+    assert en in engine.adjudicate(c, lang="en").findings[0].message
+    tb2 = engine.adjudicate(case(scans=scans(signed=signed), collection={"in_service_area": False})).findings[0]
+    assert zh.rstrip("，") + "由发件站点" in tb2.message
+
+
 def test_tb2_overrides_tb1(engine):
     v = engine.adjudicate(case(scans=scans(signed="2026-05-02T17:20:00+08:00"), collection={"in_service_area": False}))
     assert [(f.clause, f.party, f.station) for f in v.findings] == [("TB-2", "sending_station", "S-01")]
