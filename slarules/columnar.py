@@ -450,20 +450,19 @@ class Columnar:
         all of them would repeat the running best in every step, doubling its size.
         """
         steps: list[list[pl.Expr]] = []
+        deadline_rank = self.program.deadline_rank(self.clause_order)
         for name, candidates in self.deadline_names().items():
-            order = sorted(candidates, key=lambda i: (self.clause_order.get(self.rules[i].clause, 10**6), self.rules[i].id))
+            order = sorted(candidates, key=lambda i: deadline_rank[self.rules[i].id])
             rank = {i: n for n, i in enumerate(order)}
             steps.append([pl.lit(None, pl.Int64).alias(f"__b_{name}"), pl.lit(None, pl.Int64).alias("__bd"),
-                          pl.lit(None, pl.Int8).alias("__bo"), pl.lit(None, pl.Int64).alias("__br")])
+                          pl.lit(None, pl.Int64).alias("__br")])
             for i in candidates:
                 due = pl.col(key(self.rules[i].deadline[1]))
-                over = pl.col(f"__o{i}").cast(pl.Int8)
                 better = pl.col(f"__s{i}") & due.is_not_null() & (
-                    pl.col(f"__b_{name}").is_null() | (due < pl.col("__bd")) | ((due == pl.col("__bd")) & (
-                        (over < pl.col("__bo")) | ((over == pl.col("__bo")) & (rank[i] < pl.col("__br")))))).fill_null(False)
+                    pl.col(f"__b_{name}").is_null() | (due < pl.col("__bd"))
+                    | ((due == pl.col("__bd")) & (rank[i] < pl.col("__br")))).fill_null(False)
                 steps.append([pl.when(better).then(pl.lit(i)).otherwise(pl.col(f"__b_{name}")).alias(f"__b_{name}"),
                               pl.when(better).then(due).otherwise(pl.col("__bd")).alias("__bd"),
-                              pl.when(better).then(over).otherwise(pl.col("__bo")).alias("__bo"),
                               pl.when(better).then(pl.lit(rank[i])).otherwise(pl.col("__br")).alias("__br")])
         return steps
 

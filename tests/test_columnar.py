@@ -140,6 +140,18 @@ def test_exact_delays_agree(engine):
         assert len(both(engine, lines, lang=lang).verdicts) == 5
 
 
+def test_tied_deadlines_pick_the_same_clause(engine):
+    """A level-3 complaint's close (RG-2 and RG-5 both at +24 h) open, met and breached."""
+    complaint = {"kind": "complaint", "channel": "phone", "received_at": "2026-05-03T08:00:00+08:00",
+                 "issues": ["insult"], "first_contact_at": "2026-05-03T08:03:00+08:00"}
+    lines = [encode({**BASE, "as_of": as_of, "complaint": {**complaint, **closed}})
+             for as_of in ("2026-05-03T10:00:00+08:00", "2026-05-04T10:00:00+08:00")
+             for closed in ({}, {"closed_at": "2026-05-03T20:00:00+08:00"}, {"closed_at": "2026-05-04T09:00:00+08:00"})]
+    for _, verdict in both(engine, lines).verdicts:
+        close = next(d for d in json.loads(verdict)["deadlines"] if d["name"] == "close")
+        assert close["clause"] == "RG-5"
+
+
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_duration_text_has_a_columnar_twin(lang):
     import polars as pl

@@ -108,6 +108,21 @@ def test_strictest_contact_deadline_binds_and_names_its_clause(engine):
     assert deadlines["close"].clause == "RG-4" and deadlines["close"].status == "breached"
 
 
+@pytest.mark.parametrize("closed_at, as_of, status", [
+    (None, "2026-05-03T10:00:00+08:00", "open"),
+    ("2026-05-03T20:00:00+08:00", "2026-05-04T10:00:00+08:00", "met"),
+    (None, "2026-05-04T10:00:00+08:00", "breached"),
+    ("2026-05-04T09:00:00+08:00", "2026-05-04T10:00:00+08:00", "breached"),
+])
+def test_a_level_3_close_deadline_cites_rg5_open_met_or_breached(engine, closed_at, as_of, status):
+    # RG-2's 24 h close and RG-5's 24 h resolve fall at the same instant; RG-5's rule overrides
+    # RG-2's, so the deadline is RG-5's before it is missed as well as after.
+    c = case(complaint=complaint(issues=["insult"], first_contact_at="2026-05-03T08:03:00+08:00",
+                                 plan_at="2026-05-03T08:30:00+08:00", closed_at=closed_at))
+    close = {d.name: d for d in engine.adjudicate(c, as_of=as_of).deadlines}["close"]
+    assert (close.clause, close.rule, close.status) == ("RG-5", "cs.level-3.close", status)
+
+
 def test_highest_level_wins(engine):
     v = engine.adjudicate(case(complaint=complaint(issues=["delay", "rude_courier", "insult"], delay_minutes=10,
                                                    plan_at="2026-05-03T08:30:00+08:00")))
