@@ -227,6 +227,16 @@ def test_cli_batch_is_quiet_when_piped_and_errors_are_one_paragraph(cases_file, 
     assert not (tmp_path / "x.csv").exists()
 
 
+def test_an_input_gone_missing_says_so_without_a_resume_hint(engine, tmp_path):
+    source = tmp_path / "cases.jsonl"
+    source.write_text(json.dumps(BASE_CASE) + "\n", encoding="utf-8")
+    run = batch_module.Batch(engine, str(source), str(tmp_path / "v.jsonl"), opts())
+    source.unlink()             # after the run was set up (which checks), before it reads
+    with pytest.raises(SlaRulesError) as err:
+        run.run()
+    assert (err.value.message, err.value.file, err.value.hint) == ("no such file", str(source), None)
+
+
 def test_rejected_rows_do_not_keep_cases_alive(engine):
     """Regression: a CaseError's context (a pydantic ValidationError, outside the garbage
     collector) once tied every rejected row's frames, and with them the whole chunk, to memory."""
