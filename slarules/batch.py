@@ -380,6 +380,8 @@ class Batch:
                 self._process(state, statement)
             self._finish(state, statement)
         except OSError as exc:      # unreadable input, unwritable output, full disk: say which file
+            if not os.path.exists(self.input):      # gone since the run was set up: a rerun cannot help
+                raise InputError("no such file", file=self.input) from None
             raise InputError(f"cannot read or write the file: {exc.strerror or exc}",
                              file=exc.filename or self.input,
                              hint="the checkpoint keeps what was done; run the same command again") from None

@@ -91,6 +91,7 @@ FUNCTIONS = {
     "local_date": lambda off, at: (at + off) // DAY + ORDINAL_1970,
     "add_years": _add_years,
     "minutes_after": lambda off, at, since: -((since - at) // (60 * US)),
+    "duration_after": lambda off, at, since: at - since,
 }
 
 
@@ -240,6 +241,18 @@ class Columnar:
         fraction = fraction.str.strip_chars_end("0")
         return pl.concat_str(sign, whole, pl.when(fraction != "").then(pl.lit(".") + fraction).otherwise(pl.lit("")))
 
+    @staticmethod
+    def duration_text(us: pl.Expr, lang: str) -> pl.Expr:
+        """types.duration_text of microseconds: minutes, then seconds (with any fraction) when not zero."""
+        minute, second = (" 分钟", " 秒") if lang == "zh" else (" min", " s")
+        magnitude = us.abs()
+        minutes, rest = magnitude // (60 * US), magnitude % (60 * US)
+        whole = pl.concat_str(minutes.cast(pl.String), pl.lit(minute))
+        seconds = pl.concat_str(Columnar._decimal_text(rest, 6, keep=False), pl.lit(second))
+        sign = pl.when(us < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+        return pl.concat_str(sign, pl.when(rest == 0).then(whole).when(minutes == 0).then(seconds)
+                             .otherwise(pl.concat_str(whole, pl.lit(" "), seconds)))
+
     def render(self, path: str, fmt: str | None, off: int) -> pl.Expr:
         """types.render of a fact, for messages; "—" when absent."""
         name, lang = self.type_of(path), self.lang
@@ -267,11 +280,7 @@ class Columnar:
         elif name in ("length", "weight", "volume"):
             out = self._decimal_text(col, UNITS.get(name, 6), keep=False)
         elif name == "duration":
-            secs = col // US
-            units = ((" 小时", " 分钟", " 秒") if lang == "zh" else (" h", " min", " s"))
-            out = (pl.when(secs % 3600 == 0).then(pl.concat_str((secs // 3600).cast(pl.String), pl.lit(units[0])))
-                   .when(secs % 60 == 0).then(pl.concat_str((secs // 60).cast(pl.String), pl.lit(units[1])))
-                   .otherwise(pl.concat_str(secs.cast(pl.String), pl.lit(units[2]))))
+            out = self.duration_text(col, lang)
         elif name == "bool":
             yes, no = ("是", "否") if lang == "zh" else ("yes", "no")
             out = pl.when(col).then(pl.lit(yes)).otherwise(pl.lit(no))
@@ -442,20 +451,19 @@ class Columnar:
         all of them would repeat the running best in every step, doubling its size.
         """
         steps: list[list[pl.Expr]] = []
+        deadline_rank = self.program.deadline_rank(self.clause_order)
         for name, candidates in self.deadline_names().items():
-            order = sorted(candidates, key=lambda i: (self.clause_order.get(self.rules[i].clause, 10**6), self.rules[i].id))
+            order = sorted(candidates, key=lambda i: deadline_rank[self.rules[i].id])
             rank = {i: n for n, i in enumerate(order)}
             steps.append([pl.lit(None, pl.Int64).alias(f"__b_{name}"), pl.lit(None, pl.Int64).alias("__bd"),
-                          pl.lit(None, pl.Int8).alias("__bo"), pl.lit(None, pl.Int64).alias("__br")])
+                          pl.lit(None, pl.Int64).alias("__br")])
             for i in candidates:
                 due = pl.col(key(self.rules[i].deadline[1]))
-                over = pl.col(f"__o{i}").cast(pl.Int8)
                 better = pl.col(f"__s{i}") & due.is_not_null() & (
-                    pl.col(f"__b_{name}").is_null() | (due < pl.col("__bd")) | ((due == pl.col("__bd")) & (
-                        (over < pl.col("__bo")) | ((over == pl.col("__bo")) & (rank[i] < pl.col("__br")))))).fill_null(False)
+                    pl.col(f"__b_{name}").is_null() | (due < pl.col("__bd"))
+                    | ((due == pl.col("__bd")) & (rank[i] < pl.col("__br")))).fill_null(False)
                 steps.append([pl.when(better).then(pl.lit(i)).otherwise(pl.col(f"__b_{name}")).alias(f"__b_{name}"),
                               pl.when(better).then(due).otherwise(pl.col("__bd")).alias("__bd"),
-                              pl.when(better).then(over).otherwise(pl.col("__bo")).alias("__bo"),
                               pl.when(better).then(pl.lit(rank[i])).otherwise(pl.col("__br")).alias("__br")])
         return steps
 

@@ -21,7 +21,7 @@ from . import evaluate
 from .program import CompiledRule, Leaf
 from .derive import CaseFacts, flag_key, key
 from .backend import RunResult
-from .types import render, to_json_value
+from .types import duration_text, render, to_json_value
 from .verdict import PARTY_NAMES, Verdict
 from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX
 
@@ -266,7 +266,7 @@ class Explainer:
         if rule.deadline is not None and path == rule.deadline[2]:
             seen, shown_new = self.value(path), self.show(path, new)
             if seen is None:
-                late = self.span(self.facts.as_of - new)
+                late = duration_text(self.facts.as_of - new, self.lang)
                 text = (f"若 {path} 不晚于 {shown_new} 即可按时；截至裁决时间仍未完成，已超时 {late}。" if zh else
                         f"{path} by {shown_new} would have been on time; it is still not done, {late} past due.")
             else:
@@ -301,19 +301,11 @@ class Explainer:
         if seen is None or new is ABSENT or not ftype.ordered or ftype.name == "time":
             return None
         diff = abs(seen - new)
-        if isinstance(diff, timedelta):
-            return self.span(diff)
+        if ftype.name == "date":
+            return f"{diff.days} 天" if self.lang == "zh" else f"{diff.days} d"
+        if isinstance(diff, timedelta):     # as the finding's message says it ("延误 20 分钟 5 秒")
+            return duration_text(diff, self.lang)
         return f"{render(diff, ftype, self.facts.zone, None, self.lang)} {ftype.unit}".strip()
-
-    def span(self, td: timedelta) -> str:
-        secs = int(td.total_seconds())
-        units = [(86400, "天", "d"), (3600, "小时", "h"), (60, "分钟", "min"), (1, "秒", "s")]
-        parts = []
-        for size, zh, en in units:
-            if secs >= size:
-                parts.append(f"{secs // size} {zh if self.lang == 'zh' else en}")
-                secs %= size
-        return " ".join(parts) or ("0 秒" if self.lang == "zh" else "0 s")
 
 
 def explain(engine, case, *, as_of: Any = None, lang: str = "zh") -> Explanation:

@@ -139,6 +139,27 @@ class Program:
         """Rules suppressed by precedence, given the rules that fired."""
         return {t for rid in fired for t in self._by_id[rid].overrides}
 
+    def deadline_rank(self, clause_order: dict[str, int]) -> dict[str, tuple]:
+        """Which rule's deadline a verdict cites when several share a name and a due time.
+
+        A rule that another overrides comes after it, whether or not either fired,
+        so an open deadline cites the clause its breach would (a level-3 complaint's
+        24 h close is RG-5's, open or breached, not RG-2's until it is breached);
+        then catalogue order, then id. Precedence has no cycles (the compiler refuses them).
+        """
+        overriders: dict[str, list[str]] = {}
+        for r in self.rules:
+            for target in r.overrides:
+                overriders.setdefault(target, []).append(r.id)
+        depth: dict[str, int] = {}
+
+        def depth_of(rule_id: str) -> int:
+            if rule_id not in depth:
+                depth[rule_id] = 1 + max((depth_of(o) for o in overriders.get(rule_id, ())), default=-1)
+            return depth[rule_id]
+        return {r.id: (depth_of(r.id), clause_order.get(r.clause, 10**6), r.id)
+                for r in self.rules if r.deadline is not None}
+
     def __post_init__(self) -> None:
         self._by_id = {r.id: r for r in self.rules}
 

@@ -1,5 +1,12 @@
-"""The verdict as a person reads it at a terminal (the JSON is for machines)."""
+"""The verdict as a person reads it at a terminal (the JSON is for machines).
+
+Codes the JSON carries (a finding's kind and severity, deadline names,
+classifications) are shown by label: Chinese in zh, the code itself in en. A
+name a pack of one's own adds and this table lacks is shown as it is.
+"""
 from __future__ import annotations
+
+import unicodedata
 
 from .verdict import PARTY_NAMES, Verdict
 
@@ -9,13 +16,25 @@ LABELS = {
            "refunds": "退款合计", "missing": "缺少事实", "not_covered": "政策未覆盖", "fine": "罚款",
            "refund": "退款", "status": {"met": "已达成", "breached": "已违反", "open": "未到期/未完成"},
            "kind": {"liability": "责任", "fine": "罚款", "refund": "退款", "classification": "分类",
-                    "breach": "超时", "procedure": "程序", "warning": "提醒"}},
+                    "breach": "超时", "procedure": "程序", "warning": "提醒", "compensation": "赔偿"},
+           "severity": {"info": "提示", "warning": "警告", "error": "错误"},
+           "deadline": {"delivery": "派件签收", "first_reply": "首次回复", "feedback": "初步反馈",
+                        "identity": "确认身份", "first_contact": "联系客户", "plan": "初步方案",
+                        "close": "完结", "answer": "答复"},
+           "classification": {"late": "延误", "lost": "遗失", "oversize": "三超件",
+                              "out_of_time": "超出受理期限"}},
     "en": {"waybill": "Waybill", "as_of": "as of", "packs": "Packs", "findings": "Findings", "none": "none",
            "classifications": "Classifications", "level": "Complaint level", "deadlines": "Deadlines",
            "fines": "Fines", "refunds": "Refunds", "missing": "Missing facts", "not_covered": "Not covered",
            "fine": "fine", "refund": "refund", "status": {"met": "met", "breached": "breached", "open": "open"},
-           "kind": {}},
+           "kind": {}, "severity": {}, "deadline": {}, "classification": {}},
 }
+
+
+def _pad(text: str, width: int) -> str:
+    """`text` padded to `width` terminal columns (a Chinese character takes two)."""
+    used = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(width - used, 0)
 
 
 def render_text(v: Verdict, lang: str = "zh") -> str:
@@ -35,16 +54,18 @@ def render_text(v: Verdict, lang: str = "zh") -> str:
         if f.refund_cny != "0.00":
             head += f" · {L['refund']} {f.refund_cny}"
         if f.severity != "error":
-            head += f" · {f.severity}"
+            head += f" · {L['severity'].get(f.severity, f.severity)}"
         out += [head, f"      {f.message}", f"      ({f.rule})"]
     out.append("")
-    out.append(f"{L['classifications']}: " + (", ".join(v.classifications) or L["none"]))
+    out.append(f"{L['classifications']}: "
+               + (", ".join(L["classification"].get(c, c) for c in v.classifications) or L["none"]))
     out.append(f"{L['level']}: " + (str(v.complaint_level) if v.complaint_level else L["none"]))
     if v.deadlines:
         out.append(f"{L['deadlines']}:")
         for d in v.deadlines:
             actual = f" / {d.actual}" if d.actual else ""
-            out.append(f"  {d.name:<14} {d.due}{actual}  {L['status'][d.status]}  [{d.clause}]")
+            out.append(f"  {_pad(L['deadline'].get(d.name, d.name), 14)} {d.due}{actual}  {L['status'][d.status]}"
+                       f"  [{d.clause}]")
     out.append(f"{L['fines']}: " + (", ".join(f"{k} {a}" for k, a in v.fines_cny.items()) or L["none"]))
     out.append(f"{L['refunds']}: {v.refunds_cny}")
     out.append(f"{L['missing']}: " + (", ".join(v.missing) or L["none"]))

@@ -20,6 +20,7 @@ from typing import Any
 ZERO = Decimal("0.00")
 DELIVERY = "delivery"          # TB-1's deadline name in the shipped packs
 CS_DEADLINES = {"first_contact": "contacted", "close": "closed"}
+TOP = 25                       # stations in the report's fines chart (and any tied with the last of them)
 
 
 def _station() -> dict:
@@ -121,13 +122,15 @@ class Statement:
                         + [str(counts.get(c, 0)) for c in clauses])
         return header, rows
 
-    def service_rows(self) -> tuple[list[str], list[list[str]]]:
+    def service_rows(self, share=None) -> tuple[list[str], list[list[str]]]:
+        """The CSV's rows; `share` formats a share from (part, whole) (the report adds its count)."""
+        share = share or _share
         header = ["complaint_level", "complaints", "contacted_in_time_share", "closed_in_time_share",
                   "closed", "mean_handling_minutes"]
         rows = []
         for name, v in sorted(self.levels.items()):
-            rows.append([name, str(v["complaints"]), _share(v["contacted_met"], v["contacted_due"]),
-                         _share(v["closed_met"], v["closed_due"]), str(v["handled"]),
+            rows.append([name, str(v["complaints"]), share(v["contacted_met"], v["contacted_due"]),
+                         share(v["closed_met"], v["closed_due"]), str(v["handled"]),
                          f"{v['handling_seconds'] / v['handled'] / 60:.1f}" if v["handled"] else ""])
         return header, rows
 
@@ -151,10 +154,15 @@ class Statement:
 
     # -- report ---------------------------------------------------------------------------
     def html(self, title: str) -> str:
-        hours = [(f"{h:02d}", (m / (m + l)) if m + l else None, f"{m} of {m + l} on time")
+        # Hours as horizontal bars: a 32 px column had no room for "100% of 1,234" beside its share.
+        hours = [(f"{h:02d}:00", m / (m + l) if m + l else 0.0, _share_of(m, m + l) or "no parcels")
                  for h, (m, l) in ((h, self.hours.get(h, (0, 0))) for h in range(24))]
-        fines = sorted(((v["fines"], k) for k, v in self.stations.items() if v["fines"] > 0),
-                       key=lambda t: (-t[0], t[1]))[:25]
+        ranked = sorted(((v["fines"], k) for k, v in self.stations.items() if v["fines"] > 0),
+                        key=lambda t: (-t[0], t[1]))
+        fines = [t for t in ranked if t[0] >= ranked[TOP - 1][0]] if len(ranked) > TOP else ranked
+        fines_caption = (f"top {TOP} stations by fines, CNY"
+                         + (f", with {len(fines) - TOP} more tied with the {TOP}th" if len(fines) > TOP else "")
+                         + (f"; {len(ranked) - len(fines):,} more not shown" if len(ranked) > len(fines) else ""))
         total_fines = sum((v["fines"] for v in self.stations.values()), ZERO)
         total_refunds = sum((v["refunds"] for v in self.stations.values()), ZERO)
         parts = [f"<!doctype html><html lang=en><meta charset=utf-8><title>{html.escape(title)}</title>",
@@ -165,12 +173,13 @@ class Statement:
                  f"<p>{self.verdicts:,} verdicts, {self.errors:,} rejected rows; fines {total_fines:,.2f} CNY, "
                  f"refunds {total_refunds:,.2f} CNY.</p>",
                  "<h2>On-time delivery by arrival hour</h2>",
-                 _columns(hours, "share of parcels signed by the TB-1 deadline"),
+                 _bars(hours, "share of parcels signed by the TB-1 deadline, of those that arrived in the hour",
+                       top=1.0) if self.hours else "<p>no deliveries with a decided deadline</p>",
                  "<h2>Fines by station</h2>",
-                 _bars([(k, float(v), f"{v:,.2f}") for v, k in fines], "top 25 stations by fines, CNY"),
+                 _bars([(k, float(v), f"{v:,.2f}") for v, k in fines], fines_caption),
                  "<h2>Findings by clause</h2>",
                  _bars([(c, float(n), f"{n:,}") for c, n in sorted(self.clauses.items())], "findings"),
-                 "<h2>Customer service</h2>", _table(*self.service_rows()),
+                 "<h2>Customer service</h2>", _table(*self.service_rows(share=_share_of)),
                  "<h2>Stations</h2>", _table(*self.station_rows()), "</html>"]
         return "\n".join(parts) + "\n"
 
@@ -180,6 +189,18 @@ def _share(part: int, whole: int) -> str:
 
 
 STATEMENT_FILES = ("stations.csv", "service.csv", "arrival_hours.csv", "report.html")   # what `write` makes
+
+
+def _share_of(part: int, whole: int) -> str:
+    """A share with its count, "100% of 1": a share alone hides that it rests on one parcel.
+
+    Rounded, but never to 0% or 100% unless it is exactly that (1,999 of 2,000 is ">99%").
+    """
+    if not whole:
+        return ""
+    percent = round(100 * part / whole)
+    shown = ("<1%" if percent == 0 and part else ">99%" if percent == 100 and part < whole else f"{percent}%")
+    return f"{shown} of {whole:,}"
 
 
 def _csv(header: list[str], rows: list[list[str]]) -> str:
@@ -196,11 +217,14 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _bars(items: list[tuple[str, float, str]], caption: str) -> str:
-    """Horizontal bars as inline SVG: opens in any browser, no script, no network."""
+def _bars(items: list[tuple[str, float, str]], caption: str, top: float | None = None) -> str:
+    """Horizontal bars as inline SVG: opens in any browser, no script, no network.
+
+    Each bar is labelled with `shown` beside it; `top` is the full width (default: the largest value).
+    """
     if not items:
         return "<p>none</p>"
-    top = max(v for _, v, _ in items) or 1.0
+    top = top or max(v for _, v, _ in items) or 1.0
     h = 18 * len(items) + 24
     rows = []
     for i, (label, v, shown) in enumerate(items):
@@ -211,24 +235,3 @@ def _bars(items: list[tuple[str, float, str]], caption: str) -> str:
                     f'<text x="{160 + w:.1f}" y="{y + 12}">{html.escape(shown)}</text>')
     return (f'<svg width="820" height="{h}" role="img" aria-label="{html.escape(caption)}">' + "".join(rows)
             + f'<text x="156" y="{h - 4}" fill="#666">{html.escape(caption)}</text></svg>')
-
-
-def _columns(items: list[tuple[str, float, str]], caption: str) -> str:
-    """Vertical bars of shares (0..1), one per label; a share of None is an hour with no parcels."""
-    if all(share is None for _, share, _ in items):
-        return "<p>no deliveries with a decided deadline</p>"
-    cols = []
-    for i, (label, share, shown) in enumerate(items):
-        x = 40 + 32 * i
-        if share is None:
-            cols.append(f'<text x="{x + 12}" y="236" text-anchor="middle" fill="#999">{html.escape(label)}</text>')
-            continue
-        hgt = 200 * share
-        cols.append(f'<rect x="{x}" y="{220 - hgt:.1f}" width="24" height="{hgt:.1f}" fill="#3c9d5d">'
-                    f'<title>{html.escape(label)}:00 {html.escape(shown)}</title></rect>'
-                    f'<text x="{x + 12}" y="236" text-anchor="middle">{html.escape(label)}</text>'
-                    f'<text x="{x + 12}" y="{214 - hgt:.1f}" text-anchor="middle">{share:.0%}</text>')
-    width = 60 + 32 * len(items)
-    return (f'<svg width="{width}" height="260" role="img" aria-label="{html.escape(caption)}">'
-            '<line x1="36" y1="220" x2="' + str(width) + '" y2="220" stroke="#999"/>' + "".join(cols)
-            + f'<text x="40" y="254" fill="#666">{html.escape(caption)}</text></svg>')

@@ -120,6 +120,7 @@ class VerdictBuilder:
         self.scope = {r.id: evaluate.compile_tree(r.scope) for r in program.rules}
         self.when = {r.id: evaluate.compile_tree(r.when) for r in program.rules}
         self.deadline_rules = [r for r in program.rules if r.deadline is not None]
+        self.deadline_rank = program.deadline_rank(clause_order)
 
     def final_doc(self, facts: CaseFacts, run: RunResult) -> dict[str, Any]:
         doc = dict(facts.doc)
@@ -194,7 +195,7 @@ class VerdictBuilder:
             refunds_cny=money(refunds),
             missing=self.missing(facts, doc, fired, run),
             not_covered=sorted(not_covered),
-            deadlines=self.deadlines(facts, doc, fired, overridden, run))
+            deadlines=self.deadlines(facts, doc, fired, run))
 
     def missing(self, facts: CaseFacts, doc: dict, fired: set[str], run: RunResult | None = None) -> list[str]:
         if run is not None and run.undecided is not None:
@@ -208,8 +209,7 @@ class VerdictBuilder:
                 out.update(facts.missing_roots(path))
         return sorted(out)
 
-    def deadlines(self, facts: CaseFacts, doc: dict, fired: set[str], overridden: set[str],
-                  run: RunResult | None = None):
+    def deadlines(self, facts: CaseFacts, doc: dict, fired: set[str], run: RunResult | None = None):
         best: dict[str, tuple] = {}
         in_scope = run.in_scope if run is not None else None
         for rule in self.deadline_rules:
@@ -219,7 +219,7 @@ class VerdictBuilder:
             due = facts.values.get(due_path)
             if due is None:
                 continue
-            rank = (due, rule.id in overridden, self.clause_order.get(rule.clause, 10**6), rule.id)
+            rank = (due, self.deadline_rank[rule.id])
             if name not in best or rank < best[name][0]:
                 best[name] = (rank, rule, due, facts.values.get(actual_path))
         out = []

@@ -222,6 +222,9 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
              "same calendar date N years later (29 Feb -> 28 Feb)"),
     Function("minutes_after", {"at": T.INSTANT, "since": T.INSTANT}, T.INT, _minutes_after,
              "whole minutes from `since` to `at`, rounded up"),
+    Function("duration_after", {"at": T.INSTANT, "since": T.INSTANT}, T.DURATION,
+             lambda zone, at, since: at - since, "the exact time from `since` to `at` (for messages: "
+             "minutes_after rounds a second up to a minute)"),
 ]}
 
 

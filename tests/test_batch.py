@@ -201,6 +201,31 @@ def test_statement_totals_add_up_to_the_verdicts(engine, cases_file, tmp_path):
     assert int(row3["complaints"]) == len(level3)
 
 
+def test_report_shows_every_share_with_its_count():
+    from slarules.statement import Statement
+    st = Statement(hours={9: [1, 0], 10: [0, 1], 11: [1999, 1]},
+                   levels={"3": {"complaints": 1, "contacted_due": 1, "contacted_met": 1, "closed_due": 0,
+                                 "closed_met": 0, "handled": 0, "handling_seconds": 0}})
+    html = st.html("t")
+    assert ">09:00<" in html and ">100% of 1<" in html and ">0% of 1<" in html and ">&gt;99% of 2,000<" in html
+    assert ">08:00<" in html and ">no parcels<" in html
+    assert "<td>100% of 1</td><td></td>" in html               # contacted 1 of 1; nothing due to close
+    assert st.service_rows()[1] == [["3", "1", "1.0000", "", "0", ""]]      # the CSV keeps its plain shares
+
+
+def test_report_keeps_stations_tied_at_the_cut_in_a_fixed_order():
+    from slarules.statement import Statement, _station
+    fines = {f"S{i:02d}": 100 + i for i in range(24)} | {"T9": 50, "T1": 50, "T5": 50, "T3": 50, "U1": 10, "U2": 10}
+    st = Statement(stations={k: {**_station(), "fines": Decimal(v)} for k, v in fines.items()})
+    html = st.html("t")
+    chart = html[html.index("<h2>Fines by station"):html.index("<h2>Findings by clause")]
+    shown = [name for name in fines if f">{name}<" in chart]
+    assert sorted(shown) == sorted(fines)[:-2]                          # T1, T3, T5, T9 tie at the 25th
+    assert sorted(shown, key=lambda name: chart.index(f">{name}<"))[-4:] == ["T1", "T3", "T5", "T9"]
+    assert "top 25 stations by fines, CNY, with 3 more tied with the 25th; 2 more not shown" in chart
+    assert st.html("t") == html
+
+
 def test_a_different_run_in_the_way_is_refused_then_fresh_starts_over(engine, cases_file, tmp_path):
     out = tmp_path / "v.jsonl"
     (tmp_path / "v.jsonl.checkpoint.json").write_text(json.dumps({"version": 1, "fingerprint": "x", "as_of": AS_OF,
@@ -225,6 +250,16 @@ def test_cli_batch_is_quiet_when_piped_and_errors_are_one_paragraph(cases_file, 
     err = capsys.readouterr().err
     assert code == 2 and "x.csv" in err and "--output-format" in err
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_an_input_gone_missing_says_so_without_a_resume_hint(engine, tmp_path):
+    source = tmp_path / "cases.jsonl"
+    source.write_text(json.dumps(BASE_CASE) + "\n", encoding="utf-8")
+    run = batch_module.Batch(engine, str(source), str(tmp_path / "v.jsonl"), opts())
+    source.unlink()             # after the run was set up (which checks), before it reads
+    with pytest.raises(SlaRulesError) as err:
+        run.run()
+    assert (err.value.message, err.value.file, err.value.hint) == ("no such file", str(source), None)
 
 
 def test_rejected_rows_do_not_keep_cases_alive(engine):

@@ -62,8 +62,8 @@ MISTAKES = [
      "duplicate rule id `taobao.overcharge.fine`", "first defined in"),
     ("clause missing from the catalogue", "    clause: TB-7\n", "    clause: TB-77\n", 0,
      "clause `TB-77` is not in the clause catalogue", "did you mean `TB-7`?"),
-    ("message quoting an unknown fact", "延误 {delivery_late_minutes} 分钟由", "延误 {delivery_late_minute} 分钟由", 0,
-     "message quotes unknown fact `{delivery_late_minute}`", "did you mean `delivery_late_minutes`?"),
+    ("message quoting an unknown fact", "延误 {delivery_late}由", "延误 {delivery_lat}由", 0,
+     "message quotes unknown fact `{delivery_lat}`", "did you mean `delivery_late`?"),
     ("precedence naming a missing rule", TB2_OVERRIDES, "    overrides: [taobao.delivery-window.lat]\n", 0,
      "overrides unknown rule `taobao.delivery-window.lat`", f"did you mean `{TB1}`?"),
 ]

@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 
 from conftest import EXAMPLES, ROOT
+from slarules import load_case
+from slarules.pack import KINDS
+from slarules.report import LABELS, render_text
 
 
 def run(*args, stdin: str | None = None, env: dict | None = None):
@@ -94,3 +98,36 @@ def test_bad_as_of_and_bad_pack(tmp_path):
                     "    message: {zh: x, en: x}\n", encoding="utf-8")
     r = run("adjudicate", str(EXAMPLES / "clean.yaml"), "--packs", str(pack))
     assert r.returncode == 2 and "p.yaml:7" in r.stderr and "parcel.weight_kg" in r.stderr
+
+
+CODES = re.compile(r"[a-z][a-z_]+")
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_chinese_text_shows_no_english_labels(engine, path):
+    """Deadline names, classifications, kinds and severities in zh text are Chinese; identifiers stay.
+
+    Left out: pack names, rule ids, missing facts (case fields to supply) and messages
+    (the verdict JSON's own text).
+    """
+    for as_of in (None, "2026-05-02T12:00:00+08:00"):
+        verdict = engine.adjudicate(load_case(str(path)), as_of=as_of)
+        text = render_text(verdict, "zh")
+        messages = {f.message for f in verdict.findings} | {f"({f.rule})" for f in verdict.findings}
+        labels = [line for line in text.splitlines() if line.strip() not in messages
+                  and not line.startswith(("规则包:", "缺少事实:"))]
+        assert CODES.findall("\n".join(labels)) == [], text
+
+
+def test_every_code_the_packs_can_show_has_a_chinese_label(engine):
+    program = engine.program
+    zh = LABELS["zh"]
+    assert {r.deadline[0] for r in program.rules if r.deadline} <= set(zh["deadline"])
+    assert set(program.classifications) <= set(zh["classification"])
+    assert set(KINDS) - {"not_covered"} <= set(zh["kind"])
+    assert {r.severity for r in program.rules} <= set(zh["severity"])
+
+
+def test_english_text_keeps_the_codes(engine):
+    text = render_text(engine.adjudicate(load_case(str(EXAMPLES / "ov1-oversize.yaml"))), "en")
+    assert "· info" in text and "Classifications: oversize" in text and "\n  delivery       2026" in text

@@ -129,6 +129,40 @@ def test_packs_it_cannot_compile_leave_every_row_to_the_per_case_path(engine, mo
     both(fresh, [encode(BASE)])
 
 
+def test_exact_delays_agree(engine):
+    """Delays of seconds and fractions of one, signed or still open at as_of, in both languages."""
+    lines = [encode(case) for case in (
+        {**BASE, "scans": BASE["scans"][:3] + [{**BASE["scans"][3], "at": at}]}
+        for at in ("2026-05-02T17:00:01+08:00", "2026-05-02T17:20:05+08:00", "2026-05-02T17:00:00.25+08:00",
+                   "2026-05-02T18:30:00+08:00"))]
+    lines.append(encode({**BASE, "scans": BASE["scans"][:3], "as_of": "2026-05-02T17:00:59.5+08:00"}))
+    for lang in ("zh", "en"):
+        assert len(both(engine, lines, lang=lang).verdicts) == 5
+
+
+def test_tied_deadlines_pick_the_same_clause(engine):
+    """A level-3 complaint's close (RG-2 and RG-5 both at +24 h) open, met and breached."""
+    complaint = {"kind": "complaint", "channel": "phone", "received_at": "2026-05-03T08:00:00+08:00",
+                 "issues": ["insult"], "first_contact_at": "2026-05-03T08:03:00+08:00"}
+    lines = [encode({**BASE, "as_of": as_of, "complaint": {**complaint, **closed}})
+             for as_of in ("2026-05-03T10:00:00+08:00", "2026-05-04T10:00:00+08:00")
+             for closed in ({}, {"closed_at": "2026-05-03T20:00:00+08:00"}, {"closed_at": "2026-05-04T09:00:00+08:00"})]
+    for _, verdict in both(engine, lines).verdicts:
+        close = next(d for d in json.loads(verdict)["deadlines"] if d["name"] == "close")
+        assert close["clause"] == "RG-5"
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_duration_text_has_a_columnar_twin(lang):
+    import polars as pl
+    from datetime import timedelta
+    from slarules.types import duration_text
+    values = [0, 1, 250_000, 1_000_000, 59_999_999, 60_000_000, 61_000_000, 1_205_000_000, 5_400_000_000,
+              86_400_000_001, -1_000_000, -61_500_000]
+    shown = pl.DataFrame({"us": values}).select(columnar.Columnar.duration_text(pl.col("us"), lang))
+    assert shown.to_series().to_list() == [duration_text(timedelta(microseconds=v), lang) for v in values]
+
+
 def table_both(engine, table):
     from slarules.batch_io import TableRows
     args = dict(source="cases.parquet", raw=False, as_of=None, now=NOW, lang="zh")

@@ -89,6 +89,15 @@ def test_deadline_counterfactual_reads_like_a_person(engine):
     assert "实际晚了 20 分钟" in next(t for t in zh.rules if t.rule == tb1.rule).counterfactuals[0].text
 
 
+def test_counterfactual_delay_reads_as_the_finding_does(engine):
+    late = raw(EXAMPLES / "tb1-late.yaml")
+    late["scans"][-1]["at"] = "2026-05-02T18:20:05+08:00"
+    ex = engine.explain(late, lang="zh")
+    tb1 = next(t for t in ex.rules if t.rule == "taobao.delivery-window.late")
+    assert "延误 80 分钟 5 秒" in ex.verdict.findings[0].message
+    assert tb1.counterfactuals[0].text.endswith("实际晚了 80 分钟 5 秒。")
+
+
 def test_liability_counterfactual_names_who_would_not_bear_it(engine):
     ex = engine.explain(load_case(EXAMPLES / "tb3-packaging.yaml"), lang="en")
     tb3 = next(t for t in ex.rules if t.rule == "taobao.packaging.non-compliant")

@@ -67,6 +67,22 @@ def test_contract_tb1_finding(engine):
     assert "20 min late" in en.message
 
 
+@pytest.mark.parametrize("signed, zh, en, minutes", [
+    ("2026-05-02T17:00:01+08:00", "延误 1 秒，", "is 1 s late", 1),
+    ("2026-05-02T17:20:05+08:00", "延误 20 分钟 5 秒，", "is 20 min 5 s late", 21),
+    ("2026-05-02T17:00:00.25+08:00", "延误 0.25 秒，", "is 0.25 s late", 1),
+    ("2026-05-02T18:30:00+08:00", "延误 90 分钟，", "is 90 min late", 90),     # whole minutes read as before
+])
+def test_a_delay_is_shown_exactly_not_rounded_up_to_a_minute(engine, signed, zh, en, minutes):
+    c = case(scans=scans(signed=signed))
+    [f] = engine.adjudicate(c).findings
+    assert zh in f.message
+    assert f.facts["delivery_late_minutes"] == minutes        # the wire's fact is unchanged: minutes, rounded up
+    assert en in engine.adjudicate(c, lang="en").findings[0].message
+    tb2 = engine.adjudicate(case(scans=scans(signed=signed), collection={"in_service_area": False})).findings[0]
+    assert zh.rstrip("，") + "由发件站点" in tb2.message
+
+
 def test_tb2_overrides_tb1(engine):
     v = engine.adjudicate(case(scans=scans(signed="2026-05-02T17:20:00+08:00"), collection={"in_service_area": False}))
     assert [(f.clause, f.party, f.station) for f in v.findings] == [("TB-2", "sending_station", "S-01")]
@@ -90,6 +106,21 @@ def test_strictest_contact_deadline_binds_and_names_its_clause(engine):
     assert deadlines["first_contact"].due == "2026-05-03T08:10:00+08:00"
     assert deadlines["first_contact"].status == "breached"
     assert deadlines["close"].clause == "RG-4" and deadlines["close"].status == "breached"
+
+
+@pytest.mark.parametrize("closed_at, as_of, status", [
+    (None, "2026-05-03T10:00:00+08:00", "open"),
+    ("2026-05-03T20:00:00+08:00", "2026-05-04T10:00:00+08:00", "met"),
+    (None, "2026-05-04T10:00:00+08:00", "breached"),
+    ("2026-05-04T09:00:00+08:00", "2026-05-04T10:00:00+08:00", "breached"),
+])
+def test_a_level_3_close_deadline_cites_rg5_open_met_or_breached(engine, closed_at, as_of, status):
+    # RG-2's 24 h close and RG-5's 24 h resolve fall at the same instant; RG-5's rule overrides
+    # RG-2's, so the deadline is RG-5's before it is missed as well as after.
+    c = case(complaint=complaint(issues=["insult"], first_contact_at="2026-05-03T08:03:00+08:00",
+                                 plan_at="2026-05-03T08:30:00+08:00", closed_at=closed_at))
+    close = {d.name: d for d in engine.adjudicate(c, as_of=as_of).deadlines}["close"]
+    assert (close.clause, close.rule, close.status) == ("RG-5", "cs.level-3.close", status)
 
 
 def test_highest_level_wins(engine):
