@@ -144,6 +144,7 @@ class Statement:
         out.mkdir(parents=True, exist_ok=True)
         files = {"stations.csv": _csv(*self.station_rows()), "service.csv": _csv(*self.service_rows()),
                  "arrival_hours.csv": _csv(*self.hour_rows()), "report.html": self.html(title)}
+        assert tuple(files) == STATEMENT_FILES, "outputs.refuse_overlaps checks the names in STATEMENT_FILES"
         written = []
         for name, text in files.items():
             tmp = out / f".{name}.tmp"
