@@ -36,6 +36,8 @@ BRANCH_LABELS_ZH = {
     "lost": "遗失", "handled_as_lost": "按遗失处理",
     "not_notified": "未通知收件人", "no_consent": "未经收件人同意",
     "longest_side": "单边最长", "sum_of_sides": "三边之和", "volume": "体积", "weight": "重量",
+    # the two branches every `deadline:` rule has (compiler.deadline_condition)
+    "done_late": "逾期完成", "overdue": "逾期未完成",
 }
 
 
