@@ -29,7 +29,8 @@ from .polars_backend import column_schema, expr
 from .program import PLACEHOLDER, Leaf, Node, Program
 from .statement import Statement
 from .verdict import PARTY_NAMES
-from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES
+from .types import list_separator
+from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, branch_label
 
 ORDINAL_1970 = 719_163                     # date(1970, 1, 1).toordinal()
 JSON_SAFE = re.compile(r'^[^"\\\x00-\x1f]*$')
@@ -254,7 +255,7 @@ class Columnar:
                              .otherwise(pl.concat_str(whole, pl.lit(" "), seconds)))
 
     def render(self, path: str, fmt: str | None, off: int) -> pl.Expr:
-        """types.render of a fact, for messages; "—" when absent."""
+        """types.render_message of a fact (enum values and list items by label in zh); "—" when absent."""
         name, lang = self.type_of(path), self.lang
         col = pl.col("__issues") if path == "complaint.issues" else pl.col(key(path))
         if name == "chain":
@@ -285,10 +286,13 @@ class Columnar:
             yes, no = ("是", "否") if lang == "zh" else ("yes", "no")
             out = pl.when(col).then(pl.lit(yes)).otherwise(pl.lit(no))
         elif name == "list":
-            out = col.list.join(", ")
+            out = (col.list.eval(pl.element().replace(C.VALUE_LABELS_ZH)) if lang == "zh" else col
+                   ).list.join(list_separator(lang))
         elif name in ("int",):
             out = col.cast(pl.String)
-        elif name in ("text", "enum"):
+        elif name == "enum":
+            out = col.replace(C.VALUE_LABELS_ZH) if lang == "zh" else col
+        elif name == "text":
             out = col
         else:
             raise Unsupported(f"showing a {name} fact in a message")
@@ -388,8 +392,10 @@ class Columnar:
             station = self.station(rule)
             fine, refund = self.amount(rule.fine), self.amount(rule.refund)
             labelled = self.branches(rule.when)
-            label_list = [pl.when(cond).then(pl.lit(js(label)[1:-1])) for label, cond in labelled]
-            labels = pl.concat_str(label_list, separator=", ", ignore_nulls=True) if label_list else pl.lit("")
+            label_list = [pl.when(cond).then(pl.lit(js(branch_label(label, self.lang))[1:-1]))
+                          for label, cond in labelled]
+            labels = (pl.concat_str(label_list, separator=list_separator(self.lang), ignore_nulls=True)
+                      if label_list else pl.lit(""))
             message = self.message(rule, off, station, fine, refund, labels)
             info[i] = {"station": station, "fine": fine, "refund": refund, "message": message}
             if rule.kind == "not_covered":

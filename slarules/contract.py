@@ -17,6 +17,22 @@ COMPLAINT_KINDS = ("query", "complaint")
 CHANNELS = ("phone", "online", "ticket")
 COMPLAINT_ISSUES = ("delay", "pressure_marks", "lost", "rude_courier", "insult", "physical_conflict",
                     "overcharge", "damage", "contents_short")
+REFERENCE_SOURCES = ("arrival", "dispatch")     # which scan gave TB-1's reference arrival
+
+# How a Chinese (zh) message shows each value above: a person reading Chinese sees words,
+# not codes. English keeps the codes; JSON always carries the codes. One table for all the
+# value sets (a value means the same wherever it appears); a test requires every value here.
+VALUE_LABELS_ZH = {
+    "taobao": "淘宝件", "standard": "标准件",
+    "collect": "揽收", "dispatch": "发件", "arrival": "到件", "signed": "签收",
+    "recipient": "收件人本人", "proxy": "代签人", "locker": "快递柜", "station": "代收点", "other": "其他人",
+    "prohibited": "禁寄", "contaminating": "污染性",
+    "query": "查询", "complaint": "投诉",
+    "phone": "电话", "online": "在线", "ticket": "工单",
+    "delay": "延误", "pressure_marks": "压痕", "lost": "遗失", "rude_courier": "快递员态度恶劣",
+    "insult": "辱骂客户", "physical_conflict": "肢体冲突", "overcharge": "多收费", "damage": "破损",
+    "contents_short": "内件短少",
+}
 
 WAYBILL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 STATION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"

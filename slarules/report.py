@@ -9,6 +9,7 @@ from __future__ import annotations
 import unicodedata
 
 from .verdict import PARTY_NAMES, Verdict
+from .vocabulary import CLASSIFICATION_LABELS_ZH, DEADLINE_LABELS_ZH
 
 LABELS = {
     "zh": {"waybill": "运单", "as_of": "裁决时间", "packs": "规则包", "findings": "判定", "none": "无",
@@ -18,11 +19,7 @@ LABELS = {
            "kind": {"liability": "责任", "fine": "罚款", "refund": "退款", "classification": "分类",
                     "breach": "超时", "procedure": "程序", "warning": "提醒", "compensation": "赔偿"},
            "severity": {"info": "提示", "warning": "警告", "error": "错误"},
-           "deadline": {"delivery": "派件签收", "first_reply": "首次回复", "feedback": "初步反馈",
-                        "identity": "确认身份", "first_contact": "联系客户", "plan": "初步方案",
-                        "close": "完结", "answer": "答复"},
-           "classification": {"late": "延误", "lost": "遗失", "oversize": "三超件",
-                              "out_of_time": "超出受理期限"}},
+           "deadline": DEADLINE_LABELS_ZH, "classification": CLASSIFICATION_LABELS_ZH},
     "en": {"waybill": "Waybill", "as_of": "as of", "packs": "Packs", "findings": "Findings", "none": "none",
            "classifications": "Classifications", "level": "Complaint level", "deadlines": "Deadlines",
            "fines": "Fines", "refunds": "Refunds", "missing": "Missing facts", "not_covered": "Not covered",

@@ -14,6 +14,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
+from .contract import VALUE_LABELS_ZH
+
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|d)\s*$")
 _DURATION_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
@@ -186,6 +188,30 @@ def render(value: Any, ftype: FactType, zone: ZoneInfo, fmt: str | None = None, 
     if name == "list":
         return ", ".join(value)
     return str(value)
+
+
+def render_message(value: Any, ftype: FactType, zone: ZoneInfo, fmt: str | None = None, lang: str = "zh") -> str:
+    """`render` for a finding's message: an enum value, or a list's items, by its label in zh.
+
+    Only messages: `explain` shows a condition's values as the pack wrote them.
+    columnar.Columnar.render(..., message=True) is its vectorised twin.
+    """
+    if value is not None and ftype.name == "enum":
+        return value_label(value, lang)
+    if value is not None and ftype.name == "list":
+        return list_separator(lang).join(value_label(v, lang) for v in value)
+    return render(value, ftype, zone, fmt, lang)
+
+
+def value_label(value: str, lang: str = "zh") -> str:
+    """An enum or list value as a message shows it: its Chinese label in zh (the code when it has
+    none), the code in en. columnar.Columnar.render does the same through the same table."""
+    return VALUE_LABELS_ZH.get(value, value) if lang == "zh" else value
+
+
+def list_separator(lang: str = "zh") -> str:
+    """Between the items of a list (or branch labels) in a message: "、" in zh, ", " in en."""
+    return "、" if lang == "zh" else ", "
 
 
 def duration_text(value: timedelta, lang: str = "zh") -> str:

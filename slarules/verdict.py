@@ -15,8 +15,8 @@ from . import evaluate
 from .backend import RunResult
 from .derive import CaseFacts, key
 from .program import PLACEHOLDER, CompiledRule, Program
-from .types import render, to_json_value
-from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX
+from .types import list_separator, render_message, to_json_value
+from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, branch_label
 
 ZERO = Decimal("0.00")
 PARTY_NAMES = {
@@ -144,14 +144,14 @@ class VerdictBuilder:
                fine: Decimal, refund: Decimal, branches: list[str]) -> str:
         specs = self.program.specs
         special = {"station": station or PARTY_NAMES[lang][rule.party], "party": PARTY_NAMES[lang][rule.party],
-                   "branches": ", ".join(branches), "fine_cny": money(fine), "refund_cny": money(refund),
+                   "branches": list_separator(lang).join(branch_label(b, lang) for b in branches), "fine_cny": money(fine), "refund_cny": money(refund),
                    "clause": rule.clause, "rule": rule.id}
 
         def sub(m) -> str:
             path, fmt = m.group(1), m.group(2)
             if path in special:
                 return special[path]
-            return render(facts.values.get(path), specs[path].type, facts.zone, fmt, lang)
+            return render_message(facts.values.get(path), specs[path].type, facts.zone, fmt, lang)
         return PLACEHOLDER.sub(sub, rule.messages[lang])
 
     def build(self, facts: CaseFacts, run: RunResult, lang: str = "zh") -> Verdict:

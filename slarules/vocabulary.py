@@ -20,6 +20,31 @@ Case = Any      # a validated case: facts.Case or fastcase.FastCase (same fields
 CHAIN_LEVEL = "complaint_level"
 CLASSIFICATION_PREFIX = "classification."
 
+# Chinese labels for the codes the shipped packs name, so zh output shows words, not codes.
+# The JSON keeps the codes; en shows the codes. A code a pack of one's own adds and these
+# tables lack is shown as it is. Enum values' labels are contract.VALUE_LABELS_ZH.
+DEADLINE_LABELS_ZH = {"delivery": "派件签收", "first_reply": "首次回复", "feedback": "初步反馈",
+                      "identity": "确认身份", "first_contact": "联系客户", "plan": "初步方案",
+                      "close": "完结", "answer": "答复"}
+CLASSIFICATION_LABELS_ZH = {"late": "延误", "lost": "遗失", "oversize": "三超件", "out_of_time": "超出受理期限"}
+# A condition's `label` (a branch name), as {branches} in a zh message shows it.
+BRANCH_LABELS_ZH = {
+    "short_delay": "短时延误", "pressure_marks": "压痕", "lost_low_value": "低价值快件遗失",
+    "rude_courier": "快递员态度恶劣", "lost_high_value": "高价值快件遗失", "insult": "辱骂客户",
+    "physical_conflict": "肢体冲突", "major": "重大投诉",
+    "damaged": "破损", "contents_short": "内件短少", "contamination": "污染",
+    "lost": "遗失", "handled_as_lost": "按遗失处理",
+    "not_notified": "未通知收件人", "no_consent": "未经收件人同意",
+    "longest_side": "单边最长", "sum_of_sides": "三边之和", "volume": "体积", "weight": "重量",
+    # the two branches every `deadline:` rule has (compiler.deadline_condition)
+    "done_late": "逾期完成", "overdue": "逾期未完成",
+}
+
+
+def branch_label(label: str, lang: str = "zh") -> str:
+    """A branch name as a message shows it: its Chinese label in zh (the name if it has none)."""
+    return BRANCH_LABELS_ZH.get(label, label) if lang == "zh" else label
+
 
 @dataclass(frozen=True)
 class FactSpec:
@@ -156,7 +181,7 @@ _BUILTINS = [
     ("collected_at", T.INSTANT, "collect scan, else the earliest scan"),
     ("delivering_station", T.TEXT, "stations.delivering, else the station of the last arrival scan"),
     ("reference_arrival", T.INSTANT, "TB-1 reference arrival"),
-    ("reference_arrival_source", T.enum_type(("arrival", "dispatch")), "which scan gave reference_arrival"),
+    ("reference_arrival_source", T.enum_type(C.REFERENCE_SOURCES), "which scan gave reference_arrival"),
     ("longest_side_cm", T.LENGTH, ""), ("sum_of_sides_cm", T.LENGTH, ""), ("volume_cm3", T.VOLUME, ""),
     ("overcharge_cny", T.MONEY, "charged minus quoted (may be zero or negative)"),
 ]
