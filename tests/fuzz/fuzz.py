@@ -30,19 +30,7 @@ with atheris.instrument_imports(include=["slarules"]):
 
 import targets  # noqa: E402
 
-SLARULES = str(Path(slarules.__file__).parent)
 SUFFIX = {"case": ".yaml", "pack": ".yaml", "batch": ".jsonl"}
-
-
-def crash_key(exc: BaseException) -> str:
-    """Exception type and the innermost frame in slarules (or in the target's own checks)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    ours = [f for f in frames if f.filename.startswith(SLARULES)] or frames[-1:]
-    where = ours[-1]
-    detail = getattr(exc, "detail", None)        # a Disagreement names the field that differs
-    if detail:
-        return f"{type(exc).__name__}-{detail}"
-    return f"{type(exc).__name__}-{Path(where.filename).stem}-{where.name.strip('<>')}-L{where.lineno}"
 
 
 def main() -> None:
@@ -58,16 +46,17 @@ def main() -> None:
         try:
             check(raw)
         except Exception as exc:
-            key = crash_key(exc)
+            key = targets.crash_key(exc)
             if key in seen:
                 return
             seen.add(key)
             shown = raw.decode("utf-8", "backslashreplace")
             print(f"\n=== slarules fuzz crash {key} ({target}) ===\n{shown[:3000]}\n"
                   f"{''.join(traceback.format_exception(exc)[-8:])}=== end crash ===", file=sys.stderr, flush=True)
-            if out is not None:
+            saved = out / (key + SUFFIX[target]) if out is not None else None
+            if saved is not None and not saved.exists():     # a regression file, once saved, stays as it is
                 out.mkdir(parents=True, exist_ok=True)
-                (out / (key + SUFFIX[target])).write_bytes(raw)
+                saved.write_bytes(raw)
             if not keep_going:
                 raise
 

@@ -48,8 +48,9 @@ def prepare(target: str, work: Path) -> tuple[Path, Path]:
 
 def fuzz(target: str, *, seconds: int | None = None, runs: int | None = None, seed: int = 1,
          stop: bool = False, crashes: Path | None = None, corpus: Path | None = None,
-         extra: list[str] = ()) -> tuple[int, list[Path], str]:
-    """Run one target; (libFuzzer's exit status, crash files written, its output)."""
+         minimize: bool = True, extra: list[str] = ()) -> tuple[int, list[Path], str]:
+    """Run one target; (libFuzzer's exit status, crash files written, its output). Each new crash file
+    is cut down to what the crash needs, so a regression test shows its cause."""
     crashes = crashes or REGRESSIONS / target
     before = set(crashes.glob("*")) if crashes.exists() else set()
     with tempfile.TemporaryDirectory(prefix="slarules-fuzz-run-") as tmp:
@@ -68,6 +69,9 @@ def fuzz(target: str, *, seconds: int | None = None, runs: int | None = None, se
         done = subprocess.run(args + [*extra, str(live), str(seed_dir)], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, errors="backslashreplace")
     found = sorted(set(crashes.glob("*")) - before) if crashes.exists() else []
+    if minimize:
+        for path in found:
+            path.write_bytes(targets.minimize(target, path.read_bytes()))
     return done.returncode, found, done.stdout
 
 
@@ -81,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crashes", type=Path, help="where crashes go (default: tests/fuzz/regressions/<target>)")
     ap.add_argument("--corpus", type=Path, help="keep the grown corpus here, per target, between runs")
     ap.add_argument("--verbose", action="store_true", help="print libFuzzer's whole output")
+    ap.add_argument("--no-minimize", dest="minimize", action="store_false",
+                    help="save crash inputs as found, not cut down")
     ap.add_argument("libfuzzer", nargs="*", help="more libFuzzer options, after --")
     a = ap.parse_args(argv)
     if not a.seconds and not a.runs:
@@ -89,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     for target in targets.TARGETS if a.target == "all" else [a.target]:
         crashes = a.crashes / target if a.crashes else None
         status, found, output = fuzz(target, seconds=a.seconds, runs=a.runs, seed=a.seed, stop=a.stop,
-                                     crashes=crashes, corpus=a.corpus, extra=a.libfuzzer)
+                                     crashes=crashes, corpus=a.corpus, minimize=a.minimize, extra=a.libfuzzer)
         if a.verbose:
             print(output)
         else:       # the crash reports, and libFuzzer's last status line

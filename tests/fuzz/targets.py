@@ -25,7 +25,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 RULES = ROOT / "rules"
-NOW = "2026-05-10T00:00:00+00:00"      # a batch's "now", fixed so a run replays exactly
+NOW = "2026-05-10T00:00:00+00:00"      # "now" for a case without as_of, fixed so a run replays exactly
 STRUCTURED = b"\x00"                    # the first byte that selects the structure-aware mode
 
 # ---- raw input: an optional option line, then the text --------------------------------------
@@ -103,7 +103,11 @@ def check_case(raw: bytes) -> None:
                lambda: (lambda doc: case_of(doc.data, doc))(parse_text(text, "<fuzz>")))
     for read in readers:
         try:
-            engine().adjudicate(read(), as_of=_as_of(options), lang=_lang(options)).to_json()
+            case = read()
+            as_of = _as_of(options)
+            if as_of is None and case.as_of is None:
+                as_of = NOW                 # not the clock, so a run replays exactly
+            engine().adjudicate(case, as_of=as_of, lang=_lang(options)).to_json()
         except SlaRulesError:
             pass
 
@@ -513,6 +517,81 @@ def render_pack(fdp) -> bytes:
     if fdp.ConsumeBool():
         options["lang"] = "en"
     return with_options(options, dump(pack, fdp, "yaml"))
+
+
+# ---- crashes: a key per distinct one, and a smaller input that gives the same ---------------------
+
+def crash_key(exc: BaseException) -> str:
+    """Exception type and the innermost frame in slarules (else in these checks): one key per distinct crash."""
+    import traceback
+    detail = getattr(exc, "detail", None)        # a Disagreement names the field that differs
+    if detail:
+        return f"{type(exc).__name__}-{detail}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    package = str(Path(__import__("slarules").__file__).parent)
+    where = ([f for f in frames if f.filename.startswith(package)] or frames[-1:])[-1]
+    return f"{type(exc).__name__}-{Path(where.filename).stem}-{where.name.strip('<>')}-L{where.lineno}"
+
+
+def crash_of(target: str, raw: bytes) -> str | None:
+    try:
+        TARGETS[target][0](raw)
+    except Exception as exc:
+        return crash_key(exc)
+    return None
+
+
+def _unparse(target: str, options: dict, data: Any) -> bytes:
+    if target == "batch":
+        lines = [d if isinstance(d, bytes) else json.dumps(d, ensure_ascii=False).encode() for d in data]
+        return with_options(options, b"\n".join(lines) + b"\n")
+    text = yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=120)
+    return with_options(options, text.encode())
+
+
+def minimize(target: str, raw: bytes) -> bytes:
+    """`raw` with every option, key, list item or line removed that the crash does not need (one greedy
+    pass), written as block YAML or JSON Lines; when the crash does not survive being re-written (the
+    reader itself crashes, say), just the lines it does not need removed."""
+    from slarules.errors import SlaRulesError
+    from slarules.sources import json_data, parse_text
+
+    def line_data(line: bytes) -> Any:
+        try:
+            return json_data(line.decode("utf-8"), "<line>")
+        except (SlaRulesError, UnicodeDecodeError):
+            return line                # not JSON: kept as it is
+    key = crash_of(target, raw)
+    options, body = split_options(raw)
+    try:
+        data = [line_data(line) for line in body.split(b"\n") if line.strip()] if target == "batch" \
+            else parse_text(body.decode("utf-8-sig"), "<fuzz>").data
+    except Exception:                  # unreadable, or the reader is what crashes: cut lines instead
+        data = None
+    if key is None:
+        return raw
+    if data is None or crash_of(target, _unparse(target, options, data)) != key:
+        lines, i = body.split(b"\n"), 0
+        while i < len(lines):
+            trial = lines[:i] + lines[i + 1:]
+            if crash_of(target, with_options(options, b"\n".join(trial))) == key:
+                lines = trial
+            else:
+                i += 1
+        return with_options(options, b"\n".join(lines))
+    for name in list(options):
+        trial = {k: v for k, v in options.items() if k != name}
+        if crash_of(target, _unparse(target, trial, data)) == key:
+            options = trial
+    i = 0
+    while i < len(where := paths(data)):
+        trial = copy.deepcopy(data)
+        put(trial, where[i], _DELETE)
+        if crash_of(target, _unparse(target, options, trial)) == key:
+            data = trial               # the same index now holds the next path
+        else:
+            i += 1
+    return _unparse(target, options, data)
 
 
 # ---- the targets, and their libFuzzer dictionary ---------------------------------------------------
