@@ -103,9 +103,18 @@ def _build(node: yaml.Node, loader: _StrictLoader, loc: Loc, positions: dict) ->
     return value
 
 
+def _reader_line(text: str, exc: Exception) -> int | None:
+    at = getattr(exc, "position", None)
+    return text.count("\n", 0, at) + 1 if isinstance(at, int) else None
+
+
 def parse_yaml(text: str, file: str) -> Document:
     positions: dict = {}
-    loader = _StrictLoader(text)
+    try:
+        loader = _StrictLoader(text)      # reads the text at once: control characters fail here
+    except yaml.YAMLError as exc:
+        raise InputError(f"not valid YAML: {getattr(exc, 'reason', None) or exc}", file=file,
+                         line=_reader_line(text, exc)) from None
     try:
         try:
             node = loader.get_single_node()

@@ -30,9 +30,15 @@ def _decimal(value: Any, places: int) -> Decimal:
         raise ValueError(f"`{value}` is not a number") from None
     if not d.is_finite():
         raise ValueError("expected a finite number")
+    if abs(d) >= DECIMAL_BOUND:     # the backends hold amounts as 64-bit integers of their smallest unit
+        raise ValueError(f"`{value}` is too large: at most 15 digits before the decimal point")
     if d != d.quantize(Decimal(1).scaleb(-places)):
         raise ValueError(f"at most {places} decimal places")
     return d
+
+
+DECIMAL_BOUND = Decimal(10) ** 15
+DURATION_MAX_SECONDS = 100 * 366 * 86400      # a century: past it a deadline leaves the calendar
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -41,7 +47,10 @@ def parse_duration(value: Any) -> timedelta:
     m = _DURATION.match(str(value)) if isinstance(value, str) else None
     if not m:
         raise ValueError(f"`{value}` is not a duration (expected e.g. 30s, 10m, 2h, 1d)")
-    return timedelta(seconds=int(m.group(1)) * _DURATION_UNITS[m.group(2)])
+    seconds = int(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    if seconds > DURATION_MAX_SECONDS:
+        raise ValueError(f"`{value}` is longer than a century; a duration has at most 100 years")
+    return timedelta(seconds=seconds)
 
 
 def parse_time_of_day(value: Any) -> time:
