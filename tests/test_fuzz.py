@@ -19,7 +19,7 @@ sys.path.insert(0, str(FUZZ))
 import targets  # noqa: E402
 
 # Executions per target with -seed=1: the seeds plus some mutations; all three took 18 s on 2 shared
-# cores (load 3), about 40 s when the machine was busier. A crash ends a run early.
+# cores (load 3), ~35 s when the machine was busier. A crash ends a run early (3-6 s today).
 RUNS = {"case": 1500, "pack": 150, "batch": 120}
 CAP_SECONDS = 60          # per target, only against a stuck run: the budget is the number of runs
 
@@ -32,9 +32,10 @@ def test_fuzz(target, tmp_path):
          "--seconds", str(CAP_SECONDS), "--stop", "--crashes", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="backslashreplace")
     saved = sorted(tmp_path.rglob("*.*"))
+    cut = "".join(f"--- {p.name}, cut down:\n{p.read_bytes().decode('utf-8', 'backslashreplace')}\n" for p in saved)
     assert done.returncode == 0, (
         f"fuzz target `{target}` crashed; keep the input as a regression test by copying "
-        f"{', '.join(map(str, saved)) or 'it'} into tests/fuzz/regressions/{target}/\n{done.stdout[-8000:]}")
+        f"{', '.join(map(str, saved)) or 'it'} into tests/fuzz/regressions/{target}/\n{done.stdout[-8000:]}{cut}")
 
 
 REGRESSIONS = sorted(p for p in (FUZZ / "regressions").glob("*/*") if p.is_file() and p.parent.name in targets.TARGETS)
