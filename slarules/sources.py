@@ -94,7 +94,12 @@ def _build(node: yaml.Node, loader: _StrictLoader, loc: Loc, positions: dict) ->
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(child, loader, loc + (i,), positions) for i, child in enumerate(node.value)]
-    value = loader.construct_object(node)
+    try:
+        value = loader.construct_object(node)
+    except yaml.YAMLError as exc:      # a tag or implicit type PyYAML's safe loader cannot build (`=`)
+        raise InputError(f"not a plain value: {getattr(exc, 'problem', None) or exc}",
+                         line=node.start_mark.line + 1, column=node.start_mark.column + 1,
+                         hint="quote it to make it text") from None
     if isinstance(value, float) and not math.isfinite(value):
         raise InputError("NaN and infinite numbers are not allowed", line=node.start_mark.line + 1,
                          column=node.start_mark.column + 1)

@@ -58,9 +58,13 @@ def parse_time_of_day(value: Any) -> time:
         return value
     if isinstance(value, str):
         try:
-            return time.fromisoformat(value.strip())
+            parsed = time.fromisoformat(value.strip())
         except ValueError:
-            pass
+            parsed = None
+        # whole seconds and no zone, as the message says: the columnar path counts whole seconds
+        # in the pack's zone, and a fuzzed '12:00:00.5' made the two paths disagree
+        if parsed is not None and not parsed.microsecond and parsed.tzinfo is None:
+            return parsed
     raise ValueError(f"`{value}` is not a time of day (expected HH:MM or HH:MM:SS)")
 
 
