@@ -1,5 +1,9 @@
 """Fuzz targets for slarules: bytes in, and any exception but SlaRulesError is a crash.
 
+EngineError is a SlaRulesError only so that a service never sees anything else;
+it means slarules met what it did not foresee, so here it is a crash too (with
+the poison-row guard in place, an OverflowError deep in the engine arrives as one).
+
 Each target is a pair. `check(raw)` is the target proper: it feeds raw bytes (a
 case, a pack, some JSON Lines) through slarules the way a user's input goes, and
 lets only a non-SlaRulesError escape. `render(data)` turns the fuzzer's bytes
@@ -90,7 +94,7 @@ def scratch() -> Path:
 def check_case(raw: bytes) -> None:
     """A case through both readers (Pydantic's `load_case_text`, and the CLI's `parse_text` + fast
     model), each adjudicated and rendered as JSON: what `slarules adjudicate` and a library caller do."""
-    from slarules.errors import SlaRulesError
+    from slarules.errors import EngineError, SlaRulesError
     from slarules.facts import load_case_text
     from slarules.fastcase import case_of
     from slarules.sources import parse_text
@@ -108,6 +112,8 @@ def check_case(raw: bytes) -> None:
             if as_of is None and case.as_of is None:
                 as_of = NOW                 # not the clock, so a run replays exactly
             engine().adjudicate(case, as_of=as_of, lang=_lang(options)).to_json()
+        except EngineError:
+            raise
         except SlaRulesError:
             pass
 
@@ -139,7 +145,7 @@ def check_pack(raw: bytes) -> None:
     compiles must adjudicate. Option `columnar` also runs them through the batch paths."""
     from slarules.compiler import check_packs, compile_packs
     from slarules.engine import Engine
-    from slarules.errors import SlaRulesError
+    from slarules.errors import EngineError, SlaRulesError
     from slarules.pack import read_pack
 
     options, body = split_options(raw)
@@ -155,6 +161,8 @@ def check_pack(raw: bytes) -> None:
     check_packs(packs, fixed["clauses"])
     try:
         program = compile_packs(packs, fixed["clauses"])
+    except EngineError:
+        raise
     except SlaRulesError:
         return
     packed = Engine(program, fixed["clauses"])
@@ -162,6 +170,8 @@ def check_pack(raw: bytes) -> None:
     for case in fixed["cases"]:
         try:
             packed.adjudicate(case, lang=lang).to_json()
+        except EngineError:
+            raise
         except SlaRulesError:
             pass
     if options.get("columnar"):
@@ -180,6 +190,8 @@ def _batch_rows(eng, rows: list, *, as_of: str | None, lang: str) -> None:
                                backend=backend)
         done.jsonl()
         done.statement.to_dict()
+        unforeseen = [e for _, e in done.errors if json.loads(e)["error"] == "EngineError"]
+        assert not unforeseen, f"an EngineError record ({backend}): {unforeseen[0]}"
         numbers = sorted([n for n, _ in done.verdicts] + [n for n, _ in done.errors])
         assert numbers == sorted(n for n, _ in rows), \
             f"rows in != verdicts + errors ({backend}): rows {[n for n, _ in rows]}, out {numbers}"
@@ -212,7 +224,7 @@ def check_batch(raw: bytes) -> None:
     """JSON Lines read as `slarules batch` reads them (batch_io chunks of option `chunk` lines, default
     2), each chunk adjudicated; rows in = verdicts + error records, for every chunk and in total."""
     from slarules import batch_io
-    from slarules.errors import SlaRulesError
+    from slarules.errors import EngineError, SlaRulesError
 
     options, body = split_options(raw)
     path = scratch() / "cases.jsonl"
@@ -225,6 +237,8 @@ def check_batch(raw: bytes) -> None:
             rows = chunk.rows.read()
             seen += len(rows)
             _batch_rows(engine(), rows, as_of=_as_of(options), lang=_lang(options))
+    except EngineError:
+        raise
     except SlaRulesError:
         return
     expected = sum(1 for line in body.split(b"\n") if line.strip())
@@ -553,7 +567,7 @@ def minimize(target: str, raw: bytes) -> bytes:
     """`raw` with every option, key, list item or line removed that the crash does not need (one greedy
     pass), written as block YAML or JSON Lines; when the crash does not survive being re-written (the
     reader itself crashes, say), just the lines it does not need removed."""
-    from slarules.errors import SlaRulesError
+    from slarules.errors import EngineError, SlaRulesError
     from slarules.sources import json_data, parse_text
 
     def line_data(line: bytes) -> Any:
