@@ -112,13 +112,18 @@ def test_whatever_the_fast_model_accepts_pydantic_accepts_identically(data):
                                    ("stations", "sending"), ("scans", 0, "at"), ("complaint", "issues"),
                                    ("complaint", "delay_minutes"), ("complaint", "rings")])
 def test_each_tricky_value_in_each_kind_of_field(where, value):
+    assert_same_acceptance(base_with(where, value))
+
+
+def base_with(where: tuple, value) -> dict:
+    """The base case, with a complaint, and `value` at the path `where`."""
     data = copy.deepcopy(BASE)
     data["complaint"] = {"kind": "complaint", "received_at": "2026-05-03T08:00:00+08:00"}
     node = data
     for part in where[:-1]:
         node = node[part]
     node[where[-1]] = value
-    assert_same_acceptance(data)
+    return data
 
 
 def test_a_rejected_case_gets_pydantics_located_error():
@@ -164,11 +169,5 @@ def test_adjudicating_a_valid_case_from_the_cli_never_imports_pydantic():
 @given(when=any_instant, where=st.sampled_from([("as_of",), ("scans", 0, "at"), ("complaint", "closed_at")]))
 def test_both_models_agree_on_any_instant_in_the_datetime_range(when, where):
     """The year bounds live in contract.year_ok; the two models must not drift on them, naive or aware."""
-    data = copy.deepcopy(BASE)
-    data["complaint"] = {"kind": "complaint", "received_at": "2026-05-03T08:00:00+08:00"}
-    node = data
-    for part in where[:-1]:
-        node = node[part]
-    node[where[-1]] = when.isoformat()
-    fast, slow = assert_same_acceptance(data)
+    fast, slow = assert_same_acceptance(base_with(where, when.isoformat()))
     assert (slow is not None) == (1970 <= when.year <= 2199)
