@@ -633,10 +633,6 @@ def dictionary() -> list[str]:
     return sorted(words)
 
 
-def _identity(data: bytes) -> bytes:
-    return data
-
-
 TARGETS: dict[str, tuple[Callable[[bytes], None], Callable]] = {
     "case": (check_case, render_case),
     "pack": (check_pack, render_pack),
