@@ -528,7 +528,7 @@ class Columnar:
         results, statement = [], Statement()
         for off, names in sorted(by_offset.items()):
             part = raw if len(names) == len(unique) else raw.filter(zones.is_in(names))   # usual: no copy
-            done, st = self._run(part, off, as_of_us, now_us)
+            done, st = self._run(part, off, as_of_us, now_us, max_scans)
             results.append(done)
             statement.merge(st)
         if not results:
@@ -601,7 +601,8 @@ class Columnar:
         flags = f.select(pl.col(f"{prefix}{i}").any() for i in range(len(self.rules))).row(0)
         return tuple(i for i, held in enumerate(flags) if held)
 
-    def _run(self, raw: pl.DataFrame, off: int, as_of_us: int | None, now_us: int) -> tuple[pl.DataFrame, Statement]:
+    def _run(self, raw: pl.DataFrame, off: int, as_of_us: int | None, now_us: int,
+             max_scans: int) -> tuple[pl.DataFrame, Statement]:
         plan = self.plan(off)
         f = builtins(checks_and_facts(raw, as_of_us, now_us, max_scans), scan_frame(raw))
         f = f.filter(pl.col("__ok") & pl.col(key("as_of")).is_between(EARLIEST, LATEST, closed="left"))

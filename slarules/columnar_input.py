@@ -211,10 +211,10 @@ def builtins(facts: pl.DataFrame, scans: pl.DataFrame) -> pl.DataFrame:
         .alias(key("reference_arrival_source")))
     sides = [pl.col(key(f"parcel.{n}")) for n in ("length_cm", "width_cm", "height_cm")]
     charged, quoted = pl.col(key("collection.charged_cny")), pl.col(key("collection.quoted_cny"))
+    all_sides = pl.all_horizontal(s.is_not_null() for s in sides)    # as vocabulary.Derived: all three or none
     return _with(f, 
-        pl.max_horizontal(sides).alias(key("longest_side_cm")),
-        pl.when(pl.all_horizontal(s.is_not_null() for s in sides)).then(pl.sum_horizontal(sides))
-        .alias(key("sum_of_sides_cm")),
+        pl.when(all_sides).then(pl.max_horizontal(sides)).alias(key("longest_side_cm")),
+        pl.when(all_sides).then(pl.sum_horizontal(sides)).alias(key("sum_of_sides_cm")),
         (sides[0] * sides[1] * sides[2]).alias(key("volume_cm3")),
         (charged - quoted).alias(key("overcharge_cny")),
     ).drop("_signed", "_collect", "_first", "_last_arrival", "_scans_ok", "_arrival", "_dispatch")
