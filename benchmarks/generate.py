@@ -156,7 +156,7 @@ def write(path: str, count: int, seed: int = 7, bad_rate: float = 0.0, chunk: in
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from slarules.batch_io import case_schema
+        from slarules.batch.io import case_schema
         schema = case_schema()
         with pq.ParquetWriter(path, schema) as writer:
             batch: list[dict] = []

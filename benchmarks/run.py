@@ -105,7 +105,7 @@ def mode_durable_naive(a) -> dict:
     from durable import engine as durable
 
     from slarules import Engine
-    from slarules.durable_backend import _QuietHost, expression
+    from slarules.runtime.durable_backend import _QuietHost, expression
     engine = Engine.default()
     fired: list[str] = []
 

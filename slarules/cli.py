@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Sequence
 
-from .backend import BACKENDS
+from .runtime.backend import BACKENDS
 
 EXIT_INPUT = 2
 EXIT_BUG = 70
@@ -92,7 +92,7 @@ def _limit_argument(p: argparse.ArgumentParser) -> None:
 
 
 def _limits(args):
-    from .limits import Limits
+    from .case.limits import Limits
     return Limits.parse(getattr(args, "limit", None))
 
 
@@ -104,19 +104,19 @@ def _engine(args):
 
 def _read_case(args):
     """The case file or standard input, validated (Pydantic is imported only to explain a bad case)."""
-    from .fastcase import read_case
+    from .case.fast import read_case
     return read_case(args.case, _limits(args), stdin=sys.stdin.buffer)
 
 
 def _adjudicate(args) -> str:
-    from .report import render_text
+    from .verdict.text import render_text
     case = _read_case(args)
     verdict = _engine(args).adjudicate(case, as_of=args.as_of, lang=args.lang)
     return verdict.to_json() + "\n" if args.format == "json" else render_text(verdict, args.lang)
 
 
 def _explain(args) -> str:
-    from .explain import render_explanation
+    from .tools.explain import render_explanation
     case = _read_case(args)
     explanation = _engine(args).explain(case, as_of=args.as_of, lang=args.lang)
     return explanation.to_json() + "\n" if args.format == "json" else render_explanation(explanation, args.lang)
@@ -127,16 +127,16 @@ def _schema(args) -> str:
         from .facts import case_schema
         schema = case_schema()
     elif args.what == "pack":
-        from .pack import pack_schema
+        from .packs.model import pack_schema
         schema = pack_schema()
     else:
-        from .verdict import Verdict
+        from .verdict.assembly import Verdict
         schema = Verdict.json_schema()
     return json.dumps(schema, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
 def _check(args) -> tuple[str, int]:
-    from .check import CheckOptions, check, default_paths, render, to_json
+    from .tools.check import CheckOptions, check, default_paths, render, to_json
     if args.examples < 1:
         from .errors import InputError
         raise InputError("--examples must be at least 1", field="--examples")
@@ -153,7 +153,7 @@ def _test(args) -> tuple[str, int]:
     from pathlib import Path
 
     from .engine import Engine, default_rules_dir
-    from .packtest import run_tests
+    from .tools.packtest import run_tests
     paths = args.paths or [str(default_rules_dir())]
     packs = args.packs or sorted({str(p if Path(p).is_dir() else Path(p).parent) for p in paths})
     report = run_tests(Engine.load(packs), paths)
@@ -168,7 +168,7 @@ def _test(args) -> tuple[str, int]:
 
 
 def _batch(args) -> tuple[str, int]:
-    from .batch import BatchOptions, run_batch
+    from .batch.runner import BatchOptions, run_batch
     from .errors import InputError
     if args.chunk_size < 1 or args.workers < 0:
         raise InputError("--chunk-size must be at least 1 and --workers at least 0", field="--chunk-size")

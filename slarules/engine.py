@@ -17,14 +17,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from .backend import BACKENDS, RunResult
-from .derive import CaseFacts, case_facts
-from .durable_backend import DurableBackend
+from .runtime.backend import BACKENDS, RunResult
+from .runtime.values import CaseFacts, case_facts
+from .runtime.durable_backend import DurableBackend
 from .errors import CaseError, EngineError, PackError, SlaRulesError
-from .fastcase import case_of
-from .limits import DEFAULT as DEFAULT_LIMITS, Limits
-from .program import PackInfo, Program
-from .verdict import Verdict, VerdictBuilder
+from .case.fast import case_of
+from .case.limits import DEFAULT as DEFAULT_LIMITS, Limits
+from .packs.program import PackInfo, Program
+from .verdict.assembly import Verdict, VerdictBuilder
 
 Case = Any     # facts.Case, fastcase.FastCase, or a dict of the case's JSON
 
@@ -72,14 +72,14 @@ def catalogue_beside(paths: Iterable[str | Path]) -> Path | None:
 
 
 def load_catalogue(path: str | Path | None = None) -> dict[str, dict]:
-    from .pack import raise_first, read_catalogue     # Pydantic: only when compiling
+    from .packs.model import raise_first, read_catalogue     # Pydantic: only when compiling
     clauses, issues = read_catalogue(path or default_rules_dir() / CATALOGUE_FILE)
     raise_first(issues)
     return clauses
 
 
 def parse_instant(value: Any, case, field: str = "as_of") -> datetime:
-    from . import contract as C
+    from .case import contract as C
     if isinstance(value, datetime):
         dt = value
     else:
@@ -129,7 +129,7 @@ class Engine:
     def bulk(self):
         """The Polars backend, built on first use (Polars costs ~100 ms to import)."""
         if self._bulk is None:
-            from .polars_backend import PolarsBackend
+            from .runtime.polars_backend import PolarsBackend
             self._bulk = PolarsBackend(self.program)
         return self._bulk
 
@@ -137,7 +137,7 @@ class Engine:
         """The packs compiled for bulk work as columns (columnar.Columnar), or None when they use
         something it cannot compile; built on first use, once per language."""
         if lang not in self._columnar:
-            from .columnar import Columnar, Unsupported
+            from .batch.columnar import Columnar, Unsupported
             try:
                 self._columnar[lang] = Columnar(self.program, self.builder.clause_order, lang)
             except Unsupported:
@@ -160,7 +160,7 @@ class Engine:
     @staticmethod
     def _compiled(files: list[Path], catalogue: Path) -> tuple[Program, dict]:
         """Compile the packs, or take the Program from the cache when nothing it depends on changed."""
-        from . import cache
+        from .packs import cache
         try:
             digest = cache.key([*files, catalogue])
         except OSError:
@@ -168,8 +168,8 @@ class Engine:
         cached = cache.load(digest) if digest else None
         if cached is not None:
             return cached
-        from .compiler import compile_packs     # Pydantic and the pack models: only when compiling
-        from .pack import load_pack
+        from .packs.compiler import compile_packs     # Pydantic and the pack models: only when compiling
+        from .packs.model import load_pack
         packs = [load_pack(p) for p in files]
         clauses = load_catalogue(catalogue)
         program = compile_packs(packs, clauses)
@@ -183,14 +183,14 @@ class Engine:
         Compile once where the packs are, evaluate anywhere the same slarules
         is installed: `from_bytes` refuses bytes from another slarules or Python.
         """
-        from . import cache
+        from .packs import cache
         return cache.stamp() + cache.dumps((self.program, self.catalogue, self.limits))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Engine":
         import pickle
 
-        from . import cache
+        from .packs import cache
         stamp = cache.stamp()
         if data[:len(stamp)] != stamp:
             raise PackError("the compiled packs come from another version of slarules or Python",
@@ -284,5 +284,5 @@ class Engine:
         """The verdict plus a trace of every rule: why, why not, and what would flip each finding."""
         if lang not in LANGS:
             raise CaseError(f"unknown language `{lang}`", field="lang", hint="zh or en")
-        from .explain import explain
+        from .tools.explain import explain
         return explain(self, case, as_of=as_of, lang=lang)

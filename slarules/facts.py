@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError
 
-from . import contract as C
-from .contract import DEFAULT_TIMEZONE
+from .case import contract as C
+from .case.contract import DEFAULT_TIMEZONE
 from .errors import CaseError, SlaRulesError
-from .limits import DEFAULT as DEFAULT_LIMITS, Limits
-from .sources import Document, parse_text, read_document
+from .case.limits import DEFAULT as DEFAULT_LIMITS, Limits
+from .case.sources import Document, parse_text, read_document
 
 
 def _parse_timestamp(value: Any) -> Any:

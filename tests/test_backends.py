@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from slarules import Engine
 from slarules.errors import SlaRulesError
-from slarules.polars_backend import PolarsBackend
+from slarules.runtime.polars_backend import PolarsBackend
 
 from conftest import BASE, complaint
 from strategies import cases
@@ -124,10 +124,10 @@ def test_unknown_backend_is_a_clear_error(engine):
 
 # ---- every operator, on random trees: Polars three-valued result == evaluate.value ---------
 
-from slarules import evaluate  # noqa: E402
-from slarules.compiler import Leaf, Node  # noqa: E402
-from slarules.derive import flag_key  # noqa: E402
-from slarules.polars_backend import expr  # noqa: E402
+from slarules.runtime import evaluate
+from slarules.packs.compiler import Leaf, Node  # noqa: E402
+from slarules.runtime.values import flag_key  # noqa: E402
+from slarules.runtime.polars_backend import expr  # noqa: E402
 
 import polars as pl  # noqa: E402
 

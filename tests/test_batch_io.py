@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from slarules import batch_io
+from slarules.batch import io as batch_io
 
 LINES = st.lists(st.sampled_from([b"{}", b"", b"  ", b'{"a": 1}', b"x" * 9, b"y" * 30]), max_size=40)
 

@@ -7,8 +7,9 @@ import shutil
 
 import pytest
 
-from slarules import Engine, cache
-from slarules import pack as pack_module
+from slarules import Engine
+from slarules.packs import cache
+from slarules.packs import model as pack_module
 
 from conftest import BASE, ROOT
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from slarules import Engine
-from slarules.check import CheckOptions, check
+from slarules.tools.check import CheckOptions, check
 from slarules.cli import main
 from slarules.engine import default_rules_dir
 

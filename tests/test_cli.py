@@ -11,8 +11,8 @@ import pytest
 
 from conftest import EXAMPLES, ROOT
 from slarules import load_case
-from slarules.pack import KINDS
-from slarules.report import LABELS, render_text
+from slarules.packs.model import KINDS
+from slarules.verdict.text import LABELS, render_text
 
 
 def run(*args, stdin: str | None = None, env: dict | None = None):

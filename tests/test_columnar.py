@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import BASE
-from slarules import columnar, columnar_input
-from slarules.batch import adjudicate_rows
+from slarules.batch import columnar
+from slarules.batch import columnar_input
+from slarules.batch.runner import adjudicate_rows
 from strategies import cases
 from test_fastcase import mutated
 
@@ -159,7 +160,7 @@ def test_tied_deadlines_pick_the_same_clause(engine):
 def test_duration_text_has_a_columnar_twin(lang):
     import polars as pl
     from datetime import timedelta
-    from slarules.types import duration_text
+    from slarules.packs.types import duration_text
     values = [0, 1, 250_000, 1_000_000, 59_999_999, 60_000_000, 61_000_000, 1_205_000_000, 5_400_000_000,
               86_400_000_001, -1_000_000, -61_500_000]
     shown = pl.DataFrame({"us": values}).select(columnar.Columnar.duration_text(pl.col("us"), lang))
@@ -167,7 +168,7 @@ def test_duration_text_has_a_columnar_twin(lang):
 
 
 def table_both(engine, table):
-    from slarules.batch_io import TableRows
+    from slarules.batch.io import TableRows
     args = dict(source="cases.parquet", raw=False, as_of=None, now=NOW, lang="zh")
     results = []
     for backend in ("polars", "durable"):
@@ -192,7 +193,7 @@ def test_parquet_rows_agree(engine, tmp_path):
 
 def test_parquet_odd_columns_agree(engine):
     import pyarrow as pa
-    from slarules.batch_io import case_schema
+    from slarules.batch.io import case_schema
     good = [json.loads(encode(BASE)) for _ in range(3)]
     for c in good:
         for k in ("parcel", "collection"):

@@ -14,7 +14,7 @@ import pytest
 from conftest import EXAMPLES
 from slarules.cli import main
 from slarules.facts import load_case
-from slarules.vocabulary import BASE_FACTS
+from slarules.packs.vocabulary import BASE_FACTS
 
 CASES = sorted(EXAMPLES.glob("*.yaml"))
 

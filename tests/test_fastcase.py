@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from conftest import BASE, ROOT
 from slarules import CaseError, facts
-from slarules import fastcase as F
+from slarules.case import fast as F
 from strategies import any_instant, cases
 
 PROPS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

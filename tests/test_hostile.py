@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 
 from conftest import BASE, EXAMPLES, ROOT, case
 from slarules import Engine, facts
-from slarules.batch import BatchOptions, run_batch
+from slarules.batch.runner import BatchOptions, run_batch
 from slarules.errors import CaseError, EngineError, InputError, SlaRulesError
-from slarules.fastcase import case_of
-from slarules.limits import Limits
-from slarules.sources import parse_text
+from slarules.case.fast import case_of
+from slarules.case.limits import Limits
+from slarules.case.sources import parse_text
 from strategies import any_instant
 
 AS_OF = "2026-05-20T00:00:00+08:00"
@@ -123,7 +123,7 @@ def test_an_unforeseen_exception_is_an_engine_error_never_a_crash(engine, monkey
 @pytest.mark.parametrize("backend", ["polars", "durable"])
 def test_a_poison_row_is_its_own_error_record_and_the_batch_finishes(engine, tmp_path, monkeypatch, backend):
     """A row that raises anything becomes its error record (with its line); the chunk, the run, a resume go on."""
-    from slarules import verdict as verdict_module
+    from slarules.verdict import assembly as verdict_module
     original = verdict_module.Verdict.to_json
 
     def to_json(self, *a, **kw):
@@ -133,7 +133,9 @@ def test_a_poison_row_is_its_own_error_record_and_the_batch_finishes(engine, tmp
     monkeypatch.setattr(verdict_module.Verdict, "to_json", to_json)
     source = tmp_path / "in.jsonl"
     lines = [json.dumps(case(waybill=f"W{i}")) for i in range(50)]
-    lines[17] = json.dumps(case(waybill="POISON"))
+    poison = case(waybill="POISON")
+    poison["scans"][0]["at"] = "2026-05-01T09:10:00.5+08:00"     # a fraction: the per-case path takes it
+    lines[17] = json.dumps(poison)
     source.write_text("\n".join(lines) + "\n")
     summary = run_batch(engine, str(source), str(tmp_path / "out.jsonl"),
                         BatchOptions(as_of=AS_OF, backend=backend, chunk_size=20, workers=1, progress=False))
@@ -144,7 +146,7 @@ def test_a_poison_row_is_its_own_error_record_and_the_batch_finishes(engine, tmp
 
 def test_a_columnar_failure_sends_the_chunk_to_the_per_case_path(engine, tmp_path, monkeypatch):
     """Not only a Polars error: whatever the columnar pass raises, every row still gets its exact answer."""
-    from slarules import columnar
+    from slarules.batch import columnar
     monkeypatch.setattr(columnar.Columnar, "adjudicate", lambda *a, **k: 1 / 0)
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps(case(waybill=f"W{i}")) + "\n" for i in range(30)))
@@ -214,7 +216,7 @@ def test_an_oversized_case_file_is_refused_from_its_size_before_it_is_read(tmp_p
     big = tmp_path / "big.json"
     big.write_text(json.dumps(case(scans=[dict(BASE["scans"][2])] * 100_000)))
     monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("read a file over the limit"))
-    from slarules.fastcase import read_case
+    from slarules.case.fast import read_case
     with pytest.raises(InputError, match="more than 1 MiB") as err:
         read_case(str(big))
     assert "case_bytes" in err.value.hint

@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from conftest import EXAMPLES, ROOT
-from slarules import contract as C
-from slarules.packtest import load_test_file, merge
-from slarules.vocabulary import BRANCH_LABELS_ZH
+from slarules.case import contract as C
+from slarules.tools.packtest import load_test_file, merge
+from slarules.packs.vocabulary import BRANCH_LABELS_ZH
 from test_columnar import both, encode
 
 CODE = re.compile(r"[a-z][a-z_]*")     # a code: snake_case, or a lowercase word such as proxy

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from slarules import Engine, PackError
-from slarules.check import CheckOptions, check
+from slarules.tools.check import CheckOptions, check
 from slarules.engine import default_rules_dir
 
 HEADER = "pack: p\nversion: '1'\n"

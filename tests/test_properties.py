@@ -85,7 +85,7 @@ def test_money_clauses_and_determinism(engine, data):
 @given(data=cases())
 def test_kleene_evaluation_agrees_with_durable_rules(engine, data):
     """The three-valued evaluator (used for missing facts) and durable_rules agree on what fires."""
-    from slarules import evaluate
+    from slarules.runtime import evaluate
     facts, run = engine.run(data)
     doc = engine.builder.final_doc(facts, run)
     for r in engine.program.rules:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from slarules.engine import default_rules_dir
-from slarules.packtest import TEST_SUFFIX, PackTester, load_test_file
+from slarules.tools.packtest import TEST_SUFFIX, PackTester, load_test_file
 
 RULES = default_rules_dir()
 FILES = sorted(RULES.glob("*" + TEST_SUFFIX))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from slarules.batch import BatchOptions, run_batch
-from slarules.statement import Statement
+from slarules.batch.runner import BatchOptions, run_batch
+from slarules.batch.statement import Statement
 
 from conftest import BASE, ROOT, case, insert_lines
 
@@ -112,7 +112,7 @@ def test_library_dataframe_of_cases(engine, spark, tmp_path):
         assert len(verdicts) + len(errors) == 400 and errors
         assert all(e["message"] and e["error"] == "CaseError" for e in errors)
         cases = [row.asDict(recursive=True) for row in spark.read.parquet(str(source)).collect()]
-        from slarules.batch_io import drop_nulls
+        from slarules.batch.io import drop_nulls
         from slarules.errors import SlaRulesError
         expected = Statement()
         for (facts, outcome), case in zip(engine.adjudicate_many([drop_nulls(c) for c in cases], as_of=AS_OF,

@@ -22,11 +22,13 @@ import atheris
 
 with atheris.instrument_imports(include=["slarules"]):
     # slarules imports most modules lazily; those imported later would not be instrumented.
-    import slarules.batch, slarules.batch_io, slarules.columnar, slarules.columnar_input  # noqa: E401,F401
-    import slarules.compiler, slarules.derive, slarules.durable_backend, slarules.engine  # noqa: E401,F401
-    import slarules.facts, slarules.fastcase, slarules.pack, slarules.polars_backend  # noqa: E401,F401
-    import slarules.program, slarules.sources, slarules.statement, slarules.types  # noqa: E401,F401
-    import slarules.verdict, slarules.vocabulary  # noqa: E401,F401
+    import importlib
+    import pkgutil
+
+    import slarules
+    for module in pkgutil.walk_packages(slarules.__path__, "slarules."):    # every module, wherever it lives
+        if module.name not in ("slarules.spark", "slarules.tools.pytest_plugin", "slarules.__main__"):
+            importlib.import_module(module.name)
 
 import targets  # noqa: E402
 

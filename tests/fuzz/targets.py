@@ -96,8 +96,8 @@ def check_case(raw: bytes) -> None:
     model), each adjudicated and rendered as JSON: what `slarules adjudicate` and a library caller do."""
     from slarules.errors import EngineError, SlaRulesError
     from slarules.facts import load_case_text
-    from slarules.fastcase import case_of
-    from slarules.sources import parse_text
+    from slarules.case.fast import case_of
+    from slarules.case.sources import parse_text
 
     options, body = split_options(raw)
     text = _text(body)
@@ -130,7 +130,7 @@ def pack_fixtures() -> dict:
     if not _fixtures:
         from slarules.engine import load_catalogue
         from slarules.facts import load_case_text
-        from slarules.pack import load_pack
+        from slarules.packs.model import load_pack
         texts = [(EXAMPLES / "cases" / f"{name}.yaml").read_text(encoding="utf-8") for name in PROBE_CASES]
         _fixtures.update(
             packs={n: load_pack(RULES / f"{n}.yaml") for n in SHIPPED_PACKS}, clauses=load_catalogue(),
@@ -143,10 +143,10 @@ def check_pack(raw: bytes) -> None:
     """A pack file through `read_pack`, `check_packs` and `compile_packs` with the shipped catalogue
     (and the shipped packs named in option `with`), then run on a few example cases: a pack that
     compiles must adjudicate. Option `columnar` also runs them through the batch paths."""
-    from slarules.compiler import check_packs, compile_packs
+    from slarules.packs.compiler import check_packs, compile_packs
     from slarules.engine import Engine
     from slarules.errors import EngineError, SlaRulesError
-    from slarules.pack import read_pack
+    from slarules.packs.model import read_pack
 
     options, body = split_options(raw)
     path = scratch() / "pack.yaml"
@@ -183,7 +183,7 @@ def check_pack(raw: bytes) -> None:
 def _batch_rows(eng, rows: list, *, as_of: str | None, lang: str) -> None:
     """One chunk through `adjudicate_rows` on the columnar path (with its per-case fallback) and on the
     per-case path alone: each row ends as exactly one verdict or error record, the same on both."""
-    from slarules.batch import adjudicate_rows
+    from slarules.batch.runner import adjudicate_rows
     outputs = []
     for backend in ("polars", "durable"):
         done = adjudicate_rows(eng, rows, source="<fuzz>", raw=True, as_of=as_of, now=NOW, lang=lang,
@@ -223,7 +223,7 @@ class Disagreement(AssertionError):
 def check_batch(raw: bytes) -> None:
     """JSON Lines read as `slarules batch` reads them (batch_io chunks of option `chunk` lines, default
     2), each chunk adjudicated; rows in = verdicts + error records, for every chunk and in total."""
-    from slarules import batch_io
+    from slarules.batch import io as batch_io
     from slarules.errors import EngineError, SlaRulesError
 
     options, body = split_options(raw)
@@ -568,7 +568,7 @@ def minimize(target: str, raw: bytes) -> bytes:
     pass), written as block YAML or JSON Lines; when the crash does not survive being re-written (the
     reader itself crashes, say), just the lines it does not need removed."""
     from slarules.errors import EngineError, SlaRulesError
-    from slarules.sources import json_data, parse_text
+    from slarules.case.sources import json_data, parse_text
 
     def line_data(line: bytes) -> Any:
         try:
@@ -619,9 +619,9 @@ TOKENS = ["0001-01-01", "9999-12-31", "9999-12-31T23:59:59", "0001-01-01T00:00:0
 
 def dictionary() -> list[str]:
     """Field names, enum values and pack words from slarules itself, plus the boundary TOKENS."""
-    from slarules import contract as C
-    from slarules.pack import KINDS, OPERATORS, PARTIES
-    from slarules.vocabulary import BASE_FACTS, FUNCTIONS
+    from slarules.case import contract as C
+    from slarules.packs.model import KINDS, OPERATORS, PARTIES
+    from slarules.packs.vocabulary import BASE_FACTS, FUNCTIONS
     words = set(TOKENS)
     words |= {p.rsplit(".", 1)[-1] for p in BASE_FACTS} | set(BASE_FACTS) | set(FUNCTIONS)
     for values in (C.PRODUCTS, C.SCAN_TYPES, C.SIGNED_BY, C.HUB_FINDS, C.COMPLAINT_KINDS, C.CHANNELS,

@@ -30,8 +30,8 @@ def inputs() -> Iterator[tuple[str, dict, str | None, str]]:
     from generate import cases
 
     from slarules.engine import default_rules_dir
-    from slarules.packtest import find_test_files, merge, read_test_file
-    from slarules.sources import read_document
+    from slarules.tools.packtest import find_test_files, merge, read_test_file
+    from slarules.case.sources import read_document
     for i, data in enumerate(cases(GENERATED, seed=2024, bad_rate=0.02)):
         yield f"generated/{i}", data, AS_OF, "zh" if i % 2 else "en"
     for path in sorted((ROOT / "examples" / "cases").glob("*.yaml")):

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import batch_io
-from .batch import BatchSummary, adjudicate_rows, instant_now
-from .errors import ClusterError, InputError, SlaRulesError
-from .outputs import is_uri, refuse_overlaps
-from .statement import Statement
+from ..batch import io as batch_io
+from ..batch.runner import BatchSummary, adjudicate_rows, instant_now
+from ..errors import ClusterError, InputError, SlaRulesError
+from ..batch.outputs import is_uri, refuse_overlaps
+from ..batch.statement import Statement
 
 # columns added to the input: row number, source file, raw JSON line, start of the line's file split
 NUMBER, FILE, RAW, BLOCK = "_slarules_number", "_slarules_file", "_slarules_raw", "_slarules_block"
@@ -59,7 +59,7 @@ _engines: dict[str, Any] = {}       # packs digest -> Engine, once per Python wo
 
 
 def _executor_engine(packs: bytes):
-    from .engine import Engine
+    from ..engine import Engine
     digest = hashlib.sha256(packs).hexdigest()
     if digest not in _engines:
         _engines[digest] = Engine.from_bytes(packs)
@@ -195,7 +195,7 @@ def adjudicate(df, engine=None, *, as_of: str | None = None, lang: str = "zh", r
     `columns=False` leaves the verdict's columns null and keeps only `json`.
     """
     F = _pyspark()
-    from .engine import LANGS, Engine
+    from ..engine import LANGS, Engine
     if lang not in LANGS:
         raise InputError(f"unknown language `{lang}`", field="lang", hint="zh or en")
     engine = engine or Engine.default()
@@ -219,7 +219,7 @@ def adjudicate_files(spark, path: str, engine=None, *, fmt: str | None = None, a
     records; `file` names the file of each result when there are several.
     This is the entry point for a cluster job (see examples/spark/).
     """
-    from .engine import LANGS, Engine
+    from ..engine import LANGS, Engine
     if lang not in LANGS:
         raise InputError(f"unknown language `{lang}`", field="lang", hint="zh or en")
     fmt = batch_io.file_format(path, fmt)
@@ -363,7 +363,7 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
     given in `spark` is used and left running; otherwise one is started on
     `master` and stopped at the end.
     """
-    from .batch import Batch
+    from ..batch.runner import Batch
     started = time.perf_counter()
     plan = Batch(engine, input_path, output_path, options,
                  must_exist=not (is_uri(input_path) or os.path.isdir(input_path)))

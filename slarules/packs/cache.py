@@ -43,9 +43,9 @@ def directory() -> Path | None:
 def _code_digest() -> bytes:
     """slarules' own source, read once per process (it cannot change under a running program)."""
     h = hashlib.sha256()
-    here = Path(__file__).resolve().parent
-    for f in sorted(here.glob("*.py")):
-        h.update(f.name.encode())
+    package = Path(__file__).resolve().parent.parent
+    for f in sorted(package.rglob("*.py")):
+        h.update(f.relative_to(package).as_posix().encode())
         h.update(f.read_bytes())
     return h.digest()
 

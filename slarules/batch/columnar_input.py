@@ -12,11 +12,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from ._polars import pl  # first: it sets how Polars loads
+from ..runtime._polars import pl  # first: it sets how Polars loads
 
-from . import contract as C
-from .derive import key
-from .vocabulary import BASE_FACTS, BLOCKS, ISSUE_VALUES
+from ..case import contract as C
+from ..runtime.values import key
+from ..packs.vocabulary import BASE_FACTS, BLOCKS, ISSUE_VALUES
 
 US = 1_000_000
 DAY = 86_400 * US
@@ -242,7 +242,7 @@ def read_lines(rows: list[tuple[int, Any]]) -> pl.DataFrame:
     """
     import msgspec
 
-    from .batch_io import MAX_LINE
+    from .io import MAX_LINE
     decoder, encoder = _codec(msgspec)
 
     def canonical(payload):
@@ -302,7 +302,7 @@ _CODECS: dict = {}
 
 def _codec(msgspec):
     if not _CODECS:
-        from .fastcase import structural
+        from ..case.fast import structural
         _CODECS["pair"] = (msgspec.json.Decoder(structural()), msgspec.json.Encoder())
     return _CODECS["pair"]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from . import types as T
-from .errors import PackError
-from .pack import (FORMATS, SPECIAL_PLACEHOLDERS, AllOf, AnyOf, Compare, FactRef, Issue, Pack,
+from ..errors import PackError
+from .model import (FORMATS, SPECIAL_PLACEHOLDERS, AllOf, AnyOf, Compare, FactRef, Issue, Pack,
                    ParamRef, did_you_mean, raise_first)
 from .program import PLACEHOLDER, Amount, CompiledRule, Derivation, Leaf, Node, PackInfo, Program, walk  # noqa: F401
 from .vocabulary import (BASE_FACTS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, FUNCTIONS, ISSUE_VALUES, FactSpec,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 
 def _identity(path: str | Path) -> tuple[str, tuple[int, int] | None]:

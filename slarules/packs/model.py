@@ -16,9 +16,9 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
-from .errors import PackError, SlaRulesError
-from .facts import describe_error
-from .sources import Document, read_document
+from ..errors import PackError, SlaRulesError
+from ..facts import describe_error
+from ..case.sources import Document, read_document
 
 KINDS = ("liability", "fine", "refund", "classification", "breach", "procedure", "warning", "not_covered")
 PARTIES = ("sending_station", "delivering_station", "hub", "customer_service", "customer", "none")

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from .errors import InputError
+from ..errors import InputError
 
 MAX_BYTES = 16 * 1024 * 1024
 

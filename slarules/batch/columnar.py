@@ -21,16 +21,16 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ._polars import pl  # first: it sets how Polars loads
-from . import contract as C
+from ..runtime._polars import pl  # first: it sets how Polars loads
+from ..case import contract as C
 from .columnar_input import DAY, EARLIEST, LATEST, UNITS, US, _with, builtins, checks_and_facts, scan_frame
-from .derive import flag_key, key
-from .polars_backend import column_schema, expr
-from .program import PLACEHOLDER, Leaf, Node, Program
+from ..runtime.values import flag_key, key
+from ..runtime.polars_backend import column_schema, expr
+from ..packs.program import PLACEHOLDER, Leaf, Node, Program
 from .statement import Statement
-from .verdict import PARTY_NAMES
-from .types import list_separator
-from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, branch_label
+from ..verdict.assembly import PARTY_NAMES
+from ..packs.types import list_separator
+from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, branch_label
 
 ORDINAL_1970 = 719_163                     # date(1970, 1, 1).toordinal()
 JSON_SAFE = re.compile(r'^[^"\\\x00-\x1f]*$')

@@ -30,10 +30,10 @@ from typing import Any
 from durable import engine as _durable
 
 from .backend import RunResult
-from .program import CompiledRule, Leaf, Program
-from .derive import flag_key, key
-from .errors import EngineError
-from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX
+from ..packs.program import CompiledRule, Leaf, Program
+from .values import flag_key, key
+from ..errors import EngineError
+from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX
 
 _names = itertools.count()
 _SID = "slot"

@@ -21,13 +21,13 @@ from hypothesis import HealthCheck, Phase, find, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 
-from . import evaluate
-from .program import Program, walk
-from .derive import case_facts, key
-from .errors import SlaRulesError
-from .facts import parse_case
-from .types import TYPES
-from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX
+from ..runtime import evaluate
+from ..packs.program import Program, walk
+from ..runtime.values import case_facts, key
+from ..errors import SlaRulesError
+from ..facts import parse_case
+from ..packs.types import TYPES
+from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX
 
 ZONE = timezone(timedelta(hours=8))
 DAY = datetime(2026, 5, 2, tzinfo=ZONE)

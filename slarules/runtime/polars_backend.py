@@ -20,9 +20,9 @@ from typing import Any
 from ._polars import pl  # first: it sets how Polars loads
 
 from .backend import RunResult
-from .program import Leaf, Program
-from .derive import flag_key, key
-from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES
+from ..packs.program import Leaf, Program
+from .values import flag_key, key
+from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES
 
 _OPS = {"eq": "__eq__", "is": "__eq__", "ne": "__ne__", "lt": "__lt__", "le": "__le__", "gt": "__gt__",
         "ge": "__ge__"}

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import InputError
-from .limits import DEFAULT as DEFAULT_LIMITS, Limits
-from .sources import json_data
+from ..errors import InputError
+from ..case.limits import DEFAULT as DEFAULT_LIMITS, Limits
+from ..case.sources import json_data
 
 BOM_BYTES = b"\xef\xbb\xbf"
 

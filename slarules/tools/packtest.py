@@ -27,13 +27,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from . import evaluate
-from .engine import TEST_SUFFIX
-from .errors import PackError, SlaRulesError
-from .facts import parse_case
-from .pack import Issue, raise_first, read_model, schema_issues
-from .program import CompiledRule, Leaf
-from .sources import Document, read_document
+from ..runtime import evaluate
+from ..engine import TEST_SUFFIX
+from ..errors import PackError, SlaRulesError
+from ..facts import parse_case
+from ..packs.model import Issue, raise_first, read_model, schema_issues
+from ..packs.program import CompiledRule, Leaf
+from ..case.sources import Document, read_document
 
 VERDICT_FIELDS = ("findings", "classifications", "complaint_level", "fines_cny", "refunds_cny", "missing",
                   "not_covered")

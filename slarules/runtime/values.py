@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .errors import CaseError
-from .program import Program
-from .vocabulary import BASE_FACTS, BLOCKS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, Case, Derived
+from ..errors import CaseError
+from ..packs.program import Program
+from ..packs.vocabulary import BASE_FACTS, BLOCKS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, Case, Derived
 
 
 def key(path: str) -> str:

@@ -33,7 +33,7 @@ class _Engines:
         self._cache: dict[tuple[str, ...], object] = {}
 
     def get(self, packs: list[Path]):
-        from .engine import Engine
+        from ..engine import Engine
         k = tuple(sorted(str(p) for p in packs))
         if k not in self._cache:
             self._cache[k] = Engine.load(list(k))
@@ -57,7 +57,7 @@ def pytest_collect_file(file_path: Path, parent):
 
 class PackTestFile(pytest.File):
     def collect(self):
-        from .errors import SlaRulesError
+        from ..errors import SlaRulesError
         from .packtest import PackTester, load_test_file
         try:
             spec, doc = load_test_file(self.path)

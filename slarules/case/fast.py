@@ -292,7 +292,7 @@ def case_of(data: Any, document=None, limits: Limits = DEFAULT_LIMITS):
     fast = fast_case(data)        # more than MAX_SCANS (a raised limit) is left to Pydantic
     if fast is not None:
         return fast
-    from .facts import Case, case_from_document
+    from ..facts import Case, case_from_document
     from .sources import Document
     if isinstance(data, Case):
         return data
@@ -304,7 +304,7 @@ def read_case(path: str, limits: Limits = DEFAULT_LIMITS, stdin=None):
 
     A byte-order mark is allowed at the start of the text, as in every file slarules reads.
     """
-    from .errors import InputError
+    from ..errors import InputError
     from .limits import raise_hint
     from .sources import parse_text, read_document
     if path == "-":

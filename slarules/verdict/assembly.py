@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from . import evaluate
-from .backend import RunResult
-from .derive import CaseFacts, key
-from .program import PLACEHOLDER, CompiledRule, Program
-from .types import list_separator, render_message, to_json_value
-from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, branch_label
+from ..runtime import evaluate
+from ..runtime.backend import RunResult
+from ..runtime.values import CaseFacts, key
+from ..packs.program import PLACEHOLDER, CompiledRule, Program
+from ..packs.types import list_separator, render_message, to_json_value
+from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, branch_label
 
 ZERO = Decimal("0.00")
 PARTY_NAMES = {

@@ -27,9 +27,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import batch_io
-from .backend import BACKENDS
-from .errors import InputError, SlaRulesError
+from . import io as batch_io
+from ..runtime.backend import BACKENDS
+from ..errors import InputError, SlaRulesError
 from .progress import Progress
 from .outputs import refuse_overlaps
 from .statement import STATEMENT_FILES, Statement
@@ -100,7 +100,7 @@ def _die_with_parent(parent: int) -> None:
 def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: int, limits=None) -> None:
     global _engine
     _die_with_parent(parent)
-    from .engine import Engine
+    from ..engine import Engine
     _engine = Engine.load(pack_paths, catalogue) if pack_paths else Engine.default()
     if limits is not None:
         _engine = _engine.with_limits(limits)
@@ -129,7 +129,7 @@ class Adjudicated:
     columns: Any = None                    # the columnar path's verdicts, a frame; None when it took none
 
     def _frame(self):
-        from ._polars import pl
+        from ..runtime._polars import pl
         frames = [] if self.columns is None else [self.columns]
         if self.per_case or not frames:
             frames.append(pl.DataFrame(self.per_case, schema={"__row": pl.Int64, "json": pl.String}, orient="row"))
@@ -147,7 +147,7 @@ class Adjudicated:
         """The verdicts as JSON Lines in row order: the bytes of the frame's text column as they are."""
         if self.columns is None:
             return "".join(line + "\n" for _, line in self.per_case).encode("utf-8")
-        from ._polars import pl
+        from ..runtime._polars import pl
         text = self._frame()["json"]
         if text.null_count():
             raise ValueError("a verdict without text")      # cannot happen; never a line silently lost
@@ -203,7 +203,7 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
 
 
 def _as_error(exc: Exception) -> SlaRulesError:
-    from .engine import internal_error
+    from ..engine import internal_error
     return exc if isinstance(exc, SlaRulesError) else internal_error(exc)
 
 
@@ -218,7 +218,7 @@ def _in_columns(engine, rows, *, raw: bool, as_of: str | None, now: str, lang: s
     as_of_us, now_us = bulk.instant_or_none(as_of), bulk.instant_or_none(now)
     if (as_of is not None and as_of_us is None) or now_us is None:
         return None, Statement()
-    from ._polars import pl
+    from ..runtime._polars import pl
     try:
         frame = bulk.read_table(rows.batch, rows.numbers) if table else bulk.read_lines(rows)
         if frame is None:

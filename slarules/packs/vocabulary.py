@@ -13,7 +13,7 @@ from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from . import types as T
-from . import contract as C
+from ..case import contract as C
 
 Case = Any      # a validated case: facts.Case or fastcase.FastCase (same fields)
 

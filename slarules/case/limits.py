@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from . import contract as C
-from .errors import CaseError, InputError
+from ..errors import CaseError, InputError
 
 _SIZE = re.compile(r"(\d+)\s*(|k|kib|m|mib)\Z", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1 << 20, "mib": 1 << 20}

@@ -11,8 +11,8 @@ from __future__ import annotations
 import operator
 from typing import Any
 
-from .program import Leaf, Node
-from .derive import flag_key, key
+from ..packs.program import Leaf, Node
+from .values import flag_key, key
 
 _OPS = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le, "gt": operator.gt,
         "ge": operator.ge}

@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-from .contract import VALUE_LABELS_ZH
+from ..case.contract import VALUE_LABELS_ZH
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|d)\s*$")

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .compiler import CompiledRule, Leaf, Node, Program, check_packs, compile_packs
-from .engine import CATALOGUE_FILE, TEST_SUFFIX, Engine, default_rules_dir, file_kind
-from .errors import InputError, PackError, SlaRulesError
-from .pack import Issue, Pack, read_catalogue, read_pack
+from ..packs.compiler import CompiledRule, Leaf, Node, Program, check_packs, compile_packs
+from ..engine import CATALOGUE_FILE, TEST_SUFFIX, Engine, default_rules_dir, file_kind
+from ..errors import InputError, PackError, SlaRulesError
+from ..packs.model import Issue, Pack, read_catalogue, read_pack
 from .packtest import load_test_file, merge, read_test_file
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}

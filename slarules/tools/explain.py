@@ -17,13 +17,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from . import evaluate
-from .program import CompiledRule, Leaf
-from .derive import CaseFacts, flag_key, key
-from .backend import RunResult
-from .types import duration_text, render, to_json_value
-from .verdict import PARTY_NAMES, Verdict
-from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX
+from ..runtime import evaluate
+from ..packs.program import CompiledRule, Leaf
+from ..runtime.values import CaseFacts, flag_key, key
+from ..runtime.backend import RunResult
+from ..packs.types import duration_text, render, to_json_value
+from ..verdict.assembly import PARTY_NAMES, Verdict
+from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX
 
 ABSENT = object()
 SYMBOLS = {"eq": "=", "is": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥"}
@@ -318,7 +318,7 @@ def explain(engine, case, *, as_of: Any = None, lang: str = "zh") -> Explanation
 
 def render_explanation(e: Explanation, lang: str = "zh") -> str:
     """The trace as a claims officer reads it: findings first, then every rule."""
-    from .report import render_text
+    from ..verdict.text import render_text
     w = WORDS[lang]
     out = [render_text(e.verdict, lang), f"{w['rules']} ({len(e.rules)})"]
     order = {"fired": 0, "overridden": 1, "undecided": 2, "not_fired": 3, "not_applicable": 4}

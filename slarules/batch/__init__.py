@@ -1,0 +1,10 @@
+"""`slarules batch`: a file of cases in bounded memory, resumable, with a settlement statement.
+
+`runner` (chunks, workers, checkpoints), `io` (JSON Lines and Parquet), the
+columnar path (`columnar_input` reads a chunk into columns, `columnar` judges
+it), `statement` (settlement totals and report), `outputs` (no output over an
+input) and `progress`.
+"""
+from .runner import Batch, BatchOptions, BatchSummary, adjudicate_rows, run_batch
+
+__all__ = ["Batch", "BatchOptions", "BatchSummary", "adjudicate_rows", "run_batch"]
