@@ -1,4 +1,4 @@
-"""The case: one disputed parcel, exactly as CONTRACT.md describes it.
+"""The case: one disputed parcel, exactly as docs/contract.md describes it.
 
 Strict on purpose (unknown fields are errors so typos surface), exact on purpose
 (money and sizes are Decimals, timestamps are aware datetimes), and tolerant of
@@ -147,7 +147,7 @@ class Complaint(Model):
 
 
 class Case(Model):
-    """One disputed parcel. See CONTRACT.md."""
+    """One disputed parcel. See docs/contract.md."""
 
     waybill: Annotated[str, Field(min_length=1, max_length=C.CODE_MAX_LENGTH, pattern=C.WAYBILL_PATTERN)]
     product: Literal[C.PRODUCTS] | None = None

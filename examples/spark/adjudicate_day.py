@@ -5,7 +5,7 @@
 
 INPUT is a JSON Lines or Parquet file, or a directory of them, on any
 filesystem Spark reads (hdfs://, s3a://, file:). OUTPUT_DIR receives
-`verdicts/` (Parquet: the verdict's columns plus `json`, the CONTRACT.md
+`verdicts/` (Parquet: the verdict's columns plus `json`, the docs/contract.md
 verdict) and `errors/` (JSON Lines: file, row, waybill, error, message, field,
 hint). The settlement statement is small and is written on the driver.
 """

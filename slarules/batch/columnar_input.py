@@ -36,7 +36,7 @@ def _with(frame: pl.DataFrame, *exprs) -> pl.DataFrame:
 # ---- reading: raw case columns -> plain mask and encoded facts --------------------------
 
 def raw_schema() -> dict[str, Any]:
-    """The columns of a chunk of cases as read: CONTRACT.md's nesting, decimals and timestamps as text."""
+    """The columns of a chunk of cases as read: docs/contract.md's nesting, decimals and timestamps as text."""
     s, b, i = pl.String, pl.Boolean, pl.Int64
     return {
         "waybill": s, "product": s, "timezone": s, "as_of": s,

@@ -223,7 +223,7 @@ def append_file(out, part: Path) -> None:
 # ---- Parquet cases ---------------------------------------------------------------------------
 
 def case_schema():
-    """The Arrow schema of a case row: CONTRACT.md's fields, nested as they are in JSON.
+    """The Arrow schema of a case row: docs/contract.md's fields, nested as they are in JSON.
 
     Decimals (money, sizes, weights) and timestamps are strings, so they stay
     exact and keep their UTC offsets; any Parquet file with these field names

@@ -300,7 +300,7 @@ class _Compiler:
                 ids[rule.id] = f"{pack.doc.file}:{line}"
                 if self.catalogue is not None and rule.clause not in self.catalogue:
                     self.issue(pack, loc + ("clause",), f"clause `{rule.clause}` is not in the clause catalogue",
-                               did_you_mean(rule.clause, self.catalogue) or "see POLICY.md")
+                               did_you_mean(rule.clause, self.catalogue) or "see docs/policy.md")
                 scope = [self.condition(pack, c, loc + ("scope", j)) for j, c in enumerate(rule.scope)]
                 when = [self.condition(pack, c, loc + ("when", j)) for j, c in enumerate(rule.when)]
                 deadline = None

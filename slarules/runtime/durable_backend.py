@@ -7,7 +7,7 @@ catch-all "closer" per stratum, at the lowest priority, runs after that stratum'
 rules, folds their classifications and complaint level into the next stratum's
 fact and asserts it: forward chaining happens inside durable_rules.
 
-The traps of DURABLE_RULES.md and how each is avoided:
+The traps of durable_rules (docs/durable_rules.md) and how each is avoided:
 - events are consumed by one rule -> only facts are asserted;
 - `$or` fires once per true branch -> firings are de-duplicated per rule;
 - a comparison with an absent field matches (seen here) -> every operand is

@@ -137,7 +137,7 @@ class SparkResult:
     def verdicts(self):
         """One row per verdict: `file` and `row` (where it came from), the verdict's columns, `json`.
 
-        `json` is the CONTRACT.md verdict, the very line `slarules batch` writes.
+        `json` is the verdict of docs/contract.md, the very line `slarules batch` writes.
         """
         return (self.combined.where("kind = 'verdict'")
                 .select("file", self.combined["number"].alias("row"), "verdict.*", "json"))
@@ -184,7 +184,7 @@ def _run(frame, engine, *, line_starts: dict | None, source: str, as_of: str | N
 
 def adjudicate(df, engine=None, *, as_of: str | None = None, lang: str = "zh", row: str | None = None,
                columns: bool = True, persist: bool = True, now: str | None = None) -> SparkResult:
-    """Adjudicate a Spark DataFrame of cases (CONTRACT.md's fields, nested as in JSON).
+    """Adjudicate a Spark DataFrame of cases (docs/contract.md's fields, nested as in JSON).
 
     `row` names an integer column that identifies each input row in the
     results (default: Spark's monotonically_increasing_id, unique but not

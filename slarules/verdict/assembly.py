@@ -1,6 +1,6 @@
 """From fired rules to a verdict: precedence, money, missing facts, messages.
 
-The verdict is the public contract (CONTRACT.md). It is built only from the
+The verdict is the public contract (docs/contract.md). It is built only from the
 Program, the case's facts and what the backend fired, in a fixed order, so the
 same case and packs give byte-identical JSON on any machine or thread.
 """
@@ -76,7 +76,7 @@ class DeadlineStatus:
 
 @dataclass
 class Verdict:
-    """The verdict of CONTRACT.md; `to_dict()` is its JSON object, keys in contract order."""
+    """The verdict of docs/contract.md; `to_dict()` is its JSON object, keys in contract order."""
 
     waybill: str
     as_of: str
