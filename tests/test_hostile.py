@@ -288,7 +288,15 @@ def test_a_number_a_float_cannot_hold_is_an_error_with_its_place(number):
     assert err.value.line == 1 and err.value.column == text.index(number) + 1
 
 
+@pytest.mark.parametrize("number", ["1.0e-400", "0.30000000000000001", "12345678901234567.5"])
+def test_a_yaml_number_a_float_cannot_hold_is_an_error_too(number):
+    with pytest.raises(InputError, match="cannot be read exactly") as err:
+        parse_text(f"waybill: W1\ncollection:\n  quoted_cny: {number}\n", "c.yaml")
+    assert (err.value.line, err.value.column) == (3, 15)
+
+
 def test_exact_floats_still_read():
+    assert parse_text("a: 8.50\nb: 1.0e+2\nc: 0.1\n", "c.yaml").data == {"a": 8.5, "b": 100.0, "c": 0.1}
     assert parse_text('{"a": 8.50, "b": 1e2, "c": 0.1}', "c.json").data == {"a": 8.5, "b": 100.0, "c": 0.1}
 
 

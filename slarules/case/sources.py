@@ -103,6 +103,13 @@ def _build(node: yaml.Node, loader: _StrictLoader, loc: Loc, positions: dict) ->
     if isinstance(value, float) and not math.isfinite(value):
         raise InputError("NaN and infinite numbers are not allowed", line=node.start_mark.line + 1,
                          column=node.start_mark.column + 1)
+    if isinstance(value, float):        # as in JSON: 1.0e-400 must not become 0.0 in a YAML case either
+        try:
+            _exact_float(node.value.replace("_", ""))
+        except (_Unfaithful, ArithmeticError, ValueError):
+            raise InputError(f"the number {node.value} cannot be read exactly (it would become {value!r})",
+                             line=node.start_mark.line + 1, column=node.start_mark.column + 1,
+                             hint='write it as a decimal string, e.g. "0.01"') from None
     if isinstance(value, bytes):
         raise InputError("binary values are not allowed", line=node.start_mark.line + 1)
     return value
