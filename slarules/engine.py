@@ -19,7 +19,6 @@ from typing import Any, Iterable
 
 from .runtime.backend import BACKENDS, RunResult
 from .runtime.values import CaseFacts, case_facts
-from .runtime.durable_backend import DurableBackend
 from .errors import CaseError, EngineError, PackError, SlaRulesError
 from .case.fast import case_of
 from .case.limits import DEFAULT as DEFAULT_LIMITS, Limits
@@ -111,7 +110,8 @@ class Engine:
     def __init__(self, program: Program, catalogue: dict[str, dict]):
         self.program = program
         self.catalogue = catalogue
-        self.backend = DurableBackend(program)
+        self._durable = None
+        self._durable_lock = threading.Lock()
         self.builder = VerdictBuilder(program, {c: i for i, c in enumerate(catalogue)})
         self._bulk = None
         self._columnar: dict[str, Any] = {}
@@ -124,6 +124,17 @@ class Engine:
         other = copy.copy(self)
         other.limits = limits
         return other
+
+    @property
+    def backend(self):
+        """The durable_rules backend, built when a single case first needs it: batch workers and
+        Spark executors, which judge chunks with Polars, never import durable_rules."""
+        if self._durable is None:
+            with self._durable_lock:
+                if self._durable is None:
+                    from .runtime.durable_backend import DurableBackend
+                    self._durable = DurableBackend(self.program)
+        return self._durable
 
     @property
     def bulk(self):

@@ -340,3 +340,21 @@ def test_verdict_lines_merge_both_paths_in_row_order(columnar, per_case):
         assert done.verdicts == expected
         assert done.jsonl() == "".join(text + "\n" for _, text in expected).encode()
     assert Adjudicated(per_case, [], Statement()).jsonl() == "".join(t + "\n" for _, t in per_case).encode()
+
+
+def test_a_batch_runs_where_durable_rules_cannot_be_imported(tmp_path):
+    """Batch workers judge chunks with Polars: durable_rules is built only when a single case needs it."""
+    blocker = tmp_path / "blocker"
+    for name in ("durable/__init__.py", "durable_rules_engine.py"):
+        (blocker / name).parent.mkdir(parents=True, exist_ok=True)
+        (blocker / name).write_text("raise ImportError('durable_rules is not importable here')\n")
+    source = tmp_path / "in.jsonl"
+    generate(str(source), 3000, seed=4, bad_rate=0.01)
+    env = {**os.environ, "PYTHONPATH": str(blocker)}
+    run = [sys.executable, "-m", "slarules", "batch", str(source), "-o", str(tmp_path / "v.jsonl"), "--as-of", AS_OF,
+           "--workers", "2", "--chunk-size", "1000", "--statement", str(tmp_path / "st")]
+    done = subprocess.run(run, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "3,000 rows" in done.stderr
+    probe = subprocess.run([sys.executable, "-c", "import durable"], capture_output=True, text=True, env=env)
+    assert "not importable here" in probe.stderr          # the blocker did block
