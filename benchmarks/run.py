@@ -15,7 +15,7 @@ largest of its processes):
                     verdict; p50/p99 latency, and RSS over --rss-calls calls
   (d) batch         `slarules batch` end to end from the CLI: JSONL to JSONL,
                     Parquet to JSONL and Parquet to Parquet
-  (e) spark         the same with `--engine spark --master local[2]` (when
+  (e) spark         the same with `--spark --master local[2]` (when
                     PySpark and Java are here), and its fixed start-up cost
   (f) cold start    `slarules adjudicate examples/cases/tb1-late.yaml`
 
@@ -170,7 +170,7 @@ def _batch(a, source: str, target: str, *engine: str) -> dict:
     return {"cases": a.cases, "seconds": time.perf_counter() - t}
 
 
-SPARK = ("--engine", "spark", "--master", "local[2]")
+SPARK = ("--spark", "--master", "local[2]")
 
 
 def _spark(a, source: str, small: str, out: str) -> dict:
@@ -288,8 +288,8 @@ def report(a, r: dict) -> int:
             ("(d) `slarules batch` JSONL to JSONL", "batch-jsonl", base_file),
             ("(d) `slarules batch` Parquet to JSONL", "batch-parquet-jsonl", base_file),
             ("(d) `slarules batch` Parquet to Parquet", "batch-parquet", base_file),
-            ("(e) `slarules batch --engine spark` (local[2]) JSONL", "spark-jsonl", base_file),
-            ("(e) `slarules batch --engine spark` (local[2]) Parquet", "spark-parquet", base_file)]
+            ("(e) `slarules batch --spark` (local[2]) JSONL", "spark-jsonl", base_file),
+            ("(e) `slarules batch --spark` (local[2]) Parquet", "spark-parquet", base_file)]
     rows = [row for row in rows if row[1] in r]
     for label, m, base in rows:
         p50 = f"{r[m]['p50'] * 1e6:,.0f} µs" if "p50" in r[m] else ""

@@ -51,10 +51,14 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--errors", metavar="FILE", help="rejected rows (default: OUTPUT's name + .errors.jsonl)")
     b.add_argument("--statement", metavar="DIR", help="write the settlement: stations.csv, service.csv, "
                    "arrival_hours.csv and report.html")
-    b.add_argument("--engine", choices=(*BACKENDS, "spark"), default="polars",
-                   help="polars: vectorised over each chunk (default); durable: durable_rules per case; "
-                   "spark: Apache Spark, vectorised per partition (pip install 'slarules[spark]')")
-    b.add_argument("--master", default="local[*]", help="Spark master URL with --engine spark (default local[*])")
+    b.add_argument("--backend", choices=BACKENDS, default=None,
+                   help="what evaluates the rules: polars, vectorised over each chunk (default), or durable, "
+                   "durable_rules per case")
+    b.add_argument("--spark", action="store_true", help="run on Apache Spark, the polars backend per partition "
+                   "(pip install 'slarules[spark]')")
+    b.add_argument("--master", default="local[*]", help="Spark master URL with --spark (default local[*])")
+    # Before --backend and --spark, one word named both what evaluates the rules and where the batch runs.
+    b.add_argument("--engine", choices=(*BACKENDS, "spark"), help=argparse.SUPPRESS)
     b.add_argument("--lang", choices=("zh", "en"), default="zh")
     b.add_argument("--as-of", dest="as_of", help="adjudicate every case as of this instant (default: each "
                    "case's as_of, else when the run "
@@ -172,8 +176,12 @@ def _batch(args) -> tuple[str, int]:
     from .errors import InputError
     if args.chunk_size < 1 or args.workers < 0:
         raise InputError("--chunk-size must be at least 1 and --workers at least 0", field="--chunk-size")
-    spark = args.engine == "spark"
-    options = BatchOptions(backend="polars" if spark else args.engine, lang=args.lang, as_of=args.as_of, chunk_size=args.chunk_size,
+    spark = args.spark or args.engine == "spark"
+    backend = args.backend or (args.engine if args.engine in BACKENDS else "polars")
+    if spark and backend != "polars":
+        raise InputError("--spark runs the polars backend on each partition", field="--backend",
+                         hint="leave out --backend durable, or run without --spark")
+    options = BatchOptions(backend=backend, lang=args.lang, as_of=args.as_of, chunk_size=args.chunk_size,
                            workers=args.workers, input_format=args.input_format,
                            output_format=args.output_format, errors=args.errors, statement=args.statement,
                            progress=args.progress, fresh=args.fresh)

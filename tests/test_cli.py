@@ -131,3 +131,22 @@ def test_every_code_the_packs_can_show_has_a_chinese_label(engine):
 def test_english_text_keeps_the_codes(engine):
     text = render_text(engine.adjudicate(load_case(str(EXAMPLES / "ov1-oversize.yaml"))), "en")
     assert "· info" in text and "Classifications: oversize" in text and "\n  delivery       2026" in text
+
+
+def test_backend_and_spark_are_two_options_and_the_old_engine_word_still_works(tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(load_case_dict()) + "\n")
+    outs = {}
+    for flags in (["--backend", "durable"], ["--engine", "durable"], []):
+        out = tmp_path / f"v{len(outs)}.jsonl"
+        r = run("batch", str(source), "-o", str(out), "--as-of", "2026-05-20T00:00:00+08:00", *flags)
+        assert r.returncode == 0, r.stderr
+        outs[tuple(flags)] = out.read_bytes()
+    assert len(set(outs.values())) == 1
+    r = run("batch", str(source), "-o", str(tmp_path / "x.jsonl"), "--spark", "--backend", "durable")
+    assert r.returncode == 2 and "--spark runs the polars backend" in r.stderr
+
+
+def load_case_dict() -> dict:
+    import yaml
+    return yaml.safe_load((EXAMPLES / "tb1-late.yaml").read_text())

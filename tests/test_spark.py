@@ -146,13 +146,13 @@ def test_cli_spark_engine_is_quiet_and_a_bad_master_is_one_line(tmp_path):
     source = tmp_path / "c.jsonl"
     generate(str(source), 50, seed=4)
     run = subprocess.run([sys.executable, "-m", "slarules", "batch", str(source), "-o", str(tmp_path / "v.jsonl"),
-                          "--engine", "spark", "--master", "local[1]", "--as-of", AS_OF],
+                          "--spark", "--master", "local[1]", "--as-of", AS_OF],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert run.stderr.startswith("50 rows: 50 verdicts, 0 errors")
     assert len((tmp_path / "v.jsonl").read_text().splitlines()) == 50
     bad = subprocess.run([sys.executable, "-m", "slarules", "batch", str(source), "-o", str(tmp_path / "w.jsonl"),
-                          "--engine", "spark", "--master", "nowhere://cluster"],
+                          "--spark", "--master", "nowhere://cluster"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2
     assert len(bad.stderr.strip().splitlines()) == 1 and "Spark did not start" in bad.stderr, bad.stderr

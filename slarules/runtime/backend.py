@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-BACKENDS = ("polars", "durable")     # Engine.adjudicate_many and `slarules batch --engine`
+BACKENDS = ("polars", "durable")     # Engine.adjudicate_many and `slarules batch --backend`
 
 
 @dataclass

@@ -354,7 +354,7 @@ def _first_line(exc: BaseException) -> str:
 
 def run_spark_batch(engine, input_path: str, output_path: str, options, master: str = "local[*]",
                     spark=None) -> BatchSummary:
-    """`slarules batch --engine spark`: the same outputs as the local batch, byte for byte.
+    """`slarules batch --spark`: the same outputs as the local batch, byte for byte.
 
     Verdicts and errors are sorted back into input order and written by the
     driver, a partition at a time, to `*.partial` files that take their final
