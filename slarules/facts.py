@@ -48,7 +48,7 @@ def _check_zone(value: str) -> str:
         raise ValueError(f"a time zone name has at most {C.TEXT_MAX_LENGTH} characters")
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):    # "Asia" is a directory of zones
         raise ValueError(f"`{value}` is not an IANA time zone (expected e.g. Asia/Shanghai)") from None
     return value
 

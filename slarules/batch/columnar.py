@@ -53,7 +53,7 @@ def fixed_offset(name: str) -> int | None:
     """The zone's one UTC offset in µs over 1999-2101, or None when it changes (DST, reforms)."""
     try:
         zone = ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):    # "Asia" is a directory of zones
         return None
     start = datetime(1999, 1, 1, tzinfo=timezone.utc)
     offsets = {(start + timedelta(days=15 * i)).astimezone(zone).utcoffset() for i in range(2500)}

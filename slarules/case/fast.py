@@ -148,7 +148,7 @@ def _zone_ok(name: str) -> bool:
         try:
             ZoneInfo(name)
             ok = True
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):    # "Asia" is a directory of zones
             ok = False
         if len(_zones) < 1000:
             _zones[name] = ok
