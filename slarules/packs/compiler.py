@@ -13,6 +13,7 @@ from typing import Any
 
 from . import types as T
 from ..errors import PackError
+from .operators import OPERATORS
 from .model import (FORMATS, SPECIAL_PLACEHOLDERS, AllOf, AnyOf, Compare, FactRef, Issue, Pack,
                    ParamRef, did_you_mean, raise_first)
 from .program import PLACEHOLDER, Amount, CompiledRule, Derivation, Leaf, Node, PackInfo, Program, walk  # noqa: F401
@@ -134,46 +135,45 @@ class _Compiler:
         return self.compare(pack, cond, loc)
 
     def compare(self, pack: Pack, cond: Compare, loc: tuple):
-        ops = [op for op in ("eq", "is_", "ne", "lt", "le", "gt", "ge", "in_", "contains", "exists")
-               if getattr(cond, op) is not None]
+        ops = [o for o in OPERATORS.values() if getattr(cond, o.field) is not None]
         if len(ops) != 1:
             self.issue(pack, loc, f"a comparison needs exactly one operator, found {len(ops)}",
-                       "use one of eq, is, ne, lt, le, gt, ge, in, contains, exists")
+                       f"use one of {', '.join(OPERATORS)}")
             return None
-        op = ops[0]
-        raw = getattr(cond, op)
-        op = {"in_": "in", "is_": "is"}.get(op, op)
+        operator = ops[0]
+        raw = getattr(cond, operator.field)
+        op = operator.name
         spec = self.spec(pack, cond.fact, loc + ("fact",))
         if spec is None:
             return None
         ftype = spec.type
-        if op == "exists":
-            return Leaf("exists", cond.fact, bool(raw), label=cond.label, origin=self.origin(pack, loc))
+        if operator.shape == "exists":
+            return Leaf(op, cond.fact, bool(raw), label=cond.label, origin=self.origin(pack, loc))
         if ftype.name == "block":
             self.issue(pack, loc + (op,), f"`{cond.fact}` is a block: it can only be tested with `exists`")
             return None
-        if op == "contains":
+        if operator.shape == "contains":
             if ftype.name != "list":
                 self.issue(pack, loc + (op,), f"`contains` needs a list fact, `{cond.fact}` is a {ftype.name}")
                 return None
             if raw not in ISSUE_VALUES:
                 self.issue(pack, loc + (op,), f"`{raw}` is not a complaint issue", did_you_mean(raw, ISSUE_VALUES))
                 return None
-            return Leaf("contains", cond.fact, raw, label=cond.label, shown=raw, origin=self.origin(pack, loc))
+            return Leaf(op, cond.fact, raw, label=cond.label, shown=raw, origin=self.origin(pack, loc))
         if ftype.name == "list":
             self.issue(pack, loc + (op,), f"`{cond.fact}` is a list: test it with `contains`")
             return None
-        if op in ("lt", "le", "gt", "ge") and not ftype.ordered:
+        if operator.ordered and not ftype.ordered:
             self.issue(pack, loc + (op,), f"`{op}` needs an ordered fact, `{cond.fact}` is a {ftype.name}",
                        "use eq, ne or in")
             return None
-        if op == "in":
+        if operator.shape == "in":
             leaves = []
             for i, item in enumerate(raw):
-                value = self.constant(pack, ftype, item, loc + ("in", i))
+                value = self.constant(pack, ftype, item, loc + (op, i))
                 if value is not None:
                     leaves.append(Leaf("eq", cond.fact, ftype.encode(value), shown=value,
-                                       origin=self.origin(pack, loc + ("in", i))))
+                                       origin=self.origin(pack, loc + (op, i))))
             return Node("any", tuple(leaves), cond.label, self.origin(pack, loc))
         if isinstance(raw, FactRef):
             other = self.spec(pack, raw.fact, loc + (op, "fact"))

@@ -19,10 +19,11 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, Validatio
 from ..errors import PackError, SlaRulesError
 from ..facts import describe_error
 from ..case.sources import Document, read_document
+from .operators import NAMES
 
 KINDS = ("liability", "fine", "refund", "classification", "breach", "procedure", "warning", "not_covered")
 PARTIES = ("sending_station", "delivering_station", "hub", "customer_service", "customer", "none")
-OPERATORS = ("eq", "is", "ne", "lt", "le", "gt", "ge", "in", "contains", "exists")
+OPERATORS = NAMES                 # the condition operators, as written in a pack (operators.py)
 RULE_ID = r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$"
 NAME = r"^[a-z][a-z0-9_]*$"
 

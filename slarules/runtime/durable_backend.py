@@ -30,6 +30,7 @@ from typing import Any
 from durable import engine as _durable
 
 from .backend import RunResult
+from ..packs.operators import OPERATORS
 from ..packs.program import CompiledRule, Leaf, Program
 from .values import flag_key, key
 from ..errors import EngineError
@@ -37,7 +38,6 @@ from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX
 
 _names = itertools.count()
 _SID = "slot"
-_CMP = {"ne": "$neq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
 CLOSER_PRI = 100_000
 
 
@@ -53,10 +53,11 @@ def _exists(path: str) -> dict:
 
 
 def leaf_expression(leaf: Leaf) -> dict:
+    op = OPERATORS[leaf.op]
     k = key(leaf.left)
-    if leaf.op == "exists":
+    if op.shape == "exists":
         return {"$ex" if leaf.value else "$nex": {k: 1}}
-    if leaf.op == "contains":
+    if op.shape == "contains":
         return {"$and": [_exists(leaf.left), {flag_key(leaf.left, leaf.value): True}]}
     guards = [_exists(leaf.left)]
     if leaf.right is not None:
@@ -64,7 +65,7 @@ def leaf_expression(leaf: Leaf) -> dict:
         right: Any = {"$m": key(leaf.right)}
     else:
         right = leaf.value
-    test = {k: right} if leaf.op in ("eq", "is") else {_CMP[leaf.op]: {k: right}}
+    test = {op.durable: {k: right}} if op.durable else {k: right}   # "": durable's bare equality
     return {"$and": guards + [test]}
 
 

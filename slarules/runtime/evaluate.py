@@ -8,30 +8,28 @@ tree is true here exactly when durable_rules fires it; tests check that.
 """
 from __future__ import annotations
 
-import operator
 from typing import Any
 
+from ..packs.operators import OPERATORS
 from ..packs.program import Leaf, Node
 from .values import flag_key, key
 
-_OPS = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le, "gt": operator.gt,
-        "ge": operator.ge}
-
 
 def leaf_value(leaf: Leaf, doc: dict[str, Any]) -> bool | None:
+    op = OPERATORS[leaf.op]
     left = key(leaf.left)
-    if leaf.op == "exists":
+    if op.shape == "exists":
         return (left in doc) == leaf.value
     if left not in doc:
-        return False if leaf.op == "is" else None
-    if leaf.op == "contains":
+        return op.when_absent(leaf.value)
+    if op.shape == "contains":
         return bool(doc.get(flag_key(leaf.left, leaf.value)))
     if leaf.right is not None:
         right = key(leaf.right)
         if right not in doc:
             return None
-        return _OPS[leaf.op](doc[left], doc[right])
-    return _OPS["eq" if leaf.op == "is" else leaf.op](doc[left], leaf.value)
+        return op.compare(doc[left], doc[right])
+    return op.compare(doc[left], leaf.value)
 
 
 def value(node, doc: dict[str, Any]) -> bool | None:
@@ -96,15 +94,16 @@ def compile_tree(node):
 
 
 def _compile_leaf(leaf: Leaf):
+    operator = OPERATORS[leaf.op]
     left = key(leaf.left)
     want = leaf.value
-    if leaf.op == "exists":
+    if operator.shape == "exists":
         return lambda doc: (left in doc) == want
-    if leaf.op == "contains":
+    absent = operator.when_absent(want)
+    if operator.shape == "contains":
         flag = flag_key(leaf.left, want)
-        return lambda doc: bool(doc.get(flag)) if left in doc else None
-    absent = False if leaf.op == "is" else None
-    op = _OPS["eq" if leaf.op == "is" else leaf.op]
+        return lambda doc: bool(doc.get(flag)) if left in doc else absent
+    op = operator.compare
     if leaf.right is not None:
         right = key(leaf.right)
 

@@ -20,12 +20,11 @@ from typing import Any
 from ._polars import pl  # first: it sets how Polars loads
 
 from .backend import RunResult
+from ..packs.operators import OPERATORS
 from ..packs.program import Leaf, Program
 from .values import flag_key, key
 from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES
 
-_OPS = {"eq": "__eq__", "is": "__eq__", "ne": "__ne__", "lt": "__lt__", "le": "__le__", "gt": "__gt__",
-        "ge": "__ge__"}
 _DTYPES = {"bool": pl.Boolean, "block": pl.Boolean, "text": pl.String, "enum": pl.String}
 
 
@@ -44,16 +43,17 @@ def column_schema(program: Program) -> dict[str, Any]:
 
 
 def leaf_expr(leaf: Leaf, schema: dict[str, Any]) -> pl.Expr:
+    op = OPERATORS[leaf.op]
     left = pl.col(key(leaf.left))
-    if leaf.op == "exists":
+    if op.shape == "exists":
         return left.is_not_null() if leaf.value else left.is_null()
-    if leaf.op == "contains":
+    if op.shape == "contains":
         return pl.col(flag_key(leaf.left, leaf.value))          # null when the list is absent
     right = pl.col(key(leaf.right)) if leaf.right is not None else pl.lit(leaf.value,
                                                                             dtype=schema[key(leaf.left)])
-    test = getattr(left, _OPS[leaf.op])(right)
-    if leaf.op == "is":                                          # `is` on an absent fact is false
-        return pl.when(left.is_null()).then(False).otherwise(test)
+    test = getattr(left, op.polars)(right)
+    if op.absent is not None:                                    # `is` on an absent fact is false, not null
+        return pl.when(left.is_null()).then(op.absent).otherwise(test)
     return test
 
 

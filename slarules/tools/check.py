@@ -25,6 +25,7 @@ from ..packs.compiler import CompiledRule, Leaf, Node, Program, check_packs, com
 from ..engine import CATALOGUE_FILE, TEST_SUFFIX, Engine, default_rules_dir, file_kind
 from ..errors import InputError, PackError, SlaRulesError
 from ..packs.model import Issue, Pack, read_catalogue, read_pack
+from ..packs.operators import OPERATORS
 from .packtest import load_test_file, merge, read_test_file
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -244,23 +245,22 @@ def _first_conflict(tests: list[Leaf]) -> tuple[Leaf, Leaf] | None:
 
 
 def _compatible(a: Leaf, b: Leaf) -> bool:
-    if "exists" in (a.op, b.op):
-        ex, other = (a, b) if a.op == "exists" else (b, a)
-        if other.op == "exists":
+    shapes = (OPERATORS[a.op].shape, OPERATORS[b.op].shape)
+    if "exists" in shapes:
+        ex, other = (a, b) if shapes[0] == "exists" else (b, a)
+        if OPERATORS[other.op].shape == "exists":
             return ex.value == other.value
-        if ex.value is False:
-            return other.op == "is" and other.value is False
+        if ex.value is False:     # the fact is absent: only `is: false` (absent reads as false) may go with it
+            return OPERATORS[other.op].absent is False and other.value is False
         return True
-    if "contains" in (a.op, b.op):
+    if "contains" in shapes:
         return True
     return any(_passes(v, a) and _passes(v, b) for v in _probes(a, b))
 
 
 def _passes(v: Any, leaf: Leaf) -> bool:
-    op = "eq" if leaf.op == "is" else leaf.op
     try:
-        return {"eq": v == leaf.value, "ne": v != leaf.value, "lt": v < leaf.value, "le": v <= leaf.value,
-                "gt": v > leaf.value, "ge": v >= leaf.value}[op]
+        return OPERATORS[leaf.op].compare(v, leaf.value)
     except TypeError:
         return True
 
@@ -280,11 +280,10 @@ def _probes(a: Leaf, b: Leaf) -> list:
 
 
 def _show(leaf: Leaf) -> str:
-    symbols = {"eq": "=", "is": "=", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
-    if leaf.op == "exists":
+    if OPERATORS[leaf.op].shape == "exists":
         return f"{leaf.left} {'exists' if leaf.value else 'is absent'}"
     shown = leaf.shown if leaf.shown is not None else leaf.value
-    return f"{leaf.left} {symbols.get(leaf.op, leaf.op)} {shown}"
+    return f"{leaf.left} {OPERATORS[leaf.op].ascii} {shown}"
 
 
 def render(issues: list[Issue]) -> str:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from ..runtime import evaluate
+from ..packs.operators import OPERATORS
 from ..packs.program import CompiledRule, Leaf
 from ..runtime.values import CaseFacts, flag_key, key
 from ..runtime.backend import RunResult
@@ -26,7 +27,6 @@ from ..verdict.assembly import PARTY_NAMES, Verdict
 from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX
 
 ABSENT = object()
-SYMBOLS = {"eq": "=", "is": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥"}
 MAX_COUNTERFACTUALS = 3
 
 WORDS = {
@@ -117,12 +117,13 @@ class Explainer:
 
     def describe(self, leaf: Leaf) -> str:
         w = self.words
-        if leaf.op == "exists":
+        shape = OPERATORS[leaf.op].shape
+        if shape == "exists":
             return f"{leaf.left} {w['recorded'] if leaf.value else w['not_recorded']}"
-        if leaf.op == "contains":
+        if shape == "contains":
             return f"{leaf.left} {w['contains']} {leaf.value}"
         right = leaf.right if leaf.right is not None else self.show(leaf.left, leaf.shown)
-        return f"{leaf.left} {SYMBOLS[leaf.op]} {right}"
+        return f"{leaf.left} {OPERATORS[leaf.op].symbol} {right}"
 
     def test(self, leaf: Leaf) -> Test:
         result = evaluate.leaf_value(leaf, self.doc)
@@ -220,18 +221,18 @@ class Explainer:
         ftype = self.program.specs[leaf.left].type
         if leaf.left == "as_of" or ftype.name == "block":
             return None
-        if leaf.op == "exists":
+        how, steps = OPERATORS[leaf.op].flip or (None, 0)
+        if how == "absent":
             return (4, ABSENT) if leaf.value else None
-        if leaf.op == "contains":
+        if how == "drop":
             return 3, [v for v in self.value(leaf.left) if v != leaf.value]
-        if leaf.op in ("eq", "is") and ftype.name == "bool":
+        if how == "negate" and ftype.name == "bool":
             return 2, not leaf.shown
-        if leaf.op == "ne" and leaf.right is None:
+        if how == "equal" and leaf.right is None:
             return 3, leaf.shown
-        if leaf.op in ("lt", "le", "gt", "ge"):
+        if how == "bound":
             bound = self.doc[key(leaf.right)] if leaf.right is not None else leaf.value
-            step = {"gt": 0, "le": ftype.step, "ge": -ftype.step, "lt": 0}[leaf.op]
-            return 1, ftype.decode(bound + step)
+            return 1, ftype.decode(bound + steps * ftype.step)
         return None
 
     def changed_doc(self, changes: dict[str, Any]) -> dict:
