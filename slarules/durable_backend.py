@@ -152,11 +152,12 @@ class DurableBackend:
             rules[f"r{index}"] = {"all": [{"m": {"$and": cond}}], "pri": 1 + index}
             self._actions[f"r{index}"] = (_RULE, r.id)
             tested[r.stratum] |= _tested_keys(r.condition)
-        # durable_rules also decides which deadline rules are in scope (the verdict's `deadlines`):
-        # one rule per distinct scope and stratum, firing when that scope holds.
+        # durable_rules also decides which rules are in scope (for the verdict's `deadlines` and
+        # `missing`): one rule per distinct scope and stratum, firing when that scope holds.
         scopes: dict[tuple[int, str], list[str]] = {}
+        self._always_in_scope: frozenset[str] = frozenset(r.id for r in program.rules if expression(r.scope) is None)
         for r in program.rules:
-            if r.deadline is not None:
+            if r.id not in self._always_in_scope:
                 scopes.setdefault((r.stratum, repr(r.scope)), []).append(r.id)
         by_scope = {r.id: r for r in program.rules}
         for n, ((stratum, _), ids) in enumerate(scopes.items()):
@@ -216,7 +217,7 @@ class DurableBackend:
         with self._lock:
             handle = self._handle
             serial = next(self._serial)
-            run = RunResult(in_scope=set())
+            run = RunResult(in_scope=set(self._always_in_scope))
             fired: set[str] = set()
             texts: list[str] = []
             strata = self.program.strata
