@@ -105,7 +105,7 @@ def main() -> int:
                 cold = f"{statistics.median(runs) * 1000:,.0f} ms"
                 if a.batch:
                     t = time.perf_counter()
-                    subprocess.run([py[name], "-m", "slarules", "batch", batch_cases, "-o", os.path.join(work, name + ".out"),
+                    subprocess.run([py[name], "-m", "slarules", "batch", batch_cases, "-o", os.path.join(work, name + "-out.jsonl"),
                                     "--as-of", AS_OF, "--fresh"], capture_output=True, check=True, cwd=trees[name])
                     rows = f"{a.batch / (time.perf_counter() - t):,.0f}"
             print(f"| {name} | {p50 * 1e6:,.1f} µs | {p99 * 1e6:,.1f} µs | {p50 / hand50:.2f}× | {p99 / hand99:.2f}× "
