@@ -24,4 +24,4 @@ class RunResult:
     asserted: list[dict] = field(default_factory=list)
     # Optional, from a backend that decides them in bulk (else the verdict works them out):
     undecided: list[str] | None = None     # in scope, but the condition is unknown (facts missing)
-    in_scope: set[str] | None = None       # deadline rules whose scope holds
+    in_scope: set[str] | None = None       # rules whose scope holds (at least the deadline rules)

@@ -1,48 +1,68 @@
 """The durable_rules backend: the only module that imports durable_rules.
 
-A Program becomes one durable_rules ruleset. Each case is asserted as one flat,
-pre-joined fact (no multi-fact joins: upstream #381 segfaults); every rule tests
-`kind == "case"` and its stratum, so nothing it writes can re-trigger it. One
-catch-all "closer" per stratum, at the lowest priority, runs after that stratum's
-rules, folds their classifications and complaint level into the next stratum's
-fact and asserts it: forward chaining happens inside durable_rules.
+A Program becomes one durable_rules ruleset, driven through durable_rules' C
+engine directly (`durable_rules_engine`: create_ruleset, assert_fact,
+start_action_for_state, complete_and_start_action, retract_fact), not through its
+Python `Host`, which JSON-encodes and decodes the whole fact document and the
+state around every fired action. Each case is asserted as one flat, pre-joined
+fact per stratum (no multi-fact joins: upstream #381 segfaults) carrying only the
+fields that stratum's rules test; every rule tests `kind == "case"` and its
+stratum, so nothing it writes can re-trigger it. durable_rules decides which
+rules fire, and which deadline rules are in scope (a "scope" rule per distinct
+deadline scope); the action it starts is named in the first bytes of its message,
+so no message is decoded. One catch-all "closer" per stratum, at the lowest
+priority, runs after that stratum's rules: its action folds their
+classifications and complaint level into the next stratum's fact and asserts it
+while the action is open, so forward chaining happens inside durable_rules.
 
-The traps of durable_rules (docs/durable_rules.md) and how each is avoided:
+The traps of durable_rules (docs/durable_rules.md) and how each is avoided (tests in
+tests/test_durable_traps.py unless named):
 - events are consumed by one rule -> only facts are asserted;
 - `$or` fires once per true branch -> firings are de-duplicated per rule;
 - a comparison with an absent field matches (seen here) -> every operand is
   guarded with `$ex`;
+- MessageNotHandled / MessageObserved -> the closers match every case fact, ids
+  are unique per case; any other result code of an assert or retract is an error;
 - 1,024 live sids, hash collisions, `delete_state` crashes -> one fixed sid per
   backend, facts retracted after every case, states never deleted;
-- action exceptions are stored silently -> every action runs inside our own
-  try/except, the state is checked too, and any error rebuilds the ruleset;
-- background threads -> a Host whose `_run` starts none; calls are serialised
-  with a lock, so many threads may share one backend;
-- the definition dict is mutated on registration -> it is deep-copied.
+- action exceptions are stored silently -> no Python action runs inside
+  durable_rules at all: each action is run here, inside our own try/except, and
+  any error (ours or a result code from C) abandons the ruleset for a new one;
+- 255 properties per fact -> each stratum's fact carries only the fields its rules
+  test, checked when the ruleset is built; 512 rules hang -> refused when built;
+- background threads -> no Host at all: everything runs on the calling thread,
+  and calls are serialised with a lock, so many threads may share one backend;
+- the definition dict is mutated on registration (by the Host) -> it is only
+  serialised here, never handed to the Host.
 """
 from __future__ import annotations
 
-import copy
 import itertools
+import json
 import threading
 from typing import Any
 
+import durable_rules_engine as _c     # durable_rules' C core (the `durable` package's own import)
 from durable import engine as _durable
 
 from .backend import RunResult
-from ..packs.operators import OPERATORS
-from ..packs.program import CompiledRule, Leaf, Program
-from .values import flag_key, key
 from ..errors import EngineError
+from ..packs.operators import OPERATORS
+from ..packs.program import CompiledRule, Leaf, Program, walk
 from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX
+from .values import flag_key, key
 
 _names = itertools.count()
 _SID = "slot"
 CLOSER_PRI = 100_000
+SCOPE_PRI = 50_000
+MAX_RULES = 500          # durable_rules hangs registering 512 or more
+MAX_PROPERTIES = 250     # a fact holds at most 255, nested keys included
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class _QuietHost(_durable.Host):
-    """A Host that never starts its dispatch threads: actions run on the caller."""
+    """A Host that never starts its dispatch threads (benchmarks/run.py's naive contender uses it)."""
 
     def _run(self) -> None:  # noqa: D401 - durable hook
         return None
@@ -86,104 +106,157 @@ def expression(node) -> dict | None:
     return parts[0] if len(parts) == 1 else {"$or": parts}
 
 
+_RULE, _SCOPE, _CLOSE = 0, 1, 2
+
+
+def _tested_keys(node) -> set[str]:
+    """The fact fields a condition tree reads (both operands, and a list's value flags)."""
+    out: set[str] = set()
+    for leaf in walk(node):
+        out.add(key(leaf.left))
+        if leaf.right is not None:
+            out.add(key(leaf.right))
+        if leaf.op == "contains":
+            out.add(flag_key(leaf.left, leaf.value))
+    return out
+
+
 class DurableBackend:
-    """Runs a Program's rules through durable_rules, one case at a time, thread-safely."""
+    """Runs a Program's rules through durable_rules' C engine, one case at a time, thread-safely."""
 
     def __init__(self, program: Program):
         self.program = program
         self._lock = threading.Lock()
-        self._run: RunResult | None = None
         self._serial = itertools.count()
         self._by_stratum: dict[int, list[CompiledRule]] = {}
         for r in program.rules:
             self._by_stratum.setdefault(r.stratum, []).append(r)
-        self._definition = self._build_definition()
+        # durable rule name -> (what its action does, its payload)
+        self._actions: dict[str, tuple[int, Any]] = {}
+        # per stratum: the case fields its rules test, and the chained fields set by then
+        self._fields: list[tuple[str, ...]] = []
+        self._chain: list[tuple[tuple[str, str], ...]] = []
+        self._has_level = key(CHAIN_LEVEL) in {key(p) for p in program.condition_fields}
+        self._definition_text = _dumps(self._build_definition())
         self._open()
 
     # -- compile -----------------------------------------------------------------------
     def _build_definition(self) -> dict:
+        program = self.program
         rules: dict[str, dict] = {}
-        for index, r in enumerate(self.program.rules):
+        tested: list[set[str]] = [set() for _ in range(program.strata)]
+        for index, r in enumerate(program.rules):
             cond = [{"kind": "case"}, {"stratum": r.stratum}]
             expr = expression(r.condition)
             if expr is not None:
                 cond.append(expr)
-            rules[f"r{index}"] = {"all": [{"m": {"$and": cond}}], "pri": 1 + index,
-                                  "run": self._action(r.id)}
-        for stratum in range(self.program.strata):
+            rules[f"r{index}"] = {"all": [{"m": {"$and": cond}}], "pri": 1 + index}
+            self._actions[f"r{index}"] = (_RULE, r.id)
+            tested[r.stratum] |= _tested_keys(r.condition)
+        # durable_rules also decides which rules are in scope (for the verdict's `deadlines` and
+        # `missing`): one rule per distinct scope and stratum, firing when that scope holds.
+        scopes: dict[tuple[int, str], list[str]] = {}
+        self._always_in_scope: frozenset[str] = frozenset(r.id for r in program.rules if expression(r.scope) is None)
+        for r in program.rules:
+            if r.id not in self._always_in_scope:
+                scopes.setdefault((r.stratum, repr(r.scope)), []).append(r.id)
+        by_scope = {r.id: r for r in program.rules}
+        for n, ((stratum, _), ids) in enumerate(scopes.items()):
+            cond = [{"kind": "case"}, {"stratum": stratum}]
+            expr = expression(by_scope[ids[0]].scope)
+            if expr is not None:
+                cond.append(expr)
+            rules[f"s{n}"] = {"all": [{"m": {"$and": cond}}], "pri": SCOPE_PRI + n}
+            self._actions[f"s{n}"] = (_SCOPE, tuple(ids))
+            tested[stratum] |= _tested_keys(by_scope[ids[0]].scope)
+        for stratum in range(program.strata):
             rules[f"close{stratum}"] = {"all": [{"m": {"$and": [{"kind": "case"}, {"stratum": stratum}]}}],
-                                        "pri": CLOSER_PRI + stratum, "run": self._closer(stratum)}
+                                        "pri": CLOSER_PRI + stratum}
+            self._actions[f"close{stratum}"] = (_CLOSE, stratum)
+        if len(rules) > MAX_RULES:
+            raise EngineError(f"{len(rules)} durable_rules rules; durable_rules hangs at 512",
+                              hint="split the packs between engines")
+        chain_keys = {key(CLASSIFICATION_PREFIX + c): c for c in program.classifications}
+        for stratum in range(program.strata):
+            fields = tested[stratum] - {"__never__"}
+            if len(fields) + 4 > MAX_PROPERTIES:
+                raise EngineError(f"stratum {stratum} tests {len(fields)} fields; a durable_rules fact holds 255",
+                                  hint="split the packs between engines")
+            self._fields.append(tuple(sorted(k for k in fields if k not in chain_keys and k != key(CHAIN_LEVEL))))
+            self._chain.append(tuple(sorted((k, c) for k, c in chain_keys.items() if k in fields)))
+        self._level_in = [key(CHAIN_LEVEL) in tested[s] for s in range(program.strata)]
         return rules
 
     def _open(self) -> None:
-        self._name = f"slarules_{next(_names)}"
-        self._host = _QuietHost()
-        self._host.register_rulesets({self._name: copy.deepcopy(self._definition)})
-
-    # -- actions -----------------------------------------------------------------------
-    def _action(self, rule_id: str):
-        def fire(c) -> None:
-            run = self._run
-            try:
-                if rule_id not in run.fired:
-                    run.fired.append(rule_id)
-            except Exception as exc:  # pragma: no cover - defensive
-                run.errors.append(f"{rule_id}: {exc!r}")
-        return fire
-
-    def _closer(self, stratum: int):
-        def close(c) -> None:
-            run = self._run
-            try:
-                run.strata_closed += 1
-                fired = set(run.fired)
-                for r in self._by_stratum.get(stratum, []):
-                    if r.id in fired:
-                        if r.classify:
-                            run.classifications.add(r.classify)
-                        if r.level:
-                            run.level = max(run.level, r.level)
-                if stratum + 1 < self.program.strata:
-                    nxt = dict(c.m._d)
-                    nxt["stratum"] = stratum + 1
-                    nxt["id"] = f"{nxt['id'].rsplit('.', 1)[0]}.{stratum + 1}"
-                    nxt["sid"] = _SID
-                    for name in self.program.classifications:
-                        if key(CLASSIFICATION_PREFIX + name) in nxt:
-                            nxt[key(CLASSIFICATION_PREFIX + name)] = name in run.classifications
-                    if key(CHAIN_LEVEL) in nxt:
-                        nxt[key(CHAIN_LEVEL)] = run.level
-                    run.asserted.append(nxt)
-                    c.assert_fact(copy.copy(nxt))
-            except Exception as exc:
-                run.errors.append(f"stratum {stratum} closer: {exc!r}")
-        return close
+        """A fresh ruleset (after an error the old one may hold stale facts; it is left alone)."""
+        self._handle = _c.create_ruleset(f"slarules_{next(_names)}", self._definition_text)
 
     # -- run ---------------------------------------------------------------------------
+    def _fact(self, doc: dict[str, Any], stratum: int, serial: int, run: RunResult) -> str:
+        fact = {k: doc[k] for k in self._fields[stratum] if k in doc}
+        for k, name in self._chain[stratum]:
+            fact[k] = name in run.classifications
+        if self._level_in[stratum]:
+            fact[key(CHAIN_LEVEL)] = run.level
+        fact["kind"] = "case"
+        fact["stratum"] = stratum
+        fact["sid"] = _SID
+        fact["id"] = f"c{serial}.{stratum}"
+        run.asserted.append(fact)
+        return _dumps(fact)
+
+    def _close(self, stratum: int, fired: set[str], run: RunResult) -> None:
+        run.strata_closed += 1
+        for r in self._by_stratum.get(stratum, ()):
+            if r.id in fired:
+                if r.classify:
+                    run.classifications.add(r.classify)
+                if r.level:
+                    run.level = max(run.level, r.level)
+
     def run(self, doc: dict[str, Any]) -> RunResult:
         with self._lock:
-            run = self._run = RunResult()
-            first = dict(doc, kind="case", stratum=0, sid=_SID, id=f"c{next(self._serial)}.0")
-            run.asserted.append(first)
+            handle = self._handle
+            serial = next(self._serial)
+            run = RunResult(in_scope=set(self._always_in_scope))
+            fired: set[str] = set()
+            texts: list[str] = []
+            strata = self.program.strata
             failure = None
             try:
-                self._host.assert_fact(self._name, copy.copy(first))
-                state = self._host.get_state(self._name, _SID)
-                if state.get("exception"):
-                    failure = f"an action failed inside durable_rules: {state['exception']}"
-            except Exception as exc:  # durable raises plain Exceptions from C
-                failure = f"durable_rules rejected the case fact: {exc!r}"
-            if not failure and run.errors:
-                failure = "; ".join(run.errors)
-            if not failure and run.strata_closed != self.program.strata:
-                failure = f"only {run.strata_closed} of {self.program.strata} strata completed"
-            if failure is None:
-                try:
-                    for fact in run.asserted:
-                        self._host.retract_fact(self._name, fact)
-                except Exception as exc:
-                    failure = f"could not retract the case facts: {exc!r}"
-            self._run = None
+                text = self._fact(doc, 0, serial, run)
+                texts.append(text)
+                code, state = _c.assert_fact(handle, text)
+                if code:
+                    raise EngineError(f"durable_rules answered {code} to the case fact")
+                started = _c.start_action_for_state(handle, state)
+                message = started[1] if started else None
+                while message:
+                    # '{"r12":{"m":{...}}}': the action's name is all we need; the fact is ours
+                    what, payload = self._actions[message[2:message.index('"', 2)]]
+                    if what == _RULE:
+                        if payload not in fired:      # an `$or` fires once per true branch
+                            fired.add(payload)
+                            run.fired.append(payload)
+                    elif what == _SCOPE:
+                        run.in_scope.update(payload)
+                    else:
+                        self._close(payload, fired, run)
+                        if payload + 1 < strata:      # chain: the next stratum fires in this same loop
+                            text = self._fact(doc, payload + 1, serial, run)
+                            texts.append(text)
+                            code, _ = _c.assert_fact(handle, text)
+                            if code:
+                                raise EngineError(f"durable_rules answered {code} to stratum {payload + 1}'s fact")
+                    message = _c.complete_and_start_action(handle, state)
+                if run.strata_closed != strata:
+                    raise EngineError(f"only {run.strata_closed} of {strata} strata completed")
+                for text in texts:
+                    code, _ = _c.retract_fact(handle, text)
+                    if code:
+                        raise EngineError(f"durable_rules answered {code} to a retraction")
+            except Exception as exc:       # durable raises plain Exceptions from C; ours are EngineErrors
+                failure = exc.message if isinstance(exc, EngineError) else f"durable_rules failed: {exc!r}"
             if failure is not None:
                 self._open()   # start from a clean ruleset; the old one may hold stale facts
                 raise EngineError(failure + " (this is a bug in slarules; please report it with the case)")

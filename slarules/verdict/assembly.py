@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from ..packs.program import PLACEHOLDER, CompiledRule, Leaf, Program, walk
+from ..packs.types import list_separator, render_message, to_json_value
+from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, branch_label
 from ..runtime import evaluate
 from ..runtime.backend import RunResult
 from ..runtime.values import CaseFacts, key
-from ..packs.program import PLACEHOLDER, CompiledRule, Program
-from ..packs.types import list_separator, render_message, to_json_value
-from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, branch_label
 
 ZERO = Decimal("0.00")
 PARTY_NAMES = {
@@ -98,12 +98,79 @@ class Verdict:
                 "not_covered": list(self.not_covered), "deadlines": [d.to_dict() for d in self.deadlines]}
 
     def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+        data = self.to_dict()
+        if indent == 2:
+            try:
+                return _indented(data, "\n")
+            except _Unexpected:
+                pass
+        return json.dumps(data, ensure_ascii=False, indent=indent)
 
     @staticmethod
     def json_schema() -> dict[str, Any]:
         from pydantic import TypeAdapter
         return TypeAdapter(Verdict).json_schema()
+
+
+class _Unexpected(Exception):
+    """A value `_indented` does not render itself: json.dumps decides (and raises as it would)."""
+
+
+_string = json.encoder.encode_basestring      # the C encoder json.dumps uses with ensure_ascii=False
+_float = float.__repr__
+
+
+def _indented(value: Any, newline: str) -> str:
+    """json.dumps(value, ensure_ascii=False, indent=2), byte for byte, for the types a verdict holds.
+
+    With an indent, json.dumps runs its pure-Python encoder (generators per level);
+    this direct recursion over str, int, bool, None, lists and dicts with string keys
+    is several times faster. Anything else (a float that is not finite, a non-string
+    key, another type) raises _Unexpected and json.dumps renders the whole verdict.
+    """
+    kind = type(value)
+    if kind is str:
+        return _string(value)
+    if kind is dict:
+        if not value:
+            return "{}"
+        inner = newline + "  "
+        parts = []
+        for k, v in value.items():
+            if type(k) is not str:
+                raise _Unexpected
+            parts.append(_string(k) + ": " + _indented(v, inner))
+        return "{" + inner + ("," + inner).join(parts) + newline + "}"
+    if kind is list:
+        if not value:
+            return "[]"
+        inner = newline + "  "
+        return "[" + inner + ("," + inner).join([_indented(v, inner) for v in value]) + newline + "]"
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and value == value and value not in (float("inf"), float("-inf")):
+        return _float(value)
+    raise _Unexpected
+
+
+def _unknowable(leaf: Leaf) -> tuple[str, ...]:
+    """The fields whose absence makes this comparison unknown (`exists` never is; `is` is false)."""
+    if leaf.op == "exists":
+        return ()
+    out = () if leaf.op == "is" else (key(leaf.left),)
+    return out + ((key(leaf.right),) if leaf.right is not None else ())
+
+
+def _nodes(node):
+    yield node
+    for child in getattr(node, "children", ()):
+        yield from _nodes(child)
 
 
 def money(d: Decimal) -> str:
@@ -121,6 +188,15 @@ class VerdictBuilder:
         self.when = {r.id: evaluate.compile_tree(r.when) for r in program.rules}
         self.deadline_rules = [r for r in program.rules if r.deadline is not None]
         self.deadline_rank = program.deadline_rank(clause_order)
+        # A condition can only be unknown when a field it compares is absent: per field, the rules
+        # whose `when` that could leave undecided. The rest were decided by the backend.
+        self.unknown_if_absent: dict[str, list[CompiledRule]] = {}
+        for rule in program.rules:
+            for k in dict.fromkeys(k for leaf in walk(rule.when) for k in _unknowable(leaf)):
+                self.unknown_if_absent.setdefault(k, []).append(rule)
+        self.unknowable = frozenset(self.unknown_if_absent)
+        self.labelled = {r.id for r in program.rules
+                         if any(getattr(n, "label", None) for n in _nodes(r.when))}
 
     def final_doc(self, facts: CaseFacts, run: RunResult) -> dict[str, Any]:
         doc = dict(facts.doc)
@@ -168,7 +244,7 @@ class VerdictBuilder:
                 continue
             station = facts.values.get(rule.station_fact) if rule.station_fact else None
             fine, refund = self.amount(rule.fine, facts), self.amount(rule.refund, facts)
-            branches = evaluate.true_labels(rule.when, doc)
+            branches = evaluate.true_labels(rule.when, doc) if rule.id in self.labelled else []
             if rule.kind == "not_covered":
                 not_covered.append(f"{rule.clause}: {self.render(rule, facts, lang, station, fine, refund, branches)}")
                 continue
@@ -201,8 +277,16 @@ class VerdictBuilder:
         if run is not None and run.undecided is not None:
             undecided = [self.program.rule(r) for r in run.undecided]
         else:
-            undecided = [r for r in self.program.rules if r.id not in fired and self.when[r.id](doc) is None
-                         and self.scope[r.id](doc) is True]
+            # three-valued evaluation only for rules that did not fire and compare an absent field
+            # (and in scope: as the backend decided it, when it says)
+            in_scope = run.in_scope if run is not None else None
+            candidates: dict[str, CompiledRule] = {}
+            for k in self.unknowable.difference(doc):
+                for r in self.unknown_if_absent[k]:
+                    if r.id not in fired and (in_scope is None or r.id in in_scope):
+                        candidates[r.id] = r
+            undecided = [r for r in candidates.values() if self.when[r.id](doc) is None
+                         and (in_scope is not None or self.scope[r.id](doc) is True)]
         out: set[str] = set()
         for rule in undecided:
             for path in evaluate.unknown_facts(rule.when, doc):

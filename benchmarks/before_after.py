@@ -1,0 +1,123 @@
+"""Single-case latency of two slarules trees and the hand-written adjudicator, in one run.
+
+    python benchmarks/before_after.py --tree before=/work/wt-perf-before --tree after=. \
+        [--cases 20000] [--rounds 3] [--batch 20000]
+
+Each tree runs under its own `.venv/bin/python`, in its own child process, on the
+same generated cases (benchmarks/generate.py, seeded). The timed call is what a
+service makes per request: `Engine.adjudicate(dict, as_of=...).to_json()`, validation
+included. Rounds interleave the contenders (hand-written, then each tree) so that
+load from other processes falls on all of them alike; p50/p99 pool all rounds.
+Also: cold start (`slarules adjudicate examples/cases/tb1-late.yaml`, median of 7)
+and `slarules batch` JSONL to JSONL rows/s, per tree.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+AS_OF = "2026-05-20T00:00:00+08:00"
+
+CHILD = r'''
+import gc, json, sys, time
+tree, cases_file, what, freeze = sys.argv[1:5]
+sys.path.insert(0, tree + "/benchmarks")
+cases = [json.loads(line) for line in open(cases_file, encoding="utf-8")]
+AS_OF = "%s"
+if what == "hand":
+    import handwritten
+    def call(c):
+        return handwritten.adjudicate(c, AS_OF)
+else:
+    from slarules import Engine
+    engine = Engine.default()
+    def call(c):
+        return engine.adjudicate(c, as_of=AS_OF).to_json()
+for c in cases[:1000]:
+    try: call(c)
+    except Exception: pass
+if freeze == "1":      # the loaded cases are the harness's heap, not the service's: keep them out of GC
+    gc.collect(); gc.freeze()
+out = []
+pc = time.perf_counter
+for c in cases:
+    t = pc()
+    try: call(c)
+    except Exception: pass
+    out.append(pc() - t)
+print(json.dumps(out))
+''' % AS_OF
+
+
+def pct(samples, q):
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(len(s) * q))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tree", action="append", required=True, help="NAME=PATH of a checkout with .venv")
+    ap.add_argument("--cases", type=int, default=20_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=20_000, help="cases for `slarules batch` (0: skip)")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--gc-freeze", action="store_true",
+                    help="gc.freeze() the loaded cases: without it p99 is mostly full collections walking them")
+    a = ap.parse_args()
+    trees = dict(t.split("=", 1) for t in a.tree)
+    trees = {n: str(Path(p).resolve()) for n, p in trees.items()}
+    py = {n: os.path.join(p, ".venv", "bin", "python") for n, p in trees.items()}
+    first = next(iter(trees))
+    sys.path.insert(0, str(HERE))
+    from generate import write
+    with tempfile.TemporaryDirectory(prefix="slarules-ba-") as work:
+        cases = os.path.join(work, "cases.jsonl")
+        write(cases, a.cases, a.seed, bad_rate=0.001)
+        lat: dict[str, list[float]] = {"hand-written": [], **{n: [] for n in trees}}
+        for _ in range(a.rounds):
+            for name in lat:
+                tree, what = (trees[first], "hand") if name == "hand-written" else (trees[name], "slarules")
+                done = subprocess.run([py[first] if what == "hand" else py[name], "-c", CHILD, tree, cases, what,
+                                       "1" if a.gc_freeze else "0"],
+                                      stdout=subprocess.PIPE, text=True, check=True, cwd=tree)
+                lat[name].extend(json.loads(done.stdout))
+        hand50, hand99 = pct(lat["hand-written"], .5), pct(lat["hand-written"], .99)
+        print(f"{a.cases:,} cases x {a.rounds} rounds, interleaved; timed: adjudicate(dict).to_json()"
+              f"{'; loaded cases gc.freeze()d' if a.gc_freeze else ''}\n")
+        print("| contender | p50 | p99 | p50 / hand | p99 / hand | cold start | batch rows/s |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        batch_cases = os.path.join(work, "batch.jsonl")
+        if a.batch:
+            write(batch_cases, a.batch, a.seed, bad_rate=0.001)
+        for name, samples in lat.items():
+            p50, p99 = pct(samples, .5), pct(samples, .99)
+            cold = rows = ""
+            if name != "hand-written":
+                case = os.path.join(trees[name], "examples", "cases", "tb1-late.yaml")
+                runs = []
+                for _ in range(7):
+                    t = time.perf_counter()
+                    subprocess.run([py[name], "-m", "slarules", "adjudicate", case], capture_output=True, check=True,
+                                   cwd=trees[name])
+                    runs.append(time.perf_counter() - t)
+                cold = f"{statistics.median(runs) * 1000:,.0f} ms"
+                if a.batch:
+                    t = time.perf_counter()
+                    subprocess.run([py[name], "-m", "slarules", "batch", batch_cases, "-o", os.path.join(work, name + "-out.jsonl"),
+                                    "--as-of", AS_OF, "--fresh"], capture_output=True, check=True, cwd=trees[name])
+                    rows = f"{a.batch / (time.perf_counter() - t):,.0f}"
+            print(f"| {name} | {p50 * 1e6:,.1f} µs | {p99 * 1e6:,.1f} µs | {p50 / hand50:.2f}× | {p99 / hand99:.2f}× "
+                  f"| {cold} | {rows} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
