@@ -25,6 +25,7 @@ from ..runtime._polars import pl  # first: it sets how Polars loads
 from ..case import contract as C
 from .columnar_input import DAY, EARLIEST, LATEST, UNITS, US, _with, builtins, checks_and_facts, scan_frame
 from ..runtime.values import flag_key, key
+from ..runtime.chaining import chain_of
 from ..runtime.polars_backend import column_schema, expr
 from ..packs.program import PLACEHOLDER, Leaf, Node, Program
 from .statement import Statement
@@ -166,27 +167,24 @@ class Columnar:
     def rule_steps(self) -> list[list[pl.Expr]]:
         """Strata in order, chained facts rewritten between them (as polars_backend and the closers do)."""
         program = self.program
-        class_cols = {n: key(CLASSIFICATION_PREFIX + n) for n in program.classifications}
-        level_col = key(CHAIN_LEVEL)
+        index = {r.id: i for i, r in enumerate(self.rules)}
+        chain = chain_of(program)
+
+        def chained(before: int | None) -> list[pl.Expr]:     # chaining.Chain, in Polars expressions
+            return [e.alias(k) for k, e in chain.columns(
+                before, lambda r: pl.col(f"__f{index[r.id]}"), pl.any_horizontal,
+                lambda pairs: pl.max_horizontal([pl.when(f).then(v).otherwise(0) for f, v in pairs]).cast(pl.Int64),
+                pl.lit(False), pl.lit(0, pl.Int64))]
         steps: list[list[pl.Expr]] = []
         issue_flags = [pl.when(pl.col("__issues").is_not_null())
                        .then(pl.col("__issues").list.contains(v)).alias(flag_key("complaint.issues", v))
                        for v in ISSUE_VALUES]
-        steps.append([pl.lit(False).alias(c) for c in class_cols.values()] + [pl.lit(0, pl.Int64).alias(level_col)]
-                     + issue_flags + [pl.when(pl.col("__issues").is_not_null()).then(True)
+        steps.append([pl.lit(v, pl.Boolean if isinstance(v, bool) else pl.Int64).alias(k)
+                      for k, v in chain.neutral().items()] + issue_flags + [pl.when(pl.col("__issues").is_not_null()).then(True)
                                       .alias(key("complaint.issues"))])
         for number in range(program.strata):
             if number:
-                chain = []
-                for name, col in class_cols.items():
-                    writers = [pl.col(f"__f{i}") for i, r in enumerate(self.rules) if r.classify == name
-                               and r.stratum < number]
-                    chain.append((pl.any_horizontal(writers) if writers else pl.lit(False)).alias(col))
-                levels = [pl.when(pl.col(f"__f{i}")).then(r.level).otherwise(0)
-                          for i, r in enumerate(self.rules) if r.level and r.stratum < number]
-                chain.append((pl.max_horizontal(levels) if levels else pl.lit(0, pl.Int64)).cast(pl.Int64)
-                             .alias(level_col))
-                steps.append(chain)
+                steps.append(chained(number))
             cols = []
             for i, r in enumerate(self.rules):
                 if r.stratum != number:
@@ -197,15 +195,7 @@ class Columnar:
                 cols.append(scope.alias(f"__s{i}"))
             if cols:
                 steps.append(cols)
-        # final chain values (as the closers leave them), for the verdict's doc
-        final = []
-        for name, col in class_cols.items():
-            writers = [pl.col(f"__f{i}") for i, r in enumerate(self.rules) if r.classify == name]
-            final.append((pl.any_horizontal(writers) if writers else pl.lit(False)).alias(col))
-        levels = [pl.when(pl.col(f"__f{i}")).then(r.level).otherwise(0) for i, r in enumerate(self.rules) if r.level]
-        final.append((pl.max_horizontal(levels) if levels else pl.lit(0, pl.Int64)).cast(pl.Int64).alias(level_col))
-        steps.append(final)
-        index = {r.id: i for i, r in enumerate(self.rules)}
+        steps.append(chained(None))      # final chain values (as the closers leave them), for the verdict's doc
         reported = []
         for i, r in enumerate(self.rules):
             by = [pl.col(f"__f{index[o]}") for o in self.overriders.get(r.id, [])]

@@ -49,7 +49,7 @@ from .backend import RunResult
 from ..errors import EngineError
 from ..packs.operators import OPERATORS
 from ..packs.program import CompiledRule, Leaf, Program, walk
-from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX
+from .chaining import chain_of
 from .values import flag_key, key
 
 _names = itertools.count()
@@ -135,8 +135,8 @@ class DurableBackend:
         self._actions: dict[str, tuple[int, Any]] = {}
         # per stratum: the case fields its rules test, and the chained fields set by then
         self._fields: list[tuple[str, ...]] = []
-        self._chain: list[tuple[tuple[str, str], ...]] = []
-        self._has_level = key(CHAIN_LEVEL) in {key(p) for p in program.condition_fields}
+        self._chained: list[frozenset[str]] = []
+        self.chain = chain_of(program)
         self._definition_text = _dumps(self._build_definition())
         self._open()
 
@@ -176,15 +176,14 @@ class DurableBackend:
         if len(rules) > MAX_RULES:
             raise EngineError(f"{len(rules)} durable_rules rules; durable_rules hangs at 512",
                               hint="split the packs between engines")
-        chain_keys = {key(CLASSIFICATION_PREFIX + c): c for c in program.classifications}
+        chain_keys = {link.key for link in self.chain.links}
         for stratum in range(program.strata):
             fields = tested[stratum] - {"__never__"}
             if len(fields) + 4 > MAX_PROPERTIES:
                 raise EngineError(f"stratum {stratum} tests {len(fields)} fields; a durable_rules fact holds 255",
                                   hint="split the packs between engines")
-            self._fields.append(tuple(sorted(k for k in fields if k not in chain_keys and k != key(CHAIN_LEVEL))))
-            self._chain.append(tuple(sorted((k, c) for k, c in chain_keys.items() if k in fields)))
-        self._level_in = [key(CHAIN_LEVEL) in tested[s] for s in range(program.strata)]
+            self._fields.append(tuple(sorted(k for k in fields if k not in chain_keys)))
+            self._chained.append(frozenset(chain_keys & fields))
         return rules
 
     def _open(self) -> None:
@@ -194,10 +193,8 @@ class DurableBackend:
     # -- run ---------------------------------------------------------------------------
     def _fact(self, doc: dict[str, Any], stratum: int, serial: int, run: RunResult) -> str:
         fact = {k: doc[k] for k in self._fields[stratum] if k in doc}
-        for k, name in self._chain[stratum]:
-            fact[k] = name in run.classifications
-        if self._level_in[stratum]:
-            fact[key(CHAIN_LEVEL)] = run.level
+        if self._chained[stratum]:
+            fact.update(self.chain.values(run.classifications, run.level, self._chained[stratum]))
         fact["kind"] = "case"
         fact["stratum"] = stratum
         fact["sid"] = _SID
@@ -209,10 +206,7 @@ class DurableBackend:
         run.strata_closed += 1
         for r in self._by_stratum.get(stratum, ()):
             if r.id in fired:
-                if r.classify:
-                    run.classifications.add(r.classify)
-                if r.level:
-                    run.level = max(run.level, r.level)
+                self.chain.fold(r, run)
 
     def run(self, doc: dict[str, Any]) -> RunResult:
         with self._lock:

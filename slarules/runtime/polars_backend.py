@@ -22,8 +22,9 @@ from ._polars import pl  # first: it sets how Polars loads
 from .backend import RunResult
 from ..packs.operators import OPERATORS
 from ..packs.program import Leaf, Program
+from .chaining import chain_of
 from .values import flag_key, key
-from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES
+from ..packs.vocabulary import ISSUE_VALUES
 
 _DTYPES = {"bool": pl.Boolean, "block": pl.Boolean, "text": pl.String, "enum": pl.String}
 
@@ -83,9 +84,8 @@ class PolarsBackend:
                 ("undecided", rule, (scope & expr(rule.when, self.schema).is_null()).alias(f"u{index}")))
             if rule.deadline is not None:
                 self.annotations[rule.stratum].append(("in_scope", rule, scope.alias(f"s{index}")))
-        self.class_columns = {name: key(CLASSIFICATION_PREFIX + name) for name in program.classifications
-                              if key(CLASSIFICATION_PREFIX + name) in self.schema}
-        self.level_column = key(CHAIN_LEVEL) if key(CHAIN_LEVEL) in self.schema else None
+        self.chain = chain_of(program)
+        self.chained = any(link.key in self.schema for link in self.chain.links)
 
     def frame(self, docs: list[dict[str, Any]]) -> pl.DataFrame:
         columns = {k: [d.get(k) for d in docs] for k in self.schema}
@@ -102,8 +102,8 @@ class PolarsBackend:
         df = self.frame(docs)
         fired: dict[str, pl.Series] = {}
         for number, stratum in enumerate(self.strata):
-            if number and (self.class_columns or self.level_column):
-                df = df.with_columns(self._chained(fired, n))
+            if number and self.chained:
+                df = df.with_columns(self._chained(fired, n, number))
             if not stratum:
                 continue
             notes = self.annotations[number]
@@ -121,23 +121,17 @@ class PolarsBackend:
                 for i in column.arg_true().to_list():
                     r = results[i]
                     r.fired.append(rule.id)
-                    if rule.classify:
-                        r.classifications.add(rule.classify)
-                    if rule.level:
-                        r.level = max(r.level, rule.level)
+                    self.chain.fold(rule, r)
         return results
 
-    def _chained(self, fired: dict[str, pl.Series], n: int) -> list[pl.Series]:
-        """Classification and level columns as the closers of earlier strata leave them."""
-        none = pl.Series([False] * n, dtype=pl.Boolean)
-        out = []
-        for name, column in self.class_columns.items():
-            parts = [fired[r.id] for r in self.program.rules if r.classify == name and r.id in fired]
-            out.append(reduce(lambda a, b: a | b, parts, none).alias(column))
-        if self.level_column:
+    def _chained(self, fired: dict[str, pl.Series], n: int, stratum: int) -> list[pl.Series]:
+        """The chained columns the strata before `stratum` leave (chaining.Chain says which and how)."""
+        def max_of(pairs):
             level = pl.Series([0] * n, dtype=pl.Int64)
-            for r in self.program.rules:
-                if r.level and r.id in fired:
-                    level = level.zip_with(~(fired[r.id] & (level < r.level)), pl.Series([r.level] * n))
-            out.append(level.alias(self.level_column))
-        return out
+            for flag, value in pairs:
+                level = level.zip_with(~(flag & (level < value)), pl.Series([value] * n))
+            return level
+        columns = self.chain.columns(stratum, lambda r: fired[r.id], lambda flags: reduce(lambda a, b: a | b, flags),
+                                     max_of, pl.Series([False] * n, dtype=pl.Boolean),
+                                     pl.Series([0] * n, dtype=pl.Int64))
+        return [column.alias(k) for k, column in columns if k in self.schema]

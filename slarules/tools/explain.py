@@ -24,7 +24,7 @@ from ..runtime.values import CaseFacts, flag_key, key
 from ..runtime.backend import RunResult
 from ..packs.types import duration_text, render, to_json_value
 from ..verdict.assembly import PARTY_NAMES, Verdict
-from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX
+from ..runtime.chaining import chain_of
 
 ABSENT = object()
 MAX_COUNTERFACTUALS = 3
@@ -96,11 +96,8 @@ class Explainer:
 
     # -- values ------------------------------------------------------------------------
     def value(self, path: str) -> Any:
-        if path == CHAIN_LEVEL:
-            return self.run.level
-        if path.startswith(CLASSIFICATION_PREFIX):
-            return path[len(CLASSIFICATION_PREFIX):] in self.run.classifications
-        return self.facts.values.get(path)
+        chained = chain_of(self.program).values(self.run.classifications, self.run.level, (key(path),))
+        return chained[key(path)] if chained else self.facts.values.get(path)
 
     def show(self, path: str, value: Any) -> str:
         if value is None:

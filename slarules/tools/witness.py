@@ -27,7 +27,8 @@ from ..runtime.values import case_facts, key
 from ..errors import SlaRulesError
 from ..facts import parse_case
 from ..packs.types import TYPES
-from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX
+from ..runtime.backend import RunResult
+from ..runtime.chaining import chain_of
 
 ZONE = timezone(timedelta(hours=8))
 DAY = datetime(2026, 5, 2, tzinfo=ZONE)
@@ -191,21 +192,14 @@ class Simulator:
             return None
         doc = dict(facts.doc)
         fired: set[str] = set()
-        classes: set[str] = set()
-        level = 0
+        chained = RunResult()            # what fired so far hands on (runtime.chaining)
+        chain = chain_of(self.program)
         for stratum in range(self.program.strata):
-            for name in self.program.classifications:
-                if key(CLASSIFICATION_PREFIX + name) in doc:
-                    doc[key(CLASSIFICATION_PREFIX + name)] = name in classes
-            if key(CHAIN_LEVEL) in doc:
-                doc[key(CHAIN_LEVEL)] = level
+            doc.update(chain.values(chained.classifications, chained.level, doc))
             for r in self.by_stratum.get(stratum, []):
                 if evaluate.value(r.condition, doc) is True:
                     fired.add(r.id)
-                    if r.classify:
-                        classes.add(r.classify)
-                    if r.level:
-                        level = max(level, r.level)
+                    chain.fold(r, chained)
         return fired, fired - self.program.overridden(fired)
 
 

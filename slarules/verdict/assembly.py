@@ -13,9 +13,10 @@ from typing import Any
 
 from ..packs.program import PLACEHOLDER, CompiledRule, Leaf, Program, walk
 from ..packs.types import list_separator, render_message, to_json_value
-from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, branch_label
+from ..packs.vocabulary import branch_label
 from ..runtime import evaluate
 from ..runtime.backend import RunResult
+from ..runtime.chaining import chain_of
 from ..runtime.values import CaseFacts, key
 
 ZERO = Decimal("0.00")
@@ -200,12 +201,7 @@ class VerdictBuilder:
 
     def final_doc(self, facts: CaseFacts, run: RunResult) -> dict[str, Any]:
         doc = dict(facts.doc)
-        for name in self.program.classifications:
-            k = key(CLASSIFICATION_PREFIX + name)
-            if k in doc:
-                doc[k] = name in run.classifications
-        if key(CHAIN_LEVEL) in doc:
-            doc[key(CHAIN_LEVEL)] = run.level
+        doc.update(chain_of(self.program).values(run.classifications, run.level, doc))
         return doc
 
     def amount(self, amount, facts: CaseFacts) -> Decimal:

@@ -1,0 +1,85 @@
+"""The chaining step, once: what the rules fired so far hand to the strata after them.
+
+A rule that classifies a parcel (TB-7: "handled as lost") or sets a complaint
+level feeds rules in later strata (TB-4's fine, RG-4/RG-5's level). Between
+strata, and once more for the verdict, the chained facts are set from what has
+fired: `classification.NAME` is true when any fired rule classified the parcel
+NAME, and `chain.level` is the highest level a fired rule set (0 when none).
+
+Every backend and tool takes that meaning from here: per case through `fold`
+and `values` (durable_rules' closers, the verdict, witness), and in bulk
+through `columns`, which builds each chained fact from a backend's own
+vector operations (the Polars backend, the columnar batch path).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from ..packs.program import CompiledRule, Program
+from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX
+from .values import key
+
+
+@dataclass(frozen=True)
+class Link:
+    """One chained fact: the doc key later strata read, and the rules that write it."""
+
+    key: str
+    classification: str | None         # the name it tells (None: the level)
+    writers: tuple[CompiledRule, ...]
+
+
+class Chain:
+    """A Program's chained facts, resolved once (compile once, evaluate many)."""
+
+    def __init__(self, program: Program):
+        classified = [Link(key(CLASSIFICATION_PREFIX + name), name,
+                           tuple(r for r in program.rules if r.classify == name))
+                      for name in program.classifications]
+        level = Link(key(CHAIN_LEVEL), None, tuple(r for r in program.rules if r.level))
+        self.links: tuple[Link, ...] = (*classified, level)
+
+    @staticmethod
+    def fold(rule: CompiledRule, run: Any) -> None:
+        """Add a fired rule's classification and level to `run` (anything with `classifications`, `level`)."""
+        if rule.classify:
+            run.classifications.add(rule.classify)
+        if rule.level:
+            run.level = max(run.level, rule.level)
+
+    @staticmethod
+    def value(link: Link, classifications: set[str], level: int) -> Any:
+        return link.classification in classifications if link.classification is not None else level
+
+    def values(self, classifications: set[str], level: int, keys: Iterable[str] | None = None) -> dict[str, Any]:
+        """The chained facts for what has fired, limited to `keys` (those a document carries)."""
+        wanted = None if keys is None else set(keys)
+        return {link.key: self.value(link, classifications, level) for link in self.links
+                if wanted is None or link.key in wanted}
+
+    def neutral(self) -> dict[str, Any]:
+        """The chained facts before anything fired."""
+        return self.values(set(), 0)
+
+    def columns(self, before: int | None, fired: Callable[[CompiledRule], Any], any_of: Callable[[list], Any],
+                max_of: Callable[[list[tuple[Any, int]]], Any], false: Any, zero: Any) -> list[tuple[str, Any]]:
+        """Each chained fact as a backend's vector expression, from the rules of strata before `before`
+        (None: all of them, for the verdict): `any_of` the writers' fired flags for a classification,
+        `max_of` (flag, level) pairs for the level, `false`/`zero` where no rule writes it yet."""
+        out = []
+        for link in self.links:
+            writers = [r for r in link.writers if before is None or r.stratum < before]
+            if link.classification is not None:
+                out.append((link.key, any_of([fired(r) for r in writers]) if writers else false))
+            else:
+                out.append((link.key, max_of([(fired(r), r.level) for r in writers]) if writers else zero))
+        return out
+
+
+def chain_of(program: Program) -> Chain:
+    """The Program's Chain, built on first use and kept with it (as values.fact_plan does)."""
+    chain = getattr(program, "_chain", None)
+    if chain is None:
+        chain = program._chain = Chain(program)
+    return chain
