@@ -3,18 +3,22 @@
 Strict on purpose (unknown fields are errors so typos surface), exact on purpose
 (money and sizes are Decimals, timestamps are aware datetimes), and tolerant of
 absence (every block but `waybill` may be missing: rules that need it report it).
+
+The models are built from the case field table (case/fields.py), as every other
+model of a case is; this module says how each kind of field reads in Pydantic.
 """
 from __future__ import annotations
 
 import reprlib
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError,
+                      create_model)
 
-from .case import contract as C
+from .case import contract as C, fields
 from .case.contract import DEFAULT_TIMEZONE
 from .errors import CaseError, SlaRulesError
 from .case.limits import DEFAULT as DEFAULT_LIMITS, Limits
@@ -54,10 +58,6 @@ def _check_zone(value: str) -> str:
 
 
 Timestamp = Annotated[datetime, BeforeValidator(_parse_timestamp)]
-Money = Annotated[Decimal, Field(**C.MONEY, allow_inf_nan=False)]
-Length = Annotated[Decimal, Field(**C.LENGTH, allow_inf_nan=False)]
-Weight = Annotated[Decimal, Field(**C.WEIGHT, allow_inf_nan=False)]
-StationCode = Annotated[str, Field(min_length=1, max_length=C.CODE_MAX_LENGTH, pattern=C.STATION_PATTERN)]
 Zone = Annotated[str, AfterValidator(_check_zone)]
 # JSON booleans only: "no", "false" or 0 are not quietly read as false.
 Flag = Annotated[bool, Strict()]
@@ -68,101 +68,44 @@ class Model(BaseModel):
                               validate_default=True, use_enum_values=True)
 
 
-class Stations(Model):
-    sending: StationCode | None = None
-    delivering: StationCode | None = None
+def _annotation(f: fields.Field, made: dict[str, type]) -> Any:
+    """The Pydantic type of one field of the table (without its `| None`)."""
+    kind = f.kind
+    if kind == "code":
+        return Annotated[str, Field(min_length=1, max_length=C.CODE_MAX_LENGTH, pattern=f.pattern)]
+    if kind == "enum":
+        return Literal[f.values]
+    if kind == "bool":
+        return Flag
+    if kind == "decimal":
+        return Annotated[Decimal, Field(**f.limits, allow_inf_nan=False)]
+    if kind == "int":
+        return Annotated[int, Field(**f.limits)]
+    if kind == "timestamp":
+        return Timestamp
+    if kind == "zone":
+        return Zone
+    if kind == "enums":
+        return list[Literal[f.values]]
+    if kind == "block":
+        return made[f.block.name]
+    if kind == "blocks":        # its size is limits.Limits.scans, checked before the model reads the case
+        return list[made[f.block.name]]
+    raise fields.mismatch("facts", f"no Pydantic type for `{f.name}` of kind {kind!r}")
 
 
-class Parcel(Model):
-    length_cm: Length | None = None
-    width_cm: Length | None = None
-    height_cm: Length | None = None
-    weight_kg: Weight | None = None
-    declared_value_cny: Money | None = None
-    packaging_compliant: Flag | None = None
-    prohibited: Flag | None = None
+def _field(f: fields.Field, made: dict[str, type]) -> tuple[Any, Any]:
+    """(annotation, default) of one field of the table, as create_model takes them."""
+    tp = _annotation(f, made)
+    if f.required:
+        return tp, Field(description=f.description) if f.description else ...
+    if f.kind in ("enums", "blocks"):
+        return tp, Field(default_factory=list, max_length=f.max_items if f.kind == "enums" else None,
+                         description=f.description)
+    return Optional[tp], Field(None, description=f.description) if f.description else None
 
 
-class Collection(Model):
-    sender_signed: Flag | None = None
-    in_service_area: Flag | None = None
-    quoted_cny: Money | None = None
-    charged_cny: Money | None = None
-
-
-ScanType = Literal[C.SCAN_TYPES]
-
-
-class Scan(Model):
-    type: ScanType
-    station: StationCode
-    at: Timestamp
-
-
-class Delivery(Model):
-    signed_by: Literal[C.SIGNED_BY] | None = None
-    recipient_notified: Flag | None = None
-    recipient_consented: Flag | None = None
-    proxy_id_checked: Flag | None = None
-    signature_legible: Flag | None = None
-
-
-class Outcome(Model):
-    lost: Flag | None = None
-    damaged: Flag | None = None
-    contents_short: Flag | None = None
-    packaging_intact: Flag | None = None
-    recipient_denies_receipt: Flag | None = None
-
-
-class HubHandling(Model):
-    station: StationCode | None = None
-    found: Literal[C.HUB_FINDS] | None = None
-    reported: Flag | None = None
-    isolated: Flag | None = None
-    photographed: Flag | None = None
-    registered: Flag | None = None
-    repacked: Flag | None = None
-
-
-ComplaintIssue = Literal[C.COMPLAINT_ISSUES]
-
-
-class Complaint(Model):
-    kind: Literal[C.COMPLAINT_KINDS] | None = None
-    channel: Literal[C.CHANNELS] | None = None
-    received_at: Timestamp | None = None
-    major: Flag | None = None
-    issues: list[ComplaintIssue] = Field(default_factory=list, max_length=C.MAX_ISSUES)
-    delay_minutes: Annotated[int, Field(ge=0, le=C.DELAY_MINUTES_MAX)] | None = None
-    first_contact_at: Timestamp | None = None
-    plan_at: Timestamp | None = None
-    closed_at: Timestamp | None = None
-    # Optional additions for RG-1's interaction-level SLAs (not in the first contract draft).
-    complex: Flag | None = Field(None, description="RG-1: the question needed investigation")
-    feedback_at: Timestamp | None = Field(None, description="RG-1: initial feedback on a complex question")
-    rings: Annotated[int, Field(ge=0, le=C.RINGS_MAX)] | None = Field(None, description="RG-1: rings before a phone answer")
-    connected_at: Timestamp | None = Field(None, description="RG-1: phone call connected")
-    identity_confirmed_at: Timestamp | None = Field(None, description="RG-1: caller identity confirmed")
-
-
-class Case(Model):
-    """One disputed parcel. See docs/contract.md."""
-
-    waybill: Annotated[str, Field(min_length=1, max_length=C.CODE_MAX_LENGTH, pattern=C.WAYBILL_PATTERN)]
-    product: Literal[C.PRODUCTS] | None = None
-    timezone: Zone | None = None
-    as_of: Timestamp | None = None
-    stations: Stations | None = None
-    parcel: Parcel | None = None
-    collection: Collection | None = None
-    scans: list[Scan] = Field(default_factory=list,
-                              description=f"at most limits.Limits.scans ({C.MAX_SCANS} unless raised)")
-    delivery: Delivery | None = None
-    outcome: Outcome | None = None
-    hub_handling: HubHandling | None = None
-    complaint: Complaint | None = None
-
+class _Case(Model):
     def model_post_init(self, _context: Any) -> None:
         """Give naive timestamps the case's zone, so every instant is comparable."""
         zone = ZoneInfo(self.timezone or DEFAULT_TIMEZONE)
@@ -172,16 +115,51 @@ class Case(Model):
                 return value
             return value.replace(tzinfo=zone)
 
-        self.as_of = aware(self.as_of)
-        for scan in self.scans:
-            scan.at = aware(scan.at)
-        if self.complaint is not None:
-            for name in C.TIMESTAMPS["complaint"]:
-                setattr(self.complaint, name, aware(getattr(self.complaint, name)))
+        for name in _TOP_TIMESTAMPS:
+            setattr(self, name, aware(getattr(self, name)))
+        for list_name, names in _LIST_TIMESTAMPS:
+            for item in getattr(self, list_name):
+                for name in names:
+                    setattr(item, name, aware(getattr(item, name)))
+        for block_name, names in _BLOCK_TIMESTAMPS:
+            obj = getattr(self, block_name)
+            if obj is not None:
+                for name in names:
+                    setattr(obj, name, aware(getattr(obj, name)))
 
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone or DEFAULT_TIMEZONE)
+
+
+def _models() -> dict[str, type[Model]]:
+    """A Pydantic model per block of the field table, named as the block (the case: Case)."""
+    made: dict[str, type[Model]] = {}
+    for b in fields.blocks_of():
+        made[b.name] = create_model(b.name, __base__=_Case if b is fields.CASE else Model, __doc__=b.doc,
+                                    __module__=__name__, **{f.name: _field(f, made) for f in b.fields})
+    return made
+
+
+def _timestamp_names(b: fields.Block) -> tuple[str, ...]:
+    return tuple(f.name for f in b.fields if f.kind == "timestamp")
+
+
+_TOP_TIMESTAMPS = _timestamp_names(fields.CASE)
+_LIST_TIMESTAMPS = [(f.name, _timestamp_names(f.block)) for f in fields.CASE.fields if f.kind == "blocks"]
+_BLOCK_TIMESTAMPS = [(f.name, _timestamp_names(f.block)) for f in fields.CASE.fields if f.kind == "block"]
+
+# The models, built from the table: Case (one disputed parcel, see docs/contract.md) and its
+# blocks Stations, Parcel, Collection, Scan, Delivery, Outcome, HubHandling, Complaint.
+_MODELS = _models()
+globals().update(_MODELS)
+Case: type[_Case] = _MODELS["Case"]
+ScanType = Literal[fields.SCAN["type"].values]
+ComplaintIssue = Literal[fields.COMPLAINT["issues"].values]
+Money = Annotated[Decimal, Field(**C.MONEY, allow_inf_nan=False)]
+Length = Annotated[Decimal, Field(**C.LENGTH, allow_inf_nan=False)]
+Weight = Annotated[Decimal, Field(**C.WEIGHT, allow_inf_nan=False)]
+StationCode = Annotated[str, Field(min_length=1, max_length=C.CODE_MAX_LENGTH, pattern=C.STATION_PATTERN)]
 
 
 def describe_error(err: dict) -> str:

@@ -227,29 +227,16 @@ def case_schema():
 
     Decimals (money, sizes, weights) and timestamps are strings, so they stay
     exact and keep their UTC offsets; any Parquet file with these field names
-    is read, this is the layout `slarules` writes and recommends.
+    is read, this is the layout `slarules` writes and recommends. Built from the
+    case field table (case/fields.py).
     """
     import pyarrow as pa
-    s, b, i = pa.string(), pa.bool_(), pa.int64()
-    return pa.schema([
-        ("waybill", s), ("product", s), ("timezone", s), ("as_of", s),
-        ("stations", pa.struct([("sending", s), ("delivering", s)])),
-        ("parcel", pa.struct([("length_cm", s), ("width_cm", s), ("height_cm", s), ("weight_kg", s),
-                              ("declared_value_cny", s), ("packaging_compliant", b), ("prohibited", b)])),
-        ("collection", pa.struct([("sender_signed", b), ("in_service_area", b), ("quoted_cny", s),
-                                  ("charged_cny", s)])),
-        ("scans", pa.list_(pa.struct([("type", s), ("station", s), ("at", s)]))),
-        ("delivery", pa.struct([("signed_by", s), ("recipient_notified", b), ("recipient_consented", b),
-                                ("proxy_id_checked", b), ("signature_legible", b)])),
-        ("outcome", pa.struct([("lost", b), ("damaged", b), ("contents_short", b), ("packaging_intact", b),
-                               ("recipient_denies_receipt", b)])),
-        ("hub_handling", pa.struct([("station", s), ("found", s), ("reported", b), ("isolated", b),
-                                    ("photographed", b), ("registered", b), ("repacked", b)])),
-        ("complaint", pa.struct([("kind", s), ("channel", s), ("received_at", s), ("major", b),
-                                 ("issues", pa.list_(s)), ("delay_minutes", i), ("first_contact_at", s),
-                                 ("plan_at", s), ("closed_at", s), ("complex", b), ("feedback_at", s),
-                                 ("rings", i), ("connected_at", s), ("identity_confirmed_at", s)])),
-    ])
+
+    from ..case import fields
+    s = pa.string()
+    types = {"code": s, "enum": s, "zone": s, "decimal": s, "timestamp": s, "bool": pa.bool_(), "int": pa.int64()}
+    columns = fields.column_types(types, lambda named: pa.struct(list(named.items())), pa.list_)
+    return pa.schema(list(columns.items()))
 
 
 # ---- Parquet verdicts ----------------------------------------------------------------------

@@ -1,9 +1,7 @@
 """The case contract's vocabulary in plain Python: allowed values, patterns, limits.
 
-Two models read it. `facts.Case` (Pydantic) is the authority: its errors are the
-ones users see. `fastcase.FastCase` (msgspec) accepts only what `facts.Case`
-accepts, many times faster and without importing Pydantic. Holding the values
-here, once, keeps the two from drifting; a test compares them field by field.
+The case's fields, and which of these values each takes, are in fields.py; every
+model of a case (Pydantic, msgspec, Polars, Arrow) is built from that table.
 """
 from __future__ import annotations
 
@@ -59,14 +57,11 @@ MONEY = {"ge": 0, "max_digits": 14, "decimal_places": 2}
 LENGTH = {"gt": 0, "le": 10000, "decimal_places": 2}
 WEIGHT = {"gt": 0, "le": 100000, "decimal_places": 3}
 
-# The case's fields by block, and which decimal limits or timestamp parsing each takes,
-# so the fast model can check exactly the fields the Pydantic model constrains.
-DECIMALS = {
-    "parcel": {"length_cm": LENGTH, "width_cm": LENGTH, "height_cm": LENGTH, "weight_kg": WEIGHT,
-               "declared_value_cny": MONEY},
-    "collection": {"quoted_cny": MONEY, "charged_cny": MONEY},
-}
-TIMESTAMPS = {
-    "complaint": ("received_at", "first_contact_at", "plan_at", "closed_at", "feedback_at", "connected_at",
-                  "identity_confirmed_at"),
-}
+# The case's fields by block, with their decimal limits or timestamp parsing, come from the
+# field table (fields.py, which reads this module): contract.DECIMALS and contract.TIMESTAMPS
+# still name them.
+def __getattr__(name: str):
+    if name in ("DECIMALS", "TIMESTAMPS"):
+        from . import fields
+        return getattr(fields, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

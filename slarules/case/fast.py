@@ -2,8 +2,8 @@
 
 Validating a case with Pydantic took longer than adjudicating it, and importing
 Pydantic alone is half of a CLI call's start-up. `FastCase` checks the same
-contract (the values in contract.py) with msgspec, and accepts a case only when
-`facts.Case` would accept it with the same values. Anything else, whether a
+contract with msgspec (its structs are built from the field table, case/fields.py),
+and accepts a case only when `facts.Case` would accept it with the same values. Anything else, whether a
 mistake or an input Pydantic would coerce (a number written as text, a float
 for a Decimal), goes to `facts.Case`, which either accepts it or gives the
 exact located error. So which model read a case never shows in a verdict or an
@@ -15,13 +15,13 @@ import re
 from datetime import datetime
 from decimal import Decimal
 from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 from msgspec import Meta, Struct, field
 
-from . import contract as C
+from . import contract as C, fields
 from .limits import DEFAULT as DEFAULT_LIMITS, Limits
 
 
@@ -31,107 +31,68 @@ def _anchored(pattern: str) -> str:
     return pattern[:-1] + r"\Z"
 
 
-Code = Annotated[str, Meta(min_length=1, max_length=C.CODE_MAX_LENGTH, pattern=_anchored(C.STATION_PATTERN))]
 # Decimals and timestamps are checked by `_finish`, which accepts only the forms whose
 # Pydantic result is certain (a datetime object, say, is left to Pydantic).
-Decimalish = str | int | float | None
-Timestamp = str | None
+Decimalish = str | int | float
 
 
 class _Block(Struct, forbid_unknown_fields=True):
     pass
 
 
-class Stations(_Block):
-    sending: Code | None = None
-    delivering: Code | None = None
-
-
-class Parcel(_Block):
-    length_cm: Decimalish = None
-    width_cm: Decimalish = None
-    height_cm: Decimalish = None
-    weight_kg: Decimalish = None
-    declared_value_cny: Decimalish = None
-    packaging_compliant: bool | None = None
-    prohibited: bool | None = None
-
-
-class Collection(_Block):
-    sender_signed: bool | None = None
-    in_service_area: bool | None = None
-    quoted_cny: Decimalish = None
-    charged_cny: Decimalish = None
-
-
-class Scan(_Block):
-    type: Literal[C.SCAN_TYPES]
-    station: Code
-    at: str
-
-
-class Delivery(_Block):
-    signed_by: Literal[C.SIGNED_BY] | None = None
-    recipient_notified: bool | None = None
-    recipient_consented: bool | None = None
-    proxy_id_checked: bool | None = None
-    signature_legible: bool | None = None
-
-
-class Outcome(_Block):
-    lost: bool | None = None
-    damaged: bool | None = None
-    contents_short: bool | None = None
-    packaging_intact: bool | None = None
-    recipient_denies_receipt: bool | None = None
-
-
-class HubHandling(_Block):
-    station: Code | None = None
-    found: Literal[C.HUB_FINDS] | None = None
-    reported: bool | None = None
-    isolated: bool | None = None
-    photographed: bool | None = None
-    registered: bool | None = None
-    repacked: bool | None = None
-
-
-class Complaint(_Block):
-    kind: Literal[C.COMPLAINT_KINDS] | None = None
-    channel: Literal[C.CHANNELS] | None = None
-    received_at: Timestamp = None
-    major: bool | None = None
-    issues: Annotated[list[Literal[C.COMPLAINT_ISSUES]], Meta(max_length=C.MAX_ISSUES)] = field(default_factory=list)
-    delay_minutes: Annotated[int, Meta(ge=0, le=C.DELAY_MINUTES_MAX)] | None = None
-    first_contact_at: Timestamp = None
-    plan_at: Timestamp = None
-    closed_at: Timestamp = None
-    complex: bool | None = None
-    feedback_at: Timestamp = None
-    rings: Annotated[int, Meta(ge=0, le=C.RINGS_MAX)] | None = None
-    connected_at: Timestamp = None
-    identity_confirmed_at: Timestamp = None
-
-
-class FastCase(_Block):
-    """A validated case with the fields, values and `zone` of `facts.Case`."""
-
-    waybill: Annotated[str, Meta(min_length=1, max_length=C.CODE_MAX_LENGTH, pattern=_anchored(C.WAYBILL_PATTERN))]
-    product: Literal[C.PRODUCTS] | None = None
-    timezone: str | None = None
-    as_of: Timestamp = None
-    stations: Stations | None = None
-    parcel: Parcel | None = None
-    collection: Collection | None = None
-    scans: Annotated[list[Scan], Meta(max_length=C.MAX_SCANS)] = field(default_factory=list)
-    delivery: Delivery | None = None
-    outcome: Outcome | None = None
-    hub_handling: HubHandling | None = None
-    complaint: Complaint | None = None
-
+class _CaseBlock(_Block):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone or C.DEFAULT_TIMEZONE)
+
+
+def _type(f: fields.Field, made: dict[str, type]) -> Any:
+    """The msgspec type of one field of the table (without its `| None`)."""
+    kind = f.kind
+    if kind == "code":
+        return Annotated[str, Meta(min_length=1, max_length=C.CODE_MAX_LENGTH, pattern=_anchored(f.pattern))]
+    if kind == "enum":
+        return Literal[f.values]
+    if kind == "bool":
+        return bool
+    if kind == "decimal":
+        return Decimalish
+    if kind == "int":
+        return Annotated[int, Meta(**f.limits)]
+    if kind in ("timestamp", "zone"):
+        return str
+    if kind == "enums":
+        return Annotated[list[Literal[f.values]], Meta(max_length=f.max_items)]
+    if kind == "block":
+        return made[f.block.name]
+    if kind == "blocks":       # more than the default limit: left to Pydantic, which reads a raised limit
+        return Annotated[list[made[f.block.name]], Meta(max_length=f.max_items)]
+    raise fields.mismatch("case.fast", f"no msgspec type for `{f.name}` of kind {kind!r}")
+
+
+def _structs() -> dict[str, type]:
+    """A msgspec Struct per block of the field table, named as the block (the case: FastCase)."""
+    made: dict[str, type] = {}
+    for b in fields.blocks_of():
+        spec = []
+        for f in b.fields:
+            tp = _type(f, made)
+            if f.required:
+                spec.append((f.name, tp))
+            elif f.kind in ("enums", "blocks"):
+                spec.append((f.name, tp, field(default_factory=list)))
+            else:
+                spec.append((f.name, Optional[tp], None))
+        root = b is fields.CASE
+        made[b.name] = msgspec.defstruct("FastCase" if root else b.name, spec, module=__name__,
+                                         bases=(_CaseBlock if root else _Block,), forbid_unknown_fields=True)
+    return made
+
+
+_STRUCTS = _structs()
+globals().update({name: struct for name, struct in _STRUCTS.items() if name != "Case"})
+FastCase = _STRUCTS["Case"]
+FastCase.__doc__ = "A validated case with the fields, values and `zone` of `facts.Case`."
 
 
 class _Unsure(Exception):
@@ -195,10 +156,6 @@ class _DecimalField:
         return Decimal(value)
 
 
-_DECIMAL_FIELDS = {block: [(name, _DecimalField(limits)) for name, limits in fields.items()]
-                   for block, fields in C.DECIMALS.items()}
-
-
 def _instant(value: Any, zone: ZoneInfo, required: bool = False) -> datetime | None:
     if value is None and not required:
         return None
@@ -214,24 +171,45 @@ def _instant(value: Any, zone: ZoneInfo, required: bool = False) -> datetime | N
     return value if value.tzinfo is not None else value.replace(tzinfo=zone)
 
 
+def _conversions(b: fields.Block) -> list[tuple[str, Any]]:
+    """(name, convert(value, zone)) of the fields of `b` that msgspec leaves as they came."""
+    out = []
+    for f in b.fields:
+        if f.kind == "decimal":
+            out.append((f.name, lambda value, zone, check=_DecimalField(f.limits): check(value)))
+        elif f.kind == "timestamp":
+            out.append((f.name, lambda value, zone, required=f.required: _instant(value, zone, required)))
+        elif f.kind in ("zone", "block", "blocks") and b is not fields.CASE:
+            raise fields.mismatch("case.fast", f"`{b.name}.{f.name}`: a {f.kind} is read only at the case's top level")
+    return out
+
+
+_ZONES = [f.name for f in fields.CASE.fields if f.kind == "zone"]
+if _ZONES != ["timezone"]:
+    raise fields.mismatch("case.fast", f"the case's zone fields are {_ZONES}; `zone` reads `timezone` only")
+_TOP = _conversions(fields.CASE)
+_BLOCKS = [(f.name, _conversions(f.block)) for f in fields.CASE.fields if f.kind == "block"]
+_LISTS = [(f.name, _conversions(f.block)) for f in fields.CASE.fields if f.kind == "blocks"]
+_BLOCKS = [(name, conv) for name, conv in _BLOCKS if conv]
+_LISTS = [(name, conv) for name, conv in _LISTS if conv]
+
+
 def _finish(case: FastCase) -> None:
     """Check and convert what msgspec left as it came: zone, timestamps, decimals."""
     if case.timezone is not None and (len(case.timezone) > C.TEXT_MAX_LENGTH or not _zone_ok(case.timezone)):
         raise _Unsure
     zone = case.zone
-    case.as_of = _instant(case.as_of, zone)
-    for scan in case.scans:
-        scan.at = _instant(scan.at, zone, required=True)
-    for block, fields in _DECIMAL_FIELDS.items():
-        obj = getattr(case, block)
+    for name, convert in _TOP:
+        setattr(case, name, convert(getattr(case, name), zone))
+    for list_name, conversions in _LISTS:
+        for item in getattr(case, list_name):
+            for name, convert in conversions:
+                setattr(item, name, convert(getattr(item, name), zone))
+    for block_name, conversions in _BLOCKS:
+        obj = getattr(case, block_name)
         if obj is not None:
-            for name, check in fields:
-                setattr(obj, name, check(getattr(obj, name)))
-    for block, names in C.TIMESTAMPS.items():
-        obj = getattr(case, block)
-        if obj is not None:
-            for name in names:
-                setattr(obj, name, _instant(getattr(obj, name), zone))
+            for name, convert in conversions:
+                setattr(obj, name, convert(getattr(obj, name), zone))
 
 
 def fast_case(data: Any) -> FastCase | None:

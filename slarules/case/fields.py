@@ -1,0 +1,284 @@
+"""The case's fields, written once: every block, every field, its kind and whether it is required.
+
+docs/contract.md in a table. Every way slarules reads a case is built from it:
+
+- `facts.Case` and its blocks (Pydantic, the authority: its errors are the ones users see),
+- `case.fast.FastCase` and its blocks (msgspec, the fast way in, without Pydantic),
+- `batch.columnar_input.raw_schema()` and its bulk value checks (Polars),
+- `batch.io.case_schema()` (Arrow, the layout of a Parquet file of cases).
+
+So adding an optional field to the contract is one edit here (plus its tests, and,
+if rules are to read it, its base fact in packs/vocabulary.py). A kind a backend
+cannot build refuses at import, naming the field. This module imports neither
+Pydantic nor msgspec nor Polars: it is plain data.
+
+Kinds (what a field holds, as JSON):
+
+    code       text matching `pattern`, 1..CODE_MAX_LENGTH characters (waybill, station codes)
+    enum       one of `values`
+    bool       a JSON boolean (never "no", "false" or 0)
+    decimal    an exact number within `limits` (contract.MONEY, LENGTH, WEIGHT): a Decimal
+    int        a whole number within `limits` (ge, le)
+    timestamp  ISO 8601 text; a naive one takes the case's time zone
+    zone       an IANA time zone name
+    enums      a list of `values`, at most `max_items`; absent is []
+    block      an object with the fields of `block`
+    blocks     a list of `block` objects; absent is []. `max_items` is a default limit
+               (limits.Limits.scans) a user may raise, so only the fast path holds to it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field as _field
+from typing import Iterator, Mapping
+
+from . import contract as C
+
+KINDS = ("code", "enum", "bool", "decimal", "int", "timestamp", "zone", "enums", "block", "blocks")
+
+
+class FieldTableError(TypeError):
+    """A model or schema disagrees with the case field table (a programming error, raised at import)."""
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str
+    required: bool = False
+    values: tuple[str, ...] = ()           # enum, enums
+    limits: Mapping = _field(default_factory=dict)   # decimal, int
+    pattern: str | None = None             # code
+    max_items: int | None = None           # enums, blocks
+    block: "Block | None" = None           # block, blocks
+    description: str | None = None         # shown in `slarules schema case`
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise FieldTableError(f"case field `{self.name}`: unknown kind {self.kind!r} (one of {', '.join(KINDS)})")
+        needs = {"enum": "values", "enums": "values", "decimal": "limits", "int": "limits", "code": "pattern",
+                 "block": "block", "blocks": "block"}.get(self.kind)
+        if needs and not getattr(self, needs):
+            raise FieldTableError(f"case field `{self.name}` ({self.kind}) needs `{needs}`")
+
+
+@dataclass(frozen=True)
+class Block:
+    name: str                      # the class name of its models: Parcel, FastCase's Parcel, ...
+    fields: tuple[Field, ...]
+    doc: str | None = None
+
+    def __getitem__(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+
+# ---- the table's vocabulary: one constructor per kind -------------------------------------------
+
+def code(name, pattern=C.STATION_PATTERN, required=False, description=None):
+    return Field(name, "code", required, pattern=pattern, description=description)
+
+
+def enum(name, values, required=False, description=None):
+    return Field(name, "enum", required, values=tuple(values), description=description)
+
+
+def flag(name, description=None):
+    return Field(name, "bool", description=description)
+
+
+def decimal(name, limits, description=None):
+    return Field(name, "decimal", limits=dict(limits), description=description)
+
+
+def integer(name, high, description=None):
+    return Field(name, "int", limits={"ge": 0, "le": high}, description=description)
+
+
+def timestamp(name, required=False, description=None):
+    return Field(name, "timestamp", required, description=description)
+
+
+def zone(name, description=None):
+    return Field(name, "zone", description=description)
+
+
+def enums(name, values, max_items, description=None):
+    return Field(name, "enums", values=tuple(values), max_items=max_items, description=description)
+
+
+def block(name, of: Block, description=None):
+    return Field(name, "block", block=of, description=description)
+
+
+def blocks(name, of: Block, max_items, description=None):
+    return Field(name, "blocks", block=of, max_items=max_items, description=description)
+
+
+# ---- the table ----------------------------------------------------------------------------------
+
+STATIONS = Block("Stations", (code("sending"), code("delivering")))
+
+PARCEL = Block("Parcel", (
+    decimal("length_cm", C.LENGTH),
+    decimal("width_cm", C.LENGTH),
+    decimal("height_cm", C.LENGTH),
+    decimal("weight_kg", C.WEIGHT),
+    decimal("declared_value_cny", C.MONEY),
+    flag("packaging_compliant"),
+    flag("prohibited"),
+))
+
+COLLECTION = Block("Collection", (
+    flag("sender_signed"),
+    flag("in_service_area"),
+    decimal("quoted_cny", C.MONEY),
+    decimal("charged_cny", C.MONEY),
+))
+
+SCAN = Block("Scan", (
+    enum("type", C.SCAN_TYPES, required=True),
+    code("station", required=True),
+    timestamp("at", required=True),
+))
+
+DELIVERY = Block("Delivery", (
+    enum("signed_by", C.SIGNED_BY),
+    flag("recipient_notified"),
+    flag("recipient_consented"),
+    flag("proxy_id_checked"),
+    flag("signature_legible"),
+))
+
+OUTCOME = Block("Outcome", (
+    flag("lost"),
+    flag("damaged"),
+    flag("contents_short"),
+    flag("packaging_intact"),
+    flag("recipient_denies_receipt"),
+))
+
+HUB_HANDLING = Block("HubHandling", (
+    code("station"),
+    enum("found", C.HUB_FINDS),
+    flag("reported"),
+    flag("isolated"),
+    flag("photographed"),
+    flag("registered"),
+    flag("repacked"),
+))
+
+COMPLAINT = Block("Complaint", (
+    enum("kind", C.COMPLAINT_KINDS),
+    enum("channel", C.CHANNELS),
+    timestamp("received_at"),
+    flag("major"),
+    enums("issues", C.COMPLAINT_ISSUES, C.MAX_ISSUES),
+    integer("delay_minutes", C.DELAY_MINUTES_MAX),
+    timestamp("first_contact_at"),
+    timestamp("plan_at"),
+    timestamp("closed_at"),
+    # Optional additions for RG-1's interaction-level SLAs (not in the first contract draft).
+    flag("complex", "RG-1: the question needed investigation"),
+    timestamp("feedback_at", description="RG-1: initial feedback on a complex question"),
+    integer("rings", C.RINGS_MAX, "RG-1: rings before a phone answer"),
+    timestamp("connected_at", description="RG-1: phone call connected"),
+    timestamp("identity_confirmed_at", description="RG-1: caller identity confirmed"),
+))
+
+CASE = Block("Case", (
+    code("waybill", C.WAYBILL_PATTERN, required=True),
+    enum("product", C.PRODUCTS),
+    zone("timezone"),
+    timestamp("as_of"),
+    block("stations", STATIONS),
+    block("parcel", PARCEL),
+    block("collection", COLLECTION),
+    blocks("scans", SCAN, C.MAX_SCANS, f"at most limits.Limits.scans ({C.MAX_SCANS} unless raised)"),
+    block("delivery", DELIVERY),
+    block("outcome", OUTCOME),
+    block("hub_handling", HUB_HANDLING),
+    block("complaint", COMPLAINT),
+), doc="One disputed parcel. See docs/contract.md.")
+
+
+# ---- reading the table ----------------------------------------------------------------------------
+
+def blocks_of(root: Block = CASE) -> Iterator[Block]:
+    """Every block, nested ones first, each once: the order models must be built in."""
+    seen: set[str] = set()
+
+    def walk(b: Block):
+        for f in b.fields:
+            if f.block is not None and f.block.name not in seen:
+                yield from walk(f.block)
+        if b.name not in seen:
+            seen.add(b.name)
+            yield b
+    yield from walk(root)
+
+
+def leaves(root: Block = CASE) -> Iterator[tuple[str, Field]]:
+    """(path, field) of every field outside lists: `waybill`, `parcel.weight_kg`, ..."""
+    for f in root.fields:
+        if f.kind == "block":
+            for g in f.block.fields:
+                yield f"{f.name}.{g.name}", g
+        else:
+            yield f.name, f
+
+
+def _decimals() -> dict[str, dict[str, Mapping]]:
+    out: dict[str, dict[str, Mapping]] = {}
+    for path, f in leaves():
+        if f.kind == "decimal" and "." in path:
+            block_name, name = path.split(".")
+            out.setdefault(block_name, {})[name] = f.limits
+    return out
+
+
+def _timestamps() -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for path, f in leaves():
+        if f.kind == "timestamp" and "." in path:
+            block_name, name = path.split(".")
+            out[block_name] = out.get(block_name, ()) + (name,)
+    return out
+
+
+# Decimal and timestamp fields of the blocks, by block (contract.DECIMALS and TIMESTAMPS read these).
+DECIMALS = _decimals()
+TIMESTAMPS = _timestamps()
+
+
+def column_types(scalar: Mapping[str, object], struct, list_, root: Block = CASE) -> dict[str, object]:
+    """The table as nested column types: `scalar[kind]` for a value, `struct({...})` and `list_(type)` else.
+
+    Decimals and timestamps are text in columns, so they stay exact and keep their UTC offsets.
+    """
+    def of(f: Field):
+        if f.kind == "block":
+            return struct({g.name: of(g) for g in f.block.fields})
+        if f.kind == "blocks":
+            return list_(struct({g.name: of(g) for g in f.block.fields}))
+        if f.kind == "enums":
+            return list_(scalar["enum"])
+        return scalar[f.kind]
+    return {f.name: of(f) for f in root.fields}
+
+
+def mismatch(where: str, problem: str) -> FieldTableError:
+    return FieldTableError(f"{where} disagrees with the case field table (slarules/case/fields.py): {problem}")
+
+
+def expect_equal(where: str, table: Mapping, built: Mapping) -> None:
+    """Raise a FieldTableError naming each field whose description differs between the table and a model."""
+    problems = [f"`{k}` missing" for k in table if k not in built]
+    problems += [f"`{k}` is not in the table" for k in built if k not in table]
+    problems += [f"`{k}`: table says {table[k]!r}, model has {built[k]!r}"
+                 for k in table if k in built and table[k] != built[k]]
+    if not problems and list(table) != list(built):
+        problems.append(f"field order {list(built)} differs from the table's {list(table)}")
+    if problems:
+        raise mismatch(where, "; ".join(problems))
