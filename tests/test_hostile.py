@@ -286,6 +286,7 @@ def test_a_number_a_float_cannot_hold_is_an_error_with_its_place(number):
     with pytest.raises(InputError, match="cannot be read exactly") as err:
         parse_text(text, "c.json")
     assert err.value.line == 1 and err.value.column == text.index(number) + 1
+    assert err.value.field == "collection.quoted_cny"
 
 
 @pytest.mark.parametrize("number", ["1.0e-400", "0.30000000000000001", "12345678901234567.5"])
@@ -315,7 +316,7 @@ def test_inexact_numbers_are_error_rows_in_a_batch(engine, tmp_path, backend):
 def test_nan_is_located():
     with pytest.raises(InputError) as err:
         parse_text('{"waybill": "W",\n "parcel": {"weight_kg": NaN}}', "c.json")
-    assert (err.value.line, err.value.column) == (2, 26)
+    assert (err.value.line, err.value.column, err.value.field) == (2, 26, "parcel.weight_kg")
 
 
 def test_a_bom_at_the_start_of_a_file_is_fine_everywhere_and_nowhere_else(engine, tmp_path):

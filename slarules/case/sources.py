@@ -207,11 +207,14 @@ def json_data(text: str, file: str, line: int | None = None) -> Any:
     except _Unfaithful as exc:
         at_line, column = _where_in(text, exc.text)
         raise InputError(f"the number {exc.text} cannot be read exactly (it would become {float(exc.text)!r})",
-                         file=file, line=line or at_line, column=column,
+                         file=file, line=line or at_line, column=column, field=_field_at(text, exc.text),
                          hint="write it as a decimal string, e.g. \"0.01\"") from None
     except ValueError as exc:
         at_line, column = _constant_at(text, exc)
-        raise InputError(f"not valid JSON: {exc}", file=file, line=line or at_line, column=column) from None
+        name = str(exc).split(" ", 1)[0]
+        raise InputError(f"not valid JSON: {exc}", file=file, line=line or at_line, column=column,
+                         field=_field_at(text, name) if column else None,
+                         hint="JSON has no NaN or Infinity: leave the field out when it is unknown") from None
     except RecursionError:
         raise InputError("not valid JSON: nested too deeply", file=file, line=line) from None
 
@@ -220,6 +223,17 @@ def _constant_at(text: str, exc: ValueError) -> tuple[int | None, int | None]:
     """Where NaN or Infinity stands, so the message points at it (json.loads does not say)."""
     name = str(exc).split(" ", 1)[0]
     return _where_in(text, name) if name in ("NaN", "Infinity", "-Infinity") else (None, None)
+
+
+def _field_at(text: str, token: str) -> str | None:
+    """The field whose value `token` (NaN, 1e-400) is: the last key before it, once it reads as null."""
+    at = text.find(token)
+    if at < 0:
+        return None
+    line, column = _where_in(text, token)
+    positions = _json_positions(text[:at] + "null" + text[at + len(token):])
+    before = [(where, path) for path, where in positions.items() if path and where <= (line, column)]
+    return ".".join(str(p) for p in max(before)[1]) if before else None
 
 
 def _json_positions(text: str) -> dict:
