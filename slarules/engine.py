@@ -291,6 +291,19 @@ class Engine:
         except Exception as exc:
             return exc
 
+    # -- for tools: a run, its verdict and its values, without reaching into the engine ----------
+    def verdict(self, facts: CaseFacts, run: RunResult, lang: str = "zh") -> Verdict:
+        """The verdict of a run from `run`: what `adjudicate` returns, for tools that need the run too."""
+        return self.builder.build(facts, run, lang)
+
+    def final_values(self, facts: CaseFacts, run: RunResult) -> dict[str, Any]:
+        """The encoded facts as the last stratum left them, chained facts set: what the rules saw."""
+        return self.builder.final_doc(facts, run)
+
+    def rerun(self, doc: dict[str, Any]) -> RunResult:
+        """Run encoded facts (a case's, changed) through durable_rules: explain's counterfactuals."""
+        return self.backend.run(doc)
+
     def explain(self, case: Case | dict, *, as_of: Any = None, lang: str = "zh"):
         """The verdict plus a trace of every rule: why, why not, and what would flip each finding."""
         if lang not in LANGS:

@@ -91,7 +91,7 @@ class Explainer:
         self.verdict = verdict
         self.lang = lang
         self.words = WORDS[lang]
-        self.doc = engine.builder.final_doc(facts, run)
+        self.doc = engine.final_values(facts, run)
         self.findings = {f.rule for f in verdict.findings}
 
     # -- values ------------------------------------------------------------------------
@@ -250,7 +250,7 @@ class Explainer:
 
     def verify(self, rule: CompiledRule, changes: dict[str, Any]) -> list[str] | None:
         """Run the changed facts; the findings that appear instead, or None if `rule` stays."""
-        run = self.engine.backend.run(self.changed_doc(changes))
+        run = self.engine.rerun(self.changed_doc(changes))
         overridden = self.program.overridden(run.fired)
         after = [r.id for r in self.program.rules if r.id in run.fired and r.id not in overridden
                  and r.kind != "not_covered"]
@@ -309,7 +309,7 @@ class Explainer:
 def explain(engine, case, *, as_of: Any = None, lang: str = "zh") -> Explanation:
     """Adjudicate `case` and trace every rule; see `Engine.explain`."""
     facts, run = engine.run(case, as_of)
-    verdict = engine.builder.build(facts, run, lang)
+    verdict = engine.verdict(facts, run, lang)
     ex = Explainer(engine, facts, run, verdict, lang)
     return Explanation(verdict=verdict, rules=[ex.trace(r) for r in engine.program.rules])
 

@@ -258,7 +258,7 @@ class PackTester:
         except SlaRulesError as exc:
             outcome.error = f"{doc.file}:{line}: the test case is not valid: {exc}"
             return outcome
-        verdict = self.engine.builder.build(facts, run, "en")
+        verdict = self.engine.verdict(facts, run, "en")
         self.record(facts, run)
         expected, actual = project(test.expect, run.fired, verdict)
         outcome.passed = expected == actual
@@ -267,7 +267,7 @@ class PackTester:
         return outcome
 
     def record(self, facts, run) -> None:
-        doc = self.engine.builder.final_doc(facts, run)
+        doc = self.engine.final_values(facts, run)
         self.coverage.fired.update(run.fired)
         program = self.engine.program
         for b in self.coverage.branches:
