@@ -643,21 +643,17 @@ class Columnar:
                     .str.join(", ").alias("__fines")))
 
     def _statement(self, f: pl.DataFrame, payers: pl.DataFrame, statuses, off: int) -> Statement:
-        """statement.Statement.add, folded over the chunk's rows at once."""
+        """statement.Statement.add over the chunk's rows at once: its group-bys feed the same count_* methods."""
         from decimal import Decimal
 
-        from .statement import CS_DEADLINES, DELIVERY, _level, _station
+        from .statement import CS_DEADLINES, DELIVERY
         st = Statement(verdicts=f.height)
         cents = lambda n: Decimal(int(n)).scaleb(-2)  # noqa: E731
         for who, fine in payers.filter(pl.col("fine") > 0).group_by("who").agg(pl.col("fine").sum()).iter_rows():
-            st.stations.setdefault(who, _station())["fines"] += cents(fine)
+            st.count_fine(who, cents(fine))
         for who, clause, count, refund in payers.group_by("who", "clause").agg(
                 pl.len(), pl.col("refund").sum()).sort("who", "clause").iter_rows():
-            entry = st.stations.setdefault(who, _station())
-            entry["findings"][clause] += count
-            if refund:
-                entry["refunds"] += cents(refund)
-            st.clauses[clause] += count
+            st.count_findings(who, clause, count, cents(refund))
         if DELIVERY in statuses:
             hour = ((pl.col(key("reference_arrival")) + off) // (3600 * US)) % 24
             hours = (f.select(hour.alias("hour"), pl.col(f"__dl_{DELIVERY}").alias("status"))
@@ -665,9 +661,7 @@ class Columnar:
                      .group_by("hour").agg((pl.col("status") == "met").sum().alias("met"),
                                            (pl.col("status") == "breached").sum().alias("late")))
             for hour, met, late in hours.iter_rows():
-                slot = st.hours.setdefault(int(hour), [0, 0])
-                slot[0] += met
-                slot[1] += late
+                st.count_delivery(int(hour), met, late)
         received, closed = pl.col(key("complaint.received_at")), pl.col(key("complaint.closed_at"))
         level = pl.col(key(CHAIN_LEVEL))
         aggs = [pl.len().alias("complaints"), closed.is_not_null().sum().alias("handled"),
@@ -679,7 +673,5 @@ class Columnar:
                   .group_by(pl.when(level > 0).then(level.cast(pl.String)).otherwise(pl.lit("none")).alias("level"))
                   .agg(aggs))
         for row in levels.iter_rows(named=True):
-            entry = st.levels.setdefault(row.pop("level"), _level())
-            for k, v in row.items():
-                entry[k] += int(v or 0)
+            st.count_complaints(row.pop("level"), {k: int(v or 0) for k, v in row.items()})
         return st

@@ -42,37 +42,56 @@ class Statement:
     levels: dict[str, dict] = field(default_factory=dict)         # "1".."3" or "none"
 
     # -- folding ------------------------------------------------------------------------
+    # What each counter counts is said once, in the count_* methods; `add` feeds them one verdict
+    # at a time and the columnar path (batch/columnar.py) feeds them a chunk's group-bys.
+    def count_fine(self, payer: str, amount: Decimal) -> None:
+        self.stations.setdefault(payer, _station())["fines"] += amount
+
+    def count_findings(self, who: str, clause: str, count: int, refunds: Decimal) -> None:
+        """`count` findings of `clause` against `who` (a station, else a party), with their refunds."""
+        entry = self.stations.setdefault(who, _station())
+        entry["findings"][clause] += count
+        if refunds:
+            entry["refunds"] += refunds
+        self.clauses[clause] += count
+
+    def count_delivery(self, hour: int, met: int, late: int) -> None:
+        """Decided delivery deadlines of parcels that arrived in `hour` (local), met and late."""
+        slot = self.hours.setdefault(hour, [0, 0])
+        slot[0] += met
+        slot[1] += late
+
+    def count_complaints(self, level: str, counts: dict[str, int]) -> None:
+        """Complaints received at `level` ("1".."3" or "none"): the `_level()` counters to add."""
+        entry = self.levels.setdefault(level, _level())
+        for name, n in counts.items():
+            entry[name] += n
+
     def add(self, facts, verdict) -> None:
         """Fold one verdict (and the facts it was judged on) into the totals."""
         self.verdicts += 1
         for payer, amount in verdict.fines_cny.items():
-            self.stations.setdefault(payer, _station())["fines"] += Decimal(amount)
+            self.count_fine(payer, Decimal(amount))
         for f in verdict.findings:
-            who = f.station or f.party
-            entry = self.stations.setdefault(who, _station())
-            entry["findings"][f.clause] += 1
-            refund = Decimal(f.refund_cny)
-            if refund:
-                entry["refunds"] += refund
-            self.clauses[f.clause] += 1
+            self.count_findings(f.station or f.party, f.clause, 1, Decimal(f.refund_cny))
         deadlines = {d.name: d for d in verdict.deadlines}
         delivery = deadlines.get(DELIVERY)
         arrival = facts.values.get("reference_arrival")
         if delivery is not None and delivery.status != "open" and arrival is not None:
-            hour = arrival.astimezone(facts.zone).hour
-            self.hours.setdefault(hour, [0, 0])[0 if delivery.status == "met" else 1] += 1
+            met = delivery.status == "met"
+            self.count_delivery(arrival.astimezone(facts.zone).hour, int(met), int(not met))
         complaint = facts.case.complaint
         if complaint is not None and complaint.received_at is not None:
-            level = self.levels.setdefault(str(verdict.complaint_level or "none"), _level())
-            level["complaints"] += 1
+            counts = {"complaints": 1}
             for name, label in CS_DEADLINES.items():
                 d = deadlines.get(name)
                 if d is not None:
-                    level[f"{label}_due"] += 1
-                    level[f"{label}_met"] += d.status == "met"
+                    counts[f"{label}_due"] = 1
+                    counts[f"{label}_met"] = int(d.status == "met")
             if complaint.closed_at is not None:
-                level["handled"] += 1
-                level["handling_seconds"] += int((complaint.closed_at - complaint.received_at).total_seconds())
+                counts["handled"] = 1
+                counts["handling_seconds"] = int((complaint.closed_at - complaint.received_at).total_seconds())
+            self.count_complaints(str(verdict.complaint_level or "none"), counts)
 
     def merge(self, other: "Statement") -> "Statement":
         self.verdicts += other.verdicts
