@@ -18,3 +18,11 @@ def test_two_commands_and_ci_runs_the_second():
     assert test in ci.splitlines()
     example = re.search(r"adjudicate (\S+)", run).group(1)
     assert (ROOT / example).exists()
+
+
+def test_the_wheel_lists_every_subpackage():
+    """A folder missing from pyproject's `packages` would install a slarules that cannot import itself."""
+    import tomllib
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "slarules").rglob("__init__.py")}
+    assert found <= listed, f"add to pyproject.toml packages: {sorted(found - listed)}"
