@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from slarules import Engine
+from slarules import Engine, PackError, load_case
 from slarules.tools.check import CheckOptions, check
 from slarules.cli import main
 from slarules.engine import default_rules_dir
+
+from conftest import EXAMPLES, ROOT
 
 TB1 = "taobao.delivery-window.late"
 TB2_OVERRIDES = "    overrides: [taobao.delivery-window.late]\n"
@@ -198,3 +200,16 @@ def test_a_pack_that_does_not_load_hides_no_problem_of_the_others(packs, capsys,
     assert lines[0].startswith(f"{packs / 'taobao.yaml'}:") and message in lines[0], out
     assert lines[1].startswith(f"{packs / 'uc.yaml'}:{line}:") and "clause `UC-11`" in lines[1], out
     assert len(lines) == 4 and "taobao.yaml did not load" in lines[2] and "not analysed" in lines[2], out
+
+
+def test_a_rule_too_big_for_durable_rules_is_a_located_pack_error(tmp_path):
+    """durable_rules' C core holds about 31 tests per rule (error 113); found by the fuzzer as a crash."""
+    found = ROOT / "tests" / "fuzz" / "regressions" / "pack" / "EngineError-engine-adjudicate-L245.yaml"
+    pack = tmp_path / "regulations.yaml"
+    pack.write_bytes(found.read_bytes())
+    issues = check([pack], None, CheckOptions(examples=5))
+    error = next(i for i in issues if i.severity == "error")
+    assert "durable_rules cannot hold the condition of rule `cs.level-2`" in error.message
+    assert (Path(error.file).name, error.line) == ("regulations.yaml", 157)
+    with pytest.raises(PackError, match="cs.level-2"):
+        Engine.load([pack]).adjudicate(load_case(EXAMPLES / "rg4-level2.yaml"))

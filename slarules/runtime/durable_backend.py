@@ -46,7 +46,7 @@ import durable_rules_engine as _c     # durable_rules' C core (the `durable` pac
 from durable import engine as _durable
 
 from .backend import RunResult
-from ..errors import EngineError
+from ..errors import EngineError, PackError
 from ..packs.operators import OPERATORS
 from ..packs.program import CompiledRule, Leaf, Program, walk
 from .chaining import chain_of
@@ -137,7 +137,8 @@ class DurableBackend:
         self._fields: list[tuple[str, ...]] = []
         self._chained: list[frozenset[str]] = []
         self.chain = chain_of(program)
-        self._definition_text = _dumps(self._build_definition())
+        self._definition = self._build_definition()
+        self._definition_text = _dumps(self._definition)
         self._open()
 
     # -- compile -----------------------------------------------------------------------
@@ -188,7 +189,32 @@ class DurableBackend:
 
     def _open(self) -> None:
         """A fresh ruleset (after an error the old one may hold stale facts; it is left alone)."""
-        self._handle = _c.create_ruleset(f"slarules_{next(_names)}", self._definition_text)
+        try:
+            self._handle = _c.create_ruleset(f"slarules_{next(_names)}", self._definition_text)
+        except Exception as exc:
+            raise self._refused(exc) from None
+
+    def _refused(self, exc: Exception) -> Exception:
+        """durable_rules refused the ruleset: name the pack rule it refused, tried alone, as a PackError.
+
+        Its C core holds at most 31 tests per rule (MAX_SEQUENCE_EXPRESSIONS, error 113), and
+        the compiler cannot know that limit without building the ruleset.
+        """
+        for name, spec in self._definition.items():
+            try:
+                _c.create_ruleset(f"slarules_probe_{next(_names)}", _dumps({name: spec}))
+            except Exception:
+                what, payload = self._actions[name]
+                if what == _CLOSE:
+                    continue
+                rule = self.program.rule(payload if what == _RULE else payload[0])
+                part = "condition" if what == _RULE else "scope"
+                file, line = rule.location
+                return PackError(f"durable_rules cannot hold the {part} of rule `{rule.id}` in one rule "
+                                 f"({exc})", file=file, line=line, field="when" if what == _RULE else "scope",
+                                 hint="durable_rules holds about 31 tests per rule: split it into two rules, or "
+                                      "name part of it as a derived fact")
+        return EngineError(f"durable_rules refused the compiled packs: {exc}")
 
     # -- run ---------------------------------------------------------------------------
     def _fact(self, doc: dict[str, Any], stratum: int, serial: int, run: RunResult) -> str:

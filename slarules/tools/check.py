@@ -79,7 +79,13 @@ def check(paths: list[str | Path], catalogue: str | Path | None = None,
     issues += meaning
     if packs and options.analyse and not unloaded and not any(i.severity == "error" for i in meaning):
         program = compile_packs(packs, clauses)
-        issues += Analysis(Engine(program, clauses), _seed_cases(paths), options).run()
+        engine = Engine(program, clauses)
+        try:
+            engine.backend        # durable_rules builds the ruleset: it has limits of its own (31 tests a rule)
+        except PackError as exc:
+            issues.append(Issue(exc.file, exc.line, exc.column, exc.field, exc.message, "error", exc.hint))
+        else:
+            issues += Analysis(engine, _seed_cases(paths), options).run()
     issues.sort(key=lambda i: (i.file, i.line or 0, i.column or 0, SEVERITY_ORDER[i.severity]))
     if unloaded:
         names = ", ".join(map(str, unloaded))
