@@ -191,7 +191,7 @@ def _batch(args) -> tuple[str, int]:
     else:
         summary = run_batch(_engine(args), args.input, args.output, options)
     sys.stderr.write(summary.render())
-    return "", 0
+    return "", EXIT_BUG if summary.internal else 0      # every output is written; the exit code says a row hit a bug
 
 
 COMMANDS = {"adjudicate": _adjudicate, "explain": _explain, "check": _check, "test": _test, "schema": _schema,

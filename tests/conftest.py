@@ -12,6 +12,9 @@ from slarules import Engine
 
 # The compiled-program cache of this test run is its own, never the user's ~/.cache.
 os.environ["SLARULES_CACHE_DIR"] = tempfile.mkdtemp(prefix="slarules-test-cache-")
+# A failure of the columnar pass raises here instead of quietly taking the per-case path (same verdicts,
+# ten times slower): only tests/test_hostile.py turns it off, to test that fallback itself.
+os.environ["SLARULES_STRICT"] = "1"
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "cases"

@@ -139,20 +139,24 @@ def test_a_poison_row_is_its_own_error_record_and_the_batch_finishes(engine, tmp
     source.write_text("\n".join(lines) + "\n")
     summary = run_batch(engine, str(source), str(tmp_path / "out.jsonl"),
                         BatchOptions(as_of=AS_OF, backend=backend, chunk_size=20, workers=1, progress=False))
-    assert (summary.rows, summary.verdicts, summary.errors) == (50, 49, 1)
+    assert (summary.rows, summary.verdicts, summary.errors, summary.internal) == (50, 49, 1, 1)
+    assert "1 of the errors are internal" in summary.render()
     record = json.loads((tmp_path / "out.errors.jsonl").read_text())
     assert record["line"] == 18 and record["waybill"] == "POISON" and record["error"] == "EngineError"
 
 
-def test_a_columnar_failure_sends_the_chunk_to_the_per_case_path(engine, tmp_path, monkeypatch):
-    """Not only a Polars error: whatever the columnar pass raises, every row still gets its exact answer."""
+def test_a_columnar_failure_sends_the_chunk_to_the_per_case_path(engine, tmp_path, monkeypatch, capsys):
+    """Not only a Polars error: whatever the columnar pass raises, every row still gets its exact answer,
+    and the run says so on stderr (a bug must not pass for a slow day)."""
     from slarules.batch import columnar
+    monkeypatch.delenv("SLARULES_STRICT")
     monkeypatch.setattr(columnar.Columnar, "adjudicate", lambda *a, **k: 1 / 0)
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps(case(waybill=f"W{i}")) + "\n" for i in range(30)))
     summary = run_batch(engine, str(source), str(tmp_path / "out.jsonl"),
                         BatchOptions(as_of=AS_OF, chunk_size=10, workers=1, progress=False))
     assert (summary.verdicts, summary.errors) == (30, 0)
+    assert "warning: the columnar path failed on rows 1-10 (ZeroDivisionError" in capsys.readouterr().err
 
 
 def poisoned_file(path: Path, n: int) -> dict[int, str]:

@@ -22,6 +22,10 @@ def _identity(path: str | Path) -> tuple[str, tuple[int, int] | None]:
         return real, None
 
 
+def _under(path: str, folder: str) -> bool:
+    return path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def is_uri(path: str | Path) -> bool:
     return "://" in str(path)
 
@@ -37,9 +41,10 @@ def refuse_overlaps(inputs: dict[str, str | Path], outputs: dict[str, str | Path
         real, inode = _identity(path)
         for other, other_real, other_inode, is_input in seen:
             same = real == other_real or (inode is not None and inode == other_inode)
-            inside = is_input and os.path.isdir(other_real) and real.startswith(other_real.rstrip(os.sep) + os.sep)
-            if same or inside:
-                how = "is inside" if inside and not same else "is the same file as"
+            inside = is_input and os.path.isdir(other_real) and _under(real, other_real)
+            holds = is_input and _under(other_real, real)      # an output folder (.parts, --statement) holding the input
+            if same or inside or holds:
+                how = "is the same file as" if same else "is inside" if inside else "is a folder holding"
                 raise InputError(f"{label} ({path}) {how} {other}; nothing was written", file=str(path),
                                  hint=f"give {label} a path of its own")
         seen.append((label, real, inode, False))

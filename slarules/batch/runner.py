@@ -29,7 +29,7 @@ from typing import Any
 
 from . import io as batch_io
 from ..runtime.backend import BACKENDS
-from ..errors import InputError, SlaRulesError
+from ..errors import EngineError, InputError, SlaRulesError
 from .progress import Progress
 from .outputs import refuse_overlaps
 from .statement import STATEMENT_FILES, Statement
@@ -63,6 +63,7 @@ class BatchSummary:
     seconds: float
     resumed_from: int = 0
     outputs: list[str] = field(default_factory=list)
+    internal: int = 0                 # error records that are EngineError: rows slarules itself failed on
 
     def render(self) -> str:
         done_here = self.rows - self.resumed_from       # a resumed run's rate is of its own rows
@@ -71,6 +72,9 @@ class BatchSummary:
                 f"{done_here:,} rows in {self.seconds:.1f} s ({rate:,.0f} rows/s)")
         if self.resumed_from:
             text += f", resumed after row {self.resumed_from:,}"
+        if self.internal:
+            text += (f"\n  {self.internal:,} of the errors are internal (EngineError in the errors file): a bug in "
+                     "slarules, not bad input; please report it")
         return text + "\n" + "".join(f"  wrote {p}\n" for p in self.outputs)
 
 
@@ -181,7 +185,9 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
         try:
             data = batch_io.decode_line(payload, source, number, engine.limits) if raw else payload
         except Exception as exc:
-            errors.append((number, error_record(number_key, number, _as_error(exc), None, file)))
+            error = _as_error(exc)
+            statement.internal += isinstance(error, EngineError)
+            errors.append((number, error_record(number_key, number, error, None, file)))
             continue
         datas.append((number, data))
     results = engine.adjudicate_many([d for _, d in datas], as_of=as_of, now=now, lang=lang, backend=backend)
@@ -195,6 +201,7 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
             else:
                 verdicts.append((number, line))
                 continue
+        statement.internal += isinstance(outcome, EngineError)
         errors.append((number, error_record(number_key, number, outcome, data, file)))
     verdicts.sort(key=lambda v: v[0])
     errors.sort(key=lambda e: e[0])
@@ -225,7 +232,14 @@ def _in_columns(engine, rows, *, raw: bool, as_of: str | None, now: str, lang: s
             return None, Statement()
         done, statement = columnar.adjudicate(frame, as_of_us=as_of_us, now_us=now_us,
                                               max_scans=engine.limits.scans)
-    except Exception:    # Polars or a row it did not foresee: the per-case path gives each row's exact answer
+    except Exception as exc:    # Polars or a row it did not foresee: the per-case path gives each row's exact answer
+        if os.environ.get("SLARULES_STRICT"):       # the tests and the fuzzer: a columnar failure is a bug to see
+            raise
+        numbers = rows.numbers if table else [number for number, _ in rows]
+        first, last = (numbers[0], numbers[-1]) if numbers else (0, 0)
+        sys.stderr.write(f"slarules: warning: the columnar path failed on rows {first}-{last} "
+                         f"({type(exc).__name__}: {exc}); they took the per-case path, with the same verdicts. "
+                         "This is a bug in slarules; please report it.\n")
         return None, Statement()
     return done, statement
 
@@ -386,6 +400,7 @@ class Batch:
                              file=exc.filename or self.input,
                              hint="the checkpoint keeps what was done; run the same command again") from None
         return BatchSummary(rows=state["rows"], verdicts=statement.verdicts, errors=statement.errors,
+                            internal=statement.internal,
                             seconds=time.perf_counter() - started, resumed_from=resumed_from,
                             outputs=[str(self.output), str(self.errors)]
                             + ([self.options.statement] if self.options.statement else []))

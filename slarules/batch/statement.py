@@ -36,6 +36,7 @@ def _level() -> dict:
 class Statement:
     verdicts: int = 0
     errors: int = 0
+    internal: int = 0                    # of the errors, EngineError: a bug in slarules, not bad input
     stations: dict[str, dict] = field(default_factory=dict)
     clauses: Counter = field(default_factory=Counter)
     hours: dict[int, list[int]] = field(default_factory=dict)     # hour -> [met, breached]
@@ -96,6 +97,7 @@ class Statement:
     def merge(self, other: "Statement") -> "Statement":
         self.verdicts += other.verdicts
         self.errors += other.errors
+        self.internal += other.internal
         for name, theirs in other.stations.items():
             mine = self.stations.setdefault(name, _station())
             mine["fines"] += theirs["fines"]
@@ -114,7 +116,7 @@ class Statement:
 
     # -- persistence (checkpoints, Spark partials) ---------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {"verdicts": self.verdicts, "errors": self.errors,
+        return {"verdicts": self.verdicts, "errors": self.errors, "internal": self.internal,
                 "stations": {k: {"fines": str(v["fines"]), "refunds": str(v["refunds"]),
                                  "findings": dict(sorted(v["findings"].items()))}
                              for k, v in sorted(self.stations.items())},
@@ -124,7 +126,7 @@ class Statement:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Statement":
-        return cls(verdicts=d["verdicts"], errors=d["errors"],
+        return cls(verdicts=d["verdicts"], errors=d["errors"], internal=d.get("internal", 0),
                    stations={k: {"fines": Decimal(v["fines"]), "refunds": Decimal(v["refunds"]),
                                  "findings": Counter(v["findings"])} for k, v in d["stations"].items()},
                    clauses=Counter(d["clauses"]), hours={int(h): list(v) for h, v in d["hours"].items()},

@@ -292,7 +292,7 @@ def read_case(path: str, limits: Limits = DEFAULT_LIMITS, stdin=None):
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise InputError("standard input is not UTF-8 text", file="<stdin>") from None
-        doc = parse_text(text, "<stdin>")
+        doc = parse_text(text, "<stdin>", max_bytes=limits.case_bytes)
     else:
         doc = read_document(path, max_bytes=limits.case_bytes, hint=raise_hint("case_bytes"))
     return case_of(doc.data, doc, limits)

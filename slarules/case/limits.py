@@ -19,8 +19,11 @@ from typing import Any
 from . import contract as C
 from ..errors import CaseError, InputError
 
-_SIZE = re.compile(r"(\d+)\s*(|k|kib|m|mib)\Z", re.IGNORECASE)
+_SIZE = re.compile(r"([0-9]+)\s*(|k|kib|m|mib)\Z", re.IGNORECASE)     # ASCII digits: not ١٠ or １０
 _UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1 << 20, "mib": 1 << 20}
+
+
+CEILINGS = {"case_bytes": 256 << 20, "scans": 1_000_000}     # past these a limit is no limit
 
 
 @dataclass(frozen=True)
@@ -32,10 +35,10 @@ class Limits:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            value = getattr(self, f.name)
-            if type(value) is not int or value < 1:
-                raise InputError(f"limit `{f.name}` must be a whole number of at least 1, got {value!r}",
-                                 field=f.name)
+            value, most = getattr(self, f.name), CEILINGS[f.name]
+            if type(value) is not int or not 1 <= value <= most:
+                raise InputError(f"limit `{f.name}` must be a whole number from 1 to {most:,}, got {value!r}",
+                                 field="--limit")
 
     @classmethod
     def parse(cls, items: list[str] | None) -> "Limits":
@@ -52,6 +55,8 @@ class Limits:
             if not m:
                 raise InputError(f"limit `{name}` needs a whole number (bytes may end in KiB or MiB), got "
                                  f"`{value}`", field="--limit")
+            if m.group(2) and name != "case_bytes":
+                raise InputError(f"limit `{name}` is a count, not a size: `{value}`", field="--limit")
             given[name] = int(m.group(1)) * _UNITS[m.group(2).lower()]
         return cls(**given)
 

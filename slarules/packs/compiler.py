@@ -16,12 +16,12 @@ from ..errors import PackError
 from .operators import OPERATORS
 from .model import (FORMATS, SPECIAL_PLACEHOLDERS, AllOf, AnyOf, Compare, FactRef, Issue, Pack,
                    ParamRef, did_you_mean, raise_first)
-from .program import PLACEHOLDER, Amount, CompiledRule, Derivation, Leaf, Node, PackInfo, Program, walk  # noqa: F401
+from .program import DURABLE_MAX_PROPERTIES, PLACEHOLDER, Amount, CompiledRule, Derivation, Leaf, Node, PackInfo, Program, walk  # noqa: F401
 from .vocabulary import (BASE_FACTS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, FUNCTIONS, ISSUE_VALUES, FactSpec,
                          chain_spec)
 
-MAX_RULES = 400          # durable_rules hangs at registration from 512 rules on
-MAX_FIELDS = 240         # a durable_rules fact holds at most 255 properties
+MAX_RULES = 400                  # pack rules, leaving room for scope rules and closers
+MAX_FIELDS = DURABLE_MAX_PROPERTIES - 10    # tested facts, leaving room for kind, stratum, sid, id
 
 DEFAULT_SEVERITY = {"classification": "info", "not_covered": "info", "warning": "warning"}
 PARTY_STATION = {"sending_station": "stations.sending", "delivering_station": "delivering_station",

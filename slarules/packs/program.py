@@ -13,6 +13,11 @@ from typing import Any
 
 from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, FactSpec, Function
 
+# durable_rules' own limits, here once: runtime/durable_backend.py checks the ruleset it builds against
+# them (pack rules plus one per distinct scope plus one per stratum); the compiler refuses what cannot fit.
+DURABLE_MAX_RULES = 500          # it hangs registering 512 rules or more
+DURABLE_MAX_PROPERTIES = 250     # a fact holds at most 255 properties, nested keys included
+
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)(?:\|([a-z]+))?\}")    # {fact} or {fact|format} in a message
 
 

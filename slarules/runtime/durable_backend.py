@@ -48,6 +48,7 @@ from durable import engine as _durable
 from .backend import RunResult
 from ..errors import EngineError, PackError
 from ..packs.operators import OPERATORS
+from ..packs.program import DURABLE_MAX_PROPERTIES as MAX_PROPERTIES, DURABLE_MAX_RULES as MAX_RULES
 from ..packs.program import CompiledRule, Leaf, Program, walk
 from .chaining import chain_of
 from .values import flag_key, key
@@ -56,8 +57,6 @@ _names = itertools.count()
 _SID = "slot"
 CLOSER_PRI = 100_000
 SCOPE_PRI = 50_000
-MAX_RULES = 500          # durable_rules hangs registering 512 or more
-MAX_PROPERTIES = 250     # a fact holds at most 255, nested keys included
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
@@ -175,14 +174,19 @@ class DurableBackend:
                                         "pri": CLOSER_PRI + stratum}
             self._actions[f"close{stratum}"] = (_CLOSE, stratum)
         if len(rules) > MAX_RULES:
-            raise EngineError(f"{len(rules)} durable_rules rules; durable_rules hangs at 512",
-                              hint="split the packs between engines")
+            first = program.rules[0].location if program.rules else (None, None)
+            raise PackError(f"these packs need {len(rules)} durable_rules rules ({len(program.rules)} rules, "
+                            f"{len(scopes)} distinct scopes, {program.strata} strata); durable_rules takes at most "
+                            f"{MAX_RULES}", file=first[0], field="rules",
+                            hint="split the packs between engines, or let rules share a scope")
         chain_keys = {link.key for link in self.chain.links}
         for stratum in range(program.strata):
             fields = tested[stratum] - {"__never__"}
             if len(fields) + 4 > MAX_PROPERTIES:
-                raise EngineError(f"stratum {stratum} tests {len(fields)} fields; a durable_rules fact holds 255",
-                                  hint="split the packs between engines")
+                first = program.rules[0].location if program.rules else (None, None)
+                raise PackError(f"stratum {stratum} of these packs tests {len(fields)} facts; a durable_rules fact "
+                                f"holds at most {MAX_PROPERTIES - 4}", file=first[0], field="rules",
+                                hint="split the packs between engines")
             self._fields.append(tuple(sorted(k for k in fields if k not in chain_keys)))
             self._chained.append(frozenset(chain_keys & fields))
         return rules

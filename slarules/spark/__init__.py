@@ -408,6 +408,7 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
     plan.errors_partial.replace(plan.errors)
     log.unlink(missing_ok=True)     # kept only when the run failed
     return BatchSummary(rows=statement.verdicts + statement.errors, verdicts=statement.verdicts,
+                        internal=statement.internal,
                         errors=statement.errors, seconds=time.perf_counter() - started,
                         outputs=[str(plan.output), str(plan.errors)] + ([o.statement] if o.statement else []))
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -31,6 +32,7 @@ EXAMPLES = ROOT / "examples"
 RULES = ROOT / "rules"
 NOW = "2026-05-10T00:00:00+00:00"      # "now" for a case without as_of, fixed so a run replays exactly
 STRUCTURED = b"\x00"                    # the first byte that selects the structure-aware mode
+os.environ["SLARULES_STRICT"] = "1"      # a columnar failure is a crash here, not a quiet per-case fallback
 
 # ---- raw input: an optional option line, then the text --------------------------------------
 
