@@ -101,6 +101,48 @@ def internal_error(exc: Exception) -> EngineError:
                        hint="this is a bug in slarules; please report it with the case")
 
 
+def _durable_backend(program: Program):
+    from .runtime.durable_backend import DurableBackend
+    return DurableBackend(program)
+
+
+def _polars_backend(program: Program):
+    from .runtime.polars_backend import PolarsBackend
+    return PolarsBackend(program)
+
+
+def _columnar(program: Program, clause_order: dict[str, int], lang: str):
+    from .batch.columnar import Columnar, Unsupported
+    try:
+        return Columnar(program, clause_order, lang)
+    except Unsupported:
+        return False            # cached as "cannot": the caller sees None
+
+
+class _Built:
+    """What an Engine builds on first use (backends, columnar plans), once, whichever thread asks first."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._done: dict[str, Any] = {}
+
+    def get(self, name: str, build, *args) -> Any:
+        """`build(*args)`'s result, built once; a SlaRulesError it raised (packs durable_rules refuses)
+        is kept and raised again, not rebuilt on every call."""
+        done = self._done.get(name)
+        if done is None:
+            with self._lock:
+                if name not in self._done:
+                    try:
+                        self._done[name] = build(*args)
+                    except SlaRulesError as exc:
+                        self._done[name] = exc
+                done = self._done[name]
+        if isinstance(done, SlaRulesError):
+            raise done
+        return done
+
+
 class Engine:
     """Compiled packs plus a backend; `adjudicate` is the only hot path."""
 
@@ -110,17 +152,14 @@ class Engine:
     def __init__(self, program: Program, catalogue: dict[str, dict]):
         self.program = program
         self.catalogue = catalogue
-        self._durable = None
-        self._durable_lock = threading.Lock()
         self.builder = VerdictBuilder(program, {c: i for i, c in enumerate(catalogue)})
-        self._bulk = None
-        self._columnar: dict[str, Any] = {}
+        self._built = _Built()                # shared with every with_limits copy
         self.pack_paths: list[Path] = []      # what `load` read, so batch workers can load the same
         self.catalogue_path: Path | None = None
         self.limits: Limits = DEFAULT_LIMITS
 
     def with_limits(self, limits: Limits) -> "Engine":
-        """This engine with other per-case limits; the compiled packs are shared, not copied."""
+        """This engine with other per-case limits; packs and backends are shared, never built twice."""
         other = copy.copy(self)
         other.limits = limits
         return other
@@ -129,31 +168,17 @@ class Engine:
     def backend(self):
         """The durable_rules backend, built when a single case first needs it: batch workers and
         Spark executors, which judge chunks with Polars, never import durable_rules."""
-        if self._durable is None:
-            with self._durable_lock:
-                if self._durable is None:
-                    from .runtime.durable_backend import DurableBackend
-                    self._durable = DurableBackend(self.program)
-        return self._durable
+        return self._built.get("durable", _durable_backend, self.program)
 
     @property
     def bulk(self):
         """The Polars backend, built on first use (Polars costs ~100 ms to import)."""
-        if self._bulk is None:
-            from .runtime.polars_backend import PolarsBackend
-            self._bulk = PolarsBackend(self.program)
-        return self._bulk
+        return self._built.get("polars", _polars_backend, self.program)
 
     def columnar(self, lang: str):
         """The packs compiled for bulk work as columns (columnar.Columnar), or None when they use
         something it cannot compile; built on first use, once per language."""
-        if lang not in self._columnar:
-            from .batch.columnar import Columnar, Unsupported
-            try:
-                self._columnar[lang] = Columnar(self.program, self.builder.clause_order, lang)
-            except Unsupported:
-                self._columnar[lang] = None
-        return self._columnar[lang]
+        return self._built.get(f"columnar-{lang}", _columnar, self.program, self.builder.clause_order, lang) or None
 
     @classmethod
     def load(cls, paths: Iterable[str | Path], catalogue: str | Path | None = None) -> "Engine":

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import BASE
+from slarules.engine import _Built
 from slarules.batch import columnar
 from slarules.batch import columnar_input
 from slarules.batch.runner import adjudicate_rows
@@ -128,7 +129,7 @@ def test_packs_it_cannot_compile_leave_every_row_to_the_per_case_path(engine, mo
     monkeypatch.setitem(columnar.FUNCTIONS, "cutoff_deadline", None)
     monkeypatch.delitem(columnar.FUNCTIONS, "cutoff_deadline")
     fresh = copy.copy(engine)
-    fresh._columnar = {}
+    fresh._built = _Built()         # nothing built yet: it compiles the columns anew
     assert fresh.columnar("zh") is None
     both(fresh, [encode(BASE)])
 

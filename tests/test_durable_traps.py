@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from slarules import Engine, load_case
 from slarules.runtime import evaluate
 from slarules.runtime import durable_backend as db
-from slarules.errors import EngineError
+from slarules.errors import EngineError, PackError
 from slarules.verdict.assembly import _indented
 
 from conftest import BASE, EXAMPLES, complaint
@@ -119,8 +119,9 @@ def test_facts_stay_small_and_rulesets_refuse_the_hanging_size(engine, monkeypat
     assert all(len(f) + 4 < db.MAX_PROPERTIES for f in backend._fields)
     assert len(backend._fields[-1]) < len(backend._fields[0])     # the last stratum tests few fields
     monkeypatch.setattr(db, "MAX_RULES", 10)
-    with pytest.raises(EngineError, match="hangs"):
+    with pytest.raises(PackError, match="durable_rules takes at most 10") as err:
         db.DurableBackend(engine.program)
+    assert err.value.file and err.value.field == "rules"       # located: check and the CLI say where
 
 
 def test_no_background_threads_and_the_definition_is_reusable(engine):

@@ -337,3 +337,8 @@ def test_a_bom_at_the_start_of_a_file_is_fine_everywhere_and_nowhere_else(engine
         assert (summary.verdicts, summary.errors) == (2, 1)
         error = json.loads((tmp_path / f"{backend}.errors.jsonl").read_text())
         assert error["line"] == 3 and "byte-order mark" in error["message"]
+
+
+def test_with_limits_shares_what_the_engine_built(engine):
+    other = engine.with_limits(Limits(scans=5))
+    assert other.backend is engine.backend and other.bulk is engine.bulk and other.limits.scans == 5

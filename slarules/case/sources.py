@@ -73,6 +73,17 @@ _StrictLoader.yaml_implicit_resolvers = {
 for _first in "tTfF":
     _StrictLoader.yaml_implicit_resolvers.setdefault(_first, []).append(
         (_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")))
+# Numbers as JSON writes them, as in YAML 1.2: YAML 1.1 read 060 as octal 48, 1:00 as 60 (base 60),
+# 0x3c and 0b111100 as 60 and 1_000 as 1000. Those now stay text, which the models refuse.
+_INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_NUMBERS = [(_INT, re.compile(r"^[-+]?[0-9]+$")),
+            (_FLOAT, re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][-+]?[0-9]+)?$"))]
+for _first, _resolvers in list(_StrictLoader.yaml_implicit_resolvers.items()):
+    _StrictLoader.yaml_implicit_resolvers[_first] = [(t, rx) for t, rx in _resolvers if t not in (_INT, _FLOAT)]
+for _first in "-+.0123456789":
+    _StrictLoader.yaml_implicit_resolvers.setdefault(_first, []).extend(_NUMBERS)
+_StrictLoader.add_constructor(_INT, lambda loader, node: int(node.value, 10))    # 060 is sixty
+_StrictLoader.add_constructor(_FLOAT, lambda loader, node: float(node.value))
 
 
 def _build(node: yaml.Node, loader: _StrictLoader, loc: Loc, positions: dict) -> Any:
@@ -181,8 +192,14 @@ def _exact_float(text: str) -> float:
     return value
 
 
+def _value_at(text: str, token: str) -> int:
+    """Where `token` stands as a JSON value (after `:`, `[` or `,`), not inside a string; -1 if nowhere."""
+    m = re.search(r"(?<=[:\[,])\s*(" + re.escape(token) + r")(?=\s*[,\]}]|\s*$)", text)
+    return m.start(1) if m else -1
+
+
 def _where_in(text: str, needle: str) -> tuple[int | None, int | None]:
-    at = text.find(needle)
+    at = _value_at(text, needle)
     if at < 0:
         return None, None
     line = text.count("\n", 0, at) + 1
@@ -227,7 +244,7 @@ def _constant_at(text: str, exc: ValueError) -> tuple[int | None, int | None]:
 
 def _field_at(text: str, token: str) -> str | None:
     """The field whose value `token` (NaN, 1e-400) is: the last key before it, once it reads as null."""
-    at = text.find(token)
+    at = _value_at(text, token)
     if at < 0:
         return None
     line, column = _where_in(text, token)
