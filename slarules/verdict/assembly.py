@@ -98,13 +98,73 @@ class Verdict:
                 "not_covered": list(self.not_covered), "deadlines": [d.to_dict() for d in self.deadlines]}
 
     def to_json(self, indent: int | None = 2) -> str:
-        data = self.to_dict()
         if indent == 2:
             try:
-                return _indented(data, "\n")
+                return self._json2()
             except _Unexpected:
                 pass
-        return json.dumps(data, ensure_ascii=False, indent=indent)
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+
+    def _json2(self) -> str:
+        """to_json(indent=2) written straight from the fields, with no to_dict() in between.
+
+        Same bytes as json.dumps(self.to_dict(), ensure_ascii=False, indent=2): the
+        layout of the contract's keys is fixed here; values go through `_indented`
+        at their depth, and anything unexpected raises _Unexpected (json.dumps then).
+        """
+        out = ['{\n  "waybill": ', _scalar(self.waybill, _NL1), ',\n  "as_of": ', _scalar(self.as_of, _NL1),
+               ',\n  "packs": ']
+        if self.packs:
+            sep = "[\n    "
+            for p in self.packs:
+                if type(p) is not PackRef:
+                    raise _Unexpected
+                out += (sep, '{\n      "name": ', _scalar(p.name, _NL3), ',\n      "version": ',
+                        _scalar(p.version, _NL3), ',\n      "digest": ', _scalar(p.digest, _NL3), "\n    }")
+                sep = ",\n    "
+            out.append("\n  ]")
+        else:
+            out.append("[]")
+        out.append(',\n  "findings": ')
+        if self.findings:
+            sep = "[\n    "
+            for f in self.findings:
+                if type(f) is not Finding:
+                    raise _Unexpected
+                out += (sep, '{\n      "clause": ', _scalar(f.clause, _NL3), ',\n      "rule": ', _scalar(f.rule, _NL3),
+                        ',\n      "kind": ', _scalar(f.kind, _NL3), ',\n      "party": ', _scalar(f.party, _NL3),
+                        ',\n      "station": ', _scalar(f.station, _NL3),
+                        ',\n      "fine_cny": ', _scalar(f.fine_cny, _NL3),
+                        ',\n      "refund_cny": ', _scalar(f.refund_cny, _NL3),
+                        ',\n      "severity": ', _scalar(f.severity, _NL3),
+                        ',\n      "facts": ', _indented(f.facts if type(f.facts) is dict else dict(f.facts), _NL3),
+                        ',\n      "message": ', _scalar(f.message, _NL3), "\n    }")
+                sep = ",\n    "
+            out.append("\n  ]")
+        else:
+            out.append("[]")
+        out += (',\n  "classifications": ', _indented(list(self.classifications), _NL1),
+                ',\n  "complaint_level": ', _scalar(self.complaint_level, _NL1),
+                ',\n  "fines_cny": ', _indented(dict(self.fines_cny), _NL1),
+                ',\n  "refunds_cny": ', _scalar(self.refunds_cny, _NL1),
+                ',\n  "missing": ', _indented(list(self.missing), _NL1),
+                ',\n  "not_covered": ', _indented(list(self.not_covered), _NL1),
+                ',\n  "deadlines": ')
+        if self.deadlines:
+            sep = "[\n    "
+            for d in self.deadlines:
+                if type(d) is not DeadlineStatus:
+                    raise _Unexpected
+                out += (sep, '{\n      "name": ', _scalar(d.name, _NL3), ',\n      "clause": ', _scalar(d.clause, _NL3),
+                        ',\n      "rule": ', _scalar(d.rule, _NL3), ',\n      "due": ', _scalar(d.due, _NL3),
+                        ',\n      "actual": ', _scalar(d.actual, _NL3), ',\n      "status": ', _scalar(d.status, _NL3),
+                        "\n    }")
+                sep = ",\n    "
+            out.append("\n  ]")
+        else:
+            out.append("[]")
+        out.append("\n}")
+        return "".join(out)
 
     @staticmethod
     def json_schema() -> dict[str, Any]:
@@ -118,6 +178,18 @@ class _Unexpected(Exception):
 
 _string = json.encoder.encode_basestring      # the C encoder json.dumps uses with ensure_ascii=False
 _float = float.__repr__
+
+
+_NL1, _NL3 = "\n  ", "\n      "
+
+
+def _scalar(value: Any, newline: str) -> str:
+    """_indented for a value that is nearly always a string or None."""
+    if type(value) is str:
+        return _string(value)
+    if value is None:
+        return "null"
+    return _indented(value, newline)
 
 
 def _indented(value: Any, newline: str) -> str:
