@@ -100,6 +100,13 @@ class Derived:
     def reference_arrival_scan(self):
         """TB-1: earliest arrival at the delivering station, else the previous
         station's latest dispatch before the reference point (signing, else as_of)."""
+        try:
+            return self._reference_arrival_scan         # two facts read it: found once per case
+        except AttributeError:
+            scan = self._reference_arrival_scan = self._find_reference_arrival_scan()
+            return scan
+
+    def _find_reference_arrival_scan(self):
         station = self.delivering_station()
         if station is None:
             return None
@@ -119,6 +126,13 @@ class Derived:
         return s.type if s else None
 
     def _sides(self):
+        try:
+            return self._sides_cm                       # three facts read it: found once per case
+        except AttributeError:
+            sides = self._sides_cm = self._find_sides()
+            return sides
+
+    def _find_sides(self):
         p = self.case.parcel
         if p is None or None in (p.length_cm, p.width_cm, p.height_cm):
             return None

@@ -7,6 +7,7 @@ so a verdict says "reference_arrival is missing", not "tb_deadline is missing".
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,10 @@ from zoneinfo import ZoneInfo
 from ..errors import CaseError
 from ..packs.program import Program
 from ..packs.vocabulary import BASE_FACTS, BLOCKS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, Case, Derived
+
+
+# encoders that return their argument unchanged when it already has this type (bool(b), str(s), int(i))
+_AS_ITSELF = {"bool": bool, "text": str, "enum": str, "int": int}
 
 
 def key(path: str) -> str:
@@ -69,14 +74,17 @@ class FactPlan:
             elif ftype.name == "list":
                 self.encoding.append((key(path), path, None, [(flag_key(path, v), v) for v in ISSUE_VALUES]))
             else:
-                self.encoding.append((key(path), path, ftype.encode, None))
+                # a value already of the type its encoder returns is encoded as itself (no call)
+                self.encoding.append((key(path), path, ftype.encode, _AS_ITSELF.get(ftype.name)))
 
     @staticmethod
     def _derivation(d):
         consts = {a: v for a, (kind, v) in d.args.items() if kind == "const"}
         facts = [(a, tuple(v)) for a, (kind, v) in d.args.items() if kind != "const"]
         complete = len(d.args) == len(d.fn.args)
-        return d.name, d.fn.compute, consts, facts, complete
+        # the constants bound once: per case only the facts are passed
+        compute = functools.partial(d.fn.compute, **consts) if consts else d.fn.compute
+        return d.name, compute, facts, complete
 
     def facts(self, case: Case, as_of: datetime) -> CaseFacts:
         zone = ZoneInfo(case.timezone or self.program.timezone)
@@ -93,21 +101,24 @@ class FactPlan:
                     values[path] = getattr(obj, name)
         for path, get in self.computed:
             values[path] = get(case, derived)
-        for name, compute, consts, facts, complete in self.derivations:
-            args = dict(consts)
-            missing: list[str] = []
+        get = values.get
+        for name, compute, facts, complete in self.derivations:
+            args = {}
+            missing: list[str] | None = None
             for arg, paths in facts:
                 for p in paths:
-                    v = values.get(p)
+                    v = get(p)
                     if v is not None:
                         args[arg] = v
                         break
                 else:
+                    if missing is None:
+                        missing = []
                     for p in paths:
                         missing.extend(roots.get(p, (p,)))
             if missing or not complete:
                 values[name] = None
-                roots[name] = tuple(dict.fromkeys(missing))
+                roots[name] = tuple(dict.fromkeys(missing or ()))
             else:
                 try:
                     values[name] = compute(zone, **args)
@@ -117,11 +128,11 @@ class FactPlan:
         doc: dict[str, Any] = {}
         for k, path, encode, extra in self.encoding:
             if encode is not None:
-                v = values.get(path)
+                v = get(path)
                 if v is not None:
-                    doc[k] = encode(v)
+                    doc[k] = v if type(v) is extra else encode(v)
             elif type(extra) is list:         # a list fact: present, plus one flag per value
-                items = values.get(path)
+                items = get(path)
                 if items is not None:
                     doc[k] = True
                     for flag, v in extra:
