@@ -84,7 +84,12 @@ class FactPlan:
         complete = len(d.args) == len(d.fn.args)
         # the constants bound once: per case only the facts are passed
         compute = functools.partial(d.fn.compute, **consts) if consts else d.fn.compute
-        return d.name, compute, facts, complete
+        # one fact argument read from one path, first in the function's signature (`add`,
+        # `local_date`, ...): called positionally, its missing root found without a loop
+        single = None
+        if complete and len(facts) == 1 and len(facts[0][1]) == 1 and next(iter(d.fn.args)) == facts[0][0]:
+            single = facts[0][1][0]
+        return d.name, compute, facts, complete, single
 
     def facts(self, case: Case, as_of: datetime) -> CaseFacts:
         zone = ZoneInfo(case.timezone or self.program.timezone)
@@ -102,7 +107,19 @@ class FactPlan:
         for path, get in self.computed:
             values[path] = get(case, derived)
         get = values.get
-        for name, compute, facts, complete in self.derivations:
+        for name, compute, facts, complete, single in self.derivations:
+            if single is not None:
+                v = get(single)
+                if v is None:
+                    values[name] = None
+                    roots[name] = tuple(dict.fromkeys(roots.get(single, (single,))))
+                else:
+                    try:
+                        values[name] = compute(zone, v)
+                    except (OverflowError, ValueError) as exc:
+                        raise CaseError(f"`{name}` cannot be computed for this case: {exc}",
+                                        field=name) from None
+                continue
             args = {}
             missing: list[str] | None = None
             for arg, paths in facts:
