@@ -8,18 +8,22 @@ so a verdict says "reference_arrival is missing", not "tb_deadline is missing".
 from __future__ import annotations
 
 import functools
+import operator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..errors import CaseError
 from ..packs.program import Program
+from ..packs.types import EPOCH, _encode_instant
 from ..packs.vocabulary import BASE_FACTS, BLOCKS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, Case, Derived
 
 
 # encoders that return their argument unchanged when it already has this type (bool(b), str(s), int(i))
 _AS_ITSELF = {"bool": bool, "text": str, "enum": str, "int": int}
+_INSTANT = object()
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def key(path: str) -> str:
@@ -54,14 +58,21 @@ class FactPlan:
 
     def __init__(self, program: Program):
         self.program = program
-        self.blocks: dict[str, list[tuple[str, str]]] = {}
+        blocks: dict[str, list[tuple[str, str]]] = {}
         self.computed: list[tuple[str, Any]] = []
         for path, spec in BASE_FACTS.items():
             block, _, name = path.partition(".")
             if name and block in BLOCKS:
-                self.blocks.setdefault(block, []).append((path, name))
+                blocks.setdefault(block, []).append((path, name))
             else:
                 self.computed.append((path, spec.get))
+        # per block: its fact paths, one getter reading all its fields at once, and all-None
+        self.blocks: list[tuple[str, tuple[str, ...], Any, dict[str, None]]] = []
+        for block, fields in blocks.items():
+            paths = tuple(p for p, _ in fields)
+            names = [n for _, n in fields]
+            getter = operator.attrgetter(*names) if len(names) > 1 else (lambda o, n=names[0]: (getattr(o, n),))
+            self.blocks.append((block, paths, getter, dict.fromkeys(paths)))
         self.derivations = [self._derivation(d) for d in program.derivations]
         # (doc key, fact path, encoder or constant, flags of a list) in condition_fields order
         self.encoding: list[tuple[str, str, Any, Any]] = []
@@ -74,8 +85,10 @@ class FactPlan:
             elif ftype.name == "list":
                 self.encoding.append((key(path), path, None, [(flag_key(path, v), v) for v in ISSUE_VALUES]))
             else:
-                # a value already of the type its encoder returns is encoded as itself (no call)
-                self.encoding.append((key(path), path, ftype.encode, _AS_ITSELF.get(ftype.name)))
+                # a value already of the type its encoder returns is encoded as itself (no call);
+                # an instant inline (types._encode_instant's integer microseconds, exactly)
+                extra = _INSTANT if ftype.encode is _encode_instant else _AS_ITSELF.get(ftype.name)
+                self.encoding.append((key(path), path, ftype.encode, extra))
 
     @staticmethod
     def _derivation(d):
@@ -96,14 +109,12 @@ class FactPlan:
         derived = Derived(case, as_of)
         values: dict[str, Any] = {}
         roots: dict[str, tuple[str, ...]] = {}
-        for block, fields in self.blocks.items():
+        for block, paths, fields_of, nones in self.blocks:
             obj = getattr(case, block)
             if obj is None:
-                for path, _ in fields:
-                    values[path] = None
+                values.update(nones)
             else:
-                for path, name in fields:
-                    values[path] = getattr(obj, name)
+                values.update(zip(paths, fields_of(obj)))
         for path, get in self.computed:
             values[path] = get(case, derived)
         get = values.get
@@ -147,7 +158,12 @@ class FactPlan:
             if encode is not None:
                 v = get(path)
                 if v is not None:
-                    doc[k] = v if type(v) is extra else encode(v)
+                    if type(v) is extra:
+                        doc[k] = v
+                    elif extra is _INSTANT:
+                        doc[k] = (v - EPOCH) // _MICROSECOND
+                    else:
+                        doc[k] = encode(v)
             elif type(extra) is list:         # a list fact: present, plus one flag per value
                 items = get(path)
                 if items is not None:
