@@ -269,6 +269,9 @@ class VerdictBuilder:
         self.unknowable = frozenset(self.unknown_if_absent)
         self.labelled = {r.id for r in program.rules
                          if any(getattr(n, "label", None) for n in _nodes(r.when))}
+        # evaluate.true_labels / unknown_facts per rule, compiled once (keys resolved)
+        self.labels = {r.id: evaluate.compile_labels(r.when) for r in program.rules if r.id in self.labelled}
+        self.unknown = {r.id: evaluate.compile_unknown(r.when) for r in program.rules}
 
     def final_doc(self, facts: CaseFacts, run: RunResult) -> dict[str, Any]:
         doc = dict(facts.doc)
@@ -316,7 +319,7 @@ class VerdictBuilder:
                 continue
             station = facts.values.get(rule.station_fact) if rule.station_fact else None
             fine, refund = self.amount(rule.fine, facts), self.amount(rule.refund, facts)
-            branches = evaluate.true_labels(rule.when, doc) if rule.id in self.labelled else []
+            branches = self.labels[rule.id](doc) if rule.id in self.labelled else []
             if rule.kind == "not_covered":
                 not_covered.append(f"{rule.clause}: {self.render(rule, facts, lang, station, fine, refund, branches)}")
                 continue
@@ -361,7 +364,7 @@ class VerdictBuilder:
                          and (in_scope is not None or self.scope[r.id](doc) is True)]
         out: set[str] = set()
         for rule in undecided:
-            for path in evaluate.unknown_facts(rule.when, doc):
+            for path in self.unknown[rule.id](doc):
                 out.update(facts.missing_roots(path))
         return sorted(out)
 
