@@ -102,7 +102,7 @@ class FactPlan:
         single = None
         if complete and len(facts) == 1 and len(facts[0][1]) == 1 and next(iter(d.fn.args)) == facts[0][0]:
             single = facts[0][1][0]
-        return d.name, compute, facts, complete, single
+        return d.name, compute, facts, complete, single, (single,)
 
     def facts(self, case: Case, as_of: datetime) -> CaseFacts:
         zone = ZoneInfo(case.timezone or self.program.timezone)
@@ -118,12 +118,12 @@ class FactPlan:
         for path, get in self.computed:
             values[path] = get(case, derived)
         get = values.get
-        for name, compute, facts, complete, single in self.derivations:
+        for name, compute, facts, complete, single, itself in self.derivations:
             if single is not None:
                 v = get(single)
                 if v is None:
                     values[name] = None
-                    roots[name] = tuple(dict.fromkeys(roots.get(single, (single,))))
+                    roots[name] = roots.get(single, itself)     # a roots entry is already de-duplicated
                 else:
                     try:
                         values[name] = compute(zone, v)
