@@ -89,6 +89,78 @@ class FactPlan:
                 # an instant inline (types._encode_instant's integer microseconds, exactly)
                 extra = _INSTANT if ftype.encode is _encode_instant else _AS_ITSELF.get(ftype.name)
                 self.encoding.append((key(path), path, ftype.encode, extra))
+        self._derive = self._compiled_derivations()
+        self._encode = self._compiled_encoding()
+
+    # The two per-case loops over the plan's tables, written out as straight-line Python once per
+    # plan: no tuple unpacking or branching on each entry's kind per case. Paths and keys are
+    # embedded with repr(); functions and constants are passed in a namespace, never as source.
+    def _compiled_derivations(self):
+        ns: dict[str, Any] = {"_error": _derivation_error, "_general": self._general}
+        lines = ["def derive(values, roots, zone):", "    get = values.get"]
+        for i, (name, compute, facts, complete, single, itself) in enumerate(self.derivations):
+            ns[f"C{i}"], ns[f"R{i}"] = compute, itself
+            if single is None:
+                lines.append(f"    _general({i}, values, roots, zone)")
+                continue
+            lines += [f"    v = get({single!r})",
+                      "    if v is None:",
+                      f"        values[{name!r}] = None",
+                      f"        roots[{name!r}] = roots.get({single!r}, R{i})",
+                      "    else:",
+                      "        try:",
+                      f"            values[{name!r}] = C{i}(zone, v)",
+                      "        except (OverflowError, ValueError) as exc:",
+                      f"            raise _error({name!r}, exc) from None"]
+        exec("\n".join(lines), ns)
+        return ns["derive"]
+
+    def _general(self, i: int, values: dict, roots: dict, zone) -> None:
+        """One derivation, any shape: the facts read in order of preference, missing roots kept."""
+        name, compute, facts, complete, _, _ = self.derivations[i]
+        args = {}
+        missing: list[str] | None = None
+        for arg, paths in facts:
+            for p in paths:
+                v = values.get(p)
+                if v is not None:
+                    args[arg] = v
+                    break
+            else:
+                if missing is None:
+                    missing = []
+                for p in paths:
+                    missing.extend(roots.get(p, (p,)))
+        if missing or not complete:
+            values[name] = None
+            roots[name] = tuple(dict.fromkeys(missing or ()))
+        else:
+            try:
+                values[name] = compute(zone, **args)
+            except (OverflowError, ValueError) as exc:     # e.g. a pack adding 10,000 years
+                raise _derivation_error(name, exc) from None
+
+    def _compiled_encoding(self):
+        ns: dict[str, Any] = {"EPOCH": EPOCH, "MICRO": _MICROSECOND}
+        lines = ["def encode(values):", "    get = values.get", "    doc = {}"]
+        for i, (k, path, encode, extra) in enumerate(self.encoding):
+            if encode is not None:
+                ns[f"E{i}"], ns[f"T{i}"] = encode, extra
+                lines += [f"    v = get({path!r})", "    if v is not None:"]
+                if extra is _INSTANT:
+                    lines.append(f"        doc[{k!r}] = (v - EPOCH) // MICRO")
+                elif extra is not None:
+                    lines.append(f"        doc[{k!r}] = v if type(v) is T{i} else E{i}(v)")
+                else:
+                    lines.append(f"        doc[{k!r}] = E{i}(v)")
+            elif type(extra) is list:         # a list fact: present, plus one flag per value
+                lines += [f"    v = get({path!r})", "    if v is not None:", f"        doc[{k!r}] = True"]
+                lines += [f"        doc[{flag!r}] = {v!r} in v" for flag, v in extra]
+            else:                             # a chained fact starts at its neutral value
+                lines.append(f"    doc[{k!r}] = {extra!r}")
+        lines.append("    return doc")
+        exec("\n".join(lines), ns)
+        return ns["encode"]
 
     @staticmethod
     def _derivation(d):
@@ -117,62 +189,13 @@ class FactPlan:
                 values.update(zip(paths, fields_of(obj)))
         for path, get in self.computed:
             values[path] = get(case, derived)
-        get = values.get
-        for name, compute, facts, complete, single, itself in self.derivations:
-            if single is not None:
-                v = get(single)
-                if v is None:
-                    values[name] = None
-                    roots[name] = roots.get(single, itself)     # a roots entry is already de-duplicated
-                else:
-                    try:
-                        values[name] = compute(zone, v)
-                    except (OverflowError, ValueError) as exc:
-                        raise CaseError(f"`{name}` cannot be computed for this case: {exc}",
-                                        field=name) from None
-                continue
-            args = {}
-            missing: list[str] | None = None
-            for arg, paths in facts:
-                for p in paths:
-                    v = get(p)
-                    if v is not None:
-                        args[arg] = v
-                        break
-                else:
-                    if missing is None:
-                        missing = []
-                    for p in paths:
-                        missing.extend(roots.get(p, (p,)))
-            if missing or not complete:
-                values[name] = None
-                roots[name] = tuple(dict.fromkeys(missing or ()))
-            else:
-                try:
-                    values[name] = compute(zone, **args)
-                except (OverflowError, ValueError) as exc:     # e.g. a pack adding 10,000 years
-                    raise CaseError(f"`{name}` cannot be computed for this case: {exc}",
-                                    field=name) from None
-        doc: dict[str, Any] = {}
-        for k, path, encode, extra in self.encoding:
-            if encode is not None:
-                v = get(path)
-                if v is not None:
-                    if type(v) is extra:
-                        doc[k] = v
-                    elif extra is _INSTANT:
-                        doc[k] = (v - EPOCH) // _MICROSECOND
-                    else:
-                        doc[k] = encode(v)
-            elif type(extra) is list:         # a list fact: present, plus one flag per value
-                items = get(path)
-                if items is not None:
-                    doc[k] = True
-                    for flag, v in extra:
-                        doc[flag] = v in items
-            else:                             # a chained fact starts at its neutral value
-                doc[k] = extra
+        self._derive(values, roots, zone)
+        doc = self._encode(values)
         return CaseFacts(case, as_of, zone, values, roots, doc)
+
+
+def _derivation_error(name: str, exc: Exception) -> CaseError:
+    return CaseError(f"`{name}` cannot be computed for this case: {exc}", field=name)
 
 
 def fact_plan(program: Program) -> FactPlan:
