@@ -267,6 +267,8 @@ class VerdictBuilder:
             for k in dict.fromkeys(k for leaf in walk(rule.when) for k in _unknowable(leaf)):
                 self.unknown_if_absent.setdefault(k, []).append(rule)
         self.unknowable = frozenset(self.unknown_if_absent)
+        self.unknown_ids = {k: frozenset(r.id for r in rules) for k, rules in self.unknown_if_absent.items()}
+        self.rules_by_id = {r.id: r for r in program.rules}
         self.labelled = {r.id for r in program.rules
                          if any(getattr(n, "label", None) for n in _nodes(r.when))}
         # evaluate.true_labels / unknown_facts per rule, compiled once (keys resolved)
@@ -354,14 +356,16 @@ class VerdictBuilder:
         else:
             # three-valued evaluation only for rules that did not fire and compare an absent field
             # (and in scope: as the backend decided it, when it says)
+            # (the candidates as sets of rule ids: the missing facts come out as a sorted set anyway)
             in_scope = run.in_scope if run is not None else None
-            candidates: dict[str, CompiledRule] = {}
-            for k in self.unknowable.difference(doc):
-                for r in self.unknown_if_absent[k]:
-                    if r.id not in fired and (in_scope is None or r.id in in_scope):
-                        candidates[r.id] = r
-            undecided = [r for r in candidates.values() if self.when[r.id](doc) is None
-                         and (in_scope is not None or self.scope[r.id](doc) is True)]
+            absent = self.unknowable.difference(doc)
+            ids: set[str] = set().union(*[self.unknown_ids[k] for k in absent]) if absent else set()
+            ids.difference_update(fired)
+            if in_scope is not None:
+                ids.intersection_update(in_scope)
+            when, scope, rules = self.when, self.scope, self.rules_by_id
+            undecided = [rules[i] for i in ids if when[i](doc) is None
+                         and (in_scope is not None or scope[i](doc) is True)]
         out: set[str] = set()
         for rule in undecided:
             for path in self.unknown[rule.id](doc):
