@@ -64,6 +64,7 @@ def _attr(path: str) -> Callable[[Case, Any], Any]:
             if obj is None:
                 return None
         return obj
+    get.attribute_path = path          # FactPlan reads a plain attribute without this closure
     return get
 
 
@@ -158,7 +159,9 @@ class Derived:
 
 
 def _builtin(name: str) -> Callable[[Case, Derived], Any]:
-    return lambda _case, derived: getattr(derived, name)()
+    get = lambda _case, derived: getattr(derived, name)()   # noqa: E731
+    get.derived_method = name          # FactPlan calls Derived.<name> without this closure
+    return get
 
 
 _BASE = [

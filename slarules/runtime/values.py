@@ -89,12 +89,34 @@ class FactPlan:
                 # an instant inline (types._encode_instant's integer microseconds, exactly)
                 extra = _INSTANT if ftype.encode is _encode_instant else _AS_ITSELF.get(ftype.name)
                 self.encoding.append((key(path), path, ftype.encode, extra))
+        self._base = self._compiled_base()
         self._derive = self._compiled_derivations()
         self._encode = self._compiled_encoding()
 
     # The two per-case loops over the plan's tables, written out as straight-line Python once per
     # plan: no tuple unpacking or branching on each entry's kind per case. Paths and keys are
     # embedded with repr(); functions and constants are passed in a namespace, never as source.
+    def _compiled_base(self):
+        ns: dict[str, Any] = {}
+        lines = ["def base(case, derived, values):"]
+        for i, (block, paths, fields_of, nones) in enumerate(self.blocks):
+            ns[f"P{i}"], ns[f"F{i}"], ns[f"N{i}"] = paths, fields_of, nones
+            lines += [f"    o = case.{block}" if block.isidentifier() else f"    o = getattr(case, {block!r})",
+                      f"    if o is None:", f"        values.update(N{i})",
+                      "    else:", f"        values.update(zip(P{i}, F{i}(o)))"]
+        for i, (path, get) in enumerate(self.computed):
+            attribute, method = getattr(get, "attribute_path", None), getattr(get, "derived_method", None)
+            if attribute is not None and "." not in attribute:
+                lines.append(f"    values[{path!r}] = getattr(case, {attribute!r}, None)")
+            elif method is not None and callable(getattr(Derived, method, None)):
+                ns[f"M{i}"] = getattr(Derived, method)
+                lines.append(f"    values[{path!r}] = M{i}(derived)")
+            else:
+                ns[f"G{i}"] = get
+                lines.append(f"    values[{path!r}] = G{i}(case, derived)")
+        exec("\n".join(lines), ns)
+        return ns["base"]
+
     def _compiled_derivations(self):
         ns: dict[str, Any] = {"_error": _derivation_error, "_general": self._general}
         lines = ["def derive(values, roots, zone):", "    get = values.get"]
@@ -181,14 +203,7 @@ class FactPlan:
         derived = Derived(case, as_of)
         values: dict[str, Any] = {}
         roots: dict[str, tuple[str, ...]] = {}
-        for block, paths, fields_of, nones in self.blocks:
-            obj = getattr(case, block)
-            if obj is None:
-                values.update(nones)
-            else:
-                values.update(zip(paths, fields_of(obj)))
-        for path, get in self.computed:
-            values[path] = get(case, derived)
+        self._base(case, derived, values)
         self._derive(values, roots, zone)
         doc = self._encode(values)
         return CaseFacts(case, as_of, zone, values, roots, doc)
