@@ -23,6 +23,7 @@ from ..packs.vocabulary import BASE_FACTS, BLOCKS, CHAIN_LEVEL, CLASSIFICATION_P
 # encoders that return their argument unchanged when it already has this type (bool(b), str(s), int(i))
 _AS_ITSELF = {"bool": bool, "text": str, "enum": str, "int": int}
 _INSTANT = object()
+WARM_UP = 64          # cases a FactPlan runs its loops for before compiling them
 _MICROSECOND = timedelta(microseconds=1)
 
 
@@ -89,9 +90,52 @@ class FactPlan:
                 # an instant inline (types._encode_instant's integer microseconds, exactly)
                 extra = _INSTANT if ftype.encode is _encode_instant else _AS_ITSELF.get(ftype.name)
                 self.encoding.append((key(path), path, ftype.encode, extra))
-        self._base = self._compiled_base()
-        self._derive = self._compiled_derivations()
-        self._encode = self._compiled_encoding()
+        # Tiered, so that a CLI call's one case does not pay ~3 ms of compile(): the first
+        # WARM_UP cases run the table-driven loops, then the plan writes them out as code.
+        self._base, self._derive, self._encode = self._base_loop, self._derive_loop, self._encode_loop
+        self._cases = 0
+
+    def compile(self) -> None:
+        """Switch to the generated straight-line code (same results as the loops)."""
+        self._base, self._derive, self._encode = (self._compiled_base(), self._compiled_derivations(),
+                                                  self._compiled_encoding())
+
+    def _base_loop(self, case: Case, derived: Derived, values: dict) -> None:
+        for block, paths, fields_of, nones in self.blocks:
+            obj = getattr(case, block)
+            if obj is None:
+                values.update(nones)
+            else:
+                values.update(zip(paths, fields_of(obj)))
+        for path, get in self.computed:
+            values[path] = get(case, derived)
+
+    def _derive_loop(self, values: dict, roots: dict, zone) -> None:
+        for i in range(len(self.derivations)):
+            self._general(i, values, roots, zone)
+
+    def _encode_loop(self, values: dict) -> dict:
+        get = values.get
+        doc: dict[str, Any] = {}
+        for k, path, encode, extra in self.encoding:
+            if encode is not None:
+                v = get(path)
+                if v is not None:
+                    if type(v) is extra:
+                        doc[k] = v
+                    elif extra is _INSTANT:
+                        doc[k] = (v - EPOCH) // _MICROSECOND
+                    else:
+                        doc[k] = encode(v)
+            elif type(extra) is list:         # a list fact: present, plus one flag per value
+                items = get(path)
+                if items is not None:
+                    doc[k] = True
+                    for flag, v in extra:
+                        doc[flag] = v in items
+            else:                             # a chained fact starts at its neutral value
+                doc[k] = extra
+        return doc
 
     # The two per-case loops over the plan's tables, written out as straight-line Python once per
     # plan: no tuple unpacking or branching on each entry's kind per case. Paths and keys are
@@ -199,6 +243,10 @@ class FactPlan:
         return d.name, compute, facts, complete, single, (single,)
 
     def facts(self, case: Case, as_of: datetime) -> CaseFacts:
+        if self._cases < WARM_UP:
+            self._cases += 1          # not atomic: a race only compiles a case later or twice, alike
+            if self._cases == WARM_UP:
+                self.compile()
         zone = ZoneInfo(case.timezone or self.program.timezone)
         derived = Derived(case, as_of)
         values: dict[str, Any] = {}

@@ -271,9 +271,24 @@ class VerdictBuilder:
         self.rules_by_id = {r.id: r for r in program.rules}
         self.labelled = {r.id for r in program.rules
                          if any(getattr(n, "label", None) for n in _nodes(r.when))}
-        # evaluate.true_labels / unknown_facts per rule, compiled once (keys resolved)
-        self.labels = {r.id: evaluate.compile_labels(r.when) for r in program.rules if r.id in self.labelled}
-        self.unknown = {r.id: evaluate.compile_unknown(r.when) for r in program.rules}
+        # evaluate.true_labels / unknown_facts per rule, compiled when a case first needs them
+        # (not all up front: that is milliseconds of a CLI call's start-up); bounded by the rules
+        self._labels: dict[str, Any] = {}
+        self._unknown: dict[str, Any] = {}
+
+    def labels(self, rule: CompiledRule):
+        """evaluate.true_labels(rule.when, ·), compiled (a race compiles it twice, alike)."""
+        fn = self._labels.get(rule.id)
+        if fn is None:
+            fn = self._labels[rule.id] = evaluate.compile_labels(rule.when)
+        return fn
+
+    def unknown(self, rule: CompiledRule):
+        """evaluate.unknown_facts(rule.when, ·), compiled."""
+        fn = self._unknown.get(rule.id)
+        if fn is None:
+            fn = self._unknown[rule.id] = evaluate.compile_unknown(rule.when)
+        return fn
 
     def final_doc(self, facts: CaseFacts, run: RunResult) -> dict[str, Any]:
         doc = dict(facts.doc)
@@ -321,7 +336,7 @@ class VerdictBuilder:
                 continue
             station = facts.values.get(rule.station_fact) if rule.station_fact else None
             fine, refund = self.amount(rule.fine, facts), self.amount(rule.refund, facts)
-            branches = self.labels[rule.id](doc) if rule.id in self.labelled else []
+            branches = self.labels(rule)(doc) if rule.id in self.labelled else []
             if rule.kind == "not_covered":
                 not_covered.append(f"{rule.clause}: {self.render(rule, facts, lang, station, fine, refund, branches)}")
                 continue
@@ -368,7 +383,7 @@ class VerdictBuilder:
                          and (in_scope is not None or scope[i](doc) is True)]
         out: set[str] = set()
         for rule in undecided:
-            for path in self.unknown[rule.id](doc):
+            for path in self.unknown(rule)(doc):
                 out.update(facts.missing_roots(path))
         return sorted(out)
 
