@@ -180,6 +180,7 @@ _string = json.encoder.encode_basestring      # the C encoder json.dumps uses wi
 _float = float.__repr__
 
 
+_SPECIAL = frozenset({"station", "party", "branches", "fine_cny", "refund_cny", "clause", "rule"})
 _NL1, _NL3 = "\n  ", "\n      "
 
 
@@ -274,6 +275,7 @@ class VerdictBuilder:
         # evaluate.true_labels / unknown_facts per rule, compiled when a case first needs them
         # (not all up front: that is milliseconds of a CLI call's start-up); bounded by the rules
         self._labels: dict[str, Any] = {}
+        self._templates: dict[tuple[str, str], list] = {}     # (rule, lang) -> message parts; bounded
         self._unknown: dict[str, Any] = {}
 
     def labels(self, rule: CompiledRule):
@@ -308,19 +310,47 @@ class VerdictBuilder:
         value = facts.values.get(amount.fact)
         return value if value is not None else ZERO
 
+    def template(self, rule: CompiledRule, lang: str) -> list:
+        """A rule's message in `lang` split once into literal text and (placeholder, format) pairs."""
+        key_ = (rule.id, lang)
+        parts = self._templates.get(key_)
+        if parts is None:
+            text, parts, at = rule.messages[lang], [], 0
+            for m in PLACEHOLDER.finditer(text):
+                parts += [text[at:m.start()], (m.group(1), m.group(2))]
+                at = m.end()
+            parts.append(text[at:])
+            self._templates[key_] = parts = [p for p in parts if p != ""]
+        return parts
+
     def render(self, rule: CompiledRule, facts: CaseFacts, lang: str, station: str | None,
                fine: Decimal, refund: Decimal, branches: list[str]) -> str:
+        """The message with its placeholders filled (the same text PLACEHOLDER.sub gave)."""
         specs = self.program.specs
-        special = {"station": station or PARTY_NAMES[lang][rule.party], "party": PARTY_NAMES[lang][rule.party],
-                   "branches": list_separator(lang).join(branch_label(b, lang) for b in branches), "fine_cny": money(fine), "refund_cny": money(refund),
-                   "clause": rule.clause, "rule": rule.id}
-
-        def sub(m) -> str:
-            path, fmt = m.group(1), m.group(2)
-            if path in special:
-                return special[path]
-            return render_message(facts.values.get(path), specs[path].type, facts.zone, fmt, lang)
-        return PLACEHOLDER.sub(sub, rule.messages[lang])
+        out = []
+        for part in self.template(rule, lang):
+            if type(part) is str:
+                out.append(part)
+                continue
+            path, fmt = part
+            if path in _SPECIAL:
+                if path == "station":
+                    out.append(station or PARTY_NAMES[lang][rule.party])
+                elif path == "party":
+                    out.append(PARTY_NAMES[lang][rule.party])
+                elif path == "branches":
+                    out.append(list_separator(lang).join(branch_label(b, lang) for b in branches))
+                elif path == "fine_cny":
+                    out.append(money(fine))
+                elif path == "refund_cny":
+                    out.append(money(refund))
+                elif path == "clause":
+                    out.append(rule.clause)
+                else:
+                    out.append(rule.id)
+            else:
+                out.append(render_message(facts.values.get(path), specs[path].type, facts.zone, fmt, lang))
+        return "".join(out)
 
     def build(self, facts: CaseFacts, run: RunResult, lang: str = "zh") -> Verdict:
         program = self.program
