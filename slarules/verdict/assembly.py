@@ -247,6 +247,8 @@ def _nodes(node):
 
 
 def money(d: Decimal) -> str:
+    if d is ZERO:              # no fine, no refund: the usual case
+        return "0.00"
     return f"{d.quantize(ZERO)}"
 
 
@@ -270,6 +272,7 @@ class VerdictBuilder:
         self.unknowable = frozenset(self.unknown_if_absent)
         self.unknown_ids = {k: frozenset(r.id for r in rules) for k, rules in self.unknown_if_absent.items()}
         self.rules_by_id = {r.id: r for r in program.rules}
+        self._positions = {r.id: i for i, r in enumerate(program.rules)}
         self.labelled = {r.id for r in program.rules
                          if any(getattr(n, "label", None) for n in _nodes(r.when))}
         # evaluate.true_labels / unknown_facts per rule, compiled when a case first needs them
@@ -277,6 +280,9 @@ class VerdictBuilder:
         self._labels: dict[str, Any] = {}
         self._templates: dict[tuple[str, str], list] = {}     # (rule, lang) -> message parts; bounded
         self._unknown: dict[str, Any] = {}
+
+    def _position(self, rule: CompiledRule) -> int:
+        return self._positions[rule.id]
 
     def labels(self, rule: CompiledRule):
         """evaluate.true_labels(rule.when, ·), compiled (a race compiles it twice, alike)."""
@@ -361,9 +367,9 @@ class VerdictBuilder:
         not_covered: list[str] = []
         fines: dict[str, Decimal] = {}
         refunds = ZERO
-        for rule in program.rules:
-            if rule.id not in fired or rule.id in overridden:
-                continue
+        # the fired rules that are not overridden, in pack order (usually a few of all the rules)
+        rules = self.rules_by_id
+        for rule in sorted([rules[r] for r in fired.difference(overridden) if r in rules], key=self._position):
             station = facts.values.get(rule.station_fact) if rule.station_fact else None
             fine, refund = self.amount(rule.fine, facts), self.amount(rule.refund, facts)
             branches = self.labels(rule)(doc) if rule.id in self.labelled else []
