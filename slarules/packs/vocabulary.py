@@ -70,13 +70,21 @@ def _attr(path: str) -> Callable[[Case, Any], Any]:
 
 # ---- derived values every pack may use (computed once per case, lazily) -------------
 
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _scan_order(s) -> tuple:
+    """Scans by instant (T._encode_instant's integer, computed inline), then type and station."""
+    return ((s.at - T.EPOCH) // _MICROSECOND, s.type, s.station)
+
+
 class Derived:
     """Lazily computed built-in derivations of one case at one adjudication instant."""
 
     def __init__(self, case: Case, as_of: datetime):
         self.case = case
         self.as_of = as_of
-        self._scans = sorted(case.scans, key=lambda s: (T._encode_instant(s.at), s.type, s.station))
+        self._scans = sorted(case.scans, key=_scan_order)
 
     def first(self, kind: str, station: str | None = None):
         for s in self._scans:
