@@ -11,8 +11,8 @@ largest of its processes):
                     JSONL file in -> JSONL file out, and per case in process
   (b) durable-naive durable_rules used plainly: one fact and one sid per case
                     through its Host API (first 1,000 cases: sids pile up)
-  (c) single-case   Engine.adjudicate(dict): validation, facts, durable_rules,
-                    verdict; p50/p99 latency, and RSS over --rss-calls calls
+  (c) single-case   Engine.adjudicate(dict).to_json(): validation, facts,
+                    durable_rules, verdict, its JSON; p50/p99 latency, and RSS over --rss-calls calls
   (d) batch         `slarules batch` end to end from the CLI: JSONL to JSONL,
                     Parquet to JSONL and Parquet to Parquet
   (e) spark         the same with `--spark --master local[2]` (when
@@ -140,7 +140,7 @@ def mode_single(a) -> dict:
     from slarules import Engine
     engine = Engine.default()
     cases = load(a.jsonl, a.single)
-    lat = latencies(lambda c: engine.adjudicate(c, as_of=AS_OF), cases)
+    lat = latencies(lambda c: engine.adjudicate(c, as_of=AS_OF).to_json(), cases)   # the verdict JSON produced
     return {"cases": len(cases), "seconds": sum(lat), "p50": pct(lat, 0.5), "p99": pct(lat, 0.99)}
 
 

@@ -249,7 +249,7 @@ class Engine:
     def facts(self, case: Case | dict, as_of: Any = None, now: Any = None) -> CaseFacts:
         """The case's facts at `as_of`, else at the case's own as_of, else at `now` (default: the clock)."""
         case = case_of(case, limits=self.limits)
-        when = next((w for w in (as_of, case.as_of, now) if w is not None), None)
+        when = as_of if as_of is not None else case.as_of if case.as_of is not None else now
         instant = parse_instant(when, case) if when is not None else datetime.now(timezone.utc)
         return case_facts(self.program, case, instant)
 

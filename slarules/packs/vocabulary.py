@@ -64,10 +64,19 @@ def _attr(path: str) -> Callable[[Case, Any], Any]:
             if obj is None:
                 return None
         return obj
+    get.attribute_path = path          # FactPlan reads a plain attribute without this closure
     return get
 
 
 # ---- derived values every pack may use (computed once per case, lazily) -------------
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _scan_order(s) -> tuple:
+    """Scans by instant (T._encode_instant's integer, computed inline), then type and station."""
+    return ((s.at - T.EPOCH) // _MICROSECOND, s.type, s.station)
+
 
 class Derived:
     """Lazily computed built-in derivations of one case at one adjudication instant."""
@@ -75,7 +84,7 @@ class Derived:
     def __init__(self, case: Case, as_of: datetime):
         self.case = case
         self.as_of = as_of
-        self._scans = sorted(case.scans, key=lambda s: (T._encode_instant(s.at), s.type, s.station))
+        self._scans = sorted(case.scans, key=_scan_order)
 
     def first(self, kind: str, station: str | None = None):
         for s in self._scans:
@@ -100,6 +109,13 @@ class Derived:
     def reference_arrival_scan(self):
         """TB-1: earliest arrival at the delivering station, else the previous
         station's latest dispatch before the reference point (signing, else as_of)."""
+        try:
+            return self._reference_arrival_scan         # two facts read it: found once per case
+        except AttributeError:
+            scan = self._reference_arrival_scan = self._find_reference_arrival_scan()
+            return scan
+
+    def _find_reference_arrival_scan(self):
         station = self.delivering_station()
         if station is None:
             return None
@@ -119,6 +135,13 @@ class Derived:
         return s.type if s else None
 
     def _sides(self):
+        try:
+            return self._sides_cm                       # three facts read it: found once per case
+        except AttributeError:
+            sides = self._sides_cm = self._find_sides()
+            return sides
+
+    def _find_sides(self):
         p = self.case.parcel
         if p is None or None in (p.length_cm, p.width_cm, p.height_cm):
             return None
@@ -144,7 +167,9 @@ class Derived:
 
 
 def _builtin(name: str) -> Callable[[Case, Derived], Any]:
-    return lambda _case, derived: getattr(derived, name)()
+    get = lambda _case, derived: getattr(derived, name)()   # noqa: E731
+    get.derived_method = name          # FactPlan calls Derived.<name> without this closure
+    return get
 
 
 _BASE = [

@@ -42,6 +42,7 @@ import json
 import threading
 from typing import Any
 
+import msgspec
 import durable_rules_engine as _c     # durable_rules' C core (the `durable` package's own import)
 from durable import engine as _durable
 
@@ -58,6 +59,19 @@ _SID = "slot"
 CLOSER_PRI = 100_000
 SCOPE_PRI = 50_000
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_msgspec_encode = msgspec.json.Encoder().encode
+
+
+def _fact_text(fact: dict[str, Any]) -> str:
+    """A flat fact as JSON text, the same text as `_dumps` (compact, UTF-8 unescaped).
+
+    msgspec writes a flat dict of str/int/bool ~10x faster than json's encoder;
+    what it refuses (a lone surrogate) goes through json as before.
+    """
+    try:
+        return _msgspec_encode(fact).decode()
+    except Exception:
+        return _dumps(fact)
 
 
 class _QuietHost(_durable.Host):
@@ -230,7 +244,7 @@ class DurableBackend:
         fact["sid"] = _SID
         fact["id"] = f"c{serial}.{stratum}"
         run.asserted.append(fact)
-        return _dumps(fact)
+        return _fact_text(fact)
 
     def _close(self, stratum: int, fired: set[str], run: RunResult) -> None:
         run.strata_closed += 1

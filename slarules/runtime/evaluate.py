@@ -113,3 +113,37 @@ def _compile_leaf(leaf: Leaf):
             return op(doc[left], doc[right]) if right in doc else None
         return compare_facts
     return lambda doc: op(doc[left], want) if left in doc else absent
+
+
+def compile_labels(node):
+    """`true_labels` as a closure built once (the same labels in the same order)."""
+    holds = compile_tree(node)
+    label = getattr(node, "label", None)
+    kids = tuple(compile_labels(c) for c in node.children) if isinstance(node, Node) else ()
+
+    def labels(doc: dict[str, Any]) -> list[str]:
+        if holds(doc) is not True:
+            return []
+        out = [label] if label else []
+        for kid in kids:
+            out.extend(kid(doc))
+        return out
+    return labels
+
+
+def compile_unknown(node):
+    """`unknown_facts` as a closure built once (the same paths in the same order)."""
+    holds = compile_tree(node)
+    if isinstance(node, Leaf):
+        pairs = tuple((p, key(p)) for p in node.paths())
+        return lambda doc: [p for p, k in pairs if k not in doc] if holds(doc) is None else []
+    kids = tuple(compile_unknown(c) for c in node.children)
+
+    def unknown(doc: dict[str, Any]) -> list[str]:
+        if holds(doc) is not None:
+            return []
+        out: list[str] = []
+        for kid in kids:
+            out.extend(kid(doc))
+        return out
+    return unknown

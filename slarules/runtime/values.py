@@ -7,14 +7,24 @@ so a verdict says "reference_arrival is missing", not "tb_deadline is missing".
 """
 from __future__ import annotations
 
+import functools
+import operator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..errors import CaseError
 from ..packs.program import Program
+from ..packs.types import EPOCH, _encode_instant
 from ..packs.vocabulary import BASE_FACTS, BLOCKS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, Case, Derived
+
+
+# encoders that return their argument unchanged when it already has this type (bool(b), str(s), int(i))
+_AS_ITSELF = {"bool": bool, "text": str, "enum": str, "int": int}
+_INSTANT = object()
+WARM_UP = 64          # cases a FactPlan runs its loops for before compiling them
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def key(path: str) -> str:
@@ -49,14 +59,21 @@ class FactPlan:
 
     def __init__(self, program: Program):
         self.program = program
-        self.blocks: dict[str, list[tuple[str, str]]] = {}
+        blocks: dict[str, list[tuple[str, str]]] = {}
         self.computed: list[tuple[str, Any]] = []
         for path, spec in BASE_FACTS.items():
             block, _, name = path.partition(".")
             if name and block in BLOCKS:
-                self.blocks.setdefault(block, []).append((path, name))
+                blocks.setdefault(block, []).append((path, name))
             else:
                 self.computed.append((path, spec.get))
+        # per block: its fact paths, one getter reading all its fields at once, and all-None
+        self.blocks: list[tuple[str, tuple[str, ...], Any, dict[str, None]]] = []
+        for block, fields in blocks.items():
+            paths = tuple(p for p, _ in fields)
+            names = [n for _, n in fields]
+            getter = operator.attrgetter(*names) if len(names) > 1 else (lambda o, n=names[0]: (getattr(o, n),))
+            self.blocks.append((block, paths, getter, dict.fromkeys(paths)))
         self.derivations = [self._derivation(d) for d in program.derivations]
         # (doc key, fact path, encoder or constant, flags of a list) in condition_fields order
         self.encoding: list[tuple[str, str, Any, Any]] = []
@@ -69,66 +86,179 @@ class FactPlan:
             elif ftype.name == "list":
                 self.encoding.append((key(path), path, None, [(flag_key(path, v), v) for v in ISSUE_VALUES]))
             else:
-                self.encoding.append((key(path), path, ftype.encode, None))
+                # a value already of the type its encoder returns is encoded as itself (no call);
+                # an instant inline (types._encode_instant's integer microseconds, exactly)
+                extra = _INSTANT if ftype.encode is _encode_instant else _AS_ITSELF.get(ftype.name)
+                self.encoding.append((key(path), path, ftype.encode, extra))
+        # Tiered, so that a CLI call's one case does not pay ~3 ms of compile(): the first
+        # WARM_UP cases run the table-driven loops, then the plan writes them out as code.
+        self._base, self._derive, self._encode = self._base_loop, self._derive_loop, self._encode_loop
+        self._cases = 0
 
-    @staticmethod
-    def _derivation(d):
-        consts = {a: v for a, (kind, v) in d.args.items() if kind == "const"}
-        facts = [(a, tuple(v)) for a, (kind, v) in d.args.items() if kind != "const"]
-        complete = len(d.args) == len(d.fn.args)
-        return d.name, d.fn.compute, consts, facts, complete
+    def compile(self) -> None:
+        """Switch to the generated straight-line code (same results as the loops)."""
+        self._base, self._derive, self._encode = (self._compiled_base(), self._compiled_derivations(),
+                                                  self._compiled_encoding())
 
-    def facts(self, case: Case, as_of: datetime) -> CaseFacts:
-        zone = ZoneInfo(case.timezone or self.program.timezone)
-        derived = Derived(case, as_of)
-        values: dict[str, Any] = {}
-        roots: dict[str, tuple[str, ...]] = {}
-        for block, fields in self.blocks.items():
+    def _base_loop(self, case: Case, derived: Derived, values: dict) -> None:
+        for block, paths, fields_of, nones in self.blocks:
             obj = getattr(case, block)
             if obj is None:
-                for path, _ in fields:
-                    values[path] = None
+                values.update(nones)
             else:
-                for path, name in fields:
-                    values[path] = getattr(obj, name)
+                values.update(zip(paths, fields_of(obj)))
         for path, get in self.computed:
             values[path] = get(case, derived)
-        for name, compute, consts, facts, complete in self.derivations:
-            args = dict(consts)
-            missing: list[str] = []
-            for arg, paths in facts:
-                for p in paths:
-                    v = values.get(p)
-                    if v is not None:
-                        args[arg] = v
-                        break
-                else:
-                    for p in paths:
-                        missing.extend(roots.get(p, (p,)))
-            if missing or not complete:
-                values[name] = None
-                roots[name] = tuple(dict.fromkeys(missing))
-            else:
-                try:
-                    values[name] = compute(zone, **args)
-                except (OverflowError, ValueError) as exc:     # e.g. a pack adding 10,000 years
-                    raise CaseError(f"`{name}` cannot be computed for this case: {exc}",
-                                    field=name) from None
+
+    def _derive_loop(self, values: dict, roots: dict, zone) -> None:
+        for i in range(len(self.derivations)):
+            self._general(i, values, roots, zone)
+
+    def _encode_loop(self, values: dict) -> dict:
+        get = values.get
         doc: dict[str, Any] = {}
         for k, path, encode, extra in self.encoding:
             if encode is not None:
-                v = values.get(path)
+                v = get(path)
                 if v is not None:
-                    doc[k] = encode(v)
+                    if type(v) is extra:
+                        doc[k] = v
+                    elif extra is _INSTANT:
+                        doc[k] = (v - EPOCH) // _MICROSECOND
+                    else:
+                        doc[k] = encode(v)
             elif type(extra) is list:         # a list fact: present, plus one flag per value
-                items = values.get(path)
+                items = get(path)
                 if items is not None:
                     doc[k] = True
                     for flag, v in extra:
                         doc[flag] = v in items
             else:                             # a chained fact starts at its neutral value
                 doc[k] = extra
+        return doc
+
+    # The two per-case loops over the plan's tables, written out as straight-line Python once per
+    # plan: no tuple unpacking or branching on each entry's kind per case. Paths and keys are
+    # embedded with repr(); functions and constants are passed in a namespace, never as source.
+    def _compiled_base(self):
+        ns: dict[str, Any] = {}
+        lines = ["def base(case, derived, values):"]
+        for i, (block, paths, fields_of, nones) in enumerate(self.blocks):
+            ns[f"P{i}"], ns[f"F{i}"], ns[f"N{i}"] = paths, fields_of, nones
+            lines += [f"    o = case.{block}" if block.isidentifier() else f"    o = getattr(case, {block!r})",
+                      f"    if o is None:", f"        values.update(N{i})",
+                      "    else:", f"        values.update(zip(P{i}, F{i}(o)))"]
+        for i, (path, get) in enumerate(self.computed):
+            attribute, method = getattr(get, "attribute_path", None), getattr(get, "derived_method", None)
+            if attribute is not None and "." not in attribute:
+                lines.append(f"    values[{path!r}] = getattr(case, {attribute!r}, None)")
+            elif method is not None and callable(getattr(Derived, method, None)):
+                ns[f"M{i}"] = getattr(Derived, method)
+                lines.append(f"    values[{path!r}] = M{i}(derived)")
+            else:
+                ns[f"G{i}"] = get
+                lines.append(f"    values[{path!r}] = G{i}(case, derived)")
+        exec("\n".join(lines), ns)
+        return ns["base"]
+
+    def _compiled_derivations(self):
+        ns: dict[str, Any] = {"_error": _derivation_error, "_general": self._general}
+        lines = ["def derive(values, roots, zone):", "    get = values.get"]
+        for i, (name, compute, facts, complete, single, itself) in enumerate(self.derivations):
+            ns[f"C{i}"], ns[f"R{i}"] = compute, itself
+            if single is None:
+                lines.append(f"    _general({i}, values, roots, zone)")
+                continue
+            lines += [f"    v = get({single!r})",
+                      "    if v is None:",
+                      f"        values[{name!r}] = None",
+                      f"        roots[{name!r}] = roots.get({single!r}, R{i})",
+                      "    else:",
+                      "        try:",
+                      f"            values[{name!r}] = C{i}(zone, v)",
+                      "        except (OverflowError, ValueError) as exc:",
+                      f"            raise _error({name!r}, exc) from None"]
+        exec("\n".join(lines), ns)
+        return ns["derive"]
+
+    def _general(self, i: int, values: dict, roots: dict, zone) -> None:
+        """One derivation, any shape: the facts read in order of preference, missing roots kept."""
+        name, compute, facts, complete, _, _ = self.derivations[i]
+        args = {}
+        missing: list[str] | None = None
+        for arg, paths in facts:
+            for p in paths:
+                v = values.get(p)
+                if v is not None:
+                    args[arg] = v
+                    break
+            else:
+                if missing is None:
+                    missing = []
+                for p in paths:
+                    missing.extend(roots.get(p, (p,)))
+        if missing or not complete:
+            values[name] = None
+            roots[name] = tuple(dict.fromkeys(missing or ()))
+        else:
+            try:
+                values[name] = compute(zone, **args)
+            except (OverflowError, ValueError) as exc:     # e.g. a pack adding 10,000 years
+                raise _derivation_error(name, exc) from None
+
+    def _compiled_encoding(self):
+        ns: dict[str, Any] = {"EPOCH": EPOCH, "MICRO": _MICROSECOND}
+        lines = ["def encode(values):", "    get = values.get", "    doc = {}"]
+        for i, (k, path, encode, extra) in enumerate(self.encoding):
+            if encode is not None:
+                ns[f"E{i}"], ns[f"T{i}"] = encode, extra
+                lines += [f"    v = get({path!r})", "    if v is not None:"]
+                if extra is _INSTANT:
+                    lines.append(f"        doc[{k!r}] = (v - EPOCH) // MICRO")
+                elif extra is not None:
+                    lines.append(f"        doc[{k!r}] = v if type(v) is T{i} else E{i}(v)")
+                else:
+                    lines.append(f"        doc[{k!r}] = E{i}(v)")
+            elif type(extra) is list:         # a list fact: present, plus one flag per value
+                lines += [f"    v = get({path!r})", "    if v is not None:", f"        doc[{k!r}] = True"]
+                lines += [f"        doc[{flag!r}] = {v!r} in v" for flag, v in extra]
+            else:                             # a chained fact starts at its neutral value
+                lines.append(f"    doc[{k!r}] = {extra!r}")
+        lines.append("    return doc")
+        exec("\n".join(lines), ns)
+        return ns["encode"]
+
+    @staticmethod
+    def _derivation(d):
+        consts = {a: v for a, (kind, v) in d.args.items() if kind == "const"}
+        facts = [(a, tuple(v)) for a, (kind, v) in d.args.items() if kind != "const"]
+        complete = len(d.args) == len(d.fn.args)
+        # the constants bound once: per case only the facts are passed
+        compute = functools.partial(d.fn.compute, **consts) if consts else d.fn.compute
+        # one fact argument read from one path, first in the function's signature (`add`,
+        # `local_date`, ...): called positionally, its missing root found without a loop
+        single = None
+        if complete and len(facts) == 1 and len(facts[0][1]) == 1 and next(iter(d.fn.args)) == facts[0][0]:
+            single = facts[0][1][0]
+        return d.name, compute, facts, complete, single, (single,)
+
+    def facts(self, case: Case, as_of: datetime) -> CaseFacts:
+        if self._cases < WARM_UP:
+            self._cases += 1          # not atomic: a race only compiles a case later or twice, alike
+            if self._cases == WARM_UP:
+                self.compile()
+        zone = ZoneInfo(case.timezone or self.program.timezone)
+        derived = Derived(case, as_of)
+        values: dict[str, Any] = {}
+        roots: dict[str, tuple[str, ...]] = {}
+        self._base(case, derived, values)
+        self._derive(values, roots, zone)
+        doc = self._encode(values)
         return CaseFacts(case, as_of, zone, values, roots, doc)
+
+
+def _derivation_error(name: str, exc: Exception) -> CaseError:
+    return CaseError(f"`{name}` cannot be computed for this case: {exc}", field=name)
 
 
 def fact_plan(program: Program) -> FactPlan:

@@ -99,13 +99,73 @@ class Verdict:
                 "not_covered": list(self.not_covered), "deadlines": [d.to_dict() for d in self.deadlines]}
 
     def to_json(self, indent: int | None = 2) -> str:
-        data = self.to_dict()
         if indent == 2:
             try:
-                return _indented(data, "\n")
+                return self._json2()
             except _Unexpected:
                 pass
-        return json.dumps(data, ensure_ascii=False, indent=indent)
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+
+    def _json2(self) -> str:
+        """to_json(indent=2) written straight from the fields, with no to_dict() in between.
+
+        Same bytes as json.dumps(self.to_dict(), ensure_ascii=False, indent=2): the
+        layout of the contract's keys is fixed here; values go through `_indented`
+        at their depth, and anything unexpected raises _Unexpected (json.dumps then).
+        """
+        out = ['{\n  "waybill": ', _scalar(self.waybill, _NL1), ',\n  "as_of": ', _scalar(self.as_of, _NL1),
+               ',\n  "packs": ']
+        if self.packs:
+            sep = "[\n    "
+            for p in self.packs:
+                if type(p) is not PackRef:
+                    raise _Unexpected
+                out += (sep, '{\n      "name": ', _scalar(p.name, _NL3), ',\n      "version": ',
+                        _scalar(p.version, _NL3), ',\n      "digest": ', _scalar(p.digest, _NL3), "\n    }")
+                sep = ",\n    "
+            out.append("\n  ]")
+        else:
+            out.append("[]")
+        out.append(',\n  "findings": ')
+        if self.findings:
+            sep = "[\n    "
+            for f in self.findings:
+                if type(f) is not Finding:
+                    raise _Unexpected
+                out += (sep, '{\n      "clause": ', _scalar(f.clause, _NL3), ',\n      "rule": ', _scalar(f.rule, _NL3),
+                        ',\n      "kind": ', _scalar(f.kind, _NL3), ',\n      "party": ', _scalar(f.party, _NL3),
+                        ',\n      "station": ', _scalar(f.station, _NL3),
+                        ',\n      "fine_cny": ', _scalar(f.fine_cny, _NL3),
+                        ',\n      "refund_cny": ', _scalar(f.refund_cny, _NL3),
+                        ',\n      "severity": ', _scalar(f.severity, _NL3),
+                        ',\n      "facts": ', _indented(f.facts if type(f.facts) is dict else dict(f.facts), _NL3),
+                        ',\n      "message": ', _scalar(f.message, _NL3), "\n    }")
+                sep = ",\n    "
+            out.append("\n  ]")
+        else:
+            out.append("[]")
+        out += (',\n  "classifications": ', _indented(list(self.classifications), _NL1),
+                ',\n  "complaint_level": ', _scalar(self.complaint_level, _NL1),
+                ',\n  "fines_cny": ', _indented(dict(self.fines_cny), _NL1),
+                ',\n  "refunds_cny": ', _scalar(self.refunds_cny, _NL1),
+                ',\n  "missing": ', _indented(list(self.missing), _NL1),
+                ',\n  "not_covered": ', _indented(list(self.not_covered), _NL1),
+                ',\n  "deadlines": ')
+        if self.deadlines:
+            sep = "[\n    "
+            for d in self.deadlines:
+                if type(d) is not DeadlineStatus:
+                    raise _Unexpected
+                out += (sep, '{\n      "name": ', _scalar(d.name, _NL3), ',\n      "clause": ', _scalar(d.clause, _NL3),
+                        ',\n      "rule": ', _scalar(d.rule, _NL3), ',\n      "due": ', _scalar(d.due, _NL3),
+                        ',\n      "actual": ', _scalar(d.actual, _NL3), ',\n      "status": ', _scalar(d.status, _NL3),
+                        "\n    }")
+                sep = ",\n    "
+            out.append("\n  ]")
+        else:
+            out.append("[]")
+        out.append("\n}")
+        return "".join(out)
 
     @staticmethod
     def json_schema() -> dict[str, Any]:
@@ -119,6 +179,19 @@ class _Unexpected(Exception):
 
 _string = json.encoder.encode_basestring      # the C encoder json.dumps uses with ensure_ascii=False
 _float = float.__repr__
+
+
+_SPECIAL = frozenset({"station", "party", "branches", "fine_cny", "refund_cny", "clause", "rule"})
+_NL1, _NL3 = "\n  ", "\n      "
+
+
+def _scalar(value: Any, newline: str) -> str:
+    """_indented for a value that is nearly always a string or None."""
+    if type(value) is str:
+        return _string(value)
+    if value is None:
+        return "null"
+    return _indented(value, newline)
 
 
 def _indented(value: Any, newline: str) -> str:
@@ -175,6 +248,8 @@ def _nodes(node):
 
 
 def money(d: Decimal) -> str:
+    if d is ZERO:              # no fine, no refund: the usual case
+        return "0.00"
     return f"{d.quantize(ZERO)}"
 
 
@@ -196,8 +271,33 @@ class VerdictBuilder:
             for k in dict.fromkeys(k for leaf in walk(rule.when) for k in _unknowable(leaf)):
                 self.unknown_if_absent.setdefault(k, []).append(rule)
         self.unknowable = frozenset(self.unknown_if_absent)
+        self.unknown_ids = {k: frozenset(r.id for r in rules) for k, rules in self.unknown_if_absent.items()}
+        self.rules_by_id = {r.id: r for r in program.rules}
+        self._positions = {r.id: i for i, r in enumerate(program.rules)}
         self.labelled = {r.id for r in program.rules
                          if any(getattr(n, "label", None) for n in _nodes(r.when))}
+        # evaluate.true_labels / unknown_facts per rule, compiled when a case first needs them
+        # (not all up front: that is milliseconds of a CLI call's start-up); bounded by the rules
+        self._labels: dict[str, Any] = {}
+        self._templates: dict[tuple[str, str], list] = {}     # (rule, lang) -> message parts; bounded
+        self._unknown: dict[str, Any] = {}
+
+    def _position(self, rule: CompiledRule) -> int:
+        return self._positions[rule.id]
+
+    def labels(self, rule: CompiledRule):
+        """evaluate.true_labels(rule.when, ·), compiled (a race compiles it twice, alike)."""
+        fn = self._labels.get(rule.id)
+        if fn is None:
+            fn = self._labels[rule.id] = evaluate.compile_labels(rule.when)
+        return fn
+
+    def unknown(self, rule: CompiledRule):
+        """evaluate.unknown_facts(rule.when, ·), compiled."""
+        fn = self._unknown.get(rule.id)
+        if fn is None:
+            fn = self._unknown[rule.id] = evaluate.compile_unknown(rule.when)
+        return fn
 
     def final_doc(self, facts: CaseFacts, run: RunResult) -> dict[str, Any]:
         doc = dict(facts.doc)
@@ -212,19 +312,47 @@ class VerdictBuilder:
         value = facts.values.get(amount.fact)
         return value if value is not None else ZERO
 
+    def template(self, rule: CompiledRule, lang: str) -> list:
+        """A rule's message in `lang` split once into literal text and (placeholder, format) pairs."""
+        key_ = (rule.id, lang)
+        parts = self._templates.get(key_)
+        if parts is None:
+            text, parts, at = rule.messages[lang], [], 0
+            for m in PLACEHOLDER.finditer(text):
+                parts += [text[at:m.start()], (m.group(1), m.group(2))]
+                at = m.end()
+            parts.append(text[at:])
+            self._templates[key_] = parts = [p for p in parts if p != ""]
+        return parts
+
     def render(self, rule: CompiledRule, facts: CaseFacts, lang: str, station: str | None,
                fine: Decimal, refund: Decimal, branches: list[str]) -> str:
+        """The message with its placeholders filled (the same text PLACEHOLDER.sub gave)."""
         specs = self.program.specs
-        special = {"station": station or PARTY_NAMES[lang][rule.party], "party": PARTY_NAMES[lang][rule.party],
-                   "branches": list_separator(lang).join(branch_label(b, lang) for b in branches), "fine_cny": money(fine), "refund_cny": money(refund),
-                   "clause": rule.clause, "rule": rule.id}
-
-        def sub(m) -> str:
-            path, fmt = m.group(1), m.group(2)
-            if path in special:
-                return special[path]
-            return render_message(facts.values.get(path), specs[path].type, facts.zone, fmt, lang)
-        return PLACEHOLDER.sub(sub, rule.messages[lang])
+        out = []
+        for part in self.template(rule, lang):
+            if type(part) is str:
+                out.append(part)
+                continue
+            path, fmt = part
+            if path in _SPECIAL:
+                if path == "station":
+                    out.append(station or PARTY_NAMES[lang][rule.party])
+                elif path == "party":
+                    out.append(PARTY_NAMES[lang][rule.party])
+                elif path == "branches":
+                    out.append(list_separator(lang).join(branch_label(b, lang) for b in branches))
+                elif path == "fine_cny":
+                    out.append(money(fine))
+                elif path == "refund_cny":
+                    out.append(money(refund))
+                elif path == "clause":
+                    out.append(rule.clause)
+                else:
+                    out.append(rule.id)
+            else:
+                out.append(render_message(facts.values.get(path), specs[path].type, facts.zone, fmt, lang))
+        return "".join(out)
 
     def build(self, facts: CaseFacts, run: RunResult, lang: str = "zh") -> Verdict:
         program = self.program
@@ -235,12 +363,12 @@ class VerdictBuilder:
         not_covered: list[str] = []
         fines: dict[str, Decimal] = {}
         refunds = ZERO
-        for rule in program.rules:
-            if rule.id not in fired or rule.id in overridden:
-                continue
+        # the fired rules that are not overridden, in pack order (usually a few of all the rules)
+        rules = self.rules_by_id
+        for rule in sorted([rules[r] for r in fired.difference(overridden) if r in rules], key=self._position):
             station = facts.values.get(rule.station_fact) if rule.station_fact else None
             fine, refund = self.amount(rule.fine, facts), self.amount(rule.refund, facts)
-            branches = evaluate.true_labels(rule.when, doc) if rule.id in self.labelled else []
+            branches = self.labels(rule)(doc) if rule.id in self.labelled else []
             if rule.kind == "not_covered":
                 not_covered.append(f"{rule.clause}: {self.render(rule, facts, lang, station, fine, refund, branches)}")
                 continue
@@ -275,17 +403,19 @@ class VerdictBuilder:
         else:
             # three-valued evaluation only for rules that did not fire and compare an absent field
             # (and in scope: as the backend decided it, when it says)
+            # (the candidates as sets of rule ids: the missing facts come out as a sorted set anyway)
             in_scope = run.in_scope if run is not None else None
-            candidates: dict[str, CompiledRule] = {}
-            for k in self.unknowable.difference(doc):
-                for r in self.unknown_if_absent[k]:
-                    if r.id not in fired and (in_scope is None or r.id in in_scope):
-                        candidates[r.id] = r
-            undecided = [r for r in candidates.values() if self.when[r.id](doc) is None
-                         and (in_scope is not None or self.scope[r.id](doc) is True)]
+            absent = self.unknowable.difference(doc)
+            ids: set[str] = set().union(*[self.unknown_ids[k] for k in absent]) if absent else set()
+            ids.difference_update(fired)
+            if in_scope is not None:
+                ids.intersection_update(in_scope)
+            when, scope, rules = self.when, self.scope, self.rules_by_id
+            undecided = [rules[i] for i in ids if when[i](doc) is None
+                         and (in_scope is not None or scope[i](doc) is True)]
         out: set[str] = set()
         for rule in undecided:
-            for path in evaluate.unknown_facts(rule.when, doc):
+            for path in self.unknown(rule)(doc):
                 out.update(facts.missing_roots(path))
         return sorted(out)
 
