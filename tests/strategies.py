@@ -75,7 +75,8 @@ def _offset(minutes: int) -> timezone:
 
 
 _zones = st.one_of(st.none(), st.integers(-1439, 1439).map(_offset), st.timezones())
-_ends = [datetime.min, datetime(1, 1, 1, 23, 59, 59), datetime(1969, 12, 31, 23, 59, 59), datetime(1970, 1, 1),
+_ends = [datetime.min, datetime(1, 1, 1, 23, 59, 59), datetime(1970, 1, 1), datetime(1999, 12, 31, 23, 59, 59),
+         datetime(2000, 1, 1),
          datetime(2199, 12, 31, 23, 59, 59), datetime(2200, 1, 1), datetime(9999, 12, 30), datetime.max]
 # Any instant datetime can hold, naive or in any UTC offset (±23:59): the placeholder years at both
 # ends, where a day later or another zone steps outside datetime, drawn as often as the middle.

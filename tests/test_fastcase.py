@@ -170,4 +170,4 @@ def test_adjudicating_a_valid_case_from_the_cli_never_imports_pydantic():
 def test_both_models_agree_on_any_instant_in_the_datetime_range(when, where):
     """The year bounds live in contract.year_ok; the two models must not drift on them, naive or aware."""
     fast, slow = assert_same_acceptance(base_with(where, when.isoformat()))
-    assert (slow is not None) == (1970 <= when.year <= 2199)
+    assert (slow is not None) == (2000 <= when.year <= 2199)

@@ -69,7 +69,7 @@ def test_twenty_thousand_cases_give_the_local_batch_byte_for_byte(engine, spark,
     messages = {json.loads(e)["line"]: json.loads(e)["message"] for e in errors.splitlines()}
     assert messages[5001].startswith("not valid JSON") and "UTF-8" in messages[12001]
     assert "longer than" in messages[15001]
-    assert "outside 1970-2199" in messages[16001] and "byte-order mark" in messages[17001]
+    assert "outside 2000-2199" in messages[16001] and "byte-order mark" in messages[17001]
     assert "10,000 scans" in messages[18001] and 1 not in messages
     for name in ("stations.csv", "service.csv", "arrival_hours.csv", "report.html"):     # settlement totals
         assert (tmp_path / "spark-st" / name).read_bytes() == (tmp_path / "local-st" / name).read_bytes()

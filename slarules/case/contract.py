@@ -41,7 +41,7 @@ DELAY_MINUTES_MAX = 10_000_000
 RINGS_MAX = 1000
 # An instant outside these years is a placeholder (0001-01-01, 9999-12-31), not a scan: refused,
 # so no derivation (a day later, another zone) can step outside what datetime represents.
-TIMESTAMP_MIN_YEAR = 1970
+TIMESTAMP_MIN_YEAR = 2000
 TIMESTAMP_MAX_YEAR = 2199
 TEXT_MAX_LENGTH = 64                 # a timestamp or zone name as written; codes have CODE_MAX_LENGTH
 YEARS_MESSAGE = (f"is outside {TIMESTAMP_MIN_YEAR}-{TIMESTAMP_MAX_YEAR}; a placeholder date is not an instant: "

@@ -220,7 +220,7 @@ class DurableBackend:
         """
         for name, spec in self._definition.items():
             try:
-                _c.create_ruleset(f"slarules_probe_{next(_names)}", _dumps({name: spec}))
+                _c.delete_ruleset(_c.create_ruleset(f"slarules_probe_{next(_names)}", _dumps({name: spec})))
             except Exception:
                 what, payload = self._actions[name]
                 if what == _CLOSE:
