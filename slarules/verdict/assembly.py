@@ -7,7 +7,7 @@ same case and packs give byte-identical JSON on any machine or thread.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields as dataclass_fields
 from decimal import Decimal
 from typing import Any
 
@@ -115,35 +115,9 @@ class Verdict:
         """
         out = ['{\n  "waybill": ', _scalar(self.waybill, _NL1), ',\n  "as_of": ', _scalar(self.as_of, _NL1),
                ',\n  "packs": ']
-        if self.packs:
-            sep = "[\n    "
-            for p in self.packs:
-                if type(p) is not PackRef:
-                    raise _Unexpected
-                out += (sep, '{\n      "name": ', _scalar(p.name, _NL3), ',\n      "version": ',
-                        _scalar(p.version, _NL3), ',\n      "digest": ', _scalar(p.digest, _NL3), "\n    }")
-                sep = ",\n    "
-            out.append("\n  ]")
-        else:
-            out.append("[]")
+        _objects(out, self.packs, PackRef)
         out.append(',\n  "findings": ')
-        if self.findings:
-            sep = "[\n    "
-            for f in self.findings:
-                if type(f) is not Finding:
-                    raise _Unexpected
-                out += (sep, '{\n      "clause": ', _scalar(f.clause, _NL3), ',\n      "rule": ', _scalar(f.rule, _NL3),
-                        ',\n      "kind": ', _scalar(f.kind, _NL3), ',\n      "party": ', _scalar(f.party, _NL3),
-                        ',\n      "station": ', _scalar(f.station, _NL3),
-                        ',\n      "fine_cny": ', _scalar(f.fine_cny, _NL3),
-                        ',\n      "refund_cny": ', _scalar(f.refund_cny, _NL3),
-                        ',\n      "severity": ', _scalar(f.severity, _NL3),
-                        ',\n      "facts": ', _indented(f.facts if type(f.facts) is dict else dict(f.facts), _NL3),
-                        ',\n      "message": ', _scalar(f.message, _NL3), "\n    }")
-                sep = ",\n    "
-            out.append("\n  ]")
-        else:
-            out.append("[]")
+        _objects(out, self.findings, Finding)
         out += (',\n  "classifications": ', _indented(list(self.classifications), _NL1),
                 ',\n  "complaint_level": ', _scalar(self.complaint_level, _NL1),
                 ',\n  "fines_cny": ', _indented(dict(self.fines_cny), _NL1),
@@ -151,19 +125,7 @@ class Verdict:
                 ',\n  "missing": ', _indented(list(self.missing), _NL1),
                 ',\n  "not_covered": ', _indented(list(self.not_covered), _NL1),
                 ',\n  "deadlines": ')
-        if self.deadlines:
-            sep = "[\n    "
-            for d in self.deadlines:
-                if type(d) is not DeadlineStatus:
-                    raise _Unexpected
-                out += (sep, '{\n      "name": ', _scalar(d.name, _NL3), ',\n      "clause": ', _scalar(d.clause, _NL3),
-                        ',\n      "rule": ', _scalar(d.rule, _NL3), ',\n      "due": ', _scalar(d.due, _NL3),
-                        ',\n      "actual": ', _scalar(d.actual, _NL3), ',\n      "status": ', _scalar(d.status, _NL3),
-                        "\n    }")
-                sep = ",\n    "
-            out.append("\n  ]")
-        else:
-            out.append("[]")
+        _objects(out, self.deadlines, DeadlineStatus)
         out.append("\n}")
         return "".join(out)
 
@@ -183,6 +145,32 @@ _float = float.__repr__
 
 _SPECIAL = frozenset({"station", "party", "branches", "fine_cny", "refund_cny", "clause", "rule"})
 _NL1, _NL3 = "\n  ", "\n      "
+
+
+def _objects(out: list[str], items: list, cls: type) -> None:
+    """A list of verdict parts (findings, deadlines, packs) as json.dumps(indent=2) at depth 2 writes it;
+    the keys and their order are the dataclass's fields, as in its to_dict."""
+    if not items:
+        out.append("[]")
+        return
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        layout = _LAYOUTS[cls] = tuple((f'"{f.name}": ', f.name) for f in dataclass_fields(cls))
+    sep = "[\n    "
+    for item in items:
+        if type(item) is not cls:
+            raise _Unexpected
+        lead = sep + "{\n      "
+        for key_text, name in layout:
+            value = getattr(item, name)
+            out += (lead, key_text, _string(value) if type(value) is str else _indented(value, _NL3))
+            lead = ",\n      "
+        out.append("\n    }")
+        sep = ",\n    "
+    out.append("\n  ]")
+
+
+_LAYOUTS: dict[type, tuple[tuple[str, str], ...]] = {}
 
 
 def _scalar(value: Any, newline: str) -> str:
