@@ -27,7 +27,7 @@ from .columnar_input import DAY, EARLIEST, LATEST, UNITS, US, _with, builtins, c
 from ..runtime.values import flag_key, key
 from ..runtime.chaining import chain_of
 from ..runtime.polars_backend import column_schema, expr
-from ..packs.program import PLACEHOLDER, Leaf, Node, Program
+from ..packs.program import Leaf, Node, Program, message_parts
 from .statement import Statement
 from ..verdict.assembly import PARTY_NAMES
 from ..packs.types import list_separator
@@ -347,12 +347,12 @@ class Columnar:
 
     def message(self, rule, off: int, station, fine, refund, labels) -> pl.Expr:
         names = PARTY_NAMES[self.lang]
-        template = rule.messages[self.lang]
         pieces: list[pl.Expr] = []
-        at = 0
-        for m in PLACEHOLDER.finditer(template):
-            pieces.append(pl.lit(js(template[at:m.start()])[1:-1]))
-            path, fmt = m.group(1), m.group(2)
+        for part in message_parts(rule.messages[self.lang]):
+            if type(part) is str:
+                pieces.append(pl.lit(js(part)[1:-1]))
+                continue
+            path, fmt = part
             if path == "station":
                 party = pl.lit(js(names[rule.party])[1:-1])
                 pieces.append(party if station is None else pl.coalesce(station, party))
@@ -368,9 +368,7 @@ class Columnar:
                 pieces.append(pl.lit(js(getattr(rule, "clause" if path == "clause" else "id"))[1:-1]))
             else:
                 pieces.append(self.render(path, fmt, off))
-            at = m.end()
-        pieces.append(pl.lit(js(template[at:])[1:-1]))
-        return pl.concat_str(pieces)
+        return pl.concat_str(pieces) if pieces else pl.lit("")
 
     def findings(self, off: int) -> tuple[list[tuple[int, pl.Expr]], dict[int, dict[str, pl.Expr]]]:
         """Each rule's finding as JSON text (in verdict order), plus its money, station and message."""

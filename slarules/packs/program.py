@@ -6,6 +6,7 @@ everything a backend, a verdict or an explanation needs, and nothing else.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -19,6 +20,22 @@ DURABLE_MAX_RULES = 500          # it hangs registering 512 rules or more
 DURABLE_MAX_PROPERTIES = 250     # a fact holds at most 255 properties, nested keys included
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)(?:\|([a-z]+))?\}")    # {fact} or {fact|format} in a message
+
+
+@functools.lru_cache(maxsize=4096)
+def message_parts(template: str) -> tuple:
+    """A message split once into literal text and (placeholder, format) pairs, in order.
+
+    The verdict (verdict/assembly.py) fills the pairs with a case's values and
+    the columnar path (batch/columnar.py) with column expressions; both read
+    the template through this, so they cannot split it differently.
+    """
+    parts, at = [], 0
+    for m in PLACEHOLDER.finditer(template):
+        parts += [template[at:m.start()], (m.group(1), m.group(2))]
+        at = m.end()
+    parts.append(template[at:])
+    return tuple(p for p in parts if p != "")
 
 
 @dataclass(frozen=True)

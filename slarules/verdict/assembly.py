@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields as dataclass_fields
 from decimal import Decimal
 from typing import Any
 
-from ..packs.program import PLACEHOLDER, CompiledRule, Leaf, Program, walk
+from ..packs.program import CompiledRule, Leaf, Program, message_parts, walk
 from ..packs.types import list_separator, render_message, to_json_value
 from ..packs.vocabulary import branch_label
 from ..runtime import evaluate
@@ -267,7 +267,6 @@ class VerdictBuilder:
         # evaluate.true_labels / unknown_facts per rule, compiled when a case first needs them
         # (not all up front: that is milliseconds of a CLI call's start-up); bounded by the rules
         self._labels: dict[str, Any] = {}
-        self._templates: dict[tuple[str, str], list] = {}     # (rule, lang) -> message parts; bounded
         self._unknown: dict[str, Any] = {}
 
     def _position(self, rule: CompiledRule) -> int:
@@ -300,18 +299,9 @@ class VerdictBuilder:
         value = facts.values.get(amount.fact)
         return value if value is not None else ZERO
 
-    def template(self, rule: CompiledRule, lang: str) -> list:
-        """A rule's message in `lang` split once into literal text and (placeholder, format) pairs."""
-        key_ = (rule.id, lang)
-        parts = self._templates.get(key_)
-        if parts is None:
-            text, parts, at = rule.messages[lang], [], 0
-            for m in PLACEHOLDER.finditer(text):
-                parts += [text[at:m.start()], (m.group(1), m.group(2))]
-                at = m.end()
-            parts.append(text[at:])
-            self._templates[key_] = parts = [p for p in parts if p != ""]
-        return parts
+    def template(self, rule: CompiledRule, lang: str) -> tuple:
+        """A rule's message in `lang` as literal text and (placeholder, format) pairs (program.message_parts)."""
+        return message_parts(rule.messages[lang])
 
     def render(self, rule: CompiledRule, facts: CaseFacts, lang: str, station: str | None,
                fine: Decimal, refund: Decimal, branches: list[str]) -> str:
