@@ -63,27 +63,25 @@ class _StrictLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-# Timestamps stay strings: the case model decides their zone, not PyYAML. Booleans are true and
-# false only, as in JSON and YAML 1.2: YAML 1.1's yes/no/on/off would turn `no` into false.
-_BOOL = "tag:yaml.org,2002:bool"
+# Scalars resolve as JSON writes them (YAML 1.2's core schema), not as YAML 1.1 would:
+# - timestamps stay strings: the case model decides their zone, not PyYAML;
+# - booleans are true and false only: YAML 1.1's yes/no/on/off would turn `no` into false;
+# - numbers are decimal: YAML 1.1 read 060 as octal 48, 1:00 as 60 (base 60), 0x3c and 0b111100
+#   as 60 and 1_000 as 1000. Those stay text, which the models refuse. A float is read by the
+#   same `_exact_float` as JSON's, so 1.0e-400 does not become 0.0 either.
+_BOOL, _INT, _FLOAT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_REPLACED = {"tag:yaml.org,2002:timestamp", _BOOL, _INT, _FLOAT}
 _StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp" and tag != _BOOL]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _REPLACED]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-for _first in "tTfF":
-    _StrictLoader.yaml_implicit_resolvers.setdefault(_first, []).append(
-        (_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")))
-# Numbers as JSON writes them, as in YAML 1.2: YAML 1.1 read 060 as octal 48, 1:00 as 60 (base 60),
-# 0x3c and 0b111100 as 60 and 1_000 as 1000. Those now stay text, which the models refuse.
-_INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
-_NUMBERS = [(_INT, re.compile(r"^[-+]?[0-9]+$")),
-            (_FLOAT, re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][-+]?[0-9]+)?$"))]
-for _first, _resolvers in list(_StrictLoader.yaml_implicit_resolvers.items()):
-    _StrictLoader.yaml_implicit_resolvers[_first] = [(t, rx) for t, rx in _resolvers if t not in (_INT, _FLOAT)]
-for _first in "-+.0123456789":
-    _StrictLoader.yaml_implicit_resolvers.setdefault(_first, []).extend(_NUMBERS)
+for _first, _resolver in [*((f, (_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"))) for f in "tTfF"),
+                          *((f, (_INT, re.compile(r"^[-+]?[0-9]+$"))) for f in "-+0123456789"),
+                          *((f, (_FLOAT, re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][-+]?[0-9]+)?$")))
+                            for f in "-+.0123456789")]:
+    _StrictLoader.yaml_implicit_resolvers.setdefault(_first, []).append(_resolver)
 _StrictLoader.add_constructor(_INT, lambda loader, node: int(node.value, 10))    # 060 is sixty
-_StrictLoader.add_constructor(_FLOAT, lambda loader, node: float(node.value))
+_StrictLoader.add_constructor(_FLOAT, lambda loader, node: _exact_float(node.value))
 
 
 def _build(node: yaml.Node, loader: _StrictLoader, loc: Loc, positions: dict) -> Any:
@@ -111,16 +109,11 @@ def _build(node: yaml.Node, loader: _StrictLoader, loc: Loc, positions: dict) ->
         raise InputError(f"not a plain value: {getattr(exc, 'problem', None) or exc}",
                          line=node.start_mark.line + 1, column=node.start_mark.column + 1,
                          hint="quote it to make it text") from None
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InputError("NaN and infinite numbers are not allowed", line=node.start_mark.line + 1,
-                         column=node.start_mark.column + 1)
-    if isinstance(value, float):        # as in JSON: 1.0e-400 must not become 0.0 in a YAML case either
-        try:
-            _exact_float(node.value.replace("_", ""))
-        except (_Unfaithful, ArithmeticError, ValueError):
-            raise InputError(f"the number {node.value} cannot be read exactly (it would become {value!r})",
-                             line=node.start_mark.line + 1, column=node.start_mark.column + 1,
-                             hint='write it as a decimal string, e.g. "0.01"') from None
+    except _Unfaithful as exc:
+        if not math.isfinite(float(exc.text)):
+            raise InputError("NaN and infinite numbers are not allowed", line=node.start_mark.line + 1,
+                             column=node.start_mark.column + 1) from None
+        raise _inexact(exc, line=node.start_mark.line + 1, column=node.start_mark.column + 1) from None
     if isinstance(value, bytes):
         raise InputError("binary values are not allowed", line=node.start_mark.line + 1)
     return value
@@ -180,6 +173,12 @@ class _Unfaithful(ValueError):
         self.text = text
 
 
+def _inexact(exc: _Unfaithful, **where) -> InputError:
+    """The one error for a number a float cannot hold, in JSON and YAML alike; `where` locates it."""
+    return InputError(f"the number {exc.text} cannot be read exactly (it would become {float(exc.text)!r})",
+                      hint='write it as a decimal string, e.g. "0.01"', **where)
+
+
 def _exact_float(text: str) -> float:
     """The float of a JSON number, or _Unfaithful when it under- or overflows or loses digits.
 
@@ -223,9 +222,7 @@ def json_data(text: str, file: str, line: int | None = None) -> Any:
                          column=exc.colno) from None
     except _Unfaithful as exc:
         at_line, column = _where_in(text, exc.text)
-        raise InputError(f"the number {exc.text} cannot be read exactly (it would become {float(exc.text)!r})",
-                         file=file, line=line or at_line, column=column, field=_field_at(text, exc.text),
-                         hint="write it as a decimal string, e.g. \"0.01\"") from None
+        raise _inexact(exc, file=file, line=line or at_line, column=column, field=_field_at(text, exc.text)) from None
     except ValueError as exc:
         at_line, column = _constant_at(text, exc)
         name = str(exc).split(" ", 1)[0]
