@@ -157,8 +157,7 @@ def decode_line(raw: Any, file: str, line: int, limits: Limits = DEFAULT_LIMITS)
     of the file (line 1), and nowhere else.
     """
     if isinstance(raw, RowTooLong):
-        raise InputError(f"the line is longer than {limits.case_bytes:,} bytes", file=file, line=line,
-                         hint=f"a case may have at most {limits.case_bytes:,} bytes; raise it with --limit case_bytes=N")
+        raise limits.too_long(file, f"is longer than the {limits.case_bytes:,} bytes a case may have", line)
     if line == 1 and raw.startswith(BOM_BYTES):
         raw = raw[len(BOM_BYTES):]
     try:

@@ -63,12 +63,15 @@ class Limits:
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
 
-    def check_bytes(self, size: int, file: str | None, line: int | None = None) -> None:
+    def check_bytes(self, size: int, file: str | None) -> None:
         """Refuse a case's text before parsing it."""
         if size > self.case_bytes:
-            what = "line" if line is not None else "case"
-            raise InputError(f"the {what} is {size:,} bytes; a case may have at most {self.case_bytes:,}",
-                             file=file, line=line, hint=raise_hint("case_bytes"))
+            raise self.too_long(file, f"is {size:,} bytes; a case may have at most {self.case_bytes:,}")
+
+    def too_long(self, file: str | None, what: str, line: int | None = None) -> InputError:
+        """The error for a case over `case_bytes`: standard input, or a JSON Lines row (with its line)."""
+        return InputError(f"the {'line' if line is not None else 'case'} {what}", file=file, line=line,
+                          hint=raise_hint("case_bytes"))
 
     def check_case(self, data: Any, file: str | None = None) -> None:
         """Refuse a case with more scans than allowed, before validating any of them."""
