@@ -20,6 +20,7 @@ from typing import Any, Iterable
 from .runtime.backend import BACKENDS, RunResult
 from .runtime.values import CaseFacts, case_facts
 from .errors import CaseError, EngineError, PackError, SlaRulesError
+from .case import contract as C
 from .case.fast import case_of
 from .case.limits import DEFAULT as DEFAULT_LIMITS, Limits
 from .packs.program import PackInfo, Program
@@ -78,7 +79,6 @@ def load_catalogue(path: str | Path | None = None) -> dict[str, dict]:
 
 
 def parse_instant(value: Any, case, field: str = "as_of") -> datetime:
-    from .case import contract as C
     if isinstance(value, datetime):
         dt = value
     else:

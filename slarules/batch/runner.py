@@ -181,28 +181,31 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
     verdicts: list[tuple[int, str]] = []
     errors: list[tuple[int, str]] = []
     datas: list[tuple[int, Any]] = []
+
+    def reject(number: int, error: Exception, data: Any) -> None:
+        error = _as_error(error)
+        statement.internal += isinstance(error, EngineError)     # a bug in slarules, counted apart
+        errors.append((number, error_record(number_key, number, error, data, file)))
+
     for number, payload in rows:
         try:
             data = batch_io.decode_line(payload, source, number, engine.limits) if raw else payload
         except Exception as exc:
-            error = _as_error(exc)
-            statement.internal += isinstance(error, EngineError)
-            errors.append((number, error_record(number_key, number, error, None, file)))
+            reject(number, exc, None)
             continue
         datas.append((number, data))
     results = engine.adjudicate_many([d for _, d in datas], as_of=as_of, now=now, lang=lang, backend=backend)
     for (number, data), (facts, outcome) in zip(datas, results):
-        if not isinstance(outcome, SlaRulesError):
-            try:     # a poison row costs its own error record, never the chunk
-                line = outcome.to_json(indent=None)
-                statement.add(facts, outcome)
-            except Exception as exc:
-                outcome = _as_error(exc)
-            else:
-                verdicts.append((number, line))
-                continue
-        statement.internal += isinstance(outcome, EngineError)
-        errors.append((number, error_record(number_key, number, outcome, data, file)))
+        if isinstance(outcome, SlaRulesError):
+            reject(number, outcome, data)
+            continue
+        try:     # a poison row costs its own error record, never the chunk
+            line = outcome.to_json(indent=None)
+            statement.add(facts, outcome)
+        except Exception as exc:
+            reject(number, exc, data)
+        else:
+            verdicts.append((number, line))
     verdicts.sort(key=lambda v: v[0])
     errors.sort(key=lambda e: e[0])
     statement.errors = len(errors)
@@ -225,7 +228,6 @@ def _in_columns(engine, rows, *, raw: bool, as_of: str | None, now: str, lang: s
     as_of_us, now_us = bulk.instant_or_none(as_of), bulk.instant_or_none(now)
     if (as_of is not None and as_of_us is None) or now_us is None:
         return None, Statement()
-    from ..runtime._polars import pl
     try:
         frame = bulk.read_table(rows.batch, rows.numbers) if table else bulk.read_lines(rows)
         if frame is None:
