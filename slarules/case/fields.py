@@ -270,15 +270,3 @@ def column_types(scalar: Mapping[str, object], struct, list_, root: Block = CASE
 
 def mismatch(where: str, problem: str) -> FieldTableError:
     return FieldTableError(f"{where} disagrees with the case field table (slarules/case/fields.py): {problem}")
-
-
-def expect_equal(where: str, table: Mapping, built: Mapping) -> None:
-    """Raise a FieldTableError naming each field whose description differs between the table and a model."""
-    problems = [f"`{k}` missing" for k in table if k not in built]
-    problems += [f"`{k}` is not in the table" for k in built if k not in table]
-    problems += [f"`{k}`: table says {table[k]!r}, model has {built[k]!r}"
-                 for k in table if k in built and table[k] != built[k]]
-    if not problems and list(table) != list(built):
-        problems.append(f"field order {list(built)} differs from the table's {list(table)}")
-    if problems:
-        raise mismatch(where, "; ".join(problems))
