@@ -173,8 +173,9 @@ def test_as_of_override_and_naive_time(engine):
 
 def test_verdict_json_matches_contract_keys(engine):
     v = json.loads(engine.adjudicate(case()).to_json())
-    assert list(v)[:10] == ["waybill", "as_of", "packs", "findings", "classifications", "complaint_level",
-                            "fines_cny", "refunds_cny", "missing", "not_covered"]
+    assert list(v)[:11] == ["waybill", "as_of", "packs", "findings", "classifications", "complaint_level",
+                            "fines_cny", "refunds_cny", "compensation_cny", "missing", "not_covered"]
+    assert v["compensation_cny"] == {}
     assert v["packs"][0]["digest"].startswith("sha256:")
 
 

@@ -110,6 +110,8 @@ class Columnar:
         for d in program.derivations:
             if d.fn.name not in FUNCTIONS:
                 raise Unsupported(f"derivation function {d.fn.name}")
+        if any(r.payer is not None for r in program.rules):
+            raise Unsupported("compensation rules (their payer is chained per harm)")
         self.packs_json = "[" + ", ".join(
             "{" + f'"name": {js(p.name)}, "version": {js(p.version)}, "digest": {js(p.digest)}' + "}"
             for p in program.packs) + "]"
@@ -404,7 +406,7 @@ class Columnar:
                        f'"party": {js(rule.party)}, "station": '), station_json,
                 pl.lit(', "fine_cny": "'), self._decimal_text(fine, 2, keep=True),
                 pl.lit('", "refund_cny": "'), self._decimal_text(refund, 2, keep=True),
-                pl.lit(f'", "severity": {js(rule.severity)}, "facts": ' + "{"),
+                pl.lit(f'", "compensation_cny": "0.00", "severity": {js(rule.severity)}, "facts": ' + "{"),
                 pl.concat_str(items, separator=", ", ignore_nulls=True) if items else pl.lit(""),
                 pl.lit('}, "message": "'), message, pl.lit('"}'))))
         return parts, info
@@ -555,7 +557,7 @@ class Columnar:
             pl.lit('], "complaint_level": '), pl.when(level > 0).then(level.cast(pl.String)).otherwise(pl.lit("null")),
             pl.lit(', "fines_cny": {'), pl.col("__fines").fill_null(""),
             pl.lit('}, "refunds_cny": "'), self._decimal_text(pl.col("__refunds"), 2, keep=True),
-            pl.lit('", "missing": ['), pl.col("__missing").fill_null(""),
+            pl.lit('", "compensation_cny": {}, "missing": ['), pl.col("__missing").fill_null(""),
             pl.lit('], "not_covered": ['),
             pl.col("__not_covered").list.eval(pl.lit('"') + pl.element() + pl.lit('"')).list.join(", "),
             pl.lit('], "deadlines": ['), pl.col("__deadlines"), pl.lit("]}"))

@@ -17,8 +17,8 @@ from .operators import OPERATORS
 from .model import (FORMATS, SPECIAL_PLACEHOLDERS, AllOf, AnyOf, Compare, FactRef, Issue, Pack,
                    ParamRef, did_you_mean, raise_first)
 from .program import DURABLE_MAX_PROPERTIES, PLACEHOLDER, Amount, CompiledRule, Derivation, Leaf, Node, PackInfo, Program, walk  # noqa: F401
-from .vocabulary import (BASE_FACTS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, FUNCTIONS, ISSUE_VALUES, FactSpec,
-                         chain_spec)
+from .vocabulary import (BASE_FACTS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, FUNCTIONS, ISSUE_VALUES, LIABLE_PREFIX,
+                         FactSpec, chain_spec)
 
 MAX_RULES = 400                  # pack rules, leaving room for scope rules and closers
 MAX_FIELDS = DURABLE_MAX_PROPERTIES - 10    # tested facts, leaving room for kind, stratum, sid, id
@@ -314,6 +314,7 @@ class _Compiler:
                     self.spec(pack, then.station.fact, loc + ("then", "station", "fact"))
                 if then.kind == "classification" and not (then.classify or then.level):
                     self.issue(pack, loc + ("then",), "a classification rule needs `classify` or `level`")
+                self.compensation_shape(pack, then, loc + ("then",))
                 facts = []
                 for j, path in enumerate(rule.facts):
                     if self.spec(pack, path, loc + ("facts", j)) is not None:
@@ -321,7 +322,8 @@ class _Compiler:
                 self.templates(pack, rule, loc)
                 compiled.append(CompiledRule(
                     id=rule.id, clause=rule.clause, pack=pack.name, title=rule.title or rule.id,
-                    kind=then.kind, party=then.party, station_fact=station_fact,
+                    kind=then.kind, party="network" if then.kind == "compensation" else then.party,
+                    station_fact=None if then.kind == "compensation" else station_fact,
                     severity=then.severity or DEFAULT_SEVERITY.get(then.kind, "error"),
                     classify=then.classify, level=then.level,
                     fine=self.amount(pack, then.fine_cny, loc + ("then", "fine_cny")),
@@ -330,9 +332,28 @@ class _Compiler:
                     when=Node("all", tuple(c for c in when if c is not None)),
                     facts=tuple(facts), messages={"zh": rule.message.zh, "en": rule.message.en},
                     overrides=tuple(rule.overrides), deadline=deadline, harms=tuple(then.harm) or (rule.clause,),
-                    location=(pack.doc.file, line)))
+                    location=(pack.doc.file, line),
+                    compensation=self.amount(pack, then.compensation_cny, loc + ("then", "compensation_cny")),
+                    payer=then.payer))
         self.precedence(compiled)
         return compiled
+
+    def compensation_shape(self, pack: Pack, then, loc: tuple) -> None:
+        """A compensation names its amount and the harm whose liable party pays, and nothing else does."""
+        if then.kind == "compensation":
+            for part in ("compensation_cny", "payer"):
+                if getattr(then, part) is None:
+                    self.issue(pack, loc, f"a compensation rule needs `{part}`",
+                               "e.g. payer: loss (the party liable for the loss pays; else the network)")
+            if then.party != "none" or then.station is not None:
+                self.issue(pack, loc + ("party" if then.party != "none" else "station",),
+                           "a compensation's payer comes from `payer`, not `party` or `station`",
+                           "remove it: the party the loaded packs hold liable for that harm pays")
+        else:
+            for part in ("compensation_cny", "payer"):
+                if getattr(then, part) is not None:
+                    self.issue(pack, loc + (part,), f"`{part}` belongs to a compensation rule, not a {then.kind}",
+                               "use kind: compensation")
 
     def deadline(self, pack: Pack, d, loc: tuple):
         ok = True
@@ -385,9 +406,22 @@ class _Compiler:
         for r in rules:
             for w in r.writes:
                 writers.setdefault(w, []).append(r)
+        # who is liable for a harm is settled after precedence: a rule that can drop a liability
+        # decides it too (TB-2 moves TB-1's delay), so it writes that harm's payer as well
+        by_id = {r.id: r for r in rules}
+        for path in [p for p in writers if p.startswith(LIABLE_PREFIX)]:
+            pending = list(writers[path])
+            while pending:
+                target = pending.pop()
+                for r in rules:
+                    if target.id in r.overrides and r not in writers[path]:
+                        writers[path].append(r)
+                        pending.append(r)
         chain_paths = set(writers) | {CHAIN_LEVEL} | {CLASSIFICATION_PREFIX + c for c in self.classified}
         for r in rules:
             r.reads_chain = frozenset(p for leaf in walk(r.condition) for p in leaf.paths() if p in chain_paths)
+            if r.payer is not None:
+                r.reads_chain |= {LIABLE_PREFIX + r.payer}
 
         def cycle(r: CompiledRule, names: tuple) -> None:
             pack, loc = self.rule_loc(r)
@@ -397,7 +431,6 @@ class _Compiler:
         def writers_read(r: CompiledRule) -> list[str]:
             return [w.id for p in sorted(r.reads_chain) for w in writers.get(p, [])]
 
-        by_id = {r.id: r for r in rules}
         for r in dependency_order(rules, lambda r: r.id, writers_read, cycle):
             r.stratum = 1 + max((by_id[w].stratum for w in writers_read(r) if w != r.id), default=-1)
 

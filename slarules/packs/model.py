@@ -21,8 +21,9 @@ from ..facts import describe_error
 from ..case.sources import Document, read_document
 from .operators import NAMES
 
-KINDS = ("liability", "fine", "refund", "classification", "breach", "procedure", "warning", "not_covered")
-PARTIES = ("sending_station", "delivering_station", "hub", "customer_service", "customer", "none")
+KINDS = ("liability", "fine", "refund", "compensation", "classification", "breach", "procedure", "warning",
+         "not_covered")
+PARTIES = ("sending_station", "delivering_station", "hub", "customer_service", "customer", "network", "none")
 OPERATORS = NAMES                 # the condition operators, as written in a pack (operators.py)
 RULE_ID = r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$"
 NAME = r"^[a-z][a-z0-9_]*$"
@@ -131,6 +132,10 @@ class Outcome(Strict):
     station: FactRef | None = Field(None, description="default: the party's own station fact")
     fine_cny: Value | None = None
     refund_cny: Value | None = None
+    compensation_cny: Value | None = Field(None, description="kind compensation: what the customer is owed")
+    payer: str | None = Field(None, pattern=NAME, description="kind compensation: the harm (loss, damage, ...) "
+                              "whose liable party pays, as the loaded packs' liability rules assign it; "
+                              "when none does, the network (headquarters) pays")
     classify: str | None = Field(None, pattern=NAME)
     level: int | None = Field(None, ge=1, le=3, description="sets the complaint level (highest wins)")
     harm: list[Annotated[str, Field(pattern=NAME)]] = Field(
@@ -342,5 +347,5 @@ def pack_schema() -> dict:
     return PackModel.model_json_schema(by_alias=True)
 
 
-SPECIAL_PLACEHOLDERS = ("station", "party", "branches", "fine_cny", "refund_cny", "clause", "rule")
+SPECIAL_PLACEHOLDERS = ("station", "party", "branches", "fine_cny", "refund_cny", "compensation_cny", "clause", "rule")
 FORMATS = ("time", "date", "datetime")

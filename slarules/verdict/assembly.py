@@ -22,9 +22,10 @@ from ..runtime.values import CaseFacts, key
 ZERO = Decimal("0.00")
 PARTY_NAMES = {
     "zh": {"sending_station": "发件站点", "delivering_station": "派件站点", "hub": "分拨中心",
-           "customer_service": "客服", "customer": "客户", "none": "无"},
+           "customer_service": "客服", "customer": "客户", "network": "网络总部", "none": "无"},
     "en": {"sending_station": "sending station", "delivering_station": "delivering station", "hub": "hub",
-           "customer_service": "customer service", "customer": "customer", "none": "none"},
+           "customer_service": "customer service", "customer": "customer", "network": "the network (headquarters)",
+           "none": "none"},
 }
 
 # Plain dataclasses, not Pydantic models: a verdict is built by us, never parsed, and
@@ -51,6 +52,7 @@ class Finding:
     station: str | None
     fine_cny: str
     refund_cny: str
+    compensation_cny: str
     severity: str
     facts: dict[str, Any]
     message: str
@@ -58,7 +60,8 @@ class Finding:
     def to_dict(self) -> dict[str, Any]:
         return {"clause": self.clause, "rule": self.rule, "kind": self.kind, "party": self.party,
                 "station": self.station, "fine_cny": self.fine_cny, "refund_cny": self.refund_cny,
-                "severity": self.severity, "facts": dict(self.facts), "message": self.message}
+                "compensation_cny": self.compensation_cny, "severity": self.severity, "facts": dict(self.facts),
+                "message": self.message}
 
 
 @dataclass
@@ -87,6 +90,7 @@ class Verdict:
     complaint_level: int | None
     fines_cny: dict[str, str]
     refunds_cny: str
+    compensation_cny: dict[str, str]
     missing: list[str]
     not_covered: list[str]
     deadlines: list[DeadlineStatus]
@@ -95,7 +99,8 @@ class Verdict:
         return {"waybill": self.waybill, "as_of": self.as_of, "packs": [p.to_dict() for p in self.packs],
                 "findings": [f.to_dict() for f in self.findings], "classifications": list(self.classifications),
                 "complaint_level": self.complaint_level, "fines_cny": dict(self.fines_cny),
-                "refunds_cny": self.refunds_cny, "missing": list(self.missing),
+                "refunds_cny": self.refunds_cny, "compensation_cny": dict(self.compensation_cny),
+                "missing": list(self.missing),
                 "not_covered": list(self.not_covered), "deadlines": [d.to_dict() for d in self.deadlines]}
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -122,6 +127,7 @@ class Verdict:
                 ',\n  "complaint_level": ', _scalar(self.complaint_level, _NL1),
                 ',\n  "fines_cny": ', _indented(dict(self.fines_cny), _NL1),
                 ',\n  "refunds_cny": ', _scalar(self.refunds_cny, _NL1),
+                ',\n  "compensation_cny": ', _indented(dict(self.compensation_cny), _NL1),
                 ',\n  "missing": ', _indented(list(self.missing), _NL1),
                 ',\n  "not_covered": ', _indented(list(self.not_covered), _NL1),
                 ',\n  "deadlines": ')
@@ -143,7 +149,7 @@ _string = json.encoder.encode_basestring      # the C encoder json.dumps uses wi
 _float = float.__repr__
 
 
-_SPECIAL = frozenset({"station", "party", "branches", "fine_cny", "refund_cny", "clause", "rule"})
+_SPECIAL = frozenset({"station", "party", "branches", "fine_cny", "refund_cny", "compensation_cny", "clause", "rule"})
 _NL1, _NL3 = "\n  ", "\n      "
 
 
@@ -304,8 +310,11 @@ class VerdictBuilder:
         return message_parts(rule.messages[lang])
 
     def render(self, rule: CompiledRule, facts: CaseFacts, lang: str, station: str | None,
-               fine: Decimal, refund: Decimal, branches: list[str]) -> str:
-        """The message with its placeholders filled (the same text PLACEHOLDER.sub gave)."""
+               fine: Decimal, refund: Decimal, branches: list[str], compensation: Decimal = ZERO,
+               party: str | None = None) -> str:
+        """The message with its placeholders filled (the same text PLACEHOLDER.sub gave);
+        `party` is a compensation's payer, when it is not the rule's own."""
+        party = party or rule.party
         specs = self.program.specs
         out = []
         for part in self.template(rule, lang):
@@ -315,15 +324,17 @@ class VerdictBuilder:
             path, fmt = part
             if path in _SPECIAL:
                 if path == "station":
-                    out.append(station or PARTY_NAMES[lang][rule.party])
+                    out.append(station or PARTY_NAMES[lang][party])
                 elif path == "party":
-                    out.append(PARTY_NAMES[lang][rule.party])
+                    out.append(PARTY_NAMES[lang][party])
                 elif path == "branches":
                     out.append(list_separator(lang).join(branch_label(b, lang) for b in branches))
                 elif path == "fine_cny":
                     out.append(money(fine))
                 elif path == "refund_cny":
                     out.append(money(refund))
+                elif path == "compensation_cny":
+                    out.append(money(compensation))
                 elif path == "clause":
                     out.append(rule.clause)
                 else:
@@ -341,11 +352,19 @@ class VerdictBuilder:
         not_covered: list[str] = []
         fines: dict[str, Decimal] = {}
         refunds = ZERO
+        compensations: dict[str, Decimal] = {}
         # the fired rules that are not overridden, in pack order (usually a few of all the rules)
         rules = self.rules_by_id
         for rule in sorted([rules[r] for r in fired.difference(overridden) if r in rules], key=self._position):
-            station = facts.values.get(rule.station_fact) if rule.station_fact else None
+            party = rule.party
+            if rule.payer is not None:      # a compensation: paid by whoever is liable for its harm
+                party, station = chain_of(program).payer(
+                    rule.payer, lambda r: r.id in fired and r.id not in overridden,
+                    lambda r: facts.values.get(r.station_fact) if r.station_fact else None)
+            else:
+                station = facts.values.get(rule.station_fact) if rule.station_fact else None
             fine, refund = self.amount(rule.fine, facts), self.amount(rule.refund, facts)
+            compensation = self.amount(rule.compensation, facts)
             branches = self.labels(rule)(doc) if rule.id in self.labelled else []
             if rule.kind == "not_covered":
                 not_covered.append(f"{rule.clause}: {self.render(rule, facts, lang, station, fine, refund, branches)}")
@@ -354,14 +373,17 @@ class VerdictBuilder:
             if branches:
                 quoted["branches"] = branches
             findings.append(Finding(
-                clause=rule.clause, rule=rule.id, kind=rule.kind, party=rule.party, station=station,
-                fine_cny=money(fine), refund_cny=money(refund), severity=rule.severity,
-                facts=dict(sorted(quoted.items())),
-                message=self.render(rule, facts, lang, station, fine, refund, branches)))
+                clause=rule.clause, rule=rule.id, kind=rule.kind, party=party, station=station,
+                fine_cny=money(fine), refund_cny=money(refund), compensation_cny=money(compensation),
+                severity=rule.severity, facts=dict(sorted(quoted.items())),
+                message=self.render(rule, facts, lang, station, fine, refund, branches, compensation, party)))
             if fine > 0:
                 payer = station or rule.party
                 fines[payer] = fines.get(payer, ZERO) + fine
             refunds += refund
+            if compensation > 0:
+                payer = station or party
+                compensations[payer] = compensations.get(payer, ZERO) + compensation
         findings.sort(key=lambda f: (self.clause_order.get(f.clause, 10**6), f.clause, f.rule))
         return Verdict(
             waybill=facts.case.waybill,
@@ -371,6 +393,7 @@ class VerdictBuilder:
             complaint_level=run.level or None,
             fines_cny={k: money(v) for k, v in sorted(fines.items())},
             refunds_cny=money(refunds),
+            compensation_cny={k: money(v) for k, v in sorted(compensations.items())},
             missing=self.missing(facts, doc, fired, run),
             not_covered=sorted(not_covered),
             deadlines=self.deadlines(facts, doc, fired, run))
