@@ -177,11 +177,22 @@ class PackModel(Strict):
     rules: list[Rule] = Field(min_length=1)
 
 
+class Citation(Strict):
+    """Where one dated version of a pack finds a clause: the article of the text in force then."""
+
+    pack: str = Field(pattern=NAME)
+    version: str
+    article: str = Field(min_length=1)
+    verified: bool = Field(description="whether the text of this version itself was read (primary) or only a summary")
+    note: str = Field(min_length=1, description="the source read, and what is assumed")
+
+
 class Clause(Strict):
     title: str = Field(min_length=1)
     source: str | None = Field(None, description="the source text, in seeds/")
     verified: bool | None = Field(None, description="whether the text of the source itself was read")
     note: str | None = None
+    citations: list[Citation] = Field(default_factory=list, description="per pack version: the article it cites")
 
 
 class Catalogue(Strict):
