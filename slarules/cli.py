@@ -154,7 +154,6 @@ def _check(args) -> tuple[str, int]:
 
 
 def _test(args) -> tuple[str, int]:
-
     from .engine import Engine, default_pack_dirs
     from .tools.packtest import run_tests, run_tests_beside_packs
     paths = args.paths or [str(d) for d in default_pack_dirs()]

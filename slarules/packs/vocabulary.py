@@ -27,7 +27,7 @@ LIABLE_PREFIX = "liable."      # who is liable for a harm: what a compensation r
 # tables lack is shown as it is. Enum values' labels are contract.VALUE_LABELS_ZH.
 DEADLINE_LABELS_ZH = {"delivery": "派件签收", "first_reply": "首次回复", "feedback": "初步反馈",
                       "identity": "确认身份", "first_contact": "联系客户", "plan": "初步方案",
-                      "close": "完结", "answer": "答复"}
+                      "close": "完结", "answer": "答复", "legal_handling": "法定处理时限"}
 CLASSIFICATION_LABELS_ZH = {"late": "延误", "lost": "遗失", "oversize": "三超件", "out_of_time": "超出受理期限"}
 # A condition's `label` (a branch name), as {branches} in a zh message shows it.
 BRANCH_LABELS_ZH = {
@@ -36,7 +36,7 @@ BRANCH_LABELS_ZH = {
     "physical_conflict": "肢体冲突", "major": "重大投诉",
     "damaged": "破损", "contents_short": "内件短少", "contamination": "污染",
     "lost": "遗失", "handled_as_lost": "按遗失处理",
-    "not_notified": "未通知收件人", "no_consent": "未经收件人同意",
+    "not_notified": "未通知收件人", "no_consent": "未经收件人同意", "consent_not_recorded": "未记录收件人同意",
     "longest_side": "单边最长", "sum_of_sides": "三边之和", "volume": "体积", "weight": "重量",
     # the two branches every `deadline:` rule has (compiler.deadline_condition)
     "done_late": "逾期完成", "overdue": "逾期未完成",
