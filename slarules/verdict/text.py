@@ -68,8 +68,9 @@ def render_text(v: Verdict, lang: str = "zh") -> str:
                        f"  [{d.clause}]")
     out.append(f"{L['fines']}: " + (", ".join(f"{k} {a}" for k, a in v.fines_cny.items()) or L["none"]))
     out.append(f"{L['refunds']}: {v.refunds_cny}")
-    out.append(f"{L['compensations']}: "
-               + (", ".join(f"{k} {a}" for k, a in v.compensation_cny.items()) or L["none"]))
+    out.append(f"{L['compensations']}: "        # a payer is a station code, else a party (`network`)
+               + (", ".join(f"{PARTY_NAMES[lang].get(k, k)} {a}" for k, a in v.compensation_cny.items())
+                  or L["none"]))
     out.append(f"{L['missing']}: " + (", ".join(v.missing) or L["none"]))
     if v.not_covered:
         out.append(f"{L['not_covered']}:")
