@@ -161,10 +161,23 @@ class Rule(Strict):
     overrides: list[str] = Field(default_factory=list)
 
 
+DATE = r"^\d{4}-\d{2}-\d{2}$"
+
+
+class Effective(Strict):
+    """When a version of a pack is in force: days in the pack's time zone, both inclusive, both optional."""
+
+    from_: str | None = Field(None, alias="from", pattern=DATE, description="first day in force (YYYY-MM-DD)")
+    until: str | None = Field(None, pattern=DATE, description="last day in force (YYYY-MM-DD)")
+    by: str | None = Field(None, description="the instant fact that picks the version; default: collected_at")
+
+
 class PackModel(Strict):
     pack: str = Field(pattern=NAME)
     version: str
     timezone: str = "Asia/Shanghai"
+    effective: Effective | None = Field(None, description="dated version: in force only for cases whose `by` "
+                                        "instant falls in these days; several versions of one pack may be loaded")
     source: str | None = None
     description: str | None = None
     parameters: dict[str, Parameter] = Field(default_factory=dict)

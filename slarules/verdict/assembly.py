@@ -248,6 +248,9 @@ class VerdictBuilder:
         self.program = program
         self.clause_order = clause_order
         self.packs = [PackRef(name=p.name, version=p.version, digest=p.digest) for p in program.packs]
+        # dated versions: (pack, its "in force" condition); a case lists the versions in force for it
+        self.windows = [(ref, p.window and evaluate.compile_tree(p.window)) for ref, p in zip(self.packs, program.packs)]
+        self.dated = any(w for _, w in self.windows)
         self.scope = {r.id: evaluate.compile_tree(r.scope) for r in program.rules}
         self.when = {r.id: evaluate.compile_tree(r.when) for r in program.rules}
         self.deadline_rules = [r for r in program.rules if r.deadline is not None]
@@ -366,7 +369,8 @@ class VerdictBuilder:
         return Verdict(
             waybill=facts.case.waybill,
             as_of=facts.as_of.astimezone(facts.zone).isoformat(),
-            packs=self.packs, findings=findings,
+            packs=[ref for ref, w in self.windows if w is None or w(doc) is True] if self.dated else self.packs,
+            findings=findings,
             classifications=sorted(run.classifications),
             complaint_level=run.level or None,
             fines_cny={k: money(v) for k, v in sorted(fines.items())},
