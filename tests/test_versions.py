@@ -7,6 +7,7 @@ test_columnar.py and test_spark.py; here, what a verdict says and what `check` r
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 import subprocess
 import sys
@@ -175,3 +176,63 @@ def test_pack_tests_of_dated_versions_cover_every_rule(capsys):
     assert main(["test", str(DATED), "--packs", str(DATED)]) == 0
     out = capsys.readouterr().out
     assert "100%" in out
+
+
+
+ARTICLES = """
+  FEE-1:
+    title: 多收费用 / overcharge (a regulation renumbered on 2025-10-01)
+    versions:
+      - {until: "2025-09-30", article: 第二十八条}
+      - {from: "2025-10-01", article: 第二十九条}
+"""
+
+
+def with_articles(tmp_path: Path, catalogue: str = ARTICLES) -> Path:
+    """tests/packs/dated with the shipped catalogue plus FEE-1, whose article changes inside version 2025."""
+    for f in DATED.glob("fees-*.yaml"):
+        text = f.read_text().replace("clause: TB-5", "clause: FEE-1").replace(
+            'en: "Sent {fees_sent_on}; overcharged', 'en: "{article}: sent {fees_sent_on}; overcharged')
+        (tmp_path / f.name).write_text(text)
+    (tmp_path / "clauses.yaml").write_text((ROOT / "rules" / "clauses.yaml").read_text() + catalogue)
+    return tmp_path
+
+
+def test_a_finding_quotes_the_article_in_force_for_its_case_on_every_path(tmp_path):
+    from slarules.batch.runner import adjudicate_rows
+    engine = Engine.load([with_articles(tmp_path)])
+    lines = []
+    for at, article in (("2025-06-30T23:59:59+08:00", None), ("2025-07-01T00:00:00+08:00", "第二十八条"),
+                        ("2025-09-30T23:59:59+08:00", "第二十八条"), ("2025-09-30T16:00:00+00:00", "第二十九条"),
+                        ("2026-02-01T00:00:00+08:00", "第二十九条")):
+        c = collected(at)
+        messages = [f.message for f in engine.adjudicate(copy.deepcopy(c), lang="en").findings if f.clause == "FEE-1"]
+        assert [m.split(":")[0] for m in messages] == ([article] if article else []), at
+        lines.append(json.dumps(c).encode())
+    rows = list(enumerate(lines, start=1))
+    args = dict(source="cases.jsonl", raw=True, as_of=None, now="2026-05-20T00:00:00+00:00", lang="en")
+    bulk = adjudicate_rows(engine, rows, backend="polars", **args)
+    assert bulk.verdicts == adjudicate_rows(engine, rows, backend="durable", **args).verdicts
+    assert bulk.columns is not None and bulk.columns["__row"].to_list() == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("catalogue, message", [
+    (ARTICLES.replace('{until: "2025-09-30"', '{from: "2025-08-01", until: "2025-09-30"'),
+     "clause `FEE-1` has no article for 2025-07-01 to 2025-07-31 while this version is in force"),
+    (ARTICLES.replace('"2025-10-01"', '"2025-09-30"'), "clause `FEE-1` has two articles in force on 2025-09-30"),
+    (ARTICLES.replace('"2025-10-01"', '"2025-13-01"'), "not a date"),
+    ("\n  FEE-1: {title: overcharge}\n", "clause `FEE-1` has no `article` in the catalogue"),
+])
+def test_bad_dated_articles_are_located(tmp_path, catalogue, message):
+    with pytest.raises(PackError) as err:
+        Engine.load([with_articles(tmp_path, catalogue)])
+    assert message in str(err.value) and err.value.line
+
+
+def test_an_undated_pack_cannot_quote_a_dated_article(tmp_path):
+    d = with_articles(tmp_path)
+    (d / "fees-2026.yaml").unlink()
+    text = (d / "fees-2025.yaml").read_text().replace('effective: {from: "2025-07-01", until: "2025-12-31"}\n', "")
+    (d / "fees-2025.yaml").write_text(text)
+    with pytest.raises(PackError, match="no `effective` dates to choose one by"):
+        Engine.load([d])

@@ -373,6 +373,9 @@ class Columnar:
                 pieces.append(self._decimal_text(fine, 2, keep=True))
             elif path == "refund_cny":
                 pieces.append(self._decimal_text(refund, 2, keep=True))
+            elif path == "article":          # VerdictBuilder.article: the first variant in force
+                pieces.append(pl.coalesce([pl.when(expr(cond, self.schema).fill_null(False)).then(pl.lit(js(text)[1:-1]))
+                                           for cond, text in rule.articles] + [pl.lit("")]))
             elif path in ("clause", "rule"):
                 pieces.append(pl.lit(js(getattr(rule, "clause" if path == "clause" else "id"))[1:-1]))
             else:

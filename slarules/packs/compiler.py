@@ -17,7 +17,7 @@ from .operators import OPERATORS
 from .model import (FORMATS, SPECIAL_PLACEHOLDERS, AllOf, AnyOf, Compare, FactRef, Issue, Pack,
                    ParamRef, did_you_mean, raise_first)
 from .program import DURABLE_MAX_PROPERTIES, PLACEHOLDER, Amount, CompiledRule, Derivation, Leaf, Node, PackInfo, Program, walk  # noqa: F401
-from .versions import Window, check_versions, not_in_force_rule, window_of
+from .versions import Window, articles, check_versions, not_in_force_rule, window_of
 from .vocabulary import (BASE_FACTS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, FUNCTIONS, ISSUE_VALUES, FactSpec,
                          chain_spec)
 
@@ -348,6 +348,11 @@ class _Compiler:
                     if self.spec(pack, path, loc + ("facts", j)) is not None:
                         facts.append(path)
                 self.templates(pack, rule, loc)
+                quoted = [lang for lang in ("zh", "en") if "{article}" in getattr(rule.message, lang)]
+                cited = ()
+                if quoted and self.catalogue is not None and rule.clause in self.catalogue:
+                    cited = articles(rule.clause, self.catalogue[rule.clause], pack, window, self.issue,
+                                     loc + ("message", quoted[0]))
                 compiled.append(CompiledRule(
                     id=rule_id, clause=rule.clause, pack=pack.name, title=rule.title or rule.id,
                     kind=then.kind, party=then.party, station_fact=station_fact,
@@ -359,6 +364,7 @@ class _Compiler:
                     when=Node("all", tuple(c for c in when if c is not None)),
                     facts=tuple(facts), messages={"zh": rule.message.zh, "en": rule.message.en},
                     overrides=tuple(rule.overrides), deadline=deadline, harms=tuple(then.harm) or (rule.clause,),
+                    articles=cited,
                     location=(pack.doc.file, line)))
         self.resolve_versions(compiled)
         self.precedence(compiled)

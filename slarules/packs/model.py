@@ -185,11 +185,23 @@ class PackModel(Strict):
     rules: list[Rule] = Field(min_length=1)
 
 
+class ClauseVersion(Strict):
+    """The article a clause cites during some days (a revision of the regulation renumbered it)."""
+
+    from_: str | None = Field(None, alias="from", pattern=DATE, description="first day (YYYY-MM-DD)")
+    until: str | None = Field(None, pattern=DATE, description="last day (YYYY-MM-DD)")
+    article: str = Field(min_length=1)
+    note: str | None = None
+
+
 class Clause(Strict):
     title: str = Field(min_length=1)
     source: str | None = Field(None, description="the source text, in seeds/")
     verified: bool | None = Field(None, description="whether the text of the source itself was read")
     note: str | None = None
+    article: str | None = Field(None, description="the article cited, quoted in messages as {article}")
+    versions: list[ClauseVersion] = Field(default_factory=list, description="dated articles, for a clause whose "
+                                          "number changed between revisions; a finding quotes the one in force")
 
 
 class Catalogue(Strict):
@@ -329,8 +341,11 @@ def read_catalogue(path: str | Path) -> tuple[dict[str, dict] | None, list[Issue
     The clauses come back whenever they are a mapping, even with a bad entry: the packs'
     clause ids can still be checked against them.
     """
-    _, doc, issues = read_model(path, Catalogue, "a clause catalogue")
+    catalogue, doc, issues = read_model(path, Catalogue, "a clause catalogue")
     clauses = doc.data.get("clauses") if doc is not None and isinstance(doc.data, dict) else None
+    if catalogue is not None:
+        from .versions import article_issues
+        issues += article_issues(catalogue, doc)
     return (clauses if isinstance(clauses, dict) and clauses else None), issues
 
 
@@ -355,5 +370,5 @@ def pack_schema() -> dict:
     return PackModel.model_json_schema(by_alias=True)
 
 
-SPECIAL_PLACEHOLDERS = ("station", "party", "branches", "fine_cny", "refund_cny", "clause", "rule")
+SPECIAL_PLACEHOLDERS = ("station", "party", "branches", "fine_cny", "refund_cny", "clause", "rule", "article")
 FORMATS = ("time", "date", "datetime")

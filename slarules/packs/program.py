@@ -121,6 +121,8 @@ class CompiledRule:
     deadline: tuple[str, str, str] | None   # (name, due fact, actual fact)
     location: tuple[str, int | None]
     harms: tuple[str, ...] = ()
+    # `{article}` in its messages: (condition, article) pairs, the first whose condition holds (versions.articles)
+    articles: tuple[tuple[Node, str], ...] = ()
     stratum: int = 0
     reads_chain: frozenset = frozenset()
 

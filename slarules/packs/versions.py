@@ -188,3 +188,103 @@ def instant_missing(by: str, packs: list[str], roots: dict) -> CaseError:
     root = next(iter(roots.get(by, (by,))), by)
     return CaseError(f"`{by}` is absent for this case; pack {names} has dated versions chosen by it",
                      field=root)
+
+
+# ---- dated articles in the clause catalogue ----------------------------------------------------
+
+def _days(version) -> tuple[date | None, date | None] | None:
+    """A catalogue variant's (first, last) days, or None when a date does not parse (article_issues says so)."""
+    try:
+        return (date.fromisoformat(version.from_) if version.from_ else None,
+                date.fromisoformat(version.until) if version.until else None)
+    except ValueError:
+        return None
+
+
+def article_issues(catalogue, doc) -> list:
+    """Problems in the catalogue's dated articles: bad dates, `until` before `from`, two variants on one day."""
+    from .model import Issue
+    out = []
+    for clause_id, clause in catalogue.clauses.items():
+        spans = []
+        for i, v in enumerate(clause.versions):
+            loc = ("clauses", clause_id, "versions", i)
+            days = _days(v)
+            line, column = doc.where(loc)
+            if days is None:
+                out.append(Issue(doc.file, line, column, ".".join(map(str, loc)),
+                                 "not a date (expected YYYY-MM-DD, a real day)"))
+            elif days[0] and days[1] and days[0] > days[1]:
+                out.append(Issue(doc.file, line, column, ".".join(map(str, loc)),
+                                 f"`until` {days[1]} is before `from` {days[0]}"))
+            else:
+                spans.append((days[0] or date.min, days[1] or date.max, i, line))
+        spans.sort()
+        for (_, end, i, line), (start, _, j, other) in zip(spans, spans[1:]):
+            if start <= end:
+                out.append(Issue(doc.file, other, None, f"clauses.{clause_id}.versions.{j}",
+                                 f"clause `{clause_id}` has two articles in force on {start}",
+                                 hint=f"the other is {doc.file}:{line}"))
+    return out
+
+
+def articles(clause_id: str, entry: dict, pack: Pack, window: Window | None, issue, loc: tuple) -> tuple:
+    """What `{article}` says in a rule's message: ((condition on the pack's `by` instant, article), ...).
+
+    An undated clause has one article, always. A dated one is resolved against the
+    citing pack's version: the variants that overlap its window, each with the days
+    it covers in the pack's zone (no condition when one variant covers the whole
+    version). The variants must cover the version's every day, and an undated pack
+    cannot quote a dated article (it has no instant to choose by).
+    """
+    variants = entry.get("versions") or []
+    if not variants:
+        if not entry.get("article"):
+            issue(pack, loc, f"the message quotes {{article}}, but clause `{clause_id}` has no `article` "
+                             "in the catalogue")
+            return ()
+        return ((Node("all", ()), str(entry["article"])),)
+    if window is None:
+        issue(pack, loc, f"clause `{clause_id}` cites different articles on different days, and this pack has "
+                         "no `effective` dates to choose one by", "give the pack `effective: {from, until}`")
+        return ()
+    zone = window.start.tzinfo if window.start else window.end.tzinfo if window.end else ZoneInfo(
+        pack.model.timezone)
+    from .model import ClauseVersion
+    out, covered = [], []
+    for raw in variants:
+        days = _days(ClauseVersion.model_validate(raw))
+        if days is None:
+            return ()                               # reported with the catalogue
+        start = datetime.combine(days[0], time(0), zone) if days[0] else None
+        end = datetime.combine(days[1] + timedelta(days=1), time(0), zone) if days[1] else None
+        if (end is not None and window.start is not None and end <= window.start) or \
+                (start is not None and window.end is not None and start >= window.end):
+            continue                                # not in force during this version
+        whole = (start is None or (window.start is not None and start <= window.start)) and \
+                (end is None or (window.end is not None and end >= window.end))
+        variant = Window(pack, days[0], days[1], window.by, start, end)
+        out.append((Node("all", ()) if whole else variant.condition(), str(raw["article"])))
+        covered.append(variant)
+    gaps = _uncovered(window, covered)
+    if gaps:
+        issue(pack, loc, f"clause `{clause_id}` has no article for {gaps} while this version is in force",
+              "add a dated variant to the catalogue, or change the version's `effective` dates")
+    return tuple(out)
+
+
+def _uncovered(window: Window, variants: list[Window]) -> str | None:
+    """The first stretch of `window` no variant covers, as text ("2025-07-01 to 2025-07-31"), or None."""
+    low = datetime.min.replace(tzinfo=ZoneInfo("UTC"))
+    high = datetime.max.replace(tzinfo=ZoneInfo("UTC"))
+    at, stop = window.start or low, window.end or high
+    for v in sorted(variants, key=lambda v: v.start or low):
+        if (v.start or low) > at:
+            stop = min(stop, v.start)
+            break
+        at = max(at, v.end or high)
+    if at >= (window.end or high):
+        return None
+    first = "the beginning" if at == low else str(at.date())
+    last = "ever after" if stop == high else str((stop - timedelta(days=1)).date())
+    return f"{first} to {last}"

@@ -143,7 +143,7 @@ _string = json.encoder.encode_basestring      # the C encoder json.dumps uses wi
 _float = float.__repr__
 
 
-_SPECIAL = frozenset({"station", "party", "branches", "fine_cny", "refund_cny", "clause", "rule"})
+_SPECIAL = frozenset({"station", "party", "branches", "fine_cny", "refund_cny", "clause", "rule", "article"})
 _NL1, _NL3 = "\n  ", "\n      "
 
 
@@ -306,6 +306,13 @@ class VerdictBuilder:
         """A rule's message in `lang` as literal text and (placeholder, format) pairs (program.message_parts)."""
         return message_parts(rule.messages[lang])
 
+    def article(self, rule: CompiledRule, doc: dict) -> str:
+        """The catalogue article a rule cites for this case: the first variant whose days hold its instant."""
+        for condition, text in rule.articles:
+            if evaluate.value(condition, doc) is True:
+                return text
+        return ""
+
     def render(self, rule: CompiledRule, facts: CaseFacts, lang: str, station: str | None,
                fine: Decimal, refund: Decimal, branches: list[str]) -> str:
         """The message with its placeholders filled (the same text PLACEHOLDER.sub gave)."""
@@ -329,6 +336,8 @@ class VerdictBuilder:
                     out.append(money(refund))
                 elif path == "clause":
                     out.append(rule.clause)
+                elif path == "article":
+                    out.append(self.article(rule, facts.doc))
                 else:
                     out.append(rule.id)
             else:
