@@ -11,15 +11,20 @@ import json
 import shutil
 import subprocess
 import sys
+from datetime import date, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from slarules import Engine
 from slarules.cli import main
 from slarules.errors import CaseError, PackError
 
 from conftest import BASE, DATED, ROOT
+from strategies import VERSION_BOUNDARIES
 
 
 def collected(at: str, **collection) -> dict:
@@ -236,3 +241,15 @@ def test_an_undated_pack_cannot_quote_a_dated_article(tmp_path):
     (d / "fees-2025.yaml").write_text(text)
     with pytest.raises(PackError, match="no `effective` dates to choose one by"):
         Engine.load([d])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(-3 * 86400, 3 * 86400), st.sampled_from(VERSION_BOUNDARIES),
+       st.sampled_from([-11, -5, 0, 8, 9, 14]))
+def test_the_version_is_the_one_whose_days_hold_the_collection_day_in_the_pack_zone(dated_engine, seconds, edge, hours):
+    """An oracle from the calendar: the collection instant's date in Shanghai, against each version's days."""
+    at = (edge + timedelta(seconds=seconds)).astimezone(timezone(timedelta(hours=hours)))
+    day = at.astimezone(ZoneInfo("Asia/Shanghai")).date()
+    expected = ["2025"] if date(2025, 7, 1) <= day <= date(2025, 12, 31) else ["2026"] if day >= date(2026, 1, 1) else []
+    packs, _, not_covered = fees(dated_engine, collected(at.isoformat()))
+    assert packs == expected and len(not_covered) == (0 if expected else 1)

@@ -58,25 +58,19 @@ class Window:
             return f"from {self.first}"
         return f"until {self.last}" if self.last else "always"
 
+    def bounds(self, at_start: str, at_end: str) -> list[Leaf]:
+        """`by <at_start> start` and `by <at_end> end`, for the bounds the window has."""
+        return [Leaf(op, self.by, T.INSTANT.encode(edge), shown=edge, origin=self.origin)
+                for op, edge in ((at_start, self.start), (at_end, self.end)) if edge is not None]
+
     def condition(self) -> Node:
-        """In force: start <= by < end (the bounds it has), as the rules' scopes test it."""
-        leaves = []
-        if self.start is not None:
-            leaves.append(Leaf("ge", self.by, T.INSTANT.encode(self.start), shown=self.start, origin=self.origin))
-        if self.end is not None:
-            leaves.append(Leaf("lt", self.by, T.INSTANT.encode(self.end), shown=self.end, origin=self.origin))
-        if not leaves:      # no bounds: still needs the instant, so a dated pack always asks for it
-            leaves.append(Leaf("exists", self.by, True, origin=self.origin))
+        """In force: start <= by < end, as the rules' scopes test it; with no bounds, `by` is still needed."""
+        leaves = self.bounds("ge", "lt") or [Leaf("exists", self.by, True, origin=self.origin)]
         return Node("all", tuple(leaves), f"in_force_{_slug(self.pack.model.version)}", self.origin)
 
     def outside(self) -> Node:
         """Not in force: by < start or by >= end (false when unbounded)."""
-        leaves = []
-        if self.start is not None:
-            leaves.append(Leaf("lt", self.by, T.INSTANT.encode(self.start), shown=self.start, origin=self.origin))
-        if self.end is not None:
-            leaves.append(Leaf("ge", self.by, T.INSTANT.encode(self.end), shown=self.end, origin=self.origin))
-        return Node("any", tuple(leaves), None, self.origin)
+        return Node("any", tuple(self.bounds("lt", "ge")), None, self.origin)
 
 
 def _slug(text: str) -> str:
