@@ -84,5 +84,14 @@ def engine() -> Engine:
     return Engine.default()
 
 
+DATED = ROOT / "tests" / "packs" / "dated"      # two dated versions of pack `fees` (strategies.dated_cases)
+
+
+@pytest.fixture(scope="session")
+def dated_engine() -> Engine:
+    """The shipped packs plus two dated versions of one pack."""
+    return Engine.load([ROOT / "rules", DATED])
+
+
 def fired(engine: Engine, c: dict) -> set[str]:
     return {f.rule for f in engine.adjudicate(c).findings}

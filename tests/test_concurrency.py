@@ -21,7 +21,7 @@ def test_two_engines_do_not_share_state(engine):
     c = load_case(str(EXAMPLES / "rg4-level2.yaml"))
     assert {f.rule for f in other.adjudicate(c).findings} == {"cs.level-2", "cs.level-2.contact"}
     assert {f.rule for f in engine.adjudicate(c).findings} == {"cs.level-2", "cs.level-2.contact",
-                                                              "national.compensation.lost.uninsured"}
+                                                              "national.compensation.lost.uninsured@2025"}
 
 
 def test_many_cases_in_one_process_stay_correct(engine):

@@ -67,7 +67,8 @@ def variants() -> list[dict]:
 
 
 def messages(verdict: dict) -> list[str]:
-    return [f["message"] for f in verdict["findings"]] + list(verdict["not_covered"])
+    """The messages; a `not_covered` entry without its "CLAUSE: " (a dated pack's is the pack's name, an id)."""
+    return [f["message"] for f in verdict["findings"]] + [n.split(": ", 1)[-1] for n in verdict["not_covered"]]
 
 
 def codes(text: str) -> list[str]:

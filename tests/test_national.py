@@ -41,23 +41,23 @@ def compensations(engine: Engine, c: dict) -> list[tuple[str, str, str | None, s
 SCRIBBLED_LOST = case(delivery={"signature_legible": False}, outcome={"recipient_denies_receipt": True})
 PAYERS = {
     "TB-7 holds the delivering station liable for the loss": (SCRIBBLED_LOST, "D-01", "delivering_station",
-                                                              "national.compensation.lost.uninsured"),
+                                                              "national.compensation.lost.uninsured@2025"),
     "TB-8 (no consent) holds the delivering station liable for the loss": (
         case(delivery={"signed_by": "proxy", "recipient_consented": False}, outcome={"lost": True}),
-        "D-01", "delivering_station", "national.compensation.lost.uninsured"),
+        "D-01", "delivering_station", "national.compensation.lost.uninsured@2025"),
     "TB-3 holds the sending station liable for the damage": (
         case(parcel={"packaging_compliant": False}, outcome={"damaged": True, "loss_cny": "50.00"}),
-        "S-01", "sending_station", "national.compensation.damaged.uninsured"),
+        "S-01", "sending_station", "national.compensation.damaged.uninsured@2025"),
     "TB-9 holds the sending station liable for the shortage": (
         case(outcome={"contents_short": True, "loss_cny": "20.00"}), "S-01", "sending_station",
-        "national.compensation.short.uninsured"),
+        "national.compensation.short.uninsured@2025"),
     "TB-1 holds the delivering station liable for the delay": (
         case(service={"route": "same_city"}, scans=scans(signed="2026-05-02T17:00:01+08:00")),
-        "D-01", "delivering_station", "national.service.late"),
+        "D-01", "delivering_station", "national.service.late@2023"),
     "TB-2 moves the delay to the sending station": (
         case(service={"route": "same_city"}, collection={"in_service_area": False},
              scans=scans(signed="2026-05-02T17:00:01+08:00")),
-        "S-01", "sending_station", "national.service.late"),
+        "S-01", "sending_station", "national.service.late@2023"),
 }
 
 
@@ -99,9 +99,9 @@ def test_a_parcel_lost_through_total_delay_is_paid_for_the_delay(engine):
                                  first_contact_at="2026-05-12T08:04:00+08:00"))
     v = engine.adjudicate(c)
     rules = {f.rule for f in v.findings}
-    assert {"national.service.total-delay", "national.compensation.total-delay.uninsured",
+    assert {"national.service.total-delay@2023", "national.compensation.total-delay.uninsured@2025",
             "taobao.delivery-window.late", "taobao.unsigned-sender.lost", "cs.level-2"} <= rules
-    assert "national.compensation.lost.uninsured" not in rules
+    assert "national.compensation.lost.uninsured@2025" not in rules
     assert v.classifications == ["late", "lost"] and v.complaint_level == 2
     assert v.compensation_cny == {"D-01": "36.00"} and v.fines_cny == {"S-01": "50.00"}
 
@@ -109,7 +109,7 @@ def test_a_parcel_lost_through_total_delay_is_paid_for_the_delay(engine):
 def test_one_compensation_per_case_lost_first(engine):
     c = case(delivery={"signature_legible": False},
              outcome={"recipient_denies_receipt": True, "damaged": True, "contents_short": True, "loss_cny": "30.00"})
-    assert [r for r, *_ in compensations(engine, c)] == ["national.compensation.lost.uninsured"]
+    assert [r for r, *_ in compensations(engine, c)] == ["national.compensation.lost.uninsured@2025"]
     assert owed(engine, c) == {"D-01": "30.00"}
 
 
@@ -183,6 +183,35 @@ def test_a_malformed_compensation_rule_is_located(tmp_path, then, words):
 
 def test_a_compensation_rule_comes_after_every_rule_that_decides_its_payer(engine):
     program = engine.program
-    late = program.rule("national.service.late")
+    late = program.rule("national.service.late@2023")
     for rid in ("taobao.delivery-window.late", "taobao.out-of-service-area.delay"):
         assert program.rule(rid).stratum < late.stratum
+
+
+@pytest.mark.parametrize("collected, version, nr2, nr3", [
+    ("2025-05-31T23:59:59+08:00", "2019", "第二十八条", "第二十七条"),
+    ("2025-06-01T00:00:00+08:00", "2025", "第二十九条", "第二十八条"),
+])
+def test_each_text_of_the_regulation_cites_its_own_articles(engine, collected, version, nr2, nr3):
+    """The 2019 text and its second revision (reported to renumber by one) judge alike, citing their own article."""
+    c = case(product="standard", outcome={"lost": True}, as_of="2025-07-01T09:00:00+08:00",
+             scans=[{"type": "collect", "station": "S-01", "at": collected}],
+             complaint=complaint(received_at="2025-06-10T08:00:00+08:00", first_contact_at="2025-06-10T08:04:00+08:00",
+                                 closed_at="2025-06-17T08:00:01+08:00"))
+    v = engine.adjudicate(c)
+    found = {f.rule: f.message for f in v.findings}
+    assert f"《快递暂行条例》{nr2}" in found[f"national.complaint.legal-handling@{version}"]
+    assert f"《快递暂行条例》{nr3}" in found[f"national.compensation.lost.uninsured@{version}"]
+    assert {"name": "express_regulation", "version": version} in [{"name": p.name, "version": p.version}
+                                                                  for p in v.packs]
+
+
+def test_before_the_measures_of_2023_nothing_on_lockers(engine):
+    before = case(product="standard", delivery={"signed_by": "locker", "recipient_consented": False},
+                  scans=[{"type": "collect", "station": "S-01", "at": "2024-02-29T23:59:59+08:00"}])
+    v = engine.adjudicate(before, lang="en")
+    assert not [f for f in v.findings if f.clause == "NR-1"]
+    assert any(n.startswith("express_market: no version in force") for n in v.not_covered)
+    after = case(product="standard", delivery={"signed_by": "locker", "recipient_consented": False})
+    [f] = [f for f in engine.adjudicate(after).findings if f.clause == "NR-1"]
+    assert "《快递市场管理办法》第二十八条第三款" in f.message and f.station == "D-01" and f.fine_cny == "0.00"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -186,3 +187,27 @@ def test_local_mode_heap_is_a_quarter_of_memory_within_bounds_unless_set(monkeyp
     assert 1 <= int(spark_engine.local_memory().rstrip("g")) <= 8
     monkeypatch.setenv("SLARULES_SPARK_MEMORY", "12g")
     assert spark_engine.local_memory() == "12g"
+
+
+def test_dated_pack_versions_are_chosen_per_row_as_locally(dated_engine, spark, tmp_path):
+    """Both sides of each version boundary, other zones near midnight, before all versions, no scans."""
+    from strategies import VERSION_BOUNDARIES
+
+    source = tmp_path / "dated.jsonl"
+    with open(source, "w") as f:
+        for i in range(300):
+            c = case(waybill=f"D{i}")
+            edge = VERSION_BOUNDARIES[i % 2]
+            at = edge + timedelta(seconds=[-86400, -1, 0, 1, 86399][i % 5])
+            zone = timezone(timedelta(hours=[8, 0, 9, -5][i // 10 % 4]))
+            c["scans"][0]["at"] = at.astimezone(zone).isoformat()
+            c["collection"].update(charged_cny=["12.00", "12.01"][i // 2 % 2], sender_signed=i % 3 != 0)
+            if i % 50 == 7:
+                c["scans"] = []
+            f.write(json.dumps(c) + "\n")
+    local, remote = both(dated_engine, spark, source, tmp_path, "v.jsonl")
+    assert (local.verdicts, local.errors) == (remote.verdicts, remote.errors) == (294, 6)
+    assert (tmp_path / "spark" / "v.jsonl").read_bytes() == (tmp_path / "local" / "v.jsonl").read_bytes()
+    verdicts = [json.loads(line) for line in (tmp_path / "spark" / "v.jsonl").read_text().splitlines()]
+    versions = {tuple(p["version"] for p in v["packs"] if p["name"] == "fees") for v in verdicts}
+    assert versions == {(), ("2025",), ("2026",)}
