@@ -87,7 +87,25 @@ def _add_years(off, on, years):
     return pl.date(y, d.dt.month(), day).cast(pl.Int64) + ORDINAL_1970
 
 
+def _insured_share(off, loss, insured, declared):
+    """vocabulary._insured_share in fen: loss × insured ÷ declared, half up (in 128 bits: fen × fen overflows 64)."""
+    product = loss.cast(pl.Int128) * insured.cast(pl.Int128)
+    share = ((2 * product + declared) // (2 * declared)).cast(pl.Int64)
+    return pl.when(declared <= insured).then(loss).otherwise(share)
+
+
+def _route_time(off, route, same_city, intra_province, inter_province):
+    return (pl.when(route == "same_city").then(same_city).when(route == "intra_province").then(intra_province)
+            .when(route == "inter_province").then(inter_province).otherwise(pl.lit(None, pl.Int64)))
+
+
+MAX_FACTOR = 1000       # `times` by a constant this small cannot leave 64 bits of fen (money has 14 digits)
+
 FUNCTIONS = {
+    "times": lambda off, amount, factor: amount * factor,
+    "least": lambda off, a, b: pl.min_horizontal(a, b),
+    "insured_share": _insured_share,
+    "route_time": _route_time,
     "cutoff_deadline": _cutoff_deadline,
     "add": lambda off, at, duration: at + duration,
     "local_date": lambda off, at: (at + off) // DAY + ORDINAL_1970,
@@ -110,6 +128,11 @@ class Columnar:
         for d in program.derivations:
             if d.fn.name not in FUNCTIONS:
                 raise Unsupported(f"derivation function {d.fn.name}")
+            kind, factor = d.args.get("factor", ("const", 0)) if d.fn.name == "times" else ("const", 0)
+            if kind != "const" or abs(factor) > MAX_FACTOR:
+                raise Unsupported("`times` by a fact, or by a constant that could overflow")
+            if d.fn.name == "route_time" and d.args.get("route", ("fact",))[0] == "const":
+                raise Unsupported("`route_time` of a constant route")
         if any(r.payer is not None for r in program.rules):
             raise Unsupported("compensation rules (their payer is chained per harm)")
         # the verdict's `packs`: constant, or per row when a dated version may not be in force

@@ -17,7 +17,7 @@ from .operators import OPERATORS
 from .model import (FORMATS, SPECIAL_PLACEHOLDERS, AllOf, AnyOf, Compare, FactRef, Issue, Pack,
                    ParamRef, did_you_mean, raise_first)
 from .program import DURABLE_MAX_PROPERTIES, PLACEHOLDER, Amount, CompiledRule, Derivation, Leaf, Node, PackInfo, Program, walk  # noqa: F401
-from .versions import Window, articles, check_versions, not_in_force_rule, window_of
+from .versions import Window, articles, check_versions, not_in_force_rules, window_of
 from .vocabulary import (BASE_FACTS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, FUNCTIONS, ISSUE_VALUES, LIABLE_PREFIX,
                          FactSpec, chain_spec)
 
@@ -414,9 +414,7 @@ class _Compiler:
         for w in self.windows.values():
             by_name.setdefault(w.pack.name, []).append(w)
         for name, windows in sorted(by_name.items()):
-            rule = not_in_force_rule(name, windows)
-            if rule is not None and rule.id not in own:
-                rules.append(rule)
+            rules.extend(r for r in not_in_force_rules(name, windows) if r.id not in own)
 
     def deadline(self, pack: Pack, d, loc: tuple):
         ok = True
