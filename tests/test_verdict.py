@@ -167,8 +167,11 @@ def test_missing_facts_are_reported_not_guessed(engine):
 
 
 def test_absent_blocks_are_silent(engine):
-    v = engine.adjudicate({"waybill": "ONLY1"})
-    assert v.findings == [] and v.missing == [] and v.not_covered == []
+    v = engine.adjudicate({"waybill": "ONLY1"}, lang="en")
+    assert v.findings == [] and v.missing == []
+    # the dated national packs choose a version by the collection instant: without scans, not covered
+    assert [n.split(":")[0] for n in v.not_covered] == ["express_market", "express_regulation", "express_service"]
+    assert all("no version can be chosen without the collection instant" in n for n in v.not_covered)
 
 
 def test_not_covered_is_reported(engine):

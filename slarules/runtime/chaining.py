@@ -60,6 +60,14 @@ class Chain:
                 return rule.party, station(rule)
         return NETWORK, None
 
+    def payer_columns(self, harm: str, standing: Callable[[CompiledRule], Any], station: Callable[[CompiledRule], Any],
+                      pick: Callable[[list[tuple[Any, Any]], Any], Any], text: Callable[[str], Any]) -> tuple[Any, Any]:
+        """`payer` as a backend's vector expressions, (party, station): `pick` takes (condition, value)
+        pairs in order and a default, and gives the value of the first whose condition holds."""
+        rules = self.liable.get(harm, ())
+        party = pick([(standing(r), text(r.party)) for r in rules], text(NETWORK))
+        return party, pick([(standing(r), station(r)) for r in rules], None)
+
     @staticmethod
     def fold(rule: CompiledRule, run: Any) -> None:
         """Add a fired rule's classification and level to `run` (anything with `classifications`, `level`)."""
