@@ -17,6 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from . import kpi as K
+
 ZERO = Decimal("0.00")
 DELIVERY = "delivery"          # TB-1's deadline name in the shipped packs
 CS_DEADLINES = {"first_contact": "contacted", "close": "closed"}
@@ -41,6 +43,7 @@ class Statement:
     clauses: Counter = field(default_factory=Counter)
     hours: dict[int, list[int]] = field(default_factory=dict)     # hour -> [met, breached]
     levels: dict[str, dict] = field(default_factory=dict)         # "1".."3" or "none"
+    kpi: dict[str, dict[str, dict]] = field(default_factory=dict)  # group -> key -> kpi.COUNTERS
 
     # -- folding ------------------------------------------------------------------------
     # What each counter counts is said once, in the count_* methods; `add` feeds them one verdict
@@ -65,6 +68,12 @@ class Statement:
     def count_complaints(self, level: str, counts: dict[str, int]) -> None:
         """Complaints received at `level` ("1".."3" or "none"): the `_level()` counters to add."""
         entry = self.levels.setdefault(level, _level())
+        for name, n in counts.items():
+            entry[name] += n
+
+    def count_kpi(self, group: str, key: str, counts: dict[str, int]) -> None:
+        """Contacts of an agent, team, station or `all` (kpi.GROUPS): the kpi.COUNTERS to add."""
+        entry = self.kpi.setdefault(group, {}).setdefault(key, K.empty())
         for name, n in counts.items():
             entry[name] += n
 
@@ -93,6 +102,10 @@ class Statement:
                 counts["handled"] = 1
                 counts["handling_seconds"] = int((complaint.closed_at - complaint.received_at).total_seconds())
             self.count_complaints(str(verdict.complaint_level or "none"), counts)
+        if complaint is not None:
+            counts = K.contact_counts(complaint, facts.as_of)
+            for group, key in K.keys_of(complaint, facts.values.get("delivering_station")):
+                self.count_kpi(group, key, counts)
 
     def merge(self, other: "Statement") -> "Statement":
         self.verdicts += other.verdicts
@@ -112,6 +125,9 @@ class Statement:
             mine = self.levels.setdefault(name, _level())
             for k, v in theirs.items():
                 mine[k] += v
+        for group, keys in other.kpi.items():
+            for key, counts in keys.items():
+                self.count_kpi(group, key, counts)
         return self
 
     # -- persistence (checkpoints, Spark partials) ---------------------------------------
@@ -122,7 +138,8 @@ class Statement:
                              for k, v in sorted(self.stations.items())},
                 "clauses": dict(sorted(self.clauses.items())),
                 "hours": {str(h): v for h, v in sorted(self.hours.items())},
-                "levels": dict(sorted(self.levels.items()))}
+                "levels": dict(sorted(self.levels.items())),
+                "kpi": {g: dict(sorted(keys.items())) for g, keys in sorted(self.kpi.items())}}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Statement":
@@ -130,7 +147,8 @@ class Statement:
                    stations={k: {"fines": Decimal(v["fines"]), "refunds": Decimal(v["refunds"]),
                                  "findings": Counter(v["findings"])} for k, v in d["stations"].items()},
                    clauses=Counter(d["clauses"]), hours={int(h): list(v) for h, v in d["hours"].items()},
-                   levels={k: dict(v) for k, v in d["levels"].items()})
+                   levels={k: dict(v) for k, v in d["levels"].items()},
+                   kpi={g: {k: dict(v) for k, v in keys.items()} for g, keys in d.get("kpi", {}).items()})
 
     # -- tables ---------------------------------------------------------------------------
     def station_rows(self) -> tuple[list[str], list[list[str]]]:
@@ -159,12 +177,16 @@ class Statement:
         header = ["arrival_hour", "on_time", "late", "on_time_share"]
         return header, [[str(h), str(m), str(l), _share(m, m + l)] for h, (m, l) in sorted(self.hours.items())]
 
+    def kpi_rows(self) -> tuple[list[str], list[list[str]]]:
+        return K.HEADER, K.rows(self.kpi)
+
     def write(self, directory: str | Path, title: str = "slarules settlement") -> list[Path]:
-        """stations.csv, service.csv, arrival_hours.csv and report.html, each written whole."""
+        """stations.csv, service.csv, arrival_hours.csv, kpi.csv and report.html, each written whole."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         files = {"stations.csv": _csv(*self.station_rows()), "service.csv": _csv(*self.service_rows()),
-                 "arrival_hours.csv": _csv(*self.hour_rows()), "report.html": self.html(title)}
+                 "arrival_hours.csv": _csv(*self.hour_rows()), "kpi.csv": _csv(*self.kpi_rows()),
+                 "report.html": self.html(title)}
         assert tuple(files) == STATEMENT_FILES, "outputs.refuse_overlaps checks the names in STATEMENT_FILES"
         written = []
         for name, text in files.items():
@@ -210,7 +232,7 @@ def _share(part: int, whole: int) -> str:
     return f"{part / whole:.4f}" if whole else ""
 
 
-STATEMENT_FILES = ("stations.csv", "service.csv", "arrival_hours.csv", "report.html")   # what `write` makes
+STATEMENT_FILES = ("stations.csv", "service.csv", "arrival_hours.csv", "kpi.csv", "report.html")   # what `write` makes
 
 
 def _share_of(part: int, whole: int) -> str:
