@@ -126,3 +126,80 @@ def kpi_table(results: Iterable[tuple[Any, Any]]) -> list[dict[str, str]]:
         if facts is not None and not isinstance(verdict, Exception):
             st.add(facts, verdict)
     return [dict(zip(HEADER, r)) for r in rows(st.kpi)]
+
+
+# -- the report's section -------------------------------------------------------------------
+AGENTS_SHOWN = 25       # the report ranks this many best and this many worst agents (all when fewer)
+_LABELS = {"connection_rate": "call connection", "resolution_rate": "resolution", "fcr": "first-contact resolution",
+           "csat": "CSAT", "aht_minutes": "handling time", "complaint_handling_minutes": "complaint handling"}
+
+
+def _fraction(counters: dict[str, int], indicator: tuple) -> float | None:
+    _, num, den, unit, _ = indicator
+    return counters[num] / (counters[den] * unit) if counters[den] else None
+
+
+def _cell(counters: dict[str, int], indicator: tuple, network: dict[str, int], top: float) -> str:
+    """A value with what it rests on, and a small bar with the network's value as a tick.
+
+    "100% of 3" beside "92% of 3,000": a rate over 3 contacts must not pass for one over thousands.
+    """
+    import html
+    from .statement import _share_of
+    name, num, den, _, _ = indicator
+    n = counters[den]
+    if not n:
+        return "<td class=none>none</td>"
+    mine, theirs = _fraction(counters, indicator), _fraction(network, indicator)
+    if name.endswith("_minutes"):
+        text = f"{value(counters, indicator)} min over {n:,}"
+    else:
+        text = _share_of(counters[num], n)
+    width = 60
+    bar = f'<rect x="0" y="2" width="{width * max(mine, 0) / top:.1f}" height="8" fill="#4a78b5"/>'
+    tick = (f'<rect x="{width * max(theirs, 0) / top:.1f}" y="0" width="1.5" height="12" fill="#c0392b"/>'
+            if theirs is not None else "")
+    return (f'<td><svg width="{width + 2}" height="12" role="img" aria-label="{html.escape(text)}">{bar}{tick}</svg> '
+            f"{html.escape(text)}</td>")
+
+
+def _kpi_table(first: str, named: list[tuple[str, dict[str, int]]], network: dict[str, int]) -> str:
+    import html
+    tops = []
+    for indicator in INDICATORS:
+        values = [_fraction(v, indicator) for _, v in named + [("", network)]]
+        tops.append(1.0 if indicator[4] == 4 else max([abs(x) for x in values if x is not None] + [1e-9]))
+    head = "".join(f"<th>{h}</th>" for h in [first, "contacts"] + [_LABELS[i[0]] for i in INDICATORS])
+    body = []
+    for label, v in named:
+        if v is None:          # the gap between the best and the worst agents
+            body.append(f'<tr><td colspan="{2 + len(INDICATORS)}" class=gap>{html.escape(label)}</td></tr>')
+            continue
+        cells = "".join(_cell(v, i, network, top) for i, top in zip(INDICATORS, tops))
+        body.append(f"<tr><th>{html.escape(label)}</th><td>{v['contacts']:,}</td>{cells}</tr>")
+    return f"<table class=kpi><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def report_section(table: dict[str, dict[str, dict[str, int]]]) -> str:
+    """The report's KPIs: each team against the network, then agents ranked by resolution rate."""
+    network = table.get(ALL, {}).get(ALL)
+    if network is None:
+        return "<h2>Customer-service KPIs</h2><p>no contacts (cases with a complaint block)</p>"
+    parts = ["<h2>Customer-service KPIs</h2>",
+             "<p>Each figure with what it rests on: a rate over 3 contacts is not one over 3,000. "
+             "Bars show the row's value; the red tick is the network's. Every agent, team and station is in "
+             "<code>kpi.csv</code>; the definitions are in docs/policy.md (KPI).</p>",
+             "<h3>Teams against the network</h3>",
+             _kpi_table("team", [("network", network)] + sorted(table.get("team", {}).items()), network)]
+    agents = table.get("agent", {})
+    if agents:
+        resolution = INDICATORS[1]
+        ranked = sorted(agents.items(), key=lambda kv: (-kv[1][resolution[1]] / kv[1][resolution[2]],
+                                                        -kv[1]["contacts"], kv[0]))
+        shown: list = ranked
+        if len(ranked) > 2 * AGENTS_SHOWN:
+            shown = (ranked[:AGENTS_SHOWN] + [(f"… {len(ranked) - 2 * AGENTS_SHOWN:,} more agents in kpi.csv …", None)]
+                     + ranked[-AGENTS_SHOWN:])
+        parts += [f"<h3>Agents by resolution rate ({len(agents):,})</h3>",
+                  _kpi_table("agent", shown, network)]
+    return "\n".join(parts)

@@ -212,7 +212,8 @@ class Statement:
         parts = [f"<!doctype html><html lang=en><meta charset=utf-8><title>{html.escape(title)}</title>",
                  "<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1000px}"
                  "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-                 "th{background:#f3f3f3}svg text{font:11px sans-serif}</style>",
+                 "th{background:#f3f3f3}svg text{font:11px sans-serif}"
+                 "table.kpi td{text-align:left;white-space:nowrap}td.none{color:#999}td.gap{text-align:center}</style>",
                  f"<h1>{html.escape(title)}</h1>",
                  f"<p>{self.verdicts:,} verdicts, {self.errors:,} rejected rows; fines {total_fines:,.2f} CNY, "
                  f"refunds {total_refunds:,.2f} CNY.</p>",
@@ -224,6 +225,7 @@ class Statement:
                  "<h2>Findings by clause</h2>",
                  _bars([(c, float(n), f"{n:,}") for c, n in sorted(self.clauses.items())], "findings"),
                  "<h2>Customer service</h2>", _table(*self.service_rows(share=_share_of)),
+                 K.report_section(self.kpi),
                  "<h2>Stations</h2>", _table(*self.station_rows()), "</html>"]
         return "\n".join(parts) + "\n"
 
