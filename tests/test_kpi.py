@@ -312,3 +312,19 @@ def test_columnar_and_per_case_kpis_agree_at_the_edges(engine, complaints):
     assert columnar.columns is not None and columnar.columns.height == len(rows)     # all on the columnar path
     assert columnar.statement.kpi_rows() == per_case.statement.kpi_rows()
     assert columnar.verdicts == per_case.verdicts
+
+
+def test_the_readme_shows_lines_the_commands_write(engine, tmp_path):
+    import re
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- kpi -->\s*```sh\n(.*?)```\s*```\n(.*?)```", text, re.S)
+    generate_line, batch_line = [line.split("#")[0].split() for line in block.group(1).splitlines()]
+    count, as_of = int(generate_line[2]), batch_line[batch_line.index("--as-of") + 1]
+    assert "--kpi" in generate_line and "--statement" in batch_line
+    generate(str(tmp_path / "cases.jsonl"), count, kpi=True)
+    run_batch(engine, str(tmp_path / "cases.jsonl"), str(tmp_path / "v.jsonl"),
+              BatchOptions(as_of=as_of, progress=False, statement=str(tmp_path / "st")))
+    written = (tmp_path / "st" / "kpi.csv").read_text(encoding="utf-8").splitlines()
+    shown = block.group(2).splitlines()
+    assert shown[0] == written[0] and len(shown) > 3
+    assert set(shown) <= set(written)
