@@ -19,7 +19,7 @@ from slarules.batch.statement import STATEMENT_FILES
 from slarules.cli import main
 from slarules.errors import SlaRulesError
 
-from conftest import BASE as BASE_CASE, ROOT, insert_lines
+from conftest import BASE as BASE_CASE, ROOT, crash_on_chunk, insert_lines
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from generate import write as generate  # noqa: E402
@@ -87,19 +87,13 @@ def test_durable_engine_gives_the_same_file(engine, cases_file, tmp_path):
 
 def test_a_crash_midway_then_a_restart_gives_identical_output(engine, cases_file, tmp_path, monkeypatch):
     run_batch(engine, str(cases_file), str(tmp_path / "whole.jsonl"), opts(statement=str(tmp_path / "s1")))
-    real = batch_module.adjudicate_chunk
-
-    def crash_on_chunk_5(chunk, job):
-        if chunk.index == 5:
-            raise RuntimeError("simulated crash")
-        return real(chunk, job)
-    monkeypatch.setattr(batch_module, "adjudicate_chunk", crash_on_chunk_5)
+    undo = crash_on_chunk(monkeypatch, 5)
     target = tmp_path / "again.jsonl"
     with pytest.raises(RuntimeError):
         run_batch(engine, str(cases_file), str(target), opts(statement=str(tmp_path / "s2"), checkpoint_seconds=0))
     state = json.loads((tmp_path / "again.jsonl.checkpoint.json").read_text())
     assert state["chunks"] == 4 and not target.exists()
-    monkeypatch.setattr(batch_module, "adjudicate_chunk", real)
+    undo()
     summary = run_batch(engine, str(cases_file), str(target), opts(statement=str(tmp_path / "s2")))
     assert summary.resumed_from == 4 * 64 - 1        # chunks are 64 lines; line 200 is blank, not a row
     assert target.read_bytes() == (tmp_path / "whole.jsonl").read_bytes()

@@ -12,13 +12,12 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from slarules.batch import kpi_table
-from slarules.batch import runner as batch_module
 from slarules.batch.kpi import HEADER, half_up
 from slarules.batch.runner import BatchOptions, adjudicate_rows, run_batch
 from slarules.batch.statement import STATEMENT_FILES, Statement
 from slarules.errors import CaseError
 
-from conftest import ROOT, case, complaint
+from conftest import ROOT, case, complaint, crash_on_chunk
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from generate import write as generate  # noqa: E402
@@ -238,18 +237,12 @@ def test_a_crashed_then_resumed_batch_writes_the_same_statement(engine, kpi_file
     opts = lambda folder: BatchOptions(as_of=AS_OF, chunk_size=200, workers=1, progress=False,  # noqa: E731
                                        statement=str(tmp_path / folder), checkpoint_seconds=0)
     run_batch(engine, str(kpi_file), str(tmp_path / "whole.jsonl"), opts("s1"))
-    real = batch_module.adjudicate_chunk
-
-    def crash_on_chunk_7(chunk, job):
-        if chunk.index == 7:
-            raise RuntimeError("simulated crash")
-        return real(chunk, job)
-    monkeypatch.setattr(batch_module, "adjudicate_chunk", crash_on_chunk_7)
+    undo = crash_on_chunk(monkeypatch, 7)
     with pytest.raises(RuntimeError):
         run_batch(engine, str(kpi_file), str(tmp_path / "again.jsonl"), opts("s2"))
     state = json.loads((tmp_path / "again.jsonl.checkpoint.json").read_text())
     assert state["statement"]["kpi"]["all"]["all"]["contacts"] > 0          # counters, never cases
-    monkeypatch.setattr(batch_module, "adjudicate_chunk", real)
+    undo()
     assert run_batch(engine, str(kpi_file), str(tmp_path / "again.jsonl"), opts("s2")).resumed_from
     for name in STATEMENT_FILES:
         assert (tmp_path / "s1" / name).read_bytes() == (tmp_path / "s2" / name).read_bytes(), name
