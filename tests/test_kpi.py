@@ -15,7 +15,7 @@ from slarules.batch import kpi_table
 from slarules.batch.kpi import HEADER, half_up
 from slarules.batch.runner import BatchOptions, adjudicate_rows, run_batch
 from slarules.batch.statement import STATEMENT_FILES, Statement
-from slarules.errors import CaseError
+from slarules.errors import CaseError, SlaRulesError
 
 from conftest import ROOT, case, complaint, crash_on_chunk
 
@@ -321,3 +321,13 @@ def test_the_readme_shows_lines_the_commands_write(engine, tmp_path):
     shown = block.group(2).splitlines()
     assert shown[0] == written[0] and len(shown) > 3
     assert set(shown) <= set(written)
+
+
+def test_a_checkpoint_from_before_the_kpis_is_refused_not_resumed_without_them(engine, kpi_file, tmp_path):
+    """Its statement has no KPI counters: resuming would write a kpi.csv missing the finished chunks."""
+    out = tmp_path / "v.jsonl"
+    old = {"version": 2, "fingerprint": "x", "as_of": AS_OF, "statement": Statement().to_dict() | {"kpi": None}}
+    (tmp_path / "v.jsonl.checkpoint.json").write_text(json.dumps(old))
+    with pytest.raises(SlaRulesError, match="checkpoint of an earlier run cannot be read") as err:
+        run_batch(engine, str(kpi_file), str(out), BatchOptions(as_of=AS_OF, progress=False))
+    assert err.value.hint == "pass --fresh to start over" and not out.exists()

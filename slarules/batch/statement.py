@@ -148,7 +148,7 @@ class Statement:
                                  "findings": Counter(v["findings"])} for k, v in d["stations"].items()},
                    clauses=Counter(d["clauses"]), hours={int(h): list(v) for h, v in d["hours"].items()},
                    levels={k: dict(v) for k, v in d["levels"].items()},
-                   kpi={g: {k: dict(v) for k, v in keys.items()} for g, keys in d.get("kpi", {}).items()})
+                   kpi={g: {k: dict(v) for k, v in keys.items()} for g, keys in d["kpi"].items()})
 
     # -- tables ---------------------------------------------------------------------------
     def station_rows(self) -> tuple[list[str], list[list[str]]]:
