@@ -331,3 +331,24 @@ def test_a_checkpoint_from_before_the_kpis_is_refused_not_resumed_without_them(e
     with pytest.raises(SlaRulesError, match="checkpoint of an earlier run cannot be read") as err:
         run_batch(engine, str(kpi_file), str(out), BatchOptions(as_of=AS_OF, progress=False))
     assert err.value.hint == "pass --fresh to start over" and not out.exists()
+
+
+def test_report_ranks_agents_with_their_counts_and_sets_teams_against_the_network():
+    from slarules.batch.kpi import empty
+
+    def counters(contacts, closed, **kw):
+        return empty() | {"contacts": contacts, "closed": closed} | kw
+    agents = {f"A{i:02d}": counters(3000, 2000 + i) for i in range(58)} | {"LUCKY": counters(3, 3)}
+    kpi = {"agent": agents, "team": {"T1": counters(100, 50, csat_given=4, csat_yes=1)},
+           "all": {"all": counters(174_003, 119_656, csat_given=4, csat_yes=1)}}
+    html = Statement(kpi=kpi).html("t")
+    section = html[html.index("<h2>Customer-service KPIs"):]
+    teams = section[:section.index("<h3>Agents")]
+    assert teams.index(">network<") < teams.index(">T1<")
+    assert "50% of 100" in teams and "25% of 4" in teams and teams.count("#c0392b") == 2 * 2   # network ticks
+    agents_part = section[section.index("<h3>Agents by resolution rate (59)"):]
+    shown = [name for name in sorted(agents) if f">{name}<" in agents_part]
+    assert len(shown) == 50 and "… 9 more agents in kpi.csv …" in agents_part
+    assert agents_part.index(">LUCKY<") < agents_part.index(">A57<") < agents_part.index(">A56<")  # ranked
+    assert ">100% of 3<" in agents_part.replace("</svg> ", ">")     # its count beside it: 3, not 3,000
+    assert "67% of 3,000" in agents_part and Statement(kpi=kpi).html("t") == html

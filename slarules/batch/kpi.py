@@ -167,7 +167,7 @@ def _kpi_table(first: str, named: list[tuple[str, dict[str, int]]], network: dic
     import html
     tops = []
     for indicator in INDICATORS:
-        values = [_fraction(v, indicator) for _, v in named + [("", network)]]
+        values = [_fraction(v, indicator) for _, v in named + [("", network)] if v is not None]
         tops.append(1.0 if indicator[4] == 4 else max([abs(x) for x in values if x is not None] + [1e-9]))
     head = "".join(f"<th>{h}</th>" for h in [first, "contacts"] + [_LABELS[i[0]] for i in INDICATORS])
     body = []
