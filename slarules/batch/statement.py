@@ -1,8 +1,9 @@
 """Settlement: per-station money and counts, customer-service figures, a report.
 
 A batch folds every verdict into one `Statement` as it goes. It holds counters
-only (one entry per station, clause, hour and level, never per case), so its
-size does not grow with the input; statements of chunks merge exactly (integer
+only (one entry per station, clause, hour and level, and per agent, team and
+station for the KPIs of kpi.py; never per case), so its size does not grow with
+the number of cases; statements of chunks merge exactly (integer
 counts, Decimal money), which lets a killed batch resume from its checkpoint
 and lets Spark partitions be combined in any order with the same totals.
 """
