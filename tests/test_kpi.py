@@ -349,6 +349,7 @@ def test_report_ranks_agents_with_their_counts_and_sets_teams_against_the_networ
     agents_part = section[section.index("<h3>Agents by resolution rate (59)"):]
     shown = [name for name in sorted(agents) if f">{name}<" in agents_part]
     assert len(shown) == 50 and "… 9 more agents in kpi.csv …" in agents_part
-    assert agents_part.index(">LUCKY<") < agents_part.index(">A57<") < agents_part.index(">A56<")  # ranked
+    # ranked by the rate's lower bound: 3 of 3 comes last, after 2,000 of 3,000, not first
+    assert agents_part.index(">A57<") < agents_part.index(">A56<") < agents_part.index(">A00<") < agents_part.index(">LUCKY<")
     assert ">100% of 3<" in agents_part.replace("</svg> ", ">")     # its count beside it: 3, not 3,000
     assert "67% of 3,000" in agents_part and Statement(kpi=kpi).html("t") == html

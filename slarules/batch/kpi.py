@@ -13,6 +13,7 @@ the same `kpi.csv` bytes.
 """
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Iterable
@@ -180,6 +181,15 @@ def _kpi_table(first: str, named: list[tuple[str, dict[str, int]]], network: dic
     return f"<table class=kpi><tr>{head}</tr>{''.join(body)}</table>"
 
 
+def wilson_lower(hits: int, total: int, z: float = 1.96) -> float:
+    """The lower end of a rate's 95% Wilson interval: how sure the rate is, for ranking small samples fairly."""
+    if total <= 0:
+        return 0.0
+    p = hits / total
+    spread = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total))
+    return (p + z * z / (2 * total) - spread) / (1 + z * z / total)
+
+
 def report_section(table: dict[str, dict[str, dict[str, int]]]) -> str:
     """The report's KPIs: each team against the network, then agents ranked by resolution rate."""
     network = table.get(ALL, {}).get(ALL)
@@ -194,12 +204,14 @@ def report_section(table: dict[str, dict[str, dict[str, int]]]) -> str:
     agents = table.get("agent", {})
     if agents:
         resolution = INDICATORS[1]
-        ranked = sorted(agents.items(), key=lambda kv: (-kv[1][resolution[1]] / kv[1][resolution[2]],
+        ranked = sorted(agents.items(), key=lambda kv: (-wilson_lower(kv[1][resolution[1]], kv[1][resolution[2]]),
                                                         -kv[1]["contacts"], kv[0]))
         shown: list = ranked
         if len(ranked) > 2 * AGENTS_SHOWN:
             shown = (ranked[:AGENTS_SHOWN] + [(f"… {len(ranked) - 2 * AGENTS_SHOWN:,} more agents in kpi.csv …", None)]
                      + ranked[-AGENTS_SHOWN:])
         parts += [f"<h3>Agents by resolution rate ({len(agents):,})</h3>",
+                  "<p>Ranked by the rate's 95% lower bound (Wilson), so 3 of 3 does not outrank 2,000 of 3,000; "
+                  "the rate shown is the plain one.</p>",
                   _kpi_table("agent", shown, network)]
     return "\n".join(parts)
