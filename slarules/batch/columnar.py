@@ -28,6 +28,7 @@ from ..runtime.values import flag_key, key
 from ..runtime.chaining import chain_of
 from ..runtime.polars_backend import column_schema, expr
 from ..packs.program import Leaf, Node, Program, message_parts
+from .kpi import columnar_counts
 from .statement import Statement
 from ..verdict.assembly import PARTY_NAMES
 from ..packs.types import list_separator
@@ -711,4 +712,6 @@ class Columnar:
                   .agg(aggs))
         for row in levels.iter_rows(named=True):
             st.count_complaints(row.pop("level"), {k: int(v or 0) for k, v in row.items()})
+        for group, name, counts in columnar_counts(f, key):
+            st.count_kpi(group, name, counts)
         return st
