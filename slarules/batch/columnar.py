@@ -134,8 +134,6 @@ class Columnar:
                 raise Unsupported("`times` by a fact, or by a constant that could overflow")
             if d.fn.name == "route_time" and d.args.get("route", ("fact",))[0] == "const":
                 raise Unsupported("`route_time` of a constant route")
-        if any(r.payer is not None for r in program.rules):
-            raise Unsupported("compensation rules (their payer is chained per harm)")
         # the verdict's `packs`: constant, or per row when a dated version may not be in force
         packs = [("{" + f'"name": {js(p.name)}, "version": {js(p.version)}, "digest": {js(p.digest)}' + "}", p.window)
                  for p in program.packs]
@@ -146,8 +144,6 @@ class Columnar:
                                             else pl.when(expr(window, self.schema).fill_null(False)).then(pl.lit(text))
                                             for text, window in packs], separator=", ", ignore_nulls=True),
                 pl.lit("]"))
-        # a row without the instant a dated version is chosen by takes the per-case path (its CaseError)
-        self.dated_instants = sorted({p.by for p in program.packs if p.window is not None})
         self.rules = program.rules
         self.overriders: dict[str, list[str]] = {}
         for r in self.rules:
@@ -380,19 +376,44 @@ class Columnar:
     def station(self, rule) -> pl.Expr | None:
         return pl.col(key(rule.station_fact)) if rule.station_fact else None
 
-    def message(self, rule, off: int, station, fine, refund, labels) -> pl.Expr:
+    def payer(self, rule) -> tuple[pl.Expr, pl.Expr]:
+        """A compensation's (party, station) per row: chaining.Chain.payer over the reported liabilities."""
+        index = {r.id: i for i, r in enumerate(self.rules)}
+
+        def pick(pairs: list, default: pl.Expr | None) -> pl.Expr:
+            default = pl.lit(None, pl.String) if default is None else default
+            chosen = None
+            for condition, value in pairs:
+                value = pl.lit(None, pl.String) if value is None else value
+                chosen = (pl.when(condition) if chosen is None else chosen.when(condition)).then(value)
+            return default if chosen is None else chosen.otherwise(default)
+        return chain_of(self.program).payer_columns(rule.payer, lambda r: pl.col(f"__r{index[r.id]}"), self.station,
+                                                    pick, pl.lit)
+
+    def party_name(self, party: str | pl.Expr) -> pl.Expr:
+        """PARTY_NAMES of a party code, constant or per row (a compensation's payer)."""
         names = PARTY_NAMES[self.lang]
+        if isinstance(party, str):
+            return pl.lit(js(names[party])[1:-1])
+        chosen = None
+        for code, name in names.items():
+            chosen = (pl.when(party == code) if chosen is None else chosen.when(party == code)).then(pl.lit(js(name)[1:-1]))
+        return chosen.otherwise(party)
+
+    def message(self, rule, off: int, station, fine, refund, labels, compensation=None, party=None) -> pl.Expr:
         pieces: list[pl.Expr] = []
+        party_name = self.party_name(rule.party if party is None else party)
         for part in message_parts(rule.messages[self.lang]):
             if type(part) is str:
                 pieces.append(pl.lit(js(part)[1:-1]))
                 continue
             path, fmt = part
             if path == "station":
-                party = pl.lit(js(names[rule.party])[1:-1])
-                pieces.append(party if station is None else pl.coalesce(station, party))
+                pieces.append(party_name if station is None else pl.coalesce(station, party_name))
             elif path == "party":
-                pieces.append(pl.lit(js(names[rule.party])[1:-1]))
+                pieces.append(party_name)
+            elif path == "compensation_cny":
+                pieces.append(self._decimal_text(compensation, 2, keep=True))
             elif path == "branches":
                 pieces.append(labels)
             elif path == "fine_cny":
@@ -415,15 +436,18 @@ class Columnar:
         index = {r.id: i for i, r in enumerate(self.rules)}
         for rule in self.order + self.not_covered:
             i = index[rule.id]
-            station = self.station(rule)
-            fine, refund = self.amount(rule.fine), self.amount(rule.refund)
+            station, party = self.station(rule), None
+            if rule.payer is not None:
+                party, station = self.payer(rule)
+            fine, refund, compensation = self.amount(rule.fine), self.amount(rule.refund), self.amount(rule.compensation)
             labelled = self.branches(rule.when)
             label_list = [pl.when(cond).then(pl.lit(js(branch_label(label, self.lang))[1:-1]))
                           for label, cond in labelled]
             labels = (pl.concat_str(label_list, separator=list_separator(self.lang), ignore_nulls=True)
                       if label_list else pl.lit(""))
-            message = self.message(rule, off, station, fine, refund, labels)
-            info[i] = {"station": station, "fine": fine, "refund": refund, "message": message}
+            message = self.message(rule, off, station, fine, refund, labels, compensation, party)
+            info[i] = {"station": station, "fine": fine, "refund": refund, "message": message,
+                       "party": pl.lit(rule.party) if party is None else party, "compensation": compensation}
             if rule.kind == "not_covered":
                 continue
             items = []
@@ -437,12 +461,14 @@ class Columnar:
             station_json = (pl.lit("null") if station is None else
                             pl.when(station.is_null()).then(pl.lit("null"))
                             .otherwise(pl.concat_str(pl.lit('"'), station, pl.lit('"'))))
+            party_json = pl.lit(js(rule.party)) if party is None else pl.concat_str(pl.lit('"'), party, pl.lit('"'))
             parts.append((i, pl.concat_str(
                 pl.lit("{" + f'"clause": {js(rule.clause)}, "rule": {js(rule.id)}, "kind": {js(rule.kind)}, '
-                       f'"party": {js(rule.party)}, "station": '), station_json,
+                       '"party": '), party_json, pl.lit(', "station": '), station_json,
                 pl.lit(', "fine_cny": "'), self._decimal_text(fine, 2, keep=True),
                 pl.lit('", "refund_cny": "'), self._decimal_text(refund, 2, keep=True),
-                pl.lit(f'", "compensation_cny": "0.00", "severity": {js(rule.severity)}, "facts": ' + "{"),
+                pl.lit('", "compensation_cny": "'), self._decimal_text(compensation, 2, keep=True),
+                pl.lit(f'", "severity": {js(rule.severity)}, "facts": ' + "{"),
                 pl.concat_str(items, separator=", ", ignore_nulls=True) if items else pl.lit(""),
                 pl.lit('}, "message": "'), message, pl.lit('"}'))))
         return parts, info
@@ -593,7 +619,8 @@ class Columnar:
             pl.lit('], "complaint_level": '), pl.when(level > 0).then(level.cast(pl.String)).otherwise(pl.lit("null")),
             pl.lit(', "fines_cny": {'), pl.col("__fines").fill_null(""),
             pl.lit('}, "refunds_cny": "'), self._decimal_text(pl.col("__refunds"), 2, keep=True),
-            pl.lit('", "compensation_cny": {}, "missing": ['), pl.col("__missing").fill_null(""),
+            pl.lit('", "compensation_cny": {'), pl.col("__compensations").fill_null(""),
+            pl.lit('}, "missing": ['), pl.col("__missing").fill_null(""),
             pl.lit('], "not_covered": ['),
             pl.col("__not_covered").list.eval(pl.lit('"') + pl.element() + pl.lit('"')).list.join(", "),
             pl.lit('], "deadlines": ['), pl.col("__deadlines"), pl.lit("]}"))
@@ -634,12 +661,11 @@ class Columnar:
         f = f.filter(pl.col("__ok") & pl.col(key("as_of")).is_between(EARLIEST, LATEST, closed="left"))
         for step in plan["steps"]:
             f = _with(f, step)
-        if self.dated_instants:
-            f = f.filter(pl.all_horizontal(pl.col(key(by)).is_not_null() for by in self.dated_instants))
         # per-rule queries cost ~1.5 ms each to plan, whatever their rows: only rules that reported here
         fired = set(self._somewhere(f, "__r"))
         payers = self._payers(f, plan["info"], fired)
         f = f.join(self._fines(payers), on="__row", how="left")
+        f = f.join(self._fines(payers, "compensation", "__compensations"), on="__row", how="left")
         f = f.join(self._findings(f, [(i, text) for i, text in plan["findings"] if i in fired]), on="__row", how="left")
         f = f.join(self._missing(f, plan), on="__row", how="left")   # only rows with an undecided rule
         done = f.lazy().select("__row", plan["verdict"]).collect(optimizations=pl.QueryOptFlags.none())
@@ -656,29 +682,32 @@ class Columnar:
                 .group_by("__row", maintain_order=True).agg(pl.col("__text").str.join(", ").alias("__findings")))
 
     def _payers(self, f: pl.DataFrame, info, fired: set[int]) -> pl.DataFrame:
-        """One row per reported finding: who answers for it, its clause, fine and refund (fen)."""
+        """One row per reported finding: who answers for it, its clause, fine, refund and compensation (fen)."""
         frames = []
         lazy = f.lazy()
         for i, r in enumerate(self.rules):
             if r.kind == "not_covered" or i not in fired:
                 continue
-            party = pl.lit(r.party)
+            party = info[i]["party"]
             who = party if info[i]["station"] is None else pl.coalesce(info[i]["station"], party)
             frames.append(lazy.filter(pl.col(f"__r{i}")).select(
                 "__row", who.alias("who"), pl.lit(r.clause).alias("clause"),
-                info[i]["fine"].alias("fine"), info[i]["refund"].alias("refund")))
+                info[i]["fine"].alias("fine"), info[i]["refund"].alias("refund"),
+                info[i]["compensation"].alias("compensation")))
         if not frames:
             return pl.DataFrame(schema={"__row": pl.Int64, "who": pl.String, "clause": pl.String,
-                                        "fine": pl.Int64, "refund": pl.Int64})
+                                        "fine": pl.Int64, "refund": pl.Int64, "compensation": pl.Int64})
         return pl.concat(frames).collect(optimizations=SPARSE)
 
-    def _fines(self, payers: pl.DataFrame) -> pl.DataFrame:
-        payers = payers.filter(pl.col("fine") > 0)
-        return (payers.group_by("__row", "who").agg(pl.col("fine").sum()).sort("__row", "who")
+    def _fines(self, payers: pl.DataFrame, amount: str = "fine", alias: str = "__fines") -> pl.DataFrame:
+        """A money map's pairs per row (`fines_cny`, or `compensation_cny` by amount="compensation"):
+        amounts > 0 summed per payer, payers sorted."""
+        payers = payers.filter(pl.col(amount) > 0)
+        return (payers.group_by("__row", "who").agg(pl.col(amount).sum()).sort("__row", "who")
                 .group_by("__row", maintain_order=True).agg(
                     pl.concat_str(pl.lit('"'), pl.col("who"), pl.lit('": "'),
-                                  self._decimal_text(pl.col("fine"), 2, keep=True), pl.lit('"'))
-                    .str.join(", ").alias("__fines")))
+                                  self._decimal_text(pl.col(amount), 2, keep=True), pl.lit('"'))
+                    .str.join(", ").alias(alias)))
 
     def _statement(self, f: pl.DataFrame, payers: pl.DataFrame, statuses, off: int) -> Statement:
         """statement.Statement.add over the chunk's rows at once: its group-bys feed the same count_* methods."""
