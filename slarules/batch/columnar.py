@@ -4,7 +4,8 @@ The per-case path (fast validation, facts, a backend, the verdict) spends a few
 hundred microseconds of Python on each case. Here one Program is compiled once
 into Polars expressions for every step after validation: the fact vocabulary and
 the pack's derivations as integer arithmetic on encoded values, the rules as in
-polars_backend, and the verdict's JSON assembled as strings, in contract order.
+polars_backend, and each verdict field's value as a column, written as JSON by
+verdict/columns.py from the one verdict layout (verdict/layout.py).
 
 Only *plain* rows take this way: valid by the case contract's checks (done in
 bulk by columnar_input), in a time zone with one UTC offset from 2000 to 2100, timestamps to
