@@ -195,20 +195,24 @@ def _json2(verdict: Verdict) -> str:
     in VERDICT's order; values go through `_indented` at their depth, parts
     through `_objects`, and anything unexpected raises _Unexpected (json.dumps then).
     """
-    out = ["{"]
-    lead = _NL1
-    for f in VERDICT:
-        value = getattr(verdict, f.name)
-        out += (lead, f.key)
-        if f.kind == PARTS:
-            _objects(out, value, f.part)
+    out = []
+    for text, name, part in _STEPS:
+        value = getattr(verdict, name)
+        out.append(text)
+        if part is not None:
+            _objects(out, value, part)
         elif type(value) is str:
             out.append(_string(value))
         else:
             out.append(_indented(value, _NL1))
-        lead = "," + _NL1
     out.append("\n}")
     return "".join(out)
+
+
+# the verdict's keys as _json2 writes them (each after the previous value), and a part's (key, field) pairs
+_STEPS = tuple((("{" if n == 0 else ",") + _NL1 + f.key, f.name, f.part if f.kind == PARTS else None)
+               for n, f in enumerate(VERDICT))
+_KEYS = {cls: tuple((f.key, f.name) for f in fields) for cls, fields in _LAYOUT.items()}
 
 
 def _objects(out: list[str], items: list, cls: type) -> None:
@@ -216,15 +220,15 @@ def _objects(out: list[str], items: list, cls: type) -> None:
     if not items:
         out.append("[]")
         return
-    fields = _LAYOUT[cls]
+    fields = _KEYS[cls]
     sep = "[\n    "
     for item in items:
         if type(item) is not cls:
             raise _Unexpected
         lead = sep + "{\n      "
-        for f in fields:
-            value = getattr(item, f.name)
-            out += (lead, f.key, _string(value) if type(value) is str else _indented(value, _NL3))
+        for key_text, name in fields:
+            value = getattr(item, name)
+            out += (lead, key_text, _string(value) if type(value) is str else _indented(value, _NL3))
             lead = ",\n      "
         out.append("\n    }")
         sep = ",\n    "
