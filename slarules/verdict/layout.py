@@ -188,30 +188,31 @@ _float = float.__repr__
 _NL1, _NL3 = "\n  ", "\n      "
 
 
-def _json2(verdict: Verdict) -> str:
-    """to_json(indent=2) written straight from the fields, with no to_dict() in between.
+def _write_json2() -> Any:
+    """`_json2(verdict)`: to_json(indent=2) written straight from the fields, with no to_dict() in between.
 
-    Same bytes as json.dumps(verdict.to_dict(), ensure_ascii=False, indent=2): keys
-    in VERDICT's order; values go through `_indented` at their depth, parts
-    through `_objects`, and anything unexpected raises _Unexpected (json.dumps then).
+    Same bytes as json.dumps(verdict.to_dict(), ensure_ascii=False, indent=2).
+    Generated from VERDICT (as runtime/values.py generates its functions from the
+    field table), so the hot per-case path runs straight-line code with the keys
+    as constants: values go through `_indented` at their depth, parts through
+    `_objects`, and anything unexpected raises _Unexpected (json.dumps then).
     """
-    out = []
-    for text, name, part in _STEPS:
-        value = getattr(verdict, name)
-        out.append(text)
-        if part is not None:
-            _objects(out, value, part)
-        elif type(value) is str:
-            out.append(_string(value))
+    ns: dict[str, Any] = {"_objects": _objects, "_indented": _indented, "_string": _string, "_NL1": _NL1}
+    lines = ["def _json2(v):", "    out = []"]
+    for n, f in enumerate(VERDICT):
+        ns[f"K{n}"] = ("{" if n == 0 else ",") + _NL1 + f.key
+        if f.kind == PARTS:
+            ns[f"P{n}"] = f.part
+            lines += [f"    out.append(K{n})", f"    _objects(out, v.{f.name}, P{n})"]
         else:
-            out.append(_indented(value, _NL1))
-    out.append("\n}")
-    return "".join(out)
+            lines += [f"    x = v.{f.name}",
+                      f"    out += (K{n}, _string(x) if type(x) is str else _indented(x, _NL1))"]
+    lines += ['    out.append("\\n}")', '    return "".join(out)']
+    exec("\n".join(lines), ns)
+    return ns["_json2"]
 
 
-# the verdict's keys as _json2 writes them (each after the previous value), and a part's (key, field) pairs
-_STEPS = tuple((("{" if n == 0 else ",") + _NL1 + f.key, f.name, f.part if f.kind == PARTS else None)
-               for n, f in enumerate(VERDICT))
+# a part's (key text, field) pairs, for _objects
 _KEYS = {cls: tuple((f.key, f.name) for f in fields) for cls, fields in _LAYOUT.items()}
 
 
@@ -272,3 +273,6 @@ def _indented(value: Any, newline: str) -> str:
     if kind is float and value == value and value not in (float("inf"), float("-inf")):
         return _float(value)
     raise _Unexpected
+
+
+_json2 = _write_json2()
