@@ -55,7 +55,7 @@ def test_a_finding_written_by_columns_is_json_dumps(values, as_columns):
         elif f.kind == "object":
             text = ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {json.dumps(v, ensure_ascii=False)}"
                              for k, v in value.items())
-            frame[f.name] = pl.Series([text or None], dtype=pl.String)
+            frame[f.name] = pl.Series([text], dtype=pl.String)
         else:
             frame[f.name] = pl.Series([value], dtype=pl.String)
         given_values[f.name] = pl.col(f.name)
@@ -72,10 +72,24 @@ def test_money_maps_book_money_as_money_fields(bookings):
                            **{a: [amounts[a] for _, _, amounts in bookings] for a in AMOUNTS}},
                           schema={"__row": pl.Int64, "who": pl.String, **{a: pl.Int64 for a in AMOUNTS}})
     got = {row["__row"]: row for row in columns.money_maps(payers).iter_rows(named=True)}
-    for r in sorted({r for r, _, _ in bookings}):
+    for r in sorted({r for r, _, _ in bookings}):                  # (a row with no amount > 0: no entry)
         expected = money_fields([(w, {a: Decimal(v).scaleb(-2) for a, v in amounts.items()})
                                  for row, w, amounts in bookings if row == r])
         for name in PER_PAYER:
             text = got.get(r, {}).get(f"__{name}")
             assert json.loads("{" + (text or "") + "}") == expected[name]
             assert "{" + (text or "") + "}" == json.dumps(expected[name], ensure_ascii=False)
+
+
+def test_choices_of_one_column_are_picked_together():
+    """Consecutive Choice fields by the same column are one pick of their joint text; null where none matches."""
+    frame = pl.DataFrame({"which": [0, 1, None, 7], "due": ['"d0"', '"d1"', '"d2"', '"d3"']})
+    which = pl.col("which")
+    expr = columns.deadline({"name": "delivery", "clause": columns.Choice(which, {0: "TB-1", 1: "OV-1"}),
+                             "rule": columns.Choice(which, {0: "tb.late", 1: "ov.big"}),
+                             "due": pl.col("due"), "actual": pl.lit("null"), "status": "open"})
+    assert str(expr).count("when") == 2           # one pick of two options, not one per field
+    got = frame.select(expr.alias("json"))["json"].to_list()
+    assert got[0] == '{"name": "delivery", "clause": "TB-1", "rule": "tb.late", "due": "d0", "actual": null, "status": "open"}'
+    assert json.loads(got[1])["rule"] == "ov.big" and json.loads(got[1])["clause"] == "OV-1"
+    assert got[2] is None and got[3] is None

@@ -461,8 +461,6 @@ class Columnar:
                     picked = (pl.when(chosen == i).then(value) if picked is None
                               else picked.when(chosen == i).then(value))
                 return picked.otherwise(None)
-            clause = pick(lambda i: pl.lit(js(self.rules[i].clause)[1:-1]))
-            rule = pick(lambda i: pl.lit(js(self.rules[i].id)[1:-1]))
             due = pick(lambda i: pl.col(key(self.rules[i].deadline[1])))
             actual = pick(lambda i: pl.col(key(self.rules[i].deadline[2])))
             breached = pick(lambda i: pl.col(f"__f{i}"))
@@ -472,7 +470,9 @@ class Columnar:
                 {self.type_of(self.rules[i].deadline[2]) for i in candidates}
             if due_type != {"instant"} or actual_type != {"instant"}:
                 raise Unsupported("a deadline that is not an instant")
-            text = V.deadline({"name": name, "clause": clause, "rule": rule, "due": self.instant_json(due, off),
+            text = V.deadline({"name": name, "clause": V.Choice(chosen, {i: self.rules[i].clause for i in candidates}),
+                               "rule": V.Choice(chosen, {i: self.rules[i].id for i in candidates}),
+                               "due": self.instant_json(due, off),
                                "actual": self.instant_json(actual, off), "status": status})
             out.append(pl.when(chosen.is_not_null()).then(text))
             statuses[name] = pl.when(chosen.is_not_null()).then(status)
@@ -529,11 +529,13 @@ class Columnar:
             (pl.concat_list(not_covered).list.drop_nulls().list.sort() if not_covered
              else pl.lit([], pl.List(pl.String))).alias("__not_covered"),
             *[s.alias(f"__dl_{name}") for name, s in statuses.items()]]
-        joined = ("findings", "classifications", "missing", "deadlines", *PER_PAYER, *TOTAL)   # `__<field>` columns
         verdict = V.verdict({
             "waybill": pl.col(key("waybill")), "as_of": self.json_value("as_of", off), "packs": self.packs,
             "complaint_level": pl.col(key(CHAIN_LEVEL)), "not_covered": V.json_items(pl.col("__not_covered")),
-            **{name: pl.col(f"__{name}") for name in joined}})
+            "classifications": pl.col("__classifications"), "deadlines": pl.col("__deadlines"),
+            **{name: pl.col(f"__{name}") for name in TOTAL},
+            # joined in by _run: null in a row with none
+            **{name: pl.col(f"__{name}").fill_null("") for name in ("findings", "missing", *PER_PAYER)}})
         plan = {"steps": derivations + self._rules + self._deadlines + [pieces], "verdict": verdict.alias("json"),
                 "info": info, "statuses": statuses, "findings": parts,
                 "roots": roots, "missing": {}}

@@ -10,7 +10,7 @@ says (`part`).
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..runtime._polars import pl  # first: it sets how Polars loads
 from .layout import (COUNT_OR_NULL, DEADLINE, FINDING, INSTANT, INSTANT_OR_NULL, MONEY, MONEY_MAP, OBJECT, PARTS,
@@ -46,13 +46,13 @@ def json_items(strings: pl.Expr) -> pl.Expr:
 
 
 def _items(value: pl.Expr, open_: str, close: str) -> list:
-    return [open_, value.fill_null(""), close]
+    return [open_, value, close]
 
 
 # A kind's value as an expression, and what writes it. STRING: the escaped body;
 # INSTANT: the JSON text itself (its zone offset is the caller's); PARTS, STRINGS:
-# the array's items joined by ", " (null: none); OBJECT, MONEY_MAP: the object's
-# "key": value pairs joined (null: none); COUNT_OR_NULL: an int; MONEY: fen.
+# the array's items joined by ", " ("" for none); OBJECT, MONEY_MAP: the object's
+# "key": value pairs joined ("" for none); COUNT_OR_NULL: an int; MONEY: fen.
 _WRITE = {
     STRING: lambda v: ['"', v, '"'],
     STRING_OR_NULL: lambda v: [pl.when(v.is_null()).then(pl.lit("null")).otherwise(quoted(v))],
@@ -73,15 +73,52 @@ def _constant(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+class Choice(NamedTuple):
+    """A constant that depends on the row: `options[value of by]` (null where `by` matches none).
+
+    Consecutive fields chosen by the same `by` expression are written as one
+    pick of their joint text (a deadline's clause and rule: one per candidate rule).
+    """
+    by: pl.Expr
+    options: dict[Any, Any]
+
+
 def part(fields: tuple[Field, ...], values: dict[str, Any]) -> pl.Expr:
     """One part's JSON object, keys in `fields`' order; runs of constant text are one literal."""
     if set(values) != {f.name for f in fields}:
         raise ValueError(f"values for {sorted(values)}, the layout has {[f.name for f in fields]}")
     pieces: list[Any] = []
     text = "{"
+    chosen: Choice | None = None        # the run of Choice fields being joined: by, option → text
+
+    def add(piece: pl.Expr) -> None:
+        nonlocal text
+        pieces.extend((pl.lit(text), piece) if text else (piece,))
+        text = ""
+
+    def pick(run: Choice) -> pl.Expr:
+        picked = None
+        for option, joint in run.options.items():
+            test = run.by == option
+            picked = pl.when(test).then(pl.lit(joint)) if picked is None else picked.when(test).then(pl.lit(joint))
+        return picked.otherwise(None)
     for n, f in enumerate(fields):
-        text += (", " if n else "") + f.key
+        key_text = (", " if n else "") + f.key
         value = values[f.name]
+        if isinstance(value, Choice):
+            if chosen is not None and chosen.by is value.by and chosen.options.keys() == value.options.keys():
+                for option, constant in value.options.items():
+                    chosen.options[option] += key_text + _constant(constant)
+                continue
+            if chosen is not None:
+                add(pick(chosen))
+            text += key_text
+            chosen = Choice(value.by, {option: _constant(c) for option, c in value.options.items()})
+            continue
+        if chosen is not None:
+            add(pick(chosen))
+            chosen = None
+        text += key_text
         if not isinstance(value, pl.Expr):
             text += _constant(value)
             continue
@@ -89,8 +126,9 @@ def part(fields: tuple[Field, ...], values: dict[str, Any]) -> pl.Expr:
             if type(piece) is str:
                 text += piece
             else:
-                pieces += (pl.lit(text), piece) if text else (piece,)
-                text = ""
+                add(piece)
+    if chosen is not None:
+        add(pick(chosen))
     pieces.append(pl.lit(text + "}"))
     return pl.concat_str(pieces)
 
