@@ -29,6 +29,7 @@ from ..runtime.values import flag_key, key
 from ..runtime.chaining import chain_of
 from ..runtime.polars_backend import column_schema, expr
 from ..packs.program import Leaf, Node, Program, message_parts
+from .kpi import columnar_counts
 from .statement import Statement
 from ..verdict import columns as V
 from ..verdict.assembly import PARTY_NAMES
@@ -113,7 +114,15 @@ class Columnar:
         for d in program.derivations:
             if d.fn.name not in FUNCTIONS:
                 raise Unsupported(f"derivation function {d.fn.name}")
-        self.packs = [PackRef(name=p.name, version=p.version, digest=p.digest) for p in program.packs]
+        # the verdict's `packs`: constant, or per row (the items in force) when a dated version may not be in force
+        refs = [(PackRef(name=p.name, version=p.version, digest=p.digest), p.window) for p in program.packs]
+        self.packs: Any = [ref for ref, _ in refs]
+        if any(window is not None for _, window in refs):
+            self.packs = pl.concat_str([pl.lit(V.constant(ref)) if window is None
+                                        else pl.when(expr(window, self.schema).fill_null(False)).then(pl.lit(V.constant(ref)))
+                                        for ref, window in refs], separator=", ", ignore_nulls=True)
+        # a row without the instant a dated version is chosen by takes the per-case path (its CaseError)
+        self.dated_instants = sorted({p.by for p in program.packs if p.window is not None})
         self.rules = program.rules
         self.overriders: dict[str, list[str]] = {}
         for r in self.rules:
@@ -352,6 +361,9 @@ class Columnar:
                 pieces.append(V.money_text(fine))
             elif path == "refund_cny":
                 pieces.append(V.money_text(refund))
+            elif path == "article":          # VerdictBuilder.article: the first variant in force
+                pieces.append(pl.coalesce([pl.when(expr(cond, self.schema).fill_null(False)).then(pl.lit(js(text)[1:-1]))
+                                           for cond, text in rule.articles] + [pl.lit("")]))
             elif path in ("clause", "rule"):
                 pieces.append(pl.lit(js(getattr(rule, "clause" if path == "clause" else "id"))[1:-1]))
             else:
@@ -573,6 +585,8 @@ class Columnar:
         f = f.filter(pl.col("__ok") & pl.col(key("as_of")).is_between(EARLIEST, LATEST, closed="left"))
         for step in plan["steps"]:
             f = _with(f, step)
+        if self.dated_instants:
+            f = f.filter(pl.all_horizontal(pl.col(key(by)).is_not_null() for by in self.dated_instants))
         # per-rule queries cost ~1.5 ms each to plan, whatever their rows: only rules that reported here
         fired = set(self._somewhere(f, "__r"))
         payers = self._payers(f, plan["info"], fired)
@@ -641,4 +655,6 @@ class Columnar:
                   .agg(aggs))
         for row in levels.iter_rows(named=True):
             st.count_complaints(row.pop("level"), {k: int(v or 0) for k, v in row.items()})
+        for group, name, counts in columnar_counts(f, key):
+            st.count_kpi(group, name, counts)
         return st

@@ -67,8 +67,11 @@ _WRITE = {
 }
 
 
-def _constant(value: Any) -> str:
-    if isinstance(value, list):
+def constant(value: Any) -> str:
+    """A value (or a verdict part, or a list of them) as JSON text, as json.dumps(ensure_ascii=False) writes it."""
+    if isinstance(value, _Part):
+        value = value.to_dict()
+    elif isinstance(value, list):
         value = [v.to_dict() if isinstance(v, _Part) else v for v in value]
     return json.dumps(value, ensure_ascii=False)
 
@@ -107,20 +110,20 @@ def part(fields: tuple[Field, ...], values: dict[str, Any]) -> pl.Expr:
         value = values[f.name]
         if isinstance(value, Choice):
             if chosen is not None and chosen.by is value.by and chosen.options.keys() == value.options.keys():
-                for option, constant in value.options.items():
-                    chosen.options[option] += key_text + _constant(constant)
+                for option, shown in value.options.items():
+                    chosen.options[option] += key_text + constant(shown)
                 continue
             if chosen is not None:
                 add(pick(chosen))
             text += key_text
-            chosen = Choice(value.by, {option: _constant(c) for option, c in value.options.items()})
+            chosen = Choice(value.by, {option: constant(c) for option, c in value.options.items()})
             continue
         if chosen is not None:
             add(pick(chosen))
             chosen = None
         text += key_text
         if not isinstance(value, pl.Expr):
-            text += _constant(value)
+            text += constant(value)
             continue
         for piece in _WRITE[f.kind](value):
             if type(piece) is str:
