@@ -14,7 +14,7 @@ from typing import Any
 from . import types as T
 from ..errors import PackError
 from .operators import OPERATORS
-from .model import (FORMATS, SPECIAL_PLACEHOLDERS, AllOf, AnyOf, Compare, FactRef, Issue, Pack,
+from .model import (FORMATS, PARAM_PLACEHOLDER, SPECIAL_PLACEHOLDERS, AllOf, AnyOf, Compare, FactRef, Issue, Pack,
                    ParamRef, did_you_mean, raise_first)
 from .program import DURABLE_MAX_PROPERTIES, PLACEHOLDER, Amount, CompiledRule, Derivation, Leaf, Node, PackInfo, Program, walk  # noqa: F401
 from .vocabulary import (BASE_FACTS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, FUNCTIONS, ISSUE_VALUES, FactSpec,
@@ -318,9 +318,11 @@ class _Compiler:
                 for j, path in enumerate(rule.facts):
                     if self.spec(pack, path, loc + ("facts", j)) is not None:
                         facts.append(path)
-                self.templates(pack, rule, loc)
+                messages = self.templates(pack, rule, loc)
+                # a title is the policy's own heading (Chinese in the shipped packs): its limits quoted as in zh
+                title = self.quote_parameters(pack, rule.title, "zh", loc + ("title",)) if rule.title else rule.id
                 compiled.append(CompiledRule(
-                    id=rule.id, clause=rule.clause, pack=pack.name, title=rule.title or rule.id,
+                    id=rule.id, clause=rule.clause, pack=pack.name, title=title,
                     kind=then.kind, party=then.party, station_fact=station_fact,
                     severity=then.severity or DEFAULT_SEVERITY.get(then.kind, "error"),
                     classify=then.classify, level=then.level,
@@ -328,7 +330,7 @@ class _Compiler:
                     refund=self.amount(pack, then.refund_cny, loc + ("then", "refund_cny")),
                     scope=Node("all", tuple(c for c in scope if c is not None)),
                     when=Node("all", tuple(c for c in when if c is not None)),
-                    facts=tuple(facts), messages={"zh": rule.message.zh, "en": rule.message.en},
+                    facts=tuple(facts), messages=messages,
                     overrides=tuple(rule.overrides), deadline=deadline, harms=tuple(then.harm) or (rule.clause,),
                     location=(pack.doc.file, line)))
         self.precedence(compiled)
@@ -345,11 +347,16 @@ class _Compiler:
             ok = ok and spec is not None
         return (d.name, d.due, d.actual) if ok else None
 
-    def templates(self, pack: Pack, rule, loc: tuple) -> None:
+    def templates(self, pack: Pack, rule, loc: tuple) -> dict[str, str]:
+        """The rule's messages with their parameters quoted ({param:NAME} -> its value as text),
+        each fact placeholder checked against the facts; the verdict fills those per case."""
+        out = {}
         for lang in ("zh", "en"):
-            for m in PLACEHOLDER.finditer(getattr(rule.message, lang)):
+            mloc = loc + ("message", lang)
+            template = getattr(rule.message, lang)
+            out[lang] = self.quote_parameters(pack, template, lang, mloc)
+            for m in PLACEHOLDER.finditer(template):
                 path, fmt = m.group(1), m.group(2)
-                mloc = loc + ("message", lang)
                 if path in SPECIAL_PLACEHOLDERS:
                     continue
                 spec = self.specs.get(path)
@@ -359,6 +366,34 @@ class _Compiler:
                 elif fmt and (fmt not in FORMATS or spec.type.name != "instant"):
                     self.issue(pack, mloc, f"format `|{fmt}` does not apply to `{path}` ({spec.type.name})",
                                f"formats {', '.join(FORMATS)} are for instants")
+        return out
+
+    def quote_parameters(self, pack: Pack, template: str, lang: str, loc: tuple) -> str:
+        """`template` with each {param:NAME} replaced by the parameter's value as a limit is written
+        (types.limit_text), once, here: every backend then sees literal text.
+
+        A quoted value must stay text: if it would complete a {fact} placeholder (a text
+        parameter holding braces), that is an error rather than a fact filled in per case.
+        """
+        params = self._params[pack.name]
+        quoted = []
+
+        def quote(m) -> str:
+            name = m.group(1)
+            if name not in params:
+                self.issue(pack, loc, f"quotes unknown parameter `{{param:{name}}}`",
+                           did_you_mean(name, params) or (f"parameters: {', '.join(params)}" if params
+                                                          else "declare it under `parameters`"))
+                return m.group(0)
+            ftype, value = params[name]
+            quoted.append(name)
+            return T.limit_text(value, ftype, lang) if value is not None else m.group(0)
+        text = PARAM_PLACEHOLDER.sub(quote, template)
+        if quoted and [m.group(0) for m in PLACEHOLDER.finditer(text)] != [
+                m.group(0) for m in PLACEHOLDER.finditer(PARAM_PLACEHOLDER.sub("\0", template))]:
+            self.issue(pack, loc, f"quoting {', '.join(f'`{n}`' for n in quoted)} here makes a `{{...}}` "
+                                  "placeholder of its value", "a quoted parameter may not hold `{` or `}`")
+        return text
 
     def precedence(self, rules: list[CompiledRule]) -> None:
         by_id = {r.id: r for r in rules}

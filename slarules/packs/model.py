@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
@@ -344,3 +345,6 @@ def pack_schema() -> dict:
 
 SPECIAL_PLACEHOLDERS = ("station", "party", "branches", "fine_cny", "refund_cny", "clause", "rule")
 FORMATS = ("time", "date", "datetime")
+# {param:NAME} in a message or title quotes a pack parameter; read loosely ({param: NAME}, any
+# text up to "}") so that a misspelt name is an error, not text left in a verdict
+PARAM_PLACEHOLDER = re.compile(r"\{\s*param\s*:\s*([^{}]*?)\s*\}")
