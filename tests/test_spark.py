@@ -186,3 +186,17 @@ def test_local_mode_heap_is_a_quarter_of_memory_within_bounds_unless_set(monkeyp
     assert 1 <= int(spark_engine.local_memory().rstrip("g")) <= 8
     monkeypatch.setenv("SLARULES_SPARK_MEMORY", "12g")
     assert spark_engine.local_memory() == "12g"
+
+
+def test_a_layer_over_the_packs_gives_the_local_batch_byte_for_byte(layered_engine, spark, tmp_path):
+    """The layer is applied before compiling: the executors get the one layered Program."""
+    source = tmp_path / "cases.jsonl"
+    generate(str(source), 3_000, seed=15, bad_rate=0.01)
+    local, remote = both(layered_engine, spark, source, tmp_path, "v.jsonl")
+    assert (local.rows, local.verdicts, local.errors) == (remote.rows, remote.verdicts, remote.errors)
+    out = (tmp_path / "spark" / "v.jsonl").read_bytes()
+    assert out == (tmp_path / "local" / "v.jsonl").read_bytes()
+    first = json.loads(out.splitlines()[0])
+    assert [p["name"] for p in first["packs"]] == ["regulations", "regulations_west", "taobao", "taobao_remote", "uc"]
+    for name in ("stations.csv", "service.csv", "arrival_hours.csv", "report.html"):
+        assert (tmp_path / "spark-st" / name).read_bytes() == (tmp_path / "local-st" / name).read_bytes()

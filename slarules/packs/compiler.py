@@ -14,6 +14,7 @@ from typing import Any
 from . import types as T
 from ..errors import PackError
 from .operators import OPERATORS
+from .layers import apply_layers
 from .model import (FORMATS, PARAM_PLACEHOLDER, SPECIAL_PLACEHOLDERS, AllOf, AnyOf, Compare, FactRef, Issue, Pack,
                    ParamRef, did_you_mean, raise_first)
 from .program import DURABLE_MAX_PROPERTIES, PLACEHOLDER, Amount, CompiledRule, Derivation, Leaf, Node, PackInfo, Program, walk  # noqa: F401
@@ -59,10 +60,11 @@ def dependency_order(nodes: list, name, deps, on_cycle) -> list:
 
 class _Compiler:
     def __init__(self, packs: list[Pack], catalogue: dict[str, Any] | None, complete: bool = True):
-        self.packs = packs
+        layering = apply_layers(packs, complete)      # a base and the layers over it become one pack
+        self.packs = packs = layering.packs
         self.catalogue = catalogue
         self.complete = complete
-        self.issues: list[Issue] = []
+        self.issues: list[Issue] = list(layering.issues)
         self.specs: dict[str, FactSpec] = dict(BASE_FACTS)
         self.classified = {r.then.classify for p in packs for r in p.model.rules if r.then.classify}
         for name in self.classified:
@@ -71,15 +73,17 @@ class _Compiler:
 
     # -- reporting ---------------------------------------------------------------------
     def issue(self, pack: Pack, loc: tuple, message: str, hint: str | None = None, severity: str = "error"):
-        line, column = pack.where(loc)
+        source, loc = pack.source(loc)      # the file that wrote it: a layered pack has several
+        line, column = source.where(loc)
         fieldname = ".".join(str(p) for p in loc) or None
-        self.issues.append(Issue(pack.doc.file, line, column, fieldname, message, severity, hint))
+        self.issues.append(Issue(source.doc.file, line, column, fieldname, message, severity, hint))
 
     @staticmethod
     def origin(pack: Pack, loc: tuple) -> str:
         """"file:line" of a pack element, for explanations and coverage reports."""
-        name = Path(pack.doc.file).name     # not the full path: explanations are machine-independent
-        line, _ = pack.where(loc)
+        source, loc = pack.source(loc)
+        name = Path(source.doc.file).name     # not the full path: explanations are machine-independent
+        line, _ = source.where(loc)
         return f"{name}:{line}" if line else name
 
     def spec(self, pack: Pack, path: str, loc: tuple) -> FactSpec | None:
@@ -216,7 +220,7 @@ class _Compiler:
         if len(rules) > MAX_RULES:
             self.issue(self.packs[0], ("rules",), f"{len(rules)} rules loaded; at most {MAX_RULES} are supported")
         raise_first(self.issues)
-        return Program([PackInfo.of(p) for p in self.packs], rules, derivations, self.specs, fields,
+        return Program([PackInfo.of(f) for p in self.packs for f in p.files()], rules, derivations, self.specs, fields,
                        1 + max((r.stratum for r in rules), default=0), sorted(self.classified),
                        self.packs[0].model.timezone)
 
@@ -296,8 +300,9 @@ class _Compiler:
                 if rule.id in ids:
                     self.issue(pack, loc + ("id",), f"duplicate rule id `{rule.id}`", f"first defined in {ids[rule.id]}")
                     continue
+                source, _ = pack.source(loc)     # the base or the layer that wrote the rule
                 line, _ = pack.where(loc + ("id",))
-                ids[rule.id] = f"{pack.doc.file}:{line}"
+                ids[rule.id] = f"{source.doc.file}:{line}"
                 if self.catalogue is not None and rule.clause not in self.catalogue:
                     self.issue(pack, loc + ("clause",), f"clause `{rule.clause}` is not in the clause catalogue",
                                did_you_mean(rule.clause, self.catalogue) or "see docs/policy.md")
@@ -322,7 +327,7 @@ class _Compiler:
                 # a title is the policy's own heading (Chinese in the shipped packs): its limits quoted as in zh
                 title = self.quote_parameters(pack, rule.title, "zh", loc + ("title",)) if rule.title else rule.id
                 compiled.append(CompiledRule(
-                    id=rule.id, clause=rule.clause, pack=pack.name, title=title,
+                    id=rule.id, clause=rule.clause, pack=source.name, title=title,
                     kind=then.kind, party=then.party, station_fact=station_fact,
                     severity=then.severity or DEFAULT_SEVERITY.get(then.kind, "error"),
                     classify=then.classify, level=then.level,
@@ -332,7 +337,7 @@ class _Compiler:
                     when=Node("all", tuple(c for c in when if c is not None)),
                     facts=tuple(facts), messages=messages,
                     overrides=tuple(rule.overrides), deadline=deadline, harms=tuple(then.harm) or (rule.clause,),
-                    location=(pack.doc.file, line)))
+                    location=(source.doc.file, line)))
         self.precedence(compiled)
         return compiled
 
@@ -411,9 +416,11 @@ class _Compiler:
 
     def rule_loc(self, rule: CompiledRule) -> tuple[Pack, tuple]:
         """The pack and location path of a compiled rule, for reporting."""
-        pack = next(p for p in self.packs if p.name == rule.pack)
-        index = next(i for i, x in enumerate(pack.model.rules) if x.id == rule.id)
-        return pack, ("rules", index)
+        for pack in self.packs:         # the first rule of that id: a duplicate is not compiled
+            for index, x in enumerate(pack.model.rules):
+                if x.id == rule.id:
+                    return pack, ("rules", index)
+        raise LookupError(rule.id)
 
     def stratify(self, rules: list[CompiledRule]) -> None:
         writers: dict[str, list[CompiledRule]] = {}

@@ -1,0 +1,160 @@
+"""Pack layers: a regional variant `extends` a base pack and changes its numbers, not its rules.
+
+A layer names its base (`extends: regulations`), gives some of the base's
+parameters other values (a name the base declares, of the same type) and may add
+rules and derivations of its own; its rules may override the base's. When a set of
+packs holds a layer, the base is a template: before compiling, the base and the
+layers over it become one `LayeredPack` in the base's place (the base's rules and
+messages, the layers' parameter values, the layers' rules after the base's), so
+every backend sees one Program and the base's rules never run twice. A problem
+is still reported in the file and at the line that wrote it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .model import Issue, Pack, did_you_mean
+
+
+@dataclass
+class LayeredPack(Pack):
+    """A base pack with the layers over it applied: one pack to compile, several files to cite."""
+
+    chain: tuple[Pack, ...] = ()                          # the base, then each layer over it
+    owners: dict[tuple, Pack] = field(default_factory=dict)   # ("parameters"|"derive", name) -> the file
+
+    def source(self, loc: tuple) -> tuple[Pack, tuple]:
+        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+            index = loc[1]
+            for part in self.chain:
+                if index < len(part.model.rules):
+                    return part, ("rules", index) + tuple(loc[2:])
+                index -= len(part.model.rules)
+        if len(loc) >= 2 and (loc[0], loc[1]) in self.owners:
+            return self.owners[loc[0], loc[1]], tuple(loc)
+        return self.chain[-1], tuple(loc)
+
+    def files(self) -> tuple[Pack, ...]:
+        return self.chain
+
+
+@dataclass
+class Layering:
+    """A set of packs with every layer applied: what to compile, what was wrong, what the layers change."""
+
+    packs: list[Pack]
+    issues: list[Issue]
+    changes: list[Issue]      # `info`: each parameter a layer changes (base value → layer value), rules it adds
+
+
+def _issue(pack: Pack, loc: tuple, message: str, hint: str | None = None, severity: str = "error") -> Issue:
+    line, column = pack.where(loc)
+    return Issue(pack.doc.file, line, column, ".".join(map(str, loc)) or None, message, severity, hint)
+
+
+def apply_layers(packs: list[Pack], complete: bool = True) -> Layering:
+    """`packs` with each base replaced by itself and the layers over it, in its place.
+
+    A layer whose base is not loaded, layers that extend each other in a cycle, two
+    layers over one base, and a layer changing a parameter its base does not declare
+    (or to another type) are located errors. `complete` is False when some pack files
+    did not load: a missing base may be one of them, so it is not reported.
+    """
+    names: dict[str, Pack] = {}
+    for p in packs:
+        names.setdefault(p.name, p)
+    issues: list[Issue] = []
+    broken: set[int] = set()             # ids of layers left out: their error is reported
+    over: dict[str, Pack] = {}           # base name -> the one layer loaded over it
+    for p in packs:
+        base = p.model.extends
+        if base is None:
+            continue
+        if base not in names:
+            broken.add(id(p))
+            if complete:
+                issues.append(_issue(p, ("extends",), f"`{p.name}` extends `{base}`, which is not loaded",
+                                     did_you_mean(base, names) or "load the base pack too: a layer changes a "
+                                     "pack, it does not replace it"))
+        elif base in over:
+            broken.add(id(p))
+            first = over[base]
+            issues.append(_issue(p, ("extends",), f"`{base}` is extended by both `{first.name}` and `{p.name}`",
+                                 f"`{first.name}` is at {first.doc.file}:{first.where(('extends',))[0]}; "
+                                 "load one layer over a pack at a time"))
+        else:
+            over[base] = p
+    reported: set[frozenset] = set()
+    for p in packs:                      # a cycle has no base to start from: find it from each layer
+        path, cur = [p], p
+        while cur.model.extends in names and id(cur) not in broken:
+            cur = names[cur.model.extends]
+            if any(cur is x for x in path):
+                cycle = path[next(i for i, x in enumerate(path) if x is cur):]
+                broken.update(id(x) for x in cycle)
+                if frozenset(x.name for x in cycle) not in reported:
+                    reported.add(frozenset(x.name for x in cycle))
+                    issues.append(_issue(cur, ("extends",), "layers extend each other in a cycle: "
+                                         + " extends ".join(f"`{x.name}`" for x in cycle + [cur]),
+                                         "a layer's base must be a pack that extends nothing, or a layer over one"))
+                break
+            path.append(cur)
+    out: list[Pack] = []
+    changes: list[Issue] = []
+    for p in packs:
+        if p.model.extends is not None:
+            continue                     # applied in its base's place (or left out, reported)
+        chain = [p]
+        while chain[-1].name in over and id(over[chain[-1].name]) not in broken:
+            chain.append(over[chain[-1].name])
+        if len(chain) == 1:
+            out.append(p)
+            continue
+        layered, found, changed = _merge(chain)
+        out.append(layered)
+        issues += found
+        changes += changed
+    return Layering(out, issues, changes)
+
+
+def _merge(chain: list[Pack]) -> tuple[LayeredPack, list[Issue], list[Issue]]:
+    base = chain[0]
+    params = dict(base.model.parameters)
+    derive = dict(base.model.derive)
+    owners: dict[tuple, Pack] = {("parameters", n): base for n in params} | {("derive", n): base for n in derive}
+    issues: list[Issue] = []
+    changes: list[Issue] = []
+    for layer in chain[1:]:
+        below = layer.model.extends
+        for name, p in layer.model.parameters.items():
+            old = params.get(name)
+            if old is None:
+                issues.append(_issue(layer, ("parameters", name), f"`{below}` has no parameter `{name}` to change",
+                                     did_you_mean(name, params) or "a layer changes its base's parameters; "
+                                     f"`{below}` has {', '.join(params) or 'none'}"))
+            elif old.type != p.type:
+                issues.append(_issue(layer, ("parameters", name, "type"),
+                                     f"parameter `{name}` is a {old.type} in `{below}`, not a {p.type}",
+                                     f"give it as a {old.type}"))
+            else:
+                changes.append(_issue(layer, ("parameters", name), f"layer `{layer.name}` over `{below}`: "
+                                      f"`{name}` {old.value} → {p.value}", severity="info"))
+                params[name] = p
+                owners["parameters", name] = layer
+        if layer.model.rules:
+            ids = [r.id for r in layer.model.rules]
+            changes.append(_issue(layer, ("rules",), f"layer `{layer.name}` over `{below}` adds {len(ids)} "
+                                  f"rule{'s' * (len(ids) != 1)}: {', '.join(ids)}", severity="info"))
+        for name, d in layer.model.derive.items():
+            if name in derive:
+                issues.append(_issue(layer, ("derive", name), f"`{name}` is already derived in "
+                                     f"`{owners['derive', name].name}`; a layer may not redefine it",
+                                     "choose another name"))
+            else:
+                derive[name] = d
+                owners["derive", name] = layer
+    explicit = [p.model.timezone for p in chain if "timezone" in p.model.model_fields_set]
+    model = base.model.model_copy(update={
+        "parameters": params, "derive": derive, "timezone": explicit[-1] if explicit else base.model.timezone,
+        "rules": [r for p in chain for r in p.model.rules]})
+    return LayeredPack(model, chain[-1].doc, chain[-1].digest, tuple(chain), owners), issues, changes
