@@ -197,6 +197,15 @@ def test_a_layer_over_a_layer_and_a_precedence_cycle_across_them(tmp_path):
     assert "precedence cycle" in str(err.value) and err.value.file in (str(paths[0]), str(paths[2]))
 
 
+def test_the_readme_shows_what_check_prints_for_the_example_layer(monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    assert main(["check", "rules/", "examples/layers/", "--no-analysis"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    shown = [line for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+             if line.startswith("examples/layers/regulations_west.yaml:")]
+    assert len(shown) == 2 and shown == [line for line in out if line.startswith("examples/layers/")]
+
+
 def test_layered_verdict_json_is_the_same_from_the_cli_and_the_library(layered, capsys):
     path = ROOT / "examples" / "cases" / "tb8-proxy-no-consent.yaml"
     assert main(["adjudicate", str(path), "--format", "json", "--packs", str(ROOT / "rules"), str(WEST),
