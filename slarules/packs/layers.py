@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from .model import Issue, Pack, did_you_mean
 
 
+BASE_KEYS = ("pack", "version", "effective")     # a layered pack's identity and dates are its base's
+
+
 @dataclass
 class LayeredPack(Pack):
     """A base pack with the layers over it applied: one pack to compile, several files to cite."""
@@ -32,6 +35,8 @@ class LayeredPack(Pack):
                 index -= len(part.model.rules)
         if len(loc) >= 2 and (loc[0], loc[1]) in self.owners:
             return self.owners[loc[0], loc[1]], tuple(loc)
+        if loc and loc[0] in BASE_KEYS:
+            return self.chain[0], tuple(loc)
         return self.chain[-1], tuple(loc)
 
     def files(self) -> tuple[Pack, ...]:
@@ -114,7 +119,8 @@ def apply_layers(packs: list[Pack], complete: bool = True) -> Layering:
         out.append(layered)
         issues += found
         changes += changed
-    return Layering(out, issues, changes)
+    # a layer over a pack with several dated versions is applied over each: say each problem once
+    return Layering(out, list(dict.fromkeys(issues)), list(dict.fromkeys(changes)))
 
 
 def _merge(chain: list[Pack]) -> tuple[LayeredPack, list[Issue], list[Issue]]:
