@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import ROOT, case, complaint, scans
+from strategies import cases
 from slarules import Engine, PackError
 from slarules.cli import main
 from slarules.tools.check import CheckOptions, check
@@ -234,3 +236,42 @@ def test_each_layer_has_pack_tests_that_pass_at_full_coverage(where, capsys):
     assert main(["test", str(where), "--packs", str(ROOT / "rules"), str(where), "--fail-under", "100"]) == 0
     out = capsys.readouterr().out
     assert " 0 failed" in out and "total 100.0%" in out
+
+
+@pytest.fixture(scope="module")
+def identity_layers(tmp_path_factory) -> Engine:
+    """The shipped packs, each under a layer that gives every parameter the base's own value."""
+    import yaml
+    where = tmp_path_factory.mktemp("identity")
+    for path in sorted((ROOT / "rules").glob("*.yaml")):
+        if path.name.endswith(".test.yaml") or path.name == "clauses.yaml":
+            continue
+        pack = yaml.safe_load(path.read_text(encoding="utf-8"))
+        write(where, f"{pack['pack']}_same", yaml.safe_dump({
+            "pack": f"{pack['pack']}_same", "version": "1", "extends": pack["pack"],
+            "parameters": pack.get("parameters", {})}, allow_unicode=True))
+    return Engine.load([ROOT / "rules", where])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases(), st.sampled_from(["zh", "en"]))
+def test_a_layer_that_changes_nothing_gives_the_base_verdict(engine, identity_layers, data, lang):
+    base = engine.adjudicate(data, as_of="2026-05-20T00:00:00+08:00", lang=lang).to_dict()
+    same = identity_layers.adjudicate(data, as_of="2026-05-20T00:00:00+08:00", lang=lang).to_dict()
+    assert [p["name"] for p in same.pop("packs")] == [
+        "regulations", "regulations_same", "taobao", "taobao_same", "uc", "uc_same"]
+    base.pop("packs")
+    assert same == base
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(st.integers(0, 12), st.integers(0, 15))
+def test_the_rings_rule_and_its_message_follow_the_layer(tmp_path, limit, n):
+    where = tmp_path / f"limit{limit}"
+    where.mkdir(exist_ok=True)
+    write(where, "rings", layer("rings", "regulations", f"parameters:\n  phone_max_rings: {{type: int, value: {limit}}}\n"))
+    verdict = Engine.load([ROOT / "rules", where]).adjudicate(rings(n), lang="en")
+    messages = [f.message for f in verdict.findings if f.rule == "cs.phone.rings"]
+    assert messages == ([f"The call was answered after {n} rings; it must be answered within {limit}."]
+                        if n > limit else [])
