@@ -97,8 +97,8 @@ def test_a_layer_alone_needs_its_base(tmp_path, capsys):
 def test_check_shows_each_changed_parameter(capsys):
     assert main(["check", str(ROOT / "rules"), str(WEST), str(REMOTE), "--no-analysis"]) == 0
     out = capsys.readouterr().out
-    assert "regulations_west.yaml:13:3: info: layer `regulations_west` over `regulations`: `phone_max_rings` 3 → 5" \
-        in out
+    assert ("regulations_west.yaml:13:3: info: layer `regulations_west` over `regulations` 2026.1: "
+            "`phone_max_rings` 3 → 5") in out
     assert "`ticket_close` 24h → 48h" in out and "`unsigned_sender_fine` 50.00 → 80.00" in out
     assert "adds 1 rule: taobao-remote.station-signature" in out
     assert out.rstrip().endswith("0 errors, 0 warnings")
@@ -188,9 +188,9 @@ def test_a_layer_over_a_layer_and_a_precedence_cycle_across_them(tmp_path):
     assert engine.program.rule("base.rule").messages["en"] == "over 7"
     issues = check(paths, options=CheckOptions(analyse=False))
     assert [i.message for i in issues if i.severity == "info"] == [
-        "layer `a` over `base`: `limit` 3 → 5",
-        "layer `b` over `a`: `limit` 5 → 7", "layer `b` over `a`: `window` 2h → 3h",
-        "layer `b` over `a` adds 1 rule: b.rule"]
+        "layer `a` over `base` 1: `limit` 3 → 5",
+        "layer `b` over `a` 1: `limit` 5 → 7", "layer `b` over `a` 1: `window` 2h → 3h",
+        "layer `b` over `a` 1 adds 1 rule: b.rule"]
     cyclic = b.replace("message: {zh: x, en: x}}", "message: {zh: x, en: x}, overrides: [base.rule]}")
     paths[2].write_text(cyclic, encoding="utf-8")
     paths[0].write_text(BASE_PACK + "    overrides: [b.rule]\n", encoding="utf-8")
@@ -270,7 +270,8 @@ def test_a_layer_that_changes_nothing_gives_the_base_verdict(engine, identity_la
 def test_the_rings_rule_and_its_message_follow_the_layer(tmp_path, limit, n):
     where = tmp_path / f"limit{limit}"
     where.mkdir(exist_ok=True)
-    write(where, "rings", layer("rings", "regulations", f"parameters:\n  phone_max_rings: {{type: int, value: {limit}}}\n"))
+    write(where, "rings", layer("rings", "regulations",
+                                f"parameters:\n  phone_max_rings: {{type: int, value: {limit}}}\n"))
     verdict = Engine.load([ROOT / "rules", where]).adjudicate(rings(n), lang="en")
     messages = [f.message for f in verdict.findings if f.rule == "cs.phone.rings"]
     assert messages == ([f"The call was answered after {n} rings; it must be answered within {limit}."]

@@ -130,8 +130,9 @@ def _merge(chain: list[Pack]) -> tuple[LayeredPack, list[Issue], list[Issue]]:
     owners: dict[tuple, Pack] = {("parameters", n): base for n in params} | {("derive", n): base for n in derive}
     issues: list[Issue] = []
     changes: list[Issue] = []
-    for layer in chain[1:]:
+    for under, layer in zip(chain, chain[1:]):
         below = layer.model.extends
+        over = f"layer `{layer.name}` over `{below}` {under.model.version}"     # which version of it, when dated
         for name, p in layer.model.parameters.items():
             old = params.get(name)
             if old is None:
@@ -143,14 +144,14 @@ def _merge(chain: list[Pack]) -> tuple[LayeredPack, list[Issue], list[Issue]]:
                                      f"parameter `{name}` is a {old.type} in `{below}`, not a {p.type}",
                                      f"give it as a {old.type}"))
             else:
-                changes.append(_issue(layer, ("parameters", name), f"layer `{layer.name}` over `{below}`: "
-                                      f"`{name}` {old.value} → {p.value}", severity="info"))
+                changes.append(_issue(layer, ("parameters", name), f"{over}: `{name}` {old.value} → {p.value}",
+                                      severity="info"))
                 params[name] = p
                 owners["parameters", name] = layer
         if layer.model.rules:
             ids = [r.id for r in layer.model.rules]
-            changes.append(_issue(layer, ("rules",), f"layer `{layer.name}` over `{below}` adds {len(ids)} "
-                                  f"rule{'s' * (len(ids) != 1)}: {', '.join(ids)}", severity="info"))
+            changes.append(_issue(layer, ("rules",), f"{over} adds {len(ids)} rule{'s' * (len(ids) != 1)}: "
+                                  f"{', '.join(ids)}", severity="info"))
         for name, d in layer.model.derive.items():
             if name in derive:
                 issues.append(_issue(layer, ("derive", name), f"`{name}` is already derived in "
@@ -163,4 +164,5 @@ def _merge(chain: list[Pack]) -> tuple[LayeredPack, list[Issue], list[Issue]]:
     model = base.model.model_copy(update={
         "parameters": params, "derive": derive, "timezone": explicit[-1] if explicit else base.model.timezone,
         "rules": [r for p in chain for r in p.model.rules]})
-    return LayeredPack(model, chain[-1].doc, chain[-1].digest, tuple(chain), owners), issues, changes
+    # its doc and digest are the base's, as its name and version are (BASE_KEYS); files() lists them all
+    return LayeredPack(model, base.doc, base.digest, tuple(chain), owners), issues, changes
