@@ -84,9 +84,18 @@ def engine() -> Engine:
     return Engine.default()
 
 
-# The shipped packs with a layer over two of them (examples/layers, tests/layers): the differential
+DATED = ROOT / "tests" / "packs" / "dated"      # two dated versions of pack `fees` (strategies.dated_cases)
+
+
+@pytest.fixture(scope="session")
+def dated_engine() -> Engine:
+    """The shipped packs plus two dated versions of one pack."""
+    return Engine.load([ROOT / "rules", DATED])
+
+
+# The shipped packs with a layer over two of them (examples/layers, tests/packs/layers): the differential
 # tests run them too, since a layer is applied before compiling and every backend must agree on it.
-LAYERED_PACKS = [ROOT / "rules", ROOT / "examples" / "layers", ROOT / "tests" / "layers"]
+LAYERED_PACKS = [ROOT / "rules", ROOT / "examples" / "layers", ROOT / "tests" / "packs" / "layers"]
 
 
 @pytest.fixture(scope="session")
@@ -96,3 +105,16 @@ def layered_engine() -> Engine:
 
 def fired(engine: Engine, c: dict) -> set[str]:
     return {f.rule for f in engine.adjudicate(c).findings}
+
+
+def crash_on_chunk(monkeypatch, index: int):
+    """Make a local batch raise on chunk `index`, as a crash would; call the result to undo it."""
+    from slarules.batch import runner
+    real = runner.adjudicate_chunk
+
+    def crashing(chunk, job):
+        if chunk.index == index:
+            raise RuntimeError("simulated crash")
+        return real(chunk, job)
+    monkeypatch.setattr(runner, "adjudicate_chunk", crashing)
+    return lambda: monkeypatch.setattr(runner, "adjudicate_chunk", real)

@@ -12,13 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import ROOT, case, complaint, scans
-from strategies import cases
+from strategies import cases, dated_cases
+from test_columnar import both, encode
 from slarules import Engine, PackError
 from slarules.cli import main
 from slarules.tools.check import CheckOptions, check
 
 WEST = ROOT / "examples" / "layers"
-REMOTE = ROOT / "tests" / "layers"
+REMOTE = ROOT / "tests" / "packs" / "layers"
 
 
 @pytest.fixture(scope="module")
@@ -276,3 +277,83 @@ def test_the_rings_rule_and_its_message_follow_the_layer(tmp_path, limit, n):
     messages = [f.message for f in verdict.findings if f.rule == "cs.phone.rings"]
     assert messages == ([f"The call was answered after {n} rings; it must be answered within {limit}."]
                         if n > limit else [])
+
+
+FEES_LAYER = """pack: fees_remote
+version: '1'
+extends: fees
+parameters:
+  overcharge_fine: {type: money, value: "70.00"}
+rules:
+  - id: fees-remote.small-overcharge
+    clause: TB-5
+    scope: [{fact: collection, exists: true}]
+    when:
+      - {fact: collection.charged_cny, gt: {fact: collection.quoted_cny}}
+      - {fact: overcharge_cny, le: "1.00"}
+    then: {kind: warning, party: sending_station}
+    overrides: [fees.overcharge]
+    message: {zh: "多收不超过 1 元：提醒，不罚款（原罚 {param:overcharge_fine} 元）。", en: "x"}
+"""
+
+
+@pytest.fixture(scope="module")
+def dated_layer(tmp_path_factory):
+    where = tmp_path_factory.mktemp("fees_remote")
+    write(where, "fees_remote", FEES_LAYER)
+    return [ROOT / "rules", ROOT / "tests" / "packs" / "dated", where]
+
+
+def collected(at: str, charged: str) -> dict:
+    c = case(collection={"charged_cny": charged, "quoted_cny": "12.00"})
+    c["scans"][0]["at"] = at
+    return c
+
+
+@pytest.mark.parametrize("at, version", [("2025-08-01T10:00:00+08:00", "2025"), ("2026-03-01T10:00:00+08:00", "2026")])
+def test_a_layer_over_a_dated_pack_goes_with_the_version_in_force(dated_layer, at, version):
+    engine = Engine.load(dated_layer)
+    verdict = engine.adjudicate(collected(at, "20.00"))
+    fees = [(p.name, p.version) for p in verdict.packs if p.name.startswith("fees")]
+    assert fees == [("fees", version), ("fees_remote", "1")]
+    assert [(f.rule, f.fine_cny) for f in verdict.findings if f.rule.startswith("fees")] == [
+        (f"fees.overcharge@{version}", "70.00")]
+    small = engine.adjudicate(collected(at, "12.50"))
+    assert [f.rule for f in small.findings if f.rule.startswith("fees")] == [f"fees-remote.small-overcharge@{version}"]
+    assert [f.message for f in small.findings if f.rule.startswith("fees")] == ["多收不超过 1 元：提醒，不罚款（原罚 70.00 元）。"]
+
+
+def test_a_layer_over_a_dated_pack_is_not_applied_when_no_version_is(dated_layer):
+    verdict = Engine.load(dated_layer).adjudicate(collected("2025-03-01T10:00:00+08:00", "20.00"))
+    assert not [p for p in verdict.packs if p.name.startswith("fees")]
+    assert [n for n in verdict.not_covered if n.startswith("fees")] and not [
+        f for f in verdict.findings if f.rule.startswith("fees")]
+
+
+def test_check_shows_the_change_over_each_dated_version(dated_layer):
+    infos = [i.message for i in check(dated_layer, options=CheckOptions(analyse=False)) if i.severity == "info"]
+    assert [m for m in infos if "fees" in m] == [
+        "layer `fees_remote` over `fees` 2025: `overcharge_fine` 50.00 → 70.00",
+        "layer `fees_remote` over `fees` 2026: `overcharge_fine` 100.00 → 70.00",
+        "layer `fees_remote` over `fees` 2025 adds 1 rule: fees-remote.small-overcharge",
+        "layer `fees_remote` over `fees` 2026 adds 1 rule: fees-remote.small-overcharge"]
+
+
+@pytest.fixture(scope="module")
+def dated_layered(dated_layer) -> Engine:
+    return Engine.load(dated_layer)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(dated_cases(), min_size=1, max_size=10), st.sampled_from(["zh", "en"]))
+def test_backends_agree_on_a_layer_over_dated_versions(dated_layered, chunk, lang):
+    both(dated_layered, [encode(c) for c in chunk], lang=lang)
+
+
+def test_a_layer_may_not_be_dated(tmp_path):
+    dated = FEES_LAYER.replace("extends: fees\n", "extends: fees\neffective: {from: '2026-01-01'}\n")
+    paths = [ROOT / "tests" / "packs" / "dated", write(tmp_path, "fees_remote", dated)]
+    with pytest.raises(PackError) as err:
+        Engine.load(paths)
+    assert (err.value.file, err.value.line, err.value.field) == (str(paths[1]), 4, "effective")
+    assert "has dates of its own" in str(err.value)

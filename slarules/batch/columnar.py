@@ -28,6 +28,7 @@ from ..runtime.values import flag_key, key
 from ..runtime.chaining import chain_of
 from ..runtime.polars_backend import column_schema, expr
 from ..packs.program import Leaf, Node, Program, message_parts
+from .kpi import columnar_counts
 from .statement import Statement
 from ..verdict.assembly import PARTY_NAMES
 from ..packs.types import list_separator
@@ -110,9 +111,18 @@ class Columnar:
         for d in program.derivations:
             if d.fn.name not in FUNCTIONS:
                 raise Unsupported(f"derivation function {d.fn.name}")
-        self.packs_json = "[" + ", ".join(
-            "{" + f'"name": {js(p.name)}, "version": {js(p.version)}, "digest": {js(p.digest)}' + "}"
-            for p in program.packs) + "]"
+        # the verdict's `packs`: constant, or per row when a dated version may not be in force
+        packs = [("{" + f'"name": {js(p.name)}, "version": {js(p.version)}, "digest": {js(p.digest)}' + "}", p.window)
+                 for p in program.packs]
+        self.packs_json = pl.lit("[" + ", ".join(text for text, _ in packs) + "]")
+        if any(window is not None for _, window in packs):
+            self.packs_json = pl.concat_str(
+                pl.lit("["), pl.concat_str([pl.lit(text) if window is None
+                                            else pl.when(expr(window, self.schema).fill_null(False)).then(pl.lit(text))
+                                            for text, window in packs], separator=", ", ignore_nulls=True),
+                pl.lit("]"))
+        # a row without the instant a dated version is chosen by takes the per-case path (its CaseError)
+        self.dated_instants = sorted({p.by for p in program.packs if p.window is not None})
         self.rules = program.rules
         self.overriders: dict[str, list[str]] = {}
         for r in self.rules:
@@ -364,6 +374,9 @@ class Columnar:
                 pieces.append(self._decimal_text(fine, 2, keep=True))
             elif path == "refund_cny":
                 pieces.append(self._decimal_text(refund, 2, keep=True))
+            elif path == "article":          # VerdictBuilder.article: the first variant in force
+                pieces.append(pl.coalesce([pl.when(expr(cond, self.schema).fill_null(False)).then(pl.lit(js(text)[1:-1]))
+                                           for cond, text in rule.articles] + [pl.lit("")]))
             elif path in ("clause", "rule"):
                 pieces.append(pl.lit(js(getattr(rule, "clause" if path == "clause" else "id"))[1:-1]))
             else:
@@ -550,7 +563,7 @@ class Columnar:
         verdict = pl.concat_str(
             pl.lit('{"waybill": "'), pl.col(key("waybill")),
             pl.lit('", "as_of": '), self.json_value("as_of", off),
-            pl.lit(f', "packs": {self.packs_json}, "findings": ['), pl.col("__findings").fill_null(""),
+            pl.lit(', "packs": '), self.packs_json, pl.lit(', "findings": ['), pl.col("__findings").fill_null(""),
             pl.lit('], "classifications": ['), pl.col("__classes"),
             pl.lit('], "complaint_level": '), pl.when(level > 0).then(level.cast(pl.String)).otherwise(pl.lit("null")),
             pl.lit(', "fines_cny": {'), pl.col("__fines").fill_null(""),
@@ -596,6 +609,8 @@ class Columnar:
         f = f.filter(pl.col("__ok") & pl.col(key("as_of")).is_between(EARLIEST, LATEST, closed="left"))
         for step in plan["steps"]:
             f = _with(f, step)
+        if self.dated_instants:
+            f = f.filter(pl.all_horizontal(pl.col(key(by)).is_not_null() for by in self.dated_instants))
         # per-rule queries cost ~1.5 ms each to plan, whatever their rows: only rules that reported here
         fired = set(self._somewhere(f, "__r"))
         payers = self._payers(f, plan["info"], fired)
@@ -672,4 +687,6 @@ class Columnar:
                   .agg(aggs))
         for row in levels.iter_rows(named=True):
             st.count_complaints(row.pop("level"), {k: int(v or 0) for k, v in row.items()})
+        for group, name, counts in columnar_counts(f, key):
+            st.count_kpi(group, name, counts)
         return st

@@ -2,7 +2,9 @@
 
 A layer names its base (`extends: regulations`), gives some of the base's
 parameters other values (a name the base declares, of the same type) and may add
-rules and derivations of its own; its rules may override the base's. When a set of
+rules and derivations of its own; its rules may override the base's. A base with
+dated versions (`effective:`) gets the layer over each version, so the layer goes
+with whichever version is in force for a case; a layer has no dates of its own. When a set of
 packs holds a layer, the base is a template: before compiling, the base and the
 layers over it become one `LayeredPack` in the base's place (the base's rules and
 messages, the layers' parameter values, the layers' rules after the base's), so
@@ -75,6 +77,9 @@ def apply_layers(packs: list[Pack], complete: bool = True) -> Layering:
         base = p.model.extends
         if base is None:
             continue
+        if p.model.effective is not None:       # its base's versions are dated, or not; it goes with them
+            issues.append(_issue(p, ("effective",), f"layer `{p.name}` has dates of its own",
+                                 f"a layer applies over whichever version of `{base}` is in force: date those"))
         if base not in names:
             broken.add(id(p))
             if complete:

@@ -143,7 +143,7 @@ _string = json.encoder.encode_basestring      # the C encoder json.dumps uses wi
 _float = float.__repr__
 
 
-_SPECIAL = frozenset({"station", "party", "branches", "fine_cny", "refund_cny", "clause", "rule"})
+_SPECIAL = frozenset({"station", "party", "branches", "fine_cny", "refund_cny", "clause", "rule", "article"})
 _NL1, _NL3 = "\n  ", "\n      "
 
 
@@ -248,6 +248,9 @@ class VerdictBuilder:
         self.program = program
         self.clause_order = clause_order
         self.packs = [PackRef(name=p.name, version=p.version, digest=p.digest) for p in program.packs]
+        # dated versions: (pack, its "in force" condition); a case lists the versions in force for it
+        self.windows = [(ref, p.window and evaluate.compile_tree(p.window)) for ref, p in zip(self.packs, program.packs)]
+        self.dated = any(w for _, w in self.windows)
         self.scope = {r.id: evaluate.compile_tree(r.scope) for r in program.rules}
         self.when = {r.id: evaluate.compile_tree(r.when) for r in program.rules}
         self.deadline_rules = [r for r in program.rules if r.deadline is not None]
@@ -303,6 +306,13 @@ class VerdictBuilder:
         """A rule's message in `lang` as literal text and (placeholder, format) pairs (program.message_parts)."""
         return message_parts(rule.messages[lang])
 
+    def article(self, rule: CompiledRule, doc: dict) -> str:
+        """The catalogue article a rule cites for this case: the first variant whose days hold its instant."""
+        for condition, text in rule.articles:
+            if evaluate.value(condition, doc) is True:
+                return text
+        return ""
+
     def render(self, rule: CompiledRule, facts: CaseFacts, lang: str, station: str | None,
                fine: Decimal, refund: Decimal, branches: list[str]) -> str:
         """The message with its placeholders filled (the same text PLACEHOLDER.sub gave)."""
@@ -326,6 +336,8 @@ class VerdictBuilder:
                     out.append(money(refund))
                 elif path == "clause":
                     out.append(rule.clause)
+                elif path == "article":
+                    out.append(self.article(rule, facts.doc))
                 else:
                     out.append(rule.id)
             else:
@@ -366,7 +378,8 @@ class VerdictBuilder:
         return Verdict(
             waybill=facts.case.waybill,
             as_of=facts.as_of.astimezone(facts.zone).isoformat(),
-            packs=self.packs, findings=findings,
+            packs=[ref for ref, w in self.windows if w is None or w(doc) is True] if self.dated else self.packs,
+            findings=findings,
             classifications=sorted(run.classifications),
             complaint_level=run.level or None,
             fines_cny={k: money(v) for k, v in sorted(fines.items())},
