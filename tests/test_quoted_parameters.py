@@ -142,3 +142,19 @@ def test_a_text_parameter_with_braces_that_make_no_placeholder_is_text(tmp_path)
     p = tmp_path / "p.yaml"
     p.write_text(PACK.format(title="t", zh="{param:label}", label="'{x y}'"), encoding="utf-8")
     assert Engine.load([p]).program.rule("p.rule").messages["zh"] == "{x y}"
+
+
+def test_no_shipped_message_or_title_writes_a_duration_limit_out():
+    """A duration parameter's value, as a message would quote it, appears in no shipped template as text."""
+    import yaml
+    for path in sorted((ROOT / "rules").glob("*.yaml")):
+        pack = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if path.name.endswith(".test.yaml") or "rules" not in pack:
+            continue
+        limits = {lang: {T.limit_text(T.parse_duration(p["value"]), T.DURATION, lang)
+                         for p in pack.get("parameters", {}).values() if p["type"] == "duration"}
+                  for lang in ("zh", "en")}
+        for rule in pack["rules"]:
+            for lang, text in [("zh", rule.get("title") or ""), *rule["message"].items()]:
+                written = [limit for limit in limits[lang] if limit in text]
+                assert not written, (path.name, rule["id"], lang, written)
