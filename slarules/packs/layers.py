@@ -2,14 +2,14 @@
 
 A layer names its base (`extends: regulations`), gives some of the base's
 parameters other values (a name the base declares, of the same type) and may add
-rules and derivations of its own; its rules may override the base's. A base with
+rules and derivations of its own; its rules may override the base's. When a set
+of packs holds a layer, the base is a template: before compiling, the base and
+the layers over it become one `LayeredPack` in the base's place (the base's rules
+and messages, the layers' parameter values, the layers' rules after the base's),
+so every backend sees one Program and the base's rules never run twice. A
+problem is still reported in the file and at the line that wrote it. A base with
 dated versions (`effective:`) gets the layer over each version, so the layer goes
-with whichever version is in force for a case; a layer has no dates of its own. When a set of
-packs holds a layer, the base is a template: before compiling, the base and the
-layers over it become one `LayeredPack` in the base's place (the base's rules and
-messages, the layers' parameter values, the layers' rules after the base's), so
-every backend sees one Program and the base's rules never run twice. A problem
-is still reported in the file and at the line that wrote it.
+with whichever version is in force for a case; a layer has no dates of its own.
 """
 from __future__ import annotations
 
@@ -63,8 +63,8 @@ def apply_layers(packs: list[Pack], complete: bool = True) -> Layering:
     """`packs` with each base replaced by itself and the layers over it, in its place.
 
     A layer whose base is not loaded, layers that extend each other in a cycle, two
-    layers over one base, and a layer changing a parameter its base does not declare
-    (or to another type) are located errors. `complete` is False when some pack files
+    layers over one base, a dated layer, and a layer changing a parameter its base
+    does not declare (or to another type) are located errors. `complete` is False when some pack files
     did not load: a missing base may be one of them, so it is not reported.
     """
     names: dict[str, Pack] = {}
