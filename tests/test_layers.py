@@ -155,6 +155,8 @@ def layer(name: str, extends: str, body: str = "") -> str:
                               " message: {zh: '{param:limt}', en: x}}\n")}, "a", 5, "rules.0.overrides.0",
      "overrides unknown rule `base.rul`"),
     ({"a": "pack: a\nversion: '1'\nrules: []\n"}, "a", 3, "rules", "a pack needs at least one rule"),
+    ({"a": layer("a", "base", "timezone: Asia/Urumqi\n")}, "a", 4, "timezone",
+     "layer `a` is in time zone `Asia/Urumqi`, its base `base` in `Asia/Shanghai`"),
 ])
 def test_a_bad_layer_is_a_located_pack_error(tmp_path, files, bad, line, field, words):
     paths = [write(tmp_path, "base", BASE_PACK)] + [write(tmp_path, n, t) for n, t in files.items()]

@@ -165,9 +165,12 @@ def _merge(chain: list[Pack]) -> tuple[LayeredPack, list[Issue], list[Issue]]:
             else:
                 derive[name] = d
                 owners["derive", name] = layer
-    explicit = [p.model.timezone for p in chain if "timezone" in p.model.model_fields_set]
-    model = base.model.model_copy(update={
-        "parameters": params, "derive": derive, "timezone": explicit[-1] if explicit else base.model.timezone,
-        "rules": [r for p in chain for r in p.model.rules]})
+        if "timezone" in layer.model.model_fields_set and layer.model.timezone != base.model.timezone:
+            # the base's deadlines, local dates and dated versions are read in its zone: a layer keeps it
+            issues.append(_issue(layer, ("timezone",), f"layer `{layer.name}` is in time zone "
+                                 f"`{layer.model.timezone}`, its base `{base.name}` in `{base.model.timezone}`",
+                                 "a layer keeps its base's time zone: leave `timezone` out"))
+    model = base.model.model_copy(update={"parameters": params, "derive": derive,
+                                          "rules": [r for p in chain for r in p.model.rules]})
     # its doc and digest are the base's, as its name and version are (BASE_KEYS); files() lists them all
     return LayeredPack(model, base.doc, base.digest, tuple(chain), owners), issues, changes
