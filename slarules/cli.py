@@ -73,9 +73,32 @@ def _parser() -> argparse.ArgumentParser:
                    help="progress bar on stderr (default: only on a terminal)")
     b.add_argument("--fresh", action="store_true", help="discard an interrupted run's checkpoint and start over")
     _limit_argument(b)
+    _diff_parser(sub)
     s = sub.add_parser("schema", help="print a JSON Schema: the case, a rule pack, or the verdict")
     s.add_argument("what", choices=("case", "pack", "verdict"))
     return p
+
+
+def _diff_parser(sub) -> None:
+    d = sub.add_parser("diff", help="run two pack sets over the same cases and report what changes: findings, "
+                       "liability, money per station, complaint levels, with example waybills")
+    d.add_argument("input", metavar="CASES", help="cases: JSON Lines (*.jsonl) or Parquet (*.parquet)")
+    d.add_argument("--base", nargs="+", required=True, metavar="PACK", help="the packs in force: files or directories")
+    d.add_argument("--head", nargs="+", required=True, metavar="PACK", help="the packs proposed")
+    d.add_argument("-o", "--output", metavar="DIR", help="also write diff.json, diff.txt and diff.html here")
+    d.add_argument("--format", choices=("text", "json"), default="text")
+    d.add_argument("--fail-on-change", dest="fail_on_change", action="store_true",
+                   help="exit 1 when any verdict changed (for CI)")
+    d.add_argument("--examples", type=int, default=5, metavar="N", help="example waybills per kind of change")
+    d.add_argument("--as-of", dest="as_of", help="judge every case as of this instant, on both sides")
+    d.add_argument("--lang", choices=("zh", "en"), default="zh")
+    d.add_argument("--backend", choices=BACKENDS, default="polars")
+    d.add_argument("--spark", action="store_true", help="run both sides on Apache Spark")
+    d.add_argument("--master", default="local[*]", help="Spark master URL with --spark (default local[*])")
+    d.add_argument("--workers", type=int, default=0)
+    d.add_argument("--chunk-size", dest="chunk_size", type=int, default=20000)
+    d.add_argument("--input-format", dest="input_format", choices=("jsonl", "parquet"))
+    _limit_argument(d)
 
 
 def _case_arguments(p: argparse.ArgumentParser) -> None:
@@ -194,8 +217,25 @@ def _batch(args) -> tuple[str, int]:
     return "", EXIT_BUG if summary.internal else 0      # every output is written; the exit code says a row hit a bug
 
 
+def _diff(args) -> tuple[str, int]:
+    from .errors import InputError
+    from .tools.diff import DiffOptions, diff_packs
+    if args.chunk_size < 1 or args.workers < 0:
+        raise InputError("--chunk-size must be at least 1 and --workers at least 0", field="--chunk-size")
+    if args.spark and args.backend != "polars":
+        raise InputError("--spark runs the polars backend on each partition", field="--backend")
+    options = DiffOptions(backend=args.backend, lang=args.lang, as_of=args.as_of, chunk_size=args.chunk_size,
+                          workers=args.workers, input_format=args.input_format, examples=args.examples,
+                          spark=args.spark, master=args.master)
+    diff = diff_packs(args.input, args.base, args.head, options, output=args.output, limits=_limits(args))
+    if args.output:
+        diff.write(args.output)
+    code = 1 if args.fail_on_change and diff.changed else 0
+    return (diff.to_json() if args.format == "json" else diff.text()), code
+
+
 COMMANDS = {"adjudicate": _adjudicate, "explain": _explain, "check": _check, "test": _test, "schema": _schema,
-            "batch": _batch}
+            "batch": _batch, "diff": _diff}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -53,6 +53,8 @@ class BatchOptions:
     progress: bool | None = None      # None: only when stderr is a terminal
     fresh: bool = False               # discard a checkpoint instead of resuming
     checkpoint_seconds: float = CHECKPOINT_EVERY
+    now: str | None = None            # the instant standing for "now" (default: when the run first started);
+                                      # `slarules diff` gives both of its runs the same one
 
 
 @dataclass
@@ -64,6 +66,7 @@ class BatchSummary:
     resumed_from: int = 0
     outputs: list[str] = field(default_factory=list)
     internal: int = 0                 # error records that are EngineError: rows slarules itself failed on
+    statement: Statement | None = None    # the run's totals, for callers that compare runs (`slarules diff`)
 
     def render(self) -> str:
         done_here = self.rows - self.resumed_from       # a resumed run's rate is of its own rows
@@ -373,7 +376,7 @@ class Batch:
                 if not part.name.endswith(".parquet") or int(part.name.split(".")[0]) > state["chunks"]:
                     part.unlink()
             return state
-        started = instant_now()
+        started = o.now or instant_now()
         for p in (self.partial, self.errors_partial):
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(b"")
@@ -402,7 +405,7 @@ class Batch:
                              file=exc.filename or self.input,
                              hint="the checkpoint keeps what was done; run the same command again") from None
         return BatchSummary(rows=state["rows"], verdicts=statement.verdicts, errors=statement.errors,
-                            internal=statement.internal,
+                            internal=statement.internal, statement=statement,
                             seconds=time.perf_counter() - started, resumed_from=resumed_from,
                             outputs=[str(self.output), str(self.errors)]
                             + ([self.options.statement] if self.options.statement else []))

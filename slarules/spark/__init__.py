@@ -379,7 +379,7 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
     result = None
     try:
         result = adjudicate_files(spark, input_path, engine, fmt=plan.in_fmt, as_of=o.as_of, lang=o.lang,
-                                  columns=False)
+                                  columns=False, now=o.now)
         statement = result.statement()
         _write_sorted(result.combined, "verdict", plan.partial, plan.out_fmt, plan.parts, o.chunk_size)
         _write_sorted(result.combined, "error", plan.errors_partial, "jsonl", None, o.chunk_size)
@@ -408,7 +408,7 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
     plan.errors_partial.replace(plan.errors)
     log.unlink(missing_ok=True)     # kept only when the run failed
     return BatchSummary(rows=statement.verdicts + statement.errors, verdicts=statement.verdicts,
-                        internal=statement.internal,
+                        internal=statement.internal, statement=statement,
                         errors=statement.errors, seconds=time.perf_counter() - started,
                         outputs=[str(plan.output), str(plan.errors)] + ([o.statement] if o.statement else []))
 
