@@ -22,7 +22,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from ..errors import InputError, PackError, SlaRulesError
+from ..errors import InputError, PackError
+from .decisions import without_packs
 
 EXAMPLES = 5
 ZERO = Decimal("0.00")
@@ -190,13 +191,6 @@ def diff_packs(cases: str, base, head, options: DiffOptions | None = None, *, ou
 
 # ---- comparing ----------------------------------------------------------------------------------
 
-def _without_packs(line: bytes) -> bytes:
-    """A verdict line less its `packs` list: the packs differ by design; everything else must not."""
-    start = line.find(b'"packs": [')
-    end = line.find(b'], "findings": ', start)
-    return line if start < 0 or end < 0 else line[:start] + line[end + 1:]
-
-
 def _error_key(record: dict) -> tuple:
     return (record.get("file") or "", record.get("line") or record.get("row") or 0)
 
@@ -362,7 +356,7 @@ def _compare(cases: str, o: DiffOptions, base_engine, head_engine, runs: dict) -
     for b, h, eb, eh in _pairs(cases, fmt, runs):
         rows += 1
         if b is not None and h is not None:
-            if b == h or _without_packs(b) == _without_packs(h):
+            if b == h or without_packs(b) == without_packs(h):
                 continue
             db, dh = json.loads(b), json.loads(h)
             changed += 1
