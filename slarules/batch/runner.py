@@ -255,8 +255,8 @@ def instant_now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
-def decision_lines(rows, verdicts: list[tuple[int, str]], lang: str) -> bytes:
-    """The decision log records of some adjudicated rows, in row order: each verdict with its case as given."""
+def decision_lines(rows, verdicts: list[tuple[int, str]], lang: str) -> list[tuple[int, bytes]]:
+    """(row number, decision log record) of some adjudicated rows, in row order: each verdict with its case as given."""
     from ..tools.decisions import record_line
     if isinstance(rows, batch_io.TableRows):
         at = {number: i for i, number in enumerate(rows.numbers)}
@@ -265,7 +265,7 @@ def decision_lines(rows, verdicts: list[tuple[int, str]], lang: str) -> bytes:
         given = dict(rows)
         cases = {number: json.loads(given[number].decode("utf-8-sig") if isinstance(given[number], bytes)
                                     else given[number]) for number, _ in verdicts}
-    return b"".join(record_line(cases[number], text, lang) for number, text in verdicts)
+    return [(number, record_line(cases[number], text, lang)) for number, text in verdicts]
 
 
 def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, Any]:
@@ -276,7 +276,7 @@ def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, An
     decisions = None
     if job.get("decisions"):
         decisions = Path(job["parts"]) / f"{chunk.index:09d}.decisions.jsonl"
-        decisions.write_bytes(decision_lines(rows, done.verdicts, job["lang"]))
+        decisions.write_bytes(b"".join(line for _, line in decision_lines(rows, done.verdicts, job["lang"])))
     part = Path(job["parts"]) / f"{chunk.index:09d}.{job['output_format']}"
     if job["output_format"] == "parquet":
         import msgspec        # reads our own verdict JSON back into the same dicts as json.loads, faster
