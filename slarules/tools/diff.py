@@ -162,8 +162,9 @@ def diff_packs(cases: str, base, head, options: DiffOptions | None = None, *, ou
     head_engine = load_side(head, "head", limits)
     if output is not None:
         inputs = {"the cases": cases}
-        for side, engine in (("base", base_engine), ("head", head_engine)):
-            inputs.update({f"the {side} pack {p}": p for p in engine.pack_paths})
+        for side, given, engine in (("base", base, base_engine), ("head", head, head_engine)):
+            paths = [*engine.pack_paths, *(given if isinstance(given, (list, tuple)) else [])]
+            inputs.update({f"the {side} pack {p}": p for p in paths})
         refuse_overlaps(inputs, output_paths(output))
     now = instant_now()        # one "now" for both sides: cases without as_of are judged at the same instant
     with tempfile.TemporaryDirectory(prefix="slarules-diff-", dir=o.work_dir) as tmp:
