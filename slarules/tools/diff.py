@@ -147,9 +147,11 @@ def output_paths(directory: str | Path) -> dict[str, Path]:
 
 
 def diff_packs(cases: str, base, head, options: DiffOptions | None = None, *, output: str | None = None,
-               limits=None) -> PackDiff:
+               limits=None, spark_session=None) -> PackDiff:
     """Run `base` and `head` (Engines, or lists of pack paths) over `cases` and compare the verdicts.
 
+    With `options.spark`, both sides run on `spark_session` (left running), else on a session
+    started on `options.master` for the two runs and stopped after them.
     `output` (a directory) is checked before anything runs: refused if it would
     overwrite the cases or a pack. The caller writes it with `PackDiff.write`.
     """
@@ -169,7 +171,7 @@ def diff_packs(cases: str, base, head, options: DiffOptions | None = None, *, ou
     now = instant_now()        # one "now" for both sides: cases without as_of are judged at the same instant
     with tempfile.TemporaryDirectory(prefix="slarules-diff-", dir=o.work_dir) as tmp:
         runs = {}
-        spark = None
+        spark = spark_session
         try:
             for side, engine in (("base", base_engine), ("head", head_engine)):
                 target = str(Path(tmp) / f"{side}.jsonl")
@@ -185,7 +187,7 @@ def diff_packs(cases: str, base, head, options: DiffOptions | None = None, *, ou
                     summary = run_batch(engine, cases, target, batch)
                 runs[side] = (summary, Path(target), Path(tmp) / f"{side}.errors.jsonl")
         finally:
-            if spark is not None:
+            if spark is not None and spark_session is None:
                 spark.stop()
         return _compare(cases, o, base_engine, head_engine, runs)
 
