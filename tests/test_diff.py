@@ -13,7 +13,7 @@ import pytest
 from slarules import Engine
 from slarules.cli import main
 from slarules.errors import PackError
-from slarules.tools.diff import DiffOptions, _classify, _money_totals, diff_packs
+from slarules.tools.diff import DiffOptions, MoneyMap, _classify, diff_packs
 
 from conftest import ROOT, case, complaint
 
@@ -211,7 +211,8 @@ def test_compensation_is_compared_when_verdicts_carry_it(tmp_path):
             "deadlines": []}
     head = {**base, "compensation_cny": {"D-01": "300.00", "S-01": "50.00"}}
     assert _classify(base, head) == {"compensation_changed": ["S-01"]}
-    lines = tmp_path / "v.jsonl"
-    lines.write_text("\n".join(json.dumps(d) for d in (base, head, {**base, "compensation_cny": {}})) + "\n")
-    assert _money_totals(lines, "compensation_cny") == {"D-01": Decimal("600.00"), "S-01": Decimal("50.00")}
-    assert _money_totals(lines, "no_such_map") is None
+    found, absent = MoneyMap("compensation_cny"), MoneyMap("no_such_map")
+    for doc in (base, head, {**base, "compensation_cny": {}}):
+        found.add(json.dumps(doc).encode())
+        absent.add(json.dumps(doc).encode())
+    assert found.totals == {"D-01": Decimal("600.00"), "S-01": Decimal("50.00")} and absent.totals is None

@@ -239,23 +239,25 @@ def _pairs(cases: str, fmt: str, runs: dict) -> Iterator[tuple[Any, Any, Any, An
             yield (None if eb else fb.readline()), (None if eh else fh.readline()), eb, eh
 
 
-def _money_totals(path: Path, key: str) -> dict[str, Decimal] | None:
-    """Per payer totals of a verdict money map (`compensation_cny`) over a verdict file; None when absent."""
-    needle = f'"{key}": {{'.encode()
-    totals: dict[str, Decimal] = {}
-    seen = False
-    with open(path, "rb") as f:
-        for line in f:
-            at = line.find(needle)
-            if at < 0:
-                continue
-            seen = True
-            start = at + len(needle) - 1
-            if line[start + 1:start + 2] == b"}":
-                continue
+class MoneyMap:
+    """Per payer totals of a verdict money map (`compensation_cny`) over verdict lines, fed as they are read;
+    `totals` stays None while no line has the map (verdicts before the national layer)."""
+
+    def __init__(self, key: str):
+        self.key = key
+        self.needle = f'"{key}": {{'.encode()
+        self.totals: dict[str, Decimal] | None = None
+
+    def add(self, line: bytes) -> None:
+        at = line.find(self.needle)
+        if at < 0:
+            return
+        if self.totals is None:
+            self.totals = {}
+        start = at + len(self.needle) - 1
+        if line[start + 1:start + 2] != b"}":
             for payer, amount in json.loads(line[start:line.index(b"}", start) + 1]).items():
-                totals[payer] = totals.get(payer, ZERO) + Decimal(amount)
-    return totals if seen else None
+                self.totals[payer] = self.totals.get(payer, ZERO) + Decimal(amount)
 
 
 def _holders(doc: dict) -> set[str]:
@@ -305,7 +307,7 @@ def _amounts(base: dict[str, Decimal], head: dict[str, Decimal], name: str) -> d
     return {"base": f"{b:.2f}", "head": f"{h:.2f}", "delta": f"{h - b:.2f}"}
 
 
-def _stations(runs: dict) -> tuple[dict, dict]:
+def _stations(runs: dict, maps: dict[str, list[MoneyMap]]) -> tuple[dict, dict]:
     sb, sh = runs["base"][0].statement, runs["head"][0].statement
     money = {}
     for side, statement in (("base", sb), ("head", sh)):
@@ -314,10 +316,9 @@ def _stations(runs: dict) -> tuple[dict, dict]:
             "refunds_cny": {k: v["refunds"] for k, v in statement.stations.items()},
             "findings": {k: sum(v["findings"].values()) for k, v in statement.stations.items()},
         }
-        for key in MONEY_MAPS[1:]:
-            found = _money_totals(runs[side][1], key)
-            if found is not None:
-                money[side][key] = found
+        for found in maps[side]:
+            if found.totals is not None:
+                money[side][found.key] = found.totals
     measures = sorted(set(money["base"]) | set(money["head"]))
     names = sorted({n for side in money.values() for m in side.values() for n in m})
     stations: dict[str, dict] = {}
@@ -356,8 +357,13 @@ def _compare(cases: str, o: DiffOptions, base_engine, head_engine, runs: dict) -
     kinds = {k: Kind() for k in KINDS}
     clauses: dict[str, Counter] = {}
     rows = changed = 0
+    maps = {side: [MoneyMap(key) for key in MONEY_MAPS[1:]] for side in ("base", "head")}
     for b, h, eb, eh in _pairs(cases, fmt, runs):
         rows += 1
+        for side, line in (("base", b), ("head", h)):
+            if line is not None:
+                for found in maps[side]:
+                    found.add(line)
         if b is not None and h is not None:
             if b == h or without_packs(b) == without_packs(h):
                 continue
@@ -380,7 +386,7 @@ def _compare(cases: str, o: DiffOptions, base_engine, head_engine, runs: dict) -
             err = eh if b is not None else eb
             side = "head" if b is not None else "base"
             kinds["outcome_changed"].note(doc["waybill"], o.examples, [f"rejected by {side}: {err['error']}"])
-    stations, totals = _stations(runs)
+    stations, totals = _stations(runs, maps)
     summary = {side: {"verdicts": runs[side][0].verdicts, "errors": runs[side][0].errors} for side in runs}
     return PackDiff(cases=rows, changed=changed, base=summary["base"], head=summary["head"],
                     packs=_packs(base_engine, head_engine), kinds=kinds,
