@@ -6,7 +6,7 @@ Generates the cases (benchmarks/generate.py), makes the head packs as a copy of
 the shipped ones with one fine changed (TB-5's overcharge fine, 100.00 to
 120.00), then times, in each round, one `slarules batch` and one `slarules diff`
 (base: the shipped packs, head: the copy), each in its own process, JSON Lines
-in and out. The issue's target: the diff within 2.5x the batch. Prints the
+in and out, the two in turn first from one round to the next. The issue's target: the diff within 2.5x the batch. Prints the
 figures; asserts nothing.
 """
 from __future__ import annotations
@@ -64,9 +64,12 @@ def main(argv: list[str] | None = None) -> int:
         head_packs(head)
         as_of = ["--as-of", "2026-05-20T00:00:00+08:00"]
         for round_ in range(1, a.rounds + 1):
-            batch = timed([a.cli, "batch", str(cases), "-o", str(work / "verdicts.jsonl"), "--fresh", *as_of])
-            diff = timed([a.cli, "diff", str(cases), "--base", str(ROOT / "rules"), "--head", str(head),
-                          "-o", str(work / "diff"), *as_of])
+            commands = {"batch": [a.cli, "batch", str(cases), "-o", str(work / "verdicts.jsonl"), "--fresh", *as_of],
+                        "diff": [a.cli, "diff", str(cases), "--base", str(ROOT / "rules"), "--head", str(head),
+                                 "-o", str(work / "diff"), *as_of]}
+            order = ("batch", "diff") if round_ % 2 else ("diff", "batch")    # alternate: drift in load cancels
+            seconds = {name: timed(commands[name]) for name in order}
+            batch, diff = seconds["batch"], seconds["diff"]
             changed = json.loads((work / "diff" / "diff.json").read_text())
             print(f"round {round_}: {a.cases:,} cases; batch {batch:.1f} s ({a.cases / batch:,.0f} cases/s), "
                   f"diff {diff:.1f} s, {changed['changed']:,} verdicts changed; "

@@ -28,7 +28,7 @@ def _money_rows(diff) -> list[tuple[str, str, dict]]:
 
 def render_text(diff) -> str:
     share = f" ({diff.changed / diff.cases:.1%})" if diff.cases else ""
-    lines = [f"{diff.cases:,} cases: {diff.changed:,} verdicts changed{share}"]
+    lines = [f"{diff.cases:,} cases: {_verdicts(diff.changed)} changed{share}"]
     changed_packs = [p for p in diff.packs if p["changed"]]
     lines += [f"  pack {_pack_line(p)}" for p in changed_packs] or ["  the packs are the same on both sides"]
     for key, label in KINDS.items():
@@ -50,6 +50,10 @@ def render_text(diff) -> str:
     for measure, a in sorted(diff.totals.items()):
         lines.append(f"total {measure}: {a['base']} → {a['head']} ({_signed(a['delta'])})")
     return "\n".join(lines) + "\n"
+
+
+def _verdicts(n: int) -> str:
+    return f"{n:,} verdict" + ("" if n == 1 else "s")
 
 
 def _signed(delta: str) -> str:
@@ -78,7 +82,7 @@ def render_html(diff, title: str) -> str:
              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
              "th{background:#f3f3f3}svg text{font:11px sans-serif}</style>",
              f"<h1>{html.escape(title)}</h1>",
-             f"<p>{diff.cases:,} cases: {diff.changed:,} verdicts changed{share}.</p>",
+             f"<p>{diff.cases:,} cases: {_verdicts(diff.changed)} changed{share}.</p>",
              "<h2>Packs</h2>",
              _table(["pack", "base", "head", "changed"],
                     [[p["name"], _side(p["base"]), _side(p["head"]), "yes" if p["changed"] else ""] for p in diff.packs]),
