@@ -216,3 +216,26 @@ def test_compensation_is_compared_when_verdicts_carry_it(tmp_path):
         found.add(json.dumps(doc).encode())
         absent.add(json.dumps(doc).encode())
     assert found.totals == {"D-01": Decimal("600.00"), "S-01": Decimal("50.00")} and absent.totals is None
+
+
+def test_the_readme_walk_through_runs_as_written(tmp_path):
+    """The policy owner's walk-through in README.md: each command as printed, its output as shown."""
+    import re
+    import shutil
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## For policy owners"):text.index("## Batch: a day of the network")]
+    commands = [line for block in re.findall(r"```sh\n(.*?)```", section, re.S) for line in block.splitlines()
+                if line.strip() and not line.startswith("#")]
+    shown = re.search(r"```\n(\d[^`]*)```", section).group(1)
+    shutil.copytree(RULES, tmp_path / "rules")
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    codes, outputs = [], []
+    for command in commands:
+        done = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True)
+        codes.append(done.returncode)
+        outputs.append(done.stdout)
+    assert codes == [0] * (len(commands) - 1) + [1], list(zip(commands, codes))
+    assert outputs[commands.index(next(c for c in commands if c.startswith("slarules diff")))] == shown
+    assert "BX7700000008" in outputs[-1] and sorted(p.name for p in (tmp_path / "diff-2027").iterdir()) == \
+        ["diff.html", "diff.json", "diff.txt"]
