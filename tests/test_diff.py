@@ -239,3 +239,24 @@ def test_the_readme_walk_through_runs_as_written(tmp_path):
     assert outputs[commands.index(next(c for c in commands if c.startswith("slarules diff")))] == shown
     assert "BX7700000008" in outputs[-1] and sorted(p.name for p in (tmp_path / "diff-2027").iterdir()) == \
         ["diff.html", "diff.json", "diff.txt"]
+
+
+def test_a_row_rejected_on_one_side_only_is_lined_up_by_row_number(tmp_path):
+    """Packs can differ in what they reject (a derivation out of range, an internal error): rows still line up."""
+    from slarules.batch.runner import BatchSummary
+    from slarules.batch.statement import Statement
+    from slarules.tools.diff import _compare
+    verdict = json.dumps(Engine.default().adjudicate(case(waybill="V"), as_of=AS_OF).to_dict())
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text('{"a": 1}\n\n{"a": 2}\n{"a": 3}\n')            # rows are lines 1, 3 and 4
+    error = {"line": 3, "waybill": "E", "error": "EngineError", "message": "m", "field": None, "hint": None}
+    runs = {}
+    for side, lines, errors in (("base", [verdict] * 3, []), ("head", [verdict] * 2, [error])):
+        (tmp_path / f"{side}.jsonl").write_text("".join(v + "\n" for v in lines))
+        (tmp_path / f"{side}.errors.jsonl").write_text("".join(json.dumps(e) + "\n" for e in errors))
+        summary = BatchSummary(rows=3, verdicts=len(lines), errors=len(errors), seconds=0, statement=Statement())
+        runs[side] = (summary, tmp_path / f"{side}.jsonl", tmp_path / f"{side}.errors.jsonl")
+    diff = _compare(str(cases), DiffOptions(), Engine.default(), Engine.default(), runs)
+    assert diff.cases == 3 and diff.changed == 1
+    assert diff.kinds["outcome_changed"].to_dict() == {"count": 1, "examples": ["V"],
+                                                       "detail": {"rejected by head: EngineError": 1}}

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from generate import write as generate  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_diff import RULES, packs_with, replace_once  # noqa: E402
+from test_diff import packs_with, replace_once  # noqa: E402
 
 AS_OF = "2026-05-20T00:00:00+08:00"
 
