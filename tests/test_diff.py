@@ -260,3 +260,24 @@ def test_a_row_rejected_on_one_side_only_is_lined_up_by_row_number(tmp_path):
     assert diff.cases == 3 and diff.changed == 1
     assert diff.kinds["outcome_changed"].to_dict() == {"count": 1, "examples": ["V"],
                                                        "detail": {"rejected by head: EngineError": 1}}
+
+
+def test_a_dated_version_beside_the_old_one_changes_only_parcels_of_its_dates(cases_file, tmp_path):
+    """Dating a pack renames its rules (`x@2026.1`): no outcome changes for that, only for the new dates."""
+    def dated(text: str) -> str:
+        return text.replace('version: "2026.1"', 'version: "2026.1"\neffective: {until: "2026-12-31"}', 1)
+    head = packs_with(tmp_path, "head", dated)
+    (head / "taobao-2027.yaml").write_text(
+        dated((RULES / "taobao.yaml").read_text(encoding="utf-8"))
+        .replace('version: "2026.1"', 'version: "2027.1"').replace('until: "2026-12-31"', 'from: "2027-01-01"')
+        .replace('overcharge_fine: {type: money, value: "100.00"', 'overcharge_fine: {type: money, value: "150.00"'),
+        encoding="utf-8")
+    this_year = diff_packs(str(cases_file), [str(RULES)], [str(head)]).to_dict()
+    assert this_year["changed"] == 0
+    (taobao,) = [p for p in this_year["packs"] if p["changed"]]
+    assert [v["version"] for v in taobao["head"]] == ["2026.1", "2027.1"]
+    next_year = tmp_path / "2027.jsonl"
+    next_year.write_text(cases_file.read_text().replace('"2026-', '"2027-'))
+    moved = diff_packs(str(next_year), [str(RULES)], [str(head)]).to_dict()
+    assert moved["changed"] == 5 and list(moved["kinds"]) == ["fines_changed"]
+    assert moved["stations"]["S-A"]["fines_cny"] == {"base": "300.00", "head": "450.00", "delta": "150.00"}

@@ -11,8 +11,8 @@ TOP = 25      # stations in the fines chart
 
 
 def _pack_line(p: dict) -> str:
-    def side(s):
-        return "(none)" if s is None else f"{s['version']} {s['digest'][:15]}…"
+    def side(versions):
+        return ", ".join(f"{s['version']} {s['digest'][:15]}…" for s in versions) or "(none)"
     return f"{p['name']}: {side(p['base'])} → {side(p['head'])}"
 
 
@@ -97,5 +97,5 @@ def render_html(diff, title: str) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _side(s: dict | None) -> str:
-    return "(none)" if s is None else f"{s['version']} {s['digest']}"
+def _side(versions: list[dict]) -> str:
+    return ", ".join(f"{s['version']} {s['digest']}" for s in versions) or "(none)"
