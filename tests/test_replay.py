@@ -209,3 +209,25 @@ def test_a_log_that_cannot_be_read_or_written_is_one_line(tmp_path, capsys):
     assert main(["adjudicate", str(EXAMPLES / "tb1-late.yaml"), "--decision-log", str(tmp_path / "dir.log")]) == 2
     err = capsys.readouterr()
     assert "cannot append to the decision log" in err.err and err.out == ""
+
+
+def test_replay_through_the_batch_reports_what_one_by_one_does(engine, cases_file, tmp_path, capsys):
+    log = tmp_path / "d.log"
+    run_batch(engine, str(cases_file), str(tmp_path / "v.jsonl"), opts(decision_log=str(log), lang="en"))
+    for name in ("tb5-overcharge.yaml", "tb4-unsigned-sender-lost.yaml"):
+        assert main(["adjudicate", str(EXAMPLES / name), "--decision-log", str(log)]) == 0
+    lines = log.read_bytes().splitlines(keepends=True)
+    gone = json.loads(lines[3])
+    gone["case"]["product"] = "nope"                    # a case the packs now reject (id made to match)
+    gone["id"] = decisions.decision_id(gone["case"], gone["as_of"], gone["packs"])
+    log.write_bytes(b"".join(lines[:3]) + json.dumps(gone).encode() + b"\n" + b"".join(lines[4:]))
+    head = packs_with(tmp_path, "head", replace_once('overcharge_fine: {type: money, value: "100.00"',
+                                                     'overcharge_fine: {type: money, value: "120.00"'))
+    capsys.readouterr()
+    assert main(["replay", str(log), "--packs", str(head), "--format", "json"]) == 1
+    one_by_one = capsys.readouterr().out
+    assert main(["replay", str(log), "--packs", str(head), "--format", "json", "--batch", "--workers", "2"]) == 1
+    assert capsys.readouterr().out == one_by_one
+    doc = json.loads(one_by_one)
+    assert [d["waybill"] for d in doc["decisions_that_differ"]] == [gone["waybill"], "BX7700000008"]
+    assert doc["decisions_that_differ"][0]["reason"].startswith("now rejected: ")

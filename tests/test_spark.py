@@ -213,6 +213,11 @@ def test_diff_and_decision_log_on_spark_are_the_local_ones(engine, spark, tmp_pa
                                  options(decision_log=str(spark_log)), spark=spark)
     assert spark_log.read_bytes() == local_log.read_bytes()
     assert len(spark_log.read_bytes().splitlines()) == len((tmp_path / "l.jsonl").read_bytes().splitlines())
+    from slarules.tools.decisions import replay
+    from slarules import Engine
+    on_spark = replay(spark_log, Engine.load([head]), spark=True, spark_session=spark)
+    assert on_spark.to_dict() == replay(spark_log, Engine.load([head])).to_dict()
+    assert len(on_spark.differ) == local.changed
 
 
 def test_dated_pack_versions_are_chosen_per_row_as_locally(dated_engine, spark, tmp_path):

@@ -218,21 +218,26 @@ def packs_changed(logged: list[dict], now: list[dict]) -> list[dict]:
     return out
 
 
-def replay(log: str | Path, engine=None) -> Replay:
-    """Re-adjudicate every logged decision at its as_of, in its language, with `engine` (default: the shipped packs)."""
+def replay(log: str | Path, engine=None, *, batch: bool = False, spark: bool = False, master: str = "local[*]",
+           workers: int = 0, spark_session=None) -> Replay:
+    """Re-adjudicate every logged decision at its as_of, in its language, with `engine` (default: the shipped packs).
+
+    One case at a time by default (durable_rules, the reference); `batch=True` runs the logged cases
+    through `slarules batch` (the columnar path, `workers` processes) and `spark=True` on Spark, which
+    give the same verdicts, for logs of millions of decisions (on `spark_session`, left running,
+    else on a session started on `master` and stopped after).
+    """
     from ..engine import Engine
-    from ..errors import SlaRulesError
     engine = engine or Engine.default()
     report = Replay()
     in_force = [{"name": p.name, "version": p.version, "digest": p.digest} for p in engine.packs]
-    for d in read_log(log):
+    outcomes = (_in_batch(log, engine, spark, master, workers, spark_session) if batch or spark
+                else _one_by_one(log, engine))
+    for d, text, error in outcomes:
         report.decisions += 1
-        try:
-            verdict = engine.adjudicate(d.case, as_of=d.as_of, lang=d.lang)
-        except SlaRulesError as exc:
-            reason, packs = f"now rejected: {exc}", in_force
+        if error is not None:
+            reason, packs = f"now rejected: {error}", in_force
         else:
-            text = verdict.to_json(indent=None)
             if verdict_digest(text) == d.verdict_digest:
                 continue
             if verdict_digest(without_packs(text.encode("utf-8"))) == d.outcome_digest:
@@ -242,3 +247,54 @@ def replay(log: str | Path, engine=None) -> Replay:
         report.differ.append({"line": d.line, "id": d.id, "waybill": d.waybill, "as_of": d.as_of,
                               "reason": reason, "packs_changed": packs_changed(d.packs, packs)})
     return report
+
+
+def _one_by_one(log, engine) -> Iterator[tuple[Decision, str | None, str | None]]:
+    from ..errors import SlaRulesError
+    for d in read_log(log):
+        try:
+            yield d, engine.adjudicate(d.case, as_of=d.as_of, lang=d.lang).to_json(indent=None), None
+        except SlaRulesError as exc:
+            yield d, None, exc.message      # the message a batch's error record carries
+
+
+def _in_batch(log, engine, spark: bool, master: str, workers: int,
+              given=None) -> Iterator[tuple[Decision, str | None, str | None]]:
+    """The logged cases, each with its as_of written in, through the batch once per language; outcomes in log order."""
+    import tempfile
+
+    from ..batch.runner import BatchOptions, run_batch
+    decisions = list(read_log(log))     # every line checked before anything runs
+    by_lang: dict[str, list[int]] = {}
+    for i, d in enumerate(decisions):
+        by_lang.setdefault(d.lang, []).append(i)
+    outcomes: dict[int, tuple[str | None, str | None]] = {}
+    with tempfile.TemporaryDirectory(prefix="slarules-replay-") as tmp:
+        session = given
+        try:
+            for lang, indices in sorted(by_lang.items()):
+                cases, out = Path(tmp) / f"{lang}.jsonl", Path(tmp) / f"{lang}.verdicts.jsonl"
+                with open(cases, "wb") as f:
+                    for i in indices:
+                        f.write(_canonical({**decisions[i].case, "as_of": decisions[i].as_of}) + b"\n")
+                options = BatchOptions(lang=lang, workers=workers, output_format="jsonl", progress=False, fresh=True)
+                if spark:
+                    from ..spark import run_spark_batch, session as start
+                    session = session or start(master, log=str(Path(tmp) / "spark.log"))
+                    run_spark_batch(engine, str(cases), str(out), options, spark=session)
+                else:
+                    run_batch(engine, str(cases), str(out), options)
+                errors = {}
+                with open(Path(tmp) / f"{lang}.verdicts.errors.jsonl", "rb") as f:
+                    for line in f:
+                        record = json.loads(line)
+                        errors[record["line"]] = record["message"]
+                with open(out, "rb") as f:
+                    for row, i in enumerate(indices, 1):
+                        outcomes[i] = (None, errors[row]) if row in errors else \
+                            (f.readline().rstrip(b"\n").decode("utf-8"), None)
+        finally:
+            if session is not None and given is None:
+                session.stop()
+    for i, d in enumerate(decisions):
+        yield d, *outcomes[i]
