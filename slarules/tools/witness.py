@@ -115,13 +115,13 @@ class CaseSpace:
                 **{k: st.booleans() for k in ("lost", "damaged", "contents_short", "packaging_intact",
                                               "recipient_denies_receipt")},
                 "loss_cny": p.decimals("money", Decimal("0.01"), ["100.00"])}),
-            "service": st.fixed_dictionaries({}, optional={
-                "route": st.sampled_from(list(C.ROUTES)),
-                "promised_by": st.sampled_from([DAY + timedelta(days=d) for d in (-1, 0, 2, 6)]).map(_iso)}),
             "hub_handling": st.fixed_dictionaries({"station": st.just("HUB-1")}, optional={
                 "found": st.sampled_from(["prohibited", "contaminating"]),
                 **{k: st.booleans() for k in ("reported", "isolated", "photographed", "registered", "repacked")}}),
             "complaint": self._complaint(p),
+            "service": st.fixed_dictionaries({}, optional={
+                "route": st.sampled_from(list(C.ROUTES)),
+                "promised_by": st.sampled_from([DAY + timedelta(days=d) for d in (-1, 0, 2, 6)]).map(_iso)}),
         }
 
     @staticmethod
