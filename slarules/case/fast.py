@@ -129,6 +129,7 @@ class _DecimalField:
         low = limits.get("gt", limits.get("ge", 0))
         assert low == 0, "the contract's decimals start at zero"
         self.whole_digits = self.max_digits - self.places     # Pydantic keeps room for the decimal places
+        self.whole_limit = 10 ** self.whole_digits             # the first whole number with too many digits
         self.zero_allowed = "gt" not in limits
         self.high = limits.get("le")
 
@@ -136,19 +137,24 @@ class _DecimalField:
         if value is None:
             return None
         if type(value) is int:
-            whole, fraction = value, ""
-            if whole < 0 or len(str(whole)) > self.whole_digits:
+            whole, nonzero_fraction = value, False
+            if whole < 0 or whole >= self.whole_limit:
                 raise _Unsure
         elif type(value) is float:          # Pydantic reads a float by its repr: 8.5 -> Decimal("8.5")
             return self(repr(value))
         elif type(value) is str and (m := _DECIMAL_TEXT.match(value)):
-            text, fraction = m.group(1), m.group(2) or ""
-            if len(fraction) > self.places or len(text) > self.whole_digits:
+            text, fraction = m.group(1, 2)
+            if fraction is None:
+                nonzero_fraction = False
+            elif len(fraction) > self.places:
+                raise _Unsure
+            else:
+                nonzero_fraction = fraction.strip("0") != ""
+            if len(text) > self.whole_digits:
                 raise _Unsure
             whole = int(text)
         else:
             raise _Unsure
-        nonzero_fraction = fraction.strip("0") != ""
         if not self.zero_allowed and whole == 0 and not nonzero_fraction:
             raise _Unsure
         if self.high is not None and (whole > self.high or (whole == self.high and nonzero_fraction)):
@@ -156,9 +162,8 @@ class _DecimalField:
         return Decimal(value)
 
 
-def _instant(value: Any, zone: ZoneInfo, required: bool = False) -> datetime | None:
-    if value is None and not required:
-        return None
+def _instant(value: Any, zone: ZoneInfo) -> datetime:
+    """A timestamp as Pydantic reads it (naive: in the case's zone); _Unsure for None or any doubt."""
     if type(value) is str and len(value) <= C.TEXT_MAX_LENGTH:
         try:
             value = datetime.fromisoformat(value.strip())
@@ -166,19 +171,26 @@ def _instant(value: Any, zone: ZoneInfo, required: bool = False) -> datetime | N
             raise _Unsure from None
     elif type(value) is not datetime:
         raise _Unsure
-    if not C.year_ok(value):
+    if not C.TIMESTAMP_MIN_YEAR <= value.year <= C.TIMESTAMP_MAX_YEAR:     # C.year_ok, inline
         raise _Unsure
     return value if value.tzinfo is not None else value.replace(tzinfo=zone)
 
 
-def _conversions(b: fields.Block) -> list[tuple[str, Any]]:
-    """(name, convert(value, zone)) of the fields of `b` that msgspec leaves as they came."""
+def _conversion_lines(b: fields.Block, obj: str, indent: str, ns: dict[str, Any]) -> list[str]:
+    """Source lines converting the fields of `b` that msgspec leaves as they came, on the object `obj`."""
     out = []
     for f in b.fields:
         if f.kind == "decimal":
-            out.append((f.name, lambda value, zone, check=_DecimalField(f.limits): check(value)))
+            name = f"D{len(ns)}"
+            ns[name] = _DecimalField(f.limits)
+            out += [f"{indent}v = {obj}.{f.name}", f"{indent}if v is not None:",
+                    f"{indent}    {obj}.{f.name} = {name}(v)"]
         elif f.kind == "timestamp":
-            out.append((f.name, lambda value, zone, required=f.required: _instant(value, zone, required)))
+            if f.required:          # None is refused by _instant as any other non-text
+                out.append(f"{indent}{obj}.{f.name} = _instant({obj}.{f.name}, zone)")
+            else:
+                out += [f"{indent}v = {obj}.{f.name}", f"{indent}if v is not None:",
+                        f"{indent}    {obj}.{f.name} = _instant(v, zone)"]
         elif f.kind in ("zone", "block", "blocks") and b is not fields.CASE:
             raise fields.mismatch("case.fast", f"`{b.name}.{f.name}`: a {f.kind} is read only at the case's top level")
     return out
@@ -187,29 +199,38 @@ def _conversions(b: fields.Block) -> list[tuple[str, Any]]:
 _ZONES = [f.name for f in fields.CASE.fields if f.kind == "zone"]
 if _ZONES != ["timezone"]:
     raise fields.mismatch("case.fast", f"the case's zone fields are {_ZONES}; `zone` reads `timezone` only")
-_TOP = _conversions(fields.CASE)
-_BLOCKS = [(f.name, _conversions(f.block)) for f in fields.CASE.fields if f.kind == "block"]
-_LISTS = [(f.name, _conversions(f.block)) for f in fields.CASE.fields if f.kind == "blocks"]
-_BLOCKS = [(name, conv) for name, conv in _BLOCKS if conv]
-_LISTS = [(name, conv) for name, conv in _LISTS if conv]
 
 
-def _finish(case: FastCase) -> None:
-    """Check and convert what msgspec left as it came: zone, timestamps, decimals."""
-    if case.timezone is not None and (len(case.timezone) > C.TEXT_MAX_LENGTH or not _zone_ok(case.timezone)):
-        raise _Unsure
-    zone = case.zone
-    for name, convert in _TOP:
-        setattr(case, name, convert(getattr(case, name), zone))
-    for list_name, conversions in _LISTS:
-        for item in getattr(case, list_name):
-            for name, convert in conversions:
-                setattr(item, name, convert(getattr(item, name), zone))
-    for block_name, conversions in _BLOCKS:
-        obj = getattr(case, block_name)
-        if obj is not None:
-            for name, convert in conversions:
-                setattr(obj, name, convert(getattr(obj, name), zone))
+def _compiled_finish():
+    """`_finish` written out from the field table as straight-line Python (names only, via repr-free
+    identifiers from the table; the checks are passed in a namespace, never as source)."""
+    ns: dict[str, Any] = {}
+    body = _conversion_lines(fields.CASE, "case", "    ", ns)
+    for f in fields.CASE.fields:
+        if not f.name.isidentifier():
+            raise fields.mismatch("case.fast", f"`{f.name}` is not an identifier")
+        if f.kind == "blocks":
+            lines = _conversion_lines(f.block, "item", "        ", ns)
+            if lines:
+                body += [f"    for item in case.{f.name}:", *lines]
+        elif f.kind == "block":
+            lines = _conversion_lines(f.block, "o", "        ", ns)
+            if lines:
+                body += [f"    o = case.{f.name}", "    if o is not None:", *lines]
+    ns.update(_Unsure=_Unsure, _zone_ok=_zone_ok, _instant=_instant, ZoneInfo=ZoneInfo,
+              DEFAULT_ZONE=C.DEFAULT_TIMEZONE, MAX_TEXT=C.TEXT_MAX_LENGTH)
+    source = ["def _finish(case):",
+              '    """Check and convert what msgspec left as it came: zone, timestamps, decimals."""',
+              "    tz = case.timezone",
+              "    if tz is not None and (len(tz) > MAX_TEXT or not _zone_ok(tz)):",
+              "        raise _Unsure",
+              "    zone = ZoneInfo(tz or DEFAULT_ZONE)",
+              *body]
+    exec("\n".join(source), ns)
+    return ns["_finish"]
+
+
+_finish = _compiled_finish()
 
 
 def fast_case(data: Any) -> FastCase | None:
