@@ -32,7 +32,7 @@ PARTY_NAMES = {
 # still gets its JSON schema from them through Pydantic's TypeAdapter.
 
 
-@dataclass
+@dataclass(frozen=True)      # frozen: its JSON is written once per pack (_pack_text), not per verdict
 class PackRef:
     name: str
     version: str
@@ -115,7 +115,7 @@ class Verdict:
         """
         out = ['{\n  "waybill": ', _scalar(self.waybill, _NL1), ',\n  "as_of": ', _scalar(self.as_of, _NL1),
                ',\n  "packs": ']
-        _objects(out, self.packs, PackRef)
+        _objects(out, self.packs, PackRef, _pack_text)
         out.append(',\n  "findings": ')
         _objects(out, self.findings, Finding)
         out += (',\n  "classifications": ', _indented(list(self.classifications), _NL1),
@@ -147,30 +147,49 @@ _SPECIAL = frozenset({"station", "party", "branches", "fine_cny", "refund_cny", 
 _NL1, _NL3 = "\n  ", "\n      "
 
 
-def _objects(out: list[str], items: list, cls: type) -> None:
+def _objects(out: list[str], items: list, cls: type, text=None) -> None:
     """A list of verdict parts (findings, deadlines, packs) as json.dumps(indent=2) at depth 2 writes it;
-    the keys and their order are the dataclass's fields, as in its to_dict."""
+    the keys and their order are the dataclass's fields, as in its to_dict. `text(item)`, when given,
+    is an item's rendering (`_object`'s) taken from elsewhere."""
     if not items:
         out.append("[]")
         return
-    layout = _LAYOUTS.get(cls)
-    if layout is None:
-        layout = _LAYOUTS[cls] = tuple((f'"{f.name}": ', f.name) for f in dataclass_fields(cls))
     sep = "[\n    "
     for item in items:
         if type(item) is not cls:
             raise _Unexpected
-        lead = sep + "{\n      "
-        for key_text, name in layout:
-            value = getattr(item, name)
-            out += (lead, key_text, _string(value) if type(value) is str else _indented(value, _NL3))
-            lead = ",\n      "
-        out.append("\n    }")
+        out += (sep, text(item) if text is not None else _object(item, cls))
         sep = ",\n    "
     out.append("\n  ]")
 
 
+def _object(item: Any, cls: type) -> str:
+    """One verdict part as json.dumps(indent=2) writes it at depth 2, keys in its dataclass's order."""
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        layout = _LAYOUTS[cls] = tuple((f'"{f.name}": ', f.name) for f in dataclass_fields(cls))
+    out = []
+    lead = "{\n      "
+    for key_text, name in layout:
+        value = getattr(item, name)
+        out += (lead, key_text, _string(value) if type(value) is str else _indented(value, _NL3))
+        lead = ",\n      "
+    out.append("\n    }")
+    return "".join(out)
+
+
 _LAYOUTS: dict[type, tuple[tuple[str, str], ...]] = {}
+_PACK_TEXTS: dict[int, tuple[PackRef, str]] = {}
+
+
+def _pack_text(pack: PackRef) -> str:
+    """A (frozen) PackRef's `_object` text, written once: every verdict of an engine lists the same packs."""
+    hit = _PACK_TEXTS.get(id(pack))
+    if hit is None or hit[0] is not pack:
+        if len(_PACK_TEXTS) >= 1024:
+            _PACK_TEXTS.clear()
+        hit = _PACK_TEXTS[id(pack)] = (pack, _object(pack, PackRef))
+    return hit[1]
 
 
 def _scalar(value: Any, newline: str) -> str:
@@ -235,6 +254,22 @@ def _nodes(node):
         yield from _nodes(child)
 
 
+_LOCAL_TEXTS: dict[tuple, str] = {}
+
+
+def _local_text(instant, zone) -> str:
+    """`instant.astimezone(zone).isoformat()`, remembered for the few instants seen again and again
+    (the as_of of a run of requests, due times on the hour); a pure function of its two arguments."""
+    k = (instant, instant.utcoffset(), zone)
+    text = _LOCAL_TEXTS.get(k)
+    if text is None:
+        text = instant.astimezone(zone).isoformat()
+        if len(_LOCAL_TEXTS) >= 4096:
+            _LOCAL_TEXTS.clear()
+        _LOCAL_TEXTS[k] = text
+    return text
+
+
 def money(d: Decimal) -> str:
     if d is ZERO:              # no fine, no refund: the usual case
         return "0.00"
@@ -260,6 +295,10 @@ class VerdictBuilder:
                 self.unknown_if_absent.setdefault(k, []).append(rule)
         self.unknowable = frozenset(self.unknown_if_absent)
         self.unknown_ids = {k: frozenset(r.id for r in rules) for k, rules in self.unknown_if_absent.items()}
+        # the same, per rule: the fields whose absence could leave its `when` undecided
+        self.unknowable_keys = {r.id: tuple(k for k in self.unknown_if_absent if r in self.unknown_if_absent[k])
+                                for r in program.rules}
+        self.deadline_by_id = {r.id: r for r in self.deadline_rules}
         self.rules_by_id = {r.id: r for r in program.rules}
         self._positions = {r.id: i for i, r in enumerate(program.rules)}
         self.labelled = {r.id for r in program.rules
@@ -334,7 +373,8 @@ class VerdictBuilder:
 
     def build(self, facts: CaseFacts, run: RunResult, lang: str = "zh") -> Verdict:
         program = self.program
-        doc = self.final_doc(facts, run)
+        # nothing chained fired: the case's own doc already holds the chained facts' neutral values
+        doc = self.final_doc(facts, run) if run.classifications or run.level else facts.doc
         fired = set(run.fired)
         overridden = program.overridden(fired)
         findings: list[Finding] = []
@@ -365,7 +405,7 @@ class VerdictBuilder:
         findings.sort(key=lambda f: (self.clause_order.get(f.clause, 10**6), f.clause, f.rule))
         return Verdict(
             waybill=facts.case.waybill,
-            as_of=facts.as_of.astimezone(facts.zone).isoformat(),
+            as_of=_local_text(facts.as_of, facts.zone),
             packs=self.packs, findings=findings,
             classifications=sorted(run.classifications),
             complaint_level=run.level or None,
@@ -383,11 +423,13 @@ class VerdictBuilder:
             # (and in scope: as the backend decided it, when it says)
             # (the candidates as sets of rule ids: the missing facts come out as a sorted set anyway)
             in_scope = run.in_scope if run is not None else None
-            absent = self.unknowable.difference(doc)
-            ids: set[str] = set().union(*[self.unknown_ids[k] for k in absent]) if absent else set()
-            ids.difference_update(fired)
-            if in_scope is not None:
-                ids.intersection_update(in_scope)
+            if in_scope is not None:      # a few rules: look only at theirs
+                keys = self.unknowable_keys
+                ids = {i for i in in_scope if i not in fired and any(k not in doc for k in keys.get(i, ()))}
+            else:
+                absent = self.unknowable.difference(doc)
+                ids = set().union(*[self.unknown_ids[k] for k in absent]) if absent else set()
+                ids.difference_update(fired)
             when, scope, rules = self.when, self.scope, self.rules_by_id
             undecided = [rules[i] for i in ids if when[i](doc) is None
                          and (in_scope is not None or scope[i](doc) is True)]
@@ -400,9 +442,12 @@ class VerdictBuilder:
     def deadlines(self, facts: CaseFacts, doc: dict, fired: set[str], run: RunResult | None = None):
         best: dict[str, tuple] = {}
         in_scope = run.in_scope if run is not None else None
-        for rule in self.deadline_rules:
-            if (rule.id not in in_scope) if in_scope is not None else self.scope[rule.id](doc) is not True:
-                continue
+        if in_scope is not None:      # a few rules in scope (the order is immaterial: ranks are unique)
+            by_id = self.deadline_by_id
+            candidates = [by_id[i] for i in in_scope if i in by_id]
+        else:
+            candidates = [r for r in self.deadline_rules if self.scope[r.id](doc) is True]
+        for rule in candidates:
             name, due_path, actual_path = rule.deadline
             due = facts.values.get(due_path)
             if due is None:
@@ -420,7 +465,7 @@ class VerdictBuilder:
             else:
                 status = "open"
             out.append(DeadlineStatus(name=name, clause=rule.clause, rule=rule.id,
-                                      due=due.astimezone(facts.zone).isoformat(),
+                                      due=_local_text(due, facts.zone),
                                       actual=actual.astimezone(facts.zone).isoformat() if actual else None,
                                       status=status))
         return out
