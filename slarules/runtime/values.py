@@ -90,6 +90,9 @@ class FactPlan:
                 # an instant inline (types._encode_instant's integer microseconds, exactly)
                 extra = _INSTANT if ftype.encode is _encode_instant else _AS_ITSELF.get(ftype.name)
                 self.encoding.append((key(path), path, ftype.encode, extra))
+        # every key `encode` may write (a fact's own, and a list's value flags)
+        self.doc_keys = frozenset(k for k, _, encode, extra in self.encoding for k in
+                                  ([k, *(flag for flag, _ in extra)] if encode is None and type(extra) is list else [k]))
         # Tiered, so that a CLI call's one case does not pay ~3 ms of compile(): the first
         # WARM_UP cases run the table-driven loops, then the plan writes them out as code.
         self._base, self._derive, self._encode = self._base_loop, self._derive_loop, self._encode_loop
