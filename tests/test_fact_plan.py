@@ -43,4 +43,4 @@ def test_compiled_plan_equals_the_loops():
         assert list(fa.doc.items()) == list(fb.doc.items())
         checked += 1
     assert checked > 2500
-    assert loops._encode.__func__ is FactPlan._encode_loop and compiled._encode.__name__ == "encode"
+    assert loops._compiled is None and compiled._compiled.__name__ == "facts"
