@@ -129,18 +129,22 @@ class _DecimalField:
         low = limits.get("gt", limits.get("ge", 0))
         assert low == 0, "the contract's decimals start at zero"
         self.whole_digits = self.max_digits - self.places     # Pydantic keeps room for the decimal places
-        self.whole_limit = 10 ** self.whole_digits             # the first whole number with too many digits
         self.zero_allowed = "gt" not in limits
         self.high = limits.get("le")
+        # the whole numbers accepted as they are (int input): not negative, not zero for `gt`,
+        # no more whole digits than allowed, at most the bound
+        self.low_int = 0 if self.zero_allowed else 1
+        most = 10 ** self.whole_digits - 1
+        self.high_int = most if self.high is None else min(self.high, most)
 
     def __call__(self, value: Any) -> Decimal | None:
         if value is None:
             return None
         if type(value) is int:
-            whole, nonzero_fraction = value, False
-            if whole < 0 or whole >= self.whole_limit:
+            if not self.low_int <= value <= self.high_int:
                 raise _Unsure
-        elif type(value) is float:          # Pydantic reads a float by its repr: 8.5 -> Decimal("8.5")
+            return Decimal(value)
+        if type(value) is float:          # Pydantic reads a float by its repr: 8.5 -> Decimal("8.5")
             return self(repr(value))
         elif type(value) is str and (m := _DECIMAL_TEXT.match(value)):
             text, fraction = m.group(1, 2)
@@ -182,8 +186,11 @@ def _conversion_lines(b: fields.Block, obj: str, indent: str, ns: dict[str, Any]
     for f in b.fields:
         if f.kind == "decimal":
             name = f"D{len(ns)}"
-            ns[name] = _DecimalField(f.limits)
-            out += [f"{indent}v = {obj}.{f.name}", f"{indent}if v is not None:",
+            check = ns[name] = _DecimalField(f.limits)
+            out += [f"{indent}v = {obj}.{f.name}",         # a whole number in range: as `check` takes it
+                    f"{indent}if type(v) is int and {check.low_int!r} <= v <= {check.high_int!r}:",
+                    f"{indent}    {obj}.{f.name} = Decimal(v)",
+                    f"{indent}elif v is not None:",
                     f"{indent}    {obj}.{f.name} = {name}(v)"]
         elif f.kind == "timestamp":
             if f.required:          # None is refused by _instant as any other non-text
@@ -217,7 +224,7 @@ def _compiled_finish():
             lines = _conversion_lines(f.block, "o", "        ", ns)
             if lines:
                 body += [f"    o = case.{f.name}", "    if o is not None:", *lines]
-    ns.update(_Unsure=_Unsure, _zone_ok=_zone_ok, _instant=_instant, ZoneInfo=ZoneInfo,
+    ns.update(Decimal=Decimal, _Unsure=_Unsure, _zone_ok=_zone_ok, _instant=_instant, ZoneInfo=ZoneInfo,
               DEFAULT_ZONE=C.DEFAULT_TIMEZONE, MAX_TEXT=C.TEXT_MAX_LENGTH)
     source = ["def _finish(case):",
               '    """Check and convert what msgspec left as it came: zone, timestamps, decimals."""',
