@@ -20,6 +20,7 @@ from ..runtime.chaining import chain_of
 from ..runtime.values import CaseFacts, key
 
 ZERO = Decimal("0.00")
+_NONE: frozenset = frozenset()
 PARTY_NAMES = {
     "zh": {"sending_station": "发件站点", "delivering_station": "派件站点", "hub": "分拨中心",
            "customer_service": "客服", "customer": "客户", "none": "无"},
@@ -289,15 +290,16 @@ class VerdictBuilder:
         self.deadline_rank = program.deadline_rank(clause_order)
         # A condition can only be unknown when a field it compares is absent: per field, the rules
         # whose `when` that could leave undecided. The rest were decided by the backend.
+        # (and per rule, `unknowable_keys`: the fields whose absence could leave its `when` undecided)
         self.unknown_if_absent: dict[str, list[CompiledRule]] = {}
+        self.unknowable_keys: dict[str, frozenset[str]] = {}
         for rule in program.rules:
-            for k in dict.fromkeys(k for leaf in walk(rule.when) for k in _unknowable(leaf)):
+            keys = dict.fromkeys(k for leaf in walk(rule.when) for k in _unknowable(leaf))
+            for k in keys:
                 self.unknown_if_absent.setdefault(k, []).append(rule)
+            self.unknowable_keys[rule.id] = frozenset(keys)
         self.unknowable = frozenset(self.unknown_if_absent)
         self.unknown_ids = {k: frozenset(r.id for r in rules) for k, rules in self.unknown_if_absent.items()}
-        # the same, per rule: the fields whose absence could leave its `when` undecided
-        self.unknowable_keys = {r.id: tuple(k for k in self.unknown_if_absent if r in self.unknown_if_absent[k])
-                                for r in program.rules}
         self.deadline_by_id = {r.id: r for r in self.deadline_rules}
         self.rules_by_id = {r.id: r for r in program.rules}
         self._positions = {r.id: i for i, r in enumerate(program.rules)}
@@ -376,7 +378,7 @@ class VerdictBuilder:
         # nothing chained fired: the case's own doc already holds the chained facts' neutral values
         doc = self.final_doc(facts, run) if run.classifications or run.level else facts.doc
         fired = set(run.fired)
-        overridden = program.overridden(fired)
+        overridden = program.overridden(fired) if fired else fired
         findings: list[Finding] = []
         not_covered: list[str] = []
         fines: dict[str, Decimal] = {}
@@ -424,8 +426,8 @@ class VerdictBuilder:
             # (the candidates as sets of rule ids: the missing facts come out as a sorted set anyway)
             in_scope = run.in_scope if run is not None else None
             if in_scope is not None:      # a few rules: look only at theirs
-                keys = self.unknowable_keys
-                ids = {i for i in in_scope if i not in fired and any(k not in doc for k in keys.get(i, ()))}
+                keys, present = self.unknowable_keys, doc.keys()
+                ids = {i for i in in_scope if i not in fired and not present >= keys.get(i, _NONE)}
             else:
                 absent = self.unknowable.difference(doc)
                 ids = set().union(*[self.unknown_ids[k] for k in absent]) if absent else set()
