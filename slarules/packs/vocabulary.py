@@ -70,12 +70,13 @@ def _attr(path: str) -> Callable[[Case, Any], Any]:
 
 # ---- derived values every pack may use (computed once per case, lazily) -------------
 
-_MICROSECOND = timedelta(microseconds=1)
+_UNKNOWN = object()          # a Derived value not looked for yet
 
 
-def _scan_order(s) -> tuple:
-    """Scans by instant (T._encode_instant's integer, computed inline), then type and station."""
-    return ((s.at - T.EPOCH) // _MICROSECOND, s.type, s.station)
+def _scan_order(s, epoch=T.EPOCH) -> tuple:
+    """Scans by instant, then type and station. The instant as its distance from the epoch: the
+    order of T._encode_instant's integer (that distance in whole microseconds), without dividing."""
+    return (s.at - epoch, s.type, s.station)
 
 
 class Derived:
@@ -85,6 +86,7 @@ class Derived:
         self.case = case
         self.as_of = as_of
         self._scans = sorted(case.scans, key=_scan_order)
+        self._reference_arrival_scan = self._sides_cm = _UNKNOWN     # found on first use
 
     def first(self, kind: str, station: str | None = None):
         for s in self._scans:
@@ -109,11 +111,10 @@ class Derived:
     def reference_arrival_scan(self):
         """TB-1: earliest arrival at the delivering station, else the previous
         station's latest dispatch before the reference point (signing, else as_of)."""
-        try:
-            return self._reference_arrival_scan         # two facts read it: found once per case
-        except AttributeError:
+        scan = self._reference_arrival_scan            # two facts read it: found once per case
+        if scan is _UNKNOWN:
             scan = self._reference_arrival_scan = self._find_reference_arrival_scan()
-            return scan
+        return scan
 
     def _find_reference_arrival_scan(self):
         station = self.delivering_station()
@@ -135,17 +136,17 @@ class Derived:
         return s.type if s else None
 
     def _sides(self):
-        try:
-            return self._sides_cm                       # three facts read it: found once per case
-        except AttributeError:
+        sides = self._sides_cm                         # three facts read it: found once per case
+        if sides is _UNKNOWN:
             sides = self._sides_cm = self._find_sides()
-            return sides
+        return sides
 
     def _find_sides(self):
         p = self.case.parcel
-        if p is None or None in (p.length_cm, p.width_cm, p.height_cm):
+        if p is None:
             return None
-        return (p.length_cm, p.width_cm, p.height_cm)
+        sides = (p.length_cm, p.width_cm, p.height_cm)
+        return None if sides[0] is None or sides[1] is None or sides[2] is None else sides
 
     def longest_side_cm(self):
         sides = self._sides()
