@@ -50,7 +50,7 @@ from .backend import RunResult
 from ..errors import EngineError, PackError
 from ..packs.operators import OPERATORS
 from ..packs.program import DURABLE_MAX_PROPERTIES as MAX_PROPERTIES, DURABLE_MAX_RULES as MAX_RULES
-from ..packs.program import CompiledRule, Leaf, Program, walk
+from ..packs.program import Leaf, Program, walk
 from .chaining import chain_of
 from .values import fact_plan, flag_key, key
 
@@ -141,9 +141,6 @@ class DurableBackend:
         self.program = program
         self._lock = threading.Lock()
         self._serial = itertools.count()
-        self._by_stratum: dict[int, list[CompiledRule]] = {}
-        for r in program.rules:
-            self._by_stratum.setdefault(r.stratum, []).append(r)
         # durable rule name -> (what its action does, its payload)
         self._actions: dict[str, tuple[int, Any]] = {}
         # per stratum: the case fields its rules test, and the chained fields set by then
