@@ -151,17 +151,26 @@ class FactPlan:
         ns: dict[str, Any] = {"_error": _derivation_error, "_general": self._general,
                               "EPOCH": EPOCH, "MICRO": _MICROSECOND}
         lines = ["def facts(case, derived, zone):", "    values = {}", "    roots = {}", "    get = values.get"]
-        # with_block[path]: the block variable that is None whenever the fact at `path` is
+        # with_block[path]: the block variable that is None whenever the fact at `path` is;
+        # local[path]: a block field's value as a local variable, set when its block is present
         with_block: dict[str, str] = {}
+        self._local: dict[str, str] = {}
+        block_var: dict[str, str] = {}
         for i, (block, paths, fields_of, nones) in enumerate(self.blocks):
             ns[f"P{i}"], ns[f"F{i}"], ns[f"N{i}"] = paths, fields_of, nones
             with_block.update(dict.fromkeys(paths, f"B{i}"))
+            block_var[block] = f"B{i}"
+            names = [f"L{i}_{j}" for j in range(len(paths))]
+            self._local.update(zip(paths, names))
             lines += [f"    B{i} = case.{block}" if block.isidentifier() else f"    B{i} = getattr(case, {block!r})",
                       f"    if B{i} is None:", f"        values.update(N{i})",
-                      "    else:", f"        values.update(zip(P{i}, F{i}(B{i})))"]
+                      "    else:", f"        T = F{i}(B{i})", f"        values.update(zip(P{i}, T))",
+                      f"        {', '.join(names)}, = T"]
         for i, (path, get) in enumerate(self.computed):
             attribute, method = getattr(get, "attribute_path", None), getattr(get, "derived_method", None)
-            if attribute is not None and "." not in attribute:
+            if attribute is not None and attribute in block_var:
+                lines.append(f"    values[{path!r}] = {block_var[attribute]}")
+            elif attribute is not None and "." not in attribute:
                 lines.append(f"    values[{path!r}] = getattr(case, {attribute!r}, None)")
             elif method is not None and callable(getattr(Derived, method, None)):
                 ns[f"M{i}"] = getattr(Derived, method)
@@ -216,7 +225,9 @@ class FactPlan:
             elif single is None:
                 body = [f"    _general({i}, values, roots, zone)"]
             else:
-                body = [f"    v = get({single!r})",
+                # under its block's guard (below) a block field is read from its local
+                guarded = single in self._block_fields and with_block.get(single) is not None
+                body = [f"    v = {self._local[single]}" if guarded else f"    v = get({single!r})",
                         "    if v is None:",
                         f"        values[{name!r}] = None",
                         f"        roots[{name!r}] = roots.get({single!r}, R{i})",
@@ -261,6 +272,8 @@ class FactPlan:
             else:                             # a chained fact starts at its neutral value
                 body = [f"    doc[{k!r}] = {extra!r}"]
             block = with_block.get(path) if encode is not None or type(extra) is list else None
+            if block is not None and path in self._local:      # under its block's guard: its local
+                body[0] = f"    v = {self._local[path]}"
             if runs[-1][0] != block or block is None:
                 runs.append((block, []))
             runs[-1][1].extend(body)
