@@ -119,12 +119,14 @@ class Verdict:
         _objects(out, self.packs, PackRef, _pack_text)
         out.append(',\n  "findings": ')
         _objects(out, self.findings, Finding)
-        out += (',\n  "classifications": ', _indented(list(self.classifications), _NL1),
+        # (an empty list or dict, the usual case, is written without a call)
+        classes, fines, missing, not_covered = self.classifications, self.fines_cny, self.missing, self.not_covered
+        out += (',\n  "classifications": ', "[]" if classes == [] else _indented(list(classes), _NL1),
                 ',\n  "complaint_level": ', _scalar(self.complaint_level, _NL1),
-                ',\n  "fines_cny": ', _indented(dict(self.fines_cny), _NL1),
+                ',\n  "fines_cny": ', "{}" if fines == {} else _indented(dict(fines), _NL1),
                 ',\n  "refunds_cny": ', _scalar(self.refunds_cny, _NL1),
-                ',\n  "missing": ', _indented(list(self.missing), _NL1),
-                ',\n  "not_covered": ', _indented(list(self.not_covered), _NL1),
+                ',\n  "missing": ', "[]" if missing == [] else _indented(list(missing), _NL1),
+                ',\n  "not_covered": ', "[]" if not_covered == [] else _indented(list(not_covered), _NL1),
                 ',\n  "deadlines": ')
         _objects(out, self.deadlines, DeadlineStatus)
         out.append("\n}")
