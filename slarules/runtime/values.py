@@ -91,14 +91,13 @@ class FactPlan:
                 # an instant inline (types._encode_instant's integer microseconds, exactly)
                 extra = _INSTANT if ftype.encode is _encode_instant else _AS_ITSELF.get(ftype.name)
                 self.encoding.append((key(path), path, ftype.encode, extra))
-        # every key `encode` may write (a fact's own, and a list's value flags)
-        self.doc_keys = frozenset(k for k, _, encode, extra in self.encoding
-                                  for k in ([k, *(f for f, _ in extra)] if type(extra) is list else [k]))
+        # every key `encode` may write: a fact's own, and a list's value flags
+        flags = [flag for _, _, _, extra in self.encoding if type(extra) is list for flag, _ in extra]
+        self.doc_keys = frozenset([k for k, _, _, _ in self.encoding] + flags)
         # Tiered, so that a CLI call's one case does not pay ~3 ms of compile(): the first
         # WARM_UP cases run the table-driven loops, then the plan writes them out as code.
         self._base, self._derive, self._encode = self._base_loop, self._derive_loop, self._encode_loop
         self._compiled = None
-        self._block_fields = frozenset(p for _, paths, _, _ in self.blocks for p in paths)
         self._cases = 0
 
     def compile(self) -> None:
@@ -154,14 +153,14 @@ class FactPlan:
         # with_block[path]: the block variable that is None whenever the fact at `path` is;
         # local[path]: a block field's value as a local variable, set when its block is present
         with_block: dict[str, str] = {}
-        self._local: dict[str, str] = {}
+        local: dict[str, str] = {}
         block_var: dict[str, str] = {}
         for i, (block, paths, fields_of, nones) in enumerate(self.blocks):
             ns[f"P{i}"], ns[f"F{i}"], ns[f"N{i}"] = paths, fields_of, nones
             with_block.update(dict.fromkeys(paths, f"B{i}"))
             block_var[block] = f"B{i}"
             names = [f"L{i}_{j}" for j in range(len(paths))]
-            self._local.update(zip(paths, names))
+            local.update(zip(paths, names))
             lines += [f"    B{i} = case.{block}" if block.isidentifier() else f"    B{i} = getattr(case, {block!r})",
                       f"    if B{i} is None:", f"        values.update(N{i})",
                       "    else:", f"        T = F{i}(B{i})", f"        values.update(zip(P{i}, T))",
@@ -178,8 +177,8 @@ class FactPlan:
             else:
                 ns[f"G{i}"] = get
                 lines.append(f"    values[{path!r}] = G{i}(case, derived)")
-        lines += self._derive_lines(ns, with_block)
-        lines += self._encode_lines(ns, with_block)
+        lines += self._derive_lines(ns, with_block, local)
+        lines += self._encode_lines(ns, with_block, local)
         lines.append("    return values, roots, doc")
         exec("\n".join(lines), ns)
         return ns["facts"]
@@ -201,7 +200,7 @@ class FactPlan:
             out += ["    " + line for line in body]
         return out
 
-    def _derive_lines(self, ns: dict, with_block: dict[str, str]) -> list[str]:
+    def _derive_lines(self, ns: dict, with_block: dict[str, str], local: dict[str, str]) -> list[str]:
         runs: list[tuple[str | None, list[str]]] = []
         absent: dict[int, list[tuple[str, str]]] = {}      # per run of a block: (name, the field read)
         for i, (name, compute, facts, complete, single, itself) in enumerate(self.derivations):
@@ -226,8 +225,7 @@ class FactPlan:
                 body = [f"    _general({i}, values, roots, zone)"]
             else:
                 # under its block's guard (below) a block field is read from its local
-                guarded = single in self._block_fields and with_block.get(single) is not None
-                body = [f"    v = {self._local[single]}" if guarded else f"    v = get({single!r})",
+                body = [f"    v = {local[single]}" if single in local else f"    v = get({single!r})",
                         "    if v is None:",
                         f"        values[{name!r}] = None",
                         f"        roots[{name!r}] = roots.get({single!r}, R{i})",
@@ -237,7 +235,7 @@ class FactPlan:
                         "        except (OverflowError, ValueError) as exc:",
                         f"            raise _error({name!r}, exc) from None"]
             # one fact read, a field of a block: absent with the block, its root that field (no roots entry)
-            block = with_block.get(single) if single is not None and single in self._block_fields else None
+            block = with_block[single] if single in local else None
             if block is not None:
                 with_block[name] = block
             if block is None or not runs or runs[-1][0] != block:
@@ -254,7 +252,7 @@ class FactPlan:
             out_absent[n] = [f"    values.update(AV{n})", f"    roots.update(AR{n})"]
         return self._guarded(runs, lambda n: out_absent.get(n, []))
 
-    def _encode_lines(self, ns: dict, with_block: dict[str, str]) -> list[str]:
+    def _encode_lines(self, ns: dict, with_block: dict[str, str], local: dict[str, str]) -> list[str]:
         runs: list[tuple[str | None, list[str]]] = [(None, ["    doc = {}"])]
         for i, (k, path, encode, extra) in enumerate(self.encoding):
             if encode is not None:
@@ -272,8 +270,8 @@ class FactPlan:
             else:                             # a chained fact starts at its neutral value
                 body = [f"    doc[{k!r}] = {extra!r}"]
             block = with_block.get(path) if encode is not None or type(extra) is list else None
-            if block is not None and path in self._local:      # under its block's guard: its local
-                body[0] = f"    v = {self._local[path]}"
+            if block is not None and path in local:      # under its block's guard: its local
+                body[0] = f"    v = {local[path]}"
             if runs[-1][0] != block or block is None:
                 runs.append((block, []))
             runs[-1][1].extend(body)
