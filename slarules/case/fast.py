@@ -136,6 +136,7 @@ class _DecimalField:
         self.low_int = 0 if self.zero_allowed else 1
         most = 10 ** self.whole_digits - 1
         self.high_int = most if self.high is None else min(self.high, most)
+        self._read: dict[str, Decimal] = {}
 
     def __call__(self, value: Any) -> Decimal | None:
         if value is None:
@@ -146,19 +147,31 @@ class _DecimalField:
             return Decimal(value)
         if type(value) is float:          # Pydantic reads a float by its repr: 8.5 -> Decimal("8.5")
             return self(repr(value))
-        elif type(value) is str and (m := _DECIMAL_TEXT.match(value)):
-            text, fraction = m.group(1, 2)
-            if fraction is None:
-                nonzero_fraction = False
-            elif len(fraction) > self.places:
-                raise _Unsure
-            else:
-                nonzero_fraction = fraction.strip("0") != ""
-            if len(text) > self.whole_digits:
-                raise _Unsure
-            whole = int(text)
-        else:
+        if type(value) is not str:
             raise _Unsure
+        # texts read before: prices and weights recur ("15.50"); a Decimal is immutable, so shared
+        known = self._read.get(value)
+        if known is None:
+            known = self._text(value)
+            if len(self._read) >= 1024:
+                self._read.clear()
+            self._read[value] = known
+        return known
+
+    def _text(self, value: str) -> Decimal:
+        m = _DECIMAL_TEXT.match(value)
+        if m is None:
+            raise _Unsure
+        text, fraction = m.group(1, 2)
+        if fraction is None:
+            nonzero_fraction = False
+        elif len(fraction) > self.places:
+            raise _Unsure
+        else:
+            nonzero_fraction = fraction.strip("0") != ""
+        if len(text) > self.whole_digits:
+            raise _Unsure
+        whole = int(text)
         if not self.zero_allowed and whole == 0 and not nonzero_fraction:
             raise _Unsure
         if self.high is not None and (whole > self.high or (whole == self.high and nonzero_fraction)):
