@@ -193,24 +193,15 @@ def _instant(value: Any, zone: ZoneInfo) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=zone)
 
 
-def _conversion_lines(b: fields.Block, obj: str, indent: str, ns: dict[str, Any]) -> list[str]:
-    """Source lines converting the fields of `b` that msgspec leaves as they came, on the object `obj`."""
+def _conversions(b: fields.Block) -> list[tuple[str, _DecimalField | None, bool]]:
+    """The fields of `b` that msgspec leaves as they came: (name, its _DecimalField, or None for a
+    timestamp; required). Both ways of finishing a case, the loop and the generated code, read this."""
     out = []
     for f in b.fields:
-        if f.kind == "decimal":
-            name = f"D{len(ns)}"
-            check = ns[name] = _DecimalField(f.limits)
-            out += [f"{indent}v = {obj}.{f.name}",         # a whole number in range: as `check` takes it
-                    f"{indent}if type(v) is int and {check.low_int!r} <= v <= {check.high_int!r}:",
-                    f"{indent}    {obj}.{f.name} = Decimal(v)",
-                    f"{indent}elif v is not None:",
-                    f"{indent}    {obj}.{f.name} = {name}(v)"]
-        elif f.kind == "timestamp":
-            if f.required:          # None is refused by _instant as any other non-text
-                out.append(f"{indent}{obj}.{f.name} = _instant({obj}.{f.name}, zone)")
-            else:
-                out += [f"{indent}v = {obj}.{f.name}", f"{indent}if v is not None:",
-                        f"{indent}    {obj}.{f.name} = _instant(v, zone)"]
+        if f.kind in ("decimal", "timestamp"):
+            if not f.name.isidentifier():
+                raise fields.mismatch("case.fast", f"`{b.name}.{f.name}` is not an identifier")
+            out.append((f.name, _DecimalField(f.limits) if f.kind == "decimal" else None, f.required))
         elif f.kind in ("zone", "block", "blocks") and b is not fields.CASE:
             raise fields.mismatch("case.fast", f"`{b.name}.{f.name}`: a {f.kind} is read only at the case's top level")
     return out
@@ -219,38 +210,95 @@ def _conversion_lines(b: fields.Block, obj: str, indent: str, ns: dict[str, Any]
 _ZONES = [f.name for f in fields.CASE.fields if f.kind == "zone"]
 if _ZONES != ["timezone"]:
     raise fields.mismatch("case.fast", f"the case's zone fields are {_ZONES}; `zone` reads `timezone` only")
+_TOP = _conversions(fields.CASE)
+# (field name, its block's conversions) of the case's blocks and lists of blocks that have any
+_BLOCKS = [(f.name, c) for f in fields.CASE.fields if f.kind == "block" and (c := _conversions(f.block))]
+_LISTS = [(f.name, c) for f in fields.CASE.fields if f.kind == "blocks" and (c := _conversions(f.block))]
+if not all(name.isidentifier() for name, _ in _BLOCKS + _LISTS):
+    raise fields.mismatch("case.fast", "a block's name is not an identifier")
+WARM_UP = 64          # cases finished by the loop before the generated code is compiled (~0.5 ms)
+
+
+def _zone_for(case: FastCase) -> ZoneInfo:
+    tz = case.timezone
+    if tz is not None and (len(tz) > C.TEXT_MAX_LENGTH or not _zone_ok(tz)):
+        raise _Unsure
+    return ZoneInfo(tz or C.DEFAULT_TIMEZONE)
+
+
+def _convert(obj: Any, conversions: list, zone: ZoneInfo) -> None:
+    for name, check, required in conversions:
+        value = getattr(obj, name)
+        if check is not None:
+            setattr(obj, name, check(value))
+        elif value is not None or required:           # None is refused by _instant as any other non-text
+            setattr(obj, name, _instant(value, zone))
+
+
+def _finish_loop(case: FastCase) -> None:
+    """Check and convert what msgspec left as it came (zone, timestamps, decimals), walking the tables."""
+    zone = _zone_for(case)
+    _convert(case, _TOP, zone)
+    for list_name, conversions in _LISTS:
+        for item in getattr(case, list_name):
+            _convert(item, conversions, zone)
+    for block_name, conversions in _BLOCKS:
+        obj = getattr(case, block_name)
+        if obj is not None:
+            _convert(obj, conversions, zone)
+
+
+def _conversion_lines(conversions: list, obj: str, indent: str, ns: dict[str, Any]) -> list[str]:
+    """`_convert(obj, conversions, zone)` as source lines."""
+    out = []
+    for name, check, required in conversions:
+        if check is not None:
+            ns[f"D{len(ns)}"] = check
+            out += [f"{indent}v = {obj}.{name}",         # a whole number in range: as `check` takes it
+                    f"{indent}if type(v) is int and {check.low_int!r} <= v <= {check.high_int!r}:",
+                    f"{indent}    {obj}.{name} = Decimal(v)",
+                    f"{indent}elif v is not None:",
+                    f"{indent}    {obj}.{name} = D{len(ns) - 1}(v)"]
+        elif required:
+            out.append(f"{indent}{obj}.{name} = _instant({obj}.{name}, zone)")
+        else:
+            out += [f"{indent}v = {obj}.{name}", f"{indent}if v is not None:",
+                    f"{indent}    {obj}.{name} = _instant(v, zone)"]
+    return out
 
 
 def _compiled_finish():
-    """`_finish` written out from the field table as straight-line Python (names only, via repr-free
-    identifiers from the table; the checks are passed in a namespace, never as source)."""
+    """`_finish_loop` written out as straight-line Python from the same tables: names from the field
+    table, the checks passed in a namespace, never as source."""
     ns: dict[str, Any] = {}
-    body = _conversion_lines(fields.CASE, "case", "    ", ns)
-    for f in fields.CASE.fields:
-        if not f.name.isidentifier():
-            raise fields.mismatch("case.fast", f"`{f.name}` is not an identifier")
-        if f.kind == "blocks":
-            lines = _conversion_lines(f.block, "item", "        ", ns)
-            if lines:
-                body += [f"    for item in case.{f.name}:", *lines]
-        elif f.kind == "block":
-            lines = _conversion_lines(f.block, "o", "        ", ns)
-            if lines:
-                body += [f"    o = case.{f.name}", "    if o is not None:", *lines]
-    ns.update(Decimal=Decimal, _Unsure=_Unsure, _zone_ok=_zone_ok, _instant=_instant, ZoneInfo=ZoneInfo,
-              DEFAULT_ZONE=C.DEFAULT_TIMEZONE, MAX_TEXT=C.TEXT_MAX_LENGTH)
+    body = _conversion_lines(_TOP, "case", "    ", ns)
+    for list_name, conversions in _LISTS:
+        body += [f"    for item in case.{list_name}:", *_conversion_lines(conversions, "item", "        ", ns)]
+    for block_name, conversions in _BLOCKS:
+        body += [f"    o = case.{block_name}", "    if o is not None:",
+                 *_conversion_lines(conversions, "o", "        ", ns)]
+    ns.update(Decimal=Decimal, _instant=_instant, _zone_for=_zone_for)
     source = ["def _finish(case):",
               '    """Check and convert what msgspec left as it came: zone, timestamps, decimals."""',
-              "    tz = case.timezone",
-              "    if tz is not None and (len(tz) > MAX_TEXT or not _zone_ok(tz)):",
-              "        raise _Unsure",
-              "    zone = ZoneInfo(tz or DEFAULT_ZONE)",
+              "    zone = _zone_for(case)",
               *body]
     exec("\n".join(source), ns)
     return ns["_finish"]
 
 
-_finish = _compiled_finish()
+_finished = 0
+
+
+def _finish_first(case: FastCase) -> None:
+    """The loop for the first WARM_UP cases (a CLI call's one case does not pay compile()), then the code."""
+    global _finish, _finished
+    _finished += 1                   # not atomic: a race only compiles later or twice, alike
+    if _finished == WARM_UP:
+        _finish = _compiled_finish()
+    _finish_loop(case)
+
+
+_finish = _finish_first
 
 
 def fast_case(data: Any) -> FastCase | None:
