@@ -451,25 +451,20 @@ class VerdictBuilder:
             candidates = [by_id[i] for i in in_scope if i in by_id]
         else:
             candidates = [r for r in self.deadline_rules if self.scope[r.id](doc) is True]
+        values, ranks, zone = facts.values, self.deadline_rank, facts.zone
         for rule in candidates:
             name, due_path, actual_path = rule.deadline
-            due = facts.values.get(due_path)
+            due = values.get(due_path)
             if due is None:
                 continue
-            rank = (due, self.deadline_rank[rule.id])
-            if name not in best or rank < best[name][0]:
-                best[name] = (rank, rule, due, facts.values.get(actual_path))
+            rank = (due, ranks[rule.id])
+            held = best.get(name)
+            if held is None or rank < held[0]:
+                best[name] = (rank, rule, due, values.get(actual_path))
         out = []
-        for name in sorted(best):
+        for name in sorted(best) if len(best) > 1 else best:
             _, rule, due, actual = best[name]
-            if rule.id in fired:
-                status = "breached"
-            elif actual is not None:
-                status = "met"
-            else:
-                status = "open"
-            out.append(DeadlineStatus(name=name, clause=rule.clause, rule=rule.id,
-                                      due=_local_text(due, facts.zone),
-                                      actual=actual.astimezone(facts.zone).isoformat() if actual else None,
-                                      status=status))
+            status = "breached" if rule.id in fired else "open" if actual is None else "met"
+            out.append(DeadlineStatus(name, rule.clause, rule.id, _local_text(due, zone),
+                                      None if actual is None else actual.astimezone(zone).isoformat(), status))
         return out
