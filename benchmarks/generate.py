@@ -5,9 +5,12 @@ millions): the same seed and count give byte-identical files. The mix follows a
 day of a real network: arrivals spread over the day with about 20% after noon,
 about 5% with no arrival scan, a few % oversize, unsigned (sender did not sign
 or parcel not yet signed for), complained about, short or lost; and, with
-`--bad-rate`, rows that the case contract rejects, so the errors path is used.
+`--bad-rate`, rows that the case contract rejects, so the errors path is used;
+with `--kpi`, complaints also carry the KPI fields (agent, team, call record,
+survey, handling time) from a separate random stream, so every other byte stays
+as without it (the golden inputs do not change).
 
-    python benchmarks/generate.py 1000000 cases.jsonl [--seed 7] [--bad-rate 0.001]
+    python benchmarks/generate.py 1000000 cases.jsonl [--seed 7] [--bad-rate 0.001] [--kpi]
     python benchmarks/generate.py 200000 cases.parquet
 """
 from __future__ import annotations
@@ -106,27 +109,55 @@ def case(r: random.Random, n: int) -> dict:
     return c
 
 
+AGENTS = [f"CS-{i:04d}" for i in range(40)]
+
+
+def add_kpi_fields(r: random.Random, c: dict) -> None:
+    """The complaint's optional KPI fields, each sometimes absent (the indicators' edges)."""
+    comp = c.get("complaint")
+    if comp is None:
+        return
+    if r.random() < 0.95:
+        agent = r.choice(AGENTS)
+        comp["agent"] = agent
+        if r.random() < 0.95:
+            comp["team"] = f"CS-T{int(agent[3:]) % 5}"
+    if comp["channel"] == "phone" and r.random() < 0.9:
+        rings = r.randrange(0, 12)
+        comp["rings"] = rings
+        if rings < 8:       # long rings: the caller hung up
+            comp["connected_at"] = comp["received_at"]
+    if r.random() < 0.8:
+        comp["resolved_first_contact"] = r.random() < 0.7
+    if r.random() < 0.4:
+        comp["satisfied"] = r.random() < 0.85
+    if r.random() < 0.9:
+        comp["handling_minutes"] = r.choice([str(r.randrange(1, 6000) / 100), r.randrange(1, 90)])
+
+
 BLOCK = 50_000   # each block has its own seed, so blocks can be generated in parallel, same bytes
 
 
-def _block(seed: int, block: int, start: int, stop: int, bad_rate: float) -> Iterator[dict]:
+def _block(seed: int, block: int, start: int, stop: int, bad_rate: float, kpi: bool = False) -> Iterator[dict]:
     r = random.Random(seed * 1_000_003 + block)
+    rk = random.Random(seed * 1_000_003 + block + 500_000_000_017) if kpi else None
     for n in range(start, stop):
         c = case(r, n)
+        if rk is not None:
+            add_kpi_fields(rk, c)
         if bad_rate and r.random() < bad_rate:
             r.choice(BAD)(c, r)
         yield c
 
 
-def cases(count: int, seed: int = 7, bad_rate: float = 0.0) -> Iterator[dict]:
+def cases(count: int, seed: int = 7, bad_rate: float = 0.0, kpi: bool = False) -> Iterator[dict]:
     for block, start in enumerate(range(0, count, BLOCK)):
-        yield from _block(seed, block, start, min(start + BLOCK, count), bad_rate)
+        yield from _block(seed, block, start, min(start + BLOCK, count), bad_rate, kpi)
 
 
 def _jsonl_block(args) -> bytes:
-    seed, block, start, stop, bad_rate = args
     return "".join(json.dumps(c, ensure_ascii=False, separators=(",", ":")) + "\n"
-                   for c in _block(seed, block, start, stop, bad_rate)).encode("utf-8")
+                   for c in _block(*args)).encode("utf-8")
 
 
 def _parquet_row(c: dict, schema) -> dict:
@@ -151,7 +182,7 @@ def _parquet_row(c: dict, schema) -> dict:
 
 
 def write(path: str, count: int, seed: int = 7, bad_rate: float = 0.0, chunk: int = 50_000,
-          workers: int = 1) -> None:
+          workers: int = 1, kpi: bool = False) -> None:
     if path.endswith(".parquet"):
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -160,7 +191,7 @@ def write(path: str, count: int, seed: int = 7, bad_rate: float = 0.0, chunk: in
         schema = case_schema()
         with pq.ParquetWriter(path, schema) as writer:
             batch: list[dict] = []
-            for c in cases(count, seed, bad_rate):
+            for c in cases(count, seed, bad_rate, kpi):
                 batch.append(_parquet_row(c, schema))
                 if len(batch) >= chunk:
                     writer.write_table(pa.Table.from_pylist(batch, schema=schema))
@@ -168,7 +199,7 @@ def write(path: str, count: int, seed: int = 7, bad_rate: float = 0.0, chunk: in
             if batch or not count:
                 writer.write_table(pa.Table.from_pylist(batch, schema=schema))
         return
-    jobs = [(seed, b, start, min(start + BLOCK, count), bad_rate) for b, start in enumerate(range(0, count, BLOCK))]
+    jobs = [(seed, b, start, min(start + BLOCK, count), bad_rate, kpi) for b, start in enumerate(range(0, count, BLOCK))]
     with open(path, "wb") as out:
         if workers > 1 and len(jobs) > 1:
             import multiprocessing
@@ -187,8 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--bad-rate", type=float, default=0.0, help="share of rows the contract rejects")
     ap.add_argument("--workers", type=int, default=1, help="processes for JSONL (same bytes whatever the number)")
+    ap.add_argument("--kpi", action="store_true", help="complaints carry the KPI fields (agent, team, survey, ...)")
     a = ap.parse_args(argv)
-    write(a.output, a.count, a.seed, a.bad_rate, workers=a.workers)
+    write(a.output, a.count, a.seed, a.bad_rate, workers=a.workers, kpi=a.kpi)
     return 0
 
 

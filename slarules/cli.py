@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("input", help="cases, one per line (*.jsonl) or one per row (*.parquet)")
     b.add_argument("-o", "--output", required=True, help="verdicts: *.jsonl or *.parquet")
     b.add_argument("--errors", metavar="FILE", help="rejected rows (default: OUTPUT's name + .errors.jsonl)")
-    b.add_argument("--statement", metavar="DIR", help="write the settlement: stations.csv, service.csv, "
+    b.add_argument("--statement", metavar="DIR", help="write the settlement: stations.csv, service.csv, kpi.csv, "
                    "arrival_hours.csv and report.html")
     b.add_argument("--backend", choices=BACKENDS, default=None,
                    help="what evaluates the rules: polars, vectorised over each chunk (default), or durable, "

@@ -84,5 +84,27 @@ def engine() -> Engine:
     return Engine.default()
 
 
+DATED = ROOT / "tests" / "packs" / "dated"      # two dated versions of pack `fees` (strategies.dated_cases)
+
+
+@pytest.fixture(scope="session")
+def dated_engine() -> Engine:
+    """The shipped packs plus two dated versions of one pack."""
+    return Engine.load([ROOT / "rules", DATED])
+
+
 def fired(engine: Engine, c: dict) -> set[str]:
     return {f.rule for f in engine.adjudicate(c).findings}
+
+
+def crash_on_chunk(monkeypatch, index: int):
+    """Make a local batch raise on chunk `index`, as a crash would; call the result to undo it."""
+    from slarules.batch import runner
+    real = runner.adjudicate_chunk
+
+    def crashing(chunk, job):
+        if chunk.index == index:
+            raise RuntimeError("simulated crash")
+        return real(chunk, job)
+    monkeypatch.setattr(runner, "adjudicate_chunk", crashing)
+    return lambda: monkeypatch.setattr(runner, "adjudicate_chunk", real)

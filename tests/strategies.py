@@ -83,3 +83,27 @@ _ends = [datetime.min, datetime(1, 1, 1, 23, 59, 59), datetime(1970, 1, 1), date
 any_instant = st.one_of(
     st.builds(lambda dt, tz: dt.replace(tzinfo=tz), st.sampled_from(_ends), _zones),
     st.datetimes(min_value=datetime.min, max_value=datetime.max, timezones=_zones))
+
+
+# Dated pack versions (tests/packs/dated/): `fees` 2025 is in force 2025-07-01..2025-12-31 and
+# `fees` 2026 from 2026-01-01, both in Asia/Shanghai. Collection instants on both sides of each
+# boundary, written in several offsets, so a case in another zone near midnight is judged by
+# the pack's days, not its own.
+SHANGHAI = timezone(timedelta(hours=8))
+VERSION_BOUNDARIES = [datetime(2025, 7, 1, tzinfo=SHANGHAI), datetime(2026, 1, 1, tzinfo=SHANGHAI)]
+
+
+@st.composite
+def dated_cases(draw) -> dict:
+    """A case from `cases()` whose collect scan lies near a version boundary (or none: no scans at all)."""
+    c = draw(cases())
+    edge = draw(st.sampled_from(VERSION_BOUNDARIES))
+    at = edge + timedelta(seconds=draw(st.sampled_from([-86400, -1, 0, 1, 86399])))
+    zone = draw(st.sampled_from([SHANGHAI, timezone.utc, timezone(timedelta(hours=9)), timezone(timedelta(hours=-5))]))
+    scans = [s for s in c.get("scans", []) if s.get("type") != "collect"]
+    if draw(st.integers(0, 9)):
+        scans.insert(0, {"type": "collect", "station": "S-01", "at": at.astimezone(zone).isoformat()})
+    c["scans"] = scans
+    c.setdefault("collection", {}).update(quoted_cny="12.00", charged_cny=draw(st.sampled_from(["12.00", "12.01"])),
+                                          sender_signed=draw(st.booleans()))
+    return c

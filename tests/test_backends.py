@@ -17,7 +17,7 @@ from slarules.errors import SlaRulesError
 from slarules.runtime.polars_backend import PolarsBackend
 
 from conftest import BASE, complaint
-from strategies import cases
+from strategies import cases, dated_cases
 
 AS_OF = "2026-05-20T00:00:00+08:00"
 DIFF = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
@@ -166,3 +166,14 @@ def test_polars_expressions_are_three_valued_like_the_reference(tree, rows):
     assert got == [evaluate.value(tree, d) for d in rows]
     compiled = evaluate.compile_tree(tree)
     assert [compiled(d) for d in rows] == got
+
+
+@DIFF
+@given(st.lists(dated_cases(), min_size=1, max_size=12))
+def test_backends_choose_the_same_pack_version_per_row(dated_engine, chunk):
+    """Version selection at the boundaries (strategies.dated_cases): per row as per case, errors included."""
+    bulk = [outcome(r) for r in dated_engine.adjudicate_many(copy.deepcopy(chunk), as_of=AS_OF, backend="polars")]
+    reference = [outcome(r) for r in dated_engine.adjudicate_many(copy.deepcopy(chunk), as_of=AS_OF,
+                                                                   backend="durable")]
+    assert bulk == reference
+    assert bulk == [single(dated_engine, c) for c in chunk]

@@ -15,10 +15,11 @@ import pytest
 
 from slarules.batch import runner as batch_module
 from slarules.batch.runner import BatchOptions, run_batch
+from slarules.batch.statement import STATEMENT_FILES
 from slarules.cli import main
 from slarules.errors import SlaRulesError
 
-from conftest import BASE as BASE_CASE, ROOT, insert_lines
+from conftest import BASE as BASE_CASE, ROOT, crash_on_chunk, insert_lines
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from generate import write as generate  # noqa: E402
@@ -28,9 +29,10 @@ AS_OF = "2026-05-20T00:00:00+08:00"
 
 @pytest.fixture(scope="module")
 def cases_file(tmp_path_factory) -> Path:
-    """600 generated cases, some broken, plus a non-JSON line, a blank line and a bad UTF-8 line."""
+    """600 generated cases (complaints with the KPI fields), some broken, plus a non-JSON line, a blank line
+    and a bad UTF-8 line."""
     path = tmp_path_factory.mktemp("in") / "cases.jsonl"
-    generate(str(path), 600, seed=11, bad_rate=0.05)
+    generate(str(path), 600, seed=11, bad_rate=0.05, kpi=True)
     insert_lines(path, {100: b"{not json\n", 200: b"\n", 300: b'{"waybill": "\xff\xfe"}\n'})
     return path
 
@@ -85,24 +87,18 @@ def test_durable_engine_gives_the_same_file(engine, cases_file, tmp_path):
 
 def test_a_crash_midway_then_a_restart_gives_identical_output(engine, cases_file, tmp_path, monkeypatch):
     run_batch(engine, str(cases_file), str(tmp_path / "whole.jsonl"), opts(statement=str(tmp_path / "s1")))
-    real = batch_module.adjudicate_chunk
-
-    def crash_on_chunk_5(chunk, job):
-        if chunk.index == 5:
-            raise RuntimeError("simulated crash")
-        return real(chunk, job)
-    monkeypatch.setattr(batch_module, "adjudicate_chunk", crash_on_chunk_5)
+    undo = crash_on_chunk(monkeypatch, 5)
     target = tmp_path / "again.jsonl"
     with pytest.raises(RuntimeError):
         run_batch(engine, str(cases_file), str(target), opts(statement=str(tmp_path / "s2"), checkpoint_seconds=0))
     state = json.loads((tmp_path / "again.jsonl.checkpoint.json").read_text())
     assert state["chunks"] == 4 and not target.exists()
-    monkeypatch.setattr(batch_module, "adjudicate_chunk", real)
+    undo()
     summary = run_batch(engine, str(cases_file), str(target), opts(statement=str(tmp_path / "s2")))
     assert summary.resumed_from == 4 * 64 - 1        # chunks are 64 lines; line 200 is blank, not a row
     assert target.read_bytes() == (tmp_path / "whole.jsonl").read_bytes()
     assert (tmp_path / "again.errors.jsonl").read_bytes() == (tmp_path / "whole.errors.jsonl").read_bytes()
-    for name in ("stations.csv", "service.csv", "arrival_hours.csv", "report.html"):
+    for name in STATEMENT_FILES:
         assert (tmp_path / "s1" / name).read_bytes() == (tmp_path / "s2" / name).read_bytes()
 
 
@@ -111,9 +107,9 @@ def test_sigkill_then_restart_loses_and_duplicates_nothing(cases_file, tmp_path)
     big = tmp_path / "big.jsonl"
     big.write_bytes(cases_file.read_bytes() * 4)
     cmd = [sys.executable, "-m", "slarules", "batch", str(big), "-o", str(tmp_path / "out.jsonl"),
-           "--as-of", AS_OF, "--chunk-size", "150", "--workers", "1"]
+           "--as-of", AS_OF, "--chunk-size", "150", "--workers", "1", "--statement", str(tmp_path / "out-st")]
     reference = [sys.executable, "-m", "slarules", "batch", str(big), "-o", str(tmp_path / "ref.jsonl"),
-                 "--as-of", AS_OF, "--chunk-size", "150", "--workers", "1"]
+                 "--as-of", AS_OF, "--chunk-size", "150", "--workers", "1", "--statement", str(tmp_path / "ref-st")]
     assert subprocess.run(reference, capture_output=True).returncode == 0
     env = dict(os.environ, SLARULES_CHECKPOINT_SECONDS="0")
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
@@ -134,6 +130,9 @@ def test_sigkill_then_restart_loses_and_duplicates_nothing(cases_file, tmp_path)
     assert "resumed after row" in done.stderr
     assert (tmp_path / "out.jsonl").read_bytes() == (tmp_path / "ref.jsonl").read_bytes()
     assert (tmp_path / "out.errors.jsonl").read_bytes() == (tmp_path / "ref.errors.jsonl").read_bytes()
+    for name in STATEMENT_FILES:                  # the KPIs too: the checkpoint kept their counters
+        assert (tmp_path / "out-st" / name).read_bytes() == (tmp_path / "ref-st" / name).read_bytes(), name
+    assert "agent,CS-" in (tmp_path / "out-st" / "kpi.csv").read_text()
 
 
 def test_parquet_in_and_out_match_jsonl(engine, tmp_path):
@@ -184,7 +183,9 @@ def test_statement_totals_add_up_to_the_verdicts(engine, cases_file, tmp_path):
     for clause, count in clauses.items():
         assert sum(int(r[clause]) for r in rows) == count
     html = (tmp_path / "st" / "report.html").read_text(encoding="utf-8")
-    assert "On-time delivery by arrival hour" in html and html.count("<svg") == 2 + bool(fines)
+    charts = html[:html.index("<h2>Customer-service KPIs")]        # the KPI tables draw small bars of their own
+    assert "On-time delivery by arrival hour" in html and charts.count("<svg") == 2 + bool(fines)
+    assert "<h3>Teams against the network</h3>" in html and "<h3>Agents by resolution rate" in html
     service = list(csv.DictReader((tmp_path / "st" / "service.csv").open(encoding="utf-8")))
     judged = {v["waybill"]: v for v in read_lines(out)}
     complained = []

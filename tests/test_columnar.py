@@ -18,7 +18,7 @@ from slarules.engine import _Built
 from slarules.batch import columnar
 from slarules.batch import columnar_input
 from slarules.batch.runner import adjudicate_rows
-from strategies import cases
+from strategies import cases, dated_cases
 from test_fastcase import mutated
 
 DIFF = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
@@ -210,3 +210,13 @@ def test_parquet_odd_columns_agree(engine):
     ints = pa.Table.from_pylist([{"waybill": "W1", "rings": 3}], schema=pa.schema([("waybill", pa.string()),
                                                                                    ("rings", pa.int32())]))
     table_both(engine, ints)                                                     # types the columns do not take
+
+
+@DIFF
+@given(st.lists(dated_cases(), min_size=1, max_size=20), st.sampled_from(["zh", "en"]))
+def test_dated_versions_are_chosen_per_row_as_per_case(dated_engine, chunk, lang):
+    """The columnar path's per-row `packs` and guards give the per-case verdict at every boundary."""
+    lines = [encode(c) for c in chunk]
+    bulk = both(dated_engine, lines, lang=lang)
+    with_scans = [i for i, c in enumerate(chunk, start=1) if c["scans"]]
+    assert bulk.columns is not None and bulk.columns["__row"].to_list() == with_scans

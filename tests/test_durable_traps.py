@@ -17,7 +17,7 @@ from slarules import Engine, load_case
 from slarules.runtime import evaluate
 from slarules.runtime import durable_backend as db
 from slarules.errors import EngineError, PackError
-from slarules.verdict.assembly import _indented
+from slarules.verdict.layout import _indented
 
 from conftest import BASE, EXAMPLES, complaint
 

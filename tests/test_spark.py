@@ -4,12 +4,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from slarules.batch.runner import BatchOptions, run_batch
-from slarules.batch.statement import Statement
+from slarules.batch.statement import STATEMENT_FILES, Statement
 
 from conftest import BASE, ROOT, case, insert_lines
 
@@ -35,7 +36,7 @@ def spark(tmp_path_factory):
 def twenty_thousand(tmp_path_factory) -> Path:
     """20,000 generated cases (1% broken), plus a blank line, bad JSON, bad UTF-8 and an over-long line."""
     path = tmp_path_factory.mktemp("in") / "cases.jsonl"
-    generate(str(path), 20_000, seed=2026, bad_rate=0.01)
+    generate(str(path), 20_000, seed=2026, bad_rate=0.01, kpi=True)
     path.write_bytes(BOM + path.read_bytes())         # a byte-order mark is fine at the start of a file
     year_9999 = case(waybill="Y9999")
     year_9999["scans"][2]["at"] = "9999-12-31T23:59:59+08:00"
@@ -71,15 +72,19 @@ def test_twenty_thousand_cases_give_the_local_batch_byte_for_byte(engine, spark,
     assert "longer than" in messages[15001]
     assert "outside 2000-2199" in messages[16001] and "byte-order mark" in messages[17001]
     assert "10,000 scans" in messages[18001] and 1 not in messages
-    for name in ("stations.csv", "service.csv", "arrival_hours.csv", "report.html"):     # settlement totals
+    for name in STATEMENT_FILES:     # settlement totals and KPIs
         assert (tmp_path / "spark-st" / name).read_bytes() == (tmp_path / "local-st" / name).read_bytes()
+    kpi = (tmp_path / "spark-st" / "kpi.csv").read_text()
+    assert "\nagent,CS-0000," in kpi and "\nteam,CS-T0," in kpi and "\nall,all," in kpi
     assert not list((tmp_path / "spark").glob("*.partial"))
 
 
 def test_parquet_in_and_out_matches_the_local_batch(engine, spark, tmp_path):
     source = tmp_path / "cases.parquet"
-    generate(str(source), 2_000, seed=7, bad_rate=0.05)
+    generate(str(source), 2_000, seed=7, bad_rate=0.05, kpi=True)     # the KPI fields through Arrow too
     local, remote = both(engine, spark, source, tmp_path, "v.parquet", chunk_size=500)
+    assert (tmp_path / "spark-st" / "kpi.csv").read_bytes() == (tmp_path / "local-st" / "kpi.csv").read_bytes()
+    assert b"\nagent,CS-" in (tmp_path / "local-st" / "kpi.csv").read_bytes()
     assert (local.verdicts, local.errors) == (remote.verdicts, remote.errors)
     assert (tmp_path / "spark" / "v.parquet").read_bytes() == (tmp_path / "local" / "v.parquet").read_bytes()
     assert (tmp_path / "spark" / "v.errors.jsonl").read_bytes() == \
@@ -186,3 +191,27 @@ def test_local_mode_heap_is_a_quarter_of_memory_within_bounds_unless_set(monkeyp
     assert 1 <= int(spark_engine.local_memory().rstrip("g")) <= 8
     monkeypatch.setenv("SLARULES_SPARK_MEMORY", "12g")
     assert spark_engine.local_memory() == "12g"
+
+
+def test_dated_pack_versions_are_chosen_per_row_as_locally(dated_engine, spark, tmp_path):
+    """Both sides of each version boundary, other zones near midnight, before all versions, no scans."""
+    from strategies import VERSION_BOUNDARIES
+
+    source = tmp_path / "dated.jsonl"
+    with open(source, "w") as f:
+        for i in range(300):
+            c = case(waybill=f"D{i}")
+            edge = VERSION_BOUNDARIES[i % 2]
+            at = edge + timedelta(seconds=[-86400, -1, 0, 1, 86399][i % 5])
+            zone = timezone(timedelta(hours=[8, 0, 9, -5][i // 10 % 4]))
+            c["scans"][0]["at"] = at.astimezone(zone).isoformat()
+            c["collection"].update(charged_cny=["12.00", "12.01"][i // 2 % 2], sender_signed=i % 3 != 0)
+            if i % 50 == 7:
+                c["scans"] = []
+            f.write(json.dumps(c) + "\n")
+    local, remote = both(dated_engine, spark, source, tmp_path, "v.jsonl")
+    assert (local.verdicts, local.errors) == (remote.verdicts, remote.errors) == (294, 6)
+    assert (tmp_path / "spark" / "v.jsonl").read_bytes() == (tmp_path / "local" / "v.jsonl").read_bytes()
+    verdicts = [json.loads(line) for line in (tmp_path / "spark" / "v.jsonl").read_text().splitlines()]
+    versions = {tuple(p["version"] for p in v["packs"] if p["name"] == "fees") for v in verdicts}
+    assert versions == {(), ("2025",), ("2026",)}

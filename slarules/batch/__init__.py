@@ -2,9 +2,11 @@
 
 `runner` (chunks, workers, checkpoints), `io` (JSON Lines and Parquet), the
 columnar path (`columnar_input` reads a chunk into columns, `columnar` judges
-it), `statement` (settlement totals and report), `outputs` (no output over an
+it), `statement` (settlement totals and report), `kpi` (its customer-service
+indicators; `kpi_table` for a list of results), `outputs` (no output over an
 input) and `progress`.
 """
+from .kpi import kpi_table
 from .runner import Batch, BatchOptions, BatchSummary, adjudicate_rows, run_batch
 
-__all__ = ["Batch", "BatchOptions", "BatchSummary", "adjudicate_rows", "run_batch"]
+__all__ = ["Batch", "BatchOptions", "BatchSummary", "adjudicate_rows", "kpi_table", "run_batch"]

@@ -4,7 +4,8 @@ The per-case path (fast validation, facts, a backend, the verdict) spends a few
 hundred microseconds of Python on each case. Here one Program is compiled once
 into Polars expressions for every step after validation: the fact vocabulary and
 the pack's derivations as integer arithmetic on encoded values, the rules as in
-polars_backend, and the verdict's JSON assembled as strings, in contract order.
+polars_backend, and each verdict field's value as a column, written as JSON by
+verdict/columns.py from the one verdict layout (verdict/layout.py).
 
 Only *plain* rows take this way: valid by the case contract's checks (done in
 bulk by columnar_input), in a time zone with one UTC offset from 2000 to 2100, timestamps to
@@ -28,8 +29,11 @@ from ..runtime.values import flag_key, key
 from ..runtime.chaining import chain_of
 from ..runtime.polars_backend import column_schema, expr
 from ..packs.program import Leaf, Node, Program, message_parts
+from .kpi import columnar_counts
 from .statement import Statement
+from ..verdict import columns as V
 from ..verdict.assembly import PARTY_NAMES
+from ..verdict.layout import AMOUNTS, NOT_COVERED, PER_PAYER, TOTAL, PackRef, finding_order
 from ..packs.types import list_separator
 from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, branch_label
 
@@ -110,17 +114,23 @@ class Columnar:
         for d in program.derivations:
             if d.fn.name not in FUNCTIONS:
                 raise Unsupported(f"derivation function {d.fn.name}")
-        self.packs_json = "[" + ", ".join(
-            "{" + f'"name": {js(p.name)}, "version": {js(p.version)}, "digest": {js(p.digest)}' + "}"
-            for p in program.packs) + "]"
+        # the verdict's `packs`: constant, or per row (the items in force) when a dated version may not be in force
+        refs = [(PackRef(name=p.name, version=p.version, digest=p.digest), p.window) for p in program.packs]
+        self.packs: Any = [ref for ref, _ in refs]
+        if any(window is not None for _, window in refs):
+            self.packs = pl.concat_str([pl.lit(V.constant(ref)) if window is None
+                                        else pl.when(expr(window, self.schema).fill_null(False)).then(pl.lit(V.constant(ref)))
+                                        for ref, window in refs], separator=", ", ignore_nulls=True)
+        # a row without the instant a dated version is chosen by takes the per-case path (its CaseError)
+        self.dated_instants = sorted({p.by for p in program.packs if p.window is not None})
         self.rules = program.rules
         self.overriders: dict[str, list[str]] = {}
         for r in self.rules:
             for target in r.overrides:
                 self.overriders.setdefault(target, []).append(r.id)
-        self.order = sorted((r for r in self.rules if r.kind != "not_covered"),
-                            key=lambda r: (clause_order.get(r.clause, 10**6), r.clause, r.id))
-        self.not_covered = [r for r in self.rules if r.kind == "not_covered"]
+        self.order = sorted((r for r in self.rules if r.kind != NOT_COVERED),
+                            key=lambda r: finding_order(clause_order, r.clause, r.id))
+        self.not_covered = [r for r in self.rules if r.kind == NOT_COVERED]
         for r in self.not_covered:
             if not JSON_SAFE.match(r.messages[lang]) or not JSON_SAFE.match(r.clause):
                 raise Unsupported("a not_covered message that JSON must escape")
@@ -220,26 +230,13 @@ class Columnar:
         return pl.when(local.dt.second() != 0).then(local.dt.strftime("%H:%M:%S")).otherwise(local.dt.strftime("%H:%M"))
 
     @staticmethod
-    def _decimal_text(units: pl.Expr, places: int, keep: bool) -> pl.Expr:
-        """Units with `places` decimals as text: all places kept (money), or trailing zeros dropped."""
-        scale = 10 ** places
-        magnitude = units.abs()
-        whole = (magnitude // scale).cast(pl.String)
-        fraction = (magnitude % scale).cast(pl.String).str.pad_start(places, "0")
-        sign = pl.when(units < 0).then(pl.lit("-")).otherwise(pl.lit(""))
-        if keep:
-            return pl.concat_str(sign, whole, pl.lit("."), fraction)
-        fraction = fraction.str.strip_chars_end("0")
-        return pl.concat_str(sign, whole, pl.when(fraction != "").then(pl.lit(".") + fraction).otherwise(pl.lit("")))
-
-    @staticmethod
     def duration_text(us: pl.Expr, lang: str) -> pl.Expr:
         """types.duration_text of microseconds: minutes, then seconds (with any fraction) when not zero."""
         minute, second = (" 分钟", " 秒") if lang == "zh" else (" min", " s")
         magnitude = us.abs()
         minutes, rest = magnitude // (60 * US), magnitude % (60 * US)
         whole = pl.concat_str(minutes.cast(pl.String), pl.lit(minute))
-        seconds = pl.concat_str(Columnar._decimal_text(rest, 6, keep=False), pl.lit(second))
+        seconds = pl.concat_str(V.decimal_text(rest, 6, keep=False), pl.lit(second))
         sign = pl.when(us < 0).then(pl.lit("-")).otherwise(pl.lit(""))
         return pl.concat_str(sign, pl.when(rest == 0).then(whole).when(minutes == 0).then(seconds)
                              .otherwise(pl.concat_str(whole, pl.lit(" "), seconds)))
@@ -267,9 +264,9 @@ class Columnar:
             out = (pl.concat_str(d.dt.year().cast(pl.String), pl.lit("年"), d.dt.month().cast(pl.String), pl.lit("月"),
                                  d.dt.day().cast(pl.String), pl.lit("日")) if lang == "zh" else d.dt.strftime("%Y-%m-%d"))
         elif name == "money":
-            out = self._decimal_text(col, 2, keep=True)
+            out = V.decimal_text(col, 2, keep=True)
         elif name in ("length", "weight", "volume"):
-            out = self._decimal_text(col, UNITS.get(name, 6), keep=False)
+            out = V.decimal_text(col, UNITS.get(name, 6), keep=False)
         elif name == "duration":
             out = self.duration_text(col, lang)
         elif name == "bool":
@@ -306,9 +303,9 @@ class Columnar:
         elif name == "date":
             out = quote((col - ORDINAL_1970).cast(pl.Date).dt.strftime("%Y-%m-%d"))
         elif name == "money":
-            out = quote(self._decimal_text(col, 2, keep=True))
+            out = quote(V.decimal_text(col, 2, keep=True))
         elif name in ("length", "weight", "volume"):
-            out = quote(self._decimal_text(col, UNITS.get(name, 6), keep=False))
+            out = quote(V.decimal_text(col, UNITS.get(name, 6), keep=False))
         elif name == "duration":
             out = (col // US).cast(pl.String)
         elif name == "bool":
@@ -361,9 +358,12 @@ class Columnar:
             elif path == "branches":
                 pieces.append(labels)
             elif path == "fine_cny":
-                pieces.append(self._decimal_text(fine, 2, keep=True))
+                pieces.append(V.money_text(fine))
             elif path == "refund_cny":
-                pieces.append(self._decimal_text(refund, 2, keep=True))
+                pieces.append(V.money_text(refund))
+            elif path == "article":          # VerdictBuilder.article: the first variant in force
+                pieces.append(pl.coalesce([pl.when(expr(cond, self.schema).fill_null(False)).then(pl.lit(js(text)[1:-1]))
+                                           for cond, text in rule.articles] + [pl.lit("")]))
             elif path in ("clause", "rule"):
                 pieces.append(pl.lit(js(getattr(rule, "clause" if path == "clause" else "id"))[1:-1]))
             else:
@@ -371,22 +371,23 @@ class Columnar:
         return pl.concat_str(pieces) if pieces else pl.lit("")
 
     def findings(self, off: int) -> tuple[list[tuple[int, pl.Expr]], dict[int, dict[str, pl.Expr]]]:
-        """Each rule's finding as JSON text (in verdict order), plus its money, station and message."""
+        """Each rule's finding as JSON text (in verdict order), plus its amounts (layout.AMOUNTS), station and message."""
         parts: list[tuple[int, pl.Expr]] = []
         info: dict[int, dict[str, pl.Expr]] = {}
         index = {r.id: i for i, r in enumerate(self.rules)}
         for rule in self.order + self.not_covered:
             i = index[rule.id]
             station = self.station(rule)
-            fine, refund = self.amount(rule.fine), self.amount(rule.refund)
+            amounts = {a: self.amount(getattr(rule, a)) for a in AMOUNTS}
+            fine, refund = amounts["fine"], amounts["refund"]
             labelled = self.branches(rule.when)
             label_list = [pl.when(cond).then(pl.lit(js(branch_label(label, self.lang))[1:-1]))
                           for label, cond in labelled]
             labels = (pl.concat_str(label_list, separator=list_separator(self.lang), ignore_nulls=True)
                       if label_list else pl.lit(""))
             message = self.message(rule, off, station, fine, refund, labels)
-            info[i] = {"station": station, "fine": fine, "refund": refund, "message": message}
-            if rule.kind == "not_covered":
+            info[i] = {"station": station, **amounts, "message": message}
+            if rule.kind == NOT_COVERED:
                 continue
             items = []
             for name in sorted(set(rule.facts) | ({"branches"} if labelled else set())):
@@ -396,17 +397,11 @@ class Columnar:
                     items.append(pl.when(body != "").then(pl.concat_str(pl.lit('"branches": ['), body, pl.lit("]"))))
                 else:
                     items.append(pl.concat_str(pl.lit(js(name) + ": "), self.json_value(name, off)))
-            station_json = (pl.lit("null") if station is None else
-                            pl.when(station.is_null()).then(pl.lit("null"))
-                            .otherwise(pl.concat_str(pl.lit('"'), station, pl.lit('"'))))
-            parts.append((i, pl.concat_str(
-                pl.lit("{" + f'"clause": {js(rule.clause)}, "rule": {js(rule.id)}, "kind": {js(rule.kind)}, '
-                       f'"party": {js(rule.party)}, "station": '), station_json,
-                pl.lit(', "fine_cny": "'), self._decimal_text(fine, 2, keep=True),
-                pl.lit('", "refund_cny": "'), self._decimal_text(refund, 2, keep=True),
-                pl.lit(f'", "severity": {js(rule.severity)}, "facts": ' + "{"),
-                pl.concat_str(items, separator=", ", ignore_nulls=True) if items else pl.lit(""),
-                pl.lit('}, "message": "'), message, pl.lit('"}'))))
+            parts.append((i, V.finding({
+                "clause": rule.clause, "rule": rule.id, "kind": rule.kind, "party": rule.party, "station": station,
+                **{shown: amounts[a] for a, shown in AMOUNTS.items()}, "severity": rule.severity,
+                "facts": pl.concat_str(items, separator=", ", ignore_nulls=True) if items else {},
+                "message": message})))
         return parts, info
 
     def missing(self, roots: dict[str, dict[str, pl.Expr]], rules: tuple[int, ...]) -> pl.Expr:
@@ -478,7 +473,6 @@ class Columnar:
                     picked = (pl.when(chosen == i).then(value) if picked is None
                               else picked.when(chosen == i).then(value))
                 return picked.otherwise(None)
-            rule_text = pick(lambda i: pl.lit(f'"clause": {js(self.rules[i].clause)}, "rule": {js(self.rules[i].id)}'))
             due = pick(lambda i: pl.col(key(self.rules[i].deadline[1])))
             actual = pick(lambda i: pl.col(key(self.rules[i].deadline[2])))
             breached = pick(lambda i: pl.col(f"__f{i}"))
@@ -488,10 +482,10 @@ class Columnar:
                 {self.type_of(self.rules[i].deadline[2]) for i in candidates}
             if due_type != {"instant"} or actual_type != {"instant"}:
                 raise Unsupported("a deadline that is not an instant")
-            text = pl.concat_str(
-                pl.lit("{" + f'"name": {js(name)}, '), rule_text, pl.lit(', "due": '),
-                self.instant_json(due, off), pl.lit(', "actual": '), self.instant_json(actual, off),
-                pl.lit(', "status": "'), status, pl.lit('"}'))
+            text = V.deadline({"name": name, "clause": V.Choice(chosen, {i: self.rules[i].clause for i in candidates}),
+                               "rule": V.Choice(chosen, {i: self.rules[i].id for i in candidates}),
+                               "due": self.instant_json(due, off),
+                               "actual": self.instant_json(actual, off), "status": status})
             out.append(pl.when(chosen.is_not_null()).then(text))
             statuses[name] = pl.when(chosen.is_not_null()).then(status)
         joined = pl.concat_str(out, separator=", ", ignore_nulls=True) if out else pl.lit("")
@@ -533,32 +527,27 @@ class Columnar:
         deadlines, statuses = self.deadlines(off)
         classes = [pl.when(pl.col(key(CLASSIFICATION_PREFIX + n))).then(pl.lit(js(n)))
                    for n in sorted(self.program.classifications)]
-        reported = [i for i, r in enumerate(self.rules) if r.kind != "not_covered"]
-        refunds = pl.sum_horizontal([pl.when(pl.col(f"__r{i}")).then(info[i]["refund"]).otherwise(0)
-                                     for i in reported]) if reported else pl.lit(0)
+        reported = [i for i, r in enumerate(self.rules) if r.kind != NOT_COVERED]
+        totals = [(pl.sum_horizontal([pl.when(pl.col(f"__r{i}")).then(info[i][amount]).otherwise(0)
+                                      for i in reported]) if reported else pl.lit(0)).alias(f"__{name}")
+                  for name, amount in TOTAL.items()]
         not_covered = [pl.when(pl.col(f"__r{i}")).then(pl.concat_str(pl.lit(self.rules[i].clause + ": "),
                                                                         info[i]["message"]))
-                       for i, r in enumerate(self.rules) if r.kind == "not_covered"]
+                       for i, r in enumerate(self.rules) if r.kind == NOT_COVERED]
         pieces = [
-            (pl.concat_str(classes, separator=", ", ignore_nulls=True) if classes else pl.lit("")).alias("__classes"),
+            (pl.concat_str(classes, separator=", ", ignore_nulls=True) if classes else pl.lit("")).alias("__classifications"),
             deadlines.alias("__deadlines"),
-            refunds.alias("__refunds"),
+            *totals,
             (pl.concat_list(not_covered).list.drop_nulls().list.sort() if not_covered
              else pl.lit([], pl.List(pl.String))).alias("__not_covered"),
             *[s.alias(f"__dl_{name}") for name, s in statuses.items()]]
-        level = pl.col(key(CHAIN_LEVEL))
-        verdict = pl.concat_str(
-            pl.lit('{"waybill": "'), pl.col(key("waybill")),
-            pl.lit('", "as_of": '), self.json_value("as_of", off),
-            pl.lit(f', "packs": {self.packs_json}, "findings": ['), pl.col("__findings").fill_null(""),
-            pl.lit('], "classifications": ['), pl.col("__classes"),
-            pl.lit('], "complaint_level": '), pl.when(level > 0).then(level.cast(pl.String)).otherwise(pl.lit("null")),
-            pl.lit(', "fines_cny": {'), pl.col("__fines").fill_null(""),
-            pl.lit('}, "refunds_cny": "'), self._decimal_text(pl.col("__refunds"), 2, keep=True),
-            pl.lit('", "missing": ['), pl.col("__missing").fill_null(""),
-            pl.lit('], "not_covered": ['),
-            pl.col("__not_covered").list.eval(pl.lit('"') + pl.element() + pl.lit('"')).list.join(", "),
-            pl.lit('], "deadlines": ['), pl.col("__deadlines"), pl.lit("]}"))
+        verdict = V.verdict({
+            "waybill": pl.col(key("waybill")), "as_of": self.json_value("as_of", off), "packs": self.packs,
+            "complaint_level": pl.col(key(CHAIN_LEVEL)), "not_covered": V.json_items(pl.col("__not_covered")),
+            "classifications": pl.col("__classifications"), "deadlines": pl.col("__deadlines"),
+            **{name: pl.col(f"__{name}") for name in TOTAL},
+            # joined in by _run: null in a row with none
+            **{name: pl.col(f"__{name}").fill_null("") for name in ("findings", "missing", *PER_PAYER)}})
         plan = {"steps": derivations + self._rules + self._deadlines + [pieces], "verdict": verdict.alias("json"),
                 "info": info, "statuses": statuses, "findings": parts,
                 "roots": roots, "missing": {}}
@@ -596,10 +585,12 @@ class Columnar:
         f = f.filter(pl.col("__ok") & pl.col(key("as_of")).is_between(EARLIEST, LATEST, closed="left"))
         for step in plan["steps"]:
             f = _with(f, step)
+        if self.dated_instants:
+            f = f.filter(pl.all_horizontal(pl.col(key(by)).is_not_null() for by in self.dated_instants))
         # per-rule queries cost ~1.5 ms each to plan, whatever their rows: only rules that reported here
         fired = set(self._somewhere(f, "__r"))
         payers = self._payers(f, plan["info"], fired)
-        f = f.join(self._fines(payers), on="__row", how="left")
+        f = f.join(V.money_maps(payers), on="__row", how="left")
         f = f.join(self._findings(f, [(i, text) for i, text in plan["findings"] if i in fired]), on="__row", how="left")
         f = f.join(self._missing(f, plan), on="__row", how="left")   # only rows with an undecided rule
         done = f.lazy().select("__row", plan["verdict"]).collect(optimizations=pl.QueryOptFlags.none())
@@ -620,25 +611,17 @@ class Columnar:
         frames = []
         lazy = f.lazy()
         for i, r in enumerate(self.rules):
-            if r.kind == "not_covered" or i not in fired:
+            if r.kind == NOT_COVERED or i not in fired:
                 continue
             party = pl.lit(r.party)
             who = party if info[i]["station"] is None else pl.coalesce(info[i]["station"], party)
             frames.append(lazy.filter(pl.col(f"__r{i}")).select(
                 "__row", who.alias("who"), pl.lit(r.clause).alias("clause"),
-                info[i]["fine"].alias("fine"), info[i]["refund"].alias("refund")))
+                *[info[i][a].alias(a) for a in AMOUNTS]))
         if not frames:
             return pl.DataFrame(schema={"__row": pl.Int64, "who": pl.String, "clause": pl.String,
-                                        "fine": pl.Int64, "refund": pl.Int64})
+                                        **{a: pl.Int64 for a in AMOUNTS}})
         return pl.concat(frames).collect(optimizations=SPARSE)
-
-    def _fines(self, payers: pl.DataFrame) -> pl.DataFrame:
-        payers = payers.filter(pl.col("fine") > 0)
-        return (payers.group_by("__row", "who").agg(pl.col("fine").sum()).sort("__row", "who")
-                .group_by("__row", maintain_order=True).agg(
-                    pl.concat_str(pl.lit('"'), pl.col("who"), pl.lit('": "'),
-                                  self._decimal_text(pl.col("fine"), 2, keep=True), pl.lit('"'))
-                    .str.join(", ").alias("__fines")))
 
     def _statement(self, f: pl.DataFrame, payers: pl.DataFrame, statuses, off: int) -> Statement:
         """statement.Statement.add over the chunk's rows at once: its group-bys feed the same count_* methods."""
@@ -672,4 +655,6 @@ class Columnar:
                   .agg(aggs))
         for row in levels.iter_rows(named=True):
             st.count_complaints(row.pop("level"), {k: int(v or 0) for k, v in row.items()})
+        for group, name, counts in columnar_counts(f, key):
+            st.count_kpi(group, name, counts)
         return st

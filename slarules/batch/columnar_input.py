@@ -171,6 +171,9 @@ def checks_and_facts(df: pl.DataFrame, as_of_us: int | None, now_us: int,
             values[key(path)] = field(path)
         elif path in BLOCKS:
             values[key(path)] = pl.when(pl.col(path).is_not_null()).then(True)
+    for path, f in fields.leaves():        # booleans no rule reads (the KPI statement's), as they are
+        if f.kind == "bool" and key(path) not in values:
+            values[key(path)] = field(path)
     # a complaint without `issues` has none (the model's default), not an unknown list
     values["__issues"] = pl.when(pl.col("complaint").is_not_null()).then(issues.fill_null(pl.lit([], pl.List(pl.String))))
     first = df.lazy().with_columns(e.alias(_V + k) for k, e in values.items())

@@ -17,6 +17,7 @@ from typing import Any, Iterator
 from ..errors import InputError
 from ..case.limits import DEFAULT as DEFAULT_LIMITS, Limits
 from ..case.sources import json_data
+from ..verdict import layout as L
 
 BOM_BYTES = b"\xef\xbb\xbf"
 
@@ -241,28 +242,35 @@ def case_schema():
 # ---- Parquet verdicts ----------------------------------------------------------------------
 
 def verdict_schema():
+    """The verdict as an Arrow schema, from its layout (verdict/layout.py): parts as lists of structs,
+    a finding's facts as their JSON text, a money map as (station, amount) pairs."""
     import pyarrow as pa
     s = pa.string()
-    return pa.schema([
-        ("waybill", s), ("as_of", s),
-        ("packs", pa.list_(pa.struct([("name", s), ("version", s), ("digest", s)]))),
-        ("findings", pa.list_(pa.struct([("clause", s), ("rule", s), ("kind", s), ("party", s), ("station", s),
-                                         ("fine_cny", s), ("refund_cny", s), ("severity", s),
-                                         ("facts", s), ("message", s)]))),
-        ("classifications", pa.list_(s)), ("complaint_level", pa.int32()),
-        ("fines_cny", pa.list_(pa.struct([("station", s), ("amount", s)]))),
-        ("refunds_cny", s), ("missing", pa.list_(s)), ("not_covered", pa.list_(s)),
-        ("deadlines", pa.list_(pa.struct([("name", s), ("clause", s), ("rule", s), ("due", s), ("actual", s),
-                                          ("status", s)]))),
-    ])
+
+    def arrow(f):
+        if f.kind == L.PARTS:
+            return pa.list_(pa.struct([(g.name, arrow(g)) for g in L.layout(f.part)]))
+        if f.kind == L.STRINGS:
+            return pa.list_(s)
+        if f.kind == L.COUNT_OR_NULL:
+            return pa.int32()
+        if f.kind == L.MONEY_MAP:
+            return pa.list_(pa.struct([("station", s), ("amount", s)]))
+        return s                    # strings, instants, money; an OBJECT as its JSON text
+    return pa.schema([(f.name, arrow(f)) for f in L.VERDICT])
 
 
 def verdict_row(doc: dict[str, Any]) -> dict[str, Any]:
-    """A verdict's JSON document as a Parquet row: `facts` as a JSON string, fines as pairs."""
+    """A verdict's JSON document as a Parquet row: objects in parts (facts) as JSON strings, money maps as pairs."""
     row = dict(doc)
-    row["findings"] = [dict(f, facts=json.dumps(f["facts"], ensure_ascii=False, sort_keys=True))
-                       for f in doc["findings"]]
-    row["fines_cny"] = [{"station": k, "amount": v} for k, v in doc["fines_cny"].items()]
+    for f in L.VERDICT:
+        if f.kind == L.MONEY_MAP:
+            row[f.name] = [{"station": k, "amount": v} for k, v in doc[f.name].items()]
+        elif f.kind == L.PARTS:
+            objects = [g.name for g in L.layout(f.part) if g.kind == L.OBJECT]
+            if objects:
+                row[f.name] = [dict(item, **{n: json.dumps(item[n], ensure_ascii=False, sort_keys=True) for n in objects})
+                               for item in doc[f.name]]
     return row
 
 

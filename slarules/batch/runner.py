@@ -34,7 +34,7 @@ from .progress import Progress
 from .outputs import refuse_overlaps
 from .statement import STATEMENT_FILES, Statement
 
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3         # 3: the statement keeps KPI counters; an older checkpoint has none
 CHECKPOINT_EVERY = float(os.environ.get("SLARULES_CHECKPOINT_SECONDS", "2"))  # between checkpoints
 
 

@@ -1,8 +1,9 @@
 """Settlement: per-station money and counts, customer-service figures, a report.
 
 A batch folds every verdict into one `Statement` as it goes. It holds counters
-only (one entry per station, clause, hour and level, never per case), so its
-size does not grow with the input; statements of chunks merge exactly (integer
+only (one entry per station, clause, hour and level, and per agent, team and
+station for the KPIs of kpi.py; never per case), so its size does not grow with
+the number of cases; statements of chunks merge exactly (integer
 counts, Decimal money), which lets a killed batch resume from its checkpoint
 and lets Spark partitions be combined in any order with the same totals.
 """
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from . import kpi as K
 
 ZERO = Decimal("0.00")
 DELIVERY = "delivery"          # TB-1's deadline name in the shipped packs
@@ -41,6 +44,7 @@ class Statement:
     clauses: Counter = field(default_factory=Counter)
     hours: dict[int, list[int]] = field(default_factory=dict)     # hour -> [met, breached]
     levels: dict[str, dict] = field(default_factory=dict)         # "1".."3" or "none"
+    kpi: dict[str, dict[str, dict]] = field(default_factory=dict)  # group -> key -> kpi.COUNTERS
 
     # -- folding ------------------------------------------------------------------------
     # What each counter counts is said once, in the count_* methods; `add` feeds them one verdict
@@ -65,6 +69,12 @@ class Statement:
     def count_complaints(self, level: str, counts: dict[str, int]) -> None:
         """Complaints received at `level` ("1".."3" or "none"): the `_level()` counters to add."""
         entry = self.levels.setdefault(level, _level())
+        for name, n in counts.items():
+            entry[name] += n
+
+    def count_kpi(self, group: str, key: str, counts: dict[str, int]) -> None:
+        """Contacts of an agent, team, station or `all` (kpi.GROUPS): the kpi.COUNTERS to add."""
+        entry = self.kpi.setdefault(group, {}).setdefault(key, K.empty())
         for name, n in counts.items():
             entry[name] += n
 
@@ -93,6 +103,10 @@ class Statement:
                 counts["handled"] = 1
                 counts["handling_seconds"] = int((complaint.closed_at - complaint.received_at).total_seconds())
             self.count_complaints(str(verdict.complaint_level or "none"), counts)
+        if complaint is not None:
+            counts = K.contact_counts(complaint, facts.as_of)
+            for group, key in K.keys_of(complaint, facts.values.get("delivering_station")):
+                self.count_kpi(group, key, counts)
 
     def merge(self, other: "Statement") -> "Statement":
         self.verdicts += other.verdicts
@@ -112,6 +126,9 @@ class Statement:
             mine = self.levels.setdefault(name, _level())
             for k, v in theirs.items():
                 mine[k] += v
+        for group, keys in other.kpi.items():
+            for key, counts in keys.items():
+                self.count_kpi(group, key, counts)
         return self
 
     # -- persistence (checkpoints, Spark partials) ---------------------------------------
@@ -122,7 +139,8 @@ class Statement:
                              for k, v in sorted(self.stations.items())},
                 "clauses": dict(sorted(self.clauses.items())),
                 "hours": {str(h): v for h, v in sorted(self.hours.items())},
-                "levels": dict(sorted(self.levels.items()))}
+                "levels": dict(sorted(self.levels.items())),
+                "kpi": {g: dict(sorted(keys.items())) for g, keys in sorted(self.kpi.items())}}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Statement":
@@ -130,7 +148,8 @@ class Statement:
                    stations={k: {"fines": Decimal(v["fines"]), "refunds": Decimal(v["refunds"]),
                                  "findings": Counter(v["findings"])} for k, v in d["stations"].items()},
                    clauses=Counter(d["clauses"]), hours={int(h): list(v) for h, v in d["hours"].items()},
-                   levels={k: dict(v) for k, v in d["levels"].items()})
+                   levels={k: dict(v) for k, v in d["levels"].items()},
+                   kpi={g: {k: dict(v) for k, v in keys.items()} for g, keys in d["kpi"].items()})
 
     # -- tables ---------------------------------------------------------------------------
     def station_rows(self) -> tuple[list[str], list[list[str]]]:
@@ -159,12 +178,16 @@ class Statement:
         header = ["arrival_hour", "on_time", "late", "on_time_share"]
         return header, [[str(h), str(m), str(l), _share(m, m + l)] for h, (m, l) in sorted(self.hours.items())]
 
+    def kpi_rows(self) -> tuple[list[str], list[list[str]]]:
+        return K.HEADER, K.rows(self.kpi)
+
     def write(self, directory: str | Path, title: str = "slarules settlement") -> list[Path]:
-        """stations.csv, service.csv, arrival_hours.csv and report.html, each written whole."""
+        """stations.csv, service.csv, arrival_hours.csv, kpi.csv and report.html, each written whole."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         files = {"stations.csv": _csv(*self.station_rows()), "service.csv": _csv(*self.service_rows()),
-                 "arrival_hours.csv": _csv(*self.hour_rows()), "report.html": self.html(title)}
+                 "arrival_hours.csv": _csv(*self.hour_rows()), "kpi.csv": _csv(*self.kpi_rows()),
+                 "report.html": self.html(title)}
         assert tuple(files) == STATEMENT_FILES, "outputs.refuse_overlaps checks the names in STATEMENT_FILES"
         written = []
         for name, text in files.items():
@@ -190,7 +213,8 @@ class Statement:
         parts = [f"<!doctype html><html lang=en><meta charset=utf-8><title>{html.escape(title)}</title>",
                  "<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1000px}"
                  "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-                 "th{background:#f3f3f3}svg text{font:11px sans-serif}</style>",
+                 "th{background:#f3f3f3}svg text{font:11px sans-serif}"
+                 "table.kpi td{text-align:left;white-space:nowrap}td.none{color:#999}td.gap{text-align:center}</style>",
                  f"<h1>{html.escape(title)}</h1>",
                  f"<p>{self.verdicts:,} verdicts, {self.errors:,} rejected rows; fines {total_fines:,.2f} CNY, "
                  f"refunds {total_refunds:,.2f} CNY.</p>",
@@ -202,6 +226,7 @@ class Statement:
                  "<h2>Findings by clause</h2>",
                  _bars([(c, float(n), f"{n:,}") for c, n in sorted(self.clauses.items())], "findings"),
                  "<h2>Customer service</h2>", _table(*self.service_rows(share=_share_of)),
+                 K.report_section(self.kpi),
                  "<h2>Stations</h2>", _table(*self.station_rows()), "</html>"]
         return "\n".join(parts) + "\n"
 
@@ -210,7 +235,7 @@ def _share(part: int, whole: int) -> str:
     return f"{part / whole:.4f}" if whole else ""
 
 
-STATEMENT_FILES = ("stations.csv", "service.csv", "arrival_hours.csv", "report.html")   # what `write` makes
+STATEMENT_FILES = ("stations.csv", "service.csv", "arrival_hours.csv", "kpi.csv", "report.html")   # what `write` makes
 
 
 def _share_of(part: int, whole: int) -> str:

@@ -56,6 +56,7 @@ def year_ok(instant) -> bool:
 MONEY = {"ge": 0, "max_digits": 14, "decimal_places": 2}
 LENGTH = {"gt": 0, "le": 10000, "decimal_places": 2}
 WEIGHT = {"gt": 0, "le": 100000, "decimal_places": 3}
+MINUTES = {"ge": 0, "le": 100000, "decimal_places": 2}     # complaint.handling_minutes
 
 # The case's fields by block, with their decimal limits or timestamp parsing, come from the
 # field table (fields.py, which reads this module): contract.DECIMALS and contract.TIMESTAMPS

@@ -185,6 +185,12 @@ COMPLAINT = Block("Complaint", (
     integer("rings", C.RINGS_MAX, "RG-1: rings before a phone answer"),
     timestamp("connected_at", description="RG-1: phone call connected"),
     timestamp("identity_confirmed_at", description="RG-1: caller identity confirmed"),
+    # Optional, for the batch statement's customer-service KPIs (docs/policy.md, KPI).
+    code("agent", description="KPI: the customer-service agent who handled it"),
+    code("team", description="KPI: the agent's team"),
+    flag("resolved_first_contact", "KPI: resolved in the first interaction"),
+    flag("satisfied", "KPI: the survey answer; absent = not surveyed"),
+    decimal("handling_minutes", C.MINUTES, "KPI: the agent's working time on it, minutes"),
 ))
 
 CASE = Block("Case", (

@@ -17,6 +17,7 @@ from .operators import OPERATORS
 from .model import (FORMATS, SPECIAL_PLACEHOLDERS, AllOf, AnyOf, Compare, FactRef, Issue, Pack,
                    ParamRef, did_you_mean, raise_first)
 from .program import DURABLE_MAX_PROPERTIES, PLACEHOLDER, Amount, CompiledRule, Derivation, Leaf, Node, PackInfo, Program, walk  # noqa: F401
+from .versions import Window, articles, check_versions, not_in_force_rule, window_of
 from .vocabulary import (BASE_FACTS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, FUNCTIONS, ISSUE_VALUES, FactSpec,
                          chain_spec)
 
@@ -99,7 +100,7 @@ class _Compiler:
 
     # -- values ------------------------------------------------------------------------
     def param(self, pack: Pack, name: str, loc: tuple):
-        params = self._params[pack.name]
+        params = self._params[id(pack)]
         if name not in params:
             self.issue(pack, loc, f"unknown parameter `{name}`", did_you_mean(name, params))
             return None
@@ -192,14 +193,18 @@ class _Compiler:
 
     # -- whole packs -------------------------------------------------------------------
     def compile(self) -> Program:
-        self._params: dict[str, dict[str, tuple[T.FactType, Any]]] = {}
-        seen_packs: dict[str, Pack] = {}
+        self._params: dict[int, dict[str, tuple[T.FactType, Any]]] = {}     # id(pack) -> parameters
+        self.windows: dict[int, Window] = {}                                 # id(pack) -> its dates
+        seen_versions: dict[tuple[str, str], Pack] = {}
         for pack in self.packs:
-            if pack.name in seen_packs:
-                self.issue(pack, ("pack",), f"pack `{pack.name}` is loaded twice",
-                           f"also in {seen_packs[pack.name].doc.file}")
-            seen_packs[pack.name] = pack
-            self._params[pack.name] = params = {}
+            known = seen_versions.setdefault((pack.name, pack.model.version), pack)
+            if known is not pack:
+                self.issue(pack, ("version",), f"version `{pack.model.version}` of pack `{pack.name}` is loaded twice",
+                           f"also in {known.doc.file}")
+            window = window_of(pack, self.issue)
+            if window is not None:
+                self.windows[id(pack)] = window
+            self._params[id(pack)] = params = {}
             for name, p in pack.model.parameters.items():
                 ftype = T.TYPES[p.type]
                 try:
@@ -207,7 +212,13 @@ class _Compiler:
                 except ValueError as exc:
                     params[name] = (ftype, None)
                     self.issue(pack, ("parameters", name, "value"), f"{exc} (parameter type is {p.type})")
+        check_versions(self.packs, self.windows, self.issue)
         derivations = self.derivations()
+        for window in self.windows.values():     # after derivations: a pack may choose by one it derives
+            spec = self.spec(window.pack, window.by, ("effective", "by"))
+            if spec is not None and spec.type.name != "instant":
+                self.issue(window.pack, ("effective", "by"), f"`{window.by}` is a {spec.type.name}, "
+                                                             "a version is chosen by an instant")
         rules = self.rules()
         self.stratify(rules)
         fields = sorted({path for r in rules for leaf in walk(r.condition) for path in leaf.paths()})
@@ -216,7 +227,9 @@ class _Compiler:
         if len(rules) > MAX_RULES:
             self.issue(self.packs[0], ("rules",), f"{len(rules)} rules loaded; at most {MAX_RULES} are supported")
         raise_first(self.issues)
-        return Program([PackInfo.of(p) for p in self.packs], rules, derivations, self.specs, fields,
+        infos = [PackInfo.of(p, *((w.by, w.condition()) if (w := self.windows.get(id(p))) else ()))
+                 for p in self.packs]
+        return Program(infos, rules, derivations, self.specs, fields,
                        1 + max((r.stratum for r in rules), default=0), sorted(self.classified),
                        self.packs[0].model.timezone)
 
@@ -225,6 +238,8 @@ class _Compiler:
         self._derivation_pack: dict[str, Pack] = {}
         for pack in self.packs:
             for name, d in pack.model.derive.items():
+                if self.same_derivation(pack, name, d):
+                    continue               # another version of this pack derives it alike: computed once
                 if name in self.specs:
                     self.issue(pack, ("derive", name), f"`{name}` is already a fact", "choose another name")
                     continue
@@ -268,6 +283,18 @@ class _Compiler:
             out.append(Derivation(name, fn, args))
         return self.order_derivations(out)
 
+    def same_derivation(self, pack: Pack, name: str, d) -> bool:
+        """Whether another dated version of `pack` already derives `name` with the same function and values."""
+        other = self._derivation_pack.get(name)
+        if other is None or other.name != pack.name or id(pack) not in self.windows or id(other) not in self.windows:
+            return False
+
+        def resolved(p: Pack, value):
+            return self._params[id(p)].get(value.param) if isinstance(value, ParamRef) else value
+        mine = other.model.derive[name]
+        return mine.fn == d.fn and mine.args.keys() == d.args.keys() and all(
+            resolved(other, mine.args[a]) == resolved(pack, d.args[a]) for a in d.args)
+
     def order_derivations(self, derivs: list[Derivation]) -> list[Derivation]:
         def cycle(d: Derivation, names: tuple) -> None:
             self.issue(self._derivation_pack[d.name], ("derive", d.name),
@@ -293,11 +320,13 @@ class _Compiler:
         for pack in self.packs:
             for i, rule in enumerate(pack.model.rules):
                 loc = ("rules", i)
-                if rule.id in ids:
-                    self.issue(pack, loc + ("id",), f"duplicate rule id `{rule.id}`", f"first defined in {ids[rule.id]}")
+                window = self.windows.get(id(pack))
+                rule_id = versioned_id(rule.id, pack) if pack.model.effective else rule.id
+                if rule_id in ids:
+                    self.issue(pack, loc + ("id",), f"duplicate rule id `{rule_id}`", f"first defined in {ids[rule_id]}")
                     continue
                 line, _ = pack.where(loc + ("id",))
-                ids[rule.id] = f"{pack.doc.file}:{line}"
+                ids[rule_id] = f"{pack.doc.file}:{line}"
                 if self.catalogue is not None and rule.clause not in self.catalogue:
                     self.issue(pack, loc + ("clause",), f"clause `{rule.clause}` is not in the clause catalogue",
                                did_you_mean(rule.clause, self.catalogue) or "see docs/policy.md")
@@ -319,20 +348,54 @@ class _Compiler:
                     if self.spec(pack, path, loc + ("facts", j)) is not None:
                         facts.append(path)
                 self.templates(pack, rule, loc)
+                quoted = [lang for lang in ("zh", "en") if "{article}" in getattr(rule.message, lang)]
+                cited = ()
+                if quoted and self.catalogue is not None and rule.clause in self.catalogue:
+                    cited = articles(rule.clause, self.catalogue[rule.clause], pack, window, self.issue,
+                                     loc + ("message", quoted[0]))
                 compiled.append(CompiledRule(
-                    id=rule.id, clause=rule.clause, pack=pack.name, title=rule.title or rule.id,
+                    id=rule_id, clause=rule.clause, pack=pack.name, title=rule.title or rule.id,
                     kind=then.kind, party=then.party, station_fact=station_fact,
                     severity=then.severity or DEFAULT_SEVERITY.get(then.kind, "error"),
                     classify=then.classify, level=then.level,
                     fine=self.amount(pack, then.fine_cny, loc + ("then", "fine_cny")),
                     refund=self.amount(pack, then.refund_cny, loc + ("then", "refund_cny")),
-                    scope=Node("all", tuple(c for c in scope if c is not None)),
+                    scope=Node("all", tuple(c for c in [window and window.condition()] + scope if c is not None)),
                     when=Node("all", tuple(c for c in when if c is not None)),
                     facts=tuple(facts), messages={"zh": rule.message.zh, "en": rule.message.en},
                     overrides=tuple(rule.overrides), deadline=deadline, harms=tuple(then.harm) or (rule.clause,),
+                    articles=cited,
                     location=(pack.doc.file, line)))
+        self.resolve_versions(compiled)
         self.precedence(compiled)
         return compiled
+
+    def resolve_versions(self, rules: list[CompiledRule]) -> None:
+        """Overrides between dated versions, and one `not_covered` rule per dated pack with uncovered days.
+
+        A rule of a dated version overriding `x` means its own version's `x@v` when that
+        exists; a rule overriding a rule of a dated pack from outside it overrides every version.
+        """
+        if not self.windows:
+            return
+        versions: dict[str, list[str]] = {}
+        for r in rules:
+            base, _, version = r.id.partition("@")
+            if version:
+                versions.setdefault(base, []).append(r.id)
+        own = {r.id for r in rules}
+        for r in rules:
+            _, _, version = r.id.partition("@")
+            r.overrides = tuple(dict.fromkeys(
+                t2 for t in r.overrides
+                for t2 in ([f"{t}@{version}"] if version and f"{t}@{version}" in own else versions.get(t, [t]))))
+        by_name: dict[str, list[Window]] = {}
+        for w in self.windows.values():
+            by_name.setdefault(w.pack.name, []).append(w)
+        for name, windows in sorted(by_name.items()):
+            rule = not_in_force_rule(name, windows)
+            if rule is not None and rule.id not in own:
+                rules.append(rule)
 
     def deadline(self, pack: Pack, d, loc: tuple):
         ok = True
@@ -376,9 +439,12 @@ class _Compiler:
 
     def rule_loc(self, rule: CompiledRule) -> tuple[Pack, tuple]:
         """The pack and location path of a compiled rule, for reporting."""
-        pack = next(p for p in self.packs if p.name == rule.pack)
-        index = next(i for i, x in enumerate(pack.model.rules) if x.id == rule.id)
-        return pack, ("rules", index)
+        for pack in self.packs:
+            for index, x in enumerate(pack.model.rules):
+                if pack.name == rule.pack and (versioned_id(x.id, pack) if pack.model.effective else x.id) == rule.id:
+                    return pack, ("rules", index)
+        pack = next(p for p in self.packs if p.name == rule.pack)     # a rule versions.py wrote
+        return pack, ("effective",)
 
     def stratify(self, rules: list[CompiledRule]) -> None:
         writers: dict[str, list[CompiledRule]] = {}
@@ -400,6 +466,11 @@ class _Compiler:
         by_id = {r.id: r for r in rules}
         for r in dependency_order(rules, lambda r: r.id, writers_read, cycle):
             r.stratum = 1 + max((by_id[w].stratum for w in writers_read(r) if w != r.id), default=-1)
+
+
+def versioned_id(rule_id: str, pack: Pack) -> str:
+    """A dated version's rule is `id@version`: versions of one pack share rule ids, a Program may not."""
+    return f"{rule_id}@{pack.model.version}"
 
 
 def deadline_condition(due: str, actual: str, origin: str | None = None) -> Node:

@@ -161,10 +161,23 @@ class Rule(Strict):
     overrides: list[str] = Field(default_factory=list)
 
 
+DATE = r"^\d{4}-\d{2}-\d{2}$"
+
+
+class Effective(Strict):
+    """When a version of a pack is in force: days in the pack's time zone, both inclusive, both optional."""
+
+    from_: str | None = Field(None, alias="from", pattern=DATE, description="first day in force (YYYY-MM-DD)")
+    until: str | None = Field(None, pattern=DATE, description="last day in force (YYYY-MM-DD)")
+    by: str | None = Field(None, description="the instant fact that picks the version; default: collected_at")
+
+
 class PackModel(Strict):
     pack: str = Field(pattern=NAME)
     version: str
     timezone: str = "Asia/Shanghai"
+    effective: Effective | None = Field(None, description="dated version: in force only for cases whose `by` "
+                                        "instant falls in these days; several versions of one pack may be loaded")
     source: str | None = None
     description: str | None = None
     parameters: dict[str, Parameter] = Field(default_factory=dict)
@@ -172,11 +185,23 @@ class PackModel(Strict):
     rules: list[Rule] = Field(min_length=1)
 
 
+class ClauseVersion(Strict):
+    """The article a clause cites during some days (a revision of the regulation renumbered it)."""
+
+    from_: str | None = Field(None, alias="from", pattern=DATE, description="first day (YYYY-MM-DD)")
+    until: str | None = Field(None, pattern=DATE, description="last day (YYYY-MM-DD)")
+    article: str = Field(min_length=1)
+    note: str | None = None
+
+
 class Clause(Strict):
     title: str = Field(min_length=1)
     source: str | None = Field(None, description="the source text, in seeds/")
     verified: bool | None = Field(None, description="whether the text of the source itself was read")
     note: str | None = None
+    article: str | None = Field(None, description="the article cited, quoted in messages as {article}")
+    versions: list[ClauseVersion] = Field(default_factory=list, description="dated articles, for a clause whose "
+                                          "number changed between revisions; a finding quotes the one in force")
 
 
 class Catalogue(Strict):
@@ -316,8 +341,11 @@ def read_catalogue(path: str | Path) -> tuple[dict[str, dict] | None, list[Issue
     The clauses come back whenever they are a mapping, even with a bad entry: the packs'
     clause ids can still be checked against them.
     """
-    _, doc, issues = read_model(path, Catalogue, "a clause catalogue")
+    catalogue, doc, issues = read_model(path, Catalogue, "a clause catalogue")
     clauses = doc.data.get("clauses") if doc is not None and isinstance(doc.data, dict) else None
+    if catalogue is not None:
+        from .versions import article_issues
+        issues += article_issues(catalogue, doc)
     return (clauses if isinstance(clauses, dict) and clauses else None), issues
 
 
@@ -342,5 +370,5 @@ def pack_schema() -> dict:
     return PackModel.model_json_schema(by_alias=True)
 
 
-SPECIAL_PLACEHOLDERS = ("station", "party", "branches", "fine_cny", "refund_cny", "clause", "rule")
+SPECIAL_PLACEHOLDERS = ("station", "party", "branches", "fine_cny", "refund_cny", "clause", "rule", "article")
 FORMATS = ("time", "date", "datetime")

@@ -48,12 +48,16 @@ class PackInfo:
     file: str
     timezone: str
     parameters: tuple[tuple[str, str, Any], ...] = ()     # (name, type, value as written)
+    # a dated version (`effective:`): the instant fact that picks it and the condition "in force"
+    # over that fact (None: in force always); its rules' scopes start with the same condition
+    by: str | None = None
+    window: "Node | None" = None
 
     @classmethod
-    def of(cls, pack) -> "PackInfo":
+    def of(cls, pack, by: str | None = None, window: "Node | None" = None) -> "PackInfo":
         m = pack.model
         return cls(pack.name, m.version, pack.digest, pack.doc.file, m.timezone,
-                   tuple((n, p.type, p.value) for n, p in m.parameters.items()))
+                   tuple((n, p.type, p.value) for n, p in m.parameters.items()), by, window)
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,8 @@ class CompiledRule:
     deadline: tuple[str, str, str] | None   # (name, due fact, actual fact)
     location: tuple[str, int | None]
     harms: tuple[str, ...] = ()
+    # `{article}` in its messages: (condition, article) pairs, the first whose condition holds (versions.articles)
+    articles: tuple[tuple[Node, str], ...] = ()
     stratum: int = 0
     reads_chain: frozenset = frozenset()
 

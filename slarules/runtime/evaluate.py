@@ -15,66 +15,51 @@ from ..packs.program import Leaf, Node
 from .values import flag_key, key
 
 
-def leaf_value(leaf: Leaf, doc: dict[str, Any]) -> bool | None:
-    op = OPERATORS[leaf.op]
-    left = key(leaf.left)
-    if op.shape == "exists":
-        return (left in doc) == leaf.value
-    if left not in doc:
-        return op.when_absent(leaf.value)
-    if op.shape == "contains":
-        return bool(doc.get(flag_key(leaf.left, leaf.value)))
-    if leaf.right is not None:
-        right = key(leaf.right)
-        if right not in doc:
-            return None
-        return op.compare(doc[left], doc[right])
-    return op.compare(doc[left], leaf.value)
+def _once(compile_fn):
+    """`compile_fn(node)` built once per tree object: the plain calls below reuse it.
+
+    Keyed by identity (a tree may be hashed only at the cost of walking it); the
+    entry holds the tree, so its id is not reused while cached; bounded.
+    """
+    built: dict[int, tuple[Any, Any]] = {}
+
+    def compiled(node):
+        hit = built.get(id(node))
+        if hit is not None and hit[0] is node:
+            return hit[1]
+        if len(built) >= 4096:
+            built.clear()
+        fn = compile_fn(node)
+        built[id(node)] = (node, fn)
+        return fn
+    return compiled
 
 
 def value(node, doc: dict[str, Any]) -> bool | None:
-    if isinstance(node, Leaf):
-        return leaf_value(node, doc)
-    results = [value(c, doc) for c in node.children]
-    if node.op == "all":
-        if any(r is False for r in results):
-            return False
-        return None if any(r is None for r in results) else True
-    if any(r is True for r in results):
-        return True
-    return None if any(r is None for r in results) else False
+    """The tree's Kleene value for one document: True, False or None (unknown)."""
+    return _tree(node)(doc)
+
+
+def leaf_value(leaf: Leaf, doc: dict[str, Any]) -> bool | None:
+    return _tree(leaf)(doc)
 
 
 def unknown_facts(node, doc: dict[str, Any]) -> list[str]:
     """Absent facts that keep an undecided tree undecided."""
-    if value(node, doc) is not None:
-        return []
-    if isinstance(node, Leaf):
-        return [p for p in node.paths() if key(p) not in doc]
-    out: list[str] = []
-    for child in node.children:
-        out.extend(unknown_facts(child, doc))
-    return out
+    return _unknown(node)(doc)
 
 
 def true_labels(node, doc: dict[str, Any]) -> list[str]:
     """Labels of the branches that held, in pack order."""
-    out: list[str] = []
-    label = getattr(node, "label", None)
-    if value(node, doc) is True:
-        if label:
-            out.append(label)
-        if isinstance(node, Node):
-            for child in node.children:
-                out.extend(true_labels(child, doc))
-    return out
+    return _labels(node)(doc)
 
 
 def compile_tree(node):
-    """The same three-valued `value`, as a closure built once (keys and operators resolved).
+    """`value` as a closure built once (keys and operators resolved): the one evaluator.
 
     The verdict asks every rule's scope and condition per case; walking the
-    tree each time spent most of a verdict's time re-deriving field names.
+    tree each time spent most of a verdict's time re-deriving field names, so
+    the tree is compiled, and the plain functions above call the same closures.
     """
     if isinstance(node, Leaf):
         return _compile_leaf(node)
@@ -116,7 +101,7 @@ def _compile_leaf(leaf: Leaf):
 
 
 def compile_labels(node):
-    """`true_labels` as a closure built once (the same labels in the same order)."""
+    """`true_labels` as a closure built once: the labels of the branches that held, in pack order."""
     holds = compile_tree(node)
     label = getattr(node, "label", None)
     kids = tuple(compile_labels(c) for c in node.children) if isinstance(node, Node) else ()
@@ -132,7 +117,7 @@ def compile_labels(node):
 
 
 def compile_unknown(node):
-    """`unknown_facts` as a closure built once (the same paths in the same order)."""
+    """`unknown_facts` as a closure built once: the absent facts keeping an undecided tree undecided."""
     holds = compile_tree(node)
     if isinstance(node, Leaf):
         pairs = tuple((p, key(p)) for p in node.paths())
@@ -147,3 +132,6 @@ def compile_unknown(node):
             out.extend(kid(doc))
         return out
     return unknown
+
+
+_tree, _labels, _unknown = _once(compile_tree), _once(compile_labels), _once(compile_unknown)

@@ -156,6 +156,16 @@ class CaseSpace:
         })
 
     def strategy(self) -> st.SearchStrategy[dict]:
+        """Cases drawn fresh or from seeds; with dated packs, some moved in time to a version's first or last second."""
+        cases = self._strategy()
+        edges = sorted({leaf.shown for p in self.program.packs if p.window is not None
+                        for leaf in walk(p.window) if isinstance(leaf.shown, datetime)})
+        if not edges:
+            return cases
+        moves = st.sampled_from([None] + [(edge, timedelta(seconds=s)) for edge in edges for s in (-1, 0)])
+        return st.builds(_moved, cases, moves)
+
+    def _strategy(self) -> st.SearchStrategy[dict]:
         fresh = st.fixed_dictionaries({"waybill": st.just("W1")},
                                       optional={k: v for k, v in self.blocks.items()})
         if not self.seeds:
@@ -172,6 +182,32 @@ class CaseSpace:
                         case.pop(name, None)
             return case
         return st.one_of(mutated(), fresh)
+
+
+def _moved(case: dict, move) -> dict:
+    """`case` with every timestamp shifted alike so that its collect scan (else first scan) is at `edge + step`."""
+    scans = case.get("scans")
+    if move is None or not isinstance(scans, list) or not scans:
+        return case
+    edge, step = move
+    collect = next((s for s in scans if isinstance(s, dict) and s.get("type") == "collect"), scans[0])
+    try:
+        delta = edge + step - datetime.fromisoformat(collect["at"])
+    except (TypeError, KeyError, ValueError):
+        return case
+
+    def shift(value):
+        if isinstance(value, dict):
+            return {k: shift(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [shift(v) for v in value]
+        if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T":
+            try:
+                return (datetime.fromisoformat(value) + delta).isoformat()
+            except (ValueError, TypeError, OverflowError):
+                return value
+        return value
+    return shift(case)
 
 
 class Simulator:

@@ -626,6 +626,8 @@ def dictionary() -> list[str]:
     from slarules.packs.vocabulary import BASE_FACTS, FUNCTIONS
     words = set(TOKENS)
     words |= {p.rsplit(".", 1)[-1] for p in BASE_FACTS} | set(BASE_FACTS) | set(FUNCTIONS)
+    from slarules.case.fields import leaves
+    words |= {part for path, _ in leaves() for part in path.split(".")}   # fields no rule reads (the KPIs') too
     for values in (C.PRODUCTS, C.SCAN_TYPES, C.SIGNED_BY, C.HUB_FINDS, C.COMPLAINT_KINDS, C.CHANNELS,
                    C.COMPLAINT_ISSUES, KINDS, PARTIES, OPERATORS, PARAM_VALUES["duration"], PARAM_VALUES["time"]):
         words |= set(values)

@@ -1,0 +1,278 @@
+"""The verdict's shape, once: its parts, their fields in contract order with their kind,
+the order of findings and how money adds up.
+
+Everything that writes a verdict derives from here: the per-case JSON
+(`Verdict.to_json`, `to_dict`, written from these dataclasses' fields) and the
+columnar path's Polars expressions (`verdict/columns.py`, from the same fields
+and kinds). A new verdict field is one line in a dataclass below (with its kind)
+plus its value in each backend; the renderers follow.
+
+No Polars here: a single CLI call imports this module.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields as dataclass_fields
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+# ---- kinds: how a field's value is written -------------------------------------------------
+STRING = "string"            # a JSON string (the columnar path gives its escaped body)
+STRING_OR_NULL = "string?"   # a JSON string or null
+INSTANT = "instant"          # isoformat text in the case's zone (the columnar path gives it as JSON)
+INSTANT_OR_NULL = "instant?"
+PARTS = "parts"              # a list of verdict parts (packs, findings, deadlines): objects of their own layout
+STRINGS = "strings"          # a sorted list of strings
+OBJECT = "object"            # a JSON object of values (a finding's quoted facts)
+COUNT_OR_NULL = "count?"     # a positive int, or null for none (0)
+MONEY = "money"              # an amount in yuan with two places, as a string
+MONEY_MAP = "money map"      # payer → MONEY, payers sorted, only amounts > 0
+
+
+def shown_as(name: str, part: type | None = None) -> Any:
+    """A dataclass field of this kind (`part`: the dataclass of a PARTS list's items)."""
+    return field(metadata={"kind": name, "part": part})
+
+
+class Field(NamedTuple):
+    name: str
+    kind: str
+    part: type | None
+    key: str                 # '"name": ', as json.dumps writes a key
+
+
+def layout(cls: type) -> tuple[Field, ...]:
+    """A part's fields in contract order, with their kinds."""
+    return tuple(Field(f.name, f.metadata["kind"], f.metadata["part"], json.dumps(f.name) + ": ")
+                 for f in dataclass_fields(cls))
+
+
+# ---- the parts ---------------------------------------------------------------------------
+# Plain dataclasses, not Pydantic models: a verdict is built by us, never parsed, and
+# importing Pydantic would double a CLI call's start-up. `slarules schema verdict`
+# still gets its JSON schema from them through Pydantic's TypeAdapter.
+
+class _Part:
+    def to_dict(self) -> dict[str, Any]:
+        """The part's JSON object, keys in contract order (copies: a caller may change it)."""
+        out = {}
+        for f in _LAYOUT[type(self)]:
+            value = getattr(self, f.name)
+            if f.kind == PARTS:
+                value = [item.to_dict() for item in value]
+            elif type(value) in (list, dict):
+                value = type(value)(value)
+            out[f.name] = value
+        return out
+
+
+@dataclass
+class PackRef(_Part):
+    name: str = shown_as(STRING)
+    version: str = shown_as(STRING)
+    digest: str = shown_as(STRING)
+
+
+@dataclass
+class Finding(_Part):
+    clause: str = shown_as(STRING)
+    rule: str = shown_as(STRING)
+    kind: str = shown_as(STRING)
+    party: str = shown_as(STRING)
+    station: str | None = shown_as(STRING_OR_NULL)
+    fine_cny: str = shown_as(MONEY)
+    refund_cny: str = shown_as(MONEY)
+    severity: str = shown_as(STRING)
+    facts: dict[str, Any] = shown_as(OBJECT)
+    message: str = shown_as(STRING)
+
+
+@dataclass
+class DeadlineStatus(_Part):
+    name: str = shown_as(STRING)
+    clause: str = shown_as(STRING)
+    rule: str = shown_as(STRING)
+    due: str = shown_as(INSTANT)
+    actual: str | None = shown_as(INSTANT_OR_NULL)
+    status: str = shown_as(STRING)           # met | breached | open
+
+
+@dataclass
+class Verdict(_Part):
+    """The verdict of docs/contract.md; `to_dict()` is its JSON object, keys in contract order."""
+
+    waybill: str = shown_as(STRING)
+    as_of: str = shown_as(INSTANT)
+    packs: list[PackRef] = shown_as(PARTS, PackRef)
+    findings: list[Finding] = shown_as(PARTS, Finding)
+    classifications: list[str] = shown_as(STRINGS)
+    complaint_level: int | None = shown_as(COUNT_OR_NULL)
+    fines_cny: dict[str, str] = shown_as(MONEY_MAP)
+    refunds_cny: str = shown_as(MONEY)
+    missing: list[str] = shown_as(STRINGS)
+    not_covered: list[str] = shown_as(STRINGS)
+    deadlines: list[DeadlineStatus] = shown_as(PARTS, DeadlineStatus)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        if indent == 2:
+            try:
+                return _json2(self)
+            except _Unexpected:
+                pass
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+
+    @staticmethod
+    def json_schema() -> dict[str, Any]:
+        from pydantic import TypeAdapter
+        return TypeAdapter(Verdict).json_schema()
+
+
+_LAYOUT = {cls: layout(cls) for cls in (PackRef, Finding, DeadlineStatus, Verdict)}
+VERDICT, FINDING, DEADLINE, PACK = (_LAYOUT[c] for c in (Verdict, Finding, DeadlineStatus, PackRef))
+
+
+# ---- findings and money ------------------------------------------------------------------
+NOT_COVERED = "not_covered"     # a rule of this kind is reported as "CLAUSE: message" in not_covered, not as a finding
+
+# A finding's amounts (a rule's `fine`, `refund`): the finding field each is shown in, and
+# how the verdict adds them up — per payer (its station, else its party; only amounts > 0;
+# payers sorted) into a MONEY_MAP, or over all findings into a MONEY total.
+AMOUNTS = {"fine": "fine_cny", "refund": "refund_cny"}
+PER_PAYER = {"fines_cny": "fine"}
+TOTAL = {"refunds_cny": "refund"}
+ZERO = Decimal("0.00")
+
+
+def finding_order(clause_order: dict[str, int], clause: str, rule: str) -> tuple:
+    """Where a finding goes: its clause in the packs' clause order (unknown clauses last), then clause, rule."""
+    return (clause_order.get(clause, 10**6), clause, rule)
+
+
+def payer(station: str | None, party: str) -> str:
+    """Who a finding's money is booked to."""
+    return station or party
+
+
+def money(d: Decimal) -> str:
+    if d is ZERO:              # no fine, no refund: the usual case
+        return "0.00"
+    return f"{d.quantize(ZERO)}"
+
+
+def money_fields(booked: list[tuple[str, dict[str, Decimal]]]) -> dict[str, Any]:
+    """The verdict's money fields from each finding's (payer, amounts), per PER_PAYER and TOTAL."""
+    out: dict[str, Any] = {}
+    for name, amount in PER_PAYER.items():
+        sums: dict[str, Decimal] = {}
+        for who, amounts in booked:
+            value = amounts[amount]
+            if value > 0:
+                sums[who] = sums.get(who, ZERO) + value
+        out[name] = {k: money(v) for k, v in sorted(sums.items())}
+    for name, amount in TOTAL.items():
+        total = ZERO
+        for _, amounts in booked:
+            total += amounts[amount]
+        out[name] = money(total)
+    return out
+
+
+# ---- the per-case JSON (indent=2) ----------------------------------------------------------
+
+class _Unexpected(Exception):
+    """A value `_indented` does not render itself: json.dumps decides (and raises as it would)."""
+
+
+_string = json.encoder.encode_basestring      # the C encoder json.dumps uses with ensure_ascii=False
+_float = float.__repr__
+_NL1, _NL3 = "\n  ", "\n      "
+
+
+def _write_json2() -> Any:
+    """`_json2(verdict)`: to_json(indent=2) written straight from the fields, with no to_dict() in between.
+
+    Same bytes as json.dumps(verdict.to_dict(), ensure_ascii=False, indent=2).
+    Generated from VERDICT (as runtime/values.py generates its functions from the
+    field table), so the hot per-case path runs straight-line code with the keys
+    as constants: values go through `_indented` at their depth, parts through
+    `_objects`, and anything unexpected raises _Unexpected (json.dumps then).
+    """
+    ns: dict[str, Any] = {"_objects": _objects, "_indented": _indented, "_string": _string, "_NL1": _NL1}
+    lines = ["def _json2(v):", "    out = []"]
+    for n, f in enumerate(VERDICT):
+        ns[f"K{n}"] = ("{" if n == 0 else ",") + _NL1 + f.key
+        if f.kind == PARTS:
+            ns[f"P{n}"] = f.part
+            lines += [f"    out.append(K{n})", f"    _objects(out, v.{f.name}, P{n})"]
+        else:
+            lines += [f"    x = v.{f.name}",
+                      f"    out += (K{n}, _string(x) if type(x) is str else _indented(x, _NL1))"]
+    lines += ['    out.append("\\n}")', '    return "".join(out)']
+    exec("\n".join(lines), ns)
+    return ns["_json2"]
+
+
+# a part's (key text, field) pairs, for _objects
+_KEYS = {cls: tuple((f.key, f.name) for f in fields) for cls, fields in _LAYOUT.items()}
+
+
+def _objects(out: list[str], items: list, cls: type) -> None:
+    """A list of verdict parts (findings, deadlines, packs) as json.dumps(indent=2) at depth 2 writes it."""
+    if not items:
+        out.append("[]")
+        return
+    fields = _KEYS[cls]
+    sep = "[\n    "
+    for item in items:
+        if type(item) is not cls:
+            raise _Unexpected
+        lead = sep + "{\n      "
+        for key_text, name in fields:
+            value = getattr(item, name)
+            out += (lead, key_text, _string(value) if type(value) is str else _indented(value, _NL3))
+            lead = ",\n      "
+        out.append("\n    }")
+        sep = ",\n    "
+    out.append("\n  ]")
+
+
+def _indented(value: Any, newline: str) -> str:
+    """json.dumps(value, ensure_ascii=False, indent=2), byte for byte, for the types a verdict holds.
+
+    With an indent, json.dumps runs its pure-Python encoder (generators per level);
+    this direct recursion over str, int, bool, None, lists and dicts with string keys
+    is several times faster. Anything else (a float that is not finite, a non-string
+    key, another type) raises _Unexpected and json.dumps renders the whole verdict.
+    """
+    kind = type(value)
+    if kind is str:
+        return _string(value)
+    if kind is dict:
+        if not value:
+            return "{}"
+        inner = newline + "  "
+        parts = []
+        for k, v in value.items():
+            if type(k) is not str:
+                raise _Unexpected
+            parts.append(_string(k) + ": " + _indented(v, inner))
+        return "{" + inner + ("," + inner).join(parts) + newline + "}"
+    if kind is list:
+        if not value:
+            return "[]"
+        inner = newline + "  "
+        return "[" + inner + ("," + inner).join([_indented(v, inner) for v in value]) + newline + "]"
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and value == value and value not in (float("inf"), float("-inf")):
+        return _float(value)
+    raise _Unexpected
+
+
+_json2 = _write_json2()

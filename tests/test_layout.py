@@ -1,0 +1,95 @@
+"""The verdict layout's two writers agree: verdict/columns.py (Polars) gives json.dumps's bytes.
+
+The columnar path writes verdicts only through `columns.part` and books money
+only through `columns.money_maps`; here both meet the per-case definitions
+(`to_dict`/json.dumps, `layout.money_fields`) on arbitrary values, not just
+the ones the shipped packs happen to produce.
+"""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from slarules.runtime._polars import pl
+from slarules.verdict import columns
+from slarules.verdict.layout import (AMOUNTS, FINDING, PER_PAYER, TOTAL, Finding, Verdict, VERDICT, layout,
+                                     money, money_fields)
+
+SAFE = st.text(st.characters(codec="utf-8", exclude_characters='"\\', min_codepoint=0x20), max_size=12)
+FEN = st.integers(-10**9, 10**9)
+QUICK = settings(max_examples=40, deadline=None)
+
+
+def test_the_dataclasses_are_the_layout():
+    assert [f.name for f in VERDICT] == list(Verdict.__dataclass_fields__)
+    assert [f.name for f in FINDING] == list(Finding.__dataclass_fields__)
+    assert all(f.part is not None for f in VERDICT if f.kind == "parts")
+    assert {v for v in AMOUNTS.values()} <= {f.name for f in FINDING}
+    assert set(PER_PAYER.values()) | set(TOTAL.values()) <= set(AMOUNTS)
+    assert set(PER_PAYER) | set(TOTAL) <= {f.name for f in VERDICT}
+    assert layout(Verdict) == VERDICT
+
+
+@QUICK
+@given(st.fixed_dictionaries({
+    "clause": SAFE, "rule": SAFE, "kind": SAFE, "party": SAFE, "severity": SAFE, "message": SAFE,
+    "station": st.none() | SAFE, "fine_cny": FEN, "refund_cny": FEN,
+    "facts": st.dictionaries(SAFE, st.none() | st.integers() | SAFE, max_size=3)}),
+    st.sets(st.sampled_from([f.name for f in FINDING])))
+def test_a_finding_written_by_columns_is_json_dumps(values, as_columns):
+    """Each field either as a column or as a constant: the same bytes as the dataclass's to_dict."""
+    finding = Finding(**{**values, "fine_cny": money(Decimal(values["fine_cny"]).scaleb(-2)),
+                         "refund_cny": money(Decimal(values["refund_cny"]).scaleb(-2))})
+    frame = {}
+    given_values = {}
+    for f in FINDING:
+        value = getattr(finding, f.name)
+        if f.name not in as_columns:
+            given_values[f.name] = value
+            continue
+        if f.kind == "money":
+            frame[f.name] = pl.Series([values[f.name]], dtype=pl.Int64)
+        elif f.kind == "object":
+            text = ", ".join(f"{json.dumps(k, ensure_ascii=False)}: {json.dumps(v, ensure_ascii=False)}"
+                             for k, v in value.items())
+            frame[f.name] = pl.Series([text], dtype=pl.String)
+        else:
+            frame[f.name] = pl.Series([value], dtype=pl.String)
+        given_values[f.name] = pl.col(f.name)
+    out = pl.DataFrame(frame or {"x": [0]}).select(columns.finding(given_values).alias("json"))["json"][0]
+    assert out == json.dumps(finding.to_dict(), ensure_ascii=False)
+
+
+@QUICK
+@given(st.lists(st.tuples(st.integers(1, 4), st.sampled_from(["A站", "B", "hub", "客服"]),
+                          st.fixed_dictionaries({a: st.integers(-500, 10**7) for a in AMOUNTS})), max_size=25))
+def test_money_maps_book_money_as_money_fields(bookings):
+    """Per row, columns.money_maps gives the PER_PAYER maps layout.money_fields gives (as JSON items)."""
+    payers = pl.DataFrame({"__row": [r for r, _, _ in bookings], "who": [w for _, w, _ in bookings],
+                           **{a: [amounts[a] for _, _, amounts in bookings] for a in AMOUNTS}},
+                          schema={"__row": pl.Int64, "who": pl.String, **{a: pl.Int64 for a in AMOUNTS}})
+    got = {row["__row"]: row for row in columns.money_maps(payers).iter_rows(named=True)}
+    for r in sorted({r for r, _, _ in bookings}):                  # (a row with no amount > 0: no entry)
+        expected = money_fields([(w, {a: Decimal(v).scaleb(-2) for a, v in amounts.items()})
+                                 for row, w, amounts in bookings if row == r])
+        for name in PER_PAYER:
+            text = got.get(r, {}).get(f"__{name}")
+            assert json.loads("{" + (text or "") + "}") == expected[name]
+            assert "{" + (text or "") + "}" == json.dumps(expected[name], ensure_ascii=False)
+
+
+def test_choices_of_one_column_are_picked_together():
+    """Consecutive Choice fields by the same column are one pick of their joint text; null where none matches."""
+    frame = pl.DataFrame({"which": [0, 1, None, 7], "due": ['"d0"', '"d1"', '"d2"', '"d3"']})
+    which = pl.col("which")
+    expr = columns.deadline({"name": "delivery", "clause": columns.Choice(which, {0: "TB-1", 1: "OV-1"}),
+                             "rule": columns.Choice(which, {0: "tb.late", 1: "ov.big"}),
+                             "due": pl.col("due"), "actual": pl.lit("null"), "status": "open"})
+    assert str(expr).count("when") == 2           # one pick of two options, not one per field
+    got = frame.select(expr.alias("json"))["json"].to_list()
+    assert got[0] == '{"name": "delivery", "clause": "TB-1", "rule": "tb.late", "due": "d0", "actual": null, "status": "open"}'
+    assert json.loads(got[1])["rule"] == "ov.big" and json.loads(got[1])["clause"] == "OV-1"
+    assert got[2] is None and got[3] is None
