@@ -93,6 +93,16 @@ def dated_engine() -> Engine:
     return Engine.load([ROOT / "rules", DATED])
 
 
+# The shipped packs with a layer over two of them (examples/layers, tests/packs/layers): the differential
+# tests run them too, since a layer is applied before compiling and every backend must agree on it.
+LAYERED_PACKS = [ROOT / "rules", ROOT / "examples" / "layers", ROOT / "tests" / "packs" / "layers"]
+
+
+@pytest.fixture(scope="session")
+def layered_engine() -> Engine:
+    return Engine.load(LAYERED_PACKS)
+
+
 def fired(engine: Engine, c: dict) -> set[str]:
     return {f.rule for f in engine.adjudicate(c).findings}
 

@@ -64,10 +64,22 @@ def single(engine: Engine, case: dict) -> str:
 @DIFF
 @given(st.lists(rows(), min_size=1, max_size=12))
 def test_backends_agree_on_generated_chunks(engine, chunk):
+    agree(engine, chunk)
+
+
+def agree(engine: Engine, chunk: list[dict]) -> None:
+    """The bulk backend, the reference backend and the single-case API give the same verdicts."""
     bulk = [outcome(r) for r in engine.adjudicate_many(copy.deepcopy(chunk), as_of=AS_OF, backend="polars")]
     reference = [outcome(r) for r in engine.adjudicate_many(copy.deepcopy(chunk), as_of=AS_OF, backend="durable")]
     assert bulk == reference
     assert bulk == [single(engine, c) for c in chunk]
+
+
+@DIFF
+@given(st.lists(rows(), min_size=1, max_size=12))
+def test_backends_agree_with_a_layer_over_the_packs(layered_engine, chunk):
+    """A layer changes parameters and adds a rule before compiling: still one Program for every backend."""
+    agree(layered_engine, chunk)
 
 
 @DIFF

@@ -55,6 +55,13 @@ def test_generated_cases_agree_and_take_the_columnar_path(engine, chunk, lang, c
 
 
 @DIFF
+@given(st.lists(cases(), min_size=1, max_size=30), st.sampled_from(["zh", "en"]))
+def test_a_layer_over_the_packs_agrees_and_takes_the_columnar_path(layered_engine, chunk, lang):
+    bulk = both(layered_engine, [encode(c) for c in chunk], lang=lang)
+    assert bulk.columns is not None and bulk.columns["__row"].to_list() == list(range(1, len(chunk) + 1))
+
+
+@DIFF
 @given(st.lists(st.one_of(cases(), mutated()), min_size=1, max_size=30))
 def test_broken_and_odd_rows_agree(engine, chunk):
     both(engine, [encode(c) for c in chunk])

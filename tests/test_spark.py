@@ -215,3 +215,17 @@ def test_dated_pack_versions_are_chosen_per_row_as_locally(dated_engine, spark, 
     verdicts = [json.loads(line) for line in (tmp_path / "spark" / "v.jsonl").read_text().splitlines()]
     versions = {tuple(p["version"] for p in v["packs"] if p["name"] == "fees") for v in verdicts}
     assert versions == {(), ("2025",), ("2026",)}
+
+
+def test_a_layer_over_the_packs_gives_the_local_batch_byte_for_byte(layered_engine, spark, tmp_path):
+    """The layer is applied before compiling: the executors get the one layered Program."""
+    source = tmp_path / "cases.jsonl"
+    generate(str(source), 3_000, seed=15, bad_rate=0.01)
+    local, remote = both(layered_engine, spark, source, tmp_path, "v.jsonl")
+    assert (local.rows, local.verdicts, local.errors) == (remote.rows, remote.verdicts, remote.errors)
+    out = (tmp_path / "spark" / "v.jsonl").read_bytes()
+    assert out == (tmp_path / "local" / "v.jsonl").read_bytes()
+    first = json.loads(out.splitlines()[0])
+    assert [p["name"] for p in first["packs"]] == ["regulations", "regulations_west", "taobao", "taobao_remote", "uc"]
+    for name in ("stations.csv", "service.csv", "arrival_hours.csv", "report.html"):
+        assert (tmp_path / "spark-st" / name).read_bytes() == (tmp_path / "local-st" / name).read_bytes()

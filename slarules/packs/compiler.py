@@ -14,7 +14,8 @@ from typing import Any
 from . import types as T
 from ..errors import PackError
 from .operators import OPERATORS
-from .model import (FORMATS, SPECIAL_PLACEHOLDERS, AllOf, AnyOf, Compare, FactRef, Issue, Pack,
+from .layers import apply_layers
+from .model import (FORMATS, PARAM_PLACEHOLDER, SPECIAL_PLACEHOLDERS, AllOf, AnyOf, Compare, FactRef, Issue, Pack,
                    ParamRef, did_you_mean, raise_first)
 from .program import DURABLE_MAX_PROPERTIES, PLACEHOLDER, Amount, CompiledRule, Derivation, Leaf, Node, PackInfo, Program, walk  # noqa: F401
 from .versions import Window, articles, check_versions, not_in_force_rule, window_of
@@ -60,10 +61,11 @@ def dependency_order(nodes: list, name, deps, on_cycle) -> list:
 
 class _Compiler:
     def __init__(self, packs: list[Pack], catalogue: dict[str, Any] | None, complete: bool = True):
-        self.packs = packs
+        layering = apply_layers(packs, complete)      # a base and the layers over it become one pack
+        self.packs = packs = layering.packs
         self.catalogue = catalogue
         self.complete = complete
-        self.issues: list[Issue] = []
+        self.issues: list[Issue] = list(layering.issues)
         self.specs: dict[str, FactSpec] = dict(BASE_FACTS)
         self.classified = {r.then.classify for p in packs for r in p.model.rules if r.then.classify}
         for name in self.classified:
@@ -72,15 +74,17 @@ class _Compiler:
 
     # -- reporting ---------------------------------------------------------------------
     def issue(self, pack: Pack, loc: tuple, message: str, hint: str | None = None, severity: str = "error"):
-        line, column = pack.where(loc)
+        source, loc = pack.source(loc)      # the file that wrote it: a layered pack has several
+        line, column = source.where(loc)
         fieldname = ".".join(str(p) for p in loc) or None
-        self.issues.append(Issue(pack.doc.file, line, column, fieldname, message, severity, hint))
+        self.issues.append(Issue(source.doc.file, line, column, fieldname, message, severity, hint))
 
     @staticmethod
     def origin(pack: Pack, loc: tuple) -> str:
         """"file:line" of a pack element, for explanations and coverage reports."""
-        name = Path(pack.doc.file).name     # not the full path: explanations are machine-independent
-        line, _ = pack.where(loc)
+        source, loc = pack.source(loc)
+        name = Path(source.doc.file).name     # not the full path: explanations are machine-independent
+        line, _ = source.where(loc)
         return f"{name}:{line}" if line else name
 
     def spec(self, pack: Pack, path: str, loc: tuple) -> FactSpec | None:
@@ -227,8 +231,8 @@ class _Compiler:
         if len(rules) > MAX_RULES:
             self.issue(self.packs[0], ("rules",), f"{len(rules)} rules loaded; at most {MAX_RULES} are supported")
         raise_first(self.issues)
-        infos = [PackInfo.of(p, *((w.by, w.condition()) if (w := self.windows.get(id(p))) else ()))
-                 for p in self.packs]
+        infos = [PackInfo.of(f, *((w.by, w.condition()) if (w := self.windows.get(id(p))) else ()))
+                 for p in self.packs for f in p.files()]      # a layered pack: its base, then its layers
         return Program(infos, rules, derivations, self.specs, fields,
                        1 + max((r.stratum for r in rules), default=0), sorted(self.classified),
                        self.packs[0].model.timezone)
@@ -325,8 +329,9 @@ class _Compiler:
                 if rule_id in ids:
                     self.issue(pack, loc + ("id",), f"duplicate rule id `{rule_id}`", f"first defined in {ids[rule_id]}")
                     continue
+                source, _ = pack.source(loc)     # the base or the layer that wrote the rule
                 line, _ = pack.where(loc + ("id",))
-                ids[rule_id] = f"{pack.doc.file}:{line}"
+                ids[rule_id] = f"{source.doc.file}:{line}"
                 if self.catalogue is not None and rule.clause not in self.catalogue:
                     self.issue(pack, loc + ("clause",), f"clause `{rule.clause}` is not in the clause catalogue",
                                did_you_mean(rule.clause, self.catalogue) or "see docs/policy.md")
@@ -347,14 +352,16 @@ class _Compiler:
                 for j, path in enumerate(rule.facts):
                     if self.spec(pack, path, loc + ("facts", j)) is not None:
                         facts.append(path)
-                self.templates(pack, rule, loc)
+                messages = self.templates(pack, rule, loc)
+                # a title is the policy's own heading (Chinese in the shipped packs): its limits quoted as in zh
+                title = self.quote_parameters(pack, rule.title, "zh", loc + ("title",)) if rule.title else rule.id
                 quoted = [lang for lang in ("zh", "en") if "{article}" in getattr(rule.message, lang)]
                 cited = ()
                 if quoted and self.catalogue is not None and rule.clause in self.catalogue:
                     cited = articles(rule.clause, self.catalogue[rule.clause], pack, window, self.issue,
                                      loc + ("message", quoted[0]))
                 compiled.append(CompiledRule(
-                    id=rule_id, clause=rule.clause, pack=pack.name, title=rule.title or rule.id,
+                    id=rule_id, clause=rule.clause, pack=source.name, title=title,
                     kind=then.kind, party=then.party, station_fact=station_fact,
                     severity=then.severity or DEFAULT_SEVERITY.get(then.kind, "error"),
                     classify=then.classify, level=then.level,
@@ -362,10 +369,10 @@ class _Compiler:
                     refund=self.amount(pack, then.refund_cny, loc + ("then", "refund_cny")),
                     scope=Node("all", tuple(c for c in [window and window.condition()] + scope if c is not None)),
                     when=Node("all", tuple(c for c in when if c is not None)),
-                    facts=tuple(facts), messages={"zh": rule.message.zh, "en": rule.message.en},
+                    facts=tuple(facts), messages=messages,
                     overrides=tuple(rule.overrides), deadline=deadline, harms=tuple(then.harm) or (rule.clause,),
                     articles=cited,
-                    location=(pack.doc.file, line)))
+                    location=(source.doc.file, line)))
         self.resolve_versions(compiled)
         self.precedence(compiled)
         return compiled
@@ -408,11 +415,16 @@ class _Compiler:
             ok = ok and spec is not None
         return (d.name, d.due, d.actual) if ok else None
 
-    def templates(self, pack: Pack, rule, loc: tuple) -> None:
+    def templates(self, pack: Pack, rule, loc: tuple) -> dict[str, str]:
+        """The rule's messages with their parameters quoted ({param:NAME} -> its value as text),
+        each fact placeholder checked against the facts; the verdict fills those per case."""
+        out = {}
         for lang in ("zh", "en"):
-            for m in PLACEHOLDER.finditer(getattr(rule.message, lang)):
+            mloc = loc + ("message", lang)
+            template = getattr(rule.message, lang)
+            out[lang] = self.quote_parameters(pack, template, lang, mloc)
+            for m in PLACEHOLDER.finditer(template):
                 path, fmt = m.group(1), m.group(2)
-                mloc = loc + ("message", lang)
                 if path in SPECIAL_PLACEHOLDERS:
                     continue
                 spec = self.specs.get(path)
@@ -422,6 +434,34 @@ class _Compiler:
                 elif fmt and (fmt not in FORMATS or spec.type.name != "instant"):
                     self.issue(pack, mloc, f"format `|{fmt}` does not apply to `{path}` ({spec.type.name})",
                                f"formats {', '.join(FORMATS)} are for instants")
+        return out
+
+    def quote_parameters(self, pack: Pack, template: str, lang: str, loc: tuple) -> str:
+        """`template` with each {param:NAME} replaced by the parameter's value as a limit is written
+        (types.limit_text), once, here: every backend then sees literal text.
+
+        A quoted value must stay text: if it would complete a {fact} placeholder (a text
+        parameter holding braces), that is an error rather than a fact filled in per case.
+        """
+        params = self._params[id(pack)]
+        quoted = []
+
+        def quote(m) -> str:
+            name = m.group(1)
+            if name not in params:
+                self.issue(pack, loc, f"quotes unknown parameter `{{param:{name}}}`",
+                           did_you_mean(name, params) or (f"parameters: {', '.join(params)}" if params
+                                                          else "declare it under `parameters`"))
+                return m.group(0)
+            ftype, value = params[name]
+            quoted.append(name)
+            return T.limit_text(value, ftype, lang) if value is not None else m.group(0)
+        text = PARAM_PLACEHOLDER.sub(quote, template)
+        if quoted and [m.group(0) for m in PLACEHOLDER.finditer(text)] != [
+                m.group(0) for m in PLACEHOLDER.finditer(PARAM_PLACEHOLDER.sub("\0", template))]:
+            self.issue(pack, loc, f"quoting {', '.join(f'`{n}`' for n in quoted)} here makes a `{{...}}` "
+                                  "placeholder of its value", "a quoted parameter may not hold `{` or `}`")
+        return text
 
     def precedence(self, rules: list[CompiledRule]) -> None:
         by_id = {r.id: r for r in rules}
@@ -439,9 +479,9 @@ class _Compiler:
 
     def rule_loc(self, rule: CompiledRule) -> tuple[Pack, tuple]:
         """The pack and location path of a compiled rule, for reporting."""
-        for pack in self.packs:
+        for pack in self.packs:         # the first rule of that id: a duplicate is not compiled
             for index, x in enumerate(pack.model.rules):
-                if pack.name == rule.pack and (versioned_id(x.id, pack) if pack.model.effective else x.id) == rule.id:
+                if (versioned_id(x.id, pack) if pack.model.effective else x.id) == rule.id:
                     return pack, ("rules", index)
         pack = next(p for p in self.packs if p.name == rule.pack)     # a rule versions.py wrote
         return pack, ("effective",)

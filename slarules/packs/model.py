@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo,
+                      field_validator)
 
 from ..errors import PackError, SlaRulesError
 from ..facts import describe_error
@@ -175,6 +177,8 @@ class Effective(Strict):
 class PackModel(Strict):
     pack: str = Field(pattern=NAME)
     version: str
+    extends: str | None = Field(None, pattern=NAME, description="a layer: the pack it changes (packs/layers.py); "
+                                "its `parameters` override the base's and its rules are added to the base's")
     timezone: str = "Asia/Shanghai"
     effective: Effective | None = Field(None, description="dated version: in force only for cases whose `by` "
                                         "instant falls in these days; several versions of one pack may be loaded")
@@ -182,7 +186,14 @@ class PackModel(Strict):
     description: str | None = None
     parameters: dict[str, Parameter] = Field(default_factory=dict)
     derive: dict[str, Derivation] = Field(default_factory=dict)
-    rules: list[Rule] = Field(min_length=1)
+    rules: list[Rule] = Field(default_factory=list, validate_default=True)
+
+    @field_validator("rules")
+    @classmethod
+    def _some_rules(cls, rules: list[Rule], info: ValidationInfo) -> list[Rule]:
+        if not rules and not info.data.get("extends"):
+            raise ValueError("a pack needs at least one rule (only a layer, with `extends`, may have none)")
+        return rules
 
 
 class ClauseVersion(Strict):
@@ -223,7 +234,16 @@ class Pack:
         return self.model.pack
 
     def where(self, loc: tuple) -> tuple[int | None, int | None]:
-        return self.doc.where(loc)
+        source, at = self.source(loc)
+        return source.doc.where(at)
+
+    def source(self, loc: tuple) -> tuple["Pack", tuple]:
+        """The pack file that wrote `loc`, and where in it: this one (a layered pack has several)."""
+        return self, loc
+
+    def files(self) -> tuple["Pack", ...]:
+        """The pack files this pack was made from, in order: itself (a layered pack: base, then layers)."""
+        return (self,)
 
 
 @dataclass(frozen=True)
@@ -372,3 +392,6 @@ def pack_schema() -> dict:
 
 SPECIAL_PLACEHOLDERS = ("station", "party", "branches", "fine_cny", "refund_cny", "clause", "rule", "article")
 FORMATS = ("time", "date", "datetime")
+# {param:NAME} in a message or title quotes a pack parameter; read loosely ({param: NAME}, any
+# text up to "}") so that a misspelt name is an error, not text left in a verdict
+PARAM_PLACEHOLDER = re.compile(r"\{\s*param\s*:\s*([^{}]*?)\s*\}")

@@ -246,6 +246,26 @@ def duration_text(value: timedelta, lang: str = "zh") -> str:
     return sign + " ".join(parts)
 
 
+def limit_text(value: Any, ftype: FactType, lang: str = "zh") -> str:
+    """A pack parameter as a message quotes it: a limit, written the way a policy states it.
+
+    A duration in its largest exact unit ("2 小时", "30 min", "10 s": a limit is a round
+    number, unlike a measured delay, which `duration_text` gives exactly); a time of day as
+    HH:MM; an instant in the offset the pack wrote it in; anything else as `render` shows it.
+    """
+    if value is not None and ftype.name == "duration":
+        seconds = int(value.total_seconds())
+        for size, unit_zh, unit_en in ((3600, "小时", "h"), (60, "分钟", "min")):
+            if seconds and seconds % size == 0:
+                return f"{seconds // size} {unit_zh if lang == 'zh' else unit_en}"
+        return f"{seconds} {'秒' if lang == 'zh' else 's'}"
+    if value is not None and ftype.name == "time":
+        return value.strftime("%H:%M:%S" if value.second else "%H:%M")
+    if value is not None and ftype.name == "instant":
+        return render(value, ftype, value.tzinfo, None, lang)
+    return render(value, ftype, None, None, lang)  # type: ignore[arg-type]  # no zone: not an instant
+
+
 def to_json_value(value: Any, ftype: FactType, zone: ZoneInfo) -> Any:
     """A JSON-stable form of a value for a finding's `facts` (strings for exact numbers)."""
     if value is None:

@@ -4,7 +4,8 @@ Three passes, each only when the one before found no error, since analysing a
 pack that does not compile would report noise:
 1. shape: every schema error of every pack file (not just the first);
 2. meaning: the compiler's issues (unknown facts, types, parameters, clauses,
-   templates, precedence, cycles);
+   templates, precedence, cycles, layers), and what each layer changes in its base
+   (`info`: each parameter, base value → layer value);
 3. analysis across rules:
    - contradictions: an `all` whose tests on one fact cannot hold together
      (found statically; the rule can never fire) -> error;
@@ -24,6 +25,7 @@ from typing import Any
 from ..packs.compiler import CompiledRule, Leaf, Node, Program, check_packs, compile_packs
 from ..engine import CATALOGUE_FILE, TEST_SUFFIX, Engine, default_rules_dir, file_kind
 from ..errors import InputError, PackError, SlaRulesError
+from ..packs.layers import apply_layers
 from ..packs.model import Issue, Pack, read_catalogue, read_pack
 from ..packs.operators import OPERATORS
 from .packtest import load_test_file, merge, read_test_file
@@ -77,6 +79,7 @@ def check(paths: list[str | Path], catalogue: str | Path | None = None,
             issues += read_catalogue(f)[1]
     meaning = check_packs(packs, clauses, complete=not unloaded) if packs else []
     issues += meaning
+    issues += apply_layers(packs, complete=not unloaded).changes
     if packs and options.analyse and not unloaded and not any(i.severity == "error" for i in meaning):
         program = compile_packs(packs, clauses)
         engine = Engine(program, clauses)

@@ -220,6 +220,8 @@ class PackTester:
         self.engine = engine
         self.coverage = Coverage()
         self.tested: set[str] = set()
+        for p in engine.program.packs:      # a layer with no rules of its own is still a pack to test
+            self.coverage.rules.setdefault(p.name, set())
         for r in engine.program.rules:
             self.coverage.rules.setdefault(r.pack, set()).add(r.id)
             for path, node in branches(r):

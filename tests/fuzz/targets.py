@@ -478,7 +478,9 @@ PACK_TOKENS = ["as_of", "signed_at", "collected_at", "reference_arrival", "compl
                {"fact": "parcel.weight_kg", "in": [1, "x"]}, {"all": []}, {"any": [{"all": [{"any": []}]}]},
                "add", "add_years", "minutes_after", "local_date", "cutoff_deadline", "liability", "fine",
                "classification", "sending_station", "hub", "{as_of}", "{as_of|date}", "{as_of|nope}", "{{", "}",
-               "{station}", "{branches}", "{x:%Y}", "{signed_at!r}", "TB-1", "XX-9", "Mars/Base", "UTC"]
+               "{station}", "{branches}", "{x:%Y}", "{signed_at!r}", "TB-1", "XX-9", "Mars/Base", "UTC",
+               "{param:cutoff}", "{param: same_day_by}", "{param:nope}", "{param:}", "{{param:cutoff}}",
+               "regulations", "taobao", "uc", {"type": "duration", "value": "1d"}]
 
 
 def mutate_pack(fdp, pack: dict) -> dict:
@@ -525,8 +527,14 @@ def render_pack(fdp) -> bytes:
     if _packs is None:
         _packs = {n: yaml.safe_load((RULES / f"{n}.yaml").read_text(encoding="utf-8")) for n in SHIPPED_PACKS}
     name = pick(fdp, list(SHIPPED_PACKS))
-    pack = mutate_pack(fdp, copy.deepcopy(_packs[name]))
     others = [n for n in SHIPPED_PACKS if n != name and fdp.ConsumeIntInRange(0, 3) == 0]
+    if fdp.ConsumeIntInRange(0, 3) == 0:      # a layer over a shipped pack: some of its parameters, changed
+        params = _packs[name].get("parameters", {})
+        pack = mutate_pack(fdp, {"pack": f"{name}_layer", "version": "1", "extends": name,
+                                 "parameters": copy.deepcopy({k: v for k, v in params.items() if fdp.ConsumeBool()})})
+        others.insert(0, name)
+    else:
+        pack = mutate_pack(fdp, copy.deepcopy(_packs[name]))
     options = {"with": others} if others else {}
     if fdp.ConsumeIntInRange(0, 7) == 0:      # ~0.2 s each: the columnar form is built per pack
         options["columnar"] = True
