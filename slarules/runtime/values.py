@@ -180,6 +180,10 @@ class FactPlan:
                 ns[f"G{i}"] = get
                 lines.append(f"    values[{path!r}] = G{i}(case, derived)")
         lines += self._derive_lines(ns, with_block, local)
+        if self.dated:                # as in facts(): a dated pack's instant, before encoding
+            ns["DATED"], ns["_instant_missing"] = self.dated, instant_missing
+            lines += ["    for by, packs in DATED:", "        if get(by) is None:",
+                      "            raise _instant_missing(by, packs, roots)"]
         lines += self._encode_lines(ns, with_block, local)
         lines.append("    return values, roots, doc")
         exec("\n".join(lines), ns)
