@@ -23,6 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     a = sub.add_parser("adjudicate", help="adjudicate one case (YAML or JSON; - for stdin)")
     _case_arguments(a)
+    _decision_log_argument(a)
     x = sub.add_parser("explain", help="trace every rule for one case: why, why not, and what would flip it")
     _case_arguments(x)
     c = sub.add_parser("check", help="validate packs and analyse them together: every problem at once, "
@@ -72,10 +73,51 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: only on a terminal)")
     b.add_argument("--fresh", action="store_true", help="discard an interrupted run's checkpoint and start over")
+    _decision_log_argument(b)
     _limit_argument(b)
+    _diff_parser(sub)
+    r = sub.add_parser("replay", help="re-adjudicate every decision of a decision log and report those whose "
+                       "verdict differs now; exit 1 if any does")
+    r.add_argument("log", metavar="LOG", help="a decision log (--decision-log of adjudicate or batch)")
+    r.add_argument("--packs", nargs="+", metavar="PATH", help="pack files or directories (default: the shipped packs)")
+    r.add_argument("--format", choices=("text", "json"), default="text")
+    r.add_argument("--batch", action="store_true", help="replay through the batch (columnar, --workers processes): "
+                   "the same verdicts, faster for large logs")
+    r.add_argument("--workers", type=int, default=0, help="processes with --batch (default: one per core for large logs)")
+    r.add_argument("--spark", action="store_true", help="replay through the batch on Apache Spark")
+    r.add_argument("--master", default="local[*]", help="Spark master URL with --spark (default local[*])")
+    _limit_argument(r)
     s = sub.add_parser("schema", help="print a JSON Schema: the case, a rule pack, or the verdict")
     s.add_argument("what", choices=("case", "pack", "verdict"))
     return p
+
+
+def _diff_parser(sub) -> None:
+    d = sub.add_parser("diff", help="run two pack sets over the same cases and report what changes: findings, "
+                       "liability, money per station, complaint levels, with example waybills")
+    d.add_argument("input", metavar="CASES", help="cases: JSON Lines (*.jsonl) or Parquet (*.parquet)")
+    d.add_argument("--base", nargs="+", required=True, metavar="PACK", help="the packs in force: files or directories")
+    d.add_argument("--head", nargs="+", required=True, metavar="PACK", help="the packs proposed")
+    d.add_argument("-o", "--output", metavar="DIR", help="also write diff.json, diff.txt and diff.html here")
+    d.add_argument("--format", choices=("text", "json"), default="text")
+    d.add_argument("--fail-on-change", dest="fail_on_change", action="store_true",
+                   help="exit 1 when any verdict changed (for CI)")
+    d.add_argument("--examples", type=int, default=5, metavar="N", help="example waybills per kind of change")
+    d.add_argument("--as-of", dest="as_of", help="judge every case as of this instant, on both sides")
+    d.add_argument("--lang", choices=("zh", "en"), default="zh")
+    d.add_argument("--backend", choices=BACKENDS, default="polars")
+    d.add_argument("--spark", action="store_true", help="run both sides on Apache Spark")
+    d.add_argument("--master", default="local[*]", help="Spark master URL with --spark (default local[*])")
+    d.add_argument("--workers", type=int, default=0)
+    d.add_argument("--chunk-size", dest="chunk_size", type=int, default=20000)
+    d.add_argument("--input-format", dest="input_format", choices=("jsonl", "parquet"))
+    _limit_argument(d)
+
+
+def _decision_log_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--decision-log", dest="decision_log", metavar="FILE",
+                   help="append one JSON line per verdict: decision id, the case as given, as_of, packs, "
+                   "verdict digest (read back by `slarules replay`)")
 
 
 def _case_arguments(p: argparse.ArgumentParser) -> None:
@@ -113,10 +155,27 @@ def _read_case(args):
 
 
 def _adjudicate(args) -> str:
+    from .case.fast import read_case
     from .verdict.text import render_text
-    case = _read_case(args)
-    verdict = _engine(args).adjudicate(case, as_of=args.as_of, lang=args.lang)
+    log = None
+    if args.decision_log:
+        from .tools.decisions import DecisionLog
+        case, given = read_case(args.case, _limits(args), stdin=sys.stdin.buffer, with_data=True)
+        log = _ReadAs(DecisionLog(args.decision_log), given)
+    else:
+        case = _read_case(args)
+    verdict = _engine(args).adjudicate(case, as_of=args.as_of, lang=args.lang, log=log)
     return verdict.to_json() + "\n" if args.format == "json" else render_text(verdict, args.lang)
+
+
+class _ReadAs:
+    """A decision log that records the document as read from the file, not the validated case made of it."""
+
+    def __init__(self, log, given):
+        self.log, self.given = log, given
+
+    def record(self, case, verdict, lang):
+        return self.log.record(self.given, verdict, lang)
 
 
 def _explain(args) -> str:
@@ -184,7 +243,7 @@ def _batch(args) -> tuple[str, int]:
     options = BatchOptions(backend=backend, lang=args.lang, as_of=args.as_of, chunk_size=args.chunk_size,
                            workers=args.workers, input_format=args.input_format,
                            output_format=args.output_format, errors=args.errors, statement=args.statement,
-                           progress=args.progress, fresh=args.fresh)
+                           progress=args.progress, fresh=args.fresh, decision_log=args.decision_log)
     if spark:
         from .spark import run_spark_batch
         summary = run_spark_batch(_engine(args), args.input, args.output, options, master=args.master)
@@ -194,8 +253,32 @@ def _batch(args) -> tuple[str, int]:
     return "", EXIT_BUG if summary.internal else 0      # every output is written; the exit code says a row hit a bug
 
 
+def _diff(args) -> tuple[str, int]:
+    from .errors import InputError
+    from .tools.diff import DiffOptions, diff_packs
+    if args.chunk_size < 1 or args.workers < 0:
+        raise InputError("--chunk-size must be at least 1 and --workers at least 0", field="--chunk-size")
+    if args.spark and args.backend != "polars":
+        raise InputError("--spark runs the polars backend on each partition", field="--backend")
+    options = DiffOptions(backend=args.backend, lang=args.lang, as_of=args.as_of, chunk_size=args.chunk_size,
+                          workers=args.workers, input_format=args.input_format, examples=args.examples,
+                          spark=args.spark, master=args.master)
+    diff = diff_packs(args.input, args.base, args.head, options, output=args.output, limits=_limits(args))
+    if args.output:
+        diff.write(args.output)
+    code = 1 if args.fail_on_change and diff.changed else 0
+    return (diff.to_json() if args.format == "json" else diff.text()), code
+
+
+def _replay(args) -> tuple[str, int]:
+    from .tools.decisions import replay
+    report = replay(args.log, _engine(args), batch=args.batch, spark=args.spark, master=args.master,
+                    workers=args.workers)
+    return (report.to_json() if args.format == "json" else report.text()), 1 if report.differ else 0
+
+
 COMMANDS = {"adjudicate": _adjudicate, "explain": _explain, "check": _check, "test": _test, "schema": _schema,
-            "batch": _batch}
+            "batch": _batch, "diff": _diff, "replay": _replay}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -264,17 +264,23 @@ class Engine:
         facts = self.facts(case, as_of)
         return facts, self.backend.run(facts.doc)
 
-    def adjudicate(self, case: Case | dict, *, as_of: Any = None, lang: str = "zh") -> Verdict:
-        """Adjudicate one case. Raises CaseError (a SlaRulesError) on invalid input."""
+    def adjudicate(self, case: Case | dict, *, as_of: Any = None, lang: str = "zh", log=None) -> Verdict:
+        """Adjudicate one case. Raises CaseError (a SlaRulesError) on invalid input.
+
+        `log` (a tools.decisions.DecisionLog) gets one record of the decision: a case rejected is no decision.
+        """
         if lang not in LANGS:
             raise CaseError(f"unknown language `{lang}`", field="lang", hint="zh or en")
         try:
             facts, run = self.run(case, as_of)
-            return self.builder.build(facts, run, lang)
+            verdict = self.builder.build(facts, run, lang)
         except SlaRulesError:
             raise
         except Exception as exc:       # never anything but a SlaRulesError out of the library
             raise internal_error(exc) from exc
+        if log is not None:
+            log.record(case, verdict, lang)
+        return verdict
 
     def adjudicate_many(self, cases: Iterable[Case | dict], *, as_of: Any = None, lang: str = "zh",
                         backend: str = "polars", now: Any = None) -> list[tuple[CaseFacts | None, Verdict | SlaRulesError]]:

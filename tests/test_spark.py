@@ -193,6 +193,33 @@ def test_local_mode_heap_is_a_quarter_of_memory_within_bounds_unless_set(monkeyp
     assert spark_engine.local_memory() == "12g"
 
 
+def test_diff_and_decision_log_on_spark_are_the_local_ones(engine, spark, tmp_path):
+    from slarules.tools.diff import DiffOptions, diff_packs
+    from test_diff import RULES, packs_with, replace_once
+    source = tmp_path / "cases.jsonl"
+    generate(str(source), 3000, seed=8, bad_rate=0.01)
+    head = packs_with(tmp_path, "head", replace_once("    then: {kind: liability, party: delivering_station, "
+                                                     "classify: late, harm: [delay]}",
+                                                     "    then: {kind: liability, party: sending_station, "
+                                                     "classify: late, harm: [delay]}"))
+    local = diff_packs(str(source), [str(RULES)], [str(head)], DiffOptions(as_of=AS_OF))
+    remote = diff_packs(str(source), [str(RULES)], [str(head)], DiffOptions(as_of=AS_OF, spark=True),
+                        spark_session=spark)
+    assert local.changed > 100 and local.kinds["liability_moved"].count == local.changed
+    assert remote.to_json() == local.to_json()
+    local_log, spark_log = tmp_path / "local.log", tmp_path / "spark.log"
+    run_batch(engine, str(source), str(tmp_path / "l.jsonl"), options(decision_log=str(local_log)))
+    spark_engine.run_spark_batch(engine, str(source), str(tmp_path / "s.jsonl"),
+                                 options(decision_log=str(spark_log)), spark=spark)
+    assert spark_log.read_bytes() == local_log.read_bytes()
+    assert len(spark_log.read_bytes().splitlines()) == len((tmp_path / "l.jsonl").read_bytes().splitlines())
+    from slarules.tools.decisions import replay
+    from slarules import Engine
+    on_spark = replay(spark_log, Engine.load([head]), spark=True, spark_session=spark)
+    assert on_spark.to_dict() == replay(spark_log, Engine.load([head])).to_dict()
+    assert len(on_spark.differ) == local.changed
+
+
 def test_dated_pack_versions_are_chosen_per_row_as_locally(dated_engine, spark, tmp_path):
     """Both sides of each version boundary, other zones near midnight, before all versions, no scans."""
     from strategies import VERSION_BOUNDARIES

@@ -53,6 +53,9 @@ class BatchOptions:
     progress: bool | None = None      # None: only when stderr is a terminal
     fresh: bool = False               # discard a checkpoint instead of resuming
     checkpoint_seconds: float = CHECKPOINT_EVERY
+    decision_log: str | None = None   # append one record per verdict here (tools/decisions.py), in input order
+    now: str | None = None            # the instant standing for "now" (default: when the run first started);
+                                      # `slarules diff` gives both of its runs the same one
 
 
 @dataclass
@@ -64,6 +67,7 @@ class BatchSummary:
     resumed_from: int = 0
     outputs: list[str] = field(default_factory=list)
     internal: int = 0                 # error records that are EngineError: rows slarules itself failed on
+    statement: Statement | None = None    # the run's totals, for callers that compare runs (`slarules diff`)
 
     def render(self) -> str:
         done_here = self.rows - self.resumed_from       # a resumed run's rate is of its own rows
@@ -251,11 +255,28 @@ def instant_now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
+def decision_lines(rows, verdicts: list[tuple[int, str]], lang: str) -> list[tuple[int, bytes]]:
+    """(row number, decision log record) of some adjudicated rows, in row order: each verdict with its case as given."""
+    from ..tools.decisions import record_line
+    if isinstance(rows, batch_io.TableRows):
+        at = {number: i for i, number in enumerate(rows.numbers)}
+        cases = dict(rows.pick(at[number] for number, _ in verdicts))
+    else:
+        given = dict(rows)
+        cases = {number: json.loads(given[number].decode("utf-8-sig") if isinstance(given[number], bytes)
+                                    else given[number]) for number, _ in verdicts}
+    return [(number, record_line(cases[number], text, lang)) for number, text in verdicts]
+
+
 def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, Any]:
     """Verdicts and error records of one chunk, in row order, plus its statement."""
     rows = chunk.rows.read(_engine.limits.case_bytes) if isinstance(chunk.rows, batch_io.LineRange) else chunk.rows
     done = adjudicate_rows(_engine, rows, source=job["input"], raw=job["input_format"] != "parquet",
                            as_of=job["as_of"], now=job["now"], lang=job["lang"], backend=job["backend"])
+    decisions = None
+    if job.get("decisions"):
+        decisions = Path(job["parts"]) / f"{chunk.index:09d}.decisions.jsonl"
+        decisions.write_bytes(b"".join(line for _, line in decision_lines(rows, done.verdicts, job["lang"])))
     part = Path(job["parts"]) / f"{chunk.index:09d}.{job['output_format']}"
     if job["output_format"] == "parquet":
         import msgspec        # reads our own verdict JSON back into the same dicts as json.loads, faster
@@ -264,7 +285,7 @@ def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, An
         batch_io.write_parquet_part(part, docs)
     else:      # the parent appends it to the output: no verdict text through a pipe
         part.write_bytes(done.jsonl())
-    return {"index": chunk.index, "part": str(part),
+    return {"index": chunk.index, "part": str(part), "decisions": decisions and str(decisions),
             "errors": "".join(e + "\n" for _, e in done.errors).encode("utf-8"),
             "statement": done.statement.to_dict(), "position": chunk.position, "rows": len(rows),
             "done": chunk.done_fraction}
@@ -322,6 +343,11 @@ class Batch:
                        "the output's .parts": self.parts, "the checkpoint": self.checkpoint}
         if o.statement:
             self.writes.update({f"the statement's {name}": Path(o.statement) / name for name in STATEMENT_FILES})
+        self.log = Path(o.decision_log) if o.decision_log else None
+        self.log_partial = self.output.with_name(self.output.name + ".decisions.partial")
+        if self.log is not None:
+            self.writes.update({"the decision log (--decision-log)": self.log,
+                                "the decision log's .partial": self.log_partial})
         refuse_overlaps({"the input": self.input}, self.writes)
 
     # -- fingerprint and checkpoint ------------------------------------------------------
@@ -330,7 +356,7 @@ class Batch:
         o = self.options
         parts = [os.path.abspath(self.input), st.st_size, st.st_mtime_ns, self.in_fmt, self.out_fmt,
                  o.lang, as_of, started, o.chunk_size, [(p.name, p.version, p.digest) for p in self.engine.packs],
-                 self.engine.limits.to_dict()]
+                 self.engine.limits.to_dict(), o.decision_log]
         return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
     def _load_checkpoint(self) -> dict | None:
@@ -368,13 +394,16 @@ class Batch:
                 f.truncate(state["out_bytes"])
             with open(self.errors_partial, "r+b") as f:
                 f.truncate(state["err_bytes"])
+            if self.log is not None:
+                with open(self.log_partial, "r+b") as f:
+                    f.truncate(state["log_bytes"])
             self.parts.mkdir(parents=True, exist_ok=True)
             for part in self.parts.glob("*"):        # JSON Lines parts not yet appended; Parquet parts after
                 if not part.name.endswith(".parquet") or int(part.name.split(".")[0]) > state["chunks"]:
                     part.unlink()
             return state
-        started = instant_now()
-        for p in (self.partial, self.errors_partial):
+        started = o.now or instant_now()
+        for p in (self.partial, self.errors_partial) + ((self.log_partial,) if self.log else ()):
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(b"")
         if self.parts.exists():
@@ -383,6 +412,7 @@ class Batch:
         return {"version": CHECKPOINT_VERSION, "fingerprint": self.fingerprint(o.as_of, started),
                 "as_of": o.as_of, "started": started,
                 "phase": "running", "position": None, "chunks": 0, "rows": 0, "out_bytes": 0, "err_bytes": 0,
+                "log_bytes": 0,
                 "statement": Statement().to_dict()}
 
     # -- run -------------------------------------------------------------------------------
@@ -402,7 +432,7 @@ class Batch:
                              file=exc.filename or self.input,
                              hint="the checkpoint keeps what was done; run the same command again") from None
         return BatchSummary(rows=state["rows"], verdicts=statement.verdicts, errors=statement.errors,
-                            internal=statement.internal,
+                            internal=statement.internal, statement=statement,
                             seconds=time.perf_counter() - started, resumed_from=resumed_from,
                             outputs=[str(self.output), str(self.errors)]
                             + ([self.options.statement] if self.options.statement else []))
@@ -410,7 +440,7 @@ class Batch:
     def _job(self, as_of: str | None, now: str) -> dict[str, Any]:
         return {"input": self.input, "input_format": self.in_fmt, "output_format": self.out_fmt,
                 "as_of": as_of, "now": now, "lang": self.options.lang, "backend": self.options.backend,
-                "parts": str(self.parts)}
+                "parts": str(self.parts), "decisions": self.log is not None}
 
     def _workers(self) -> int:
         wanted = self.options.workers or (os.cpu_count() or 1)
@@ -424,20 +454,24 @@ class Batch:
                             else sys.stderr.isatty(), start_rows=state["rows"])
         workers = self._workers()
         last_save = time.monotonic()
-        with open(self.partial, "r+b") as out, open(self.errors_partial, "ab") as err:
+        with open(self.partial, "r+b") as out, open(self.errors_partial, "ab") as err, \
+                open(self.log_partial if self.log else os.devnull, "r+b") as log:
             out.seek(0, os.SEEK_END)        # not "ab": copy_file_range refuses a file opened to append
+            log.seek(0, os.SEEK_END)
 
             def commit(result: dict) -> None:
                 nonlocal last_save
                 if self.out_fmt == "jsonl":
                     batch_io.append_file(out, Path(result["part"]))
                 err.write(result["errors"])
+                if result["decisions"]:
+                    batch_io.append_file(log, Path(result["decisions"]))
                 statement.merge(Statement.from_dict(result["statement"]))
                 state.update(position=result["position"], chunks=result["index"],
                              rows=state["rows"] + result["rows"])
                 progress.update(state["rows"], result["done"])
                 if time.monotonic() - last_save >= self.options.checkpoint_seconds:
-                    self._commit(state, statement, out, err)
+                    self._commit(state, statement, out, err, log)
                     last_save = time.monotonic()
 
             if workers == 1:
@@ -447,7 +481,7 @@ class Batch:
                     commit(adjudicate_chunk(chunk, job))
             else:
                 self._parallel(chunks, job, workers, commit)
-            self._commit(state, statement, out, err)
+            self._commit(state, statement, out, err, log)
         progress.close()
 
     def _parallel(self, chunks, job, workers: int, commit) -> None:
@@ -464,10 +498,12 @@ class Batch:
             while pending:
                 commit(pending.popleft().get())
 
-    def _commit(self, state: dict, statement: Statement, out, err) -> None:
+    def _commit(self, state: dict, statement: Statement, out, err, log) -> None:
         out.flush()
         err.flush()
-        state.update(out_bytes=out.tell(), err_bytes=err.tell(), statement=statement.to_dict())
+        log.flush()
+        state.update(out_bytes=out.tell(), err_bytes=err.tell(), log_bytes=log.tell() if self.log else 0,
+                     statement=statement.to_dict())
         self._save_checkpoint(state)
 
     def _finish(self, state: dict, statement: Statement) -> None:
@@ -487,7 +523,21 @@ class Batch:
             shutil.rmtree(self.parts, ignore_errors=True)
         if self.errors_partial.exists():
             self.errors_partial.replace(self.errors)
+        if self.log is not None:
+            self._append_log(state)
         self.checkpoint.unlink(missing_ok=True)
+        self.log_partial.unlink(missing_ok=True)
+
+    def _append_log(self, state: dict) -> None:
+        """The run's decisions onto the log, once: a finish killed midway cuts the log back and appends again."""
+        from ..tools.decisions import append_atomically
+        if "log_size" in state:
+            with open(self.log, "r+b") as f:
+                f.truncate(state["log_size"])
+        else:
+            state["log_size"] = self.log.stat().st_size if self.log.exists() else 0
+            self._save_checkpoint(state)
+        append_atomically(self.log, [self.log_partial])
 
 
 def run_batch(engine, input_path: str, output_path: str, options: BatchOptions | None = None) -> BatchSummary:

@@ -366,8 +366,10 @@ def case_of(data: Any, document=None, limits: Limits = DEFAULT_LIMITS):
     return case_from_document(document if document is not None else Document(data, "<case>"), limits)
 
 
-def read_case(path: str, limits: Limits = DEFAULT_LIMITS, stdin=None):
+def read_case(path: str, limits: Limits = DEFAULT_LIMITS, stdin=None, with_data: bool = False):
     """A case file (or standard input for `-`), refused by size before it is read, then validated.
+
+    `with_data`: (case, the document as read), for a decision log that keeps the case as given.
 
     A byte-order mark is allowed at the start of the text, as in every file slarules reads.
     """
@@ -384,5 +386,6 @@ def read_case(path: str, limits: Limits = DEFAULT_LIMITS, stdin=None):
         doc = parse_text(text, "<stdin>", max_bytes=limits.case_bytes)
     else:
         doc = read_document(path, max_bytes=limits.case_bytes, hint=raise_hint("case_bytes"))
-    return case_of(doc.data, doc, limits)
+    case = case_of(doc.data, doc, limits)
+    return (case, doc.data) if with_data else case
 

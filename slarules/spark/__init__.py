@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..batch import io as batch_io
-from ..batch.runner import BatchSummary, adjudicate_rows, instant_now
+from ..batch.runner import BatchSummary, adjudicate_rows, decision_lines, instant_now
 from ..errors import ClusterError, InputError, SlaRulesError
 from ..batch.outputs import is_uri, refuse_overlaps
 from ..batch.statement import Statement
@@ -103,6 +103,9 @@ def _partition(batches: Iterator, settings: dict[str, Any]) -> Iterator:
                                    backend="polars",
                                    file=file if settings["name_files"] else None)
             statement.merge(done.statement)
+            if settings.get("decisions"):
+                for number, line in decision_lines(rows, done.verdicts, settings["lang"]):
+                    emit("decision", file, number, line.decode("utf-8").rstrip("\n"))
             for number, text in done.verdicts:
                 emit("verdict", file, number, text, batch_io.verdict_row(json.loads(text)) if columns else None)
             for number, record in done.errors:
@@ -163,7 +166,7 @@ class SparkResult:
 
 
 def _run(frame, engine, *, line_starts: dict | None, source: str, as_of: str | None, now: str | None, lang: str,
-         columns: bool, name_files: bool, persist: bool) -> SparkResult:
+         columns: bool, name_files: bool, persist: bool, decisions: bool = False) -> SparkResult:
     from pyspark import StorageLevel
     spark = frame.sparkSession
     # "Now" (for cases without as_of) is fixed here, once: a retried or recomputed partition
@@ -171,7 +174,7 @@ def _run(frame, engine, *, line_starts: dict | None, source: str, as_of: str | N
     now = now or instant_now()
     settings = {"now": now, "packs": spark.sparkContext.broadcast(engine.to_bytes()), "raw": line_starts is not None,
                 "line_starts": line_starts, "source": source,
-                "as_of": as_of, "lang": lang, "columns": columns, "name_files": name_files}
+                "as_of": as_of, "lang": lang, "columns": columns, "name_files": name_files, "decisions": decisions}
     from pyspark.sql.pandas.types import from_arrow_schema
 
     def partition(batches):
@@ -211,13 +214,14 @@ def adjudicate(df, engine=None, *, as_of: str | None = None, lang: str = "zh", r
 
 def adjudicate_files(spark, path: str, engine=None, *, fmt: str | None = None, as_of: str | None = None,
                      lang: str = "zh", columns: bool = True, persist: bool = True,
-                     now: str | None = None) -> SparkResult:
+                     now: str | None = None, decisions: bool = False) -> SparkResult:
     """Adjudicate a JSON Lines or Parquet file, or a directory of them, as `slarules batch` does.
 
     Rows are numbered by line (JSON Lines, blank lines counted) or row
     (Parquet) within their file, and bad rows get the local batch's error
     records; `file` names the file of each result when there are several.
     This is the entry point for a cluster job (see examples/spark/).
+    `decisions=True` adds a decision log record (tools/decisions.py) per verdict, of kind "decision".
     """
     from ..engine import LANGS, Engine
     if lang not in LANGS:
@@ -229,7 +233,7 @@ def adjudicate_files(spark, path: str, engine=None, *, fmt: str | None = None, a
         frame.select(FILE).distinct().limit(2).count()
     return _run(frame, engine, line_starts=line_starts, source=path, as_of=as_of, now=now, lang=lang,
                 columns=columns,
-                name_files=files > 1, persist=persist)
+                name_files=files > 1, persist=persist, decisions=decisions)
 
 
 # ---- reading files ---------------------------------------------------------------------------
@@ -379,10 +383,12 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
     result = None
     try:
         result = adjudicate_files(spark, input_path, engine, fmt=plan.in_fmt, as_of=o.as_of, lang=o.lang,
-                                  columns=False)
+                                  columns=False, now=o.now, decisions=plan.log is not None)
         statement = result.statement()
         _write_sorted(result.combined, "verdict", plan.partial, plan.out_fmt, plan.parts, o.chunk_size)
         _write_sorted(result.combined, "error", plan.errors_partial, "jsonl", None, o.chunk_size)
+        if plan.log is not None:
+            _write_sorted(result.combined, "decision", plan.log_partial, "jsonl", None, o.chunk_size)
     except SlaRulesError:
         _discard(plan)
         raise
@@ -406,9 +412,13 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
         statement.write(o.statement, title=f"slarules settlement: {Path(input_path).name}")
     plan.partial.replace(plan.output)
     plan.errors_partial.replace(plan.errors)
+    if plan.log is not None:
+        from ..tools.decisions import append_atomically
+        append_atomically(plan.log, [plan.log_partial])
+        plan.log_partial.unlink()
     log.unlink(missing_ok=True)     # kept only when the run failed
     return BatchSummary(rows=statement.verdicts + statement.errors, verdicts=statement.verdicts,
-                        internal=statement.internal,
+                        internal=statement.internal, statement=statement,
                         errors=statement.errors, seconds=time.perf_counter() - started,
                         outputs=[str(plan.output), str(plan.errors)] + ([o.statement] if o.statement else []))
 
@@ -442,6 +452,6 @@ def _write_sorted(combined, kind: str, target: Path, fmt: str, parts: Path | Non
 
 
 def _discard(plan) -> None:
-    for p in (plan.partial, plan.errors_partial):
+    for p in (plan.partial, plan.errors_partial, plan.log_partial):
         p.unlink(missing_ok=True)
     shutil.rmtree(plan.parts, ignore_errors=True)
