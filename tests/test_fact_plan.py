@@ -43,4 +43,27 @@ def test_compiled_plan_equals_the_loops():
         assert list(fa.doc.items()) == list(fb.doc.items())
         checked += 1
     assert checked > 2500
-    assert loops._encode.__func__ is FactPlan._encode_loop and compiled._encode.__name__ == "encode"
+    assert loops._compiled is None and compiled._compiled.__name__ == "facts"
+
+
+def test_compiled_plan_refuses_a_case_without_a_dated_packs_instant_as_the_loops_do():
+    """A dated pack chooses its version by an instant (the collection's): the generated code checks
+    it where the loops do, after the derivations, with the same located error."""
+    from conftest import DATED
+    from slarules import CaseError
+    import pytest
+
+    engine = Engine.load([ROOT / "rules", DATED])
+    loops, compiled = FactPlan(engine.program), FactPlan(engine.program)
+    loops._cases = WARM_UP
+    compiled.compile()
+    raw = _cases(1)[0]
+    raw["scans"] = []
+    case = case_of(raw, limits=engine.limits)
+    at = parse_instant(AS_OF, case)
+    errors = []
+    for plan in (loops, compiled):
+        with pytest.raises(CaseError) as caught:
+            plan.facts(case, at)
+        errors.append(caught.value.to_dict() if hasattr(caught.value, "to_dict") else str(caught.value))
+    assert errors[0] == errors[1] and "no scans" in str(errors[0])
