@@ -91,10 +91,13 @@ def load_catalogue(path: str | Path | None = None) -> dict[str, dict]:
     return clauses
 
 
+_PARSED: dict[str, datetime] = {}      # as_of texts read before: a service passes the same one again and again
+
+
 def parse_instant(value: Any, case, field: str = "as_of") -> datetime:
     if isinstance(value, datetime):
         dt = value
-    else:
+    elif (dt := _PARSED.get(value) if type(value) is str else None) is None:
         text = str(value).strip()
         try:
             if len(text) > C.TEXT_MAX_LENGTH:
@@ -103,6 +106,10 @@ def parse_instant(value: Any, case, field: str = "as_of") -> datetime:
         except ValueError:
             raise CaseError(f"`{text[:C.TEXT_MAX_LENGTH]}` is not an ISO 8601 timestamp", field=field,
                             hint="e.g. 2026-05-03T09:00:00+08:00") from None
+        if type(value) is str:
+            if len(_PARSED) >= 256:
+                _PARSED.clear()
+            _PARSED[value] = dt
     if not C.year_ok(dt):
         raise CaseError(f"the year {dt.year} {C.YEARS_MESSAGE}", field=field, hint="e.g. 2026-05-03T09:00:00+08:00")
     return dt if dt.tzinfo else dt.replace(tzinfo=case.zone)

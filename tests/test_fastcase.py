@@ -106,13 +106,45 @@ def test_whatever_the_fast_model_accepts_pydantic_accepts_identically(data):
     assert_same_acceptance(data)
 
 
+PLACES = [("waybill",), ("timezone",), ("as_of",), ("parcel", "weight_kg"), ("parcel", "length_cm"),
+          ("collection", "charged_cny"), ("stations", "sending"), ("scans", 0, "at"), ("complaint", "issues"),
+          ("complaint", "delay_minutes"), ("complaint", "rings"), ("complaint", "closed_at")]
+
+
 @pytest.mark.parametrize("value", TRICKY)
-@pytest.mark.parametrize("where", [("waybill",), ("timezone",), ("as_of",), ("parcel", "weight_kg"),
-                                   ("parcel", "length_cm"), ("collection", "charged_cny"),
-                                   ("stations", "sending"), ("scans", 0, "at"), ("complaint", "issues"),
-                                   ("complaint", "delay_minutes"), ("complaint", "rings")])
+@pytest.mark.parametrize("where", PLACES)
 def test_each_tricky_value_in_each_kind_of_field(where, value):
     assert_same_acceptance(base_with(where, value))
+
+
+COMPILED_FINISH = F._compiled_finish()
+
+
+def finished(finish, data):
+    """What `finish` makes of a case msgspec decoded: its values, or why not."""
+    try:
+        case = msgspec.convert(copy.deepcopy(data), F.FastCase)
+    except msgspec.ValidationError:
+        return "not decoded"
+    try:
+        finish(case)
+    except F._Unsure:
+        return "left to Pydantic"
+    return normal(case)
+
+
+@PROPS
+@given(mutated())
+def test_the_generated_finish_does_what_the_loop_does(data):
+    """The first WARM_UP cases are finished by the loop over the tables, the rest by the generated code."""
+    assert finished(F._finish_loop, data) == finished(COMPILED_FINISH, data)
+
+
+@pytest.mark.parametrize("value", TRICKY)
+@pytest.mark.parametrize("where", PLACES)
+def test_the_generated_finish_does_what_the_loop_does_with_each_tricky_value(where, value):
+    data = base_with(where, value)
+    assert finished(F._finish_loop, data) == finished(COMPILED_FINISH, data)
 
 
 def base_with(where: tuple, value) -> dict:

@@ -131,24 +131,47 @@ class _DecimalField:
         self.whole_digits = self.max_digits - self.places     # Pydantic keeps room for the decimal places
         self.zero_allowed = "gt" not in limits
         self.high = limits.get("le")
+        # the whole numbers accepted as they are (int input): not negative, not zero for `gt`,
+        # no more whole digits than allowed, at most the bound
+        self.low_int = 0 if self.zero_allowed else 1
+        most = 10 ** self.whole_digits - 1
+        self.high_int = most if self.high is None else min(self.high, most)
+        self._read: dict[str, Decimal] = {}
 
     def __call__(self, value: Any) -> Decimal | None:
         if value is None:
             return None
         if type(value) is int:
-            whole, fraction = value, ""
-            if whole < 0 or len(str(whole)) > self.whole_digits:
+            if not self.low_int <= value <= self.high_int:
                 raise _Unsure
-        elif type(value) is float:          # Pydantic reads a float by its repr: 8.5 -> Decimal("8.5")
+            return Decimal(value)
+        if type(value) is float:          # Pydantic reads a float by its repr: 8.5 -> Decimal("8.5")
             return self(repr(value))
-        elif type(value) is str and (m := _DECIMAL_TEXT.match(value)):
-            text, fraction = m.group(1), m.group(2) or ""
-            if len(fraction) > self.places or len(text) > self.whole_digits:
-                raise _Unsure
-            whole = int(text)
-        else:
+        if type(value) is not str:
             raise _Unsure
-        nonzero_fraction = fraction.strip("0") != ""
+        # texts read before: prices and weights recur ("15.50"); a Decimal is immutable, so shared
+        known = self._read.get(value)
+        if known is None:
+            known = self._text(value)
+            if len(self._read) >= 1024:
+                self._read.clear()
+            self._read[value] = known
+        return known
+
+    def _text(self, value: str) -> Decimal:
+        m = _DECIMAL_TEXT.match(value)
+        if m is None:
+            raise _Unsure
+        text, fraction = m.group(1, 2)
+        if fraction is None:
+            nonzero_fraction = False
+        elif len(fraction) > self.places:
+            raise _Unsure
+        else:
+            nonzero_fraction = fraction.strip("0") != ""
+        if len(text) > self.whole_digits:
+            raise _Unsure
+        whole = int(text)
         if not self.zero_allowed and whole == 0 and not nonzero_fraction:
             raise _Unsure
         if self.high is not None and (whole > self.high or (whole == self.high and nonzero_fraction)):
@@ -156,9 +179,8 @@ class _DecimalField:
         return Decimal(value)
 
 
-def _instant(value: Any, zone: ZoneInfo, required: bool = False) -> datetime | None:
-    if value is None and not required:
-        return None
+def _instant(value: Any, zone: ZoneInfo) -> datetime:
+    """A timestamp as Pydantic reads it (naive: in the case's zone); _Unsure for None or any doubt."""
     if type(value) is str and len(value) <= C.TEXT_MAX_LENGTH:
         try:
             value = datetime.fromisoformat(value.strip())
@@ -166,19 +188,20 @@ def _instant(value: Any, zone: ZoneInfo, required: bool = False) -> datetime | N
             raise _Unsure from None
     elif type(value) is not datetime:
         raise _Unsure
-    if not C.year_ok(value):
+    if not C.TIMESTAMP_MIN_YEAR <= value.year <= C.TIMESTAMP_MAX_YEAR:     # C.year_ok, inline
         raise _Unsure
     return value if value.tzinfo is not None else value.replace(tzinfo=zone)
 
 
-def _conversions(b: fields.Block) -> list[tuple[str, Any]]:
-    """(name, convert(value, zone)) of the fields of `b` that msgspec leaves as they came."""
+def _conversions(b: fields.Block) -> list[tuple[str, _DecimalField | None, bool]]:
+    """The fields of `b` that msgspec leaves as they came: (name, its _DecimalField, or None for a
+    timestamp; required). Both ways of finishing a case, the loop and the generated code, read this."""
     out = []
     for f in b.fields:
-        if f.kind == "decimal":
-            out.append((f.name, lambda value, zone, check=_DecimalField(f.limits): check(value)))
-        elif f.kind == "timestamp":
-            out.append((f.name, lambda value, zone, required=f.required: _instant(value, zone, required)))
+        if f.kind in ("decimal", "timestamp"):
+            if not f.name.isidentifier():
+                raise fields.mismatch("case.fast", f"`{b.name}.{f.name}` is not an identifier")
+            out.append((f.name, _DecimalField(f.limits) if f.kind == "decimal" else None, f.required))
         elif f.kind in ("zone", "block", "blocks") and b is not fields.CASE:
             raise fields.mismatch("case.fast", f"`{b.name}.{f.name}`: a {f.kind} is read only at the case's top level")
     return out
@@ -188,28 +211,94 @@ _ZONES = [f.name for f in fields.CASE.fields if f.kind == "zone"]
 if _ZONES != ["timezone"]:
     raise fields.mismatch("case.fast", f"the case's zone fields are {_ZONES}; `zone` reads `timezone` only")
 _TOP = _conversions(fields.CASE)
-_BLOCKS = [(f.name, _conversions(f.block)) for f in fields.CASE.fields if f.kind == "block"]
-_LISTS = [(f.name, _conversions(f.block)) for f in fields.CASE.fields if f.kind == "blocks"]
-_BLOCKS = [(name, conv) for name, conv in _BLOCKS if conv]
-_LISTS = [(name, conv) for name, conv in _LISTS if conv]
+# (field name, its block's conversions) of the case's blocks and lists of blocks that have any
+_BLOCKS = [(f.name, c) for f in fields.CASE.fields if f.kind == "block" and (c := _conversions(f.block))]
+_LISTS = [(f.name, c) for f in fields.CASE.fields if f.kind == "blocks" and (c := _conversions(f.block))]
+if not all(name.isidentifier() for name, _ in _BLOCKS + _LISTS):
+    raise fields.mismatch("case.fast", "a block's name is not an identifier")
+WARM_UP = 64          # cases finished by the loop before the generated code is compiled (~0.5 ms)
 
 
-def _finish(case: FastCase) -> None:
-    """Check and convert what msgspec left as it came: zone, timestamps, decimals."""
-    if case.timezone is not None and (len(case.timezone) > C.TEXT_MAX_LENGTH or not _zone_ok(case.timezone)):
+def _zone_for(case: FastCase) -> ZoneInfo:
+    tz = case.timezone
+    if tz is not None and (len(tz) > C.TEXT_MAX_LENGTH or not _zone_ok(tz)):
         raise _Unsure
-    zone = case.zone
-    for name, convert in _TOP:
-        setattr(case, name, convert(getattr(case, name), zone))
+    return ZoneInfo(tz or C.DEFAULT_TIMEZONE)
+
+
+def _convert(obj: Any, conversions: list, zone: ZoneInfo) -> None:
+    for name, check, required in conversions:
+        value = getattr(obj, name)
+        if check is not None:
+            setattr(obj, name, check(value))
+        elif value is not None or required:           # None is refused by _instant as any other non-text
+            setattr(obj, name, _instant(value, zone))
+
+
+def _finish_loop(case: FastCase) -> None:
+    """Check and convert what msgspec left as it came (zone, timestamps, decimals), walking the tables."""
+    zone = _zone_for(case)
+    _convert(case, _TOP, zone)
     for list_name, conversions in _LISTS:
         for item in getattr(case, list_name):
-            for name, convert in conversions:
-                setattr(item, name, convert(getattr(item, name), zone))
+            _convert(item, conversions, zone)
     for block_name, conversions in _BLOCKS:
         obj = getattr(case, block_name)
         if obj is not None:
-            for name, convert in conversions:
-                setattr(obj, name, convert(getattr(obj, name), zone))
+            _convert(obj, conversions, zone)
+
+
+def _conversion_lines(conversions: list, obj: str, indent: str, ns: dict[str, Any]) -> list[str]:
+    """`_convert(obj, conversions, zone)` as source lines."""
+    out = []
+    for name, check, required in conversions:
+        if check is not None:
+            ns[f"D{len(ns)}"] = check
+            out += [f"{indent}v = {obj}.{name}",         # a whole number in range: as `check` takes it
+                    f"{indent}if type(v) is int and {check.low_int!r} <= v <= {check.high_int!r}:",
+                    f"{indent}    {obj}.{name} = Decimal(v)",
+                    f"{indent}elif v is not None:",
+                    f"{indent}    {obj}.{name} = D{len(ns) - 1}(v)"]
+        elif required:
+            out.append(f"{indent}{obj}.{name} = _instant({obj}.{name}, zone)")
+        else:
+            out += [f"{indent}v = {obj}.{name}", f"{indent}if v is not None:",
+                    f"{indent}    {obj}.{name} = _instant(v, zone)"]
+    return out
+
+
+def _compiled_finish():
+    """`_finish_loop` written out as straight-line Python from the same tables: names from the field
+    table, the checks passed in a namespace, never as source."""
+    ns: dict[str, Any] = {}
+    body = _conversion_lines(_TOP, "case", "    ", ns)
+    for list_name, conversions in _LISTS:
+        body += [f"    for item in case.{list_name}:", *_conversion_lines(conversions, "item", "        ", ns)]
+    for block_name, conversions in _BLOCKS:
+        body += [f"    o = case.{block_name}", "    if o is not None:",
+                 *_conversion_lines(conversions, "o", "        ", ns)]
+    ns.update(Decimal=Decimal, _instant=_instant, _zone_for=_zone_for)
+    source = ["def _finish(case):",
+              '    """Check and convert what msgspec left as it came: zone, timestamps, decimals."""',
+              "    zone = _zone_for(case)",
+              *body]
+    exec("\n".join(source), ns)
+    return ns["_finish"]
+
+
+_finished = 0
+
+
+def _finish_first(case: FastCase) -> None:
+    """The loop for the first WARM_UP cases (a CLI call's one case does not pay compile()), then the code."""
+    global _finish, _finished
+    _finished += 1                   # not atomic: a race only compiles later or twice, alike
+    if _finished >= WARM_UP:
+        _finish = _compiled_finish()
+    _finish_loop(case)
+
+
+_finish = _finish_first
 
 
 def fast_case(data: Any) -> FastCase | None:

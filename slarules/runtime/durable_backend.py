@@ -50,9 +50,9 @@ from .backend import RunResult
 from ..errors import EngineError, PackError
 from ..packs.operators import OPERATORS
 from ..packs.program import DURABLE_MAX_PROPERTIES as MAX_PROPERTIES, DURABLE_MAX_RULES as MAX_RULES
-from ..packs.program import CompiledRule, Leaf, Program, walk
+from ..packs.program import Leaf, Program, walk
 from .chaining import chain_of
-from .values import flag_key, key
+from .values import fact_plan, flag_key, key
 
 _names = itertools.count()
 _SID = "slot"
@@ -141,16 +141,23 @@ class DurableBackend:
         self.program = program
         self._lock = threading.Lock()
         self._serial = itertools.count()
-        self._by_stratum: dict[int, list[CompiledRule]] = {}
-        for r in program.rules:
-            self._by_stratum.setdefault(r.stratum, []).append(r)
         # durable rule name -> (what its action does, its payload)
         self._actions: dict[str, tuple[int, Any]] = {}
         # per stratum: the case fields its rules test, and the chained fields set by then
         self._fields: list[tuple[str, ...]] = []
         self._chained: list[frozenset[str]] = []
         self.chain = chain_of(program)
+        self._stratum_of = {r.id: r.stratum for r in program.rules}
+        self._rules = {r.id: r for r in program.rules}
         self._definition = self._build_definition()
+        # per stratum, resolved once for `_fact`: the doc keys it tests, the doc keys it does not
+        # (when fewer: a copy less those is quicker than picking), the chained links it carries
+        self._doc_keys = fact_plan(program).doc_keys
+        self._plan = []
+        for s in range(program.strata):
+            untested = tuple(sorted(self._doc_keys.difference(self._fields[s])))
+            self._plan.append((self._fields[s], untested if len(untested) < len(self._fields[s]) else None,
+                               tuple(link for link in self.chain.links if link.key in self._chained[s])))
         self._definition_text = _dumps(self._definition)
         self._open()
 
@@ -236,9 +243,19 @@ class DurableBackend:
 
     # -- run ---------------------------------------------------------------------------
     def _fact(self, doc: dict[str, Any], stratum: int, serial: int, run: RunResult) -> str:
-        fact = {k: doc[k] for k in self._fields[stratum] if k in doc}
-        if self._chained[stratum]:
-            fact.update(self.chain.values(run.classifications, run.level, self._chained[stratum]))
+        """The stratum's fact: the case fields its rules test, the chained facts so far (Chain.value)."""
+        fields, untested, links = self._plan[stratum]
+        if untested is not None and self._doc_keys.issuperset(doc):     # a doc of FactPlan's keys only
+            fact = doc.copy()
+            pop = fact.pop
+            for k in untested:
+                pop(k, None)
+        else:
+            fact = {k: doc[k] for k in fields if k in doc}
+        if links:
+            value, classifications, level = self.chain.value, run.classifications, run.level
+            for link in links:
+                fact[link.key] = value(link, classifications, level)
         fact["kind"] = "case"
         fact["stratum"] = stratum
         fact["sid"] = _SID
@@ -246,11 +263,13 @@ class DurableBackend:
         run.asserted.append(fact)
         return _fact_text(fact)
 
-    def _close(self, stratum: int, fired: set[str], run: RunResult) -> None:
+    def _close(self, stratum: int, run: RunResult) -> None:
+        """Fold what this stratum fired into the chained facts (its rules have all run by its closer)."""
         run.strata_closed += 1
-        for r in self._by_stratum.get(stratum, ()):
-            if r.id in fired:
-                self.chain.fold(r, run)
+        of, rules, fold = self._stratum_of, self._rules, self.chain.fold
+        for rule_id in run.fired:
+            if of[rule_id] == stratum:
+                fold(rules[rule_id], run)
 
     def run(self, doc: dict[str, Any]) -> RunResult:
         with self._lock:
@@ -279,7 +298,7 @@ class DurableBackend:
                     elif what == _SCOPE:
                         run.in_scope.update(payload)
                     else:
-                        self._close(payload, fired, run)
+                        self._close(payload, run)
                         if payload + 1 < strata:      # chain: the next stratum fires in this same loop
                             text = self._fact(doc, payload + 1, serial, run)
                             texts.append(text)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import operator
+from keyword import iskeyword
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -90,15 +91,18 @@ class FactPlan:
                 # an instant inline (types._encode_instant's integer microseconds, exactly)
                 extra = _INSTANT if ftype.encode is _encode_instant else _AS_ITSELF.get(ftype.name)
                 self.encoding.append((key(path), path, ftype.encode, extra))
+        # every key `encode` may write: a fact's own, and a list's value flags
+        flags = [flag for _, _, _, extra in self.encoding if type(extra) is list for flag, _ in extra]
+        self.doc_keys = frozenset([k for k, _, _, _ in self.encoding] + flags)
         # Tiered, so that a CLI call's one case does not pay ~3 ms of compile(): the first
         # WARM_UP cases run the table-driven loops, then the plan writes them out as code.
         self._base, self._derive, self._encode = self._base_loop, self._derive_loop, self._encode_loop
+        self._compiled = None
         self._cases = 0
 
     def compile(self) -> None:
         """Switch to the generated straight-line code (same results as the loops)."""
-        self._base, self._derive, self._encode = (self._compiled_base(), self._compiled_derivations(),
-                                                  self._compiled_encoding())
+        self._compiled = self._compiled_facts()
 
     def _base_loop(self, case: Case, derived: Derived, values: dict) -> None:
         for block, paths, fields_of, nones in self.blocks:
@@ -137,20 +141,35 @@ class FactPlan:
                 doc[k] = extra
         return doc
 
-    # The two per-case loops over the plan's tables, written out as straight-line Python once per
-    # plan: no tuple unpacking or branching on each entry's kind per case. Paths and keys are
+    # The per-case loops over the plan's tables, written out as one straight-line Python function
+    # per plan: no tuple unpacking or branching on each entry's kind per case. Paths and keys are
     # embedded with repr(); functions and constants are passed in a namespace, never as source.
-    def _compiled_base(self):
-        ns: dict[str, Any] = {}
-        lines = ["def base(case, derived, values):"]
+    # A block left out of the case (most cases have no complaint) is tested once for all the
+    # facts that are absent with it: its fields and the derivations read from one of them.
+    def _compiled_facts(self):
+        ns: dict[str, Any] = {"_error": _derivation_error, "_general": self._general,
+                              "EPOCH": EPOCH, "MICRO": _MICROSECOND}
+        lines = ["def facts(case, derived, zone):", "    values = {}", "    roots = {}", "    get = values.get"]
+        # with_block[path]: the block variable that is None whenever the fact at `path` is;
+        # local[path]: a block field's value as a local variable, set when its block is present
+        with_block: dict[str, str] = {}
+        local: dict[str, str] = {}
+        block_var: dict[str, str] = {}
         for i, (block, paths, fields_of, nones) in enumerate(self.blocks):
             ns[f"P{i}"], ns[f"F{i}"], ns[f"N{i}"] = paths, fields_of, nones
-            lines += [f"    o = case.{block}" if block.isidentifier() else f"    o = getattr(case, {block!r})",
-                      f"    if o is None:", f"        values.update(N{i})",
-                      "    else:", f"        values.update(zip(P{i}, F{i}(o)))"]
+            with_block.update(dict.fromkeys(paths, f"B{i}"))
+            block_var[block] = f"B{i}"
+            names = [f"L{i}_{j}" for j in range(len(paths))]
+            local.update(zip(paths, names))
+            lines += [f"    B{i} = case.{block}" if block.isidentifier() else f"    B{i} = getattr(case, {block!r})",
+                      f"    if B{i} is None:", f"        values.update(N{i})",
+                      "    else:", f"        T = F{i}(B{i})", f"        values.update(zip(P{i}, T))",
+                      f"        {', '.join(names)}, = T"]
         for i, (path, get) in enumerate(self.computed):
             attribute, method = getattr(get, "attribute_path", None), getattr(get, "derived_method", None)
-            if attribute is not None and "." not in attribute:
+            if attribute is not None and attribute in block_var:
+                lines.append(f"    values[{path!r}] = {block_var[attribute]}")
+            elif attribute is not None and "." not in attribute:
                 lines.append(f"    values[{path!r}] = getattr(case, {attribute!r}, None)")
             elif method is not None and callable(getattr(Derived, method, None)):
                 ns[f"M{i}"] = getattr(Derived, method)
@@ -158,28 +177,105 @@ class FactPlan:
             else:
                 ns[f"G{i}"] = get
                 lines.append(f"    values[{path!r}] = G{i}(case, derived)")
+        lines += self._derive_lines(ns, with_block, local)
+        lines += self._encode_lines(ns, with_block, local)
+        lines.append("    return values, roots, doc")
         exec("\n".join(lines), ns)
-        return ns["base"]
+        return ns["facts"]
 
-    def _compiled_derivations(self):
-        ns: dict[str, Any] = {"_error": _derivation_error, "_general": self._general}
-        lines = ["def derive(values, roots, zone):", "    get = values.get"]
+    @staticmethod
+    def _guarded(runs: list[tuple[str | None, list[str]]], absent=lambda n: []) -> list[str]:
+        """Runs of (block variable or None, lines): a run of a block, once under `if <block> is None`
+        with `absent(n)` (the n-th run's lines for that case) and its own lines under else."""
+        out = []
+        for n, (block, body) in enumerate(runs):
+            if block is None:
+                out += body
+                continue
+            when_absent = absent(n)
+            if when_absent:
+                out += [f"    if {block} is None:", *("    " + line for line in when_absent), "    else:"]
+            else:
+                out.append(f"    if {block} is not None:")
+            out += ["    " + line for line in body]
+        return out
+
+    def _derive_lines(self, ns: dict, with_block: dict[str, str], local: dict[str, str]) -> list[str]:
+        runs: list[tuple[str | None, list[str]]] = []
+        absent: dict[int, list[tuple[str, str]]] = {}      # per run of a block: (name, the field read)
         for i, (name, compute, facts, complete, single, itself) in enumerate(self.derivations):
             ns[f"C{i}"], ns[f"R{i}"] = compute, itself
-            if single is None:
-                lines.append(f"    _general({i}, values, roots, zone)")
-                continue
-            lines += [f"    v = get({single!r})",
-                      "    if v is None:",
-                      f"        values[{name!r}] = None",
-                      f"        roots[{name!r}] = roots.get({single!r}, R{i})",
-                      "    else:",
-                      "        try:",
-                      f"            values[{name!r}] = C{i}(zone, v)",
-                      "        except (OverflowError, ValueError) as exc:",
-                      f"            raise _error({name!r}, exc) from None"]
-        exec("\n".join(lines), ns)
-        return ns["derive"]
+            if single is None and complete and facts and all(a.isidentifier() and not iskeyword(a) for a, _ in facts):
+                # each argument: the first of its facts present; all present -> computed here,
+                # else _general works out the missing roots (and the None)
+                body = []
+                for n, (arg, paths) in enumerate(facts):
+                    body.append(f"    a{n} = get({paths[0]!r})")
+                    for other in paths[1:]:
+                        body += [f"    if a{n} is None:", f"        a{n} = get({other!r})"]
+                body += [f"    if {' or '.join(f'a{n} is None' for n in range(len(facts)))}:",
+                         f"        _general({i}, values, roots, zone)",
+                         "    else:",
+                         "        try:",
+                         f"            values[{name!r}] = C{i}(zone, "
+                         f"{', '.join(f'{arg}=a{n}' for n, (arg, _) in enumerate(facts))})",
+                         "        except (OverflowError, ValueError) as exc:",
+                         f"            raise _error({name!r}, exc) from None"]
+            elif single is None:
+                body = [f"    _general({i}, values, roots, zone)"]
+            else:
+                # under its block's guard (below) a block field is read from its local
+                body = [f"    v = {local[single]}" if single in local else f"    v = get({single!r})",
+                        "    if v is None:",
+                        f"        values[{name!r}] = None",
+                        f"        roots[{name!r}] = roots.get({single!r}, R{i})",
+                        "    else:",
+                        "        try:",
+                        f"            values[{name!r}] = C{i}(zone, v)",
+                        "        except (OverflowError, ValueError) as exc:",
+                        f"            raise _error({name!r}, exc) from None"]
+            # one fact read, a field of a block: absent with the block, its root that field (no roots entry)
+            block = with_block[single] if single in local else None
+            if block is not None:
+                with_block[name] = block
+            if block is None or not runs or runs[-1][0] != block:
+                runs.append((block, []))
+                if block is not None:
+                    absent[len(runs) - 1] = []
+            runs[-1][1].extend(body)
+            if block is not None:
+                absent[len(runs) - 1].append((name, single))
+        out_absent = {}
+        for n, pairs in absent.items():
+            ns[f"AV{n}"] = dict.fromkeys(name for name, _ in pairs)
+            ns[f"AR{n}"] = {name: (single,) for name, single in pairs}
+            out_absent[n] = [f"    values.update(AV{n})", f"    roots.update(AR{n})"]
+        return self._guarded(runs, lambda n: out_absent.get(n, []))
+
+    def _encode_lines(self, ns: dict, with_block: dict[str, str], local: dict[str, str]) -> list[str]:
+        runs: list[tuple[str | None, list[str]]] = [(None, ["    doc = {}"])]
+        for i, (k, path, encode, extra) in enumerate(self.encoding):
+            if encode is not None:
+                ns[f"E{i}"], ns[f"T{i}"] = encode, extra
+                body = [f"    v = get({path!r})", "    if v is not None:"]
+                if extra is _INSTANT:
+                    body.append(f"        doc[{k!r}] = (v - EPOCH) // MICRO")
+                elif extra is not None:
+                    body.append(f"        doc[{k!r}] = v if type(v) is T{i} else E{i}(v)")
+                else:
+                    body.append(f"        doc[{k!r}] = E{i}(v)")
+            elif type(extra) is list:         # a list fact: present, plus one flag per value
+                body = [f"    v = get({path!r})", "    if v is not None:", f"        doc[{k!r}] = True"]
+                body += [f"        doc[{flag!r}] = {v!r} in v" for flag, v in extra]
+            else:                             # a chained fact starts at its neutral value
+                body = [f"    doc[{k!r}] = {extra!r}"]
+            block = with_block.get(path) if encode is not None or type(extra) is list else None
+            if block is not None and path in local:      # under its block's guard: its local
+                body[0] = f"    v = {local[path]}"
+            if runs[-1][0] != block or block is None:
+                runs.append((block, []))
+            runs[-1][1].extend(body)
+        return self._guarded(runs)
 
     def _general(self, i: int, values: dict, roots: dict, zone) -> None:
         """One derivation, any shape: the facts read in order of preference, missing roots kept."""
@@ -206,28 +302,6 @@ class FactPlan:
             except (OverflowError, ValueError) as exc:     # e.g. a pack adding 10,000 years
                 raise _derivation_error(name, exc) from None
 
-    def _compiled_encoding(self):
-        ns: dict[str, Any] = {"EPOCH": EPOCH, "MICRO": _MICROSECOND}
-        lines = ["def encode(values):", "    get = values.get", "    doc = {}"]
-        for i, (k, path, encode, extra) in enumerate(self.encoding):
-            if encode is not None:
-                ns[f"E{i}"], ns[f"T{i}"] = encode, extra
-                lines += [f"    v = get({path!r})", "    if v is not None:"]
-                if extra is _INSTANT:
-                    lines.append(f"        doc[{k!r}] = (v - EPOCH) // MICRO")
-                elif extra is not None:
-                    lines.append(f"        doc[{k!r}] = v if type(v) is T{i} else E{i}(v)")
-                else:
-                    lines.append(f"        doc[{k!r}] = E{i}(v)")
-            elif type(extra) is list:         # a list fact: present, plus one flag per value
-                lines += [f"    v = get({path!r})", "    if v is not None:", f"        doc[{k!r}] = True"]
-                lines += [f"        doc[{flag!r}] = {v!r} in v" for flag, v in extra]
-            else:                             # a chained fact starts at its neutral value
-                lines.append(f"    doc[{k!r}] = {extra!r}")
-        lines.append("    return doc")
-        exec("\n".join(lines), ns)
-        return ns["encode"]
-
     @staticmethod
     def _derivation(d):
         consts = {a: v for a, (kind, v) in d.args.items() if kind == "const"}
@@ -249,6 +323,9 @@ class FactPlan:
                 self.compile()
         zone = ZoneInfo(case.timezone or self.program.timezone)
         derived = Derived(case, as_of)
+        if self._compiled is not None:
+            values, roots, doc = self._compiled(case, derived, zone)
+            return CaseFacts(case, as_of, zone, values, roots, doc)
         values: dict[str, Any] = {}
         roots: dict[str, tuple[str, ...]] = {}
         self._base(case, derived, values)

@@ -29,6 +29,7 @@ PARTY_NAMES = {
 
 _SPECIAL = frozenset({"station", "party", "branches", "fine_cny", "refund_cny", "compensation_cny", "clause", "rule",
                       "article"})
+_NONE: frozenset = frozenset()
 
 
 def _unknowable(leaf: Leaf) -> tuple[str, ...]:
@@ -61,12 +62,17 @@ class VerdictBuilder:
         self.deadline_rank = program.deadline_rank(clause_order)
         # A condition can only be unknown when a field it compares is absent: per field, the rules
         # whose `when` that could leave undecided. The rest were decided by the backend.
+        # (and per rule, `unknowable_keys`: the fields whose absence could leave its `when` undecided)
         self.unknown_if_absent: dict[str, list[CompiledRule]] = {}
+        self.unknowable_keys: dict[str, frozenset[str]] = {}
         for rule in program.rules:
-            for k in dict.fromkeys(k for leaf in walk(rule.when) for k in _unknowable(leaf)):
+            keys = dict.fromkeys(k for leaf in walk(rule.when) for k in _unknowable(leaf))
+            for k in keys:
                 self.unknown_if_absent.setdefault(k, []).append(rule)
+            self.unknowable_keys[rule.id] = frozenset(keys)
         self.unknowable = frozenset(self.unknown_if_absent)
         self.unknown_ids = {k: frozenset(r.id for r in rules) for k, rules in self.unknown_if_absent.items()}
+        self.deadline_by_id = {r.id: r for r in self.deadline_rules}
         self.rules_by_id = {r.id: r for r in program.rules}
         self._positions = {r.id: i for i, r in enumerate(program.rules)}
         self.labelled = {r.id for r in program.rules
@@ -155,9 +161,10 @@ class VerdictBuilder:
 
     def build(self, facts: CaseFacts, run: RunResult, lang: str = "zh") -> Verdict:
         program = self.program
-        doc = self.final_doc(facts, run)
+        # nothing chained fired: the case's own doc already holds the chained facts' neutral values
+        doc = self.final_doc(facts, run) if run.classifications or run.level else facts.doc
         fired = set(run.fired)
-        overridden = program.overridden(fired)
+        overridden = program.overridden(fired) if fired else fired
         findings: list[Finding] = []
         not_covered: list[str] = []
         booked: list[tuple[str, dict[str, Decimal]]] = []     # (payer, amounts) per finding: layout.money_fields
@@ -191,7 +198,7 @@ class VerdictBuilder:
         findings.sort(key=lambda f: finding_order(order, f.clause, f.rule))
         return Verdict(
             waybill=facts.case.waybill,
-            as_of=facts.as_of.astimezone(facts.zone).isoformat(),
+            as_of=_local_text(facts.as_of, facts.zone),
             packs=[ref for ref, w in self.windows if w is None or w(doc) is True] if self.dated else self.packs,
             findings=findings,
             classifications=sorted(run.classifications),
@@ -209,11 +216,13 @@ class VerdictBuilder:
             # (and in scope: as the backend decided it, when it says)
             # (the candidates as sets of rule ids: the missing facts come out as a sorted set anyway)
             in_scope = run.in_scope if run is not None else None
-            absent = self.unknowable.difference(doc)
-            ids: set[str] = set().union(*[self.unknown_ids[k] for k in absent]) if absent else set()
-            ids.difference_update(fired)
-            if in_scope is not None:
-                ids.intersection_update(in_scope)
+            if in_scope is not None:      # a few rules: look only at theirs
+                keys, present = self.unknowable_keys, doc.keys()
+                ids = {i for i in in_scope if i not in fired and not present >= keys.get(i, _NONE)}
+            else:
+                absent = self.unknowable.difference(doc)
+                ids = set().union(*[self.unknown_ids[k] for k in absent]) if absent else set()
+                ids.difference_update(fired)
             when, scope, rules = self.when, self.scope, self.rules_by_id
             undecided = [rules[i] for i in ids if when[i](doc) is None
                          and (in_scope is not None or scope[i](doc) is True)]
@@ -226,27 +235,42 @@ class VerdictBuilder:
     def deadlines(self, facts: CaseFacts, doc: dict, fired: set[str], run: RunResult | None = None):
         best: dict[str, tuple] = {}
         in_scope = run.in_scope if run is not None else None
-        for rule in self.deadline_rules:
-            if (rule.id not in in_scope) if in_scope is not None else self.scope[rule.id](doc) is not True:
-                continue
+        if in_scope is not None:      # a few rules in scope (the order is immaterial: ranks are unique)
+            by_id = self.deadline_by_id
+            candidates = [by_id[i] for i in in_scope if i in by_id]
+        else:
+            candidates = [r for r in self.deadline_rules if self.scope[r.id](doc) is True]
+        values, ranks, zone = facts.values, self.deadline_rank, facts.zone
+        for rule in candidates:
             name, due_path, actual_path = rule.deadline
-            due = facts.values.get(due_path)
+            due = values.get(due_path)
             if due is None:
                 continue
-            rank = (due, self.deadline_rank[rule.id])
-            if name not in best or rank < best[name][0]:
-                best[name] = (rank, rule, due, facts.values.get(actual_path))
+            rank = (due, ranks[rule.id])
+            held = best.get(name)
+            if held is None or rank < held[0]:
+                best[name] = (rank, rule, due, values.get(actual_path))
         out = []
-        for name in sorted(best):
+        for name in sorted(best) if len(best) > 1 else best:
             _, rule, due, actual = best[name]
-            if rule.id in fired:
-                status = "breached"
-            elif actual is not None:
-                status = "met"
-            else:
-                status = "open"
-            out.append(DeadlineStatus(name=name, clause=rule.clause, rule=rule.id,
-                                      due=due.astimezone(facts.zone).isoformat(),
-                                      actual=actual.astimezone(facts.zone).isoformat() if actual else None,
+            status = "breached" if rule.id in fired else "open" if actual is None else "met"
+            out.append(DeadlineStatus(name=name, clause=rule.clause, rule=rule.id, due=_local_text(due, zone),
+                                      actual=None if actual is None else actual.astimezone(zone).isoformat(),
                                       status=status))
         return out
+
+
+_LOCAL_TEXTS: dict[tuple, str] = {}
+
+
+def _local_text(instant, zone) -> str:
+    """`instant.astimezone(zone).isoformat()`, remembered for the few instants seen again and again
+    (the as_of of a run of requests, due times on the hour); a pure function of its two arguments."""
+    k = (instant, instant.utcoffset(), zone)
+    text = _LOCAL_TEXTS.get(k)
+    if text is None:
+        text = instant.astimezone(zone).isoformat()
+        if len(_LOCAL_TEXTS) >= 4096:
+            _LOCAL_TEXTS.clear()
+        _LOCAL_TEXTS[k] = text
+    return text
