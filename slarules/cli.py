@@ -213,13 +213,10 @@ def _check(args) -> tuple[str, int]:
 
 
 def _test(args) -> tuple[str, int]:
-    from pathlib import Path
-
-    from .engine import Engine, default_rules_dir
-    from .tools.packtest import run_tests
-    paths = args.paths or [str(default_rules_dir())]
-    packs = args.packs or sorted({str(p if Path(p).is_dir() else Path(p).parent) for p in paths})
-    report = run_tests(Engine.load(packs), paths)
+    from .engine import Engine, default_pack_dirs
+    from .tools.packtest import run_tests, run_tests_beside_packs
+    paths = args.paths or [str(d) for d in default_pack_dirs()]
+    report = run_tests(Engine.load(args.packs), paths) if args.packs else run_tests_beside_packs(paths, Engine.load)
     if args.format == "json":
         text = json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n"
     else:

@@ -45,6 +45,19 @@ def default_rules_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "rules"
 
 
+NATIONAL_DIR = "national"      # the national layer (NATIONAL.md), beneath the network's packs
+
+
+def default_pack_dirs() -> list[Path]:
+    """The shipped pack set, lowest layer first: the national rules, then the network's packs.
+
+    Every rule fires whatever the order; the order is the packs' in the verdict and the
+    order in which liability rules are asked who answers for a harm (chaining.Chain.payer).
+    """
+    rules = default_rules_dir()
+    return [rules / NATIONAL_DIR, rules]
+
+
 def file_kind(path: Path) -> str:
     """What a YAML file beside the packs is, told by its name: "catalogue", "test" (a pack test) or "pack"."""
     if path.name == CATALOGUE_FILE:
@@ -246,7 +259,7 @@ class Engine:
         """The shipped packs, compiled once per process."""
         with cls._default_lock:
             if cls._default is None:
-                cls._default = cls.load([default_rules_dir()])
+                cls._default = cls.load(default_pack_dirs())
             return cls._default
 
     @property

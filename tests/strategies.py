@@ -40,16 +40,26 @@ def cases(draw) -> dict:
                        "weight_kg": draw(st.sampled_from(["50", "50.01", "8.5", "49.999"])),
                        "declared_value_cny": draw(st.sampled_from(["500.00", "500.01", "320"])),
                        "packaging_compliant": draw(bools), "prohibited": draw(bools)}
+        insured = draw(opt(st.sampled_from(["0", "0.01", "160", "320", "500.01", "1999.99"])))
+        if insured is not None:          # NR-3: insured below, at and above the declared value
+            c["parcel"]["insured_value_cny"] = insured
     if draw(st.booleans()):
         c["collection"] = {"sender_signed": draw(bools), "in_service_area": draw(bools),
                            "quoted_cny": draw(money), "charged_cny": draw(money)}
     if draw(st.booleans()):
-        c["delivery"] = {"signed_by": draw(st.sampled_from(["recipient", "proxy", "locker", "station", "other"])),
+        c["delivery"] = {"signed_by": draw(st.sampled_from(["recipient", "proxy", "locker", "station", "other",
+                                                            "courier"])),
                          "recipient_notified": draw(bools), "recipient_consented": draw(bools),
                          "proxy_id_checked": draw(bools), "signature_legible": draw(bools)}
     if draw(st.booleans()):
         c["outcome"] = {k: draw(bools) for k in ("lost", "damaged", "contents_short", "packaging_intact",
                                                  "recipient_denies_receipt")}
+        loss = draw(opt(money))
+        if loss is not None:
+            c["outcome"]["loss_cny"] = loss
+    if draw(st.booleans()):              # NR-4: a route, a promise, or both
+        c["service"] = {"route": draw(opt(st.sampled_from(["same_city", "intra_province", "inter_province"]))),
+                        "promised_by": draw(opt(instant.map(iso)))}
     if draw(st.booleans()):
         c["hub_handling"] = {"station": "HUB-1", "found": draw(st.sampled_from(["prohibited", "contaminating"])),
                              **{k: draw(bools) for k in ("reported", "isolated", "photographed", "registered",

@@ -27,6 +27,12 @@ def layered(layered_engine) -> Engine:
     return layered_engine
 
 
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    """The network's packs alone (rules/): the base the layers here extend; the default set adds rules/national."""
+    return Engine.load([ROOT / "rules"])
+
+
 def rules_fired(engine: Engine, c: dict) -> set[str]:
     return {f.rule for f in engine.adjudicate(c).findings}
 
@@ -55,7 +61,7 @@ def test_the_verdict_cites_base_and_layer_and_quotes_the_layer_value(layered):
     names = [(p.name, p.version) for p in verdict.packs]
     assert names[:2] == [("regulations", "2026.1"), ("regulations_west", "2026.1")]
     digests = {p.name: p.digest for p in verdict.packs}
-    assert digests["regulations"] == Engine.default().program.packs[0].digest
+    assert digests["regulations"] == Engine.load([ROOT / "rules"]).program.packs[0].digest
     assert [f.message for f in verdict.findings if f.rule == "cs.phone.rings"] == [
         "The call was answered after 6 rings; it must be answered within 5."]
 

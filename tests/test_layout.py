@@ -36,13 +36,12 @@ def test_the_dataclasses_are_the_layout():
 @QUICK
 @given(st.fixed_dictionaries({
     "clause": SAFE, "rule": SAFE, "kind": SAFE, "party": SAFE, "severity": SAFE, "message": SAFE,
-    "station": st.none() | SAFE, "fine_cny": FEN, "refund_cny": FEN,
+    "station": st.none() | SAFE, "fine_cny": FEN, "refund_cny": FEN, "compensation_cny": FEN,
     "facts": st.dictionaries(SAFE, st.none() | st.integers() | SAFE, max_size=3)}),
     st.sets(st.sampled_from([f.name for f in FINDING])))
 def test_a_finding_written_by_columns_is_json_dumps(values, as_columns):
     """Each field either as a column or as a constant: the same bytes as the dataclass's to_dict."""
-    finding = Finding(**{**values, "fine_cny": money(Decimal(values["fine_cny"]).scaleb(-2)),
-                         "refund_cny": money(Decimal(values["refund_cny"]).scaleb(-2))})
+    finding = Finding(**{**values, **{a: money(Decimal(values[a]).scaleb(-2)) for a in AMOUNTS.values()}})
     frame = {}
     given_values = {}
     for f in FINDING:

@@ -147,7 +147,7 @@ def test_a_text_parameter_with_braces_that_make_no_placeholder_is_text(tmp_path)
 def test_no_shipped_message_or_title_writes_a_duration_limit_out():
     """A duration parameter's value, as a message would quote it, appears in no shipped template as text."""
     import yaml
-    for path in sorted((ROOT / "rules").glob("*.yaml")):
+    for path in sorted((ROOT / "rules").rglob("*.yaml")):       # rules/national/ too
         pack = yaml.safe_load(path.read_text(encoding="utf-8"))
         if path.name.endswith(".test.yaml") or "rules" not in pack:
             continue

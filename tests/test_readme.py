@@ -26,3 +26,11 @@ def test_the_wheel_lists_every_subpackage():
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "slarules").rglob("__init__.py")}
     assert found <= listed, f"add to pyproject.toml packages: {sorted(found - listed)}"
+
+
+def test_the_wheel_ships_every_pack_directory():
+    """Engine.default() loads rules/national/ too: a directory the package data misses would be absent."""
+    import tomllib
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["slarules.rules"]
+    shipped = {f for g in globs for f in (ROOT / "rules").glob(g)}
+    assert {f for f in (ROOT / "rules").rglob("*.yaml")} == shipped

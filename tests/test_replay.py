@@ -161,8 +161,8 @@ def test_replay_finds_nothing_under_the_same_packs(engine, cases_file, tmp_path,
 
 def test_replay_with_a_changed_fine_reports_those_decisions_and_the_pack(engine, tmp_path, capsys):
     log = tmp_path / "d.log"
-    for name in ("tb5-overcharge.yaml", "tb1-late.yaml", "tb4-unsigned-sender-lost.yaml"):
-        assert main(["adjudicate", str(EXAMPLES / name), "--decision-log", str(log)]) == 0
+    for name in ("tb5-overcharge.yaml", "tb1-late.yaml", "tb4-unsigned-sender-lost.yaml"):     # the network's packs
+        assert main(["adjudicate", str(EXAMPLES / name), "--packs", str(ROOT / "rules"), "--decision-log", str(log)]) == 0
     capsys.readouterr()
     head = packs_with(tmp_path, "head", replace_once('overcharge_fine: {type: money, value: "100.00"',
                                                      'overcharge_fine: {type: money, value: "120.00"'))
@@ -213,9 +213,10 @@ def test_a_log_that_cannot_be_read_or_written_is_one_line(tmp_path, capsys):
 
 def test_replay_through_the_batch_reports_what_one_by_one_does(engine, cases_file, tmp_path, capsys):
     log = tmp_path / "d.log"
-    run_batch(engine, str(cases_file), str(tmp_path / "v.jsonl"), opts(decision_log=str(log), lang="en"))
+    network = Engine.load([ROOT / "rules"])       # the packs the head below changes (the default adds rules/national)
+    run_batch(network, str(cases_file), str(tmp_path / "v.jsonl"), opts(decision_log=str(log), lang="en"))
     for name in ("tb5-overcharge.yaml", "tb4-unsigned-sender-lost.yaml"):
-        assert main(["adjudicate", str(EXAMPLES / name), "--decision-log", str(log)]) == 0
+        assert main(["adjudicate", str(EXAMPLES / name), "--packs", str(ROOT / "rules"), "--decision-log", str(log)]) == 0
     lines = log.read_bytes().splitlines(keepends=True)
     gone = json.loads(lines[3])
     gone["case"]["product"] = "nope"                    # a case the packs now reject (id made to match)

@@ -1,8 +1,9 @@
 """Every rule fires and stays quiet at its boundaries: the shipped pack tests.
 
-The cases live beside the packs (rules/*.test.yaml) so policy owners read and
-extend them; here pytest runs each one through the library and checks that each
-pack's own tests reach every rule and every branch of it.
+The cases live beside the packs (rules/*.test.yaml, rules/national/*.test.yaml) so
+policy owners read and extend them; here pytest runs each one through the library,
+against the packs of its own directory (as `slarules test` does), and checks that
+each pack's own tests reach every rule and every branch of it.
 """
 from __future__ import annotations
 
@@ -10,26 +11,38 @@ from pathlib import Path
 
 import pytest
 
-from slarules.engine import default_rules_dir
+from slarules import Engine
+from slarules.engine import default_pack_dirs
 from slarules.tools.packtest import TEST_SUFFIX, PackTester, load_test_file
 
-RULES = default_rules_dir()
-FILES = sorted(RULES.glob("*" + TEST_SUFFIX))
+DIRS = default_pack_dirs()
+FILES = sorted(f for d in DIRS for f in d.glob("*" + TEST_SUFFIX))
 CASES = [(f, i, c.name) for f in FILES for i, c in enumerate(load_test_file(f)[0].cases)]
+_ENGINES: dict[Path, Engine] = {}
+
+
+def engine_for(path: Path) -> Engine:
+    """The packs beside a test file: the set its cases are written for."""
+    if path.parent not in _ENGINES:
+        _ENGINES[path.parent] = Engine.load([path.parent])
+    return _ENGINES[path.parent]
 
 
 @pytest.fixture(scope="module")
-def tester(engine):
-    return PackTester(engine)
+def testers():
+    return {}
 
 
-def test_every_shipped_pack_has_tests():
-    packs = {p.stem for p in RULES.glob("*.yaml") if not p.name.endswith(TEST_SUFFIX)} - {"clauses"}
-    assert {f.name[:-len(TEST_SUFFIX)] for f in FILES} == packs
+@pytest.mark.parametrize("directory", DIRS, ids=[d.name for d in DIRS])
+def test_every_shipped_pack_has_tests(directory: Path):
+    packs = {p.stem for p in directory.glob("*.yaml") if not p.name.endswith(TEST_SUFFIX)} - {"clauses"}
+    tests = {f.name[:-len(TEST_SUFFIX)] for f in directory.glob("*" + TEST_SUFFIX)}
+    assert packs and tests == packs
 
 
 @pytest.mark.parametrize("path, index, name", CASES, ids=[f"{f.stem}:{n}" for f, _, n in CASES])
-def test_pack_case(tester, path: Path, index: int, name: str):
+def test_pack_case(testers, path: Path, index: int, name: str):
+    tester = testers.setdefault(path.parent, PackTester(engine_for(path)))
     spec, doc = load_test_file(path)
     outcome = tester.run_case(spec, doc, index)
     assert outcome.error is None, outcome.error
@@ -37,8 +50,8 @@ def test_pack_case(tester, path: Path, index: int, name: str):
 
 
 @pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])
-def test_each_pack_is_fully_covered_by_its_own_tests(engine, path: Path):
-    t = PackTester(engine)
+def test_each_pack_is_fully_covered_by_its_own_tests(path: Path):
+    t = PackTester(engine_for(path))
     assert all(o.passed for o in t.run_file(path))
     pack = path.name[:-len(TEST_SUFFIX)]
     assert t.coverage.rule_ratio(pack)[0] == t.coverage.rule_ratio(pack)[1], t.coverage.unfired()

@@ -208,13 +208,14 @@ def test_diff_and_decision_log_on_spark_are_the_local_ones(engine, spark, tmp_pa
     assert local.changed > 100 and local.kinds["liability_moved"].count == local.changed
     assert remote.to_json() == local.to_json()
     local_log, spark_log = tmp_path / "local.log", tmp_path / "spark.log"
-    run_batch(engine, str(source), str(tmp_path / "l.jsonl"), options(decision_log=str(local_log)))
-    spark_engine.run_spark_batch(engine, str(source), str(tmp_path / "s.jsonl"),
+    from slarules import Engine
+    network = Engine.load([RULES])        # the packs `head` changes (the default set adds rules/national)
+    run_batch(network, str(source), str(tmp_path / "l.jsonl"), options(decision_log=str(local_log)))
+    spark_engine.run_spark_batch(network, str(source), str(tmp_path / "s.jsonl"),
                                  options(decision_log=str(spark_log)), spark=spark)
     assert spark_log.read_bytes() == local_log.read_bytes()
     assert len(spark_log.read_bytes().splitlines()) == len((tmp_path / "l.jsonl").read_bytes().splitlines())
     from slarules.tools.decisions import replay
-    from slarules import Engine
     on_spark = replay(spark_log, Engine.load([head]), spark=True, spark_session=spark)
     assert on_spark.to_dict() == replay(spark_log, Engine.load([head])).to_dict()
     assert len(on_spark.differ) == local.changed
@@ -237,11 +238,41 @@ def test_dated_pack_versions_are_chosen_per_row_as_locally(dated_engine, spark, 
                 c["scans"] = []
             f.write(json.dumps(c) + "\n")
     local, remote = both(dated_engine, spark, source, tmp_path, "v.jsonl")
-    assert (local.verdicts, local.errors) == (remote.verdicts, remote.errors) == (294, 6)
+    # the 6 cases without scans are not covered by `fees` (a verdict each), as NATIONAL.md says
+    assert (local.verdicts, local.errors) == (remote.verdicts, remote.errors) == (300, 0)
     assert (tmp_path / "spark" / "v.jsonl").read_bytes() == (tmp_path / "local" / "v.jsonl").read_bytes()
     verdicts = [json.loads(line) for line in (tmp_path / "spark" / "v.jsonl").read_text().splitlines()]
     versions = {tuple(p["version"] for p in v["packs"] if p["name"] == "fees") for v in verdicts}
     assert versions == {(), ("2025",), ("2026",)}
+
+
+def test_the_national_layer_on_spark_is_the_local_batch(engine, spark, tmp_path):
+    """Compensation and its payer chained per harm, the service block and insured values, through Spark and
+    Parquet (NATIONAL.md NR-1..NR-4), byte for byte as the local batch."""
+    from test_national import PAYERS, SCRIBBLED_LOST
+    cases = [dict(c, waybill=f"N{i}") for i, (c, *_) in enumerate(PAYERS.values())]
+    insured = dict(SCRIBBLED_LOST, waybill="INSURED", parcel=dict(SCRIBBLED_LOST["parcel"], insured_value_cny="300.00"))
+    late = case(waybill="TOTAL", service={"route": "same_city", "promised_by": "2026-05-02T12:00:00+08:00"},
+                delivery={"signed_by": "courier", "recipient_consented": False}, scans=[BASE["scans"][0]])
+    for name in ("cases.jsonl", "cases.parquet"):
+        source = tmp_path / name
+        if name.endswith(".jsonl"):
+            source.write_text("".join(json.dumps(c) + "\n" for c in cases + [insured, late]), encoding="utf-8")
+        else:
+            from slarules.batch.io import case_schema
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+            rows = json.loads(json.dumps(cases + [insured, late]))
+            for row in rows:         # decimals are text in the Arrow layout (exact, as written)
+                row["parcel"] = {k: v if isinstance(v, (bool, str)) else str(v) for k, v in row["parcel"].items()}
+            pq.write_table(pa.Table.from_pylist(rows, schema=case_schema()), source)
+        out, where = ("v.parquet" if name.endswith(".parquet") else "v.jsonl"), tmp_path / name.split(".")[1]
+        local, remote = both(engine, spark, source, where, out)
+        assert (local.verdicts, local.errors) == (remote.verdicts, remote.errors) == (len(cases) + 2, 0)
+        assert (where / "spark" / out).read_bytes() == (where / "local" / out).read_bytes()
+    rows = [json.loads(line) for line in (tmp_path / "jsonl" / "local" / "v.jsonl").read_text().splitlines()]
+    owed = {v["waybill"]: v["compensation_cny"] for v in rows}
+    assert owed["INSURED"] == {"D-01": "300.00"} and owed["TOTAL"] == {"network": "36.00"}
 
 
 def test_a_layer_over_the_packs_gives_the_local_batch_byte_for_byte(layered_engine, spark, tmp_path):

@@ -17,15 +17,17 @@ EXPECTED = {
     "tb1-unsigned-overdue": ({"taobao.delivery-window.late"}, {}, "0.00", None, []),
     "tb1-missing-arrival": (set(), {}, "0.00", None, ["reference_arrival"]),
     "tb2-out-of-area": ({"taobao.out-of-service-area.delay"}, {}, "0.00", None, []),
-    "tb3-packaging": ({"taobao.packaging.non-compliant"}, {}, "0.00", None, []),
-    "tb4-unsigned-sender-lost": ({"taobao.unsigned-sender.lost", "cs.level-2"}, {"HHHT-01": "50.00"}, "0.00", 2, []),
+    # damaged without the loss established: NR-3 cannot compute the compensation
+    "tb3-packaging": ({"taobao.packaging.non-compliant"}, {}, "0.00", None, ["outcome.loss_cny"]),
+    "tb4-unsigned-sender-lost": ({"taobao.unsigned-sender.lost", "cs.level-2", "national.compensation.lost.uninsured@2025"},
+                                 {"HHHT-01": "50.00"}, "0.00", 2, []),
     "tb5-overcharge": ({"taobao.overcharge.fine", "taobao.overcharge.refund"}, {"HHHT-01": "100.00"}, "3.00",
                        None, []),
-    "tb7-scribbled-signature": ({"taobao.scribbled-signature.denied", "taobao.unsigned-sender.lost", "cs.level-2"},
-                                {"HHHT-01": "50.00"}, "0.00", 2, []),
+    "tb7-scribbled-signature": ({"taobao.scribbled-signature.denied", "taobao.unsigned-sender.lost", "cs.level-2",
+                                 "national.compensation.lost.uninsured@2025"}, {"HHHT-01": "50.00"}, "0.00", 2, []),
     "tb8-proxy-no-consent": ({"taobao.proxy-signature.unauthorised"}, {}, "0.00", None, []),
     "tb8-proxy-id-unchecked": ({"taobao.proxy-signature.id-unchecked"}, {}, "0.00", None, []),
-    "tb9-short-contents": ({"taobao.short-contents.intact-packaging"}, {}, "0.00", None, []),
+    "tb9-short-contents": ({"taobao.short-contents.intact-packaging"}, {}, "0.00", None, ["outcome.loss_cny"]),
     "ov1-oversize": ({"oversize.three-oversize"}, {}, "0.00", None, []),
     "pc1-hub-handling": ({"hub.prohibited-or-contaminating.not-isolated",
                           "hub.prohibited-or-contaminating.not-photographed"}, {}, "0.00", None, []),
@@ -35,9 +37,19 @@ EXPECTED = {
     "rg1-online-chat": ({"cs.chat.first-reply"}, {}, "0.00", None, []),
     "rg2-query-ticket": ({"cs.query-ticket.close"}, {}, "0.00", None, []),
     "rg3-level1": ({"taobao.delivery-window.late", "cs.level-1", "cs.level-1.close"}, {}, "0.00", 1, []),
-    "rg4-level2": ({"cs.level-2", "cs.level-2.contact"}, {}, "0.00", 2, []),
+    "rg4-level2": ({"cs.level-2", "cs.level-2.contact", "national.compensation.lost.uninsured@2025"}, {}, "0.00", 2, []),
     "rg5-level3": ({"cs.level-3", "cs.level-3.contact", "cs.level-3.plan"}, {}, "0.00", 3, []),
+    "nr1-locker-no-consent": ({"national.delivery.without-consent@2024"}, {}, "0.00", None, []),
+    "nr3-lost-insured": ({"taobao.scribbled-signature.denied", "national.compensation.lost.insured@2025"}, {}, "0.00",
+                         None, []),
+    "nr4-total-delay": ({"taobao.delivery-window.late", "cs.level-2", "cs.level-2.close",
+                         "national.complaint.legal-handling@2025", "national.service.total-delay@2023",
+                         "national.compensation.total-delay.uninsured@2025"}, {}, "0.00", 2, []),
 }
+# What the customer is owed (NR-3, NR-4), by payer: the station the network's packs hold liable, else the network.
+COMPENSATION = {"tb4-unsigned-sender-lost": {"network": "36.00"}, "tb7-scribbled-signature": {"BT-03": "36.00"},
+                "rg4-level2": {"network": "36.00"}, "nr3-lost-insured": {"BT-03": "300.00"},
+                "nr4-total-delay": {"BT-03": "36.00"}}
 
 
 def test_every_example_is_expected():
@@ -53,6 +65,7 @@ def test_example_verdicts(engine, name):
     assert v.refunds_cny == refunds
     assert v.complaint_level == level
     assert v.missing == missing
+    assert v.compensation_cny == COMPENSATION.get(name, {})
 
 
 def test_contract_tb1_finding(engine):
@@ -154,8 +167,11 @@ def test_missing_facts_are_reported_not_guessed(engine):
 
 
 def test_absent_blocks_are_silent(engine):
-    v = engine.adjudicate({"waybill": "ONLY1"})
-    assert v.findings == [] and v.missing == [] and v.not_covered == []
+    v = engine.adjudicate({"waybill": "ONLY1"}, lang="en")
+    assert v.findings == [] and v.missing == []
+    # the dated national packs choose a version by the collection instant: without scans, not covered
+    assert [n.split(":")[0] for n in v.not_covered] == ["express_market", "express_regulation", "express_service"]
+    assert all("no version can be chosen without the collection instant" in n for n in v.not_covered)
 
 
 def test_not_covered_is_reported(engine):
@@ -173,8 +189,9 @@ def test_as_of_override_and_naive_time(engine):
 
 def test_verdict_json_matches_contract_keys(engine):
     v = json.loads(engine.adjudicate(case()).to_json())
-    assert list(v)[:10] == ["waybill", "as_of", "packs", "findings", "classifications", "complaint_level",
-                            "fines_cny", "refunds_cny", "missing", "not_covered"]
+    assert list(v)[:11] == ["waybill", "as_of", "packs", "findings", "classifications", "complaint_level",
+                            "fines_cny", "refunds_cny", "compensation_cny", "missing", "not_covered"]
+    assert v["compensation_cny"] == {}
     assert v["packs"][0]["digest"].startswith("sha256:")
 
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from slarules import Engine
 from slarules.cli import main
-from slarules.errors import CaseError, PackError
+from slarules.errors import PackError
 
 from conftest import BASE, DATED, ROOT
 from strategies import VERSION_BOUNDARIES
@@ -81,19 +81,21 @@ def test_the_collect_scan_decides_else_the_earliest_scan(dated_engine):
     assert fees(dated_engine, c)[0] == ["2025"]           # a collect scan, listed last, still decides
 
 
-def test_a_case_without_scans_is_a_located_case_error(dated_engine, engine, tmp_path):
+def test_a_case_without_scans_is_not_covered_by_a_dated_pack(dated_engine, engine, tmp_path):
+    """NATIONAL.md: a case no version covers gets nothing from the pack and a `not_covered` line saying why."""
     c = collected("2026-01-01T00:00:00+08:00")
     c["scans"] = []
-    with pytest.raises(CaseError) as err:
-        dated_engine.adjudicate(c)
-    assert err.value.field == "scans" and "pack `fees` has dated versions" in err.value.message
-    engine.adjudicate(copy.deepcopy(c))                   # undated packs do not need the instant
+    v = dated_engine.adjudicate(c, lang="en")
+    assert not [f for f in v.findings if f.rule.startswith("fees.")]
+    assert [n for n in v.not_covered if n.startswith("fees:")] == [
+        "fees: no version can be chosen without the collection instant (no scans) "
+        "(versions: 2025 2025-07-01 to 2025-12-31; 2026 from 2026-01-01)"]
     path = tmp_path / "case.json"
     path.write_text(__import__("json").dumps(c))
     out = subprocess.run([sys.executable, "-m", "slarules", "adjudicate", str(path), "--packs", str(ROOT / "rules"),
-                          str(DATED)], capture_output=True, text=True)
-    assert out.returncode == 2 and out.stdout == ""
-    assert "field `scans`" in out.stderr and "Traceback" not in out.stderr
+                          str(DATED), "--format", "json"], capture_output=True, text=True)
+    assert out.returncode == 0 and "Traceback" not in out.stderr
+    assert any(n.startswith("fees: ") for n in __import__("json").loads(out.stdout)["not_covered"])
 
 
 def test_a_pack_may_choose_by_another_instant(tmp_path):
@@ -106,9 +108,10 @@ def test_a_pack_may_choose_by_another_instant(tmp_path):
     c = collected("2025-12-31T12:00:00+08:00")            # signed 2026-05-02: version 2026
     assert [p.version for p in engine.adjudicate(c).packs] == ["2026"]
     c["scans"] = [s for s in c["scans"] if s["type"] != "signed"]
-    with pytest.raises(CaseError) as err:
-        engine.adjudicate(c)
-    assert err.value.field == "signed_at"
+    v = engine.adjudicate(c, lang="en")
+    assert v.packs == [] and v.not_covered == [
+        "fees: no version can be chosen without `signed_at` (versions: 2025 2025-07-01 to 2025-12-31; "
+        "2026 from 2026-01-01)"]
 
 
 def write_versions(tmp_path: Path, first: str, second: str) -> Path:

@@ -91,7 +91,25 @@ def _add_years(off, on, years):
     return pl.date(y, d.dt.month(), day).cast(pl.Int64) + ORDINAL_1970
 
 
+def _insured_share(off, loss, insured, declared):
+    """vocabulary._insured_share in fen: loss × insured ÷ declared, half up (in 128 bits: fen × fen overflows 64)."""
+    product = loss.cast(pl.Int128) * insured.cast(pl.Int128)
+    share = ((2 * product + declared) // (2 * declared)).cast(pl.Int64)
+    return pl.when(declared <= insured).then(loss).otherwise(share)
+
+
+def _route_time(off, route, same_city, intra_province, inter_province):
+    return (pl.when(route == "same_city").then(same_city).when(route == "intra_province").then(intra_province)
+            .when(route == "inter_province").then(inter_province).otherwise(pl.lit(None, pl.Int64)))
+
+
+MAX_FACTOR = 1000       # `times` by a constant this small cannot leave 64 bits of fen (money has 14 digits)
+
 FUNCTIONS = {
+    "times": lambda off, amount, factor: amount * factor,
+    "least": lambda off, a, b: pl.min_horizontal(a, b),
+    "insured_share": _insured_share,
+    "route_time": _route_time,
     "cutoff_deadline": _cutoff_deadline,
     "add": lambda off, at, duration: at + duration,
     "local_date": lambda off, at: (at + off) // DAY + ORDINAL_1970,
@@ -99,6 +117,9 @@ FUNCTIONS = {
     "minutes_after": lambda off, at, since: -((since - at) // (60 * US)),
     "duration_after": lambda off, at, since: at - since,
 }
+
+
+AMOUNT_PLACEHOLDERS = {shown: amount for amount, shown in AMOUNTS.items()}    # {fine_cny} in a message: the fine
 
 
 # ---- the compiled Program -----------------------------------------------------------------
@@ -114,6 +135,11 @@ class Columnar:
         for d in program.derivations:
             if d.fn.name not in FUNCTIONS:
                 raise Unsupported(f"derivation function {d.fn.name}")
+            kind, factor = d.args.get("factor", ("const", 0)) if d.fn.name == "times" else ("const", 0)
+            if kind != "const" or abs(factor) > MAX_FACTOR:
+                raise Unsupported("`times` by a fact, or by a constant that could overflow")
+            if d.fn.name == "route_time" and d.args.get("route", ("fact",))[0] == "const":
+                raise Unsupported("`route_time` of a constant route")
         # the verdict's `packs`: constant, or per row (the items in force) when a dated version may not be in force
         refs = [(PackRef(name=p.name, version=p.version, digest=p.digest), p.window) for p in program.packs]
         self.packs: Any = [ref for ref, _ in refs]
@@ -121,8 +147,6 @@ class Columnar:
             self.packs = pl.concat_str([pl.lit(V.constant(ref)) if window is None
                                         else pl.when(expr(window, self.schema).fill_null(False)).then(pl.lit(V.constant(ref)))
                                         for ref, window in refs], separator=", ", ignore_nulls=True)
-        # a row without the instant a dated version is chosen by takes the per-case path (its CaseError)
-        self.dated_instants = sorted({p.by for p in program.packs if p.window is not None})
         self.rules = program.rules
         self.overriders: dict[str, list[str]] = {}
         for r in self.rules:
@@ -342,25 +366,46 @@ class Columnar:
     def station(self, rule) -> pl.Expr | None:
         return pl.col(key(rule.station_fact)) if rule.station_fact else None
 
-    def message(self, rule, off: int, station, fine, refund, labels) -> pl.Expr:
+    def payer(self, rule) -> tuple[pl.Expr, pl.Expr]:
+        """A compensation's (party, station) per row: chaining.Chain.payer over the reported liabilities."""
+        index = {r.id: i for i, r in enumerate(self.rules)}
+
+        def pick(pairs: list, default: pl.Expr | None) -> pl.Expr:
+            default = pl.lit(None, pl.String) if default is None else default
+            chosen = None
+            for condition, value in pairs:
+                value = pl.lit(None, pl.String) if value is None else value
+                chosen = (pl.when(condition) if chosen is None else chosen.when(condition)).then(value)
+            return default if chosen is None else chosen.otherwise(default)
+        return chain_of(self.program).payer_columns(rule.payer, lambda r: pl.col(f"__r{index[r.id]}"), self.station,
+                                                    pick, pl.lit)
+
+    def party_name(self, party: str | pl.Expr) -> pl.Expr:
+        """PARTY_NAMES of a party code, constant or per row (a compensation's payer)."""
         names = PARTY_NAMES[self.lang]
+        if isinstance(party, str):
+            return pl.lit(js(names[party])[1:-1])
+        chosen = None
+        for code, name in names.items():
+            chosen = (pl.when(party == code) if chosen is None else chosen.when(party == code)).then(pl.lit(js(name)[1:-1]))
+        return chosen.otherwise(party)
+
+    def message(self, rule, off: int, station, amounts: dict[str, pl.Expr], labels, party=None) -> pl.Expr:
         pieces: list[pl.Expr] = []
+        party_name = self.party_name(rule.party if party is None else party)
         for part in message_parts(rule.messages[self.lang]):
             if type(part) is str:
                 pieces.append(pl.lit(js(part)[1:-1]))
                 continue
             path, fmt = part
             if path == "station":
-                party = pl.lit(js(names[rule.party])[1:-1])
-                pieces.append(party if station is None else pl.coalesce(station, party))
+                pieces.append(party_name if station is None else pl.coalesce(station, party_name))
             elif path == "party":
-                pieces.append(pl.lit(js(names[rule.party])[1:-1]))
+                pieces.append(party_name)
+            elif path in AMOUNT_PLACEHOLDERS:
+                pieces.append(V.money_text(amounts[AMOUNT_PLACEHOLDERS[path]]))
             elif path == "branches":
                 pieces.append(labels)
-            elif path == "fine_cny":
-                pieces.append(V.money_text(fine))
-            elif path == "refund_cny":
-                pieces.append(V.money_text(refund))
             elif path == "article":          # VerdictBuilder.article: the first variant in force
                 pieces.append(pl.coalesce([pl.when(expr(cond, self.schema).fill_null(False)).then(pl.lit(js(text)[1:-1]))
                                            for cond, text in rule.articles] + [pl.lit("")]))
@@ -377,16 +422,18 @@ class Columnar:
         index = {r.id: i for i, r in enumerate(self.rules)}
         for rule in self.order + self.not_covered:
             i = index[rule.id]
-            station = self.station(rule)
+            station, party = self.station(rule), None
+            if rule.payer is not None:
+                party, station = self.payer(rule)
             amounts = {a: self.amount(getattr(rule, a)) for a in AMOUNTS}
-            fine, refund = amounts["fine"], amounts["refund"]
             labelled = self.branches(rule.when)
             label_list = [pl.when(cond).then(pl.lit(js(branch_label(label, self.lang))[1:-1]))
                           for label, cond in labelled]
             labels = (pl.concat_str(label_list, separator=list_separator(self.lang), ignore_nulls=True)
                       if label_list else pl.lit(""))
-            message = self.message(rule, off, station, fine, refund, labels)
-            info[i] = {"station": station, **amounts, "message": message}
+            message = self.message(rule, off, station, amounts, labels, party)
+            info[i] = {"station": station, **amounts, "message": message,
+                       "party": pl.lit(rule.party) if party is None else party}
             if rule.kind == NOT_COVERED:
                 continue
             items = []
@@ -398,7 +445,8 @@ class Columnar:
                 else:
                     items.append(pl.concat_str(pl.lit(js(name) + ": "), self.json_value(name, off)))
             parts.append((i, V.finding({
-                "clause": rule.clause, "rule": rule.id, "kind": rule.kind, "party": rule.party, "station": station,
+                "clause": rule.clause, "rule": rule.id, "kind": rule.kind,
+                "party": rule.party if party is None else party, "station": station,
                 **{shown: amounts[a] for a, shown in AMOUNTS.items()}, "severity": rule.severity,
                 "facts": pl.concat_str(items, separator=", ", ignore_nulls=True) if items else {},
                 "message": message})))
@@ -585,8 +633,6 @@ class Columnar:
         f = f.filter(pl.col("__ok") & pl.col(key("as_of")).is_between(EARLIEST, LATEST, closed="left"))
         for step in plan["steps"]:
             f = _with(f, step)
-        if self.dated_instants:
-            f = f.filter(pl.all_horizontal(pl.col(key(by)).is_not_null() for by in self.dated_instants))
         # per-rule queries cost ~1.5 ms each to plan, whatever their rows: only rules that reported here
         fired = set(self._somewhere(f, "__r"))
         payers = self._payers(f, plan["info"], fired)
@@ -607,13 +653,13 @@ class Columnar:
                 .group_by("__row", maintain_order=True).agg(pl.col("__text").str.join(", ").alias("__findings")))
 
     def _payers(self, f: pl.DataFrame, info, fired: set[int]) -> pl.DataFrame:
-        """One row per reported finding: who answers for it, its clause, fine and refund (fen)."""
+        """One row per reported finding: who answers for it (a compensation: its payer), its clause and amounts (fen)."""
         frames = []
         lazy = f.lazy()
         for i, r in enumerate(self.rules):
             if r.kind == NOT_COVERED or i not in fired:
                 continue
-            party = pl.lit(r.party)
+            party = info[i]["party"]
             who = party if info[i]["station"] is None else pl.coalesce(info[i]["station"], party)
             frames.append(lazy.filter(pl.col(f"__r{i}")).select(
                 "__row", who.alias("who"), pl.lit(r.clause).alias("clause"),

@@ -126,6 +126,7 @@ PARCEL = Block("Parcel", (
     decimal("height_cm", C.LENGTH),
     decimal("weight_kg", C.WEIGHT),
     decimal("declared_value_cny", C.MONEY),
+    decimal("insured_value_cny", C.MONEY, "NR-3: the 保价 amount; absent or 0 = uninsured"),
     flag("packaging_compliant"),
     flag("prohibited"),
 ))
@@ -157,7 +158,13 @@ OUTCOME = Block("Outcome", (
     flag("contents_short"),
     flag("packaging_intact"),
     flag("recipient_denies_receipt"),
+    decimal("loss_cny", C.MONEY, "NR-3: the actual loss established, for compensation"),
 ))
+
+SERVICE = Block("Service", (
+    enum("route", C.ROUTES, description="NR-4: the route whose time limit was promised"),
+    timestamp("promised_by", description="NR-4: the promised delivery time; else collection + the route's limit"),
+), doc="What was promised to the customer (NATIONAL.md NR-4).")
 
 HUB_HANDLING = Block("HubHandling", (
     code("station"),
@@ -204,6 +211,7 @@ CASE = Block("Case", (
     blocks("scans", SCAN, C.MAX_SCANS, f"at most limits.Limits.scans ({C.MAX_SCANS} unless raised)"),
     block("delivery", DELIVERY),
     block("outcome", OUTCOME),
+    block("service", SERVICE),
     block("hub_handling", HUB_HANDLING),
     block("complaint", COMPLAINT),
 ), doc="One disputed parcel. See docs/contract.md.")

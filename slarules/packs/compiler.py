@@ -18,9 +18,9 @@ from .layers import apply_layers
 from .model import (FORMATS, PARAM_PLACEHOLDER, SPECIAL_PLACEHOLDERS, AllOf, AnyOf, Compare, FactRef, Issue, Pack,
                    ParamRef, did_you_mean, raise_first)
 from .program import DURABLE_MAX_PROPERTIES, PLACEHOLDER, Amount, CompiledRule, Derivation, Leaf, Node, PackInfo, Program, walk  # noqa: F401
-from .versions import Window, articles, check_versions, not_in_force_rule, window_of
-from .vocabulary import (BASE_FACTS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, FUNCTIONS, ISSUE_VALUES, FactSpec,
-                         chain_spec)
+from .versions import Window, articles, check_versions, not_in_force_rules, window_of
+from .vocabulary import (BASE_FACTS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, FUNCTIONS, ISSUE_VALUES, LIABLE_PREFIX,
+                         FactSpec, chain_spec)
 
 MAX_RULES = 400                  # pack rules, leaving room for scope rules and closers
 MAX_FIELDS = DURABLE_MAX_PROPERTIES - 10    # tested facts, leaving room for kind, stratum, sid, id
@@ -348,6 +348,7 @@ class _Compiler:
                     self.spec(pack, then.station.fact, loc + ("then", "station", "fact"))
                 if then.kind == "classification" and not (then.classify or then.level):
                     self.issue(pack, loc + ("then",), "a classification rule needs `classify` or `level`")
+                self.compensation_shape(pack, then, loc + ("then",))
                 facts = []
                 for j, path in enumerate(rule.facts):
                     if self.spec(pack, path, loc + ("facts", j)) is not None:
@@ -362,7 +363,8 @@ class _Compiler:
                                      loc + ("message", quoted[0]))
                 compiled.append(CompiledRule(
                     id=rule_id, clause=rule.clause, pack=source.name, title=title,
-                    kind=then.kind, party=then.party, station_fact=station_fact,
+                    kind=then.kind, party="network" if then.kind == "compensation" else then.party,
+                    station_fact=None if then.kind == "compensation" else station_fact,
                     severity=then.severity or DEFAULT_SEVERITY.get(then.kind, "error"),
                     classify=then.classify, level=then.level,
                     fine=self.amount(pack, then.fine_cny, loc + ("then", "fine_cny")),
@@ -372,10 +374,29 @@ class _Compiler:
                     facts=tuple(facts), messages=messages,
                     overrides=tuple(rule.overrides), deadline=deadline, harms=tuple(then.harm) or (rule.clause,),
                     articles=cited,
-                    location=(source.doc.file, line)))
+                    location=(source.doc.file, line),
+                    compensation=self.amount(pack, then.compensation_cny, loc + ("then", "compensation_cny")),
+                    payer=then.payer))
         self.resolve_versions(compiled)
         self.precedence(compiled)
         return compiled
+
+    def compensation_shape(self, pack: Pack, then, loc: tuple) -> None:
+        """A compensation names its amount and the harm whose liable party pays, and nothing else does."""
+        if then.kind == "compensation":
+            for part in ("compensation_cny", "payer"):
+                if getattr(then, part) is None:
+                    self.issue(pack, loc, f"a compensation rule needs `{part}`",
+                               "e.g. payer: loss (the party liable for the loss pays; else the network)")
+            if then.party != "none" or then.station is not None:
+                self.issue(pack, loc + ("party" if then.party != "none" else "station",),
+                           "a compensation's payer comes from `payer`, not `party` or `station`",
+                           "remove it: the party the loaded packs hold liable for that harm pays")
+        else:
+            for part in ("compensation_cny", "payer"):
+                if getattr(then, part) is not None:
+                    self.issue(pack, loc + (part,), f"`{part}` belongs to a compensation rule, not a {then.kind}",
+                               "use kind: compensation")
 
     def resolve_versions(self, rules: list[CompiledRule]) -> None:
         """Overrides between dated versions, and one `not_covered` rule per dated pack with uncovered days.
@@ -400,9 +421,7 @@ class _Compiler:
         for w in self.windows.values():
             by_name.setdefault(w.pack.name, []).append(w)
         for name, windows in sorted(by_name.items()):
-            rule = not_in_force_rule(name, windows)
-            if rule is not None and rule.id not in own:
-                rules.append(rule)
+            rules.extend(r for r in not_in_force_rules(name, windows) if r.id not in own)
 
     def deadline(self, pack: Pack, d, loc: tuple):
         ok = True
@@ -491,9 +510,22 @@ class _Compiler:
         for r in rules:
             for w in r.writes:
                 writers.setdefault(w, []).append(r)
+        # who is liable for a harm is settled after precedence: a rule that can drop a liability
+        # decides it too (TB-2 moves TB-1's delay), so it writes that harm's payer as well
+        by_id = {r.id: r for r in rules}
+        for path in [p for p in writers if p.startswith(LIABLE_PREFIX)]:
+            pending = list(writers[path])
+            while pending:
+                target = pending.pop()
+                for r in rules:
+                    if target.id in r.overrides and r not in writers[path]:
+                        writers[path].append(r)
+                        pending.append(r)
         chain_paths = set(writers) | {CHAIN_LEVEL} | {CLASSIFICATION_PREFIX + c for c in self.classified}
         for r in rules:
             r.reads_chain = frozenset(p for leaf in walk(r.condition) for p in leaf.paths() if p in chain_paths)
+            if r.payer is not None:
+                r.reads_chain |= {LIABLE_PREFIX + r.payer}
 
         def cycle(r: CompiledRule, names: tuple) -> None:
             pack, loc = self.rule_loc(r)
@@ -503,7 +535,6 @@ class _Compiler:
         def writers_read(r: CompiledRule) -> list[str]:
             return [w.id for p in sorted(r.reads_chain) for w in writers.get(p, [])]
 
-        by_id = {r.id: r for r in rules}
         for r in dependency_order(rules, lambda r: r.id, writers_read, cycle):
             r.stratum = 1 + max((by_id[w].stratum for w in writers_read(r) if w != r.id), default=-1)
 

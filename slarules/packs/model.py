@@ -23,8 +23,9 @@ from ..facts import describe_error
 from ..case.sources import Document, read_document
 from .operators import NAMES
 
-KINDS = ("liability", "fine", "refund", "classification", "breach", "procedure", "warning", "not_covered")
-PARTIES = ("sending_station", "delivering_station", "hub", "customer_service", "customer", "none")
+KINDS = ("liability", "fine", "refund", "compensation", "classification", "breach", "procedure", "warning",
+         "not_covered")
+PARTIES = ("sending_station", "delivering_station", "hub", "customer_service", "customer", "network", "none")
 OPERATORS = NAMES                 # the condition operators, as written in a pack (operators.py)
 RULE_ID = r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$"
 NAME = r"^[a-z][a-z0-9_]*$"
@@ -133,6 +134,10 @@ class Outcome(Strict):
     station: FactRef | None = Field(None, description="default: the party's own station fact")
     fine_cny: Value | None = None
     refund_cny: Value | None = None
+    compensation_cny: Value | None = Field(None, description="kind compensation: what the customer is owed")
+    payer: str | None = Field(None, pattern=NAME, description="kind compensation: the harm (loss, damage, ...) "
+                              "whose liable party pays, as the loaded packs' liability rules assign it; "
+                              "when none does, the network (headquarters) pays")
     classify: str | None = Field(None, pattern=NAME)
     level: int | None = Field(None, ge=1, le=3, description="sets the complaint level (highest wins)")
     harm: list[Annotated[str, Field(pattern=NAME)]] = Field(
@@ -202,6 +207,8 @@ class ClauseVersion(Strict):
     from_: str | None = Field(None, alias="from", pattern=DATE, description="first day (YYYY-MM-DD)")
     until: str | None = Field(None, pattern=DATE, description="last day (YYYY-MM-DD)")
     article: str = Field(min_length=1)
+    verified: bool | None = Field(None, description="whether this text itself was read (primary) or only a "
+                                  "summary of it (secondary)")
     note: str | None = None
 
 
@@ -390,7 +397,8 @@ def pack_schema() -> dict:
     return PackModel.model_json_schema(by_alias=True)
 
 
-SPECIAL_PLACEHOLDERS = ("station", "party", "branches", "fine_cny", "refund_cny", "clause", "rule", "article")
+SPECIAL_PLACEHOLDERS = ("station", "party", "branches", "fine_cny", "refund_cny", "compensation_cny", "clause", "rule",
+                        "article")
 FORMATS = ("time", "date", "datetime")
 # {param:NAME} in a message or title quotes a pack parameter; read loosely ({param: NAME}, any
 # text up to "}") so that a misspelt name is an error, not text left in a verdict

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, FactSpec, Function
+from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, LIABLE_PREFIX, FactSpec, Function
 
 # durable_rules' own limits, here once: runtime/durable_backend.py checks the ruleset it builds against
 # them (pack rules plus one per distinct scope plus one per stratum); the compiler refuses what cannot fit.
@@ -125,6 +125,13 @@ class CompiledRule:
     articles: tuple[tuple[Node, str], ...] = ()
     stratum: int = 0
     reads_chain: frozenset = frozenset()
+    compensation: Amount | None = None
+    payer: str | None = None              # kind compensation: the harm whose liable party pays
+
+    @property
+    def liable_for(self) -> tuple[str, ...]:
+        """The harms a liability rule puts on its party (the ones it declares: `harm:`)."""
+        return self.harms if self.kind == "liability" else ()
 
     @property
     def condition(self) -> Node:
@@ -137,6 +144,7 @@ class CompiledRule:
             out.add(CLASSIFICATION_PREFIX + self.classify)
         if self.level:
             out.add(CHAIN_LEVEL)
+        out.update(LIABLE_PREFIX + h for h in self.liable_for)
         return out
 
 

@@ -18,7 +18,6 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..errors import CaseError
 from . import types as T
 from .program import CompiledRule, Leaf, Node
 
@@ -27,6 +26,7 @@ if TYPE_CHECKING:          # not at run time: a cached Program runs without the 
 
 DEFAULT_BY = "collected_at"
 NOT_IN_FORCE = "{pack}.no-version-in-force"      # the id of the rule that reports a case no version covers
+NO_INSTANT = "{pack}.no-version-instant"         # ... and a case without the instant a version is chosen by
 
 
 @dataclass(frozen=True)
@@ -50,8 +50,14 @@ class Window:
         line, _ = self.pack.where(("effective",))
         return f"{Path(self.pack.doc.file).name}:{line}"
 
-    def days(self) -> str:
-        """"2026-01-01 to 2026-06-30", "from 2026-07-01", "until 2025-12-31" or "always"."""
+    def days(self, lang: str = "en") -> str:
+        """"2026-01-01 to 2026-06-30", "from 2026-07-01", "until 2025-12-31" or "always" (zh: in Chinese)."""
+        if lang == "zh":
+            if self.first and self.last:
+                return f"{self.first} 至 {self.last}"
+            if self.first:
+                return f"{self.first} 起"
+            return f"至 {self.last}" if self.last else "始终"
         if self.first and self.last:
             return f"{self.first} to {self.last}"
         if self.first:
@@ -142,46 +148,38 @@ def check_versions(packs: list[Pack], windows: dict[int, Window], issue) -> None
                       f"cases collected then get `not_covered` for `{name}`", severity="warning")
 
 
-def not_in_force_rule(name: str, windows: list[Window]) -> CompiledRule | None:
-    """The rule that reports a case no version of pack `name` covers, or None when every instant is covered."""
+def not_in_force_rules(name: str, windows: list[Window]) -> list[CompiledRule]:
+    """The rules that report a case no version of pack `name` covers: its instant is outside every
+    version (none when every instant is covered), or it has no such instant (NATIONAL.md: not covered)."""
     ordered = sorted(windows, key=lambda w: (w.start is not None, w.start or datetime.min.replace(tzinfo=ZoneInfo("UTC"))))
     by = ordered[0].by
+    spans = "; ".join(f"{w.pack.model.version} {w.days()}" for w in ordered)
+    spans_zh = "；".join(f"{w.pack.model.version} {w.days('zh')}" for w in ordered)
+    first = ordered[0].pack
+    what = ("the collection instant (no scans)", "揽收时间（无扫描记录）") if by == DEFAULT_BY else (f"`{by}`", by)
+    no_instant = CompiledRule(
+        id=NO_INSTANT.format(pack=name), clause=name, pack=name, title=f"no instant to choose a version of {name} by",
+        kind="not_covered", party="none", station_fact=None, severity="info", classify=None, level=None,
+        fine=None, refund=None, scope=Node("all", (Leaf("exists", by, False, origin=ordered[0].origin),)),
+        when=Node("all", ()), facts=(),
+        messages={"zh": f"缺少{what[1]}，无法确定生效版本（版本：{spans_zh}）",
+                  "en": f"no version can be chosen without {what[0]} (versions: {spans})"},
+        overrides=(), deadline=None, location=(first.doc.file, first.where(("effective",))[0]))
     gapless = all(a.end is not None and b.start is not None and a.end >= b.start for a, b in zip(ordered, ordered[1:]))
     if gapless and ordered[0].start is None and ordered[-1].end is None:
-        return None
+        return [no_instant]
     outside = Node("all", tuple(w.outside() for w in ordered), None, ordered[0].origin)
-    spans = "; ".join(f"{w.pack.model.version} {w.days()}" for w in ordered)
+    spans_zh = "；".join(f"{w.pack.model.version} {w.days('zh')}" for w in ordered)
     zone = ordered[0].pack.model.timezone
-    first = ordered[0].pack
-    return CompiledRule(
+    zone_zh = "北京时间" if zone == "Asia/Shanghai" else zone
+    return [no_instant, CompiledRule(
         id=NOT_IN_FORCE.format(pack=name), clause=name, pack=name, title=f"no version of {name} in force",
         kind="not_covered", party="none", station_fact=None, severity="info", classify=None, level=None,
         fine=None, refund=None, scope=Node("all", (Leaf("exists", by, True, origin=ordered[0].origin), outside)),
         when=Node("all", ()), facts=(by,),
-        messages={"zh": f"{{{by}|datetime}} 无生效版本（版本：{spans}；日期按 {zone}）",
+        messages={"zh": f"{{{by}|datetime}} 无生效版本（版本：{spans_zh}；日期按{zone_zh}）",
                   "en": f"no version in force at {{{by}|datetime}} (versions: {spans}; days in {zone})"},
-        overrides=(), deadline=None, location=(first.doc.file, first.where(("effective",))[0]))
-
-
-def dated_instants(program) -> dict[str, list[str]]:
-    """The instant facts dated packs choose their version by -> the names of those packs."""
-    out: dict[str, list[str]] = {}
-    for p in program.packs:
-        if p.window is not None and p.name not in out.get(p.by, []):
-            out.setdefault(p.by, []).append(p.name)
-    return out
-
-
-def instant_missing(by: str, packs: list[str], roots: dict) -> CaseError:
-    """A case without the instant a dated pack needs: which pack, and where to fix the case."""
-    names = ", ".join(f"`{n}`" for n in packs)
-    if by == DEFAULT_BY:
-        return CaseError(f"the case has no scans, so its collection instant (the collect scan, else the earliest "
-                         f"scan) is unknown; pack {names} has dated versions and needs it to choose one",
-                         field="scans", hint="add the collect scan")
-    root = next(iter(roots.get(by, (by,))), by)
-    return CaseError(f"`{by}` is absent for this case; pack {names} has dated versions chosen by it",
-                     field=root)
+        overrides=(), deadline=None, location=(first.doc.file, first.where(("effective",))[0]))]
 
 
 # ---- dated articles in the clause catalogue ----------------------------------------------------

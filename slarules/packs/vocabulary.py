@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
@@ -19,13 +20,14 @@ Case = Any      # a validated case: facts.Case or fastcase.FastCase (same fields
 
 CHAIN_LEVEL = "complaint_level"
 CLASSIFICATION_PREFIX = "classification."
+LIABLE_PREFIX = "liable."      # who is liable for a harm: what a compensation rule's `payer` reads (chaining.py)
 
 # Chinese labels for the codes the shipped packs name, so zh output shows words, not codes.
 # The JSON keeps the codes; en shows the codes. A code a pack of one's own adds and these
 # tables lack is shown as it is. Enum values' labels are contract.VALUE_LABELS_ZH.
 DEADLINE_LABELS_ZH = {"delivery": "派件签收", "first_reply": "首次回复", "feedback": "初步反馈",
                       "identity": "确认身份", "first_contact": "联系客户", "plan": "初步方案",
-                      "close": "完结", "answer": "答复"}
+                      "close": "完结", "answer": "答复", "legal_handling": "法定处理时限"}
 CLASSIFICATION_LABELS_ZH = {"late": "延误", "lost": "遗失", "oversize": "三超件", "out_of_time": "超出受理期限"}
 # A condition's `label` (a branch name), as {branches} in a zh message shows it.
 BRANCH_LABELS_ZH = {
@@ -34,7 +36,7 @@ BRANCH_LABELS_ZH = {
     "physical_conflict": "肢体冲突", "major": "重大投诉",
     "damaged": "破损", "contents_short": "内件短少", "contamination": "污染",
     "lost": "遗失", "handled_as_lost": "按遗失处理",
-    "not_notified": "未通知收件人", "no_consent": "未经收件人同意",
+    "not_notified": "未通知收件人", "no_consent": "未经收件人同意", "consent_not_recorded": "未记录收件人同意",
     "longest_side": "单边最长", "sum_of_sides": "三边之和", "volume": "体积", "weight": "重量",
     # the two branches every `deadline:` rule has (compiler.deadline_condition)
     "done_late": "逾期完成", "overdue": "逾期未完成",
@@ -185,6 +187,7 @@ _BASE = [
     ("stations.delivering", T.TEXT, "delivering station as stated in the case"),
     ("parcel.length_cm", T.LENGTH, ""), ("parcel.width_cm", T.LENGTH, ""), ("parcel.height_cm", T.LENGTH, ""),
     ("parcel.weight_kg", T.WEIGHT, ""), ("parcel.declared_value_cny", T.MONEY, ""),
+    ("parcel.insured_value_cny", T.MONEY, "保价 amount; absent or 0 = uninsured"),
     ("parcel.packaging_compliant", T.BOOL, ""), ("parcel.prohibited", T.BOOL, ""),
     ("collection.sender_signed", T.BOOL, ""), ("collection.in_service_area", T.BOOL, ""),
     ("collection.quoted_cny", T.MONEY, ""), ("collection.charged_cny", T.MONEY, ""),
@@ -193,6 +196,9 @@ _BASE = [
     ("delivery.proxy_id_checked", T.BOOL, ""), ("delivery.signature_legible", T.BOOL, "false = 草签"),
     ("outcome.lost", T.BOOL, ""), ("outcome.damaged", T.BOOL, ""), ("outcome.contents_short", T.BOOL, ""),
     ("outcome.packaging_intact", T.BOOL, ""), ("outcome.recipient_denies_receipt", T.BOOL, ""),
+    ("outcome.loss_cny", T.MONEY, "the actual loss established"),
+    ("service.route", T.enum_type(C.ROUTES), "the route whose time limit was promised"),
+    ("service.promised_by", T.INSTANT, "the promised delivery time"),
     ("hub_handling.station", T.TEXT, ""), ("hub_handling.found", T.enum_type(C.HUB_FINDS), ""),
     ("hub_handling.reported", T.BOOL, ""), ("hub_handling.isolated", T.BOOL, ""),
     ("hub_handling.photographed", T.BOOL, ""), ("hub_handling.registered", T.BOOL, ""),
@@ -205,7 +211,7 @@ _BASE = [
     ("complaint.rings", T.INT, ""), ("complaint.connected_at", T.INSTANT, ""),
     ("complaint.identity_confirmed_at", T.INSTANT, ""),
 ]
-BLOCKS = _BLOCKS = ["stations", "parcel", "collection", "delivery", "outcome", "hub_handling", "complaint"]
+BLOCKS = _BLOCKS = ["stations", "parcel", "collection", "delivery", "outcome", "service", "hub_handling", "complaint"]
 _BUILTINS = [
     ("as_of", T.INSTANT, "the adjudication instant"),
     ("signed_at", T.INSTANT, "earliest signed scan"),
@@ -266,6 +272,30 @@ def _minutes_after(zone: ZoneInfo, at: datetime, since: datetime) -> int:
     return whole + (1 if seconds > whole * 60 else 0)
 
 
+_CENT = Decimal("0.01")
+
+
+def _insured_share(zone: ZoneInfo, loss: Decimal, insured: Decimal, declared: Decimal) -> Decimal:
+    """NR-3: an insured parcel's loss paid in the insured share of the declared value, at most all of it."""
+    if declared <= insured:           # fully insured (a declared value of 0 included)
+        return loss
+    return (loss * insured / declared).quantize(_CENT, rounding=ROUND_HALF_UP)
+
+
+def _route_time(zone: ZoneInfo, route: str, same_city: timedelta, intra_province: timedelta,
+                inter_province: timedelta) -> timedelta | None:
+    return {"same_city": same_city, "intra_province": intra_province, "inter_province": inter_province}.get(route)
+
+
+def _times(zone: ZoneInfo, amount: Decimal, factor: int) -> Decimal:
+    product = amount * factor
+    if abs(product) >= T.DECIMAL_BOUND:     # the backends hold money as 64-bit integers of fen
+        raise ValueError(f"{amount} × {factor} is too large: at most 15 digits before the decimal point")
+    return product
+
+
+_ROUTE = T.enum_type(C.ROUTES)
+
 FUNCTIONS: dict[str, Function] = {f.name: f for f in [
     Function("cutoff_deadline", {"at": T.INSTANT, "cutoff": T.TIME_OF_DAY, "same_day_by": T.TIME_OF_DAY,
                                  "next_day_by": T.TIME_OF_DAY}, T.INSTANT, _cutoff_deadline,
@@ -281,6 +311,15 @@ FUNCTIONS: dict[str, Function] = {f.name: f for f in [
     Function("duration_after", {"at": T.INSTANT, "since": T.INSTANT}, T.DURATION,
              lambda zone, at, since: at - since, "the exact time from `since` to `at` (for messages: "
              "minutes_after rounds a second up to a minute)"),
+    Function("times", {"amount": T.MONEY, "factor": T.INT}, T.MONEY, _times,
+             "an amount of money times a whole number"),
+    Function("least", {"a": T.MONEY, "b": T.MONEY}, T.MONEY,
+             lambda zone, a, b: min(a, b), "the smaller of two amounts of money"),
+    Function("insured_share", {"loss": T.MONEY, "insured": T.MONEY, "declared": T.MONEY}, T.MONEY,
+             _insured_share, "loss × min(1, insured ÷ declared), to the fen, half up"),
+    Function("route_time", {"route": _ROUTE, "same_city": T.DURATION, "intra_province": T.DURATION,
+                            "inter_province": T.DURATION}, T.DURATION, _route_time,
+             "the duration given for the route (service.route): same_city, intra_province or inter_province"),
 ]}
 
 

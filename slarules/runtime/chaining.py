@@ -10,6 +10,11 @@ Every backend and tool takes that meaning from here: per case through `fold`
 and `values` (durable_rules' closers, the verdict, witness), and in bulk
 through `columns`, which builds each chained fact from a backend's own
 vector operations (the Polars backend, the columnar batch path).
+
+Liability is chained per harm: a compensation rule (NATIONAL.md NR-3/NR-4)
+names a harm (`payer: loss`), and the party that pays is the one the loaded
+packs hold liable for that harm, after precedence (`payer`), else the network.
+The compiler puts such a rule in a stratum after every rule that can decide it.
 """
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ from typing import Any, Callable, Iterable
 
 from ..packs.program import CompiledRule, Program
 from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX
+
+NETWORK = "network"        # pays a compensation when no loaded rule holds a party liable for its harm
 from .values import key
 
 
@@ -39,6 +46,27 @@ class Chain:
                       for name in program.classifications]
         level = Link(key(CHAIN_LEVEL), None, tuple(r for r in program.rules if r.level))
         self.links: tuple[Link, ...] = (*classified, level)
+        self.liable: dict[str, tuple[CompiledRule, ...]] = {}
+        for r in program.rules:
+            for harm in r.liable_for:
+                self.liable[harm] = self.liable.get(harm, ()) + (r,)
+
+    def payer(self, harm: str, standing: Callable[[CompiledRule], bool],
+              station: Callable[[CompiledRule], Any]) -> tuple[str, Any]:
+        """(party, station) liable for `harm`: the first liability rule for it, in pack order, that
+        fired and was not overridden (`standing`); else the network, with no station."""
+        for rule in self.liable.get(harm, ()):
+            if standing(rule):
+                return rule.party, station(rule)
+        return NETWORK, None
+
+    def payer_columns(self, harm: str, standing: Callable[[CompiledRule], Any], station: Callable[[CompiledRule], Any],
+                      pick: Callable[[list[tuple[Any, Any]], Any], Any], text: Callable[[str], Any]) -> tuple[Any, Any]:
+        """`payer` as a backend's vector expressions, (party, station): `pick` takes (condition, value)
+        pairs in order and a default, and gives the value of the first whose condition holds."""
+        rules = self.liable.get(harm, ())
+        party = pick([(standing(r), text(r.party)) for r in rules], text(NETWORK))
+        return party, pick([(standing(r), station(r)) for r in rules], None)
 
     @staticmethod
     def fold(rule: CompiledRule, run: Any) -> None:

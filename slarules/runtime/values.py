@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 from ..errors import CaseError
 from ..packs.program import Program
 from ..packs.types import EPOCH, _encode_instant
-from ..packs.versions import dated_instants, instant_missing
 from ..packs.vocabulary import BASE_FACTS, BLOCKS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, Case, Derived
 
 
@@ -77,7 +76,6 @@ class FactPlan:
             getter = operator.attrgetter(*names) if len(names) > 1 else (lambda o, n=names[0]: (getattr(o, n),))
             self.blocks.append((block, paths, getter, dict.fromkeys(paths)))
         self.derivations = [self._derivation(d) for d in program.derivations]
-        self.dated = list(dated_instants(program).items())     # (instant, packs): a dated version needs it
         # (doc key, fact path, encoder or constant, flags of a list) in condition_fields order
         self.encoding: list[tuple[str, str, Any, Any]] = []
         for path in program.condition_fields:
@@ -180,10 +178,6 @@ class FactPlan:
                 ns[f"G{i}"] = get
                 lines.append(f"    values[{path!r}] = G{i}(case, derived)")
         lines += self._derive_lines(ns, with_block, local)
-        if self.dated:                # as in facts(): a dated pack's instant, before encoding
-            ns["DATED"], ns["_instant_missing"] = self.dated, instant_missing
-            lines += ["    for by, packs in DATED:", "        if get(by) is None:",
-                      "            raise _instant_missing(by, packs, roots)"]
         lines += self._encode_lines(ns, with_block, local)
         lines.append("    return values, roots, doc")
         exec("\n".join(lines), ns)
@@ -336,9 +330,6 @@ class FactPlan:
         roots: dict[str, tuple[str, ...]] = {}
         self._base(case, derived, values)
         self._derive(values, roots, zone)
-        for by, packs in self.dated:
-            if values.get(by) is None:
-                raise instant_missing(by, packs, roots)
         doc = self._encode(values)
         return CaseFacts(case, as_of, zone, values, roots, doc)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..packs.compiler import CompiledRule, Leaf, Node, Program, check_packs, compile_packs
-from ..engine import CATALOGUE_FILE, TEST_SUFFIX, Engine, default_rules_dir, file_kind
+from ..engine import CATALOGUE_FILE, TEST_SUFFIX, Engine, default_pack_dirs, default_rules_dir, file_kind
 from ..errors import InputError, PackError, SlaRulesError
 from ..packs.layers import apply_layers
 from ..packs.model import Issue, Pack, read_catalogue, read_pack
@@ -323,4 +323,4 @@ def to_json(issues: list[Issue]) -> list[dict]:
 
 
 def default_paths() -> list[Path]:
-    return [default_rules_dir()]
+    return default_pack_dirs()

@@ -219,8 +219,8 @@ class Explainer:
         if leaf.left == "as_of" or ftype.name == "block":
             return None
         how, steps = OPERATORS[leaf.op].flip or (None, 0)
-        if how == "absent":
-            return (4, ABSENT) if leaf.value else None
+        if how == "absent":       # an absent yes/no fact flips by being given (NR-1: "had consented")
+            return (4, ABSENT) if leaf.value else (4, True) if ftype.name == "bool" else None
         if how == "drop":
             return 3, [v for v in self.value(leaf.left) if v != leaf.value]
         if how == "negate" and ftype.name == "bool":

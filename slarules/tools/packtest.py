@@ -35,8 +35,8 @@ from ..packs.model import Issue, raise_first, read_model, schema_issues
 from ..packs.program import CompiledRule, Leaf
 from ..case.sources import Document, read_document
 
-VERDICT_FIELDS = ("findings", "classifications", "complaint_level", "fines_cny", "refunds_cny", "missing",
-                  "not_covered")
+VERDICT_FIELDS = ("findings", "classifications", "complaint_level", "fines_cny", "refunds_cny", "compensation_cny",
+                  "missing", "not_covered")
 
 
 class Strict(BaseModel):
@@ -51,6 +51,7 @@ class Expect(Strict):
     complaint_level: int | None = Field(None, ge=0, le=3, description="0: no level")
     fines_cny: dict[str, str] | None = None
     refunds_cny: str | None = None
+    compensation_cny: dict[str, str] | None = None
     missing: list[str] | None = None
     not_covered: list[str] | None = None
 
@@ -151,6 +152,14 @@ class Coverage:
     def untaken(self) -> list[Branch]:
         ids = self._ids(None)
         return [b for b in self.branches if b.rule in ids and (b.rule, b.path) not in self.held]
+
+    def merge(self, other: "Coverage") -> None:
+        """Add another run's coverage (of other packs: rule ids are unique within a pack set)."""
+        for pack, ids in other.rules.items():
+            self.rules.setdefault(pack, set()).update(ids)
+        self.fired |= other.fired
+        self.branches += [b for b in other.branches if b not in self.branches]
+        self.held |= other.held
 
     def _ids(self, pack: str | None) -> set[str]:
         if pack is not None:
@@ -376,6 +385,24 @@ class Report:
 
 def _pct(n: int, total: int) -> str:
     return f"{100.0 * n / total:.0f}%" if total else "n/a"
+
+
+def run_tests_beside_packs(paths: list[str | Path], load) -> Report:
+    """Each directory's pack tests against the packs of that directory (`load([directory])`), one report.
+
+    A directory is a pack set: the network's tests (rules/) are written for the network's
+    packs, the national layer's (rules/national/) for the national packs alone.
+    """
+    by_dir: dict[Path, list[Path]] = {}
+    for f in find_test_files(paths):
+        by_dir.setdefault(f.parent, []).append(f)
+    outcomes: list[Outcome] = []
+    coverage = Coverage()
+    for directory, files in by_dir.items():
+        report = run_tests(load([directory]), files)
+        outcomes += report.outcomes
+        coverage.merge(report.coverage)
+    return Report(outcomes, coverage)
 
 
 def run_tests(engine, paths: list[str | Path]) -> Report:

@@ -24,6 +24,7 @@ from hypothesis.errors import NoSuchExample
 from ..runtime import evaluate
 from ..packs.program import Program, walk
 from ..runtime.values import case_facts, key
+from ..case import contract as C
 from ..errors import SlaRulesError
 from ..facts import parse_case
 from ..packs.types import TYPES
@@ -100,21 +101,27 @@ class CaseSpace:
                 "length_cm": length, "width_cm": length, "height_cm": length,
                 "weight_kg": p.decimals("weight", Decimal("0.001"), ["8.5"]),
                 "declared_value_cny": p.decimals("money", Decimal("0.01"), ["320.00"]),
+                "insured_value_cny": p.decimals("money", Decimal("0.01"), ["0.00", "200.00"]),
                 "packaging_compliant": st.booleans(), "prohibited": st.booleans()}),
             "collection": st.builds(self._collection, bools, bools, p.decimals("money", Decimal("0.01"), ["12.00"]),
                                     st.sampled_from(["0.00", "0.01", "3.00", "-1.00"])),
             "scans": st.builds(self._scans, _opt(p.times()), st.integers(0, 1), _opt(p.times()), st.booleans(),
                                st.booleans()),
             "delivery": st.fixed_dictionaries({}, optional={
-                "signed_by": st.sampled_from(["recipient", "proxy", "locker", "station", "other"]),
+                "signed_by": st.sampled_from(list(C.SIGNED_BY)),
                 "recipient_notified": st.booleans(), "recipient_consented": st.booleans(),
                 "proxy_id_checked": st.booleans(), "signature_legible": st.booleans()}),
-            "outcome": st.fixed_dictionaries({}, optional={k: st.booleans() for k in (
-                "lost", "damaged", "contents_short", "packaging_intact", "recipient_denies_receipt")}),
+            "outcome": st.fixed_dictionaries({}, optional={
+                **{k: st.booleans() for k in ("lost", "damaged", "contents_short", "packaging_intact",
+                                              "recipient_denies_receipt")},
+                "loss_cny": p.decimals("money", Decimal("0.01"), ["100.00"])}),
             "hub_handling": st.fixed_dictionaries({"station": st.just("HUB-1")}, optional={
                 "found": st.sampled_from(["prohibited", "contaminating"]),
                 **{k: st.booleans() for k in ("reported", "isolated", "photographed", "registered", "repacked")}}),
             "complaint": self._complaint(p),
+            "service": st.fixed_dictionaries({}, optional={
+                "route": st.sampled_from(list(C.ROUTES)),
+                "promised_by": st.sampled_from([DAY + timedelta(days=d) for d in (-1, 0, 2, 6)]).map(_iso)}),
         }
 
     @staticmethod

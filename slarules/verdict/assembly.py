@@ -21,12 +21,14 @@ from .layout import (AMOUNTS, NOT_COVERED, ZERO, DeadlineStatus, Finding, PackRe
 
 PARTY_NAMES = {
     "zh": {"sending_station": "发件站点", "delivering_station": "派件站点", "hub": "分拨中心",
-           "customer_service": "客服", "customer": "客户", "none": "无"},
+           "customer_service": "客服", "customer": "客户", "network": "网络总部", "none": "无"},
     "en": {"sending_station": "sending station", "delivering_station": "delivering station", "hub": "hub",
-           "customer_service": "customer service", "customer": "customer", "none": "none"},
+           "customer_service": "customer service", "customer": "customer", "network": "the network (headquarters)",
+           "none": "none"},
 }
 
-_SPECIAL = frozenset({"station", "party", "branches", "fine_cny", "refund_cny", "clause", "rule", "article"})
+_SPECIAL = frozenset({"station", "party", "branches", "fine_cny", "refund_cny", "compensation_cny", "clause", "rule",
+                      "article"})
 _NONE: frozenset = frozenset()
 
 
@@ -122,8 +124,11 @@ class VerdictBuilder:
         return ""
 
     def render(self, rule: CompiledRule, facts: CaseFacts, lang: str, station: str | None,
-               fine: Decimal, refund: Decimal, branches: list[str]) -> str:
-        """The message with its placeholders filled (the same text PLACEHOLDER.sub gave)."""
+               fine: Decimal, refund: Decimal, branches: list[str], compensation: Decimal = ZERO,
+               party: str | None = None) -> str:
+        """The message with its placeholders filled (the same text PLACEHOLDER.sub gave);
+        `party` is a compensation's payer, when it is not the rule's own."""
+        party = party or rule.party
         specs = self.program.specs
         out = []
         for part in self.template(rule, lang):
@@ -133,15 +138,17 @@ class VerdictBuilder:
             path, fmt = part
             if path in _SPECIAL:
                 if path == "station":
-                    out.append(station or PARTY_NAMES[lang][rule.party])
+                    out.append(station or PARTY_NAMES[lang][party])
                 elif path == "party":
-                    out.append(PARTY_NAMES[lang][rule.party])
+                    out.append(PARTY_NAMES[lang][party])
                 elif path == "branches":
                     out.append(list_separator(lang).join(branch_label(b, lang) for b in branches))
                 elif path == "fine_cny":
                     out.append(money(fine))
                 elif path == "refund_cny":
                     out.append(money(refund))
+                elif path == "compensation_cny":
+                    out.append(money(compensation))
                 elif path == "clause":
                     out.append(rule.clause)
                 elif path == "article":
@@ -164,7 +171,13 @@ class VerdictBuilder:
         # the fired rules that are not overridden, in pack order (usually a few of all the rules)
         rules = self.rules_by_id
         for rule in sorted([rules[r] for r in fired.difference(overridden) if r in rules], key=self._position):
-            station = facts.values.get(rule.station_fact) if rule.station_fact else None
+            party = rule.party
+            if rule.payer is not None:      # a compensation: paid by whoever is liable for its harm
+                party, station = chain_of(program).payer(
+                    rule.payer, lambda r: r.id in fired and r.id not in overridden,
+                    lambda r: facts.values.get(r.station_fact) if r.station_fact else None)
+            else:
+                station = facts.values.get(rule.station_fact) if rule.station_fact else None
             amounts = {a: self.amount(getattr(rule, a), facts) for a in AMOUNTS}
             fine, refund = amounts["fine"], amounts["refund"]
             branches = self.labels(rule)(doc) if rule.id in self.labelled else []
@@ -175,11 +188,12 @@ class VerdictBuilder:
             if branches:
                 quoted["branches"] = branches
             findings.append(Finding(
-                clause=rule.clause, rule=rule.id, kind=rule.kind, party=rule.party, station=station,
+                clause=rule.clause, rule=rule.id, kind=rule.kind, party=party, station=station,
                 **{shown: money(amounts[a]) for a, shown in AMOUNTS.items()}, severity=rule.severity,
                 facts=dict(sorted(quoted.items())),
-                message=self.render(rule, facts, lang, station, fine, refund, branches)))
-            booked.append((payer(station, rule.party), amounts))
+                message=self.render(rule, facts, lang, station, fine, refund, branches, amounts["compensation"],
+                                    party)))
+            booked.append((payer(station, party), amounts))
         order = self.clause_order
         findings.sort(key=lambda f: finding_order(order, f.clause, f.rule))
         return Verdict(

@@ -82,6 +82,7 @@ class Finding(_Part):
     station: str | None = shown_as(STRING_OR_NULL)
     fine_cny: str = shown_as(MONEY)
     refund_cny: str = shown_as(MONEY)
+    compensation_cny: str = shown_as(MONEY)      # owed to the customer (NATIONAL.md NR-3, NR-4)
     severity: str = shown_as(STRING)
     facts: dict[str, Any] = shown_as(OBJECT)
     message: str = shown_as(STRING)
@@ -109,6 +110,7 @@ class Verdict(_Part):
     complaint_level: int | None = shown_as(COUNT_OR_NULL)
     fines_cny: dict[str, str] = shown_as(MONEY_MAP)
     refunds_cny: str = shown_as(MONEY)
+    compensation_cny: dict[str, str] = shown_as(MONEY_MAP)
     missing: list[str] = shown_as(STRINGS)
     not_covered: list[str] = shown_as(STRINGS)
     deadlines: list[DeadlineStatus] = shown_as(PARTS, DeadlineStatus)
@@ -134,11 +136,12 @@ VERDICT, FINDING, DEADLINE, PACK = (_LAYOUT[c] for c in (Verdict, Finding, Deadl
 # ---- findings and money ------------------------------------------------------------------
 NOT_COVERED = "not_covered"     # a rule of this kind is reported as "CLAUSE: message" in not_covered, not as a finding
 
-# A finding's amounts (a rule's `fine`, `refund`): the finding field each is shown in, and
+# A finding's amounts (a rule's `fine`, `refund`, `compensation`): the finding field each is shown in, and
 # how the verdict adds them up — per payer (its station, else its party; only amounts > 0;
-# payers sorted) into a MONEY_MAP, or over all findings into a MONEY total.
-AMOUNTS = {"fine": "fine_cny", "refund": "refund_cny"}
-PER_PAYER = {"fines_cny": "fine"}
+# payers sorted) into a MONEY_MAP, or over all findings into a MONEY total. A compensation's payer is
+# the party liable for its harm (chaining.Chain.payer), else the network.
+AMOUNTS = {"fine": "fine_cny", "refund": "refund_cny", "compensation": "compensation_cny"}
+PER_PAYER = {"fines_cny": "fine", "compensation_cny": "compensation"}
 TOTAL = {"refunds_cny": "refund"}
 ZERO = Decimal("0.00")
 

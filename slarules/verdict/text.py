@@ -14,7 +14,7 @@ from ..packs.vocabulary import CLASSIFICATION_LABELS_ZH, DEADLINE_LABELS_ZH
 LABELS = {
     "zh": {"waybill": "运单", "as_of": "裁决时间", "packs": "规则包", "findings": "判定", "none": "无",
            "classifications": "分类", "level": "投诉等级", "deadlines": "时限", "fines": "罚款合计",
-           "refunds": "退款合计", "missing": "缺少事实", "not_covered": "政策未覆盖", "fine": "罚款",
+           "refunds": "退款合计", "compensations": "赔偿合计", "compensation": "赔偿", "missing": "缺少事实", "not_covered": "政策未覆盖", "fine": "罚款",
            "refund": "退款", "status": {"met": "已达成", "breached": "已违反", "open": "未到期/未完成"},
            "kind": {"liability": "责任", "fine": "罚款", "refund": "退款", "classification": "分类",
                     "breach": "超时", "procedure": "程序", "warning": "提醒", "compensation": "赔偿"},
@@ -22,7 +22,8 @@ LABELS = {
            "deadline": DEADLINE_LABELS_ZH, "classification": CLASSIFICATION_LABELS_ZH},
     "en": {"waybill": "Waybill", "as_of": "as of", "packs": "Packs", "findings": "Findings", "none": "none",
            "classifications": "Classifications", "level": "Complaint level", "deadlines": "Deadlines",
-           "fines": "Fines", "refunds": "Refunds", "missing": "Missing facts", "not_covered": "Not covered",
+           "fines": "Fines", "refunds": "Refunds", "compensations": "Compensation", "compensation": "compensation",
+           "missing": "Missing facts", "not_covered": "Not covered",
            "fine": "fine", "refund": "refund", "status": {"met": "met", "breached": "breached", "open": "open"},
            "kind": {}, "severity": {}, "deadline": {}, "classification": {}},
 }
@@ -50,6 +51,8 @@ def render_text(v: Verdict, lang: str = "zh") -> str:
             head += f" · {L['fine']} {f.fine_cny}"
         if f.refund_cny != "0.00":
             head += f" · {L['refund']} {f.refund_cny}"
+        if f.compensation_cny != "0.00":
+            head += f" · {L['compensation']} {f.compensation_cny}"
         if f.severity != "error":
             head += f" · {L['severity'].get(f.severity, f.severity)}"
         out += [head, f"      {f.message}", f"      ({f.rule})"]
@@ -65,6 +68,9 @@ def render_text(v: Verdict, lang: str = "zh") -> str:
                        f"  [{d.clause}]")
     out.append(f"{L['fines']}: " + (", ".join(f"{k} {a}" for k, a in v.fines_cny.items()) or L["none"]))
     out.append(f"{L['refunds']}: {v.refunds_cny}")
+    out.append(f"{L['compensations']}: "        # a payer is a station code, else a party (`network`)
+               + (", ".join(f"{PARTY_NAMES[lang].get(k, k)} {a}" for k, a in v.compensation_cny.items())
+                  or L["none"]))
     out.append(f"{L['missing']}: " + (", ".join(v.missing) or L["none"]))
     if v.not_covered:
         out.append(f"{L['not_covered']}:")
