@@ -215,3 +215,42 @@ def test_before_the_measures_of_2023_nothing_on_lockers(engine):
     after = case(product="standard", delivery={"signed_by": "locker", "recipient_consented": False})
     [f] = [f for f in engine.adjudicate(after).findings if f.clause == "NR-1"]
     assert "《快递市场管理办法》第二十八条第三款" in f.message and f.station == "D-01" and f.fine_cny == "0.00"
+
+
+def test_the_hand_written_adjudicator_agrees_with_the_shipped_packs_on_national_cases():
+    """benchmarks/handwritten.py encodes NR-1…NR-4 again, by hand from NATIONAL.md: on generated
+    cases given routes, promises, insurance, losses, lost/damaged/short outcomes and unsigned
+    parcels, both find the same rules, levels, fines, refunds and compensation per payer."""
+    import copy
+    import random
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import generate
+    import handwritten
+    r = random.Random(3)
+    cases = []
+    for c in generate.cases(1500, seed=11):
+        c = copy.deepcopy(c)
+        if r.random() < 0.6:
+            c.setdefault("service", {})["route"] = r.choice(["same_city", "intra_province", "inter_province"])
+        if r.random() < 0.2:
+            c.setdefault("service", {})["promised_by"] = f"2026-05-0{r.randint(1, 9)}T1{r.randint(0, 9)}:00:00+08:00"
+        if c.get("parcel") and r.random() < 0.5:
+            c["parcel"]["insured_value_cny"] = r.choice([0, 100, 320, 1000, "250.50"])
+        out = c.setdefault("outcome", {})
+        for name in ("lost", "damaged", "contents_short"):
+            if r.random() < 0.3:
+                out[name] = True
+        if r.random() < 0.5:
+            out["loss_cny"] = r.choice([0, 10, "33.33", 500, 2000])
+        if r.random() < 0.3:
+            c["scans"] = [s for s in c.get("scans", []) if s["type"] != "signed"]
+        if c.get("delivery") and r.random() < 0.2:
+            c["delivery"]["signed_by"] = "courier"
+        cases.append(c)
+    engine = Engine.default()
+    same, compared = handwritten.agreement(cases, engine, "2026-05-20T00:00:00+08:00")
+    assert compared > 1000 and same == compared
+    owed_somewhere = sum(1 for c in cases[:300] if owed(engine, c, as_of="2026-05-20T00:00:00+08:00"))
+    assert owed_somewhere > 30          # the comparison reaches compensations, not only empty maps
