@@ -27,16 +27,24 @@ from generate import write as generate  # noqa: E402
 FINE = ('overcharge_fine: {type: money, value: "100.00"', 'overcharge_fine: {type: money, value: "120.00"')
 
 
-def head_packs(folder: Path) -> Path:
-    folder.mkdir()
-    for p in (ROOT / "rules").glob("*.yaml"):
-        if not p.name.endswith(".test.yaml"):
-            text = p.read_text(encoding="utf-8")
-            if p.name == "taobao.yaml":
-                assert text.count(FINE[0]) == 1, "the benchmark's fine is not in taobao.yaml any more"
-                text = text.replace(*FINE)
-            (folder / p.name).write_text(text, encoding="utf-8")
-    return folder
+BASE = [ROOT / "rules" / "national", ROOT / "rules"]     # the shipped set: the national layer, then the network
+
+
+def head_packs(folder: Path) -> list[Path]:
+    """A copy of the shipped pack directories (BASE) with one fine changed, in the same order."""
+    out = []
+    for source in BASE:
+        target = folder / source.relative_to(ROOT)
+        target.mkdir(parents=True, exist_ok=True)
+        for p in source.glob("*.yaml"):
+            if not p.name.endswith(".test.yaml"):
+                text = p.read_text(encoding="utf-8")
+                if p.name == "taobao.yaml":
+                    assert text.count(FINE[0]) == 1, "the benchmark's fine is not in taobao.yaml any more"
+                    text = text.replace(*FINE)
+                (target / p.name).write_text(text, encoding="utf-8")
+        out.append(target)
+    return out
 
 
 def timed(cmd: list[str]) -> float:
@@ -61,11 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         head = work / "head"
         if head.exists():
             shutil.rmtree(head)
-        head_packs(head)
+        head_dirs = head_packs(head)
         as_of = ["--as-of", "2026-05-20T00:00:00+08:00"]
         for round_ in range(1, a.rounds + 1):
             commands = {"batch": [a.cli, "batch", str(cases), "-o", str(work / "verdicts.jsonl"), "--fresh", *as_of],
-                        "diff": [a.cli, "diff", str(cases), "--base", str(ROOT / "rules"), "--head", str(head),
+                        "diff": [a.cli, "diff", str(cases), "--base", *map(str, BASE), "--head", *map(str, head_dirs),
                                  "-o", str(work / "diff"), *as_of]}
             order = ("batch", "diff") if round_ % 2 else ("diff", "batch")    # alternate: drift in load cancels
             seconds = {name: timed(commands[name]) for name in order}

@@ -11,7 +11,7 @@ and `values` (durable_rules' closers, the verdict, witness), and in bulk
 through `columns`, which builds each chained fact from a backend's own
 vector operations (the Polars backend, the columnar batch path).
 
-Liability is chained per harm: a compensation rule (NATIONAL.md NR-3/NR-4)
+Liability is chained per harm: a compensation rule (docs/policy.md NR-3/NR-4)
 names a harm (`payer: loss`), and the party that pays is the one the loaded
 packs hold liable for that harm, after precedence (`payer`), else the network.
 The compiler puts such a rule in a stratum after every rule that can decide it.

@@ -83,7 +83,7 @@ class Finding(_Part):
     station: str | None = shown_as(STRING_OR_NULL)
     fine_cny: str = shown_as(MONEY)
     refund_cny: str = shown_as(MONEY)
-    compensation_cny: str = shown_as(MONEY)      # owed to the customer (NATIONAL.md NR-3, NR-4)
+    compensation_cny: str = shown_as(MONEY)      # owed to the customer (docs/policy.md NR-3, NR-4)
     severity: str = shown_as(STRING)
     facts: dict[str, Any] = shown_as(OBJECT)
     message: str = shown_as(STRING)
