@@ -92,3 +92,27 @@ def test_choices_of_one_column_are_picked_together():
     assert got[0] == '{"name": "delivery", "clause": "TB-1", "rule": "tb.late", "due": "d0", "actual": null, "status": "open"}'
     assert json.loads(got[1])["rule"] == "ov.big" and json.loads(got[1])["clause"] == "OV-1"
     assert got[2] is None and got[3] is None
+
+
+PACK_VALUES = st.text(max_size=6) | st.integers(0, 3) | st.booleans() | st.lists(st.text(max_size=2), max_size=2)
+
+
+@QUICK
+@given(st.lists(st.tuples(PACK_VALUES, PACK_VALUES, PACK_VALUES), max_size=4), st.integers(1, 3))
+def test_a_verdicts_packs_written_from_remembered_texts_are_json_dumps(packs, times):
+    """A pack's text is remembered by its field values: 1, True and "1" (or a list) must not share one."""
+    from slarules.verdict.layout import PackRef
+    for _ in range(times):
+        v = Verdict(waybill="w", as_of="t", packs=[PackRef(*p) for p in packs], findings=[], classifications=[],
+                    complaint_level=None, fines_cny={}, refunds_cny="0.00", compensation_cny={}, missing=[],
+                    not_covered=[], deadlines=[])
+        assert v.to_json() == json.dumps(v.to_dict(), ensure_ascii=False, indent=2)
+
+
+def test_packs_equal_but_not_alike_do_not_share_a_remembered_text():
+    from slarules.verdict.layout import PackRef
+    for first in (1, True, "1", 1.0, ["1"], False, 0):
+        v = Verdict(waybill="w", as_of="t", packs=[PackRef(first, "v", "d")], findings=[], classifications=[],
+                    complaint_level=None, fines_cny={}, refunds_cny="0.00", compensation_cny={}, missing=[],
+                    not_covered=[], deadlines=[])
+        assert v.to_json() == json.dumps(v.to_dict(), ensure_ascii=False, indent=2)

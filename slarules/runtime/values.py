@@ -213,8 +213,17 @@ class FactPlan:
                     body.append(f"    a{n} = get({paths[0]!r})")
                     for other in paths[1:]:
                         body += [f"    if a{n} is None:", f"        a{n} = get({other!r})"]
-                body += [f"    if {' or '.join(f'a{n} is None' for n in range(len(facts)))}:",
-                         f"        _general({i}, values, roots, zone)",
+                # a missing argument: its facts' roots, in _general's order, written out here (most
+                # cases miss one); no root at all (an incomplete derivation's) is left to _general
+                body += [f"    if {' or '.join(f'a{n} is None' for n in range(len(facts)))}:", "        m = []"]
+                for n, (arg, paths) in enumerate(facts):
+                    body.append(f"        if a{n} is None:")
+                    body += [f"            m += roots.get({p!r}, {(p,)!r})" for p in paths]
+                body += ["        if m:",
+                         f"            values[{name!r}] = None",
+                         f"            roots[{name!r}] = tuple(dict.fromkeys(m))",
+                         "        else:",
+                         f"            _general({i}, values, roots, zone)",
                          "    else:",
                          "        try:",
                          f"            values[{name!r}] = C{i}(zone, "

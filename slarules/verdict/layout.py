@@ -12,6 +12,7 @@ No Polars here: a single CLI call imports this module.
 from __future__ import annotations
 
 import json
+import operator
 from dataclasses import dataclass, field, fields as dataclass_fields
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -219,24 +220,54 @@ def _write_json2() -> Any:
 _KEYS = {cls: tuple((f.key, f.name) for f in fields) for cls, fields in _LAYOUT.items()}
 
 
+# Parts whose fields are all plain strings (the packs: the same six or so on every verdict):
+# each distinct one's text is written once and remembered, keyed by its field values.
+_STRINGS_ONLY = {cls: operator.attrgetter(*(f.name for f in fields))
+                 for cls, fields in _LAYOUT.items() if len(fields) > 1 and all(f.kind == STRING for f in fields)}
+_PART_TEXTS: dict[tuple, str] = {}
+
+
 def _objects(out: list[str], items: list, cls: type) -> None:
     """A list of verdict parts (findings, deadlines, packs) as json.dumps(indent=2) at depth 2 writes it."""
     if not items:
         out.append("[]")
         return
     fields = _KEYS[cls]
+    values_of = _STRINGS_ONLY.get(cls)
     sep = "[\n    "
     for item in items:
         if type(item) is not cls:
             raise _Unexpected
-        lead = sep + "{\n      "
-        for key_text, name in fields:
-            value = getattr(item, name)
-            out += (lead, key_text, _string(value) if type(value) is str else _indented(value, _NL3))
-            lead = ",\n      "
-        out.append("\n    }")
+        out.append(sep)
         sep = ",\n    "
+        if values_of is None:
+            _object(out, item, fields)
+            continue
+        values = values_of(item)
+        try:
+            text = _PART_TEXTS.get(values)     # no other type equals a str: a hit was all strings
+        except TypeError:                      # an unhashable value: json.dumps decides
+            raise _Unexpected from None
+        if text is None:
+            parts: list[str] = []
+            _object(parts, item, fields)
+            text = "".join(parts)
+            if all(type(v) is str for v in values):
+                if len(_PART_TEXTS) >= 4096:
+                    _PART_TEXTS.clear()
+                _PART_TEXTS[values] = text
+        out.append(text)
     out.append("\n  ]")
+
+
+def _object(out: list[str], item: Any, fields: tuple) -> None:
+    """One part at depth 2, appended to `out`."""
+    lead = "{\n      "
+    for key_text, name in fields:
+        value = getattr(item, name)
+        out += (lead, key_text, _string(value) if type(value) is str else _indented(value, _NL3))
+        lead = ",\n      "
+    out.append("\n    }")
 
 
 def _indented(value: Any, newline: str) -> str:
