@@ -10,6 +10,11 @@ included. Rounds interleave the contenders (hand-written, then each tree) so tha
 load from other processes falls on all of them alike; p50/p99 pool all rounds.
 Also: cold start (`slarules adjudicate examples/cases/tb1-late.yaml`, median of 7)
 and `slarules batch` JSONL to JSONL rows/s, per tree.
+
+The hand-written adjudicator is the FIRST tree's benchmarks/handwritten.py: put the
+tree whose clauses it encodes first. When the trees' default pack sets differ (the
+national layer joined the default), `--packs rules` runs every tree on the packs they
+all ship, so cold start and batch rows compare like with like.
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ AS_OF = "2026-05-20T00:00:00+08:00"
 
 CHILD = r'''
 import gc, json, sys, time
-tree, cases_file, what, freeze = sys.argv[1:5]
+tree, cases_file, what, freeze, packs = sys.argv[1:6]
 sys.path.insert(0, tree + "/benchmarks")
 cases = [json.loads(line) for line in open(cases_file, encoding="utf-8")]
 AS_OF = "%s"
@@ -38,7 +43,7 @@ if what == "hand":
         return handwritten.adjudicate(c, AS_OF)
 else:
     from slarules import Engine
-    engine = Engine.default()
+    engine = Engine.load([packs]) if packs else Engine.default()
     def call(c):
         return engine.adjudicate(c, as_of=AS_OF).to_json()
 for c in cases[:1000]:
@@ -69,6 +74,9 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=20_000, help="cases for `slarules batch` (0: skip)")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--packs", metavar="DIR", help="each tree's packs at this path inside it (e.g. `rules`: the network "
+                    "packs, which every version ships), instead of its default set: compares like with like "
+                    "when one tree's default loads more packs")
     ap.add_argument("--gc-freeze", action="store_true",
                     help="gc.freeze() the loaded cases: without it p99 is mostly full collections walking them")
     a = ap.parse_args()
@@ -86,7 +94,7 @@ def main() -> int:
             for name in lat:
                 tree, what = (trees[first], "hand") if name == "hand-written" else (trees[name], "slarules")
                 done = subprocess.run([py[first] if what == "hand" else py[name], "-c", CHILD, tree, cases, what,
-                                       "1" if a.gc_freeze else "0"],
+                                       "1" if a.gc_freeze else "0", a.packs or ""],
                                       stdout=subprocess.PIPE, text=True, check=True, cwd=tree)
                 lat[name].extend(json.loads(done.stdout))
         hand50, hand99 = pct(lat["hand-written"], .5), pct(lat["hand-written"], .99)
@@ -97,6 +105,7 @@ def main() -> int:
         batch_cases = os.path.join(work, "batch.jsonl")
         if a.batch:
             write(batch_cases, a.batch, a.seed, bad_rate=0.001)
+        packs = ["--packs", a.packs] if a.packs else []
         for name, samples in lat.items():
             p50, p99 = pct(samples, .5), pct(samples, .99)
             cold = rows = ""
@@ -105,14 +114,14 @@ def main() -> int:
                 runs = []
                 for _ in range(7):
                     t = time.perf_counter()
-                    subprocess.run([py[name], "-m", "slarules", "adjudicate", case], capture_output=True, check=True,
+                    subprocess.run([py[name], "-m", "slarules", "adjudicate", case, *packs], capture_output=True, check=True,
                                    cwd=trees[name])
                     runs.append(time.perf_counter() - t)
                 cold = f"{statistics.median(runs) * 1000:,.0f} ms"
                 if a.batch:
                     t = time.perf_counter()
                     subprocess.run([py[name], "-m", "slarules", "batch", batch_cases, "-o", os.path.join(work, name + "-out.jsonl"),
-                                    "--as-of", AS_OF, "--fresh"], capture_output=True, check=True, cwd=trees[name])
+                                    "--as-of", AS_OF, "--fresh", *packs], capture_output=True, check=True, cwd=trees[name])
                     rows = f"{a.batch / (time.perf_counter() - t):,.0f}"
             print(f"| {name} | {p50 * 1e6:,.1f} µs | {p99 * 1e6:,.1f} µs | {p50 / hand50:.2f}× | {p99 / hand99:.2f}× "
                   f"| {cold} | {rows} |")
