@@ -133,8 +133,10 @@ class CompiledRule:
         """The harms a liability rule puts on its party (the ones it declares: `harm:`)."""
         return self.harms if self.kind == "liability" else ()
 
-    @property
+    @functools.cached_property
     def condition(self) -> Node:
+        """scope and when as one tree, the same object every time: evaluate compiles a tree once per
+        object, so a new Node per call made `check`'s witness search recompile every rule per case."""
         return Node("all", (self.scope, self.when))
 
     @property
