@@ -19,7 +19,7 @@ The compiler puts such a rule in a stratum after every rule that can decide it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Container
 
 from ..packs.program import CompiledRule, Program
 from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX
@@ -80,11 +80,10 @@ class Chain:
     def value(link: Link, classifications: set[str], level: int) -> Any:
         return link.classification in classifications if link.classification is not None else level
 
-    def values(self, classifications: set[str], level: int, keys: Iterable[str] | None = None) -> dict[str, Any]:
-        """The chained facts for what has fired, limited to `keys` (those a document carries)."""
-        wanted = None if keys is None else set(keys)
+    def values(self, classifications: set[str], level: int, keys: Container[str] | None = None) -> dict[str, Any]:
+        """The chained facts for what has fired, limited to `keys` (those a document carries, e.g. the doc)."""
         return {link.key: self.value(link, classifications, level) for link in self.links
-                if wanted is None or link.key in wanted}
+                if keys is None or link.key in keys}
 
     def neutral(self) -> dict[str, Any]:
         """The chained facts before anything fired."""

@@ -181,15 +181,14 @@ class DurableBackend:
         for r in program.rules:
             if r.id not in self._always_in_scope:
                 scopes.setdefault((r.stratum, repr(r.scope)), []).append(r.id)
-        by_scope = {r.id: r for r in program.rules}
         for n, ((stratum, _), ids) in enumerate(scopes.items()):
             cond = [{"kind": "case"}, {"stratum": stratum}]
-            expr = expression(by_scope[ids[0]].scope)
+            expr = expression(self._rules[ids[0]].scope)
             if expr is not None:
                 cond.append(expr)
             rules[f"s{n}"] = {"all": [{"m": {"$and": cond}}], "pri": SCOPE_PRI + n}
             self._actions[f"s{n}"] = (_SCOPE, tuple(ids))
-            tested[stratum] |= _tested_keys(by_scope[ids[0]].scope)
+            tested[stratum] |= _tested_keys(self._rules[ids[0]].scope)
         for stratum in range(program.strata):
             rules[f"close{stratum}"] = {"all": [{"m": {"$and": [{"kind": "case"}, {"stratum": stratum}]}}],
                                         "pri": CLOSER_PRI + stratum}

@@ -40,9 +40,6 @@ def value(node, doc: dict[str, Any]) -> bool | None:
     return _tree(node)(doc)
 
 
-def leaf_value(leaf: Leaf, doc: dict[str, Any]) -> bool | None:
-    return _tree(leaf)(doc)
-
 
 def unknown_facts(node, doc: dict[str, Any]) -> list[str]:
     """Absent facts that keep an undecided tree undecided."""

@@ -96,7 +96,6 @@ class FactPlan:
         self.doc_keys = frozenset([k for k, _, _, _ in self.encoding] + flags)
         # Tiered, so that a CLI call's one case does not pay ~3 ms of compile(): the first
         # WARM_UP cases run the table-driven loops, then the plan writes them out as code.
-        self._base, self._derive, self._encode = self._base_loop, self._derive_loop, self._encode_loop
         self._compiled = None
         self._cases = 0
 
@@ -337,9 +336,9 @@ class FactPlan:
             return CaseFacts(case, as_of, zone, values, roots, doc)
         values: dict[str, Any] = {}
         roots: dict[str, tuple[str, ...]] = {}
-        self._base(case, derived, values)
-        self._derive(values, roots, zone)
-        doc = self._encode(values)
+        self._base_loop(case, derived, values)
+        self._derive_loop(values, roots, zone)
+        doc = self._encode_loop(values)
         return CaseFacts(case, as_of, zone, values, roots, doc)
 
 

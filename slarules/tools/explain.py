@@ -123,7 +123,7 @@ class Explainer:
         return f"{leaf.left} {OPERATORS[leaf.op].symbol} {right}"
 
     def test(self, leaf: Leaf) -> Test:
-        result = evaluate.leaf_value(leaf, self.doc)
+        result = evaluate.value(leaf, self.doc)
         saw = {p: self.json_value(p, self.value(p)) for p in leaf.paths()}
         return Test(condition=self.describe(leaf), result={True: "true", False: "false", None: "unknown"}[result],
                     saw=saw, where=leaf.origin)
@@ -201,7 +201,7 @@ class Explainer:
         """Change sets that make a true `node` false: one child of an `all`, every true child of an `any`."""
         if isinstance(node, Leaf):
             order = next(counter)
-            flip = self.leaf_flip(node) if evaluate.leaf_value(node, self.doc) is True else None
+            flip = self.leaf_flip(node) if evaluate.value(node, self.doc) is True else None
             return [((flip[0], order), {node.left: flip[1]})] if flip else []
         child_flips = [self.flips(c, counter) for c in node.children if evaluate.value(c, self.doc) is True]
         if node.op == "all":

@@ -77,27 +77,9 @@ class VerdictBuilder:
         self._positions = {r.id: i for i, r in enumerate(program.rules)}
         self.labelled = {r.id for r in program.rules
                          if any(getattr(n, "label", None) for n in _nodes(r.when))}
-        # evaluate.true_labels / unknown_facts per rule, compiled when a case first needs them
-        # (not all up front: that is milliseconds of a CLI call's start-up); bounded by the rules
-        self._labels: dict[str, Any] = {}
-        self._unknown: dict[str, Any] = {}
 
     def _position(self, rule: CompiledRule) -> int:
         return self._positions[rule.id]
-
-    def labels(self, rule: CompiledRule):
-        """evaluate.true_labels(rule.when, ·), compiled (a race compiles it twice, alike)."""
-        fn = self._labels.get(rule.id)
-        if fn is None:
-            fn = self._labels[rule.id] = evaluate.compile_labels(rule.when)
-        return fn
-
-    def unknown(self, rule: CompiledRule):
-        """evaluate.unknown_facts(rule.when, ·), compiled."""
-        fn = self._unknown.get(rule.id)
-        if fn is None:
-            fn = self._unknown[rule.id] = evaluate.compile_unknown(rule.when)
-        return fn
 
     def final_doc(self, facts: CaseFacts, run: RunResult) -> dict[str, Any]:
         doc = dict(facts.doc)
@@ -180,7 +162,7 @@ class VerdictBuilder:
                 station = facts.values.get(rule.station_fact) if rule.station_fact else None
             amounts = {a: self.amount(getattr(rule, a), facts) for a in AMOUNTS}
             fine, refund = amounts["fine"], amounts["refund"]
-            branches = self.labels(rule)(doc) if rule.id in self.labelled else []
+            branches = evaluate.true_labels(rule.when, doc) if rule.id in self.labelled else []
             if rule.kind == NOT_COVERED:
                 not_covered.append(f"{rule.clause}: {self.render(rule, facts, lang, station, fine, refund, branches)}")
                 continue
@@ -228,7 +210,7 @@ class VerdictBuilder:
                          and (in_scope is not None or scope[i](doc) is True)]
         out: set[str] = set()
         for rule in undecided:
-            for path in self.unknown(rule)(doc):
+            for path in evaluate.unknown_facts(rule.when, doc):
                 out.update(facts.missing_roots(path))
         return sorted(out)
 
