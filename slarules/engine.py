@@ -136,7 +136,10 @@ def _columnar(program: Program, clause_order: dict[str, int], lang: str):
     try:
         return Columnar(program, clause_order, lang)
     except Unsupported:
-        return False            # cached as "cannot": the caller sees None
+        return None             # cannot: cached like any result
+
+
+_NOT_BUILT = object()
 
 
 class _Built:
@@ -149,8 +152,8 @@ class _Built:
     def get(self, name: str, build, *args) -> Any:
         """`build(*args)`'s result, built once; a SlaRulesError it raised (packs durable_rules refuses)
         is kept and raised again, not rebuilt on every call."""
-        done = self._done.get(name)
-        if done is None:
+        done = self._done.get(name, _NOT_BUILT)
+        if done is _NOT_BUILT:
             with self._lock:
                 if name not in self._done:
                     try:
@@ -198,7 +201,7 @@ class Engine:
     def columnar(self, lang: str):
         """The packs compiled for bulk work as columns (columnar.Columnar), or None when they use
         something it cannot compile; built on first use, once per language."""
-        return self._built.get(f"columnar-{lang}", _columnar, self.program, self.builder.clause_order, lang) or None
+        return self._built.get(f"columnar-{lang}", _columnar, self.program, self.builder.clause_order, lang)
 
     @classmethod
     def load(cls, paths: Iterable[str | Path], catalogue: str | Path | None = None) -> "Engine":

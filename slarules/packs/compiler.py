@@ -74,10 +74,7 @@ class _Compiler:
 
     # -- reporting ---------------------------------------------------------------------
     def issue(self, pack: Pack, loc: tuple, message: str, hint: str | None = None, severity: str = "error"):
-        source, loc = pack.source(loc)      # the file that wrote it: a layered pack has several
-        line, column = source.where(loc)
-        fieldname = ".".join(str(p) for p in loc) or None
-        self.issues.append(Issue(source.doc.file, line, column, fieldname, message, severity, hint))
+        self.issues.append(pack.issue(loc, message, hint, severity))
 
     @staticmethod
     def origin(pack: Pack, loc: tuple) -> str:

@@ -54,11 +54,6 @@ class Layering:
     changes: list[Issue]      # `info`: each parameter a layer changes (base value → layer value), rules it adds
 
 
-def _issue(pack: Pack, loc: tuple, message: str, hint: str | None = None, severity: str = "error") -> Issue:
-    line, column = pack.where(loc)
-    return Issue(pack.doc.file, line, column, ".".join(map(str, loc)) or None, message, severity, hint)
-
-
 def apply_layers(packs: list[Pack], complete: bool = True) -> Layering:
     """`packs` with each base replaced by itself and the layers over it, in its place.
 
@@ -78,18 +73,18 @@ def apply_layers(packs: list[Pack], complete: bool = True) -> Layering:
         if base is None:
             continue
         if p.model.effective is not None:       # its base's versions are dated, or not; it goes with them
-            issues.append(_issue(p, ("effective",), f"layer `{p.name}` has dates of its own",
+            issues.append(p.issue(("effective",), f"layer `{p.name}` has dates of its own",
                                  f"a layer applies over whichever version of `{base}` is in force: date those"))
         if base not in names:
             broken.add(id(p))
             if complete:
-                issues.append(_issue(p, ("extends",), f"`{p.name}` extends `{base}`, which is not loaded",
+                issues.append(p.issue(("extends",), f"`{p.name}` extends `{base}`, which is not loaded",
                                      did_you_mean(base, names) or "load the base pack too: a layer changes a "
                                      "pack, it does not replace it"))
         elif base in over:
             broken.add(id(p))
             first = over[base]
-            issues.append(_issue(p, ("extends",), f"`{base}` is extended by both `{first.name}` and `{p.name}`",
+            issues.append(p.issue(("extends",), f"`{base}` is extended by both `{first.name}` and `{p.name}`",
                                  f"`{first.name}` is at {first.doc.file}:{first.where(('extends',))[0]}; "
                                  "load one layer over a pack at a time"))
         else:
@@ -104,7 +99,7 @@ def apply_layers(packs: list[Pack], complete: bool = True) -> Layering:
                 broken.update(id(x) for x in cycle)
                 if frozenset(x.name for x in cycle) not in reported:
                     reported.add(frozenset(x.name for x in cycle))
-                    issues.append(_issue(cur, ("extends",), "layers extend each other in a cycle: "
+                    issues.append(cur.issue(("extends",), "layers extend each other in a cycle: "
                                          + " extends ".join(f"`{x.name}`" for x in cycle + [cur]),
                                          "a layer's base must be a pack that extends nothing, or a layer over one"))
                 break
@@ -141,25 +136,25 @@ def _merge(chain: list[Pack]) -> tuple[LayeredPack, list[Issue], list[Issue]]:
         for name, p in layer.model.parameters.items():
             old = params.get(name)
             if old is None:
-                issues.append(_issue(layer, ("parameters", name), f"`{below}` has no parameter `{name}` to change",
+                issues.append(layer.issue(("parameters", name), f"`{below}` has no parameter `{name}` to change",
                                      did_you_mean(name, params) or "a layer changes its base's parameters; "
                                      f"`{below}` has {', '.join(params) or 'none'}"))
             elif old.type != p.type:
-                issues.append(_issue(layer, ("parameters", name, "type"),
+                issues.append(layer.issue(("parameters", name, "type"),
                                      f"parameter `{name}` is a {old.type} in `{below}`, not a {p.type}",
                                      f"give it as a {old.type}"))
             else:
-                changes.append(_issue(layer, ("parameters", name), f"{over}: `{name}` {old.value} → {p.value}",
+                changes.append(layer.issue(("parameters", name), f"{over}: `{name}` {old.value} → {p.value}",
                                       severity="info"))
                 params[name] = p
                 owners["parameters", name] = layer
         if layer.model.rules:
             ids = [r.id for r in layer.model.rules]
-            changes.append(_issue(layer, ("rules",), f"{over} adds {len(ids)} rule{'s' * (len(ids) != 1)}: "
+            changes.append(layer.issue(("rules",), f"{over} adds {len(ids)} rule{'s' * (len(ids) != 1)}: "
                                   f"{', '.join(ids)}", severity="info"))
         for name, d in layer.model.derive.items():
             if name in derive:
-                issues.append(_issue(layer, ("derive", name), f"`{name}` is already derived in "
+                issues.append(layer.issue(("derive", name), f"`{name}` is already derived in "
                                      f"`{owners['derive', name].name}`; a layer may not redefine it",
                                      "choose another name"))
             else:
@@ -167,7 +162,7 @@ def _merge(chain: list[Pack]) -> tuple[LayeredPack, list[Issue], list[Issue]]:
                 owners["derive", name] = layer
         if "timezone" in layer.model.model_fields_set and layer.model.timezone != base.model.timezone:
             # the base's deadlines, local dates and dated versions are read in its zone: a layer keeps it
-            issues.append(_issue(layer, ("timezone",), f"layer `{layer.name}` is in time zone "
+            issues.append(layer.issue(("timezone",), f"layer `{layer.name}` is in time zone "
                                  f"`{layer.model.timezone}`, its base `{base.name}` in `{base.model.timezone}`",
                                  "a layer keeps its base's time zone: leave `timezone` out"))
     model = base.model.model_copy(update={"parameters": params, "derive": derive,

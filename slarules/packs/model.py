@@ -244,6 +244,12 @@ class Pack:
         source, at = self.source(loc)
         return source.doc.where(at)
 
+    def issue(self, loc: tuple, message: str, hint: str | None = None, severity: str = "error") -> "Issue":
+        """An Issue at `loc`, named in the file that wrote it (a layered pack has several)."""
+        source, at = self.source(loc)
+        line, column = source.doc.where(at)
+        return Issue(source.doc.file, line, column, ".".join(map(str, at)) or None, message, severity, hint)
+
     def source(self, loc: tuple) -> tuple["Pack", tuple]:
         """The pack file that wrote `loc`, and where in it: this one (a layered pack has several)."""
         return self, loc
