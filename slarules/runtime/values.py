@@ -2,8 +2,10 @@
 
 Values stay exact Python objects (aware datetimes, Decimals) for messages; `doc`
 is the encoded, flat form a backend matches on. A derived value that cannot be
-computed is absent, and `roots` remembers which underlying facts were missing,
-so a verdict says "reference_arrival is missing", not "tb_deadline is missing".
+computed is absent, and `missing_roots` works out which underlying facts were
+missing, so a verdict says "reference_arrival is missing", not "tb_deadline is
+missing". It does so only when asked (a few cases in a hundred leave a rule
+undecided), from the values and the plan, never per case on the hot path.
 """
 from __future__ import annotations
 
@@ -43,11 +45,18 @@ class CaseFacts:
     as_of: datetime
     zone: ZoneInfo
     values: dict[str, Any]
-    roots: dict[str, tuple[str, ...]]
+    plan: "FactPlan"
     doc: dict[str, Any]
 
     def missing_roots(self, path: str) -> tuple[str, ...]:
-        return self.roots.get(path, (path,))
+        """The underlying facts whose absence left `path` absent (itself, for a fact of the case)."""
+        return self.plan.roots_of(self.values, path)
+
+    @property
+    def roots(self) -> dict[str, tuple[str, ...]]:
+        """missing_roots of every absent derived fact, in derivation order."""
+        return {name: self.missing_roots(name) for name in self.plan.derived_names
+                if self.values.get(name) is None}
 
 
 class FactPlan:
@@ -76,6 +85,9 @@ class FactPlan:
             getter = operator.attrgetter(*names) if len(names) > 1 else (lambda o, n=names[0]: (getattr(o, n),))
             self.blocks.append((block, paths, getter, dict.fromkeys(paths)))
         self.derivations = [self._derivation(d) for d in program.derivations]
+        # a name derived twice (dated versions) holds what the last derivation gave
+        self._derivation_index = {d[0]: i for i, d in enumerate(self.derivations)}
+        self.derived_names = tuple(self._derivation_index)
         # (doc key, fact path, encoder or constant, flags of a list) in condition_fields order
         self.encoding: list[tuple[str, str, Any, Any]] = []
         for path in program.condition_fields:
@@ -113,9 +125,9 @@ class FactPlan:
         for path, get in self.computed:
             values[path] = get(case, derived)
 
-    def _derive_loop(self, values: dict, roots: dict, zone) -> None:
+    def _derive_loop(self, values: dict, zone) -> None:
         for i in range(len(self.derivations)):
-            self._general(i, values, roots, zone)
+            self._general(i, values, zone)
 
     def _encode_loop(self, values: dict) -> dict:
         get = values.get
@@ -148,7 +160,7 @@ class FactPlan:
     def _compiled_facts(self):
         ns: dict[str, Any] = {"_error": _derivation_error, "_general": self._general,
                               "EPOCH": EPOCH, "MICRO": _MICROSECOND}
-        lines = ["def facts(case, derived, zone):", "    values = {}", "    roots = {}", "    get = values.get"]
+        lines = ["def facts(case, derived, zone):", "    values = {}", "    get = values.get"]
         # with_block[path]: the block variable that is None whenever the fact at `path` is;
         # local[path]: a block field's value as a local variable, set when its block is present
         with_block: dict[str, str] = {}
@@ -178,7 +190,7 @@ class FactPlan:
                 lines.append(f"    values[{path!r}] = G{i}(case, derived)")
         lines += self._derive_lines(ns, with_block, local)
         lines += self._encode_lines(ns, with_block, local)
-        lines.append("    return values, roots, doc")
+        lines.append("    return values, doc")
         exec("\n".join(lines), ns)
         return ns["facts"]
 
@@ -201,28 +213,18 @@ class FactPlan:
 
     def _derive_lines(self, ns: dict, with_block: dict[str, str], local: dict[str, str]) -> list[str]:
         runs: list[tuple[str | None, list[str]]] = []
-        absent: dict[int, list[tuple[str, str]]] = {}      # per run of a block: (name, the field read)
-        for i, (name, compute, facts, complete, single, itself) in enumerate(self.derivations):
-            ns[f"C{i}"], ns[f"R{i}"] = compute, itself
+        absent: dict[int, list[str]] = {}      # per run of a block: the derivations absent with it
+        for i, (name, compute, facts, complete, single) in enumerate(self.derivations):
+            ns[f"C{i}"] = compute
             if single is None and complete and facts and all(a.isidentifier() and not iskeyword(a) for a, _ in facts):
-                # each argument: the first of its facts present; all present -> computed here,
-                # else _general works out the missing roots (and the None)
+                # each argument: the first of its facts present; all present -> computed, else absent
                 body = []
                 for n, (arg, paths) in enumerate(facts):
                     body.append(f"    a{n} = get({paths[0]!r})")
                     for other in paths[1:]:
                         body += [f"    if a{n} is None:", f"        a{n} = get({other!r})"]
-                # a missing argument: its facts' roots, in _general's order, written out here (most
-                # cases miss one); no root at all (an incomplete derivation's) is left to _general
-                body += [f"    if {' or '.join(f'a{n} is None' for n in range(len(facts)))}:", "        m = []"]
-                for n, (arg, paths) in enumerate(facts):
-                    body.append(f"        if a{n} is None:")
-                    body += [f"            m += roots.get({p!r}, {(p,)!r})" for p in paths]
-                body += ["        if m:",
-                         f"            values[{name!r}] = None",
-                         f"            roots[{name!r}] = tuple(dict.fromkeys(m))",
-                         "        else:",
-                         f"            _general({i}, values, roots, zone)",
+                body += [f"    if {' or '.join(f'a{n} is None' for n in range(len(facts)))}:",
+                         f"        values[{name!r}] = None",
                          "    else:",
                          "        try:",
                          f"            values[{name!r}] = C{i}(zone, "
@@ -230,19 +232,18 @@ class FactPlan:
                          "        except (OverflowError, ValueError) as exc:",
                          f"            raise _error({name!r}, exc) from None"]
             elif single is None:
-                body = [f"    _general({i}, values, roots, zone)"]
+                body = [f"    _general({i}, values, zone)"]
             else:
                 # under its block's guard (below) a block field is read from its local
                 body = [f"    v = {local[single]}" if single in local else f"    v = get({single!r})",
                         "    if v is None:",
                         f"        values[{name!r}] = None",
-                        f"        roots[{name!r}] = roots.get({single!r}, R{i})",
                         "    else:",
                         "        try:",
                         f"            values[{name!r}] = C{i}(zone, v)",
                         "        except (OverflowError, ValueError) as exc:",
                         f"            raise _error({name!r}, exc) from None"]
-            # one fact read, a field of a block: absent with the block, its root that field (no roots entry)
+            # one fact read, a field of a block: absent with the block
             block = with_block[single] if single in local else None
             if block is not None:
                 with_block[name] = block
@@ -252,12 +253,11 @@ class FactPlan:
                     absent[len(runs) - 1] = []
             runs[-1][1].extend(body)
             if block is not None:
-                absent[len(runs) - 1].append((name, single))
+                absent[len(runs) - 1].append(name)
         out_absent = {}
-        for n, pairs in absent.items():
-            ns[f"AV{n}"] = dict.fromkeys(name for name, _ in pairs)
-            ns[f"AR{n}"] = {name: (single,) for name, single in pairs}
-            out_absent[n] = [f"    values.update(AV{n})", f"    roots.update(AR{n})"]
+        for n, names in absent.items():
+            ns[f"AV{n}"] = dict.fromkeys(names)
+            out_absent[n] = [f"    values.update(AV{n})"]
         return self._guarded(runs, lambda n: out_absent.get(n, []))
 
     def _encode_lines(self, ns: dict, with_block: dict[str, str], local: dict[str, str]) -> list[str]:
@@ -285,11 +285,10 @@ class FactPlan:
             runs[-1][1].extend(body)
         return self._guarded(runs)
 
-    def _general(self, i: int, values: dict, roots: dict, zone) -> None:
-        """One derivation, any shape: the facts read in order of preference, missing roots kept."""
-        name, compute, facts, complete, _, _ = self.derivations[i]
+    def _general(self, i: int, values: dict, zone) -> None:
+        """One derivation, any shape: each argument the first of its facts present; absent when any is."""
+        name, compute, facts, complete, _ = self.derivations[i]
         args = {}
-        missing: list[str] | None = None
         for arg, paths in facts:
             for p in paths:
                 v = values.get(p)
@@ -297,18 +296,34 @@ class FactPlan:
                     args[arg] = v
                     break
             else:
-                if missing is None:
-                    missing = []
-                for p in paths:
-                    missing.extend(roots.get(p, (p,)))
-        if missing or not complete:
+                values[name] = None
+                return
+        if not complete:
             values[name] = None
-            roots[name] = tuple(dict.fromkeys(missing or ()))
-        else:
-            try:
-                values[name] = compute(zone, **args)
-            except (OverflowError, ValueError) as exc:     # e.g. a pack adding 10,000 years
-                raise _derivation_error(name, exc) from None
+            return
+        try:
+            values[name] = compute(zone, **args)
+        except (OverflowError, ValueError) as exc:     # e.g. a pack adding 10,000 years
+            raise _derivation_error(name, exc) from None
+
+    def roots_of(self, values: dict, path: str) -> tuple[str, ...]:
+        """The underlying facts whose absence left `path` absent, in the order its derivation reads
+        them (every fact of each argument whose facts are all absent, followed down); `path` itself
+        for a fact of the case, or for a derivation that gave nothing from facts all present."""
+        i = self._derivation_index.get(path)
+        if i is None or values.get(path) is not None:
+            return (path,)
+        _, _, facts, complete, _ = self.derivations[i]
+        missing: list[str] = []
+        absent = False
+        for _, paths in facts:
+            if all(values.get(p) is None for p in paths):
+                absent = True
+                for p in paths:
+                    missing.extend(self.roots_of(values, p))
+        if absent or not complete:
+            return tuple(dict.fromkeys(missing))
+        return (path,)
 
     @staticmethod
     def _derivation(d):
@@ -322,7 +337,7 @@ class FactPlan:
         single = None
         if complete and len(facts) == 1 and len(facts[0][1]) == 1 and next(iter(d.fn.args)) == facts[0][0]:
             single = facts[0][1][0]
-        return d.name, compute, facts, complete, single, (single,)
+        return d.name, compute, facts, complete, single
 
     def facts(self, case: Case, as_of: datetime) -> CaseFacts:
         if self._cases < WARM_UP:
@@ -332,14 +347,13 @@ class FactPlan:
         zone = ZoneInfo(case.timezone or self.program.timezone)
         derived = Derived(case, as_of)
         if self._compiled is not None:
-            values, roots, doc = self._compiled(case, derived, zone)
-            return CaseFacts(case, as_of, zone, values, roots, doc)
+            values, doc = self._compiled(case, derived, zone)
+            return CaseFacts(case, as_of, zone, values, self, doc)
         values: dict[str, Any] = {}
-        roots: dict[str, tuple[str, ...]] = {}
         self._base_loop(case, derived, values)
-        self._derive_loop(values, roots, zone)
+        self._derive_loop(values, zone)
         doc = self._encode_loop(values)
-        return CaseFacts(case, as_of, zone, values, roots, doc)
+        return CaseFacts(case, as_of, zone, values, self, doc)
 
 
 def _derivation_error(name: str, exc: Exception) -> CaseError:
