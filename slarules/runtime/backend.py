@@ -25,3 +25,4 @@ class RunResult:
     # Optional, from a backend that decides them in bulk (else the verdict works them out):
     undecided: list[str] | None = None     # in scope, but the condition is unknown (facts missing)
     in_scope: set[str] | None = None       # rules whose scope holds (at least the deadline rules)
+    in_force: set[int] | None = None       # with dated packs: the packs (indices in Program.packs) in force

@@ -119,7 +119,7 @@ def expression(node) -> dict | None:
     return parts[0] if len(parts) == 1 else {"$or": parts}
 
 
-_RULE, _SCOPE, _CLOSE = 0, 1, 2
+_RULE, _SCOPE, _CLOSE, _WINDOW = 0, 1, 2, 3
 
 
 def _tested_keys(node) -> set[str]:
@@ -189,6 +189,19 @@ class DurableBackend:
             rules[f"s{n}"] = {"all": [{"m": {"$and": cond}}], "pri": SCOPE_PRI + n}
             self._actions[f"s{n}"] = (_SCOPE, tuple(ids))
             tested[stratum] |= _tested_keys(self._rules[ids[0]].scope)
+        # ... and which dated versions are in force (for the verdict's `packs`): a rule per window
+        self._in_force: frozenset[int] | None = None
+        if any(p.window is not None for p in program.packs):
+            self._in_force = frozenset(i for i, p in enumerate(program.packs) if p.window is None)
+            for i, pack in enumerate(program.packs):
+                if pack.window is not None:
+                    cond = [{"kind": "case"}, {"stratum": 0}]
+                    expr = expression(pack.window)
+                    if expr is not None:
+                        cond.append(expr)
+                    rules[f"w{i}"] = {"all": [{"m": {"$and": cond}}], "pri": SCOPE_PRI - 1}
+                    self._actions[f"w{i}"] = (_WINDOW, i)
+                    tested[0] |= _tested_keys(pack.window)
         for stratum in range(program.strata):
             rules[f"close{stratum}"] = {"all": [{"m": {"$and": [{"kind": "case"}, {"stratum": stratum}]}}],
                                         "pri": CLOSER_PRI + stratum}
@@ -229,7 +242,7 @@ class DurableBackend:
                 _c.delete_ruleset(_c.create_ruleset(f"slarules_probe_{next(_names)}", _dumps({name: spec})))
             except Exception:
                 what, payload = self._actions[name]
-                if what == _CLOSE:
+                if what in (_CLOSE, _WINDOW):
                     continue
                 rule = self.program.rule(payload if what == _RULE else payload[0])
                 part = "condition" if what == _RULE else "scope"
@@ -241,10 +254,13 @@ class DurableBackend:
         return EngineError(f"durable_rules refused the compiled packs: {exc}")
 
     # -- run ---------------------------------------------------------------------------
-    def _fact(self, doc: dict[str, Any], stratum: int, serial: int, run: RunResult) -> str:
-        """The stratum's fact: the case fields its rules test, the chained facts so far (Chain.value)."""
+    def _fact(self, doc: dict[str, Any], whole: bool, stratum: int, ident: str, run: RunResult) -> str:
+        """The stratum's fact: the case fields its rules test, the chained facts so far (Chain.value).
+
+        `whole`: the doc holds FactPlan's keys only, so a copy less the untested ones is the fact.
+        """
         fields, untested, links = self._plan[stratum]
-        if untested is not None and self._doc_keys.issuperset(doc):     # a doc of FactPlan's keys only
+        if whole and untested is not None:
             fact = doc.copy()
             pop = fact.pop
             for k in untested:
@@ -258,7 +274,7 @@ class DurableBackend:
         fact["kind"] = "case"
         fact["stratum"] = stratum
         fact["sid"] = _SID
-        fact["id"] = f"c{serial}.{stratum}"
+        fact["id"] = ident
         run.asserted.append(fact)
         return _fact_text(fact)
 
@@ -271,44 +287,50 @@ class DurableBackend:
                 fold(rules[rule_id], run)
 
     def run(self, doc: dict[str, Any]) -> RunResult:
+        whole = self._doc_keys.issuperset(doc)
+        actions, strata = self._actions, self.program.strata
+        assert_fact, complete, retract = _c.assert_fact, _c.complete_and_start_action, _c.retract_fact
         with self._lock:
             handle = self._handle
             serial = next(self._serial)
-            run = RunResult(in_scope=set(self._always_in_scope))
-            fired: set[str] = set()
-            texts: list[str] = []
-            strata = self.program.strata
+            run = RunResult(in_scope=set(self._always_in_scope),
+                            in_force=None if self._in_force is None else set(self._in_force))
+            fired = run.fired
+            # a fact is retracted by its identity alone: durable_rules finds it by sid and id
+            # (tests/test_durable_traps.py: nothing is left behind)
+            idents: list[str] = []
             failure = None
             try:
-                text = self._fact(doc, 0, serial, run)
-                texts.append(text)
-                code, state = _c.assert_fact(handle, text)
+                ident = f"c{serial}.0"
+                idents.append(ident)
+                code, state = assert_fact(handle, self._fact(doc, whole, 0, ident, run))
                 if code:
                     raise EngineError(f"durable_rules answered {code} to the case fact")
                 started = _c.start_action_for_state(handle, state)
                 message = started[1] if started else None
                 while message:
                     # '{"r12":{"m":{...}}}': the action's name is all we need; the fact is ours
-                    what, payload = self._actions[message[2:message.index('"', 2)]]
+                    what, payload = actions[message[2:message.index('"', 2)]]
                     if what == _RULE:
                         if payload not in fired:      # an `$or` fires once per true branch
-                            fired.add(payload)
-                            run.fired.append(payload)
+                            fired.append(payload)
                     elif what == _SCOPE:
                         run.in_scope.update(payload)
+                    elif what == _WINDOW:
+                        run.in_force.add(payload)
                     else:
                         self._close(payload, run)
                         if payload + 1 < strata:      # chain: the next stratum fires in this same loop
-                            text = self._fact(doc, payload + 1, serial, run)
-                            texts.append(text)
-                            code, _ = _c.assert_fact(handle, text)
+                            ident = f"c{serial}.{payload + 1}"
+                            idents.append(ident)
+                            code, _ = assert_fact(handle, self._fact(doc, whole, payload + 1, ident, run))
                             if code:
                                 raise EngineError(f"durable_rules answered {code} to stratum {payload + 1}'s fact")
-                    message = _c.complete_and_start_action(handle, state)
+                    message = complete(handle, state)
                 if run.strata_closed != strata:
                     raise EngineError(f"only {run.strata_closed} of {strata} strata completed")
-                for text in texts:
-                    code, _ = _c.retract_fact(handle, text)
+                for ident in idents:
+                    code, _ = retract(handle, f'{{"sid":"{_SID}","id":"{ident}"}}')
                     if code:
                         raise EngineError(f"durable_rules answered {code} to a retraction")
             except Exception as exc:       # durable raises plain Exceptions from C; ours are EngineErrors
