@@ -8,8 +8,8 @@ state around every fired action. Each case is asserted as one flat, pre-joined
 fact per stratum (no multi-fact joins: upstream #381 segfaults) carrying only the
 fields that stratum's rules test; every rule tests `kind == "case"` and its
 stratum, so nothing it writes can re-trigger it. durable_rules decides which
-rules fire, and which deadline rules are in scope (a "scope" rule per distinct
-deadline scope); the action it starts is named in the first bytes of its message,
+rules fire, which rules are in scope (a "scope" rule per distinct scope) and
+which dated versions are in force (a rule per window); the action it starts is named in the first bytes of its message,
 so no message is decoded. One catch-all "closer" per stratum, at the lowest
 priority, runs after that stratum's rules: its action folds their
 classifications and complaint level into the next stratum's fact and asserts it
@@ -24,7 +24,8 @@ tests/test_durable_traps.py unless named):
 - MessageNotHandled / MessageObserved -> the closers match every case fact, ids
   are unique per case; any other result code of an assert or retract is an error;
 - 1,024 live sids, hash collisions, `delete_state` crashes -> one fixed sid per
-  backend, facts retracted after every case, states never deleted;
+  backend, facts retracted after every case (by sid and id: durable_rules finds a
+  fact by them, so the whole fact need not be parsed again), states never deleted;
 - action exceptions are stored silently -> no Python action runs inside
   durable_rules at all: each action is run here, inside our own try/except, and
   any error (ours or a result code from C) abandons the ruleset for a new one;
