@@ -24,5 +24,6 @@ class RunResult:
     asserted: list[dict] = field(default_factory=list)
     # Optional, from a backend that decides them in bulk (else the verdict works them out):
     undecided: list[str] | None = None     # in scope, but the condition is unknown (facts missing)
-    in_scope: set[str] | None = None       # rules whose scope holds (at least the deadline rules)
+    # rules whose scope holds: at least the deadline rules, and those a field absent could leave undecided
+    in_scope: set[str] | None = None
     in_force: set[int] | None = None       # with dated packs: the packs (indices in Program.packs) in force

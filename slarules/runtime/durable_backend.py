@@ -53,6 +53,7 @@ from ..packs.operators import OPERATORS
 from ..packs.program import DURABLE_MAX_PROPERTIES as MAX_PROPERTIES, DURABLE_MAX_RULES as MAX_RULES
 from ..packs.program import Leaf, Program, walk
 from .chaining import chain_of
+from .evaluate import unknowable_keys
 from .values import fact_plan, flag_key, key
 
 _names = itertools.count()
@@ -175,21 +176,29 @@ class DurableBackend:
             rules[f"r{index}"] = {"all": [{"m": {"$and": cond}}], "pri": 1 + index}
             self._actions[f"r{index}"] = (_RULE, r.id)
             tested[r.stratum] |= _tested_keys(r.condition)
-        # durable_rules also decides which rules are in scope (for the verdict's `deadlines` and
-        # `missing`): one rule per distinct scope and stratum, firing when that scope holds.
-        scopes: dict[tuple[int, str], list[str]] = {}
+        # durable_rules also decides which rules are in scope, for the verdict's `deadlines` (a deadline
+        # rule whose scope holds) and `missing` (a rule whose scope holds while a field that could leave
+        # its condition unknown is absent): one rule per distinct (stratum, scope, such fields), firing
+        # then. A rule that cannot be undecided and has no deadline needs none; most cases fire few.
+        scopes: dict[tuple[int, str, tuple[str, ...] | None], list[str]] = {}
         self._always_in_scope: frozenset[str] = frozenset(r.id for r in program.rules if expression(r.scope) is None)
         for r in program.rules:
-            if r.id not in self._always_in_scope:
-                scopes.setdefault((r.stratum, repr(r.scope)), []).append(r.id)
-        for n, ((stratum, _), ids) in enumerate(scopes.items()):
+            if r.id in self._always_in_scope:
+                continue
+            unknowable = None if r.deadline is not None else unknowable_keys(r.when)
+            if unknowable != ():
+                scopes.setdefault((r.stratum, repr(r.scope), unknowable), []).append(r.id)
+        for n, ((stratum, _, unknowable), ids) in enumerate(scopes.items()):
             cond = [{"kind": "case"}, {"stratum": stratum}]
             expr = expression(self._rules[ids[0]].scope)
             if expr is not None:
                 cond.append(expr)
+            if unknowable:           # `$or` fires once per true branch: in_scope is a set
+                absent = [{"$nex": {k: 1}} for k in unknowable]
+                cond.append(absent[0] if len(absent) == 1 else {"$or": absent})
             rules[f"s{n}"] = {"all": [{"m": {"$and": cond}}], "pri": SCOPE_PRI + n}
             self._actions[f"s{n}"] = (_SCOPE, tuple(ids))
-            tested[stratum] |= _tested_keys(self._rules[ids[0]].scope)
+            tested[stratum] |= _tested_keys(self._rules[ids[0]].scope) | set(unknowable or ())
         # ... and which dated versions are in force (for the verdict's `packs`): a rule per window
         self._in_force: frozenset[int] | None = None
         if any(p.window is not None for p in program.packs):

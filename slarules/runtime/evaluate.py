@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..packs.operators import OPERATORS
-from ..packs.program import Leaf, Node
+from ..packs.program import Leaf, Node, walk
 from .values import flag_key, key
 
 
@@ -49,6 +49,18 @@ def unknown_facts(node, doc: dict[str, Any]) -> list[str]:
 def true_labels(node, doc: dict[str, Any]) -> list[str]:
     """Labels of the branches that held, in pack order."""
     return _labels(node)(doc)
+
+
+def unknowable_keys(node) -> tuple[str, ...]:
+    """The doc keys whose absence could leave the tree unknown, in tree order: each comparison's
+    left fact unless its operator decides an absent fact (`exists`, `is`), and a fact operand."""
+    out: dict[str, None] = {}
+    for leaf in walk(node):
+        if OPERATORS[leaf.op].when_absent(leaf.value) is None:
+            out[key(leaf.left)] = None
+        if leaf.right is not None:
+            out[key(leaf.right)] = None
+    return tuple(out)
 
 
 def compile_tree(node):

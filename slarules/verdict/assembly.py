@@ -9,13 +9,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from ..packs.program import CompiledRule, Leaf, Program, message_parts, walk
+from ..packs.program import CompiledRule, Program, message_parts
 from ..packs.types import list_separator, render_message, to_json_value
 from ..packs.vocabulary import branch_label
 from ..runtime import evaluate
 from ..runtime.backend import RunResult
 from ..runtime.chaining import chain_of
-from ..runtime.values import CaseFacts, key
+from ..runtime.values import CaseFacts
 from .layout import (AMOUNTS, NOT_COVERED, ZERO, DeadlineStatus, Finding, PackRef, Verdict, finding_order,
                      money, money_fields, payer)
 
@@ -30,14 +30,6 @@ PARTY_NAMES = {
 _SPECIAL = frozenset({"station", "party", "branches", "fine_cny", "refund_cny", "compensation_cny", "clause", "rule",
                       "article"})
 _NONE: frozenset = frozenset()
-
-
-def _unknowable(leaf: Leaf) -> tuple[str, ...]:
-    """The fields whose absence makes this comparison unknown (`exists` never is; `is` is false)."""
-    if leaf.op == "exists":
-        return ()
-    out = () if leaf.op == "is" else (key(leaf.left),)
-    return out + ((key(leaf.right),) if leaf.right is not None else ())
 
 
 def _nodes(node):
@@ -66,7 +58,7 @@ class VerdictBuilder:
         self.unknown_if_absent: dict[str, list[CompiledRule]] = {}
         self.unknowable_keys: dict[str, frozenset[str]] = {}
         for rule in program.rules:
-            keys = dict.fromkeys(k for leaf in walk(rule.when) for k in _unknowable(leaf))
+            keys = evaluate.unknowable_keys(rule.when)
             for k in keys:
                 self.unknown_if_absent.setdefault(k, []).append(rule)
             self.unknowable_keys[rule.id] = frozenset(keys)
