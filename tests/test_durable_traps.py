@@ -150,29 +150,6 @@ def test_durable_decides_scope_as_three_valued_logic_would(engine):
             r.deadline is not None or r.id in always or not doc.keys() >= set(evaluate.unknowable_keys(r.when)))}
 
 
-def test_durable_decides_which_dated_versions_are_in_force(engine):
-    """The verdict's `packs` come from durable_rules' window rules: what three-valued logic gives,
-    on each side of a version boundary (2025-06-01 in Shanghai) and with no collection instant."""
-    assert any(p.window is not None for p in engine.program.packs)
-    cases = []
-    for at in ("2025-05-31T23:59:59+08:00", "2025-06-01T00:00:00+08:00", "2024-03-31T16:00:00+00:00", None):
-        case = copy.deepcopy(BASE)
-        if at is None:
-            case["scans"] = []
-        else:
-            case["scans"] = [dict(s, at=at) if s.get("type") == "collect" else s for s in case["scans"]]
-        cases.append(case)
-    seen = set()
-    for case in cases + [load_case(str(p)) for p in sorted(EXAMPLES.glob("*.yaml"))]:
-        facts = engine.facts(case, as_of=AS_OF)
-        run = engine.backend.run(facts.doc)
-        assert run.in_force is not None
-        expected = [ref for ref, w in engine.builder.windows if w is None or w(facts.doc) is True]
-        assert engine.builder.in_force(facts.doc, run) == expected
-        seen.add(tuple(ref.version for ref in expected))
-    assert len(seen) >= 3          # the boundaries choose different versions
-
-
 def test_undecided_rules_are_found_without_evaluating_decided_ones(engine):
     """`missing` evaluates three-valued logic only for unfired, in-scope rules lacking a field."""
     facts = engine.facts(load_case(str(EXAMPLES / "tb1-missing-arrival.yaml")))

@@ -26,4 +26,3 @@ class RunResult:
     undecided: list[str] | None = None     # in scope, but the condition is unknown (facts missing)
     # rules whose scope holds: at least the deadline rules, and those a field absent could leave undecided
     in_scope: set[str] | None = None
-    in_force: set[int] | None = None       # with dated packs: the packs (indices in Program.packs) in force

@@ -8,8 +8,8 @@ state around every fired action. Each case is asserted as one flat, pre-joined
 fact per stratum (no multi-fact joins: upstream #381 segfaults) carrying only the
 fields that stratum's rules test; every rule tests `kind == "case"` and its
 stratum, so nothing it writes can re-trigger it. durable_rules decides which
-rules fire, which rules are in scope (a "scope" rule per distinct scope) and
-which dated versions are in force (a rule per window); the action it starts is named in the first bytes of its message,
+rules fire and which rules are in scope where the verdict needs to know (a
+"scope" rule per distinct scope); the action it starts is named in the first bytes of its message,
 so no message is decoded. One catch-all "closer" per stratum, at the lowest
 priority, runs after that stratum's rules: its action folds their
 classifications and complaint level into the next stratum's fact and asserts it
@@ -121,7 +121,7 @@ def expression(node) -> dict | None:
     return parts[0] if len(parts) == 1 else {"$or": parts}
 
 
-_RULE, _SCOPE, _CLOSE, _WINDOW = 0, 1, 2, 3
+_RULE, _SCOPE, _CLOSE = 0, 1, 2
 
 
 def _tested_keys(node) -> set[str]:
@@ -199,19 +199,6 @@ class DurableBackend:
             rules[f"s{n}"] = {"all": [{"m": {"$and": cond}}], "pri": SCOPE_PRI + n}
             self._actions[f"s{n}"] = (_SCOPE, tuple(ids))
             tested[stratum] |= _tested_keys(self._rules[ids[0]].scope) | set(unknowable or ())
-        # ... and which dated versions are in force (for the verdict's `packs`): a rule per window
-        self._in_force: frozenset[int] | None = None
-        if any(p.window is not None for p in program.packs):
-            self._in_force = frozenset(i for i, p in enumerate(program.packs) if p.window is None)
-            for i, pack in enumerate(program.packs):
-                if pack.window is not None:
-                    cond = [{"kind": "case"}, {"stratum": 0}]
-                    expr = expression(pack.window)
-                    if expr is not None:
-                        cond.append(expr)
-                    rules[f"w{i}"] = {"all": [{"m": {"$and": cond}}], "pri": SCOPE_PRI - 1}
-                    self._actions[f"w{i}"] = (_WINDOW, i)
-                    tested[0] |= _tested_keys(pack.window)
         for stratum in range(program.strata):
             rules[f"close{stratum}"] = {"all": [{"m": {"$and": [{"kind": "case"}, {"stratum": stratum}]}}],
                                         "pri": CLOSER_PRI + stratum}
@@ -252,7 +239,7 @@ class DurableBackend:
                 _c.delete_ruleset(_c.create_ruleset(f"slarules_probe_{next(_names)}", _dumps({name: spec})))
             except Exception:
                 what, payload = self._actions[name]
-                if what in (_CLOSE, _WINDOW):
+                if what == _CLOSE:
                     continue
                 rule = self.program.rule(payload if what == _RULE else payload[0])
                 part = "condition" if what == _RULE else "scope"
@@ -303,8 +290,7 @@ class DurableBackend:
         with self._lock:
             handle = self._handle
             serial = next(self._serial)
-            run = RunResult(in_scope=set(self._always_in_scope),
-                            in_force=None if self._in_force is None else set(self._in_force))
+            run = RunResult(in_scope=set(self._always_in_scope))
             fired = run.fired
             # a fact is retracted by its identity alone: durable_rules finds it by sid and id
             # (tests/test_durable_traps.py: nothing is left behind)
@@ -326,8 +312,6 @@ class DurableBackend:
                             fired.append(payload)
                     elif what == _SCOPE:
                         run.in_scope.update(payload)
-                    elif what == _WINDOW:
-                        run.in_force.add(payload)
                     else:
                         self._close(payload, run)
                         if payload + 1 < strata:      # chain: the next stratum fires in this same loop

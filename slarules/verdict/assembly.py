@@ -173,7 +173,7 @@ class VerdictBuilder:
         return Verdict(
             waybill=facts.case.waybill,
             as_of=_local_text(facts.as_of, facts.zone),
-            packs=self.in_force(doc, run) if self.dated else self.packs,
+            packs=[ref for ref, w in self.windows if w is None or w(doc) is True] if self.dated else self.packs,
             findings=findings,
             classifications=sorted(run.classifications),
             complaint_level=run.level or None,
@@ -181,13 +181,6 @@ class VerdictBuilder:
             missing=self.missing(facts, doc, fired, run),
             not_covered=sorted(not_covered),
             deadlines=self.deadlines(facts, doc, fired, run))
-
-    def in_force(self, doc: dict, run: RunResult | None = None) -> list[PackRef]:
-        """The packs applied to this case: every undated pack, and the dated versions in force for it
-        (as the backend decided, when it says)."""
-        if run is not None and run.in_force is not None:
-            return [ref for i, ref in enumerate(self.packs) if i in run.in_force]
-        return [ref for ref, w in self.windows if w is None or w(doc) is True]
 
     def missing(self, facts: CaseFacts, doc: dict, fired: set[str], run: RunResult | None = None) -> list[str]:
         if run is not None and run.undecided is not None:
