@@ -179,16 +179,23 @@ class _DecimalField:
         return Decimal(value)
 
 
-def _instant(value: Any, zone: ZoneInfo) -> datetime:
-    """A timestamp as Pydantic reads it (naive: in the case's zone); _Unsure for None or any doubt."""
-    if type(value) is str and len(value) <= C.TEXT_MAX_LENGTH:
+def _instant(value: Any, zone: ZoneInfo, _parse=datetime.fromisoformat, _longest=C.TEXT_MAX_LENGTH,
+             _first=C.TIMESTAMP_MIN_YEAR, _last=C.TIMESTAMP_MAX_YEAR) -> datetime:
+    """A timestamp as Pydantic reads it (naive: in the case's zone); _Unsure for None or any doubt.
+
+    Text is read as it is first, and stripped only when that fails (five a case: the copy showed).
+    """
+    if type(value) is str and len(value) <= _longest:
         try:
-            value = datetime.fromisoformat(value.strip())
+            value = _parse(value)
         except ValueError:
-            raise _Unsure from None
+            try:
+                value = _parse(value.strip())
+            except ValueError:
+                raise _Unsure from None
     elif type(value) is not datetime:
         raise _Unsure
-    if not C.TIMESTAMP_MIN_YEAR <= value.year <= C.TIMESTAMP_MAX_YEAR:     # C.year_ok, inline
+    if not _first <= value.year <= _last:     # C.year_ok, inline
         raise _Unsure
     return value if value.tzinfo is not None else value.replace(tzinfo=zone)
 

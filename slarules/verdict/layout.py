@@ -165,6 +165,8 @@ def money(d: Decimal) -> str:
 
 def money_fields(booked: list[tuple[str, dict[str, Decimal]]]) -> dict[str, Any]:
     """The verdict's money fields from each finding's (payer, amounts), per PER_PAYER and TOTAL."""
+    if not booked:            # no finding owes anything: most cases (new dicts: a caller may change them)
+        return {**{name: {} for name in PER_PAYER}, **_NOTHING_TOTAL}
     out: dict[str, Any] = {}
     for name, amount in PER_PAYER.items():
         sums: dict[str, Decimal] = {}
@@ -179,6 +181,9 @@ def money_fields(booked: list[tuple[str, dict[str, Decimal]]]) -> dict[str, Any]
             total += amounts[amount]
         out[name] = money(total)
     return out
+
+
+_NOTHING_TOTAL = {name: money(ZERO) for name in TOTAL}
 
 
 # ---- the per-case JSON (indent=2) ----------------------------------------------------------
