@@ -17,78 +17,88 @@ EXIT_INPUT = 2
 EXIT_BUG = 70
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser; `only`: just that command's (what a run of one command needs: building
+    every command's arguments was a few ms of each cold start)."""
     p = argparse.ArgumentParser(prog="slarules", description="Adjudicate SLA breaches and liability for "
                                 "disputed parcels from YAML rule packs.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    a = sub.add_parser("adjudicate", help="adjudicate one case (YAML or JSON; - for stdin)")
-    _case_arguments(a)
-    _decision_log_argument(a)
-    x = sub.add_parser("explain", help="trace every rule for one case: why, why not, and what would flip it")
-    _case_arguments(x)
-    c = sub.add_parser("check", help="validate packs and analyse them together: every problem at once, "
-                       "with file:line:col, severity and a hint; conflicts and dead rules with witness cases")
-    c.add_argument("paths", nargs="*", metavar="PACK", help="pack files or directories (default: the shipped packs)")
-    c.add_argument("--catalogue", metavar="FILE", help="clause catalogue (default: clauses.yaml beside the packs, "
-                   "else the shipped one)")
-    c.add_argument("--strict", action="store_true", help="warnings fail too")
-    c.add_argument("--format", choices=("text", "json"), default="text")
-    c.add_argument("--no-analysis", dest="analyse", action="store_false",
-                   help="skip the conflict and dead-rule analysis (schema and meaning only)")
-    c.add_argument("--examples", type=int, default=400, metavar="N",
-                   help="cases Hypothesis generates to explore the packs, and per targeted search (default 400)")
-    c.add_argument("--seed", type=int, default=0, help="seed of the witness search (default 0: reproducible)")
-    t = sub.add_parser("test", help="run pack tests (*.test.yaml) and report rule and branch coverage")
-    t.add_argument("paths", nargs="*", metavar="PATH", help="test files or directories (default: the shipped packs)")
-    t.add_argument("--packs", nargs="+", metavar="PATH", help="packs to test (default: the packs beside the tests)")
-    t.add_argument("--fail-under", dest="fail_under", type=float, default=0.0, metavar="PERCENT",
-                   help="fail when total coverage (rules and branches) is below this")
-    t.add_argument("--format", choices=("text", "json"), default="text")
-    t.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
-    b = sub.add_parser("batch", help="adjudicate every case of a JSON Lines or Parquet file: verdicts, "
-                       "an errors file, an optional settlement statement; resumable after a kill")
-    b.add_argument("input", help="cases, one per line (*.jsonl) or one per row (*.parquet)")
-    b.add_argument("-o", "--output", required=True, help="verdicts: *.jsonl or *.parquet")
-    b.add_argument("--errors", metavar="FILE", help="rejected rows (default: OUTPUT's name + .errors.jsonl)")
-    b.add_argument("--statement", metavar="DIR", help="write the settlement: stations.csv, service.csv, kpi.csv, "
-                   "arrival_hours.csv and report.html")
-    b.add_argument("--backend", choices=BACKENDS, default=None,
-                   help="what evaluates the rules: polars, vectorised over each chunk (default), or durable, "
-                   "durable_rules per case")
-    b.add_argument("--spark", action="store_true", help="run on Apache Spark, the polars backend per partition "
-                   "(pip install 'slarules[spark]')")
-    b.add_argument("--master", default="local[*]", help="Spark master URL with --spark (default local[*])")
-    # Before --backend and --spark, one word named both what evaluates the rules and where the batch runs.
-    b.add_argument("--engine", choices=(*BACKENDS, "spark"), help=argparse.SUPPRESS)
-    b.add_argument("--lang", choices=("zh", "en"), default="zh")
-    b.add_argument("--as-of", dest="as_of", help="adjudicate every case as of this instant (default: each "
-                   "case's as_of, else when the run "
-                   "first started; a resumed run keeps it)")
-    b.add_argument("--packs", nargs="+", metavar="PATH", help="pack files or directories")
-    b.add_argument("--workers", type=int, default=0, help="processes (default: one per core for large inputs)")
-    b.add_argument("--chunk-size", dest="chunk_size", type=int, default=20000,
-                   help="lines (JSON Lines) or rows (Parquet) per chunk (default 20000)")
-    b.add_argument("--input-format", dest="input_format", choices=("jsonl", "parquet"))
-    b.add_argument("--output-format", dest="output_format", choices=("jsonl", "parquet"))
-    b.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar on stderr (default: only on a terminal)")
-    b.add_argument("--fresh", action="store_true", help="discard an interrupted run's checkpoint and start over")
-    _decision_log_argument(b)
-    _limit_argument(b)
-    _diff_parser(sub)
-    r = sub.add_parser("replay", help="re-adjudicate every decision of a decision log and report those whose "
-                       "verdict differs now; exit 1 if any does")
-    r.add_argument("log", metavar="LOG", help="a decision log (--decision-log of adjudicate or batch)")
-    r.add_argument("--packs", nargs="+", metavar="PATH", help="pack files or directories (default: the shipped packs)")
-    r.add_argument("--format", choices=("text", "json"), default="text")
-    r.add_argument("--batch", action="store_true", help="replay through the batch (columnar, --workers processes): "
-                   "the same verdicts, faster for large logs")
-    r.add_argument("--workers", type=int, default=0, help="processes with --batch (default: one per core for large logs)")
-    r.add_argument("--spark", action="store_true", help="replay through the batch on Apache Spark")
-    r.add_argument("--master", default="local[*]", help="Spark master URL with --spark (default local[*])")
-    _limit_argument(r)
-    s = sub.add_parser("schema", help="print a JSON Schema: the case, a rule pack, or the verdict")
-    s.add_argument("what", choices=("case", "pack", "verdict"))
+    if only in (None, "adjudicate"):
+        a = sub.add_parser("adjudicate", help="adjudicate one case (YAML or JSON; - for stdin)")
+        _case_arguments(a)
+        _decision_log_argument(a)
+    if only in (None, "explain"):
+        x = sub.add_parser("explain", help="trace every rule for one case: why, why not, and what would flip it")
+        _case_arguments(x)
+    if only in (None, "check"):
+        c = sub.add_parser("check", help="validate packs and analyse them together: every problem at once, "
+                           "with file:line:col, severity and a hint; conflicts and dead rules with witness cases")
+        c.add_argument("paths", nargs="*", metavar="PACK", help="pack files or directories (default: the shipped packs)")
+        c.add_argument("--catalogue", metavar="FILE", help="clause catalogue (default: clauses.yaml beside the packs, "
+                       "else the shipped one)")
+        c.add_argument("--strict", action="store_true", help="warnings fail too")
+        c.add_argument("--format", choices=("text", "json"), default="text")
+        c.add_argument("--no-analysis", dest="analyse", action="store_false",
+                       help="skip the conflict and dead-rule analysis (schema and meaning only)")
+        c.add_argument("--examples", type=int, default=400, metavar="N",
+                       help="cases Hypothesis generates to explore the packs, and per targeted search (default 400)")
+        c.add_argument("--seed", type=int, default=0, help="seed of the witness search (default 0: reproducible)")
+    if only in (None, "test"):
+        t = sub.add_parser("test", help="run pack tests (*.test.yaml) and report rule and branch coverage")
+        t.add_argument("paths", nargs="*", metavar="PATH", help="test files or directories (default: the shipped packs)")
+        t.add_argument("--packs", nargs="+", metavar="PATH", help="packs to test (default: the packs beside the tests)")
+        t.add_argument("--fail-under", dest="fail_under", type=float, default=0.0, metavar="PERCENT",
+                       help="fail when total coverage (rules and branches) is below this")
+        t.add_argument("--format", choices=("text", "json"), default="text")
+        t.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
+    if only in (None, "batch"):
+        b = sub.add_parser("batch", help="adjudicate every case of a JSON Lines or Parquet file: verdicts, "
+                           "an errors file, an optional settlement statement; resumable after a kill")
+        b.add_argument("input", help="cases, one per line (*.jsonl) or one per row (*.parquet)")
+        b.add_argument("-o", "--output", required=True, help="verdicts: *.jsonl or *.parquet")
+        b.add_argument("--errors", metavar="FILE", help="rejected rows (default: OUTPUT's name + .errors.jsonl)")
+        b.add_argument("--statement", metavar="DIR", help="write the settlement: stations.csv, service.csv, kpi.csv, "
+                       "arrival_hours.csv and report.html")
+        b.add_argument("--backend", choices=BACKENDS, default=None,
+                       help="what evaluates the rules: polars, vectorised over each chunk (default), or durable, "
+                       "durable_rules per case")
+        b.add_argument("--spark", action="store_true", help="run on Apache Spark, the polars backend per partition "
+                       "(pip install 'slarules[spark]')")
+        b.add_argument("--master", default="local[*]", help="Spark master URL with --spark (default local[*])")
+        # Before --backend and --spark, one word named both what evaluates the rules and where the batch runs.
+        b.add_argument("--engine", choices=(*BACKENDS, "spark"), help=argparse.SUPPRESS)
+        b.add_argument("--lang", choices=("zh", "en"), default="zh")
+        b.add_argument("--as-of", dest="as_of", help="adjudicate every case as of this instant (default: each "
+                       "case's as_of, else when the run "
+                       "first started; a resumed run keeps it)")
+        b.add_argument("--packs", nargs="+", metavar="PATH", help="pack files or directories")
+        b.add_argument("--workers", type=int, default=0, help="processes (default: one per core for large inputs)")
+        b.add_argument("--chunk-size", dest="chunk_size", type=int, default=20000,
+                       help="lines (JSON Lines) or rows (Parquet) per chunk (default 20000)")
+        b.add_argument("--input-format", dest="input_format", choices=("jsonl", "parquet"))
+        b.add_argument("--output-format", dest="output_format", choices=("jsonl", "parquet"))
+        b.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="progress bar on stderr (default: only on a terminal)")
+        b.add_argument("--fresh", action="store_true", help="discard an interrupted run's checkpoint and start over")
+        _decision_log_argument(b)
+        _limit_argument(b)
+    if only in (None, "diff"):
+        _diff_parser(sub)
+    if only in (None, "replay"):
+        r = sub.add_parser("replay", help="re-adjudicate every decision of a decision log and report those whose "
+                           "verdict differs now; exit 1 if any does")
+        r.add_argument("log", metavar="LOG", help="a decision log (--decision-log of adjudicate or batch)")
+        r.add_argument("--packs", nargs="+", metavar="PATH", help="pack files or directories (default: the shipped packs)")
+        r.add_argument("--format", choices=("text", "json"), default="text")
+        r.add_argument("--batch", action="store_true", help="replay through the batch (columnar, --workers processes): "
+                       "the same verdicts, faster for large logs")
+        r.add_argument("--workers", type=int, default=0, help="processes with --batch (default: one per core for large logs)")
+        r.add_argument("--spark", action="store_true", help="replay through the batch on Apache Spark")
+        r.add_argument("--master", default="local[*]", help="Spark master URL with --spark (default local[*])")
+        _limit_argument(r)
+    if only in (None, "schema"):
+        s = sub.add_parser("schema", help="print a JSON Schema: the case, a rule pack, or the verdict")
+        s.add_argument("what", choices=("case", "pack", "verdict"))
     return p
 
 
@@ -281,7 +291,8 @@ COMMANDS = {"adjudicate": _adjudicate, "explain": _explain, "check": _check, "te
 def main(argv: Sequence[str] | None = None) -> int:
     # The CLI loads no Pydantic plugins; looking for them reads every installed package's metadata.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
     from .errors import EngineError, SlaRulesError
     try:
         output = COMMANDS[args.command](args)

@@ -151,3 +151,20 @@ def test_backend_and_spark_are_two_options_and_the_old_engine_word_still_works(t
 def load_case_dict() -> dict:
     import yaml
     return yaml.safe_load((EXAMPLES / "tb1-late.yaml").read_text())
+
+
+def test_a_command_parsed_alone_takes_what_the_whole_parser_gives_it():
+    """main() builds only the command being run (a cold start's few ms); it must be the same parser."""
+    from slarules import cli
+
+    def commands(parser):
+        return parser._subparsers._group_actions[0].choices
+
+    whole = commands(cli._parser())
+    assert set(whole) == set(cli.COMMANDS)
+    for name in cli.COMMANDS:
+        alone = commands(cli._parser(name))
+        assert list(alone) == [name]
+        mine, theirs = alone[name], whole[name]
+        assert [(a.option_strings, a.dest, a.nargs, a.default, a.choices, a.required) for a in mine._actions] == \
+            [(a.option_strings, a.dest, a.nargs, a.default, a.choices, a.required) for a in theirs._actions]
