@@ -5,6 +5,8 @@ model of a case (Pydantic, msgspec, Polars, Arrow) is built from that table.
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 PRODUCTS = ("taobao", "standard")
@@ -53,6 +55,22 @@ YEARS_MESSAGE = (f"is outside {TIMESTAMP_MIN_YEAR}-{TIMESTAMP_MAX_YEAR}; a place
 def year_ok(instant) -> bool:
     """Whether a datetime's year (as written, before any zone) is one a parcel can have."""
     return TIMESTAMP_MIN_YEAR <= instant.year <= TIMESTAMP_MAX_YEAR
+
+
+def read_timestamp(text: str) -> datetime:
+    """A timestamp as a case writes it: ISO 8601, at most TEXT_MAX_LENGTH characters, surrounding
+    spaces ignored, a year in range (naive: the caller gives it the case's zone). A ValueError says
+    what was expected. Pydantic's model, the fast decoder and the engine's `as_of` all read so."""
+    if len(text) > TEXT_MAX_LENGTH:
+        raise ValueError(f"a timestamp has at most {TEXT_MAX_LENGTH} characters")
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"`{text}` is not a valid ISO 8601 timestamp "
+                         "(expected e.g. 2026-05-02T11:40:00+08:00)") from None
+    if not year_ok(parsed):
+        raise ValueError(f"the year {parsed.year} {YEARS_MESSAGE}")
+    return parsed
 
 # Decimal fields: (greater than, or at least, this; at most; decimal places; total digits)
 MONEY = {"ge": 0, "max_digits": 14, "decimal_places": 2}

@@ -181,16 +181,14 @@ class _DecimalField:
 
 def _instant(value: Any, zone: ZoneInfo, _parse=datetime.fromisoformat, _longest=C.TEXT_MAX_LENGTH,
              _first=C.TIMESTAMP_MIN_YEAR, _last=C.TIMESTAMP_MAX_YEAR) -> datetime:
-    """A timestamp as Pydantic reads it (naive: in the case's zone); _Unsure for None or any doubt.
-
-    Text is read as it is first, and stripped only when that fails (five a case: the copy showed).
-    """
+    """A timestamp as Pydantic reads it (contract.read_timestamp; naive: in the case's zone); _Unsure
+    for None or any doubt. The usual text (no spaces about it, five a case) is read inline first."""
     if type(value) is str and len(value) <= _longest:
         try:
             value = _parse(value)
         except ValueError:
             try:
-                value = _parse(value.strip())
+                value = C.read_timestamp(value)
             except ValueError:
                 raise _Unsure from None
     elif type(value) is not datetime:
