@@ -250,7 +250,8 @@ def _batch(args) -> tuple[str, int]:
     options = BatchOptions(backend=backend, lang=args.lang, as_of=args.as_of, chunk_size=args.chunk_size,
                            workers=args.workers, input_format=args.input_format,
                            output_format=args.output_format, errors=args.errors, statement=args.statement,
-                           progress=args.progress, fresh=args.fresh, decision_log=args.decision_log)
+                           progress=args.progress, fresh=args.fresh, decision_log=args.decision_log,
+                           totals=bool(args.statement))
     if spark:
         from .spark import run_spark_batch
         summary = run_spark_batch(_engine(args), args.input, args.output, options, master=args.master)

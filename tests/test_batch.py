@@ -77,6 +77,24 @@ def test_workers_and_chunk_size_do_not_change_a_byte(engine, cases_file, tmp_pat
         assert (tmp_path / name.format("a")).read_bytes() == (tmp_path / name.format("b")).read_bytes()
 
 
+def test_a_run_without_totals_gives_the_same_files_and_counts_and_resumes_only_as_such(engine, cases_file,
+                                                                                      tmp_path):
+    """The CLI's batch writing no statement skips the settlement's group-bys (totals=False): the same
+    verdicts and errors, the same counts; a checkpoint of such a run is not resumed into one that writes one."""
+    whole = run_batch(engine, str(cases_file), str(tmp_path / "a.jsonl"), opts())
+    lean = run_batch(engine, str(cases_file), str(tmp_path / "b.jsonl"), opts(totals=False))
+    for name in ("{}.jsonl", "{}.errors.jsonl"):
+        assert (tmp_path / name.format("a")).read_bytes() == (tmp_path / name.format("b")).read_bytes()
+    assert (lean.rows, lean.verdicts, lean.errors) == (whole.rows, whole.verdicts, whole.errors)
+    assert whole.statement.stations and not lean.statement.stations
+    with_statement = BatchOptions(as_of=AS_OF, chunk_size=64, workers=1, progress=False, totals=False,
+                                  statement=str(tmp_path / "st"))
+    assert batch_module.Batch(engine, str(cases_file), str(tmp_path / "c.jsonl"), with_statement).totals
+    assert batch_module.Batch(engine, str(cases_file), str(tmp_path / "c.jsonl"), opts(totals=False)).fingerprint(
+        AS_OF, "x") != batch_module.Batch(engine, str(cases_file), str(tmp_path / "c.jsonl"), opts()).fingerprint(
+        AS_OF, "x")
+
+
 def test_durable_engine_gives_the_same_file(engine, cases_file, tmp_path):
     small = tmp_path / "small.jsonl"
     small.write_bytes(b"".join(cases_file.read_bytes().splitlines(keepends=True)[:150]))

@@ -541,8 +541,9 @@ class Columnar:
 
     # -- a chunk ------------------------------------------------------------------------------
     def adjudicate(self, raw: pl.DataFrame, *, as_of_us: int | None, now_us: int,
-                   max_scans: int = C.MAX_SCANS) -> tuple[pl.DataFrame, Statement]:
-        """Verdict JSON (`__row`, `json`) of the plain rows of `raw`, and their statement.
+                   max_scans: int = C.MAX_SCANS, totals: bool = True) -> tuple[pl.DataFrame, Statement]:
+        """Verdict JSON (`__row`, `json`) of the plain rows of `raw`, and their statement
+        (`totals=False`: only its count of verdicts, for a run that writes no settlement).
 
         `raw` has the columns of `raw_schema()` and `__row`; rows missing from the
         result need the per-case path. `as_of_us` overrides every case's as_of;
@@ -558,7 +559,7 @@ class Columnar:
         results, statement = [], Statement()
         for off, names in sorted(by_offset.items()):
             part = raw if len(names) == len(unique) else raw.filter(zones.is_in(names))   # usual: no copy
-            done, st = self._run(part, off, as_of_us, now_us, max_scans)
+            done, st = self._run(part, off, as_of_us, now_us, max_scans, totals)
             results.append(done)
             statement.merge(st)
         if not results:
@@ -627,7 +628,7 @@ class Columnar:
         return tuple(i for i, held in enumerate(flags) if held)
 
     def _run(self, raw: pl.DataFrame, off: int, as_of_us: int | None, now_us: int,
-             max_scans: int) -> tuple[pl.DataFrame, Statement]:
+             max_scans: int, totals: bool = True) -> tuple[pl.DataFrame, Statement]:
         plan = self.plan(off)
         f = builtins(checks_and_facts(raw, as_of_us, now_us, max_scans), scan_frame(raw))
         f = f.filter(pl.col("__ok") & pl.col(key("as_of")).is_between(EARLIEST, LATEST, closed="left"))
@@ -640,6 +641,8 @@ class Columnar:
         f = f.join(self._findings(f, [(i, text) for i, text in plan["findings"] if i in fired]), on="__row", how="left")
         f = f.join(self._missing(f, plan), on="__row", how="left")   # only rows with an undecided rule
         done = f.lazy().select("__row", plan["verdict"]).collect(optimizations=pl.QueryOptFlags.none())
+        if not totals:          # the statement's group-bys: ~4% of a chunk
+            return done, Statement(verdicts=f.height)
         return done, self._statement(f, payers, plan["statuses"], off)
 
     def _findings(self, f: pl.DataFrame, parts: list[tuple[int, pl.Expr]]) -> pl.DataFrame:

@@ -54,6 +54,8 @@ class BatchOptions:
     fresh: bool = False               # discard a checkpoint instead of resuming
     checkpoint_seconds: float = CHECKPOINT_EVERY
     decision_log: str | None = None   # append one record per verdict here (tools/decisions.py), in input order
+    totals: bool = True               # the settlement totals in the summary even with no `statement` to write
+                                      # (`slarules diff` compares them); the CLI's batch keeps them only for one
     now: str | None = None            # the instant standing for "now" (default: when the run first started);
                                       # `slarules diff` gives both of its runs the same one
 
@@ -166,8 +168,9 @@ class Adjudicated:
 
 
 def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bool, as_of: str | None,
-                    now: str, lang: str, backend: str, file: str | None = None) -> Adjudicated:
+                    now: str, lang: str, backend: str, file: str | None = None, totals: bool = True) -> Adjudicated:
     """Adjudicate (number, row) pairs: JSON Lines bytes when `raw`, else row dicts (Parquet, Spark).
+    `totals=False`: the statement counts verdicts and errors only (no settlement is written).
 
     The one place a batch row becomes a verdict or an error record, shared by
     local batches and Spark partitions so both give the same bytes.
@@ -175,7 +178,7 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
     number_key = "line" if raw else "row"
     columns, statement = None, Statement()
     if backend == "polars":
-        columns, statement = _in_columns(engine, rows, raw=raw, as_of=as_of, now=now, lang=lang)
+        columns, statement = _in_columns(engine, rows, raw=raw, as_of=as_of, now=now, lang=lang, totals=totals)
         if columns is not None:     # the rest take the per-case path: exact errors, odd inputs
             taken = set(columns["__row"].to_list())
             if isinstance(rows, batch_io.TableRows):
@@ -205,7 +208,10 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
             continue
         try:     # a poison row costs its own error record, never the chunk
             line = outcome.to_json(indent=None)
-            statement.add(facts, outcome)
+            if totals:
+                statement.add(facts, outcome)
+            else:
+                statement.verdicts += 1
         except Exception as exc:
             reject(number, exc, data)
         else:
@@ -221,7 +227,8 @@ def _as_error(exc: Exception) -> SlaRulesError:
     return exc if isinstance(exc, SlaRulesError) else internal_error(exc)
 
 
-def _in_columns(engine, rows, *, raw: bool, as_of: str | None, now: str, lang: str) -> tuple[Any, Statement]:
+def _in_columns(engine, rows, *, raw: bool, as_of: str | None, now: str, lang: str,
+                totals: bool = True) -> tuple[Any, Statement]:
     """The rows the columnar path takes, as a frame (`__row`, `json`), and their statement; (None, empty)
     when it takes none: packs it cannot compile, a run instant it cannot use, or input it did not foresee."""
     table = isinstance(rows, batch_io.TableRows)
@@ -237,7 +244,7 @@ def _in_columns(engine, rows, *, raw: bool, as_of: str | None, now: str, lang: s
         if frame is None:
             return None, Statement()
         done, statement = columnar.adjudicate(frame, as_of_us=as_of_us, now_us=now_us,
-                                              max_scans=engine.limits.scans)
+                                              max_scans=engine.limits.scans, totals=totals)
     except Exception as exc:    # Polars or a row it did not foresee: the per-case path gives each row's exact answer
         if os.environ.get("SLARULES_STRICT"):       # the tests and the fuzzer: a columnar failure is a bug to see
             raise
@@ -272,7 +279,8 @@ def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, An
     """Verdicts and error records of one chunk, in row order, plus its statement."""
     rows = chunk.rows.read(_engine.limits.case_bytes) if isinstance(chunk.rows, batch_io.LineRange) else chunk.rows
     done = adjudicate_rows(_engine, rows, source=job["input"], raw=job["input_format"] != "parquet",
-                           as_of=job["as_of"], now=job["now"], lang=job["lang"], backend=job["backend"])
+                           as_of=job["as_of"], now=job["now"], lang=job["lang"], backend=job["backend"],
+                           totals=job.get("totals", True))
     decisions = None
     if job.get("decisions"):
         decisions = Path(job["parts"]) / f"{chunk.index:09d}.decisions.jsonl"
@@ -320,6 +328,7 @@ class Batch:
                  must_exist: bool = True):
         self.engine = engine
         self.options = o = options or BatchOptions()
+        self.totals = o.totals or bool(o.statement)    # a resume needs the same: it is in the fingerprint
         self.input = str(input_path)
         self.output = Path(output_path)
         self.in_fmt = batch_io.file_format(self.input, o.input_format)
@@ -356,7 +365,7 @@ class Batch:
         o = self.options
         parts = [os.path.abspath(self.input), st.st_size, st.st_mtime_ns, self.in_fmt, self.out_fmt,
                  o.lang, as_of, started, o.chunk_size, [(p.name, p.version, p.digest) for p in self.engine.packs],
-                 self.engine.limits.to_dict(), o.decision_log]
+                 self.engine.limits.to_dict(), o.decision_log, self.totals]
         return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
     def _load_checkpoint(self) -> dict | None:
@@ -440,7 +449,7 @@ class Batch:
     def _job(self, as_of: str | None, now: str) -> dict[str, Any]:
         return {"input": self.input, "input_format": self.in_fmt, "output_format": self.out_fmt,
                 "as_of": as_of, "now": now, "lang": self.options.lang, "backend": self.options.backend,
-                "parts": str(self.parts), "decisions": self.log is not None}
+                "parts": str(self.parts), "decisions": self.log is not None, "totals": self.totals}
 
     def _workers(self) -> int:
         wanted = self.options.workers or (os.cpu_count() or 1)
