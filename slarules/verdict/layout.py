@@ -119,7 +119,7 @@ class Verdict(_Part):
     def to_json(self, indent: int | None = 2) -> str:
         if indent == 2:
             try:
-                return _json2(self)
+                return (_json2 or _write_json2())(self)
             except _Unexpected:
                 pass
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
@@ -218,7 +218,9 @@ def _write_json2() -> Any:
                       f"    out += (K{n}, _string(x) if type(x) is str else _indented(x, _NL1))"]
     lines += ['    out.append("\\n}")', '    return "".join(out)']
     exec("\n".join(lines), ns)
-    return ns["_json2"]
+    global _json2
+    _json2 = ns["_json2"]          # written on the first call, not at import: a CLI start may print text
+    return _json2
 
 
 # a part's (key text, field) pairs, for _objects
@@ -314,4 +316,4 @@ def _indented(value: Any, newline: str) -> str:
     raise _Unexpected
 
 
-_json2 = _write_json2()
+_json2 = None
