@@ -9,8 +9,8 @@ service makes per request: `Engine.adjudicate(dict, as_of=...).to_json()`, valid
 included. Rounds interleave the contenders (hand-written, then each tree) so that
 load from other processes falls on all of them alike; p50/p99 pool all rounds.
 Also: cold start (`slarules adjudicate examples/cases/tb1-late.yaml`, median of 7, after
-one untimed start that writes the bytecode cache)
-and `slarules batch` JSONL to JSONL rows/s, per tree.
+one untimed start that writes the bytecode cache) and `slarules batch` JSONL to JSONL rows/s
+(median of --batch-rounds runs), per tree, the trees interleaved round by round.
 
 The hand-written adjudicator is the FIRST tree's benchmarks/handwritten.py: put the
 tree whose clauses it encodes first. When the trees' default pack sets differ (the
@@ -83,6 +83,8 @@ def main() -> int:
     ap.add_argument("--cases", type=int, default=20_000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=20_000, help="cases for `slarules batch` (0: skip)")
+    ap.add_argument("--batch-rounds", dest="batch_rounds", type=int, default=5,
+                    help="`slarules batch` runs per tree, interleaved; the median is shown")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--packs", metavar="DIR", help="each tree's packs at this path inside it (e.g. `rules`: the network "
                     "packs, which every version ships), instead of its default set: compares like with like "
@@ -116,26 +118,39 @@ def main() -> int:
         if a.batch:
             write(batch_cases, a.batch, a.seed, bad_rate=0.001)
         packs = ["--packs", a.packs] if a.packs else []
+        # cold starts and batches interleave the trees round by round, as the latencies do: load
+        # from elsewhere falls on all alike; each figure is the median of its rounds
+        colds: dict[str, list[float]] = {n: [] for n in trees}
+        rates: dict[str, list[float]] = {n: [] for n in trees}
+        for n in range(8):        # the first writes the bytecode cache (see `bytecode_env`), untimed
+            for name in trees:
+                case = os.path.join(trees[name], "examples", "cases", "tb1-late.yaml")
+                t = time.perf_counter()
+                subprocess.run([py[name], "-m", "slarules", "adjudicate", case, *packs], capture_output=True, check=True,
+                               cwd=trees[name], env=bytecode_env())
+                if n:
+                    colds[name].append(time.perf_counter() - t)
+        for _ in range(a.batch_rounds if a.batch else 0):
+            for name in trees:
+                t = time.perf_counter()
+                subprocess.run([py[name], "-m", "slarules", "batch", batch_cases, "-o", os.path.join(work, name + "-out.jsonl"),
+                                "--as-of", AS_OF, "--fresh", *packs], capture_output=True, check=True, cwd=trees[name])
+                rates[name].append(a.batch / (time.perf_counter() - t))
         for name, samples in lat.items():
             p50, p99 = pct(samples, .5), pct(samples, .99)
             cold = rows = ""
             if name != "hand-written":
-                case = os.path.join(trees[name], "examples", "cases", "tb1-late.yaml")
-                runs = []
-                for n in range(8):        # the first writes the bytecode cache (see `bytecode_env`), untimed
-                    t = time.perf_counter()
-                    subprocess.run([py[name], "-m", "slarules", "adjudicate", case, *packs], capture_output=True, check=True,
-                                   cwd=trees[name], env=bytecode_env())
-                    if n:
-                        runs.append(time.perf_counter() - t)
-                cold = f"{statistics.median(runs) * 1000:,.0f} ms"
-                if a.batch:
-                    t = time.perf_counter()
-                    subprocess.run([py[name], "-m", "slarules", "batch", batch_cases, "-o", os.path.join(work, name + "-out.jsonl"),
-                                    "--as-of", AS_OF, "--fresh", *packs], capture_output=True, check=True, cwd=trees[name])
-                    rows = f"{a.batch / (time.perf_counter() - t):,.0f}"
+                cold = f"{statistics.median(colds[name]) * 1000:,.0f} ms"
+                if rates[name]:
+                    rows = f"{statistics.median(rates[name]):,.0f}"
             print(f"| {name} | {p50 * 1e6:,.1f} µs | {p99 * 1e6:,.1f} µs | {p50 / hand50:.2f}× | {p99 / hand99:.2f}× "
                   f"| {cold} | {rows} |")
+        if a.batch:
+            print(f"\ncold start: median of 7 per tree; batch rows/s: median of {a.batch_rounds} runs of "
+                  f"{a.batch:,} cases per tree; both interleaved round by round. Each run:")
+            for name in trees:
+                print(f"- {name}: cold " + ", ".join(f"{c * 1000:,.0f}" for c in colds[name]) + " ms; batch "
+                      + ", ".join(f"{r:,.0f}" for r in rates[name]) + " rows/s")
     return 0
 
 
