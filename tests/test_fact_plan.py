@@ -61,3 +61,14 @@ def test_compiled_plan_and_loops_agree_on_a_case_without_a_dated_packs_instant()
     at = parse_instant(AS_OF, case)
     docs = [plan.facts(case, at).doc for plan in (loops, compiled)]
     assert docs[0] == docs[1] and key("collected_at") not in docs[0]
+
+
+def test_every_function_takes_its_arguments_in_the_order_it_names_them():
+    """The generated facts call each function by position (`compute(zone, *args)`), in `args` order."""
+    import inspect
+
+    from slarules.packs.vocabulary import FUNCTIONS
+    for f in FUNCTIONS.values():
+        params = list(inspect.signature(f.compute).parameters.values())
+        assert [p.name for p in params[1:]] == list(f.args), f.name
+        assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params), f.name

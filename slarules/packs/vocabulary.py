@@ -244,9 +244,9 @@ class Function:
     """A derivation: typed arguments in, one typed value out. None in -> None out."""
 
     name: str
-    args: dict[str, T.FactType]
+    args: dict[str, T.FactType]        # in the order `compute` takes them, after the zone
     result: T.FactType
-    compute: Callable[..., Any]
+    compute: Callable[..., Any]        # compute(zone, *args): FactPlan calls it by position
     doc: str
 
 

@@ -10,7 +10,6 @@ undecided), from the values and the plan, never per case on the hot path.
 from __future__ import annotations
 
 import functools
-import inspect
 import operator
 from keyword import iskeyword
 from dataclasses import dataclass
@@ -217,23 +216,16 @@ class FactPlan:
         absent: dict[int, list[str]] = {}      # per run of a block: the derivations absent with it
         for i, (name, compute, facts, complete, single, positional) in enumerate(self.derivations):
             ns[f"C{i}"] = compute
-            if positional is not None:
-                # the function itself, every argument in its parameter order, constants from the namespace
-                # (a partial with keywords costs ~0.2 µs a call)
-                fn, order = positional
-                ns[f"X{i}"] = fn
-                for j, (param, const) in enumerate(order):
-                    if param not in dict(facts):
-                        ns[f"K{i}_{j}"] = const
+            # the function itself, called with every argument by position (a Function's `args` are in
+            # the order it takes them), constants from the namespace: a partial with keywords cost ~0.2 µs
+            fn, order = positional
+            ns[f"X{i}"] = fn
+            ns.update((f"K{i}_{j}", const) for j, (_, const) in enumerate(order))
 
-                def call_of(names: dict[str, str], i=i, order=order) -> str:
-                    return f"X{i}(zone, " + ", ".join(names[p] if p in names else f"K{i}_{j}"
-                                                       for j, (p, _) in enumerate(order)) + ")"
-            else:
-                def call_of(names: dict[str, str], i=i) -> str:
-                    if len(names) == 1 and next(iter(names)) is None:
-                        return f"C{i}(zone, {names[None]})"
-                    return f"C{i}(zone, " + ", ".join(f"{a}={v}" for a, v in names.items()) + ")"
+            def call_of(names: dict[str, str], i=i, order=order) -> str:
+                """The call computing derivation i, its fact arguments (name -> variable) given."""
+                return f"X{i}(zone, " + ", ".join(names[p] if p in names else f"K{i}_{j}"
+                                                   for j, (p, _) in enumerate(order)) + ")"
             if single is None and complete and facts and all(a.isidentifier() and not iskeyword(a) for a, _ in facts):
                 # each argument: the first of its facts present; all present -> computed, else absent
                 body = []
@@ -257,8 +249,7 @@ class FactPlan:
                         f"        values[{name!r}] = None",
                         "    else:",
                         "        try:",
-                        f"            values[{name!r}] = "
-                        f"{call_of({facts[0][0]: 'v'} if positional is not None else {None: 'v'})}",
+                        f"            values[{name!r}] = {call_of({facts[0][0]: 'v'})}",
                         "        except (OverflowError, ValueError) as exc:",
                         f"            raise _error({name!r}, exc) from None"]
             # one fact read, a field of a block: absent with the block
@@ -348,14 +339,13 @@ class FactPlan:
         consts = {a: v for a, (kind, v) in d.args.items() if kind == "const"}
         facts = [(a, tuple(v)) for a, (kind, v) in d.args.items() if kind != "const"]
         complete = len(d.args) == len(d.fn.args)
-        # the constants bound once: per case only the facts are passed
+        # the constants bound once, for the loops: per case only the facts are passed
         compute = functools.partial(d.fn.compute, **consts) if consts else d.fn.compute
-        # one fact argument read from one path, first in the function's signature (`add`,
-        # `local_date`, ...): called positionally, its missing root found without a loop
-        single = None
-        if complete and len(facts) == 1 and len(facts[0][1]) == 1 and next(iter(d.fn.args)) == facts[0][0]:
-            single = facts[0][1][0]
-        return d.name, compute, facts, complete, single, _positional(d.fn.compute, d.fn.args, consts, complete)
+        # one fact argument read from one path (`add`, `local_date`, ...): read once, under its block
+        single = facts[0][1][0] if complete and len(facts) == 1 and len(facts[0][1]) == 1 else None
+        # for the generated code: the function and, in its parameter order, each constant (None: a fact)
+        positional = (d.fn.compute, tuple((a, consts.get(a)) for a in d.fn.args))
+        return d.name, compute, facts, complete, single, positional
 
     def facts(self, case: Case, as_of: datetime) -> CaseFacts:
         if self._cases < WARM_UP:
@@ -372,21 +362,6 @@ class FactPlan:
         self._derive_loop(values, zone)
         doc = self._encode_loop(values)
         return CaseFacts(case, as_of, zone, values, self, doc)
-
-
-def _positional(fn, args: dict, consts: dict, complete: bool):
-    """(fn, ((parameter, its constant or None), ...)) when `fn` takes the derivation's arguments by
-    position after the zone, in an order its signature names; else None (it is called as before)."""
-    if not complete:
-        return None
-    try:
-        params = list(inspect.signature(fn).parameters.values())[1:]
-    except (TypeError, ValueError):
-        return None
-    if sorted(p.name for p in params) != sorted(args) or \
-            any(p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params):
-        return None
-    return fn, tuple((p.name, consts.get(p.name)) for p in params)
 
 
 def _derivation_error(name: str, exc: Exception) -> CaseError:
