@@ -99,11 +99,10 @@ def _timestamp(text: str) -> datetime:
 
 def parse_instant(value: Any, case, field: str = "as_of") -> datetime:
     """An instant given to the engine (`as_of`), read as a case's timestamps are; naive: in the case's zone."""
-    hint = "e.g. 2026-05-03T09:00:00+08:00"
     if isinstance(value, datetime):
         dt = value
         if not C.year_ok(dt):
-            raise CaseError(f"the year {dt.year} {C.YEARS_MESSAGE}", field=field, hint=hint)
+            raise CaseError(f"the year {dt.year} {C.YEARS_MESSAGE}", field=field)
     else:
         try:
             dt = _timestamp(value if type(value) is str else str(value))
