@@ -218,8 +218,8 @@ class Engine:
         from .packs import cache
         try:
             digest = cache.key([*files, catalogue])
-        except OSError:
-            digest = None      # an unreadable file: compiling will say which, with its path
+        except SlaRulesError:
+            digest = None      # unreadable, not a file, too big: compiling says which, with its path
         cached = cache.load(digest) if digest else None
         if cached is not None:
             return cached

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import io as batch_io
+from ..case.reader import read_file, require_regular
 from ..runtime.backend import BACKENDS
 from ..errors import EngineError, InputError, SlaRulesError
 from .progress import Progress
@@ -35,6 +36,7 @@ from .outputs import refuse_overlaps
 from .statement import STATEMENT_FILES, Statement
 
 CHECKPOINT_VERSION = 3         # 3: the statement keeps KPI counters; an older checkpoint has none
+CHECKPOINT_BYTES = 64 << 20    # a run's state: its statement grows with stations and agents, never near this
 CHECKPOINT_EVERY = float(os.environ.get("SLARULES_CHECKPOINT_SECONDS", "2"))  # between checkpoints
 
 
@@ -338,9 +340,8 @@ class Batch:
                 raise InputError(f"unknown format `{given}`", hint=" or ".join(batch_io.FORMATS))
         if o.backend not in BACKENDS:
             raise InputError(f"unknown engine `{o.backend}`", hint=" or ".join(BACKENDS))
-        if must_exist and not os.path.isfile(self.input):     # Spark also reads hdfs://, s3a://, directories
-            raise InputError("no such file" if not os.path.exists(self.input) else "is not a regular file",
-                             file=self.input)
+        if must_exist:      # Spark also reads hdfs://, s3a://, directories
+            require_regular(self.input)
         stem = self.output.name.rsplit(".", 1)[0] if "." in self.output.name else self.output.name
         self.errors = Path(o.errors) if o.errors else self.output.with_name(stem + ".errors.jsonl")
         self.partial = self.output.with_name(self.output.name + ".partial")
@@ -372,11 +373,11 @@ class Batch:
         if not self.checkpoint.exists():
             return None
         try:
-            state = json.loads(self.checkpoint.read_text(encoding="utf-8"))
+            state = json.loads(read_file(self.checkpoint, CHECKPOINT_BYTES).decode("utf-8"))
             if state.get("version") != CHECKPOINT_VERSION:
                 raise ValueError("version")
             return state
-        except (ValueError, OSError):
+        except (ValueError, OSError, InputError):
             raise InputError("the checkpoint of an earlier run cannot be read", file=str(self.checkpoint),
                              hint="pass --fresh to start over") from None
 
@@ -458,7 +459,8 @@ class Batch:
 
     def _process(self, state: dict, statement: Statement) -> None:
         job = self._job(state["as_of"], state["started"])
-        chunks = batch_io.read_chunks(self.input, self.in_fmt, self.options.chunk_size, state["position"])
+        chunks = batch_io.read_chunks(self.input, self.in_fmt, self.options.chunk_size, state["position"],
+                                      self.engine.limits)
         progress = Progress(enabled=self.options.progress if self.options.progress is not None
                             else sys.stderr.isatty(), start_rows=state["rows"])
         workers = self._workers()

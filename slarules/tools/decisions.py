@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..case.limits import DEFAULT as DEFAULT_LIMITS, raise_hint
+from ..case.reader import bounded_lines, open_file, size_text
 from ..errors import InputError
 
 RECORD_KEYS = ("id", "waybill", "as_of", "lang", "packs", "verdict_digest", "outcome_digest", "case")
@@ -139,15 +141,27 @@ def _bad(path: str, line: int, what: str) -> InputError:
                       hint="each line is one JSON object with " + ", ".join(RECORD_KEYS))
 
 
-def read_log(path: str | Path) -> Iterator[Decision]:
-    """Every record of a log, each checked; a corrupt line is an InputError at LOG:LINE."""
+def line_bytes(case_bytes: int) -> int:
+    """The longest decision record read back: its case as given, written again as JSON (spaces after
+    `,` and `:`, YAML's plain text quoted: at most about twice its bytes), and the rest of the record."""
+    return 2 * case_bytes + (64 << 10)
+
+
+def read_log(path: str | Path, case_bytes: int = DEFAULT_LIMITS.case_bytes) -> Iterator[Decision]:
+    """Every record of a log, each checked; a corrupt line is an InputError at LOG:LINE. The log is a
+    regular file, read a line at a time, each line at most `line_bytes(case_bytes)`."""
     path = str(path)
     try:
-        f = open(path, "rb")
-    except OSError as exc:
-        raise InputError(f"cannot read the decision log: {exc.strerror or exc}", file=path) from None
+        f = open_file(path)
+    except InputError as exc:
+        raise InputError(f"cannot read the decision log: {exc.message}", file=path, hint=exc.hint) from None
+    longest = line_bytes(case_bytes)
     with f:
-        for number, raw in enumerate(f, 1):
+        for number, raw in bounded_lines(f, longest):
+            if raw is None:
+                raise InputError(f"the line is longer than {size_text(longest)}, more than a decision record of "
+                                 f"a case of at most {size_text(case_bytes)}", file=path, line=number,
+                                 hint=raise_hint("case_bytes"))
             if not raw.strip():
                 continue
             try:
@@ -251,7 +265,7 @@ def replay(log: str | Path, engine=None, *, batch: bool = False, spark: bool = F
 
 def _one_by_one(log, engine) -> Iterator[tuple[Decision, str | None, str | None]]:
     from ..errors import SlaRulesError
-    for d in read_log(log):
+    for d in read_log(log, engine.limits.case_bytes):
         try:
             yield d, engine.adjudicate(d.case, as_of=d.as_of, lang=d.lang).to_json(indent=None), None
         except SlaRulesError as exc:
@@ -264,7 +278,7 @@ def _in_batch(log, engine, spark: bool, master: str, workers: int,
     import tempfile
 
     from ..batch.runner import BatchOptions, run_batch
-    decisions = list(read_log(log))     # every line checked before anything runs
+    decisions = list(read_log(log, engine.limits.case_bytes))     # every line checked before anything runs
     by_lang: dict[str, list[int]] = {}
     for i, d in enumerate(decisions):
         by_lang.setdefault(d.lang, []).append(i)

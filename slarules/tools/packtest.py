@@ -33,6 +33,7 @@ from ..errors import PackError, SlaRulesError
 from ..facts import parse_case
 from ..packs.model import Issue, raise_first, read_model, schema_issues
 from ..packs.program import CompiledRule, Leaf
+from ..case.limits import DEFAULT as DEFAULT_LIMITS
 from ..case.sources import Document, read_document
 
 VERDICT_FIELDS = ("findings", "classifications", "complaint_level", "fines_cny", "refunds_cny", "compensation_cny",
@@ -263,7 +264,7 @@ class PackTester:
         try:
             start = spec.base
             if test.file:
-                start = read_document(Path(doc.file).parent / test.file).data
+                start = read_document(Path(doc.file).parent / test.file, DEFAULT_LIMITS.case_bytes).data
             case = parse_case(merge(start, test.case), source=f"{doc.file}:{line}")
             facts, run = self.engine.run(case, test.as_of)
         except SlaRulesError as exc:
