@@ -214,16 +214,18 @@ def _one_unknown_key_each(data: dict, block: fields.Block = fields.CASE) -> tupl
         data = {k: v for k, v in data.items() if k in names or k == unknown[0]}
         dropped = len(unknown) - 1
     for f in block.fields:
-        value = data.get(f.name)
+        value, inner = data.get(f.name), f.block
+        if inner is None:
+            continue
         if f.kind == "block" and type(value) is dict:
-            inner, n = _one_unknown_key_each(value, f.block)
+            kept, n = _one_unknown_key_each(value, inner)
         elif f.kind == "blocks" and type(value) is list:
-            trimmed = [_one_unknown_key_each(v, f.block) if type(v) is dict else (v, 0) for v in value]
-            inner, n = [v for v, _ in trimmed], sum(n for _, n in trimmed)
+            items = [_one_unknown_key_each(v, inner) if type(v) is dict else (v, 0) for v in value]
+            kept, n = [v for v, _ in items], sum(n for _, n in items)
         else:
             continue
         if n:
-            data, dropped = {**data, f.name: inner}, dropped + n
+            data, dropped = {**data, f.name: kept}, dropped + n
     return data, dropped
 
 

@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import json
 import re
-from json.decoder import scanstring
-from typing import Any, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 Loc = tuple
 
-_scan = json.JSONDecoder().scan_once       # NaN and Infinity allowed: it only skips values
+# The json module's own scanners (C where it has them); typeshed does not declare these names.
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once   # type: ignore[attr-defined]
+_scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring   # type: ignore[attr-defined]
 _SPACE = re.compile(r"[ \t\n\r]*")
 
 
 def _skip(text: str, i: int) -> int:
-    return _SPACE.match(text, i).end()       # type: ignore[union-attr]  # matches the empty string
+    m = _SPACE.match(text, i)        # matches the empty string too: never None
+    return m.end() if m else i
 
 
 def _members(text: str, i: int) -> Iterator[tuple[Any, int, int]]:
@@ -35,7 +38,7 @@ def _members(text: str, i: int) -> Iterator[tuple[Any, int, int]]:
     index = 0
     while i < len(text) and text[i] not in "}]":
         if opening == "{":
-            key, after = scanstring(text, i + 1)
+            key, after = _scanstring(text, i + 1)
             value = _skip(text, _skip(text, after) + 1)      # past the `:`
             yield key, i, value
         else:

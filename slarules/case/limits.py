@@ -104,11 +104,12 @@ def _lists() -> list[tuple[str | None, str, str | None, int]]:
     limit_names = {f.name for f in dc_fields(Limits)}
     out: list[tuple[str | None, str, str | None, int]] = []
     for f in fields.CASE.fields:
-        inner = [f] if f.kind in ("enums", "blocks") else [g for g in f.block.fields] if f.kind == "block" else []
+        inner = [f] if f.kind in ("enums", "blocks") else list(f.block.fields) if f.block is not None else []
         for g in inner:
             if g.kind == "blocks" and g.name not in limit_names:
                 raise fields.mismatch("case.limits", f"`{g.name}` is a list of blocks without a limit of its name")
-            if g.kind == "blocks" and any(h.kind in ("enums", "blocks", "block") for h in g.block.fields):
+            if g.block is not None and g.kind == "blocks" and any(h.kind in ("enums", "blocks", "block")
+                                                                 for h in g.block.fields):
                 raise fields.mismatch("case.limits", f"the items of `{g.name}` hold lists, which are not counted")
             if g.kind in ("block", "blocks") and g is not f:
                 raise fields.mismatch("case.limits", f"`{f.name}.{g.name}`: a block inside a block")

@@ -38,7 +38,7 @@ class Document:
 
     data: Any
     file: str
-    positions: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    positions: dict[Loc, tuple[int | None, int | None]] = field(default_factory=dict)
     text: str | None = field(default=None, repr=False)     # JSON source, positions not yet found
 
     def where(self, loc: Loc) -> tuple[int | None, int | None]:

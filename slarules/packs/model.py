@@ -375,7 +375,7 @@ def _read_model(path: str | Path, model: type[BaseModel], what: str) -> tuple[An
 def read_pack(path: str | Path) -> tuple[Pack | None, list[Issue]]:
     """A pack and no issues, or None and every problem found in its shape."""
     model, doc, issues, digest = _read_model(path, PackModel, "a rule pack")
-    if model is None:
+    if model is None or doc is None:
         return None, issues
     return Pack(model, doc, digest), []
 
