@@ -89,6 +89,7 @@ def load_catalogue(path: str | Path | None = None) -> dict[str, dict]:
     from .packs.model import raise_first, read_catalogue     # Pydantic: only when compiling
     clauses, issues = read_catalogue(path or default_rules_dir() / CATALOGUE_FILE)
     raise_first(issues)
+    assert clauses is not None      # the schema wants one clause at least: none is an error raised above
     return clauses
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import reprlib
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Optional
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError,
@@ -79,11 +80,11 @@ def _annotation(f: fields.Field, made: dict[str, type]) -> Any:
     if kind == "zone":
         return Zone
     if kind == "enums":
-        return list[Literal[f.values]]
+        return list[Literal[f.values]]     # type: ignore[name-defined]  # built at run time from the case field table
     if kind == "block":
         return made[f.block.name]
     if kind == "blocks":        # its size is limits.Limits.scans, checked before the model reads the case
-        return list[made[f.block.name]]
+        return list[made[f.block.name]]    # type: ignore[name-defined,valid-type]  # built at run time from the case field table
     raise fields.mismatch("facts", f"no Pydantic type for `{f.name}` of kind {kind!r}")
 
 
@@ -99,6 +100,9 @@ def _field(f: fields.Field, made: dict[str, type]) -> tuple[Any, Any]:
 
 
 class _Case(Model):
+    if TYPE_CHECKING:       # the fields come from the case field table at run time
+        def __getattr__(self, name: str) -> Any: ...
+
     def model_post_init(self, _context: Any) -> None:
         """Give naive timestamps the case's zone, so every instant is comparable."""
         zone = ZoneInfo(self.timezone or DEFAULT_TIMEZONE)
@@ -129,8 +133,9 @@ def _models() -> dict[str, type[Model]]:
     """A Pydantic model per block of the field table, named as the block (the case: Case)."""
     made: dict[str, type[Model]] = {}
     for b in fields.blocks_of():
-        made[b.name] = create_model(b.name, __base__=_Case if b is fields.CASE else Model, __doc__=b.doc,
-                                    __module__=__name__, **{f.name: _field(f, made) for f in b.fields})
+        base: type[Model] = _Case if b is fields.CASE else Model
+        defs: dict[str, Any] = {f.name: _field(f, made) for f in b.fields}
+        made[b.name] = create_model(b.name, __base__=base, __doc__=b.doc, __module__=__name__, **defs)
     return made
 
 
@@ -146,16 +151,19 @@ _BLOCK_TIMESTAMPS = [(f.name, _timestamp_names(f.block)) for f in fields.CASE.fi
 # blocks Stations, Parcel, Collection, Scan, Delivery, Outcome, HubHandling, Complaint.
 _MODELS = _models()
 globals().update(_MODELS)
-Case: type[_Case] = _MODELS["Case"]
-ScanType = Literal[fields.SCAN["type"].values]
-ComplaintIssue = Literal[fields.COMPLAINT["issues"].values]
+if TYPE_CHECKING:
+    Case = _Case            # the generated model, as a type checker can name it
+else:
+    Case = _MODELS["Case"]
+ScanType = Literal[fields.SCAN["type"].values]        # type: ignore[valid-type]  # built at run time from the case field table
+ComplaintIssue = Literal[fields.COMPLAINT["issues"].values]     # type: ignore[valid-type]  # built at run time from the case field table
 Money = Annotated[Decimal, Field(**C.MONEY, allow_inf_nan=False)]
 Length = Annotated[Decimal, Field(**C.LENGTH, allow_inf_nan=False)]
 Weight = Annotated[Decimal, Field(**C.WEIGHT, allow_inf_nan=False)]
 StationCode = Annotated[str, Field(min_length=1, max_length=C.CODE_MAX_LENGTH, pattern=C.STATION_PATTERN)]
 
 
-def describe_error(err: dict) -> str:
+def describe_error(err: Mapping[str, Any]) -> str:
     kind, msg = err.get("type", ""), err.get("msg", "")
     if kind == "extra_forbidden":
         return "unknown field (not in the case contract)"

@@ -9,6 +9,7 @@ per-case path, which gives the exact verdict or error.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -104,7 +105,7 @@ def decimal_units(text: pl.Expr, places: int) -> pl.Expr:
     return (parts.struct.field("field_0") + fraction).cast(pl.Int64, strict=False)
 
 
-def decimal_ok(text: pl.Expr, units: pl.Expr, limits: dict, places: int) -> pl.Expr:
+def decimal_ok(text: pl.Expr, units: pl.Expr, limits: Mapping, places: int) -> pl.Expr:
     """The contract's limits on decimal text: form, decimal places, whole digits, bounds."""
     whole_digits = min(limits.get("max_digits", 30) - limits["decimal_places"], 15)
     dot = text.str.find(".", literal=True)

@@ -267,7 +267,7 @@ def verdict_row(doc: dict[str, Any]) -> dict[str, Any]:
         if f.kind == L.MONEY_MAP:
             row[f.name] = [{"station": k, "amount": v} for k, v in doc[f.name].items()]
         elif f.kind == L.PARTS:
-            objects = [g.name for g in L.layout(f.part) if g.kind == L.OBJECT]
+            objects = [g.name for g in L.layout(f.part) if g.kind == L.OBJECT]   # type: ignore[arg-type]  # PARTS have one
             if objects:
                 row[f.name] = [dict(item, **{n: json.dumps(item[n], ensure_ascii=False, sort_keys=True) for n in objects})
                                for item in doc[f.name]]

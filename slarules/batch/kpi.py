@@ -157,7 +157,8 @@ def _cell(counters: dict[str, int], indicator: tuple, network: dict[str, int], t
     else:
         text = _share_of(counters[num], n)
     width = 60
-    bar = f'<rect x="0" y="2" width="{width * max(mine, 0) / top:.1f}" height="8" fill="#4a78b5"/>'
+    # `mine` is a number: its denominator `n` is not zero
+    bar = f'<rect x="0" y="2" width="{width * max(mine, 0) / top:.1f}" height="8" fill="#4a78b5"/>'  # type: ignore[operator,type-var]
     tick = (f'<rect x="{width * max(theirs, 0) / top:.1f}" y="0" width="1.5" height="12" fill="#c0392b"/>'
             if theirs is not None else "")
     return (f'<td><svg width="{width + 2}" height="12" role="img" aria-label="{html.escape(text)}">{bar}{tick}</svg> '

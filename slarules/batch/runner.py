@@ -277,7 +277,7 @@ def decision_lines(rows, verdicts: list[tuple[int, str]], lang: str) -> list[tup
 
 def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, Any]:
     """Verdicts and error records of one chunk, in row order, plus its statement."""
-    rows = chunk.rows.read(_engine.limits.case_bytes) if isinstance(chunk.rows, batch_io.LineRange) else chunk.rows
+    rows = chunk.rows.read(_engine.limits.case_bytes) if isinstance(chunk.rows, batch_io.LineRange) else chunk.rows  # type: ignore[union-attr]  # set before any chunk
     done = adjudicate_rows(_engine, rows, source=job["input"], raw=job["input_format"] != "parquet",
                            as_of=job["as_of"], now=job["now"], lang=job["lang"], backend=job["backend"],
                            totals=job.get("totals", True))
@@ -540,6 +540,7 @@ class Batch:
     def _append_log(self, state: dict) -> None:
         """The run's decisions onto the log, once: a finish killed midway cuts the log back and appends again."""
         from ..tools.decisions import append_atomically
+        assert self.log is not None         # called only with a log
         if "log_size" in state:
             with open(self.log, "r+b") as f:
                 f.truncate(state["log_size"])

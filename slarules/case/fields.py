@@ -47,9 +47,10 @@ class _FieldRecord(NamedTuple):
     required: bool = False
     values: tuple[str, ...] = ()           # enum, enums
     limits: Mapping = MappingProxyType({})     # decimal, int
-    pattern: str | None = None             # code
+    pattern: str = None                    # type: ignore[assignment]  # code (Field() refuses one without)
     max_items: int | None = None           # enums, blocks
-    block: "Block | None" = None           # block, blocks
+    # block, blocks (Field() refuses those kinds without one; no other kind's block is read)
+    block: "Block" = None                  # type: ignore[assignment]
     description: str | None = None         # shown in `slarules schema case`
 
 

@@ -69,8 +69,8 @@ class _Compiler:
         self.specs: dict[str, FactSpec] = dict(BASE_FACTS)
         self.classified = {r.then.classify for p in packs for r in p.model.rules if r.then.classify}
         for name in self.classified:
-            self.specs[CLASSIFICATION_PREFIX + name] = chain_spec(CLASSIFICATION_PREFIX + name)
-        self.specs[CHAIN_LEVEL] = chain_spec(CHAIN_LEVEL)
+            self.specs[CLASSIFICATION_PREFIX + name] = chain_spec(CLASSIFICATION_PREFIX + name)  # type: ignore[assignment]  # a chain name
+        self.specs[CHAIN_LEVEL] = chain_spec(CHAIN_LEVEL)  # type: ignore[assignment]  # a chain name
 
     # -- reporting ---------------------------------------------------------------------
     def issue(self, pack: Pack, loc: tuple, message: str, hint: str | None = None, severity: str = "error"):
@@ -420,7 +420,7 @@ class _Compiler:
         for name, windows in sorted(by_name.items()):
             rules.extend(r for r in not_in_force_rules(name, windows) if r.id not in own)
 
-    def deadline(self, pack: Pack, d, loc: tuple):
+    def deadline(self, pack: Pack, d, loc: tuple) -> tuple[str, str, str] | None:
         ok = True
         for part in ("due", "actual"):
             path = getattr(d, part)

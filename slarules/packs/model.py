@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
@@ -95,7 +96,7 @@ def _cond_tag(v: Any) -> str | None:
             if key in v:
                 return {"fact": "compare"}.get(key, key)
         return None
-    return {AllOf: "all", AnyOf: "any", Compare: "compare"}.get(type(v))
+    return {AllOf: "all", AnyOf: "any", Compare: "compare"}.get(type(v))  # type: ignore[call-overload]  # keys typed as their metaclass
 
 
 Condition = Annotated[Union[Annotated[AllOf, Tag("all")], Annotated[AnyOf, Tag("any")],
@@ -273,7 +274,8 @@ class Issue:
     message: str
     severity: str = "error"
     hint: str | None = None
-    witness: dict | None = field(default=None, compare=False, hash=False)
+    # `field` is dataclasses.field: the attribute `field` above binds no value
+    witness: dict | None = field(default=None, compare=False, hash=False)  # type: ignore[operator,misc]
 
     def error(self) -> PackError:
         return PackError(self.message, file=self.file, line=self.line, column=self.column, field=self.field,
@@ -316,7 +318,7 @@ def allowed_keys(tp: Any, loc: tuple) -> list[str] | None:
     return None
 
 
-def schema_issues(errors: list[dict], doc: Document, model: type[BaseModel], root: tuple = ()) -> list[Issue]:
+def schema_issues(errors: Sequence[Mapping[str, Any]], doc: Document, model: type[BaseModel], root: tuple = ()) -> list[Issue]:
     """Every Pydantic error of `model` as a located Issue (not just the first).
 
     An unknown key names the keys allowed where it is, so a misspelt key can be fixed
@@ -364,6 +366,7 @@ def read_pack(path: str | Path) -> tuple[Pack | None, list[Issue]]:
     model, doc, issues = read_model(path, PackModel, "a rule pack")
     if model is None:
         return None, issues
+    assert doc is not None          # read_model gives a model only with its document
     raw = Path(path).read_bytes()
     return Pack(model, doc, "sha256:" + hashlib.sha256(raw).hexdigest()), []
 
@@ -396,6 +399,7 @@ def raise_first(issues: list[Issue]) -> None:
 def load_pack(path: str | Path) -> Pack:
     pack, issues = read_pack(path)
     raise_first(issues)
+    assert pack is not None         # read_pack gives no pack only with an error
     return pack
 
 

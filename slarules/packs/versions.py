@@ -88,7 +88,7 @@ def window_of(pack: Pack, issue) -> Window | None:
     eff = pack.model.effective
     if eff is None:
         return None
-    days = {}
+    days: dict[str, date | None] = {}
     for key, text in (("from", eff.from_), ("until", eff.until)):
         if text is None:
             days[key] = None
@@ -137,10 +137,10 @@ def check_versions(packs: list[Pack], windows: dict[int, Window], issue) -> None
         ordered = sorted(dated, key=lambda w: (w.start is not None, w.start or datetime.min.replace(tzinfo=ZoneInfo("UTC"))))
         for a, b in zip(ordered, ordered[1:]):
             if a.end is None or b.start is None or b.start < a.end:
-                for this, other in ((a, b), (b, a)):
+                for this, peer in ((a, b), (b, a)):
                     issue(this.pack, ("effective",), f"versions `{a.pack.model.version}` ({a.days()}) and "
                           f"`{b.pack.model.version}` ({b.days()}) of pack `{name}` are both in force on some days",
-                          f"the other is {other.where}")
+                          f"the other is {peer.where}")
             elif b.start > a.end:
                 issue(b.pack, ("effective", "from"), f"no version of pack `{name}` is in force from "
                       f"{a.end.date()} to {(b.start - timedelta(days=1)).date()}, between versions "
@@ -272,7 +272,7 @@ def _uncovered(window: Window, variants: list[Window]) -> str | None:
     at, stop = window.start or low, window.end or high
     for v in sorted(variants, key=lambda v: v.start or low):
         if (v.start or low) > at:
-            stop = min(stop, v.start)
+            stop = min(stop, v.start or low)      # not None: it is past `at`
             break
         at = max(at, v.end or high)
     if at >= (window.end or high):

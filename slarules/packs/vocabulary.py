@@ -66,7 +66,7 @@ def _attr(path: str) -> Callable[[Case, Any], Any]:
             if obj is None:
                 return None
         return obj
-    get.attribute_path = path          # FactPlan reads a plain attribute without this closure
+    get.attribute_path = path          # type: ignore[attr-defined]  # FactPlan reads a plain attribute without this closure
     return get
 
 
@@ -176,7 +176,7 @@ class Derived:
 
 def _builtin(name: str) -> Callable[[Case, Derived], Any]:
     get = lambda _case, derived: getattr(derived, name)()   # noqa: E731
-    get.derived_method = name          # FactPlan calls Derived.<name> without this closure
+    get.derived_method = name          # type: ignore[attr-defined]  # FactPlan calls Derived.<name> without this closure
     return get
 
 

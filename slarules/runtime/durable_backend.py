@@ -311,7 +311,7 @@ class DurableBackend:
                         if payload not in fired:      # an `$or` fires once per true branch
                             fired.append(payload)
                     elif what == _SCOPE:
-                        run.in_scope.update(payload)
+                        run.in_scope.update(payload)   # type: ignore[union-attr]  # a set: made above
                     else:
                         self._close(payload, run)
                         if payload + 1 < strata:      # chain: the next stratum fires in this same loop

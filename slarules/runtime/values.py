@@ -14,6 +14,7 @@ import operator
 from keyword import iskeyword
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -108,7 +109,7 @@ class FactPlan:
         self.doc_keys = frozenset([k for k, _, _, _ in self.encoding] + flags)
         # Tiered, so that a CLI call's one case does not pay ~3 ms of compile(): the first
         # WARM_UP cases run the table-driven loops, then the plan writes them out as code.
-        self._compiled = None
+        self._compiled: Callable[..., tuple[dict[str, Any], dict]] | None = None
         self._cases = 0
 
     def compile(self) -> None:
@@ -357,7 +358,7 @@ class FactPlan:
         if self._compiled is not None:
             values, doc = self._compiled(case, derived, zone)
             return CaseFacts(case, as_of, zone, values, self, doc)
-        values: dict[str, Any] = {}
+        values = {}
         self._base_loop(case, derived, values)
         self._derive_loop(values, zone)
         doc = self._encode_loop(values)
@@ -371,7 +372,7 @@ def _derivation_error(name: str, exc: Exception) -> CaseError:
 def fact_plan(program: Program) -> FactPlan:
     plan = getattr(program, "_fact_plan", None)
     if plan is None:
-        plan = program._fact_plan = FactPlan(program)
+        plan = program._fact_plan = FactPlan(program)     # type: ignore[attr-defined]  # kept with the Program
     return plan
 
 

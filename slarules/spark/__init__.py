@@ -77,6 +77,8 @@ def _partition(batches: Iterator, settings: dict[str, Any]) -> Iterator:
     for batch in batches:
         files = batch.column(FILE).to_pylist()
         if raw:     # number every line, then drop blank ones, as the local reader does
+            payloads: Any   # the lines here, the Arrow batch for cases as columns
+            rows: Any       # (number, line) pairs here, a batch_io.TableRows for cases as columns
             numbers, payloads, kept = [], [], []
             for key, line in zip(zip(files, batch.column(BLOCK).to_pylist()), batch.column(RAW).to_pylist()):
                 in_split[key] = seen = in_split.get(key, 0) + 1
@@ -334,7 +336,7 @@ def _find_java() -> None:
                        hint="e.g. apt-get install openjdk-17-jre-headless, or set JAVA_HOME") from None
 
 
-def _log_text(log: str | None) -> str:
+def _log_text(log: str | Path | None) -> str:
     try:
         return Path(log).read_text(encoding="utf-8", errors="replace") if log else ""
     except OSError:
@@ -433,6 +435,7 @@ def _write_sorted(combined, kind: str, target: Path, fmt: str, parts: Path | Non
             for row in rows:
                 out.write(row["json"].encode("utf-8") + b"\n")
         return
+    assert parts is not None        # Parquet is written through numbered parts
     if parts.exists():
         shutil.rmtree(parts)
     parts.mkdir(parents=True)

@@ -18,6 +18,7 @@ Witnesses come from `witness.WitnessSearch` and are confirmed by the engine.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ class CheckOptions:
     seed: int = 0
 
 
-def check(paths: list[str | Path], catalogue: str | Path | None = None,
+def check(paths: Sequence[str | Path], catalogue: str | Path | None = None,
           options: CheckOptions | None = None) -> list[Issue]:
     """All issues in the files under `paths`, errors first within each file, in file order.
 
@@ -81,6 +82,7 @@ def check(paths: list[str | Path], catalogue: str | Path | None = None,
     issues += meaning
     issues += apply_layers(packs, complete=not unloaded).changes
     if packs and options.analyse and not unloaded and not any(i.severity == "error" for i in meaning):
+        assert clauses is not None      # else `unloaded` names the catalogue
         program = compile_packs(packs, clauses)
         engine = Engine(program, clauses)
         try:
@@ -98,7 +100,7 @@ def check(paths: list[str | Path], catalogue: str | Path | None = None,
     return issues
 
 
-def yaml_files(paths: list[str | Path]) -> dict[str, list[Path]]:
+def yaml_files(paths: Sequence[str | Path]) -> dict[str, list[Path]]:
     """The YAML files given or in the directories given, by kind (engine.file_kind), in order."""
     out: dict[str, list[Path]] = {"pack": [], "catalogue": [], "test": []}
     for p in map(Path, paths):
@@ -107,7 +109,7 @@ def yaml_files(paths: list[str | Path]) -> dict[str, list[Path]]:
     return out
 
 
-def _seed_cases(paths: list[str | Path]) -> list[dict]:
+def _seed_cases(paths: Sequence[str | Path]) -> list[dict]:
     """Cases from the pack tests beside the packs: a witness search starts from what is known."""
     out: list[dict] = []
     dirs = {Path(p) if Path(p).is_dir() else Path(p).parent for p in paths}
@@ -269,7 +271,7 @@ def _compatible(a: Leaf, b: Leaf) -> bool:
 
 def _passes(v: Any, leaf: Leaf) -> bool:
     try:
-        return OPERATORS[leaf.op].compare(v, leaf.value)
+        return OPERATORS[leaf.op].compare(v, leaf.value)    # type: ignore[misc]  # not `exists`: _compatible took it
     except TypeError:
         return True
 

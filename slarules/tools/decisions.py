@@ -238,6 +238,7 @@ def replay(log: str | Path, engine=None, *, batch: bool = False, spark: bool = F
         if error is not None:
             reason, packs = f"now rejected: {error}", in_force
         else:
+            assert text is not None         # no error: a verdict
             if verdict_digest(text) == d.verdict_digest:
                 continue
             if verdict_digest(without_packs(text.encode("utf-8"))) == d.outcome_digest:

@@ -100,7 +100,7 @@ def part(fields: tuple[Field, ...], values: dict[str, Any]) -> pl.Expr:
         text = ""
 
     def pick(run: Choice) -> pl.Expr:
-        picked = None
+        picked: Any = None      # a Polars when/then chain, built a link at a time
         for option, joint in run.options.items():
             test = run.by == option
             picked = pl.when(test).then(pl.lit(joint)) if picked is None else picked.when(test).then(pl.lit(joint))

@@ -130,7 +130,7 @@ class Verdict(_Part):
         return TypeAdapter(Verdict).json_schema()
 
 
-_LAYOUT = {cls: layout(cls) for cls in (PackRef, Finding, DeadlineStatus, Verdict)}
+_LAYOUT: dict[type, tuple[Field, ...]] = {cls: layout(cls) for cls in (PackRef, Finding, DeadlineStatus, Verdict)}
 VERDICT, FINDING, DEADLINE, PACK = (_LAYOUT[c] for c in (Verdict, Finding, DeadlineStatus, PackRef))
 
 
