@@ -10,27 +10,35 @@ model of a case is; this module says how each kind of field reads in Pydantic.
 from __future__ import annotations
 
 import reprlib
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError,
-                      create_model)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    create_model,
+)
 
 from .case import contract as C, fields
 from .case.contract import DEFAULT_TIMEZONE
-from .errors import CaseError, SlaRulesError
 from .case.limits import DEFAULT as DEFAULT_LIMITS, Limits
 from .case.sources import Document, parse_text, read_document
+from .errors import CaseError, SlaRulesError
 
 
 def _parse_timestamp(value: Any) -> Any:
     if isinstance(value, datetime):
         return in_range(value)
     if not isinstance(value, str):
-        raise ValueError("expected an ISO 8601 timestamp string such as 2026-05-02T11:40:00+08:00")
+        raise ValueError("expected an ISO 8601 timestamp string such as 2026-05-02T11:40:00+08:00")  # noqa: TRY004  # Pydantic reports a ValueError
     return C.read_timestamp(value)
 
 
@@ -96,7 +104,7 @@ def _field(f: fields.Field, made: dict[str, type]) -> tuple[Any, Any]:
     if f.kind in ("enums", "blocks"):
         return tp, Field(default_factory=list, max_length=f.max_items if f.kind == "enums" else None,
                          description=f.description)
-    return Optional[tp], Field(None, description=f.description) if f.description else None
+    return Optional[tp], Field(None, description=f.description) if f.description else None  # noqa: UP045
 
 
 class _Case(Model):
@@ -169,8 +177,7 @@ def describe_error(err: Mapping[str, Any]) -> str:
         return "unknown field (not in the case contract)"
     if kind == "missing":
         return "required field is missing"
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+    msg = msg.removeprefix("Value error, ")
     if "input" in err and kind not in ("model_type", "dict_type"):
         return f"{msg}; got {shown(err['input'])}"
     return msg
@@ -182,7 +189,7 @@ def shown(value: Any) -> str:
     return brief if len(brief) <= 60 else brief[:57] + "..."
 
 
-def _brief() -> "reprlib.Repr":
+def _brief() -> reprlib.Repr:
     r = reprlib.Repr()          # Python 3.11's takes no arguments
     r.maxlevel, r.maxstring, r.maxother, r.maxlist, r.maxdict = 2, 60, 60, 3, 3
     return r

@@ -18,25 +18,27 @@ from __future__ import annotations
 import functools
 import json
 import re
-from datetime import datetime, timedelta, timezone
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..runtime._polars import pl  # first: it sets how Polars loads
+
+# isort: split
 from ..case import contract as C
-from .columnar_input import DAY, EARLIEST, LATEST, UNITS, US, _with, builtins, checks_and_facts, scan_frame
-from ..runtime.values import flag_key, key
+from ..packs.program import Leaf, Node, Program, message_parts
+from ..packs.types import list_separator
+from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, branch_label
 from ..runtime.chaining import chain_of
 from ..runtime.polars_backend import column_schema, expr
-from ..packs.program import Leaf, Node, Program, message_parts
-from .kpi import columnar_counts
-from .statement import Statement
+from ..runtime.values import flag_key, key
 from ..verdict import columns as V
 from ..verdict.assembly import PARTY_NAMES
 from ..verdict.layout import AMOUNTS, NOT_COVERED, PER_PAYER, TOTAL, PackRef, finding_order
-from ..packs.types import list_separator
-from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, branch_label
+from .columnar_input import DAY, EARLIEST, LATEST, UNITS, US, _with, builtins, checks_and_facts, scan_frame
+from .kpi import columnar_counts
+from .statement import Statement
 
 ORDINAL_1970 = 719_163                     # date(1970, 1, 1).toordinal()
 JSON_SAFE = re.compile(r'^[^"\\\x00-\x1f]*$')
@@ -61,7 +63,7 @@ def fixed_offset(name: str) -> int | None:
         zone = ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):    # "Asia" is a directory of zones
         return None
-    start = datetime(1999, 1, 1, tzinfo=timezone.utc)
+    start = datetime(1999, 1, 1, tzinfo=UTC)
     offsets = {(start + timedelta(days=15 * i)).astimezone(zone).utcoffset() for i in range(2500)}
     if len(offsets) != 1:
         return None
@@ -321,7 +323,7 @@ class Columnar:
         """types.to_json_value of a fact as JSON text; "null" when absent."""
         name = self.type_of(path)
         col = pl.col("__issues") if path == "complaint.issues" else pl.col(key(path))
-        quote = lambda e: pl.concat_str(pl.lit('"'), e, pl.lit('"'))  # noqa: E731
+        quote = lambda e: pl.concat_str(pl.lit('"'), e, pl.lit('"'))
         if name == "chain":
             return pl.lit("null")
         if name == "instant":
@@ -519,10 +521,10 @@ class Columnar:
 
             def pick(value_of):
                 picked: Any = None
-                for i in candidates:
+                for i in candidates:  # noqa: B023  # pick runs in this pass of the loop
                     value = value_of(i)
-                    picked = (pl.when(chosen == i).then(value) if picked is None
-                              else picked.when(chosen == i).then(value))
+                    picked = (pl.when(chosen == i).then(value) if picked is None  # noqa: B023
+                              else picked.when(chosen == i).then(value))  # noqa: B023
                 return picked.otherwise(None)
             due = pick(lambda i: pl.col(key(self.rules[i].deadline[1])))  # type: ignore[index]  # a deadline rule's
             actual = pick(lambda i: pl.col(key(self.rules[i].deadline[2])))  # type: ignore[index]  # a deadline rule's
@@ -681,7 +683,7 @@ class Columnar:
 
         from .statement import CS_DEADLINES, DELIVERY
         st = Statement(verdicts=f.height)
-        cents = lambda n: Decimal(int(n)).scaleb(-2)  # noqa: E731
+        cents = lambda n: Decimal(int(n)).scaleb(-2)
         for who, fine in payers.filter(pl.col("fine") > 0).group_by("who").agg(pl.col("fine").sum()).iter_rows():
             st.count_fine(who, cents(fine))
         for who, clause, count, refund in payers.group_by("who", "clause").agg(

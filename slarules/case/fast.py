@@ -86,7 +86,7 @@ def _structs() -> dict[str, type]:
             elif f.kind in ("enums", "blocks"):
                 spec.append((f.name, tp, field(default_factory=list)))
             else:
-                spec.append((f.name, Optional[tp], None))
+                spec.append((f.name, Optional[tp], None))  # noqa: UP045  # typing.Optional whatever tp is
         root = b is fields.CASE
         made[b.name] = msgspec.defstruct("FastCase" if root else b.name, spec, module=__name__,
                                          bases=(_CaseBlock if root else _Block,), forbid_unknown_fields=True)
@@ -294,7 +294,7 @@ def _compiled_finish():
               '    """Check and convert what msgspec left as it came: zone, timestamps, decimals."""',
               "    zone = _zone_for(case)",
               *body]
-    exec("\n".join(source), ns)
+    exec("\n".join(source), ns)  # noqa: S102  # code generated from our own tables; pack text enters only as repr() literals
     return ns["_finish"]
 
 
@@ -342,7 +342,7 @@ def structural(model: type = FastCase, _made: dict | None = None) -> type:
         if origin is Literal:
             return type(get_args(tp)[0])
         if origin in (Union, UnionType):
-            return Union[tuple(plain(a) for a in get_args(tp))]
+            return Union[tuple(plain(a) for a in get_args(tp))]    # noqa: UP007  # of a run-time tuple
         if origin is list:
             return list[plain(get_args(tp)[0])]
         if isinstance(tp, type) and issubclass(tp, Struct):
@@ -354,7 +354,7 @@ def structural(model: type = FastCase, _made: dict | None = None) -> type:
             if f.default is msgspec.NODEFAULT and f.default_factory is msgspec.NODEFAULT:
                 fields.append((f.name, plain(f.type)))
             else:
-                fields.append((f.name, Union[plain(f.type), msgspec.UnsetType], msgspec.UNSET))
+                fields.append((f.name, Union[plain(f.type), msgspec.UnsetType], msgspec.UNSET))  # noqa: UP007
         made[model] = msgspec.defstruct(model.__name__, fields, forbid_unknown_fields=True)
     return made[model]
 

@@ -16,12 +16,11 @@ from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo,
-                      field_validator)
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo, field_validator
 
+from ..case.sources import Document, read_document
 from ..errors import PackError, SlaRulesError
 from ..facts import describe_error
-from ..case.sources import Document, read_document
 from .operators import NAMES
 
 KINDS = ("liability", "fine", "refund", "compensation", "classification", "breach", "procedure", "warning",
@@ -46,7 +45,7 @@ class ParamRef(Strict):
     param: str = Field(description="a parameter declared under `parameters`")
 
 
-Literal_ = Union[bool, int, float, str]
+Literal_ = bool | int | float | str
 
 
 def _value_tag(v: Any) -> str:
@@ -59,8 +58,7 @@ def _value_tag(v: Any) -> str:
     return "literal"
 
 
-Value = Annotated[Union[Annotated[FactRef, Tag("fact")], Annotated[ParamRef, Tag("param")],
-                        Annotated[Literal_, Tag("literal")]], Discriminator(_value_tag)]
+Value = Annotated[Annotated[FactRef, Tag("fact")] | Annotated[ParamRef, Tag("param")] | Annotated[Literal_, Tag("literal")], Discriminator(_value_tag)]
 
 
 class Compare(Strict):
@@ -81,12 +79,12 @@ class Compare(Strict):
 
 
 class AllOf(Strict):
-    all: list["Condition"] = Field(min_length=1)
+    all: list[Condition] = Field(min_length=1)
     label: str | None = None
 
 
 class AnyOf(Strict):
-    any: list["Condition"] = Field(min_length=1)
+    any: list[Condition] = Field(min_length=1)
     label: str | None = None
 
 
@@ -99,8 +97,7 @@ def _cond_tag(v: Any) -> str | None:
     return {AllOf: "all", AnyOf: "any", Compare: "compare"}.get(type(v))  # type: ignore[call-overload]  # keys typed as their metaclass
 
 
-Condition = Annotated[Union[Annotated[AllOf, Tag("all")], Annotated[AnyOf, Tag("any")],
-                            Annotated[Compare, Tag("compare")]],
+Condition = Annotated[Annotated[AllOf, Tag("all")] | Annotated[AnyOf, Tag("any")] | Annotated[Compare, Tag("compare")],
                       Discriminator(_cond_tag, custom_error_type="condition",
                                     custom_error_message="expected a condition: {fact: ..., <operator>: ...}, "
                                                          "{all: [...]} or {any: [...]}")]
@@ -117,7 +114,7 @@ class Parameter(Strict):
 
 class Derivation(Strict):
     fn: str = Field(description="one of the derivation functions in slarules.vocabulary.FUNCTIONS")
-    args: dict[str, Union[Value, list[FactRef]]] = Field(default_factory=dict)
+    args: dict[str, Value | list[FactRef]] = Field(default_factory=dict)
     doc: str | None = None
 
 
@@ -245,17 +242,17 @@ class Pack:
         source, at = self.source(loc)
         return source.doc.where(at)
 
-    def issue(self, loc: tuple, message: str, hint: str | None = None, severity: str = "error") -> "Issue":
+    def issue(self, loc: tuple, message: str, hint: str | None = None, severity: str = "error") -> Issue:
         """An Issue at `loc`, named in the file that wrote it (a layered pack has several)."""
         source, at = self.source(loc)
         line, column = source.doc.where(at)
         return Issue(source.doc.file, line, column, ".".join(map(str, at)) or None, message, severity, hint)
 
-    def source(self, loc: tuple) -> tuple["Pack", tuple]:
+    def source(self, loc: tuple) -> tuple[Pack, tuple]:
         """The pack file that wrote `loc`, and where in it: this one (a layered pack has several)."""
         return self, loc
 
-    def files(self) -> tuple["Pack", ...]:
+    def files(self) -> tuple[Pack, ...]:
         """The pack files this pack was made from, in order: itself (a layered pack: base, then layers)."""
         return (self,)
 

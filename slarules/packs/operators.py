@@ -20,7 +20,8 @@ Values are compared *encoded* (integers in fixed units, strings, booleans), so
 from __future__ import annotations
 
 import operator as _py
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 ABSENT_IS_UNKNOWN = None     # Kleene: a comparison with an absent fact is neither true nor false
 

@@ -18,7 +18,8 @@ The compiler puts such a rule in a stratum after every rule that can decide it.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Container, NamedTuple
+from collections.abc import Callable, Container
+from typing import Any, NamedTuple
 
 from ..packs.program import CompiledRule, Program
 from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX

@@ -19,12 +19,14 @@ from typing import Any
 
 from ._polars import pl  # first: it sets how Polars loads
 
-from .backend import RunResult
+# isort: split
+
 from ..packs.operators import OPERATORS
 from ..packs.program import Leaf, Program
+from ..packs.vocabulary import ISSUE_VALUES
+from .backend import RunResult
 from .chaining import chain_of
 from .values import flag_key, key
-from ..packs.vocabulary import ISSUE_VALUES
 
 _DTYPES = {"bool": pl.Boolean, "block": pl.Boolean, "text": pl.String, "enum": pl.String}
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..packs.compiler import CompiledRule, Leaf, Node, Program, check_packs, compile_packs
 from ..engine import CATALOGUE_FILE, TEST_SUFFIX, Engine, default_pack_dirs, default_rules_dir, file_kind
 from ..errors import InputError, PackError, SlaRulesError
+from ..packs.compiler import CompiledRule, Leaf, Node, Program, check_packs, compile_packs
 from ..packs.layers import apply_layers
 from ..packs.model import Issue, Pack, read_catalogue, read_pack
 from ..packs.operators import OPERATORS
@@ -86,7 +86,7 @@ def check(paths: Sequence[str | Path], catalogue: str | Path | None = None,
         program = compile_packs(packs, clauses)
         engine = Engine(program, clauses)
         try:
-            engine.backend        # durable_rules builds the ruleset: it has limits of its own (31 tests a rule)
+            engine.backend  # noqa: B018  # durable_rules builds the ruleset: it has limits of its own (31 tests a rule)
         except PackError as exc:
             issues.append(Issue(exc.file, exc.line, exc.column, exc.field, exc.message, "error", exc.hint))
         else:
@@ -116,7 +116,7 @@ def _seed_cases(paths: Sequence[str | Path]) -> list[dict]:
     for d in sorted(dirs):
         for f in sorted(d.glob("*" + TEST_SUFFIX)):
             try:
-                spec, doc = load_test_file(f)
+                spec, _doc = load_test_file(f)
             except SlaRulesError:
                 continue
             out += [merge(spec.base, c.case) for c in spec.cases if not c.file]
@@ -189,7 +189,7 @@ class Analysis:
                 shared = sorted(set(a.harms) & set(b.harms))
                 if not shared or a.party == b.party or self.ordered(a, b):
                     continue
-                witness = self.search.find(lambda fired, findings: a.id in findings and b.id in findings)
+                witness = self.search.find(lambda fired, findings: a.id in findings and b.id in findings)  # noqa: B023
                 witness = self.confirmed(witness, (a.id, b.id))
                 if witness is None:
                     continue

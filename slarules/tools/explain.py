@@ -17,14 +17,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from ..runtime import evaluate
 from ..packs.operators import OPERATORS
 from ..packs.program import CompiledRule, Leaf
-from ..runtime.values import CaseFacts, flag_key, key
-from ..runtime.backend import RunResult
 from ..packs.types import duration_text, render, to_json_value
-from ..verdict.assembly import PARTY_NAMES, Verdict
+from ..runtime import evaluate
+from ..runtime.backend import RunResult
 from ..runtime.chaining import chain_of
+from ..runtime.values import CaseFacts, flag_key, key
+from ..verdict.assembly import PARTY_NAMES, Verdict
 
 ABSENT = object()
 MAX_COUNTERFACTUALS = 3

@@ -28,13 +28,13 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..runtime import evaluate
+from ..case.sources import Document, read_document
 from ..engine import TEST_SUFFIX
 from ..errors import PackError, SlaRulesError
 from ..facts import parse_case
 from ..packs.model import Issue, raise_first, read_model, schema_issues
 from ..packs.program import CompiledRule, Leaf
-from ..case.sources import Document, read_document
+from ..runtime import evaluate
 
 VERDICT_FIELDS = ("findings", "classifications", "complaint_level", "fines_cny", "refunds_cny", "compensation_cny",
                   "missing", "not_covered")
@@ -154,7 +154,7 @@ class Coverage:
         ids = self._ids(None)
         return [b for b in self.branches if b.rule in ids and (b.rule, b.path) not in self.held]
 
-    def merge(self, other: "Coverage") -> None:
+    def merge(self, other: Coverage) -> None:
         """Add another run's coverage (of other packs: rule ids are unique within a pack set)."""
         for pack, ids in other.rules.items():
             self.rules.setdefault(pack, set()).update(ids)

@@ -16,8 +16,19 @@ from ..runtime import evaluate
 from ..runtime.backend import RunResult
 from ..runtime.chaining import chain_of
 from ..runtime.values import CaseFacts
-from .layout import (AMOUNTS, NOT_COVERED, ZERO, DeadlineStatus, Finding, PackRef, Verdict, finding_order,
-                     money, money_fields, payer)
+from .layout import (
+    AMOUNTS,
+    NOT_COVERED,
+    ZERO,
+    DeadlineStatus,
+    Finding,
+    PackRef,
+    Verdict,
+    finding_order,
+    money,
+    money_fields,
+    payer,
+)
 
 PARTY_NAMES = {
     "zh": {"sending_station": "发件站点", "delivering_station": "派件站点", "hub": "分拨中心",

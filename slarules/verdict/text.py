@@ -9,8 +9,8 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from .assembly import PARTY_NAMES, Verdict
 from ..packs.vocabulary import CLASSIFICATION_LABELS_ZH, DEADLINE_LABELS_ZH
+from .assembly import PARTY_NAMES, Verdict
 
 LABELS: dict[str, dict[str, Any]] = {     # a label, or a table of labels by code
     "zh": {"waybill": "运单", "as_of": "裁决时间", "packs": "规则包", "findings": "判定", "none": "无",
