@@ -5,7 +5,6 @@ never collects it (its name is not test_*). It also runs: `python tests/typed_cl
 """
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 from decimal import Decimal
@@ -16,16 +15,8 @@ from slarules import (Case, CaseError, ClusterError, Engine, EngineError, InputE
                       SlaRulesError, Verdict, load_case, parse_case)
 from slarules.batch import BatchOptions, BatchSummary, run_batch
 
-CASE: dict[str, object] = {
-    "waybill": "BX7700123456",
-    "product": "taobao",
-    "as_of": "2026-05-03T09:00:00+08:00",
-    "stations": {"sending": "HHHT-01", "delivering": "BT-03"},
-    "scans": [
-        {"type": "arrival", "station": "BT-03", "at": "2026-05-02T11:40:00+08:00"},
-        {"type": "signed", "station": "BT-03", "at": "2026-05-02T17:20:00+08:00"},
-    ],
-}
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+BAD: dict[str, object] = {"waybill": "X1", "parcel": {"weight_kg": -1}}
 
 
 def fines_total(verdict: Verdict) -> Decimal:
@@ -55,7 +46,8 @@ def main() -> int:
     strict = engine.with_limits(Limits(case_bytes=64 * 1024, scans=500))
     assert_type(strict.limits, Limits)
 
-    verdict = engine.adjudicate(CASE, lang="en")
+    case: Case = load_case(str(EXAMPLES / "cases" / "clean.yaml"))
+    verdict = engine.adjudicate(case, lang="en")
     assert_type(verdict, Verdict)
     # builtin types on the right: with slarules' names as Any, these are errors (Any is not str)
     assert_type(verdict.waybill, str)
@@ -67,11 +59,10 @@ def main() -> int:
     text: str = verdict.to_json()
     print(len(document), len(text))
 
-    case: Case = parse_case(CASE)
-    again = engine.adjudicate(case, as_of="2026-05-04T09:00:00+08:00")
-    print(again.waybill)
+    bare: Case = parse_case({"waybill": "BX7700000002"})
+    print(engine.adjudicate(bare, as_of="2026-05-04T09:00:00+08:00").missing)
 
-    for facts, outcome in engine.adjudicate_many([CASE, {"waybill": "X1", "parcel": {"weight_kg": -1}}], lang="en"):
+    for facts, outcome in engine.adjudicate_many([case, BAD], lang="en"):
         if isinstance(outcome, SlaRulesError):
             print("rejected:", reason(outcome), facts is None)
         else:
@@ -84,7 +75,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         cases = Path(tmp) / "cases.jsonl"
-        cases.write_text(json.dumps(CASE) + "\n", encoding="utf-8")
+        rows = (EXAMPLES / "batch" / "cases.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+        cases.write_text("".join(rows[:3]), encoding="utf-8")
         summary = run_batch(engine, str(cases), str(Path(tmp) / "verdicts.jsonl"),
                             BatchOptions(lang="en", progress=False, workers=1))
         assert_type(summary, BatchSummary)
