@@ -12,7 +12,6 @@ import io
 import json
 import os
 import resource
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,10 +20,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from conftest import BASE, EXAMPLES, ROOT, case, complaint
+from hypothesis import given, settings, strategies as st
+
 from slarules import facts
 from slarules.batch.runner import BatchOptions, run_batch
 from slarules.case import reader

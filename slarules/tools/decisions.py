@@ -21,9 +21,10 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..case.limits import DEFAULT as DEFAULT_LIMITS, raise_hint
 from ..case.reader import bounded_lines, open_file, size_text
@@ -252,6 +253,7 @@ def replay(log: str | Path, engine=None, *, batch: bool = False, spark: bool = F
         if error is not None:
             reason, packs = f"now rejected: {error}", in_force
         else:
+            assert text is not None         # no error: a verdict
             if verdict_digest(text) == d.verdict_digest:
                 continue
             if verdict_digest(without_packs(text.encode("utf-8"))) == d.outcome_digest:
