@@ -91,6 +91,14 @@ def _read_at_most(f: BinaryIO, n: int) -> bytes:
     return f.read(n)
 
 
+def _read(f: BinaryIO, limit: int, name: str) -> bytes:
+    """At most `limit` + 1 bytes: the one past the limit says "too long" without reading the rest."""
+    try:
+        return _read_at_most(f, limit + 1)
+    except OSError as exc:
+        raise _os_error(exc, name) from None
+
+
 def read_file(path: str | Path, limit: int, hint: str | None = None) -> bytes:
     """The bytes of a regular file of at most `limit` bytes; refused from its size before it is read,
     and never read past `limit` + 1 bytes even if it grows meanwhile (`hint`: how to raise `limit`)."""
@@ -99,10 +107,7 @@ def read_file(path: str | Path, limit: int, hint: str | None = None) -> bytes:
         size = os.fstat(f.fileno()).st_size
         if size > limit:
             raise InputError(f"the file is {size:,} bytes, more than {size_text(limit)}", file=name, hint=hint)
-        try:
-            data = _read_at_most(f, limit + 1)
-        except OSError as exc:
-            raise _os_error(exc, name) from None
+        data = _read(f, limit, name)
     if len(data) > limit:
         raise InputError(f"the file grew past {size_text(limit)} while it was read", file=name, hint=hint)
     return data
@@ -111,10 +116,7 @@ def read_file(path: str | Path, limit: int, hint: str | None = None) -> bytes:
 def read_stream(stream: BinaryIO, limit: int, name: str = "<stdin>", hint: str | None = None) -> bytes:
     """At most `limit` bytes of a stream of any kind (standard input); more is refused after
     reading one byte past the limit, never the rest."""
-    try:
-        data = _read_at_most(stream, limit + 1)
-    except OSError as exc:
-        raise _os_error(exc, name) from None
+    data = _read(stream, limit, name)
     if len(data) > limit:
         raise InputError(f"the input is more than {size_text(limit)}", file=name, hint=hint)
     return data
