@@ -27,11 +27,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from ..errors import InputError, OutputError
-from .decision_records import (EDITED, RECORD_KEYS, SEAL, UNSEALED, case_document, line_id, logged_at, problem,
-                               record_line)
+from .decision_records import (
+    EDITED,
+    RECORD_KEYS,
+    SEAL,
+    UNSEALED,
+    case_document,
+    line_id,
+    logged_at,
+    problem,
+    record_line,
+)
 from .files import append_whole
 from .lock import OutputLock, command_line
 
@@ -53,24 +62,23 @@ def logged_ids(path: str | Path) -> set[str]:
     A log that ends in part of a line is refused: appending would glue a record onto it.
     """
     path = Path(path)
+    ids: set[str] = set()
+    last, size = b"\n", 0
     try:
         bad = _not_a_log(path, os.stat(path))       # a FIFO or a device is refused before it is opened
         if bad is not None:
             raise bad
-        f = open(path, "rb")
+        with open(path, "rb") as f:
+            for line in f:
+                last, size = line, size + len(line)
+                found = line_id(line)
+                if found is not None:
+                    ids.add(found)
     except FileNotFoundError:
         return set()
     except OSError as exc:
         raise OutputError(f"cannot read the decision log: {exc.strerror or exc}", file=str(path),
                           hint="nothing was written") from None
-    ids: set[str] = set()
-    with f:
-        last, size = b"\n", 0
-        for line in f:
-            last, size = line, size + len(line)
-            found = line_id(line)
-            if found is not None:
-                ids.add(found)
     if not last.endswith(b"\n"):
         whole = size - len(last)
         raise OutputError("the decision log ends in part of a record (no newline after its last line, left by "
@@ -158,7 +166,7 @@ class DecisionLog:
     def closed(self) -> bool:
         return self._lock is None
 
-    def open(self) -> DecisionLog:
+    def open(self) -> Self:
         """Lock the log (a second writer is refused at once, naming this one) and read the ids it holds."""
         with self._guard:
             if self._lock is None:
@@ -178,7 +186,7 @@ class DecisionLog:
                 self._lock = None
                 self._ids = set()
 
-    def __enter__(self) -> DecisionLog:
+    def __enter__(self) -> Self:
         return self.open()
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
@@ -249,6 +257,17 @@ def _parse(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
     return (doc, None) if what is None else (None, what)
 
 
+def _located(what: str, name: str, number: int) -> InputError:
+    """One problem of a log as its error: what it is, where, and what to do about it."""
+    if what.startswith(UNSEALED):
+        hint = f"seal it into a new log: `slarules replay {name} --upgrade NEW` checks each record first"
+    elif what.startswith((EDITED, REPEATED)):
+        hint = _EDITED_HINT
+    else:
+        what, hint = f"not a decision record: {what}", _EDITED_HINT
+    return InputError(what, file=name, line=number, hint=hint)
+
+
 def read_log(path: str | Path) -> Iterator[Decision]:
     """Every record of a log in order, each checked; any problem raises LogError at the end.
 
@@ -257,45 +276,38 @@ def read_log(path: str | Path) -> Iterator[Decision]:
     never reports on a log it cannot vouch for.
     """
     name = str(path)
+    problems: list[InputError] = []
+    seen: dict[str, tuple[int, int]] = {}
     try:
-        f = open(path, "rb")
+        with open(path, "rb") as f:
+            for number, raw in enumerate(f, 1):
+                if not raw.strip():
+                    continue
+                doc, what = _parse(raw)
+                if doc is not None:
+                    first = seen.get(doc["id"])
+                    if first is None:
+                        seen[doc["id"]] = (number, hash(doc[SEAL]))
+                    elif first[1] == hash(doc[SEAL]):
+                        what = f"{REPEATED}: this record is line {first[0]}'s again"
+                    else:
+                        what = f"{REPEATED}: decision {doc['id']} again, first logged at line {first[0]}"
+                if what is not None:
+                    problems.append(_located(what, name, number))
+                    if what.startswith(UNSEALED) or len(problems) >= MAX_PROBLEMS:
+                        break
+                    continue
+                if not problems and doc is not None:
+                    yield Decision(number, doc["id"], doc["waybill"], doc["as_of"], doc["lang"], doc["packs"],
+                                   doc["verdict_digest"], doc["outcome_digest"], doc["case"], doc["logged_at"])
     except IsADirectoryError:
         raise InputError("is a directory, expected a decision log file", file=name) from None
     except OSError as exc:
         raise InputError(f"cannot read the decision log: {exc.strerror or exc}", file=name) from None
-    problems: list[InputError] = []
-    seen: dict[str, tuple[int, int]] = {}
-    with f:
-        for number, raw in enumerate(f, 1):
-            if not raw.strip():
-                continue
-            doc, what = _parse(raw)
-            if doc is not None:
-                first = seen.get(doc["id"])
-                if first is None:
-                    seen[doc["id"]] = (number, hash(doc[SEAL]))
-                elif first[1] == hash(doc[SEAL]):
-                    what = f"{REPEATED}: this record is line {first[0]}'s again"
-                else:
-                    what = f"{REPEATED}: decision {doc['id']} again, first logged at line {first[0]}"
-            if what is not None:
-                if what.startswith(UNSEALED):
-                    hint = f"seal it into a new log: `slarules replay {name} --upgrade NEW` checks each record first"
-                elif what.startswith((EDITED, REPEATED)):
-                    hint = _EDITED_HINT
-                else:
-                    what, hint = f"not a decision record: {what}", _EDITED_HINT
-                problems.append(InputError(what, file=name, line=number, hint=hint))
-                if what.startswith(UNSEALED) or len(problems) >= MAX_PROBLEMS:
-                    if len(problems) >= MAX_PROBLEMS:
-                        problems[-1].hint = f"{hint}; stopped at {MAX_PROBLEMS} problems, there may be more"
-                    break
-                continue
-            if not problems and doc is not None:
-                yield Decision(number, doc["id"], doc["waybill"], doc["as_of"], doc["lang"], doc["packs"],
-                               doc["verdict_digest"], doc["outcome_digest"], doc["case"], doc["logged_at"])
+    if len(problems) >= MAX_PROBLEMS:
+        problems[-1].hint = f"{problems[-1].hint}; stopped at {MAX_PROBLEMS} problems, there may be more"
     if problems:
         raise LogError(problems)
 
 
-__all__ = ["DecisionLog", "Decision", "LogError", "RECORD_KEYS", "append_new", "logged_ids", "read_log"]
+__all__ = ["RECORD_KEYS", "Decision", "DecisionLog", "LogError", "append_new", "logged_ids", "read_log"]

@@ -26,7 +26,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
@@ -101,12 +101,12 @@ def without_packs(line: bytes) -> bytes:
 def logged_at(instant: datetime | str | None = None) -> str:
     """A wall-clock instant as a record states it: RFC 3339 in UTC, to the millisecond (default: now)."""
     if instant is None:
-        instant = datetime.now(timezone.utc)
+        instant = datetime.now(UTC)
     elif isinstance(instant, str):
-        instant = datetime.fromisoformat(instant.replace("Z", "+00:00"))
+        instant = datetime.fromisoformat(instant)
     if instant.tzinfo is None:
         raise ValueError("logged_at needs an instant with its offset")
-    utc = instant.astimezone(timezone.utc)
+    utc = instant.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 

@@ -10,19 +10,45 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, BinaryIO
 
 from ..errors import InputError
 from ..output.decision_log import Decision, DecisionLog, LogError, read_log
-from ..output.decision_records import (PACK_KEYS, RECORD_KEYS, case_document, decision_id, logged_at, record_digest,
-                                       record_line, seal, verdict_digest, without_packs)
+from ..output.decision_records import (
+    PACK_KEYS,
+    RECORD_KEYS,
+    case_document,
+    decision_id,
+    logged_at,
+    record_digest,
+    record_line,
+    seal,
+    verdict_digest,
+    without_packs,
+)
 
-__all__ = ["Decision", "DecisionLog", "LogError", "PACK_KEYS", "RECORD_KEYS", "Replay", "case_document",
-           "decision_id", "packs_changed", "read_log", "record_digest", "record_line", "replay", "upgrade",
-           "verdict_digest", "without_packs"]
+__all__ = [
+    "PACK_KEYS",
+    "RECORD_KEYS",
+    "Decision",
+    "DecisionLog",
+    "LogError",
+    "Replay",
+    "case_document",
+    "decision_id",
+    "packs_changed",
+    "read_log",
+    "record_digest",
+    "record_line",
+    "replay",
+    "upgrade",
+    "verdict_digest",
+    "without_packs",
+]
 
 
 # ---- replay ----------------------------------------------------------------------------------
@@ -87,6 +113,7 @@ def replay(log: str | Path, engine=None, *, batch: bool = False, spark: bool = F
         if error is not None:
             reason, packs = f"now rejected: {error}", in_force
         else:
+            assert text is not None         # no error: a verdict
             if verdict_digest(text) == d.verdict_digest:
                 continue
             if verdict_digest(without_packs(text.encode("utf-8"))) == d.outcome_digest:
@@ -187,31 +214,30 @@ def upgrade(old: str | Path, new: str | Path, *, now: datetime | None = None) ->
     (the old records kept no such time). Records already sealed are checked and copied as they are.
     """
     from ..output.decision_records import SEAL, problem
-    at = logged_at(now or datetime.now(timezone.utc))
+    at = logged_at(now or datetime.now(UTC))
     name = str(old)
 
-    def sealed() -> Iterator[tuple[str, bytes]]:
-        try:
-            f = open(old, "rb")
-        except OSError as exc:
-            raise InputError(f"cannot read the decision log: {exc.strerror or exc}", file=name) from None
-        with f:
-            for number, raw in enumerate(f, 1):
-                if not raw.strip():
-                    continue
-                try:
-                    doc = json.loads(raw)
-                except (ValueError, UnicodeDecodeError) as exc:
-                    raise InputError(f"not a decision record: invalid JSON ({exc})", file=name, line=number) from None
-                what = problem(doc) if isinstance(doc, dict) and SEAL in doc else _unsealed_problem(doc)
-                if what is not None:
-                    raise InputError(f"not a decision record: {what}", file=name, line=number,
-                                     hint="nothing was written; only a log as slarules wrote it can be sealed")
-                if SEAL in doc:
-                    yield doc["id"], raw if raw.endswith(b"\n") else raw + b"\n"
-                else:
-                    yield seal({**{k: doc[k] for k in UNSEALED_KEYS[1:]}, "logged_at": at})
+    def sealed(f: BinaryIO) -> Iterator[tuple[str, bytes]]:
+        for number, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            try:
+                doc = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise InputError(f"not a decision record: invalid JSON ({exc})", file=name, line=number) from None
+            what = problem(doc) if isinstance(doc, dict) and SEAL in doc else _unsealed_problem(doc)
+            if what is not None:
+                raise InputError(f"not a decision record: {what}", file=name, line=number,
+                                 hint="nothing was written; only a log as slarules wrote it can be sealed")
+            if SEAL in doc:
+                yield doc["id"], raw if raw.endswith(b"\n") else raw + b"\n"
+            else:
+                yield seal({**{k: doc[k] for k in UNSEALED_KEYS[1:]}, "logged_at": at})
 
-    checked = list(sealed())        # every record checked before the new log is created
+    try:
+        with open(old, "rb") as f:
+            checked = list(sealed(f))       # every record checked before the new log is created
+    except OSError as exc:
+        raise InputError(f"cannot read the decision log: {exc.strerror or exc}", file=name) from None
     with DecisionLog(new) as log:
         return log.extend(checked)
