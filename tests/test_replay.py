@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import rfc8785
+from hypothesis import example, given, settings, strategies as st
 
 from slarules import Engine
 from slarules.batch import runner as batch_module
@@ -138,6 +139,68 @@ def test_the_id_and_seal_are_recomputed_from_a_line_with_hashlib_and_rfc8785_alo
     assert record["id"] == "sha256:" + hashlib.sha256(rfc8785.dumps(decision)).hexdigest()
     assert b'"charged_cny":12,' in rfc8785.dumps(decision)                     # canonical numbers
     assert [d.id for d in read_log(log)] == [record["id"]]
+
+
+JSON_SCALARS = (st.none() | st.booleans() | st.integers(-(2 ** 53) + 1, 2 ** 53 - 1)
+                | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=6))
+KEYS = st.text(max_size=3)          # any scalar value but surrogates: astral and private-use keys sort apart in UTF-16
+JSON_OBJECTS = st.dictionaries(KEYS, st.recursive(
+    JSON_SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3), max_leaves=10),
+    max_size=4)
+
+
+ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2 ** 60), 2 ** 60) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.floats(min_value=-1e17, max_value=1e17).map(round).map(float) | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3), max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@example(value={"a": [12.0, 8.5, 0.0001, 0.00001, 1e16 + 2.0, 1e15 + 0.5, -0.0, 2 ** 53 - 1, -(2 ** 53) + 1]})
+@example(value={"\U0001F600": 1, "\uE000": 2, "é": "\x00\x1f\x7f\u2028\"\\", "Z": None})
+@example(value={"too big": 2 ** 53})
+@example(value=["\ud800"])
+@given(value=ANY_JSON)
+def test_the_canonical_json_of_a_record_is_rfc8785s_for_any_json(value):
+    """The stdlib fast path of decision_records._jcs gives rfc8785's bytes, or rfc8785's refusal."""
+    from slarules.output.decision_records import _jcs
+    try:
+        expected = rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(rfc8785.CanonicalizationError):
+            _jcs(value)
+    else:
+        assert _jcs(value) == expected
+
+
+def edited_value(value):
+    if isinstance(value, str):
+        return value + "x"
+    if isinstance(value, list):
+        return value + [{"name": "x", "version": "1", "digest": "sha256:" + "0" * 64}]
+    return {**value, "edited": True}
+
+
+@settings(max_examples=60, deadline=None)
+@example(given={"\U0001F600": 1, "\uE000": [2.0, -0.0, 1e21, 1e-7], "a": {"é": "\u2028\x00"}}, field="case")
+@given(given=JSON_OBJECTS, field=st.sampled_from(decisions.RECORD_KEYS[1:-1]))
+def test_a_seal_is_rfc8785_over_the_parsed_record_and_any_edit_breaks_it(given, field):
+    """Property: the id and seal a writer computes (the case canonicalised once for both) are what
+    hashlib + rfc8785 give over the parsed line, whatever the case holds; changing any field fails it."""
+    from slarules.output.decision_records import EDITED, problem
+    fields = {"waybill": "W", "as_of": AS_OF, "lang": "en", "packs": [{"name": "p", "version": "1", "digest": "d"}],
+              "verdict_digest": "sha256:" + "1" * 64, "outcome_digest": "sha256:" + "2" * 64, "case": given,
+              "logged_at": LOGGED_AT}
+    ident, line = decisions.seal(fields)
+    record = json.loads(line)
+    assert record["case"] == given
+    seal = record.pop("record_digest")
+    assert seal == "sha256:" + hashlib.sha256(rfc8785.dumps(record)).hexdigest()
+    decision = {"as_of": AS_OF, "case": record["case"], "packs": record["packs"]}
+    assert ident == record["id"] == "sha256:" + hashlib.sha256(rfc8785.dumps(decision)).hexdigest()
+    record["record_digest"] = seal
+    assert problem(record) is None
+    assert problem({**record, field: edited_value(record[field])}).startswith(EDITED)
 
 
 def test_a_rejected_case_is_no_decision(tmp_path, capsys):
