@@ -10,6 +10,8 @@ import hashlib
 import json
 import os
 import re
+import socket
+import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -287,9 +289,11 @@ def test_a_second_writer_is_refused_at_once_naming_the_holder_and_replay_still_r
     with DecisionLog(log, command="slarules serve") as holder:
         with pytest.raises(OutputError, match=rf"is being written by process {os.getpid()} .*slarules serve"):
             DecisionLog(log).open()
-        assert main(["adjudicate", str(EXAMPLES / "clean.yaml"), "--decision-log", str(log)]) == 2
-        err = capsys.readouterr()
-        assert f"is being written by process {os.getpid()}" in err.err and err.out == ""
+        other = subprocess.run([sys.executable, "-m", "slarules", "adjudicate", str(EXAMPLES / "clean.yaml"),
+                                "--decision-log", str(log)], capture_output=True, text=True, timeout=120)
+        assert other.returncode == 2 and other.stdout == ""          # another process: refused at once
+        assert other.stderr == (f"slarules: error: {log}: is being written by process {os.getpid()} on "
+                                f"{socket.gethostname()} (slarules serve, since {other.stderr.split('since ')[1]}")
         assert log.read_bytes() == small_log
         assert main(["replay", str(log)]) == 0           # reading takes no lock
         assert capsys.readouterr().out == "3 decisions replayed: 0 give another verdict now\n"
