@@ -33,7 +33,7 @@ from slarules.case.sources import parse_text, parse_yaml
 from slarules.engine import Engine
 from slarules.errors import CaseError, InputError, PackError
 from slarules.packs.model import read_pack
-from slarules.tools.decisions import DecisionLog, line_bytes, read_log
+from slarules.output.decision_log import DecisionLog, line_bytes, read_log
 
 RULES = str(ROOT / "rules")
 CASE_FILE = str(EXAMPLES / "tb1-late.yaml")
