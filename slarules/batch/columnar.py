@@ -19,7 +19,7 @@ import functools
 import json
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..runtime._polars import pl  # first: it sets how Polars loads
@@ -115,7 +115,7 @@ def _route_time(off, route, same_city, intra_province, inter_province):
             .when(route == "inter_province").then(inter_province).otherwise(pl.lit(None, pl.Int64)))
 
 
-FUNCTIONS = {
+FUNCTIONS: dict[str, Callable[..., Any]] = {
     "times": _times,
     "least": lambda off, a, b: pl.min_horizontal(a, b),
     "insured_share": _insured_share,
@@ -661,7 +661,8 @@ class Columnar:
         refused = f.select(pl.col("__row").filter(plan["refused"]))["__row"]
         if len(over) or len(refused):       # money past a bound: those rows go per case, which refuses them
             out = pl.concat([over, refused])
-            f, payers = f.filter(~pl.col("__row").is_in(out)), payers.filter(~pl.col("__row").is_in(out))
+            keep = ~pl.col("__row").is_in(out.implode())
+            f, payers = f.filter(keep), payers.filter(keep)
         f = f.join(maps, on="__row", how="left")
         f = f.join(self._findings(f, [(i, text) for i, text in plan["findings"] if i in fired]), on="__row", how="left")
         f = f.join(self._missing(f, plan), on="__row", how="left")   # only rows with an undecided rule
