@@ -95,7 +95,8 @@ def _money(tmp: Path) -> list[tuple[str, list[str], Path | None]]:
     packs.mkdir()
     (packs / "fines.yaml").write_text("pack: fines\nversion: '1'\nparameters:\n  fine: {type: money, value: "
                                       "'999999999999999.99'}\nrules:\n" + "".join(
-                                          f"  - {{id: fines.f{i}, clause: TB-5, scope: [{{fact: collection, exists: true}}], "
+                                          f"  - {{id: fines.f{i}, clause: TB-5, "
+                                          "scope: [{fact: collection, exists: true}], "
                                           "then: {kind: fine, party: sending_station, fine_cny: {param: fine}}, "
                                           "message: {zh: x, en: x}}\n" for i in range(100)), encoding="utf-8")
     fines = _jsonl(tmp / "fines.jsonl", [json.dumps(_case(waybill=f"BX{i:08d}")).encode() for i in range(3)])
@@ -106,7 +107,7 @@ def _money(tmp: Path) -> list[tuple[str, list[str], Path | None]]:
         out.append((label, ["batch", refunds, "-o", str(tmp / f"refunds-{backend}.out.jsonl"), "--backend", backend,
                             "--chunk-size", "100000", "--statement", str(tmp / f"refunds-{backend}.out")], None))
         label = f"batch --backend {backend}: 100 fines of 999,999,999,999,999.99 a case, 3 cases"
-        SHOWN[label] = (tmp / f"fines-{backend}.out.jsonl", "")
+        SHOWN[label] = (tmp / f"fines-{backend}.out.jsonl", "")      # no verdict: its errors' first line
         out.append((label, ["batch", fines, "-o", str(tmp / f"fines-{backend}.out.jsonl"), "--backend", backend,
                             "--packs", str(packs), "--no-progress"], None))
     return out
@@ -156,6 +157,10 @@ def _shown(path: Path, prefix: str) -> str:
             if line.startswith("{"):
                 return "fines_cny " + json.dumps(json.loads(line)["fines_cny"])
             return line
+    errors = path.with_name(path.name.replace(".jsonl", ".errors.jsonl"))
+    if errors.is_file() and errors.read_text(encoding="utf-8").strip():
+        first = json.loads(errors.read_text(encoding="utf-8").splitlines()[0])
+        return f"error record: field {first['field']}, {first['message']}"
     return f"{path.name}: none"
 
 

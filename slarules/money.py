@@ -20,8 +20,9 @@ their columnar twins (batch/columnar.py, verdict/columns.py). docs/contract.md
 Why these hold with no wrapped number anywhere: one amount is under 2^63 fen
 (an Int64 column or a durable_rules integer holds it exactly); the sums of a
 verdict and of a chunk are taken in 128 bits, which no chunk can leave (fewer
-than 2^32 rows, each with at most durable_rules' 500 rules' amounts, each under
-10^17 fen: under 2^100), then checked against the verdict's bound; across chunks
+than 2^32 rows, each with at most one amount per rule, under 500 rules, each under
+10^17 fen: under 2^98; batch/columnar.py asserts it), then checked against the
+verdict's bound; across chunks
 and Spark partitions totals are Python Decimals added in `EXACT`, which never
 rounds. Money arithmetic never uses the caller's decimal context (a program that
 set `decimal.getcontext().prec = 6` must get the same verdicts): it goes through
@@ -35,10 +36,10 @@ from typing import Iterable, NamedTuple
 
 PLACES = 2                     # yuan have two decimal places: amounts are integers of fen
 ZERO = Decimal("0.00")
-CENT = Decimal("0.01")
 
-# The context of every money operation (and of the other exact decimals, below): wide enough that adding, subtracting and multiplying two
-# decimals never rounds, and any rounding would raise (Inexact) rather than pass unnoticed.
+# The context of every money operation (and of the other exact decimals, below): wide enough that
+# adding, subtracting and multiplying two decimals never rounds, and any rounding would raise
+# (Inexact) rather than pass unnoticed.
 EXACT = decimal.Context(prec=decimal.MAX_PREC, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN,
                         rounding=decimal.ROUND_HALF_UP,
                         traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow, decimal.Inexact])
@@ -74,12 +75,7 @@ CASE_FIELD = Bound("a case's money field", 10**14 - 1)            # the contract
 AMOUNT = Bound("an amount of money", 10**17 - 1)                  # a pack's value, a derived amount, a finding's
 VERDICT = Bound("a verdict's money field", 10**18 - 1)            # a payer's fines or compensation, the refunds
 BOUNDS = (CASE_FIELD, AMOUNT, VERDICT)
-
-# What makes 128-bit sums of a chunk safe (see the docstring): rows a Polars frame can hold (32-bit
-# row index) × the amounts one verdict can have (durable_rules' rule ceiling) × one amount.
-CHUNK_ROWS = 1 << 32
-AMOUNTS_PER_VERDICT = 500
-assert VERDICT.most < 1 << 63 and CHUNK_ROWS * AMOUNTS_PER_VERDICT * AMOUNT.most < 1 << 127
+assert VERDICT.most < 1 << 63          # what a verdict writes fits a signed 64-bit count of fen
 
 
 def add(a: Decimal, b: Decimal) -> Decimal:

@@ -54,8 +54,8 @@ def pack_text() -> str:
     pack = {"pack": "bounds", "version": "1", "timezone": "Asia/Shanghai",
             "description": "money at its bounds (tests/money_bounds.py)",
             "parameters": {"at_amount": {"type": "money", "value": yuan(AMOUNT.most)}},
-            "derive": {"scaled": {"fn": "times", "args": {"amount": {"fact": "collection.charged_cny"}, "factor": FACTOR}},
-                       "scaled_back": {"fn": "times", "args": {"amount": {"fact": "overcharge_cny"}, "factor": FACTOR}}},
+            "derive": {name: {"fn": "times", "args": {"amount": {"fact": fact}, "factor": FACTOR}}
+                       for name, fact in (("scaled", "collection.charged_cny"), ("scaled_back", "overcharge_cny"))},
             "rules": rules}
     return yaml.safe_dump(pack, allow_unicode=True, sort_keys=False)
 

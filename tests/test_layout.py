@@ -83,7 +83,8 @@ def test_money_maps_book_money_as_money_fields(bookings):
     maps, over = columns.money_maps(payers, VERDICT_BOUND.most)
     got = {row["__row"]: row for row in maps.iter_rows(named=True)}
     for r in sorted({r for r, _, _ in bookings}):                  # (a row with no amount > 0: no entry)
-        booked = [(w, {a: Decimal(v).scaleb(-2) for a, v in amounts.items()}) for row, w, amounts in bookings if row == r]
+        booked = [(w, {a: Decimal(v).scaleb(-2) for a, v in amounts.items()})
+                  for row, w, amounts in bookings if row == r]
         try:
             expected = money_fields(booked)
         except CaseError as exc:      # past the bound: per payer (the columnar path's), or the refunds total

@@ -137,7 +137,8 @@ def test_a_case_amount_past_its_bound_is_refused_with_its_field(engine):
     with pytest.raises(CaseError) as err:
         engine.adjudicate(case(collection={"charged_cny": "1000000000000.00"}))
     assert err.value.field == "collection.charged_cny"
-    c = case(collection={"charged_cny": "999999999999.99", "quoted_cny": "0"}, complaint=complaint(issues=["overcharge"]))
+    c = case(collection={"charged_cny": "999999999999.99", "quoted_cny": "0"},
+             complaint=complaint(issues=["overcharge"]))
     assert engine.adjudicate(c).refunds_cny == "999999999999.99"
 
 
@@ -157,6 +158,22 @@ def test_statement_totals_are_exact_at_any_size():
     assert total.stations["S"]["fines"] == money.from_fen(n * money.VERDICT.most)
     assert total.to_dict()["stations"]["S"]["refunds"] == mb.yuan(-n * money.VERDICT.most)
     assert total.station_rows()[1][0][1] == mb.yuan(n * money.VERDICT.most)
+
+
+def test_diff_totals_and_deltas_are_exact_at_any_size():
+    """`diff`'s per-payer totals (read from verdict lines) and its deltas: exact past 28 digits, whatever
+    decimal context the caller set."""
+    from slarules.tools import diff
+    big = mb.yuan(money.VERDICT.most)
+    line = json.dumps({"compensation_cny": {"network": big}}).encode()
+    totals = diff.MoneyMap("compensation_cny")
+    with decimal.localcontext(decimal.Context(prec=6)):
+        for _ in range(3):
+            totals.add(line)
+        shown = diff._amounts({"x": money.from_fen(10**30 + 1)}, {"x": totals.totals["network"]}, "x")
+    assert totals.totals == {"network": money.from_fen(3 * money.VERDICT.most)}
+    assert shown == {"base": mb.yuan(10**30 + 1), "head": mb.yuan(3 * money.VERDICT.most),
+                     "delta": mb.yuan(3 * money.VERDICT.most - 10**30 - 1)}
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -189,7 +206,8 @@ version: '1'
 derive:
   share:       # negative losses and insured values, a declared value of 0: rounding and refusal alike
     fn: insured_share
-    args: {loss: {fact: collection.charged_cny}, insured: {fact: overcharge_cny}, declared: {fact: parcel.declared_value_cny}}
+    args: {loss: {fact: collection.charged_cny}, insured: {fact: overcharge_cny},
+           declared: {fact: parcel.declared_value_cny}}
   per_ring:    # `times` by a fact, past the bound of one amount for a large charge
     fn: times
     args: {amount: {fact: share}, factor: {fact: complaint.rings}}

@@ -29,7 +29,7 @@ from .columnar_input import DAY, EARLIEST, LATEST, UNITS, US, _with, builtins, c
 from ..runtime.values import flag_key, key
 from ..runtime.chaining import chain_of
 from ..runtime.polars_backend import column_schema, expr
-from ..packs.program import Leaf, Node, Program, message_parts
+from ..packs.program import DURABLE_MAX_RULES, Leaf, Node, Program, message_parts
 from .kpi import columnar_counts
 from .statement import Statement
 from ..verdict import columns as V
@@ -128,6 +128,10 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "duration_after": lambda off, at, since: at - since,
 }
 PER_CASE = "__per_case"     # rows whose money the per-case path must judge: it refuses them, located
+# 128 bits hold any sum of a chunk: fewer than 2^32 rows (Polars' row index) × an amount per rule at
+# most × one amount (money.AMOUNT), per row, per station or over the chunk.
+SUMS = pl.Int128
+assert (1 << 32) * DURABLE_MAX_RULES * money.AMOUNT.most < 1 << 127
 
 
 AMOUNT_PLACEHOLDERS = {shown: amount for amount, shown in AMOUNTS.items()}    # {fine_cny} in a message: the fine
@@ -595,8 +599,8 @@ class Columnar:
         totals = []
         for name, amount in TOTAL.items():
             owing = [i for i, r in enumerate(self.rules) if r.kind != NOT_COVERED and getattr(r, amount) is not None]
-            totals.append((pl.sum_horizontal([pl.when(pl.col(f"__r{i}")).then(info[i][amount].cast(pl.Int128))
-                                              .otherwise(0) for i in owing]) if owing else pl.lit(0, pl.Int128))
+            totals.append((pl.sum_horizontal([pl.when(pl.col(f"__r{i}")).then(info[i][amount].cast(SUMS))
+                                              .otherwise(0) for i in owing]) if owing else pl.lit(0, SUMS))
                           .alias(f"__{name}"))
         not_covered = [pl.when(pl.col(f"__r{i}")).then(pl.concat_str(pl.lit(self.rules[i].clause + ": "),
                                                                         info[i]["message"]))
@@ -683,7 +687,7 @@ class Columnar:
 
     def _payers(self, f: pl.DataFrame, info, fired: set[int]) -> pl.DataFrame:
         """One row per reported finding: who answers for it (a compensation: its payer), its clause and amounts
-        (fen, in 128 bits: the sums of a chunk, per row or per station, cannot wrap; money.CHUNK_ROWS)."""
+        (fen, in 128 bits: SUMS, which no sum of a chunk can leave)."""
         frames = []
         lazy = f.lazy()
         for i, r in enumerate(self.rules):
@@ -693,10 +697,10 @@ class Columnar:
             who = party if info[i]["station"] is None else pl.coalesce(info[i]["station"], party)
             frames.append(lazy.filter(pl.col(f"__r{i}")).select(
                 "__row", who.alias("who"), pl.lit(r.clause).alias("clause"),
-                *[info[i][a].cast(pl.Int128).alias(a) for a in AMOUNTS]))
+                *[info[i][a].cast(SUMS).alias(a) for a in AMOUNTS]))
         if not frames:
             return pl.DataFrame(schema={"__row": pl.Int64, "who": pl.String, "clause": pl.String,
-                                        **{a: pl.Int128 for a in AMOUNTS}})
+                                        **{a: SUMS for a in AMOUNTS}})
         return pl.concat(frames).collect(optimizations=SPARSE)
 
     def _statement(self, f: pl.DataFrame, payers: pl.DataFrame, statuses, off: int) -> Statement:
