@@ -31,8 +31,9 @@ the functions here.
 from __future__ import annotations
 
 import decimal
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
 PLACES = 2                     # yuan have two decimal places: amounts are integers of fen
 ZERO = Decimal("0.00")
