@@ -22,7 +22,6 @@ from .versions import Window, articles, check_versions, not_in_force_rules, wind
 from .vocabulary import (BASE_FACTS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, FUNCTIONS, ISSUE_VALUES, LIABLE_PREFIX,
                          FactSpec, chain_spec)
 
-MAX_RULES = 400                  # pack rules, leaving room for scope rules and closers
 MAX_FIELDS = DURABLE_MAX_PROPERTIES - 10    # tested facts, leaving room for kind, stratum, sid, id
 
 DEFAULT_SEVERITY = {"classification": "info", "not_covered": "info", "warning": "warning"}
@@ -225,14 +224,27 @@ class _Compiler:
         fields = sorted({path for r in rules for leaf in walk(r.condition) for path in leaf.paths()})
         if len(fields) > MAX_FIELDS:
             self.issue(self.packs[0], (), f"the packs test {len(fields)} distinct facts; at most {MAX_FIELDS} fit")
-        if len(rules) > MAX_RULES:
-            self.issue(self.packs[0], ("rules",), f"{len(rules)} rules loaded; at most {MAX_RULES} are supported")
         raise_first(self.issues)
         infos = [PackInfo.of(f, *((w.by, w.condition()) if (w := self.windows.get(id(p))) else ()))
                  for p in self.packs for f in p.files()]      # a layered pack: its base, then its layers
-        return Program(infos, rules, derivations, self.specs, fields,
-                       1 + max((r.stratum for r in rules), default=0), sorted(self.classified),
-                       self.packs[0].model.timezone)
+        program = Program(infos, rules, derivations, self.specs, fields,
+                          1 + max((r.stratum for r in rules), default=0), sorted(self.classified),
+                          self.packs[0].model.timezone)
+        self.durable_capacity(program)
+        raise_first(self.issues)
+        return program
+
+    def durable_capacity(self, program: Program) -> None:
+        """What durable_rules cannot hold, refused here, whichever backend runs later: a Program is
+        cached and shipped to batch workers, and the single-case engine must be able to run it."""
+        from ..runtime.durable_ruleset import capacity       # not at import: it loads the runtime
+        for overflow in capacity(program):
+            if overflow.rule is None:
+                self.issue(self.packs[0], ("rules",), overflow.message, overflow.hint)
+                continue
+            pack, loc = self.rule_loc(program.rule(overflow.rule))
+            self.issue(pack, loc + (("scope",) if overflow.part == "scope" else ("id",)), overflow.message,
+                       overflow.hint)
 
     def derivations(self) -> list[Derivation]:
         pending: list[tuple[Pack, str, Any]] = []
