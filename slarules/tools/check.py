@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from ..packs.compiler import CompiledRule, Leaf, Node, Program, check_packs, compile_packs
-from ..engine import CATALOGUE_FILE, TEST_SUFFIX, Engine, default_pack_dirs, default_rules_dir, file_kind
+from ..engine import CATALOGUE_FILE, Engine, default_pack_dirs, default_rules_dir, file_kind
 from ..errors import InputError, PackError, SlaRulesError
 from ..packs.layers import apply_layers
 from ..packs.model import Issue, Pack, read_catalogue, read_pack
 from ..packs.operators import OPERATORS
-from .packtest import load_test_file, merge, read_test_file
+from .packtest import TestCase, case_issues, merge, read_test_file
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
@@ -67,8 +67,13 @@ def check(paths: list[str | Path], catalogue: str | Path | None = None,
             packs.append(pack)
         else:
             unloaded.append(f)
+    tests: list[tuple[Any, Any]] = []                  # (TestFile, Document) of each test file that loaded
     for f in files["test"]:
-        issues += read_test_file(f)[2]
+        spec, doc, found = read_test_file(f)
+        issues += found
+        if spec is not None:
+            tests.append((spec, doc))
+            issues += case_issues(spec, doc)
     used = Path(catalogue) if catalogue else next(iter(files["catalogue"]), default_rules_dir() / CATALOGUE_FILE)
     clauses, found = read_catalogue(used)
     issues += found
@@ -88,7 +93,7 @@ def check(paths: list[str | Path], catalogue: str | Path | None = None,
         except PackError as exc:
             issues.append(Issue(exc.file, exc.line, exc.column, exc.field, exc.message, "error", exc.hint))
         else:
-            issues += Analysis(engine, _seed_cases(paths), options).run()
+            issues += Analysis(engine, _seed_cases(tests), options).run()
     issues.sort(key=lambda i: (i.file, i.line or 0, i.column or 0, SEVERITY_ORDER[i.severity]))
     if unloaded:
         names = ", ".join(map(str, unloaded))
@@ -99,26 +104,28 @@ def check(paths: list[str | Path], catalogue: str | Path | None = None,
 
 
 def yaml_files(paths: list[str | Path]) -> dict[str, list[Path]]:
-    """The YAML files given or in the directories given, by kind (engine.file_kind), in order."""
+    """The YAML files given or under the directories given, by kind (engine.file_kind), each once.
+
+    A directory is read whole, its subdirectories first: they are the layers beneath it, as
+    `rules/national/` is loaded before `rules/` (engine.default_pack_dirs).
+    """
     out: dict[str, list[Path]] = {"pack": [], "catalogue": [], "test": []}
-    for p in map(Path, paths):
-        for f in sorted(p.glob("*.yaml")) if p.is_dir() else [p]:
+    seen: set[Path] = set()
+    for f in (f for p in map(Path, paths) for f in (_tree(p) if p.is_dir() else [p])):
+        if f.resolve() not in seen:
+            seen.add(f.resolve())
             out[file_kind(f)].append(f)
     return out
 
 
-def _seed_cases(paths: list[str | Path]) -> list[dict]:
-    """Cases from the pack tests beside the packs: a witness search starts from what is known."""
-    out: list[dict] = []
-    dirs = {Path(p) if Path(p).is_dir() else Path(p).parent for p in paths}
-    for d in sorted(dirs):
-        for f in sorted(d.glob("*" + TEST_SUFFIX)):
-            try:
-                spec, doc = load_test_file(f)
-            except SlaRulesError:
-                continue
-            out += [merge(spec.base, c.case) for c in spec.cases if not c.file]
-    return out
+def _tree(directory: Path) -> list[Path]:
+    subdirectories = sorted(d for d in directory.iterdir() if d.is_dir() and not d.name.startswith((".", "__")))
+    return [f for d in subdirectories for f in _tree(d)] + sorted(f for f in directory.glob("*.yaml") if f.is_file())
+
+
+def _seed_cases(tests: list[tuple[Any, Any]]) -> list[dict]:
+    """Cases from the pack tests checked with the packs: a witness search starts from what is known."""
+    return [merge(spec.base, c.case) for spec, _ in tests for c in spec.cases if isinstance(c, TestCase) and not c.file]
 
 
 class Analysis:
