@@ -267,7 +267,8 @@ class Pack:
 class Issue:
     """One problem found in a pack, located, with a hint when we can guess one.
 
-    `witness` is a concrete case showing the problem (from `slarules check`).
+    `witness` is a concrete case showing the problem, `rule` the kind of check that found it
+    (tools/check.py CHECKS); both from `slarules check`.
     """
 
     file: str | None          # None: about the whole run, not one file
@@ -278,6 +279,7 @@ class Issue:
     severity: str = "error"
     hint: str | None = None
     witness: dict | None = field(default=None, compare=False, hash=False)
+    rule: str | None = field(default=None, compare=False)
 
     def error(self) -> PackError:
         return PackError(self.message, file=self.file, line=self.line, column=self.column, field=self.field,
