@@ -16,13 +16,22 @@ import json
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any, NamedTuple
 
 from ..packs.operators import OPERATORS
-from ..packs.program import (DURABLE_MAX_EXPRESSIONS, DURABLE_MAX_JOINS, DURABLE_MAX_NEXT, DURABLE_MAX_PENDING,
-                             DURABLE_MAX_PROPERTIES, DURABLE_MAX_RULES, DURABLE_MAX_RULES_PER_TEST, Leaf, Program,
-                             walk)
-from .chaining import chain_of
+from ..packs.program import (
+    DURABLE_MAX_EXPRESSIONS,
+    DURABLE_MAX_JOINS,
+    DURABLE_MAX_NEXT,
+    DURABLE_MAX_PENDING,
+    DURABLE_MAX_PROPERTIES,
+    DURABLE_MAX_RULES,
+    DURABLE_MAX_RULES_PER_TEST,
+    Leaf,
+    Program,
+    walk,
+)
 from .evaluate import unknowable_keys
 from .values import flag_key, key
 
@@ -157,7 +166,7 @@ class Overflow(NamedTuple):
 class _Node:
     """One alpha test of durable_rules' network: (field, operator, value), what follows it, what ends on it."""
 
-    __slots__ = ("test", "next", "joins", "ends", "owner")
+    __slots__ = ("ends", "joins", "next", "owner", "test")
 
     def __init__(self, test: tuple, owner: str) -> None:
         self.test = test
@@ -207,11 +216,12 @@ class _Network:
             child = _Node(test, rule)
             self.link(node.joins, child, DURABLE_MAX_JOINS, rule, "joins")
             return child
-        child = node.next.get(test)
-        if child is None:
-            child = node.next[test] = _Node(test, rule)
-            if len(node.next) > DURABLE_MAX_NEXT:
-                self.overflows.append((rule, "next"))
+        known = node.next.get(test)
+        if known is not None:
+            return known
+        child = node.next[test] = _Node(test, rule)
+        if len(node.next) > DURABLE_MAX_NEXT:
+            self.overflows.append((rule, "next"))
         return child
 
     def link(self, joins: list[_Node], child: _Node, limit: int, rule: str, what: str) -> None:
@@ -274,7 +284,7 @@ def _together(tests: list[tuple]) -> int:
     numbers = sorted({v for values in order.values() for v in values} |
                      {v for _, v in [*equal, *unequal] if _number(v)})
     probes: list[Any] = [v for _, v in [*equal, *unequal]] + ["\0other", True, False]
-    probes += [a + (b - a) / 2 for a, b in zip(numbers, numbers[1:])]
+    probes += [a + (b - a) / 2 for a, b in pairwise(numbers)]
     if numbers:
         probes += [numbers[0] - 1, numbers[-1] + 1]
     unequal_total = sum(unequal.values())

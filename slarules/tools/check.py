@@ -85,7 +85,7 @@ def check(paths: list[str | Path], catalogue: str | Path | None = None,
     for f in files["test"]:
         spec, doc, found = read_test_file(f)
         issues += _kind(found, "schema")
-        if spec is not None:
+        if spec is not None and doc is not None:
             tests.append((spec, doc))
             issues += _kind(case_issues(spec, doc), "test-case")
     used = Path(catalogue) if catalogue else next(iter(files["catalogue"]), default_rules_dir() / CATALOGUE_FILE)

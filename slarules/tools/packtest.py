@@ -235,7 +235,10 @@ def case_under_test(spec: TestFile, doc: Document, index: int) -> Any:
     doc.where(())                     # a JSON test file's positions are found on first use
     own = ("cases", index, "case")
     sources = [own] if test.file else [own, ("base",)]
-    positions = {(): doc.where(("cases", index, "file" if test.file else "case"))}
+    positions: dict[tuple, tuple[int, int]] = {}
+    line, column = doc.where(("cases", index, "file" if test.file else "case"))
+    if line is not None:
+        positions[()] = (line, column or 1)
 
     def locate(value: Any, loc: tuple) -> None:
         at = next((doc.positions[s + loc] for s in sources if s + loc in doc.positions), None)
