@@ -49,6 +49,10 @@ class InputError(SlaRulesError):
     """A file could not be read or parsed (I/O, JSON, YAML syntax, size, aliases)."""
 
 
+class OutputError(SlaRulesError):
+    """An output could not be written or locked: names the file and says what was kept."""
+
+
 class CaseError(SlaRulesError):
     """A case does not match the contract (unknown field, wrong type, bad value)."""
 
