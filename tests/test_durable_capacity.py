@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 
-from typing import Callable
-
 import pytest
+from conftest import BASE
 
 from slarules import Engine
 from slarules.errors import EngineError, PackError
-from slarules.runtime import durable_backend as db
 from slarules.runtime import durable_ruleset as dr
 from slarules.tools.check import CheckOptions, check
-
-from conftest import BASE
 
 NO_ANALYSIS = CheckOptions(analyse=False)
 
@@ -69,7 +66,6 @@ def test_tests_pending_at_once_past_64_fail_in_durable_rules_and_are_refused(tmp
     refused(path, 0, "at most 64 pending")
     # the limit is durable_rules' own: with the check taken away, it fails on that case
     monkeypatch.setattr(dr, "capacity", lambda *args: [])
-    monkeypatch.setattr(db, "capacity", lambda *args: [])
     engine = Engine.load([path])
     assert engine.backend.run(engine.facts(heavy(1)).doc).fired == ["big.r0"]
     with pytest.raises(EngineError, match="error code: 303"):

@@ -32,7 +32,7 @@ tests/test_durable_traps.py unless named):
 - 255 properties per fact -> each stratum's fact carries only the fields its rules
   test; that and the limits of its network (a hang past 511 tests after one test,
   error 303 past 64 pending tests, ...) are checked by durable_ruleset.capacity
-  when the packs are compiled, and again when the ruleset is built;
+  when the packs are compiled, its size again when the ruleset is built;
 - background threads -> no Host at all: everything runs on the calling thread,
   and calls are serialised with a lock, so many threads may share one backend;
 - the definition dict is mutated on registration (by the Host) -> it is only
@@ -53,7 +53,7 @@ from .backend import RunResult
 from ..errors import EngineError, PackError
 from ..packs.program import Program
 from .chaining import chain_of
-from .durable_ruleset import CLOSE as _CLOSE, RULE as _RULE, SCOPE as _SCOPE, capacity, ruleset
+from .durable_ruleset import CLOSE as _CLOSE, RULE as _RULE, SCOPE as _SCOPE, ruleset, size
 from .durable_ruleset import expression  # noqa: F401 - the expressions it is given (benchmarks, tests)
 from .values import fact_plan, key  # noqa: F401 - `key`: the field names its facts carry (tests)
 
@@ -111,11 +111,11 @@ class DurableBackend:
 
     # -- compile -----------------------------------------------------------------------
     def _build_definition(self) -> dict:
-        """The ruleset (durable_ruleset.ruleset), refused with a located PackError past durable_rules' limits
-        (the compiler refuses those packs first; a Program from elsewhere is checked again here)."""
+        """The ruleset (durable_ruleset.ruleset). The compiler refused packs past durable_rules' limits;
+        the cheap ones, on the ruleset's size, are checked again here (a located PackError)."""
         program = self.program
         rules = ruleset(program)
-        for overflow in capacity(program, rules):
+        for overflow in size(program, rules):
             file, line = (program.rule(overflow.rule).location if overflow.rule else
                           (program.rules[0].location if program.rules else (None, None)))
             raise PackError(overflow.message, file=file, line=line if overflow.rule else None,

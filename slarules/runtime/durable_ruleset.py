@@ -121,18 +121,19 @@ def ruleset(program: Program) -> Ruleset:
     # deadline needs none. Keyed by the expression, not the tree: two rules' equal scopes written on
     # different lines are one scope.
     scopes: dict[tuple[int, str, tuple[str, ...] | None], list[str]] = {}
-    out.always_in_scope = frozenset(r.id for r in program.rules if expression(r.scope) is None)
+    scope_of = {r.id: expression(r.scope) for r in program.rules}
+    out.always_in_scope = frozenset(rule for rule, expr in scope_of.items() if expr is None)
     for r in program.rules:
         if r.id in out.always_in_scope:
             continue
         unknowable = None if r.deadline is not None else unknowable_keys(r.when)
         if unknowable != ():
-            scope = json.dumps(expression(r.scope), sort_keys=True)
+            scope = json.dumps(scope_of[r.id], sort_keys=True)
             scopes.setdefault((r.stratum, scope, unknowable), []).append(r.id)
     by_id = {r.id: r for r in program.rules}
     for n, ((stratum, _, unknowable), ids) in enumerate(scopes.items()):
         cond = [{"kind": "case"}, {"stratum": stratum}]
-        expr = expression(by_id[ids[0]].scope)
+        expr = scope_of[ids[0]]
         if expr is not None:
             cond.append(expr)
         if unknowable:           # `$or` fires once per true branch: in_scope is a set
@@ -152,6 +153,23 @@ def ruleset(program: Program) -> Ruleset:
 
 
 # -- capacity ---------------------------------------------------------------------------------
+
+
+def size(program: Program, rules: Ruleset) -> list[Overflow]:
+    """The limits on the ruleset as a whole: how many rules, how many fields a stratum's fact carries."""
+    out: list[Overflow] = []
+    if len(rules.definition) > DURABLE_MAX_RULES:
+        out.append(Overflow(None, "when", f"these packs need {len(rules.definition)} durable_rules rules "
+                            f"({len(program.rules)} rules, {rules.scopes} distinct scopes, {program.strata} strata); "
+                            f"durable_rules holds at most {DURABLE_MAX_RULES}", "split the packs between engines"))
+    for stratum, fields in enumerate(rules.tested):
+        if len(fields) + FACT_OVERHEAD > DURABLE_MAX_PROPERTIES:
+            first = next((r.id for r in program.rules if r.stratum == stratum), None)
+            out.append(Overflow(first, "when", f"stratum {stratum} of these packs tests {len(fields)} facts; a "
+                                f"durable_rules fact holds at most {DURABLE_MAX_PROPERTIES - FACT_OVERHEAD}",
+                                "split the packs between engines"))
+    return out
+
 
 
 class Overflow(NamedTuple):
@@ -263,8 +281,8 @@ def _together(tests: list[tuple]) -> int:
     A field holds values of one type (facts are typed), so an order test with a number is
     passed by numbers only; equality is by value, 1 and 1.0 alike, never True and 1.
     """
-    if not tests:
-        return 0
+    if len(tests) < 2:
+        return len(tests)
     always = 0
     equal: Counter[Any] = Counter()
     unequal: Counter[Any] = Counter()
@@ -324,9 +342,10 @@ def capacity(program: Program, rules: Ruleset | None = None) -> list[Overflow]:
 
     The limits (packs/program.py) were measured on durable_rules 2.0.28; past them it hangs
     registering or asserting, fires an action no rule matched, or fails some cases only.
+    The compiler asks this (tens of ms: the network is walked); a backend asks `size` only.
     """
     rules = rules or ruleset(program)
-    out: list[Overflow] = []
+    out = size(program, rules)
 
     def pack_rule(name: str) -> tuple[str | None, str]:
         what, payload = rules.actions[name]
@@ -337,18 +356,9 @@ def capacity(program: Program, rules: Ruleset | None = None) -> list[Overflow]:
         return None, "when"
 
     split = "split the packs between engines, or name part of the conditions as a derived fact"
-    if len(rules.definition) > DURABLE_MAX_RULES:
-        out.append(Overflow(None, "when", f"these packs need {len(rules.definition)} durable_rules rules "
-                            f"({len(program.rules)} rules, {rules.scopes} distinct scopes, {program.strata} strata); "
-                            f"durable_rules holds at most {DURABLE_MAX_RULES}", "split the packs between engines"))
-    for stratum, fields in enumerate(rules.tested):
-        if len(fields) + FACT_OVERHEAD > DURABLE_MAX_PROPERTIES:
-            first = next((r.id for r in program.rules if r.stratum == stratum), None)
-            out.append(Overflow(first, "when", f"stratum {stratum} of these packs tests {len(fields)} facts; a "
-                                f"durable_rules fact holds at most {DURABLE_MAX_PROPERTIES - FACT_OVERHEAD}",
-                                "split the packs between engines"))
     network = _Network()
     for name, spec in rules.definition.items():
+
         expr = spec["all"][0]["m"]
         rule, part = pack_rule(name)
         if _expressions(expr) >= DURABLE_MAX_EXPRESSIONS:
