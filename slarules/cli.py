@@ -33,7 +33,8 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     if only in (None, "check"):
         c = sub.add_parser("check", help="validate packs and analyse them together: every problem at once, "
                            "with file:line:col, severity and a hint; conflicts and dead rules with witness cases")
-        c.add_argument("paths", nargs="*", metavar="PACK", help="pack files or directories (default: the shipped packs)")
+        c.add_argument("paths", nargs="*", metavar="PACK", help="pack, catalogue and pack-test files, or directories "
+                       "(read with their subdirectories; default: the shipped packs)")
         c.add_argument("--catalogue", metavar="FILE", help="clause catalogue (default: clauses.yaml beside the packs, "
                        "else the shipped one)")
         c.add_argument("--strict", action="store_true", help="warnings fail too")
