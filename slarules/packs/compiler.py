@@ -12,16 +12,47 @@ import re
 from pathlib import Path
 from typing import Any
 
-from . import types as T
 from ..errors import PackError
-from .operators import OPERATORS
+from . import types as T
 from .layers import apply_layers
-from .model import (FORMATS, PARAM_PLACEHOLDER, SPECIAL_PLACEHOLDERS, AllOf, AnyOf, Compare, FactRef, Issue, Pack,
-                   ParamRef, did_you_mean, raise_first)
-from .program import DURABLE_MAX_PROPERTIES, PLACEHOLDER, Amount, CompiledRule, Derivation, Leaf, Node, PackInfo, Program, walk  # noqa: F401
+from .model import (
+    FORMATS,
+    PARAM_PLACEHOLDER,
+    SPECIAL_PLACEHOLDERS,
+    AllOf,
+    AnyOf,
+    Compare,
+    FactRef,
+    Issue,
+    Pack,
+    ParamRef,
+    did_you_mean,
+    raise_first,
+)
+from .operators import OPERATORS
+from .program import (
+    DURABLE_MAX_PROPERTIES,
+    PLACEHOLDER,
+    Amount,
+    CompiledRule,
+    Derivation,
+    Leaf,
+    Node,
+    PackInfo,
+    Program,
+    walk,
+)
 from .versions import Window, articles, check_versions, not_in_force_rules, window_of
-from .vocabulary import (BASE_FACTS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, FUNCTIONS, ISSUE_VALUES, LIABLE_PREFIX,
-                         FactSpec, chain_spec)
+from .vocabulary import (
+    BASE_FACTS,
+    CHAIN_LEVEL,
+    CLASSIFICATION_PREFIX,
+    FUNCTIONS,
+    ISSUE_VALUES,
+    LIABLE_PREFIX,
+    FactSpec,
+    chain_spec,
+)
 
 MAX_FIELDS = DURABLE_MAX_PROPERTIES - 10    # tested facts, leaving room for kind, stratum, sid, id
 
@@ -69,8 +100,8 @@ class _Compiler:
         self.specs: dict[str, FactSpec] = dict(BASE_FACTS)
         self.classified = {r.then.classify for p in packs for r in p.model.rules if r.then.classify}
         for name in self.classified:
-            self.specs[CLASSIFICATION_PREFIX + name] = chain_spec(CLASSIFICATION_PREFIX + name)
-        self.specs[CHAIN_LEVEL] = chain_spec(CHAIN_LEVEL)
+            self.specs[CLASSIFICATION_PREFIX + name] = chain_spec(CLASSIFICATION_PREFIX + name)  # type: ignore[assignment]  # a chain name
+        self.specs[CHAIN_LEVEL] = chain_spec(CHAIN_LEVEL)  # type: ignore[assignment]  # a chain name
 
     # -- reporting ---------------------------------------------------------------------
     def issue(self, pack: Pack, loc: tuple, message: str, hint: str | None = None, severity: str = "error"):
@@ -238,7 +269,7 @@ class _Compiler:
     def durable_capacity(self, program: Program) -> None:
         """What durable_rules cannot hold, refused here, whichever backend runs later: a Program is
         cached and shipped to batch workers, and the single-case engine must be able to run it."""
-        from ..runtime.durable_ruleset import capacity       # not at import: it loads the runtime
+        from ..runtime.durable_ruleset import capacity  # not at import: it loads the runtime
         for overflow in capacity(program):
             if overflow.rule is None:
                 self.issue(self.packs[0], ("rules",), overflow.message, overflow.hint)
@@ -434,7 +465,7 @@ class _Compiler:
         for name, windows in sorted(by_name.items()):
             rules.extend(r for r in not_in_force_rules(name, windows) if r.id not in own)
 
-    def deadline(self, pack: Pack, d, loc: tuple):
+    def deadline(self, pack: Pack, d, loc: tuple) -> tuple[str, str, str] | None:
         ok = True
         for part in ("due", "actual"):
             path = getattr(d, part)
@@ -578,10 +609,10 @@ def stray_braces(template: str, facts: bool = True) -> list[str]:
     end = 0
     for i, ch in enumerate(template):
         if ch in "{}" and i >= end and i not in covered:
-            m = _STRAY.match(template, i)
-            assert m is not None        # it starts with the brace at i
-            out.append(m.group(0))
-            end = m.end()
+            stray = _STRAY.match(template, i)
+            assert stray is not None        # it starts with the brace at i
+            out.append(stray.group(0))
+            end = stray.end()
     return out
 
 

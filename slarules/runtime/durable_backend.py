@@ -45,16 +45,22 @@ import json
 import threading
 from typing import Any
 
+import durable_rules_engine as _c  # durable_rules' C core (the `durable` package's own import)
 import msgspec
-import durable_rules_engine as _c     # durable_rules' C core (the `durable` package's own import)
 from durable import engine as _durable
 
-from .backend import RunResult
 from ..errors import EngineError, PackError
 from ..packs.program import Program
+from .backend import RunResult
 from .chaining import chain_of
-from .durable_ruleset import CLOSE as _CLOSE, RULE as _RULE, SCOPE as _SCOPE, ruleset, size
-from .durable_ruleset import expression  # noqa: F401 - the expressions it is given (benchmarks, tests)
+from .durable_ruleset import (
+    CLOSE as _CLOSE,
+    RULE as _RULE,
+    SCOPE as _SCOPE,
+    expression,  # noqa: F401 - the expressions it is given (benchmarks, tests)
+    ruleset,
+    size,
+)
 from .values import fact_plan, key  # noqa: F401 - `key`: the field names its facts carry (tests)
 
 _names = itertools.count()
@@ -71,14 +77,14 @@ def _fact_text(fact: dict[str, Any]) -> str:
     """
     try:
         return _msgspec_encode(fact).decode()
-    except Exception:
+    except Exception:  # noqa: BLE001  # msgspec cannot encode it: json can
         return _dumps(fact)
 
 
 class _QuietHost(_durable.Host):
     """A Host that never starts its dispatch threads (benchmarks/run.py's naive contender uses it)."""
 
-    def _run(self) -> None:  # noqa: D401 - durable hook
+    def _run(self) -> None:
         return None
 
 
@@ -132,7 +138,7 @@ class DurableBackend:
         """A fresh ruleset (after an error the old one may hold stale facts; it is left alone)."""
         try:
             self._handle = _c.create_ruleset(f"slarules_{next(_names)}", self._definition_text)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  # durable raises plain Exceptions from C
             raise self._refused(exc) from None
 
     def _refused(self, exc: Exception) -> Exception:
@@ -144,7 +150,7 @@ class DurableBackend:
         for name, spec in self._definition.items():
             try:
                 _c.delete_ruleset(_c.create_ruleset(f"slarules_probe_{next(_names)}", _dumps({name: spec})))
-            except Exception:
+            except Exception:  # noqa: BLE001  # durable raises plain Exceptions from C
                 what, payload = self._actions[name]
                 if what == _CLOSE:
                     continue
@@ -218,7 +224,7 @@ class DurableBackend:
                         if payload not in fired:      # an `$or` fires once per true branch
                             fired.append(payload)
                     elif what == _SCOPE:
-                        run.in_scope.update(payload)
+                        run.in_scope.update(payload)   # type: ignore[union-attr]  # a set: made above
                     else:
                         self._close(payload, run)
                         if payload + 1 < strata:      # chain: the next stratum fires in this same loop
@@ -234,7 +240,7 @@ class DurableBackend:
                     code, _ = retract(handle, f'{{"sid":"{_SID}","id":"{ident}"}}')
                     if code:
                         raise EngineError(f"durable_rules answered {code} to a retraction")
-            except Exception as exc:       # durable raises plain Exceptions from C; ours are EngineErrors
+            except Exception as exc:  # noqa: BLE001 # durable raises plain Exceptions from C; ours are EngineErrors
                 failure = exc.message if isinstance(exc, EngineError) else f"durable_rules failed: {exc!r}"
             if failure is not None:
                 self._open()   # start from a clean ruleset; the old one may hold stale facts

@@ -18,13 +18,14 @@ Witnesses come from `witness.WitnessSearch` and are confirmed by the engine.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..packs.compiler import CompiledRule, Leaf, Node, Program, check_packs, compile_packs
 from ..engine import CATALOGUE_FILE, Engine, default_pack_dirs, default_rules_dir, file_kind
 from ..errors import InputError, PackError, SlaRulesError
+from ..packs.compiler import CompiledRule, Leaf, Node, Program, check_packs, compile_packs
 from ..packs.layers import apply_layers
 from ..packs.model import Issue, Pack, read_catalogue, read_pack
 from ..packs.operators import OPERATORS
@@ -54,7 +55,7 @@ class CheckOptions:
     seed: int = 0
 
 
-def check(paths: list[str | Path], catalogue: str | Path | None = None,
+def check(paths: Sequence[str | Path], catalogue: str | Path | None = None,
           options: CheckOptions | None = None) -> list[Issue]:
     """All issues in the files under `paths`, errors first within each file, in file order.
 
@@ -100,10 +101,11 @@ def check(paths: list[str | Path], catalogue: str | Path | None = None,
     issues += meaning
     issues += _kind(apply_layers(packs, complete=not unloaded).changes, "layer")
     if packs and options.analyse and not unloaded and not any(i.severity == "error" for i in meaning):
+        assert clauses is not None      # else `unloaded` names the catalogue
         program = compile_packs(packs, clauses)
         engine = Engine(program, clauses)
         try:
-            engine.backend        # durable_rules builds the ruleset: it has limits of its own (31 tests a rule)
+            engine.backend  # noqa: B018  # durable_rules builds the ruleset: it has limits of its own (31 tests a rule)
         except PackError as exc:
             issues.append(Issue(exc.file, exc.line, exc.column, exc.field, exc.message, "error", exc.hint,
                                 rule="meaning"))
@@ -124,7 +126,7 @@ def _kind(issues: list[Issue], rule: str) -> list[Issue]:
     return [i if i.rule else replace(i, rule=rule) for i in issues]
 
 
-def yaml_files(paths: list[str | Path]) -> dict[str, list[Path]]:
+def yaml_files(paths: Sequence[str | Path]) -> dict[str, list[Path]]:
     """The YAML files given or under the directories given, by kind (engine.file_kind), each once.
 
     A directory is read whole, its subdirectories first: they are the layers beneath it, as
@@ -216,7 +218,7 @@ class Analysis:
                 shared = sorted(set(a.harms) & set(b.harms))
                 if not shared or a.party == b.party or self.ordered(a, b):
                     continue
-                witness = self.search.find(lambda fired, findings: a.id in findings and b.id in findings)
+                witness = self.search.find(lambda fired, findings: a.id in findings and b.id in findings)  # noqa: B023
                 witness = self.confirmed(witness, (a.id, b.id))
                 if witness is None:
                     continue
@@ -298,7 +300,7 @@ def _compatible(a: Leaf, b: Leaf) -> bool:
 
 def _passes(v: Any, leaf: Leaf) -> bool:
     try:
-        return OPERATORS[leaf.op].compare(v, leaf.value)
+        return OPERATORS[leaf.op].compare(v, leaf.value)    # type: ignore[misc]  # not `exists`: _compatible took it
     except TypeError:
         return True
 
