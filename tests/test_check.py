@@ -342,3 +342,9 @@ def test_github_annotations(packs, capsys, monkeypatch):
     assert render_github([issue]).splitlines()[0] == \
         "::warning file=a%2Cb%3Ac.yaml,line=3,col=5,title=slarules dead-rule::50%25 of%0Ait"
     assert render_github([Issue(None, None, None, None, "x", "info")]).startswith("::notice title=slarules meaning::x")
+
+
+def test_a_directory_is_read_whole_once_even_through_a_link_back_up(packs):
+    (packs / "national" / "up").symlink_to("..", target_is_directory=True)
+    issues = check([packs, packs / "national"], options=CheckOptions(analyse=False))
+    assert issues == []                                   # each file once: no pack "loaded twice"

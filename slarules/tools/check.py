@@ -141,9 +141,13 @@ def yaml_files(paths: Sequence[str | Path]) -> dict[str, list[Path]]:
     return out
 
 
-def _tree(directory: Path) -> list[Path]:
-    subdirectories = sorted(d for d in directory.iterdir() if d.is_dir() and not d.name.startswith((".", "__")))
-    return [f for d in subdirectories for f in _tree(d)] + sorted(f for f in directory.glob("*.yaml") if f.is_file())
+def _tree(directory: Path, seen: frozenset[Path] = frozenset()) -> list[Path]:
+    """The YAML files of `directory`, after its subdirectories' (hidden ones and a link back up skipped)."""
+    seen = seen | {directory.resolve()}
+    subdirectories = sorted(d for d in directory.iterdir()
+                            if d.is_dir() and not d.name.startswith((".", "__")) and d.resolve() not in seen)
+    return ([f for d in subdirectories for f in _tree(d, seen)] +
+            sorted(f for f in directory.glob("*.yaml") if f.is_file()))
 
 
 def _seed_cases(tests: list[tuple[Any, Any]]) -> list[dict]:
