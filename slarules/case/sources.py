@@ -41,6 +41,17 @@ class Document:
     positions: dict[Loc, tuple[int | None, int | None]] = field(default_factory=dict)
     text: str | None = field(default=None, repr=False)     # JSON source, positions not yet found
 
+    def all_positions(self) -> dict[Loc, tuple[int | None, int | None]]:
+        """The position of every key and item, for a caller that locates each value of a document
+        (a pack test's case): YAML has them all; JSON text is read once more, as YAML, to find them."""
+        if self.text is not None:
+            try:
+                self.positions.update(parse_yaml(self.text, self.file).positions)
+            except (InputError, RecursionError):
+                pass
+            self.text = None
+        return self.positions
+
     def where(self, loc: Loc) -> tuple[int | None, int | None]:
         """Line and column of `loc`, or of its nearest ancestor we know."""
         loc = tuple(loc)
