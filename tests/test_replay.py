@@ -113,17 +113,17 @@ def test_a_crash_midway_leaves_the_log_untouched_and_the_resume_logs_each_decisi
     assert log.read_bytes() == b""
     monkeypatch.setattr(batch_module, "adjudicate_chunk", real)
 
-    real_append = decisions.append_atomically
+    real_append = batch_module.append_whole
 
     def killed_while_appending(path, chunks):      # half the lines written, then the process dies
         data = b"".join(c.read_bytes() if isinstance(c, Path) else c for c in chunks)
         with open(path, "ab") as f:
             f.write(data[:len(data) // 2])
         raise RuntimeError("killed")
-    monkeypatch.setattr(decisions, "append_atomically", killed_while_appending)
+    monkeypatch.setattr(batch_module, "append_whole", killed_while_appending)
     with pytest.raises(RuntimeError):
         run_batch(engine, str(cases_file), str(tmp_path / "again.jsonl"), opts(decision_log=str(log)))
-    monkeypatch.setattr(decisions, "append_atomically", real_append)
+    monkeypatch.setattr(batch_module, "append_whole", real_append)
     summary = run_batch(engine, str(cases_file), str(tmp_path / "again.jsonl"), opts(decision_log=str(log)))
     assert summary.resumed_from > 0
     assert log.read_bytes() == whole.read_bytes()
