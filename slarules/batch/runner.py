@@ -391,7 +391,7 @@ class Batch:
 
     def _save_checkpoint(self, state: dict) -> None:
         write_atomically(self.checkpoint, json.dumps(state, ensure_ascii=False).encode("utf-8"),
-                         kept="the checkpoint is as it was before")
+                         kept=None)     # `run` says what the checkpoint on disk keeps
 
     def kept(self) -> str:
         """What this run leaves for the next, as found on disk: never more than is there."""
@@ -533,7 +533,7 @@ class Batch:
                     if self.out_fmt == "jsonl":
                         out.append_file(Path(result["part"]))
                     err.write(result["errors"])
-                    if result["decisions"]:
+                    if result["decisions"] and log is not None:
                         log.append_file(Path(result["decisions"]))
                     statement.merge(Statement.from_dict(result["statement"]))
                     state.update(position=result["position"], chunks=result["index"],
@@ -613,27 +613,27 @@ class Batch:
             with writing(self.errors):
                 commit_file(self.errors_partial, self.errors, sync_first=True)
         if self.log is not None:
-            self._append_log(log_size)
+            self._append_log(self.log, log_size)
 
-    def _append_log(self, log_size: int | None) -> None:
+    def _append_log(self, log: Path, log_size: int | None) -> None:
         """The run's decisions onto the log, once: a finish cut short and run again neither loses
         nor repeats them, and never cuts away records another writer appended since."""
         if not self.log_partial.exists():        # appended by the finish that was cut short
             return
-        if log_size is not None and self.log.exists() and self.log.stat().st_size > log_size:
-            found = _compare_tail(self.log, log_size, self.log_partial)
+        if log_size is not None and log.exists() and log.stat().st_size > log_size:
+            found = _compare_tail(log, log_size, self.log_partial)
             if found == "whole":                 # appended whole before the finish was cut short
                 with writing(self.log_partial):
                     self.log_partial.unlink()
                 return
             if found != "part":
                 raise OutputError("the decision log changed past this run's start of it, and this run's records "
-                                  "there are cut short", file=str(self.log),
+                                  "there are cut short", file=str(log),
                                   hint=f"its first {log_size:,} bytes are as they were; this run's records are in "
                                   f"{self.log_partial}")
-            with writing(self.log):          # the cut-short append, and nothing after it
-                os.truncate(self.log, log_size)
-        append_whole(self.log, [self.log_partial])
+            with writing(log):          # the cut-short append, and nothing after it
+                os.truncate(log, log_size)
+        append_whole(log, [self.log_partial])
         with writing(self.log_partial):
             self.log_partial.unlink()
 

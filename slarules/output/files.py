@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, Self
 
 from ..errors import OutputError
 
@@ -102,7 +102,7 @@ def atomic_file(final: str | Path, kept: str = "the file is as it was before") -
         raise
 
 
-def write_atomically(final: str | Path, data: bytes, kept: str = "the file is as it was before") -> None:
+def write_atomically(final: str | Path, data: bytes, kept: str | None = "the file is as it was before") -> None:
     """`final` holds `data` afterwards, or is as it was: never part of it.
 
     Written through the descriptor (`os.write`), so nothing is left in a buffer and a failure of
@@ -206,7 +206,7 @@ class Appender:
             os.close(self.fd)
             self.fd = -1
 
-    def __enter__(self) -> Appender:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, Self
 
 from ..errors import Interrupted
 
@@ -30,7 +30,7 @@ class Stopping:
         self._raised = False
         self._saved: dict[int, Any] = {}
 
-    def __enter__(self) -> Stopping:
+    def __enter__(self) -> Self:
         if threading.current_thread() is threading.main_thread():
             for number in SIGNALS:
                 self._saved[number] = signal.signal(number, self._handle)

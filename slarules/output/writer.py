@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from ..errors import OutputError
 from .lock import OutputLock, command_line
@@ -176,7 +177,7 @@ class Outputs:
                               hint="give a folder this user can write to")
 
     # -- holding ------------------------------------------------------------------------------
-    def acquire(self) -> Outputs:
+    def acquire(self) -> Self:
         """Check, then lock the final outputs (refused at once if another run holds any)."""
         self.check()
         lock = OutputLock(self.finals, self.command)
@@ -190,7 +191,7 @@ class Outputs:
             self._lock.release()
             self._lock = None
 
-    def __enter__(self) -> Outputs:
+    def __enter__(self) -> Self:
         return self.acquire()
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
@@ -198,9 +199,9 @@ class Outputs:
         self.release()
 
     def _remove_stale_temporaries(self) -> None:
-        """Temporaries a killed run left beside the final outputs (`.NAME.PID.tmp`): nobody else can
-        be writing them while this run holds the lock."""
-        for final in self.finals:
+        """Temporaries a killed run left beside its files (`.NAME.PID.tmp`, output/files.py): nobody
+        else can be writing them while this run holds the lock."""
+        for final in (d.path for d in self.declared if d.kind != FOLDER):
             try:
                 stale: Iterable[Path] = list(final.parent.glob(f".{_glob_escape(final.name)}.*.tmp"))
             except OSError:

@@ -453,6 +453,7 @@ def _write_sorted(combined, kind: str, target: Path, fmt: str, parts: Path | Non
                     block = []
             out.write(b"".join(block))
         return
+    assert parts is not None, "Parquet goes to numbered parts"
     with writing(parts):
         if parts.exists():
             shutil.rmtree(parts)
