@@ -157,18 +157,17 @@ def test_working_names_belong_to_one_final_output_only():
 def test_a_folder_of_outputs_may_hold_the_input_but_a_working_folder_may_not(tmp_path):
     source = tmp_path / "cases.jsonl"
     source.write_text("{}\n")
-    outputs = Outputs({"the input": source})
-    outputs.folder("the statement", tmp_path, STATEMENT_FILES)
-    outputs.check()
-    outputs.work("the parts", tmp_path, ".parts", folder=True)
-    outputs.check()
-    tricky = Outputs({"the input": source})
-    tricky.work("the parts", tmp_path / "x", ".parts", folder=True)
-    (tmp_path / "x.parts").mkdir()
-    source.rename(tmp_path / "x.parts" / "cases.jsonl")
-    tricky.inputs["the input"] = tmp_path / "x.parts" / "cases.jsonl"
+    beside = Outputs({"the input": source})
+    beside.folder("the statement", tmp_path, STATEMENT_FILES)       # --statement . beside the cases: fine
+    beside.check()
+    (tmp_path / "v.jsonl.parts").mkdir()
+    inside = source.rename(tmp_path / "v.jsonl.parts" / "cases.jsonl")
+    removed = Outputs({"the input": inside})
+    removed.work("the parts", removed.file("the output", tmp_path / "v.jsonl"), ".parts", folder=True)
     with pytest.raises(OutputError, match="is a folder holding the input"):
-        tricky.check()
+        removed.check()
+    with pytest.raises(ValueError):             # a working file is named after a declared final output
+        Outputs().work("the parts", tmp_path / "v.jsonl", ".parts", folder=True)
 
 
 def test_a_killed_run_s_temporaries_are_removed_by_the_next_holder(engine, small, tmp_path):

@@ -97,9 +97,9 @@ class Outputs:
 
     def work(self, label: str, owner: str | Path, suffix: str, folder: bool = False) -> Path:
         """A working file named after the final output `owner`, covered by its lock."""
-        if suffix not in WORK_SUFFIXES:
-            raise ValueError(f"{suffix} is not one of WORK_SUFFIXES")     # a slip in slarules, not in input
         owner = Path(owner)
+        if suffix not in WORK_SUFFIXES or owner not in self.finals:     # a slip in slarules, not in input:
+            raise ValueError(f"{owner}{suffix} is not named after a final output by one of WORK_SUFFIXES")
         return self._declare(label, owner.with_name(owner.name + suffix), FOLDER if folder else FILE, WORK)
 
     def _declare(self, label: str, path: str | Path, kind: str, role: str) -> Path:
