@@ -6,6 +6,11 @@ traceback and a service can return it to its caller as is.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .packs.model import Issue
+
 
 class SlaRulesError(Exception):
     """Root of every error slarules raises on purpose."""
@@ -59,6 +64,8 @@ class CaseError(SlaRulesError):
 
 class PackError(SlaRulesError):
     """A rule pack is malformed or inconsistent (schema, fact paths, types, precedence)."""
+
+    issues: list[Issue]     # every problem, when packs.model.raise_first raised it
 
 
 class ClusterError(SlaRulesError):

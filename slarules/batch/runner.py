@@ -26,17 +26,24 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import io as batch_io
-from ..runtime.backend import BACKENDS
 from ..errors import EngineError, InputError, Interrupted, OutputError, SlaRulesError
-from ..output.files import (Appender, append_whole, commit as commit_file, fsync_dir, write_atomically, write_file,
-                            writing)
+from ..output.files import (
+    Appender,
+    append_whole,
+    commit as commit_file,
+    fsync_dir,
+    write_atomically,
+    write_file,
+    writing,
+)
 from ..output.stopping import Stopping
 from ..output.writer import Outputs
+from ..runtime.backend import BACKENDS
+from . import io as batch_io
 from .progress import Progress
 from .statement import STATEMENT_FILES, Statement
 
@@ -205,7 +212,7 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
     for number, payload in rows:
         try:
             data = batch_io.decode_line(payload, source, number, engine.limits) if raw else payload
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  # a bad row is rejected with its error, the batch goes on
             reject(number, exc, None)
             continue
         datas.append((number, data))
@@ -220,7 +227,7 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
                 statement.add(facts, outcome)
             else:
                 statement.verdicts += 1
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  # a bad row is rejected with its error, the batch goes on
             reject(number, exc, data)
         else:
             verdicts.append((number, line))
@@ -267,7 +274,7 @@ def _in_columns(engine, rows, *, raw: bool, as_of: str | None, now: str, lang: s
 
 def instant_now() -> str:
     """The instant that stands for "now" in a whole run, to the second, as ISO 8601 UTC."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def decision_lines(rows, verdicts: list[tuple[int, str]], lang: str) -> list[tuple[int, bytes]]:
@@ -285,7 +292,7 @@ def decision_lines(rows, verdicts: list[tuple[int, str]], lang: str) -> list[tup
 
 def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, Any]:
     """Verdicts and error records of one chunk, in row order, plus its statement."""
-    rows = chunk.rows.read(_engine.limits.case_bytes) if isinstance(chunk.rows, batch_io.LineRange) else chunk.rows
+    rows = chunk.rows.read(_engine.limits.case_bytes) if isinstance(chunk.rows, batch_io.LineRange) else chunk.rows  # type: ignore[union-attr]  # set before any chunk
     done = adjudicate_rows(_engine, rows, source=job["input"], raw=job["input_format"] != "parquet",
                            as_of=job["as_of"], now=job["now"], lang=job["lang"], backend=job["backend"],
                            totals=job.get("totals", True))
@@ -295,7 +302,7 @@ def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, An
         write_file(decisions, b"".join(line for _, line in decision_lines(rows, done.verdicts, job["lang"])))
     part = Path(job["parts"]) / f"{chunk.index:09d}.{job['output_format']}"
     if job["output_format"] == "parquet":
-        import msgspec        # reads our own verdict JSON back into the same dicts as json.loads, faster
+        import msgspec  # reads our own verdict JSON back into the same dicts as json.loads, faster
         decode = msgspec.json.Decoder().decode
         docs = [decode(line) for _, line in done.verdicts]
         batch_io.write_parquet_part(part, docs)

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from ..errors import OutputError
 
@@ -50,8 +51,8 @@ class OutputLock:
         self.command = command
         self._held: list[object] = []
 
-    def acquire(self) -> OutputLock:
-        from filelock import FileLock, Timeout      # lazily: a single case never writes files
+    def acquire(self) -> Self:
+        from filelock import FileLock, Timeout  # lazily: a single case never writes files
 
         holder = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
                              "since": time.time()})
@@ -89,7 +90,7 @@ class OutputLock:
         while self._held:
             self._held.pop().release()      # type: ignore[attr-defined]
 
-    def __enter__(self) -> OutputLock:
+    def __enter__(self) -> Self:
         return self.acquire()
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
