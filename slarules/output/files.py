@@ -78,19 +78,12 @@ def commit(tmp: str | Path, final: str | Path, sync_first: bool = False) -> None
 
 
 @contextmanager
-def atomic_file(final: str | Path, kept: str = "the file is as it was before") -> Iterator[BinaryIO]:
-    """Yield a binary file that becomes `final` only when the block ends without error.
-
-    On any failure the temporary is removed, `final` is untouched and an OSError becomes an
-    OutputError naming `final` with `kept` as its hint.
-    """
-    final = Path(final)
+def _replacing(final: str | Path, kept: str | None) -> Iterator[Path]:
+    """Yield the temporary to write `final`'s new bytes to (and fsync); renamed over `final` when the
+    block ends without error, else removed, with an OSError made an OutputError naming `final`."""
     tmp = temporary_beside(final)
     try:
-        with open(tmp, "wb") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
+        yield tmp
         commit(tmp, final)
     except BaseException as exc:
         try:
@@ -100,6 +93,19 @@ def atomic_file(final: str | Path, kept: str = "the file is as it was before") -
         if isinstance(exc, OSError):
             raise io_failure(final, exc, kept) from None
         raise
+
+
+@contextmanager
+def atomic_file(final: str | Path, kept: str = "the file is as it was before") -> Iterator[BinaryIO]:
+    """Yield a binary file that becomes `final` only when the block ends without error.
+
+    On any failure the temporary is removed, `final` is untouched and an OSError becomes an
+    OutputError naming `final` with `kept` as its hint.
+    """
+    with _replacing(final, kept) as tmp, open(tmp, "wb") as out:
+        yield out
+        out.flush()
+        os.fsync(out.fileno())
 
 
 def write_atomically(final: str | Path, data: bytes, kept: str | None = "the file is as it was before") -> None:
@@ -108,23 +114,13 @@ def write_atomically(final: str | Path, data: bytes, kept: str | None = "the fil
     Written through the descriptor (`os.write`), so nothing is left in a buffer and a failure of
     any write, the fsync or the rename removes the temporary and names `final`.
     """
-    tmp = temporary_beside(final)
-    try:
+    with _replacing(final, kept) as tmp:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644)
         try:
             _write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
-        commit(tmp, final)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise io_failure(final, exc, kept) from None
-        raise
 
 
 def _write_all(fd: int, data: bytes) -> None:
