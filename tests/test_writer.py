@@ -195,6 +195,20 @@ def test_a_signal_in_a_safe_block_is_raised_when_it_ends():
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL     # restored
 
 
+def test_an_interrupted_spark_run_discards_its_working_files_and_says_so(engine, small, tmp_path, monkeypatch):
+    """PySpark's own SIGINT handler cancels the jobs and raises KeyboardInterrupt: the same stop as the batch's."""
+    from slarules import spark
+
+    def interrupted(plan, *args):
+        plan.partial.write_bytes(b"half a file")
+        raise KeyboardInterrupt
+    monkeypatch.setattr(spark, "_run_job", interrupted)
+    with pytest.raises(Interrupted) as caught:
+        spark.run_spark_batch(engine, str(small), str(tmp_path / "v.jsonl"), BatchOptions(as_of=AS_OF), spark=object())
+    assert caught.value.exit_code == 130 and "keeps nothing to resume from" in str(caught.value)
+    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []
+
+
 # ---- two runs on the same outputs -----------------------------------------------------------------
 
 def test_a_second_batch_on_any_of_the_same_outputs_is_refused_and_the_first_is_as_if_alone(

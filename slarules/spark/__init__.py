@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 import warnings
@@ -397,6 +398,9 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
             _discard(plan)
             exc.kept = nothing_kept
             raise
+        except KeyboardInterrupt:       # PySpark's own SIGINT handler (it cancels the jobs) raises this
+            _discard(plan)
+            raise Interrupted(signal.SIGINT, nothing_kept) from None
         with writing(log):
             log.unlink(missing_ok=True)     # kept only when the run failed
     return BatchSummary(rows=statement.verdicts + statement.errors, verdicts=statement.verdicts,
