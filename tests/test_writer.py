@@ -278,9 +278,9 @@ def stop(run: subprocess.Popen) -> None:
 
 
 def records(log: Path) -> list[dict]:
-    """A decision log's records, less any wall-clock field (when each was logged)."""
+    """A decision log's records, less when each was logged (the run's start) and the seal over that."""
     docs = [json.loads(line) for line in log.read_bytes().splitlines()]
-    return [{k: v for k, v in d.items() if k != "logged_at"} for d in docs]
+    return [{k: v for k, v in d.items() if k not in ("logged_at", "record_digest")} for d in docs]
 
 
 # ---- a write that fails: every output as it was, or complete --------------------------------------

@@ -33,7 +33,6 @@ from typing import Any
 from ..errors import EngineError, InputError, Interrupted, OutputError, SlaRulesError
 from ..output.files import (
     Appender,
-    append_whole,
     commit as commit_file,
     fsync_dir,
     write_atomically,
@@ -66,7 +65,7 @@ class BatchOptions:
     progress: bool | None = None      # None: only when stderr is a terminal
     fresh: bool = False               # discard a checkpoint instead of resuming
     checkpoint_seconds: float | None = None     # between checkpoints (default: CHECKPOINT_EVERY)
-    decision_log: str | None = None   # append one record per verdict here (tools/decisions.py), in input order
+    decision_log: str | None = None   # append one record per verdict here (output/decision_log.py), in input order
     totals: bool = True               # the settlement totals in the summary even with no `statement` to write
                                       # (`slarules diff` compares them); the CLI's batch keeps them only for one
     now: str | None = None            # the instant standing for "now" (default: when the run first started);
@@ -277,9 +276,13 @@ def instant_now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
-def decision_lines(rows, verdicts: list[tuple[int, str]], lang: str) -> list[tuple[int, bytes]]:
-    """(row number, decision log record) of some adjudicated rows, in row order: each verdict with its case as given."""
-    from ..tools.decisions import record_line
+def decision_lines(rows, verdicts: list[tuple[int, str]], lang: str, now: str) -> list[tuple[int, bytes]]:
+    """(row number, decision log record) of some adjudicated rows, in row order: each verdict with its case as given.
+
+    `now` is the run's instant standing for "now" (kept on resume): every record of a run states it
+    as its `logged_at`, so a resumed or redistributed run logs the same bytes."""
+    from ..output.decision_records import logged_at, record_line
+    stamp = logged_at(now)
     if isinstance(rows, batch_io.TableRows):
         at = {number: i for i, number in enumerate(rows.numbers)}
         cases = dict(rows.pick(at[number] for number, _ in verdicts))
@@ -287,7 +290,7 @@ def decision_lines(rows, verdicts: list[tuple[int, str]], lang: str) -> list[tup
         given = dict(rows)
         cases = {number: json.loads(given[number].decode("utf-8-sig") if isinstance(given[number], bytes)
                                     else given[number]) for number, _ in verdicts}
-    return [(number, record_line(cases[number], text, lang)) for number, text in verdicts]
+    return [(number, record_line(cases[number], text, lang, stamp)[1]) for number, text in verdicts]
 
 
 def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, Any]:
@@ -299,7 +302,8 @@ def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, An
     decisions = None
     if job.get("decisions"):
         decisions = Path(job["parts"]) / f"{chunk.index:09d}.decisions.jsonl"
-        write_file(decisions, b"".join(line for _, line in decision_lines(rows, done.verdicts, job["lang"])))
+        write_file(decisions, b"".join(line for _, line in decision_lines(rows, done.verdicts, job["lang"],
+                                                                           job["now"])))
     part = Path(job["parts"]) / f"{chunk.index:09d}.{job['output_format']}"
     if job["output_format"] == "parquet":
         import msgspec  # reads our own verdict JSON back into the same dicts as json.loads, faster
@@ -623,40 +627,32 @@ class Batch:
             self._append_log(self.log, log_size)
 
     def _append_log(self, log: Path, log_size: int | None) -> None:
-        """The run's decisions onto the log, once: a finish cut short and run again neither loses
-        nor repeats them, and never cuts away records another writer appended since."""
+        """The run's decisions onto the log, once: a finish cut short and run again neither loses nor
+        repeats them (a decision the log holds is not written again, output/decision_log.py), and
+        cuts back only the part of a record a finish killed midway left, never another writer's."""
+        from ..output.decision_log import append_new
         if not self.log_partial.exists():        # appended by the finish that was cut short
             return
-        if log_size is not None and log.exists() and log.stat().st_size > log_size:
-            found = _compare_tail(log, log_size, self.log_partial)
-            if found == "whole":                 # appended whole before the finish was cut short
-                with writing(self.log_partial):
-                    self.log_partial.unlink()
-                return
-            if found != "part":
-                raise OutputError("the decision log changed past this run's start of it, and this run's records "
-                                  "there are cut short", file=str(log),
-                                  hint=f"its first {log_size:,} bytes are as they were; this run's records are in "
-                                  f"{self.log_partial}")
-            with writing(log):          # the cut-short append, and nothing after it
+        if log_size is not None and _cut_short(log, log_size, self.log_partial):
+            with writing(log):
                 os.truncate(log, log_size)
-        append_whole(log, [self.log_partial])
+        append_new(log, self.log_partial)
         with writing(self.log_partial):
             self.log_partial.unlink()
 
 
-def _compare_tail(path: Path, offset: int, other: Path) -> str:
-    """How `path` from `offset` on compares with the file `other`: "whole" (starts with all of it),
-    "part" (is a beginning of it, nothing after) or "differs"."""
+def _cut_short(path: Path, offset: int, other: Path) -> bool:
+    """Whether `path` from `offset` on is a beginning of the file `other` and no more, not empty nor all of it:
+    what an append of `other` killed midway leaves."""
+    if not path.exists() or path.stat().st_size <= offset:
+        return False
     with open(path, "rb") as a, open(other, "rb") as b:
         a.seek(offset)
         while True:
             mine = b.read(1 << 20)
-            theirs = a.read(len(mine)) if mine else b""
-            if not mine:
-                return "whole"
-            if theirs != mine:
-                return "part" if mine.startswith(theirs) and not a.read(1) else "differs"
+            theirs = a.read(len(mine))
+            if not mine or theirs != mine:
+                return bool(mine) and mine.startswith(theirs) and not a.read(1)
 
 
 def usable_cpus() -> int:
