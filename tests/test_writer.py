@@ -393,6 +393,17 @@ def _said_truly(folder: Path, err: str, where: str) -> None:
     assert "run the same command again" in err, where
 
 
+@pytest.mark.parametrize("tail, cut", [(b"", None), (b"c\n", None), (b"c\nd", 6), (b"cd", 4), (b"c" * 70000, 4),
+                                       (b"c\n" + b"d" * 70000, 6)])
+def test_a_log_append_killed_midway_is_cut_back_to_its_last_whole_line_never_below_the_run_s_start(tmp_path,
+                                                                                                 tail, cut):
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b"a\nb\n" + tail)          # 4 bytes when the run's finish began
+    assert runner._last_whole_line(log, 4) == cut
+    log.write_bytes(b"a\nb")                    # torn before the run began: not this run's to cut
+    assert runner._last_whole_line(log, 3) is None
+
+
 # ---- workers: never more than useful --------------------------------------------------------------
 
 def test_workers_never_outnumber_the_chunks_nor_the_cpus(engine, small, tmp_path, monkeypatch):

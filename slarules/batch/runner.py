@@ -628,31 +628,39 @@ class Batch:
 
     def _append_log(self, log: Path, log_size: int | None) -> None:
         """The run's decisions onto the log, once: a finish cut short and run again neither loses nor
-        repeats them (a decision the log holds is not written again, output/decision_log.py), and
-        cuts back only the part of a record a finish killed midway left, never another writer's."""
+        repeats them (a decision the log holds is not written again, output/decision_log.py)."""
         from ..output.decision_log import append_new
         if not self.log_partial.exists():        # appended by the finish that was cut short
             return
-        if log_size is not None and _cut_short(log, log_size, self.log_partial):
-            with writing(log):
-                os.truncate(log, log_size)
+        if log_size is not None:
+            whole = _last_whole_line(log, log_size)
+            if whole is not None:
+                with writing(log):
+                    os.truncate(log, whole)
         append_new(log, self.log_partial)
         with writing(self.log_partial):
             self.log_partial.unlink()
 
 
-def _cut_short(path: Path, offset: int, other: Path) -> bool:
-    """Whether `path` from `offset` on is a beginning of the file `other` and no more, not empty nor all of it:
-    what an append of `other` killed midway leaves."""
-    if not path.exists() or path.stat().st_size <= offset:
-        return False
-    with open(path, "rb") as a, open(other, "rb") as b:
-        a.seek(offset)
-        while True:
-            mine = b.read(1 << 20)
-            theirs = a.read(len(mine))
-            if not mine or theirs != mine:
-                return bool(mine) and mine.startswith(theirs) and not a.read(1)
+def _last_whole_line(path: Path, floor: int) -> int | None:
+    """Where to cut `path` back to when it ends in part of a line written past `floor` (an append
+    killed midway, by this run's finish: no other writer appends to a log that ends so), else None."""
+    size = path.stat().st_size if path.exists() else 0
+    if size <= floor:
+        return None
+    with open(path, "rb") as f:
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return None
+        end = size
+        while end > floor:
+            start = max(floor, end - (1 << 16))
+            f.seek(start)
+            at = f.read(end - start).rfind(b"\n")
+            if at >= 0:
+                return start + at + 1
+            end = start
+    return floor
 
 
 def usable_cpus() -> int:
