@@ -80,7 +80,25 @@ def inputs(tmp: Path) -> list[tuple[str, list[str], Path | None]]:
         ("NaN weight", ["adjudicate", _bytes(tmp / "nan.json", good.replace(b'"weight_kg": 8.5', b'"weight_kg": NaN'))],
          None),
         *_money(tmp),
+        # outputs that cannot be written: refused before the 20,000 rows are read (issue 21, item 7)
+        ("batch --statement AN_EXISTING_FILE (20,000 lines)", ["batch", _jsonl(tmp / "many.jsonl", lines * 10), "-o",
+                                                               str(tmp / "st.out.jsonl"), "--statement",
+                                                               _bytes(tmp / "a-file", b"x")], None),
+        ("batch --errors A_FOLDER (20,000 lines)", ["batch", str(tmp / "many.jsonl"), "-o", str(tmp / "e.out.jsonl"),
+                                                    "--errors", _folder(tmp / "a-folder")], None),
+        ("batch --decision-log A_FOLDER (20,000 lines)", ["batch", str(tmp / "many.jsonl"), "-o",
+                                                          str(tmp / "d.out.jsonl"), "--decision-log",
+                                                          str(tmp / "a-folder")], None),
+        ("batch --workers 500 on 500 lines", ["batch", _jsonl(tmp / "five.jsonl", lines[:500]), "-o",
+                                              str(tmp / "w.out.jsonl"), "--workers", "500"], None),
+        ("diff -o under a regular file", ["diff", str(tmp / "five.jsonl"), "--base", str(ROOT / "rules"), "--head",
+                                          str(ROOT / "rules"), "-o", str(tmp / "a-file" / "diff")], None),
     ]
+
+
+def _folder(path: Path) -> str:
+    path.mkdir(exist_ok=True)
+    return str(path)
 
 
 # Money past 64 bits of fen: the figure each build writes is shown after its exit (slarules/money.py's bounds).

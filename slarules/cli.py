@@ -75,7 +75,8 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
                        "case's as_of, else when the run "
                        "first started; a resumed run keeps it)")
         b.add_argument("--packs", nargs="+", metavar="PATH", help="pack files or directories")
-        b.add_argument("--workers", type=int, default=0, help="processes (default: one per core for large inputs)")
+        b.add_argument("--workers", type=int, default=0, help="processes, at most (default: one per core for inputs "
+                       "over 4 MiB); never more than the CPUs this process may use nor the chunks of the input")
         b.add_argument("--chunk-size", dest="chunk_size", type=int, default=20000,
                        help="lines (JSON Lines) or rows (Parquet) per chunk (default 20000)")
         b.add_argument("--input-format", dest="input_format", choices=("jsonl", "parquet"),
@@ -293,8 +294,6 @@ def _diff(args) -> tuple[str, int]:
                           workers=args.workers, input_format=args.input_format, examples=args.examples,
                           spark=args.spark, master=args.master)
     diff = diff_packs(args.input, args.base, args.head, options, output=args.output, limits=_limits(args))
-    if args.output:
-        diff.write(args.output)
     code = 1 if args.fail_on_change and diff.changed else 0
     return (diff.to_json() if args.format == "json" else diff.text()), code
 
@@ -317,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
-    from .errors import EngineError, SlaRulesError
+    from .errors import EngineError, Interrupted, SlaRulesError
     try:
         output = COMMANDS[args.command](args)
         output, code = output if isinstance(output, tuple) else (output, 0)
@@ -325,7 +324,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for each in getattr(exc, "problems", None) or [exc]:     # a log's problems: one paragraph each
             print(f"slarules: error: {each}", file=sys.stderr)
         return EXIT_BUG if isinstance(exc, EngineError) else EXIT_INPUT
+    except Interrupted as exc:      # SIGINT or SIGTERM during a run: it stopped cleanly and says what it kept
+        print(f"slarules: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
+        print("slarules: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug: say so in one line; SLARULES_DEBUG=1 shows the traceback
         if os.environ.get("SLARULES_DEBUG"):

@@ -74,3 +74,28 @@ class ClusterError(SlaRulesError):
 
 class EngineError(SlaRulesError):
     """The inference backend misbehaved; this is a bug in slarules, never in the input."""
+
+
+class Interrupted(BaseException):
+    """A run stopped by SIGINT or SIGTERM at a safe point, saying what it kept and how to go on.
+
+    A BaseException, like KeyboardInterrupt, and not a SlaRulesError: code that turns any
+    Exception into a row's error record must let it through. The CLI exits 128 + the signal.
+    """
+
+    def __init__(self, signal_number: int, kept: str | None = None) -> None:
+        super().__init__(signal_number)
+        self.signal_number = signal_number
+        self.kept = kept
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signal_number
+
+    def __str__(self) -> str:
+        import signal
+        try:
+            name = signal.Signals(self.signal_number).name
+        except ValueError:
+            name = f"signal {self.signal_number}"
+        return f"interrupted by {name}" + (f": {self.kept}" if self.kept else "")

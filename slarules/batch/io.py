@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from ..case.limits import DEFAULT as DEFAULT_LIMITS, Limits, raise_hint
 from ..case.reader import bounded_lines, open_file
 from ..case.sources import json_data
 from ..errors import InputError
+from ..output.files import atomic_file
 from ..verdict import layout as L
 
 BOM_BYTES = b"\xef\xbb\xbf"
@@ -203,27 +203,6 @@ def read_chunks(path: str, fmt: str, chunk_size: int, position: dict | None = No
     return read_jsonl(path, chunk_size, position)
 
 
-def append_file(out, part: Path) -> None:
-    """Append `part` to the open file `out`, then delete it; the kernel copies (copy_file_range)."""
-    out.flush()
-    with open(part, "rb") as src:
-        left = os.fstat(src.fileno()).st_size
-        try:
-            while left > 0:
-                copied = os.copy_file_range(src.fileno(), out.fileno(), left)
-                if copied == 0:
-                    break
-                left -= copied
-        except (OSError, AttributeError):     # no copy_file_range here (other OS, file system): copy in Python
-            pass
-        if left > 0:
-            src.seek(-left, os.SEEK_END)
-            out.seek(0, os.SEEK_END)
-            shutil.copyfileobj(src, out)
-    out.seek(0, os.SEEK_END)
-    part.unlink()
-
-
 # ---- Parquet cases ---------------------------------------------------------------------------
 
 def case_schema():
@@ -282,9 +261,8 @@ def write_parquet_part(path: Path, docs: list[dict[str, Any]]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
     table = pa.Table.from_pylist([verdict_row(d) for d in docs], schema=verdict_schema())
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(path)
+    with atomic_file(path) as out:      # complete or absent: a resume keeps the parts before its checkpoint
+        pq.write_table(table, out)
 
 
 def merge_parquet_parts(parts: list[Path], target: Path, rows_per_group: int = 100_000) -> None:
@@ -292,10 +270,9 @@ def merge_parquet_parts(parts: list[Path], target: Path, rows_per_group: int = 1
     import pyarrow as pa
     import pyarrow.parquet as pq
     schema = verdict_schema()
-    tmp = target.with_name(target.name + ".tmp")
     pending: list = []
     count = 0
-    with pq.ParquetWriter(tmp, schema) as writer:
+    with atomic_file(target) as out, pq.ParquetWriter(out, schema) as writer:    # as it was, or complete
         for part in parts:
             table = pq.read_table(part, schema=schema)
             pending.append(table)
@@ -307,4 +284,3 @@ def merge_parquet_parts(parts: list[Path], target: Path, rows_per_group: int = 1
             writer.write_table(pa.concat_tables(pending))
         if not parts:
             writer.write_table(schema.empty_table())
-    tmp.replace(target)
