@@ -301,7 +301,8 @@ def _diff(args) -> tuple[str, int]:
 def _replay(args) -> tuple[str, int]:
     from .tools.decisions import replay, upgrade
     if args.upgrade:
-        return f"{upgrade(args.log, args.upgrade):,} records sealed into {args.upgrade}\n", 0
+        sealed = upgrade(args.log, args.upgrade, case_bytes=_limits(args).case_bytes)
+        return f"{sealed:,} records sealed into {args.upgrade}\n", 0
     report = replay(args.log, _engine(args), batch=args.batch, spark=args.spark, master=args.master,
                     workers=args.workers)
     return (report.to_json() if args.format == "json" else report.text()), 1 if report.differ else 0

