@@ -23,6 +23,7 @@ from .case.contract import DEFAULT_TIMEZONE
 from .errors import CaseError, SlaRulesError
 from .case.limits import DEFAULT as DEFAULT_LIMITS, Limits
 from .case.sources import Document, parse_text, read_document
+from .text_boundary import check_data
 
 
 def _parse_timestamp(value: Any) -> Any:
@@ -204,6 +205,7 @@ def case_from_document(doc: Document, limits: Limits = DEFAULT_LIMITS) -> Case:
         raise CaseError("a case must be a mapping (JSON object) with at least `waybill`",
                         file=doc.file, line=1)
     limits.check_case(doc.data, doc.file)
+    check_data(doc.data, file=doc.file, where=doc.where)     # a dict no reader checked: the library's, a row's
     try:
         return Case.model_validate(doc.data)
     except ValidationError as exc:

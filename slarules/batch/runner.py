@@ -29,6 +29,7 @@ from typing import Any
 
 from . import io as batch_io
 from ..runtime.backend import BACKENDS
+from ..echo import FILE_LIMIT, MESSAGE_LIMIT, quote
 from ..errors import EngineError, InputError, SlaRulesError
 from .progress import Progress
 from .outputs import refuse_overlaps
@@ -81,7 +82,7 @@ class BatchSummary:
         if self.internal:
             text += (f"\n  {self.internal:,} of the errors are internal (EngineError in the errors file): a bug in "
                      "slarules, not bad input; please report it")
-        return text + "\n" + "".join(f"  wrote {p}\n" for p in self.outputs)
+        return text + "\n" + "".join(f"  wrote {quote(p, FILE_LIMIT)}\n" for p in self.outputs)
 
 
 # ---- one chunk (runs in a worker process, or in this one) --------------------------------
@@ -117,12 +118,13 @@ def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: in
 
 
 def error_record(number_key: str, number: int, exc: SlaRulesError, data: Any, file: str | None = None) -> str:
-    """One rejected row as a JSON line: where it was, its waybill if readable, and why."""
+    """One rejected row as a JSON line: where it was, its waybill if readable, and why; what it quotes of
+    the row (the waybill, as the error's message does) escaped and cut (echo.quote)."""
     waybill = data.get("waybill") if isinstance(data, dict) and isinstance(data.get("waybill"), str) else None
-    record = {number_key: number, "waybill": waybill, "error": type(exc).__name__, "message": exc.message,
-              "field": exc.field, "hint": exc.hint}
+    record = {number_key: number, "waybill": None if waybill is None else quote(waybill),
+              "error": type(exc).__name__, "message": exc.message, "field": exc.field, "hint": exc.hint}
     if file is not None:           # only when one run reads several files (Spark on a directory)
-        record = {"file": file, **record}
+        record = {"file": quote(file, FILE_LIMIT), **record}
     return json.dumps(record, ensure_ascii=False, sort_keys=False)
 
 
@@ -176,6 +178,7 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
     local batches and Spark partitions so both give the same bytes.
     """
     number_key = "line" if raw else "row"
+    rejected = getattr(rows, "rejected", ())     # Parquet rows whose text is not UTF-8 (batch_io.TableRows)
     columns, statement = None, Statement()
     if backend == "polars":
         columns, statement = _in_columns(engine, rows, raw=raw, as_of=as_of, now=now, lang=lang, totals=totals)
@@ -194,6 +197,8 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
         statement.internal += isinstance(error, EngineError)     # a bug in slarules, counted apart
         errors.append((number, error_record(number_key, number, error, data, file)))
 
+    for number, error in rejected:
+        reject(number, error, None)
     for number, payload in rows:
         try:
             data = batch_io.decode_line(payload, source, number, engine.limits) if raw else payload
@@ -251,7 +256,7 @@ def _in_columns(engine, rows, *, raw: bool, as_of: str | None, now: str, lang: s
         numbers = rows.numbers if table else [number for number, _ in rows]
         first, last = (numbers[0], numbers[-1]) if numbers else (0, 0)
         sys.stderr.write(f"slarules: warning: the columnar path failed on rows {first}-{last} "
-                         f"({type(exc).__name__}: {exc}); they took the per-case path, with the same verdicts. "
+                         f"({type(exc).__name__}: {quote(exc, MESSAGE_LIMIT)}); they took the per-case path, with the same verdicts. "
                          "This is a bug in slarules; please report it.\n")
         return None, Statement()
     return done, statement

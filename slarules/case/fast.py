@@ -313,7 +313,7 @@ def fast_case(data: Any) -> FastCase | None:
     try:
         case = msgspec.convert(data, FastCase)
         _finish(case)
-    except (msgspec.ValidationError, _Unsure):
+    except (msgspec.ValidationError, _Unsure, UnicodeEncodeError):    # a lone surrogate: text_boundary says so
         return None
     return case
 

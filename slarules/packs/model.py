@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo,
                       field_validator)
 
+from ..echo import LIMITS, quote
 from ..errors import PackError, SlaRulesError
 from ..facts import describe_error
 from ..case.sources import Document, read_document
@@ -274,6 +275,13 @@ class Issue:
     severity: str = "error"
     hint: str | None = None
     witness: dict | None = field(default=None, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        """Stored safe to show, as a SlaRulesError's are: `check` prints issues without making errors of them."""
+        for name in ("file", "field", "message", "hint"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, quote(value, LIMITS[name]))
 
     def error(self) -> PackError:
         return PackError(self.message, file=self.file, line=self.line, column=self.column, field=self.field,

@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..echo import quote
 from ..errors import InputError
+from ..text_boundary import check_parsed
 
 RECORD_KEYS = ("id", "waybill", "as_of", "lang", "packs", "verdict_digest", "outcome_digest", "case")
 PACK_KEYS = ("name", "version", "digest")
@@ -151,9 +153,11 @@ def read_log(path: str | Path) -> Iterator[Decision]:
             if not raw.strip():
                 continue
             try:
-                doc = json.loads(raw)
+                text = raw.decode("utf-8")      # strict: json.loads(bytes) would let encoded surrogates through
+                doc = json.loads(text)
             except (ValueError, UnicodeDecodeError) as exc:
                 raise _bad(path, number, f"invalid JSON ({exc})") from None
+            check_parsed(text, doc, file=path, line=number, error=InputError)
             if not isinstance(doc, dict):
                 raise _bad(path, number, "not a JSON object")
             missing = [k for k in RECORD_KEYS if k not in doc]
@@ -207,14 +211,15 @@ def _pack(p: dict | None) -> str:
 
 
 def packs_changed(logged: list[dict], now: list[dict]) -> list[dict]:
-    """Packs by name whose version or digest differs between the log and now (or that one side lacks)."""
+    """Packs by name whose version or digest differs between the log and now (or that one side lacks),
+    as the report shows them (echo.quote: a log is input)."""
     a, b = {p["name"]: p for p in logged}, {p["name"]: p for p in now}
     out = []
     for name in sorted(a.keys() | b.keys()):
-        x = {k: a[name][k] for k in PACK_KEYS[1:]} if name in a else None
-        y = {k: b[name][k] for k in PACK_KEYS[1:]} if name in b else None
+        x = {k: quote(a[name][k]) for k in PACK_KEYS[1:]} if name in a else None
+        y = {k: quote(b[name][k]) for k in PACK_KEYS[1:]} if name in b else None
         if x != y:
-            out.append({"name": name, "logged": x, "now": y})
+            out.append({"name": quote(name), "logged": x, "now": y})
     return out
 
 
@@ -244,7 +249,7 @@ def replay(log: str | Path, engine=None, *, batch: bool = False, spark: bool = F
                 report.packs_only += 1
                 continue
             reason, packs = "the verdict differs", json.loads(text)["packs"]
-        report.differ.append({"line": d.line, "id": d.id, "waybill": d.waybill, "as_of": d.as_of,
+        report.differ.append({"line": d.line, "id": quote(d.id), "waybill": quote(d.waybill), "as_of": quote(d.as_of),
                               "reason": reason, "packs_changed": packs_changed(d.packs, packs)})
     return report
 
