@@ -24,6 +24,7 @@ from .errors import CaseError, EngineError, PackError, SlaRulesError
 from .case import contract as C
 from .case.fast import case_of
 from .case.limits import DEFAULT as DEFAULT_LIMITS, Limits
+from .case.zones import NO_SUCH_TIME_HINT, NoSuchTime, localize
 from .packs.program import PackInfo, Program
 from .verdict.assembly import Verdict, VerdictBuilder
 
@@ -108,7 +109,12 @@ def parse_instant(value: Any, case, field: str = "as_of") -> datetime:
             dt = _timestamp(value if type(value) is str else str(value))
         except ValueError as exc:              # it says what was expected
             raise CaseError(str(exc), field=field) from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=case.zone)
+    if dt.tzinfo is not None:
+        return dt
+    try:
+        return localize(dt, case.zone)
+    except NoSuchTime as exc:
+        raise CaseError(str(exc), field=field, hint=NO_SUCH_TIME_HINT) from None
 
 
 def internal_error(exc: Exception) -> EngineError:

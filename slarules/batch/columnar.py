@@ -20,10 +20,9 @@ import json
 import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..runtime._polars import pl  # first: it sets how Polars loads
-from ..case import contract as C
+from ..case import contract as C, zones
 from .columnar_input import DAY, EARLIEST, LATEST, UNITS, US, _with, builtins, checks_and_facts, scan_frame
 from ..runtime.values import flag_key, key
 from ..runtime.chaining import chain_of
@@ -56,10 +55,9 @@ def js(text: str) -> str:
 @functools.lru_cache(maxsize=512)
 def fixed_offset(name: str) -> int | None:
     """The zone's one UTC offset in µs over 1999-2101, or None when it changes (DST, reforms)."""
-    try:
-        zone = ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):    # "Asia" is a directory of zones
+    if not zones.is_zone(name):       # localtime, Mars/Base: the per-case path refuses it
         return None
+    zone = zones.zone(name)
     start = datetime(1999, 1, 1, tzinfo=timezone.utc)
     offsets = {(start + timedelta(days=15 * i)).astimezone(zone).utcoffset() for i in range(2500)}
     if len(offsets) != 1:

@@ -21,6 +21,7 @@ from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, Validati
 from ..echo import LIMITS, quote
 from ..errors import PackError, SlaRulesError
 from ..facts import describe_error
+from ..case import zones
 from ..case.sources import Document, read_document
 from .operators import NAMES
 
@@ -193,6 +194,13 @@ class PackModel(Strict):
     parameters: dict[str, Parameter] = Field(default_factory=dict)
     derive: dict[str, Derivation] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list, validate_default=True)
+
+    @field_validator("timezone")
+    @classmethod
+    def _a_zone(cls, name: str) -> str:
+        if not zones.is_zone(name):     # the pack's dates and local times mean the same on every machine
+            raise ValueError(zones.not_a_zone(name))
+        return name
 
     @field_validator("rules")
     @classmethod

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..case import zones
 from . import types as T
 from .program import CompiledRule, Leaf, Node
 
@@ -102,9 +102,9 @@ def window_of(pack: Pack, issue) -> Window | None:
         issue(pack, ("effective", "until"), f"`until` {days['until']} is before `from` {days['from']}")
         return None
     try:
-        zone = ZoneInfo(pack.model.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        issue(pack, ("timezone",), f"unknown time zone `{pack.model.timezone}`")
+        zone = zones.zone(pack.model.timezone)
+    except ValueError as exc:
+        issue(pack, ("timezone",), str(exc))
         return None
     start = datetime.combine(days["from"], time(0), zone) if days["from"] else None
     end = datetime.combine(days["until"] + timedelta(days=1), time(0), zone) if days["until"] else None
@@ -134,7 +134,7 @@ def check_versions(packs: list[Pack], windows: dict[int, Window], issue) -> None
             if w.by != dated[0].by:
                 issue(w.pack, ("effective", "by"), f"versions of pack `{name}` choose by different instants "
                       f"(`{w.by}` here, `{dated[0].by}` in {dated[0].where})")
-        ordered = sorted(dated, key=lambda w: (w.start is not None, w.start or datetime.min.replace(tzinfo=ZoneInfo("UTC"))))
+        ordered = sorted(dated, key=lambda w: (w.start is not None, w.start or datetime.min.replace(tzinfo=timezone.utc)))
         for a, b in zip(ordered, ordered[1:]):
             if a.end is None or b.start is None or b.start < a.end:
                 for this, other in ((a, b), (b, a)):
@@ -151,7 +151,7 @@ def check_versions(packs: list[Pack], windows: dict[int, Window], issue) -> None
 def not_in_force_rules(name: str, windows: list[Window]) -> list[CompiledRule]:
     """The rules that report a case no version of pack `name` covers: its instant is outside every
     version (none when every instant is covered), or it has no such instant (NATIONAL.md: not covered)."""
-    ordered = sorted(windows, key=lambda w: (w.start is not None, w.start or datetime.min.replace(tzinfo=ZoneInfo("UTC"))))
+    ordered = sorted(windows, key=lambda w: (w.start is not None, w.start or datetime.min.replace(tzinfo=timezone.utc)))
     by = ordered[0].by
     spans = "; ".join(f"{w.pack.model.version} {w.days()}" for w in ordered)
     spans_zh = "；".join(f"{w.pack.model.version} {w.days('zh')}" for w in ordered)
@@ -240,7 +240,7 @@ def articles(clause_id: str, entry: dict, pack: Pack, window: Window | None, iss
         issue(pack, loc, f"clause `{clause_id}` cites different articles on different days, and this pack has "
                          "no `effective` dates to choose one by", "give the pack `effective: {from, until}`")
         return ()
-    zone = window.start.tzinfo if window.start else window.end.tzinfo if window.end else ZoneInfo(
+    zone = window.start.tzinfo if window.start else window.end.tzinfo if window.end else zones.zone(
         pack.model.timezone)
     from .model import ClauseVersion
     out, covered = [], []
@@ -267,8 +267,8 @@ def articles(clause_id: str, entry: dict, pack: Pack, window: Window | None, iss
 
 def _uncovered(window: Window, variants: list[Window]) -> str | None:
     """The first stretch of `window` no variant covers, as text ("2025-07-01 to 2025-07-31"), or None."""
-    low = datetime.min.replace(tzinfo=ZoneInfo("UTC"))
-    high = datetime.max.replace(tzinfo=ZoneInfo("UTC"))
+    low = datetime.min.replace(tzinfo=timezone.utc)
+    high = datetime.max.replace(tzinfo=timezone.utc)
     at, stop = window.start or low, window.end or high
     for v in sorted(variants, key=lambda v: v.start or low):
         if (v.start or low) > at:
