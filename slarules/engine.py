@@ -20,6 +20,7 @@ from typing import Any, Iterable
 
 from .runtime.backend import BACKENDS, RunResult
 from .runtime.values import CaseFacts, case_facts
+from .echo import quote
 from .errors import CaseError, EngineError, PackError, SlaRulesError
 from .case import contract as C
 from .case.fast import case_of
@@ -288,7 +289,7 @@ class Engine:
         `log` (a tools.decisions.DecisionLog) gets one record of the decision: a case rejected is no decision.
         """
         if lang not in LANGS:
-            raise CaseError(f"unknown language `{lang}`", field="lang", hint="zh or en")
+            raise CaseError(f"unknown language `{quote(lang)}`", field="lang", hint="zh or en")
         try:
             facts, run = self.run(case, as_of)
             verdict = self.builder.build(facts, run, lang)
@@ -311,9 +312,9 @@ class Engine:
         batch can fix "now" once and give the same verdicts when rerun.
         """
         if lang not in LANGS:
-            raise CaseError(f"unknown language `{lang}`", field="lang", hint="zh or en")
+            raise CaseError(f"unknown language `{quote(lang)}`", field="lang", hint="zh or en")
         if backend not in BACKENDS:
-            raise CaseError(f"unknown backend `{backend}`", field="backend", hint=" or ".join(BACKENDS))
+            raise CaseError(f"unknown backend `{quote(backend)}`", field="backend", hint=" or ".join(BACKENDS))
         out: list = []
         ready: list[int] = []
         for case in cases:
@@ -363,6 +364,6 @@ class Engine:
     def explain(self, case: Case | dict, *, as_of: Any = None, lang: str = "zh"):
         """The verdict plus a trace of every rule: why, why not, and what would flip each finding."""
         if lang not in LANGS:
-            raise CaseError(f"unknown language `{lang}`", field="lang", hint="zh or en")
+            raise CaseError(f"unknown language `{quote(lang)}`", field="lang", hint="zh or en")
         from .tools.explain import explain
         return explain(self, case, as_of=as_of, lang=lang)

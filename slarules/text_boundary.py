@@ -25,7 +25,8 @@ bytes that may not be UTF-8 at all: `invalid_rows` finds those rows.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .echo import quote
 from .errors import CaseError, SlaRulesError

@@ -15,9 +15,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import yaml
-
 from conftest import ROOT, case
+
 from slarules import Engine, text_boundary
 from slarules.batch import io as batch_io
 from slarules.batch.runner import BatchOptions, run_batch

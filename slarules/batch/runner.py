@@ -340,9 +340,9 @@ class Batch:
         self.out_fmt = batch_io.file_format(self.output, o.output_format)
         for given in (self.in_fmt, self.out_fmt):
             if given not in batch_io.FORMATS:
-                raise InputError(f"unknown format `{given}`", hint=" or ".join(batch_io.FORMATS))
+                raise InputError(f"unknown format `{quote(given)}`", hint=" or ".join(batch_io.FORMATS))
         if o.backend not in BACKENDS:
-            raise InputError(f"unknown engine `{o.backend}`", hint=" or ".join(BACKENDS))
+            raise InputError(f"unknown engine `{quote(o.backend)}`", hint=" or ".join(BACKENDS))
         if must_exist and not os.path.isfile(self.input):     # Spark also reads hdfs://, s3a://, directories
             raise InputError("no such file" if not os.path.exists(self.input) else "is not a regular file",
                              file=self.input)

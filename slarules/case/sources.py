@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from ..echo import quote
 from ..errors import InputError
 from ..text_boundary import check_parsed
 
@@ -96,7 +97,7 @@ def _build(node: yaml.Node, loader: _StrictLoader, loc: Loc, positions: dict) ->
             # The key is its source text: YAML 1.1 would read `on:` or `no:` as booleans.
             key = key_node.value
             if key in out:
-                raise InputError(f"duplicate key `{key}`", line=key_node.start_mark.line + 1,
+                raise InputError(f"duplicate key `{quote(key)}`", line=key_node.start_mark.line + 1,
                                  column=key_node.start_mark.column + 1,
                                  hint="each key may appear once in a mapping")
             positions[loc + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
@@ -166,7 +167,7 @@ def _no_duplicates(pairs):
     out = {}
     for key, value in pairs:
         if key in out:
-            raise ValueError(f"duplicate key `{key}`")
+            raise ValueError(f"duplicate key `{quote(key)}`")
         out[key] = value
     return out
 

@@ -18,8 +18,10 @@ differences of wall-clock readings across a change.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
+
+from ..echo import quote
 
 # Names in tzdata's list (or files beside them) that are not a place's zone.
 NOT_A_PLACE = frozenset({"localtime", "posixrules", "Factory"})
@@ -66,9 +68,9 @@ def zone(name: str) -> BundledZone:
 def not_a_zone(name: str) -> str:
     """Why `name` is refused as a zone (the caller quotes it safely: the message is an error's)."""
     if name in NOT_A_PLACE:
-        return (f"`{name}` names no place: it is whatever zone the machine is set to (or none), so the verdict "
+        return (f"`{quote(name)}` names no place: it is whatever zone the machine is set to (or none), so the verdict "
                 "would depend on the machine; name the zone (e.g. Asia/Shanghai)")
-    return f"`{name}` is not an IANA time zone (expected e.g. Asia/Shanghai)"
+    return f"`{quote(name)}` is not an IANA time zone (expected e.g. Asia/Shanghai)"
 
 
 # ---- local times -----------------------------------------------------------------------------------
@@ -83,10 +85,10 @@ _OFFSETS: dict[timedelta, timezone] = {}
 def localize(naive: datetime, in_zone: tzinfo) -> datetime:
     """The instant a naive local time names in `in_zone`, with that instant's fixed offset; NoSuchTime
     when the clocks skipped it; the first of the two when they showed it twice."""
-    offset = in_zone.utcoffset(naive)           # fold=0: before any change at this time
+    offset = in_zone.utcoffset(naive) or timedelta()          # fold=0: before any change at this time
     if offset != in_zone.utcoffset(naive.replace(fold=1)):      # at a change: a gap or a repeat
         aware = naive.replace(tzinfo=in_zone)
-        if aware.astimezone(timezone.utc).astimezone(in_zone).replace(tzinfo=None) != naive:
+        if aware.astimezone(UTC).astimezone(in_zone).replace(tzinfo=None) != naive:
             later = in_zone.utcoffset(naive.replace(fold=1))
             raise NoSuchTime(f"{naive.isoformat()} does not exist in {in_zone}: the clocks skipped it "
                              f"(from UTC{_hours(offset)} to UTC{_hours(later)})")

@@ -344,7 +344,7 @@ def schema_issues(errors: list[dict], doc: Document, model: type[BaseModel], roo
         line, column = doc.where(root + loc)
         hint = None
         if err.get("type") == "extra_forbidden":
-            message = f"unknown field `{loc[-1]}`"
+            message = f"unknown field `{quote(loc[-1])}`"
             allowed = allowed_keys(model, loc[:-1])
             if allowed:
                 hint = " ".join(filter(None, [did_you_mean(str(loc[-1]), allowed),

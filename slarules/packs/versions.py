@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
+from ..echo import quote
 from ..case import zones
 from . import types as T
 from .program import CompiledRule, Leaf, Node
@@ -96,7 +97,7 @@ def window_of(pack: Pack, issue) -> Window | None:
         try:
             days[key] = date.fromisoformat(text)
         except ValueError as exc:
-            issue(pack, ("effective", key), f"`{text}` is not a date: {exc}", "write YYYY-MM-DD")
+            issue(pack, ("effective", key), f"`{quote(text)}` is not a date: {exc}", "write YYYY-MM-DD")
             return None
     if days["from"] and days["until"] and days["from"] > days["until"]:
         issue(pack, ("effective", "until"), f"`until` {days['until']} is before `from` {days['from']}")
@@ -133,18 +134,18 @@ def check_versions(packs: list[Pack], windows: dict[int, Window], issue) -> None
         for w in dated[1:]:
             if w.by != dated[0].by:
                 issue(w.pack, ("effective", "by"), f"versions of pack `{name}` choose by different instants "
-                      f"(`{w.by}` here, `{dated[0].by}` in {dated[0].where})")
+                      f"(`{quote(w.by)}` here, `{quote(dated[0].by)}` in {dated[0].where})")
         ordered = sorted(dated, key=lambda w: (w.start is not None, w.start or datetime.min.replace(tzinfo=timezone.utc)))
         for a, b in zip(ordered, ordered[1:]):
             if a.end is None or b.start is None or b.start < a.end:
                 for this, other in ((a, b), (b, a)):
-                    issue(this.pack, ("effective",), f"versions `{a.pack.model.version}` ({a.days()}) and "
-                          f"`{b.pack.model.version}` ({b.days()}) of pack `{name}` are both in force on some days",
+                    issue(this.pack, ("effective",), f"versions `{quote(a.pack.model.version)}` ({a.days()}) and "
+                          f"`{quote(b.pack.model.version)}` ({b.days()}) of pack `{name}` are both in force on some days",
                           f"the other is {other.where}")
             elif b.start > a.end:
                 issue(b.pack, ("effective", "from"), f"no version of pack `{name}` is in force from "
                       f"{a.end.date()} to {(b.start - timedelta(days=1)).date()}, between versions "
-                      f"`{a.pack.model.version}` and `{b.pack.model.version}`",
+                      f"`{quote(a.pack.model.version)}` and `{quote(b.pack.model.version)}`",
                       f"cases collected then get `not_covered` for `{name}`", severity="warning")
 
 
@@ -215,7 +216,7 @@ def article_issues(catalogue, doc) -> list:
         for (_, end, i, line), (start, _, j, other) in zip(spans, spans[1:]):
             if start <= end:
                 out.append(Issue(doc.file, other, None, f"clauses.{clause_id}.versions.{j}",
-                                 f"clause `{clause_id}` has two articles in force on {start}",
+                                 f"clause `{quote(clause_id)}` has two articles in force on {start}",
                                  hint=f"the other is {doc.file}:{line}"))
     return out
 
@@ -232,12 +233,12 @@ def articles(clause_id: str, entry: dict, pack: Pack, window: Window | None, iss
     variants = entry.get("versions") or []
     if not variants:
         if not entry.get("article"):
-            issue(pack, loc, f"the message quotes {{article}}, but clause `{clause_id}` has no `article` "
+            issue(pack, loc, f"the message quotes {{article}}, but clause `{quote(clause_id)}` has no `article` "
                              "in the catalogue")
             return ()
         return ((Node("all", ()), str(entry["article"])),)
     if window is None:
-        issue(pack, loc, f"clause `{clause_id}` cites different articles on different days, and this pack has "
+        issue(pack, loc, f"clause `{quote(clause_id)}` cites different articles on different days, and this pack has "
                          "no `effective` dates to choose one by", "give the pack `effective: {from, until}`")
         return ()
     zone = window.start.tzinfo if window.start else window.end.tzinfo if window.end else zones.zone(
@@ -260,7 +261,7 @@ def articles(clause_id: str, entry: dict, pack: Pack, window: Window | None, iss
         covered.append(variant)
     gaps = _uncovered(window, covered)
     if gaps:
-        issue(pack, loc, f"clause `{clause_id}` has no article for {gaps} while this version is in force",
+        issue(pack, loc, f"clause `{quote(clause_id)}` has no article for {gaps} while this version is in force",
               "add a dated variant to the catalogue, or change the version's `effective` dates")
     return tuple(out)
 

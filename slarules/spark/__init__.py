@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..echo import quote
 from ..batch import io as batch_io
 from ..batch.runner import BatchSummary, adjudicate_rows, decision_lines, instant_now
 from ..errors import ClusterError, InputError, SlaRulesError
@@ -200,10 +201,10 @@ def adjudicate(df, engine=None, *, as_of: str | None = None, lang: str = "zh", r
     F = _pyspark()
     from ..engine import LANGS, Engine
     if lang not in LANGS:
-        raise InputError(f"unknown language `{lang}`", field="lang", hint="zh or en")
+        raise InputError(f"unknown language `{quote(lang)}`", field="lang", hint="zh or en")
     engine = engine or Engine.default()
     if row is not None and row not in df.columns:
-        raise InputError(f"no column `{row}` to identify rows", field=row)
+        raise InputError(f"no column `{quote(row)}` to identify rows", field=row)
     number = F.col(row).cast("long") if row else F.monotonically_increasing_id()
     frame = df.select(number.alias(NUMBER), F.lit(None).cast("string").alias(FILE),
                       *[c for c in df.columns if c != row])
@@ -225,7 +226,7 @@ def adjudicate_files(spark, path: str, engine=None, *, fmt: str | None = None, a
     """
     from ..engine import LANGS, Engine
     if lang not in LANGS:
-        raise InputError(f"unknown language `{lang}`", field="lang", hint="zh or en")
+        raise InputError(f"unknown language `{quote(lang)}`", field="lang", hint="zh or en")
     fmt = batch_io.file_format(path, fmt)
     engine = engine or Engine.default()
     frame, line_starts = read_cases(spark, path, fmt)
