@@ -155,6 +155,7 @@ def parquet_with_bad_utf8(path: Path, rows: list[dict], bad: set[int]) -> None:
     offsets = waybills.buffers()[1].to_pybytes()
     starts = [int.from_bytes(offsets[4 * i:4 * i + 4], "little") for i in range(len(rows) + 1)]
     for i in bad:
+        assert starts[i + 1] - starts[i] >= 4, "a waybill of 4 characters or more"
         data[starts[i] + 1:starts[i] + 4] = b"\xed\xa0\x80"
     broken = pa.Array.from_buffers(pa.string(), len(rows), [None, waybills.buffers()[1], pa.py_buffer(bytes(data))])
     pq.write_table(table.set_column(table.schema.get_field_index("waybill"), "waybill", broken), path)
