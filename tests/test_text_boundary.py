@@ -16,6 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT, case
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import hostile_text
 
 from slarules import Engine, text_boundary
 from slarules.batch import io as batch_io
@@ -23,6 +26,7 @@ from slarules.batch.runner import BatchOptions, run_batch
 from slarules.case.fast import case_of, read_case
 from slarules.case.sources import json_data, parse_text, read_document
 from slarules.cli import main
+from slarules.echo import UNSAFE
 from slarules.errors import CaseError, InputError, SlaRulesError
 from slarules.facts import load_case_text
 from slarules.packs.model import read_pack
@@ -178,3 +182,33 @@ def test_parquet_text_that_is_not_utf8_is_an_error_record_per_row(engine, tmp_pa
                                                                       (5, "waybill", "CaseError")]
     run_batch(engine, str(clean), str(tmp_path / "c.jsonl"), opts)
     assert (tmp_path / "v.jsonl").read_bytes() == (tmp_path / "c.jsonl").read_bytes()
+
+
+# ---- any hostile text anywhere: a verdict or an error that is safe to show ------------------------
+
+def _paths(node, prefix=()):
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    out = []
+    for k, v in items:
+        out += [prefix + (k,)] + _paths(v, prefix + (k,))
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data(), hostile_text, st.booleans())
+def test_hostile_text_in_any_value_or_key_gives_a_safe_error(engine, data, text, as_key):
+    c = case()
+    path = data.draw(st.sampled_from(_paths(c)))
+    parent = c
+    for part in path[:-1]:
+        parent = parent[part]
+    if as_key and isinstance(parent, dict):
+        parent[text] = parent.pop(path[-1])
+    else:
+        parent[path[-1]] = text
+    try:
+        engine.adjudicate(c).to_json().encode("utf-8")
+    except SlaRulesError as exc:
+        for shown in (str(exc), json.dumps(exc.to_dict(), ensure_ascii=False)):
+            shown.encode("utf-8")
+            assert not UNSAFE.search(shown) and len(shown) < 10_000

@@ -349,7 +349,7 @@ class Report:
             if o.passed and not verbose:
                 continue
             where = f"{o.file}:{o.line}" if o.line else o.file
-            lines.append(f"{'PASS' if o.passed else 'FAIL'}  {o.name}  ({where})")
+            lines.append(f"{'PASS' if o.passed else 'FAIL'}  {quote(o.name)}  ({where})")
             if o.error:
                 lines += ["      " + e for e in o.error.splitlines()]
             lines += ["      " + d for d in o.diff.splitlines()]
