@@ -256,7 +256,8 @@ def _in_columns(engine, rows, *, raw: bool, as_of: str | None, now: str, lang: s
         numbers = rows.numbers if table else [number for number, _ in rows]
         first, last = (numbers[0], numbers[-1]) if numbers else (0, 0)
         sys.stderr.write(f"slarules: warning: the columnar path failed on rows {first}-{last} "
-                         f"({type(exc).__name__}: {quote(exc, MESSAGE_LIMIT)}); they took the per-case path, with the same verdicts. "
+                         f"({type(exc).__name__}: {quote(exc, MESSAGE_LIMIT)}); they took the per-case path, "
+                         "with the same verdicts. "
                          "This is a bug in slarules; please report it.\n")
         return None, Statement()
     return done, statement

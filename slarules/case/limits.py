@@ -38,7 +38,8 @@ class Limits:
         for f in fields(self):
             value, most = getattr(self, f.name), CEILINGS[f.name]
             if type(value) is not int or not 1 <= value <= most:
-                raise InputError(f"limit `{f.name}` must be a whole number from 1 to {most:,}, got {quote(repr(value))}",
+                raise InputError(f"limit `{f.name}` must be a whole number from 1 to {most:,}, "
+                                 f"got {quote(repr(value))}",
                                  field="--limit")
 
     @classmethod

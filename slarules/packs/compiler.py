@@ -160,7 +160,8 @@ class _Compiler:
                 self.issue(pack, loc + (op,), f"`contains` needs a list fact, `{quote(cond.fact)}` is a {ftype.name}")
                 return None
             if raw not in ISSUE_VALUES:
-                self.issue(pack, loc + (op,), f"`{quote(raw)}` is not a complaint issue", did_you_mean(raw, ISSUE_VALUES))
+                self.issue(pack, loc + (op,), f"`{quote(raw)}` is not a complaint issue",
+                           did_you_mean(raw, ISSUE_VALUES))
                 return None
             return Leaf(op, cond.fact, raw, label=cond.label, shown=raw, origin=self.origin(pack, loc))
         if ftype.name == "list":
@@ -201,7 +202,8 @@ class _Compiler:
         for pack in self.packs:
             known = seen_versions.setdefault((pack.name, pack.model.version), pack)
             if known is not pack:
-                self.issue(pack, ("version",), f"version `{quote(pack.model.version)}` of pack `{pack.name}` is loaded twice",
+                self.issue(pack, ("version",),
+                           f"version `{quote(pack.model.version)}` of pack `{pack.name}` is loaded twice",
                            f"also in {known.doc.file}")
             window = window_of(pack, self.issue)
             if window is not None:

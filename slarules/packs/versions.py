@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from ..echo import quote
@@ -135,12 +135,13 @@ def check_versions(packs: list[Pack], windows: dict[int, Window], issue) -> None
             if w.by != dated[0].by:
                 issue(w.pack, ("effective", "by"), f"versions of pack `{name}` choose by different instants "
                       f"(`{quote(w.by)}` here, `{quote(dated[0].by)}` in {dated[0].where})")
-        ordered = sorted(dated, key=lambda w: (w.start is not None, w.start or datetime.min.replace(tzinfo=timezone.utc)))
+        ordered = sorted(dated, key=lambda w: (w.start is not None, w.start or datetime.min.replace(tzinfo=UTC)))
         for a, b in zip(ordered, ordered[1:]):
             if a.end is None or b.start is None or b.start < a.end:
                 for this, other in ((a, b), (b, a)):
                     issue(this.pack, ("effective",), f"versions `{quote(a.pack.model.version)}` ({a.days()}) and "
-                          f"`{quote(b.pack.model.version)}` ({b.days()}) of pack `{name}` are both in force on some days",
+                          f"`{quote(b.pack.model.version)}` ({b.days()}) of pack `{name}` are both in force "
+                          "on some days",
                           f"the other is {other.where}")
             elif b.start > a.end:
                 issue(b.pack, ("effective", "from"), f"no version of pack `{name}` is in force from "
@@ -152,7 +153,7 @@ def check_versions(packs: list[Pack], windows: dict[int, Window], issue) -> None
 def not_in_force_rules(name: str, windows: list[Window]) -> list[CompiledRule]:
     """The rules that report a case no version of pack `name` covers: its instant is outside every
     version (none when every instant is covered), or it has no such instant (NATIONAL.md: not covered)."""
-    ordered = sorted(windows, key=lambda w: (w.start is not None, w.start or datetime.min.replace(tzinfo=timezone.utc)))
+    ordered = sorted(windows, key=lambda w: (w.start is not None, w.start or datetime.min.replace(tzinfo=UTC)))
     by = ordered[0].by
     spans = "; ".join(f"{w.pack.model.version} {w.days()}" for w in ordered)
     spans_zh = "；".join(f"{w.pack.model.version} {w.days('zh')}" for w in ordered)
@@ -268,8 +269,8 @@ def articles(clause_id: str, entry: dict, pack: Pack, window: Window | None, iss
 
 def _uncovered(window: Window, variants: list[Window]) -> str | None:
     """The first stretch of `window` no variant covers, as text ("2025-07-01 to 2025-07-31"), or None."""
-    low = datetime.min.replace(tzinfo=timezone.utc)
-    high = datetime.max.replace(tzinfo=timezone.utc)
+    low = datetime.min.replace(tzinfo=UTC)
+    high = datetime.max.replace(tzinfo=UTC)
     at, stop = window.start or low, window.end or high
     for v in sorted(variants, key=lambda v: v.start or low):
         if (v.start or low) > at:

@@ -247,8 +247,8 @@ class PackTester:
         pack = spec.pack or Path(doc.file).name[:-len(TEST_SUFFIX)]
         if pack not in self.coverage.rules:
             line = doc.where(("pack",))[0] if spec.pack else 1
-            error = PackError(f"these tests are for pack `{quote(pack)}`, which is not loaded", file=doc.file, line=line,
-                              field="pack", hint=f"loaded: {', '.join(sorted(self.coverage.rules))}; "
+            error = PackError(f"these tests are for pack `{quote(pack)}`, which is not loaded", file=doc.file,
+                              line=line, field="pack", hint=f"loaded: {', '.join(sorted(self.coverage.rules))}; "
                                                  "set `pack:` or pass --packs")
             return [Outcome(doc.file, line, Path(path).name, passed=False, error=str(error))]
         self.tested.add(pack)
