@@ -290,7 +290,8 @@ def _structured_seeds(count: int = 24) -> list[bytes]:
 def _hostile_lines() -> list[bytes]:
     """Example rows with a lone surrogate escaped, a terminal sequence in a key, a host zone, a skipped time."""
     line = _batch_lines(1)[0].rstrip(b"\n")
-    return [line.replace(b'"waybill": "', b'"waybill": "\\ud800', 1),
+    assert line.startswith(b'{"waybill":"') and b'"timezone":"Asia/Shanghai"' in line, "the example rows' layout"
+    return [line.replace(b'"waybill":"', b'"waybill":"\\ud800', 1),
             line[:-1] + b', "\\u001b]0;owned\\u0007\\r": 1}',
             line.replace(b'"timezone":"Asia/Shanghai"', b'"timezone":"localtime"', 1),
             line.replace(b'"timezone":"Asia/Shanghai"', b'"timezone":"America/New_York"', 1)
