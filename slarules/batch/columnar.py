@@ -18,23 +18,26 @@ from __future__ import annotations
 import functools
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..runtime._polars import pl  # first: it sets how Polars loads
+
+# isort: split
 from ..case import contract as C, zones
-from .columnar_input import DAY, EARLIEST, LATEST, UNITS, US, _with, builtins, checks_and_facts, scan_frame
-from ..runtime.values import flag_key, key
+from ..packs.program import Leaf, Node, Program, message_parts
+from ..packs.types import list_separator
+from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, branch_label
 from ..runtime.chaining import chain_of
 from ..runtime.polars_backend import column_schema, expr
-from ..packs.program import Leaf, Node, Program, message_parts
-from .kpi import columnar_counts
-from .statement import Statement
+from ..runtime.values import flag_key, key
 from ..verdict import columns as V
 from ..verdict.assembly import PARTY_NAMES
 from ..verdict.layout import AMOUNTS, NOT_COVERED, PER_PAYER, TOTAL, PackRef, finding_order
-from ..packs.types import list_separator
-from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, branch_label
+from .columnar_input import DAY, EARLIEST, LATEST, UNITS, US, _with, builtins, checks_and_facts, scan_frame
+from .kpi import columnar_counts
+from .statement import Statement
 
 ORDINAL_1970 = 719_163                     # date(1970, 1, 1).toordinal()
 JSON_SAFE = re.compile(r'^[^"\\\x00-\x1f]*$')
@@ -58,12 +61,13 @@ def fixed_offset(name: str) -> int | None:
     if not zones.is_zone(name):       # localtime, Mars/Base: the per-case path refuses it
         return None
     zone = zones.zone(name)
-    start = datetime(1999, 1, 1, tzinfo=timezone.utc)
+    start = datetime(1999, 1, 1, tzinfo=UTC)
     offsets = {(start + timedelta(days=15 * i)).astimezone(zone).utcoffset() for i in range(2500)}
     if len(offsets) != 1:
         return None
     (offset,) = offsets
-    return None if offset.microseconds or offset.seconds % 60 else int(offset.total_seconds()) * US
+    # an aware datetime's offset is never None
+    return None if offset.microseconds or offset.seconds % 60 else int(offset.total_seconds()) * US  # type: ignore[union-attr]
 
 
 def offset_text(offset_us: int) -> str:
@@ -103,7 +107,7 @@ def _route_time(off, route, same_city, intra_province, inter_province):
 
 MAX_FACTOR = 1000       # `times` by a constant this small cannot leave 64 bits of fen (money has 14 digits)
 
-FUNCTIONS = {
+FUNCTIONS: dict[str, Callable[..., pl.Expr]] = {
     "times": lambda off, amount, factor: amount * factor,
     "least": lambda off, a, b: pl.min_horizontal(a, b),
     "insured_share": _insured_share,
@@ -317,7 +321,7 @@ class Columnar:
         """types.to_json_value of a fact as JSON text; "null" when absent."""
         name = self.type_of(path)
         col = pl.col("__issues") if path == "complaint.issues" else pl.col(key(path))
-        quote = lambda e: pl.concat_str(pl.lit('"'), e, pl.lit('"'))  # noqa: E731
+        quote = lambda e: pl.concat_str(pl.lit('"'), e, pl.lit('"'))
         if name == "chain":
             return pl.lit("null")
         if name == "instant":
@@ -370,7 +374,7 @@ class Columnar:
 
         def pick(pairs: list, default: pl.Expr | None) -> pl.Expr:
             default = pl.lit(None, pl.String) if default is None else default
-            chosen = None
+            chosen: Any = None      # a Polars when/then chain, built a link at a time
             for condition, value in pairs:
                 value = pl.lit(None, pl.String) if value is None else value
                 chosen = (pl.when(condition) if chosen is None else chosen.when(condition)).then(value)
@@ -383,7 +387,7 @@ class Columnar:
         names = PARTY_NAMES[self.lang]
         if isinstance(party, str):
             return pl.lit(js(names[party])[1:-1])
-        chosen = None
+        chosen: Any = None
         for code, name in names.items():
             chosen = (pl.when(party == code) if chosen is None else chosen.when(party == code)).then(pl.lit(js(name)[1:-1]))
         return chosen.otherwise(party)
@@ -413,10 +417,10 @@ class Columnar:
                 pieces.append(self.render(path, fmt, off))
         return pl.concat_str(pieces) if pieces else pl.lit("")
 
-    def findings(self, off: int) -> tuple[list[tuple[int, pl.Expr]], dict[int, dict[str, pl.Expr]]]:
+    def findings(self, off: int) -> tuple[list[tuple[int, pl.Expr]], dict[int, dict[str, pl.Expr | None]]]:
         """Each rule's finding as JSON text (in verdict order), plus its amounts (layout.AMOUNTS), station and message."""
         parts: list[tuple[int, pl.Expr]] = []
-        info: dict[int, dict[str, pl.Expr]] = {}
+        info: dict[int, dict[str, pl.Expr | None]] = {}
         index = {r.id: i for i, r in enumerate(self.rules)}
         for rule in self.order + self.not_covered:
             i = index[rule.id]
@@ -434,7 +438,7 @@ class Columnar:
                        "party": pl.lit(rule.party) if party is None else party}
             if rule.kind == NOT_COVERED:
                 continue
-            items = []
+            items: list[pl.Expr] = []
             for name in sorted(set(rule.facts) | ({"branches"} if labelled else set())):
                 if name == "branches":
                     quoted = [pl.when(cond).then(pl.lit(js(label))) for label, cond in labelled]
@@ -493,7 +497,7 @@ class Columnar:
             steps.append([pl.lit(None, pl.Int64).alias(f"__b_{name}"), pl.lit(None, pl.Int64).alias("__bd"),
                           pl.lit(None, pl.Int64).alias("__br")])
             for i in candidates:
-                due = pl.col(key(self.rules[i].deadline[1]))
+                due = pl.col(key(self.rules[i].deadline[1]))  # type: ignore[index]  # a deadline rule's
                 better = pl.col(f"__s{i}") & due.is_not_null() & (
                     pl.col(f"__b_{name}").is_null() | (due < pl.col("__bd"))
                     | ((due == pl.col("__bd")) & (rank[i] < pl.col("__br")))).fill_null(False)
@@ -508,24 +512,25 @@ class Columnar:
         The chosen rule's numbers are picked first and shown once per name, so
         no timestamp is formatted for a candidate that was not chosen.
         """
-        out, statuses = [], {}
+        out: list[pl.Expr] = []
+        statuses: dict[str, pl.Expr] = {}
         for name, candidates in self.deadline_names().items():
             chosen = pl.col(f"__b_{name}")
 
             def pick(value_of):
-                picked = None
-                for i in candidates:
+                picked: Any = None
+                for i in candidates:  # noqa: B023  # pick runs in this pass of the loop
                     value = value_of(i)
-                    picked = (pl.when(chosen == i).then(value) if picked is None
-                              else picked.when(chosen == i).then(value))
+                    picked = (pl.when(chosen == i).then(value) if picked is None  # noqa: B023
+                              else picked.when(chosen == i).then(value))  # noqa: B023
                 return picked.otherwise(None)
-            due = pick(lambda i: pl.col(key(self.rules[i].deadline[1])))
-            actual = pick(lambda i: pl.col(key(self.rules[i].deadline[2])))
+            due = pick(lambda i: pl.col(key(self.rules[i].deadline[1])))  # type: ignore[index]  # a deadline rule's
+            actual = pick(lambda i: pl.col(key(self.rules[i].deadline[2])))  # type: ignore[index]  # a deadline rule's
             breached = pick(lambda i: pl.col(f"__f{i}"))
             status = (pl.when(breached).then(pl.lit("breached")).when(actual.is_not_null()).then(pl.lit("met"))
                       .otherwise(pl.lit("open")))
-            due_type, actual_type = {self.type_of(self.rules[i].deadline[1]) for i in candidates}, \
-                {self.type_of(self.rules[i].deadline[2]) for i in candidates}
+            due_type = {self.type_of(self.rules[i].deadline[1]) for i in candidates}  # type: ignore[index]
+            actual_type = {self.type_of(self.rules[i].deadline[2]) for i in candidates}  # type: ignore[index]
             if due_type != {"instant"} or actual_type != {"instant"}:
                 raise Unsupported("a deadline that is not an instant")
             text = V.deadline({"name": name, "clause": V.Choice(chosen, {i: self.rules[i].clause for i in candidates}),
@@ -676,7 +681,7 @@ class Columnar:
 
         from .statement import CS_DEADLINES, DELIVERY
         st = Statement(verdicts=f.height)
-        cents = lambda n: Decimal(int(n)).scaleb(-2)  # noqa: E731
+        cents = lambda n: Decimal(int(n)).scaleb(-2)
         for who, fine in payers.filter(pl.col("fine") > 0).group_by("who").agg(pl.col("fine").sum()).iter_rows():
             st.count_fine(who, cents(fine))
         for who, clause, count, refund in payers.group_by("who", "clause").agg(

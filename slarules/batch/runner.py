@@ -23,16 +23,16 @@ import shutil
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import io as batch_io
-from ..runtime.backend import BACKENDS
 from ..echo import FILE_LIMIT, MESSAGE_LIMIT, quote
 from ..errors import EngineError, InputError, SlaRulesError
-from .progress import Progress
+from ..runtime.backend import BACKENDS
+from . import io as batch_io
 from .outputs import refuse_overlaps
+from .progress import Progress
 from .statement import STATEMENT_FILES, Statement
 
 CHECKPOINT_VERSION = 3         # 3: the statement keeps KPI counters; an older checkpoint has none
@@ -202,7 +202,7 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
     for number, payload in rows:
         try:
             data = batch_io.decode_line(payload, source, number, engine.limits) if raw else payload
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  # a bad row is rejected with its error, the batch goes on
             reject(number, exc, None)
             continue
         datas.append((number, data))
@@ -217,7 +217,7 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
                 statement.add(facts, outcome)
             else:
                 statement.verdicts += 1
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  # a bad row is rejected with its error, the batch goes on
             reject(number, exc, data)
         else:
             verdicts.append((number, line))
@@ -265,7 +265,7 @@ def _in_columns(engine, rows, *, raw: bool, as_of: str | None, now: str, lang: s
 
 def instant_now() -> str:
     """The instant that stands for "now" in a whole run, to the second, as ISO 8601 UTC."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
 def decision_lines(rows, verdicts: list[tuple[int, str]], lang: str) -> list[tuple[int, bytes]]:
@@ -283,7 +283,7 @@ def decision_lines(rows, verdicts: list[tuple[int, str]], lang: str) -> list[tup
 
 def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, Any]:
     """Verdicts and error records of one chunk, in row order, plus its statement."""
-    rows = chunk.rows.read(_engine.limits.case_bytes) if isinstance(chunk.rows, batch_io.LineRange) else chunk.rows
+    rows = chunk.rows.read(_engine.limits.case_bytes) if isinstance(chunk.rows, batch_io.LineRange) else chunk.rows  # type: ignore[union-attr]  # set before any chunk
     done = adjudicate_rows(_engine, rows, source=job["input"], raw=job["input_format"] != "parquet",
                            as_of=job["as_of"], now=job["now"], lang=job["lang"], backend=job["backend"],
                            totals=job.get("totals", True))
@@ -293,7 +293,7 @@ def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, An
         decisions.write_bytes(b"".join(line for _, line in decision_lines(rows, done.verdicts, job["lang"])))
     part = Path(job["parts"]) / f"{chunk.index:09d}.{job['output_format']}"
     if job["output_format"] == "parquet":
-        import msgspec        # reads our own verdict JSON back into the same dicts as json.loads, faster
+        import msgspec  # reads our own verdict JSON back into the same dicts as json.loads, faster
         decode = msgspec.json.Decoder().decode
         docs = [decode(line) for _, line in done.verdicts]
         batch_io.write_parquet_part(part, docs)
@@ -546,6 +546,7 @@ class Batch:
     def _append_log(self, state: dict) -> None:
         """The run's decisions onto the log, once: a finish killed midway cuts the log back and appends again."""
         from ..tools.decisions import append_atomically
+        assert self.log is not None         # called only with a log
         if "log_size" in state:
             with open(self.log, "r+b") as f:
                 f.truncate(state["log_size"])

@@ -108,7 +108,7 @@ class Statement:
             for group, key in K.keys_of(complaint, facts.values.get("delivering_station")):
                 self.count_kpi(group, key, counts)
 
-    def merge(self, other: "Statement") -> "Statement":
+    def merge(self, other: Statement) -> Statement:
         self.verdicts += other.verdicts
         self.errors += other.errors
         self.internal += other.internal
@@ -143,7 +143,7 @@ class Statement:
                 "kpi": {g: dict(sorted(keys.items())) for g, keys in sorted(self.kpi.items())}}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Statement":
+    def from_dict(cls, d: dict[str, Any]) -> Statement:
         return cls(verdicts=d["verdicts"], errors=d["errors"], internal=d.get("internal", 0),
                    stations={k: {"fines": Decimal(v["fines"]), "refunds": Decimal(v["refunds"]),
                                  "findings": Counter(v["findings"])} for k, v in d["stations"].items()},
@@ -211,13 +211,13 @@ class Statement:
         total_fines = sum((v["fines"] for v in self.stations.values()), ZERO)
         total_refunds = sum((v["refunds"] for v in self.stations.values()), ZERO)
         parts = [f"<!doctype html><html lang=en><meta charset=utf-8><title>{html.escape(title)}</title>",
-                 "<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1000px}"
-                 "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-                 "th{background:#f3f3f3}svg text{font:11px sans-serif}"
-                 "table.kpi td{text-align:left;white-space:nowrap}td.none{color:#999}td.gap{text-align:center}</style>",
+                 ("<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1000px}"
+                  "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+                  "th{background:#f3f3f3}svg text{font:11px sans-serif}"
+                  "table.kpi td{text-align:left;white-space:nowrap}td.none{color:#999}td.gap{text-align:center}</style>"),
                  f"<h1>{html.escape(title)}</h1>",
-                 f"<p>{self.verdicts:,} verdicts, {self.errors:,} rejected rows; fines {total_fines:,.2f} CNY, "
-                 f"refunds {total_refunds:,.2f} CNY.</p>",
+                 (f"<p>{self.verdicts:,} verdicts, {self.errors:,} rejected rows; fines {total_fines:,.2f} CNY, "
+                  f"refunds {total_refunds:,.2f} CNY.</p>"),
                  "<h2>On-time delivery by arrival hour</h2>",
                  _bars(hours, "share of parcels signed by the TB-1 deadline, of those that arrived in the hour",
                        top=1.0) if self.hours else "<p>no deliveries with a decided deadline</p>",

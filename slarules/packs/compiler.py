@@ -12,16 +12,47 @@ from pathlib import Path
 from typing import Any
 
 from ..echo import quote
-from . import types as T
 from ..errors import PackError
-from .operators import OPERATORS
+from . import types as T
 from .layers import apply_layers
-from .model import (FORMATS, PARAM_PLACEHOLDER, SPECIAL_PLACEHOLDERS, AllOf, AnyOf, Compare, FactRef, Issue, Pack,
-                   ParamRef, did_you_mean, raise_first)
-from .program import DURABLE_MAX_PROPERTIES, PLACEHOLDER, Amount, CompiledRule, Derivation, Leaf, Node, PackInfo, Program, walk  # noqa: F401
+from .model import (
+    FORMATS,
+    PARAM_PLACEHOLDER,
+    SPECIAL_PLACEHOLDERS,
+    AllOf,
+    AnyOf,
+    Compare,
+    FactRef,
+    Issue,
+    Pack,
+    ParamRef,
+    did_you_mean,
+    raise_first,
+)
+from .operators import OPERATORS
+from .program import (
+    DURABLE_MAX_PROPERTIES,
+    PLACEHOLDER,
+    Amount,
+    CompiledRule,
+    Derivation,
+    Leaf,
+    Node,
+    PackInfo,
+    Program,
+    walk,
+)
 from .versions import Window, articles, check_versions, not_in_force_rules, window_of
-from .vocabulary import (BASE_FACTS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, FUNCTIONS, ISSUE_VALUES, LIABLE_PREFIX,
-                         FactSpec, chain_spec)
+from .vocabulary import (
+    BASE_FACTS,
+    CHAIN_LEVEL,
+    CLASSIFICATION_PREFIX,
+    FUNCTIONS,
+    ISSUE_VALUES,
+    LIABLE_PREFIX,
+    FactSpec,
+    chain_spec,
+)
 
 MAX_RULES = 400                  # pack rules, leaving room for scope rules and closers
 MAX_FIELDS = DURABLE_MAX_PROPERTIES - 10    # tested facts, leaving room for kind, stratum, sid, id
@@ -70,8 +101,8 @@ class _Compiler:
         self.specs: dict[str, FactSpec] = dict(BASE_FACTS)
         self.classified = {r.then.classify for p in packs for r in p.model.rules if r.then.classify}
         for name in self.classified:
-            self.specs[CLASSIFICATION_PREFIX + name] = chain_spec(CLASSIFICATION_PREFIX + name)
-        self.specs[CHAIN_LEVEL] = chain_spec(CHAIN_LEVEL)
+            self.specs[CLASSIFICATION_PREFIX + name] = chain_spec(CLASSIFICATION_PREFIX + name)  # type: ignore[assignment]  # a chain name
+        self.specs[CHAIN_LEVEL] = chain_spec(CHAIN_LEVEL)  # type: ignore[assignment]  # a chain name
 
     # -- reporting ---------------------------------------------------------------------
     def issue(self, pack: Pack, loc: tuple, message: str, hint: str | None = None, severity: str = "error"):
@@ -423,7 +454,7 @@ class _Compiler:
         for name, windows in sorted(by_name.items()):
             rules.extend(r for r in not_in_force_rules(name, windows) if r.id not in own)
 
-    def deadline(self, pack: Pack, d, loc: tuple):
+    def deadline(self, pack: Pack, d, loc: tuple) -> tuple[str, str, str] | None:
         ok = True
         for part in ("due", "actual"):
             path = getattr(d, part)

@@ -10,19 +10,19 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo,
-                      field_validator)
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo, field_validator
 
+from ..case import zones
+from ..case.sources import Document, read_document
 from ..echo import LIMITS, quote
 from ..errors import PackError, SlaRulesError
 from ..facts import describe_error
-from ..case import zones
-from ..case.sources import Document, read_document
 from .operators import NAMES
 
 KINDS = ("liability", "fine", "refund", "compensation", "classification", "breach", "procedure", "warning",
@@ -47,7 +47,7 @@ class ParamRef(Strict):
     param: str = Field(description="a parameter declared under `parameters`")
 
 
-Literal_ = Union[bool, int, float, str]
+Literal_ = bool | int | float | str
 
 
 def _value_tag(v: Any) -> str:
@@ -60,8 +60,7 @@ def _value_tag(v: Any) -> str:
     return "literal"
 
 
-Value = Annotated[Union[Annotated[FactRef, Tag("fact")], Annotated[ParamRef, Tag("param")],
-                        Annotated[Literal_, Tag("literal")]], Discriminator(_value_tag)]
+Value = Annotated[Annotated[FactRef, Tag("fact")] | Annotated[ParamRef, Tag("param")] | Annotated[Literal_, Tag("literal")], Discriminator(_value_tag)]
 
 
 class Compare(Strict):
@@ -82,12 +81,12 @@ class Compare(Strict):
 
 
 class AllOf(Strict):
-    all: list["Condition"] = Field(min_length=1)
+    all: list[Condition] = Field(min_length=1)
     label: str | None = None
 
 
 class AnyOf(Strict):
-    any: list["Condition"] = Field(min_length=1)
+    any: list[Condition] = Field(min_length=1)
     label: str | None = None
 
 
@@ -97,11 +96,10 @@ def _cond_tag(v: Any) -> str | None:
             if key in v:
                 return {"fact": "compare"}.get(key, key)
         return None
-    return {AllOf: "all", AnyOf: "any", Compare: "compare"}.get(type(v))
+    return {AllOf: "all", AnyOf: "any", Compare: "compare"}.get(type(v))  # type: ignore[call-overload]  # keys typed as their metaclass
 
 
-Condition = Annotated[Union[Annotated[AllOf, Tag("all")], Annotated[AnyOf, Tag("any")],
-                            Annotated[Compare, Tag("compare")]],
+Condition = Annotated[Annotated[AllOf, Tag("all")] | Annotated[AnyOf, Tag("any")] | Annotated[Compare, Tag("compare")],
                       Discriminator(_cond_tag, custom_error_type="condition",
                                     custom_error_message="expected a condition: {fact: ..., <operator>: ...}, "
                                                          "{all: [...]} or {any: [...]}")]
@@ -118,7 +116,7 @@ class Parameter(Strict):
 
 class Derivation(Strict):
     fn: str = Field(description="one of the derivation functions in slarules.vocabulary.FUNCTIONS")
-    args: dict[str, Union[Value, list[FactRef]]] = Field(default_factory=dict)
+    args: dict[str, Value | list[FactRef]] = Field(default_factory=dict)
     doc: str | None = None
 
 
@@ -253,17 +251,17 @@ class Pack:
         source, at = self.source(loc)
         return source.doc.where(at)
 
-    def issue(self, loc: tuple, message: str, hint: str | None = None, severity: str = "error") -> "Issue":
+    def issue(self, loc: tuple, message: str, hint: str | None = None, severity: str = "error") -> Issue:
         """An Issue at `loc`, named in the file that wrote it (a layered pack has several)."""
         source, at = self.source(loc)
         line, column = source.doc.where(at)
         return Issue(source.doc.file, line, column, ".".join(map(str, at)) or None, message, severity, hint)
 
-    def source(self, loc: tuple) -> tuple["Pack", tuple]:
+    def source(self, loc: tuple) -> tuple[Pack, tuple]:
         """The pack file that wrote `loc`, and where in it: this one (a layered pack has several)."""
         return self, loc
 
-    def files(self) -> tuple["Pack", ...]:
+    def files(self) -> tuple[Pack, ...]:
         """The pack files this pack was made from, in order: itself (a layered pack: base, then layers)."""
         return (self,)
 
@@ -282,7 +280,8 @@ class Issue:
     message: str
     severity: str = "error"
     hint: str | None = None
-    witness: dict | None = field(default=None, compare=False, hash=False)
+    # `field` is dataclasses.field: the attribute `field` above binds no value
+    witness: dict | None = field(default=None, compare=False, hash=False)  # type: ignore[operator,misc]
 
     def __post_init__(self) -> None:
         """Stored safe to show, as a SlaRulesError's are: `check` prints issues without making errors of them."""
@@ -332,7 +331,7 @@ def allowed_keys(tp: Any, loc: tuple) -> list[str] | None:
     return None
 
 
-def schema_issues(errors: list[dict], doc: Document, model: type[BaseModel], root: tuple = ()) -> list[Issue]:
+def schema_issues(errors: Sequence[Mapping[str, Any]], doc: Document, model: type[BaseModel], root: tuple = ()) -> list[Issue]:
     """Every Pydantic error of `model` as a located Issue (not just the first).
 
     An unknown key names the keys allowed where it is, so a misspelt key can be fixed
@@ -380,6 +379,7 @@ def read_pack(path: str | Path) -> tuple[Pack | None, list[Issue]]:
     model, doc, issues = read_model(path, PackModel, "a rule pack")
     if model is None:
         return None, issues
+    assert doc is not None          # read_model gives a model only with its document
     raw = Path(path).read_bytes()
     return Pack(model, doc, "sha256:" + hashlib.sha256(raw).hexdigest()), []
 
@@ -412,6 +412,7 @@ def raise_first(issues: list[Issue]) -> None:
 def load_pack(path: str | Path) -> Pack:
     pack, issues = read_pack(path)
     raise_first(issues)
+    assert pack is not None         # read_pack gives no pack only with an error
     return pack
 
 

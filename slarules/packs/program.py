@@ -51,10 +51,10 @@ class PackInfo:
     # a dated version (`effective:`): the instant fact that picks it and the condition "in force"
     # over that fact (None: in force always); its rules' scopes start with the same condition
     by: str | None = None
-    window: "Node | None" = None
+    window: Node | None = None
 
     @classmethod
-    def of(cls, pack, by: str | None = None, window: "Node | None" = None) -> "PackInfo":
+    def of(cls, pack, by: str | None = None, window: Node | None = None) -> PackInfo:
         m = pack.model
         return cls(pack.name, m.version, pack.digest, pack.doc.file, m.timezone,
                    tuple((n, p.type, p.value) for n, p in m.parameters.items()), by, window)

@@ -8,24 +8,24 @@ value crosses into the engine as an integer in a fixed unit (microseconds, fen,
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..case.contract import VALUE_LABELS_ZH
 from ..echo import quote
 
-from ..case.contract import VALUE_LABELS_ZH
-
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|d)\s*$")
 _DURATION_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
 
 def _decimal(value: Any, places: int) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        raise ValueError("expected a number")
+        raise ValueError("expected a number")     # noqa: TRY004  # callers report ValueErrors as a bad value
     try:
         d = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
     except InvalidOperation:

@@ -7,14 +7,15 @@ a type, so a pack is type-checked when it is loaded, not when a case arrives.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from . import types as T
 from ..case import contract as C
+from . import types as T
 
 Case = Any      # a validated case: facts.Case or fastcase.FastCase (same fields)
 
@@ -53,7 +54,7 @@ class FactSpec:
     path: str
     type: T.FactType
     doc: str
-    get: Callable[[Case, "Derived"], Any] | None = None
+    get: Callable[[Case, Derived], Any] | None = None
 
 
 def _attr(path: str) -> Callable[[Case, Any], Any]:
@@ -66,7 +67,7 @@ def _attr(path: str) -> Callable[[Case, Any], Any]:
             if obj is None:
                 return None
         return obj
-    get.attribute_path = path          # FactPlan reads a plain attribute without this closure
+    get.attribute_path = path          # type: ignore[attr-defined]  # FactPlan reads a plain attribute without this closure
     return get
 
 
@@ -175,8 +176,8 @@ class Derived:
 
 
 def _builtin(name: str) -> Callable[[Case, Derived], Any]:
-    get = lambda _case, derived: getattr(derived, name)()   # noqa: E731
-    get.derived_method = name          # FactPlan calls Derived.<name> without this closure
+    get = lambda _case, derived: getattr(derived, name)()
+    get.derived_method = name          # type: ignore[attr-defined]  # FactPlan calls Derived.<name> without this closure
     return get
 
 

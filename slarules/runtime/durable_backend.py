@@ -43,15 +43,20 @@ import json
 import threading
 from typing import Any
 
+import durable_rules_engine as _c  # durable_rules' C core (the `durable` package's own import)
 import msgspec
-import durable_rules_engine as _c     # durable_rules' C core (the `durable` package's own import)
 from durable import engine as _durable
 
-from .backend import RunResult
 from ..errors import EngineError, PackError
 from ..packs.operators import OPERATORS
-from ..packs.program import DURABLE_MAX_PROPERTIES as MAX_PROPERTIES, DURABLE_MAX_RULES as MAX_RULES
-from ..packs.program import Leaf, Program, walk
+from ..packs.program import (
+    DURABLE_MAX_PROPERTIES as MAX_PROPERTIES,
+    DURABLE_MAX_RULES as MAX_RULES,
+    Leaf,
+    Program,
+    walk,
+)
+from .backend import RunResult
 from .chaining import chain_of
 from .evaluate import unknowable_keys
 from .values import fact_plan, flag_key, key
@@ -72,14 +77,14 @@ def _fact_text(fact: dict[str, Any]) -> str:
     """
     try:
         return _msgspec_encode(fact).decode()
-    except Exception:
+    except Exception:  # noqa: BLE001  # msgspec cannot encode it: json can
         return _dumps(fact)
 
 
 class _QuietHost(_durable.Host):
     """A Host that never starts its dispatch threads (benchmarks/run.py's naive contender uses it)."""
 
-    def _run(self) -> None:  # noqa: D401 - durable hook
+    def _run(self) -> None:
         return None
 
 
@@ -225,7 +230,7 @@ class DurableBackend:
         """A fresh ruleset (after an error the old one may hold stale facts; it is left alone)."""
         try:
             self._handle = _c.create_ruleset(f"slarules_{next(_names)}", self._definition_text)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  # durable raises plain Exceptions from C
             raise self._refused(exc) from None
 
     def _refused(self, exc: Exception) -> Exception:
@@ -237,7 +242,7 @@ class DurableBackend:
         for name, spec in self._definition.items():
             try:
                 _c.delete_ruleset(_c.create_ruleset(f"slarules_probe_{next(_names)}", _dumps({name: spec})))
-            except Exception:
+            except Exception:  # noqa: BLE001  # durable raises plain Exceptions from C
                 what, payload = self._actions[name]
                 if what == _CLOSE:
                     continue
@@ -311,7 +316,7 @@ class DurableBackend:
                         if payload not in fired:      # an `$or` fires once per true branch
                             fired.append(payload)
                     elif what == _SCOPE:
-                        run.in_scope.update(payload)
+                        run.in_scope.update(payload)   # type: ignore[union-attr]  # a set: made above
                     else:
                         self._close(payload, run)
                         if payload + 1 < strata:      # chain: the next stratum fires in this same loop
@@ -327,7 +332,7 @@ class DurableBackend:
                     code, _ = retract(handle, f'{{"sid":"{_SID}","id":"{ident}"}}')
                     if code:
                         raise EngineError(f"durable_rules answered {code} to a retraction")
-            except Exception as exc:       # durable raises plain Exceptions from C; ours are EngineErrors
+            except Exception as exc:  # noqa: BLE001 # durable raises plain Exceptions from C; ours are EngineErrors
                 failure = exc.message if isinstance(exc, EngineError) else f"durable_rules failed: {exc!r}"
             if failure is not None:
                 self._open()   # start from a clean ruleset; the old one may hold stale facts

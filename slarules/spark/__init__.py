@@ -20,16 +20,17 @@ import shutil
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from ..echo import quote
 from ..batch import io as batch_io
-from ..batch.runner import BatchSummary, adjudicate_rows, decision_lines, instant_now
-from ..errors import ClusterError, InputError, SlaRulesError
 from ..batch.outputs import is_uri, refuse_overlaps
+from ..batch.runner import BatchSummary, adjudicate_rows, decision_lines, instant_now
 from ..batch.statement import Statement
+from ..echo import quote
+from ..errors import ClusterError, InputError, SlaRulesError
 
 # columns added to the input: row number, source file, raw JSON line, start of the line's file split
 NUMBER, FILE, RAW, BLOCK = "_slarules_number", "_slarules_file", "_slarules_raw", "_slarules_block"
@@ -78,6 +79,8 @@ def _partition(batches: Iterator, settings: dict[str, Any]) -> Iterator:
     for batch in batches:
         files = batch.column(FILE).to_pylist()
         if raw:     # number every line, then drop blank ones, as the local reader does
+            payloads: Any   # the lines here, the Arrow batch for cases as columns
+            rows: Any       # (number, line) pairs here, a batch_io.TableRows for cases as columns
             numbers, payloads, kept = [], [], []
             for key, line in zip(zip(files, batch.column(BLOCK).to_pylist()), batch.column(RAW).to_pylist()):
                 in_split[key] = seen = in_split.get(key, 0) + 1
@@ -92,8 +95,8 @@ def _partition(batches: Iterator, settings: dict[str, Any]) -> Iterator:
         out: dict[str, list] = {"kind": [], "file": [], "number": [], "json": [], "verdict": []}
 
         def emit(kind: str, file, number: int, text: str, verdict=None) -> None:
-            for name, value in zip(out, (kind, file, number, text, verdict)):
-                out[name].append(value)
+            for name, value in zip(out, (kind, file, number, text, verdict)):  # noqa: B023  # called in this pass
+                out[name].append(value)  # noqa: B023
         for file, start, end in _by_file(files):
             if raw:
                 rows = list(zip(numbers[start:end], payloads[start:end]))
@@ -315,7 +318,7 @@ def session(master: str = "local[*]", *, progress: bool = False, chunk_size: int
             os.dup2(target, 2)
             os.close(target)
         spark = builder.getOrCreate()
-    except Exception as exc:     # Java missing or too old, master unreachable: py4j raises plain errors
+    except Exception as exc:  # noqa: BLE001 # Java missing or too old, master unreachable: py4j raises plain errors
         raise ClusterError(f"Spark did not start: {_cause_in_log(log) or _first_line(exc)}", field="--master",
                            hint="Spark needs Java 17 or 21 (JAVA_HOME) and a reachable master"
                            + (f"; Spark's log: {log}" if log else "")) from None
@@ -335,7 +338,7 @@ def _find_java() -> None:
                        hint="e.g. apt-get install openjdk-17-jre-headless, or set JAVA_HOME") from None
 
 
-def _log_text(log: str | None) -> str:
+def _log_text(log: str | Path | None) -> str:
     try:
         return Path(log).read_text(encoding="utf-8", errors="replace") if log else ""
     except OSError:
@@ -345,7 +348,7 @@ def _log_text(log: str | None) -> str:
 def _cause_in_log(log: str | None) -> str | None:
     """The JVM's own reason for dying ("Exception in thread main ...: why"), if it logged one."""
     for line in _log_text(log).splitlines():
-        if line.startswith("Exception in thread") or line.startswith("Error:"):
+        if line.startswith(("Exception in thread", "Error:")):
             return line.split(": ", 1)[-1][:300]
     return None
 
@@ -393,7 +396,7 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
     except SlaRulesError:
         _discard(plan)
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  # said as a ClusterError below
         _discard(plan)
         if "PATH_NOT_FOUND" in str(exc):
             raise InputError("no such file", file=input_path) from None
@@ -431,9 +434,9 @@ def _write_sorted(combined, kind: str, target: Path, fmt: str, parts: Path | Non
     target.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "jsonl":
         with open(target, "wb") as out:
-            for row in rows:
-                out.write(row["json"].encode("utf-8") + b"\n")
+            out.writelines(row["json"].encode("utf-8") + b"\n" for row in rows)
         return
+    assert parts is not None        # Parquet is written through numbered parts
     if parts.exists():
         shutil.rmtree(parts)
     parts.mkdir(parents=True)

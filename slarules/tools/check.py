@@ -18,13 +18,14 @@ Witnesses come from `witness.WitnessSearch` and are confirmed by the engine.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..packs.compiler import CompiledRule, Leaf, Node, Program, check_packs, compile_packs
 from ..engine import CATALOGUE_FILE, TEST_SUFFIX, Engine, default_pack_dirs, default_rules_dir, file_kind
 from ..errors import InputError, PackError, SlaRulesError
+from ..packs.compiler import CompiledRule, Leaf, Node, Program, check_packs, compile_packs
 from ..packs.layers import apply_layers
 from ..packs.model import Issue, Pack, read_catalogue, read_pack
 from ..packs.operators import OPERATORS
@@ -40,7 +41,7 @@ class CheckOptions:
     seed: int = 0
 
 
-def check(paths: list[str | Path], catalogue: str | Path | None = None,
+def check(paths: Sequence[str | Path], catalogue: str | Path | None = None,
           options: CheckOptions | None = None) -> list[Issue]:
     """All issues in the files under `paths`, errors first within each file, in file order.
 
@@ -81,10 +82,11 @@ def check(paths: list[str | Path], catalogue: str | Path | None = None,
     issues += meaning
     issues += apply_layers(packs, complete=not unloaded).changes
     if packs and options.analyse and not unloaded and not any(i.severity == "error" for i in meaning):
+        assert clauses is not None      # else `unloaded` names the catalogue
         program = compile_packs(packs, clauses)
         engine = Engine(program, clauses)
         try:
-            engine.backend        # durable_rules builds the ruleset: it has limits of its own (31 tests a rule)
+            engine.backend  # noqa: B018  # durable_rules builds the ruleset: it has limits of its own (31 tests a rule)
         except PackError as exc:
             issues.append(Issue(exc.file, exc.line, exc.column, exc.field, exc.message, "error", exc.hint))
         else:
@@ -98,7 +100,7 @@ def check(paths: list[str | Path], catalogue: str | Path | None = None,
     return issues
 
 
-def yaml_files(paths: list[str | Path]) -> dict[str, list[Path]]:
+def yaml_files(paths: Sequence[str | Path]) -> dict[str, list[Path]]:
     """The YAML files given or in the directories given, by kind (engine.file_kind), in order."""
     out: dict[str, list[Path]] = {"pack": [], "catalogue": [], "test": []}
     for p in map(Path, paths):
@@ -107,14 +109,14 @@ def yaml_files(paths: list[str | Path]) -> dict[str, list[Path]]:
     return out
 
 
-def _seed_cases(paths: list[str | Path]) -> list[dict]:
+def _seed_cases(paths: Sequence[str | Path]) -> list[dict]:
     """Cases from the pack tests beside the packs: a witness search starts from what is known."""
     out: list[dict] = []
     dirs = {Path(p) if Path(p).is_dir() else Path(p).parent for p in paths}
     for d in sorted(dirs):
         for f in sorted(d.glob("*" + TEST_SUFFIX)):
             try:
-                spec, doc = load_test_file(f)
+                spec, _doc = load_test_file(f)
             except SlaRulesError:
                 continue
             out += [merge(spec.base, c.case) for c in spec.cases if not c.file]
@@ -187,7 +189,7 @@ class Analysis:
                 shared = sorted(set(a.harms) & set(b.harms))
                 if not shared or a.party == b.party or self.ordered(a, b):
                     continue
-                witness = self.search.find(lambda fired, findings: a.id in findings and b.id in findings)
+                witness = self.search.find(lambda fired, findings: a.id in findings and b.id in findings)  # noqa: B023
                 witness = self.confirmed(witness, (a.id, b.id))
                 if witness is None:
                     continue
@@ -269,7 +271,7 @@ def _compatible(a: Leaf, b: Leaf) -> bool:
 
 def _passes(v: Any, leaf: Leaf) -> bool:
     try:
-        return OPERATORS[leaf.op].compare(v, leaf.value)
+        return OPERATORS[leaf.op].compare(v, leaf.value)    # type: ignore[misc]  # not `exists`: _compatible took it
     except TypeError:
         return True
 

@@ -21,9 +21,10 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..echo import quote
 from ..errors import InputError
@@ -145,7 +146,7 @@ def read_log(path: str | Path) -> Iterator[Decision]:
     """Every record of a log, each checked; a corrupt line is an InputError at LOG:LINE."""
     path = str(path)
     try:
-        f = open(path, "rb")
+        f = open(path, "rb")    # noqa: SIM115  # `with f` below: an OSError here is the one reported
     except OSError as exc:
         raise InputError(f"cannot read the decision log: {exc.strerror or exc}", file=path) from None
     with f:
@@ -243,6 +244,7 @@ def replay(log: str | Path, engine=None, *, batch: bool = False, spark: bool = F
         if error is not None:
             reason, packs = f"now rejected: {error}", in_force
         else:
+            assert text is not None         # no error: a verdict
             if verdict_digest(text) == d.verdict_digest:
                 continue
             if verdict_digest(without_packs(text.encode("utf-8"))) == d.outcome_digest:

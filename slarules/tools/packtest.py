@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,14 +28,14 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ..case.sources import Document, read_document
 from ..echo import quote
-from ..runtime import evaluate
 from ..engine import TEST_SUFFIX
 from ..errors import PackError, SlaRulesError
 from ..facts import parse_case
 from ..packs.model import Issue, raise_first, read_model, schema_issues
 from ..packs.program import CompiledRule, Leaf
-from ..case.sources import Document, read_document
+from ..runtime import evaluate
 
 VERDICT_FIELDS = ("findings", "classifications", "complaint_level", "fines_cny", "refunds_cny", "compensation_cny",
                   "missing", "not_covered")
@@ -70,7 +71,7 @@ class BrokenCase:
     """A test case that does not match TestCase: it fails with its problems, and the other cases still run."""
 
     name: str
-    errors: list[dict]        # Pydantic's; `case_problems` locates them
+    errors: Sequence[Mapping[str, Any]]        # Pydantic's; `case_problems` locates them
 
 
 class TestFile(Strict):
@@ -154,7 +155,7 @@ class Coverage:
         ids = self._ids(None)
         return [b for b in self.branches if b.rule in ids and (b.rule, b.path) not in self.held]
 
-    def merge(self, other: "Coverage") -> None:
+    def merge(self, other: Coverage) -> None:
         """Add another run's coverage (of other packs: rule ids are unique within a pack set)."""
         for pack, ids in other.rules.items():
             self.rules.setdefault(pack, set()).update(ids)
@@ -185,7 +186,7 @@ def branches(rule: CompiledRule) -> list[tuple[str, Any]]:
     return out
 
 
-def find_test_files(paths: list[str | Path]) -> list[Path]:
+def find_test_files(paths: Sequence[str | Path]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -213,6 +214,7 @@ def read_test_file(path: str | Path) -> tuple[TestFile | None, Document | None, 
     spec, doc, issues = read_model(path, TestFile, "a pack test file")
     if spec is None:
         return None, doc, issues
+    assert doc is not None          # read_model gives a model only with its document
     return spec, doc, [i for n, c in enumerate(spec.cases) for i in case_problems(c, doc, n)]
 
 
@@ -220,6 +222,7 @@ def load_test_file(path: str | Path) -> tuple[TestFile, Document]:
     """A test file with no problem at all, or a PackError for the first (counting the others)."""
     spec, doc, issues = read_test_file(path)
     raise_first(issues)
+    assert spec is not None and doc is not None     # read_test_file gives none only with an error
     return spec, doc
 
 
@@ -242,8 +245,9 @@ class PackTester:
         spec, doc, issues = read_test_file(path)
         if spec is None:
             issue = issues[0]
-            return [Outcome(issue.file, issue.line, Path(path).name, passed=False,
+            return [Outcome(issue.file or str(path), issue.line, Path(path).name, passed=False,
                             error="\n".join(str(i.error()) for i in issues))]
+        assert doc is not None
         pack = spec.pack or Path(doc.file).name[:-len(TEST_SUFFIX)]
         if pack not in self.coverage.rules:
             line = doc.where(("pack",))[0] if spec.pack else 1
@@ -406,7 +410,7 @@ def run_tests_beside_packs(paths: list[str | Path], load) -> Report:
     return Report(outcomes, coverage)
 
 
-def run_tests(engine, paths: list[str | Path]) -> Report:
+def run_tests(engine, paths: Sequence[str | Path]) -> Report:
     """Run every pack test file under `paths` against `engine`."""
     tester = PackTester(engine)
     outcomes: list[Outcome] = []

@@ -13,8 +13,26 @@ import json
 from typing import Any, NamedTuple
 
 from ..runtime._polars import pl  # first: it sets how Polars loads
-from .layout import (COUNT_OR_NULL, DEADLINE, FINDING, INSTANT, INSTANT_OR_NULL, MONEY, MONEY_MAP, OBJECT, PARTS,
-                     PER_PAYER, STRING, STRING_OR_NULL, STRINGS, VERDICT, Field, _Part)
+
+# isort: split
+from .layout import (
+    COUNT_OR_NULL,
+    DEADLINE,
+    FINDING,
+    INSTANT,
+    INSTANT_OR_NULL,
+    MONEY,
+    MONEY_MAP,
+    OBJECT,
+    PARTS,
+    PER_PAYER,
+    STRING,
+    STRING_OR_NULL,
+    STRINGS,
+    VERDICT,
+    Field,
+    _Part,
+)
 
 
 def decimal_text(units: pl.Expr, places: int, keep: bool) -> pl.Expr:
@@ -100,7 +118,7 @@ def part(fields: tuple[Field, ...], values: dict[str, Any]) -> pl.Expr:
         text = ""
 
     def pick(run: Choice) -> pl.Expr:
-        picked = None
+        picked: Any = None      # a Polars when/then chain, built a link at a time
         for option, joint in run.options.items():
             test = run.by == option
             picked = pl.when(test).then(pl.lit(joint)) if picked is None else picked.when(test).then(pl.lit(joint))

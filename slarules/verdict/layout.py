@@ -130,7 +130,7 @@ class Verdict(_Part):
         return TypeAdapter(Verdict).json_schema()
 
 
-_LAYOUT = {cls: layout(cls) for cls in (PackRef, Finding, DeadlineStatus, Verdict)}
+_LAYOUT: dict[type, tuple[Field, ...]] = {cls: layout(cls) for cls in (PackRef, Finding, DeadlineStatus, Verdict)}
 VERDICT, FINDING, DEADLINE, PACK = (_LAYOUT[c] for c in (Verdict, Finding, DeadlineStatus, PackRef))
 
 
@@ -217,7 +217,7 @@ def _write_json2() -> Any:
             lines += [f"    x = v.{f.name}",
                       f"    out += (K{n}, _string(x) if type(x) is str else _indented(x, _NL1))"]
     lines += ['    out.append("\\n}")', '    return "".join(out)']
-    exec("\n".join(lines), ns)
+    exec("\n".join(lines), ns)  # noqa: S102  # code generated from VERDICT, the layout
     global _json2
     _json2 = ns["_json2"]          # written on the first call, not at import: a CLI start may print text
     return _json2
@@ -311,7 +311,7 @@ def _indented(value: Any, newline: str) -> str:
         return "false"
     if kind is int:
         return int.__repr__(value)
-    if kind is float and value == value and value not in (float("inf"), float("-inf")):
+    if kind is float and value == value and value not in (float("inf"), float("-inf")):  # noqa: PLR0124  # NaN != NaN
         return _float(value)
     raise _Unexpected
 
