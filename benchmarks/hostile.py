@@ -127,7 +127,7 @@ def main() -> int:
                     leftover.unlink() if leftover.is_file() else None
                 rows.append((label, cli, code, seconds, peak, first))
     for label, cli, code, seconds, peak, first in rows:
-        who = "" if len(clis) == 1 else f" [{Path(cli).parent.parent.parent.name}]"
+        who = "" if len(clis) == 1 else f" [{Path(cli).parent.parent.parent.name or cli}]"
         print(f"{label}{who}: exit {code}, {seconds:.2f} s, {peak:.0f} MiB: {_visible(first)[:300]}")
     return 0
 
@@ -145,7 +145,7 @@ def _isolated(cli: str, argv: list[str]) -> tuple[int, str, float, float]:
              "s=time.perf_counter()-t;"
              "m=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024;"
              "o=p.stderr or p.stdout;e=o.decode('utf-8','replace').strip().splitlines();"
-             "print(json.dumps([p.returncode,(e[0] if e else '')+f' [{len(o):,} bytes printed]',s,m]))")
+             "print(json.dumps([p.returncode,f'{len(o):,} bytes printed: '+(e[0] if e else ''),s,m]))")
     done = subprocess.run([sys.executable, "-c", probe, cli, *argv], capture_output=True, text=True)
     code, first, seconds, peak = json.loads(done.stdout)
     return code, first, seconds, peak
