@@ -210,15 +210,34 @@ def test_diff_and_decision_log_on_spark_are_the_local_ones(engine, spark, tmp_pa
     local_log, spark_log = tmp_path / "local.log", tmp_path / "spark.log"
     from slarules import Engine
     network = Engine.load([RULES])        # the packs `head` changes (the default set adds rules/national)
-    run_batch(network, str(source), str(tmp_path / "l.jsonl"), options(decision_log=str(local_log)))
+    now = "2026-05-21T03:04:05+00:00"      # a run's "now" is every record's logged_at: the same on both
+    run_batch(network, str(source), str(tmp_path / "l.jsonl"), options(decision_log=str(local_log), now=now))
     spark_engine.run_spark_batch(network, str(source), str(tmp_path / "s.jsonl"),
-                                 options(decision_log=str(spark_log)), spark=spark)
+                                 options(decision_log=str(spark_log), now=now), spark=spark)
     assert spark_log.read_bytes() == local_log.read_bytes()
     assert len(spark_log.read_bytes().splitlines()) == len((tmp_path / "l.jsonl").read_bytes().splitlines())
     from slarules.tools.decisions import replay
     on_spark = replay(spark_log, Engine.load([head]), spark=True, spark_session=spark)
     assert on_spark.to_dict() == replay(spark_log, Engine.load([head])).to_dict()
     assert len(on_spark.differ) == local.changed
+
+
+def test_an_edited_log_is_refused_before_spark_replays_it(spark, tmp_path):
+    """Replay on Spark checks every record first, as locally: an edit is a located error, nothing runs."""
+    from slarules import Engine
+    from slarules.tools.decisions import DecisionLog, LogError, replay
+    log = tmp_path / "d.log"
+    with DecisionLog(log) as writer:
+        for waybill in ("S1", "S2", "S3"):
+            Engine.default().adjudicate(case(waybill=waybill), as_of=AS_OF, lang="en", log=writer)
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(lines[0] + lines[1].replace(b'"lang": "en"', b'"lang": "zh"') + lines[2] + lines[0])
+    with pytest.raises(LogError) as caught:
+        replay(log, spark=True, spark_session=spark)
+    assert [(p.line, p.message.split(":")[0]) for p in caught.value.problems] == [
+        (2, "a record edited after it was logged"), (4, "a repeated record (a log holds each decision once)")]
+    log.write_bytes(b"".join(lines))
+    assert replay(log, spark=True, spark_session=spark).to_dict() == replay(log).to_dict()
 
 
 def test_dated_pack_versions_are_chosen_per_row_as_locally(dated_engine, spark, tmp_path):

@@ -116,15 +116,20 @@ def test_a_pack_with_a_lone_surrogate_is_a_located_pack_error(tmp_path, capsys):
 
 def test_a_decision_log_with_a_lone_surrogate_is_located(tmp_path, capsys):
     log = tmp_path / "d.log"
-    Engine.default().adjudicate(case(), log=DecisionLog(log))
+    with DecisionLog(log) as writer:
+        Engine.default().adjudicate(case(), log=writer)
     line = log.read_text(encoding="utf-8").rstrip("\n")
+    assert '"waybill": "T0001"' in line
     log.write_text(line + "\n" + line.replace('"waybill": "T0001"', '"waybill": "T\\ud800"', 1) + "\n",
                    encoding="utf-8")
     with pytest.raises(InputError) as err:
         list(read_log(log))
-    assert boundary_error(err.value) and err.value.line == 2 and err.value.field == "waybill"
+    assert "lone surrogate" in err.value.message and "`waybill`" in err.value.message and err.value.line == 2
     assert main(["replay", str(log)]) == 2
-    assert f"{log}:2" in capsys.readouterr().err
+    shown = capsys.readouterr().err
+    assert f"{log}:2" in shown and "T\\ud800" in shown
+    assert main(["replay", str(log), "--upgrade", str(tmp_path / "new.log")]) == 2
+    assert "lone surrogate" in capsys.readouterr().err and not (tmp_path / "new.log").exists()
 
 
 # ---- batches: one error record per row, the run goes on ---------------------------------------------
