@@ -333,7 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so in one line; SLARULES_DEBUG=1 shows the traceback
         if os.environ.get("SLARULES_DEBUG"):
             raise
-        print(f"slarules: internal error ({type(exc).__name__}: {exc}); this is a bug, "
+        from .echo import MESSAGE_LIMIT, quote
+        print(f"slarules: internal error ({type(exc).__name__}: {quote(exc, MESSAGE_LIMIT)}); this is a bug, "
               "rerun with SLARULES_DEBUG=1 and report it", file=sys.stderr)
         return EXIT_BUG
     try:

@@ -311,6 +311,37 @@ def test_a_layer_over_the_packs_gives_the_local_batch_byte_for_byte(layered_engi
         assert (tmp_path / "spark-st" / name).read_bytes() == (tmp_path / "local-st" / name).read_bytes()
 
 
+def test_hostile_text_zones_and_local_times_are_the_local_batch_byte_for_byte(engine, spark, tmp_path):
+    """The text boundary, safe echo, bundled zones and DST reading hold on the executors as locally: lone
+    surrogates, terminal sequences, host zones and skipped or repeated local times in JSON Lines, and
+    Parquet text that is not UTF-8."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_text_boundary import parquet_with_bad_utf8, surrogate_rows
+    from test_zones import FOLD, GAP, in_new_york
+    lines = surrogate_rows() + [json.dumps(r).encode() for r in (
+        case(waybill="E\x1b]0;owned\x07"), {**case(), "\x1b[2J\u202ek" * 500: 1}, case(timezone="localtime"),
+        in_new_york(scan__3=GAP), in_new_york(scan__3=FOLD), in_new_york(scan__3=FOLD + "-04:00"))]
+    source = tmp_path / "cases.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    local, remote = both(engine, spark, source, tmp_path, "v.jsonl")
+    assert (local.verdicts, local.errors) == (remote.verdicts, remote.errors) == (5, 8)
+    for name in ("v.jsonl", "v.errors.jsonl"):
+        assert (tmp_path / "spark" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+    errors = (tmp_path / "spark" / "v.errors.jsonl").read_text(encoding="utf-8")
+    assert "\x1b" not in errors and "\\x1b" in errors and "lone surrogate" in errors and "does not exist" in errors
+    verdicts = (tmp_path / "spark" / "v.jsonl").read_text().splitlines()
+    assert json.loads(verdicts[-2])["deadlines"] == json.loads(verdicts[-1])["deadlines"]   # a fold: its first
+    rows = [case(waybill=f"PQ{i:03d}") for i in range(4)]
+    for r in rows:
+        r["parcel"] = {k: str(v) if type(v) in (int, float) else v for k, v in r["parcel"].items()}
+    parquet = tmp_path / "bad.parquet"
+    parquet_with_bad_utf8(parquet, rows, {2})
+    local, remote = both(engine, spark, parquet, tmp_path / "pq", "v.jsonl")
+    assert (remote.verdicts, remote.errors) == (local.verdicts, local.errors) == (3, 1)
+    for name in ("v.jsonl", "v.errors.jsonl"):
+        assert (tmp_path / "pq" / "spark" / name).read_bytes() == (tmp_path / "pq" / "local" / name).read_bytes()
+
+
 @settings(max_examples=1, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                 HealthCheck.function_scoped_fixture])
 @given(st.lists(mb.charged_and_quoted(), min_size=1, max_size=8))

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..echo import FILE_LIMIT, MESSAGE_LIMIT, quote
 from ..errors import EngineError, InputError, Interrupted, OutputError, SlaRulesError
 from ..output.files import (
     Appender,
@@ -93,7 +94,7 @@ class BatchSummary:
         if self.internal:
             text += (f"\n  {self.internal:,} of the errors are internal (EngineError in the errors file): a bug in "
                      "slarules, not bad input; please report it")
-        return text + "\n" + "".join(f"  wrote {p}\n" for p in self.outputs)
+        return text + "\n" + "".join(f"  wrote {quote(p, FILE_LIMIT)}\n" for p in self.outputs)
 
 
 # ---- one chunk (runs in a worker process, or in this one) --------------------------------
@@ -131,12 +132,13 @@ def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: in
 
 
 def error_record(number_key: str, number: int, exc: SlaRulesError, data: Any, file: str | None = None) -> str:
-    """One rejected row as a JSON line: where it was, its waybill if readable, and why."""
+    """One rejected row as a JSON line: where it was, its waybill if readable, and why; what it quotes of
+    the row (the waybill, as the error's message does) escaped and cut (echo.quote)."""
     waybill = data.get("waybill") if isinstance(data, dict) and isinstance(data.get("waybill"), str) else None
-    record = {number_key: number, "waybill": waybill, "error": type(exc).__name__, "message": exc.message,
-              "field": exc.field, "hint": exc.hint}
+    record = {number_key: number, "waybill": None if waybill is None else quote(waybill),
+              "error": type(exc).__name__, "message": exc.message, "field": exc.field, "hint": exc.hint}
     if file is not None:           # only when one run reads several files (Spark on a directory)
-        record = {"file": file, **record}
+        record = {"file": quote(file, FILE_LIMIT), **record}
     return json.dumps(record, ensure_ascii=False, sort_keys=False)
 
 
@@ -190,6 +192,7 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
     local batches and Spark partitions so both give the same bytes.
     """
     number_key = "line" if raw else "row"
+    rejected = getattr(rows, "rejected", ())     # Parquet rows whose text is not UTF-8 (batch_io.TableRows)
     columns, statement = None, Statement()
     if backend == "polars":
         columns, statement = _in_columns(engine, rows, raw=raw, as_of=as_of, now=now, lang=lang, totals=totals)
@@ -208,6 +211,8 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
         statement.internal += isinstance(error, EngineError)     # a bug in slarules, counted apart
         errors.append((number, error_record(number_key, number, error, data, file)))
 
+    for number, error in rejected:
+        reject(number, error, None)
     for number, payload in rows:
         try:
             data = batch_io.decode_line(payload, source, number, engine.limits) if raw else payload
@@ -265,7 +270,8 @@ def _in_columns(engine, rows, *, raw: bool, as_of: str | None, now: str, lang: s
         numbers = rows.numbers if table else [number for number, _ in rows]
         first, last = (numbers[0], numbers[-1]) if numbers else (0, 0)
         sys.stderr.write(f"slarules: warning: the columnar path failed on rows {first}-{last} "
-                         f"({type(exc).__name__}: {exc}); they took the per-case path, with the same verdicts. "
+                         f"({type(exc).__name__}: {quote(exc, MESSAGE_LIMIT)}); they took the per-case path, "
+                         "with the same verdicts. "
                          "This is a bug in slarules; please report it.\n")
         return None, Statement()
     return done, statement
@@ -355,9 +361,9 @@ class Batch:
         self.out_fmt = batch_io.file_format(output_path, o.output_format)
         for given in (self.in_fmt, self.out_fmt):
             if given not in batch_io.FORMATS:
-                raise InputError(f"unknown format `{given}`", hint=" or ".join(batch_io.FORMATS))
+                raise InputError(f"unknown format `{quote(given)}`", hint=" or ".join(batch_io.FORMATS))
         if o.backend not in BACKENDS:
-            raise InputError(f"unknown engine `{o.backend}`", hint=" or ".join(BACKENDS))
+            raise InputError(f"unknown engine `{quote(o.backend)}`", hint=" or ".join(BACKENDS))
         if must_exist and not os.path.isfile(self.input):     # Spark also reads hdfs://, s3a://, directories
             raise InputError("no such file" if not os.path.exists(self.input) else "is not a regular file",
                              file=self.input)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ..echo import quote
 from ..errors import InputError
 from ..output.decision_log import Decision, DecisionLog, LogError, read_log
 from ..output.decision_records import (
@@ -30,6 +31,7 @@ from ..output.decision_records import (
     verdict_digest,
     without_packs,
 )
+from ..text_boundary import check_parsed
 
 __all__ = [
     "PACK_KEYS",
@@ -82,14 +84,15 @@ def _pack(p: dict | None) -> str:
 
 
 def packs_changed(logged: list[dict], now: list[dict]) -> list[dict]:
-    """Packs by name whose version or digest differs between the log and now (or that one side lacks)."""
+    """Packs by name whose version or digest differs between the log and now (or that one side lacks),
+    as the report shows them (echo.quote: a log is input)."""
     a, b = {p["name"]: p for p in logged}, {p["name"]: p for p in now}
     out = []
     for name in sorted(a.keys() | b.keys()):
-        x = {k: a[name][k] for k in PACK_KEYS[1:]} if name in a else None
-        y = {k: b[name][k] for k in PACK_KEYS[1:]} if name in b else None
+        x = {k: quote(a[name][k]) for k in PACK_KEYS[1:]} if name in a else None
+        y = {k: quote(b[name][k]) for k in PACK_KEYS[1:]} if name in b else None
         if x != y:
-            out.append({"name": name, "logged": x, "now": y})
+            out.append({"name": quote(name), "logged": x, "now": y})
     return out
 
 
@@ -120,7 +123,7 @@ def replay(log: str | Path, engine=None, *, batch: bool = False, spark: bool = F
                 report.packs_only += 1
                 continue
             reason, packs = "the verdict differs", json.loads(text)["packs"]
-        report.differ.append({"line": d.line, "id": d.id, "waybill": d.waybill, "as_of": d.as_of,
+        report.differ.append({"line": d.line, "id": quote(d.id), "waybill": quote(d.waybill), "as_of": quote(d.as_of),
                               "reason": reason, "packs_changed": packs_changed(d.packs, packs)})
     return report
 
@@ -222,9 +225,11 @@ def upgrade(old: str | Path, new: str | Path, *, now: datetime | None = None) ->
             if not raw.strip():
                 continue
             try:
-                doc = json.loads(raw)
+                text = raw.decode("utf-8")    # strict: json.loads(bytes) would let encoded surrogates through
+                doc = json.loads(text)
             except (ValueError, UnicodeDecodeError) as exc:
                 raise InputError(f"not a decision record: invalid JSON ({exc})", file=name, line=number) from None
+            check_parsed(text, doc, file=name, line=number, error=InputError)
             what = problem(doc) if isinstance(doc, dict) and SEAL in doc else _unsealed_problem(doc)
             if what is not None:
                 raise InputError(f"not a decision record: {what}", file=name, line=number,
