@@ -84,8 +84,9 @@ def pack_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def catalogue_beside(paths: Iterable[str | Path]) -> Path | None:
-    """A pack directory may bring its own clause catalogue; None means the shipped one."""
-    return next((Path(p) / CATALOGUE_FILE for p in paths if (Path(p) / CATALOGUE_FILE).is_file()), None)
+    """A pack directory may bring its own clause catalogue; None means the shipped one. A clauses.yaml
+    that is there but not a regular file is its catalogue too, refused when read, never passed over."""
+    return next((Path(p) / CATALOGUE_FILE for p in paths if (Path(p) / CATALOGUE_FILE).exists()), None)
 
 
 def load_catalogue(path: str | Path | None = None) -> dict[str, dict]:
@@ -227,8 +228,8 @@ class Engine:
         from .packs import cache
         try:
             digest = cache.key([*files, catalogue])
-        except OSError:
-            digest = None      # an unreadable file: compiling will say which, with its path
+        except SlaRulesError:
+            digest = None      # unreadable, not a file, too big: compiling says which, with its path
         cached = cache.load(digest) if digest else None
         if cached is not None:
             return cached

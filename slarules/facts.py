@@ -209,8 +209,9 @@ _BRIEF = _brief()
 
 
 def error_from_validation(exc: ValidationError, doc: Document | None, cls=CaseError,
-                          root: tuple = ()) -> SlaRulesError:
-    """Turn a Pydantic error into one located, one-paragraph slarules error."""
+                          root: tuple = (), more: int = 0) -> SlaRulesError:
+    """Turn a Pydantic error into one located, one-paragraph slarules error (`more`: problems
+    found but not given to Pydantic, counted in)."""
     errors = exc.errors(include_url=False)
     first = errors[0]
     loc = root + tuple(first["loc"])
@@ -219,21 +220,52 @@ def error_from_validation(exc: ValidationError, doc: Document | None, cls=CaseEr
     if doc is not None:
         line, column = doc.where(loc)
     message = describe_error(first)
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    others = len(errors) - 1 + more
+    if others:
+        message += f" (and {others} more problem{'s' if others > 1 else ''})"
     return cls(message, file=doc.file if doc else None, line=line, column=column, field=field)
+
+
+_NAMES = {b.name: frozenset(f.name for f in b.fields) for b in fields.blocks_of()}
+
+
+def _one_unknown_key_each(data: dict, block: fields.Block = fields.CASE) -> tuple[dict, int]:
+    """`data` with only the first unknown key of each mapping (the one Pydantic reports first), and
+    how many others were left out: Pydantic makes an error of each, and listing 75,000 of them cost
+    more than reading the case. The caller's data is not changed."""
+    names, dropped = _NAMES[block.name], 0
+    unknown = [k for k in data if k not in names]
+    if len(unknown) > 1:
+        data = {k: v for k, v in data.items() if k in names or k == unknown[0]}
+        dropped = len(unknown) - 1
+    for f in block.fields:
+        value, inner = data.get(f.name), f.block
+        kept: dict | list
+        if inner is None:
+            continue
+        if f.kind == "block" and type(value) is dict:
+            kept, n = _one_unknown_key_each(value, inner)
+        elif f.kind == "blocks" and type(value) is list:
+            items = [_one_unknown_key_each(v, inner) if type(v) is dict else (v, 0) for v in value]
+            kept, n = [v for v, _ in items], sum(n for _, n in items)
+        else:
+            continue
+        if n:
+            data, dropped = {**data, f.name: kept}, dropped + n
+    return data, dropped
 
 
 def case_from_document(doc: Document, limits: Limits = DEFAULT_LIMITS) -> Case:
     if not isinstance(doc.data, dict):
         raise CaseError("a case must be a mapping (JSON object) with at least `waybill`",
                         file=doc.file, line=1)
-    limits.check_case(doc.data, doc.file)
+    limits.check_case(doc.data, document=doc)
     check_data(doc.data, file=doc.file, where=doc.where)     # a dict no reader checked: the library's, a row's
+    data, left_out = _one_unknown_key_each(doc.data)
     try:
-        return Case.model_validate(doc.data)
+        return Case.model_validate(data)
     except ValidationError as exc:
-        error = error_from_validation(exc, doc)
+        error = error_from_validation(exc, doc, more=left_out)
     except _NoSuchTime as exc:
         line, column = doc.where(exc.loc)
         error = CaseError(exc.message, file=doc.file, line=line, column=column,

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..case.limits import DEFAULT as DEFAULT_LIMITS, Limits
+from ..case.limits import DEFAULT as DEFAULT_LIMITS, Limits, raise_hint
+from ..case.reader import bounded_lines, open_file
 from ..case.sources import json_data
 from ..errors import InputError, SlaRulesError
 from ..output.files import atomic_file
@@ -107,25 +108,11 @@ class LineRange:
 
     def read(self, max_line: int = MAX_LINE) -> list[tuple[int, Any]]:
         """(line number, raw line) of each non-blank line; a line over `max_line` bytes becomes RowTooLong."""
-        rows: list[tuple[int, Any]] = []
-        line_no = self.first_line - 1
-        with open(self.path, "rb") as f:
+        with open_file(self.path) as f:
             f.seek(self.start)
-            left = self.end - self.start
-            while left > 0:
-                raw = f.readline(min(max_line + 1, left))
-                if not raw:
-                    break
-                left -= len(raw)
-                line_no += 1
-                if len(raw) > max_line and not raw.endswith(b"\n"):
-                    while left > 0 and raw and not raw.endswith(b"\n"):    # skip the rest of the long line
-                        raw = f.readline(min(max_line, left))
-                        left -= len(raw)
-                    rows.append((line_no, RowTooLong()))
-                elif raw.strip():
-                    rows.append((line_no, raw))
-        return rows
+            return [(number, RowTooLong() if raw is None else raw)
+                    for number, raw in bounded_lines(f, max_line, self.first_line, self.end - self.start)
+                    if raw is None or raw.strip()]
 
 
 BLOCK = 8 << 20      # bytes the planner reads at a time
@@ -137,7 +124,7 @@ def read_jsonl(path: str, chunk_size: int, position: dict[str, int] | None = Non
     offset, line_no, index = (position or {}).get("offset", 0), (position or {}).get("line", 0), \
         (position or {}).get("chunk", 0)
     start, start_line, lines = offset, line_no + 1, 0
-    with open(path, "rb") as f:
+    with open_file(path) as f:
         f.seek(offset)
         while True:
             block = f.read(BLOCK)
@@ -180,13 +167,25 @@ def decode_line(raw: Any, file: str, line: int, limits: Limits = DEFAULT_LIMITS)
     return json_data(text, file, line)
 
 
-def read_parquet(path: str, chunk_size: int, position: dict[str, int] | None = None) -> Iterator[Chunk]:
-    """Rows of a Parquet file as dicts; a null field means the field is absent."""
+def read_parquet(path: str, chunk_size: int, position: dict[str, int] | None = None,
+                 limits: Limits = DEFAULT_LIMITS) -> Iterator[Chunk]:
+    """Rows of a Parquet file as dicts; a null field means the field is absent.
+
+    Parquet is read a row group at a time, so that is where `case_bytes` bounds it: a row group
+    whose data, uncompressed, is more than `case_bytes` a row (a compression bomb, a giant value)
+    is refused from the file's metadata before any of it is read.
+    """
     import pyarrow.parquet as pq
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:  # noqa: BLE001 # pyarrow raises several unrelated types for a bad file
         raise InputError(f"not a readable Parquet file: {exc}", file=path) from None
+    for g in range(pf.metadata.num_row_groups):
+        group = pf.metadata.row_group(g)
+        if group.total_byte_size > max(group.num_rows, 1) * limits.case_bytes:
+            raise InputError(f"row group {g + 1} holds {group.total_byte_size:,} bytes uncompressed for "
+                             f"{group.num_rows:,} rows, more than the {limits.case_bytes:,} bytes a case may have "
+                             "for each", file=path, hint=raise_hint("case_bytes"))
     total = max(pf.metadata.num_rows, 1)
     start = (position or {}).get("chunk", 0)
     row = 0
@@ -207,8 +206,12 @@ def drop_nulls(value: Any) -> Any:
     return value
 
 
-def read_chunks(path: str, fmt: str, chunk_size: int, position: dict | None = None) -> Iterator[Chunk]:
-    return (read_parquet if fmt == "parquet" else read_jsonl)(path, chunk_size, position)
+def read_chunks(path: str, fmt: str, chunk_size: int, position: dict | None = None,
+                limits: Limits = DEFAULT_LIMITS) -> Iterator[Chunk]:
+    """The input's chunks; `limits` bounds a Parquet row group here (a JSON Lines line: when a worker reads it)."""
+    if fmt == "parquet":
+        return read_parquet(path, chunk_size, position, limits)
+    return read_jsonl(path, chunk_size, position)
 
 
 # ---- Parquet cases ---------------------------------------------------------------------------

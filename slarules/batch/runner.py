@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..case.reader import read_file, require_regular
 from ..echo import FILE_LIMIT, MESSAGE_LIMIT, quote
 from ..errors import EngineError, InputError, Interrupted, OutputError, SlaRulesError
 from ..output.files import (
@@ -48,6 +49,7 @@ from .progress import Progress
 from .statement import STATEMENT_FILES, Statement
 
 CHECKPOINT_VERSION = 3         # 3: the statement keeps KPI counters; an older checkpoint has none
+CHECKPOINT_BYTES = 64 << 20    # a run's state: its statement grows with stations and agents, never near this
 CHECKPOINT_EVERY = float(os.environ.get("SLARULES_CHECKPOINT_SECONDS", "2"))  # between checkpoints
 
 
@@ -364,9 +366,8 @@ class Batch:
                 raise InputError(f"unknown format `{quote(given)}`", hint=" or ".join(batch_io.FORMATS))
         if o.backend not in BACKENDS:
             raise InputError(f"unknown engine `{quote(o.backend)}`", hint=" or ".join(BACKENDS))
-        if must_exist and not os.path.isfile(self.input):     # Spark also reads hdfs://, s3a://, directories
-            raise InputError("no such file" if not os.path.exists(self.input) else "is not a regular file",
-                             file=self.input)
+        if must_exist:      # Spark also reads hdfs://, s3a://, directories
+            require_regular(self.input)
         # Every path the run writes, declared before anything is read: checked here, locked by run().
         self.outputs = outs = Outputs({"the input": self.input})
         self.output = outs.file("the output (-o)", output_path)
@@ -398,11 +399,11 @@ class Batch:
         if not self.checkpoint.exists():
             return None
         try:
-            state = json.loads(self.checkpoint.read_text(encoding="utf-8"))
+            state = json.loads(read_file(self.checkpoint, CHECKPOINT_BYTES).decode("utf-8"))
             if state.get("version") != CHECKPOINT_VERSION:
                 raise ValueError("version")
             return state
-        except (ValueError, OSError, AttributeError):
+        except (ValueError, OSError, AttributeError, InputError):
             raise InputError("the checkpoint of an earlier run cannot be read", file=str(self.checkpoint),
                              hint="pass --fresh to start over") from None
 
@@ -535,7 +536,8 @@ class Batch:
 
     def _process(self, state: dict, statement: Statement, stop: Stopping) -> None:
         job = self._job(state["as_of"], state["started"])
-        chunks = batch_io.read_chunks(self.input, self.in_fmt, self.options.chunk_size, state["position"])
+        chunks = batch_io.read_chunks(self.input, self.in_fmt, self.options.chunk_size, state["position"],
+                                      self.engine.limits)
         progress = Progress(enabled=self.options.progress if self.options.progress is not None
                             else sys.stderr.isatty(), start_rows=state["rows"])
         workers, chunks = self._workers(iter(chunks))

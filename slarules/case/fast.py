@@ -358,7 +358,7 @@ def case_of(data: Any, document=None, limits: Limits = DEFAULT_LIMITS):
     """
     if isinstance(data, FastCase):
         return data
-    limits.check_case(data, document.file if document is not None else None)
+    limits.check_case(data, document=document)
     fast = fast_case(data)        # more than MAX_SCANS (a raised limit) is left to Pydantic
     if fast is not None:
         return fast
@@ -370,25 +370,21 @@ def case_of(data: Any, document=None, limits: Limits = DEFAULT_LIMITS):
 
 
 def read_case(path: str, limits: Limits = DEFAULT_LIMITS, stdin=None, with_data: bool = False):
-    """A case file (or standard input for `-`), refused by size before it is read, then validated.
+    """A case file (or standard input for `-`), bounded by `limits.case_bytes` (reader.py: a file
+    refused from its size before it is read; standard input read one byte past the limit at most),
+    then validated.
 
     `with_data`: (case, the document as read), for a decision log that keeps the case as given.
 
     A byte-order mark is allowed at the start of the text, as in every file slarules reads.
     """
-    from ..errors import InputError
     from .limits import raise_hint
-    from .sources import parse_text, read_document
+    from .reader import read_stream
+    from .sources import document_of, read_document
+    hint = raise_hint("case_bytes")
     if path == "-":
-        raw = stdin.read(limits.case_bytes + 1)
-        limits.check_bytes(len(raw), "<stdin>")
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise InputError("standard input is not UTF-8 text", file="<stdin>") from None
-        doc = parse_text(text, "<stdin>", max_bytes=limits.case_bytes)
+        doc = document_of(read_stream(stdin, limits.case_bytes, "<stdin>", hint), "<stdin>")
     else:
-        doc = read_document(path, max_bytes=limits.case_bytes, hint=raise_hint("case_bytes"))
+        doc = read_document(path, max_bytes=limits.case_bytes, hint=hint)
     case = case_of(doc.data, doc, limits)
     return (case, doc.data) if with_data else case
-

@@ -57,9 +57,11 @@ def key(files: Iterable[Path]) -> str:
     h = hashlib.sha256(FORMAT)
     h.update(sys.version.encode())
     h.update(_code_digest())
+    from ..case.limits import PACK_BYTES
+    from ..case.reader import read_file
     for f in files:
         h.update(str(f.name).encode())
-        h.update(Path(f).read_bytes())
+        h.update(read_file(f, PACK_BYTES))     # a regular file, bounded: an InputError else
     return h.hexdigest()
 
 

@@ -130,7 +130,7 @@ def replay(log: str | Path, engine=None, *, batch: bool = False, spark: bool = F
 
 def _one_by_one(log, engine) -> Iterator[tuple[Decision, str | None, str | None]]:
     from ..errors import SlaRulesError
-    for d in read_log(log):
+    for d in read_log(log, engine.limits.case_bytes):
         try:
             yield d, engine.adjudicate(d.case, as_of=d.as_of, lang=d.lang).to_json(indent=None), None
         except SlaRulesError as exc:
@@ -143,7 +143,7 @@ def _in_batch(log, engine, spark: bool, master: str, workers: int,
     import tempfile
 
     from ..batch.runner import BatchOptions, run_batch
-    decisions = list(read_log(log))     # every line checked before anything runs
+    decisions = list(read_log(log, engine.limits.case_bytes))     # every line checked before anything runs
     by_lang: dict[str, list[int]] = {}
     for i, d in enumerate(decisions):
         by_lang.setdefault(d.lang, []).append(i)

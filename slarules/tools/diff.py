@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import money
+from ..case.reader import bounded_lines, open_file
 from ..errors import InputError, Interrupted, OutputError, PackError
 from ..output.writer import Outputs
 from .decisions import without_packs
@@ -231,8 +232,9 @@ def _errors(path: Path) -> dict[tuple, dict]:
     return out
 
 
-def _row_keys(cases: str, fmt: str) -> Iterator[tuple]:
-    """Every row's key in input order, as error records name rows: blank JSON Lines are not rows."""
+def _row_keys(cases: str, fmt: str, case_bytes: int) -> Iterator[tuple]:
+    """Every row's key in input order, as error records name rows: blank JSON Lines are not rows (a line
+    over `case_bytes` is one, as the batch read it)."""
     if os.path.isdir(cases) or "://" in cases:
         raise InputError("the two pack sets rejected different rows of a directory of cases, which this "
                          "diff cannot line up", file=cases, hint="diff one file at a time")
@@ -240,13 +242,13 @@ def _row_keys(cases: str, fmt: str) -> Iterator[tuple]:
         import pyarrow.parquet as pq
         yield from (("", n) for n in range(1, pq.ParquetFile(cases).metadata.num_rows + 1))
         return
-    with open(cases, "rb") as f:
-        for number, line in enumerate(f, 1):
-            if line.strip():
+    with open_file(cases) as f:
+        for number, line in bounded_lines(f, case_bytes):
+            if line is None or line.strip():
                 yield ("", number)
 
 
-def _pairs(cases: str, fmt: str, runs: dict) -> Iterator[tuple[Any, Any, Any, Any]]:
+def _pairs(cases: str, fmt: str, runs: dict, case_bytes: int) -> Iterator[tuple[Any, Any, Any, Any]]:
     """(base line, head line, base error, head error) per row, in input order (a side has one of the two)."""
     (_, base_out, base_err), (_, head_out, head_err) = runs["base"], runs["head"]
     errors_b, errors_h = _errors(base_err), _errors(head_err)
@@ -257,7 +259,7 @@ def _pairs(cases: str, fmt: str, runs: dict) -> Iterator[tuple[Any, Any, Any, An
             for key in sorted(errors_b):
                 yield None, None, errors_b[key], errors_h[key]
             return
-        for key in _row_keys(cases, fmt):
+        for key in _row_keys(cases, fmt, case_bytes):
             eb, eh = errors_b.get(key), errors_h.get(key)
             yield (None if eb else fb.readline()), (None if eh else fh.readline()), eb, eh
 
@@ -395,7 +397,7 @@ def _compare(cases: str, o: DiffOptions, base_engine, head_engine, runs: dict) -
     rows = changed = 0
     maps = {side: [MoneyMap(key) for key in MONEY_MAPS[1:]] for side in ("base", "head")}
     undate = _dated(base_engine) or _dated(head_engine)
-    for b, h, eb, eh in _pairs(cases, fmt, runs):
+    for b, h, eb, eh in _pairs(cases, fmt, runs, base_engine.limits.case_bytes):
         rows += 1
         for side, line in (("base", b), ("head", h)):
             if line is not None:

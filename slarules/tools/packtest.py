@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ..case.limits import DEFAULT as DEFAULT_LIMITS
 from ..case.sources import Document, read_document
 from ..echo import quote
 from ..engine import TEST_SUFFIX
@@ -229,22 +230,22 @@ def case_under_test(spec: TestFile, doc: Document, index: int) -> Any:
     start = spec.base
     if test.file:
         try:
-            start = read_document(Path(doc.file).parent / test.file).data
+            start = read_document(Path(doc.file).parent / test.file, DEFAULT_LIMITS.case_bytes).data
         except SlaRulesError as exc:
             line, column = doc.where(("cases", index, "file"))
             raise CaseError(f"case file `{test.file}`: {exc}", file=doc.file, line=line, column=column,
                             field="file") from None
     data = merge(start, test.case)
-    doc.where(())                     # a JSON test file's positions are found on first use
+    known = doc.all_positions()
     own = ("cases", index, "case")
     sources = [own] if test.file else [own, ("base",)]
-    positions: dict[tuple, tuple[int, int]] = {}
+    positions: dict[tuple, tuple[int | None, int | None]] = {}
     line, column = doc.where(("cases", index, "file" if test.file else "case"))
     if line is not None:
         positions[()] = (line, column or 1)
 
     def locate(value: Any, loc: tuple) -> None:
-        at = next((doc.positions[s + loc] for s in sources if s + loc in doc.positions), None)
+        at = next((known[s + loc] for s in sources if s + loc in known), None)
         if at is not None:
             positions[loc] = at
         children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
