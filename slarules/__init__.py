@@ -7,7 +7,8 @@ from importlib import import_module
 
 _EXPORTS = {"Engine": "engine", "Case": "facts", "load_case": "facts", "parse_case": "facts", "Verdict": "verdict",
             "SlaRulesError": "errors", "CaseError": "errors", "PackError": "errors", "InputError": "errors",
-            "EngineError": "errors", "ClusterError": "errors", "Limits": "case.limits"}
+            "EngineError": "errors", "ClusterError": "errors", "InstallError": "errors",
+            "Limits": "case.limits"}
 __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
 

@@ -107,6 +107,14 @@ def fired(engine: Engine, c: dict) -> set[str]:
     return {f.rule for f in engine.adjudicate(c).findings}
 
 
+def hide_durable_rules(folder: Path, error: str = "durable_rules is not importable here") -> dict[str, str]:
+    """An environment for a subprocess in which importing durable_rules raises ImportError(`error`)."""
+    for name in ("durable/__init__.py", "durable_rules_engine.py"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(f"raise ImportError({error!r})\n")
+    return {**os.environ, "PYTHONPATH": str(folder)}
+
+
 def crash_on_chunk(monkeypatch, index: int):
     """Make a local batch raise on chunk `index`, as a crash would; call the result to undo it."""
     from slarules.batch import runner

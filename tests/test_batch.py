@@ -19,7 +19,7 @@ from slarules.batch.statement import STATEMENT_FILES
 from slarules.cli import main
 from slarules.errors import SlaRulesError
 
-from conftest import BASE as BASE_CASE, ROOT, crash_on_chunk, insert_lines
+from conftest import BASE as BASE_CASE, ROOT, crash_on_chunk, hide_durable_rules, insert_lines
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from generate import write as generate  # noqa: E402
@@ -363,13 +363,9 @@ def test_verdict_lines_merge_both_paths_in_row_order(columnar, per_case):
 
 def test_a_batch_runs_where_durable_rules_cannot_be_imported(tmp_path):
     """Batch workers judge chunks with Polars: durable_rules is built only when a single case needs it."""
-    blocker = tmp_path / "blocker"
-    for name in ("durable/__init__.py", "durable_rules_engine.py"):
-        (blocker / name).parent.mkdir(parents=True, exist_ok=True)
-        (blocker / name).write_text("raise ImportError('durable_rules is not importable here')\n")
+    env = hide_durable_rules(tmp_path / "blocker")
     source = tmp_path / "in.jsonl"
     generate(str(source), 3000, seed=4, bad_rate=0.01)
-    env = {**os.environ, "PYTHONPATH": str(blocker)}
     run = [sys.executable, "-m", "slarules", "batch", str(source), "-o", str(tmp_path / "v.jsonl"), "--as-of", AS_OF,
            "--workers", "2", "--chunk-size", "1000", "--statement", str(tmp_path / "st")]
     done = subprocess.run(run, capture_output=True, text=True, env=env, timeout=300)

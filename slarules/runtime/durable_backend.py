@@ -44,8 +44,6 @@ import threading
 from typing import Any
 
 import msgspec
-import durable_rules_engine as _c     # durable_rules' C core (the `durable` package's own import)
-from durable import engine as _durable
 
 from .backend import RunResult
 from ..errors import EngineError, PackError
@@ -55,6 +53,13 @@ from ..packs.program import Leaf, Program, walk
 from .chaining import chain_of
 from .evaluate import unknowable_keys
 from .values import fact_plan, flag_key, key
+
+try:
+    import durable_rules_engine as _c     # durable_rules' C core (the `durable` package's own import)
+    from durable import engine as _durable
+except ImportError as exc:      # not installed, or built for Python 3.13 without the fix: say how to fix it
+    from .durable_install import cannot_import
+    raise cannot_import(exc) from None
 
 _names = itertools.count()
 _SID = "slot"

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..runtime import evaluate
 from ..engine import TEST_SUFFIX
-from ..errors import PackError, SlaRulesError
+from ..errors import InstallError, PackError, SlaRulesError
 from ..facts import parse_case
 from ..packs.model import Issue, raise_first, read_model, schema_issues
 from ..packs.program import CompiledRule, Leaf
@@ -266,6 +266,8 @@ class PackTester:
                 start = read_document(Path(doc.file).parent / test.file).data
             case = parse_case(merge(start, test.case), source=f"{doc.file}:{line}")
             facts, run = self.engine.run(case, test.as_of)
+        except InstallError:
+            raise                   # durable_rules cannot run here: no test's fault, and no test ran
         except SlaRulesError as exc:
             outcome.error = f"{doc.file}:{line}: the test case is not valid: {exc}"
             return outcome
