@@ -15,7 +15,7 @@ def commands() -> list[str]:
 def test_two_commands_and_ci_runs_the_second():
     run, test = commands()
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert test in ci.splitlines()
+    assert test in [line.strip() for line in ci.splitlines()]
     example = re.search(r"adjudicate (\S+)", run).group(1)
     assert (ROOT / example).exists()
 
