@@ -10,10 +10,12 @@ _EXPORTS = {"Engine": "engine", "Case": "facts", "load_case": "facts", "parse_ca
             "EngineError": "errors", "ClusterError": "errors", "InstallError": "errors",
             "Limits": "case.limits"}
 __all__ = sorted(_EXPORTS)
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str):
+    if name == "__version__":       # pyproject.toml's, from the installed metadata: written in one place
+        from importlib.metadata import version
+        return version(__name__)
     if name in _EXPORTS:
         value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
         globals()[name] = value
