@@ -10,8 +10,11 @@ import pytest
 
 from slarules import Engine
 
-# The compiled-program cache of this test run is its own, never the user's ~/.cache.
-os.environ["SLARULES_CACHE_DIR"] = tempfile.mkdtemp(prefix="slarules-test-cache-")
+# The compiled-program cache of this test run is its own, never the user's ~/.cache; pytest-xdist's workers
+# share the one their controller made (entries are written atomically), so the packs compile once a run.
+_shared = os.environ.get("SLARULES_TEST_CACHE") if os.environ.get("PYTEST_XDIST_WORKER") else None
+os.environ["SLARULES_TEST_CACHE"] = os.environ["SLARULES_CACHE_DIR"] = \
+    _shared or tempfile.mkdtemp(prefix="slarules-test-cache-")
 # A failure of the columnar pass raises here instead of quietly taking the per-case path (same verdicts,
 # ten times slower): only tests/test_hostile.py turns it off, to test that fallback itself.
 os.environ["SLARULES_STRICT"] = "1"
