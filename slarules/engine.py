@@ -309,7 +309,7 @@ class Engine:
         if backend not in BACKENDS:
             raise CaseError(f"unknown backend `{backend}`", field="backend", hint=" or ".join(BACKENDS))
         if backend == "durable":
-            self.backend      # built before any case: a durable_rules that cannot run is no case's error
+            _ = self.backend      # built before any case: a durable_rules that cannot run is no case's error
         out: list = []
         ready: list[int] = []
         for case in cases:

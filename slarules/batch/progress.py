@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 # The ETA first, so a narrow terminal cuts the row counts rather than it.
 BAR_FORMAT = "{percentage:5.1f}%|{bar}| ETA {remaining}{postfix}"
 
 
 class Progress:
-    def __init__(self, enabled: bool, start_rows: int = 0, stream: IO[str] | None = None, every: float = 0.2):
+    def __init__(self, enabled: bool, start_rows: int = 0, stream: IO[str] | None = None, every: float = 0.2) -> None:
         self.enabled = enabled
         self.every = every              # seconds between redraws at most: five a second costs nothing measurable
         self.stream = stream or sys.stderr
         self.start = time.monotonic()
         self.start_rows = start_rows
-        self.bar: Any = None            # a tqdm, made at the first update
+        self.bar: tqdm[NoReturn] | None = None      # made at the first update
 
     def update(self, rows: int, fraction: float) -> None:
         """`rows` done so far (a resumed run's included) and the `fraction` of the input behind them."""

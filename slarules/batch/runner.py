@@ -345,7 +345,7 @@ class Batch:
         if o.backend not in BACKENDS:
             raise InputError(f"unknown engine `{o.backend}`", hint=" or ".join(BACKENDS))
         if o.backend == "durable":
-            engine.backend      # a durable_rules that cannot run stops the run here, before any output
+            _ = engine.backend      # a durable_rules that cannot run stops the run here, before any output
         if must_exist and not os.path.isfile(self.input):     # Spark also reads hdfs://, s3a://, directories
             raise InputError("no such file" if not os.path.exists(self.input) else "is not a regular file",
                              file=self.input)
