@@ -14,17 +14,18 @@ from __future__ import annotations
 import copy
 import functools
 import threading
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-from .runtime.backend import BACKENDS, RunResult
-from .runtime.values import CaseFacts, case_facts
-from .errors import CaseError, EngineError, PackError, SlaRulesError
 from .case import contract as C
 from .case.fast import case_of
 from .case.limits import DEFAULT as DEFAULT_LIMITS, Limits
+from .errors import CaseError, EngineError, PackError, SlaRulesError
 from .packs.program import PackInfo, Program
+from .runtime.backend import BACKENDS, RunResult
+from .runtime.values import CaseFacts, case_facts
 from .verdict.assembly import Verdict, VerdictBuilder
 
 Case = Any     # facts.Case, fastcase.FastCase, or a dict of the case's JSON
@@ -86,9 +87,10 @@ def catalogue_beside(paths: Iterable[str | Path]) -> Path | None:
 
 
 def load_catalogue(path: str | Path | None = None) -> dict[str, dict]:
-    from .packs.model import raise_first, read_catalogue     # Pydantic: only when compiling
+    from .packs.model import raise_first, read_catalogue  # Pydantic: only when compiling
     clauses, issues = read_catalogue(path or default_rules_dir() / CATALOGUE_FILE)
     raise_first(issues)
+    assert clauses is not None      # the schema wants one clause at least: none is an error raised above
     return clauses
 
 
@@ -165,7 +167,7 @@ class _Built:
 class Engine:
     """Compiled packs plus a backend; `adjudicate` is the only hot path."""
 
-    _default: "Engine | None" = None
+    _default: Engine | None = None
     _default_lock = threading.Lock()
 
     def __init__(self, program: Program, catalogue: dict[str, dict]):
@@ -177,7 +179,7 @@ class Engine:
         self.catalogue_path: Path | None = None
         self.limits: Limits = DEFAULT_LIMITS
 
-    def with_limits(self, limits: Limits) -> "Engine":
+    def with_limits(self, limits: Limits) -> Engine:
         """This engine with other per-case limits; packs and backends are shared, never built twice."""
         other = copy.copy(self)
         other.limits = limits
@@ -200,7 +202,7 @@ class Engine:
         return self._built.get(f"columnar-{lang}", _columnar, self.program, self.builder.clause_order, lang)
 
     @classmethod
-    def load(cls, paths: Iterable[str | Path], catalogue: str | Path | None = None) -> "Engine":
+    def load(cls, paths: Iterable[str | Path], catalogue: str | Path | None = None) -> Engine:
         """Compile the packs at `paths` (files or directories); `with_limits` sets per-case bounds."""
         paths = list(paths)
         catalogue = catalogue or catalogue_beside(paths)
@@ -223,7 +225,7 @@ class Engine:
         cached = cache.load(digest) if digest else None
         if cached is not None:
             return cached
-        from .packs.compiler import compile_packs     # Pydantic and the pack models: only when compiling
+        from .packs.compiler import compile_packs  # Pydantic and the pack models: only when compiling
         from .packs.model import load_pack
         packs = [load_pack(p) for p in files]
         clauses = load_catalogue(catalogue)
@@ -242,7 +244,7 @@ class Engine:
         return cache.stamp() + cache.dumps((self.program, self.catalogue, self.limits))
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Engine":
+    def from_bytes(cls, data: bytes) -> Engine:
         import pickle
 
         from .packs import cache
@@ -254,7 +256,7 @@ class Engine:
         return cls(program, clauses).with_limits(limits)
 
     @classmethod
-    def default(cls) -> "Engine":
+    def default(cls) -> Engine:
         """The shipped packs, compiled once per process."""
         with cls._default_lock:
             if cls._default is None:
@@ -269,7 +271,7 @@ class Engine:
         """The case's facts at `as_of`, else at the case's own as_of, else at `now` (default: the clock)."""
         case = case_of(case, limits=self.limits)
         when = as_of if as_of is not None else case.as_of if case.as_of is not None else now
-        instant = parse_instant(when, case) if when is not None else datetime.now(timezone.utc)
+        instant = parse_instant(when, case) if when is not None else datetime.now(UTC)
         return case_facts(self.program, case, instant)
 
     def run(self, case: Case | dict, as_of: Any = None) -> tuple[CaseFacts, RunResult]:
@@ -279,7 +281,8 @@ class Engine:
     def adjudicate(self, case: Case | dict, *, as_of: Any = None, lang: str = "zh", log=None) -> Verdict:
         """Adjudicate one case. Raises CaseError (a SlaRulesError) on invalid input.
 
-        `log` (a tools.decisions.DecisionLog) gets one record of the decision: a case rejected is no decision.
+        `log` (an output.decision_log.DecisionLog) gets one record of the decision, once: a case rejected
+        is no decision, and one already in the log is not written again.
         """
         if lang not in LANGS:
             raise CaseError(f"unknown language `{lang}`", field="lang", hint="zh or en")
@@ -318,12 +321,12 @@ class Engine:
                 ready.append(len(out) - 1)
             except SlaRulesError as exc:
                 out.append((None, exc))
-            except Exception as exc:        # one poison case costs its own result, never the list
+            except Exception as exc:  # noqa: BLE001 # one poison case costs its own result, never the list
                 out.append((None, internal_error(exc)))
         docs = [out[i][0].doc for i in ready]
         try:
             runs = self.bulk.run_many(docs) if backend == "polars" else [self.backend.run(d) for d in docs]
-        except Exception:                   # find the case that broke the pass; the others go on
+        except Exception:  # noqa: BLE001 # find the case that broke the pass; the others go on
             runs = [self._run_one(d, backend) for d in docs]
         for i, run in zip(ready, runs):
             facts = out[i][0]
@@ -333,14 +336,14 @@ class Engine:
                 out[i] = (facts, self.builder.build(facts, run, lang))
             except SlaRulesError as exc:
                 out[i] = (None, exc)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001  # one poison case costs its own result
                 out[i] = (None, internal_error(exc))
         return out
 
     def _run_one(self, doc: dict, backend: str):
         try:
             return self.bulk.run_many([doc])[0] if backend == "polars" else self.backend.run(doc)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  # the caller wraps it as that case's internal error
             return exc
 
     # -- for tools: a run, its verdict and its values, without reaching into the engine ----------

@@ -6,6 +6,11 @@ traceback and a service can return it to its caller as is.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .packs.model import Issue
+
 
 class SlaRulesError(Exception):
     """Root of every error slarules raises on purpose."""
@@ -49,12 +54,18 @@ class InputError(SlaRulesError):
     """A file could not be read or parsed (I/O, JSON, YAML syntax, size, aliases)."""
 
 
+class OutputError(SlaRulesError):
+    """An output could not be written or locked: names the file and says what was kept."""
+
+
 class CaseError(SlaRulesError):
     """A case does not match the contract (unknown field, wrong type, bad value)."""
 
 
 class PackError(SlaRulesError):
     """A rule pack is malformed or inconsistent (schema, fact paths, types, precedence)."""
+
+    issues: list[Issue]     # every problem, when packs.model.raise_first raised it
 
 
 class ClusterError(SlaRulesError):

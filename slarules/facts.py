@@ -10,26 +10,35 @@ model of a case is; this module says how each kind of field reads in Pydantic.
 from __future__ import annotations
 
 import reprlib
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationError,
-                      create_model)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    create_model,
+)
 
 from .case import contract as C, fields
 from .case.contract import DEFAULT_TIMEZONE
-from .errors import CaseError, SlaRulesError
 from .case.limits import DEFAULT as DEFAULT_LIMITS, Limits
 from .case.sources import Document, parse_text, read_document
+from .errors import CaseError, SlaRulesError
 
 
 def _parse_timestamp(value: Any) -> Any:
     if isinstance(value, datetime):
         return in_range(value)
     if not isinstance(value, str):
-        raise ValueError("expected an ISO 8601 timestamp string such as 2026-05-02T11:40:00+08:00")
+        raise ValueError("expected an ISO 8601 timestamp string such as 2026-05-02T11:40:00+08:00")  # noqa: TRY004  # Pydantic reports a ValueError
     return C.read_timestamp(value)
 
 
@@ -79,11 +88,11 @@ def _annotation(f: fields.Field, made: dict[str, type]) -> Any:
     if kind == "zone":
         return Zone
     if kind == "enums":
-        return list[Literal[f.values]]
+        return list[Literal[f.values]]     # type: ignore[name-defined]  # built at run time from the case field table
     if kind == "block":
         return made[f.block.name]
     if kind == "blocks":        # its size is limits.Limits.scans, checked before the model reads the case
-        return list[made[f.block.name]]
+        return list[made[f.block.name]]    # type: ignore[name-defined,valid-type]  # built at run time from the case field table
     raise fields.mismatch("facts", f"no Pydantic type for `{f.name}` of kind {kind!r}")
 
 
@@ -95,10 +104,13 @@ def _field(f: fields.Field, made: dict[str, type]) -> tuple[Any, Any]:
     if f.kind in ("enums", "blocks"):
         return tp, Field(default_factory=list, max_length=f.max_items if f.kind == "enums" else None,
                          description=f.description)
-    return Optional[tp], Field(None, description=f.description) if f.description else None
+    return Optional[tp], Field(None, description=f.description) if f.description else None  # noqa: UP045
 
 
 class _Case(Model):
+    if TYPE_CHECKING:       # the fields come from the case field table at run time
+        def __getattr__(self, name: str) -> Any: ...
+
     def model_post_init(self, _context: Any) -> None:
         """Give naive timestamps the case's zone, so every instant is comparable."""
         zone = ZoneInfo(self.timezone or DEFAULT_TIMEZONE)
@@ -129,8 +141,9 @@ def _models() -> dict[str, type[Model]]:
     """A Pydantic model per block of the field table, named as the block (the case: Case)."""
     made: dict[str, type[Model]] = {}
     for b in fields.blocks_of():
-        made[b.name] = create_model(b.name, __base__=_Case if b is fields.CASE else Model, __doc__=b.doc,
-                                    __module__=__name__, **{f.name: _field(f, made) for f in b.fields})
+        base: type[Model] = _Case if b is fields.CASE else Model
+        defs: dict[str, Any] = {f.name: _field(f, made) for f in b.fields}
+        made[b.name] = create_model(b.name, __base__=base, __doc__=b.doc, __module__=__name__, **defs)
     return made
 
 
@@ -146,23 +159,25 @@ _BLOCK_TIMESTAMPS = [(f.name, _timestamp_names(f.block)) for f in fields.CASE.fi
 # blocks Stations, Parcel, Collection, Scan, Delivery, Outcome, HubHandling, Complaint.
 _MODELS = _models()
 globals().update(_MODELS)
-Case: type[_Case] = _MODELS["Case"]
-ScanType = Literal[fields.SCAN["type"].values]
-ComplaintIssue = Literal[fields.COMPLAINT["issues"].values]
+if TYPE_CHECKING:
+    Case = _Case            # the generated model, as a type checker can name it
+else:
+    Case = _MODELS["Case"]
+ScanType = Literal[fields.SCAN["type"].values]        # type: ignore[valid-type]  # built at run time from the case field table
+ComplaintIssue = Literal[fields.COMPLAINT["issues"].values]     # type: ignore[valid-type]  # built at run time from the case field table
 Money = Annotated[Decimal, Field(**C.MONEY, allow_inf_nan=False)]
 Length = Annotated[Decimal, Field(**C.LENGTH, allow_inf_nan=False)]
 Weight = Annotated[Decimal, Field(**C.WEIGHT, allow_inf_nan=False)]
 StationCode = Annotated[str, Field(min_length=1, max_length=C.CODE_MAX_LENGTH, pattern=C.STATION_PATTERN)]
 
 
-def describe_error(err: dict) -> str:
+def describe_error(err: Mapping[str, Any]) -> str:
     kind, msg = err.get("type", ""), err.get("msg", "")
     if kind == "extra_forbidden":
         return "unknown field (not in the case contract)"
     if kind == "missing":
         return "required field is missing"
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+    msg = msg.removeprefix("Value error, ")
     if "input" in err and kind not in ("model_type", "dict_type"):
         return f"{msg}; got {shown(err['input'])}"
     return msg
@@ -174,7 +189,7 @@ def shown(value: Any) -> str:
     return brief if len(brief) <= 60 else brief[:57] + "..."
 
 
-def _brief() -> "reprlib.Repr":
+def _brief() -> reprlib.Repr:
     r = reprlib.Repr()          # Python 3.11's takes no arguments
     r.maxlevel, r.maxstring, r.maxother, r.maxlist, r.maxdict = 2, 60, 60, 3, 3
     return r

@@ -18,24 +18,28 @@ from __future__ import annotations
 import functools
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..runtime._polars import pl  # first: it sets how Polars loads
+
+# isort: split
+from .. import money
 from ..case import contract as C
-from .columnar_input import DAY, EARLIEST, LATEST, UNITS, US, _with, builtins, checks_and_facts, scan_frame
-from ..runtime.values import flag_key, key
+from ..packs.program import DURABLE_MAX_RULES, Leaf, Node, Program, message_parts
+from ..packs.types import list_separator
+from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, branch_label
 from ..runtime.chaining import chain_of
 from ..runtime.polars_backend import column_schema, expr
-from ..packs.program import Leaf, Node, Program, message_parts
-from .kpi import columnar_counts
-from .statement import Statement
+from ..runtime.values import flag_key, key
 from ..verdict import columns as V
 from ..verdict.assembly import PARTY_NAMES
 from ..verdict.layout import AMOUNTS, NOT_COVERED, PER_PAYER, TOTAL, PackRef, finding_order
-from ..packs.types import list_separator
-from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, branch_label
+from .columnar_input import DAY, EARLIEST, LATEST, UNITS, US, _with, builtins, checks_and_facts, scan_frame
+from .kpi import columnar_counts
+from .statement import Statement
 
 ORDINAL_1970 = 719_163                     # date(1970, 1, 1).toordinal()
 JSON_SAFE = re.compile(r'^[^"\\\x00-\x1f]*$')
@@ -60,12 +64,13 @@ def fixed_offset(name: str) -> int | None:
         zone = ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):    # "Asia" is a directory of zones
         return None
-    start = datetime(1999, 1, 1, tzinfo=timezone.utc)
+    start = datetime(1999, 1, 1, tzinfo=UTC)
     offsets = {(start + timedelta(days=15 * i)).astimezone(zone).utcoffset() for i in range(2500)}
     if len(offsets) != 1:
         return None
     (offset,) = offsets
-    return None if offset.microseconds or offset.seconds % 60 else int(offset.total_seconds()) * US
+    # an aware datetime's offset is never None
+    return None if offset.microseconds or offset.seconds % 60 else int(offset.total_seconds()) * US  # type: ignore[union-attr]
 
 
 def offset_text(offset_us: int) -> str:
@@ -91,11 +96,22 @@ def _add_years(off, on, years):
     return pl.date(y, d.dt.month(), day).cast(pl.Int64) + ORDINAL_1970
 
 
+# Money derivations give (value in fen, where the per-case path must judge the row): money.times and
+# money.share refuse what these would have to wrap or leave undefined, and the refusal is theirs to word.
+# In 128 bits: an amount (< 10^17 fen) times a factor (< 10^15) or another amount stays under 2^127.
+
 def _insured_share(off, loss, insured, declared):
-    """vocabulary._insured_share in fen: loss × insured ÷ declared, half up (in 128 bits: fen × fen overflows 64)."""
+    """money.share in fen: loss × insured ÷ declared, halves away from zero; undefined for a declared 0."""
     product = loss.cast(pl.Int128) * insured.cast(pl.Int128)
-    share = ((2 * product + declared) // (2 * declared)).cast(pl.Int64)
-    return pl.when(declared <= insured).then(loss).otherwise(share)
+    magnitude = (2 * product.abs() + declared.abs()) // (2 * declared.abs())
+    share = pl.when((product < 0) != (declared < 0)).then(magnitude * -1).otherwise(magnitude).cast(pl.Int64)
+    full = declared <= insured
+    return pl.when(full).then(loss).otherwise(share), ~full & (declared == 0)
+
+
+def _times(off, amount, factor):
+    product = amount.cast(pl.Int128) * factor
+    return product, product.abs() > money.AMOUNT.most
 
 
 def _route_time(off, route, same_city, intra_province, inter_province):
@@ -103,10 +119,8 @@ def _route_time(off, route, same_city, intra_province, inter_province):
             .when(route == "inter_province").then(inter_province).otherwise(pl.lit(None, pl.Int64)))
 
 
-MAX_FACTOR = 1000       # `times` by a constant this small cannot leave 64 bits of fen (money has 14 digits)
-
-FUNCTIONS = {
-    "times": lambda off, amount, factor: amount * factor,
+FUNCTIONS: dict[str, Callable[..., Any]] = {     # an expression, or (expression, refused) for money
+    "times": _times,
     "least": lambda off, a, b: pl.min_horizontal(a, b),
     "insured_share": _insured_share,
     "route_time": _route_time,
@@ -117,6 +131,11 @@ FUNCTIONS = {
     "minutes_after": lambda off, at, since: -((since - at) // (60 * US)),
     "duration_after": lambda off, at, since: at - since,
 }
+PER_CASE = "__per_case"     # rows whose money the per-case path must judge: it refuses them, located
+# 128 bits hold any sum of a chunk: fewer than 2^32 rows (Polars' row index) × an amount per rule at
+# most × one amount (money.AMOUNT), per row, per station or over the chunk.
+SUMS = pl.Int128
+assert (1 << 32) * DURABLE_MAX_RULES * money.AMOUNT.most < 1 << 127
 
 
 AMOUNT_PLACEHOLDERS = {shown: amount for amount, shown in AMOUNTS.items()}    # {fine_cny} in a message: the fine
@@ -135,9 +154,6 @@ class Columnar:
         for d in program.derivations:
             if d.fn.name not in FUNCTIONS:
                 raise Unsupported(f"derivation function {d.fn.name}")
-            kind, factor = d.args.get("factor", ("const", 0)) if d.fn.name == "times" else ("const", 0)
-            if kind != "const" or abs(factor) > MAX_FACTOR:
-                raise Unsupported("`times` by a fact, or by a constant that could overflow")
             if d.fn.name == "route_time" and d.args.get("route", ("fact",))[0] == "const":
                 raise Unsupported("`route_time` of a constant route")
         # the verdict's `packs`: constant, or per row (the items in force) when a dated version may not be in force
@@ -168,7 +184,7 @@ class Columnar:
     def derivation_steps(self, off: int) -> tuple[list[list[pl.Expr]], dict[str, dict[str, pl.Expr]]]:
         """Pack derivations in dependency order, and for each the root facts its absence comes from."""
         roots: dict[str, dict[str, pl.Expr]] = {}
-        steps: list[list[pl.Expr]] = []
+        steps: list[list[pl.Expr]] = [[pl.lit(False).alias(PER_CASE)]]
 
         def roots_of(path: str) -> dict[str, pl.Expr]:
             return roots.get(path, {path: pl.lit(True)})
@@ -193,7 +209,13 @@ class Columnar:
                 continue
             value = FUNCTIONS[d.fn.name](off, **args)
             present = pl.all_horizontal(all_present) if all_present else pl.lit(True)
-            steps.append([pl.when(present).then(value).alias(key(d.name))])
+            if isinstance(value, tuple):        # money: where it is refused, the row goes per case
+                value, refused = value
+                refused = present & refused.fill_null(False)
+                steps.append([pl.when(present & ~refused).then(value.cast(pl.Int64)).alias(key(d.name)),
+                              (pl.col(PER_CASE) | refused).alias(PER_CASE)])
+            else:
+                steps.append([pl.when(present).then(value).alias(key(d.name))])
             roots[d.name] = missing
         return steps, roots
 
@@ -319,7 +341,7 @@ class Columnar:
         """types.to_json_value of a fact as JSON text; "null" when absent."""
         name = self.type_of(path)
         col = pl.col("__issues") if path == "complaint.issues" else pl.col(key(path))
-        quote = lambda e: pl.concat_str(pl.lit('"'), e, pl.lit('"'))  # noqa: E731
+        quote = lambda e: pl.concat_str(pl.lit('"'), e, pl.lit('"'))
         if name == "chain":
             return pl.lit("null")
         if name == "instant":
@@ -360,7 +382,7 @@ class Columnar:
         if amount is None:
             return pl.lit(0, pl.Int64)
         if amount.constant is not None:
-            return pl.lit(int(amount.constant * 100), pl.Int64)
+            return pl.lit(money.fen(amount.constant), pl.Int64)
         return pl.col(key(amount.fact)).fill_null(0)
 
     def station(self, rule) -> pl.Expr | None:
@@ -372,7 +394,7 @@ class Columnar:
 
         def pick(pairs: list, default: pl.Expr | None) -> pl.Expr:
             default = pl.lit(None, pl.String) if default is None else default
-            chosen = None
+            chosen: Any = None      # a Polars when/then chain, built a link at a time
             for condition, value in pairs:
                 value = pl.lit(None, pl.String) if value is None else value
                 chosen = (pl.when(condition) if chosen is None else chosen.when(condition)).then(value)
@@ -385,7 +407,7 @@ class Columnar:
         names = PARTY_NAMES[self.lang]
         if isinstance(party, str):
             return pl.lit(js(names[party])[1:-1])
-        chosen = None
+        chosen: Any = None
         for code, name in names.items():
             chosen = (pl.when(party == code) if chosen is None else chosen.when(party == code)).then(pl.lit(js(name)[1:-1]))
         return chosen.otherwise(party)
@@ -415,10 +437,10 @@ class Columnar:
                 pieces.append(self.render(path, fmt, off))
         return pl.concat_str(pieces) if pieces else pl.lit("")
 
-    def findings(self, off: int) -> tuple[list[tuple[int, pl.Expr]], dict[int, dict[str, pl.Expr]]]:
+    def findings(self, off: int) -> tuple[list[tuple[int, pl.Expr]], dict[int, dict[str, pl.Expr | None]]]:
         """Each rule's finding as JSON text (in verdict order), plus its amounts (layout.AMOUNTS), station and message."""
         parts: list[tuple[int, pl.Expr]] = []
-        info: dict[int, dict[str, pl.Expr]] = {}
+        info: dict[int, dict[str, pl.Expr | None]] = {}
         index = {r.id: i for i, r in enumerate(self.rules)}
         for rule in self.order + self.not_covered:
             i = index[rule.id]
@@ -436,7 +458,7 @@ class Columnar:
                        "party": pl.lit(rule.party) if party is None else party}
             if rule.kind == NOT_COVERED:
                 continue
-            items = []
+            items: list[pl.Expr] = []
             for name in sorted(set(rule.facts) | ({"branches"} if labelled else set())):
                 if name == "branches":
                     quoted = [pl.when(cond).then(pl.lit(js(label))) for label, cond in labelled]
@@ -495,7 +517,7 @@ class Columnar:
             steps.append([pl.lit(None, pl.Int64).alias(f"__b_{name}"), pl.lit(None, pl.Int64).alias("__bd"),
                           pl.lit(None, pl.Int64).alias("__br")])
             for i in candidates:
-                due = pl.col(key(self.rules[i].deadline[1]))
+                due = pl.col(key(self.rules[i].deadline[1]))  # type: ignore[index]  # a deadline rule's
                 better = pl.col(f"__s{i}") & due.is_not_null() & (
                     pl.col(f"__b_{name}").is_null() | (due < pl.col("__bd"))
                     | ((due == pl.col("__bd")) & (rank[i] < pl.col("__br")))).fill_null(False)
@@ -510,24 +532,25 @@ class Columnar:
         The chosen rule's numbers are picked first and shown once per name, so
         no timestamp is formatted for a candidate that was not chosen.
         """
-        out, statuses = [], {}
+        out: list[pl.Expr] = []
+        statuses: dict[str, pl.Expr] = {}
         for name, candidates in self.deadline_names().items():
             chosen = pl.col(f"__b_{name}")
 
             def pick(value_of):
-                picked = None
-                for i in candidates:
+                picked: Any = None
+                for i in candidates:  # noqa: B023  # pick runs in this pass of the loop
                     value = value_of(i)
-                    picked = (pl.when(chosen == i).then(value) if picked is None
-                              else picked.when(chosen == i).then(value))
+                    picked = (pl.when(chosen == i).then(value) if picked is None  # noqa: B023
+                              else picked.when(chosen == i).then(value))  # noqa: B023
                 return picked.otherwise(None)
-            due = pick(lambda i: pl.col(key(self.rules[i].deadline[1])))
-            actual = pick(lambda i: pl.col(key(self.rules[i].deadline[2])))
+            due = pick(lambda i: pl.col(key(self.rules[i].deadline[1])))  # type: ignore[index]  # a deadline rule's
+            actual = pick(lambda i: pl.col(key(self.rules[i].deadline[2])))  # type: ignore[index]  # a deadline rule's
             breached = pick(lambda i: pl.col(f"__f{i}"))
             status = (pl.when(breached).then(pl.lit("breached")).when(actual.is_not_null()).then(pl.lit("met"))
                       .otherwise(pl.lit("open")))
-            due_type, actual_type = {self.type_of(self.rules[i].deadline[1]) for i in candidates}, \
-                {self.type_of(self.rules[i].deadline[2]) for i in candidates}
+            due_type = {self.type_of(self.rules[i].deadline[1]) for i in candidates}  # type: ignore[index]
+            actual_type = {self.type_of(self.rules[i].deadline[2]) for i in candidates}  # type: ignore[index]
             if due_type != {"instant"} or actual_type != {"instant"}:
                 raise Unsupported("a deadline that is not an instant")
             text = V.deadline({"name": name, "clause": V.Choice(chosen, {i: self.rules[i].clause for i in candidates}),
@@ -576,10 +599,15 @@ class Columnar:
         deadlines, statuses = self.deadlines(off)
         classes = [pl.when(pl.col(key(CLASSIFICATION_PREFIX + n))).then(pl.lit(js(n)))
                    for n in sorted(self.program.classifications)]
-        reported = [i for i, r in enumerate(self.rules) if r.kind != NOT_COVERED]
-        totals = [(pl.sum_horizontal([pl.when(pl.col(f"__r{i}")).then(info[i][amount]).otherwise(0)
-                                      for i in reported]) if reported else pl.lit(0)).alias(f"__{name}")
-                  for name, amount in TOTAL.items()]
+        # layout.TOTAL in 128 bits over the rules with such an amount (none: 0); a row past money.VERDICT
+        # goes per case, which refuses it (layout.money_fields), as does a money derivation's refusal
+        totals = []
+        for name, amount in TOTAL.items():
+            owing = [(i, getattr(r, amount)) for i, r in enumerate(self.rules)
+                     if r.kind != NOT_COVERED and getattr(r, amount) is not None]
+            totals.append((pl.sum_horizontal([pl.when(pl.col(f"__r{i}")).then(self.amount(owed).cast(SUMS))
+                                              .otherwise(0) for i, owed in owing]) if owing else pl.lit(0, SUMS))
+                          .alias(f"__{name}"))
         not_covered = [pl.when(pl.col(f"__r{i}")).then(pl.concat_str(pl.lit(self.rules[i].clause + ": "),
                                                                         info[i]["message"]))
                        for i, r in enumerate(self.rules) if r.kind == NOT_COVERED]
@@ -597,7 +625,9 @@ class Columnar:
             **{name: pl.col(f"__{name}") for name in TOTAL},
             # joined in by _run: null in a row with none
             **{name: pl.col(f"__{name}").fill_null("") for name in ("findings", "missing", *PER_PAYER)}})
+        refused = pl.col(PER_CASE) | pl.any_horizontal(pl.col(f"__{name}").abs() > money.VERDICT.most for name in TOTAL)
         plan = {"steps": derivations + self._rules + self._deadlines + [pieces], "verdict": verdict.alias("json"),
+                "refused": refused,
                 "info": info, "statuses": statuses, "findings": parts,
                 "roots": roots, "missing": {}}
         self._plans[off] = plan
@@ -637,7 +667,13 @@ class Columnar:
         # per-rule queries cost ~1.5 ms each to plan, whatever their rows: only rules that reported here
         fired = set(self._somewhere(f, "__r"))
         payers = self._payers(f, plan["info"], fired)
-        f = f.join(V.money_maps(payers), on="__row", how="left")
+        maps, over = V.money_maps(payers, money.VERDICT.most)
+        refused = f.select(pl.col("__row").filter(plan["refused"]))["__row"]
+        if len(over) or len(refused):       # money past a bound: those rows go per case, which refuses them
+            out = pl.concat([over, refused])
+            keep = ~pl.col("__row").is_in(out.implode())
+            f, payers = f.filter(keep), payers.filter(keep)
+        f = f.join(maps, on="__row", how="left")
         f = f.join(self._findings(f, [(i, text) for i, text in plan["findings"] if i in fired]), on="__row", how="left")
         f = f.join(self._missing(f, plan), on="__row", how="left")   # only rows with an undecided rule
         done = f.lazy().select("__row", plan["verdict"]).collect(optimizations=pl.QueryOptFlags.none())
@@ -656,7 +692,8 @@ class Columnar:
                 .group_by("__row", maintain_order=True).agg(pl.col("__text").str.join(", ").alias("__findings")))
 
     def _payers(self, f: pl.DataFrame, info, fired: set[int]) -> pl.DataFrame:
-        """One row per reported finding: who answers for it (a compensation: its payer), its clause and amounts (fen)."""
+        """One row per reported finding: who answers for it (a compensation: its payer), its clause and amounts
+        (fen, in 128 bits: SUMS, which no sum of a chunk can leave)."""
         frames = []
         lazy = f.lazy()
         for i, r in enumerate(self.rules):
@@ -666,24 +703,21 @@ class Columnar:
             who = party if info[i]["station"] is None else pl.coalesce(info[i]["station"], party)
             frames.append(lazy.filter(pl.col(f"__r{i}")).select(
                 "__row", who.alias("who"), pl.lit(r.clause).alias("clause"),
-                *[info[i][a].alias(a) for a in AMOUNTS]))
+                *[info[i][a].cast(SUMS).alias(a) for a in AMOUNTS]))
         if not frames:
             return pl.DataFrame(schema={"__row": pl.Int64, "who": pl.String, "clause": pl.String,
-                                        **{a: pl.Int64 for a in AMOUNTS}})
+                                        **{a: SUMS for a in AMOUNTS}})
         return pl.concat(frames).collect(optimizations=SPARSE)
 
     def _statement(self, f: pl.DataFrame, payers: pl.DataFrame, statuses, off: int) -> Statement:
         """statement.Statement.add over the chunk's rows at once: its group-bys feed the same count_* methods."""
-        from decimal import Decimal
-
         from .statement import CS_DEADLINES, DELIVERY
         st = Statement(verdicts=f.height)
-        cents = lambda n: Decimal(int(n)).scaleb(-2)  # noqa: E731
         for who, fine in payers.filter(pl.col("fine") > 0).group_by("who").agg(pl.col("fine").sum()).iter_rows():
-            st.count_fine(who, cents(fine))
+            st.count_fine(who, money.from_fen(fine))
         for who, clause, count, refund in payers.group_by("who", "clause").agg(
                 pl.len(), pl.col("refund").sum()).sort("who", "clause").iter_rows():
-            st.count_findings(who, clause, count, cents(refund))
+            st.count_findings(who, clause, count, money.from_fen(refund))
         if DELIVERY in statuses:
             hour = ((pl.col(key("reference_arrival")) + off) // (3600 * US)) % 24
             hours = (f.select(hour.alias("hour"), pl.col(f"__dl_{DELIVERY}").alias("status"))

@@ -9,19 +9,22 @@ per-case path, which gives the exact verdict or error.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from ..runtime._polars import pl  # first: it sets how Polars loads
 
+# isort: split
+
 from ..case import contract as C, fields
-from ..runtime.values import key
 from ..packs.vocabulary import BASE_FACTS, BLOCKS
+from ..runtime.values import key
 
 US = 1_000_000
 DAY = 86_400 * US
-EARLIEST = int(datetime(2000, 1, 1, tzinfo=timezone.utc).timestamp()) * US
-LATEST = int(datetime(2090, 1, 1, tzinfo=timezone.utc).timestamp()) * US
+EARLIEST = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp()) * US
+LATEST = int(datetime(2090, 1, 1, tzinfo=UTC).timestamp()) * US
 UNITS = {"money": 2, "length": 2, "weight": 3}          # decimal places of each encoded unit
 _TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d([+-]([01]\d|2[0-3]):[0-5]\d|Z)$"
 _DECIMAL = r"^(0|[1-9][0-9]*)(\.[0-9]+)?$"
@@ -104,7 +107,7 @@ def decimal_units(text: pl.Expr, places: int) -> pl.Expr:
     return (parts.struct.field("field_0") + fraction).cast(pl.Int64, strict=False)
 
 
-def decimal_ok(text: pl.Expr, units: pl.Expr, limits: dict, places: int) -> pl.Expr:
+def decimal_ok(text: pl.Expr, units: pl.Expr, limits: Mapping, places: int) -> pl.Expr:
     """The contract's limits on decimal text: form, decimal places, whole digits, bounds."""
     whole_digits = min(limits.get("max_digits", 30) - limits["decimal_places"], 15)
     dot = text.str.find(".", literal=True)

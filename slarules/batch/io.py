@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from ..errors import InputError
 from ..case.limits import DEFAULT as DEFAULT_LIMITS, Limits
 from ..case.sources import json_data
+from ..errors import InputError
 from ..verdict import layout as L
 
 BOM_BYTES = b"\xef\xbb\xbf"
@@ -36,7 +37,7 @@ def file_format(path: str | Path, given: str | None = None) -> str:
         raise InputError("cannot tell the format of the files in this directory", file=str(path),
                          hint="give --input-format")
     name = str(path).lower()
-    if name.endswith(".parquet") or name.endswith(".pq"):
+    if name.endswith((".parquet", ".pq")):
         return "parquet"
     if name.endswith((".jsonl", ".ndjson", ".json")):
         return "jsonl"
@@ -173,7 +174,7 @@ def read_parquet(path: str, chunk_size: int, position: dict[str, int] | None = N
     import pyarrow.parquet as pq
     try:
         pf = pq.ParquetFile(path)
-    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+    except Exception as exc:  # noqa: BLE001 # pyarrow raises several unrelated types for a bad file
         raise InputError(f"not a readable Parquet file: {exc}", file=path) from None
     total = max(pf.metadata.num_rows, 1)
     start = (position or {}).get("chunk", 0)
@@ -267,7 +268,7 @@ def verdict_row(doc: dict[str, Any]) -> dict[str, Any]:
         if f.kind == L.MONEY_MAP:
             row[f.name] = [{"station": k, "amount": v} for k, v in doc[f.name].items()]
         elif f.kind == L.PARTS:
-            objects = [g.name for g in L.layout(f.part) if g.kind == L.OBJECT]
+            objects = [g.name for g in L.layout(f.part) if g.kind == L.OBJECT]   # type: ignore[arg-type]  # PARTS have one
             if objects:
                 row[f.name] = [dict(item, **{n: json.dumps(item[n], ensure_ascii=False, sort_keys=True) for n in objects})
                                for item in doc[f.name]]

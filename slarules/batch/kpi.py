@@ -14,9 +14,10 @@ the same `kpi.csv` bytes.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 GROUPS = ("agent", "team", "station")     # and "all", every contact under the key "all"
 ALL = "all"
@@ -68,7 +69,7 @@ def columnar_counts(f, col) -> list[tuple[str, str, dict[str, int]]]:
     """
     from ..runtime._polars import pl
 
-    c = lambda name: pl.col(col(f"complaint.{name}"))  # noqa: E731
+    c = lambda name: pl.col(col(f"complaint.{name}"))
     call = (c("channel") == "phone") & (c("rings").is_not_null() | c("connected_at").is_not_null())
     closed = (c("closed_at") <= pl.col(col("as_of"))).fill_null(False)
     timed = closed & (c("kind") == "complaint").fill_null(False) & c("received_at").is_not_null()
@@ -146,6 +147,7 @@ def _cell(counters: dict[str, int], indicator: tuple, network: dict[str, int], t
     "100% of 3" beside "92% of 3,000": a rate over 3 contacts must not pass for one over thousands.
     """
     import html
+
     from .statement import _share_of
     name, num, den, _, _ = indicator
     n = counters[den]
@@ -157,7 +159,8 @@ def _cell(counters: dict[str, int], indicator: tuple, network: dict[str, int], t
     else:
         text = _share_of(counters[num], n)
     width = 60
-    bar = f'<rect x="0" y="2" width="{width * max(mine, 0) / top:.1f}" height="8" fill="#4a78b5"/>'
+    # `mine` is a number: its denominator `n` is not zero
+    bar = f'<rect x="0" y="2" width="{width * max(mine, 0) / top:.1f}" height="8" fill="#4a78b5"/>'  # type: ignore[operator,type-var]
     tick = (f'<rect x="{width * max(theirs, 0) / top:.1f}" y="0" width="1.5" height="12" fill="#c0392b"/>'
             if theirs is not None else "")
     return (f'<td><svg width="{width + 2}" height="12" role="img" aria-label="{html.escape(text)}">{bar}{tick}</svg> '
@@ -196,9 +199,9 @@ def report_section(table: dict[str, dict[str, dict[str, int]]]) -> str:
     if network is None:
         return "<h2>Customer-service KPIs</h2><p>no contacts (cases with a complaint block)</p>"
     parts = ["<h2>Customer-service KPIs</h2>",
-             "<p>Each figure with what it rests on: a rate over 3 contacts is not one over 3,000. "
-             "Bars show the row's value; the red tick is the network's. Every agent, team and station is in "
-             "<code>kpi.csv</code>; the definitions are in docs/policy.md (KPI).</p>",
+             ("<p>Each figure with what it rests on: a rate over 3 contacts is not one over 3,000. "
+              "Bars show the row's value; the red tick is the network's. Every agent, team and station is in "
+              "<code>kpi.csv</code>; the definitions are in docs/policy.md (KPI).</p>"),
              "<h3>Teams against the network</h3>",
              _kpi_table("team", [("network", network)] + sorted(table.get("team", {}).items()), network)]
     agents = table.get("agent", {})
@@ -211,7 +214,7 @@ def report_section(table: dict[str, dict[str, dict[str, int]]]) -> str:
             shown = (ranked[:AGENTS_SHOWN] + [(f"… {len(ranked) - 2 * AGENTS_SHOWN:,} more agents in kpi.csv …", None)]
                      + ranked[-AGENTS_SHOWN:])
         parts += [f"<h3>Agents by resolution rate ({len(agents):,})</h3>",
-                  "<p>Ranked by the rate's 95% lower bound (Wilson), so 3 of 3 does not outrank 2,000 of 3,000; "
-                  "the rate shown is the plain one.</p>",
+                  ("<p>Ranked by the rate's 95% lower bound (Wilson), so 3 of 3 does not outrank 2,000 of 3,000; "
+                   "the rate shown is the plain one.</p>"),
                   _kpi_table("agent", shown, network)]
     return "\n".join(parts)

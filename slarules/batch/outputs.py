@@ -8,6 +8,7 @@ link to it, a hard link, or an output inside an input directory.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import InputError
@@ -30,7 +31,7 @@ def is_uri(path: str | Path) -> bool:
     return "://" in str(path)
 
 
-def refuse_overlaps(inputs: dict[str, str | Path], outputs: dict[str, str | Path]) -> None:
+def refuse_overlaps(inputs: Mapping[str, str | Path], outputs: Mapping[str, str | Path]) -> None:
     """Raise InputError naming both when an output is an input, is inside an input directory, or is another output."""
     seen: list[tuple[str, str, tuple[int, int] | None, bool]] = []      # (label, real path, inode, is input)
     for label, path in inputs.items():

@@ -12,10 +12,11 @@ error record; tests/test_fastcase.py holds the two models equal.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from types import UnionType
-from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -41,6 +42,9 @@ class _Block(Struct, forbid_unknown_fields=True):
 
 
 class _CaseBlock(_Block):
+    if TYPE_CHECKING:       # the fields come from the case field table at run time
+        def __getattr__(self, name: str) -> Any: ...
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone or C.DEFAULT_TIMEZONE)
@@ -52,7 +56,7 @@ def _type(f: fields.Field, made: dict[str, type]) -> Any:
     if kind == "code":
         return Annotated[str, Meta(min_length=1, max_length=C.CODE_MAX_LENGTH, pattern=_anchored(f.pattern))]
     if kind == "enum":
-        return Literal[f.values]
+        return Literal[f.values]        # type: ignore[name-defined]  # built at run time from the case field table
     if kind == "bool":
         return bool
     if kind == "decimal":
@@ -62,11 +66,11 @@ def _type(f: fields.Field, made: dict[str, type]) -> Any:
     if kind in ("timestamp", "zone"):
         return str
     if kind == "enums":
-        return Annotated[list[Literal[f.values]], Meta(max_length=f.max_items)]
+        return Annotated[list[Literal[f.values]], Meta(max_length=f.max_items)]   # type: ignore[name-defined]
     if kind == "block":
         return made[f.block.name]
     if kind == "blocks":       # more than the default limit: left to Pydantic, which reads a raised limit
-        return Annotated[list[made[f.block.name]], Meta(max_length=f.max_items)]
+        return Annotated[list[made[f.block.name]], Meta(max_length=f.max_items)]  # type: ignore[name-defined,valid-type]
     raise fields.mismatch("case.fast", f"no msgspec type for `{f.name}` of kind {kind!r}")
 
 
@@ -74,7 +78,7 @@ def _structs() -> dict[str, type]:
     """A msgspec Struct per block of the field table, named as the block (the case: FastCase)."""
     made: dict[str, type] = {}
     for b in fields.blocks_of():
-        spec = []
+        spec: list[tuple[Any, ...]] = []
         for f in b.fields:
             tp = _type(f, made)
             if f.required:
@@ -82,7 +86,7 @@ def _structs() -> dict[str, type]:
             elif f.kind in ("enums", "blocks"):
                 spec.append((f.name, tp, field(default_factory=list)))
             else:
-                spec.append((f.name, Optional[tp], None))
+                spec.append((f.name, Optional[tp], None))  # noqa: UP045  # typing.Optional whatever tp is
         root = b is fields.CASE
         made[b.name] = msgspec.defstruct("FastCase" if root else b.name, spec, module=__name__,
                                          bases=(_CaseBlock if root else _Block,), forbid_unknown_fields=True)
@@ -91,7 +95,10 @@ def _structs() -> dict[str, type]:
 
 _STRUCTS = _structs()
 globals().update({name: struct for name, struct in _STRUCTS.items() if name != "Case"})
-FastCase = _STRUCTS["Case"]
+if TYPE_CHECKING:
+    FastCase = _CaseBlock       # the generated Struct, as a type checker can name it
+else:
+    FastCase = _STRUCTS["Case"]
 FastCase.__doc__ = "A validated case with the fields, values and `zone` of `facts.Case`."
 
 
@@ -123,7 +130,7 @@ class _DecimalField:
     any digit is non-zero decide them without Decimal arithmetic.
     """
 
-    def __init__(self, limits: dict):
+    def __init__(self, limits: Mapping):
         self.places = limits["decimal_places"]
         self.max_digits = limits.get("max_digits", 30)   # past Decimal's own 28-digit context
         low = limits.get("gt", limits.get("ge", 0))
@@ -287,7 +294,7 @@ def _compiled_finish():
               '    """Check and convert what msgspec left as it came: zone, timestamps, decimals."""',
               "    zone = _zone_for(case)",
               *body]
-    exec("\n".join(source), ns)
+    exec("\n".join(source), ns)  # noqa: S102  # code generated from our own tables; pack text enters only as repr() literals
     return ns["_finish"]
 
 
@@ -335,19 +342,19 @@ def structural(model: type = FastCase, _made: dict | None = None) -> type:
         if origin is Literal:
             return type(get_args(tp)[0])
         if origin in (Union, UnionType):
-            return Union[tuple(plain(a) for a in get_args(tp))]
+            return Union[tuple(plain(a) for a in get_args(tp))]    # noqa: UP007  # of a run-time tuple
         if origin is list:
             return list[plain(get_args(tp)[0])]
         if isinstance(tp, type) and issubclass(tp, Struct):
             return structural(tp, made)
         return tp
     if model not in made:
-        fields = []
+        fields: list[tuple[Any, ...]] = []
         for f in msgspec.structs.fields(model):
             if f.default is msgspec.NODEFAULT and f.default_factory is msgspec.NODEFAULT:
                 fields.append((f.name, plain(f.type)))
             else:
-                fields.append((f.name, Union[plain(f.type), msgspec.UnsetType], msgspec.UNSET))
+                fields.append((f.name, Union[plain(f.type), msgspec.UnsetType], msgspec.UNSET))  # noqa: UP007
         made[model] = msgspec.defstruct(model.__name__, fields, forbid_unknown_fields=True)
     return made[model]
 

@@ -28,9 +28,10 @@ Kinds (what a field holds, as JSON):
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Iterator, Mapping, NamedTuple
+from typing import NamedTuple
 
 from . import contract as C
 
@@ -47,9 +48,10 @@ class _FieldRecord(NamedTuple):
     required: bool = False
     values: tuple[str, ...] = ()           # enum, enums
     limits: Mapping = MappingProxyType({})     # decimal, int
-    pattern: str | None = None             # code
+    pattern: str = None                    # type: ignore[assignment]  # code (Field() refuses one without)
     max_items: int | None = None           # enums, blocks
-    block: "Block | None" = None           # block, blocks
+    # block, blocks (Field() refuses those kinds without one; no other kind's block is read)
+    block: Block = None                  # type: ignore[assignment]
     description: str | None = None         # shown in `slarules schema case`
 
 

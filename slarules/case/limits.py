@@ -16,8 +16,8 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from . import contract as C
 from ..errors import CaseError, InputError
+from . import contract as C
 
 _SIZE = re.compile(r"([0-9]+)\s*(|k|kib|m|mib)\Z", re.IGNORECASE)     # ASCII digits: not ١٠ or １０
 _UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1 << 20, "mib": 1 << 20}
@@ -41,7 +41,7 @@ class Limits:
                                  field="--limit")
 
     @classmethod
-    def parse(cls, items: list[str] | None) -> "Limits":
+    def parse(cls, items: list[str] | None) -> Limits:
         """Limits from `NAME=VALUE` strings (`scans=5000`, `case_bytes=4MiB`); unnamed ones keep their default."""
         names = [f.name for f in fields(cls)]
         given: dict[str, int] = {}

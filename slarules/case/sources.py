@@ -12,8 +12,8 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -54,7 +54,7 @@ class Document:
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader without aliases, duplicate keys or implicit timestamps."""
 
-    def compose_node(self, parent, index):  # noqa: D401 - PyYAML hook
+    def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise InputError("YAML aliases (*name) are not allowed in slarules input",

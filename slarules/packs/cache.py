@@ -24,8 +24,8 @@ import os
 import pickle
 import stat
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from . import types as T
 from .vocabulary import BASE_FACTS, FUNCTIONS, FactSpec, Function
@@ -129,7 +129,7 @@ def load(digest: str):
         return None
     try:
         return pickle.loads(path.read_bytes())
-    except Exception:      # a stale or damaged cache is only a cache miss
+    except Exception:  # noqa: BLE001 # a stale or damaged cache is only a cache miss
         return None
 
 
@@ -148,5 +148,5 @@ def store(digest: str, program) -> None:
         entries = sorted(where.glob("*.pickle"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
         for old in entries[KEEP:]:
             old.unlink(missing_ok=True)
-    except Exception:      # read-only home, full disk, unpicklable extension: just no cache
+    except Exception:  # noqa: BLE001 # read-only home, full disk, unpicklable extension: just no cache
         return

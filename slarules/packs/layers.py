@@ -14,9 +14,9 @@ with whichever version is in force for a case; a layer has no dates of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from .model import Issue, Pack, did_you_mean
-
 
 BASE_KEYS = ("pack", "version", "effective")     # a layered pack's identity and dates are its base's
 
@@ -130,7 +130,7 @@ def _merge(chain: list[Pack]) -> tuple[LayeredPack, list[Issue], list[Issue]]:
     owners: dict[tuple, Pack] = {("parameters", n): base for n in params} | {("derive", n): base for n in derive}
     issues: list[Issue] = []
     changes: list[Issue] = []
-    for under, layer in zip(chain, chain[1:]):
+    for under, layer in pairwise(chain):
         below = layer.model.extends
         over = f"layer `{layer.name}` over `{below}` {under.model.version}"     # which version of it, when dated
         for name, p in layer.model.parameters.items():

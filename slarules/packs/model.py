@@ -10,17 +10,17 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo,
-                      field_validator)
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo, field_validator
 
+from ..case.sources import Document, read_document
 from ..errors import PackError, SlaRulesError
 from ..facts import describe_error
-from ..case.sources import Document, read_document
 from .operators import NAMES
 
 KINDS = ("liability", "fine", "refund", "compensation", "classification", "breach", "procedure", "warning",
@@ -29,6 +29,10 @@ PARTIES = ("sending_station", "delivering_station", "hub", "customer_service", "
 OPERATORS = NAMES                 # the condition operators, as written in a pack (operators.py)
 RULE_ID = r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$"
 NAME = r"^[a-z][a-z0-9_]*$"
+# a clause id as the policy numbers its clauses (TB-1, NR-3): letters, a dash, a number; nothing that
+# could break a line, a terminal or a CSV cell on its way into a verdict or a statement
+CLAUSE_ID = r"^[A-Z][A-Z0-9]{0,15}-[0-9]{1,4}$"
+ClauseId = Annotated[str, Field(pattern=CLAUSE_ID, description="e.g. TB-1: capitals, a dash, a number")]
 
 
 class Strict(BaseModel):
@@ -45,7 +49,7 @@ class ParamRef(Strict):
     param: str = Field(description="a parameter declared under `parameters`")
 
 
-Literal_ = Union[bool, int, float, str]
+Literal_ = bool | int | float | str
 
 
 def _value_tag(v: Any) -> str:
@@ -58,8 +62,7 @@ def _value_tag(v: Any) -> str:
     return "literal"
 
 
-Value = Annotated[Union[Annotated[FactRef, Tag("fact")], Annotated[ParamRef, Tag("param")],
-                        Annotated[Literal_, Tag("literal")]], Discriminator(_value_tag)]
+Value = Annotated[Annotated[FactRef, Tag("fact")] | Annotated[ParamRef, Tag("param")] | Annotated[Literal_, Tag("literal")], Discriminator(_value_tag)]
 
 
 class Compare(Strict):
@@ -80,12 +83,12 @@ class Compare(Strict):
 
 
 class AllOf(Strict):
-    all: list["Condition"] = Field(min_length=1)
+    all: list[Condition] = Field(min_length=1)
     label: str | None = None
 
 
 class AnyOf(Strict):
-    any: list["Condition"] = Field(min_length=1)
+    any: list[Condition] = Field(min_length=1)
     label: str | None = None
 
 
@@ -95,11 +98,10 @@ def _cond_tag(v: Any) -> str | None:
             if key in v:
                 return {"fact": "compare"}.get(key, key)
         return None
-    return {AllOf: "all", AnyOf: "any", Compare: "compare"}.get(type(v))
+    return {AllOf: "all", AnyOf: "any", Compare: "compare"}.get(type(v))  # type: ignore[call-overload]  # keys typed as their metaclass
 
 
-Condition = Annotated[Union[Annotated[AllOf, Tag("all")], Annotated[AnyOf, Tag("any")],
-                            Annotated[Compare, Tag("compare")]],
+Condition = Annotated[Annotated[AllOf, Tag("all")] | Annotated[AnyOf, Tag("any")] | Annotated[Compare, Tag("compare")],
                       Discriminator(_cond_tag, custom_error_type="condition",
                                     custom_error_message="expected a condition: {fact: ..., <operator>: ...}, "
                                                          "{all: [...]} or {any: [...]}")]
@@ -116,7 +118,7 @@ class Parameter(Strict):
 
 class Derivation(Strict):
     fn: str = Field(description="one of the derivation functions in slarules.vocabulary.FUNCTIONS")
-    args: dict[str, Union[Value, list[FactRef]]] = Field(default_factory=dict)
+    args: dict[str, Value | list[FactRef]] = Field(default_factory=dict)
     doc: str | None = None
 
 
@@ -154,7 +156,7 @@ class Messages(Strict):
 
 class Rule(Strict):
     id: str = Field(pattern=RULE_ID)
-    clause: str
+    clause: ClauseId
     title: str | None = None
     doc: str | None = None
     scope: list[Condition] = Field(default_factory=list,
@@ -225,7 +227,7 @@ class Clause(Strict):
 class Catalogue(Strict):
     """The clause catalogue (clauses.yaml): the clause ids rules may cite, in the order findings are sorted."""
 
-    clauses: dict[str, Clause] = Field(min_length=1)
+    clauses: dict[ClauseId, Clause] = Field(min_length=1)
 
 
 @dataclass
@@ -244,17 +246,17 @@ class Pack:
         source, at = self.source(loc)
         return source.doc.where(at)
 
-    def issue(self, loc: tuple, message: str, hint: str | None = None, severity: str = "error") -> "Issue":
+    def issue(self, loc: tuple, message: str, hint: str | None = None, severity: str = "error") -> Issue:
         """An Issue at `loc`, named in the file that wrote it (a layered pack has several)."""
         source, at = self.source(loc)
         line, column = source.doc.where(at)
         return Issue(source.doc.file, line, column, ".".join(map(str, at)) or None, message, severity, hint)
 
-    def source(self, loc: tuple) -> tuple["Pack", tuple]:
+    def source(self, loc: tuple) -> tuple[Pack, tuple]:
         """The pack file that wrote `loc`, and where in it: this one (a layered pack has several)."""
         return self, loc
 
-    def files(self) -> tuple["Pack", ...]:
+    def files(self) -> tuple[Pack, ...]:
         """The pack files this pack was made from, in order: itself (a layered pack: base, then layers)."""
         return (self,)
 
@@ -263,7 +265,8 @@ class Pack:
 class Issue:
     """One problem found in a pack, located, with a hint when we can guess one.
 
-    `witness` is a concrete case showing the problem (from `slarules check`).
+    `witness` is a concrete case showing the problem, `rule` the kind of check that found it
+    (tools/check.py CHECKS); both from `slarules check`.
     """
 
     file: str | None          # None: about the whole run, not one file
@@ -273,7 +276,9 @@ class Issue:
     message: str
     severity: str = "error"
     hint: str | None = None
-    witness: dict | None = field(default=None, compare=False, hash=False)
+    # `field` is dataclasses.field: the attribute `field` above binds no value
+    witness: dict | None = field(default=None, compare=False, hash=False)  # type: ignore[operator,misc]
+    rule: str | None = field(default=None, compare=False)  # type: ignore[operator,misc]
 
     def error(self) -> PackError:
         return PackError(self.message, file=self.file, line=self.line, column=self.column, field=self.field,
@@ -316,7 +321,7 @@ def allowed_keys(tp: Any, loc: tuple) -> list[str] | None:
     return None
 
 
-def schema_issues(errors: list[dict], doc: Document, model: type[BaseModel], root: tuple = ()) -> list[Issue]:
+def schema_issues(errors: Sequence[Mapping[str, Any]], doc: Document, model: type[BaseModel], root: tuple = ()) -> list[Issue]:
     """Every Pydantic error of `model` as a located Issue (not just the first).
 
     An unknown key names the keys allowed where it is, so a misspelt key can be fixed
@@ -364,6 +369,7 @@ def read_pack(path: str | Path) -> tuple[Pack | None, list[Issue]]:
     model, doc, issues = read_model(path, PackModel, "a rule pack")
     if model is None:
         return None, issues
+    assert doc is not None          # read_model gives a model only with its document
     raw = Path(path).read_bytes()
     return Pack(model, doc, "sha256:" + hashlib.sha256(raw).hexdigest()), []
 
@@ -396,6 +402,7 @@ def raise_first(issues: list[Issue]) -> None:
 def load_pack(path: str | Path) -> Pack:
     pack, issues = read_pack(path)
     raise_first(issues)
+    assert pack is not None         # read_pack gives no pack only with an error
     return pack
 
 

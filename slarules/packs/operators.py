@@ -20,7 +20,8 @@ Values are compared *encoded* (integers in fixed units, strings, booleans), so
 from __future__ import annotations
 
 import operator as _py
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 ABSENT_IS_UNKNOWN = None     # Kleene: a comparison with an absent fact is neither true nor false
 
@@ -54,7 +55,7 @@ class Operator(NamedTuple):       # a NamedTuple: a CLI start defines it in a te
             return self.when_absent(value)
         if self.shape == "exists":
             return bool(value)
-        return self.compare(left, value)
+        return self.compare(left, value)    # type: ignore[misc]  # every shape but exists has one (the table)
 
 
 def _in(left: Any, items: Any) -> bool:

@@ -13,9 +13,10 @@ from a rule this module writes, so that too runs on every backend unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from datetime import date, datetime, time, timedelta
+from itertools import pairwise
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import types as T
@@ -88,7 +89,7 @@ def window_of(pack: Pack, issue) -> Window | None:
     eff = pack.model.effective
     if eff is None:
         return None
-    days = {}
+    days: dict[str, date | None] = {}
     for key, text in (("from", eff.from_), ("until", eff.until)):
         if text is None:
             days[key] = None
@@ -135,12 +136,12 @@ def check_versions(packs: list[Pack], windows: dict[int, Window], issue) -> None
                 issue(w.pack, ("effective", "by"), f"versions of pack `{name}` choose by different instants "
                       f"(`{w.by}` here, `{dated[0].by}` in {dated[0].where})")
         ordered = sorted(dated, key=lambda w: (w.start is not None, w.start or datetime.min.replace(tzinfo=ZoneInfo("UTC"))))
-        for a, b in zip(ordered, ordered[1:]):
+        for a, b in pairwise(ordered):
             if a.end is None or b.start is None or b.start < a.end:
-                for this, other in ((a, b), (b, a)):
+                for this, peer in ((a, b), (b, a)):
                     issue(this.pack, ("effective",), f"versions `{a.pack.model.version}` ({a.days()}) and "
                           f"`{b.pack.model.version}` ({b.days()}) of pack `{name}` are both in force on some days",
-                          f"the other is {other.where}")
+                          f"the other is {peer.where}")
             elif b.start > a.end:
                 issue(b.pack, ("effective", "from"), f"no version of pack `{name}` is in force from "
                       f"{a.end.date()} to {(b.start - timedelta(days=1)).date()}, between versions "
@@ -165,7 +166,7 @@ def not_in_force_rules(name: str, windows: list[Window]) -> list[CompiledRule]:
         messages={"zh": f"缺少{what[1]}，无法确定生效版本（版本：{spans_zh}）",
                   "en": f"no version can be chosen without {what[0]} (versions: {spans})"},
         overrides=(), deadline=None, location=(first.doc.file, first.where(("effective",))[0]))
-    gapless = all(a.end is not None and b.start is not None and a.end >= b.start for a, b in zip(ordered, ordered[1:]))
+    gapless = all(a.end is not None and b.start is not None and a.end >= b.start for a, b in pairwise(ordered))
     if gapless and ordered[0].start is None and ordered[-1].end is None:
         return [no_instant]
     outside = Node("all", tuple(w.outside() for w in ordered), None, ordered[0].origin)
@@ -212,7 +213,7 @@ def article_issues(catalogue, doc) -> list:
             else:
                 spans.append((days[0] or date.min, days[1] or date.max, i, line))
         spans.sort()
-        for (_, end, i, line), (start, _, j, other) in zip(spans, spans[1:]):
+        for (_, end, i, line), (start, _, j, other) in pairwise(spans):
             if start <= end:
                 out.append(Issue(doc.file, other, None, f"clauses.{clause_id}.versions.{j}",
                                  f"clause `{clause_id}` has two articles in force on {start}",
@@ -272,7 +273,7 @@ def _uncovered(window: Window, variants: list[Window]) -> str | None:
     at, stop = window.start or low, window.end or high
     for v in sorted(variants, key=lambda v: v.start or low):
         if (v.start or low) > at:
-            stop = min(stop, v.start)
+            stop = min(stop, v.start or low)      # not None: it is past `at`
             break
         at = max(at, v.end or high)
     if at >= (window.end or high):

@@ -16,6 +16,6 @@ import os
 os.environ.setdefault("POLARS_MAX_THREADS", "1")
 os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:10000,muzzy_decay_ms:10000")
 
-import polars as pl  # noqa: E402
+import polars as pl
 
 __all__ = ["pl"]

@@ -18,7 +18,8 @@ The compiler puts such a rule in a stratum after every rule that can decide it.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Container, NamedTuple
+from collections.abc import Callable, Container
+from typing import Any, NamedTuple
 
 from ..packs.program import CompiledRule, Program
 from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX
@@ -98,7 +99,8 @@ class Chain:
             if link.classification is not None:
                 out.append((link.key, any_of([fired(r) for r in writers]) if writers else false))
             else:
-                out.append((link.key, max_of([(fired(r), r.level) for r in writers]) if writers else zero))
+                # a level link's writers are the rules with a level: none is None
+                out.append((link.key, max_of([(fired(r), r.level) for r in writers]) if writers else zero))  # type: ignore[misc]
         return out
 
 
@@ -106,5 +108,5 @@ def chain_of(program: Program) -> Chain:
     """The Program's Chain, built on first use and kept with it (as values.fact_plan does)."""
     chain = getattr(program, "_chain", None)
     if chain is None:
-        chain = program._chain = Chain(program)
+        chain = program._chain = Chain(program)       # type: ignore[attr-defined]  # kept with the Program
     return chain

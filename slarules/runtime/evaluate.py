@@ -104,9 +104,9 @@ def _compile_leaf(leaf: Leaf):
         def compare_facts(doc):
             if left not in doc:
                 return absent
-            return op(doc[left], doc[right]) if right in doc else None
+            return op(doc[left], doc[right]) if right in doc else None     # type: ignore[misc]
         return compare_facts
-    return lambda doc: op(doc[left], want) if left in doc else absent
+    return lambda doc: op(doc[left], want) if left in doc else absent   # type: ignore[misc]  # shapes with a compare
 
 
 def compile_labels(node):

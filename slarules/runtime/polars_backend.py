@@ -19,12 +19,14 @@ from typing import Any
 
 from ._polars import pl  # first: it sets how Polars loads
 
-from .backend import RunResult
+# isort: split
+
 from ..packs.operators import OPERATORS
 from ..packs.program import Leaf, Program
+from ..packs.vocabulary import ISSUE_VALUES
+from .backend import RunResult
 from .chaining import chain_of
 from .values import flag_key, key
-from ..packs.vocabulary import ISSUE_VALUES
 
 _DTYPES = {"bool": pl.Boolean, "block": pl.Boolean, "text": pl.String, "enum": pl.String}
 
@@ -52,7 +54,7 @@ def leaf_expr(leaf: Leaf, schema: dict[str, Any]) -> pl.Expr:
         return pl.col(flag_key(leaf.left, leaf.value))          # null when the list is absent
     right = pl.col(key(leaf.right)) if leaf.right is not None else pl.lit(leaf.value,
                                                                             dtype=schema[key(leaf.left)])
-    test = getattr(left, op.polars)(right)
+    test = getattr(left, op.polars)(right)      # type: ignore[arg-type]  # every compare shape has a method
     if op.absent is not None:                                    # `is` on an absent fact is false, not null
         return pl.when(left.is_null()).then(op.absent).otherwise(test)
     return test

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import functools
 import operator
-from keyword import iskeyword
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from keyword import iskeyword
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +22,6 @@ from ..errors import CaseError
 from ..packs.program import Program
 from ..packs.types import EPOCH, _encode_instant
 from ..packs.vocabulary import BASE_FACTS, BLOCKS, CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, Case, Derived
-
 
 # encoders that return their argument unchanged when it already has this type (bool(b), str(s), int(i))
 _AS_ITSELF = {"bool": bool, "text": str, "enum": str, "int": int}
@@ -45,7 +45,7 @@ class CaseFacts:
     as_of: datetime
     zone: ZoneInfo
     values: dict[str, Any]
-    plan: "FactPlan"
+    plan: FactPlan
     doc: dict[str, Any]
 
     def missing_roots(self, path: str) -> tuple[str, ...]:
@@ -108,7 +108,7 @@ class FactPlan:
         self.doc_keys = frozenset([k for k, _, _, _ in self.encoding] + flags)
         # Tiered, so that a CLI call's one case does not pay ~3 ms of compile(): the first
         # WARM_UP cases run the table-driven loops, then the plan writes them out as code.
-        self._compiled = None
+        self._compiled: Callable[..., tuple[dict[str, Any], dict]] | None = None
         self._cases = 0
 
     def compile(self) -> None:
@@ -191,7 +191,7 @@ class FactPlan:
         lines += self._derive_lines(ns, with_block, local)
         lines += self._encode_lines(ns, with_block, local)
         lines.append("    return values, doc")
-        exec("\n".join(lines), ns)
+        exec("\n".join(lines), ns)  # noqa: S102  # code generated from our own tables; pack text enters only as repr() literals
         return ns["facts"]
 
     @staticmethod
@@ -224,7 +224,7 @@ class FactPlan:
 
             def call_of(names: dict[str, str], i=i, order=order) -> str:
                 """The call computing derivation i, its fact arguments (name -> variable) given."""
-                return f"X{i}(zone, " + ", ".join(names[p] if p in names else f"K{i}_{j}"
+                return f"X{i}(zone, " + ", ".join(names.get(p, f"K{i}_{j}")
                                                    for j, (p, _) in enumerate(order)) + ")"
             if single is None and complete and facts and all(a.isidentifier() and not iskeyword(a) for a, _ in facts):
                 # each argument: the first of its facts present; all present -> computed, else absent
@@ -357,7 +357,7 @@ class FactPlan:
         if self._compiled is not None:
             values, doc = self._compiled(case, derived, zone)
             return CaseFacts(case, as_of, zone, values, self, doc)
-        values: dict[str, Any] = {}
+        values = {}
         self._base_loop(case, derived, values)
         self._derive_loop(values, zone)
         doc = self._encode_loop(values)
@@ -371,7 +371,7 @@ def _derivation_error(name: str, exc: Exception) -> CaseError:
 def fact_plan(program: Program) -> FactPlan:
     plan = getattr(program, "_fact_plan", None)
     if plan is None:
-        plan = program._fact_plan = FactPlan(program)
+        plan = program._fact_plan = FactPlan(program)     # type: ignore[attr-defined]  # kept with the Program
     return plan
 
 

@@ -20,15 +20,16 @@ import shutil
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..batch import io as batch_io
-from ..batch.runner import BatchSummary, adjudicate_rows, decision_lines, instant_now
-from ..errors import ClusterError, InputError, SlaRulesError
 from ..batch.outputs import is_uri, refuse_overlaps
+from ..batch.runner import BatchSummary, adjudicate_rows, decision_lines, instant_now
 from ..batch.statement import Statement
+from ..errors import ClusterError, InputError, SlaRulesError
 
 # columns added to the input: row number, source file, raw JSON line, start of the line's file split
 NUMBER, FILE, RAW, BLOCK = "_slarules_number", "_slarules_file", "_slarules_raw", "_slarules_block"
@@ -77,6 +78,8 @@ def _partition(batches: Iterator, settings: dict[str, Any]) -> Iterator:
     for batch in batches:
         files = batch.column(FILE).to_pylist()
         if raw:     # number every line, then drop blank ones, as the local reader does
+            payloads: Any   # the lines here, the Arrow batch for cases as columns
+            rows: Any       # (number, line) pairs here, a batch_io.TableRows for cases as columns
             numbers, payloads, kept = [], [], []
             for key, line in zip(zip(files, batch.column(BLOCK).to_pylist()), batch.column(RAW).to_pylist()):
                 in_split[key] = seen = in_split.get(key, 0) + 1
@@ -91,8 +94,8 @@ def _partition(batches: Iterator, settings: dict[str, Any]) -> Iterator:
         out: dict[str, list] = {"kind": [], "file": [], "number": [], "json": [], "verdict": []}
 
         def emit(kind: str, file, number: int, text: str, verdict=None) -> None:
-            for name, value in zip(out, (kind, file, number, text, verdict)):
-                out[name].append(value)
+            for name, value in zip(out, (kind, file, number, text, verdict)):  # noqa: B023  # called in this pass
+                out[name].append(value)  # noqa: B023
         for file, start, end in _by_file(files):
             if raw:
                 rows = list(zip(numbers[start:end], payloads[start:end]))
@@ -104,7 +107,7 @@ def _partition(batches: Iterator, settings: dict[str, Any]) -> Iterator:
                                    file=file if settings["name_files"] else None)
             statement.merge(done.statement)
             if settings.get("decisions"):
-                for number, line in decision_lines(rows, done.verdicts, settings["lang"]):
+                for number, line in decision_lines(rows, done.verdicts, settings["lang"], settings["now"]):
                     emit("decision", file, number, line.decode("utf-8").rstrip("\n"))
             for number, text in done.verdicts:
                 emit("verdict", file, number, text, batch_io.verdict_row(json.loads(text)) if columns else None)
@@ -221,7 +224,7 @@ def adjudicate_files(spark, path: str, engine=None, *, fmt: str | None = None, a
     (Parquet) within their file, and bad rows get the local batch's error
     records; `file` names the file of each result when there are several.
     This is the entry point for a cluster job (see examples/spark/).
-    `decisions=True` adds a decision log record (tools/decisions.py) per verdict, of kind "decision".
+    `decisions=True` adds a decision log record (output/decision_records.py) per verdict, of kind "decision".
     """
     from ..engine import LANGS, Engine
     if lang not in LANGS:
@@ -314,7 +317,7 @@ def session(master: str = "local[*]", *, progress: bool = False, chunk_size: int
             os.dup2(target, 2)
             os.close(target)
         spark = builder.getOrCreate()
-    except Exception as exc:     # Java missing or too old, master unreachable: py4j raises plain errors
+    except Exception as exc:  # noqa: BLE001 # Java missing or too old, master unreachable: py4j raises plain errors
         raise ClusterError(f"Spark did not start: {_cause_in_log(log) or _first_line(exc)}", field="--master",
                            hint="Spark needs Java 17 or 21 (JAVA_HOME) and a reachable master"
                            + (f"; Spark's log: {log}" if log else "")) from None
@@ -334,7 +337,7 @@ def _find_java() -> None:
                        hint="e.g. apt-get install openjdk-17-jre-headless, or set JAVA_HOME") from None
 
 
-def _log_text(log: str | None) -> str:
+def _log_text(log: str | Path | None) -> str:
     try:
         return Path(log).read_text(encoding="utf-8", errors="replace") if log else ""
     except OSError:
@@ -344,7 +347,7 @@ def _log_text(log: str | None) -> str:
 def _cause_in_log(log: str | None) -> str | None:
     """The JVM's own reason for dying ("Exception in thread main ...: why"), if it logged one."""
     for line in _log_text(log).splitlines():
-        if line.startswith("Exception in thread") or line.startswith("Error:"):
+        if line.startswith(("Exception in thread", "Error:")):
             return line.split(": ", 1)[-1][:300]
     return None
 
@@ -392,7 +395,7 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
     except SlaRulesError:
         _discard(plan)
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  # said as a ClusterError below
         _discard(plan)
         if "PATH_NOT_FOUND" in str(exc):
             raise InputError("no such file", file=input_path) from None
@@ -413,8 +416,9 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
     plan.partial.replace(plan.output)
     plan.errors_partial.replace(plan.errors)
     if plan.log is not None:
-        from ..tools.decisions import append_atomically
-        append_atomically(plan.log, [plan.log_partial])
+        from ..output.decision_log import append_new
+        append_new(plan.log, plan.log_partial, then="the verdicts are written; run the same command again to "
+                   "log its decisions (a decision already logged is not written twice)")
         plan.log_partial.unlink()
     log.unlink(missing_ok=True)     # kept only when the run failed
     return BatchSummary(rows=statement.verdicts + statement.errors, verdicts=statement.verdicts,
@@ -430,9 +434,9 @@ def _write_sorted(combined, kind: str, target: Path, fmt: str, parts: Path | Non
     target.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "jsonl":
         with open(target, "wb") as out:
-            for row in rows:
-                out.write(row["json"].encode("utf-8") + b"\n")
+            out.writelines(row["json"].encode("utf-8") + b"\n" for row in rows)
         return
+    assert parts is not None        # Parquet is written through numbered parts
     if parts.exists():
         shutil.rmtree(parts)
     parts.mkdir(parents=True)

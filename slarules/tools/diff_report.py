@@ -78,9 +78,9 @@ def render_html(diff, title: str) -> str:
     totals = [[m, a["base"], a["head"], _signed(a["delta"])] for m, a in sorted(diff.totals.items())]
     share = f" ({diff.changed / diff.cases:.1%})" if diff.cases else ""
     parts = [f"<!doctype html><html lang=en><meta charset=utf-8><title>{html.escape(title)}</title>",
-             "<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1000px}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-             "th{background:#f3f3f3}svg text{font:11px sans-serif}</style>",
+             ("<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1000px}"
+              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+              "th{background:#f3f3f3}svg text{font:11px sans-serif}</style>"),
              f"<h1>{html.escape(title)}</h1>",
              f"<p>{diff.cases:,} cases: {_verdicts(diff.changed)} changed{share}.</p>",
              "<h2>Packs</h2>",

@@ -17,14 +17,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from ..runtime import evaluate
 from ..packs.operators import OPERATORS
 from ..packs.program import CompiledRule, Leaf
-from ..runtime.values import CaseFacts, flag_key, key
-from ..runtime.backend import RunResult
 from ..packs.types import duration_text, render, to_json_value
-from ..verdict.assembly import PARTY_NAMES, Verdict
+from ..runtime import evaluate
+from ..runtime.backend import RunResult
 from ..runtime.chaining import chain_of
+from ..runtime.values import CaseFacts, flag_key, key
+from ..verdict.assembly import PARTY_NAMES, Verdict
 
 ABSENT = object()
 MAX_COUNTERFACTUALS = 3
@@ -125,7 +125,7 @@ class Explainer:
     def test(self, leaf: Leaf) -> Test:
         result = evaluate.value(leaf, self.doc)
         saw = {p: self.json_value(p, self.value(p)) for p in leaf.paths()}
-        return Test(condition=self.describe(leaf), result={True: "true", False: "false", None: "unknown"}[result],
+        return Test(condition=self.describe(leaf), result={True: "true", False: "false", None: "unknown"}[result],  # type: ignore[arg-type]
                     saw=saw, where=leaf.origin)
 
     # -- which tests decided a tree ----------------------------------------------------
@@ -159,7 +159,7 @@ class Explainer:
             leaves = self.deciding(rule.when, when)
             missing = self.roots(evaluate.unknown_facts(rule.when, self.doc)) if when is None else []
         counterfactuals = self.counterfactuals(rule) if rule.id in self.findings else []
-        return RuleTrace(rule=rule.id, clause=rule.clause, title=rule.title, status=status,
+        return RuleTrace(rule=rule.id, clause=rule.clause, title=rule.title, status=status,  # type: ignore[arg-type]
                          overridden_by=overriders, tests=[self.test(leaf) for leaf in dict.fromkeys(leaves)],
                          missing=missing, counterfactuals=counterfactuals)
 
@@ -264,7 +264,7 @@ class Explainer:
         if rule.deadline is not None and path == rule.deadline[2]:
             seen, shown_new = self.value(path), self.show(path, new)
             if seen is None:
-                late = duration_text(self.facts.as_of - new, self.lang)
+                late = duration_text(self.facts.as_of - new, self.lang)  # type: ignore[operator]  # the new due instant
                 text = (f"若 {path} 不晚于 {shown_new} 即可按时；截至裁决时间仍未完成，已超时 {late}。" if zh else
                         f"{path} by {shown_new} would have been on time; it is still not done, {late} past due.")
             else:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..runtime import evaluate
+from ..case.sources import Document, read_document
 from ..engine import TEST_SUFFIX
-from ..errors import InstallError, PackError, SlaRulesError
-from ..facts import parse_case
+from ..errors import CaseError, InstallError, PackError, SlaRulesError
 from ..packs.model import Issue, raise_first, read_model, schema_issues
 from ..packs.program import CompiledRule, Leaf
-from ..case.sources import Document, read_document
+from ..runtime import evaluate
 
 VERDICT_FIELDS = ("findings", "classifications", "complaint_level", "fines_cny", "refunds_cny", "compensation_cny",
                   "missing", "not_covered")
@@ -69,7 +69,7 @@ class BrokenCase:
     """A test case that does not match TestCase: it fails with its problems, and the other cases still run."""
 
     name: str
-    errors: list[dict]        # Pydantic's; `case_problems` locates them
+    errors: Sequence[Mapping[str, Any]]        # Pydantic's; `case_problems` locates them
 
 
 class TestFile(Strict):
@@ -153,7 +153,7 @@ class Coverage:
         ids = self._ids(None)
         return [b for b in self.branches if b.rule in ids and (b.rule, b.path) not in self.held]
 
-    def merge(self, other: "Coverage") -> None:
+    def merge(self, other: Coverage) -> None:
         """Add another run's coverage (of other packs: rule ids are unique within a pack set)."""
         for pack, ids in other.rules.items():
             self.rules.setdefault(pack, set()).update(ids)
@@ -184,7 +184,7 @@ def branches(rule: CompiledRule) -> list[tuple[str, Any]]:
     return out
 
 
-def find_test_files(paths: list[str | Path]) -> list[Path]:
+def find_test_files(paths: Sequence[str | Path]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -212,13 +212,81 @@ def read_test_file(path: str | Path) -> tuple[TestFile | None, Document | None, 
     spec, doc, issues = read_model(path, TestFile, "a pack test file")
     if spec is None:
         return None, doc, issues
+    assert doc is not None          # read_model gives a model only with its document
     return spec, doc, [i for n, c in enumerate(spec.cases) for i in case_problems(c, doc, n)]
+
+
+def case_under_test(spec: TestFile, doc: Document, index: int) -> Any:
+    """The case of the test at `index`, validated as the engine validates any case (case.fast.case_of).
+
+    A CaseError is located in the test file: at the key of `case:` that set the bad value, else at
+    the same key in `base:`, or at `file:` for what the named case file holds.
+    """
+    from ..case.fast import case_of
+    test = spec.cases[index]
+    assert isinstance(test, TestCase)
+    start = spec.base
+    if test.file:
+        try:
+            start = read_document(Path(doc.file).parent / test.file).data
+        except SlaRulesError as exc:
+            line, column = doc.where(("cases", index, "file"))
+            raise CaseError(f"case file `{test.file}`: {exc}", file=doc.file, line=line, column=column,
+                            field="file") from None
+    data = merge(start, test.case)
+    doc.where(())                     # a JSON test file's positions are found on first use
+    own = ("cases", index, "case")
+    sources = [own] if test.file else [own, ("base",)]
+    positions: dict[tuple, tuple[int, int]] = {}
+    line, column = doc.where(("cases", index, "file" if test.file else "case"))
+    if line is not None:
+        positions[()] = (line, column or 1)
+
+    def locate(value: Any, loc: tuple) -> None:
+        at = next((doc.positions[s + loc] for s in sources if s + loc in doc.positions), None)
+        if at is not None:
+            positions[loc] = at
+        children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for k, v in children:
+            locate(v, loc + (k,))
+    locate(data, ())
+    case = case_of(data, Document(data, doc.file, positions))
+    if test.as_of is not None:
+        from ..engine import parse_instant
+        try:
+            parse_instant(test.as_of, case)
+        except SlaRulesError as exc:
+            line, column = doc.where(("cases", index, "as_of"))
+            raise CaseError(exc.message, file=doc.file, line=line, column=column, field="as_of",
+                            hint=exc.hint) from None
+    return case
+
+
+def case_issues(spec: TestFile, doc: Document) -> list[Issue]:
+    """The test cases the contract refuses, as located issues (what `slarules check` reports of them);
+    a problem of `base:` is one issue, however many tests start from it."""
+    found: dict[tuple, list[str]] = {}
+    for index, test in enumerate(spec.cases):
+        if not isinstance(test, TestCase):
+            continue
+        try:
+            case_under_test(spec, doc, index)
+        except SlaRulesError as exc:
+            where = (exc.file or doc.file, exc.line, exc.column, exc.field, exc.message, exc.hint)
+            found.setdefault(where, []).append(test.name)
+    out = []
+    for (file, line, column, field_, message, hint), names in found.items():
+        more = f" (and {len(names) - 1} more test{'s' * (len(names) > 2)})" if len(names) > 1 else ""
+        out.append(Issue(file, line, column, field_, f"the case of test `{names[0]}`{more} is not valid: {message}",
+                         "error", hint))
+    return out
 
 
 def load_test_file(path: str | Path) -> tuple[TestFile, Document]:
     """A test file with no problem at all, or a PackError for the first (counting the others)."""
     spec, doc, issues = read_test_file(path)
     raise_first(issues)
+    assert spec is not None and doc is not None     # read_test_file gives none only with an error
     return spec, doc
 
 
@@ -241,8 +309,9 @@ class PackTester:
         spec, doc, issues = read_test_file(path)
         if spec is None:
             issue = issues[0]
-            return [Outcome(issue.file, issue.line, Path(path).name, passed=False,
+            return [Outcome(issue.file or str(path), issue.line, Path(path).name, passed=False,
                             error="\n".join(str(i.error()) for i in issues))]
+        assert doc is not None
         pack = spec.pack or Path(doc.file).name[:-len(TEST_SUFFIX)]
         if pack not in self.coverage.rules:
             line = doc.where(("pack",))[0] if spec.pack else 1
@@ -261,10 +330,11 @@ class PackTester:
             outcome.error = "\n".join(str(i.error()) for i in case_problems(test, doc, index))
             return outcome
         try:
-            start = spec.base
-            if test.file:
-                start = read_document(Path(doc.file).parent / test.file).data
-            case = parse_case(merge(start, test.case), source=f"{doc.file}:{line}")
+            case = case_under_test(spec, doc, index)
+        except SlaRulesError as exc:
+            outcome.error = f"the test case is not valid: {exc}"
+            return outcome
+        try:
             facts, run = self.engine.run(case, test.as_of)
         except InstallError:
             raise                   # durable_rules cannot run here: no test's fault, and no test ran
@@ -407,7 +477,7 @@ def run_tests_beside_packs(paths: list[str | Path], load) -> Report:
     return Report(outcomes, coverage)
 
 
-def run_tests(engine, paths: list[str | Path]) -> Report:
+def run_tests(engine, paths: Sequence[str | Path]) -> Report:
     """Run every pack test file under `paths` against `engine`."""
     tester = PackTester(engine)
     outcomes: list[Outcome] = []

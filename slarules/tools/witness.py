@@ -13,23 +13,23 @@ from __future__ import annotations
 
 import copy
 import random
+from collections.abc import Callable
 from datetime import datetime, time, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
-from hypothesis import HealthCheck, Phase, find, given, seed, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, Phase, find, given, seed, settings, strategies as st
 from hypothesis.errors import NoSuchExample
 
-from ..runtime import evaluate
-from ..packs.program import Program, walk
-from ..runtime.values import case_facts, key
 from ..case import contract as C
 from ..errors import SlaRulesError
 from ..facts import parse_case
+from ..packs.program import Program, walk
 from ..packs.types import TYPES
+from ..runtime import evaluate
 from ..runtime.backend import RunResult
 from ..runtime.chaining import chain_of
+from ..runtime.values import case_facts
 
 ZONE = timezone(timedelta(hours=8))
 DAY = datetime(2026, 5, 2, tzinfo=ZONE)

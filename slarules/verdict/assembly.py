@@ -16,8 +16,19 @@ from ..runtime import evaluate
 from ..runtime.backend import RunResult
 from ..runtime.chaining import chain_of
 from ..runtime.values import CaseFacts
-from .layout import (AMOUNTS, NOT_COVERED, ZERO, DeadlineStatus, Finding, PackRef, Verdict, finding_order,
-                     money, money_fields, payer)
+from .layout import (
+    AMOUNTS,
+    NOT_COVERED,
+    ZERO,
+    DeadlineStatus,
+    Finding,
+    PackRef,
+    Verdict,
+    finding_order,
+    money,
+    money_fields,
+    payer,
+)
 
 PARTY_NAMES = {
     "zh": {"sending_station": "发件站点", "delivering_station": "派件站点", "hub": "分拨中心",
@@ -46,7 +57,7 @@ class VerdictBuilder:
         self.clause_order = clause_order
         self.packs = [PackRef(name=p.name, version=p.version, digest=p.digest) for p in program.packs]
         # dated versions: (pack, its "in force" condition); a case lists the versions in force for it
-        self.windows = [(ref, p.window and evaluate.compile_tree(p.window)) for ref, p in zip(self.packs, program.packs)]
+        self.windows = [(ref, evaluate.compile_tree(p.window) if p.window else None) for ref, p in zip(self.packs, program.packs)]
         self.dated = any(w for _, w in self.windows)
         self.scope = {r.id: evaluate.compile_tree(r.scope) for r in program.rules}
         self.when = {r.id: evaluate.compile_tree(r.when) for r in program.rules}
@@ -216,7 +227,7 @@ class VerdictBuilder:
             candidates = [r for r in self.deadline_rules if self.scope[r.id](doc) is True]
         values, ranks, zone = facts.values, self.deadline_rank, facts.zone
         for rule in candidates:
-            name, due_path, actual_path = rule.deadline
+            name, due_path, actual_path = rule.deadline      # type: ignore[misc]  # a deadline rule has one
             due = values.get(due_path)
             if due is None:
                 continue

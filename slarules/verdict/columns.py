@@ -13,8 +13,26 @@ import json
 from typing import Any, NamedTuple
 
 from ..runtime._polars import pl  # first: it sets how Polars loads
-from .layout import (COUNT_OR_NULL, DEADLINE, FINDING, INSTANT, INSTANT_OR_NULL, MONEY, MONEY_MAP, OBJECT, PARTS,
-                     PER_PAYER, STRING, STRING_OR_NULL, STRINGS, VERDICT, Field, _Part)
+
+# isort: split
+from .layout import (
+    COUNT_OR_NULL,
+    DEADLINE,
+    FINDING,
+    INSTANT,
+    INSTANT_OR_NULL,
+    MONEY,
+    MONEY_MAP,
+    OBJECT,
+    PARTS,
+    PER_PAYER,
+    STRING,
+    STRING_OR_NULL,
+    STRINGS,
+    VERDICT,
+    Field,
+    _Part,
+)
 
 
 def decimal_text(units: pl.Expr, places: int, keep: bool) -> pl.Expr:
@@ -100,7 +118,7 @@ def part(fields: tuple[Field, ...], values: dict[str, Any]) -> pl.Expr:
         text = ""
 
     def pick(run: Choice) -> pl.Expr:
-        picked = None
+        picked: Any = None      # a Polars when/then chain, built a link at a time
         for option, joint in run.options.items():
             test = run.by == option
             picked = pl.when(test).then(pl.lit(joint)) if picked is None else picked.when(test).then(pl.lit(joint))
@@ -148,14 +166,18 @@ def deadline(values: dict[str, Any]) -> pl.Expr:
     return part(DEADLINE, values)
 
 
-def money_maps(payers: pl.DataFrame) -> pl.DataFrame:
+def money_maps(payers: pl.DataFrame, most: int) -> tuple[pl.DataFrame, pl.Series]:
     """layout.PER_PAYER over a chunk: `payers` has a row per finding (`__row`, `who`, and each
-    amount in fen); out comes, per verdict row with any, `__<field>` as MONEY_MAP items."""
+    amount in fen, 128 bits); out comes, per verdict row with any, `__<field>` as MONEY_MAP items,
+    and the rows with a sum past `most` (money.VERDICT: the per-case path refuses them)."""
     out = None
+    over = []
     for name, amount in PER_PAYER.items():
-        entries = (payers.filter(pl.col(amount) > 0).group_by("__row", "who").agg(pl.col(amount).sum())
-                   .sort("__row", "who").group_by("__row", maintain_order=True).agg(
+        sums = payers.filter(pl.col(amount) > 0).group_by("__row", "who").agg(pl.col(amount).sum())
+        over.append(sums.filter(pl.col(amount) > most)["__row"])
+        entries = (sums.sort("__row", "who").group_by("__row", maintain_order=True).agg(
                        pl.concat_str(pl.lit('"'), pl.col("who"), pl.lit('": "'), money_text(pl.col(amount)),
                                      pl.lit('"')).str.join(", ").alias(f"__{name}")))
         out = entries if out is None else out.join(entries, on="__row", how="full", coalesce=True)
-    return out if out is not None else pl.DataFrame(schema={"__row": pl.Int64})
+    frame = out if out is not None else pl.DataFrame(schema={"__row": pl.Int64})
+    return frame, pl.concat(over) if over else pl.Series("__row", [], pl.Int64)

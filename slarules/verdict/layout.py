@@ -17,6 +17,9 @@ from dataclasses import dataclass, field, fields as dataclass_fields
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from .. import money as _money
+from ..errors import CaseError
+
 # ---- kinds: how a field's value is written -------------------------------------------------
 STRING = "string"            # a JSON string (the columnar path gives its escaped body)
 STRING_OR_NULL = "string?"   # a JSON string or null
@@ -130,7 +133,7 @@ class Verdict(_Part):
         return TypeAdapter(Verdict).json_schema()
 
 
-_LAYOUT = {cls: layout(cls) for cls in (PackRef, Finding, DeadlineStatus, Verdict)}
+_LAYOUT: dict[type, tuple[Field, ...]] = {cls: layout(cls) for cls in (PackRef, Finding, DeadlineStatus, Verdict)}
 VERDICT, FINDING, DEADLINE, PACK = (_LAYOUT[c] for c in (Verdict, Finding, DeadlineStatus, PackRef))
 
 
@@ -144,7 +147,7 @@ NOT_COVERED = "not_covered"     # a rule of this kind is reported as "CLAUSE: me
 AMOUNTS = {"fine": "fine_cny", "refund": "refund_cny", "compensation": "compensation_cny"}
 PER_PAYER = {"fines_cny": "fine", "compensation_cny": "compensation"}
 TOTAL = {"refunds_cny": "refund"}
-ZERO = Decimal("0.00")
+ZERO = _money.ZERO
 
 
 def finding_order(clause_order: dict[str, int], clause: str, rule: str) -> tuple:
@@ -160,11 +163,14 @@ def payer(station: str | None, party: str) -> str:
 def money(d: Decimal) -> str:
     if d is ZERO:              # no fine, no refund: the usual case
         return "0.00"
-    return f"{d.quantize(ZERO)}"
+    return _money.text(d)
 
 
 def money_fields(booked: list[tuple[str, dict[str, Decimal]]]) -> dict[str, Any]:
-    """The verdict's money fields from each finding's (payer, amounts), per PER_PAYER and TOTAL."""
+    """The verdict's money fields from each finding's (payer, amounts), per PER_PAYER and TOTAL.
+
+    Each is exact and within money.VERDICT, or the case is refused (a CaseError naming the field and
+    payer): the columnar path sends such a row here, so every path refuses it alike."""
     if not booked:            # no finding owes anything: most cases (new dicts: a caller may change them)
         return {**{name: {} for name in PER_PAYER}, **_NOTHING_TOTAL}
     out: dict[str, Any] = {}
@@ -173,14 +179,20 @@ def money_fields(booked: list[tuple[str, dict[str, Decimal]]]) -> dict[str, Any]
         for who, amounts in booked:
             value = amounts[amount]
             if value > 0:
-                sums[who] = sums.get(who, ZERO) + value
-        out[name] = {k: money(v) for k, v in sorted(sums.items())}
+                sums[who] = _money.add(sums.get(who, ZERO), value)
+        out[name] = {k: _bounded(name, k, v) for k, v in sorted(sums.items())}
     for name, amount in TOTAL.items():
-        total = ZERO
-        for _, amounts in booked:
-            total += amounts[amount]
-        out[name] = money(total)
+        out[name] = _bounded(name, None, _money.total(amounts[amount] for _, amounts in booked))
     return out
+
+
+def _bounded(name: str, who: str | None, total: Decimal) -> str:
+    """A verdict money field's text; a CaseError past money.VERDICT (a sum no 64-bit integer of fen holds)."""
+    if not _money.VERDICT.holds(total):
+        shown = "the sum" + (f" for {who}" if who is not None else "") + f", {_money.text(total)} CNY,"
+        raise CaseError(_money.VERDICT.refusal(shown),
+                        field=name, hint="docs/contract.md, Money: the bound of each amount and each sum")
+    return money(total)
 
 
 _NOTHING_TOTAL = {name: money(ZERO) for name in TOTAL}
@@ -217,7 +229,7 @@ def _write_json2() -> Any:
             lines += [f"    x = v.{f.name}",
                       f"    out += (K{n}, _string(x) if type(x) is str else _indented(x, _NL1))"]
     lines += ['    out.append("\\n}")', '    return "".join(out)']
-    exec("\n".join(lines), ns)
+    exec("\n".join(lines), ns)  # noqa: S102  # code generated from VERDICT, the layout
     global _json2
     _json2 = ns["_json2"]          # written on the first call, not at import: a CLI start may print text
     return _json2
@@ -311,7 +323,7 @@ def _indented(value: Any, newline: str) -> str:
         return "false"
     if kind is int:
         return int.__repr__(value)
-    if kind is float and value == value and value not in (float("inf"), float("-inf")):
+    if kind is float and value == value and value not in (float("inf"), float("-inf")):  # noqa: PLR0124  # NaN != NaN
         return _float(value)
     raise _Unexpected
 

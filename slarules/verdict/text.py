@@ -7,11 +7,12 @@ name a pack of one's own adds and this table lacks is shown as it is.
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
-from .assembly import PARTY_NAMES, Verdict
 from ..packs.vocabulary import CLASSIFICATION_LABELS_ZH, DEADLINE_LABELS_ZH
+from .assembly import PARTY_NAMES, Verdict
 
-LABELS = {
+LABELS: dict[str, dict[str, Any]] = {     # a label, or a table of labels by code
     "zh": {"waybill": "运单", "as_of": "裁决时间", "packs": "规则包", "findings": "判定", "none": "无",
            "classifications": "分类", "level": "投诉等级", "deadlines": "时限", "fines": "罚款合计",
            "refunds": "退款合计", "compensations": "赔偿合计", "compensation": "赔偿", "missing": "缺少事实", "not_covered": "政策未覆盖", "fine": "罚款",
