@@ -319,6 +319,8 @@ class Engine:
             raise CaseError(f"unknown language `{quote(lang)}`", field="lang", hint="zh or en")
         if backend not in BACKENDS:
             raise CaseError(f"unknown backend `{quote(backend)}`", field="backend", hint=" or ".join(BACKENDS))
+        if backend == "durable":
+            _ = self.backend      # built before any case: a durable_rules that cannot run is no case's error
         out: list = []
         ready: list[int] = []
         for case in cases:

@@ -82,6 +82,11 @@ class ClusterError(SlaRulesError):
     """Spark could not run the job: no Java, an unreachable master, a failed stage."""
 
 
+class InstallError(SlaRulesError):
+    """slarules cannot run here as installed (a dependency is missing or was built wrong); the hint says
+    the command that fixes it. Never a case's fault, so never a row's error record or a test's failure."""
+
+
 class EngineError(SlaRulesError):
     """The inference backend misbehaved; this is a bug in slarules, never in the input."""
 

@@ -105,21 +105,27 @@ _engine = None
 
 
 def _die_with_parent(parent: int) -> None:
-    """A worker must not outlive a killed batch (it would hold memory and keep computing)."""
-    try:
+    """A worker must not outlive a killed batch (it would hold memory and keep computing).
+
+    Linux kills it with its parent (PR_SET_PDEATHSIG); elsewhere, or without prctl, a thread watches."""
+    if sys.platform.startswith("linux"):
         import ctypes
         import signal
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG, Linux only
-        if os.getppid() != parent:          # the batch died while this worker was starting
-            os._exit(1)
-    except (OSError, AttributeError):
-        import threading
+        try:
+            killed_with_parent = ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL) == 0
+        except (OSError, AttributeError):       # a libc without prctl
+            killed_with_parent = False
+        if killed_with_parent:
+            if os.getppid() != parent:          # the batch died while this worker was starting
+                os._exit(1)
+            return
+    import threading
 
-        def watch() -> None:
-            while os.getppid() == parent:
-                time.sleep(1)
-            os._exit(1)
-        threading.Thread(target=watch, daemon=True).start()
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: int, limits=None) -> None:
@@ -366,6 +372,8 @@ class Batch:
                 raise InputError(f"unknown format `{quote(given)}`", hint=" or ".join(batch_io.FORMATS))
         if o.backend not in BACKENDS:
             raise InputError(f"unknown engine `{quote(o.backend)}`", hint=" or ".join(BACKENDS))
+        if o.backend == "durable":
+            _ = engine.backend      # a durable_rules that cannot run stops the run here, before any output
         if must_exist:      # Spark also reads hdfs://, s3a://, directories
             require_regular(self.input)
         # Every path the run writes, declared before anything is read: checked here, locked by run().

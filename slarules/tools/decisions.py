@@ -129,12 +129,22 @@ def replay(log: str | Path, engine=None, *, batch: bool = False, spark: bool = F
 
 
 def _one_by_one(log, engine) -> Iterator[tuple[Decision, str | None, str | None]]:
-    from ..errors import SlaRulesError
+    from ..errors import EngineError, InstallError, SlaRulesError
     for d in read_log(log, engine.limits.case_bytes):
         try:
             yield d, engine.adjudicate(d.case, as_of=d.as_of, lang=d.lang).to_json(indent=None), None
+        except InstallError:
+            raise                           # durable_rules cannot run here: no verdict was given, none changed
+        except EngineError as exc:
+            raise _failed(log, d, exc.message, exc.hint) from exc
         except SlaRulesError as exc:
             yield d, None, exc.message      # the message a batch's error record carries
+
+
+def _failed(log, d: Decision, message: str, hint: str | None):
+    """slarules failing on a logged decision stops the replay: a failure is not a verdict that changed."""
+    from ..errors import EngineError
+    return EngineError(f"replaying decision {d.id}: {message}", file=str(log), line=d.line, hint=hint)
 
 
 def _in_batch(log, engine, spark: bool, master: str, workers: int,
@@ -168,6 +178,9 @@ def _in_batch(log, engine, spark: bool, master: str, workers: int,
                 with open(Path(tmp) / f"{lang}.verdicts.errors.jsonl", "rb") as f:
                     for line in f:
                         record = json.loads(line)
+                        if record["error"] == "EngineError":
+                            d = decisions[indices[record["line"] - 1]]
+                            raise _failed(log, d, record["message"], record["hint"])
                         errors[record["line"]] = record["message"]
                 with open(out, "rb") as f:
                     for row, i in enumerate(indices, 1):

@@ -32,7 +32,7 @@ from ..case.limits import DEFAULT as DEFAULT_LIMITS
 from ..case.sources import Document, read_document
 from ..echo import quote
 from ..engine import TEST_SUFFIX
-from ..errors import CaseError, PackError, SlaRulesError
+from ..errors import CaseError, InstallError, PackError, SlaRulesError
 from ..packs.model import Issue, raise_first, read_model, schema_issues
 from ..packs.program import CompiledRule, Leaf
 from ..runtime import evaluate
@@ -338,6 +338,8 @@ class PackTester:
             return outcome
         try:
             facts, run = self.engine.run(case, test.as_of)
+        except InstallError:
+            raise                   # durable_rules cannot run here: no test's fault, and no test ran
         except SlaRulesError as exc:
             outcome.error = f"{doc.file}:{line}: the test case is not valid: {exc}"
             return outcome
