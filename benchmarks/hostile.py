@@ -56,6 +56,9 @@ def inputs(tmp: Path) -> list[tuple[str, list[str], Path | None]]:
     poisoned[1300] = b"\xef\xbb\xbf" + lines[1300]
     big = _case(scans=[SCAN] * 100_000)
     bigger = _case(scans=[SCAN] * 200_000)
+    surrogate = list(lines)          # issue 21 (4): an escaped lone surrogate is valid JSON
+    surrogate[500] = lines[500].replace(b'"BX00000500"', b'"BX\\ud800"')
+    new_york = _case(timezone="America/New_York", as_of="2026-05-04T09:00:00-04:00", scans__2__at="2026-03-08T02:30:00")
     return [
         ("arrival scan at year 9999", ["adjudicate", _write(tmp / "y9999.json", _case(scans__2__at="9999-12-31T23:59:59+08:00"))], None),
         ("scan at year 0001", ["adjudicate", _write(tmp / "y1.json", _case(scans__0__at="0001-01-01T00:00:00+08:00"))], None),
@@ -78,6 +81,21 @@ def inputs(tmp: Path) -> list[tuple[str, list[str], Path | None]]:
         ("BOM on line 1, batch", ["batch", _jsonl(tmp / "bom.jsonl", [b"\xef\xbb\xbf" + good, good]),
                                   "-o", str(tmp / "bom.out.jsonl")], None),
         ("NaN weight", ["adjudicate", _bytes(tmp / "nan.json", good.replace(b'"weight_kg": 8.5', b'"weight_kg": NaN'))],
+         None),
+        ('batch: 2,000 lines, waybill "BX\\ud800" at 501', ["batch", _jsonl(tmp / "sur.jsonl", surrogate),
+                                                          "-o", str(tmp / "sur.out.jsonl")], None),
+        ("unknown key with a lone surrogate", ["adjudicate", _bytes(tmp / "surkey.json",
+                                                                    good[:-1] + b', "k\\udc00": 1}')], None),
+        ("timezone: localtime", ["adjudicate", _write(tmp / "local.json", _case(
+            timezone="localtime", as_of="2026-05-04T09:00:00")), "--format", "json"], None),
+        ("unknown key ESC ] 0 ; ... BEL ESC [2J CR", ["adjudicate", _write(tmp / "esc.json", {
+            **json.loads(good), "\x1b]0;owned\x07\x1b[2J\rkey": 1})], None),
+        ("unknown key of 1,000,000 characters", ["adjudicate", _write(tmp / "longkey.json", {
+            **json.loads(good), "k" * 1_000_000: 1}), "--limit", "case_bytes=4MiB"], None),
+        ("batch: a waybill of 10,000,000 characters", ["batch", _jsonl(tmp / "longwb.jsonl", [
+            json.dumps(_case(waybill="W" * 10_000_000)).encode(), good]), "-o", str(tmp / "longwb.out.jsonl"),
+            "--limit", "case_bytes=16MiB"], tmp / "longwb.out.errors.jsonl"),
+        ("naive scan in a DST gap (2026-03-08T02:30 New York)", ["adjudicate", _write(tmp / "gap.json", new_york)],
          None),
         *_money(tmp),
         # outputs that cannot be written: refused before the 20,000 rows are read (issue 21, item 7)
@@ -185,21 +203,27 @@ def main() -> int:
             if args.only and args.only not in label:
                 continue
             for cli in clis:
-                before = count.read_bytes().count(b"\n") if count else None
+                before = count.read_bytes().count(b"\n") if count and count.exists() else None
                 # a fresh child each time, so RUSAGE_CHILDREN's peak is this run's: run via a shell helper
                 code, first, seconds, peak = _isolated(cli, argv, args.timeout, int(args.memory * (1 << 30)))
-                after = count.read_bytes().count(b"\n") if count else None
+                after = count.read_bytes() if count and count.exists() else b""
                 if label in SHOWN:
                     first += f" [{_shown(*SHOWN[label])}]"
+                if count:
+                    lines_after = after.count(b"\n")
+                    first += f" [{count.name}: lines {before} -> {lines_after}, {len(after):,} bytes]"
                 for leftover in tmp.glob("*.out*"):
                     leftover.unlink() if leftover.is_file() else None
-                if count:
-                    first += f" [input lines {before} -> {after}]"
                 rows.append((label, cli, code, seconds, peak, first))
     for label, cli, code, seconds, peak, first in rows:
-        who = "" if len(clis) == 1 else f" [{Path(cli).parent.parent.parent.name}]"
-        print(f"{label}{who}: exit {code}, {seconds:.2f} s, {peak:.0f} MiB: {first[:160]}")
+        who = "" if len(clis) == 1 else f" [{Path(cli).parent.parent.parent.name or cli}]"
+        print(f"{label}{who}: exit {code}, {seconds:.2f} s, {peak:.0f} MiB: {_visible(first)[:300]}")
     return 0
+
+
+def _visible(text: str) -> str:
+    """What a build printed, its control characters shown (an old build echoed them raw)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _shown(path: Path, prefix: str) -> str:
@@ -236,7 +260,7 @@ def _isolated(cli: str, argv: list[str], timeout: float, memory: int) -> tuple[i
              "s=time.perf_counter()-t\n"
              "m=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024\n"
              "e=out.decode('utf-8','replace').strip().splitlines()\n"
-             "print(json.dumps([code,(e[-1] if b'Traceback' in out else e[0]) if e else '',s,m]))")
+             "print(json.dumps([code,f'{len(out):,} bytes printed: '+((e[-1] if b'Traceback' in out else e[0]) if e else ''),s,m]))")
     done = subprocess.run([sys.executable, "-c", probe, str(timeout), str(memory), stdin or "", cli, *argv],
                           capture_output=True, text=True)
     code, first, seconds, peak = json.loads(done.stdout)

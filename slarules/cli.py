@@ -22,6 +22,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     every command's arguments was a few ms of each cold start)."""
     p = argparse.ArgumentParser(prog="slarules", description="Adjudicate SLA breaches and liability for "
                                 "disputed parcels from YAML rule packs.")
+    p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     if only in (None, "adjudicate"):
         a = sub.add_parser("adjudicate", help="adjudicate one case (YAML or JSON; - for stdin)")
@@ -111,6 +112,21 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         s = sub.add_parser("schema", help="print a JSON Schema: the case, a rule pack, or the verdict")
         s.add_argument("what", choices=("case", "pack", "verdict"), help="which schema")
     return p
+
+
+class _Version(argparse.Action):
+    """`--version`: the installed package's version, read from its metadata only when asked (argparse's own
+    "version" action wants the text while the parser is built, on every cold start)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **_: object) -> None:
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0,
+                         help="print slarules' version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        from importlib.metadata import version
+        sys.stdout.write(f"slarules {version('slarules')}\n")      # where argparse's own version goes
+        parser.exit()
 
 
 def _diff_parser(sub) -> None:
@@ -334,7 +350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so in one line; SLARULES_DEBUG=1 shows the traceback
         if os.environ.get("SLARULES_DEBUG"):
             raise
-        print(f"slarules: internal error ({type(exc).__name__}: {exc}); this is a bug, "
+        from .echo import MESSAGE_LIMIT, quote
+        print(f"slarules: internal error ({type(exc).__name__}: {quote(exc, MESSAGE_LIMIT)}); this is a bug, "
               "rerun with SLARULES_DEBUG=1 and report it", file=sys.stderr)
         return EXIT_BUG
     try:

@@ -558,6 +558,30 @@ def test_replay_through_the_batch_reports_what_one_by_one_does(engine, cases_fil
     assert doc["decisions_that_differ"][0]["reason"].startswith("now rejected: ")
 
 
+def test_an_engine_failure_is_never_a_changed_verdict(tmp_path, monkeypatch):
+    """slarules failing on a logged case (a bug, or durable_rules gone) stops the replay at that decision;
+    it was reported as "the verdict differs now" for every decision."""
+    from slarules.engine import default_pack_dirs, internal_error
+    from slarules.errors import EngineError
+    log = tmp_path / "d.log"
+    for name in ("tb1-late.yaml", "tb5-overcharge.yaml"):
+        assert main(["adjudicate", str(EXAMPLES / name), "--decision-log", str(log)]) == 0
+    engine = Engine.load(default_pack_dirs())      # its own: the failures below are planted on it
+
+    def fails(*_a, **_k):
+        raise RuntimeError("simulated failure")
+    monkeypatch.setattr(engine, "run", fails)
+    with pytest.raises(EngineError) as one_by_one:
+        replay(log, engine)
+    monkeypatch.setattr(engine, "columnar", lambda lang: None)
+    monkeypatch.setattr(engine, "adjudicate_many",
+                        lambda cases, **_k: [(None, internal_error(RuntimeError("simulated failure"))) for _ in cases])
+    with pytest.raises(EngineError) as in_batch:
+        replay(log, engine, batch=True)
+    for raised in (one_by_one.value, in_batch.value):
+        assert (raised.file, raised.line) == (str(log), 1) and "simulated failure" in raised.message
+
+
 # ---- logs written before records were sealed -------------------------------------------------
 
 def unsealed(doc: dict) -> dict:

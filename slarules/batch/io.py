@@ -17,8 +17,9 @@ from typing import Any
 from ..case.limits import DEFAULT as DEFAULT_LIMITS, Limits, raise_hint
 from ..case.reader import bounded_lines, open_file
 from ..case.sources import json_data
-from ..errors import InputError
+from ..errors import InputError, SlaRulesError
 from ..output.files import atomic_file
+from ..text_boundary import invalid_rows, not_utf8
 from ..verdict import layout as L
 
 BOM_BYTES = b"\xef\xbb\xbf"
@@ -62,15 +63,25 @@ class TableRows:
     """A Parquet chunk: its Arrow batch, with rows made into dicts only for the per-case path.
 
     Iterating gives (row number, dict) pairs like a JSON Lines chunk; the columnar
-    path reads `batch` as it is.
+    path reads `batch` as it is. Rows with text that is not UTF-8 are taken out
+    here, where Arrow text enters (text_boundary.invalid_rows), and kept as
+    `rejected`: (row number, error), one error record each.
     """
 
     def __init__(self, batch, first: int = 1, numbers: list[int] | None = None):
+        numbers = numbers if numbers is not None else list(range(first, first + batch.num_rows))
+        self.rejected: list[tuple[int, SlaRulesError]] = []
+        bad = invalid_rows(batch)
+        if bad:
+            import pyarrow as pa
+            self.rejected = [(numbers[i], not_utf8(name)) for i, name in sorted(bad.items())]
+            batch = batch.filter(pa.array([i not in bad for i in range(batch.num_rows)]))
+            numbers = [n for i, n in enumerate(numbers) if i not in bad]
         self.batch = batch
-        self.numbers = numbers if numbers is not None else list(range(first, first + batch.num_rows))
+        self.numbers = numbers
 
     def __len__(self) -> int:
-        return self.batch.num_rows
+        return self.batch.num_rows + len(self.rejected)
 
     def __iter__(self):
         return iter(self.pick(range(self.batch.num_rows)))

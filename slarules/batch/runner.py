@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..case.reader import read_file, require_regular
+from ..echo import FILE_LIMIT, MESSAGE_LIMIT, quote
 from ..errors import EngineError, InputError, Interrupted, OutputError, SlaRulesError
 from ..output.files import (
     Appender,
@@ -95,7 +96,7 @@ class BatchSummary:
         if self.internal:
             text += (f"\n  {self.internal:,} of the errors are internal (EngineError in the errors file): a bug in "
                      "slarules, not bad input; please report it")
-        return text + "\n" + "".join(f"  wrote {p}\n" for p in self.outputs)
+        return text + "\n" + "".join(f"  wrote {quote(p, FILE_LIMIT)}\n" for p in self.outputs)
 
 
 # ---- one chunk (runs in a worker process, or in this one) --------------------------------
@@ -104,21 +105,27 @@ _engine = None
 
 
 def _die_with_parent(parent: int) -> None:
-    """A worker must not outlive a killed batch (it would hold memory and keep computing)."""
-    try:
+    """A worker must not outlive a killed batch (it would hold memory and keep computing).
+
+    Linux kills it with its parent (PR_SET_PDEATHSIG); elsewhere, or without prctl, a thread watches."""
+    if sys.platform.startswith("linux"):
         import ctypes
         import signal
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG, Linux only
-        if os.getppid() != parent:          # the batch died while this worker was starting
-            os._exit(1)
-    except (OSError, AttributeError):
-        import threading
+        try:
+            killed_with_parent = ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL) == 0
+        except (OSError, AttributeError):       # a libc without prctl
+            killed_with_parent = False
+        if killed_with_parent:
+            if os.getppid() != parent:          # the batch died while this worker was starting
+                os._exit(1)
+            return
+    import threading
 
-        def watch() -> None:
-            while os.getppid() == parent:
-                time.sleep(1)
-            os._exit(1)
-        threading.Thread(target=watch, daemon=True).start()
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: int, limits=None) -> None:
@@ -133,12 +140,13 @@ def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: in
 
 
 def error_record(number_key: str, number: int, exc: SlaRulesError, data: Any, file: str | None = None) -> str:
-    """One rejected row as a JSON line: where it was, its waybill if readable, and why."""
+    """One rejected row as a JSON line: where it was, its waybill if readable, and why; what it quotes of
+    the row (the waybill, as the error's message does) escaped and cut (echo.quote)."""
     waybill = data.get("waybill") if isinstance(data, dict) and isinstance(data.get("waybill"), str) else None
-    record = {number_key: number, "waybill": waybill, "error": type(exc).__name__, "message": exc.message,
-              "field": exc.field, "hint": exc.hint}
+    record = {number_key: number, "waybill": None if waybill is None else quote(waybill),
+              "error": type(exc).__name__, "message": exc.message, "field": exc.field, "hint": exc.hint}
     if file is not None:           # only when one run reads several files (Spark on a directory)
-        record = {"file": file, **record}
+        record = {"file": quote(file, FILE_LIMIT), **record}
     return json.dumps(record, ensure_ascii=False, sort_keys=False)
 
 
@@ -192,6 +200,7 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
     local batches and Spark partitions so both give the same bytes.
     """
     number_key = "line" if raw else "row"
+    rejected = getattr(rows, "rejected", ())     # Parquet rows whose text is not UTF-8 (batch_io.TableRows)
     columns, statement = None, Statement()
     if backend == "polars":
         columns, statement = _in_columns(engine, rows, raw=raw, as_of=as_of, now=now, lang=lang, totals=totals)
@@ -210,6 +219,8 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
         statement.internal += isinstance(error, EngineError)     # a bug in slarules, counted apart
         errors.append((number, error_record(number_key, number, error, data, file)))
 
+    for number, error in rejected:
+        reject(number, error, None)
     for number, payload in rows:
         try:
             data = batch_io.decode_line(payload, source, number, engine.limits) if raw else payload
@@ -267,7 +278,8 @@ def _in_columns(engine, rows, *, raw: bool, as_of: str | None, now: str, lang: s
         numbers = rows.numbers if table else [number for number, _ in rows]
         first, last = (numbers[0], numbers[-1]) if numbers else (0, 0)
         sys.stderr.write(f"slarules: warning: the columnar path failed on rows {first}-{last} "
-                         f"({type(exc).__name__}: {exc}); they took the per-case path, with the same verdicts. "
+                         f"({type(exc).__name__}: {quote(exc, MESSAGE_LIMIT)}); they took the per-case path, "
+                         "with the same verdicts. "
                          "This is a bug in slarules; please report it.\n")
         return None, Statement()
     return done, statement
@@ -357,9 +369,11 @@ class Batch:
         self.out_fmt = batch_io.file_format(output_path, o.output_format)
         for given in (self.in_fmt, self.out_fmt):
             if given not in batch_io.FORMATS:
-                raise InputError(f"unknown format `{given}`", hint=" or ".join(batch_io.FORMATS))
+                raise InputError(f"unknown format `{quote(given)}`", hint=" or ".join(batch_io.FORMATS))
         if o.backend not in BACKENDS:
-            raise InputError(f"unknown engine `{o.backend}`", hint=" or ".join(BACKENDS))
+            raise InputError(f"unknown engine `{quote(o.backend)}`", hint=" or ".join(BACKENDS))
+        if o.backend == "durable":
+            _ = engine.backend      # a durable_rules that cannot run stops the run here, before any output
         if must_exist:      # Spark also reads hdfs://, s3a://, directories
             require_regular(self.input)
         # Every path the run writes, declared before anything is read: checked here, locked by run().

@@ -18,6 +18,7 @@ import re
 from dataclasses import asdict, dataclass, fields as dc_fields
 from typing import Any
 
+from ..echo import quote
 from ..errors import CaseError, InputError
 from . import contract as C, fields
 
@@ -43,7 +44,8 @@ class Limits:
         for f in dc_fields(self):
             value, most = getattr(self, f.name), CEILINGS[f.name]
             if type(value) is not int or not 1 <= value <= most:
-                raise InputError(f"limit `{f.name}` must be a whole number from 1 to {most:,}, got {value!r}",
+                raise InputError(f"limit `{f.name}` must be a whole number from 1 to {most:,}, "
+                                 f"got {quote(repr(value))}",
                                  field="--limit")
 
     @classmethod
@@ -55,14 +57,14 @@ class Limits:
             name, sep, value = item.partition("=")
             name = name.strip().replace("-", "_")
             if not sep or name not in names:
-                raise InputError(f"`{item}` is not a limit: expected NAME=VALUE with NAME one of "
+                raise InputError(f"`{quote(item)}` is not a limit: expected NAME=VALUE with NAME one of "
                                  f"{', '.join(names)}", field="--limit")
             m = _SIZE.match(value.strip())
             if not m:
                 raise InputError(f"limit `{name}` needs a whole number (bytes may end in KiB or MiB), got "
-                                 f"`{value}`", field="--limit")
+                                 f"`{quote(value)}`", field="--limit")
             if m.group(2) and name != "case_bytes":
-                raise InputError(f"limit `{name}` is a count, not a size: `{value}`", field="--limit")
+                raise InputError(f"limit `{name}` is a count, not a size: `{quote(value)}`", field="--limit")
             given[name] = int(m.group(1)) * _UNITS[m.group(2).lower()]
         return cls(**given)
 

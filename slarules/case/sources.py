@@ -18,7 +18,9 @@ from typing import Any
 
 import yaml
 
+from ..echo import quote
 from ..errors import InputError
+from ..text_boundary import check_parsed
 from . import json_paths
 from .reader import read_file, size_text
 
@@ -111,7 +113,7 @@ def _build(node: yaml.Node, loader: _StrictLoader, loc: Loc, positions: dict) ->
             # The key is its source text: YAML 1.1 would read `on:` or `no:` as booleans.
             key = key_node.value
             if key in out:
-                raise InputError(f"duplicate key `{key}`", line=key_node.start_mark.line + 1,
+                raise InputError(f"duplicate key `{quote(key)}`", line=key_node.start_mark.line + 1,
                                  column=key_node.start_mark.column + 1,
                                  hint="each key may appear once in a mapping")
             positions[loc + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
@@ -157,9 +159,14 @@ def parse_yaml(text: str, file: str) -> Document:
                              column=mark.column + 1 if mark else None) from None
         except yaml.YAMLError as exc:
             raise InputError(f"not valid YAML: {exc}", file=file) from None
+        except ValueError:        # PyYAML's chr() of an escape past U+10FFFF (\U00110000)
+            mark = loader.get_mark()
+            raise InputError("not valid YAML: an escape names no Unicode character (the last is \\U0010FFFF)",
+                             file=file, line=mark.line + 1, column=mark.column + 1) from None
         if node is None:
             raise InputError("the file is empty", file=file, hint="expected a mapping")
         data = _build(node, loader, (), positions)
+        check_parsed(text, data, file=file, where=Document(data, file, positions).where)
     except InputError as exc:
         exc.file = exc.file or file
         raise
@@ -213,7 +220,7 @@ def _duplicate_error(text: str, file: str, line: int | None) -> InputError:
         if isinstance(value, _Repeated):
             at_line, column = json_paths.where(text, path + (value.key,), occurrence=2)
             name = ".".join(str(p) for p in path + (value.key,))
-            return InputError(f"the key `{value.key}` appears twice in one object", file=file,
+            return InputError(f"the key `{quote(value.key)}` appears twice in one object", file=file,
                               line=line or at_line, column=column, field=name, hint=hint)
         children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
         stack.extend(reversed([(path + (k,), v) for k, v in children]))
@@ -272,7 +279,7 @@ def json_data(text: str, file: str, line: int | None = None, syntax: type[InputE
                          file=file, line=line or 1, column=1,
                          hint="files joined together often carry one at each join: remove it")
     try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates,
+        data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates,
                           parse_float=_exact_float)
     except json.JSONDecodeError as exc:
         raise syntax(f"not valid JSON: {exc.msg}", file=file, line=line or exc.lineno,
@@ -290,6 +297,8 @@ def json_data(text: str, file: str, line: int | None = None, syntax: type[InputE
                          hint="JSON has no NaN or Infinity: leave the field out when it is unknown") from None
     except RecursionError:
         raise InputError("not valid JSON: nested too deeply", file=file, line=line) from None
+    check_parsed(text, data, file=file, line=line, where=lambda loc: Document(data, file, text=text).where(loc))
+    return data
 
 
 def _constant_at(text: str, exc: ValueError) -> tuple[int | None, int | None]:

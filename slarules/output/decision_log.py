@@ -32,6 +32,7 @@ from typing import Any, Self
 from ..case.limits import DEFAULT as DEFAULT_LIMITS, raise_hint
 from ..case.reader import bounded_lines, open_file, size_text
 from ..errors import InputError, OutputError
+from ..text_boundary import check_parsed
 from .decision_records import (
     EDITED,
     RECORD_KEYS,
@@ -252,9 +253,13 @@ def _parse(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
         return None, ("not a whole record: the log ends without a newline (an append under way, or one "
                       "cut off by a crash)")
     try:
-        doc = json.loads(raw, object_pairs_hook=_object_pairs)
+        text = raw.decode("utf-8")        # strict: json.loads(bytes) would let encoded surrogates through
+        doc = json.loads(text, object_pairs_hook=_object_pairs)
+        check_parsed(text, doc, error=InputError)       # the text boundary: no lone surrogate
     except (ValueError, UnicodeDecodeError) as exc:
         return None, f"invalid JSON ({exc})"
+    except InputError as exc:
+        return None, f"{exc.message}, in `{exc.field}`"
     what = problem(doc)
     return (doc, None) if what is None else (None, what)
 

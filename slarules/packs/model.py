@@ -18,9 +18,11 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo, field_validator
 
+from ..case import zones
 from ..case.limits import PACK_BYTES
 from ..case.reader import read_file, size_text
 from ..case.sources import Document, document_of
+from ..echo import LIMITS, quote
 from ..errors import PackError, SlaRulesError
 from ..facts import describe_error
 from .operators import NAMES
@@ -197,6 +199,13 @@ class PackModel(Strict):
     derive: dict[str, Derivation] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list, validate_default=True)
 
+    @field_validator("timezone")
+    @classmethod
+    def _a_zone(cls, name: str) -> str:
+        if not zones.is_zone(name):     # the pack's dates and local times mean the same on every machine
+            raise ValueError(zones.not_a_zone(name))
+        return name
+
     @field_validator("rules")
     @classmethod
     def _some_rules(cls, rules: list[Rule], info: ValidationInfo) -> list[Rule]:
@@ -282,6 +291,13 @@ class Issue:
     witness: dict | None = field(default=None, compare=False, hash=False)  # type: ignore[operator,misc]
     rule: str | None = field(default=None, compare=False)  # type: ignore[operator,misc]
 
+    def __post_init__(self) -> None:
+        """Stored safe to show, as a SlaRulesError's are: `check` prints issues without making errors of them."""
+        for name in ("file", "field", "message", "hint"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, quote(value, LIMITS[name]))
+
     def error(self) -> PackError:
         return PackError(self.message, file=self.file, line=self.line, column=self.column, field=self.field,
                          hint=self.hint)
@@ -335,7 +351,7 @@ def schema_issues(errors: Sequence[Mapping[str, Any]], doc: Document, model: typ
         line, column = doc.where(root + loc)
         hint = None
         if err.get("type") == "extra_forbidden":
-            message = f"unknown field `{loc[-1]}`"
+            message = f"unknown field `{quote(loc[-1])}`"
             allowed = allowed_keys(model, loc[:-1])
             if allowed:
                 hint = " ".join(filter(None, [did_you_mean(str(loc[-1]), allowed),

@@ -29,6 +29,7 @@ from typing import Any
 from ..batch import io as batch_io
 from ..batch.runner import BatchSummary, adjudicate_rows, decision_lines, instant_now
 from ..batch.statement import Statement
+from ..echo import quote
 from ..errors import ClusterError, InputError, Interrupted, OutputError, SlaRulesError
 from ..output.files import Appender, writing
 from ..output.stopping import Stopping
@@ -206,10 +207,10 @@ def adjudicate(df, engine=None, *, as_of: str | None = None, lang: str = "zh", r
     F = _pyspark()
     from ..engine import LANGS, Engine
     if lang not in LANGS:
-        raise InputError(f"unknown language `{lang}`", field="lang", hint="zh or en")
+        raise InputError(f"unknown language `{quote(lang)}`", field="lang", hint="zh or en")
     engine = engine or Engine.default()
     if row is not None and row not in df.columns:
-        raise InputError(f"no column `{row}` to identify rows", field=row)
+        raise InputError(f"no column `{quote(row)}` to identify rows", field=row)
     number = F.col(row).cast("long") if row else F.monotonically_increasing_id()
     frame = df.select(number.alias(NUMBER), F.lit(None).cast("string").alias(FILE),
                       *[c for c in df.columns if c != row])
@@ -231,7 +232,7 @@ def adjudicate_files(spark, path: str, engine=None, *, fmt: str | None = None, a
     """
     from ..engine import LANGS, Engine
     if lang not in LANGS:
-        raise InputError(f"unknown language `{lang}`", field="lang", hint="zh or en")
+        raise InputError(f"unknown language `{quote(lang)}`", field="lang", hint="zh or en")
     fmt = batch_io.file_format(path, fmt)
     engine = engine or Engine.default()
     frame, line_starts = read_cases(spark, path, fmt)

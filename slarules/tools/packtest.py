@@ -30,8 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..case.limits import DEFAULT as DEFAULT_LIMITS
 from ..case.sources import Document, read_document
+from ..echo import quote
 from ..engine import TEST_SUFFIX
-from ..errors import CaseError, PackError, SlaRulesError
+from ..errors import CaseError, InstallError, PackError, SlaRulesError
 from ..packs.model import Issue, raise_first, read_model, schema_issues
 from ..packs.program import CompiledRule, Leaf
 from ..runtime import evaluate
@@ -316,8 +317,8 @@ class PackTester:
         pack = spec.pack or Path(doc.file).name[:-len(TEST_SUFFIX)]
         if pack not in self.coverage.rules:
             line = doc.where(("pack",))[0] if spec.pack else 1
-            error = PackError(f"these tests are for pack `{pack}`, which is not loaded", file=doc.file, line=line,
-                              field="pack", hint=f"loaded: {', '.join(sorted(self.coverage.rules))}; "
+            error = PackError(f"these tests are for pack `{quote(pack)}`, which is not loaded", file=doc.file,
+                              line=line, field="pack", hint=f"loaded: {', '.join(sorted(self.coverage.rules))}; "
                                                  "set `pack:` or pass --packs")
             return [Outcome(doc.file, line, Path(path).name, passed=False, error=str(error))]
         self.tested.add(pack)
@@ -337,6 +338,8 @@ class PackTester:
             return outcome
         try:
             facts, run = self.engine.run(case, test.as_of)
+        except InstallError:
+            raise                   # durable_rules cannot run here: no test's fault, and no test ran
         except SlaRulesError as exc:
             outcome.error = f"{doc.file}:{line}: the test case is not valid: {exc}"
             return outcome
@@ -419,7 +422,7 @@ class Report:
             if o.passed and not verbose:
                 continue
             where = f"{o.file}:{o.line}" if o.line else o.file
-            lines.append(f"{'PASS' if o.passed else 'FAIL'}  {o.name}  ({where})")
+            lines.append(f"{'PASS' if o.passed else 'FAIL'}  {quote(o.name)}  ({where})")
             if o.error:
                 lines += ["      " + e for e in o.error.splitlines()]
             lines += ["      " + d for d in o.diff.splitlines()]
