@@ -215,10 +215,73 @@ def main() -> int:
                 for leftover in tmp.glob("*.out*"):
                     leftover.unlink() if leftover.is_file() else None
                 rows.append((label, cli, code, seconds, peak, first))
+        for cli in clis:        # classes that need a log made by the build under test
+            if not args.only or any(args.only in label for label in LOG_CLASSES):
+                rows.extend(log_rows(cli, tmp / f"logs-{len(rows)}", args))
     for label, cli, code, seconds, peak, first in rows:
         who = "" if len(clis) == 1 else f" [{Path(cli).parent.parent.parent.name or cli}]"
         print(f"{label}{who}: exit {code}, {seconds:.2f} s, {peak:.0f} MiB: {_visible(first)[:300]}")
     return 0
+
+
+LOG_CLASSES = ("replay: verdict_digest edited", "replay: lang edited", "replay: a record twice",
+               "replay: waybill edited", "adjudicate --decision-log on a full disk")
+
+
+def _adjudicate_logged(cli: str, log: Path, case: str) -> subprocess.CompletedProcess:
+    return subprocess.run([cli, "adjudicate", case, "--decision-log", str(log), "--format", "json"],
+                          capture_output=True, check=False)
+
+
+def log_rows(cli: str, work: Path, args: argparse.Namespace) -> list[tuple]:
+    """Issue 21's decision-log classes through one build: a log it wrote, edited or duplicated, then
+    replayed; and an append on a full filesystem (a 64 KiB tmpfs: needs root, else that row is skipped)."""
+    work.mkdir(parents=True)
+    rows: list[tuple] = []
+    memory = int(args.memory * (1 << 30))
+    log = work / "decisions.jsonl"
+    _adjudicate_logged(cli, log, str(EXAMPLE))
+    good = log.read_bytes()
+    record = json.loads(good.splitlines()[0])
+
+    def edited(key: str, value: object) -> bytes:
+        return json.dumps({**record, key: value}, ensure_ascii=False).encode() + b"\n"
+
+    digest = record["verdict_digest"]
+    tampered = {
+        "replay: verdict_digest edited": edited("verdict_digest", digest[:-4] + ("0000" if digest[-4:] != "0000" else "1111")),
+        "replay: lang edited": edited("lang", "en" if record.get("lang") != "en" else "zh"),
+        "replay: waybill edited": edited("waybill", record["waybill"] + "X"),
+        "replay: a record twice": good + good,
+    }
+    for label, data in tampered.items():
+        edited_log = work / (label.split(":")[1].strip().replace(" ", "_") + ".jsonl")
+        edited_log.write_bytes(data)
+        code, first, seconds, peak = _isolated(cli, ["replay", str(edited_log)], args.timeout, memory)
+        rows.append((label, cli, code, seconds, peak, first))
+    label = "adjudicate --decision-log on a full disk"
+    disk = work / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True).returncode:
+        rows.append((label, cli, "skipped", 0.0, 0.0, "no tmpfs could be mounted (not root?)"))
+        return rows
+    try:
+        full = disk / "decisions.jsonl"
+        for _ in range(400):       # fill the disk with whole records until one no longer fits
+            case = _write(work / "case.json", _case(waybill=f"BX{_:08d}"))     # a new decision each time
+            done = _adjudicate_logged(cli, full, case)
+            if done.returncode:
+                break
+        text = full.read_bytes()
+        replayed = subprocess.run([cli, "replay", str(full)], capture_output=True, check=False)
+        whole = text.endswith(b"\n")
+        said = (done.stderr or done.stdout).decode("utf-8", "replace").strip().splitlines()
+        rows.append((label, cli, done.returncode, 0.0, 0.0,
+                     f"{said[0] if said else ''} [log {len(text):,} bytes, ends with a whole line: "
+                     f"{whole}; replay then exits {replayed.returncode}]"))
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True, check=False)
+    return rows
 
 
 def _visible(text: str) -> str:
