@@ -13,7 +13,6 @@ revision (`X-Pack-Revision`) that decided it.
 from __future__ import annotations
 
 import asyncio
-import json
 import mimetypes
 import os
 import time
@@ -161,7 +160,8 @@ class App:
             if request.origin is not None and s.options.cors:
                 headers = headers + _cors(request.origin, s.options.cors)
             await send({"type": "http.response.start", "status": answer.status,
-                        "headers": [*headers, (b"x-request-id", request.id.encode())]})
+                        "headers": [*headers, (b"content-length", b"%d" % len(answer.body)),
+                                    (b"x-request-id", request.id.encode())]})
             await send({"type": "http.response.body", "body": answer.body})
             status = answer.status
         else:
@@ -282,7 +282,7 @@ class App:
     # ---- operations ------------------------------------------------------------------------
 
     async def healthz(self, request: Request) -> Answer:
-        return Answer(200, b'{"ok": true}\n', [(b"content-type", JSON)])
+        return Answer(200, b'{"ok": true, "worker": %d}\n' % os.getpid(), [(b"content-type", JSON)])
 
     async def readyz(self, request: Request) -> Answer:
         s = self.service
@@ -296,9 +296,8 @@ class App:
 
     async def openapi(self, request: Request) -> Answer:
         if self._openapi is None:
-            from .openapi import openapi_document
-            self._openapi = (json.dumps(openapi_document(), ensure_ascii=False, indent=2, sort_keys=True)
-                             + "\n").encode("utf-8")
+            from .openapi import openapi_json
+            self._openapi = openapi_json().encode("utf-8")
         return Answer(200, self._openapi, [(b"content-type", JSON)])
 
     # ---- the page --------------------------------------------------------------------------

@@ -13,7 +13,6 @@ import os
 import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..case.limits import Limits
 from ..errors import InputError
@@ -84,6 +83,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="answer 408 when a body takes longer (for /v1/batch: between two reads; default 30)")
     p.add_argument("--drain-timeout", dest="drain_timeout", type=float, default=30.0, metavar="SECONDS",
                    help="on SIGTERM, wait this long for requests in flight (default 30)")
+    p.add_argument("--page", metavar="DIR", help="serve this folder's index.html at / and its files under /page/ "
+                   "(default: the page slarules ships)")
+    p.add_argument("--batch-chunk", dest="batch_chunk", type=int, default=5000, metavar="N",
+                   help="/v1/batch lines judged per columnar pass (default 5000: ~15 MB of a worker's memory)")
     p.add_argument("--limit", action="append", metavar="NAME=N",
                    help="per-case limits, as for adjudicate: case_bytes (the largest body) or scans")
 
@@ -133,6 +136,14 @@ def _readable(path: str, flag: str) -> None:
         raise InputError("cannot be read", file=path, field=flag)
 
 
+def _folder(path: str | None, flag: str) -> str | None:
+    if path is None:
+        return None
+    if not os.path.isdir(path):
+        raise InputError("no such folder", file=path, field=flag)
+    return os.path.abspath(path)
+
+
 def options_from(args: argparse.Namespace) -> ServeOptions:
     """The checked options of a parsed `slarules serve` command line."""
     try:
@@ -148,6 +159,7 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
     _number(args.header_timeout, "--header-timeout", 0.1, 3600)
     _number(args.body_timeout, "--body-timeout", 0.1, 3600)
     _number(args.drain_timeout, "--drain-timeout", 0, 3600)
+    _number(args.batch_chunk, "--batch-chunk", 1, 1_000_000)
     if bool(args.tls_cert) != bool(args.tls_key):
         raise InputError("HTTPS needs both --tls-cert and --tls-key", field="--tls-key" if args.tls_cert else "--tls-cert")
     for flag, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
@@ -165,11 +177,5 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
                         tokens=read_tokens(args.token_file) if args.token_file else [], watch=args.watch,
                         cors=list(args.cors), tls_cert=args.tls_cert, tls_key=args.tls_key, limits=limits.to_dict(),
                         concurrency=args.concurrency, header_timeout=args.header_timeout,
-                        body_timeout=args.body_timeout, drain_timeout=args.drain_timeout)
-
-
-def as_dict(options: ServeOptions) -> dict[str, Any]:
-    """The options as shown to an operator (tokens left out)."""
-    shown = asdict(options)
-    shown["tokens"] = len(options.tokens)
-    return shown
+                        body_timeout=args.body_timeout, drain_timeout=args.drain_timeout,
+                        batch_chunk=args.batch_chunk, page_dir=_folder(args.page, "--page"))

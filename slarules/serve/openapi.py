@@ -8,6 +8,8 @@ written here. docs/openapi.json is this document, and a test keeps the two the s
 from __future__ import annotations
 
 import copy
+import json
+import sys
 from typing import Any
 
 from .. import __version__
@@ -55,20 +57,33 @@ PACKS = {
 
 
 def _hoist(name: str, schema: dict[str, Any], into: dict[str, Any]) -> None:
+    """`schema` as `name` in `into`, its `$defs` beside it; a def another model defines otherwise is kept
+    under this model's name (`ExplanationVerdict`: Pydantic writes the explanation's parts strict)."""
     schema = copy.deepcopy(schema)
+    renamed: dict[str, str] = {}
     for key, value in schema.pop("$defs", {}).items():
         if key in into and into[key] != value:
-            raise ValueError(f"two models define the schema `{key}` differently")
-        into[key] = value
+            renamed[key] = name + key
+        into[renamed.get(key, key)] = value
     into[name] = schema
+    for key in {*renamed.values(), name}:
+        into[key] = _refs(into[key], renamed)
 
 
-def _refs(value: Any) -> Any:
+def _refs(value: Any, renamed: dict[str, str] | None = None) -> Any:
+    """`#/$defs/X` as `#/components/schemas/X` (or the name X was renamed to)."""
+    renamed = renamed or {}
     if isinstance(value, dict):
-        return {k: (REF + v[len("#/$defs/"):] if k == "$ref" and isinstance(v, str) and v.startswith("#/$defs/")
-                    else _refs(v)) for k, v in value.items()}
+        out = {}
+        for k, v in value.items():
+            if k == "$ref" and isinstance(v, str) and v.startswith("#/$defs/"):
+                target = v[len("#/$defs/"):]
+                out[k] = REF + renamed.get(target, target)
+            else:
+                out[k] = _refs(v, renamed)
+        return out
     if isinstance(value, list):
-        return [_refs(v) for v in value]
+        return [_refs(v, renamed) for v in value]
     return value
 
 
@@ -148,9 +163,18 @@ def openapi_document() -> dict[str, Any]:
             "info": {"title": "slarules decision service", "version": __version__,
                      "description": "Adjudicate SLA breaches and liability for disputed parcels. docs/serve.md "
                                     "describes the service; docs/contract.md the case and the verdict."},
-            "components": {"schemas": _refs(schemas),
+            "components": {"schemas": schemas,
                            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                                           "description": "required when the server has a "
                                                                          "--token-file"}}},
             "security": [{}, {"bearer": []}],
             "paths": paths}
+
+
+def openapi_json() -> str:
+    """The document as served and as docs/openapi.json holds it."""
+    return json.dumps(openapi_document(), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+
+
+if __name__ == "__main__":          # python -m slarules.serve.openapi > docs/openapi.json
+    sys.stdout.write(openapi_json())
