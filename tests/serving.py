@@ -18,14 +18,16 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 LISTENING = re.compile(r"listening on (https?)://(\S+):(\d+) ")
 
 
 class Server:
     def __init__(self, *args: str, cwd: str | Path | None = None, env: dict[str, str] | None = None,
-                 ca: str | None = None) -> None:
+                 ca: str | None = None, prefix: list[str] | None = None) -> None:
         self.args = list(args)
+        self.prefix = prefix or []         # e.g. ["taskset", "-c", "0"]: the benchmark pins the server
         self.cwd = cwd
         self.env = {**os.environ, **(env or {})}
         self.ca = ca
@@ -37,7 +39,8 @@ class Server:
         self._seen = threading.Condition()
 
     def start(self, timeout: float = 120) -> Server:
-        self.process = subprocess.Popen([sys.executable, "-m", "slarules", "serve", "--port", "0", *self.args],
+        self.process = subprocess.Popen([*self.prefix, sys.executable, "-m", "slarules", "serve", "--port", "0",
+                                         *self.args],
                                         cwd=self.cwd, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                         text=True)
         threading.Thread(target=self._read, daemon=True).start()
@@ -122,7 +125,7 @@ class Server:
             self.process.kill()
             return self.process.wait()
 
-    def __enter__(self) -> Server:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -111,6 +111,11 @@ class Worker:
             if kind == ch.ACK and service.log is not None:
                 service.log.acknowledged(payload)
             elif kind == ch.PACKS:
+                header = json.loads(payload.partition(b"\n")[0])
+                if header["revision"] == service.revision.id:       # unchanged: keep the engine that is warm
+                    service.last_reload = header.get("reload")
+                    self.writer.write(ch.frame(ch.LOADED, json.dumps({"revision": service.revision.id}).encode()))
+                    continue
                 try:
                     revision, header = await asyncio.to_thread(load_revision, payload)
                 except Exception as exc:  # noqa: BLE001  # told to the supervisor; the old revision keeps serving
