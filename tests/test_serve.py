@@ -338,6 +338,19 @@ def test_openapi_is_published_and_current(server):
     assert body.decode() == published
 
 
+def test_the_benchmarks_wrk_script_counts_what_it_sees(server, tmp_path):
+    """benchmarks/serve.py's Lua script, run by wrk for two seconds: every verdict checked, none differing."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import serve as bench
+    bodies = [json.dumps(case(waybill=f"W-{i}")).encode() for i in range(5)]
+    script = tmp_path / "mix.lua"
+    expected = bench.expected_verdicts(bodies, server.args[server.args.index("--packs") + 1:][:2])
+    bench.write_lua(script, bodies, expected=expected, token=TOKEN)
+    result = bench.wrk(f"http://{server.host}:{server.port}", script, 2, 2, threads=1)
+    assert result["requests"] > 0 and result["statuses"] == {"200": result["requests"]}, result
+    assert result["checked"] == result["requests"] and result["mismatch"] == 0
+
+
 # ---- live policy ------------------------------------------------------------------------------
 
 def _packs(server: Server) -> dict:
