@@ -19,7 +19,7 @@ import hmac
 from asyncio import TimerHandle
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from .upgrade import UpgradeIgnoringProtocol
 
 TOKEN_COOKIE = "slarules_token"
 MAX_HEADER_BYTES = 64 << 10     # a request's line and headers; llhttp itself sets no bound
@@ -63,8 +63,9 @@ def token_cookie(token: bytes, secure: bool) -> bytes:
             + (b"; Secure" if secure else b""))
 
 
-class HeaderTimeoutProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a deadline on request headers (see the module's docstring)."""
+class HeaderTimeoutProtocol(UpgradeIgnoringProtocol):
+    """uvicorn's httptools protocol with a deadline on request headers (see the module's docstring), serving
+    an upgrade offer it does not take as HTTP/1.1 (upgrade.py)."""
 
     header_timeout = 10.0       # set from the options before the server starts
 
