@@ -32,6 +32,7 @@ from .revision import Revision
 
 PAGE_DIR = Path(__file__).resolve().parent / "page"
 MAX_PAGE_FILE = 8 << 20
+TOKEN_FORM = "token.html"       # the page's own file that asks for a token (served with a 401 at /)
 JSON = b"application/json"
 PAGE_HEADERS = [(b"content-security-policy", (b"default-src 'self'; img-src 'self' data:; style-src 'self' "
                                              b"'unsafe-inline'; frame-ancestors 'none'")),
@@ -119,8 +120,12 @@ class App:
             "/readyz": {"GET": self.readyz},
             "/metrics": {"GET": self.metrics},
             "/openapi.json": {"GET": self.openapi},
+            "/v1/examples": {"GET": self.examples},
+            "/v1/labels": {"GET": self.labels},
         }
         self._openapi: bytes | None = None
+        self._examples: bytes | None = None
+        self._labels: bytes | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: rq.Receive, send: rq.Send) -> None:
         if scope["type"] != "http":
@@ -302,19 +307,33 @@ class App:
 
     # ---- the page --------------------------------------------------------------------------
 
+    async def examples(self, request: Request) -> Answer:
+        if self._examples is None:
+            from .page_data import as_bytes, examples_document
+            self._examples = as_bytes(await asyncio.to_thread(examples_document))
+        return Answer(200, self._examples, [(b"content-type", JSON)])
+
+    async def labels(self, request: Request) -> Answer:
+        if self._labels is None:
+            from .page_data import as_bytes, labels_document
+            self._labels = as_bytes(labels_document())
+        return Answer(200, self._labels, [(b"content-type", JSON)])
+
     async def page(self, request: Request, path: str) -> Answer:
         """A static file of the page (`/` is its index.html); `?token=` turns into the page's cookie."""
         s = self.service
         params = rq.query(request.scope["query_string"], ("token",))
         token = params.get("token")
         if token is not None:
-            if not s.tokens.accepts(token.encode("utf-8", "replace")):
-                self._authorise(request)     # says why, or lets a request that carries a good one in
-            secure = request.scope.get("scheme") == "https"
-            back = path if path.isascii() and path.isprintable() else "/"
-            return Answer(303, b"", [(b"location", back.encode()),
-                                     (b"set-cookie", token_cookie(token.encode(), secure))])
-        self._authorise(request)
+            back = [(b"location", (path if path.isascii() and path.isprintable() else "/").encode())]
+            if s.tokens.accepts(token.encode("utf-8", "replace")):
+                secure = request.scope.get("scheme") == "https"
+                return Answer(303, b"", [*back, (b"set-cookie", token_cookie(token.encode(), secure))])
+            # a wrong ?token=: the form again, or (beside a good cookie or header) the page without it
+            return await self._page_authorised(request, path) or Answer(303, b"", back)
+        refused = await self._page_authorised(request, path)
+        if refused is not None:
+            return refused
         name = "index.html" if path == "/" else path[len("/page/"):]
         file = _page_file(s.page_dir, name)
         if file is None:
@@ -324,6 +343,20 @@ class App:
         if kind.startswith("text/") or kind in ("application/javascript", "application/json"):
             kind += "; charset=utf-8"
         return Answer(200, data, [(b"content-type", kind.encode()), (b"cache-control", b"no-cache"), *PAGE_HEADERS])
+
+    async def _page_authorised(self, request: Request, path: str) -> Answer | None:
+        """None if the request may have the page; else, for `/`, the page's token form (401), which
+        a browser shows where it would show the JSON error: its GET /?token= sets the cookie."""
+        try:
+            self._authorise(request)
+            return None
+        except rq.Refusal as refused:
+            form = _page_file(self.service.page_dir, TOKEN_FORM) if path == "/" else None
+            if form is None:
+                raise
+            data = await asyncio.to_thread(form.read_bytes)
+            return Answer(401, data, [(b"content-type", b"text/html; charset=utf-8"), (b"cache-control", b"no-store"),
+                                      *refused.headers, *PAGE_HEADERS])
 
 
 _STATUS = {code: str(code) for code in (200, 204, 303, 400, 401, 404, 405, 408, 413, 415, 422, 500, 503)}

@@ -55,6 +55,25 @@ PACKS = {
     },
 }
 
+EXAMPLES = {
+    "type": "object", "required": ["examples"],
+    "properties": {"examples": {"type": "array", "items": {
+        "type": "object", "required": ["name", "title", "case"],
+        "properties": {"name": {"type": "string", "description": "the file's name without .yaml"},
+                       "title": {"type": "string", "description": "the comment the file opens with"},
+                       "case": {"type": "string", "description": "the case as YAML text"}}}}},
+}
+LABELS = {
+    "type": "object", "description": "by language (zh, en): how codes read in the CLI's text output",
+    "additionalProperties": {
+        "type": "object", "required": ["verdict", "party", "explain"],
+        "properties": {"verdict": {"type": "object", "description": "headings, and labels of finding kinds, "
+                                                                    "severities, deadline names and statuses"},
+                       "party": {"type": "object", "additionalProperties": {"type": "string"}},
+                       "explain": {"type": "object", "additionalProperties": {"type": "string"},
+                                   "description": "an explanation's words: rule statuses and the rest"}}},
+}
+
 
 def _hoist(name: str, schema: dict[str, Any], into: dict[str, Any]) -> None:
     """`schema` as `name` in `into`, its `$defs` beside it; a def another model defines otherwise is kept
@@ -129,6 +148,8 @@ def openapi_document() -> dict[str, Any]:
     _hoist("Explanation", Explanation.model_json_schema(), schemas)
     schemas["Error"] = ERROR
     schemas["Packs"] = PACKS
+    schemas["Examples"] = EXAMPLES
+    schemas["Labels"] = LABELS
     plain = {"text/plain": {"schema": {"type": "string"}}}
     paths = {
         "/v1/adjudicate": _case_operation("the verdict of one case, the bytes of `slarules adjudicate --format json`",
@@ -151,6 +172,12 @@ def openapi_document() -> dict[str, Any]:
             "responses": {"200": {"description": "the revision now served", "content": _json("Packs")},
                           "422": {"description": "the packs were refused: the located error",
                                   "content": _json("Error")}, **_errors(401)}}},
+        "/v1/examples": {"get": {"summary": "the example cases slarules ships (the page starts from one)",
+                                 "responses": {"200": {"description": "the examples", "content": _json("Examples")},
+                                               **_errors(401)}}},
+        "/v1/labels": {"get": {"summary": "how a verdict's and an explanation's codes read in each language",
+                               "responses": {"200": {"description": "the labels", "content": _json("Labels")},
+                                             **_errors(401)}}},
         "/healthz": {"get": {"summary": "the worker answers", "responses": {"200": {"description": "alive"}}}},
         "/readyz": {"get": {"summary": "the worker serves (503 while it drains)",
                             "responses": {"200": {"description": "ready"}, **_errors(503)}}},
