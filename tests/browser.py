@@ -93,6 +93,7 @@ class Browser:
         width, height = self.size
         full = self.driver.execute_script("return document.documentElement.scrollHeight")
         self.driver.set_window_size(width, max(height, full + 100))
+        self.driver.execute_script("window.scrollTo(0, 0)")
         try:
             self.driver.save_screenshot(str(path))
         finally:

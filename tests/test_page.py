@@ -171,8 +171,9 @@ def test_an_example_is_adjudicated_and_its_verdict_shown(page: chromium.Browser,
     party, kind = PARTY_NAMES["zh"], LABELS["zh"]["kind"]
     rows = [[td.text for td in row.find_elements("css selector", "td")] for row in page.find_all("tr.finding")]
     assert rows == [[f["clause"], kind.get(f["kind"], f["kind"]), party[f["party"]], f["station"] or "",
-                     *(a if a != "0.00" else "" for a in (f["fine_cny"], f["refund_cny"], f["compensation_cny"])),
-                     f["message"]] for f in v["findings"]]
+                     *(a if a != "0.00" else "" for a in (f["fine_cny"], f["refund_cny"], f["compensation_cny"]))]
+                    for f in v["findings"]]
+    assert texts(page, "tr.finding-message td.message") == [f["message"] for f in v["findings"]]
     payers = sorted({*v["fines_cny"], *v["compensation_cny"]})
     totals = [[td.text for td in row.find_elements("css selector", "td")] for row in page.find_all("tr[data-payer]")]
     assert totals == [[party.get(p, p), v["fines_cny"].get(p, ""), v["compensation_cny"].get(p, "")] for p in payers]

@@ -153,7 +153,7 @@ function render() {
   const shown = Boolean(state.verdict && labels);
   $("result").hidden = !shown;
   if (!shown) return;
-  $("verdict").replaceChildren(...renderVerdict(state.verdict, state.meta, labels, say));
+  $("verdict").replaceChildren(...renderVerdict(state.verdict, state.meta, labels, say, $("verdict").clientWidth));
   $("explanation").hidden = !state.explanation;
   $("explanation-body").replaceChildren(...(state.explanation ? renderExplanation(state.explanation, labels, say) : []));
 }

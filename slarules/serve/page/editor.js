@@ -25,6 +25,7 @@ export class Editor {
   set text(value) {
     this.textarea.value = value;
     this.textarea.scrollTop = 0;
+    this.textarea.scrollLeft = 0;
     this.clearError();
     this.renumber();
   }

@@ -5,7 +5,7 @@
 
 import { svg } from "./dom.js";
 
-const WIDTH = 900, LEFT = 170, RIGHT = 230, ROW = 30, TOP = 24, AXIS = 26;
+const LEFT = 150, RIGHT = 200, ROW = 30, TOP = 24, AXIS = 26, NARROWEST = 560;
 const MINUTE = 60000;
 const STEPS = [1, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 4320, 10080, 20160, 43200].map((m) => m * MINUTE);
 
@@ -38,8 +38,10 @@ export function duration(ms, say) {
 }
 
 // The <svg> of `deadlines` (the verdict's), `asOf` its as_of; `label(d)` a row's name,
-// `status(s)` a status's label, `say` the page's strings.
-export function timeline(deadlines, asOf, { label, status, say }) {
+// `status(s)` a status's label, `say` the page's strings; `width` the pixels it has (so that its
+// text is drawn at the page's size, not scaled down).
+export function timeline(deadlines, asOf, { label, status, say, width }) {
+  const WIDTH = Math.max(NARROWEST, Math.floor(width || 0));
   const now = instant(asOf);
   const rows = deadlines.map((d) => ({ d, due: instant(d.due), actual: d.actual ? instant(d.actual) : null }));
   const times = [now.ms];
