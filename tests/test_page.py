@@ -328,14 +328,17 @@ def test_download_and_copy_give_the_verdict_bytes(page: chromium.Browser, downlo
 
 
 def test_an_uploaded_json_file(page: chromium.Browser, engine: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.keys import Keys
     case = yaml.safe_load(example_text("tb1-late"))
     file = tmp_path / "late.json"
     file.write_text(json.dumps(case, ensure_ascii=False, indent=1))
     page.find("#upload").send_keys(str(file))
     page.wait(lambda d: page.find("#case").get_attribute("value") == file.read_text())
     assert page.find("#format").text == "JSON"
-    adjudicate(page)
+    page.find("#case").send_keys(Keys.CONTROL, Keys.ENTER)          # the keyboard's way to adjudicate
+    page.visible("#result")
     assert texts(page, "td.clause") == [f["clause"] for f in expected(engine, "tb1-late")["findings"]]
+    assert page.find("#case").get_attribute("value") == file.read_text()
 
 
 def test_without_a_token_the_browser_is_asked_for_one(browser: chromium.Browser, server: Server) -> None:

@@ -236,6 +236,9 @@ function wire() {
     event.target.value = "";
     render();
   });
+  $("case").addEventListener("keydown", (event) => {       // Ctrl+Enter (⌘+Enter): adjudicate
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); adjudicate(); }
+  });
   $("case").addEventListener("input", () => { $("format").textContent = editor.text.trim()
     ? formatOf(editor.text).toUpperCase() : "—"; });
   $("as-of").addEventListener("input", () => { $("as-of").classList.remove("invalid"); $("as-of-error").hidden = true; });
