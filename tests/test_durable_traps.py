@@ -172,10 +172,18 @@ def test_verdict_json_renderer_is_json_dumps_byte_for_byte(value):
     assert _indented(value, "\n") == json.dumps(value, ensure_ascii=False, indent=2)
 
 
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_the_compact_verdict_json_is_json_dumps_byte_for_byte(value):
+    from slarules.verdict.layout import compact
+    assert compact(_indented(value, "\n")) == json.dumps(value, ensure_ascii=False)
+
+
 def test_verdict_json_falls_back_for_what_it_does_not_render(engine):
     v = engine.adjudicate(copy.deepcopy(BASE), as_of=AS_OF)
     v.fines_cny = {"x": float("inf")}
     assert v.to_json() == json.dumps(v.to_dict(), ensure_ascii=False, indent=2)
+    assert v.to_json(indent=None) == json.dumps(v.to_dict(), ensure_ascii=False)
 
 
 def _rss_mib() -> float:

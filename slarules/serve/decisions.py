@@ -42,15 +42,22 @@ def decision(case: Any, verdict: Verdict, lang: str, with_record: bool) -> tuple
     """(decision id, its log record or None): the id the response names, the line the log keeps."""
     if with_record:
         line = record_line(case, verdict.to_json(indent=None), lang)
-        return json.loads(line)["id"], line
+        return _line_id(line), line
     packs = [{k: getattr(p, k) for k in PACK_KEYS} for p in verdict.packs]
     return decision_id(case, verdict.as_of, packs), None
+
+
+def _line_id(line: bytes) -> str:
+    """The id a record line starts with (record_line writes it first), else parsed."""
+    if line.startswith(b'{"id": "sha256:') and line[79:80] == b'"':
+        return line[8:79].decode("ascii")
+    return str(json.loads(line)["id"])
 
 
 def batch_records(rows: Any, verdicts: list[tuple[int, str]], lang: str) -> list[tuple[str, bytes]]:
     """(id, record) of a /v1/batch chunk's verdicts, each with its case as given, in row order."""
     from ..batch.runner import decision_lines
-    return [(json.loads(line)["id"], line) for _, line in decision_lines(rows, verdicts, lang)]
+    return [(_line_id(line), line) for _, line in decision_lines(rows, verdicts, lang)]
 
 
 class LogClient:

@@ -228,6 +228,8 @@ class Supervisor:
             await asyncio.sleep(POLL)
         if worker.writer is not None:
             worker.writer.close()
+        if worker.loaded is not None and not worker.loaded.done():      # a reload waiting for it goes on
+            worker.loaded.set_result({"error": "the worker stopped"})
         if worker in self.workers:
             self.workers.remove(worker)
         if self.stopping:
