@@ -8,7 +8,10 @@ from datetime import timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
+import money_bounds as mb
 from slarules.batch.runner import BatchOptions, run_batch
 from slarules.batch.statement import STATEMENT_FILES, Statement
 
@@ -306,3 +309,26 @@ def test_a_layer_over_the_packs_gives_the_local_batch_byte_for_byte(layered_engi
     assert [p["name"] for p in first["packs"]] == ["regulations", "regulations_west", "taobao", "taobao_remote", "uc"]
     for name in ("stations.csv", "service.csv", "arrival_hours.csv", "report.html"):
         assert (tmp_path / "spark-st" / name).read_bytes() == (tmp_path / "local-st" / name).read_bytes()
+
+
+@settings(max_examples=1, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                HealthCheck.function_scoped_fixture])
+@given(st.lists(mb.charged_and_quoted(), min_size=1, max_size=8))
+@example([(edge + d, 0) for edge in mb.EDGES for d in (-1, 0, 1)] + [(mb.EDGES[0], 0)] * 8
+         + [(5, 5 + mb.EDGES[0] + 1), (mb.EDGES[1], mb.EDGES[1] + mb.EDGES[0])])
+def test_money_at_its_bounds_on_spark_is_exact_or_refused_as_locally(bounds_engine, spark, tmp_path_factory, pairs):
+    """tests/test_money.py's property through Spark partitions (a few examples: Spark is slow): the same
+    verdicts, refusals and settlement as the local batch, and the sums plain integers give."""
+    tmp_path = tmp_path_factory.mktemp("bounds")
+    source = tmp_path / "cases.jsonl"
+    source.write_bytes(b"".join(mb.case_line(f"M{n}", c, q) + b"\n" for n, (c, q) in enumerate(pairs)))
+    _, remote = both(bounds_engine, spark, source, tmp_path, "v.jsonl", chunk_size=3)
+    for name in ("v.jsonl", "v.errors.jsonl"):
+        assert (tmp_path / "spark" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+    for name in STATEMENT_FILES:
+        assert (tmp_path / "spark-st" / name).read_bytes() == (tmp_path / "local-st" / name).read_bytes()
+    verdicts = {int(json.loads(line)["waybill"][1:]) + 1: line
+                for line in (tmp_path / "spark" / "v.jsonl").read_text(encoding="utf-8").splitlines()}
+    errors = {json.loads(line)["line"]: line
+              for line in (tmp_path / "spark" / "v.errors.jsonl").read_text(encoding="utf-8").splitlines()}
+    mb.check(verdicts, errors, remote.statement, pairs)
