@@ -114,6 +114,13 @@ def test_examples_are_every_shipped_case_with_its_text(server: Server) -> None:
         assert x["title"] and text.startswith("# " + x["title"].split(" ")[0])
 
 
+def test_the_examples_are_found_installed_and_in_a_checkout(tmp_path: Path) -> None:
+    from slarules.serve.page_data import examples_dir
+    assert examples_dir() == EXAMPLES                                    # this checkout (an editable install)
+    (tmp_path / "slarules" / "examples").mkdir(parents=True)          # a wheel's layout: slarules/examples
+    assert examples_dir(tmp_path / "slarules") == tmp_path / "slarules" / "examples"
+
+
 def test_labels_are_the_cli_tables(server: Server) -> None:
     from slarules.tools.explain import WORDS
     from slarules.verdict.assembly import PARTY_NAMES

@@ -18,19 +18,15 @@ from typing import Any
 
 from ..engine import LANGS
 
-EXAMPLES_PACKAGE = "slarules.examples"      # examples/cases, mapped in pyproject's package-dir
+PACKAGE = Path(__file__).resolve().parents[1]      # slarules/
 
 
-def examples_dir() -> Path:
-    """The shipped example cases: package data in a wheel, `examples/cases` in a source checkout."""
-    try:
-        from importlib.resources import files
-        path = Path(str(files(EXAMPLES_PACKAGE)))
-        if any(path.glob("*.yaml")):
-            return path
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parents[2] / "examples" / "cases"
+def examples_dir(package: Path = PACKAGE) -> Path:
+    """The shipped example cases: `slarules/examples` installed from a wheel (examples/cases, mapped in
+    pyproject's package-dir; a folder of data, so looked up on disk: importlib.resources would see a
+    namespace package), else `examples/cases` beside `slarules/` in a source checkout."""
+    installed = package / "examples"
+    return installed if installed.is_dir() else package.parent / "examples" / "cases"
 
 
 def _title(text: str) -> str:
