@@ -91,10 +91,12 @@ class LogClient:
                 raise OutputError(**outcome["error"])
 
     def acknowledged(self, payload: bytes) -> None:
-        seq, rest = ch.split_seq(payload)
-        done = self._waiting.pop(seq, None)
-        if done is not None and not done.done():
-            done.set_result(json.loads(rest))
+        outcome, seqs = ch.split_acks(payload)
+        result = json.loads(outcome)
+        for seq in seqs:
+            done = self._waiting.pop(seq, None)
+            if done is not None and not done.done():
+                done.set_result(result)
 
     def lost(self, why: str) -> None:
         """The supervisor has gone: every record waiting is refused (none of them gets a 200)."""
@@ -108,7 +110,7 @@ class LogClient:
 
 # ---- in the supervisor ----------------------------------------------------------------------
 
-Ack = Callable[[int, bytes], None]      # (seq, JSON outcome) back to the worker that sent the record
+Ack = Callable[[list[int], bytes], None]    # (seqs, JSON outcome) back to the worker that sent those records
 
 
 class GroupCommit:
@@ -159,8 +161,11 @@ class GroupCommit:
                                                     if k != "error" and v is not None}}).encode()
                 if self._on_commit is not None:
                     self._on_commit(time.perf_counter() - started, len(group), len(self._pending))
+                by_worker: dict[Ack, list[int]] = {}
                 for ack, seq, _ in group:
-                    ack(seq, outcome)
+                    by_worker.setdefault(ack, []).append(seq)
+                for ack, seqs in by_worker.items():
+                    ack(seqs, outcome)
             if self._closing:
                 return
 
