@@ -77,7 +77,40 @@ def inputs(tmp: Path) -> list[tuple[str, list[str], Path | None]]:
                                   "-o", str(tmp / "bom.out.jsonl")], None),
         ("NaN weight", ["adjudicate", _bytes(tmp / "nan.json", good.replace(b'"weight_kg": 8.5', b'"weight_kg": NaN'))],
          None),
+        *_money(tmp),
     ]
+
+
+# Money past 64 bits of fen: the figure each build writes is shown after its exit (slarules/money.py's bounds).
+SHOWN: dict[str, tuple[Path, str]] = {}
+OVERCHARGED = ROOT / "examples" / "cases" / "tb5-overcharge.yaml"
+
+
+def _money(tmp: Path) -> list[tuple[str, list[str], Path | None]]:
+    refund = yaml.safe_load(OVERCHARGED.read_text(encoding="utf-8"))
+    refund["collection"].update(charged_cny="999999999999.99", quoted_cny="0.00")
+    refunds = _jsonl(tmp / "refunds.jsonl", [json.dumps({**refund, "waybill": f"BX{i:08d}"}).encode()
+                                             for i in range(100_000)])
+    packs = tmp / "fines"
+    packs.mkdir()
+    (packs / "fines.yaml").write_text("pack: fines\nversion: '1'\nparameters:\n  fine: {type: money, value: "
+                                      "'999999999999999.99'}\nrules:\n" + "".join(
+                                          f"  - {{id: fines.f{i}, clause: TB-5, "
+                                          "scope: [{fact: collection, exists: true}], "
+                                          "then: {kind: fine, party: sending_station, fine_cny: {param: fine}}, "
+                                          "message: {zh: x, en: x}}\n" for i in range(100)), encoding="utf-8")
+    fines = _jsonl(tmp / "fines.jsonl", [json.dumps(_case(waybill=f"BX{i:08d}")).encode() for i in range(3)])
+    out = []
+    for backend in ("polars", "durable"):
+        label = f"batch --backend {backend}: 100,000 TB-5 refunds of 999,999,999,999.99, one chunk"
+        SHOWN[label] = (tmp / f"refunds-{backend}.out" / "stations.csv", "HHHT-01,")
+        out.append((label, ["batch", refunds, "-o", str(tmp / f"refunds-{backend}.out.jsonl"), "--backend", backend,
+                            "--chunk-size", "100000", "--statement", str(tmp / f"refunds-{backend}.out")], None))
+        label = f"batch --backend {backend}: 100 fines of 999,999,999,999,999.99 a case, 3 cases"
+        SHOWN[label] = (tmp / f"fines-{backend}.out.jsonl", "")      # no verdict: its errors' first line
+        out.append((label, ["batch", fines, "-o", str(tmp / f"fines-{backend}.out.jsonl"), "--backend", backend,
+                            "--packs", str(packs), "--no-progress"], None))
+    return out
 
 
 def _bytes(path: Path, data: bytes) -> str:
@@ -102,6 +135,8 @@ def main() -> int:
                 # a fresh child each time, so RUSAGE_CHILDREN's peak is this run's: run via a shell helper
                 code, first, seconds, peak = _isolated(cli, argv)
                 after = count.read_bytes().count(b"\n") if count else None
+                if label in SHOWN:
+                    first += f" [{_shown(*SHOWN[label])}]"
                 for leftover in tmp.glob("*.out*"):
                     leftover.unlink() if leftover.is_file() else None
                 if count:
@@ -111,6 +146,22 @@ def main() -> int:
         who = "" if len(clis) == 1 else f" [{Path(cli).parent.parent.parent.name}]"
         print(f"{label}{who}: exit {code}, {seconds:.2f} s, {peak:.0f} MiB: {first[:160]}")
     return 0
+
+
+def _shown(path: Path, prefix: str) -> str:
+    """The first line of `path` that starts with `prefix`: a verdict's fines, a station's settlement."""
+    if not path.is_file():
+        return f"no {path.name}"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith(prefix):
+            if line.startswith("{"):
+                return "fines_cny " + json.dumps(json.loads(line)["fines_cny"])
+            return line
+    errors = path.with_name(path.name.replace(".jsonl", ".errors.jsonl"))
+    if errors.is_file() and errors.read_text(encoding="utf-8").strip():
+        first = json.loads(errors.read_text(encoding="utf-8").splitlines()[0])
+        return f"error record: field {first['field']}, {first['message']}"
+    return f"{path.name}: none"
 
 
 def _isolated(cli: str, argv: list[str]) -> tuple[int, str, float, float]:

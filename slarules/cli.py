@@ -95,6 +95,8 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         r.add_argument("--workers", type=int, default=0, help="processes with --batch (default: one per core for large logs)")
         r.add_argument("--spark", action="store_true", help="replay through the batch on Apache Spark")
         r.add_argument("--master", default="local[*]", help="Spark master URL with --spark (default local[*])")
+        r.add_argument("--upgrade", metavar="NEW", help="replay nothing: seal the records of LOG, written before "
+                       "slarules sealed them, into the log NEW (each checked first; docs/decision_log.md)")
         _limit_argument(r)
     if only in (None, "serve"):
         from .serve.config import add_arguments
@@ -131,8 +133,8 @@ def _diff_parser(sub) -> None:
 
 def _decision_log_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decision-log", dest="decision_log", metavar="FILE",
-                   help="append one JSON line per verdict: decision id, the case as given, as_of, packs, "
-                   "verdict digest (read back by `slarules replay`)")
+                   help="append one sealed JSON line per decision (once): decision id, the case as given, as_of, "
+                   "packs, verdict digest, logged_at (read back by `slarules replay`; docs/decision_log.md)")
 
 
 def _case_arguments(p: argparse.ArgumentParser) -> None:
@@ -172,14 +174,13 @@ def _read_case(args):
 def _adjudicate(args) -> str:
     from .case.fast import read_case
     from .verdict.text import render_text
-    log = None
-    if args.decision_log:
-        from .tools.decisions import DecisionLog
-        case, given = read_case(args.case, _limits(args), stdin=sys.stdin.buffer, with_data=True)
-        log = _ReadAs(DecisionLog(args.decision_log), given)
+    if not args.decision_log:
+        verdict = _engine(args).adjudicate(_read_case(args), as_of=args.as_of, lang=args.lang)
     else:
-        case = _read_case(args)
-    verdict = _engine(args).adjudicate(case, as_of=args.as_of, lang=args.lang, log=log)
+        from .output.decision_log import DecisionLog
+        with DecisionLog(args.decision_log) as log:     # locked and checked before any work
+            case, given = read_case(args.case, _limits(args), stdin=sys.stdin.buffer, with_data=True)
+            verdict = _engine(args).adjudicate(case, as_of=args.as_of, lang=args.lang, log=_ReadAs(log, given))
     return verdict.to_json() + "\n" if args.format == "json" else render_text(verdict, args.lang)
 
 
@@ -284,7 +285,9 @@ def _diff(args) -> tuple[str, int]:
 
 
 def _replay(args) -> tuple[str, int]:
-    from .tools.decisions import replay
+    from .tools.decisions import replay, upgrade
+    if args.upgrade:
+        return f"{upgrade(args.log, args.upgrade):,} records sealed into {args.upgrade}\n", 0
     report = replay(args.log, _engine(args), batch=args.batch, spark=args.spark, master=args.master,
                     workers=args.workers)
     return (report.to_json() if args.format == "json" else report.text()), 1 if report.differ else 0
@@ -310,7 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         output = COMMANDS[args.command](args)
         output, code = output if isinstance(output, tuple) else (output, 0)
     except SlaRulesError as exc:
-        print(f"slarules: error: {exc}", file=sys.stderr)
+        for each in getattr(exc, "problems", None) or [exc]:     # a log's problems: one paragraph each
+            print(f"slarules: error: {each}", file=sys.stderr)
         return EXIT_BUG if isinstance(exc, EngineError) else EXIT_INPUT
     except KeyboardInterrupt:
         return 130

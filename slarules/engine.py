@@ -281,7 +281,8 @@ class Engine:
     def adjudicate(self, case: Case | dict, *, as_of: Any = None, lang: str = "zh", log=None) -> Verdict:
         """Adjudicate one case. Raises CaseError (a SlaRulesError) on invalid input.
 
-        `log` (a tools.decisions.DecisionLog) gets one record of the decision: a case rejected is no decision.
+        `log` (an output.decision_log.DecisionLog) gets one record of the decision, once: a case rejected
+        is no decision, and one already in the log is not written again.
         """
         if lang not in LANGS:
             raise CaseError(f"unknown language `{lang}`", field="lang", hint="zh or en")

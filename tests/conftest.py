@@ -93,6 +93,15 @@ def dated_engine() -> Engine:
     return Engine.load([ROOT / "rules", DATED])
 
 
+@pytest.fixture(scope="session")
+def bounds_engine(tmp_path_factory) -> Engine:
+    """A pack whose amounts reach each bound of slarules/money.py (tests/money_bounds.py)."""
+    from money_bounds import pack_text
+    folder = tmp_path_factory.mktemp("bounds")
+    (folder / "bounds.yaml").write_text(pack_text(), encoding="utf-8")
+    return Engine.load([folder])
+
+
 # The shipped packs with a layer over two of them (examples/layers, tests/packs/layers): the differential
 # tests run them too, since a layer is applied before compiling and every backend must agree on it.
 LAYERED_PACKS = [ROOT / "rules", ROOT / "examples" / "layers", ROOT / "tests" / "packs" / "layers"]

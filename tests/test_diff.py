@@ -226,7 +226,7 @@ def test_the_readme_walk_through_runs_as_written(tmp_path):
     section = text[text.index("## For policy owners"):text.index("## Batch: a day of the network")]
     commands = [line for block in re.findall(r"```sh\n(.*?)```", section, re.S) for line in block.splitlines()
                 if line.strip() and not line.startswith("#")]
-    shown = re.search(r"```\n(\d[^`]*)```", section).group(1)
+    diff_shown, replay_shown = re.findall(r"```\n(\d[^`]*)```", section)
     shutil.copytree(RULES, tmp_path / "rules")
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -236,9 +236,13 @@ def test_the_readme_walk_through_runs_as_written(tmp_path):
         codes.append(done.returncode)
         outputs.append(done.stdout)
     assert codes == [0] * (len(commands) - 1) + [1], list(zip(commands, codes))
-    assert outputs[commands.index(next(c for c in commands if c.startswith("slarules diff")))] == shown
-    assert "BX7700000008" in outputs[-1] and sorted(p.name for p in (tmp_path / "diff-2027").iterdir()) == \
-        ["diff.html", "diff.json", "diff.txt"]
+    assert outputs[commands.index(next(c for c in commands if c.startswith("slarules diff")))] == diff_shown
+    assert outputs[-1] == replay_shown
+    assert sorted(p.name for p in (tmp_path / "diff-2027").iterdir()) == ["diff.html", "diff.json", "diff.txt"]
+    without_packs = subprocess.run(["slarules", "replay", "decisions.jsonl"], cwd=tmp_path, env=env,
+                                   capture_output=True, text=True)       # the shipped set: the national layer too
+    assert without_packs.returncode == 1
+    assert without_packs.stdout.startswith("23 decisions replayed: 10 give another verdict now;")
 
 
 def test_a_row_rejected_on_one_side_only_is_lined_up_by_row_number(tmp_path):

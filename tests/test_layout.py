@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from slarules.errors import CaseError
+from slarules.money import AMOUNT, VERDICT as VERDICT_BOUND
 from slarules.runtime._polars import pl
 from slarules.verdict import columns
 from slarules.verdict.layout import (AMOUNTS, FINDING, PER_PAYER, TOTAL, Finding, Verdict, VERDICT, layout,
@@ -62,18 +64,33 @@ def test_a_finding_written_by_columns_is_json_dumps(values, as_columns):
     assert out == json.dumps(finding.to_dict(), ensure_ascii=False)
 
 
+# one amount anywhere within money.AMOUNT, often at it: 10 of them pass money.VERDICT
+AMOUNT_FEN = st.integers(-500, 10**7) | st.sampled_from([AMOUNT.most, AMOUNT.most - 1, AMOUNT.most // 10 + 1])
+
+
 @QUICK
 @given(st.lists(st.tuples(st.integers(1, 4), st.sampled_from(["A站", "B", "hub", "客服"]),
-                          st.fixed_dictionaries({a: st.integers(-500, 10**7) for a in AMOUNTS})), max_size=25))
+                          st.fixed_dictionaries({a: AMOUNT_FEN for a in AMOUNTS})), max_size=25))
+@example([(1, "B", {"fine": AMOUNT.most, "refund": 0, "compensation": 1})] * 11      # fines past the bound
+         + [(2, "B", {"fine": AMOUNT.most, "refund": 0, "compensation": 0})] * 10)   # at it, exactly
+@example([(1, "B", {"fine": 1, "refund": AMOUNT.most, "compensation": 1})] * 11)      # only the refunds past it
 def test_money_maps_book_money_as_money_fields(bookings):
-    """Per row, columns.money_maps gives the PER_PAYER maps layout.money_fields gives (as JSON items)."""
+    """Per row, columns.money_maps gives the PER_PAYER maps layout.money_fields gives (as JSON items),
+    exactly in 128 bits, and names as over the bound the rows money_fields refuses."""
     payers = pl.DataFrame({"__row": [r for r, _, _ in bookings], "who": [w for _, w, _ in bookings],
                            **{a: [amounts[a] for _, _, amounts in bookings] for a in AMOUNTS}},
-                          schema={"__row": pl.Int64, "who": pl.String, **{a: pl.Int64 for a in AMOUNTS}})
-    got = {row["__row"]: row for row in columns.money_maps(payers).iter_rows(named=True)}
+                          schema={"__row": pl.Int64, "who": pl.String, **{a: pl.Int128 for a in AMOUNTS}})
+    maps, over = columns.money_maps(payers, VERDICT_BOUND.most)
+    got = {row["__row"]: row for row in maps.iter_rows(named=True)}
     for r in sorted({r for r, _, _ in bookings}):                  # (a row with no amount > 0: no entry)
-        expected = money_fields([(w, {a: Decimal(v).scaleb(-2) for a, v in amounts.items()})
-                                 for row, w, amounts in bookings if row == r])
+        booked = [(w, {a: Decimal(v).scaleb(-2) for a, v in amounts.items()})
+                  for row, w, amounts in bookings if row == r]
+        try:
+            expected = money_fields(booked)
+        except CaseError as exc:      # past the bound: per payer (the columnar path's), or the refunds total
+            assert (r in over.to_list()) == (exc.field in PER_PAYER)
+            continue
+        assert r not in over.to_list()
         for name in PER_PAYER:
             text = got.get(r, {}).get(f"__{name}")
             assert json.loads("{" + (text or "") + "}") == expected[name]

@@ -8,7 +8,10 @@ from datetime import timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
+import money_bounds as mb
 from slarules.batch.runner import BatchOptions, run_batch
 from slarules.batch.statement import STATEMENT_FILES, Statement
 
@@ -210,15 +213,34 @@ def test_diff_and_decision_log_on_spark_are_the_local_ones(engine, spark, tmp_pa
     local_log, spark_log = tmp_path / "local.log", tmp_path / "spark.log"
     from slarules import Engine
     network = Engine.load([RULES])        # the packs `head` changes (the default set adds rules/national)
-    run_batch(network, str(source), str(tmp_path / "l.jsonl"), options(decision_log=str(local_log)))
+    now = "2026-05-21T03:04:05+00:00"      # a run's "now" is every record's logged_at: the same on both
+    run_batch(network, str(source), str(tmp_path / "l.jsonl"), options(decision_log=str(local_log), now=now))
     spark_engine.run_spark_batch(network, str(source), str(tmp_path / "s.jsonl"),
-                                 options(decision_log=str(spark_log)), spark=spark)
+                                 options(decision_log=str(spark_log), now=now), spark=spark)
     assert spark_log.read_bytes() == local_log.read_bytes()
     assert len(spark_log.read_bytes().splitlines()) == len((tmp_path / "l.jsonl").read_bytes().splitlines())
     from slarules.tools.decisions import replay
     on_spark = replay(spark_log, Engine.load([head]), spark=True, spark_session=spark)
     assert on_spark.to_dict() == replay(spark_log, Engine.load([head])).to_dict()
     assert len(on_spark.differ) == local.changed
+
+
+def test_an_edited_log_is_refused_before_spark_replays_it(spark, tmp_path):
+    """Replay on Spark checks every record first, as locally: an edit is a located error, nothing runs."""
+    from slarules import Engine
+    from slarules.tools.decisions import DecisionLog, LogError, replay
+    log = tmp_path / "d.log"
+    with DecisionLog(log) as writer:
+        for waybill in ("S1", "S2", "S3"):
+            Engine.default().adjudicate(case(waybill=waybill), as_of=AS_OF, lang="en", log=writer)
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(lines[0] + lines[1].replace(b'"lang": "en"', b'"lang": "zh"') + lines[2] + lines[0])
+    with pytest.raises(LogError) as caught:
+        replay(log, spark=True, spark_session=spark)
+    assert [(p.line, p.message.split(":")[0]) for p in caught.value.problems] == [
+        (2, "a record edited after it was logged"), (4, "a repeated record (a log holds each decision once)")]
+    log.write_bytes(b"".join(lines))
+    assert replay(log, spark=True, spark_session=spark).to_dict() == replay(log).to_dict()
 
 
 def test_dated_pack_versions_are_chosen_per_row_as_locally(dated_engine, spark, tmp_path):
@@ -287,3 +309,26 @@ def test_a_layer_over_the_packs_gives_the_local_batch_byte_for_byte(layered_engi
     assert [p["name"] for p in first["packs"]] == ["regulations", "regulations_west", "taobao", "taobao_remote", "uc"]
     for name in ("stations.csv", "service.csv", "arrival_hours.csv", "report.html"):
         assert (tmp_path / "spark-st" / name).read_bytes() == (tmp_path / "local-st" / name).read_bytes()
+
+
+@settings(max_examples=1, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                HealthCheck.function_scoped_fixture])
+@given(st.lists(mb.charged_and_quoted(), min_size=1, max_size=8))
+@example([(edge + d, 0) for edge in mb.EDGES for d in (-1, 0, 1)] + [(mb.EDGES[0], 0)] * 8
+         + [(5, 5 + mb.EDGES[0] + 1), (mb.EDGES[1], mb.EDGES[1] + mb.EDGES[0])])
+def test_money_at_its_bounds_on_spark_is_exact_or_refused_as_locally(bounds_engine, spark, tmp_path_factory, pairs):
+    """tests/test_money.py's property through Spark partitions (a few examples: Spark is slow): the same
+    verdicts, refusals and settlement as the local batch, and the sums plain integers give."""
+    tmp_path = tmp_path_factory.mktemp("bounds")
+    source = tmp_path / "cases.jsonl"
+    source.write_bytes(b"".join(mb.case_line(f"M{n}", c, q) + b"\n" for n, (c, q) in enumerate(pairs)))
+    _, remote = both(bounds_engine, spark, source, tmp_path, "v.jsonl", chunk_size=3)
+    for name in ("v.jsonl", "v.errors.jsonl"):
+        assert (tmp_path / "spark" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+    for name in STATEMENT_FILES:
+        assert (tmp_path / "spark-st" / name).read_bytes() == (tmp_path / "local-st" / name).read_bytes()
+    verdicts = {int(json.loads(line)["waybill"][1:]) + 1: line
+                for line in (tmp_path / "spark" / "v.jsonl").read_text(encoding="utf-8").splitlines()}
+    errors = {json.loads(line)["line"]: line
+              for line in (tmp_path / "spark" / "v.errors.jsonl").read_text(encoding="utf-8").splitlines()}
+    mb.check(verdicts, errors, remote.statement, pairs)

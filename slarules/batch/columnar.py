@@ -26,8 +26,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ..runtime._polars import pl  # first: it sets how Polars loads
 
 # isort: split
+from .. import money
 from ..case import contract as C
-from ..packs.program import Leaf, Node, Program, message_parts
+from ..packs.program import DURABLE_MAX_RULES, Leaf, Node, Program, message_parts
 from ..packs.types import list_separator
 from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, branch_label
 from ..runtime.chaining import chain_of
@@ -95,11 +96,22 @@ def _add_years(off, on, years):
     return pl.date(y, d.dt.month(), day).cast(pl.Int64) + ORDINAL_1970
 
 
+# Money derivations give (value in fen, where the per-case path must judge the row): money.times and
+# money.share refuse what these would have to wrap or leave undefined, and the refusal is theirs to word.
+# In 128 bits: an amount (< 10^17 fen) times a factor (< 10^15) or another amount stays under 2^127.
+
 def _insured_share(off, loss, insured, declared):
-    """vocabulary._insured_share in fen: loss × insured ÷ declared, half up (in 128 bits: fen × fen overflows 64)."""
+    """money.share in fen: loss × insured ÷ declared, halves away from zero; undefined for a declared 0."""
     product = loss.cast(pl.Int128) * insured.cast(pl.Int128)
-    share = ((2 * product + declared) // (2 * declared)).cast(pl.Int64)
-    return pl.when(declared <= insured).then(loss).otherwise(share)
+    magnitude = (2 * product.abs() + declared.abs()) // (2 * declared.abs())
+    share = pl.when((product < 0) != (declared < 0)).then(magnitude * -1).otherwise(magnitude).cast(pl.Int64)
+    full = declared <= insured
+    return pl.when(full).then(loss).otherwise(share), ~full & (declared == 0)
+
+
+def _times(off, amount, factor):
+    product = amount.cast(pl.Int128) * factor
+    return product, product.abs() > money.AMOUNT.most
 
 
 def _route_time(off, route, same_city, intra_province, inter_province):
@@ -107,10 +119,8 @@ def _route_time(off, route, same_city, intra_province, inter_province):
             .when(route == "inter_province").then(inter_province).otherwise(pl.lit(None, pl.Int64)))
 
 
-MAX_FACTOR = 1000       # `times` by a constant this small cannot leave 64 bits of fen (money has 14 digits)
-
-FUNCTIONS: dict[str, Callable[..., pl.Expr]] = {
-    "times": lambda off, amount, factor: amount * factor,
+FUNCTIONS: dict[str, Callable[..., Any]] = {     # an expression, or (expression, refused) for money
+    "times": _times,
     "least": lambda off, a, b: pl.min_horizontal(a, b),
     "insured_share": _insured_share,
     "route_time": _route_time,
@@ -121,6 +131,11 @@ FUNCTIONS: dict[str, Callable[..., pl.Expr]] = {
     "minutes_after": lambda off, at, since: -((since - at) // (60 * US)),
     "duration_after": lambda off, at, since: at - since,
 }
+PER_CASE = "__per_case"     # rows whose money the per-case path must judge: it refuses them, located
+# 128 bits hold any sum of a chunk: fewer than 2^32 rows (Polars' row index) × an amount per rule at
+# most × one amount (money.AMOUNT), per row, per station or over the chunk.
+SUMS = pl.Int128
+assert (1 << 32) * DURABLE_MAX_RULES * money.AMOUNT.most < 1 << 127
 
 
 AMOUNT_PLACEHOLDERS = {shown: amount for amount, shown in AMOUNTS.items()}    # {fine_cny} in a message: the fine
@@ -139,9 +154,6 @@ class Columnar:
         for d in program.derivations:
             if d.fn.name not in FUNCTIONS:
                 raise Unsupported(f"derivation function {d.fn.name}")
-            kind, factor = d.args.get("factor", ("const", 0)) if d.fn.name == "times" else ("const", 0)
-            if kind != "const" or abs(factor) > MAX_FACTOR:
-                raise Unsupported("`times` by a fact, or by a constant that could overflow")
             if d.fn.name == "route_time" and d.args.get("route", ("fact",))[0] == "const":
                 raise Unsupported("`route_time` of a constant route")
         # the verdict's `packs`: constant, or per row (the items in force) when a dated version may not be in force
@@ -172,7 +184,7 @@ class Columnar:
     def derivation_steps(self, off: int) -> tuple[list[list[pl.Expr]], dict[str, dict[str, pl.Expr]]]:
         """Pack derivations in dependency order, and for each the root facts its absence comes from."""
         roots: dict[str, dict[str, pl.Expr]] = {}
-        steps: list[list[pl.Expr]] = []
+        steps: list[list[pl.Expr]] = [[pl.lit(False).alias(PER_CASE)]]
 
         def roots_of(path: str) -> dict[str, pl.Expr]:
             return roots.get(path, {path: pl.lit(True)})
@@ -197,7 +209,13 @@ class Columnar:
                 continue
             value = FUNCTIONS[d.fn.name](off, **args)
             present = pl.all_horizontal(all_present) if all_present else pl.lit(True)
-            steps.append([pl.when(present).then(value).alias(key(d.name))])
+            if isinstance(value, tuple):        # money: where it is refused, the row goes per case
+                value, refused = value
+                refused = present & refused.fill_null(False)
+                steps.append([pl.when(present & ~refused).then(value.cast(pl.Int64)).alias(key(d.name)),
+                              (pl.col(PER_CASE) | refused).alias(PER_CASE)])
+            else:
+                steps.append([pl.when(present).then(value).alias(key(d.name))])
             roots[d.name] = missing
         return steps, roots
 
@@ -364,7 +382,7 @@ class Columnar:
         if amount is None:
             return pl.lit(0, pl.Int64)
         if amount.constant is not None:
-            return pl.lit(int(amount.constant * 100), pl.Int64)
+            return pl.lit(money.fen(amount.constant), pl.Int64)
         return pl.col(key(amount.fact)).fill_null(0)
 
     def station(self, rule) -> pl.Expr | None:
@@ -581,10 +599,15 @@ class Columnar:
         deadlines, statuses = self.deadlines(off)
         classes = [pl.when(pl.col(key(CLASSIFICATION_PREFIX + n))).then(pl.lit(js(n)))
                    for n in sorted(self.program.classifications)]
-        reported = [i for i, r in enumerate(self.rules) if r.kind != NOT_COVERED]
-        totals = [(pl.sum_horizontal([pl.when(pl.col(f"__r{i}")).then(info[i][amount]).otherwise(0)
-                                      for i in reported]) if reported else pl.lit(0)).alias(f"__{name}")
-                  for name, amount in TOTAL.items()]
+        # layout.TOTAL in 128 bits over the rules with such an amount (none: 0); a row past money.VERDICT
+        # goes per case, which refuses it (layout.money_fields), as does a money derivation's refusal
+        totals = []
+        for name, amount in TOTAL.items():
+            owing = [(i, getattr(r, amount)) for i, r in enumerate(self.rules)
+                     if r.kind != NOT_COVERED and getattr(r, amount) is not None]
+            totals.append((pl.sum_horizontal([pl.when(pl.col(f"__r{i}")).then(self.amount(owed).cast(SUMS))
+                                              .otherwise(0) for i, owed in owing]) if owing else pl.lit(0, SUMS))
+                          .alias(f"__{name}"))
         not_covered = [pl.when(pl.col(f"__r{i}")).then(pl.concat_str(pl.lit(self.rules[i].clause + ": "),
                                                                         info[i]["message"]))
                        for i, r in enumerate(self.rules) if r.kind == NOT_COVERED]
@@ -602,7 +625,9 @@ class Columnar:
             **{name: pl.col(f"__{name}") for name in TOTAL},
             # joined in by _run: null in a row with none
             **{name: pl.col(f"__{name}").fill_null("") for name in ("findings", "missing", *PER_PAYER)}})
+        refused = pl.col(PER_CASE) | pl.any_horizontal(pl.col(f"__{name}").abs() > money.VERDICT.most for name in TOTAL)
         plan = {"steps": derivations + self._rules + self._deadlines + [pieces], "verdict": verdict.alias("json"),
+                "refused": refused,
                 "info": info, "statuses": statuses, "findings": parts,
                 "roots": roots, "missing": {}}
         self._plans[off] = plan
@@ -642,7 +667,13 @@ class Columnar:
         # per-rule queries cost ~1.5 ms each to plan, whatever their rows: only rules that reported here
         fired = set(self._somewhere(f, "__r"))
         payers = self._payers(f, plan["info"], fired)
-        f = f.join(V.money_maps(payers), on="__row", how="left")
+        maps, over = V.money_maps(payers, money.VERDICT.most)
+        refused = f.select(pl.col("__row").filter(plan["refused"]))["__row"]
+        if len(over) or len(refused):       # money past a bound: those rows go per case, which refuses them
+            out = pl.concat([over, refused])
+            keep = ~pl.col("__row").is_in(out.implode())
+            f, payers = f.filter(keep), payers.filter(keep)
+        f = f.join(maps, on="__row", how="left")
         f = f.join(self._findings(f, [(i, text) for i, text in plan["findings"] if i in fired]), on="__row", how="left")
         f = f.join(self._missing(f, plan), on="__row", how="left")   # only rows with an undecided rule
         done = f.lazy().select("__row", plan["verdict"]).collect(optimizations=pl.QueryOptFlags.none())
@@ -661,7 +692,8 @@ class Columnar:
                 .group_by("__row", maintain_order=True).agg(pl.col("__text").str.join(", ").alias("__findings")))
 
     def _payers(self, f: pl.DataFrame, info, fired: set[int]) -> pl.DataFrame:
-        """One row per reported finding: who answers for it (a compensation: its payer), its clause and amounts (fen)."""
+        """One row per reported finding: who answers for it (a compensation: its payer), its clause and amounts
+        (fen, in 128 bits: SUMS, which no sum of a chunk can leave)."""
         frames = []
         lazy = f.lazy()
         for i, r in enumerate(self.rules):
@@ -671,24 +703,21 @@ class Columnar:
             who = party if info[i]["station"] is None else pl.coalesce(info[i]["station"], party)
             frames.append(lazy.filter(pl.col(f"__r{i}")).select(
                 "__row", who.alias("who"), pl.lit(r.clause).alias("clause"),
-                *[info[i][a].alias(a) for a in AMOUNTS]))
+                *[info[i][a].cast(SUMS).alias(a) for a in AMOUNTS]))
         if not frames:
             return pl.DataFrame(schema={"__row": pl.Int64, "who": pl.String, "clause": pl.String,
-                                        **{a: pl.Int64 for a in AMOUNTS}})
+                                        **{a: SUMS for a in AMOUNTS}})
         return pl.concat(frames).collect(optimizations=SPARSE)
 
     def _statement(self, f: pl.DataFrame, payers: pl.DataFrame, statuses, off: int) -> Statement:
         """statement.Statement.add over the chunk's rows at once: its group-bys feed the same count_* methods."""
-        from decimal import Decimal
-
         from .statement import CS_DEADLINES, DELIVERY
         st = Statement(verdicts=f.height)
-        cents = lambda n: Decimal(int(n)).scaleb(-2)
         for who, fine in payers.filter(pl.col("fine") > 0).group_by("who").agg(pl.col("fine").sum()).iter_rows():
-            st.count_fine(who, cents(fine))
+            st.count_fine(who, money.from_fen(fine))
         for who, clause, count, refund in payers.group_by("who", "clause").agg(
                 pl.len(), pl.col("refund").sum()).sort("who", "clause").iter_rows():
-            st.count_findings(who, clause, count, cents(refund))
+            st.count_findings(who, clause, count, money.from_fen(refund))
         if DELIVERY in statuses:
             hour = ((pl.col(key("reference_arrival")) + off) // (3600 * US)) % 24
             hours = (f.select(hour.alias("hour"), pl.col(f"__dl_{DELIVERY}").alias("status"))

@@ -53,7 +53,7 @@ class BatchOptions:
     progress: bool | None = None      # None: only when stderr is a terminal
     fresh: bool = False               # discard a checkpoint instead of resuming
     checkpoint_seconds: float = CHECKPOINT_EVERY
-    decision_log: str | None = None   # append one record per verdict here (tools/decisions.py), in input order
+    decision_log: str | None = None   # append one record per verdict here (output/decision_log.py), in input order
     totals: bool = True               # the settlement totals in the summary even with no `statement` to write
                                       # (`slarules diff` compares them); the CLI's batch keeps them only for one
     now: str | None = None            # the instant standing for "now" (default: when the run first started);
@@ -262,9 +262,13 @@ def instant_now() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
-def decision_lines(rows, verdicts: list[tuple[int, str]], lang: str) -> list[tuple[int, bytes]]:
-    """(row number, decision log record) of some adjudicated rows, in row order: each verdict with its case as given."""
-    from ..tools.decisions import record_line
+def decision_lines(rows, verdicts: list[tuple[int, str]], lang: str, now: str) -> list[tuple[int, bytes]]:
+    """(row number, decision log record) of some adjudicated rows, in row order: each verdict with its case as given.
+
+    `now` is the run's instant standing for "now" (kept on resume): every record of a run states it
+    as its `logged_at`, so a resumed or redistributed run logs the same bytes."""
+    from ..output.decision_records import logged_at, record_line
+    stamp = logged_at(now)
     if isinstance(rows, batch_io.TableRows):
         at = {number: i for i, number in enumerate(rows.numbers)}
         cases = dict(rows.pick(at[number] for number, _ in verdicts))
@@ -272,7 +276,7 @@ def decision_lines(rows, verdicts: list[tuple[int, str]], lang: str) -> list[tup
         given = dict(rows)
         cases = {number: json.loads(given[number].decode("utf-8-sig") if isinstance(given[number], bytes)
                                     else given[number]) for number, _ in verdicts}
-    return [(number, record_line(cases[number], text, lang)) for number, text in verdicts]
+    return [(number, record_line(cases[number], text, lang, stamp)[1]) for number, text in verdicts]
 
 
 def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, Any]:
@@ -284,7 +288,7 @@ def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, An
     decisions = None
     if job.get("decisions"):
         decisions = Path(job["parts"]) / f"{chunk.index:09d}.decisions.jsonl"
-        decisions.write_bytes(b"".join(line for _, line in decision_lines(rows, done.verdicts, job["lang"])))
+        decisions.write_bytes(b"".join(line for _, line in decision_lines(rows, done.verdicts, job["lang"], job["now"])))
     part = Path(job["parts"]) / f"{chunk.index:09d}.{job['output_format']}"
     if job["output_format"] == "parquet":
         import msgspec  # reads our own verdict JSON back into the same dicts as json.loads, faster
@@ -538,8 +542,10 @@ class Batch:
         self.log_partial.unlink(missing_ok=True)
 
     def _append_log(self, state: dict) -> None:
-        """The run's decisions onto the log, once: a finish killed midway cuts the log back and appends again."""
-        from ..tools.decisions import append_atomically
+        """The run's decisions onto the log, once: a finish killed midway cuts the log back and appends again.
+
+        Decisions the log already holds (a run repeated) are not written twice; a failed append is cut back."""
+        from ..output.decision_log import append_new
         assert self.log is not None         # called only with a log
         if "log_size" in state:
             with open(self.log, "r+b") as f:
@@ -547,7 +553,8 @@ class Batch:
         else:
             state["log_size"] = self.log.stat().st_size if self.log.exists() else 0
             self._save_checkpoint(state)
-        append_atomically(self.log, [self.log_partial])
+        append_new(self.log, self.log_partial, then=f"the verdicts are written and the run's decisions wait in "
+                   f"{self.log_partial}: run the same command again to append them")
 
 
 def run_batch(engine, input_path: str, output_path: str, options: BatchOptions | None = None) -> BatchSummary:

@@ -4,7 +4,8 @@ A batch folds every verdict into one `Statement` as it goes. It holds counters
 only (one entry per station, clause, hour and level, and per agent, team and
 station for the KPIs of kpi.py; never per case), so its size does not grow with
 the number of cases; statements of chunks merge exactly (integer
-counts, Decimal money), which lets a killed batch resume from its checkpoint
+counts, Decimal money added in money.EXACT, which never rounds: a station's and a run's
+totals have no bound), which lets a killed batch resume from its checkpoint
 and lets Spark partitions be combined in any order with the same totals.
 """
 from __future__ import annotations
@@ -18,9 +19,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from .. import money
 from . import kpi as K
 
-ZERO = Decimal("0.00")
+ZERO = money.ZERO
 DELIVERY = "delivery"          # TB-1's deadline name in the shipped packs
 CS_DEADLINES = {"first_contact": "contacted", "close": "closed"}
 TOP = 25                       # stations in the report's fines chart (and any tied with the last of them)
@@ -50,14 +52,15 @@ class Statement:
     # What each counter counts is said once, in the count_* methods; `add` feeds them one verdict
     # at a time and the columnar path (batch/columnar.py) feeds them a chunk's group-bys.
     def count_fine(self, payer: str, amount: Decimal) -> None:
-        self.stations.setdefault(payer, _station())["fines"] += amount
+        entry = self.stations.setdefault(payer, _station())
+        entry["fines"] = money.add(entry["fines"], amount)
 
     def count_findings(self, who: str, clause: str, count: int, refunds: Decimal) -> None:
         """`count` findings of `clause` against `who` (a station, else a party), with their refunds."""
         entry = self.stations.setdefault(who, _station())
         entry["findings"][clause] += count
         if refunds:
-            entry["refunds"] += refunds
+            entry["refunds"] = money.add(entry["refunds"], refunds)
         self.clauses[clause] += count
 
     def count_delivery(self, hour: int, met: int, late: int) -> None:
@@ -114,8 +117,8 @@ class Statement:
         self.internal += other.internal
         for name, theirs in other.stations.items():
             mine = self.stations.setdefault(name, _station())
-            mine["fines"] += theirs["fines"]
-            mine["refunds"] += theirs["refunds"]
+            mine["fines"] = money.add(mine["fines"], theirs["fines"])
+            mine["refunds"] = money.add(mine["refunds"], theirs["refunds"])
             mine["findings"].update(theirs["findings"])
         self.clauses.update(other.clauses)
         for hour, (met, late) in other.hours.items():
@@ -208,8 +211,8 @@ class Statement:
         fines_caption = (f"top {TOP} stations by fines, CNY"
                          + (f", with {len(fines) - TOP} more tied with the {TOP}th" if len(fines) > TOP else "")
                          + (f"; {len(ranked) - len(fines):,} more not shown" if len(ranked) > len(fines) else ""))
-        total_fines = sum((v["fines"] for v in self.stations.values()), ZERO)
-        total_refunds = sum((v["refunds"] for v in self.stations.values()), ZERO)
+        total_fines = money.total(v["fines"] for v in self.stations.values())
+        total_refunds = money.total(v["refunds"] for v in self.stations.values())
         parts = [f"<!doctype html><html lang=en><meta charset=utf-8><title>{html.escape(title)}</title>",
                  ("<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1000px}"
                   "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from .. import money
+
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 PRODUCTS = ("taobao", "standard")
@@ -73,7 +75,7 @@ def read_timestamp(text: str) -> datetime:
     return parsed
 
 # Decimal fields: (greater than, or at least, this; at most; decimal places; total digits)
-MONEY = {"ge": 0, "max_digits": 14, "decimal_places": 2}
+MONEY = {"ge": 0, "max_digits": money.CASE_FIELD.whole_digits + money.PLACES, "decimal_places": money.PLACES}
 LENGTH = {"gt": 0, "le": 10000, "decimal_places": 2}
 WEIGHT = {"gt": 0, "le": 100000, "decimal_places": 3}
 MINUTES = {"ge": 0, "le": 100000, "decimal_places": 2}     # complaint.handling_minutes

@@ -7,6 +7,7 @@ value crosses into the engine as an integer in a fixed unit (microseconds, fen,
 """
 from __future__ import annotations
 
+import decimal
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from .. import money
 from ..case.contract import VALUE_LABELS_ZH
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -22,7 +24,8 @@ _DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|d)\s*$")
 _DURATION_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
 
-def _decimal(value: Any, places: int) -> Decimal:
+def _decimal(value: Any, places: int, bound: money.Bound | None = None) -> Decimal:
+    """A decimal literal of a pack: finite, within `bound` (money) or DECIMAL_BOUND, at most `places` places."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
         raise ValueError("expected a number")     # noqa: TRY004  # callers report ValueErrors as a bad value
     try:
@@ -31,14 +34,25 @@ def _decimal(value: Any, places: int) -> Decimal:
         raise ValueError(f"`{value}` is not a number") from None
     if not d.is_finite():
         raise ValueError("expected a finite number")
-    if abs(d) >= DECIMAL_BOUND:     # the backends hold amounts as 64-bit integers of their smallest unit
+    if bound is not None:
+        if not bound.holds(d):
+            raise ValueError(bound.refusal(f"`{value}`"))
+    elif d.copy_abs() >= DECIMAL_BOUND:     # the backends hold amounts as 64-bit integers of their smallest unit
         raise ValueError(f"`{value}` is too large: at most 15 digits before the decimal point")
-    if d != d.quantize(Decimal(1).scaleb(-places)):
+    if d != d.quantize(Decimal(1).scaleb(-places), context=_PLACES):
         raise ValueError(f"at most {places} decimal places")
     return d
 
 
+def _money(value: Any) -> Decimal:
+    """A pack's amount (a parameter, a literal): within money.AMOUNT, the bound of one amount."""
+    return _decimal(value, money.PLACES, money.AMOUNT)
+
+
 DECIMAL_BOUND = Decimal(10) ** 15
+# Whether a value has more places than allowed, whatever decimal context the caller set (a
+# value under DECIMAL_BOUND with up to 6 places has at most 21 digits: this never rounds them).
+_PLACES = decimal.Context(prec=40)
 DURATION_MAX_SECONDS = 100 * 366 * 86400      # a century: past it a deadline leaves the calendar
 
 
@@ -110,11 +124,9 @@ def _parse_text(value: Any) -> str:
     raise ValueError(f"expected a string, got {value!r}")
 
 
-def _fmt_decimal(d: Decimal, places: int | None = None) -> str:
-    if places is not None:
-        return f"{d.quantize(Decimal(1).scaleb(-places))}"
-    text = format(d.normalize(), "f")
-    return text
+def _fmt_decimal(d: Decimal) -> str:
+    """A size as a person reads it: no trailing zeros, no exponent (money: money.text)."""
+    return format(d.normalize(money.EXACT), "f")
 
 
 @dataclass(frozen=True)
@@ -146,14 +158,13 @@ def _encode_duration(td: timedelta) -> int:
 BOOL = FactType("bool", _parse_bool, lambda v: bool(v), ordered=False)
 TEXT = FactType("text", _parse_text, lambda v: str(v), ordered=False)
 INT = FactType("int", _parse_int, lambda v: int(v))
-MONEY = FactType("money", lambda v: _decimal(v, 2), lambda d: int(d * 100), unit="CNY",
-                 decode=lambda n: Decimal(n).scaleb(-2))
-LENGTH = FactType("length", lambda v: _decimal(v, 2), lambda d: int(d * 100), unit="cm",
-                  decode=lambda n: Decimal(n).scaleb(-2))
-VOLUME = FactType("volume", lambda v: _decimal(v, 6), lambda d: int(d * 1_000_000), unit="cm3",
-                  decode=lambda n: Decimal(n).scaleb(-6), step=1_000_000)
-WEIGHT = FactType("weight", lambda v: _decimal(v, 3), lambda d: int(d * 1000), unit="kg",
-                  decode=lambda n: Decimal(n).scaleb(-3))
+MONEY = FactType("money", _money, money.fen, unit="CNY", decode=money.from_fen)
+LENGTH = FactType("length", lambda v: _decimal(v, 2), lambda d: money.to_units(d, 2), unit="cm",
+                  decode=lambda n: money.from_units(n, 2))
+VOLUME = FactType("volume", lambda v: _decimal(v, 6), lambda d: money.to_units(d, 6), unit="cm3",
+                  decode=lambda n: money.from_units(n, 6), step=1_000_000)
+WEIGHT = FactType("weight", lambda v: _decimal(v, 3), lambda d: money.to_units(d, 3), unit="kg",
+                  decode=lambda n: money.from_units(n, 3))
 INSTANT = FactType("instant", _parse_instant, _encode_instant,
                    decode=lambda n: EPOCH + timedelta(microseconds=n), step=1_000_000)
 DATE = FactType("date", _parse_date, lambda d: d.toordinal(), decode=date.fromordinal)
@@ -194,7 +205,7 @@ def render(value: Any, ftype: FactType, zone: ZoneInfo, fmt: str | None = None, 
     if name == "date":
         return f"{value.year}年{value.month}月{value.day}日" if lang == "zh" else value.isoformat()
     if name == "money":
-        return _fmt_decimal(value, 2)
+        return money.text(value)
     if name in ("length", "volume", "weight"):
         return _fmt_decimal(value)
     if name == "duration":
@@ -243,7 +254,7 @@ def duration_text(value: timedelta, lang: str = "zh") -> str:
     minute, second = ("分钟", "秒") if lang == "zh" else ("min", "s")
     parts = [f"{minutes} {minute}"] if minutes or not rest else []
     if rest:
-        parts.append(f"{_fmt_decimal(Decimal(rest).scaleb(-6))} {second}")
+        parts.append(f"{_fmt_decimal(money.from_units(rest, 6))} {second}")
     return sign + " ".join(parts)
 
 
@@ -277,7 +288,7 @@ def to_json_value(value: Any, ftype: FactType, zone: ZoneInfo) -> Any:
     if name == "date":
         return value.isoformat()
     if name == "money":
-        return _fmt_decimal(value, 2)
+        return money.text(value)
     if name in ("length", "volume", "weight"):
         return _fmt_decimal(value)
     if name == "duration":

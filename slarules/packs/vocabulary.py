@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from .. import money
 from ..case import contract as C
 from . import types as T
 
@@ -160,19 +161,20 @@ class Derived:
         sides = self._sides()
         return max(sides) if sides else None
 
+    # exact whatever decimal context the caller set (money.EXACT), as money is
     def sum_of_sides_cm(self):
         sides = self._sides()
-        return sum(sides) if sides else None
+        return money.add(money.add(sides[0], sides[1]), sides[2]) if sides else None
 
     def volume_cm3(self):
         sides = self._sides()
-        return sides[0] * sides[1] * sides[2] if sides else None
+        return money.EXACT.multiply(money.EXACT.multiply(sides[0], sides[1]), sides[2]) if sides else None
 
     def overcharge_cny(self):
         c = self.case.collection
         if c is None or c.charged_cny is None or c.quoted_cny is None:
             return None
-        return c.charged_cny - c.quoted_cny
+        return money.subtract(c.charged_cny, c.quoted_cny)
 
 
 def _builtin(name: str) -> Callable[[Case, Derived], Any]:
@@ -273,14 +275,11 @@ def _minutes_after(zone: ZoneInfo, at: datetime, since: datetime) -> int:
     return whole + (1 if seconds > whole * 60 else 0)
 
 
-_CENT = Decimal("0.01")
-
-
 def _insured_share(zone: ZoneInfo, loss: Decimal, insured: Decimal, declared: Decimal) -> Decimal:
     """NR-3: an insured parcel's loss paid in the insured share of the declared value, at most all of it."""
     if declared <= insured:           # fully insured (a declared value of 0 included)
         return loss
-    return (loss * insured / declared).quantize(_CENT, rounding=ROUND_HALF_UP)
+    return money.share(loss, insured, declared)
 
 
 def _route_time(zone: ZoneInfo, route: str, same_city: timedelta, intra_province: timedelta,
@@ -289,10 +288,7 @@ def _route_time(zone: ZoneInfo, route: str, same_city: timedelta, intra_province
 
 
 def _times(zone: ZoneInfo, amount: Decimal, factor: int) -> Decimal:
-    product = amount * factor
-    if abs(product) >= T.DECIMAL_BOUND:     # the backends hold money as 64-bit integers of fen
-        raise ValueError(f"{amount} × {factor} is too large: at most 15 digits before the decimal point")
-    return product
+    return money.times(amount, factor)
 
 
 _ROUTE = T.enum_type(C.ROUTES)

@@ -107,7 +107,7 @@ def _partition(batches: Iterator, settings: dict[str, Any]) -> Iterator:
                                    file=file if settings["name_files"] else None)
             statement.merge(done.statement)
             if settings.get("decisions"):
-                for number, line in decision_lines(rows, done.verdicts, settings["lang"]):
+                for number, line in decision_lines(rows, done.verdicts, settings["lang"], settings["now"]):
                     emit("decision", file, number, line.decode("utf-8").rstrip("\n"))
             for number, text in done.verdicts:
                 emit("verdict", file, number, text, batch_io.verdict_row(json.loads(text)) if columns else None)
@@ -224,7 +224,7 @@ def adjudicate_files(spark, path: str, engine=None, *, fmt: str | None = None, a
     (Parquet) within their file, and bad rows get the local batch's error
     records; `file` names the file of each result when there are several.
     This is the entry point for a cluster job (see examples/spark/).
-    `decisions=True` adds a decision log record (tools/decisions.py) per verdict, of kind "decision".
+    `decisions=True` adds a decision log record (output/decision_records.py) per verdict, of kind "decision".
     """
     from ..engine import LANGS, Engine
     if lang not in LANGS:
@@ -416,8 +416,9 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
     plan.partial.replace(plan.output)
     plan.errors_partial.replace(plan.errors)
     if plan.log is not None:
-        from ..tools.decisions import append_atomically
-        append_atomically(plan.log, [plan.log_partial])
+        from ..output.decision_log import append_new
+        append_new(plan.log, plan.log_partial, then="the verdicts are written; run the same command again to "
+                   "log its decisions (a decision already logged is not written twice)")
         plan.log_partial.unlink()
     log.unlink(missing_ok=True)     # kept only when the run failed
     return BatchSummary(rows=statement.verdicts + statement.errors, verdicts=statement.verdicts,

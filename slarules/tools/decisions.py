@@ -1,180 +1,54 @@
-"""Decision logs: one JSON line per verdict given, so any decision can be checked again later.
+"""`slarules replay`: re-adjudicate a decision log and report the decisions that differ now.
 
-A record holds what is needed to re-adjudicate and to tell whether the answer
-is still the same: the case as it was given, the instant it was judged at
-(`as_of`, as the verdict states it), the language of its messages, the packs applied (name, version, digest)
-and `verdict_digest`, the sha256 of the verdict's compact JSON (the bytes
-`slarules batch` writes for it). `outcome_digest` is the same less the verdict's
-`packs` list: under new packs every verdict names other digests, and replay
-reports only the decisions whose outcome (findings, money, messages,
-deadlines...) would differ. `slarules replay` reads a log back.
-
-The decision `id` is the sha256 of the canonical case (keys sorted, no spaces),
-the as_of and the pack digests. It is derived, not drawn, so the same decision
-logged twice (a retried request, a batch run again) has the same id and can be
-recognised as one, on any machine, while the same case judged at another
-instant or under other packs is another decision with another id.
+The log itself (records, their ids and seals, appending and reading them back checked) is
+`slarules.output.decision_log`, below every writer of a log; its names are re-exported here,
+where the library has always offered them (`from slarules.tools.decisions import DecisionLog`).
+A log is replayed only once every record in it has been checked: an edited or repeated record is
+a located error (exit 2), never a policy change (exit 1) nor "the same".
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import InputError
+from ..output.decision_log import Decision, DecisionLog, LogError, read_log
+from ..output.decision_records import (
+    PACK_KEYS,
+    RECORD_KEYS,
+    case_document,
+    decision_id,
+    logged_at,
+    record_digest,
+    record_line,
+    seal,
+    verdict_digest,
+    without_packs,
+)
 
-RECORD_KEYS = ("id", "waybill", "as_of", "lang", "packs", "verdict_digest", "outcome_digest", "case")
-PACK_KEYS = ("name", "version", "digest")
-
-
-def _canonical(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str).encode()
-
-
-def verdict_digest(verdict_json: str | bytes) -> str:
-    """sha256 of a verdict's compact JSON (`Verdict.to_json(indent=None)`, a batch output line)."""
-    data = verdict_json.encode("utf-8") if isinstance(verdict_json, str) else verdict_json
-    return "sha256:" + hashlib.sha256(data.rstrip(b"\n")).hexdigest()
-
-
-def without_packs(line: bytes) -> bytes:
-    """A compact verdict less its `packs` list: what the verdict decided, whichever packs said it."""
-    start = line.find(b'"packs": [')
-    end = line.find(b'], "findings": ', start)
-    return line if start < 0 or end < 0 else line[:start] + line[end + 1:]
-
-
-def decision_id(case: Any, as_of: str, packs: list[dict]) -> str:
-    h = hashlib.sha256(_canonical(case))
-    h.update(b"\n" + as_of.encode() + b"\n" + ",".join(p["digest"] for p in packs).encode())
-    return "sha256:" + h.hexdigest()
-
-
-def record_line(case: Any, verdict_json: str | bytes, lang: str) -> bytes:
-    """The log line of one decision: `case` as given (a dict), the verdict as its compact JSON."""
-    text = verdict_json if isinstance(verdict_json, str) else verdict_json.decode("utf-8")
-    verdict = json.loads(text)
-    packs = [{k: p[k] for k in PACK_KEYS} for p in verdict["packs"]]
-    record = {"id": decision_id(case, verdict["as_of"], packs), "waybill": verdict["waybill"],
-              "as_of": verdict["as_of"], "lang": lang, "packs": packs, "verdict_digest": verdict_digest(text),
-              "outcome_digest": verdict_digest(without_packs(text.encode("utf-8"))), "case": case}
-    return json.dumps(record, ensure_ascii=False, default=str).encode("utf-8") + b"\n"
-
-
-def case_document(case: Any) -> Any:
-    """The case as given: a dict as it is; a model (facts.Case, FastCase) as the JSON it holds."""
-    if isinstance(case, dict):
-        return case
-    if hasattr(case, "model_dump"):
-        return case.model_dump(mode="json", exclude_none=True)
-    import msgspec
-    return msgspec.to_builtins(case)
-
-
-class DecisionLog:
-    """An append-only log file; `record` writes one whole line at a time (thread-safe, one write call).
-
-    Pass it to `Engine.adjudicate(case, log=...)`; batch runs take a path (`BatchOptions.decision_log`).
-    """
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self._lock = threading.Lock()
-
-    def record(self, case: Any, verdict, lang: str = "zh") -> str:
-        """Log one decision (`verdict` a Verdict or its compact JSON, in `lang`); returns its id."""
-        text = verdict if isinstance(verdict, (str, bytes)) else verdict.to_json(indent=None)
-        line = record_line(case_document(case), text, lang)
-        try:
-            with self._lock:
-                append_atomically(self.path, [line])
-        except OSError as exc:
-            raise InputError(f"cannot append to the decision log: {exc.strerror or exc}", file=str(self.path),
-                             hint="nothing was added to it") from None
-        return json.loads(line)["id"]
-
-
-def append_atomically(path: Path, chunks) -> None:
-    """Append byte chunks (or a file to copy, for a Path) to `path`; on any failure cut it back to its old size."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "ab") as out:
-        size = out.tell()
-        try:
-            for chunk in chunks:
-                if isinstance(chunk, Path):
-                    with open(chunk, "rb") as src:
-                        while block := src.read(1 << 20):
-                            out.write(block)
-                else:
-                    out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        except BaseException:
-            out.flush()
-            out.truncate(size)
-            raise
-
-
-# ---- reading a log back ----------------------------------------------------------------------
-
-@dataclass
-class Decision:
-    line: int
-    id: str
-    waybill: str
-    as_of: str
-    lang: str
-    packs: list[dict]
-    verdict_digest: str
-    outcome_digest: str
-    case: Any
-
-
-def _bad(path: str, line: int, what: str) -> InputError:
-    return InputError(f"not a decision record: {what}", file=path, line=line,
-                      hint="each line is one JSON object with " + ", ".join(RECORD_KEYS))
-
-
-def read_log(path: str | Path) -> Iterator[Decision]:
-    """Every record of a log, each checked; a corrupt line is an InputError at LOG:LINE."""
-    path = str(path)
-    try:
-        f = open(path, "rb")    # noqa: SIM115  # `with f` below: an OSError here is the one reported
-    except OSError as exc:
-        raise InputError(f"cannot read the decision log: {exc.strerror or exc}", file=path) from None
-    with f:
-        for number, raw in enumerate(f, 1):
-            if not raw.strip():
-                continue
-            try:
-                doc = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise _bad(path, number, f"invalid JSON ({exc})") from None
-            if not isinstance(doc, dict):
-                raise _bad(path, number, "not a JSON object")
-            missing = [k for k in RECORD_KEYS if k not in doc]
-            if missing:
-                raise _bad(path, number, "missing " + ", ".join(missing))
-            for key in ("id", "waybill", "as_of", "lang", "verdict_digest", "outcome_digest"):
-                if not isinstance(doc[key], str):
-                    raise _bad(path, number, f"`{key}` is not a string")
-            packs = doc["packs"]
-            if not isinstance(packs, list) or not all(
-                    isinstance(p, dict) and all(isinstance(p.get(k), str) for k in PACK_KEYS) for p in packs):
-                raise _bad(path, number, "`packs` is not a list of {name, version, digest}")
-            if not isinstance(doc["case"], dict):
-                raise _bad(path, number, "`case` is not a JSON object")
-            if decision_id(doc["case"], doc["as_of"], packs) != doc["id"]:
-                raise _bad(path, number, "its `id` does not match its case, as_of and packs (edited or cut?)")
-            if doc["lang"] not in ("zh", "en"):
-                raise _bad(path, number, "`lang` is not zh or en")
-            yield Decision(number, doc["id"], doc["waybill"], doc["as_of"], doc["lang"], packs,
-                           doc["verdict_digest"], doc["outcome_digest"], doc["case"])
+__all__ = [
+    "PACK_KEYS",
+    "RECORD_KEYS",
+    "Decision",
+    "DecisionLog",
+    "LogError",
+    "Replay",
+    "case_document",
+    "decision_id",
+    "packs_changed",
+    "read_log",
+    "record_digest",
+    "record_line",
+    "replay",
+    "upgrade",
+    "verdict_digest",
+    "without_packs",
+]
 
 
 # ---- replay ----------------------------------------------------------------------------------
@@ -278,7 +152,8 @@ def _in_batch(log, engine, spark: bool, master: str, workers: int,
                 cases, out = Path(tmp) / f"{lang}.jsonl", Path(tmp) / f"{lang}.verdicts.jsonl"
                 with open(cases, "wb") as f:
                     for i in indices:
-                        f.write(_canonical({**decisions[i].case, "as_of": decisions[i].as_of}) + b"\n")
+                        f.write(json.dumps({**decisions[i].case, "as_of": decisions[i].as_of}, ensure_ascii=False)
+                                .encode("utf-8") + b"\n")
                 options = BatchOptions(lang=lang, workers=workers, output_format="jsonl", progress=False, fresh=True)
                 if spark:
                     from ..spark import run_spark_batch, session as start
@@ -300,3 +175,69 @@ def _in_batch(log, engine, spark: bool, master: str, workers: int,
                 session.stop()
     for i, d in enumerate(decisions):
         yield d, *outcomes[i]
+
+
+# ---- upgrading a log written before records were sealed --------------------------------------
+
+UNSEALED_KEYS = RECORD_KEYS[:-2]        # unsealed records (earlier releases): no logged_at, no record_digest
+
+
+def _unsealed_id(case: Any, as_of: str, packs: list[dict[str, str]]) -> str:
+    """The id an unsealed record states (the recipe of earlier releases), read only to upgrade such a log."""
+    h = hashlib.sha256(json.dumps(case, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                                  default=str).encode())
+    h.update(b"\n" + as_of.encode() + b"\n" + ",".join(p["digest"] for p in packs).encode())
+    return "sha256:" + h.hexdigest()
+
+
+def _unsealed_problem(doc: Any) -> str | None:
+    """What earlier releases checked of their records: the shape, the types, the id against what it names."""
+    if not isinstance(doc, dict) or sorted(doc) != sorted(UNSEALED_KEYS):
+        return "not an unsealed record of an earlier release (" + ", ".join(UNSEALED_KEYS) + ")"
+    if not all(isinstance(doc[k], str) for k in UNSEALED_KEYS if k not in ("packs", "case")) \
+            or not isinstance(doc["case"], dict) or doc["lang"] not in ("zh", "en") \
+            or not isinstance(doc["packs"], list) or not all(
+                isinstance(p, dict) and sorted(p) == sorted(PACK_KEYS) and all(isinstance(v, str) for v in p.values())
+                for p in doc["packs"]):
+        return "a field of the wrong type"
+    if _unsealed_id(doc["case"], doc["as_of"], doc["packs"]) != doc["id"]:
+        return "its `id` does not match its case, as_of and packs (edited or cut?)"
+    return None
+
+
+def upgrade(old: str | Path, new: str | Path, *, now: datetime | None = None) -> int:
+    """Seal the records of a log written before records were sealed into the log `new`; returns how many.
+
+    Each record is first checked as those releases checked it (its id against its case, as_of and
+    packs); one that fails stops the upgrade with nothing written. A record gets its new id
+    (RFC 8785) and its seal; its `logged_at` is the instant of the upgrade, when it entered `new`
+    (the old records kept no such time). Records already sealed are checked and copied as they are.
+    """
+    from ..output.decision_records import SEAL, problem
+    at = logged_at(now or datetime.now(UTC))
+    name = str(old)
+
+    def sealed(f: BinaryIO) -> Iterator[tuple[str, bytes]]:
+        for number, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            try:
+                doc = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise InputError(f"not a decision record: invalid JSON ({exc})", file=name, line=number) from None
+            what = problem(doc) if isinstance(doc, dict) and SEAL in doc else _unsealed_problem(doc)
+            if what is not None:
+                raise InputError(f"not a decision record: {what}", file=name, line=number,
+                                 hint="nothing was written; only a log as slarules wrote it can be sealed")
+            if SEAL in doc:
+                yield doc["id"], raw if raw.endswith(b"\n") else raw + b"\n"
+            else:
+                yield seal({**{k: doc[k] for k in UNSEALED_KEYS[1:]}, "logged_at": at})
+
+    try:
+        with open(old, "rb") as f:
+            checked = list(sealed(f))       # every record checked before the new log is created
+    except OSError as exc:
+        raise InputError(f"cannot read the decision log: {exc.strerror or exc}", file=name) from None
+    with DecisionLog(new) as log:
+        return log.extend(checked)

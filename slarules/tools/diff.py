@@ -24,11 +24,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from .. import money
 from ..errors import InputError, PackError
 from .decisions import without_packs
 
 EXAMPLES = 5
-ZERO = Decimal("0.00")
+ZERO = money.ZERO
 DIFF_FILES = ("diff.json", "diff.txt", "diff.html")
 # Kinds of change, in the order reports list them, with what each means.
 KINDS = {
@@ -259,7 +260,7 @@ class MoneyMap:
         start = at + len(self.needle) - 1
         if line[start + 1:start + 2] != b"}":
             for payer, amount in json.loads(line[start:line.index(b"}", start) + 1]).items():
-                self.totals[payer] = self.totals.get(payer, ZERO) + Decimal(amount)
+                self.totals[payer] = money.add(self.totals.get(payer, ZERO), Decimal(amount))
 
 
 def _holders(doc: dict) -> set[str]:
@@ -306,29 +307,29 @@ def _classify(b: dict, h: dict) -> dict[str, list[str]]:
 def _amounts(base: dict[str, Decimal], head: dict[str, Decimal], name: str) -> dict[str, str]:
     """Exact base, head and delta of one payer's money, as the verdicts write money ("12.50")."""
     b, h = base.get(name, ZERO), head.get(name, ZERO)
-    return {"base": f"{b:.2f}", "head": f"{h:.2f}", "delta": f"{h - b:.2f}"}
+    return {"base": money.text(b), "head": money.text(h), "delta": money.text(money.subtract(h, b))}
 
 
 def _stations(runs: dict, maps: dict[str, list[MoneyMap]]) -> tuple[dict, dict]:
     sb, sh = runs["base"][0].statement, runs["head"][0].statement
-    money = {}
+    measured: dict[str, dict] = {}
     for side, statement in (("base", sb), ("head", sh)):
-        money[side] = {
+        measured[side] = {
             "fines_cny": {k: v["fines"] for k, v in statement.stations.items()},
             "refunds_cny": {k: v["refunds"] for k, v in statement.stations.items()},
             "findings": {k: sum(v["findings"].values()) for k, v in statement.stations.items()},
         }
         for found in maps[side]:
             if found.totals is not None:
-                money[side][found.key] = found.totals
-    measures = sorted(set(money["base"]) | set(money["head"]))
-    names = sorted({n for side in money.values() for m in side.values() for n in m})
+                measured[side][found.key] = found.totals
+    measures = sorted(set(measured["base"]) | set(measured["head"]))
+    names = sorted({n for side in measured.values() for m in side.values() for n in m})
     stations: dict[str, dict] = {}
     totals: dict[str, dict] = {}
     for name in names:
         entry = stations[name] = {}
         for m in measures:
-            b, h = money["base"].get(m, {}), money["head"].get(m, {})
+            b, h = measured["base"].get(m, {}), measured["head"].get(m, {})
             if m == "findings":
                 entry[m] = {"base": b.get(name, 0), "head": h.get(name, 0), "delta": h.get(name, 0) - b.get(name, 0)}
             elif name in b or name in h:
@@ -336,8 +337,8 @@ def _stations(runs: dict, maps: dict[str, list[MoneyMap]]) -> tuple[dict, dict]:
     for m in measures:
         if m == "findings":
             continue
-        totals[m] = _amounts({m: sum(money["base"].get(m, {}).values(), ZERO)},
-                             {m: sum(money["head"].get(m, {}).values(), ZERO)}, m)
+        totals[m] = _amounts({m: money.total(measured["base"].get(m, {}).values())},
+                             {m: money.total(measured["head"].get(m, {}).values())}, m)
     return stations, totals
 
 

@@ -166,14 +166,18 @@ def deadline(values: dict[str, Any]) -> pl.Expr:
     return part(DEADLINE, values)
 
 
-def money_maps(payers: pl.DataFrame) -> pl.DataFrame:
+def money_maps(payers: pl.DataFrame, most: int) -> tuple[pl.DataFrame, pl.Series]:
     """layout.PER_PAYER over a chunk: `payers` has a row per finding (`__row`, `who`, and each
-    amount in fen); out comes, per verdict row with any, `__<field>` as MONEY_MAP items."""
+    amount in fen, 128 bits); out comes, per verdict row with any, `__<field>` as MONEY_MAP items,
+    and the rows with a sum past `most` (money.VERDICT: the per-case path refuses them)."""
     out = None
+    over = []
     for name, amount in PER_PAYER.items():
-        entries = (payers.filter(pl.col(amount) > 0).group_by("__row", "who").agg(pl.col(amount).sum())
-                   .sort("__row", "who").group_by("__row", maintain_order=True).agg(
+        sums = payers.filter(pl.col(amount) > 0).group_by("__row", "who").agg(pl.col(amount).sum())
+        over.append(sums.filter(pl.col(amount) > most)["__row"])
+        entries = (sums.sort("__row", "who").group_by("__row", maintain_order=True).agg(
                        pl.concat_str(pl.lit('"'), pl.col("who"), pl.lit('": "'), money_text(pl.col(amount)),
                                      pl.lit('"')).str.join(", ").alias(f"__{name}")))
         out = entries if out is None else out.join(entries, on="__row", how="full", coalesce=True)
-    return out if out is not None else pl.DataFrame(schema={"__row": pl.Int64})
+    frame = out if out is not None else pl.DataFrame(schema={"__row": pl.Int64})
+    return frame, pl.concat(over) if over else pl.Series("__row", [], pl.Int64)

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field, fields as dataclass_fields
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from .. import money as _money
+from ..errors import CaseError
+
 # ---- kinds: how a field's value is written -------------------------------------------------
 STRING = "string"            # a JSON string (the columnar path gives its escaped body)
 STRING_OR_NULL = "string?"   # a JSON string or null
@@ -147,7 +150,7 @@ NOT_COVERED = "not_covered"     # a rule of this kind is reported as "CLAUSE: me
 AMOUNTS = {"fine": "fine_cny", "refund": "refund_cny", "compensation": "compensation_cny"}
 PER_PAYER = {"fines_cny": "fine", "compensation_cny": "compensation"}
 TOTAL = {"refunds_cny": "refund"}
-ZERO = Decimal("0.00")
+ZERO = _money.ZERO
 
 
 def finding_order(clause_order: dict[str, int], clause: str, rule: str) -> tuple:
@@ -163,11 +166,14 @@ def payer(station: str | None, party: str) -> str:
 def money(d: Decimal) -> str:
     if d is ZERO:              # no fine, no refund: the usual case
         return "0.00"
-    return f"{d.quantize(ZERO)}"
+    return _money.text(d)
 
 
 def money_fields(booked: list[tuple[str, dict[str, Decimal]]]) -> dict[str, Any]:
-    """The verdict's money fields from each finding's (payer, amounts), per PER_PAYER and TOTAL."""
+    """The verdict's money fields from each finding's (payer, amounts), per PER_PAYER and TOTAL.
+
+    Each is exact and within money.VERDICT, or the case is refused (a CaseError naming the field and
+    payer): the columnar path sends such a row here, so every path refuses it alike."""
     if not booked:            # no finding owes anything: most cases (new dicts: a caller may change them)
         return {**{name: {} for name in PER_PAYER}, **_NOTHING_TOTAL}
     out: dict[str, Any] = {}
@@ -176,14 +182,20 @@ def money_fields(booked: list[tuple[str, dict[str, Decimal]]]) -> dict[str, Any]
         for who, amounts in booked:
             value = amounts[amount]
             if value > 0:
-                sums[who] = sums.get(who, ZERO) + value
-        out[name] = {k: money(v) for k, v in sorted(sums.items())}
+                sums[who] = _money.add(sums.get(who, ZERO), value)
+        out[name] = {k: _bounded(name, k, v) for k, v in sorted(sums.items())}
     for name, amount in TOTAL.items():
-        total = ZERO
-        for _, amounts in booked:
-            total += amounts[amount]
-        out[name] = money(total)
+        out[name] = _bounded(name, None, _money.total(amounts[amount] for _, amounts in booked))
     return out
+
+
+def _bounded(name: str, who: str | None, total: Decimal) -> str:
+    """A verdict money field's text; a CaseError past money.VERDICT (a sum no 64-bit integer of fen holds)."""
+    if not _money.VERDICT.holds(total):
+        shown = "the sum" + (f" for {who}" if who is not None else "") + f", {_money.text(total)} CNY,"
+        raise CaseError(_money.VERDICT.refusal(shown),
+                        field=name, hint="docs/contract.md, Money: the bound of each amount and each sum")
+    return money(total)
 
 
 _NOTHING_TOTAL = {name: money(ZERO) for name in TOTAL}

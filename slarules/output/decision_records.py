@@ -1,0 +1,266 @@
+"""One decision log record: its fields, its id, its seal, and the check that tells an edited one.
+
+A record holds what is needed to re-adjudicate a decision and to tell whether the answer is still
+the same: the case as it was given, the instant it was judged at (`as_of`, as the verdict states
+it), the language of its messages, the packs applied (name, version, digest), `verdict_digest`
+(the sha256 of the verdict's compact JSON, the line `slarules batch` writes for it) and
+`outcome_digest` (the same less the verdict's `packs` list: what was decided, whichever packs said
+it), plus `logged_at`, the wall-clock instant the record was written.
+
+Two hashes make a record checkable by anyone, in any language (docs/decision_log.md has the recipe):
+
+- `id`, the sha256 of the RFC 8785 canonical JSON of `{"as_of", "case", "packs"}`: derived, not
+  drawn, so the same decision logged twice (a retried request, a batch run again) has the same id
+  and is logged once, while the same case at another instant or under other packs is another
+  decision. `logged_at` is outside it: when a decision was written does not make it another one.
+- `record_digest`, the sha256 of the RFC 8785 canonical JSON of the whole record less that key:
+  any edit to any field (a waybill, a language, a digest, the time it was logged) no longer
+  matches it, so `slarules replay` refuses the record at its line instead of replaying a lie.
+
+RFC 8785 (JSON Canonicalization Scheme) fixes key order, number form and string escaping, so Go
+or Java recompute the same bytes from the parsed line; the `rfc8785` package writes them here.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+from ..errors import CaseError
+
+RECORD_KEYS = ("id", "waybill", "as_of", "lang", "packs", "verdict_digest", "outcome_digest", "case",
+               "logged_at", "record_digest")
+ID_KEYS = ("as_of", "case", "packs")            # what a decision is: its case, its instant, its packs
+PACK_KEYS = ("name", "version", "digest")
+LANGS = ("zh", "en")
+SEAL = "record_digest"
+
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}\Z")
+_LOGGED_AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z\Z")
+_LINE_ID = b'{"id": "sha256:'       # how every record line starts (RECORD_KEYS' order, json.dumps' layout)
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _same_in_json(value: Any) -> bool:
+    """Whether the standard library's sorted, compact JSON of `value` is its RFC 8785 form, byte for byte.
+
+    It is for strings (both escape `"`, `\\` and control characters alike, the rest as is), whole
+    numbers within ±2^53, floats with a fraction between 1e-4 and 1e16 (both print the shortest
+    digits that read back, in fixed notation there) and objects with ASCII keys (code-point order is
+    UTF-16 order there). A float like 12.0 (RFC 8785: `12`) or a key beyond ASCII is left to rfc8785.
+    """
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return -(2 ** 53) < value < 2 ** 53
+    if kind is float:
+        return 1e-4 <= abs(value) < 1e16 and not value.is_integer()
+    if kind is list:
+        return all(_same_in_json(item) for item in value)
+    if kind is dict:
+        return all(type(key) is str and key.isascii() and _same_in_json(item) for key, item in value.items())
+    return False
+
+
+def _jcs(value: Any) -> bytes:
+    """RFC 8785 bytes of `value`: the rfc8785 package's, or the C encoder's where they are the same
+    (a case written 5x faster; tests/test_replay.py holds the two equal over generated JSON)."""
+    if _same_in_json(value):
+        try:
+            return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        except UnicodeEncodeError:
+            pass                        # a lone surrogate: rfc8785 says so
+    return rfc8785.dumps(value)
+
+
+def canonical(value: Any) -> bytes:
+    """RFC 8785 canonical JSON of a JSON value; a value it cannot hold is a CaseError (the case's)."""
+    try:
+        return _jcs(value)
+    except rfc8785.CanonicalizationError as exc:
+        raise CaseError(f"the case cannot be written to a decision log: {exc}",
+                        hint="a log holds JSON that any language reads alike (RFC 8785): whole numbers "
+                        "within ±2^53, finite numbers, Unicode text") from None
+
+
+def _object(members: Mapping[str, bytes]) -> bytes:
+    """The canonical JSON of an object from its members' canonical JSON (RFC 8785 section 3.2.3:
+    keys sorted by their UTF-16 code units): the case, the bulk of a record, is written once for
+    both hashes instead of once for each."""
+    items = sorted(members.items(), key=lambda item: item[0].encode("utf-16-be"))
+    return b"{" + b",".join((_KEYS.get(key) or rfc8785.dumps(key)) + b":" + value for key, value in items) + b"}"
+
+
+_KEYS = {key: rfc8785.dumps(key) for key in RECORD_KEYS}
+
+
+@functools.lru_cache(maxsize=256)
+def _packs_json(packs: tuple[tuple[str, str, str], ...]) -> bytes:
+    return canonical([dict(zip(PACK_KEYS, p, strict=True)) for p in packs])
+
+
+def _members(record: Mapping[str, Any], case: bytes) -> dict[str, bytes]:
+    """The canonical JSON of each member of a record but its id and seal; the case given written.
+    A run's records share their packs: written once (packs are {name, version, digest}, checked)."""
+    packs = _packs_json(tuple((p["name"], p["version"], p["digest"]) for p in record["packs"]))
+    return {k: case if k == "case" else packs if k == "packs" else canonical(record[k]) for k in RECORD_KEYS[1:-1]}
+
+
+def _id_from(members: Mapping[str, bytes]) -> str:
+    return sha256(_object({k: members[k] for k in ID_KEYS}))
+
+
+def _seal_from(members: Mapping[str, bytes], ident: str) -> str:
+    return sha256(_object({**members, "id": canonical(ident)}))
+
+
+def decision_id(case: Any, as_of: str, packs: list[dict[str, str]]) -> str:
+    """The id of a decision: sha256 of the canonical JSON of {"as_of", "case", "packs"}."""
+    return sha256(_object({"as_of": canonical(as_of), "case": canonical(case), "packs": canonical(packs)}))
+
+
+def record_digest(record: Mapping[str, Any]) -> str:
+    """The seal of a record: sha256 of the canonical JSON of every member but `record_digest`."""
+    return _seal_from(_members(record, canonical(record["case"])), record["id"])
+
+
+def verdict_digest(verdict_json: str | bytes) -> str:
+    """sha256 of a verdict's compact JSON (`Verdict.to_json(indent=None)`, a batch output line)."""
+    data = verdict_json.encode("utf-8") if isinstance(verdict_json, str) else verdict_json
+    return sha256(data.rstrip(b"\n"))
+
+
+def without_packs(line: bytes) -> bytes:
+    """A compact verdict less its `packs` list: what the verdict decided, whichever packs said it."""
+    start = line.find(b'"packs": [')
+    end = line.find(b'], "findings": ', start)
+    return line if start < 0 or end < 0 else line[:start] + line[end + 1:]
+
+
+def logged_at(instant: datetime | str | None = None) -> str:
+    """A wall-clock instant as a record states it: RFC 3339 in UTC, to the millisecond (default: now)."""
+    if instant is None:
+        instant = datetime.now(UTC)
+    elif isinstance(instant, str):
+        instant = datetime.fromisoformat(instant)
+    if instant.tzinfo is None:
+        raise ValueError("logged_at needs an instant with its offset")
+    utc = instant.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _json_case(case: Any) -> tuple[Any, bytes]:
+    """The case as JSON values and its canonical JSON: a Decimal or a date from a Python caller
+    becomes its text, as the record line writes it."""
+    try:
+        return case, _jcs(case)
+    except rfc8785.CanonicalizationError as exc:
+        if "unsupported type" not in str(exc):
+            return case, canonical(case)        # raises the CaseError that says why
+    case = json.loads(json.dumps(case, ensure_ascii=False, default=str))
+    return case, canonical(case)
+
+
+def seal(fields: Mapping[str, Any]) -> tuple[str, bytes]:
+    """(id, log line) of a record from its fields (every key of RECORD_KEYS but id and the seal)."""
+    case, case_json = _json_case(fields["case"])
+    members = _members(fields, case_json)
+    record: dict[str, Any] = {"id": _id_from(members)}
+    record.update((k, case if k == "case" else fields[k]) for k in RECORD_KEYS[1:-1])
+    record[SEAL] = _seal_from(members, record["id"])
+    return record["id"], json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+def record_line(case: Any, verdict_json: str | bytes, lang: str, at: str) -> tuple[str, bytes]:
+    """(id, log line) of one decision: `case` as given (a dict), the verdict as its compact JSON,
+    `at` its logged_at."""
+    text = verdict_json if isinstance(verdict_json, str) else verdict_json.decode("utf-8")
+    verdict = json.loads(text)
+    return seal({"waybill": verdict["waybill"], "as_of": verdict["as_of"], "lang": lang,
+                 "packs": [{k: p[k] for k in PACK_KEYS} for p in verdict["packs"]],
+                 "verdict_digest": verdict_digest(text),
+                 "outcome_digest": verdict_digest(without_packs(text.encode("utf-8"))),
+                 "case": case, "logged_at": at})
+
+
+def line_id(line: bytes) -> str | None:
+    """The id a record line states, read from where slarules writes it (else parsed); None if none."""
+    if line.startswith(_LINE_ID) and line[79:80] == b'"':
+        return line[8:79].decode("ascii", "replace")
+    try:
+        doc = json.loads(line)
+    except ValueError:
+        return None
+    found = doc.get("id") if isinstance(doc, dict) else None
+    return found if isinstance(found, str) else None
+
+
+def case_document(case: Any) -> Any:
+    """The case as given: a dict as it is; a model (facts.Case, FastCase) as the JSON it holds."""
+    if isinstance(case, dict):
+        return case
+    if hasattr(case, "model_dump"):
+        return case.model_dump(mode="json", exclude_none=True)
+    import msgspec
+    return msgspec.to_builtins(case)
+
+
+# ---- checking a record read back -------------------------------------------------------------
+
+UNSEALED = "an unsealed record"
+EDITED = "a record edited after it was logged"
+
+
+def problem(doc: Any) -> str | None:
+    """What is wrong with a parsed record, or None: shape, types, then its seal and its id."""
+    if not isinstance(doc, dict):
+        return "not a JSON object"
+    if SEAL not in doc and "id" in doc and "case" in doc:
+        return (f"{UNSEALED}: it has no `{SEAL}` (written before slarules sealed its records), so an "
+                "edit to it cannot be told")
+    missing = [k for k in RECORD_KEYS if k not in doc]
+    if missing:
+        return "missing " + ", ".join(missing)
+    extra = [k for k in doc if k not in RECORD_KEYS]
+    if extra:
+        return "unexpected " + ", ".join(f"`{k}`" for k in extra)
+    for key in ("id", "waybill", "as_of", "lang", "verdict_digest", "outcome_digest", "logged_at", SEAL):
+        if not isinstance(doc[key], str):
+            return f"`{key}` is not a string"
+    packs = doc["packs"]
+    if not isinstance(packs, list) or not all(
+            isinstance(p, dict) and sorted(p) == sorted(PACK_KEYS) and all(isinstance(p[k], str) for k in PACK_KEYS)
+            for p in packs):
+        return "`packs` is not a list of {name, version, digest}"
+    if not isinstance(doc["case"], dict):
+        return "`case` is not a JSON object"
+    try:
+        members = _members(doc, _jcs(doc["case"]))
+        sealed = _seal_from(members, doc["id"]) == doc[SEAL]
+        same_id = _id_from(members) == doc["id"]
+    except rfc8785.CanonicalizationError as exc:
+        return f"it holds what canonical JSON cannot ({exc})"
+    if not sealed:
+        changed = ("its case, as_of or packs" if not same_id else
+                   "one of its waybill, lang, verdict_digest, outcome_digest, logged_at or record_digest")
+        return f"{EDITED}: its `{SEAL}` does not match what it holds ({changed} changed)"
+    if not same_id:
+        return f"{EDITED}: its `id` does not match its case, as_of and packs (it was rewritten and sealed again)"
+    if doc["lang"] not in LANGS:
+        return "`lang` is not zh or en"
+    for key in ("verdict_digest", "outcome_digest"):
+        if not _DIGEST.match(doc[key]):
+            return f"`{key}` is not sha256:<64 hex digits>"
+    if not _LOGGED_AT.match(doc["logged_at"]):
+        return "`logged_at` is not an RFC 3339 UTC instant (YYYY-MM-DDTHH:MM:SS.sssZ)"
+    return None
