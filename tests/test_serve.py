@@ -560,5 +560,6 @@ def test_sigterm_drains_requests_in_flight_then_exits_0(lifecycle):
     assert lifecycle.process.wait(60) == 0
     assert lifecycle.wait_for("stopped", 10)
     assert ident in {json.loads(line)["id"] for line in lifecycle.log.read_bytes().splitlines()}
+    assert cli(["replay", str(lifecycle.log)]) == 0        # the served decisions replay: none differs
     with pytest.raises(OSError):
         socket.create_connection((lifecycle.host, lifecycle.port), timeout=5).close()

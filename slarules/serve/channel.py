@@ -10,7 +10,8 @@ worker -> supervisor
   LOADED   JSON {"revision"} or {"error"}: the revision sent last is served now (or could not be)
 supervisor -> worker
   START    JSON: the options (sent first; tokens travel here, not in the environment)
-  ACK      seq + JSON {} when the record is on disk, {"error": ...} when it could not be written
+  ACK      JSON {} when the records are on disk, {"error": ...} when they could not be written, + "\\n"
+           + their seqs (8 bytes each): one frame per worker per group commit
   PACKS    JSON {"revision", "loaded_at", "reload"} + "\\n" + Engine.to_bytes(): serve these packs
   REFUSED  JSON {"error", "at"}: a reload was refused, the packs served stay as they are
   RELOADED seq + JSON {"revision"} or {"error"}: the outcome of a worker's RELOAD
@@ -43,6 +44,15 @@ def with_seq(seq: int, rest: bytes) -> bytes:
 
 def split_seq(payload: bytes) -> tuple[int, bytes]:
     return _SEQ.unpack_from(payload)[0], payload[_SEQ.size:]
+
+
+def acks(outcome: bytes, seqs: list[int]) -> bytes:
+    return outcome + b"\n" + struct.pack(f">{len(seqs)}Q", *seqs)
+
+
+def split_acks(payload: bytes) -> tuple[bytes, tuple[int, ...]]:
+    outcome, _, packed = payload.partition(b"\n")
+    return outcome, struct.unpack(f">{len(packed) // _SEQ.size}Q", packed)
 
 
 async def read_frame(reader: asyncio.StreamReader) -> tuple[bytes, bytes] | None:

@@ -11,7 +11,9 @@ acknowledgement, so:
   the supervisor's by then), and a worker killed mid-request leaves at most a record with no 200;
 - one fsync serves every request that arrived while the previous one ran: the cost of a record
   is its share of an fsync (benchmarks/serve.py measures it), not an fsync each;
-- a worker never tears the log: it never touches the file.
+- a worker never tears the log: it never touches the file;
+- a decision already in the log (a retried request: the same case, instant and packs) is not
+  written twice (`output.decision_log.DecisionLog`, which every writer of a log goes through).
 
 If the log cannot be written (a full disk), the group is cut back (output.files.append_whole) and
 each of its requests is answered 503 with the error: no 200 without its record.
@@ -27,9 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OutputError
-from ..output.files import append_whole
-from ..output.lock import OutputLock
-from ..tools.decisions import PACK_KEYS, decision_id, record_line
+from ..output.decision_log import DecisionLog
+from ..output.decision_records import PACK_KEYS, decision_id, line_id, logged_at, record_line
 from ..verdict import Verdict
 from . import channel as ch
 
@@ -41,23 +42,20 @@ MAX_GROUP = 4096        # records appended by one fsync at most (a group is a fe
 def decision(case: Any, verdict: Verdict, lang: str, with_record: bool) -> tuple[str, bytes | None]:
     """(decision id, its log record or None): the id the response names, the line the log keeps."""
     if with_record:
-        line = record_line(case, verdict.to_json(indent=None), lang)
-        return _line_id(line), line
+        return record_line(case, verdict.to_json(indent=None), lang, logged_at())
     packs = [{k: getattr(p, k) for k in PACK_KEYS} for p in verdict.packs]
     return decision_id(case, verdict.as_of, packs), None
-
-
-def _line_id(line: bytes) -> str:
-    """The id a record line starts with (record_line writes it first), else parsed."""
-    if line.startswith(b'{"id": "sha256:') and line[79:80] == b'"':
-        return line[8:79].decode("ascii")
-    return str(json.loads(line)["id"])
 
 
 def batch_records(rows: Any, verdicts: list[tuple[int, str]], lang: str) -> list[tuple[str, bytes]]:
     """(id, record) of a /v1/batch chunk's verdicts, each with its case as given, in row order."""
     from ..batch.runner import decision_lines
-    return [(_line_id(line), line) for _, line in decision_lines(rows, verdicts, lang)]
+    records = []
+    for _, line in decision_lines(rows, verdicts, lang, logged_at()):
+        ident = line_id(line)
+        assert ident is not None, "record_line writes the id first"
+        records.append((ident, line))
+    return records
 
 
 class LogClient:
@@ -91,10 +89,12 @@ class LogClient:
                 raise OutputError(**outcome["error"])
 
     def acknowledged(self, payload: bytes) -> None:
-        seq, rest = ch.split_seq(payload)
-        done = self._waiting.pop(seq, None)
-        if done is not None and not done.done():
-            done.set_result(json.loads(rest))
+        outcome, seqs = ch.split_acks(payload)
+        result = json.loads(outcome)
+        for seq in seqs:
+            done = self._waiting.pop(seq, None)
+            if done is not None and not done.done():
+                done.set_result(result)
 
     def lost(self, why: str) -> None:
         """The supervisor has gone: every record waiting is refused (none of them gets a 200)."""
@@ -108,7 +108,7 @@ class LogClient:
 
 # ---- in the supervisor ----------------------------------------------------------------------
 
-Ack = Callable[[int, bytes], None]      # (seq, JSON outcome) back to the worker that sent the record
+Ack = Callable[[list[int], bytes], None]    # (seqs, JSON outcome) back to the worker that sent those records
 
 
 class GroupCommit:
@@ -120,7 +120,7 @@ class GroupCommit:
     def __init__(self, path: str | Path, command: str,
                  on_commit: Callable[[float, int, int], None] | None = None) -> None:
         self.path = Path(path)
-        self._lock = OutputLock([self.path], command)
+        self._log = DecisionLog(self.path, command=command)
         self._pending: list[tuple[Ack, int, bytes]] = []
         self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decision-log")
@@ -129,9 +129,9 @@ class GroupCommit:
         self._closing = False
 
     def open(self) -> None:
-        """Take the log's lock (refused at once if another process writes it) before anything is served."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock.acquire()
+        """Take the log's lock (refused at once if another process writes it) and read the ids it
+        holds (a decision already logged is not written twice), before anything is served."""
+        self._log.open()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     def add(self, ack: Ack, seq: int, payload: bytes) -> None:
@@ -149,18 +149,21 @@ class GroupCommit:
             self._wake.clear()
             while self._pending:
                 group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
-                lines = [payload.partition(b"\n")[2] for _, _, payload in group]
+                records = [_record(payload) for _, _, payload in group]
                 started = time.perf_counter()
                 try:
-                    await loop.run_in_executor(self._executor, append_whole, self.path, [b"".join(lines)])
+                    await loop.run_in_executor(self._executor, self._log.extend, records)
                     outcome = b"{}"
                 except OutputError as exc:
                     outcome = json.dumps({"error": {k: v for k, v in exc.to_dict().items()
                                                     if k != "error" and v is not None}}).encode()
                 if self._on_commit is not None:
                     self._on_commit(time.perf_counter() - started, len(group), len(self._pending))
+                by_worker: dict[Ack, list[int]] = {}
                 for ack, seq, _ in group:
-                    ack(seq, outcome)
+                    by_worker.setdefault(ack, []).append(seq)
+                for ack, seqs in by_worker.items():
+                    ack(seqs, outcome)
             if self._closing:
                 return
 
@@ -171,4 +174,9 @@ class GroupCommit:
         if self._task is not None:
             await self._task
         self._executor.shutdown(wait=True)
-        self._lock.release()
+        self._log.close()
+
+
+def _record(payload: bytes) -> tuple[str, bytes]:
+    ident, _, line = payload.partition(b"\n")
+    return ident.decode("ascii"), line

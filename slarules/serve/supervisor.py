@@ -86,6 +86,10 @@ class WorkerProcess:
         if not self.writer.is_closing():
             self.writer.write(ch.frame(kind, payload))
 
+    def acknowledge(self, seqs: list[int], outcome: bytes) -> None:
+        """The outcome of a group commit for this worker's records in it: one frame."""
+        self.send(ch.ACK, ch.acks(outcome, seqs))
+
 
 class Supervisor:
     def __init__(self, options: ServeOptions, command: str = "slarules serve") -> None:
@@ -193,9 +197,9 @@ class Supervisor:
             if kind == ch.RECORD:
                 seq, rest = ch.split_seq(payload)
                 if self.log is not None:
-                    self.log.add(self._acknowledge(worker), seq, rest)
+                    self.log.add(worker.acknowledge, seq, rest)
                 else:
-                    worker.send(ch.ACK, ch.with_seq(seq, b'{"error": {"message": "no decision log"}}'))
+                    worker.send(ch.ACK, ch.acks(b'{"error": {"message": "no decision log"}}', [seq]))
             elif kind == ch.RELOAD:
                 seq, _ = ch.split_seq(payload)
                 asyncio.get_running_loop().create_task(self._reload_for(worker, seq))
@@ -206,11 +210,6 @@ class Supervisor:
                     worker.loaded.set_result(outcome)
                 if "error" in outcome:
                     say(f"worker {worker.process.pid} could not load the packs sent: {outcome['error']}")
-
-    def _acknowledge(self, worker: WorkerProcess) -> Callable[[int, bytes], None]:
-        def ack(seq: int, outcome: bytes) -> None:
-            worker.send(ch.ACK, ch.with_seq(seq, outcome))
-        return ack
 
     def _committed(self, seconds: float, records: int, queued: int) -> None:
         self.store.observe("slarules_decision_log_fsync_seconds", (), seconds)
@@ -340,4 +339,14 @@ def serve(options: ServeOptions) -> int:
         import uvicorn  # noqa: F401  # the extra is installed: say so now, not in every worker
     except ImportError:
         raise InputError("slarules serve needs the server extra", hint="pip install 'slarules[server]'") from None
-    return asyncio.run(Supervisor(options).run())
+    with asyncio.Runner(loop_factory=event_loop()) as runner:
+        return runner.run(Supervisor(options).run())
+
+
+def event_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (the server extra brings it; not on Windows)."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop

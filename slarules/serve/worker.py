@@ -29,6 +29,7 @@ from .decisions import LogClient
 from .guard import HeaderTimeoutProtocol
 from .metrics import Store
 from .revision import Revision
+from .supervisor import event_loop
 
 WARM_UP = {"waybill": "WARM-UP"}      # one case through the engine builds durable_rules before any client waits
 REFUSED_WARM_UP = {"waybill": 0}      # ... and one refused case imports Pydantic, which explains refusals
@@ -147,12 +148,7 @@ def main() -> int:
     channel = socket.socket(fileno=int(os.environ["SLARULES_SERVE_CHANNEL"]))
     worker = Worker(listen, channel, os.environ["SLARULES_SERVE_METRICS"])
     signal.signal(signal.SIGHUP, signal.SIG_IGN)     # reloads come from the supervisor, over the channel
-    try:
-        import uvloop
-        factory: Any = uvloop.new_event_loop
-    except ImportError:
-        factory = None
-    with asyncio.Runner(loop_factory=factory) as runner:
+    with asyncio.Runner(loop_factory=event_loop()) as runner:
         return runner.run(worker.run())
 
 
