@@ -33,11 +33,14 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     if only in (None, "check"):
         c = sub.add_parser("check", help="validate packs and analyse them together: every problem at once, "
                            "with file:line:col, severity and a hint; conflicts and dead rules with witness cases")
-        c.add_argument("paths", nargs="*", metavar="PACK", help="pack files or directories (default: the shipped packs)")
+        c.add_argument("paths", nargs="*", metavar="PACK", help="pack, catalogue and pack-test files, or directories "
+                       "(read with their subdirectories; default: the shipped packs)")
         c.add_argument("--catalogue", metavar="FILE", help="clause catalogue (default: clauses.yaml beside the packs, "
                        "else the shipped one)")
         c.add_argument("--strict", action="store_true", help="warnings fail too")
-        c.add_argument("--format", choices=("text", "json"), default="text")
+        c.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text",
+                       help="text (default); json; sarif: SARIF 2.1.0 for code-scanning views; github: "
+                       "GitHub Actions annotations")
         c.add_argument("--no-analysis", dest="analyse", action="store_false",
                        help="skip the conflict and dead-rule analysis (schema and meaning only)")
         c.add_argument("--examples", type=int, default=400, metavar="N",
@@ -49,7 +52,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         t.add_argument("--packs", nargs="+", metavar="PATH", help="packs to test (default: the packs beside the tests)")
         t.add_argument("--fail-under", dest="fail_under", type=float, default=0.0, metavar="PERCENT",
                        help="fail when total coverage (rules and branches) is below this")
-        t.add_argument("--format", choices=("text", "json"), default="text")
+        t.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or json")
         t.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
     if only in (None, "batch"):
         b = sub.add_parser("batch", help="adjudicate every case of a JSON Lines or Parquet file: verdicts, "
@@ -67,7 +70,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         b.add_argument("--master", default="local[*]", help="Spark master URL with --spark (default local[*])")
         # Before --backend and --spark, one word named both what evaluates the rules and where the batch runs.
         b.add_argument("--engine", choices=(*BACKENDS, "spark"), help=argparse.SUPPRESS)
-        b.add_argument("--lang", choices=("zh", "en"), default="zh")
+        b.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of messages (default zh)")
         b.add_argument("--as-of", dest="as_of", help="adjudicate every case as of this instant (default: each "
                        "case's as_of, else when the run "
                        "first started; a resumed run keeps it)")
@@ -75,8 +78,10 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         b.add_argument("--workers", type=int, default=0, help="processes (default: one per core for large inputs)")
         b.add_argument("--chunk-size", dest="chunk_size", type=int, default=20000,
                        help="lines (JSON Lines) or rows (Parquet) per chunk (default 20000)")
-        b.add_argument("--input-format", dest="input_format", choices=("jsonl", "parquet"))
-        b.add_argument("--output-format", dest="output_format", choices=("jsonl", "parquet"))
+        b.add_argument("--input-format", dest="input_format", choices=("jsonl", "parquet"),
+                       help="read INPUT as this (default: from its name)")
+        b.add_argument("--output-format", dest="output_format", choices=("jsonl", "parquet"),
+                       help="write OUTPUT as this (default: from its name)")
         b.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="progress bar on stderr (default: only on a terminal)")
         b.add_argument("--fresh", action="store_true", help="discard an interrupted run's checkpoint and start over")
@@ -89,7 +94,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
                            "verdict differs now; exit 1 if any does")
         r.add_argument("log", metavar="LOG", help="a decision log (--decision-log of adjudicate or batch)")
         r.add_argument("--packs", nargs="+", metavar="PATH", help="pack files or directories (default: the shipped packs)")
-        r.add_argument("--format", choices=("text", "json"), default="text")
+        r.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or json")
         r.add_argument("--batch", action="store_true", help="replay through the batch (columnar, --workers processes): "
                        "the same verdicts, faster for large logs")
         r.add_argument("--workers", type=int, default=0, help="processes with --batch (default: one per core for large logs)")
@@ -103,9 +108,12 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         add_arguments(sub.add_parser("serve", help="serve the packs over HTTP: adjudicate, explain and batch for "
                                      "any language, with a decision log and live reloads (pip install "
                                      "'slarules[server]')"))
+    if only in (None, "completion"):
+        k = sub.add_parser("completion", help="print a shell completion script: eval \"$(slarules completion bash)\"")
+        k.add_argument("shell", choices=("bash", "zsh", "tcsh"), help="the shell to complete in")
     if only in (None, "schema"):
         s = sub.add_parser("schema", help="print a JSON Schema: the case, a rule pack, or the verdict")
-        s.add_argument("what", choices=("case", "pack", "verdict"))
+        s.add_argument("what", choices=("case", "pack", "verdict"), help="which schema")
     return p
 
 
@@ -116,18 +124,21 @@ def _diff_parser(sub) -> None:
     d.add_argument("--base", nargs="+", required=True, metavar="PACK", help="the packs in force: files or directories")
     d.add_argument("--head", nargs="+", required=True, metavar="PACK", help="the packs proposed")
     d.add_argument("-o", "--output", metavar="DIR", help="also write diff.json, diff.txt and diff.html here")
-    d.add_argument("--format", choices=("text", "json"), default="text")
+    d.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or json")
     d.add_argument("--fail-on-change", dest="fail_on_change", action="store_true",
                    help="exit 1 when any verdict changed (for CI)")
     d.add_argument("--examples", type=int, default=5, metavar="N", help="example waybills per kind of change")
     d.add_argument("--as-of", dest="as_of", help="judge every case as of this instant, on both sides")
-    d.add_argument("--lang", choices=("zh", "en"), default="zh")
-    d.add_argument("--backend", choices=BACKENDS, default="polars")
+    d.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of messages (default zh)")
+    d.add_argument("--backend", choices=BACKENDS, default="polars",
+                   help="what evaluates the rules on both sides (default polars)")
     d.add_argument("--spark", action="store_true", help="run both sides on Apache Spark")
     d.add_argument("--master", default="local[*]", help="Spark master URL with --spark (default local[*])")
-    d.add_argument("--workers", type=int, default=0)
-    d.add_argument("--chunk-size", dest="chunk_size", type=int, default=20000)
-    d.add_argument("--input-format", dest="input_format", choices=("jsonl", "parquet"))
+    d.add_argument("--workers", type=int, default=0, help="processes (default: one per core for large inputs)")
+    d.add_argument("--chunk-size", dest="chunk_size", type=int, default=20000,
+                   help="lines (JSON Lines) or rows (Parquet) per chunk (default 20000)")
+    d.add_argument("--input-format", dest="input_format", choices=("jsonl", "parquet"),
+                   help="read CASES as this (default: from its name)")
     _limit_argument(d)
 
 
@@ -139,7 +150,7 @@ def _decision_log_argument(p: argparse.ArgumentParser) -> None:
 
 def _case_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("case", help="case file, or - to read standard input")
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or json")
     p.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of messages (default zh)")
     p.add_argument("--as-of", dest="as_of", help="adjudicate as of this ISO 8601 instant "
                    "(default: the case's as_of, else now)")
@@ -214,6 +225,12 @@ def _schema(args) -> str:
     return json.dumps(schema, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
+def _completion(args) -> str:
+    """The whole parser as a static completion script (shtab): nothing runs when the shell completes."""
+    import shtab
+    return shtab.complete(_parser(), shell=args.shell) + "\n"
+
+
 def _check(args) -> tuple[str, int]:
     from .tools.check import CheckOptions, check, default_paths, render, to_json
     if args.examples < 1:
@@ -223,6 +240,9 @@ def _check(args) -> tuple[str, int]:
                    CheckOptions(analyse=args.analyse, examples=args.examples, seed=args.seed))
     failing = {"error", "warning"} if args.strict else {"error"}
     code = 1 if any(i.severity in failing for i in issues) else 0
+    if args.format in ("sarif", "github"):
+        from .tools.check_formats import render_github, render_sarif
+        return (render_sarif if args.format == "sarif" else render_github)(issues), code
     if args.format == "json":
         return json.dumps(to_json(issues), ensure_ascii=False, indent=2) + "\n", code
     return render(issues), code
@@ -300,7 +320,7 @@ def _serve(args) -> tuple[str, int]:
 
 
 COMMANDS = {"adjudicate": _adjudicate, "explain": _explain, "check": _check, "test": _test, "schema": _schema,
-            "batch": _batch, "diff": _diff, "replay": _replay, "serve": _serve}
+            "batch": _batch, "diff": _diff, "replay": _replay, "serve": _serve, "completion": _completion}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -168,3 +168,36 @@ def test_a_command_parsed_alone_takes_what_the_whole_parser_gives_it():
         mine, theirs = alone[name], whole[name]
         assert [(a.option_strings, a.dest, a.nargs, a.default, a.choices, a.required) for a in mine._actions] == \
             [(a.option_strings, a.dest, a.nargs, a.default, a.choices, a.required) for a in theirs._actions]
+
+
+def _commands():
+    import argparse
+    from slarules.cli import _parser
+    [sub] = [a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return sub
+
+
+def test_every_option_of_every_command_has_help():
+    """`--help` explains every argument (a hidden one says so with SUPPRESS), and each command has a help line."""
+    import argparse
+    sub = _commands()
+    assert {c.dest for c in sub._choices_actions} == set(sub.choices)      # each command has a help line
+    missing = [f"{name} {' '.join(a.option_strings) or a.dest}" for name, p in sub.choices.items()
+               for a in p._actions if not isinstance(a, argparse._HelpAction) and not a.help]
+    assert missing == []
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "tcsh"])
+def test_completion_scripts_name_every_command(shell):
+    r = run("completion", shell)
+    assert r.returncode == 0 and r.stderr == ""
+    assert all(name in r.stdout for name in _commands().choices) and "no-analysis" in r.stdout
+
+
+def test_bash_completes_commands_and_choices(tmp_path):
+    script = tmp_path / "slarules.bash"
+    script.write_text(run("completion", "bash").stdout)
+    probe = ("source {s}; complete() {{ COMP_WORDS=(\"$@\"); COMP_CWORD=$(($# - 1)); _shtab_slarules; "
+             "echo \"${{COMPREPLY[*]}}\"; }}; complete slarules ch; complete slarules check --format ''")
+    r = subprocess.run(["bash", "-c", probe.format(s=script)], capture_output=True, text=True, timeout=60)
+    assert r.stdout.splitlines() == ["check", "text json sarif github"], r

@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from slarules import Engine, load_case
 from slarules.runtime import evaluate
 from slarules.runtime import durable_backend as db
+from slarules.runtime import durable_ruleset as dr
+from slarules.packs.program import DURABLE_MAX_PROPERTIES
 from slarules.errors import EngineError, PackError
 from slarules.verdict.layout import _indented
 
@@ -113,13 +115,14 @@ def test_strata_chain_inside_durable_rules(engine):
     assert run.asserted[-1][db.key("complaint_level")] == 3
 
 
-def test_facts_stay_small_and_rulesets_refuse_the_hanging_size(engine, monkeypatch):
-    """At most 255 properties per fact (only tested fields are sent); 512 rules hang registration."""
+def test_facts_stay_small_and_rulesets_past_the_limits_are_refused(engine, monkeypatch):
+    """At most 255 properties per fact (only tested fields are sent); a Program past durable_rules' limits
+    (tests/test_durable_capacity.py) is refused when built too, not only when compiled."""
     backend = engine.backend
-    assert all(len(f) + 4 < db.MAX_PROPERTIES for f in backend._fields)
+    assert all(len(f) + dr.FACT_OVERHEAD < DURABLE_MAX_PROPERTIES for f in backend._fields)
     assert len(backend._fields[-1]) < len(backend._fields[0])     # the last stratum tests few fields
-    monkeypatch.setattr(db, "MAX_RULES", 10)
-    with pytest.raises(PackError, match="durable_rules takes at most 10") as err:
+    monkeypatch.setattr(dr, "DURABLE_MAX_RULES", 10)
+    with pytest.raises(PackError, match="durable_rules holds at most 10") as err:
         db.DurableBackend(engine.program)
     assert err.value.file and err.value.field == "rules"       # located: check and the CLI say where
 

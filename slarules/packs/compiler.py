@@ -8,6 +8,7 @@ in later strata, so forward chaining happens in a fixed, explainable order.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,6 @@ from .vocabulary import (
     chain_spec,
 )
 
-MAX_RULES = 400                  # pack rules, leaving room for scope rules and closers
 MAX_FIELDS = DURABLE_MAX_PROPERTIES - 10    # tested facts, leaving room for kind, stratum, sid, id
 
 DEFAULT_SEVERITY = {"classification": "info", "not_covered": "info", "warning": "warning"}
@@ -256,14 +256,27 @@ class _Compiler:
         fields = sorted({path for r in rules for leaf in walk(r.condition) for path in leaf.paths()})
         if len(fields) > MAX_FIELDS:
             self.issue(self.packs[0], (), f"the packs test {len(fields)} distinct facts; at most {MAX_FIELDS} fit")
-        if len(rules) > MAX_RULES:
-            self.issue(self.packs[0], ("rules",), f"{len(rules)} rules loaded; at most {MAX_RULES} are supported")
         raise_first(self.issues)
         infos = [PackInfo.of(f, *((w.by, w.condition()) if (w := self.windows.get(id(p))) else ()))
                  for p in self.packs for f in p.files()]      # a layered pack: its base, then its layers
-        return Program(infos, rules, derivations, self.specs, fields,
-                       1 + max((r.stratum for r in rules), default=0), sorted(self.classified),
-                       self.packs[0].model.timezone)
+        program = Program(infos, rules, derivations, self.specs, fields,
+                          1 + max((r.stratum for r in rules), default=0), sorted(self.classified),
+                          self.packs[0].model.timezone)
+        self.durable_capacity(program)
+        raise_first(self.issues)
+        return program
+
+    def durable_capacity(self, program: Program) -> None:
+        """What durable_rules cannot hold, refused here, whichever backend runs later: a Program is
+        cached and shipped to batch workers, and the single-case engine must be able to run it."""
+        from ..runtime.durable_ruleset import capacity  # not at import: it loads the runtime
+        for overflow in capacity(program):
+            if overflow.rule is None:
+                self.issue(self.packs[0], ("rules",), overflow.message, overflow.hint)
+                continue
+            pack, loc = self.rule_loc(program.rule(overflow.rule))
+            self.issue(pack, loc + (("scope",) if overflow.part == "scope" else ("id",)), overflow.message,
+                       overflow.hint)
 
     def derivations(self) -> list[Derivation]:
         pending: list[tuple[Pack, str, Any]] = []
@@ -384,6 +397,7 @@ class _Compiler:
                 messages = self.templates(pack, rule, loc)
                 # a title is the policy's own heading (Chinese in the shipped packs): its limits quoted as in zh
                 title = self.quote_parameters(pack, rule.title, "zh", loc + ("title",)) if rule.title else rule.id
+                self.stray_braces(pack, rule.title or "", loc + ("title",), facts=False)
                 quoted = [lang for lang in ("zh", "en") if "{article}" in getattr(rule.message, lang)]
                 cited = ()
                 if quoted and self.catalogue is not None and rule.clause in self.catalogue:
@@ -470,6 +484,7 @@ class _Compiler:
             mloc = loc + ("message", lang)
             template = getattr(rule.message, lang)
             out[lang] = self.quote_parameters(pack, template, lang, mloc)
+            self.stray_braces(pack, template, mloc, facts=True)
             for m in PLACEHOLDER.finditer(template):
                 path, fmt = m.group(1), m.group(2)
                 if path in SPECIAL_PLACEHOLDERS:
@@ -482,6 +497,19 @@ class _Compiler:
                     self.issue(pack, mloc, f"format `|{fmt}` does not apply to `{path}` ({spec.type.name})",
                                f"formats {', '.join(FORMATS)} are for instants")
         return out
+
+    def stray_braces(self, pack: Pack, template: str, loc: tuple, facts: bool) -> None:
+        """Every brace of a message (`facts`) or a title that is not part of a placeholder they may hold,
+        as an error: `{{station}}`, `{}`, `{0.__init__}`, `{x!r}`, `{x:y}` would otherwise print as
+        they are, and no brace may read as anything else (messages are never given to str.format)."""
+        what = "a message" if facts else "a title"
+        for text in stray_braces(template, facts):
+            shown = text if len(text) <= 40 and text.isprintable() else repr(text[:40])
+            self.issue(pack, loc, f"{what} quotes `{shown}`, which is not a placeholder",
+                       "a message quotes a fact as {fact.path} or {fact.path|time} (also |date, |datetime), "
+                       f"or {', '.join('{' + p + '}' for p in SPECIAL_PLACEHOLDERS)}, and a parameter as "
+                       "{param:NAME}; it holds no other brace" if facts else
+                       "a title quotes parameters only, as {param:NAME}; it holds no other brace")
 
     def quote_parameters(self, pack: Pack, template: str, lang: str, loc: tuple) -> str:
         """`template` with each {param:NAME} replaced by the parameter's value as a limit is written
@@ -565,6 +593,27 @@ class _Compiler:
 
         for r in dependency_order(rules, lambda r: r.id, writers_read, cycle):
             r.stratum = 1 + max((by_id[w].stratum for w in writers_read(r) if w != r.id), default=-1)
+
+
+_STRAY = re.compile(r"\{+[^{}]*\}*|\}+")
+
+
+def stray_braces(template: str, facts: bool = True) -> list[str]:
+    """The text around each brace of `template` outside a well-formed placeholder: {param:NAME}, and
+    with `facts` {fact.path} and {fact.path|format} (whose names the compiler checks)."""
+    covered: set[int] = set()
+    for rx in (PARAM_PLACEHOLDER, PLACEHOLDER) if facts else (PARAM_PLACEHOLDER,):
+        for m in rx.finditer(template):
+            covered.update(range(m.start(), m.end()))
+    out: list[str] = []
+    end = 0
+    for i, ch in enumerate(template):
+        if ch in "{}" and i >= end and i not in covered:
+            stray = _STRAY.match(template, i)
+            assert stray is not None        # it starts with the brace at i
+            out.append(stray.group(0))
+            end = stray.end()
+    return out
 
 
 def versioned_id(rule_id: str, pack: Pack) -> str:

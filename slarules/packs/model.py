@@ -29,6 +29,10 @@ PARTIES = ("sending_station", "delivering_station", "hub", "customer_service", "
 OPERATORS = NAMES                 # the condition operators, as written in a pack (operators.py)
 RULE_ID = r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$"
 NAME = r"^[a-z][a-z0-9_]*$"
+# a clause id as the policy numbers its clauses (TB-1, NR-3): letters, a dash, a number; nothing that
+# could break a line, a terminal or a CSV cell on its way into a verdict or a statement
+CLAUSE_ID = r"^[A-Z][A-Z0-9]{0,15}-[0-9]{1,4}$"
+ClauseId = Annotated[str, Field(pattern=CLAUSE_ID, description="e.g. TB-1: capitals, a dash, a number")]
 
 
 class Strict(BaseModel):
@@ -152,7 +156,7 @@ class Messages(Strict):
 
 class Rule(Strict):
     id: str = Field(pattern=RULE_ID)
-    clause: str
+    clause: ClauseId
     title: str | None = None
     doc: str | None = None
     scope: list[Condition] = Field(default_factory=list,
@@ -223,7 +227,7 @@ class Clause(Strict):
 class Catalogue(Strict):
     """The clause catalogue (clauses.yaml): the clause ids rules may cite, in the order findings are sorted."""
 
-    clauses: dict[str, Clause] = Field(min_length=1)
+    clauses: dict[ClauseId, Clause] = Field(min_length=1)
 
 
 @dataclass
@@ -261,7 +265,8 @@ class Pack:
 class Issue:
     """One problem found in a pack, located, with a hint when we can guess one.
 
-    `witness` is a concrete case showing the problem (from `slarules check`).
+    `witness` is a concrete case showing the problem, `rule` the kind of check that found it
+    (tools/check.py CHECKS); both from `slarules check`.
     """
 
     file: str | None          # None: about the whole run, not one file
@@ -273,6 +278,7 @@ class Issue:
     hint: str | None = None
     # `field` is dataclasses.field: the attribute `field` above binds no value
     witness: dict | None = field(default=None, compare=False, hash=False)  # type: ignore[operator,misc]
+    rule: str | None = field(default=None, compare=False)  # type: ignore[operator,misc]
 
     def error(self) -> PackError:
         return PackError(self.message, file=self.file, line=self.line, column=self.column, field=self.field,

@@ -14,10 +14,16 @@ from typing import Any
 
 from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, LIABLE_PREFIX, FactSpec, Function
 
-# durable_rules' own limits, here once: runtime/durable_backend.py checks the ruleset it builds against
-# them (pack rules plus one per distinct scope plus one per stratum); the compiler refuses what cannot fit.
-DURABLE_MAX_RULES = 500          # it hangs registering 512 rules or more
+# durable_rules 2.0.28's own limits, here once, as measured (docs/durable_rules.md). The compiler checks the
+# ruleset runtime/durable_ruleset.py builds (pack rules, one per distinct scope, one closer per stratum)
+# against them, so every loader and `slarules check` refuse what durable_rules cannot hold.
+DURABLE_MAX_RULES = 4096         # rules in one ruleset (error 106 past it)
 DURABLE_MAX_PROPERTIES = 250     # a fact holds at most 255 properties, nested keys included
+DURABLE_MAX_NEXT = 511           # different tests after one test: registering 513 hangs, asserting past 512 hangs
+DURABLE_MAX_JOINS = 127          # absence tests and `$or` joins after one test (a list of 128: read past its end)
+DURABLE_MAX_RULES_PER_TEST = 255  # rules ending on the same test (a list of 256: the 256th fires a phantom action)
+DURABLE_MAX_PENDING = 64         # tests pending at once while one fact is matched (error 303 past it)
+DURABLE_MAX_EXPRESSIONS = 32     # a rule's expression sequence: two per `$and`/`$or` (error 113 when it fills)
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)(?:\|([a-z]+))?\}")    # {fact} or {fact|format} in a message
 

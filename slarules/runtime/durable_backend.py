@@ -30,7 +30,9 @@ tests/test_durable_traps.py unless named):
   durable_rules at all: each action is run here, inside our own try/except, and
   any error (ours or a result code from C) abandons the ruleset for a new one;
 - 255 properties per fact -> each stratum's fact carries only the fields its rules
-  test, checked when the ruleset is built; 512 rules hang -> refused when built;
+  test; that and the limits of its network (a hang past 511 tests after one test,
+  error 303 past 64 pending tests, ...) are checked by durable_ruleset.capacity
+  when the packs are compiled, its size again when the ruleset is built;
 - background threads -> no Host at all: everything runs on the calling thread,
   and calls are serialised with a lock, so many threads may share one backend;
 - the definition dict is mutated on registration (by the Host) -> it is only
@@ -49,23 +51,21 @@ import msgspec
 from durable import engine as _durable
 
 from ..errors import EngineError, PackError
-from ..packs.operators import OPERATORS
-from ..packs.program import (
-    DURABLE_MAX_PROPERTIES as MAX_PROPERTIES,
-    DURABLE_MAX_RULES as MAX_RULES,
-    Leaf,
-    Program,
-    walk,
-)
+from ..packs.program import Program
 from .backend import RunResult
 from .chaining import chain_of
-from .evaluate import unknowable_keys
-from .values import fact_plan, flag_key, key
+from .durable_ruleset import (
+    CLOSE as _CLOSE,
+    RULE as _RULE,
+    SCOPE as _SCOPE,
+    expression,  # noqa: F401 - the expressions it is given (benchmarks, tests)
+    ruleset,
+    size,
+)
+from .values import fact_plan, key  # noqa: F401 - `key`: the field names its facts carry (tests)
 
 _names = itertools.count()
 _SID = "slot"
-CLOSER_PRI = 100_000
-SCOPE_PRI = 50_000
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _msgspec_encode = msgspec.json.Encoder().encode
 
@@ -87,59 +87,6 @@ class _QuietHost(_durable.Host):
 
     def _run(self) -> None:
         return None
-
-
-def _exists(path: str) -> dict:
-    return {"$ex": {key(path): 1}}
-
-
-def leaf_expression(leaf: Leaf) -> dict:
-    op = OPERATORS[leaf.op]
-    k = key(leaf.left)
-    if op.shape == "exists":
-        return {"$ex" if leaf.value else "$nex": {k: 1}}
-    if op.shape == "contains":
-        return {"$and": [_exists(leaf.left), {flag_key(leaf.left, leaf.value): True}]}
-    guards = [_exists(leaf.left)]
-    if leaf.right is not None:
-        guards.append(_exists(leaf.right))
-        right: Any = {"$m": key(leaf.right)}
-    else:
-        right = leaf.value
-    test = {op.durable: {k: right}} if op.durable else {k: right}   # "": durable's bare equality
-    return {"$and": guards + [test]}
-
-
-def expression(node) -> dict | None:
-    """A condition tree as a durable_rules expression; None means always true."""
-    if isinstance(node, Leaf):
-        return leaf_expression(node)
-    parts = [expression(c) for c in node.children]
-    if node.op == "all":
-        parts = [p for p in parts if p is not None]
-        if not parts:
-            return None
-        return parts[0] if len(parts) == 1 else {"$and": parts}
-    if any(p is None for p in parts):
-        return None
-    if not parts:  # an empty `any` is false: test a field no fact ever has
-        return {"$ex": {"__never__": 1}}
-    return parts[0] if len(parts) == 1 else {"$or": parts}
-
-
-_RULE, _SCOPE, _CLOSE = 0, 1, 2
-
-
-def _tested_keys(node) -> set[str]:
-    """The fact fields a condition tree reads (both operands, and a list's value flags)."""
-    out: set[str] = set()
-    for leaf in walk(node):
-        out.add(key(leaf.left))
-        if leaf.right is not None:
-            out.add(key(leaf.right))
-        if leaf.op == "contains":
-            out.add(flag_key(leaf.left, leaf.value))
-    return out
 
 
 def _delete(ruleset: list[Any]) -> None:
@@ -182,61 +129,22 @@ class DurableBackend:
 
     # -- compile -----------------------------------------------------------------------
     def _build_definition(self) -> dict:
+        """The ruleset (durable_ruleset.ruleset). The compiler refused packs past durable_rules' limits;
+        the cheap ones, on the ruleset's size, are checked again here (a located PackError)."""
         program = self.program
-        rules: dict[str, dict] = {}
-        tested: list[set[str]] = [set() for _ in range(program.strata)]
-        for index, r in enumerate(program.rules):
-            cond = [{"kind": "case"}, {"stratum": r.stratum}]
-            expr = expression(r.condition)
-            if expr is not None:
-                cond.append(expr)
-            rules[f"r{index}"] = {"all": [{"m": {"$and": cond}}], "pri": 1 + index}
-            self._actions[f"r{index}"] = (_RULE, r.id)
-            tested[r.stratum] |= _tested_keys(r.condition)
-        # durable_rules also decides which rules are in scope, for the verdict's `deadlines` (a deadline
-        # rule whose scope holds) and `missing` (a rule whose scope holds while a field that could leave
-        # its condition unknown is absent): one rule per distinct (stratum, scope, such fields), firing
-        # then. A rule that cannot be undecided and has no deadline needs none; most cases fire few.
-        scopes: dict[tuple[int, str, tuple[str, ...] | None], list[str]] = {}
-        self._always_in_scope: frozenset[str] = frozenset(r.id for r in program.rules if expression(r.scope) is None)
-        for r in program.rules:
-            if r.id in self._always_in_scope:
-                continue
-            unknowable = None if r.deadline is not None else unknowable_keys(r.when)
-            if unknowable != ():
-                scopes.setdefault((r.stratum, repr(r.scope), unknowable), []).append(r.id)
-        for n, ((stratum, _, unknowable), ids) in enumerate(scopes.items()):
-            cond = [{"kind": "case"}, {"stratum": stratum}]
-            expr = expression(self._rules[ids[0]].scope)
-            if expr is not None:
-                cond.append(expr)
-            if unknowable:           # `$or` fires once per true branch: in_scope is a set
-                absent = [{"$nex": {k: 1}} for k in unknowable]
-                cond.append(absent[0] if len(absent) == 1 else {"$or": absent})
-            rules[f"s{n}"] = {"all": [{"m": {"$and": cond}}], "pri": SCOPE_PRI + n}
-            self._actions[f"s{n}"] = (_SCOPE, tuple(ids))
-            tested[stratum] |= _tested_keys(self._rules[ids[0]].scope) | set(unknowable or ())
-        for stratum in range(program.strata):
-            rules[f"close{stratum}"] = {"all": [{"m": {"$and": [{"kind": "case"}, {"stratum": stratum}]}}],
-                                        "pri": CLOSER_PRI + stratum}
-            self._actions[f"close{stratum}"] = (_CLOSE, stratum)
-        if len(rules) > MAX_RULES:
-            first = program.rules[0].location if program.rules else (None, None)
-            raise PackError(f"these packs need {len(rules)} durable_rules rules ({len(program.rules)} rules, "
-                            f"{len(scopes)} distinct scopes, {program.strata} strata); durable_rules takes at most "
-                            f"{MAX_RULES}", file=first[0], field="rules",
-                            hint="split the packs between engines, or let rules share a scope")
+        rules = ruleset(program)
+        for overflow in size(program, rules):
+            file, line = (program.rule(overflow.rule).location if overflow.rule else
+                          (program.rules[0].location if program.rules else (None, None)))
+            raise PackError(overflow.message, file=file, line=line if overflow.rule else None,
+                            field=overflow.part if overflow.rule else "rules", hint=overflow.hint)
+        self._actions = rules.actions
+        self._always_in_scope = rules.always_in_scope
         chain_keys = {link.key for link in self.chain.links}
-        for stratum in range(program.strata):
-            fields = tested[stratum] - {"__never__"}
-            if len(fields) + 4 > MAX_PROPERTIES:
-                first = program.rules[0].location if program.rules else (None, None)
-                raise PackError(f"stratum {stratum} of these packs tests {len(fields)} facts; a durable_rules fact "
-                                f"holds at most {MAX_PROPERTIES - 4}", file=first[0], field="rules",
-                                hint="split the packs between engines")
+        for fields in rules.tested:
             self._fields.append(tuple(sorted(k for k in fields if k not in chain_keys)))
             self._chained.append(frozenset(chain_keys & fields))
-        return rules
+        return rules.definition
 
     def _open(self) -> None:
         """A fresh ruleset (after an error the old one may hold stale facts; it is left alone).
@@ -255,8 +163,8 @@ class DurableBackend:
     def _refused(self, exc: Exception) -> Exception:
         """durable_rules refused the ruleset: name the pack rule it refused, tried alone, as a PackError.
 
-        Its C core holds at most 31 tests per rule (MAX_SEQUENCE_EXPRESSIONS, error 113), and
-        the compiler cannot know that limit without building the ruleset.
+        The compiler refuses what durable_ruleset.capacity knows of (error 113 among them); this
+        names the rule should durable_rules refuse something else.
         """
         for name, spec in self._definition.items():
             try:
@@ -270,7 +178,7 @@ class DurableBackend:
                 file, line = rule.location
                 return PackError(f"durable_rules cannot hold the {part} of rule `{rule.id}` in one rule "
                                  f"({exc})", file=file, line=line, field="when" if what == _RULE else "scope",
-                                 hint="durable_rules holds about 31 tests per rule: split it into two rules, or "
+                                 hint="split it into two rules, or "
                                       "name part of it as a derived fact")
         return EngineError(f"durable_rules refused the compiled packs: {exc}")
 

@@ -19,19 +19,33 @@ Witnesses come from `witness.WitnessSearch` and are confirmed by the engine.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..engine import CATALOGUE_FILE, TEST_SUFFIX, Engine, default_pack_dirs, default_rules_dir, file_kind
+from ..engine import CATALOGUE_FILE, Engine, default_pack_dirs, default_rules_dir, file_kind
 from ..errors import InputError, PackError, SlaRulesError
 from ..packs.compiler import CompiledRule, Leaf, Node, Program, check_packs, compile_packs
 from ..packs.layers import apply_layers
 from ..packs.model import Issue, Pack, read_catalogue, read_pack
 from ..packs.operators import OPERATORS
-from .packtest import load_test_file, merge, read_test_file
+from .packtest import TestCase, case_issues, merge, read_test_file
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+# The kinds of check, each issue's `rule` (a rule id in SARIF, a title in GitHub annotations): id -> what it finds.
+CHECKS = {
+    "schema": "a pack, the clause catalogue or a pack test that is not readable YAML or does not match its schema",
+    "test-case": "a pack test whose case the case contract refuses",
+    "meaning": "a pack that does not compile: unknown facts, parameters or clauses, types, messages, precedence, "
+               "cycles, layers, dated versions, or more than durable_rules can hold",
+    "layer": "what a layer changes in its base",
+    "contradiction": "a rule whose tests on one fact contradict each other: it can never fire",
+    "conflict": "two liability rules that can put the same harm on different parties with no precedence",
+    "dead-rule": "a rule no generated case fires",
+    "shadowed-rule": "a rule that fires only when a rule overriding it fires too",
+    "not-analysed": "a file that did not load kept the packs from being analysed together",
+}
 
 
 @dataclass
@@ -63,24 +77,29 @@ def check(paths: Sequence[str | Path], catalogue: str | Path | None = None,
     unloaded: list[Path] = []        # files whose problems keep them out of the meaning pass
     for f in files["pack"]:
         pack, found = read_pack(f)
-        issues += found
+        issues += _kind(found, "schema")
         if pack is not None:
             packs.append(pack)
         else:
             unloaded.append(f)
+    tests: list[tuple[Any, Any]] = []                  # (TestFile, Document) of each test file that loaded
     for f in files["test"]:
-        issues += read_test_file(f)[2]
+        spec, doc, found = read_test_file(f)
+        issues += _kind(found, "schema")
+        if spec is not None and doc is not None:
+            tests.append((spec, doc))
+            issues += _kind(case_issues(spec, doc), "test-case")
     used = Path(catalogue) if catalogue else next(iter(files["catalogue"]), default_rules_dir() / CATALOGUE_FILE)
     clauses, found = read_catalogue(used)
-    issues += found
+    issues += _kind(found, "schema")
     if clauses is None:
         unloaded.append(used)
     for f in files["catalogue"]:
         if f != used:
-            issues += read_catalogue(f)[1]
-    meaning = check_packs(packs, clauses, complete=not unloaded) if packs else []
+            issues += _kind(read_catalogue(f)[1], "schema")
+    meaning = _kind(check_packs(packs, clauses, complete=not unloaded), "meaning") if packs else []
     issues += meaning
-    issues += apply_layers(packs, complete=not unloaded).changes
+    issues += _kind(apply_layers(packs, complete=not unloaded).changes, "layer")
     if packs and options.analyse and not unloaded and not any(i.severity == "error" for i in meaning):
         assert clauses is not None      # else `unloaded` names the catalogue
         program = compile_packs(packs, clauses)
@@ -88,39 +107,52 @@ def check(paths: Sequence[str | Path], catalogue: str | Path | None = None,
         try:
             engine.backend  # noqa: B018  # durable_rules builds the ruleset: it has limits of its own (31 tests a rule)
         except PackError as exc:
-            issues.append(Issue(exc.file, exc.line, exc.column, exc.field, exc.message, "error", exc.hint))
+            issues.append(Issue(exc.file, exc.line, exc.column, exc.field, exc.message, "error", exc.hint,
+                                rule="meaning"))
         else:
-            issues += Analysis(engine, _seed_cases(paths), options).run()
+            issues += Analysis(engine, _seed_cases(tests), options).run()
     issues.sort(key=lambda i: (i.file, i.line or 0, i.column or 0, SEVERITY_ORDER[i.severity]))
     if unloaded:
         names = ", ".join(map(str, unloaded))
         issues.append(Issue(None, None, None, None, f"{names} did not load: the rest was checked without "
                             f"{'it' if len(unloaded) == 1 else 'them'} and not analysed together (conflicts, "
-                            f"dead rules){'; clause ids were not checked' if clauses is None else ''}", "info"))
+                            f"dead rules){'; clause ids were not checked' if clauses is None else ''}", "info",
+                            rule="not-analysed"))
     return issues
 
 
+def _kind(issues: list[Issue], rule: str) -> list[Issue]:
+    """`issues` marked as found by the check `rule` (CHECKS), unless one says otherwise."""
+    return [i if i.rule else replace(i, rule=rule) for i in issues]
+
+
 def yaml_files(paths: Sequence[str | Path]) -> dict[str, list[Path]]:
-    """The YAML files given or in the directories given, by kind (engine.file_kind), in order."""
+    """The YAML files given or under the directories given, by kind (engine.file_kind), each once.
+
+    A directory is read whole, its subdirectories first: they are the layers beneath it, as
+    `rules/national/` is loaded before `rules/` (engine.default_pack_dirs).
+    """
     out: dict[str, list[Path]] = {"pack": [], "catalogue": [], "test": []}
-    for p in map(Path, paths):
-        for f in sorted(p.glob("*.yaml")) if p.is_dir() else [p]:
+    seen: set[Path] = set()
+    for f in (f for p in map(Path, paths) for f in (_tree(p) if p.is_dir() else [p])):
+        if f.resolve() not in seen:
+            seen.add(f.resolve())
             out[file_kind(f)].append(f)
     return out
 
 
-def _seed_cases(paths: Sequence[str | Path]) -> list[dict]:
-    """Cases from the pack tests beside the packs: a witness search starts from what is known."""
-    out: list[dict] = []
-    dirs = {Path(p) if Path(p).is_dir() else Path(p).parent for p in paths}
-    for d in sorted(dirs):
-        for f in sorted(d.glob("*" + TEST_SUFFIX)):
-            try:
-                spec, _doc = load_test_file(f)
-            except SlaRulesError:
-                continue
-            out += [merge(spec.base, c.case) for c in spec.cases if not c.file]
-    return out
+def _tree(directory: Path, seen: frozenset[Path] = frozenset()) -> list[Path]:
+    """The YAML files of `directory`, after its subdirectories' (hidden ones and a link back up skipped)."""
+    seen = seen | {directory.resolve()}
+    subdirectories = sorted(d for d in directory.iterdir()
+                            if d.is_dir() and not d.name.startswith((".", "__")) and d.resolve() not in seen)
+    return ([f for d in subdirectories for f in _tree(d, seen)] +
+            sorted(f for f in directory.glob("*.yaml") if f.is_file()))
+
+
+def _seed_cases(tests: list[tuple[Any, Any]]) -> list[dict]:
+    """Cases from the pack tests checked with the packs: a witness search starts from what is known."""
+    return [merge(spec.base, c.case) for spec, _ in tests for c in spec.cases if isinstance(c, TestCase) and not c.file]
 
 
 class Analysis:
@@ -131,12 +163,12 @@ class Analysis:
         self.search = WitnessSearch(self.program, seeds, options.examples, options.seed)
         self.issues: list[Issue] = []
 
-    def issue(self, rule: CompiledRule, message: str, hint: str | None, severity: str,
+    def issue(self, kind: str, rule: CompiledRule, message: str, hint: str | None, severity: str,
               witness: dict | None = None, origin: str | None = None) -> None:
         file, line = rule.location
         if origin and ":" in origin:      # a condition's own line, in the same pack file
             line = int(origin.rsplit(":", 1)[1])
-        self.issues.append(Issue(file, line, None, f"rules.{rule.id}", message, severity, hint, witness))
+        self.issues.append(Issue(file, line, None, f"rules.{rule.id}", message, severity, hint, witness, kind))
 
     def run(self) -> list[Issue]:
         contradictory = {r.id for r in self.program.rules if self.contradiction(r)}
@@ -157,8 +189,9 @@ class Analysis:
                 bad = _first_conflict(tests)
                 if bad is not None:
                     a, b = bad
-                    self.issue(rule, f"`{rule.id}` can never fire: its tests on `{fact}` contradict each other "
-                                     f"({_show(a)} and {_show(b)})",
+                    self.issue("contradiction", rule,
+                               f"`{rule.id}` can never fire: its tests on `{fact}` contradict each other "
+                               f"({_show(a)} and {_show(b)})",
                                "remove or correct one of the two tests", "error", origin=b.origin)
                     return True
         return False
@@ -168,18 +201,18 @@ class Analysis:
         rid = rule.id
         fires = self.search.find(lambda fired, findings: rid in fired)
         if fires is None:
-            self.issue(rule, f"`{rid}` never fired in {self.search.examples} generated cases: its conditions may "
-                             "contradict each other or need facts no case can have",
+            self.issue("dead-rule", rule, f"`{rid}` never fired in {self.search.examples} generated cases: its "
+                                          "conditions may contradict each other or need facts no case can have",
                        "add a pack test that makes it fire, or correct its conditions", "warning")
             return
         overriders = [r.id for r in self.program.rules if rid in r.overrides]
         if not overriders:
             return
         if self.search.find(lambda fired, findings: rid in findings) is None:
-            self.issue(rule, f"`{rid}` is always shadowed: whenever it fires, "
-                             f"{' or '.join(f'`{o}`' for o in overriders)} fires too and overrides it, so it never "
-                             "reaches a verdict", "remove it, or narrow the rule that overrides it", "warning",
-                       self.confirmed(fires))
+            self.issue("shadowed-rule", rule, f"`{rid}` is always shadowed: whenever it fires, "
+                                              f"{' or '.join(f'`{o}`' for o in overriders)} fires too and overrides "
+                                              "it, so it never reaches a verdict",
+                       "remove it, or narrow the rule that overrides it", "warning", self.confirmed(fires))
 
     # -- conflicts ---------------------------------------------------------------------
     def conflicts(self) -> None:
@@ -193,8 +226,8 @@ class Analysis:
                 witness = self.confirmed(witness, (a.id, b.id))
                 if witness is None:
                     continue
-                self.issue(b, f"conflict: `{a.id}` ({a.party}) and `{b.id}` ({b.party}) can both hold for "
-                              f"{', '.join(shared)} with no precedence between them",
+                self.issue("conflict", b, f"conflict: `{a.id}` ({a.party}) and `{b.id}` ({b.party}) can both "
+                                          f"hold for {', '.join(shared)} with no precedence between them",
                            f"add `overrides: [{a.id}]` to `{b.id}` (or the reverse) to say which wins", "error",
                            witness)
 
@@ -313,15 +346,20 @@ def render(issues: list[Issue]) -> str:
             lines.append("    witness case:")
             dump = yaml.safe_dump(i.witness, allow_unicode=True, sort_keys=False, default_flow_style=None, width=100)
             lines += ["      " + line for line in dump.splitlines()]
+    lines.append(summary(issues))
+    return "\n".join(lines) + "\n"
+
+
+def summary(issues: list[Issue]) -> str:
+    """`N errors, M warnings`: the last line of every format meant for people."""
     errors = sum(i.severity == "error" for i in issues)
     warnings = sum(i.severity == "warning" for i in issues)
-    lines.append(f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}")
-    return "\n".join(lines) + "\n"
+    return f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
 
 
 def to_json(issues: list[Issue]) -> list[dict]:
     return [{"file": i.file, "line": i.line, "column": i.column, "field": i.field, "severity": i.severity,
-             "message": i.message, "hint": i.hint, "witness": i.witness} for i in issues]
+             "rule": i.rule, "message": i.message, "hint": i.hint, "witness": i.witness} for i in issues]
 
 
 def default_paths() -> list[Path]:

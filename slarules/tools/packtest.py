@@ -30,8 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..case.sources import Document, read_document
 from ..engine import TEST_SUFFIX
-from ..errors import PackError, SlaRulesError
-from ..facts import parse_case
+from ..errors import CaseError, PackError, SlaRulesError
 from ..packs.model import Issue, raise_first, read_model, schema_issues
 from ..packs.program import CompiledRule, Leaf
 from ..runtime import evaluate
@@ -217,6 +216,72 @@ def read_test_file(path: str | Path) -> tuple[TestFile | None, Document | None, 
     return spec, doc, [i for n, c in enumerate(spec.cases) for i in case_problems(c, doc, n)]
 
 
+def case_under_test(spec: TestFile, doc: Document, index: int) -> Any:
+    """The case of the test at `index`, validated as the engine validates any case (case.fast.case_of).
+
+    A CaseError is located in the test file: at the key of `case:` that set the bad value, else at
+    the same key in `base:`, or at `file:` for what the named case file holds.
+    """
+    from ..case.fast import case_of
+    test = spec.cases[index]
+    assert isinstance(test, TestCase)
+    start = spec.base
+    if test.file:
+        try:
+            start = read_document(Path(doc.file).parent / test.file).data
+        except SlaRulesError as exc:
+            line, column = doc.where(("cases", index, "file"))
+            raise CaseError(f"case file `{test.file}`: {exc}", file=doc.file, line=line, column=column,
+                            field="file") from None
+    data = merge(start, test.case)
+    doc.where(())                     # a JSON test file's positions are found on first use
+    own = ("cases", index, "case")
+    sources = [own] if test.file else [own, ("base",)]
+    positions: dict[tuple, tuple[int, int]] = {}
+    line, column = doc.where(("cases", index, "file" if test.file else "case"))
+    if line is not None:
+        positions[()] = (line, column or 1)
+
+    def locate(value: Any, loc: tuple) -> None:
+        at = next((doc.positions[s + loc] for s in sources if s + loc in doc.positions), None)
+        if at is not None:
+            positions[loc] = at
+        children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for k, v in children:
+            locate(v, loc + (k,))
+    locate(data, ())
+    case = case_of(data, Document(data, doc.file, positions))
+    if test.as_of is not None:
+        from ..engine import parse_instant
+        try:
+            parse_instant(test.as_of, case)
+        except SlaRulesError as exc:
+            line, column = doc.where(("cases", index, "as_of"))
+            raise CaseError(exc.message, file=doc.file, line=line, column=column, field="as_of",
+                            hint=exc.hint) from None
+    return case
+
+
+def case_issues(spec: TestFile, doc: Document) -> list[Issue]:
+    """The test cases the contract refuses, as located issues (what `slarules check` reports of them);
+    a problem of `base:` is one issue, however many tests start from it."""
+    found: dict[tuple, list[str]] = {}
+    for index, test in enumerate(spec.cases):
+        if not isinstance(test, TestCase):
+            continue
+        try:
+            case_under_test(spec, doc, index)
+        except SlaRulesError as exc:
+            where = (exc.file or doc.file, exc.line, exc.column, exc.field, exc.message, exc.hint)
+            found.setdefault(where, []).append(test.name)
+    out = []
+    for (file, line, column, field_, message, hint), names in found.items():
+        more = f" (and {len(names) - 1} more test{'s' * (len(names) > 2)})" if len(names) > 1 else ""
+        out.append(Issue(file, line, column, field_, f"the case of test `{names[0]}`{more} is not valid: {message}",
+                         "error", hint))
+    return out
+
+
 def load_test_file(path: str | Path) -> tuple[TestFile, Document]:
     """A test file with no problem at all, or a PackError for the first (counting the others)."""
     spec, doc, issues = read_test_file(path)
@@ -265,10 +330,11 @@ class PackTester:
             outcome.error = "\n".join(str(i.error()) for i in case_problems(test, doc, index))
             return outcome
         try:
-            start = spec.base
-            if test.file:
-                start = read_document(Path(doc.file).parent / test.file).data
-            case = parse_case(merge(start, test.case), source=f"{doc.file}:{line}")
+            case = case_under_test(spec, doc, index)
+        except SlaRulesError as exc:
+            outcome.error = f"the test case is not valid: {exc}"
+            return outcome
+        try:
             facts, run = self.engine.run(case, test.as_of)
         except SlaRulesError as exc:
             outcome.error = f"{doc.file}:{line}: the test case is not valid: {exc}"
