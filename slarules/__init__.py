@@ -13,19 +13,24 @@ if TYPE_CHECKING:       # tests/test_typing.py holds these in step with _EXPORTS
 
     from .case.limits import Limits
     from .engine import Engine
-    from .errors import CaseError, ClusterError, EngineError, InputError, PackError, SlaRulesError
+    from .errors import CaseError, ClusterError, EngineError, InputError, InstallError, PackError, SlaRulesError
     from .facts import Case, load_case, parse_case
     from .verdict import Verdict
 
+__version__: str        # pyproject.toml's, read from the installed metadata when first asked (__getattr__)
+
 _EXPORTS = {"Engine": "engine", "Case": "facts", "load_case": "facts", "parse_case": "facts", "Verdict": "verdict",
             "SlaRulesError": "errors", "CaseError": "errors", "PackError": "errors", "InputError": "errors",
-            "EngineError": "errors", "ClusterError": "errors", "Limits": "case.limits"}
-__all__ = ["Case", "CaseError", "ClusterError", "Engine", "EngineError", "InputError", "Limits", "PackError",
-           "SlaRulesError", "Verdict", "load_case", "parse_case"]
-__version__ = "0.1.0"
+            "EngineError": "errors", "ClusterError": "errors", "InstallError": "errors",
+            "Limits": "case.limits"}
+__all__ = ["Case", "CaseError", "ClusterError", "Engine", "EngineError", "InputError", "InstallError", "Limits",
+           "PackError", "SlaRulesError", "Verdict", "load_case", "parse_case"]
 
 
 def __getattr__(name: str) -> "Any":
+    if name == "__version__":       # written once, in pyproject.toml
+        from importlib.metadata import version
+        return version(__name__)
     if name in _EXPORTS:
         value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
         globals()[name] = value

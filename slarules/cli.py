@@ -22,6 +22,7 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     every command's arguments was a few ms of each cold start)."""
     p = argparse.ArgumentParser(prog="slarules", description="Adjudicate SLA breaches and liability for "
                                 "disputed parcels from YAML rule packs.")
+    p.add_argument("--version", action=_Version)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     if only in (None, "adjudicate"):
         a = sub.add_parser("adjudicate", help="adjudicate one case (YAML or JSON; - for stdin)")
@@ -75,7 +76,8 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
                        "case's as_of, else when the run "
                        "first started; a resumed run keeps it)")
         b.add_argument("--packs", nargs="+", metavar="PATH", help="pack files or directories")
-        b.add_argument("--workers", type=int, default=0, help="processes (default: one per core for large inputs)")
+        b.add_argument("--workers", type=int, default=0, help="processes, at most (default: one per core for inputs "
+                       "over 4 MiB); never more than the CPUs this process may use nor the chunks of the input")
         b.add_argument("--chunk-size", dest="chunk_size", type=int, default=20000,
                        help="lines (JSON Lines) or rows (Parquet) per chunk (default 20000)")
         b.add_argument("--input-format", dest="input_format", choices=("jsonl", "parquet"),
@@ -115,6 +117,21 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         s = sub.add_parser("schema", help="print a JSON Schema: the case, a rule pack, or the verdict")
         s.add_argument("what", choices=("case", "pack", "verdict"), help="which schema")
     return p
+
+
+class _Version(argparse.Action):
+    """`--version`: the installed package's version, read from its metadata only when asked (argparse's own
+    "version" action wants the text while the parser is built, on every cold start)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **_: object) -> None:
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0,
+                         help="print slarules' version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        from importlib.metadata import version
+        sys.stdout.write(f"slarules {version('slarules')}\n")      # where argparse's own version goes
+        parser.exit()
 
 
 def _diff_parser(sub) -> None:
@@ -298,8 +315,6 @@ def _diff(args) -> tuple[str, int]:
                           workers=args.workers, input_format=args.input_format, examples=args.examples,
                           spark=args.spark, master=args.master)
     diff = diff_packs(args.input, args.base, args.head, options, output=args.output, limits=_limits(args))
-    if args.output:
-        diff.write(args.output)
     code = 1 if args.fail_on_change and diff.changed else 0
     return (diff.to_json() if args.format == "json" else diff.text()), code
 
@@ -328,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
-    from .errors import EngineError, SlaRulesError
+    from .errors import EngineError, Interrupted, SlaRulesError
     try:
         output = COMMANDS[args.command](args)
         output, code = output if isinstance(output, tuple) else (output, 0)
@@ -336,12 +351,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         for each in getattr(exc, "problems", None) or [exc]:     # a log's problems: one paragraph each
             print(f"slarules: error: {each}", file=sys.stderr)
         return EXIT_BUG if isinstance(exc, EngineError) else EXIT_INPUT
+    except Interrupted as exc:      # SIGINT or SIGTERM during a run: it stopped cleanly and says what it kept
+        print(f"slarules: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
+        print("slarules: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug: say so in one line; SLARULES_DEBUG=1 shows the traceback
         if os.environ.get("SLARULES_DEBUG"):
             raise
-        print(f"slarules: internal error ({type(exc).__name__}: {exc}); this is a bug, "
+        from .echo import MESSAGE_LIMIT, quote
+        print(f"slarules: internal error ({type(exc).__name__}: {quote(exc, MESSAGE_LIMIT)}); this is a bug, "
               "rerun with SLARULES_DEBUG=1 and report it", file=sys.stderr)
         return EXIT_BUG
     try:

@@ -22,6 +22,8 @@ from typing import Any
 from .case import contract as C
 from .case.fast import case_of
 from .case.limits import DEFAULT as DEFAULT_LIMITS, Limits
+from .case.zones import NO_SUCH_TIME_HINT, NoSuchTime, localize
+from .echo import quote
 from .errors import CaseError, EngineError, PackError, SlaRulesError
 from .packs.program import PackInfo, Program
 from .runtime.backend import BACKENDS, RunResult
@@ -82,8 +84,9 @@ def pack_files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def catalogue_beside(paths: Iterable[str | Path]) -> Path | None:
-    """A pack directory may bring its own clause catalogue; None means the shipped one."""
-    return next((Path(p) / CATALOGUE_FILE for p in paths if (Path(p) / CATALOGUE_FILE).is_file()), None)
+    """A pack directory may bring its own clause catalogue; None means the shipped one. A clauses.yaml
+    that is there but not a regular file is its catalogue too, refused when read, never passed over."""
+    return next((Path(p) / CATALOGUE_FILE for p in paths if (Path(p) / CATALOGUE_FILE).exists()), None)
 
 
 def load_catalogue(path: str | Path | None = None) -> dict[str, dict]:
@@ -110,7 +113,12 @@ def parse_instant(value: Any, case, field: str = "as_of") -> datetime:
             dt = _timestamp(value if type(value) is str else str(value))
         except ValueError as exc:              # it says what was expected
             raise CaseError(str(exc), field=field) from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=case.zone)
+    if dt.tzinfo is not None:
+        return dt
+    try:
+        return localize(dt, case.zone)
+    except NoSuchTime as exc:
+        raise CaseError(str(exc), field=field, hint=NO_SUCH_TIME_HINT) from None
 
 
 def internal_error(exc: Exception) -> EngineError:
@@ -220,8 +228,8 @@ class Engine:
         from .packs import cache
         try:
             digest = cache.key([*files, catalogue])
-        except OSError:
-            digest = None      # an unreadable file: compiling will say which, with its path
+        except SlaRulesError:
+            digest = None      # unreadable, not a file, too big: compiling says which, with its path
         cached = cache.load(digest) if digest else None
         if cached is not None:
             return cached
@@ -285,7 +293,7 @@ class Engine:
         is no decision, and one already in the log is not written again.
         """
         if lang not in LANGS:
-            raise CaseError(f"unknown language `{lang}`", field="lang", hint="zh or en")
+            raise CaseError(f"unknown language `{quote(lang)}`", field="lang", hint="zh or en")
         try:
             facts, run = self.run(case, as_of)
             verdict = self.builder.build(facts, run, lang)
@@ -308,9 +316,11 @@ class Engine:
         batch can fix "now" once and give the same verdicts when rerun.
         """
         if lang not in LANGS:
-            raise CaseError(f"unknown language `{lang}`", field="lang", hint="zh or en")
+            raise CaseError(f"unknown language `{quote(lang)}`", field="lang", hint="zh or en")
         if backend not in BACKENDS:
-            raise CaseError(f"unknown backend `{backend}`", field="backend", hint=" or ".join(BACKENDS))
+            raise CaseError(f"unknown backend `{quote(backend)}`", field="backend", hint=" or ".join(BACKENDS))
+        if backend == "durable":
+            _ = self.backend      # built before any case: a durable_rules that cannot run is no case's error
         out: list = []
         ready: list[int] = []
         for case in cases:
@@ -360,6 +370,6 @@ class Engine:
     def explain(self, case: Case | dict, *, as_of: Any = None, lang: str = "zh"):
         """The verdict plus a trace of every rule: why, why not, and what would flip each finding."""
         if lang not in LANGS:
-            raise CaseError(f"unknown language `{lang}`", field="lang", hint="zh or en")
+            raise CaseError(f"unknown language `{quote(lang)}`", field="lang", hint="zh or en")
         from .tools.explain import explain
         return explain(self, case, as_of=as_of, lang=lang)

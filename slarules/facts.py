@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -27,11 +26,12 @@ from pydantic import (
     create_model,
 )
 
-from .case import contract as C, fields
+from .case import contract as C, fields, zones
 from .case.contract import DEFAULT_TIMEZONE
 from .case.limits import DEFAULT as DEFAULT_LIMITS, Limits
 from .case.sources import Document, parse_text, read_document
 from .errors import CaseError, SlaRulesError
+from .text_boundary import check_data
 
 
 def _parse_timestamp(value: Any) -> Any:
@@ -52,10 +52,8 @@ def in_range(value: datetime) -> datetime:
 def _check_zone(value: str) -> str:
     if len(value) > C.TEXT_MAX_LENGTH:
         raise ValueError(f"a time zone name has at most {C.TEXT_MAX_LENGTH} characters")
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, OSError):    # "Asia" is a directory of zones
-        raise ValueError(f"`{value}` is not an IANA time zone (expected e.g. Asia/Shanghai)") from None
+    if not zones.is_zone(value):
+        raise ValueError(zones.not_a_zone(value))
     return value
 
 
@@ -107,34 +105,46 @@ def _field(f: fields.Field, made: dict[str, type]) -> tuple[Any, Any]:
     return Optional[tp], Field(None, description=f.description) if f.description else None  # noqa: UP045
 
 
+class _NoSuchTime(Exception):
+    """A naive timestamp the clocks skipped, at `loc`: raised past Pydantic (which would wrap a
+    ValueError as the whole case's), for case_from_document to locate."""
+
+    def __init__(self, loc: tuple, message: str):
+        super().__init__(message)
+        self.loc, self.message = loc, message
+
+
 class _Case(Model):
     if TYPE_CHECKING:       # the fields come from the case field table at run time
         def __getattr__(self, name: str) -> Any: ...
 
     def model_post_init(self, _context: Any) -> None:
-        """Give naive timestamps the case's zone, so every instant is comparable."""
-        zone = ZoneInfo(self.timezone or DEFAULT_TIMEZONE)
+        """Read naive timestamps in the case's zone (zones.localize), so every instant is comparable."""
+        zone = zones.zone(self.timezone or DEFAULT_TIMEZONE)
 
-        def aware(value: datetime | None) -> datetime | None:
-            if value is None or value.tzinfo is not None:
-                return value
-            return value.replace(tzinfo=zone)
+        def aware(obj: Any, name: str, loc: tuple) -> None:
+            value = getattr(obj, name)
+            if value is not None and value.tzinfo is None:
+                try:
+                    setattr(obj, name, zones.localize(value, zone))
+                except zones.NoSuchTime as exc:
+                    raise _NoSuchTime(loc + (name,), str(exc)) from None
 
         for name in _TOP_TIMESTAMPS:
-            setattr(self, name, aware(getattr(self, name)))
+            aware(self, name, ())
         for list_name, names in _LIST_TIMESTAMPS:
-            for item in getattr(self, list_name):
+            for i, item in enumerate(getattr(self, list_name)):
                 for name in names:
-                    setattr(item, name, aware(getattr(item, name)))
+                    aware(item, name, (list_name, i))
         for block_name, names in _BLOCK_TIMESTAMPS:
             obj = getattr(self, block_name)
             if obj is not None:
                 for name in names:
-                    setattr(obj, name, aware(getattr(obj, name)))
+                    aware(obj, name, (block_name,))
 
     @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone or DEFAULT_TIMEZONE)
+    def zone(self) -> zones.BundledZone:
+        return zones.zone(self.timezone or DEFAULT_TIMEZONE)
 
 
 def _models() -> dict[str, type[Model]]:
@@ -199,8 +209,9 @@ _BRIEF = _brief()
 
 
 def error_from_validation(exc: ValidationError, doc: Document | None, cls=CaseError,
-                          root: tuple = ()) -> SlaRulesError:
-    """Turn a Pydantic error into one located, one-paragraph slarules error."""
+                          root: tuple = (), more: int = 0) -> SlaRulesError:
+    """Turn a Pydantic error into one located, one-paragraph slarules error (`more`: problems
+    found but not given to Pydantic, counted in)."""
     errors = exc.errors(include_url=False)
     first = errors[0]
     loc = root + tuple(first["loc"])
@@ -209,20 +220,56 @@ def error_from_validation(exc: ValidationError, doc: Document | None, cls=CaseEr
     if doc is not None:
         line, column = doc.where(loc)
     message = describe_error(first)
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    others = len(errors) - 1 + more
+    if others:
+        message += f" (and {others} more problem{'s' if others > 1 else ''})"
     return cls(message, file=doc.file if doc else None, line=line, column=column, field=field)
+
+
+_NAMES = {b.name: frozenset(f.name for f in b.fields) for b in fields.blocks_of()}
+
+
+def _one_unknown_key_each(data: dict, block: fields.Block = fields.CASE) -> tuple[dict, int]:
+    """`data` with only the first unknown key of each mapping (the one Pydantic reports first), and
+    how many others were left out: Pydantic makes an error of each, and listing 75,000 of them cost
+    more than reading the case. The caller's data is not changed."""
+    names, dropped = _NAMES[block.name], 0
+    unknown = [k for k in data if k not in names]
+    if len(unknown) > 1:
+        data = {k: v for k, v in data.items() if k in names or k == unknown[0]}
+        dropped = len(unknown) - 1
+    for f in block.fields:
+        value, inner = data.get(f.name), f.block
+        kept: dict | list
+        if inner is None:
+            continue
+        if f.kind == "block" and type(value) is dict:
+            kept, n = _one_unknown_key_each(value, inner)
+        elif f.kind == "blocks" and type(value) is list:
+            items = [_one_unknown_key_each(v, inner) if type(v) is dict else (v, 0) for v in value]
+            kept, n = [v for v, _ in items], sum(n for _, n in items)
+        else:
+            continue
+        if n:
+            data, dropped = {**data, f.name: kept}, dropped + n
+    return data, dropped
 
 
 def case_from_document(doc: Document, limits: Limits = DEFAULT_LIMITS) -> Case:
     if not isinstance(doc.data, dict):
         raise CaseError("a case must be a mapping (JSON object) with at least `waybill`",
                         file=doc.file, line=1)
-    limits.check_case(doc.data, doc.file)
+    limits.check_case(doc.data, document=doc)
+    check_data(doc.data, file=doc.file, where=doc.where)     # a dict no reader checked: the library's, a row's
+    data, left_out = _one_unknown_key_each(doc.data)
     try:
-        return Case.model_validate(doc.data)
+        return Case.model_validate(data)
     except ValidationError as exc:
-        error = error_from_validation(exc, doc)
+        error = error_from_validation(exc, doc, more=left_out)
+    except _NoSuchTime as exc:
+        line, column = doc.where(exc.loc)
+        error = CaseError(exc.message, file=doc.file, line=line, column=column,
+                          field=".".join(str(p) for p in exc.loc), hint=zones.NO_SUCH_TIME_HINT)
     # Raised outside the handler, so it carries no __context__: pydantic's ValidationError does not
     # take part in garbage collection, and a cycle through it kept every rejected case's caller
     # frames (a whole batch chunk) alive for good.

@@ -10,8 +10,11 @@ import pytest
 
 from slarules import Engine
 
-# The compiled-program cache of this test run is its own, never the user's ~/.cache.
-os.environ["SLARULES_CACHE_DIR"] = tempfile.mkdtemp(prefix="slarules-test-cache-")
+# The compiled-program cache of this test run is its own, never the user's ~/.cache; pytest-xdist's workers
+# share the one their controller made (entries are written atomically), so the packs compile once a run.
+_shared = os.environ.get("SLARULES_TEST_CACHE") if os.environ.get("PYTEST_XDIST_WORKER") else None
+os.environ["SLARULES_TEST_CACHE"] = os.environ["SLARULES_CACHE_DIR"] = \
+    _shared or tempfile.mkdtemp(prefix="slarules-test-cache-")
 # A failure of the columnar pass raises here instead of quietly taking the per-case path (same verdicts,
 # ten times slower): only tests/test_hostile.py turns it off, to test that fallback itself.
 os.environ["SLARULES_STRICT"] = "1"
@@ -114,6 +117,14 @@ def layered_engine() -> Engine:
 
 def fired(engine: Engine, c: dict) -> set[str]:
     return {f.rule for f in engine.adjudicate(c).findings}
+
+
+def hide_durable_rules(folder: Path, error: str = "durable_rules is not importable here") -> dict[str, str]:
+    """An environment for a subprocess in which importing durable_rules raises ImportError(`error`)."""
+    for name in ("durable/__init__.py", "durable_rules_engine.py"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(f"raise ImportError({error!r})\n")
+    return {**os.environ, "PYTHONPATH": str(folder)}
 
 
 def crash_on_chunk(monkeypatch, index: int):

@@ -117,3 +117,11 @@ def dated_cases(draw) -> dict:
     c.setdefault("collection", {}).update(quoted_cny="12.00", charged_cny=draw(st.sampled_from(["12.00", "12.01"])),
                                           sender_signed=draw(st.booleans()))
     return c
+
+
+# Text from outside at its worst: lone surrogates, C0/C1 controls, ESC/OSC/CSI sequences, carriage returns,
+# bidi overrides, and the odd long run (the text boundary and echo.py).
+_HOSTILE_PIECES = st.sampled_from(["\ud800", "\udfff", "\x1b]0;owned\x07", "\x1b[2J", "\r", "\x9b", "\u202e",
+                                   "\u2066", "\x00", "\x7f", "\ufeff", "k" * 300])
+hostile_text = st.lists(st.one_of(_HOSTILE_PIECES, st.text(alphabet=st.characters(codec=None), max_size=8)),
+                        min_size=1, max_size=4).map("".join)

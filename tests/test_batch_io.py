@@ -53,21 +53,3 @@ def check_chunks(tmp_path_factory, lines, trailing_newline, chunk_size, resume_a
         rest = list(batch_io.read_jsonl(str(path), chunk_size, done))
         assert rows_of(rest) == rows_of(chunks[resume_after:])
         assert [c.position for c in rest] == [c.position for c in chunks[resume_after:]]
-
-
-@pytest.mark.parametrize("kernel_copy", [True, False])
-def test_a_part_is_appended_whole_then_removed(tmp_path, monkeypatch, kernel_copy):
-    if not kernel_copy:      # another OS or file system: the Python copy takes over
-        def refuse(*args):
-            raise OSError(18, "Invalid cross-device link")
-        monkeypatch.setattr(batch_io.os, "copy_file_range", refuse, raising=False)
-    out_path, part = tmp_path / "out.jsonl", tmp_path / "1.jsonl"
-    out_path.write_bytes(b"first\n")
-    part.write_bytes("第二 line\n".encode() * 5000)
-    with open(out_path, "r+b") as out:
-        out.seek(0, 2)
-        batch_io.append_file(out, part)
-        out.write(b"last\n")
-        assert out.tell() == 6 + len("第二 line\n".encode()) * 5000 + 5
-    assert out_path.read_bytes() == b"first\n" + "第二 line\n".encode() * 5000 + b"last\n"
-    assert not part.exists()

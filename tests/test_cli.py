@@ -170,6 +170,20 @@ def test_a_command_parsed_alone_takes_what_the_whole_parser_gives_it():
             [(a.option_strings, a.dest, a.nargs, a.default, a.choices, a.required) for a in theirs._actions]
 
 
+def test_version_comes_from_the_installed_metadata(capsys):
+    """Written once, in pyproject.toml; `slarules --version` and `slarules.__version__` read the metadata."""
+    import tomllib
+    from importlib.metadata import version
+
+    import slarules
+    from slarules.cli import main
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out == f"slarules {version('slarules')}\n"
+    assert slarules.__version__ == version("slarules") == \
+        tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+
+
 def _commands():
     import argparse
     from slarules.cli import _parser

@@ -46,12 +46,10 @@ def test_compiled_plan_equals_the_loops():
     assert loops._compiled is None and compiled._compiled.__name__ == "facts"
 
 
-def test_compiled_plan_and_loops_agree_on_a_case_without_a_dated_packs_instant():
+def test_compiled_plan_and_loops_agree_on_a_case_without_a_dated_packs_instant(dated_engine):
     """A dated pack chooses its version by an instant (the collection's); without it the case is not
     covered by that pack (a not_covered rule reads the absent instant), so both plans just give the facts."""
-    from conftest import DATED
-
-    engine = Engine.load([ROOT / "rules", DATED])
+    engine = dated_engine
     loops, compiled = FactPlan(engine.program), FactPlan(engine.program)
     loops._cases = WARM_UP
     compiled.compile()

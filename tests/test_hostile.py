@@ -216,16 +216,6 @@ def test_outputs_that_are_the_input_or_each_other_are_refused_before_anything_is
 
 # ---- 3. big cases are refused early and cheaply ---------------------------------------------
 
-def test_an_oversized_case_file_is_refused_from_its_size_before_it_is_read(tmp_path, monkeypatch):
-    big = tmp_path / "big.json"
-    big.write_text(json.dumps(case(scans=[dict(BASE["scans"][2])] * 100_000)))
-    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("read a file over the limit"))
-    from slarules.case.fast import read_case
-    with pytest.raises(InputError, match="more than 1 MiB") as err:
-        read_case(str(big))
-    assert "case_bytes" in err.value.hint
-
-
 def test_too_many_scans_are_refused_before_any_is_validated(engine, monkeypatch):
     monkeypatch.setattr(facts.Case, "model_validate", lambda *a, **k: pytest.fail("validated scans"))
     many = case(scans=[dict(BASE["scans"][2])] * 1001)

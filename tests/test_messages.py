@@ -8,6 +8,7 @@ may contain an ASCII lowercase word other than a unit. English keeps the codes.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 
@@ -30,6 +31,12 @@ def examples() -> list[dict]:
 
 
 def pack_test_cases() -> list[dict]:
+    return copy.deepcopy(_pack_test_cases())
+
+
+@functools.cache
+def _pack_test_cases() -> list[dict]:
+    """Read once for the six tests that render them (reading the test files with positions is most of it)."""
     out = []
     for path in sorted((ROOT / "rules").glob("*.test.yaml")) + sorted((ROOT / "rules" / "national").glob("*.test.yaml")):
         spec, _ = load_test_file(path)

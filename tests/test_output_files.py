@@ -108,3 +108,32 @@ def test_a_failed_fsync_of_an_append_cuts_it_back(tmp_path, monkeypatch):
     with pytest.raises(OutputError, match="Input/output error"):
         files.append_whole(log, [b"y\n"])
     assert log.read_bytes() == b"x\n"
+
+
+@pytest.mark.parametrize("kernel_copy", [True, False])
+def test_a_part_is_appended_whole_then_removed(tmp_path, monkeypatch, kernel_copy):
+    if not kernel_copy:      # another OS or file system: the copy through os.write takes over
+        def refuse(*args):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        monkeypatch.setattr(os, "copy_file_range", refuse, raising=False)
+    out_path, part = tmp_path / "out.jsonl", tmp_path / "1.jsonl"
+    out_path.write_bytes(b"first\n")
+    part.write_bytes("第二 line\n".encode() * 5000)
+    with files.Appender(out_path) as out:
+        out.append_file(part)
+        out.write(b"last\n")
+        assert out.size == 6 + len("第二 line\n".encode()) * 5000 + 5
+    assert out_path.read_bytes() == b"first\n" + "第二 line\n".encode() * 5000 + b"last\n"
+    assert not part.exists()
+
+
+def test_a_full_disk_in_the_kernel_copy_is_the_failure_not_a_fallback(tmp_path, monkeypatch):
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "copy_file_range", full, raising=False)
+    monkeypatch.setattr(os, "write", lambda *a: pytest.fail("copied again through os.write"))
+    part = tmp_path / "1.jsonl"
+    part.write_bytes(b"x\n")
+    with files.Appender(tmp_path / "out.jsonl") as out, pytest.raises(OutputError) as caught:
+        out.append_file(part)
+    assert "out.jsonl" in str(caught.value) and "No space left" in str(caught.value) and part.exists()

@@ -15,7 +15,7 @@ def commands() -> list[str]:
 def test_two_commands_and_ci_runs_the_second():
     run, test = commands()
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert test in ci.splitlines()
+    assert test in [line.strip() for line in ci.splitlines()]
     example = re.search(r"adjudicate (\S+)", run).group(1)
     assert (ROOT / example).exists()
 
@@ -34,3 +34,18 @@ def test_the_wheel_ships_every_pack_directory():
     globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["slarules.rules"]
     shipped = {f for g in globs for f in (ROOT / "rules").glob(g)}
     assert {f for f in (ROOT / "rules").rglob("*.yaml")} == shipped
+
+
+def test_ci_runs_the_oldest_and_newest_python_the_package_admits():
+    """requires-python, the classifiers and .ci/run's interpreters name the same Pythons."""
+    import tomllib
+
+    from packaging.specifiers import SpecifierSet
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    classified = sorted(int(c.rsplit(".", 1)[1]) for c in project["classifiers"]
+                        if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c))
+    ci = re.search(r"SLARULES_CI_PYTHONS:-([^}]*)}", (ROOT / ".ci" / "run").read_text(encoding="utf-8")).group(1)
+    assert sorted(int(v.split(".")[1]) for v in ci.split()) == [classified[0], classified[-1]]
+    admitted = SpecifierSet(project["requires-python"])
+    minors = [m for m in range(8, 20) if f"3.{m}.0" in admitted]
+    assert minors == list(range(classified[0], classified[-1] + 1)) == classified

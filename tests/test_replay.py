@@ -380,8 +380,8 @@ def test_a_full_disk_during_a_batchs_log_commit_keeps_the_log_and_the_rerun_appe
     command = ["batch", str(cases_file), "-o", str(tmp_path / "v.jsonl"), "--as-of", AS_OF, "--decision-log", str(log)]
     assert main(command) == 2
     err = capsys.readouterr().err
-    assert f"{log}: cannot write the file: No space left on device (nothing was added to it; the verdicts " \
-           "are written and the run's decisions wait in" in err and "run the same command again" in err
+    assert f"{log}: cannot write the file: No space left on device (nothing was added to it; all " in err
+    assert "rows were adjudicated and the checkpoint keeps them: run the same command again to finish writing" in err
     assert log.read_bytes() == small_log
     monkeypatch.undo()
     assert main(command) == 0
@@ -557,6 +557,30 @@ def test_replay_through_the_batch_reports_what_one_by_one_does(engine, cases_fil
     doc = json.loads(one_by_one)
     assert [d["waybill"] for d in doc["decisions_that_differ"]] == [gone["waybill"], "BX7700000008"]
     assert doc["decisions_that_differ"][0]["reason"].startswith("now rejected: ")
+
+
+def test_an_engine_failure_is_never_a_changed_verdict(tmp_path, monkeypatch):
+    """slarules failing on a logged case (a bug, or durable_rules gone) stops the replay at that decision;
+    it was reported as "the verdict differs now" for every decision."""
+    from slarules.engine import default_pack_dirs, internal_error
+    from slarules.errors import EngineError
+    log = tmp_path / "d.log"
+    for name in ("tb1-late.yaml", "tb5-overcharge.yaml"):
+        assert main(["adjudicate", str(EXAMPLES / name), "--decision-log", str(log)]) == 0
+    engine = Engine.load(default_pack_dirs())      # its own: the failures below are planted on it
+
+    def fails(*_a, **_k):
+        raise RuntimeError("simulated failure")
+    monkeypatch.setattr(engine, "run", fails)
+    with pytest.raises(EngineError) as one_by_one:
+        replay(log, engine)
+    monkeypatch.setattr(engine, "columnar", lambda lang: None)
+    monkeypatch.setattr(engine, "adjudicate_many",
+                        lambda cases, **_k: [(None, internal_error(RuntimeError("simulated failure"))) for _ in cases])
+    with pytest.raises(EngineError) as in_batch:
+        replay(log, engine, batch=True)
+    for raised in (one_by_one.value, in_batch.value):
+        assert (raised.file, raised.line) == (str(log), 1) and "simulated failure" in raised.message
 
 
 # ---- logs written before records were sealed -------------------------------------------------

@@ -17,7 +17,8 @@ from slarules.tools.packtest import TEST_SUFFIX, PackTester, load_test_file
 
 DIRS = default_pack_dirs()
 FILES = sorted(f for d in DIRS for f in d.glob("*" + TEST_SUFFIX))
-CASES = [(f, i, c.name) for f in FILES for i, c in enumerate(load_test_file(f)[0].cases)]
+LOADED = {f: load_test_file(f) for f in FILES}      # each file parsed once, not once per case (~40 ms each)
+CASES = [(f, i, c.name) for f in FILES for i, c in enumerate(LOADED[f][0].cases)]
 _ENGINES: dict[Path, Engine] = {}
 
 
@@ -43,7 +44,7 @@ def test_every_shipped_pack_has_tests(directory: Path):
 @pytest.mark.parametrize("path, index, name", CASES, ids=[f"{f.stem}:{n}" for f, _, n in CASES])
 def test_pack_case(testers, path: Path, index: int, name: str):
     tester = testers.setdefault(path.parent, PackTester(engine_for(path)))
-    spec, doc = load_test_file(path)
+    spec, doc = LOADED[path]
     outcome = tester.run_case(spec, doc, index)
     assert outcome.error is None, outcome.error
     assert outcome.passed, f"{name}\n{outcome.diff}"
@@ -62,7 +63,7 @@ def test_each_pack_is_fully_covered_by_its_own_tests(path: Path):
 def test_every_rule_has_cases_that_fire_and_cases_that_do_not(engine):
     firing, quiet = set(), set()
     for f in FILES:
-        for c in load_test_file(f)[0].cases:
+        for c in LOADED[f][0].cases:
             firing.update(c.expect.fires)
             quiet.update(c.expect.does_not_fire)
     rules = {r.id for r in engine.program.rules}

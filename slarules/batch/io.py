@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..case.limits import DEFAULT as DEFAULT_LIMITS, Limits
+from ..case.limits import DEFAULT as DEFAULT_LIMITS, Limits, raise_hint
+from ..case.reader import bounded_lines, open_file
 from ..case.sources import json_data
-from ..errors import InputError
+from ..errors import InputError, SlaRulesError
+from ..output.files import atomic_file
+from ..text_boundary import invalid_rows, not_utf8
 from ..verdict import layout as L
 
 BOM_BYTES = b"\xef\xbb\xbf"
@@ -61,15 +63,25 @@ class TableRows:
     """A Parquet chunk: its Arrow batch, with rows made into dicts only for the per-case path.
 
     Iterating gives (row number, dict) pairs like a JSON Lines chunk; the columnar
-    path reads `batch` as it is.
+    path reads `batch` as it is. Rows with text that is not UTF-8 are taken out
+    here, where Arrow text enters (text_boundary.invalid_rows), and kept as
+    `rejected`: (row number, error), one error record each.
     """
 
     def __init__(self, batch, first: int = 1, numbers: list[int] | None = None):
+        numbers = numbers if numbers is not None else list(range(first, first + batch.num_rows))
+        self.rejected: list[tuple[int, SlaRulesError]] = []
+        bad = invalid_rows(batch)
+        if bad:
+            import pyarrow as pa
+            self.rejected = [(numbers[i], not_utf8(name)) for i, name in sorted(bad.items())]
+            batch = batch.filter(pa.array([i not in bad for i in range(batch.num_rows)]))
+            numbers = [n for i, n in enumerate(numbers) if i not in bad]
         self.batch = batch
-        self.numbers = numbers if numbers is not None else list(range(first, first + batch.num_rows))
+        self.numbers = numbers
 
     def __len__(self) -> int:
-        return self.batch.num_rows
+        return self.batch.num_rows + len(self.rejected)
 
     def __iter__(self):
         return iter(self.pick(range(self.batch.num_rows)))
@@ -96,25 +108,11 @@ class LineRange:
 
     def read(self, max_line: int = MAX_LINE) -> list[tuple[int, Any]]:
         """(line number, raw line) of each non-blank line; a line over `max_line` bytes becomes RowTooLong."""
-        rows: list[tuple[int, Any]] = []
-        line_no = self.first_line - 1
-        with open(self.path, "rb") as f:
+        with open_file(self.path) as f:
             f.seek(self.start)
-            left = self.end - self.start
-            while left > 0:
-                raw = f.readline(min(max_line + 1, left))
-                if not raw:
-                    break
-                left -= len(raw)
-                line_no += 1
-                if len(raw) > max_line and not raw.endswith(b"\n"):
-                    while left > 0 and raw and not raw.endswith(b"\n"):    # skip the rest of the long line
-                        raw = f.readline(min(max_line, left))
-                        left -= len(raw)
-                    rows.append((line_no, RowTooLong()))
-                elif raw.strip():
-                    rows.append((line_no, raw))
-        return rows
+            return [(number, RowTooLong() if raw is None else raw)
+                    for number, raw in bounded_lines(f, max_line, self.first_line, self.end - self.start)
+                    if raw is None or raw.strip()]
 
 
 BLOCK = 8 << 20      # bytes the planner reads at a time
@@ -126,7 +124,7 @@ def read_jsonl(path: str, chunk_size: int, position: dict[str, int] | None = Non
     offset, line_no, index = (position or {}).get("offset", 0), (position or {}).get("line", 0), \
         (position or {}).get("chunk", 0)
     start, start_line, lines = offset, line_no + 1, 0
-    with open(path, "rb") as f:
+    with open_file(path) as f:
         f.seek(offset)
         while True:
             block = f.read(BLOCK)
@@ -169,13 +167,25 @@ def decode_line(raw: Any, file: str, line: int, limits: Limits = DEFAULT_LIMITS)
     return json_data(text, file, line)
 
 
-def read_parquet(path: str, chunk_size: int, position: dict[str, int] | None = None) -> Iterator[Chunk]:
-    """Rows of a Parquet file as dicts; a null field means the field is absent."""
+def read_parquet(path: str, chunk_size: int, position: dict[str, int] | None = None,
+                 limits: Limits = DEFAULT_LIMITS) -> Iterator[Chunk]:
+    """Rows of a Parquet file as dicts; a null field means the field is absent.
+
+    Parquet is read a row group at a time, so that is where `case_bytes` bounds it: a row group
+    whose data, uncompressed, is more than `case_bytes` a row (a compression bomb, a giant value)
+    is refused from the file's metadata before any of it is read.
+    """
     import pyarrow.parquet as pq
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:  # noqa: BLE001 # pyarrow raises several unrelated types for a bad file
         raise InputError(f"not a readable Parquet file: {exc}", file=path) from None
+    for g in range(pf.metadata.num_row_groups):
+        group = pf.metadata.row_group(g)
+        if group.total_byte_size > max(group.num_rows, 1) * limits.case_bytes:
+            raise InputError(f"row group {g + 1} holds {group.total_byte_size:,} bytes uncompressed for "
+                             f"{group.num_rows:,} rows, more than the {limits.case_bytes:,} bytes a case may have "
+                             "for each", file=path, hint=raise_hint("case_bytes"))
     total = max(pf.metadata.num_rows, 1)
     start = (position or {}).get("chunk", 0)
     row = 0
@@ -196,29 +206,12 @@ def drop_nulls(value: Any) -> Any:
     return value
 
 
-def read_chunks(path: str, fmt: str, chunk_size: int, position: dict | None = None) -> Iterator[Chunk]:
-    return (read_parquet if fmt == "parquet" else read_jsonl)(path, chunk_size, position)
-
-
-def append_file(out, part: Path) -> None:
-    """Append `part` to the open file `out`, then delete it; the kernel copies (copy_file_range)."""
-    out.flush()
-    with open(part, "rb") as src:
-        left = os.fstat(src.fileno()).st_size
-        try:
-            while left > 0:
-                copied = os.copy_file_range(src.fileno(), out.fileno(), left)
-                if copied == 0:
-                    break
-                left -= copied
-        except (OSError, AttributeError):     # no copy_file_range here (other OS, file system): copy in Python
-            pass
-        if left > 0:
-            src.seek(-left, os.SEEK_END)
-            out.seek(0, os.SEEK_END)
-            shutil.copyfileobj(src, out)
-    out.seek(0, os.SEEK_END)
-    part.unlink()
+def read_chunks(path: str, fmt: str, chunk_size: int, position: dict | None = None,
+                limits: Limits = DEFAULT_LIMITS) -> Iterator[Chunk]:
+    """The input's chunks; `limits` bounds a Parquet row group here (a JSON Lines line: when a worker reads it)."""
+    if fmt == "parquet":
+        return read_parquet(path, chunk_size, position, limits)
+    return read_jsonl(path, chunk_size, position)
 
 
 # ---- Parquet cases ---------------------------------------------------------------------------
@@ -279,9 +272,8 @@ def write_parquet_part(path: Path, docs: list[dict[str, Any]]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
     table = pa.Table.from_pylist([verdict_row(d) for d in docs], schema=verdict_schema())
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(path)
+    with atomic_file(path) as out:      # complete or absent: a resume keeps the parts before its checkpoint
+        pq.write_table(table, out)
 
 
 def merge_parquet_parts(parts: list[Path], target: Path, rows_per_group: int = 100_000) -> None:
@@ -289,10 +281,9 @@ def merge_parquet_parts(parts: list[Path], target: Path, rows_per_group: int = 1
     import pyarrow as pa
     import pyarrow.parquet as pq
     schema = verdict_schema()
-    tmp = target.with_name(target.name + ".tmp")
     pending: list = []
     count = 0
-    with pq.ParquetWriter(tmp, schema) as writer:
+    with atomic_file(target) as out, pq.ParquetWriter(out, schema) as writer:    # as it was, or complete
         for part in parts:
             table = pq.read_table(part, schema=schema)
             pending.append(table)
@@ -304,4 +295,3 @@ def merge_parquet_parts(parts: list[Path], target: Path, rows_per_group: int = 1
             writer.write_table(pa.concat_tables(pending))
         if not parts:
             writer.write_table(schema.empty_table())
-    tmp.replace(target)

@@ -15,26 +15,41 @@ or row number), so rows in = verdicts + errors.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
+import itertools
 import json
 import multiprocessing
 import os
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import EngineError, InputError, SlaRulesError
+from ..case.reader import read_file, require_regular
+from ..echo import FILE_LIMIT, MESSAGE_LIMIT, quote
+from ..errors import EngineError, InputError, Interrupted, OutputError, SlaRulesError
+from ..output.files import (
+    Appender,
+    commit as commit_file,
+    fsync_dir,
+    write_atomically,
+    write_file,
+    writing,
+)
+from ..output.stopping import Stopping
+from ..output.writer import Outputs
 from ..runtime.backend import BACKENDS
 from . import io as batch_io
-from .outputs import refuse_overlaps
 from .progress import Progress
 from .statement import STATEMENT_FILES, Statement
 
 CHECKPOINT_VERSION = 3         # 3: the statement keeps KPI counters; an older checkpoint has none
+CHECKPOINT_BYTES = 64 << 20    # a run's state: its statement grows with stations and agents, never near this
 CHECKPOINT_EVERY = float(os.environ.get("SLARULES_CHECKPOINT_SECONDS", "2"))  # between checkpoints
 
 
@@ -52,7 +67,7 @@ class BatchOptions:
     statement: str | None = None      # directory for the settlement statement
     progress: bool | None = None      # None: only when stderr is a terminal
     fresh: bool = False               # discard a checkpoint instead of resuming
-    checkpoint_seconds: float = CHECKPOINT_EVERY
+    checkpoint_seconds: float | None = None     # between checkpoints (default: CHECKPOINT_EVERY)
     decision_log: str | None = None   # append one record per verdict here (output/decision_log.py), in input order
     totals: bool = True               # the settlement totals in the summary even with no `statement` to write
                                       # (`slarules diff` compares them); the CLI's batch keeps them only for one
@@ -81,7 +96,7 @@ class BatchSummary:
         if self.internal:
             text += (f"\n  {self.internal:,} of the errors are internal (EngineError in the errors file): a bug in "
                      "slarules, not bad input; please report it")
-        return text + "\n" + "".join(f"  wrote {p}\n" for p in self.outputs)
+        return text + "\n" + "".join(f"  wrote {quote(p, FILE_LIMIT)}\n" for p in self.outputs)
 
 
 # ---- one chunk (runs in a worker process, or in this one) --------------------------------
@@ -90,26 +105,34 @@ _engine = None
 
 
 def _die_with_parent(parent: int) -> None:
-    """A worker must not outlive a killed batch (it would hold memory and keep computing)."""
-    try:
+    """A worker must not outlive a killed batch (it would hold memory and keep computing).
+
+    Linux kills it with its parent (PR_SET_PDEATHSIG); elsewhere, or without prctl, a thread watches."""
+    if sys.platform.startswith("linux"):
         import ctypes
         import signal
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG, Linux only
-        if os.getppid() != parent:          # the batch died while this worker was starting
-            os._exit(1)
-    except (OSError, AttributeError):
-        import threading
+        try:
+            killed_with_parent = ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL) == 0
+        except (OSError, AttributeError):       # a libc without prctl
+            killed_with_parent = False
+        if killed_with_parent:
+            if os.getppid() != parent:          # the batch died while this worker was starting
+                os._exit(1)
+            return
+    import threading
 
-        def watch() -> None:
-            while os.getppid() == parent:
-                time.sleep(1)
-            os._exit(1)
-        threading.Thread(target=watch, daemon=True).start()
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: int, limits=None) -> None:
     global _engine
     _die_with_parent(parent)
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C reaches the whole group: the batch stops its workers
     from ..engine import Engine
     _engine = Engine.load(pack_paths, catalogue) if pack_paths else Engine.default()
     if limits is not None:
@@ -117,12 +140,13 @@ def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: in
 
 
 def error_record(number_key: str, number: int, exc: SlaRulesError, data: Any, file: str | None = None) -> str:
-    """One rejected row as a JSON line: where it was, its waybill if readable, and why."""
+    """One rejected row as a JSON line: where it was, its waybill if readable, and why; what it quotes of
+    the row (the waybill, as the error's message does) escaped and cut (echo.quote)."""
     waybill = data.get("waybill") if isinstance(data, dict) and isinstance(data.get("waybill"), str) else None
-    record = {number_key: number, "waybill": waybill, "error": type(exc).__name__, "message": exc.message,
-              "field": exc.field, "hint": exc.hint}
+    record = {number_key: number, "waybill": None if waybill is None else quote(waybill),
+              "error": type(exc).__name__, "message": exc.message, "field": exc.field, "hint": exc.hint}
     if file is not None:           # only when one run reads several files (Spark on a directory)
-        record = {"file": file, **record}
+        record = {"file": quote(file, FILE_LIMIT), **record}
     return json.dumps(record, ensure_ascii=False, sort_keys=False)
 
 
@@ -176,6 +200,7 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
     local batches and Spark partitions so both give the same bytes.
     """
     number_key = "line" if raw else "row"
+    rejected = getattr(rows, "rejected", ())     # Parquet rows whose text is not UTF-8 (batch_io.TableRows)
     columns, statement = None, Statement()
     if backend == "polars":
         columns, statement = _in_columns(engine, rows, raw=raw, as_of=as_of, now=now, lang=lang, totals=totals)
@@ -194,6 +219,8 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
         statement.internal += isinstance(error, EngineError)     # a bug in slarules, counted apart
         errors.append((number, error_record(number_key, number, error, data, file)))
 
+    for number, error in rejected:
+        reject(number, error, None)
     for number, payload in rows:
         try:
             data = batch_io.decode_line(payload, source, number, engine.limits) if raw else payload
@@ -251,7 +278,8 @@ def _in_columns(engine, rows, *, raw: bool, as_of: str | None, now: str, lang: s
         numbers = rows.numbers if table else [number for number, _ in rows]
         first, last = (numbers[0], numbers[-1]) if numbers else (0, 0)
         sys.stderr.write(f"slarules: warning: the columnar path failed on rows {first}-{last} "
-                         f"({type(exc).__name__}: {exc}); they took the per-case path, with the same verdicts. "
+                         f"({type(exc).__name__}: {quote(exc, MESSAGE_LIMIT)}); they took the per-case path, "
+                         "with the same verdicts. "
                          "This is a bug in slarules; please report it.\n")
         return None, Statement()
     return done, statement
@@ -288,7 +316,8 @@ def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, An
     decisions = None
     if job.get("decisions"):
         decisions = Path(job["parts"]) / f"{chunk.index:09d}.decisions.jsonl"
-        decisions.write_bytes(b"".join(line for _, line in decision_lines(rows, done.verdicts, job["lang"], job["now"])))
+        write_file(decisions, b"".join(line for _, line in decision_lines(rows, done.verdicts, job["lang"],
+                                                                           job["now"])))
     part = Path(job["parts"]) / f"{chunk.index:09d}.{job['output_format']}"
     if job["output_format"] == "parquet":
         import msgspec  # reads our own verdict JSON back into the same dicts as json.loads, faster
@@ -296,7 +325,7 @@ def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, An
         docs = [decode(line) for _, line in done.verdicts]
         batch_io.write_parquet_part(part, docs)
     else:      # the parent appends it to the output: no verdict text through a pipe
-        part.write_bytes(done.jsonl())
+        write_file(part, done.jsonl())
     return {"index": chunk.index, "part": str(part), "decisions": decisions and str(decisions),
             "errors": "".join(e + "\n" for _, e in done.errors).encode("utf-8"),
             "statement": done.statement.to_dict(), "position": chunk.position, "rows": len(rows),
@@ -326,42 +355,44 @@ def _give_back_memory() -> None:
 # ---- the run ----------------------------------------------------------------------------
 
 class Batch:
-    """One batch run: paths, fingerprint, checkpoint; `run()` does the work."""
+    """One batch run: its outputs (declared, checked and locked through output.Outputs), fingerprint and
+    checkpoint; `run()` does the work."""
 
     def __init__(self, engine, input_path: str, output_path: str, options: BatchOptions | None = None,
                  must_exist: bool = True):
         self.engine = engine
         self.options = o = options or BatchOptions()
         self.totals = o.totals or bool(o.statement)    # a resume needs the same: it is in the fingerprint
+        self.checkpoint_seconds = CHECKPOINT_EVERY if o.checkpoint_seconds is None else o.checkpoint_seconds
         self.input = str(input_path)
-        self.output = Path(output_path)
         self.in_fmt = batch_io.file_format(self.input, o.input_format)
-        self.out_fmt = batch_io.file_format(self.output, o.output_format)
+        self.out_fmt = batch_io.file_format(output_path, o.output_format)
         for given in (self.in_fmt, self.out_fmt):
             if given not in batch_io.FORMATS:
-                raise InputError(f"unknown format `{given}`", hint=" or ".join(batch_io.FORMATS))
+                raise InputError(f"unknown format `{quote(given)}`", hint=" or ".join(batch_io.FORMATS))
         if o.backend not in BACKENDS:
-            raise InputError(f"unknown engine `{o.backend}`", hint=" or ".join(BACKENDS))
-        if must_exist and not os.path.isfile(self.input):     # Spark also reads hdfs://, s3a://, directories
-            raise InputError("no such file" if not os.path.exists(self.input) else "is not a regular file",
-                             file=self.input)
+            raise InputError(f"unknown engine `{quote(o.backend)}`", hint=" or ".join(BACKENDS))
+        if o.backend == "durable":
+            _ = engine.backend      # a durable_rules that cannot run stops the run here, before any output
+        if must_exist:      # Spark also reads hdfs://, s3a://, directories
+            require_regular(self.input)
+        # Every path the run writes, declared before anything is read: checked here, locked by run().
+        self.outputs = outs = Outputs({"the input": self.input})
+        self.output = outs.file("the output (-o)", output_path)
         stem = self.output.name.rsplit(".", 1)[0] if "." in self.output.name else self.output.name
-        self.errors = Path(o.errors) if o.errors else self.output.with_name(stem + ".errors.jsonl")
-        self.partial = self.output.with_name(self.output.name + ".partial")
-        self.errors_partial = self.errors.with_name(self.errors.name + ".partial")
-        self.parts = self.output.with_name(self.output.name + ".parts")
-        self.checkpoint = self.output.with_name(self.output.name + ".checkpoint.json")
-        self.writes = {"the output (-o)": self.output, "the errors file (--errors)": self.errors,
-                       "the output's .partial": self.partial, "the errors file's .partial": self.errors_partial,
-                       "the output's .parts": self.parts, "the checkpoint": self.checkpoint}
+        self.errors = outs.file("the errors file (--errors)",
+                                o.errors if o.errors else self.output.with_name(stem + ".errors.jsonl"))
+        self.partial = outs.work("the output's .partial", self.output, ".partial")
+        self.errors_partial = outs.work("the errors file's .partial", self.errors, ".partial")
+        self.parts = outs.work("the output's .parts", self.output, ".parts", folder=True)
+        self.checkpoint = outs.work("the checkpoint", self.output, ".checkpoint.json")
         if o.statement:
-            self.writes.update({f"the statement's {name}": Path(o.statement) / name for name in STATEMENT_FILES})
-        self.log = Path(o.decision_log) if o.decision_log else None
-        self.log_partial = self.output.with_name(self.output.name + ".decisions.partial")
+            outs.folder("the statement (--statement)", o.statement, STATEMENT_FILES)
+        self.log = outs.log("the decision log (--decision-log)", o.decision_log) if o.decision_log else None
+        self.log_partial = self.output.with_name(self.output.name + ".decisions-partial")
         if self.log is not None:
-            self.writes.update({"the decision log (--decision-log)": self.log,
-                                "the decision log's .partial": self.log_partial})
-        refuse_overlaps({"the input": self.input}, self.writes)
+            outs.work("the decision log's .partial", self.output, ".decisions-partial")
+        outs.check()
 
     # -- fingerprint and checkpoint ------------------------------------------------------
     def fingerprint(self, as_of: str | None, started: str) -> str:
@@ -376,21 +407,38 @@ class Batch:
         if not self.checkpoint.exists():
             return None
         try:
-            state = json.loads(self.checkpoint.read_text(encoding="utf-8"))
+            state = json.loads(read_file(self.checkpoint, CHECKPOINT_BYTES).decode("utf-8"))
             if state.get("version") != CHECKPOINT_VERSION:
                 raise ValueError("version")
             return state
-        except (ValueError, OSError):
+        except (ValueError, OSError, AttributeError, InputError):
             raise InputError("the checkpoint of an earlier run cannot be read", file=str(self.checkpoint),
                              hint="pass --fresh to start over") from None
 
     def _save_checkpoint(self, state: dict) -> None:
-        tmp = self.checkpoint.with_name(self.checkpoint.name + ".tmp")
-        tmp.write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(self.checkpoint)
+        write_atomically(self.checkpoint, json.dumps(state, ensure_ascii=False).encode("utf-8"),
+                         kept=None)     # `run` says what the checkpoint on disk keeps
+
+    def kept(self) -> str:
+        """What this run leaves for the next, as found on disk: never more than is there."""
+        try:
+            state = json.loads(self.checkpoint.read_bytes())
+            ours = (state["version"] == CHECKPOINT_VERSION
+                    and state["fingerprint"] == self.fingerprint(state["as_of"], state["started"]))
+        except FileNotFoundError:
+            return "no checkpoint was written yet, so nothing is kept: run the same command again to start over"
+        except (OSError, ValueError, TypeError, KeyError):
+            ours = False
+        if not ours:
+            return f"the checkpoint {self.checkpoint} cannot be resumed: pass --fresh to start over"
+        if state["phase"] == "finishing":
+            return (f"all {state['rows']:,} rows were adjudicated and the checkpoint keeps them: run the same "
+                    "command again to finish writing")
+        return (f"the checkpoint keeps the first {state['rows']:,} rows: run the same command again to carry on "
+                "from there")
 
     def _start(self) -> dict:
-        """A fresh state, or the checkpoint's, with outputs truncated back to it."""
+        """A fresh state, or the checkpoint's, with the working files cut back to it."""
         o = self.options
         state = None if o.fresh else self._load_checkpoint()
         if state is not None:
@@ -401,49 +449,71 @@ class Batch:
             if state["fingerprint"] != self.fingerprint(state["as_of"], state["started"]):
                 raise InputError("a checkpoint of a different run is in the way (input, packs or options "
                                  "changed)", file=str(self.checkpoint), hint="pass --fresh to start over")
-            if state["phase"] == "finishing":
-                return state
-            with open(self.partial, "r+b") as f:
-                f.truncate(state["out_bytes"])
-            with open(self.errors_partial, "r+b") as f:
-                f.truncate(state["err_bytes"])
-            if self.log is not None:
-                with open(self.log_partial, "r+b") as f:
-                    f.truncate(state["log_bytes"])
-            self.parts.mkdir(parents=True, exist_ok=True)
-            for part in self.parts.glob("*"):        # JSON Lines parts not yet appended; Parquet parts after
-                if not part.name.endswith(".parquet") or int(part.name.split(".")[0]) > state["chunks"]:
-                    part.unlink()
+            if state["phase"] != "finishing":
+                self._cut_back(state)
             return state
+        with writing(self.checkpoint):       # a checkpoint on disk is always this run's (what `kept` reads)
+            self.checkpoint.unlink(missing_ok=True)
         started = o.now or instant_now()
         for p in (self.partial, self.errors_partial) + ((self.log_partial,) if self.log else ()):
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(b"")
-        if self.parts.exists():
-            shutil.rmtree(self.parts)
-        self.parts.mkdir(parents=True)
+            with writing(p):
+                p.parent.mkdir(parents=True, exist_ok=True)
+                os.close(os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+        with writing(self.parts):
+            if self.parts.exists():
+                shutil.rmtree(self.parts)
+            self.parts.mkdir(parents=True)
         return {"version": CHECKPOINT_VERSION, "fingerprint": self.fingerprint(o.as_of, started),
                 "as_of": o.as_of, "started": started,
                 "phase": "running", "position": None, "chunks": 0, "rows": 0, "out_bytes": 0, "err_bytes": 0,
                 "log_bytes": 0,
                 "statement": Statement().to_dict()}
 
+    def _cut_back(self, state: dict) -> None:
+        """The working files back to the sizes the checkpoint counted (a killed run wrote past them)."""
+        sizes = [(self.partial, state["out_bytes"]), (self.errors_partial, state["err_bytes"])]
+        if self.log is not None:
+            sizes.append((self.log_partial, state["log_bytes"]))
+        for path, size in sizes:
+            if not path.is_file() or path.stat().st_size < size:
+                raise InputError(f"the checkpoint counts {size:,} bytes in this file, which is missing or "
+                                 "shorter (removed or cut by hand?)", file=str(path),
+                                 hint="pass --fresh to start over")
+            with writing(path):
+                os.truncate(path, size)
+        with writing(self.parts):
+            self.parts.mkdir(parents=True, exist_ok=True)
+            for part in self.parts.glob("*"):        # JSON Lines parts not yet appended; Parquet parts after
+                if not part.name.endswith(".parquet") or int(part.name.split(".")[0]) > state["chunks"]:
+                    part.unlink()
+
     # -- run -------------------------------------------------------------------------------
     def run(self) -> BatchSummary:
+        """Lock the outputs, then adjudicate (resuming from a checkpoint) and publish the files.
+
+        A failure to write names the file and says what the checkpoint keeps; SIGINT or SIGTERM
+        stops the workers, saves the checkpoint and raises Interrupted, saying the same.
+        """
         started = time.perf_counter()
-        try:
-            state = self._start()
-            resumed_from = state["rows"]
-            statement = Statement.from_dict(state["statement"])
-            if state["phase"] == "running":
-                self._process(state, statement)
-            self._finish(state, statement)
-        except OSError as exc:      # unreadable input, unwritable output, full disk: say which file
-            if not os.path.exists(self.input):      # gone since the run was set up: a rerun cannot help
-                raise InputError("no such file", file=self.input) from None
-            raise InputError(f"cannot read or write the file: {exc.strerror or exc}",
-                             file=exc.filename or self.input,
-                             hint="the checkpoint keeps what was done; run the same command again") from None
+        with self.outputs, Stopping() as stop:
+            try:
+                state = self._start()
+                resumed_from = state["rows"]
+                statement = Statement.from_dict(state["statement"])
+                if state["phase"] == "running":
+                    self._process(state, statement, stop)
+                self._finish(state, statement)
+            except OutputError as exc:
+                exc.hint = "; ".join(h for h in (exc.hint, self.kept()) if h)
+                raise
+            except Interrupted as exc:
+                exc.kept = exc.kept or self.kept()
+                raise
+            except OSError as exc:      # reading the input: every write names its output (an OutputError)
+                if not os.path.exists(self.input):      # gone since the run was set up: a rerun cannot help
+                    raise InputError("no such file", file=self.input) from None
+                raise InputError(f"cannot read the file: {exc.strerror or exc}", file=exc.filename or self.input,
+                                 hint=self.kept()) from None
         return BatchSummary(rows=state["rows"], verdicts=statement.verdicts, errors=statement.errors,
                             internal=statement.internal, statement=statement,
                             seconds=time.perf_counter() - started, resumed_from=resumed_from,
@@ -455,47 +525,68 @@ class Batch:
                 "as_of": as_of, "now": now, "lang": self.options.lang, "backend": self.options.backend,
                 "parts": str(self.parts), "decisions": self.log is not None, "totals": self.totals}
 
-    def _workers(self) -> int:
-        wanted = self.options.workers or (os.cpu_count() or 1)
-        small = os.path.getsize(self.input) < 4 * 1024 * 1024      # a pool costs ~1 s to start
-        return 1 if small and not self.options.workers else max(1, wanted)
+    def _workers(self, chunks: Iterator[batch_io.Chunk]) -> tuple[int, Iterator[batch_io.Chunk]]:
+        """How many processes to run, and the chunks (the first few read ahead to count them).
 
-    def _process(self, state: dict, statement: Statement) -> None:
+        Never more than asked (`--workers`), than the CPUs this process may use (more would only
+        take turns, each holding its own engine) or than there are chunks (a worker without one
+        only costs its start, ~1 s). Unasked, one for inputs under 4 MiB: a pool costs more than
+        it saves there.
+        """
+        asked = self.options.workers
+        if not asked and os.path.getsize(self.input) < 4 * 1024 * 1024:
+            return 1, chunks
+        wanted = min(asked or usable_cpus(), usable_cpus())
+        if wanted <= 1:
+            return 1, chunks
+        ahead = list(itertools.islice(chunks, wanted))
+        return max(1, min(wanted, len(ahead))), itertools.chain(ahead, chunks)
+
+    def _process(self, state: dict, statement: Statement, stop: Stopping) -> None:
         job = self._job(state["as_of"], state["started"])
-        chunks = batch_io.read_chunks(self.input, self.in_fmt, self.options.chunk_size, state["position"])
+        chunks = batch_io.read_chunks(self.input, self.in_fmt, self.options.chunk_size, state["position"],
+                                      self.engine.limits)
         progress = Progress(enabled=self.options.progress if self.options.progress is not None
                             else sys.stderr.isatty(), start_rows=state["rows"])
-        workers = self._workers()
+        workers, chunks = self._workers(iter(chunks))
         last_save = time.monotonic()
-        with open(self.partial, "r+b") as out, open(self.errors_partial, "ab") as err, \
-                open(self.log_partial if self.log else os.devnull, "r+b") as log:
-            out.seek(0, os.SEEK_END)        # not "ab": copy_file_range refuses a file opened to append
-            log.seek(0, os.SEEK_END)
+        with Appender(self.partial) as out, Appender(self.errors_partial) as err, \
+                (Appender(self.log_partial) if self.log else contextlib.nullcontext()) as log:
 
             def commit(result: dict) -> None:
+                """A chunk's lines onto the working files, in input order; never cut in two by a signal."""
                 nonlocal last_save
-                if self.out_fmt == "jsonl":
-                    batch_io.append_file(out, Path(result["part"]))
-                err.write(result["errors"])
-                if result["decisions"]:
-                    batch_io.append_file(log, Path(result["decisions"]))
-                statement.merge(Statement.from_dict(result["statement"]))
-                state.update(position=result["position"], chunks=result["index"],
-                             rows=state["rows"] + result["rows"])
+                with stop.safe():
+                    if self.out_fmt == "jsonl":
+                        out.append_file(Path(result["part"]))
+                    err.write(result["errors"])
+                    if result["decisions"] and log is not None:
+                        log.append_file(Path(result["decisions"]))
+                    statement.merge(Statement.from_dict(result["statement"]))
+                    state.update(position=result["position"], chunks=result["index"],
+                                 rows=state["rows"] + result["rows"], out_bytes=out.size, err_bytes=err.size,
+                                 log_bytes=log.size if log else 0)
+                    if time.monotonic() - last_save >= self.checkpoint_seconds:
+                        self._commit(state, statement, out, err, log)
+                        last_save = time.monotonic()
                 progress.update(state["rows"], result["done"])
-                if time.monotonic() - last_save >= self.options.checkpoint_seconds:
-                    self._commit(state, statement, out, err, log)
-                    last_save = time.monotonic()
 
-            if workers == 1:
-                global _engine
-                _engine = self.engine
-                for chunk in chunks:
-                    commit(adjudicate_chunk(chunk, job))
-            else:
-                self._parallel(chunks, job, workers, commit)
-            self._commit(state, statement, out, err, log)
-        progress.close()
+            try:
+                if workers == 1:
+                    global _engine
+                    _engine = self.engine
+                    for chunk in chunks:
+                        commit(adjudicate_chunk(chunk, job))
+                else:
+                    self._parallel(chunks, job, workers, commit)
+            except Interrupted:         # the workers are stopped; what was committed is kept
+                with stop.safe():
+                    self._commit(state, statement, out, err, log)
+                raise
+            finally:
+                progress.close()
+            with stop.safe():
+                self._commit(state, statement, out, err, log)
 
     def _parallel(self, chunks, job, workers: int, commit) -> None:
         """Chunks to a pool, at most 2 per worker in flight (bounded memory), committed in order."""
@@ -511,50 +602,89 @@ class Batch:
             while pending:
                 commit(pending.popleft().get())
 
-    def _commit(self, state: dict, statement: Statement, out, err, log) -> None:
-        out.flush()
-        err.flush()
-        log.flush()
-        state.update(out_bytes=out.tell(), err_bytes=err.tell(), log_bytes=log.tell() if self.log else 0,
-                     statement=statement.to_dict())
+    def _commit(self, state: dict, statement: Statement, out: Appender, err: Appender, log: Appender | None) -> None:
+        """A checkpoint of what the working files hold, once those bytes are on disk."""
+        for f in (out, err, log):
+            if f is not None:
+                f.sync()
+        state["statement"] = statement.to_dict()
         self._save_checkpoint(state)
 
     def _finish(self, state: dict, statement: Statement) -> None:
-        """Statement, then final names, then the checkpoint goes: safe to repeat if killed midway."""
+        """Publish the files, then drop the checkpoint; a finish cut short is run again from its checkpoint."""
         state["phase"] = "finishing"
+        if self.log is not None and "log_size" not in state:
+            state["log_size"] = self.log.stat().st_size if self.log.exists() else 0
         self._save_checkpoint(state)
+        self.publish(statement, state.get("log_size"))
+        with writing(self.checkpoint):
+            self.checkpoint.unlink(missing_ok=True)
+            fsync_dir(self.checkpoint.parent)
+
+    def publish(self, statement: Statement, log_size: int | None = None) -> None:
+        """The finished files under their final names (the statement's, the verdicts, the errors, the log's
+        new records), each as it was or complete, never torn: safe to repeat after a crash midway."""
         if self.options.statement:
             statement.write(self.options.statement, title=f"slarules settlement: {Path(self.input).name}")
         if self.out_fmt == "parquet" and self.parts.exists():
-            parts = sorted(self.parts.glob("*.parquet"))
-            batch_io.merge_parquet_parts(parts, self.output)
-            shutil.rmtree(self.parts)
-            self.partial.unlink(missing_ok=True)
+            batch_io.merge_parquet_parts(sorted(self.parts.glob("*.parquet")), self.output)
+            with writing(self.parts):
+                shutil.rmtree(self.parts)
+                self.partial.unlink(missing_ok=True)
         else:
             if self.partial.exists():
-                self.partial.replace(self.output)
+                with writing(self.output):
+                    commit_file(self.partial, self.output, sync_first=True)
             shutil.rmtree(self.parts, ignore_errors=True)
         if self.errors_partial.exists():
-            self.errors_partial.replace(self.errors)
+            with writing(self.errors):
+                commit_file(self.errors_partial, self.errors, sync_first=True)
         if self.log is not None:
-            self._append_log(state)
-        self.checkpoint.unlink(missing_ok=True)
-        self.log_partial.unlink(missing_ok=True)
+            self._append_log(self.log, log_size)
 
-    def _append_log(self, state: dict) -> None:
-        """The run's decisions onto the log, once: a finish killed midway cuts the log back and appends again.
-
-        Decisions the log already holds (a run repeated) are not written twice; a failed append is cut back."""
+    def _append_log(self, log: Path, log_size: int | None) -> None:
+        """The run's decisions onto the log, once: a finish cut short and run again neither loses nor
+        repeats them (a decision the log holds is not written again, output/decision_log.py)."""
         from ..output.decision_log import append_new
-        assert self.log is not None         # called only with a log
-        if "log_size" in state:
-            with open(self.log, "r+b") as f:
-                f.truncate(state["log_size"])
-        else:
-            state["log_size"] = self.log.stat().st_size if self.log.exists() else 0
-            self._save_checkpoint(state)
-        append_new(self.log, self.log_partial, then=f"the verdicts are written and the run's decisions wait in "
-                   f"{self.log_partial}: run the same command again to append them")
+        if not self.log_partial.exists():        # appended by the finish that was cut short
+            return
+        if log_size is not None:
+            whole = _last_whole_line(log, log_size)
+            if whole is not None:
+                with writing(log):
+                    os.truncate(log, whole)
+        append_new(log, self.log_partial)
+        with writing(self.log_partial):
+            self.log_partial.unlink()
+
+
+def _last_whole_line(path: Path, floor: int) -> int | None:
+    """Where to cut `path` back to when it ends in part of a line written past `floor` (an append
+    killed midway, by this run's finish: no other writer appends to a log that ends so), else None."""
+    size = path.stat().st_size if path.exists() else 0
+    if size <= floor:
+        return None
+    with open(path, "rb") as f:
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return None
+        end = size
+        while end > floor:
+            start = max(floor, end - (1 << 16))
+            f.seek(start)
+            at = f.read(end - start).rfind(b"\n")
+            if at >= 0:
+                return start + at + 1
+            end = start
+    return floor
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, as a container or `taskset` limits it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:          # not Linux
+        return os.cpu_count() or 1
 
 
 def run_batch(engine, input_path: str, output_path: str, options: BatchOptions | None = None) -> BatchSummary:

@@ -185,20 +185,19 @@ class Statement:
         return K.HEADER, K.rows(self.kpi)
 
     def write(self, directory: str | Path, title: str = "slarules settlement") -> list[Path]:
-        """stations.csv, service.csv, arrival_hours.csv, kpi.csv and report.html, each written whole."""
+        """stations.csv, service.csv, arrival_hours.csv, kpi.csv and report.html, each written whole
+        beside its name and renamed over it (output/files.py): a file is as it was or complete."""
+        from ..output.files import write_atomically, writing
         out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
+        with writing(out):
+            out.mkdir(parents=True, exist_ok=True)
         files = {"stations.csv": _csv(*self.station_rows()), "service.csv": _csv(*self.service_rows()),
                  "arrival_hours.csv": _csv(*self.hour_rows()), "kpi.csv": _csv(*self.kpi_rows()),
                  "report.html": self.html(title)}
-        assert tuple(files) == STATEMENT_FILES, "outputs.refuse_overlaps checks the names in STATEMENT_FILES"
-        written = []
+        assert tuple(files) == STATEMENT_FILES, "the batch declares the names in STATEMENT_FILES as its outputs"
         for name, text in files.items():
-            tmp = out / f".{name}.tmp"
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(out / name)
-            written.append(out / name)
-        return written
+            write_atomically(out / name, text.encode("utf-8"))
+        return [out / name for name in files]
 
     # -- report ---------------------------------------------------------------------------
     def html(self, title: str) -> str:

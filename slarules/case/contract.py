@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from .. import money
+from ..echo import quote
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
@@ -68,7 +69,7 @@ def read_timestamp(text: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise ValueError(f"`{text}` is not a valid ISO 8601 timestamp "
+        raise ValueError(f"`{quote(text)}` is not a valid ISO 8601 timestamp "
                          "(expected e.g. 2026-05-02T11:40:00+08:00)") from None
     if not year_ok(parsed):
         raise ValueError(f"the year {parsed.year} {YEARS_MESSAGE}")

@@ -17,13 +17,13 @@ from datetime import datetime
 from decimal import Decimal
 from types import UnionType
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Union, get_args, get_origin
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 from msgspec import Meta, Struct, field
 
-from . import contract as C, fields
+from . import contract as C, fields, zones
 from .limits import DEFAULT as DEFAULT_LIMITS, Limits
+from .zones import BundledZone, NoSuchTime, localize
 
 
 def _anchored(pattern: str) -> str:
@@ -46,8 +46,8 @@ class _CaseBlock(_Block):
         def __getattr__(self, name: str) -> Any: ...
 
     @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone or C.DEFAULT_TIMEZONE)
+    def zone(self) -> BundledZone:
+        return zones.zone(self.timezone or C.DEFAULT_TIMEZONE)
 
 
 def _type(f: fields.Field, made: dict[str, type]) -> Any:
@@ -107,20 +107,6 @@ class _Unsure(Exception):
 
 
 _DECIMAL_TEXT = re.compile(r"(0|[1-9][0-9]*)(?:\.([0-9]+))?\Z")
-_zones: dict[str, bool] = {}
-
-
-def _zone_ok(name: str) -> bool:
-    ok = _zones.get(name)
-    if ok is None:
-        try:
-            ZoneInfo(name)
-            ok = True
-        except (ZoneInfoNotFoundError, ValueError, OSError):    # "Asia" is a directory of zones
-            ok = False
-        if len(_zones) < 1000:
-            _zones[name] = ok
-    return ok
 
 
 class _DecimalField:
@@ -186,7 +172,7 @@ class _DecimalField:
         return Decimal(value)
 
 
-def _instant(value: Any, zone: ZoneInfo, _parse=datetime.fromisoformat, _longest=C.TEXT_MAX_LENGTH,
+def _instant(value: Any, zone: BundledZone, _parse=datetime.fromisoformat, _longest=C.TEXT_MAX_LENGTH,
              _first=C.TIMESTAMP_MIN_YEAR, _last=C.TIMESTAMP_MAX_YEAR) -> datetime:
     """A timestamp as Pydantic reads it (contract.read_timestamp; naive: in the case's zone); _Unsure
     for None or any doubt. The usual text (no spaces about it, five a case) is read inline first."""
@@ -202,7 +188,12 @@ def _instant(value: Any, zone: ZoneInfo, _parse=datetime.fromisoformat, _longest
         raise _Unsure
     if not _first <= value.year <= _last:     # C.year_ok, inline
         raise _Unsure
-    return value if value.tzinfo is not None else value.replace(tzinfo=zone)
+    if value.tzinfo is not None:
+        return value
+    try:
+        return localize(value, zone)          # a time the clocks skipped: Pydantic's path says where
+    except NoSuchTime:
+        raise _Unsure from None
 
 
 def _conversions(b: fields.Block) -> list[tuple[str, _DecimalField | None, bool]]:
@@ -231,14 +222,14 @@ if not all(name.isidentifier() for name, _ in _BLOCKS + _LISTS):
 WARM_UP = 64          # cases finished by the loop before the generated code is compiled (~0.5 ms)
 
 
-def _zone_for(case: FastCase) -> ZoneInfo:
+def _zone_for(case: FastCase) -> BundledZone:
     tz = case.timezone
-    if tz is not None and (len(tz) > C.TEXT_MAX_LENGTH or not _zone_ok(tz)):
+    if tz is not None and not zones.is_zone(tz):
         raise _Unsure
-    return ZoneInfo(tz or C.DEFAULT_TIMEZONE)
+    return zones.zone(tz or C.DEFAULT_TIMEZONE)
 
 
-def _convert(obj: Any, conversions: list, zone: ZoneInfo) -> None:
+def _convert(obj: Any, conversions: list, zone: BundledZone) -> None:
     for name, check, required in conversions:
         value = getattr(obj, name)
         if check is not None:
@@ -320,7 +311,7 @@ def fast_case(data: Any) -> FastCase | None:
     try:
         case = msgspec.convert(data, FastCase)
         _finish(case)
-    except (msgspec.ValidationError, _Unsure):
+    except (msgspec.ValidationError, _Unsure, UnicodeEncodeError):    # a lone surrogate: text_boundary says so
         return None
     return case
 
@@ -367,7 +358,7 @@ def case_of(data: Any, document=None, limits: Limits = DEFAULT_LIMITS):
     """
     if isinstance(data, FastCase):
         return data
-    limits.check_case(data, document.file if document is not None else None)
+    limits.check_case(data, document=document)
     fast = fast_case(data)        # more than MAX_SCANS (a raised limit) is left to Pydantic
     if fast is not None:
         return fast
@@ -379,25 +370,21 @@ def case_of(data: Any, document=None, limits: Limits = DEFAULT_LIMITS):
 
 
 def read_case(path: str, limits: Limits = DEFAULT_LIMITS, stdin=None, with_data: bool = False):
-    """A case file (or standard input for `-`), refused by size before it is read, then validated.
+    """A case file (or standard input for `-`), bounded by `limits.case_bytes` (reader.py: a file
+    refused from its size before it is read; standard input read one byte past the limit at most),
+    then validated.
 
     `with_data`: (case, the document as read), for a decision log that keeps the case as given.
 
     A byte-order mark is allowed at the start of the text, as in every file slarules reads.
     """
-    from ..errors import InputError
     from .limits import raise_hint
-    from .sources import parse_text, read_document
+    from .reader import read_stream
+    from .sources import document_of, read_document
+    hint = raise_hint("case_bytes")
     if path == "-":
-        raw = stdin.read(limits.case_bytes + 1)
-        limits.check_bytes(len(raw), "<stdin>")
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise InputError("standard input is not UTF-8 text", file="<stdin>") from None
-        doc = parse_text(text, "<stdin>", max_bytes=limits.case_bytes)
+        doc = document_of(read_stream(stdin, limits.case_bytes, "<stdin>", hint), "<stdin>")
     else:
-        doc = read_document(path, max_bytes=limits.case_bytes, hint=raise_hint("case_bytes"))
+        doc = read_document(path, max_bytes=limits.case_bytes, hint=hint)
     case = case_of(doc.data, doc, limits)
     return (case, doc.data) if with_data else case
-

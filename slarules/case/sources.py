@@ -18,9 +18,13 @@ from typing import Any
 
 import yaml
 
+from ..echo import quote
 from ..errors import InputError
+from ..text_boundary import check_parsed
+from . import json_paths
+from .reader import read_file, size_text
 
-MAX_BYTES = 16 * 1024 * 1024
+MAX_BYTES = 16 * 1024 * 1024     # the default of parse_text and read_document, for a library caller
 
 Loc = tuple  # a path of keys and indexes, as Pydantic reports it
 
@@ -29,20 +33,34 @@ Loc = tuple  # a path of keys and indexes, as Pydantic reports it
 class Document:
     """A parsed file: its data plus the source position of each path in it.
 
-    For JSON the positions are found only when an error asks `where`: a valid
-    case never pays for them, and a rejected one pays once.
+    For JSON a position is found only when an error asks `where`, by walking to
+    that one path (json_paths): a valid case never pays for positions, and a
+    rejected one pays for the place it names, not for every key it has.
     """
 
     data: Any
     file: str
-    positions: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+    positions: dict[Loc, tuple[int | None, int | None]] = field(default_factory=dict)
     text: str | None = field(default=None, repr=False)     # JSON source, positions not yet found
+
+    def all_positions(self) -> dict[Loc, tuple[int | None, int | None]]:
+        """The position of every key and item, for a caller that locates each value of a document
+        (a pack test's case): YAML has them all; JSON text is read once more, as YAML, to find them."""
+        if self.text is not None:
+            try:
+                self.positions.update(parse_yaml(self.text, self.file).positions)
+            except (InputError, RecursionError):
+                pass
+            self.text = None
+        return self.positions
 
     def where(self, loc: Loc) -> tuple[int | None, int | None]:
         """Line and column of `loc`, or of its nearest ancestor we know."""
-        if self.text is not None:
-            self.positions, self.text = _json_positions(self.text), None
         loc = tuple(loc)
+        if self.text is not None:
+            if loc not in self.positions:
+                self.positions[loc] = json_paths.where(self.text, loc)
+            return self.positions[loc]
         while True:
             if loc in self.positions:
                 return self.positions[loc]
@@ -95,7 +113,7 @@ def _build(node: yaml.Node, loader: _StrictLoader, loc: Loc, positions: dict) ->
             # The key is its source text: YAML 1.1 would read `on:` or `no:` as booleans.
             key = key_node.value
             if key in out:
-                raise InputError(f"duplicate key `{key}`", line=key_node.start_mark.line + 1,
+                raise InputError(f"duplicate key `{quote(key)}`", line=key_node.start_mark.line + 1,
                                  column=key_node.start_mark.column + 1,
                                  hint="each key may appear once in a mapping")
             positions[loc + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
@@ -141,9 +159,14 @@ def parse_yaml(text: str, file: str) -> Document:
                              column=mark.column + 1 if mark else None) from None
         except yaml.YAMLError as exc:
             raise InputError(f"not valid YAML: {exc}", file=file) from None
+        except ValueError:        # PyYAML's chr() of an escape past U+10FFFF (\U00110000)
+            mark = loader.get_mark()
+            raise InputError("not valid YAML: an escape names no Unicode character (the last is \\U0010FFFF)",
+                             file=file, line=mark.line + 1, column=mark.column + 1) from None
         if node is None:
             raise InputError("the file is empty", file=file, hint="expected a mapping")
         data = _build(node, loader, (), positions)
+        check_parsed(text, data, file=file, where=Document(data, file, positions).where)
     except InputError as exc:
         exc.file = exc.file or file
         raise
@@ -156,13 +179,52 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not allowed")
 
 
+class _Duplicate(ValueError):
+    """A key repeated in one JSON object: json.loads would keep the last and drop the first."""
+
+
 def _no_duplicates(pairs):
-    out = {}
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise _Duplicate()
+    return out
+
+
+class _Repeated:
+    """In place of an object with a repeated key, on the second reading that finds where it is."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _mark_repeats(pairs: list) -> dict | _Repeated:
+    out: dict = {}
     for key, value in pairs:
         if key in out:
-            raise ValueError(f"duplicate key `{key}`")
+            return _Repeated(key)
         out[key] = value
     return out
+
+
+def _duplicate_error(text: str, file: str, line: int | None) -> InputError:
+    """The first repeated key in document order, with its path, line and column: the text is read
+    again (one more parse), marking each object that repeats a key, and the marks are looked for."""
+    hint = "JSON would keep only the last value; write each key once"
+    try:
+        data = json.loads(text, object_pairs_hook=_mark_repeats)
+    except (ValueError, RecursionError):      # the text goes wrong after the key (the first reading stopped there)
+        return InputError("a key appears twice in one object", file=file, line=line, hint=hint)
+    stack: list = [((), data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, _Repeated):
+            at_line, column = json_paths.where(text, path + (value.key,), occurrence=2)
+            name = ".".join(str(p) for p in path + (value.key,))
+            return InputError(f"the key `{quote(value.key)}` appears twice in one object", file=file,
+                              line=line or at_line, column=column, field=name, hint=hint)
+        children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        stack.extend(reversed([(path + (k,), v) for k, v in children]))
+    return InputError("a key appears twice in one object", file=file, line=line, hint=hint)
 
 
 class _Unfaithful(ValueError):
@@ -199,30 +261,34 @@ def _value_at(text: str, token: str) -> int:
 
 def _where_in(text: str, needle: str) -> tuple[int | None, int | None]:
     at = _value_at(text, needle)
-    if at < 0:
-        return None, None
-    line = text.count("\n", 0, at) + 1
-    return line, at - (text.rfind("\n", 0, at) + 1) + 1
+    return (None, None) if at < 0 else json_paths.line_column(text, at)
 
 
 BOM = "\ufeff"
 
 
-def json_data(text: str, file: str, line: int | None = None) -> Any:
-    """Strict JSON (no NaN, no duplicate keys, no lossy numbers) or an InputError; `line` locates a JSON Lines row."""
+class _NotJSON(InputError):
+    """Sniffed text that is not JSON by its syntax: YAML is tried next (never raised further)."""
+
+
+def json_data(text: str, file: str, line: int | None = None, syntax: type[InputError] = InputError) -> Any:
+    """Strict JSON (no NaN, no duplicate keys, no lossy numbers) or an InputError; `line` locates a JSON
+    Lines row; `syntax`: the error class for text that is not JSON at all."""
     if text.startswith(BOM):
         raise InputError("the line starts with a byte-order mark (U+FEFF); only the start of a file may have one",
                          file=file, line=line or 1, column=1,
                          hint="files joined together often carry one at each join: remove it")
     try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates,
+        data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates,
                           parse_float=_exact_float)
     except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON: {exc.msg}", file=file, line=line or exc.lineno,
-                         column=exc.colno) from None
+        raise syntax(f"not valid JSON: {exc.msg}", file=file, line=line or exc.lineno,
+                     column=exc.colno) from None
     except _Unfaithful as exc:
         at_line, column = _where_in(text, exc.text)
         raise _inexact(exc, file=file, line=line or at_line, column=column, field=_field_at(text, exc.text)) from None
+    except _Duplicate:
+        raise _duplicate_error(text, file, line) from None
     except ValueError as exc:
         at_line, column = _constant_at(text, exc)
         name = str(exc).split(" ", 1)[0]
@@ -231,6 +297,8 @@ def json_data(text: str, file: str, line: int | None = None) -> Any:
                          hint="JSON has no NaN or Infinity: leave the field out when it is unknown") from None
     except RecursionError:
         raise InputError("not valid JSON: nested too deeply", file=file, line=line) from None
+    check_parsed(text, data, file=file, line=line, where=lambda loc: Document(data, file, text=text).where(loc))
+    return data
 
 
 def _constant_at(text: str, exc: ValueError) -> tuple[int | None, int | None]:
@@ -240,77 +308,68 @@ def _constant_at(text: str, exc: ValueError) -> tuple[int | None, int | None]:
 
 
 def _field_at(text: str, token: str) -> str | None:
-    """The field whose value `token` (NaN, 1e-400) is: the last key before it, once it reads as null."""
+    """The field whose value `token` (NaN, 1e-400) is."""
     at = _value_at(text, token)
-    if at < 0:
-        return None
-    line, column = _where_in(text, token)
-    positions = _json_positions(text[:at] + "null" + text[at + len(token):])
-    before = [(where, path) for path, where in positions.items() if path and where <= (line, column)]
-    return ".".join(str(p) for p in max(before)[1]) if before else None
+    path = json_paths.path_at(text, at) if at >= 0 else None
+    return ".".join(str(p) for p in path) if path else None
 
 
-def _json_positions(text: str) -> dict:
-    """Line and column of every key, from the YAML composer (which reads JSON too); best effort only."""
-    positions: dict = {}
-    try:
-        loader = _StrictLoader(text)
-        try:
-            node = loader.get_single_node()
-            if node is not None:
-                _build(node, loader, (), positions)
-        finally:
-            loader.dispose()
-    except (yaml.YAMLError, InputError, RecursionError):
-        positions = {}
-    return positions
-
-
-def parse_json(text: str, file: str) -> Document:
+def parse_json(text: str, file: str, syntax: type[InputError] = InputError) -> Document:
     if not text.strip():
         raise InputError("the file is empty", file=file, hint="expected a JSON object")
-    return Document(json_data(text, file), file, text=text)
+    return Document(json_data(text, file, syntax=syntax), file, text=text)
+
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def format_of(file: str) -> str | None:
+    """The format a file's name gives (`json`, `yaml`), or None: standard input, another name."""
+    name = file.lower()
+    return "json" if name.endswith(".json") else "yaml" if name.endswith(YAML_SUFFIXES) else None
 
 
 def parse_text(text: str, file: str, fmt: str | None = None, max_bytes: int = MAX_BYTES) -> Document:
-    """Parse `text` as JSON when it looks like JSON (or fmt says so), else YAML."""
+    """Parse `text` as `fmt`, else as its file's extension says (`.json`; `.yaml`, `.yml`).
+
+    Without either (standard input, another name), text that starts as JSON does (`{`, `[`) is
+    read as JSON, and if it is not JSON after all, as YAML, of which JSON is a subset (a flow
+    mapping `{waybill: W1}`); when neither reads it, the JSON error is the one reported.
+    """
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
-        raise InputError(f"the input is {size:,} bytes, more than {_size(max_bytes)}", file=file)
-    if fmt is None:
-        fmt = "json" if file.endswith(".json") or text.lstrip().startswith(("{", "[")) else "yaml"
+        raise InputError(f"the input is {size:,} bytes, more than {size_text(max_bytes)}", file=file)
+    return _parse(text, file, fmt or format_of(file))
+
+
+def _parse(text: str, file: str, fmt: str | None) -> Document:
     try:
-        return parse_json(text, file) if fmt == "json" else parse_yaml(text, file)
+        if fmt == "yaml" or (fmt is None and not text.lstrip().startswith(("{", "["))):
+            return parse_yaml(text, file)
+        if fmt == "json":
+            return parse_json(text, file)
+        try:
+            return parse_json(text, file, syntax=_NotJSON)
+        except _NotJSON as as_json:
+            try:
+                return parse_yaml(text, file)
+            except InputError:
+                raise InputError(as_json.message, file=as_json.file, line=as_json.line,
+                                 column=as_json.column) from None
     except RecursionError:
         raise InputError("the input is nested too deeply", file=file) from None
 
 
-def _size(n: int) -> str:
-    return f"{n // (1 << 20)} MiB" if n % (1 << 20) == 0 else f"{n:,} bytes"
-
-
-def read_document(path: str | Path, max_bytes: int = MAX_BYTES, hint: str | None = None) -> Document:
-    """Read and parse a file; every failure is an InputError naming the file.
-
-    A file over `max_bytes` is refused from its size alone, before it is read.
-    """
-    name = str(path)
-    try:
-        p = Path(path)
-        size = p.stat().st_size
-        if size > max_bytes:
-            raise InputError(f"the file is {size:,} bytes, more than {_size(max_bytes)}", file=name, hint=hint)
-        raw = p.read_bytes()
-    except InputError:
-        raise
-    except FileNotFoundError:
-        raise InputError("no such file", file=name) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, expected a file", file=name) from None
-    except OSError as exc:
-        raise InputError(f"cannot read the file: {exc.strerror}", file=name) from None
+def document_of(raw: bytes, file: str, fmt: str | None = None) -> Document:
+    """Bytes already bounded by their reader, decoded (a byte-order mark may start them) and parsed."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (bad byte at offset {exc.start})", file=name) from None
-    return parse_text(text, name, max_bytes=max_bytes)
+        raise InputError(f"not UTF-8 text (bad byte at offset {exc.start})", file=file) from None
+    return _parse(text, file, fmt or format_of(file))
+
+
+def read_document(path: str | Path, max_bytes: int = MAX_BYTES, hint: str | None = None) -> Document:
+    """Read (reader.read_file: a regular file of at most `max_bytes`, refused from its size before it
+    is read; `hint` says how to raise the bound) and parse a file; every failure names the file."""
+    return document_of(read_file(path, max_bytes, hint), str(path))

@@ -29,7 +29,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from ..case.limits import DEFAULT as DEFAULT_LIMITS, raise_hint
+from ..case.reader import bounded_lines, open_file, size_text
 from ..errors import InputError, OutputError
+from ..text_boundary import check_parsed
 from .decision_records import (
     EDITED,
     RECORD_KEYS,
@@ -250,9 +253,13 @@ def _parse(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
         return None, ("not a whole record: the log ends without a newline (an append under way, or one "
                       "cut off by a crash)")
     try:
-        doc = json.loads(raw, object_pairs_hook=_object_pairs)
+        text = raw.decode("utf-8")        # strict: json.loads(bytes) would let encoded surrogates through
+        doc = json.loads(text, object_pairs_hook=_object_pairs)
+        check_parsed(text, doc, error=InputError)       # the text boundary: no lone surrogate
     except (ValueError, UnicodeDecodeError) as exc:
         return None, f"invalid JSON ({exc})"
+    except InputError as exc:
+        return None, f"{exc.message}, in `{exc.field}`"
     what = problem(doc)
     return (doc, None) if what is None else (None, what)
 
@@ -268,19 +275,39 @@ def _located(what: str, name: str, number: int) -> InputError:
     return InputError(what, file=name, line=number, hint=hint)
 
 
-def read_log(path: str | Path) -> Iterator[Decision]:
+def line_bytes(case_bytes: int) -> int:
+    """The longest record read back: its case as given, written again as JSON (spaces after `,` and
+    `:`, YAML's plain text quoted: at most about twice its bytes), and the rest of the record."""
+    return 2 * case_bytes + (64 << 10)
+
+
+def read_log(path: str | Path, case_bytes: int = DEFAULT_LIMITS.case_bytes) -> Iterator[Decision]:
     """Every record of a log in order, each checked; any problem raises LogError at the end.
 
     Records are yielded until the first problem; the rest of the log is then only read for more
     problems (up to MAX_PROBLEMS, or an unsealed record: an old log is told once), so a replay
-    never reports on a log it cannot vouch for.
+    never reports on a log it cannot vouch for. The log must be a regular file (case/reader.py),
+    read a line at a time, each line at most `line_bytes(case_bytes)`: a longer one is a problem
+    at its line, read no further.
     """
     name = str(path)
     problems: list[InputError] = []
     seen: dict[str, tuple[int, int]] = {}
+    longest = line_bytes(case_bytes)
     try:
-        with open(path, "rb") as f:
-            for number, raw in enumerate(f, 1):
+        f = open_file(path)
+    except InputError as exc:
+        raise InputError(f"cannot read the decision log: {exc.message}", file=name, hint=exc.hint) from None
+    try:
+        with f:
+            for number, raw in bounded_lines(f, longest):
+                if raw is None:
+                    problems.append(InputError(f"the line is longer than {size_text(longest)}, more than a "
+                                               f"decision record of a case of at most {size_text(case_bytes)}",
+                                               file=name, line=number, hint=raise_hint("case_bytes")))
+                    if len(problems) >= MAX_PROBLEMS:
+                        break
+                    continue
                 if not raw.strip():
                     continue
                 doc, what = _parse(raw)
@@ -300,8 +327,6 @@ def read_log(path: str | Path) -> Iterator[Decision]:
                 if not problems and doc is not None:
                     yield Decision(number, doc["id"], doc["waybill"], doc["as_of"], doc["lang"], doc["packs"],
                                    doc["verdict_digest"], doc["outcome_digest"], doc["case"], doc["logged_at"])
-    except IsADirectoryError:
-        raise InputError("is a directory, expected a decision log file", file=name) from None
     except OSError as exc:
         raise InputError(f"cannot read the decision log: {exc.strerror or exc}", file=name) from None
     if len(problems) >= MAX_PROBLEMS:
@@ -310,4 +335,4 @@ def read_log(path: str | Path) -> Iterator[Decision]:
         raise LogError(problems)
 
 
-__all__ = ["RECORD_KEYS", "Decision", "DecisionLog", "LogError", "append_new", "logged_ids", "read_log"]
+__all__ = ["RECORD_KEYS", "Decision", "DecisionLog", "LogError", "append_new", "line_bytes", "logged_ids", "read_log"]

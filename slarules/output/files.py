@@ -7,21 +7,39 @@ back to the size it had, and nothing buffered can be flushed after the cut.
 """
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from types import TracebackType
+from typing import BinaryIO, Self
 
 from ..errors import OutputError
 
 # Python names the descriptor-level failures by errno; a message says what the disk said.
 _BLOCK = 1 << 20
+# copy_file_range cannot copy here (another file system, a file opened to append, an old kernel):
+# copy through Python instead. Any other errno (a full disk, an I/O error) is the failure itself.
+_NO_KERNEL_COPY = {errno.EXDEV, errno.EBADF, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ETXTBSY,
+                   errno.EPERM}
 
 
-def io_failure(path: str | Path, exc: OSError, kept: str) -> OutputError:
+def io_failure(path: str | Path, exc: OSError, kept: str | None) -> OutputError:
     """The error for an OSError while writing `path`: what the system said, and what was kept."""
     return OutputError(f"cannot write the file: {exc.strerror or exc}", file=str(path), hint=kept)
+
+
+@contextmanager
+def writing(path: str | Path, kept: str | None = None) -> Iterator[None]:
+    """Turn an OSError in the block into an OutputError naming `path` (the file being written).
+
+    `kept` says what is left as it was; a run that knows more (its checkpoint) adds to it.
+    """
+    try:
+        yield
+    except OSError as exc:
+        raise io_failure(path, exc, kept) from None
 
 
 def fsync_dir(folder: str | Path) -> None:
@@ -44,26 +62,28 @@ def temporary_beside(final: str | Path) -> Path:
     return final.with_name(f".{final.name}.{os.getpid()}.tmp")
 
 
-def commit(tmp: str | Path, final: str | Path) -> None:
-    """Rename a finished, fsynced temporary over `final` and make the rename durable."""
+def commit(tmp: str | Path, final: str | Path, sync_first: bool = False) -> None:
+    """Rename a finished, fsynced temporary over `final` and make the rename durable.
+
+    `sync_first`: fsync `tmp` here first (a working file written over a whole run, a `.partial`).
+    """
+    if sync_first:
+        fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     os.replace(tmp, final)
     fsync_dir(Path(final).parent)
 
 
 @contextmanager
-def atomic_file(final: str | Path, kept: str = "the file is as it was before") -> Iterator[BinaryIO]:
-    """Yield a binary file that becomes `final` only when the block ends without error.
-
-    On any failure the temporary is removed, `final` is untouched and an OSError becomes an
-    OutputError naming `final` with `kept` as its hint.
-    """
-    final = Path(final)
+def _replacing(final: str | Path, kept: str | None) -> Iterator[Path]:
+    """Yield the temporary to write `final`'s new bytes to (and fsync); renamed over `final` when the
+    block ends without error, else removed, with an OSError made an OutputError naming `final`."""
     tmp = temporary_beside(final)
     try:
-        with open(tmp, "wb") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
+        yield tmp
         commit(tmp, final)
     except BaseException as exc:
         try:
@@ -75,16 +95,119 @@ def atomic_file(final: str | Path, kept: str = "the file is as it was before") -
         raise
 
 
-def write_atomically(final: str | Path, data: bytes, kept: str = "the file is as it was before") -> None:
-    """`final` holds `data` afterwards, or is as it was: never part of it."""
-    with atomic_file(final, kept) as out:
-        out.write(data)
+@contextmanager
+def atomic_file(final: str | Path, kept: str = "the file is as it was before") -> Iterator[BinaryIO]:
+    """Yield a binary file that becomes `final` only when the block ends without error.
+
+    On any failure the temporary is removed, `final` is untouched and an OSError becomes an
+    OutputError naming `final` with `kept` as its hint.
+    """
+    with _replacing(final, kept) as tmp, open(tmp, "wb") as out:
+        yield out
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def write_atomically(final: str | Path, data: bytes, kept: str | None = "the file is as it was before") -> None:
+    """`final` holds `data` afterwards, or is as it was: never part of it.
+
+    Written through the descriptor (`os.write`), so nothing is left in a buffer and a failure of
+    any write, the fsync or the rename removes the temporary and names `final`.
+    """
+    with _replacing(final, kept) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644)
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+def write_file(path: str | Path, data: bytes) -> None:
+    """`path` made to hold `data`, through its descriptor; a failure is an OutputError naming it.
+
+    For working files that only this run reads back (a worker's part file): not renamed into place,
+    since nothing reads one before the worker that writes it has returned.
+    """
+    with writing(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o644)
+        try:
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
+
+
+def copy_into(fd: int, source: str | Path) -> int:
+    """Append the bytes of the file `source` at `fd`'s position: the kernel copies where it can
+    (copy_file_range, no bytes through Python), else blocks through `os.write`. Returns the count."""
+    with open(source, "rb") as src:
+        left = total = os.fstat(src.fileno()).st_size
+        try:
+            while left > 0:
+                copied = os.copy_file_range(src.fileno(), fd, left)
+                if copied == 0:
+                    break
+                left -= copied
+        except AttributeError:      # not Linux
+            pass
+        except OSError as exc:
+            if exc.errno not in _NO_KERNEL_COPY:
+                raise
+        if left > 0:
+            src.seek(total - left)
+            while block := src.read(_BLOCK):
+                _write_all(fd, block)
+    return total
+
+
+class Appender:
+    """A working file (a batch's `.partial`) that grows by appends through its descriptor.
+
+    Nothing is buffered in Python, so the size on disk is what was written, and every failure is an
+    OutputError naming the file. `sync` makes what was appended durable (before a checkpoint
+    records the size).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        with writing(self.path):
+            # Not O_APPEND: copy_file_range refuses a descriptor opened to append.
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o644)
+            self.size = os.lseek(self.fd, 0, os.SEEK_END)
+
+    def write(self, data: bytes) -> None:
+        with writing(self.path):
+            _write_all(self.fd, data)
+            self.size += len(data)
+
+    def append_file(self, source: Path) -> None:
+        """Append the bytes of `source`, then delete it (a part file a worker wrote)."""
+        with writing(self.path):
+            self.size += copy_into(self.fd, source)
+            self.size = os.lseek(self.fd, 0, os.SEEK_END)
+        source.unlink()
+
+    def sync(self) -> None:
+        with writing(self.path):
+            os.fsync(self.fd)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
 
 
 def append_whole(path: str | Path, chunks: Iterable[bytes | Path]) -> int:
@@ -101,9 +224,7 @@ def append_whole(path: str | Path, chunks: Iterable[bytes | Path]) -> int:
         try:
             for chunk in chunks:
                 if isinstance(chunk, Path):
-                    with open(chunk, "rb") as src:
-                        while block := src.read(_BLOCK):
-                            _write_all(fd, block)
+                    copy_into(fd, chunk)
                 else:
                     _write_all(fd, chunk)
             os.fsync(fd)

@@ -100,5 +100,7 @@ class OutputLock:
 
 def command_line() -> str:
     """What to call this process in a holder's description: `slarules batch` and its first words."""
-    words = [Path(sys.argv[0]).name if sys.argv else "python", *sys.argv[1:3]]
+    program = Path(sys.argv[0]) if sys.argv else Path("python")
+    name = program.parent.name if program.name == "__main__.py" else program.name     # `python -m slarules`
+    words = [name, *sys.argv[1:3]]
     return " ".join(words)[:120]

@@ -6,10 +6,14 @@ on the pack and catalogue bytes, the slarules code (its files' sizes and times, 
 for Python's bytecode) and the Python version, so it
 is stored under a digest of exactly those and reused while they are unchanged.
 
-The cache holds pickles, so it is written only to a directory owned by the
-user and private to them (0700), and a file is loaded only if the user owns it
-and nobody else can write it; anything unexpected means "compile again", never
-an error. SLARULES_CACHE_DIR moves it; SLARULES_NO_CACHE=1 turns it off.
+It lives where the platform keeps a user's caches (platformdirs: ~/.cache/slarules
+or $XDG_CACHE_HOME on Linux, ~/Library/Caches on macOS, %LOCALAPPDATA% on Windows).
+The cache holds pickles, so on POSIX it is written only to a directory owned by
+the user and private to them (0700), and a file is loaded only if the user owns
+it and nobody else can write it. Windows keeps neither owner nor ACL in `stat`:
+there the user's own profile directory, private by its ACL, is what keeps it
+theirs. Anything unexpected means "compile again", never an error.
+SLARULES_CACHE_DIR moves it; SLARULES_NO_CACHE=1 turns it off.
 """
 from __future__ import annotations
 
@@ -36,8 +40,8 @@ def directory() -> Path | None:
     given = os.environ.get("SLARULES_CACHE_DIR")
     if given:
         return Path(given)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "slarules"
+    from platformdirs import user_cache_path
+    return user_cache_path("slarules", appauthor=False)
 
 
 @functools.lru_cache(maxsize=1)
@@ -57,9 +61,11 @@ def key(files: Iterable[Path]) -> str:
     h = hashlib.sha256(FORMAT)
     h.update(sys.version.encode())
     h.update(_code_digest())
+    from ..case.limits import PACK_BYTES
+    from ..case.reader import read_file
     for f in files:
         h.update(str(f.name).encode())
-        h.update(Path(f).read_bytes())
+        h.update(read_file(f, PACK_BYTES))     # a regular file, bounded: an InputError else
     return h.hexdigest()
 
 
@@ -106,11 +112,14 @@ def stamp() -> bytes:
 
 
 def _safe(path: Path) -> bool:
+    """Ours and writable by nobody else: checked on POSIX; on Windows `stat` cannot tell (see above)."""
     try:
         st = path.stat()
     except OSError:
         return False
-    return st.st_uid == os.getuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    if sys.platform != "win32":
+        return st.st_uid == os.getuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    return True
 
 
 def load(digest: str):

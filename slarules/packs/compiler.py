@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..echo import quote
 from ..errors import PackError
 from . import types as T
 from .layers import apply_layers
@@ -124,17 +125,17 @@ class _Compiler:
             self.classified.add(path[len(CLASSIFICATION_PREFIX):])
             if self.complete:
                 self.issue(pack, loc, f"no rule in the loaded packs classifies a case as "
-                                      f"`{path[len(CLASSIFICATION_PREFIX):]}`, so `{path}` is always false",
+                                      f"`{path[len(CLASSIFICATION_PREFIX):]}`, so `{quote(path)}` is always false",
                            "load the pack that produces it", severity="warning")
         elif spec is None:
-            self.issue(pack, loc, f"unknown fact `{path}`", did_you_mean(path, self.specs))
+            self.issue(pack, loc, f"unknown fact `{quote(path)}`", did_you_mean(path, self.specs))
         return spec
 
     # -- values ------------------------------------------------------------------------
     def param(self, pack: Pack, name: str, loc: tuple):
         params = self._params[id(pack)]
         if name not in params:
-            self.issue(pack, loc, f"unknown parameter `{name}`", did_you_mean(name, params))
+            self.issue(pack, loc, f"unknown parameter `{quote(name)}`", did_you_mean(name, params))
             return None
         return params[name]
 
@@ -150,7 +151,7 @@ class _Compiler:
                 return None
             ptype, pvalue = p
             if ptype.name != ftype.name:
-                self.issue(pack, loc, f"parameter `{value.param}` is a {ptype.name}, expected a {ftype.name}")
+                self.issue(pack, loc, f"parameter `{quote(value.param)}` is a {ptype.name}, expected a {ftype.name}")
                 return None
             return pvalue
         try:
@@ -183,21 +184,22 @@ class _Compiler:
         if operator.shape == "exists":
             return Leaf(op, cond.fact, bool(raw), label=cond.label, origin=self.origin(pack, loc))
         if ftype.name == "block":
-            self.issue(pack, loc + (op,), f"`{cond.fact}` is a block: it can only be tested with `exists`")
+            self.issue(pack, loc + (op,), f"`{quote(cond.fact)}` is a block: it can only be tested with `exists`")
             return None
         if operator.shape == "contains":
             if ftype.name != "list":
-                self.issue(pack, loc + (op,), f"`contains` needs a list fact, `{cond.fact}` is a {ftype.name}")
+                self.issue(pack, loc + (op,), f"`contains` needs a list fact, `{quote(cond.fact)}` is a {ftype.name}")
                 return None
             if raw not in ISSUE_VALUES:
-                self.issue(pack, loc + (op,), f"`{raw}` is not a complaint issue", did_you_mean(raw, ISSUE_VALUES))
+                self.issue(pack, loc + (op,), f"`{quote(raw)}` is not a complaint issue",
+                           did_you_mean(raw, ISSUE_VALUES))
                 return None
             return Leaf(op, cond.fact, raw, label=cond.label, shown=raw, origin=self.origin(pack, loc))
         if ftype.name == "list":
-            self.issue(pack, loc + (op,), f"`{cond.fact}` is a list: test it with `contains`")
+            self.issue(pack, loc + (op,), f"`{quote(cond.fact)}` is a list: test it with `contains`")
             return None
         if operator.ordered and not ftype.ordered:
-            self.issue(pack, loc + (op,), f"`{op}` needs an ordered fact, `{cond.fact}` is a {ftype.name}",
+            self.issue(pack, loc + (op,), f"`{op}` needs an ordered fact, `{quote(cond.fact)}` is a {ftype.name}",
                        "use eq, ne or in")
             return None
         if operator.shape == "in":
@@ -214,8 +216,8 @@ class _Compiler:
                 return None
             compatible = other.type.name == ftype.name or {other.type.name, ftype.name} <= {"enum", "text"}
             if not compatible:
-                self.issue(pack, loc + (op,), f"cannot compare `{cond.fact}` ({ftype.name}) "
-                                              f"with `{raw.fact}` ({other.type.name})")
+                self.issue(pack, loc + (op,), f"cannot compare `{quote(cond.fact)}` ({ftype.name}) "
+                                              f"with `{quote(raw.fact)}` ({other.type.name})")
                 return None
             return Leaf(op, cond.fact, right=raw.fact, label=cond.label, origin=self.origin(pack, loc))
         value = self.constant(pack, ftype, raw, loc + (op,))
@@ -231,7 +233,8 @@ class _Compiler:
         for pack in self.packs:
             known = seen_versions.setdefault((pack.name, pack.model.version), pack)
             if known is not pack:
-                self.issue(pack, ("version",), f"version `{pack.model.version}` of pack `{pack.name}` is loaded twice",
+                self.issue(pack, ("version",),
+                           f"version `{quote(pack.model.version)}` of pack `{pack.name}` is loaded twice",
                            f"also in {known.doc.file}")
             window = window_of(pack, self.issue)
             if window is not None:
@@ -249,7 +252,7 @@ class _Compiler:
         for window in self.windows.values():     # after derivations: a pack may choose by one it derives
             spec = self.spec(window.pack, window.by, ("effective", "by"))
             if spec is not None and spec.type.name != "instant":
-                self.issue(window.pack, ("effective", "by"), f"`{window.by}` is a {spec.type.name}, "
+                self.issue(window.pack, ("effective", "by"), f"`{quote(window.by)}` is a {spec.type.name}, "
                                                              "a version is chosen by an instant")
         rules = self.rules()
         self.stratify(rules)
@@ -286,11 +289,11 @@ class _Compiler:
                 if self.same_derivation(pack, name, d):
                     continue               # another version of this pack derives it alike: computed once
                 if name in self.specs:
-                    self.issue(pack, ("derive", name), f"`{name}` is already a fact", "choose another name")
+                    self.issue(pack, ("derive", name), f"`{quote(name)}` is already a fact", "choose another name")
                     continue
                 fn = FUNCTIONS.get(d.fn)
                 if fn is None:
-                    self.issue(pack, ("derive", name, "fn"), f"unknown derivation function `{d.fn}`",
+                    self.issue(pack, ("derive", name, "fn"), f"unknown derivation function `{quote(d.fn)}`",
                                did_you_mean(d.fn, FUNCTIONS) or f"one of {', '.join(sorted(FUNCTIONS))}")
                     continue
                 self.specs[name] = FactSpec(name, fn.result, d.doc or fn.doc)
@@ -303,7 +306,7 @@ class _Compiler:
             args: dict[str, tuple[str, Any]] = {}
             for arg, ftype in fn.args.items():
                 if arg not in d.args:
-                    self.issue(pack, loc, f"`{d.fn}` needs argument `{arg}` ({ftype.name})")
+                    self.issue(pack, loc, f"`{quote(d.fn)}` needs argument `{quote(arg)}` ({ftype.name})")
                     continue
                 raw = d.args[arg]
                 refs = raw if isinstance(raw, list) else [raw] if isinstance(raw, FactRef) else None
@@ -312,8 +315,8 @@ class _Compiler:
                     for i, ref in enumerate(refs):
                         spec = self.spec(pack, ref.fact, loc + (arg,))
                         if spec is not None and spec.type.name != ftype.name:
-                            self.issue(pack, loc + (arg,), f"`{ref.fact}` is a {spec.type.name}, "
-                                                           f"`{arg}` needs a {ftype.name}")
+                            self.issue(pack, loc + (arg,), f"`{quote(ref.fact)}` is a {spec.type.name}, "
+                                                           f"`{quote(arg)}` needs a {ftype.name}")
                             ok = False
                         ok = ok and spec is not None
                     if ok:
@@ -323,7 +326,7 @@ class _Compiler:
                     if value is not None:
                         args[arg] = ("const", value)
             for extra in set(d.args) - set(fn.args):
-                self.issue(pack, loc + (extra,), f"`{d.fn}` has no argument `{extra}`",
+                self.issue(pack, loc + (extra,), f"`{quote(d.fn)}` has no argument `{quote(extra)}`",
                            did_you_mean(extra, fn.args) or f"it takes {', '.join(fn.args)}")
             out.append(Derivation(name, fn, args))
         return self.order_derivations(out)
@@ -354,7 +357,7 @@ class _Compiler:
         if isinstance(raw, FactRef):
             spec = self.spec(pack, raw.fact, loc + ("fact",))
             if spec is not None and spec.type.name != "money":
-                self.issue(pack, loc, f"`{raw.fact}` is a {spec.type.name}, expected money")
+                self.issue(pack, loc, f"`{quote(raw.fact)}` is a {spec.type.name}, expected money")
             return Amount(fact=raw.fact)
         value = self.constant(pack, T.MONEY, raw, loc)
         return Amount(constant=value) if value is not None else None
@@ -374,7 +377,7 @@ class _Compiler:
                 line, _ = pack.where(loc + ("id",))
                 ids[rule_id] = f"{source.doc.file}:{line}"
                 if self.catalogue is not None and rule.clause not in self.catalogue:
-                    self.issue(pack, loc + ("clause",), f"clause `{rule.clause}` is not in the clause catalogue",
+                    self.issue(pack, loc + ("clause",), f"clause `{quote(rule.clause)}` is not in the clause catalogue",
                                did_you_mean(rule.clause, self.catalogue) or "see docs/policy.md")
                 scope = [self.condition(pack, c, loc + ("scope", j)) for j, c in enumerate(rule.scope)]
                 when = [self.condition(pack, c, loc + ("when", j)) for j, c in enumerate(rule.when)]
@@ -471,7 +474,7 @@ class _Compiler:
             path = getattr(d, part)
             spec = self.spec(pack, path, loc + (part,))
             if spec is not None and spec.type.name != "instant":
-                self.issue(pack, loc + (part,), f"`{path}` is a {spec.type.name}, a deadline needs an instant")
+                self.issue(pack, loc + (part,), f"`{quote(path)}` is a {spec.type.name}, a deadline needs an instant")
                 ok = False
             ok = ok and spec is not None
         return (d.name, d.due, d.actual) if ok else None
@@ -494,7 +497,7 @@ class _Compiler:
                     self.issue(pack, mloc, f"message quotes unknown fact `{{{path}}}`",
                                did_you_mean(path, list(self.specs) + list(SPECIAL_PLACEHOLDERS)))
                 elif fmt and (fmt not in FORMATS or spec.type.name != "instant"):
-                    self.issue(pack, mloc, f"format `|{fmt}` does not apply to `{path}` ({spec.type.name})",
+                    self.issue(pack, mloc, f"format `|{fmt}` does not apply to `{quote(path)}` ({spec.type.name})",
                                f"formats {', '.join(FORMATS)} are for instants")
         return out
 
@@ -544,7 +547,7 @@ class _Compiler:
             for j, target in enumerate(r.overrides):
                 if target not in by_id and self.complete:
                     pack, loc = self.rule_loc(r)
-                    self.issue(pack, loc + ("overrides", j), f"overrides unknown rule `{target}`",
+                    self.issue(pack, loc + ("overrides", j), f"overrides unknown rule `{quote(target)}`",
                                did_you_mean(target, by_id))
 
         def cycle(r: CompiledRule, names: tuple) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+from ..echo import quote
 from .model import Issue, Pack, did_you_mean
 
 BASE_KEYS = ("pack", "version", "effective")     # a layered pack's identity and dates are its base's
@@ -136,15 +137,15 @@ def _merge(chain: list[Pack]) -> tuple[LayeredPack, list[Issue], list[Issue]]:
         for name, p in layer.model.parameters.items():
             old = params.get(name)
             if old is None:
-                issues.append(layer.issue(("parameters", name), f"`{below}` has no parameter `{name}` to change",
+                issues.append(layer.issue(("parameters", name), f"`{below}` has no parameter `{quote(name)}` to change",
                                      did_you_mean(name, params) or "a layer changes its base's parameters; "
                                      f"`{below}` has {', '.join(params) or 'none'}"))
             elif old.type != p.type:
                 issues.append(layer.issue(("parameters", name, "type"),
-                                     f"parameter `{name}` is a {old.type} in `{below}`, not a {p.type}",
+                                     f"parameter `{quote(name)}` is a {old.type} in `{below}`, not a {p.type}",
                                      f"give it as a {old.type}"))
             else:
-                changes.append(layer.issue(("parameters", name), f"{over}: `{name}` {old.value} → {p.value}",
+                changes.append(layer.issue(("parameters", name), f"{over}: `{quote(name)}` {old.value} → {p.value}",
                                       severity="info"))
                 params[name] = p
                 owners["parameters", name] = layer
@@ -154,7 +155,7 @@ def _merge(chain: list[Pack]) -> tuple[LayeredPack, list[Issue], list[Issue]]:
                                   f"{', '.join(ids)}", severity="info"))
         for name, d in layer.model.derive.items():
             if name in derive:
-                issues.append(layer.issue(("derive", name), f"`{name}` is already derived in "
+                issues.append(layer.issue(("derive", name), f"`{quote(name)}` is already derived in "
                                      f"`{owners['derive', name].name}`; a layer may not redefine it",
                                      "choose another name"))
             else:

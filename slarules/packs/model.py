@@ -18,7 +18,11 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo, field_validator
 
-from ..case.sources import Document, read_document
+from ..case import zones
+from ..case.limits import PACK_BYTES
+from ..case.reader import read_file, size_text
+from ..case.sources import Document, document_of
+from ..echo import LIMITS, quote
 from ..errors import PackError, SlaRulesError
 from ..facts import describe_error
 from .operators import NAMES
@@ -195,6 +199,13 @@ class PackModel(Strict):
     derive: dict[str, Derivation] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list, validate_default=True)
 
+    @field_validator("timezone")
+    @classmethod
+    def _a_zone(cls, name: str) -> str:
+        if not zones.is_zone(name):     # the pack's dates and local times mean the same on every machine
+            raise ValueError(zones.not_a_zone(name))
+        return name
+
     @field_validator("rules")
     @classmethod
     def _some_rules(cls, rules: list[Rule], info: ValidationInfo) -> list[Rule]:
@@ -280,6 +291,13 @@ class Issue:
     witness: dict | None = field(default=None, compare=False, hash=False)  # type: ignore[operator,misc]
     rule: str | None = field(default=None, compare=False)  # type: ignore[operator,misc]
 
+    def __post_init__(self) -> None:
+        """Stored safe to show, as a SlaRulesError's are: `check` prints issues without making errors of them."""
+        for name in ("file", "field", "message", "hint"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, quote(value, LIMITS[name]))
+
     def error(self) -> PackError:
         return PackError(self.message, file=self.file, line=self.line, column=self.column, field=self.field,
                          hint=self.hint)
@@ -333,7 +351,7 @@ def schema_issues(errors: Sequence[Mapping[str, Any]], doc: Document, model: typ
         line, column = doc.where(root + loc)
         hint = None
         if err.get("type") == "extra_forbidden":
-            message = f"unknown field `{loc[-1]}`"
+            message = f"unknown field `{quote(loc[-1])}`"
             allowed = allowed_keys(model, loc[:-1])
             if allowed:
                 hint = " ".join(filter(None, [did_you_mean(str(loc[-1]), allowed),
@@ -344,34 +362,43 @@ def schema_issues(errors: Sequence[Mapping[str, Any]], doc: Document, model: typ
     return out
 
 
+PACK_HINT = (f"a pack, pack test or clause catalogue file has at most {size_text(PACK_BYTES)} (the shipped ones "
+             "are under 25 KB): split it into several packs")
+
+
 def read_model(path: str | Path, model: type[BaseModel], what: str) -> tuple[Any, Document | None, list[Issue]]:
     """The file at `path` validated as `model`, and its document; or None and every problem, located.
 
     Packs, pack tests and the clause catalogue are read the same way, so each file's
     problems are reported as problems of that file, whatever kind it is.
     """
+    return _read_model(path, model, what)[:3]
+
+
+def _read_model(path: str | Path, model: type[BaseModel], what: str) -> tuple[Any, Document | None, list[Issue], str]:
+    """read_model, and the sha256 of the bytes it read (a pack's digest: read once, so it is theirs)."""
     try:
-        doc = read_document(path)
+        raw = read_file(path, PACK_BYTES, PACK_HINT)    # a regular file of at most PACK_BYTES
+        doc = document_of(raw, str(path))
     except SlaRulesError as exc:       # unreadable, not YAML, too big: one located issue
         return None, None, [Issue(exc.file or str(path), exc.line, exc.column, exc.field, exc.message, "error",
-                                  exc.hint)]
+                                  exc.hint)], ""
+    digest = "sha256:" + hashlib.sha256(raw).hexdigest()
     if not isinstance(doc.data, dict):
         keys = ", ".join(f"`{name}`" for name, f in model.model_fields.items() if f.is_required())
-        return None, doc, [Issue(doc.file, 1, None, None, f"{what} must be a mapping with {keys}")]
+        return None, doc, [Issue(doc.file, 1, None, None, f"{what} must be a mapping with {keys}")], digest
     try:
-        return model.model_validate(doc.data), doc, []
+        return model.model_validate(doc.data), doc, [], digest
     except ValidationError as exc:
-        return None, doc, schema_issues(exc.errors(include_url=False), doc, model)
+        return None, doc, schema_issues(exc.errors(include_url=False), doc, model), digest
 
 
 def read_pack(path: str | Path) -> tuple[Pack | None, list[Issue]]:
     """A pack and no issues, or None and every problem found in its shape."""
-    model, doc, issues = read_model(path, PackModel, "a rule pack")
-    if model is None:
+    model, doc, issues, digest = _read_model(path, PackModel, "a rule pack")
+    if model is None or doc is None:
         return None, issues
-    assert doc is not None          # read_model gives a model only with its document
-    raw = Path(path).read_bytes()
-    return Pack(model, doc, "sha256:" + hashlib.sha256(raw).hexdigest()), []
+    return Pack(model, doc, digest), []
 
 
 def read_catalogue(path: str | Path) -> tuple[dict[str, dict] | None, list[Issue]]:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from .. import money
 from ..case.contract import VALUE_LABELS_ZH
+from ..echo import quote
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|d)\s*$")
@@ -31,14 +32,14 @@ def _decimal(value: Any, places: int, bound: money.Bound | None = None) -> Decim
     try:
         d = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
     except InvalidOperation:
-        raise ValueError(f"`{value}` is not a number") from None
+        raise ValueError(f"`{quote(value)}` is not a number") from None
     if not d.is_finite():
         raise ValueError("expected a finite number")
     if bound is not None:
         if not bound.holds(d):
-            raise ValueError(bound.refusal(f"`{value}`"))
+            raise ValueError(bound.refusal(f"`{quote(value)}`"))
     elif d.copy_abs() >= DECIMAL_BOUND:     # the backends hold amounts as 64-bit integers of their smallest unit
-        raise ValueError(f"`{value}` is too large: at most 15 digits before the decimal point")
+        raise ValueError(f"`{quote(value)}` is too large: at most 15 digits before the decimal point")
     if d != d.quantize(Decimal(1).scaleb(-places), context=_PLACES):
         raise ValueError(f"at most {places} decimal places")
     return d
@@ -61,10 +62,10 @@ def parse_duration(value: Any) -> timedelta:
         return value
     m = _DURATION.match(str(value)) if isinstance(value, str) else None
     if not m:
-        raise ValueError(f"`{value}` is not a duration (expected e.g. 30s, 10m, 2h, 1d)")
+        raise ValueError(f"`{quote(value)}` is not a duration (expected e.g. 30s, 10m, 2h, 1d)")
     seconds = int(m.group(1)) * _DURATION_UNITS[m.group(2)]
     if seconds > DURATION_MAX_SECONDS:
-        raise ValueError(f"`{value}` is longer than a century; a duration has at most 100 years")
+        raise ValueError(f"`{quote(value)}` is longer than a century; a duration has at most 100 years")
     return timedelta(seconds=seconds)
 
 
@@ -80,7 +81,7 @@ def parse_time_of_day(value: Any) -> time:
         # in the pack's zone, and a fuzzed '12:00:00.5' made the two paths disagree
         if parsed is not None and not parsed.microsecond and parsed.tzinfo is None:
             return parsed
-    raise ValueError(f"`{value}` is not a time of day (expected HH:MM or HH:MM:SS)")
+    raise ValueError(f"`{quote(value)}` is not a time of day (expected HH:MM or HH:MM:SS)")
 
 
 def _parse_instant(value: Any) -> datetime:
@@ -91,7 +92,7 @@ def _parse_instant(value: Any) -> datetime:
     except ValueError:
         dt = None
     if dt is None or dt.tzinfo is None:
-        raise ValueError(f"`{value}` is not an ISO 8601 timestamp with an offset")
+        raise ValueError(f"`{quote(value)}` is not an ISO 8601 timestamp with an offset")
     return dt
 
 
@@ -101,7 +102,7 @@ def _parse_date(value: Any) -> date:
     try:
         return date.fromisoformat(str(value))
     except ValueError:
-        raise ValueError(f"`{value}` is not a date (expected YYYY-MM-DD)") from None
+        raise ValueError(f"`{quote(value)}` is not a date (expected YYYY-MM-DD)") from None
 
 
 def _parse_bool(value: Any) -> bool:
@@ -113,7 +114,7 @@ def _parse_bool(value: Any) -> bool:
 def _parse_int(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         if abs(value) >= 10 ** 15:      # the backends compare 64-bit integers; the fuzzer sent 10^30
-            raise ValueError(f"`{value}` is too large: at most 15 digits")
+            raise ValueError(f"`{quote(value)}` is too large: at most 15 digits")
         return value
     raise ValueError(f"expected a whole number, got {value!r}")
 
@@ -179,7 +180,7 @@ BLOCK = FactType("block", lambda v: v, lambda v: True, ordered=False)  # tested 
 def enum_type(values: tuple[str, ...]) -> FactType:
     def parse(v: Any) -> str:
         if v not in values:
-            raise ValueError(f"`{v}` is not one of {', '.join(values)}")
+            raise ValueError(f"`{quote(v)}` is not one of {', '.join(values)}")
         return v
     return FactType("enum", parse, lambda v: str(v), ordered=False, values=tuple(values))
 

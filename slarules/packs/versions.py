@@ -13,12 +13,13 @@ from a rule this module writes, so that too runs on every backend unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..case import zones
+from ..echo import quote
 from . import types as T
 from .program import CompiledRule, Leaf, Node
 
@@ -97,15 +98,15 @@ def window_of(pack: Pack, issue) -> Window | None:
         try:
             days[key] = date.fromisoformat(text)
         except ValueError as exc:
-            issue(pack, ("effective", key), f"`{text}` is not a date: {exc}", "write YYYY-MM-DD")
+            issue(pack, ("effective", key), f"`{quote(text)}` is not a date: {exc}", "write YYYY-MM-DD")
             return None
     if days["from"] and days["until"] and days["from"] > days["until"]:
         issue(pack, ("effective", "until"), f"`until` {days['until']} is before `from` {days['from']}")
         return None
     try:
-        zone = ZoneInfo(pack.model.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        issue(pack, ("timezone",), f"unknown time zone `{pack.model.timezone}`")
+        zone = zones.zone(pack.model.timezone)
+    except ValueError as exc:
+        issue(pack, ("timezone",), str(exc))
         return None
     start = datetime.combine(days["from"], time(0), zone) if days["from"] else None
     end = datetime.combine(days["until"] + timedelta(days=1), time(0), zone) if days["until"] else None
@@ -134,25 +135,26 @@ def check_versions(packs: list[Pack], windows: dict[int, Window], issue) -> None
         for w in dated[1:]:
             if w.by != dated[0].by:
                 issue(w.pack, ("effective", "by"), f"versions of pack `{name}` choose by different instants "
-                      f"(`{w.by}` here, `{dated[0].by}` in {dated[0].where})")
-        ordered = sorted(dated, key=lambda w: (w.start is not None, w.start or datetime.min.replace(tzinfo=ZoneInfo("UTC"))))
+                      f"(`{quote(w.by)}` here, `{quote(dated[0].by)}` in {dated[0].where})")
+        ordered = sorted(dated, key=lambda w: (w.start is not None, w.start or datetime.min.replace(tzinfo=UTC)))
         for a, b in pairwise(ordered):
             if a.end is None or b.start is None or b.start < a.end:
                 for this, peer in ((a, b), (b, a)):
-                    issue(this.pack, ("effective",), f"versions `{a.pack.model.version}` ({a.days()}) and "
-                          f"`{b.pack.model.version}` ({b.days()}) of pack `{name}` are both in force on some days",
+                    issue(this.pack, ("effective",), f"versions `{quote(a.pack.model.version)}` ({a.days()}) and "
+                          f"`{quote(b.pack.model.version)}` ({b.days()}) of pack `{name}` are both in force "
+                          "on some days",
                           f"the other is {peer.where}")
             elif b.start > a.end:
                 issue(b.pack, ("effective", "from"), f"no version of pack `{name}` is in force from "
                       f"{a.end.date()} to {(b.start - timedelta(days=1)).date()}, between versions "
-                      f"`{a.pack.model.version}` and `{b.pack.model.version}`",
+                      f"`{quote(a.pack.model.version)}` and `{quote(b.pack.model.version)}`",
                       f"cases collected then get `not_covered` for `{name}`", severity="warning")
 
 
 def not_in_force_rules(name: str, windows: list[Window]) -> list[CompiledRule]:
     """The rules that report a case no version of pack `name` covers: its instant is outside every
     version (none when every instant is covered), or it has no such instant (NATIONAL.md: not covered)."""
-    ordered = sorted(windows, key=lambda w: (w.start is not None, w.start or datetime.min.replace(tzinfo=ZoneInfo("UTC"))))
+    ordered = sorted(windows, key=lambda w: (w.start is not None, w.start or datetime.min.replace(tzinfo=UTC)))
     by = ordered[0].by
     spans = "; ".join(f"{w.pack.model.version} {w.days()}" for w in ordered)
     spans_zh = "；".join(f"{w.pack.model.version} {w.days('zh')}" for w in ordered)
@@ -216,7 +218,7 @@ def article_issues(catalogue, doc) -> list:
         for (_, end, i, line), (start, _, j, other) in pairwise(spans):
             if start <= end:
                 out.append(Issue(doc.file, other, None, f"clauses.{clause_id}.versions.{j}",
-                                 f"clause `{clause_id}` has two articles in force on {start}",
+                                 f"clause `{quote(clause_id)}` has two articles in force on {start}",
                                  hint=f"the other is {doc.file}:{line}"))
     return out
 
@@ -233,15 +235,15 @@ def articles(clause_id: str, entry: dict, pack: Pack, window: Window | None, iss
     variants = entry.get("versions") or []
     if not variants:
         if not entry.get("article"):
-            issue(pack, loc, f"the message quotes {{article}}, but clause `{clause_id}` has no `article` "
+            issue(pack, loc, f"the message quotes {{article}}, but clause `{quote(clause_id)}` has no `article` "
                              "in the catalogue")
             return ()
         return ((Node("all", ()), str(entry["article"])),)
     if window is None:
-        issue(pack, loc, f"clause `{clause_id}` cites different articles on different days, and this pack has "
+        issue(pack, loc, f"clause `{quote(clause_id)}` cites different articles on different days, and this pack has "
                          "no `effective` dates to choose one by", "give the pack `effective: {from, until}`")
         return ()
-    zone = window.start.tzinfo if window.start else window.end.tzinfo if window.end else ZoneInfo(
+    zone = window.start.tzinfo if window.start else window.end.tzinfo if window.end else zones.zone(
         pack.model.timezone)
     from .model import ClauseVersion
     out, covered = [], []
@@ -261,15 +263,15 @@ def articles(clause_id: str, entry: dict, pack: Pack, window: Window | None, iss
         covered.append(variant)
     gaps = _uncovered(window, covered)
     if gaps:
-        issue(pack, loc, f"clause `{clause_id}` has no article for {gaps} while this version is in force",
+        issue(pack, loc, f"clause `{quote(clause_id)}` has no article for {gaps} while this version is in force",
               "add a dated variant to the catalogue, or change the version's `effective` dates")
     return tuple(out)
 
 
 def _uncovered(window: Window, variants: list[Window]) -> str | None:
     """The first stretch of `window` no variant covers, as text ("2025-07-01 to 2025-07-31"), or None."""
-    low = datetime.min.replace(tzinfo=ZoneInfo("UTC"))
-    high = datetime.max.replace(tzinfo=ZoneInfo("UTC"))
+    low = datetime.min.replace(tzinfo=UTC)
+    high = datetime.max.replace(tzinfo=UTC)
     at, stop = window.start or low, window.end or high
     for v in sorted(variants, key=lambda v: v.start or low):
         if (v.start or low) > at:

@@ -46,9 +46,7 @@ import threading
 import weakref
 from typing import Any
 
-import durable_rules_engine as _c  # durable_rules' C core (the `durable` package's own import)
 import msgspec
-from durable import engine as _durable
 
 from ..errors import EngineError, PackError
 from ..packs.program import Program
@@ -63,6 +61,13 @@ from .durable_ruleset import (
     size,
 )
 from .values import fact_plan, key  # noqa: F401 - `key`: the field names its facts carry (tests)
+
+try:
+    import durable_rules_engine as _c  # durable_rules' C core (the `durable` package's own import)
+    from durable import engine as _durable
+except ImportError as exc:      # not installed, or built for Python 3.13 without the fix: say how to fix it
+    from .durable_install import cannot_import
+    raise cannot_import(exc) from None
 
 _names = itertools.count()
 _SID = "slot"

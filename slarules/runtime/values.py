@@ -18,6 +18,7 @@ from keyword import iskeyword
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..case import zones
 from ..errors import CaseError
 from ..packs.program import Program
 from ..packs.types import EPOCH, _encode_instant
@@ -352,7 +353,7 @@ class FactPlan:
             self._cases += 1          # not atomic: a race only compiles a case later or twice, alike
             if self._cases == WARM_UP:
                 self.compile()
-        zone = ZoneInfo(case.timezone or self.program.timezone)
+        zone = zones.zone(case.timezone or self.program.timezone)
         derived = Derived(case, as_of)
         if self._compiled is not None:
             values, doc = self._compiled(case, derived, zone)

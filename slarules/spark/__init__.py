@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 import warnings
@@ -26,10 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from ..batch import io as batch_io
-from ..batch.outputs import is_uri, refuse_overlaps
 from ..batch.runner import BatchSummary, adjudicate_rows, decision_lines, instant_now
 from ..batch.statement import Statement
-from ..errors import ClusterError, InputError, SlaRulesError
+from ..echo import quote
+from ..errors import ClusterError, InputError, Interrupted, OutputError, SlaRulesError
+from ..output.files import Appender, writing
+from ..output.stopping import Stopping
+from ..output.writer import is_uri
 
 # columns added to the input: row number, source file, raw JSON line, start of the line's file split
 NUMBER, FILE, RAW, BLOCK = "_slarules_number", "_slarules_file", "_slarules_raw", "_slarules_block"
@@ -203,10 +207,10 @@ def adjudicate(df, engine=None, *, as_of: str | None = None, lang: str = "zh", r
     F = _pyspark()
     from ..engine import LANGS, Engine
     if lang not in LANGS:
-        raise InputError(f"unknown language `{lang}`", field="lang", hint="zh or en")
+        raise InputError(f"unknown language `{quote(lang)}`", field="lang", hint="zh or en")
     engine = engine or Engine.default()
     if row is not None and row not in df.columns:
-        raise InputError(f"no column `{row}` to identify rows", field=row)
+        raise InputError(f"no column `{quote(row)}` to identify rows", field=row)
     number = F.col(row).cast("long") if row else F.monotonically_increasing_id()
     frame = df.select(number.alias(NUMBER), F.lit(None).cast("string").alias(FILE),
                       *[c for c in df.columns if c != row])
@@ -228,7 +232,7 @@ def adjudicate_files(spark, path: str, engine=None, *, fmt: str | None = None, a
     """
     from ..engine import LANGS, Engine
     if lang not in LANGS:
-        raise InputError(f"unknown language `{lang}`", field="lang", hint="zh or en")
+        raise InputError(f"unknown language `{quote(lang)}`", field="lang", hint="zh or en")
     fmt = batch_io.file_format(path, fmt)
     engine = engine or Engine.default()
     frame, line_starts = read_cases(spark, path, fmt)
@@ -363,12 +367,12 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
                     spark=None) -> BatchSummary:
     """`slarules batch --spark`: the same outputs as the local batch, byte for byte.
 
-    Verdicts and errors are sorted back into input order and written by the
-    driver, a partition at a time, to `*.partial` files that take their final
-    names only when everything is written. Spark retries failed tasks itself;
-    a run that dies is simply run again (there is no checkpoint). A session
-    given in `spark` is used and left running; otherwise one is started on
-    `master` and stopped at the end.
+    The outputs are declared, checked and locked as the local batch's are (output/writer.py), before
+    Spark starts. Verdicts and errors are sorted back into input order and written by the driver, a
+    partition at a time, to the batch's working files, which take their final names (`Batch.publish`)
+    only when everything is written. Spark retries failed tasks itself; a run that dies is simply
+    run again (there is no checkpoint). A session given in `spark` is used and left running;
+    otherwise one is started on `master` and stopped at the end.
     """
     from ..batch.runner import Batch
     started = time.perf_counter()
@@ -376,30 +380,58 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
                  must_exist=not (is_uri(input_path) or os.path.isdir(input_path)))
     o = plan.options
     progress = o.progress if o.progress is not None else sys.stderr.isatty()
-    log = plan.output.with_name(plan.output.name + ".spark.log")
-    refuse_overlaps({"the input": input_path}, {**plan.writes, "the Spark log": log})
-    plan.output.parent.mkdir(parents=True, exist_ok=True)
-    log.unlink(missing_ok=True)
+    log = plan.outputs.work("the Spark log", plan.output, ".spark.log")
+    plan.outputs.check()
+    nothing_kept = "a Spark run keeps nothing to resume from: run the same command again"
+    with plan.outputs, Stopping():
+        try:
+            with writing(log):
+                plan.output.parent.mkdir(parents=True, exist_ok=True)
+                log.unlink(missing_ok=True)
+            statement = _run_job(plan, input_path, master, spark, progress, log)
+            plan.publish(statement)
+        except SlaRulesError as exc:
+            _discard(plan)
+            if isinstance(exc, OutputError):
+                exc.hint = "; ".join(h for h in (exc.hint, nothing_kept) if h)
+            raise
+        except Interrupted as exc:
+            _discard(plan)
+            exc.kept = nothing_kept
+            raise
+        except KeyboardInterrupt:       # PySpark's own SIGINT handler (it cancels the jobs) raises this
+            _discard(plan)
+            raise Interrupted(signal.SIGINT, nothing_kept) from None
+        with writing(log):
+            log.unlink(missing_ok=True)     # kept only when the run failed
+    return BatchSummary(rows=statement.verdicts + statement.errors, verdicts=statement.verdicts,
+                        internal=statement.internal, statement=statement,
+                        errors=statement.errors, seconds=time.perf_counter() - started,
+                        outputs=[str(plan.output), str(plan.errors)] + ([o.statement] if o.statement else []))
+
+
+def _run_job(plan, input_path: str, master: str, spark, progress: bool, log: Path) -> Statement:
+    """Run the job and write its rows to the batch's working files; the run's statement."""
+    o = plan.options
     own = spark is None
     if own:
         spark = session(master, progress=progress, chunk_size=o.chunk_size, log=None if progress else str(log))
     result = None
     try:
-        result = adjudicate_files(spark, input_path, engine, fmt=plan.in_fmt, as_of=o.as_of, lang=o.lang,
+        result = adjudicate_files(spark, input_path, plan.engine, fmt=plan.in_fmt, as_of=o.as_of, lang=o.lang,
                                   columns=False, now=o.now, decisions=plan.log is not None)
         statement = result.statement()
         _write_sorted(result.combined, "verdict", plan.partial, plan.out_fmt, plan.parts, o.chunk_size)
         _write_sorted(result.combined, "error", plan.errors_partial, "jsonl", None, o.chunk_size)
         if plan.log is not None:
             _write_sorted(result.combined, "decision", plan.log_partial, "jsonl", None, o.chunk_size)
-    except SlaRulesError:
-        _discard(plan)
+        return statement
+    except (SlaRulesError, Interrupted):
         raise
     except Exception as exc:  # noqa: BLE001  # said as a ClusterError below
-        _discard(plan)
         if "PATH_NOT_FOUND" in str(exc):
             raise InputError("no such file", file=input_path) from None
-        heap = "java.lang.OutOfMemoryError" in _log_text(log)
+        heap = "java.lang.OutOfMemoryError" in _log_text(str(log))
         raise ClusterError("the Spark job ran out of Java heap" if heap else f"the Spark job failed: {_first_line(exc)}",
                            file=input_path,
                            hint=("set SLARULES_SPARK_MEMORY (e.g. 12g) for local mode, or spark.driver.memory; "
@@ -411,35 +443,29 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
         with contextlib.suppress(Exception):
             if own:
                 spark.stop()
-    if o.statement:
-        statement.write(o.statement, title=f"slarules settlement: {Path(input_path).name}")
-    plan.partial.replace(plan.output)
-    plan.errors_partial.replace(plan.errors)
-    if plan.log is not None:
-        from ..output.decision_log import append_new
-        append_new(plan.log, plan.log_partial, then="the verdicts are written; run the same command again to "
-                   "log its decisions (a decision already logged is not written twice)")
-        plan.log_partial.unlink()
-    log.unlink(missing_ok=True)     # kept only when the run failed
-    return BatchSummary(rows=statement.verdicts + statement.errors, verdicts=statement.verdicts,
-                        internal=statement.internal, statement=statement,
-                        errors=statement.errors, seconds=time.perf_counter() - started,
-                        outputs=[str(plan.output), str(plan.errors)] + ([o.statement] if o.statement else []))
 
 
 def _write_sorted(combined, kind: str, target: Path, fmt: str, parts: Path | None, chunk_size: int) -> None:
-    """Rows of one kind, in input order, into `target` (JSON Lines, or Parquet via numbered parts)."""
+    """Rows of one kind, in input order, into `target` (JSON Lines) or numbered Parquet parts in `parts`."""
     rows = (combined.where(f"kind = '{kind}'").orderBy("file", "number").select("json")
             .toLocalIterator(prefetchPartitions=True))
-    target.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "jsonl":
-        with open(target, "wb") as out:
-            out.writelines(row["json"].encode("utf-8") + b"\n" for row in rows)
+        with writing(target):
+            target.unlink(missing_ok=True)
+        with Appender(target) as out:
+            block: list[bytes] = []
+            for row in rows:
+                block.append(row["json"].encode("utf-8") + b"\n")
+                if len(block) >= 1024:
+                    out.write(b"".join(block))
+                    block = []
+            out.write(b"".join(block))
         return
-    assert parts is not None        # Parquet is written through numbered parts
-    if parts.exists():
-        shutil.rmtree(parts)
-    parts.mkdir(parents=True)
+    assert parts is not None, "Parquet goes to numbered parts"
+    with writing(parts):
+        if parts.exists():
+            shutil.rmtree(parts)
+        parts.mkdir(parents=True)
     docs: list[dict] = []
     index = 0
     for row in rows:
@@ -451,11 +477,11 @@ def _write_sorted(combined, kind: str, target: Path, fmt: str, parts: Path | Non
     if docs:
         index += 1
         batch_io.write_parquet_part(parts / f"{index:09d}.parquet", docs)
-    batch_io.merge_parquet_parts(sorted(parts.glob("*.parquet")), target)
-    shutil.rmtree(parts)
 
 
 def _discard(plan) -> None:
+    """The working files of a run that did not finish (a Spark run has no checkpoint to resume)."""
     for p in (plan.partial, plan.errors_partial, plan.log_partial):
-        p.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            p.unlink(missing_ok=True)
     shutil.rmtree(plan.parts, ignore_errors=True)

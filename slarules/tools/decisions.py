@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ..echo import quote
 from ..errors import InputError
 from ..output.decision_log import Decision, DecisionLog, LogError, read_log
 from ..output.decision_records import (
@@ -30,6 +31,7 @@ from ..output.decision_records import (
     verdict_digest,
     without_packs,
 )
+from ..text_boundary import check_parsed
 
 __all__ = [
     "PACK_KEYS",
@@ -82,14 +84,15 @@ def _pack(p: dict | None) -> str:
 
 
 def packs_changed(logged: list[dict], now: list[dict]) -> list[dict]:
-    """Packs by name whose version or digest differs between the log and now (or that one side lacks)."""
+    """Packs by name whose version or digest differs between the log and now (or that one side lacks),
+    as the report shows them (echo.quote: a log is input)."""
     a, b = {p["name"]: p for p in logged}, {p["name"]: p for p in now}
     out = []
     for name in sorted(a.keys() | b.keys()):
-        x = {k: a[name][k] for k in PACK_KEYS[1:]} if name in a else None
-        y = {k: b[name][k] for k in PACK_KEYS[1:]} if name in b else None
+        x = {k: quote(a[name][k]) for k in PACK_KEYS[1:]} if name in a else None
+        y = {k: quote(b[name][k]) for k in PACK_KEYS[1:]} if name in b else None
         if x != y:
-            out.append({"name": name, "logged": x, "now": y})
+            out.append({"name": quote(name), "logged": x, "now": y})
     return out
 
 
@@ -120,18 +123,28 @@ def replay(log: str | Path, engine=None, *, batch: bool = False, spark: bool = F
                 report.packs_only += 1
                 continue
             reason, packs = "the verdict differs", json.loads(text)["packs"]
-        report.differ.append({"line": d.line, "id": d.id, "waybill": d.waybill, "as_of": d.as_of,
+        report.differ.append({"line": d.line, "id": quote(d.id), "waybill": quote(d.waybill), "as_of": quote(d.as_of),
                               "reason": reason, "packs_changed": packs_changed(d.packs, packs)})
     return report
 
 
 def _one_by_one(log, engine) -> Iterator[tuple[Decision, str | None, str | None]]:
-    from ..errors import SlaRulesError
-    for d in read_log(log):
+    from ..errors import EngineError, InstallError, SlaRulesError
+    for d in read_log(log, engine.limits.case_bytes):
         try:
             yield d, engine.adjudicate(d.case, as_of=d.as_of, lang=d.lang).to_json(indent=None), None
+        except InstallError:
+            raise                           # durable_rules cannot run here: no verdict was given, none changed
+        except EngineError as exc:
+            raise _failed(log, d, exc.message, exc.hint) from exc
         except SlaRulesError as exc:
             yield d, None, exc.message      # the message a batch's error record carries
+
+
+def _failed(log, d: Decision, message: str, hint: str | None):
+    """slarules failing on a logged decision stops the replay: a failure is not a verdict that changed."""
+    from ..errors import EngineError
+    return EngineError(f"replaying decision {d.id}: {message}", file=str(log), line=d.line, hint=hint)
 
 
 def _in_batch(log, engine, spark: bool, master: str, workers: int,
@@ -140,7 +153,7 @@ def _in_batch(log, engine, spark: bool, master: str, workers: int,
     import tempfile
 
     from ..batch.runner import BatchOptions, run_batch
-    decisions = list(read_log(log))     # every line checked before anything runs
+    decisions = list(read_log(log, engine.limits.case_bytes))     # every line checked before anything runs
     by_lang: dict[str, list[int]] = {}
     for i, d in enumerate(decisions):
         by_lang.setdefault(d.lang, []).append(i)
@@ -165,6 +178,9 @@ def _in_batch(log, engine, spark: bool, master: str, workers: int,
                 with open(Path(tmp) / f"{lang}.verdicts.errors.jsonl", "rb") as f:
                     for line in f:
                         record = json.loads(line)
+                        if record["error"] == "EngineError":
+                            d = decisions[indices[record["line"] - 1]]
+                            raise _failed(log, d, record["message"], record["hint"])
                         errors[record["line"]] = record["message"]
                 with open(out, "rb") as f:
                     for row, i in enumerate(indices, 1):
@@ -222,9 +238,11 @@ def upgrade(old: str | Path, new: str | Path, *, now: datetime | None = None) ->
             if not raw.strip():
                 continue
             try:
-                doc = json.loads(raw)
+                text = raw.decode("utf-8")    # strict: json.loads(bytes) would let encoded surrogates through
+                doc = json.loads(text)
             except (ValueError, UnicodeDecodeError) as exc:
                 raise InputError(f"not a decision record: invalid JSON ({exc})", file=name, line=number) from None
+            check_parsed(text, doc, file=name, line=number, error=InputError)
             what = problem(doc) if isinstance(doc, dict) and SEAL in doc else _unsealed_problem(doc)
             if what is not None:
                 raise InputError(f"not a decision record: {what}", file=name, line=number,

@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import money
-from ..errors import InputError, PackError
+from ..case.reader import bounded_lines, open_file
+from ..errors import InputError, Interrupted, OutputError, PackError
+from ..output.writer import Outputs
 from .decisions import without_packs
 
 EXAMPLES = 5
@@ -110,23 +112,23 @@ class PackDiff:
         return render_html(self, title)
 
     def write(self, directory: str | Path, title: str = "slarules diff") -> list[Path]:
-        """diff.json, diff.txt and diff.html: each made whole in a temporary file first, then renamed."""
+        """diff.json, diff.txt and diff.html: the folder checked and locked first (output/writer.py),
+        then each file written whole beside its name and renamed over it."""
+        outputs = Outputs()
+        output_paths(outputs, directory)
+        with outputs:
+            return self.write_files(directory, title)
+
+    def write_files(self, directory: str | Path, title: str = "slarules diff") -> list[Path]:
+        """`write` for a caller that already holds the folder's outputs (`diff_packs(output=...)`)."""
+        from ..output.files import write_atomically, writing
         out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
+        with writing(out):
+            out.mkdir(parents=True, exist_ok=True)
         texts = dict(zip(DIFF_FILES, (self.to_json(), self.text(), self.html(title))))
-        temps = []
-        try:
-            for name, text in texts.items():
-                tmp = out / f".{name}.tmp"
-                tmp.write_text(text, encoding="utf-8")
-                temps.append((tmp, out / name))
-        except OSError as exc:
-            for tmp, _ in temps:
-                tmp.unlink(missing_ok=True)
-            raise InputError(f"cannot write the diff: {exc.strerror or exc}", file=str(out)) from None
-        for tmp, final in temps:
-            tmp.replace(final)
-        return [final for _, final in temps]
+        for name, text in texts.items():
+            write_atomically(out / name, text.encode("utf-8"))
+        return [out / name for name in texts]
 
 
 # ---- loading both sides ----------------------------------------------------------------------
@@ -144,9 +146,9 @@ def load_side(paths, side: str, limits=None):
     return engine if limits is None else engine.with_limits(limits)
 
 
-def output_paths(directory: str | Path) -> dict[str, Path]:
-    """What `write(directory)` creates, labelled for `refuse_overlaps`."""
-    return {f"the diff's {name}": Path(directory) / name for name in DIFF_FILES}
+def output_paths(outputs: Outputs, directory: str | Path) -> list[Path]:
+    """Declare what `write(directory)` creates to `outputs` (the one writer, output/writer.py)."""
+    return outputs.folder("the diff (-o)", directory, DIFF_FILES)
 
 
 def diff_packs(cases: str, base, head, options: DiffOptions | None = None, *, output: str | None = None,
@@ -155,23 +157,42 @@ def diff_packs(cases: str, base, head, options: DiffOptions | None = None, *, ou
 
     With `options.spark`, both sides run on `spark_session` (left running), else on a session
     started on `options.master` for the two runs and stopped after them.
-    `output` (a directory) is checked before anything runs: refused if it would
-    overwrite the cases or a pack. The caller writes it with `PackDiff.write`.
+    `output` (a folder): diff.json, diff.txt and diff.html are written there. It is checked before
+    anything runs (refused over the cases or a pack, where it cannot be written) and locked until
+    the files are written, so a second diff on it is refused at once.
     """
-    from ..batch.outputs import refuse_overlaps
-    from ..batch.runner import BatchOptions, instant_now, run_batch
+    from ..batch.runner import instant_now
     o = options or DiffOptions()
     if o.examples < 0:
         raise InputError("--examples must be at least 0", field="--examples")
     base_engine = load_side(base, "base", limits)
     head_engine = load_side(head, "head", limits)
+    inputs: dict[str, str | Path] = {"the cases": cases}
+    for side, given, engine in (("base", base, base_engine), ("head", head, head_engine)):
+        paths = [*engine.pack_paths, *(given if isinstance(given, (list, tuple)) else [])]
+        inputs.update({f"the {side} pack {p}": p for p in paths})
+    outputs = Outputs(inputs)
     if output is not None:
-        inputs = {"the cases": cases}
-        for side, given, engine in (("base", base, base_engine), ("head", head, head_engine)):
-            paths = [*engine.pack_paths, *(given if isinstance(given, (list, tuple)) else [])]
-            inputs.update({f"the {side} pack {p}": p for p in paths})
-        refuse_overlaps(inputs, output_paths(output))
+        output_paths(outputs, output)
     now = instant_now()        # one "now" for both sides: cases without as_of are judged at the same instant
+    with outputs:
+        try:
+            diff = _run_sides(cases, o, base_engine, head_engine, now, spark_session)
+            if output is not None:
+                diff.write_files(output)
+        except OutputError as exc:
+            if output is None or not exc.file or not Path(exc.file).is_relative_to(output):
+                exc.hint = "the diff's working files are removed; nothing was written: run the same command again"
+            raise
+        except Interrupted as exc:
+            exc.kept = "nothing was written: run the same command again"
+            raise
+    return diff
+
+
+def _run_sides(cases: str, o: DiffOptions, base_engine, head_engine, now: str, spark_session=None) -> PackDiff:
+    """Both sides through the batch into a temporary folder, then compared."""
+    from ..batch.runner import BatchOptions, run_batch
     with tempfile.TemporaryDirectory(prefix="slarules-diff-", dir=o.work_dir) as tmp:
         runs = {}
         spark = spark_session
@@ -211,8 +232,9 @@ def _errors(path: Path) -> dict[tuple, dict]:
     return out
 
 
-def _row_keys(cases: str, fmt: str) -> Iterator[tuple]:
-    """Every row's key in input order, as error records name rows: blank JSON Lines are not rows."""
+def _row_keys(cases: str, fmt: str, case_bytes: int) -> Iterator[tuple]:
+    """Every row's key in input order, as error records name rows: blank JSON Lines are not rows (a line
+    over `case_bytes` is one, as the batch read it)."""
     if os.path.isdir(cases) or "://" in cases:
         raise InputError("the two pack sets rejected different rows of a directory of cases, which this "
                          "diff cannot line up", file=cases, hint="diff one file at a time")
@@ -220,13 +242,13 @@ def _row_keys(cases: str, fmt: str) -> Iterator[tuple]:
         import pyarrow.parquet as pq
         yield from (("", n) for n in range(1, pq.ParquetFile(cases).metadata.num_rows + 1))
         return
-    with open(cases, "rb") as f:
-        for number, line in enumerate(f, 1):
-            if line.strip():
+    with open_file(cases) as f:
+        for number, line in bounded_lines(f, case_bytes):
+            if line is None or line.strip():
                 yield ("", number)
 
 
-def _pairs(cases: str, fmt: str, runs: dict) -> Iterator[tuple[Any, Any, Any, Any]]:
+def _pairs(cases: str, fmt: str, runs: dict, case_bytes: int) -> Iterator[tuple[Any, Any, Any, Any]]:
     """(base line, head line, base error, head error) per row, in input order (a side has one of the two)."""
     (_, base_out, base_err), (_, head_out, head_err) = runs["base"], runs["head"]
     errors_b, errors_h = _errors(base_err), _errors(head_err)
@@ -237,7 +259,7 @@ def _pairs(cases: str, fmt: str, runs: dict) -> Iterator[tuple[Any, Any, Any, An
             for key in sorted(errors_b):
                 yield None, None, errors_b[key], errors_h[key]
             return
-        for key in _row_keys(cases, fmt):
+        for key in _row_keys(cases, fmt, case_bytes):
             eb, eh = errors_b.get(key), errors_h.get(key)
             yield (None if eb else fb.readline()), (None if eh else fh.readline()), eb, eh
 
@@ -375,7 +397,7 @@ def _compare(cases: str, o: DiffOptions, base_engine, head_engine, runs: dict) -
     rows = changed = 0
     maps = {side: [MoneyMap(key) for key in MONEY_MAPS[1:]] for side in ("base", "head")}
     undate = _dated(base_engine) or _dated(head_engine)
-    for b, h, eb, eh in _pairs(cases, fmt, runs):
+    for b, h, eb, eh in _pairs(cases, fmt, runs, base_engine.limits.case_bytes):
         rows += 1
         for side, line in (("base", b), ("head", h)):
             if line is not None:

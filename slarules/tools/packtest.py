@@ -28,9 +28,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ..case.limits import DEFAULT as DEFAULT_LIMITS
 from ..case.sources import Document, read_document
+from ..echo import quote
 from ..engine import TEST_SUFFIX
-from ..errors import CaseError, PackError, SlaRulesError
+from ..errors import CaseError, InstallError, PackError, SlaRulesError
 from ..packs.model import Issue, raise_first, read_model, schema_issues
 from ..packs.program import CompiledRule, Leaf
 from ..runtime import evaluate
@@ -228,22 +230,22 @@ def case_under_test(spec: TestFile, doc: Document, index: int) -> Any:
     start = spec.base
     if test.file:
         try:
-            start = read_document(Path(doc.file).parent / test.file).data
+            start = read_document(Path(doc.file).parent / test.file, DEFAULT_LIMITS.case_bytes).data
         except SlaRulesError as exc:
             line, column = doc.where(("cases", index, "file"))
             raise CaseError(f"case file `{test.file}`: {exc}", file=doc.file, line=line, column=column,
                             field="file") from None
     data = merge(start, test.case)
-    doc.where(())                     # a JSON test file's positions are found on first use
+    known = doc.all_positions()
     own = ("cases", index, "case")
     sources = [own] if test.file else [own, ("base",)]
-    positions: dict[tuple, tuple[int, int]] = {}
+    positions: dict[tuple, tuple[int | None, int | None]] = {}
     line, column = doc.where(("cases", index, "file" if test.file else "case"))
     if line is not None:
         positions[()] = (line, column or 1)
 
     def locate(value: Any, loc: tuple) -> None:
-        at = next((doc.positions[s + loc] for s in sources if s + loc in doc.positions), None)
+        at = next((known[s + loc] for s in sources if s + loc in known), None)
         if at is not None:
             positions[loc] = at
         children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
@@ -315,8 +317,8 @@ class PackTester:
         pack = spec.pack or Path(doc.file).name[:-len(TEST_SUFFIX)]
         if pack not in self.coverage.rules:
             line = doc.where(("pack",))[0] if spec.pack else 1
-            error = PackError(f"these tests are for pack `{pack}`, which is not loaded", file=doc.file, line=line,
-                              field="pack", hint=f"loaded: {', '.join(sorted(self.coverage.rules))}; "
+            error = PackError(f"these tests are for pack `{quote(pack)}`, which is not loaded", file=doc.file,
+                              line=line, field="pack", hint=f"loaded: {', '.join(sorted(self.coverage.rules))}; "
                                                  "set `pack:` or pass --packs")
             return [Outcome(doc.file, line, Path(path).name, passed=False, error=str(error))]
         self.tested.add(pack)
@@ -336,6 +338,8 @@ class PackTester:
             return outcome
         try:
             facts, run = self.engine.run(case, test.as_of)
+        except InstallError:
+            raise                   # durable_rules cannot run here: no test's fault, and no test ran
         except SlaRulesError as exc:
             outcome.error = f"{doc.file}:{line}: the test case is not valid: {exc}"
             return outcome
@@ -418,7 +422,7 @@ class Report:
             if o.passed and not verbose:
                 continue
             where = f"{o.file}:{o.line}" if o.line else o.file
-            lines.append(f"{'PASS' if o.passed else 'FAIL'}  {o.name}  ({where})")
+            lines.append(f"{'PASS' if o.passed else 'FAIL'}  {quote(o.name)}  ({where})")
             if o.error:
                 lines += ["      " + e for e in o.error.splitlines()]
             lines += ["      " + d for d in o.diff.splitlines()]

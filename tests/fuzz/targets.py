@@ -70,6 +70,24 @@ def _text(raw: bytes) -> str | None:
         return None
 
 
+def shown_safely(exc) -> None:
+    """An error as every output shows it (a message, an error record) is UTF-8 with no control, bidi or
+    surrogate character and of bounded length (echo.py): else this input is a crash."""
+    from slarules.echo import MESSAGE_LIMIT, UNSAFE
+    for text in (str(exc), json.dumps(exc.to_dict(), ensure_ascii=False)):
+        text.encode("utf-8")
+        assert not UNSAFE.search(text), f"an unsafe character echoed: {text[:300]!r}"
+        assert len(text) < 4 * MESSAGE_LIMIT, f"a {len(text):,}-character message"
+
+
+def records_safe(lines) -> None:
+    """Error records as a batch writes them: UTF-8, nothing unsafe (echo.py)."""
+    from slarules.echo import UNSAFE
+    for line in lines:
+        line.encode("utf-8")
+        assert not UNSAFE.search(line), f"an unsafe character in an error record: {line[:300]!r}"
+
+
 # ---- shared state: built once per process ------------------------------------------------------
 
 _engine = None
@@ -116,8 +134,8 @@ def check_case(raw: bytes) -> None:
             engine().adjudicate(case, as_of=as_of, lang=_lang(options)).to_json()
         except EngineError:
             raise
-        except SlaRulesError:
-            pass
+        except SlaRulesError as exc:
+            shown_safely(exc)
 
 
 # ---- target 2: a pack, read and compiled with the shipped catalogue -------------------------------
@@ -154,6 +172,8 @@ def check_pack(raw: bytes) -> None:
     path = scratch() / "pack.yaml"
     path.write_bytes(body)
     pack, issues = read_pack(path)
+    for issue in issues:
+        shown_safely(issue.error())
     if pack is None:
         assert issues, "read_pack gave neither a pack nor an issue"
         return
@@ -192,6 +212,7 @@ def _batch_rows(eng, rows: list, *, as_of: str | None, lang: str) -> None:
                                backend=backend)
         done.jsonl()
         done.statement.to_dict()
+        records_safe(e for _, e in done.errors)
         unforeseen = [e for _, e in done.errors if json.loads(e)["error"] == "EngineError"]
         assert not unforeseen, f"an EngineError record ({backend}): {unforeseen[0]}"
         numbers = sorted([n for n, _ in done.verdicts] + [n for n, _ in done.errors])
@@ -241,7 +262,8 @@ def check_batch(raw: bytes) -> None:
             _batch_rows(engine(), rows, as_of=_as_of(options), lang=_lang(options))
     except EngineError:
         raise
-    except SlaRulesError:
+    except SlaRulesError as exc:
+        shown_safely(exc)
         return
     expected = sum(1 for line in body.split(b"\n") if line.strip())
     assert seen == expected, f"the reader gave {seen} rows for {expected} non-blank lines"
@@ -265,18 +287,31 @@ def _structured_seeds(count: int = 24) -> list[bytes]:
     return [STRUCTURED + bytes(rng.randrange(256) for _ in range(64)) for _ in range(count)]
 
 
+def _hostile_lines() -> list[bytes]:
+    """Example rows with a lone surrogate escaped, a terminal sequence in a key, a host zone, a skipped time."""
+    line = _batch_lines(1)[0].rstrip(b"\n")
+    assert line.startswith(b'{"waybill":"') and b'"timezone":"Asia/Shanghai"' in line, "the example rows' layout"
+    return [line.replace(b'"waybill":"', b'"waybill":"\\ud800', 1),
+            line[:-1] + b', "\\u001b]0;owned\\u0007\\r": 1}',
+            line.replace(b'"timezone":"Asia/Shanghai"', b'"timezone":"localtime"', 1),
+            line.replace(b'"timezone":"Asia/Shanghai"', b'"timezone":"America/New_York"', 1)
+            .replace(b'"as_of":"2026-05-05T09:29:00+08:00"', b'"as_of":"2026-03-08T02:30:00"', 1)]
+
+
 def seeds(target: str) -> list[bytes]:
     if target == "case":
         lines = _batch_lines()
-        return _example_cases() + lines + [with_options({"lang": "en"}, lines[0])] + _structured_seeds()
+        return _example_cases() + lines + [with_options({"lang": "en"}, lines[0])] + _hostile_lines() + \
+            _structured_seeds()
     if target == "pack":
         packs = [(RULES / f"{n}.yaml").read_bytes() for n in SHIPPED_PACKS]
-        return packs + [with_options({"columnar": True}, packs[1])] + _structured_seeds()
+        hostile = packs[1].replace(b"\ntimezone: Asia/Shanghai\n", b'\ntimezone: "Asia/\\ud800"\n', 1)
+        return packs + [with_options({"columnar": True}, packs[1]), hostile] + _structured_seeds()
     if target == "batch":
         lines = _batch_lines()
         return [b"".join(lines[i:i + 3]) for i in range(0, len(lines), 3)] + \
             [b"\n" + lines[0] + b"{}\n\n" + lines[1].rstrip(b"\n"), with_options({"chunk": 1}, lines[2])] + \
-            _structured_seeds()
+            [b"\n".join(_hostile_lines()) + b"\n"] + _structured_seeds()
     raise KeyError(target)
 
 
@@ -295,11 +330,19 @@ def _timestamp_samples() -> list[str]:
 TIMESTAMPS = _timestamp_samples()
 OFFSETS = ("", "Z", "+00:00", "+08:00", "+14:00", "-12:00", "+05:45", "+23:59:59", "-23:59")
 ZONES = ("Asia/Shanghai", "UTC", "Pacific/Kiritimati", "Etc/GMT+12", "Etc/GMT-14", "America/St_Johns",
-         "Asia/Kathmandu", "Europe/London", "", "Mars/Base", "../zoneinfo", "utc")
+         "Asia/Kathmandu", "Europe/London", "", "Mars/Base", "../zoneinfo", "utc", "localtime", "posixrules",
+         "Factory", "America/New_York", "Asia/\ud800", "\x1b[31mRed\r", "Asia/Shanghai\u202e")
+# naive local times that New York's clocks skipped (a gap) or showed twice (a fold)
+DST_TIMES = ("2026-03-08T02:30:00", "2026-03-08T02:00:00", "2026-03-08T03:00:00", "2026-11-01T01:30:00",
+             "2026-11-01T01:00:00", "2026-11-01T02:00:00")
 NUMBER_TEXTS = ("1e-400", "1e400", "-0", "0.0", "1E+2", "123456789012345678901234567890", "99999999999999.99",
                 "0.001", "10000.01", "NaN", "-Infinity", "18446744073709551616")
 STRINGS = ("", " ", "\ufeff", "\x00", "A" * 65, "ＡＢ", "taobao", "proxy", "arrival", "signed", "query", "phone",
-           "delay", "BX-1", "a\nb", "{", "%s", "9999-12-31T23:59:59", "0001-01-01", "+14:00", "NaN")
+           "delay", "BX-1", "a\nb", "{", "%s", "9999-12-31T23:59:59", "0001-01-01", "+14:00", "NaN",
+           # text that is no Unicode text, or that a terminal obeys: the text boundary and echo.py
+           "\ud800", "BX\udfff", "\udbff\udc00", "\x1b]0;owned\x07", "\x1b[2J\x1b[H", "\r\x9b31m", "\u202eevil",
+           "a\u2066b", "k" * 5000)
+HOSTILE_KEYS = ("\x1b[2Jkey", "k\ud800", "\u202ex", "\r", "K" * 3000)
 NUMBERS = (0, 1, -1, 7, 2**31, 2**63, 10**16, 10**30, 10**400, 0.1, 8.5, -0.0, 1e308, 5e-324, True, False)
 
 
@@ -336,8 +379,9 @@ def any_value(fdp) -> Any:
         return pick(fdp, NUMBERS)
     if kind == 4:
         return pick(fdp, [None, [], {}, ["delay"], {"a": 1}])
-    if kind == 5:
-        return fdp.ConsumeUnicodeNoSurrogates(fdp.ConsumeIntInRange(0, 12))
+    if kind == 5:          # any code points, lone surrogates and controls included
+        return fdp.ConsumeUnicode(fdp.ConsumeIntInRange(0, 12)) if fdp.ConsumeBool() \
+            else fdp.ConsumeUnicodeNoSurrogates(fdp.ConsumeIntInRange(0, 12))
     return fdp.ConsumeIntInRange(-(2**64), 2**64)
 
 
@@ -389,10 +433,14 @@ def mutate_case(fdp, case: dict) -> dict:
             put(case, pick(fdp, CASE_TIMES), timestamp(fdp))
         elif action == 5:
             case["timezone"] = pick(fdp, ZONES)
+            if case["timezone"] == "America/New_York" and scans:      # a local time at a change of its clocks
+                put(case, ("scans", fdp.ConsumeIntInRange(0, len(scans) - 1), "at"), pick(fdp, DST_TIMES))
         elif action == 6 and isinstance(case.setdefault("scans", []), list):
             case["scans"].append(
                 {"type": pick(fdp, ["collect", "dispatch", "arrival", "signed", "lost"]),
                  "station": pick(fdp, ["ST-003", "BT-03", "D-01", ""]), "at": timestamp(fdp)})
+        elif fdp.ConsumeIntInRange(0, 5) == 0:        # an unknown key to echo
+            case[pick(fdp, HOSTILE_KEYS)] = any_value(fdp)
         elif where := paths(case):
             put(case, pick(fdp, where), _DELETE if fdp.ConsumeIntInRange(0, 4) == 0 else any_value(fdp))
     return case
@@ -409,8 +457,9 @@ _Dumper.add_representer(    # a _Raw as a plain scalar, read back however YAML r
 def dump(data: Any, fdp, fmt: str | None = None) -> bytes:
     """`data` as JSON (one line) or YAML text, by the fuzzer's choice unless `fmt` says."""
     fmt = fmt or pick(fdp, ["json", "yaml"])
-    if fmt == "yaml":
-        return yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=1000).encode()
+    if fmt == "yaml":      # lone surrogates as YAML escapes (PyYAML writes "\ud800")
+        return yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=1000).encode(
+            "utf-8", "surrogatepass")
     raws: list[str] = []
 
     def mark(o):
@@ -423,7 +472,7 @@ def dump(data: Any, fdp, fmt: str | None = None) -> bytes:
     text = json.dumps(mark(data), ensure_ascii=fdp.ConsumeBool())
     for i, r in enumerate(raws):
         text = text.replace(f'"\\u0001{i}\\u0001"', r, 1)
-    return text.encode()
+    return text.encode("utf-8", "surrogatepass")    # unescaped, a lone surrogate is bytes no UTF-8 has
 
 
 _cases: list[dict] | None = None
@@ -449,7 +498,8 @@ def render_case(fdp) -> bytes:
 
 
 JUNK_LINES = (b"", b"{}", b"[]", b"null", b'{"waybill": 1}', b"\xff\xfe", b"\xef\xbb\xbf{}", b" \r",
-              b'{"waybill": "A"}\r', b'{"waybill": "A", "waybill": "B"}', b"[" * 5000)
+              b'{"waybill": "A"}\r', b'{"waybill": "A", "waybill": "B"}', b"[" * 5000,
+              b'{"waybill": "BX\\ud800"}', b'{"waybill": "BX", "k\\u001b[2J\\udfff": 1}', b'{"waybill": "A\xed\xa0\x80"}')
 
 
 def render_batch(fdp) -> bytes:
