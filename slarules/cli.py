@@ -105,6 +105,11 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         r.add_argument("--upgrade", metavar="NEW", help="replay nothing: seal the records of LOG, written before "
                        "slarules sealed them, into the log NEW (each checked first; docs/decision_log.md)")
         _limit_argument(r)
+    if only in (None, "serve"):
+        from .serve.config import add_arguments
+        add_arguments(sub.add_parser("serve", help="serve the packs over HTTP: adjudicate, explain and batch for "
+                                     "any language, with a decision log and live reloads (pip install "
+                                     "'slarules[server]')"))
     if only in (None, "completion"):
         k = sub.add_parser("completion", help="print a shell completion script: eval \"$(slarules completion bash)\"")
         k.add_argument("shell", choices=("bash", "zsh", "tcsh"), help="the shell to complete in")
@@ -324,8 +329,14 @@ def _replay(args) -> tuple[str, int]:
     return (report.to_json() if args.format == "json" else report.text()), 1 if report.differ else 0
 
 
+def _serve(args) -> tuple[str, int]:
+    from .serve.config import options_from
+    from .serve.supervisor import serve
+    return "", serve(options_from(args))
+
+
 COMMANDS = {"adjudicate": _adjudicate, "explain": _explain, "check": _check, "test": _test, "schema": _schema,
-            "batch": _batch, "diff": _diff, "replay": _replay, "completion": _completion}
+            "batch": _batch, "diff": _diff, "replay": _replay, "serve": _serve, "completion": _completion}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -175,7 +175,42 @@ def test_verdict_json_renderer_is_json_dumps_byte_for_byte(value):
     assert _indented(value, "\n") == json.dumps(value, ensure_ascii=False, indent=2)
 
 
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_the_compact_verdict_json_is_json_dumps_byte_for_byte(value):
+    from slarules.verdict.layout import compact
+    assert compact(_indented(value, "\n")) == json.dumps(value, ensure_ascii=False)
+
+
 def test_verdict_json_falls_back_for_what_it_does_not_render(engine):
     v = engine.adjudicate(copy.deepcopy(BASE), as_of=AS_OF)
     v.fines_cny = {"x": float("inf")}
     assert v.to_json() == json.dumps(v.to_dict(), ensure_ascii=False, indent=2)
+    assert v.to_json(indent=None) == json.dumps(v.to_dict(), ensure_ascii=False)
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+
+def test_a_backend_frees_its_ruleset_when_collected(engine):
+    """A server builds a backend per pack revision: each ruleset (and its sid's state) is freed with
+    its backend, and one that never ran a case is freed without touching its uninitialised state."""
+    import gc
+
+    from slarules import Engine
+    data = engine.to_bytes()
+    Engine.from_bytes(data).backend     # never ran a case: delete_state must not be called on it
+    gc.collect()
+
+    def one() -> None:
+        Engine.from_bytes(data).adjudicate({"waybill": "W"}, as_of="2026-01-01T00:00:00+08:00")
+    for _ in range(3):
+        one()
+    gc.collect()
+    before = _rss_mib()
+    for _ in range(20):
+        one()
+    gc.collect()
+    assert _rss_mib() - before < 10, "rulesets left behind (about 1.6 MB each)"

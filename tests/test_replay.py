@@ -161,6 +161,7 @@ ANY_JSON = st.recursive(
 @example(value={"a": [12.0, 8.5, 0.0001, 0.00001, 1e16 + 2.0, 1e15 + 0.5, -0.0, 2 ** 53 - 1, -(2 ** 53) + 1]})
 @example(value={"\U0001F600": 1, "\uE000": 2, "é": "\x00\x1f\x7f\u2028\"\\", "Z": None})
 @example(value={"too big": 2 ** 53})
+@example(value={"e+": "1.0", "x": ["a.0", "1e-5", 0.5, 123456789012345.6, 9007199254740991, 1e-05, "9999999999999999"]})
 @example(value=["\ud800"])
 @given(value=ANY_JSON)
 def test_the_canonical_json_of_a_record_is_rfc8785s_for_any_json(value):

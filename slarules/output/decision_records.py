@@ -50,34 +50,48 @@ def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def _same_in_json(value: Any) -> bool:
-    """Whether the standard library's sorted, compact JSON of `value` is its RFC 8785 form, byte for byte.
+_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NINES = str.maketrans("012345678", "999999999")
 
-    It is for strings (both escape `"`, `\\` and control characters alike, the rest as is), whole
-    numbers within ±2^53, floats with a fraction between 1e-4 and 1e16 (both print the shortest
-    digits that read back, in fixed notation there) and objects with ASCII keys (code-point order is
-    UTF-16 order there). A float like 12.0 (RFC 8785: `12`) or a key beyond ASCII is left to rfc8785.
+
+def _other_number(text: str) -> bool:
+    """Whether JSON text from the standard library may hold a number RFC 8785 writes otherwise: an
+    exponent (Python writes one below 1e-4 and from 1e16), a fraction of 0 (12.0 and -0.0: RFC 8785
+    writes 12 and 0) or a run of 16 digits (a whole number past 2^53, written as a double would be).
+    Substring tests, C-fast; text inside strings can only make it say yes when the answer is no."""
+    return ("e+" in text or "e-" in text or ".0," in text or ".0]" in text or ".0}" in text or text.endswith(".0")
+            or "9999999999999999" in text.translate(_NINES))
+
+
+def _same_in_json(text: str) -> bool:
+    """Whether the standard library's sorted, compact JSON `text` is its value's RFC 8785 form.
+
+    It is when no number is one the two write differently (a fraction in fixed notation has the
+    shortest digits that read back in both) and no character is at U+E000 or above (below it,
+    code-point order, Python's key order, is UTF-16 order, RFC 8785's). Strings are escaped alike
+    (`"`, `\\` and control characters; the rest as is). Checked on the text: a walk over the value
+    in Python cost more than encoding it.
     """
-    kind = type(value)
-    if kind is str or kind is bool or value is None:
-        return True
-    if kind is int:
-        return -(2 ** 53) < value < 2 ** 53
-    if kind is float:
-        return 1e-4 <= abs(value) < 1e16 and not value.is_integer()
-    if kind is list:
-        return all(_same_in_json(item) for item in value)
-    if kind is dict:
-        return all(type(key) is str and key.isascii() and _same_in_json(item) for key, item in value.items())
-    return False
+    if not text.isascii() and max(text) >= "\ue000":
+        return False
+    return not _other_number(text) or not _other_number(_STRINGS.sub('""', text))
 
 
 def _jcs(value: Any) -> bytes:
-    """RFC 8785 bytes of `value`: the rfc8785 package's, or the C encoder's where they are the same
-    (a case written 5x faster; tests/test_replay.py holds the two equal over generated JSON)."""
-    if _same_in_json(value):
+    """RFC 8785 bytes of `value`: the C encoder's where they are the same (a case written ~10x
+    faster), else the rfc8785 package's; tests/test_replay.py holds the two equal over generated JSON."""
+    if type(value) is str:              # a record's other members: text is escaped alike, nothing to order
         try:
-            return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+            return json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return rfc8785.dumps(value)     # a lone surrogate: rfc8785 says so
+    try:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        text = None                     # a type JSON has no form for, or NaN: rfc8785 decides (and says why)
+    if text is not None and _same_in_json(text):
+        try:
+            return text.encode("utf-8")
         except UnicodeEncodeError:
             pass                        # a lone surrogate: rfc8785 says so
     return rfc8785.dumps(value)

@@ -1,0 +1,182 @@
+"""The server's decision log: one writer, group commit, and a 200 only once a record is on disk.
+
+Workers do not write the log. Each builds its decisions' records (the `replay` format, the same
+lines `adjudicate --decision-log` writes) and sends them to the supervisor over its channel; the
+supervisor holds the log (its lock, for the server's life: a second server or a CLI run on the
+same log is refused, naming the holder) and appends whatever has arrived as one group, with one
+fsync, then acknowledges every record of the group. A worker answers 200 only after that
+acknowledgement, so:
+
+- every 200 has its record, even if the worker is killed with -9 the next instant (the record is
+  the supervisor's by then), and a worker killed mid-request leaves at most a record with no 200;
+- one fsync serves every request that arrived while the previous one ran: the cost of a record
+  is its share of an fsync (benchmarks/serve.py measures it), not an fsync each;
+- a worker never tears the log: it never touches the file;
+- a decision already in the log (a retried request: the same case, instant and packs) is not
+  written twice (`output.decision_log.DecisionLog`, which every writer of a log goes through).
+
+If the log cannot be written (a full disk), the group is cut back (output.files.append_whole) and
+each of its requests is answered 503 with the error: no 200 without its record.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ..errors import OutputError
+from ..output.decision_log import DecisionLog
+from ..output.decision_records import PACK_KEYS, decision_id, line_id, logged_at, record_line
+from ..verdict import Verdict
+from . import channel as ch
+
+MAX_GROUP = 4096        # records appended by one fsync at most (a group is a few MB at most)
+
+
+# ---- in a worker --------------------------------------------------------------------------
+
+def decision(case: Any, verdict: Verdict, lang: str, with_record: bool) -> tuple[str, bytes | None]:
+    """(decision id, its log record or None): the id the response names, the line the log keeps."""
+    if with_record:
+        return record_line(case, verdict.to_json(indent=None), lang, logged_at())
+    packs = [{k: getattr(p, k) for k in PACK_KEYS} for p in verdict.packs]
+    return decision_id(case, verdict.as_of, packs), None
+
+
+def batch_records(rows: Any, verdicts: list[tuple[int, str]], lang: str) -> list[tuple[str, bytes]]:
+    """(id, record) of a /v1/batch chunk's verdicts, each with its case as given, in row order."""
+    from ..batch.runner import decision_lines
+    records = []
+    for _, line in decision_lines(rows, verdicts, lang, logged_at()):
+        ident = line_id(line)
+        assert ident is not None, "record_line writes the id first"
+        records.append((ident, line))
+    return records
+
+
+class LogClient:
+    """A worker's side: `await record(id, line)` returns once the record is durable, else raises OutputError."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+        self._seq = 0
+        self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._gone: str | None = None
+
+    async def record(self, ident: str, line: bytes) -> None:
+        await self.record_many([(ident, line)])
+
+    async def record_many(self, records: list[tuple[str, bytes]]) -> None:
+        """Send every record at once (they join one group commit) and wait until all are durable."""
+        if self._gone is not None:
+            raise OutputError(self._gone, hint="this decision was not recorded; try again once the server is back")
+        loop = asyncio.get_running_loop()
+        waiting = []
+        for ident, line in records:
+            self._seq += 1
+            done: asyncio.Future[dict[str, Any]] = loop.create_future()
+            self._waiting[self._seq] = done
+            waiting.append(done)
+            self._writer.write(ch.frame(ch.RECORD, ch.with_seq(self._seq, ident.encode("ascii") + b"\n" + line)))
+        await self._writer.drain()
+        for done in waiting:
+            outcome = await done
+            if "error" in outcome:
+                raise OutputError(**outcome["error"])
+
+    def acknowledged(self, payload: bytes) -> None:
+        outcome, seqs = ch.split_acks(payload)
+        result = json.loads(outcome)
+        for seq in seqs:
+            done = self._waiting.pop(seq, None)
+            if done is not None and not done.done():
+                done.set_result(result)
+
+    def lost(self, why: str) -> None:
+        """The supervisor has gone: every record waiting is refused (none of them gets a 200)."""
+        self._gone = why
+        error = {"error": {"message": why, "hint": "this decision was not recorded; try again"}}
+        for done in self._waiting.values():
+            if not done.done():
+                done.set_result(error)
+        self._waiting.clear()
+
+
+# ---- in the supervisor ----------------------------------------------------------------------
+
+Ack = Callable[[list[int], bytes], None]    # (seqs, JSON outcome) back to the worker that sent those records
+
+
+class GroupCommit:
+    """The supervisor's side: records queue while an fsync runs, then go to disk together.
+
+    `on_commit(seconds, records, queue)` reports each group (the metrics).
+    """
+
+    def __init__(self, path: str | Path, command: str,
+                 on_commit: Callable[[float, int, int], None] | None = None) -> None:
+        self.path = Path(path)
+        self._log = DecisionLog(self.path, command=command)
+        self._pending: list[tuple[Ack, int, bytes]] = []
+        self._wake = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decision-log")
+        self._task: asyncio.Task[None] | None = None
+        self._on_commit = on_commit
+        self._closing = False
+
+    def open(self) -> None:
+        """Take the log's lock (refused at once if another process writes it) and read the ids it
+        holds (a decision already logged is not written twice), before anything is served."""
+        self._log.open()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def add(self, ack: Ack, seq: int, payload: bytes) -> None:
+        self._pending.append((ack, seq, payload))
+        self._wake.set()
+
+    @property
+    def queued(self) -> int:
+        return len(self._pending)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+                records = [_record(payload) for _, _, payload in group]
+                started = time.perf_counter()
+                try:
+                    await loop.run_in_executor(self._executor, self._log.extend, records)
+                    outcome = b"{}"
+                except OutputError as exc:
+                    outcome = json.dumps({"error": {k: v for k, v in exc.to_dict().items()
+                                                    if k != "error" and v is not None}}).encode()
+                if self._on_commit is not None:
+                    self._on_commit(time.perf_counter() - started, len(group), len(self._pending))
+                by_worker: dict[Ack, list[int]] = {}
+                for ack, seq, _ in group:
+                    by_worker.setdefault(ack, []).append(seq)
+                for ack, seqs in by_worker.items():
+                    ack(seqs, outcome)
+            if self._closing:
+                return
+
+    async def close(self) -> None:
+        """Write what is queued, then release the log."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        self._executor.shutdown(wait=True)
+        self._log.close()
+
+
+def _record(payload: bytes) -> tuple[str, bytes]:
+    ident, _, line = payload.partition(b"\n")
+    return ident.decode("ascii"), line

@@ -1,0 +1,140 @@
+"""`POST /v1/batch`: JSON Lines in, JSON Lines out, in bounded memory, through the columnar path.
+
+The body is cut into lines as it arrives; every `batch_chunk` lines go through
+`batch.adjudicate_rows`, the function `slarules batch` and Spark judge their chunks with (in a
+thread, so the worker keeps answering other requests while Polars works), and the chunk's lines
+are sent before the next chunk is read. So a worker holds one chunk of cases and one of answers,
+whatever the body's size, and a client that stops reading stops the server reading its body.
+
+Each input line gives one output line, in input order: its verdict (the bytes `slarules batch`
+writes) or its error record (`{"line": N, "waybill", "error", "message", "field", "hint"}`, as
+`slarules batch` writes to its errors file). Blank lines give nothing, as in a batch. A line
+longer than `case_bytes` is that line's error, read no further.
+
+Once the 200 is sent a status cannot change: if the body then stops (a timeout, a client that
+hangs up), the stream ends with one last line `{"error": {...}, "request_id": ...}`, which no
+row's line looks like.
+"""
+from __future__ import annotations
+
+import asyncio
+import heapq
+from typing import TYPE_CHECKING, Any
+
+from ..batch.io import RowTooLong
+from ..batch.runner import adjudicate_rows, instant_now
+from ..case import contract as C
+from ..errors import SlaRulesError
+from . import requests as rq
+from .decisions import batch_records
+
+if TYPE_CHECKING:
+    from .app import Request, Service
+    from .revision import Revision
+
+JSONL = b"application/jsonl; charset=utf-8"
+
+
+class Lines:
+    """Cuts a stream of bytes into (line number, line) rows as `slarules batch` reads a file."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.number = 0
+        self._buffer = bytearray()
+        self._skipping = False          # in a line already over the limit: drop it up to its newline
+
+    def feed(self, data: bytes) -> list[tuple[int, Any]]:
+        rows: list[tuple[int, Any]] = []
+        start = 0
+        while True:
+            end = data.find(b"\n", start)
+            if end < 0:
+                break
+            self._line(rows, data[start:end])
+            start = end + 1
+        rest = data[start:]
+        if not self._skipping:
+            self._buffer += rest
+            if len(self._buffer) > self.limit:
+                self._skipping = True
+                self._buffer.clear()
+        return rows
+
+    def _line(self, rows: list[tuple[int, Any]], tail: bytes) -> None:
+        self.number += 1
+        if self._skipping:
+            self._skipping = False
+            rows.append((self.number, RowTooLong()))
+            return
+        line = bytes(self._buffer) + tail if self._buffer else tail
+        self._buffer.clear()
+        if len(line) > self.limit:
+            rows.append((self.number, RowTooLong()))
+        elif line.strip():
+            rows.append((self.number, line + b"\n"))
+
+    def end(self) -> list[tuple[int, Any]]:
+        """The last line, when the body does not end with a newline."""
+        rows: list[tuple[int, Any]] = []
+        if self._skipping or self._buffer:
+            self._line(rows, b"")
+        return rows
+
+
+def _chunk_lines(engine: Any, rows: list[tuple[int, Any]], as_of: str | None, now: str, lang: str,
+                 logged: bool) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """A chunk's output lines in row order, and its decision records when the log is on (in a thread)."""
+    done = adjudicate_rows(engine, rows, source=rq.BODY, raw=True, as_of=as_of, now=now, lang=lang,
+                           backend="polars", totals=False)
+    verdicts = done.verdicts
+    merged = heapq.merge(verdicts, done.errors, key=lambda row: row[0])
+    text = "".join(line + "\n" for _, line in merged).encode("utf-8")
+    return text, batch_records(rows, verdicts, lang) if logged else []
+
+
+async def stream_batch(request: Request, revision: Revision, service: Service, params: dict[str, str]) -> None:
+    engine = revision.engine
+    lang = params.get("lang", "zh")
+    as_of = params.get("as_of")
+    if as_of is not None:
+        try:
+            C.read_timestamp(as_of)
+        except ValueError as exc:
+            raise rq.request_error(str(exc), field="as_of") from None
+    now = instant_now()
+    lines = Lines(engine.limits.case_bytes)
+    chunk = service.options.batch_chunk
+    send = request.send
+    log = service.log
+    started = False
+
+    async def flush(rows: list[tuple[int, Any]], last: bool) -> None:
+        nonlocal started
+        text = b""
+        if rows:
+            text, records = await asyncio.to_thread(_chunk_lines, engine, rows, as_of, now, lang, log is not None)
+            if records and log is not None:
+                await log.record_many(records)      # every line sent has its record on disk
+        if not started:
+            started = True
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", JSONL), (b"x-pack-revision", revision.id.encode()),
+                                    (b"x-request-id", request.id.encode())]})
+        if text or last:
+            await send({"type": "http.response.body", "body": text, "more_body": not last})
+
+    pending: list[tuple[int, Any]] = []
+    try:
+        async for part in rq.body_parts(request.receive, service.options.body_timeout):
+            pending += lines.feed(part)
+            while len(pending) >= chunk:
+                rows, pending = pending[:chunk], pending[chunk:]
+                await flush(rows, False)
+        pending += lines.end()
+        await flush(pending, True)
+    except (rq.Refusal, SlaRulesError) as exc:
+        if not started:
+            raise
+        refused = exc if isinstance(exc, rq.Refusal) else rq.refusal(exc)
+        await send({"type": "http.response.body", "body": rq.error_body(refused, request.id), "more_body": False})

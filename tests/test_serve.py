@@ -1,0 +1,565 @@
+"""`slarules serve` as a client meets it: a real server process on a loopback port.
+
+One server per concern group, started once for the module: `server` (two workers, tokens, CORS,
+a decision log, small limits, its own copy of the packs to reload) and `lifecycle` (one worker,
+TLS, two requests in flight at most) for what ends or breaks a process.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import EXAMPLES, ROOT, case
+from hypothesis import HealthCheck, given, settings, strategies as st
+from serving import Server
+
+from slarules import Engine
+from slarules.case.fast import read_case
+from slarules.cli import main as cli
+from slarules.engine import default_rules_dir
+
+TOKEN = "test-token-0123456789abcdef"
+AS_OF = "2026-05-20T00:00:00+08:00"
+EXAMPLE_FILES = sorted(EXAMPLES.glob("*.yaml"))
+
+
+def _copy_packs(folder: Path) -> list[str]:
+    shutil.copytree(default_rules_dir(), folder / "packs", ignore=shutil.ignore_patterns("*.test.yaml", "__pycache__"))
+    return [str(folder / "packs" / "national"), str(folder / "packs")]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("serve")
+    (folder / "tokens").write_text(f"# the tests' token\n{TOKEN}\n")
+    page = folder / "page"
+    page.mkdir()
+    (page / "index.html").write_text("<!doctype html><title>slarules</title>")
+    (page / "app.js").write_text("console.log('slarules')")
+    return {"folder": folder, "packs": _copy_packs(folder), "log": folder / "decisions.jsonl", "page": page}
+
+
+@pytest.fixture(scope="module")
+def server(setup):
+    s = Server("--workers", "2", "--packs", *setup["packs"], "--decision-log", str(setup["log"]),
+               "--token-file", str(setup["folder"] / "tokens"), "--cors", "https://claims.example", "--watch",
+               "--limit", "case_bytes=64KiB", "--limit", "scans=10", "--header-timeout", "1", "--body-timeout", "1",
+               "--batch-chunk", "3", "--page", str(setup["page"]))
+    s.start()
+    yield s
+    assert s.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def engine(setup) -> Engine:
+    return Engine.load(setup["packs"])
+
+
+def post(server: Server, path: str, body: bytes, content_type: str | None = "application/json",
+         **kw) -> tuple[int, dict[str, str], bytes]:
+    return server.request("POST", path, body, token=TOKEN, content_type=content_type, **kw)
+
+
+def error_of(body: bytes) -> dict:
+    doc = json.loads(body)
+    assert set(doc) >= {"error", "request_id"}, doc
+    return doc["error"]
+
+
+# ---- deciding ---------------------------------------------------------------------------------
+
+def test_verdicts_are_the_cli_bytes(server, engine, setup):
+    """Every shipped example, as YAML and as JSON, in both languages: the bytes adjudicate --format json prints."""
+    conn = server.connection()
+    for path in EXAMPLE_FILES:
+        expected = {lang: (engine.adjudicate(read_case(str(path)), lang=lang).to_json() + "\n").encode()
+                    for lang in ("zh", "en")}
+        status, headers, body = post(server, "/v1/adjudicate", path.read_bytes(), "application/yaml", connection=conn)
+        assert status == 200, body
+        assert body == expected["zh"], path.name
+        as_json = json.dumps(yaml.safe_load(path.read_text()), ensure_ascii=False).encode()
+        status, headers, body = post(server, "/v1/adjudicate?lang=en", as_json, connection=conn)
+        assert (status, body) == (200, expected["en"]), path.name
+        assert headers["content-type"] == "application/json"
+        assert headers["x-pack-revision"].startswith("sha256:")
+    conn.close()
+    # and once against the CLI itself, with an as_of
+    example = str(EXAMPLES / "tb1-late.yaml")
+    cli_out = subprocess.run([sys.executable, "-m", "slarules", "adjudicate", example, "--format", "json", "--as-of",
+                              AS_OF, "--packs", *setup["packs"]], capture_output=True, check=True).stdout
+    status, _, body = post(server, f"/v1/adjudicate?as_of={AS_OF.replace('+', '%2B')}",
+                           Path(example).read_bytes(), "application/yaml")
+    assert (status, body) == (200, cli_out)
+
+
+def test_each_200_names_its_logged_decision_and_revision(server, setup):
+    status, headers, body = post(server, "/v1/adjudicate", json.dumps(case(waybill="LOG-1")).encode())
+    assert status == 200
+    ids = [json.loads(line)["id"] for line in setup["log"].read_bytes().splitlines()]
+    assert headers["x-decision-id"] in ids
+    _, _, packs = server.request("GET", "/v1/packs", token=TOKEN)
+    described = json.loads(packs)
+    assert headers["x-pack-revision"] == described["revision"]
+    assert {p["digest"] for p in json.loads(body)["packs"]} <= {p["digest"] for p in described["packs"]}
+    dated = {p["name"]: p["effective"] for p in described["packs"] if p["effective"]}
+    assert dated["express_regulation"]["by"] == "collected_at"
+
+
+def test_explain_is_the_cli_bytes(server, engine):
+    path = EXAMPLES / "tb1-late.yaml"
+    status, _, body = post(server, "/v1/explain?lang=en", path.read_bytes(), "application/yaml")
+    assert status == 200
+    assert body == (engine.explain(read_case(str(path)), lang="en").to_json() + "\n").encode()
+
+
+def _batch_lines(folder: Path) -> bytes:
+    rows = [json.dumps(case(waybill=f"B-{i}")).encode() for i in range(7)]
+    rows[2] = b'{"waybill": 5}'
+    rows[4] = b"not json"
+    rows.insert(5, b"")                                            # a blank line: counted, no output
+    rows.insert(6, b'{"waybill": "' + b"x" * (70 << 10) + b'"}')   # over case_bytes: that line's error
+    return b"\xef\xbb\xbf" + b"\n".join(rows)                    # a BOM, and no newline at the end
+
+
+def test_batch_is_what_slarules_batch_writes(server, setup, tmp_path):
+    data = _batch_lines(tmp_path)
+    source = tmp_path / "cases.jsonl"
+    source.write_bytes(data)
+    assert cli(["batch", str(source), "-o", str(tmp_path / "out.jsonl"), "--packs", *setup["packs"],
+                "--limit", "case_bytes=64KiB", "--as-of", AS_OF]) == 0
+    verdicts = (tmp_path / "out.jsonl").read_bytes().splitlines()
+    errors = {json.loads(line)["line"]: line for line in (tmp_path / "out.errors.jsonl").read_bytes().splitlines()}
+    expected, v = [], iter(verdicts)
+    for number in range(1, data.count(b"\n") + 2):
+        if number in errors:
+            expected.append(errors[number])
+        elif number != 6:          # the blank line
+            expected.append(next(v))
+    status, headers, body = post(server, f"/v1/batch?as_of={AS_OF.replace('+', '%2B')}", data, "application/jsonl")
+    assert status == 200
+    assert headers["content-type"].startswith("application/jsonl")
+    assert body.splitlines() == expected
+    assert len(errors) == 3
+
+
+# ---- refusals: located, 4xx --------------------------------------------------------------------
+
+REFUSED = [
+    # (path, body, content type, status, kind, what the error names)
+    ("/v1/adjudicate", b'{"waybill": "A",\n "parcel": {"weight_kg": "heavy"}}', "application/json", 422, "case",
+     {"field": "parcel.weight_kg", "line": 2}),
+    ("/v1/adjudicate", b'{"waybill": ', "application/json", 400, "request", {"line": 1, "column": 13}),
+    ("/v1/adjudicate", b"waybill: A\nscans: [\n", "application/yaml", 400, "request", {"file": "<request>"}),
+    ("/v1/adjudicate", b"", "application/json", 400, "request", {}),
+    ("/v1/adjudicate", b"\xff\xfe", "application/json", 400, "request", {}),
+    ("/v1/adjudicate", b"{}", "text/html", 415, "request", {"field": "Content-Type"}),
+    ("/v1/adjudicate", b"{}", "application/json; charset=latin-1", 415, "request", {}),
+    ("/v1/adjudicate?color=red", b"{}", "application/json", 400, "request", {"field": "color"}),
+    ("/v1/adjudicate?lang=fr", b"{}", "application/json", 400, "request", {"field": "lang"}),
+    ("/v1/adjudicate?as_of=yesterday", json.dumps(case()).encode(), "application/json", 422, "case",
+     {"field": "as_of"}),
+    ("/v1/adjudicate", json.dumps(case(scans=[{"type": "collect", "station": "S-01", "at": AS_OF}] * 11)).encode(),
+     "application/json", 413, "limit", {"field": "scans"}),
+    ("/v1/adjudicate", b'{"waybill": "' + b"x" * (65 << 10) + b'"}', "application/json", 413, "limit", {}),
+    ("/v1/nothing", b"{}", "application/json", 404, "request", {}),
+    ("/v1/batch", b"{}", "application/yaml", 415, "request", {}),
+]
+
+
+@pytest.mark.parametrize("path, body, content_type, status, kind, names", REFUSED,
+                         ids=[f"{r[3]}-{i}" for i, r in enumerate(REFUSED)])
+def test_refusals_are_located_errors(server, path, body, content_type, status, kind, names):
+    got, headers, answer = post(server, path, body, content_type)
+    assert got == status, answer
+    error = error_of(answer)
+    assert error["kind"] == kind and error["message"]
+    assert {k: error.get(k) for k in names} == names
+    assert headers["content-type"] == "application/json"
+    assert json.loads(answer)["request_id"] == headers["x-request-id"]
+
+
+def test_an_oversized_body_sent_in_chunks_is_refused_as_it_comes(server):
+    def chunks():
+        for _ in range(70):
+            yield b" " * 1024
+    conn = server.connection()
+    conn.request("POST", "/v1/adjudicate", body=chunks(), encode_chunked=True,
+                 headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+    response = conn.getresponse()
+    assert response.status == 413 and error_of(response.read())["kind"] == "limit"
+    conn.close()
+
+
+def test_methods_and_routes(server):
+    status, headers, _ = server.request("GET", "/v1/adjudicate", token=TOKEN)
+    assert status == 405 and headers["allow"] == "POST"
+    assert server.request("DELETE", "/v1/packs", token=TOKEN)[0] == 405
+    assert server.request("GET", "/page/../../etc/passwd", token=TOKEN)[0] == 404
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=st.sampled_from(["/v1/adjudicate", "/v1/explain", "/v1/batch", "/v1/packs", "/v1/packs/x", "/",
+                             "/page/app.js", "/page/", "/metrics", "/%00", "/v1/adjudicate/"]),
+       method=st.sampled_from(["POST", "GET", "PUT", "OPTIONS", "HEAD"]),
+       query=st.sampled_from(["", "?lang=en", "?lang=", "?as_of=%ff", "?as_of=2026-13-45T99:00", "?lang=en&lang=zh",
+                              "?&&", "?token=x"]),
+       content_type=st.sampled_from(["application/json", "application/yaml", "application/jsonl", "text/plain",
+                                     "application/json; charset=utf-16", "", "multipart/form-data; boundary=x"]),
+       body=st.one_of(st.binary(max_size=300), st.text(max_size=200).map(str.encode),
+                      st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+                                   lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+                                       st.sampled_from(["waybill", "scans", "parcel", "as_of", "x", "timezone"]),
+                                       inner, max_size=4), max_leaves=12)
+                      .map(lambda v: json.dumps(v, allow_nan=True).encode()),
+                      st.just(b"[" * 5000), st.just(b"a: &x [1]\nb: *x\n")))
+def test_hostile_requests_are_answered_4xx_never_5xx(server, path, method, query, content_type, body):
+    status, _, answer = server.request(method, path + query, body if method not in ("GET", "HEAD") else None,
+                                       token=TOKEN, content_type=content_type or None)
+    assert status < 500, (status, answer)
+    if status >= 400 and method != "HEAD":
+        assert error_of(answer)["kind"] in ("request", "limit", "case", "busy")
+
+
+def test_bad_http_and_long_headers_are_refused(server):
+    def raw(*parts: bytes) -> bytes:
+        with socket.create_connection((server.host, server.port), timeout=30) as sock:
+            for part in parts:
+                sock.sendall(part)
+                time.sleep(0.2)
+            out = b""
+            while chunk := sock.recv(65536):
+                out += chunk
+            return out
+    assert raw(b"BLAH\x00 / HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 400")
+    big = b"GET /healthz HTTP/1.1\r\nX-Big: " + b"a" * (80 << 10)      # more than one read, headers unfinished
+    assert raw(big, b"\r\n\r\n").startswith(b"HTTP/1.1 431")
+
+
+def test_a_slow_client_cannot_hold_a_connection(server):
+    with socket.create_connection((server.host, server.port), timeout=30) as sock:
+        sock.sendall(b"POST /v1/adjudicate HTTP/1.1\r\nHost: x\r\n")       # headers never finished
+        assert sock.recv(1024) == b""                                       # closed by the server
+    with socket.create_connection((server.host, server.port), timeout=30) as sock:
+        sock.sendall(b"POST /v1/adjudicate HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN.encode()
+                     + b"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"waybill\"")
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 408")
+    assert error_of(answer.split(b"\r\n\r\n", 1)[1])["kind"] == "request"
+
+
+# ---- tokens, CORS, the page ---------------------------------------------------------------------
+
+def test_tokens_are_required_except_for_health(server):
+    body = json.dumps(case()).encode()
+    status, headers, answer = server.request("POST", "/v1/adjudicate", body)
+    assert status == 401 and headers["www-authenticate"].startswith("Bearer")
+    assert error_of(answer)["field"] == "Authorization"
+    assert server.request("POST", "/v1/adjudicate", body, token="wrong-token-0123456789")[0] == 401
+    assert server.request("GET", "/metrics")[0] == 401
+    assert server.request("GET", "/")[0] == 401
+    assert server.request("GET", "/healthz")[0] == 200
+    assert server.request("GET", "/readyz")[0] == 200
+
+
+def test_the_page_takes_its_token_once_and_keeps_it_in_a_cookie(server, setup):
+    status, headers, _ = server.request("GET", f"/?token={TOKEN}")
+    assert status == 303 and headers["location"] == "/"
+    cookie = headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    jar = {"Cookie": cookie.split(";")[0]}
+    status, headers, body = server.request("GET", "/", headers=jar)
+    assert (status, body) == (200, (setup["page"] / "index.html").read_bytes())
+    assert headers["content-type"] == "text/html; charset=utf-8"
+    assert "default-src 'self'" in headers["content-security-policy"]
+    status, headers, body = server.request("GET", "/page/app.js", headers=jar)
+    assert status == 200 and body == (setup["page"] / "app.js").read_bytes()
+    assert server.request("POST", "/v1/adjudicate", json.dumps(case()).encode(), headers=jar)[0] == 200
+    assert server.request("GET", "/?token=not-the-token-at-all")[0] == 401
+
+
+def test_cors_only_for_the_origins_given(server):
+    body = json.dumps(case()).encode()
+    _, headers, _ = post(server, "/v1/adjudicate", body, headers={"Origin": "https://claims.example"})
+    assert headers["access-control-allow-origin"] == "https://claims.example"
+    assert "x-decision-id" in headers["access-control-expose-headers"]
+    _, headers, _ = post(server, "/v1/adjudicate", body, headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in headers
+    status, headers, _ = server.request("OPTIONS", "/v1/adjudicate", headers={
+        "Origin": "https://claims.example", "Access-Control-Request-Method": "POST"})
+    assert status == 204 and "authorization" in headers["access-control-allow-headers"]
+
+
+# ---- operations --------------------------------------------------------------------------------
+
+def _metric(text: str, sample: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_add_up_every_worker(server):
+    sample = 'slarules_requests_total{route="/v1/adjudicate",status="200"}'
+    before = _metric(server.request("GET", "/metrics", token=TOKEN)[2].decode(), sample)
+    workers = set()
+    for i in range(12):
+        status, _, _ = post(server, "/v1/adjudicate", json.dumps(case(waybill=f"M-{i}")).encode())
+        assert status == 200
+        workers.add(json.loads(server.request("GET", "/healthz")[2])["worker"])
+    status, headers, text = server.request("GET", "/metrics", token=TOKEN)
+    assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
+    metrics = text.decode()
+    assert _metric(metrics, sample) - before == 12
+    assert len(workers) == 2, "two workers answered"
+    assert _metric(metrics, 'slarules_findings_total{clause="TB-1"}') > 0
+    assert _metric(metrics, "slarules_decision_log_records_total") >= 12
+    assert "slarules_decision_log_fsync_seconds_bucket" in metrics
+    assert 'slarules_revision_info{revision="sha256:' in metrics
+
+
+def test_openapi_is_published_and_current(server):
+    from slarules.serve.openapi import openapi_document
+    status, _, body = server.request("GET", "/openapi.json", token=TOKEN)
+    assert status == 200
+    published = (ROOT / "docs" / "openapi.json").read_text(encoding="utf-8")
+    assert json.loads(body) == openapi_document() == json.loads(published), \
+        "docs/openapi.json is stale: python -m slarules.serve.openapi > docs/openapi.json"
+    assert body.decode() == published
+
+
+def test_the_benchmarks_wrk_script_counts_what_it_sees(server, tmp_path):
+    """benchmarks/serve.py's Lua script, run by wrk for two seconds: every verdict checked, none differing."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import serve as bench
+    bodies = [json.dumps(case(waybill=f"W-{i}")).encode() for i in range(5)]
+    script = tmp_path / "mix.lua"
+    expected = bench.expected_verdicts(bodies, server.args[server.args.index("--packs") + 1:][:2])
+    bench.write_lua(script, bodies, expected=expected, token=TOKEN)
+    result = bench.wrk(f"http://{server.host}:{server.port}", script, 2, 2, threads=1)
+    assert result["requests"] > 0 and result["statuses"] == {"200": result["requests"]}, result
+    assert result["checked"] == result["requests"] and result["mismatch"] == 0
+
+
+# ---- live policy ------------------------------------------------------------------------------
+
+def _packs(server: Server) -> dict:
+    return json.loads(server.request("GET", "/v1/packs", token=TOKEN)[2])
+
+
+def _set_fine(setup, old: str, new: str) -> None:
+    path = Path(setup["packs"][1]) / "taobao.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_reloads_are_atomic_and_a_broken_set_changes_nothing(server, setup):
+    first = _packs(server)
+    revisions = {first["revision"]: [p["digest"] for p in first["packs"]]}
+    stop = threading.Event()
+    seen: list[tuple[int, str, list[str]]] = []
+
+    def load() -> None:
+        conn = server.connection()
+        i = 0
+        while not stop.is_set():
+            i += 1
+            status, headers, body = post(server, "/v1/adjudicate", json.dumps(case(waybill=f"R-{i}")).encode(),
+                                         connection=conn)
+            seen.append((status, headers.get("x-pack-revision", ""),
+                         [p["digest"] for p in json.loads(body)["packs"]] if status == 200 else []))
+        conn.close()
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for step in range(4):          # two pack sets, back and forth
+            if step % 2 == 0:
+                _set_fine(setup, "version: ", "version: reloaded-")
+            else:
+                _set_fine(setup, "version: reloaded-", "version: ")
+            status, _, body = server.request("POST", "/v1/packs/reload", token=TOKEN)
+            assert status == 200, body
+            now = json.loads(body)
+            revisions[now["revision"]] = [p["digest"] for p in now["packs"]]
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert len(revisions) == 2 and seen
+    for status, revision, digests in seen:
+        assert status == 200
+        assert set(digests) <= set(revisions[revision]), "a verdict decided by packs other than its revision's"
+
+    # a broken set is refused, located, and the revision served stays
+    path = Path(setup["packs"][1]) / "taobao.yaml"
+    good = path.read_text(encoding="utf-8")
+    path.write_text(good + "\nrules: [\n", encoding="utf-8")
+    try:
+        status, _, body = server.request("POST", "/v1/packs/reload", token=TOKEN)
+        assert status == 422
+        error = error_of(body)
+        assert error["kind"] == "pack" and error["file"].endswith("taobao.yaml") and error["line"]
+        assert json.loads(body)["revision"] == first["revision"]
+        described = _packs(server)
+        assert described["revision"] == first["revision"]
+        assert described["last_reload"]["outcome"] == "refused"
+        assert described["last_reload"]["error"]["file"].endswith("taobao.yaml")
+        assert post(server, "/v1/adjudicate", json.dumps(case()).encode())[0] == 200
+    finally:
+        path.write_text(good, encoding="utf-8")
+    assert server.request("POST", "/v1/packs/reload", token=TOKEN)[0] == 200
+
+
+def test_sighup_and_watch_reload_every_worker(server, setup):
+    before = _packs(server)["revision"]
+    mark = len(server.lines)
+    os.kill(server.pid, signal.SIGHUP)
+    assert server.wait_for(r"reload \(SIGHUP\): (ok|unchanged)", 60, after=mark)
+    _set_fine(setup, "version: ", "version: watched-")
+    try:
+        assert server.wait_for(r"reload \(--watch\): ok, revision", 60, after=mark)
+        revisions = set()
+        for _ in range(8):      # new connections: both workers serve the new revision
+            revisions.add(post(server, "/v1/adjudicate", json.dumps(case()).encode())[1]["x-pack-revision"])
+        assert len(revisions) == 1 and before not in revisions
+    finally:
+        _set_fine(setup, "version: watched-", "version: ")
+    assert server.wait_for(r"reload \(--watch\): ok, revision " + before, 60, after=mark)
+
+
+# ---- start-up refusals ---------------------------------------------------------------------------
+
+def _serve(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "slarules", "serve", "--port", "0", *args], capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+def test_a_second_server_on_the_same_log_is_refused(server, setup):
+    done = _serve("--decision-log", str(setup["log"]))
+    assert done.returncode == 2
+    assert "is being written by process" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_bad_start_is_one_located_error(tmp_path, setup):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("pack: x\nrules: [\n")
+    for args, says in [(["--packs", str(broken)], "broken.yaml:"),
+                       (["--token-file", str(tmp_path / "none")], "none, field `--token-file`: no such file"),
+                       (["--tls-cert", str(tmp_path / "c.pem")], "needs both --tls-cert and --tls-key"),
+                       (["--host", "example.com"], "not an IP address")]:
+        done = _serve(*args)
+        assert done.returncode == 2, done.stderr
+        assert says in done.stderr and "Traceback" not in done.stderr
+    (tmp_path / "short").write_text("abc\n")
+    done = _serve("--token-file", str(tmp_path / "short"))
+    assert done.returncode == 2 and "short:1" in done.stderr
+
+
+# ---- the lifecycle: TLS, a full server, kill -9, SIGTERM ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def lifecycle(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("lifecycle")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    log = folder / "decisions.jsonl"
+    s = Server("--workers", "1", "--tls-cert", str(cert), "--tls-key", str(key), "--decision-log", str(log),
+               "--concurrency", "2", "--body-timeout", "20", ca=str(cert))
+    s.start()
+    s.log = log      # type: ignore[attr-defined]
+    yield s
+    s.stop()
+
+
+def _hold(server: Server, waybill: str) -> tuple[http.client.HTTPConnection, bytes]:
+    """A request in flight: headers and half its body sent; send the rest with conn.send(rest)."""
+    body = json.dumps(case(waybill=waybill)).encode()
+    conn = server.connection()
+    conn.putrequest("POST", "/v1/adjudicate")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Content-Length", str(len(body)))
+    conn.endheaders(body[:10])
+    return conn, body[10:]
+
+
+def test_tls_and_a_full_server_says_retry_after(lifecycle):
+    held = [_hold(lifecycle, f"H-{i}") for i in range(2)]
+    time.sleep(0.5)                        # both are in flight in the one worker
+    status, headers, body = lifecycle.request("POST", "/v1/adjudicate", json.dumps(case()).encode())
+    assert status == 503 and headers["retry-after"] == "1"
+    assert error_of(body)["kind"] == "busy"
+    for conn, rest in held:
+        conn.send(rest)
+        assert conn.getresponse().status == 200
+        conn.close()
+    assert lifecycle.request("POST", "/v1/adjudicate", json.dumps(case()).encode())[0] == 200
+
+
+def test_a_killed_worker_is_replaced_and_every_200_has_its_record(lifecycle):
+    answered: list[str] = []
+    stop = threading.Event()
+
+    def load(n: int) -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            try:
+                status, headers, _ = lifecycle.request("POST", "/v1/adjudicate",
+                                                       json.dumps(case(waybill=f"K-{n}-{i}")).encode())
+            except (OSError, http.client.HTTPException):
+                continue                  # the connection the killed worker held
+            if status == 200:
+                answered.append(headers["x-decision-id"])
+    threads = [threading.Thread(target=load, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(1.0)
+        (victim,) = lifecycle.workers()
+        mark = len(lifecycle.lines)
+        os.kill(victim, signal.SIGKILL)
+        assert lifecycle.wait_for(rf"worker {victim} stopped \(signal 9\); started worker", 60, after=mark)
+        count = len(answered)
+        deadline = time.monotonic() + 60
+        while len(answered) < count + 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert len(answered) >= count + 5, "the new worker serves"
+    logged = {json.loads(line)["id"] for line in lifecycle.log.read_bytes().splitlines()}
+    assert set(answered) <= logged
+
+
+def test_sigterm_drains_requests_in_flight_then_exits_0(lifecycle):
+    conn, rest = _hold(lifecycle, "DRAIN-1")
+    time.sleep(0.3)
+    lifecycle.process.send_signal(signal.SIGTERM)
+    assert lifecycle.wait_for("draining", 30)
+    conn.send(rest)
+    response = conn.getresponse()
+    assert response.status == 200
+    ident = response.getheader("x-decision-id")
+    response.read()
+    conn.close()
+    assert lifecycle.process.wait(60) == 0
+    assert lifecycle.wait_for("stopped", 10)
+    assert ident in {json.loads(line)["id"] for line in lifecycle.log.read_bytes().splitlines()}
+    assert cli(["replay", str(lifecycle.log)]) == 0        # the served decisions replay: none differs
+    with pytest.raises(OSError):
+        socket.create_connection((lifecycle.host, lifecycle.port), timeout=5).close()
