@@ -133,7 +133,8 @@ class Supervisor:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self._stop.set)
-            loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload("SIGHUP")))
+            if hasattr(signal, "SIGHUP"):        # Windows has no SIGHUP: reload there by POST or --watch
+                loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload("SIGHUP")))
             for _ in range(o.workers):
                 self._start_worker()
             host, port = self.sock.getsockname()[:2]

@@ -147,7 +147,8 @@ def main() -> int:
     listen = socket.socket(fileno=int(os.environ["SLARULES_SERVE_SOCKET"]))
     channel = socket.socket(fileno=int(os.environ["SLARULES_SERVE_CHANNEL"]))
     worker = Worker(listen, channel, os.environ["SLARULES_SERVE_METRICS"])
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)     # reloads come from the supervisor, over the channel
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)     # reloads come from the supervisor, over the channel
     with asyncio.Runner(loop_factory=event_loop()) as runner:
         return runner.run(worker.run())
 
