@@ -59,19 +59,28 @@ def batch_records(rows: Any, verdicts: list[tuple[int, str]], lang: str) -> list
 
 
 class LogClient:
-    """A worker's side: `await record(id, line)` returns once the record is durable, else raises OutputError."""
+    """A worker's side: `await record(id, line)` returns once the record is durable, else raises OutputError.
+
+    Records are sent one batch at a time: while a batch waits for its acknowledgement (the
+    supervisor's fsync), the records of the requests decided meanwhile gather here and go as the
+    next batch, in one write. Under load a batch grows to what arrived during one fsync, so the
+    supervisor wakes and the channel is written once per group, not once per request (on one core
+    each wake-up was a context switch, about 230 µs a request); when idle a record goes at once.
+    """
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self._writer = writer
         self._seq = 0
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._in_flight: set[int] = set()       # seqs sent, not yet acknowledged
+        self._gathering: list[tuple[int, bytes]] = []   # (seq, frame) of the next batch
         self._gone: str | None = None
 
     async def record(self, ident: str, line: bytes) -> None:
         await self.record_many([(ident, line)])
 
     async def record_many(self, records: list[tuple[str, bytes]]) -> None:
-        """Send every record at once (they join one group commit) and wait until all are durable."""
+        """Queue every record (they join one group commit) and wait until all are durable."""
         if self._gone is not None:
             raise OutputError(self._gone, hint="this decision was not recorded; try again once the server is back")
         loop = asyncio.get_running_loop()
@@ -81,20 +90,32 @@ class LogClient:
             done: asyncio.Future[dict[str, Any]] = loop.create_future()
             self._waiting[self._seq] = done
             waiting.append(done)
-            self._writer.write(ch.frame(ch.RECORD, ch.with_seq(self._seq, ident.encode("ascii") + b"\n" + line)))
+            self._gathering.append((self._seq, ch.frame(ch.RECORD, ch.with_seq(self._seq, ident.encode("ascii")
+                                                                              + b"\n" + line))))
+        if not self._in_flight:
+            self._send()
         await self._writer.drain()
         for done in waiting:
             outcome = await done
             if "error" in outcome:
                 raise OutputError(**outcome["error"])
 
+    def _send(self) -> None:
+        batch, self._gathering = self._gathering, []
+        if batch:
+            self._in_flight.update(seq for seq, _ in batch)
+            self._writer.write(b"".join(frame for _, frame in batch))
+
     def acknowledged(self, payload: bytes) -> None:
         outcome, seqs = ch.split_acks(payload)
         result = json.loads(outcome)
         for seq in seqs:
+            self._in_flight.discard(seq)
             done = self._waiting.pop(seq, None)
             if done is not None and not done.done():
                 done.set_result(result)
+        if not self._in_flight and self._gone is None:
+            self._send()            # what gathered during that fsync, as the next group
 
     def lost(self, why: str) -> None:
         """The supervisor has gone: every record waiting is refused (none of them gets a 200)."""
@@ -104,6 +125,8 @@ class LogClient:
             if not done.done():
                 done.set_result(error)
         self._waiting.clear()
+        self._in_flight.clear()
+        self._gathering.clear()
 
 
 # ---- in the supervisor ----------------------------------------------------------------------
