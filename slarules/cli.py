@@ -223,7 +223,7 @@ class _ReadAs:
 
 
 def _explain(args) -> str:
-    from .tools.explain import render_explanation
+    from .verdict.explain import render_explanation
     case = _read_case(args)
     explanation = _engine(args).explain(case, as_of=args.as_of, lang=args.lang)
     return explanation.to_json() + "\n" if args.format == "json" else render_explanation(explanation, args.lang)

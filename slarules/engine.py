@@ -138,7 +138,7 @@ def _polars_backend(program: Program):
 
 
 def _columnar(program: Program, clause_order: dict[str, int], lang: str):
-    from .batch.columnar import Columnar, Unsupported
+    from .columnar.evaluator import Columnar, Unsupported
     try:
         return Columnar(program, clause_order, lang)
     except Unsupported:
@@ -371,5 +371,5 @@ class Engine:
         """The verdict plus a trace of every rule: why, why not, and what would flip each finding."""
         if lang not in LANGS:
             raise CaseError(f"unknown language `{quote(lang)}`", field="lang", hint="zh or en")
-        from .tools.explain import explain
+        from .verdict.explain import explain
         return explain(self, case, as_of=as_of, lang=lang)

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from conftest import BASE
 from slarules.engine import _Built
-from slarules.batch import columnar
-from slarules.batch import columnar_input
+from slarules.columnar import evaluator as columnar
+from slarules.columnar import input as columnar_input
 from slarules.batch.runner import adjudicate_rows
 from strategies import cases, dated_cases
 from test_fastcase import mutated

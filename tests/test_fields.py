@@ -1,6 +1,6 @@
 """One case field table (slarules/case/fields.py); the four models of a case are built from it.
 
-Pydantic (facts), msgspec (case.fast), Polars (batch.columnar_input) and Arrow
+Pydantic (facts), msgspec (case.fast), Polars (columnar.input) and Arrow
 (batch.io) must have the same blocks and fields, and a new optional field in the
 table must reach all four without another edit.
 """
@@ -20,7 +20,7 @@ import pytest
 
 from conftest import ROOT
 from slarules import facts
-from slarules.batch import columnar_input as CI
+from slarules.columnar import input as CI
 from slarules.batch.io import case_schema
 from slarules.case import fast as F
 from slarules.case import fields
@@ -116,7 +116,7 @@ def test_a_new_optional_field_is_one_edit_of_the_table(tmp_path):
     out = _run("""    import json, time
     from slarules import facts
     from slarules.case.fast import fast_case
-    from slarules.batch import columnar_input as CI
+    from slarules.columnar import input as CI
     from slarules.batch.io import case_schema
     good = {"waybill": "W1", "priority": "high",
             "parcel": {"fragile": True, "insured_cny": "12.50"},

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import money_bounds as mb
 from slarules.batch.runner import BatchOptions, run_batch
-from slarules.batch.statement import STATEMENT_FILES, Statement
+from slarules.settlement.statement import STATEMENT_FILES, Statement
 
 from conftest import BASE, ROOT, case, insert_lines
 

@@ -46,7 +46,7 @@ from ..output.writer import Outputs
 from ..runtime.backend import BACKENDS
 from . import io as batch_io
 from .progress import Progress
-from .statement import STATEMENT_FILES, Statement
+from ..settlement.statement import STATEMENT_FILES, Statement
 
 CHECKPOINT_VERSION = 3         # 3: the statement keeps KPI counters; an older checkpoint has none
 CHECKPOINT_BYTES = 64 << 20    # a run's state: its statement grows with stations and agents, never near this
@@ -262,7 +262,7 @@ def _in_columns(engine, rows, *, raw: bool, as_of: str | None, now: str, lang: s
     columnar = engine.columnar(lang) if raw or table else None
     if columnar is None:
         return None, Statement()
-    from . import columnar_input as bulk
+    from ..columnar import input as bulk
     as_of_us, now_us = bulk.instant_or_none(as_of), bulk.instant_or_none(now)
     if (as_of is not None and as_of_us is None) or now_us is None:
         return None, Statement()

@@ -4,7 +4,7 @@ docs/contract.md in a table. Every way slarules reads a case is built from it:
 
 - `facts.Case` and its blocks (Pydantic, the authority: its errors are the ones users see),
 - `case.fast.FastCase` and its blocks (msgspec, the fast way in, without Pydantic),
-- `batch.columnar_input.raw_schema()` and its bulk value checks (Polars),
+- `columnar.input.raw_schema()` and its bulk value checks (Polars),
 - `batch.io.case_schema()` (Arrow, the layout of a Parquet file of cases).
 
 So adding an optional field to the contract is one edit here (plus its tests, and,

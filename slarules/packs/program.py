@@ -33,7 +33,7 @@ def message_parts(template: str) -> tuple:
     """A message split once into literal text and (placeholder, format) pairs, in order.
 
     The verdict (verdict/assembly.py) fills the pairs with a case's values and
-    the columnar path (batch/columnar.py) with column expressions; both read
+    the columnar path (columnar/evaluator.py) with column expressions; both read
     the template through this, so they cannot split it differently.
     """
     parts, at = [], 0

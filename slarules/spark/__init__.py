@@ -28,7 +28,7 @@ from typing import Any
 
 from ..batch import io as batch_io
 from ..batch.runner import BatchSummary, adjudicate_rows, decision_lines, instant_now
-from ..batch.statement import Statement
+from ..settlement.statement import Statement
 from ..echo import quote
 from ..errors import ClusterError, InputError, Interrupted, OutputError, SlaRulesError
 from ..output.files import Appender, writing

@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 from decimal import Decimal
 
-from ..batch.statement import _bars, _table
+from ..settlement.statement import _bars, _table
 from .diff import KINDS
 
 TOP = 25      # stations in the fines chart

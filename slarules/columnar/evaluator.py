@@ -8,7 +8,7 @@ polars_backend, and each verdict field's value as a column, written as JSON by
 verdict/columns.py from the one verdict layout (verdict/layout.py).
 
 Only *plain* rows take this way: valid by the case contract's checks (done in
-bulk by columnar_input), in a time zone with one UTC offset from 2000 to 2100, timestamps to
+bulk by columnar.input), in a time zone with one UTC offset from 2000 to 2100, timestamps to
 the second with an offset. Every other row goes the per-case way, and so does
 every row when the packs use something this module cannot compile (`Unsupported`).
 Either way the bytes are the same; tests/test_columnar.py holds them equal.
@@ -36,9 +36,9 @@ from ..runtime.values import flag_key, key
 from ..verdict import columns as V
 from ..verdict.assembly import PARTY_NAMES
 from ..verdict.layout import AMOUNTS, NOT_COVERED, PER_PAYER, TOTAL, PackRef, finding_order
-from .columnar_input import DAY, EARLIEST, LATEST, UNITS, US, _with, builtins, checks_and_facts, scan_frame
-from .kpi import columnar_counts
-from .statement import Statement
+from .input import DAY, EARLIEST, LATEST, UNITS, US, _with, builtins, checks_and_facts, scan_frame
+from ..settlement.kpi import columnar_counts
+from ..settlement.statement import Statement
 
 ORDINAL_1970 = 719_163                     # date(1970, 1, 1).toordinal()
 JSON_SAFE = re.compile(r'^[^"\\\x00-\x1f]*$')
@@ -709,7 +709,7 @@ class Columnar:
 
     def _statement(self, f: pl.DataFrame, payers: pl.DataFrame, statuses, off: int) -> Statement:
         """statement.Statement.add over the chunk's rows at once: its group-bys feed the same count_* methods."""
-        from .statement import CS_DEADLINES, DELIVERY
+        from ..settlement.statement import CS_DEADLINES, DELIVERY
         st = Statement(verdicts=f.height)
         for who, fine in payers.filter(pl.col("fine") > 0).group_by("who").agg(pl.col("fine").sum()).iter_rows():
             st.count_fine(who, money.from_fen(fine))

@@ -50,7 +50,7 @@ class Statement:
 
     # -- folding ------------------------------------------------------------------------
     # What each counter counts is said once, in the count_* methods; `add` feeds them one verdict
-    # at a time and the columnar path (batch/columnar.py) feeds them a chunk's group-bys.
+    # at a time and the columnar path (columnar/evaluator.py) feeds them a chunk's group-bys.
     def count_fine(self, payer: str, amount: Decimal) -> None:
         entry = self.stations.setdefault(payer, _station())
         entry["fines"] = money.add(entry["fines"], amount)

@@ -68,7 +68,7 @@ def _unchecked() -> list[str]:
 
 
 if _unchecked():
-    raise fields.mismatch("batch.columnar_input", f"no bulk check for {', '.join(_unchecked())}: "
+    raise fields.mismatch("columnar.input", f"no bulk check for {', '.join(_unchecked())}: "
                           "add one to checks_and_facts or scan_frame")
 
 
@@ -271,7 +271,8 @@ def read_lines(rows: list[tuple[int, Any]]) -> pl.DataFrame:
     """
     import msgspec
 
-    from .io import MAX_LINE
+    from ..case.limits import DEFAULT as DEFAULT_LIMITS
+    MAX_LINE = DEFAULT_LIMITS.case_bytes    # batch.io.MAX_LINE: longer is an error row
     decoder, encoder = _codec(msgspec)
 
     def canonical(payload):

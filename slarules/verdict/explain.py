@@ -24,7 +24,7 @@ from ..runtime import evaluate
 from ..runtime.backend import RunResult
 from ..runtime.chaining import chain_of
 from ..runtime.values import CaseFacts, flag_key, key
-from ..verdict.assembly import PARTY_NAMES, Verdict
+from .assembly import PARTY_NAMES, Verdict
 
 ABSENT = object()
 MAX_COUNTERFACTUALS = 3
@@ -316,7 +316,7 @@ def explain(engine, case, *, as_of: Any = None, lang: str = "zh") -> Explanation
 
 def render_explanation(e: Explanation, lang: str = "zh") -> str:
     """The trace as a claims officer reads it: findings first, then every rule."""
-    from ..verdict.text import render_text
+    from .text import render_text
     w = WORDS[lang]
     out = [render_text(e.verdict, lang), f"{w['rules']} ({len(e.rules)})"]
     order = {"fired": 0, "overridden": 1, "undecided": 2, "not_fired": 3, "not_applicable": 4}
