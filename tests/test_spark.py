@@ -365,3 +365,32 @@ def test_money_at_its_bounds_on_spark_is_exact_or_refused_as_locally(bounds_engi
     errors = {json.loads(line)["line"]: line
               for line in (tmp_path / "spark" / "v.errors.jsonl").read_text(encoding="utf-8").splitlines()}
     mb.check(verdicts, errors, remote.statement, pairs)
+
+
+def test_every_frozen_verdict_is_byte_identical_on_spark(engine, spark, tmp_path):
+    """tests/golden's whole set, one Spark job per (as_of, lang) of its inputs (four), through this module's
+    one session: each verdict line is the frozen verdict, compact; each refused row has the frozen error."""
+    sys.path.insert(0, str(ROOT / "tests" / "golden"))
+    import freeze
+    from slarules.verdict.layout import compact
+    groups: dict[tuple, list[tuple[str, dict]]] = {}
+    for name, data, as_of, lang in freeze.inputs():
+        groups.setdefault((as_of, lang), []).append((name, data))
+    frozen, now = freeze.load(), {}
+    for index, ((as_of, lang), items) in enumerate(groups.items()):
+        source = tmp_path / f"in{index}.jsonl"
+        source.write_text("".join(json.dumps(data, ensure_ascii=False) + "\n" for _, data in items), "utf-8")
+        out = tmp_path / f"out{index}.jsonl"
+        spark_engine.run_spark_batch(engine, str(source), str(out),
+                                     BatchOptions(as_of=as_of, lang=lang, now=freeze.AS_OF, progress=False),
+                                     spark=spark)
+        errors = {e["line"]: e for e in map(json.loads, (tmp_path / f"out{index}.errors.jsonl").read_text().splitlines())}
+        verdicts = iter(out.read_text("utf-8").splitlines())
+        for number, (name, _) in enumerate(items, 1):
+            e = errors.get(number)
+            now[name] = next(verdicts) if e is None else json.dumps(
+                {"error": e["error"], "message": e["message"], "field": e["field"]}, ensure_ascii=False)
+    expected = {name: text if text.startswith('{"error"') else compact(text) for name, text in frozen.items()}
+    assert now.keys() == expected.keys()
+    changed = [name for name in expected if expected[name] != now[name]]
+    assert not changed, f"{len(changed)} differ on Spark; first {changed[0]}:\n{expected[changed[0]]}\n{now[changed[0]]}"

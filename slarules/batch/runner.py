@@ -43,7 +43,7 @@ from ..output.files import (
 )
 from ..output.stopping import Stopping
 from ..output.writer import Outputs
-from ..runtime.backend import BACKENDS
+from ..runtime import backend as backends
 from . import io as batch_io
 from .progress import Progress
 from ..settlement.statement import STATEMENT_FILES, Statement
@@ -55,7 +55,7 @@ CHECKPOINT_EVERY = float(os.environ.get("SLARULES_CHECKPOINT_SECONDS", "2"))  # 
 
 @dataclass
 class BatchOptions:
-    backend: str = "polars"
+    backend: str = backends.DEFAULT     # a registered name (runtime/backend.py)
     lang: str = "zh"
     as_of: str | None = None          # overrides every case's as_of; without it, a case's own as_of, else
                                       # the instant the run first started (kept on resume)
@@ -202,7 +202,7 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
     number_key = "line" if raw else "row"
     rejected = getattr(rows, "rejected", ())     # Parquet rows whose text is not UTF-8 (batch_io.TableRows)
     columns, statement = None, Statement()
-    if backend == "polars":
+    if backends.named(backend, InputError).columnar:
         columns, statement = _in_columns(engine, rows, raw=raw, as_of=as_of, now=now, lang=lang, totals=totals)
         if columns is not None:     # the rest take the per-case path: exact errors, odd inputs
             taken = set(columns["__row"].to_list())
@@ -370,10 +370,8 @@ class Batch:
         for given in (self.in_fmt, self.out_fmt):
             if given not in batch_io.FORMATS:
                 raise InputError(f"unknown format `{quote(given)}`", hint=" or ".join(batch_io.FORMATS))
-        if o.backend not in BACKENDS:
-            raise InputError(f"unknown engine `{quote(o.backend)}`", hint=" or ".join(BACKENDS))
-        if o.backend == "durable":
-            _ = engine.backend      # a durable_rules that cannot run stops the run here, before any output
+        if backends.named(o.backend, InputError).preflight:
+            _ = engine.runner(o.backend)    # a backend that cannot run here stops the run, before any output
         if must_exist:      # Spark also reads hdfs://, s3a://, directories
             require_regular(self.input)
         # Every path the run writes, declared before anything is read: checked here, locked by run().

@@ -28,6 +28,7 @@ from .. import money
 from ..case.reader import bounded_lines, open_file
 from ..errors import InputError, Interrupted, OutputError, PackError
 from ..output.writer import Outputs
+from ..runtime import backend as backends
 from .decisions import without_packs
 
 EXAMPLES = 5
@@ -53,7 +54,7 @@ MONEY_MAPS = ("fines_cny", "compensation_cny")    # payer -> amount maps of a ve
 
 @dataclass
 class DiffOptions:
-    backend: str = "polars"
+    backend: str = backends.DEFAULT     # a registered name (runtime/backend.py)
     lang: str = "zh"
     as_of: str | None = None          # overrides every case's as_of, on both sides
     chunk_size: int = 20000
@@ -203,8 +204,9 @@ def _run_sides(cases: str, o: DiffOptions, base_engine, head_engine, now: str, s
                                      workers=o.workers, input_format=o.input_format, output_format="jsonl",
                                      progress=False, fresh=True, now=now)
                 if o.spark:
-                    from ..spark import run_spark_batch, session
+                    from ..spark import bulk_backend, run_spark_batch, session
                     if spark is None:
+                        bulk_backend(o.backend)     # refused before a session starts
                         spark = session(o.master, chunk_size=o.chunk_size, log=str(Path(tmp) / "spark.log"))
                     summary = run_spark_batch(engine, cases, target, batch, spark=spark)
                 else:
