@@ -11,7 +11,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-
 EXIT_INPUT = 2
 EXIT_BUG = 70
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 import ast
 import copy
 import json
-from pathlib import Path
 
 import pytest
-
 from conftest import BASE, ROOT, case
+
 from slarules import CaseError, Engine, InputError, PackError
 from slarules.batch.runner import Batch, BatchOptions
 from slarules.cli import main
@@ -65,7 +64,7 @@ def test_a_registered_backend_runs_from_the_library(engine, toy, cases):
     on_toy = outcomes(engine.adjudicate_many(copy.deepcopy(cases), as_of=AS_OF, backend=toy))
     assert Toy.ran == 2         # the two valid cases, the broken one refused before any backend
     assert on_toy == outcomes(engine.adjudicate_many(copy.deepcopy(cases), as_of=AS_OF, backend="durable"))
-    facts, run = engine.run(copy.deepcopy(BASE), AS_OF, backend=toy)
+    _, run = engine.run(copy.deepcopy(BASE), AS_OF, backend=toy)
     assert run.fired == engine.run(copy.deepcopy(BASE), AS_OF)[1].fired and Toy.ran == 3
     assert toy in backends.names() and toy in backends.names(bulk=True)
 

@@ -19,12 +19,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "golden"))
 
-import freeze  # noqa: E402
+import freeze
 
-from slarules import Engine  # noqa: E402
-from slarules.batch.runner import adjudicate_rows  # noqa: E402
-from slarules.runtime import backend as backends  # noqa: E402
-from slarules.verdict.layout import compact  # noqa: E402
+from slarules import Engine
+from slarules.batch.runner import adjudicate_rows
+from slarules.runtime import backend as backends
+from slarules.verdict.layout import compact
 
 NOW = freeze.AS_OF      # "now" for a case without as_of (the frozen inputs all have one, or are refused first)
 

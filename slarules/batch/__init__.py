@@ -6,7 +6,7 @@
 (`kpi_table`, re-exported here, for a list of results). What a batch writes
 goes through `slarules.output` (checked, locked, never torn).
 """
-from ..settlement.kpi import kpi_table
+from ..settlement.statement import kpi_table
 from .runner import Batch, BatchOptions, BatchSummary, adjudicate_rows, run_batch
 
 __all__ = ["Batch", "BatchOptions", "BatchSummary", "adjudicate_rows", "kpi_table", "run_batch"]

@@ -44,9 +44,9 @@ from ..output.files import (
 from ..output.stopping import Stopping
 from ..output.writer import Outputs
 from ..runtime import backend as backends
+from ..settlement.statement import STATEMENT_FILES, Statement
 from . import io as batch_io
 from .progress import Progress
-from ..settlement.statement import STATEMENT_FILES, Statement
 
 CHECKPOINT_VERSION = 3         # 3: the statement keeps KPI counters; an older checkpoint has none
 CHECKPOINT_BYTES = 64 << 20    # a run's state: its statement grows with stations and agents, never near this

@@ -80,12 +80,3 @@ MONEY = {"ge": 0, "max_digits": money.CASE_FIELD.whole_digits + money.PLACES, "d
 LENGTH = {"gt": 0, "le": 10000, "decimal_places": 2}
 WEIGHT = {"gt": 0, "le": 100000, "decimal_places": 3}
 MINUTES = {"ge": 0, "le": 100000, "decimal_places": 2}     # complaint.handling_minutes
-
-# The case's fields by block, with their decimal limits or timestamp parsing, come from the
-# field table (fields.py, which reads this module): contract.DECIMALS and contract.TIMESTAMPS
-# still name them.
-def __getattr__(name: str):
-    if name in ("DECIMALS", "TIMESTAMPS"):
-        from . import fields
-        return getattr(fields, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

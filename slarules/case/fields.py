@@ -272,7 +272,7 @@ def _timestamps() -> dict[str, tuple[str, ...]]:
     return out
 
 
-# Decimal and timestamp fields of the blocks, by block (contract.DECIMALS and TIMESTAMPS read these).
+# Decimal and timestamp fields of the blocks, by block.
 DECIMALS = _decimals()
 TIMESTAMPS = _timestamps()
 

@@ -33,12 +33,12 @@ from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES,
 from ..runtime.chaining import chain_of
 from ..runtime.polars_backend import column_schema, expr
 from ..runtime.values import flag_key, key
+from ..settlement.kpi import columnar_counts
+from ..settlement.statement import Statement
 from ..verdict import columns as V
 from ..verdict.assembly import PARTY_NAMES
 from ..verdict.layout import AMOUNTS, NOT_COVERED, PER_PAYER, TOTAL, PackRef, finding_order
 from .input import DAY, EARLIEST, LATEST, UNITS, US, _with, builtins, checks_and_facts, scan_frame
-from ..settlement.kpi import columnar_counts
-from ..settlement.statement import Statement
 
 ORDINAL_1970 = 719_163                     # date(1970, 1, 1).toordinal()
 JSON_SAFE = re.compile(r'^[^"\\\x00-\x1f]*$')

@@ -140,8 +140,8 @@ def _case_operation(summary: str, answer: str, decision_header: bool) -> dict[st
 
 def openapi_document() -> dict[str, Any]:
     from ..facts import case_schema
-    from ..verdict.explain import Explanation
     from ..verdict import Verdict
+    from ..verdict.explain import Explanation
     schemas: dict[str, Any] = {}
     _hoist("Case", case_schema(), schemas)
     _hoist("Verdict", Verdict.json_schema(), schemas)

@@ -50,8 +50,8 @@ def examples_document(folder: Path | None = None) -> dict[str, Any]:
 
 def labels_document() -> dict[str, Any]:
     """{lang: {"verdict": ..., "party": ..., "explain": ...}} from the tables the text output uses."""
-    from ..verdict.explain import WORDS
     from ..verdict.assembly import PARTY_NAMES
+    from ..verdict.explain import WORDS
     from ..verdict.text import LABELS
     return {lang: {"verdict": LABELS[lang], "party": PARTY_NAMES[lang], "explain": WORDS[lang]} for lang in LANGS}
 

@@ -28,13 +28,13 @@ from typing import Any
 
 from ..batch import io as batch_io
 from ..batch.runner import BatchSummary, adjudicate_rows, decision_lines, instant_now
-from ..settlement.statement import Statement
 from ..echo import quote
 from ..errors import ClusterError, InputError, Interrupted, OutputError, SlaRulesError
 from ..output.files import Appender, writing
 from ..output.stopping import Stopping
 from ..output.writer import is_uri
 from ..runtime import backend as backends
+from ..settlement.statement import Statement
 
 # columns added to the input: row number, source file, raw JSON line, start of the line's file split
 NUMBER, FILE, RAW, BLOCK = "_slarules_number", "_slarules_file", "_slarules_raw", "_slarules_block"

@@ -30,25 +30,11 @@ from ..errors import InputError, Interrupted, OutputError, PackError
 from ..output.writer import Outputs
 from ..runtime import backend as backends
 from .decisions import without_packs
+from .diff_report import KINDS
 
 EXAMPLES = 5
 ZERO = money.ZERO
 DIFF_FILES = ("diff.json", "diff.txt", "diff.html")
-# Kinds of change, in the order reports list them, with what each means.
-KINDS = {
-    "findings_added": "findings added",
-    "findings_removed": "findings removed",
-    "liability_moved": "liability moved",
-    "fines_changed": "fines changed",
-    "refunds_changed": "refunds changed",
-    "compensation_changed": "compensation changed",
-    "complaint_level_changed": "complaint level changed",
-    "classifications_changed": "classifications changed",
-    "deadlines_changed": "deadlines changed",
-    "missing_changed": "missing facts or cover changed",
-    "messages_changed": "messages changed",
-    "outcome_changed": "verdict on one side, rejected on the other",
-}
 MONEY_MAPS = ("fines_cny", "compensation_cny")    # payer -> amount maps of a verdict (compensation: national layer)
 
 
