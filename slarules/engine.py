@@ -288,9 +288,8 @@ class Engine:
 
     def run(self, case: Case | dict, as_of: Any = None, backend: str = backends.REFERENCE) -> tuple[CaseFacts, RunResult]:
         """The case's facts and what the rules did on `backend` (any registered name), before the verdict."""
-        runner = self.runner(backend)       # an unknown name is refused before the case is read
         facts = self.facts(case, as_of)
-        return facts, runner.run(facts.doc)
+        return facts, self.runner(backend).run(facts.doc)
 
     def adjudicate(self, case: Case | dict, *, as_of: Any = None, lang: str = "zh", log=None) -> Verdict:
         """Adjudicate one case. Raises CaseError (a SlaRulesError) on invalid input.

@@ -165,3 +165,15 @@ def test_a_shipped_backend_cannot_be_unregistered():
     with pytest.raises(ValueError):
         backends.unregister(backends.REFERENCE)
     assert isinstance(Engine, type)
+
+
+def test_a_registered_backend_reaches_spawned_batch_workers(toy, cases, tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(c) + "\n" for c in cases * 2))
+    outputs = {}
+    for name in (toy, "durable"):
+        out = tmp_path / f"{name}.jsonl"
+        assert main(["batch", str(source), "-o", str(out), "--as-of", AS_OF, "--backend", name,
+                     "--workers", "2", "--chunk-size", "2"]) == 0
+        outputs[name] = out.read_bytes()
+    assert outputs[toy] == outputs["durable"] and outputs[toy].count(b"\n") == 4

@@ -367,15 +367,27 @@ def test_money_at_its_bounds_on_spark_is_exact_or_refused_as_locally(bounds_engi
     mb.check(verdicts, errors, remote.statement, pairs)
 
 
-def test_every_frozen_verdict_is_byte_identical_on_spark(engine, spark, tmp_path):
-    """tests/golden's whole set, one Spark job per (as_of, lang) of its inputs (four), through this module's
-    one session: each verdict line is the frozen verdict, compact; each refused row has the frozen error."""
+GOLDEN_SAMPLE = 8       # every 8th generated case: the whole set (4,184 rows, 4 jobs) took 50 s here
+
+
+def test_frozen_verdicts_are_byte_identical_on_spark(engine, spark, tmp_path):
+    """tests/golden on Spark through this module's one session: each verdict line is the frozen verdict,
+    compact; each refused row has the frozen error.
+
+    Sampled, two jobs: the English inputs with their own as_of (every pack-test case and English example),
+    and every GOLDEN_SAMPLE-th generated Chinese case under the frozen --as-of (some refused among them):
+    both languages, both ways to give the instant. A partition runs the local batch's adjudicate_rows, which
+    tests/test_golden.py holds to all 4,184 verdicts; what Spark adds (splits, row numbers, merging, the
+    executors' engine) is per job, and a job costs seconds here, so the whole set would cost the suite 50 s.
+    """
     sys.path.insert(0, str(ROOT / "tests" / "golden"))
     import freeze
     from slarules.verdict.layout import compact
     groups: dict[tuple, list[tuple[str, dict]]] = {}
     for name, data, as_of, lang in freeze.inputs():
-        groups.setdefault((as_of, lang), []).append((name, data))
+        if (as_of, lang) == (None, "en") or (lang == "zh" and name.startswith("generated/")
+                                              and int(name.split("/")[1]) // 2 % GOLDEN_SAMPLE == 0):
+            groups.setdefault((as_of, lang), []).append((name, data))
     frozen, now = freeze.load(), {}
     for index, ((as_of, lang), items) in enumerate(groups.items()):
         source = tmp_path / f"in{index}.jsonl"
@@ -384,13 +396,31 @@ def test_every_frozen_verdict_is_byte_identical_on_spark(engine, spark, tmp_path
         spark_engine.run_spark_batch(engine, str(source), str(out),
                                      BatchOptions(as_of=as_of, lang=lang, now=freeze.AS_OF, progress=False),
                                      spark=spark)
-        errors = {e["line"]: e for e in map(json.loads, (tmp_path / f"out{index}.errors.jsonl").read_text().splitlines())}
+        refused = (tmp_path / f"out{index}.errors.jsonl").read_text().splitlines()
+        errors = {e["line"]: e for e in map(json.loads, refused)}
         verdicts = iter(out.read_text("utf-8").splitlines())
         for number, (name, _) in enumerate(items, 1):
             e = errors.get(number)
             now[name] = next(verdicts) if e is None else json.dumps(
                 {"error": e["error"], "message": e["message"], "field": e["field"]}, ensure_ascii=False)
-    expected = {name: text if text.startswith('{"error"') else compact(text) for name, text in frozen.items()}
-    assert now.keys() == expected.keys()
+    expected = {name: text if text.startswith('{"error"') else compact(text) for name, text in frozen.items()
+                if name in now}
+    assert len(expected) == len(now) > 350 and any('{"error"' in text for text in expected.values())
     changed = [name for name in expected if expected[name] != now[name]]
     assert not changed, f"{len(changed)} differ on Spark; first {changed[0]}:\n{expected[changed[0]]}\n{now[changed[0]]}"
+
+
+def test_a_backend_registered_at_run_time_runs_on_the_executors(engine, spark, tmp_path):
+    """The registration travels with the job: the executors' Python never saw `register`."""
+    from slarules.runtime import backend as backends
+    backends.register(backends.Registration("polars-again", "the Polars backend under another name",
+                                            "slarules.runtime.polars_backend:PolarsBackend", bulk=True))
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(case(waybill=f"W{i}")) + "\n" for i in range(5)))
+    try:
+        remote = spark_engine.run_spark_batch(engine, str(source), str(tmp_path / "s.jsonl"),
+                                              options(backend="polars-again"), spark=spark)
+    finally:
+        backends.unregister("polars-again")
+    run_batch(engine, str(source), str(tmp_path / "l.jsonl"), options())
+    assert remote.verdicts == 5 and (tmp_path / "s.jsonl").read_bytes() == (tmp_path / "l.jsonl").read_bytes()

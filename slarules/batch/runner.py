@@ -128,8 +128,11 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: int, limits=None) -> None:
+def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: int, limits=None,
+                 registration: backends.Registration | None = None) -> None:
     global _engine
+    if registration is not None:        # a backend registered at run time: a spawned worker starts without it
+        backends.register(registration)
     _die_with_parent(parent)
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C reaches the whole group: the batch stops its workers
@@ -591,7 +594,9 @@ class Batch:
         ctx = multiprocessing.get_context("spawn")
         paths = [str(p) for p in self.engine.pack_paths] or None
         catalogue = str(self.engine.catalogue_path) if self.engine.catalogue_path else None
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(paths, catalogue, os.getpid(), self.engine.limits)) as pool:
+        registration = backends.REGISTERED[self.options.backend]
+        with ctx.Pool(workers, initializer=_init_worker,
+                      initargs=(paths, catalogue, os.getpid(), self.engine.limits, registration)) as pool:
             pending: collections.deque = collections.deque()
             for chunk in chunks:
                 pending.append(pool.apply_async(_work, ((chunk, job),)))

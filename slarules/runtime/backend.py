@@ -65,7 +65,8 @@ class Registration:
 
     name: str
     summary: str                 # one line, for `--help` and the error naming the registered backends
-    build: str | Callable[[Program], Backend]     # "module:Class" (imported when first built) or a callable
+    build: str | Callable[[Program], Backend]     # "module:Class" (imported when first built) or a callable;
+                                 # picklable (a module-level class or function) for batch workers and Spark
     bulk: bool = False           # judges a chunk in one pass: what a Spark partition runs
     columnar: bool = False       # a batch's plain rows may take the columnar backend (same verdict bytes)
     preflight: bool = False      # built before any case is read: building it can fail for reasons no case
@@ -92,7 +93,8 @@ REFERENCE = "durable"     # what a single case, `explain` and the counterfactual
 
 
 def register(registration: Registration) -> None:
-    """Add a backend (or replace one of that name): from then on every caller can select it by name."""
+    """Add a backend (or replace one of that name): from then on every caller can select it by name. A batch's
+    worker processes and Spark's executors are handed the registration of the backend they run."""
     REGISTERED[registration.name] = registration
 
 

@@ -77,6 +77,7 @@ def _partition(batches: Iterator, settings: dict[str, Any]) -> Iterator:
     import pyarrow as pa
     schema = output_schema()
     engine = _executor_engine(settings["packs"].value)
+    backends.register(settings["registration"])     # the backend the driver chose, registered here too
     raw, columns = settings["raw"], settings["columns"]
     statement = Statement()
     in_split: dict[tuple[str, int], int] = {}      # lines seen so far of each split (raw input)
@@ -195,7 +196,7 @@ def _run(frame, engine, *, line_starts: dict | None, source: str, as_of: str | N
     settings = {"now": now, "packs": spark.sparkContext.broadcast(engine.to_bytes()), "raw": line_starts is not None,
                 "line_starts": line_starts, "source": source,
                 "as_of": as_of, "lang": lang, "columns": columns, "name_files": name_files, "decisions": decisions,
-                "backend": backend}
+                "backend": backend, "registration": backends.REGISTERED[backend]}
     from pyspark.sql.pandas.types import from_arrow_schema
 
     def partition(batches):
