@@ -18,14 +18,13 @@ from ..runtime._polars import pl  # first: it sets how Polars loads
 # isort: split
 
 from ..case import contract as C, fields
+from ..packs.types import DAY_US as DAY, TYPES, US
 from ..packs.vocabulary import BASE_FACTS, BLOCKS
 from ..runtime.values import key
 
-US = 1_000_000
-DAY = 86_400 * US
 EARLIEST = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp()) * US
 LATEST = int(datetime(2090, 1, 1, tzinfo=UTC).timestamp()) * US
-UNITS = {"money": 2, "length": 2, "weight": 3}          # decimal places of each encoded unit
+UNITS = {name: t.places for name, t in TYPES.items() if t.places is not None}   # decimal places of each encoded unit
 _TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d([+-]([01]\d|2[0-3]):[0-5]\d|Z)$"
 _DECIMAL = r"^(0|[1-9][0-9]*)(\.[0-9]+)?$"
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from .. import money
 from ..case import contract as C
 from . import types as T
+from .derivations import FUNCTIONS, Function  # noqa: F401  # the pack vocabulary: read from here
 
 Case = Any      # a validated case: facts.Case or fastcase.FastCase (same fields)
 
@@ -240,84 +239,8 @@ for _path, _type, _doc in _BUILTINS:
                                  (lambda c, d: d.as_of) if _path == "as_of" else _builtin(_path))
 
 
-# ---- derivation functions a pack may call -------------------------------------------------
-
-@dataclass(frozen=True)
-class Function:
-    """A derivation: typed arguments in, one typed value out. None in -> None out."""
-
-    name: str
-    args: dict[str, T.FactType]        # in the order `compute` takes them, after the zone
-    result: T.FactType
-    compute: Callable[..., Any]        # compute(zone, *args): FactPlan calls it by position
-    doc: str
-
-
-def _cutoff_deadline(zone: ZoneInfo, at: datetime, cutoff: time, same_day_by: time, next_day_by: time):
-    local = at.astimezone(zone)
-    if local.time().replace(tzinfo=None) < cutoff:
-        day, by = local.date(), same_day_by
-    else:
-        day, by = local.date() + timedelta(days=1), next_day_by
-    return datetime.combine(day, by, tzinfo=zone)
-
-
-def _add_years(zone: ZoneInfo, on: date, years: int) -> date:
-    try:
-        return on.replace(year=on.year + years)
-    except ValueError:  # 29 Feb -> 28 Feb
-        return on.replace(year=on.year + years, day=28)
-
-
-def _minutes_after(zone: ZoneInfo, at: datetime, since: datetime) -> int:
-    seconds = (at - since).total_seconds()
-    whole = int(seconds // 60)
-    return whole + (1 if seconds > whole * 60 else 0)
-
-
-def _insured_share(zone: ZoneInfo, loss: Decimal, insured: Decimal, declared: Decimal) -> Decimal:
-    """NR-3: an insured parcel's loss paid in the insured share of the declared value, at most all of it."""
-    if declared <= insured:           # fully insured (a declared value of 0 included)
-        return loss
-    return money.share(loss, insured, declared)
-
-
-def _route_time(zone: ZoneInfo, route: str, same_city: timedelta, intra_province: timedelta,
-                inter_province: timedelta) -> timedelta | None:
-    return {"same_city": same_city, "intra_province": intra_province, "inter_province": inter_province}.get(route)
-
-
-def _times(zone: ZoneInfo, amount: Decimal, factor: int) -> Decimal:
-    return money.times(amount, factor)
-
-
-_ROUTE = T.enum_type(C.ROUTES)
-
-FUNCTIONS: dict[str, Function] = {f.name: f for f in [
-    Function("cutoff_deadline", {"at": T.INSTANT, "cutoff": T.TIME_OF_DAY, "same_day_by": T.TIME_OF_DAY,
-                                 "next_day_by": T.TIME_OF_DAY}, T.INSTANT, _cutoff_deadline,
-             "local time of `at` strictly before `cutoff` -> same day at `same_day_by`, else next day at `next_day_by`"),
-    Function("add", {"at": T.INSTANT, "duration": T.DURATION}, T.INSTANT,
-             lambda zone, at, duration: at + duration, "an instant plus a duration"),
-    Function("local_date", {"at": T.INSTANT}, T.DATE,
-             lambda zone, at: at.astimezone(zone).date(), "calendar date of an instant in local time"),
-    Function("add_years", {"on": T.DATE, "years": T.INT}, T.DATE, _add_years,
-             "same calendar date N years later (29 Feb -> 28 Feb)"),
-    Function("minutes_after", {"at": T.INSTANT, "since": T.INSTANT}, T.INT, _minutes_after,
-             "whole minutes from `since` to `at`, rounded up"),
-    Function("duration_after", {"at": T.INSTANT, "since": T.INSTANT}, T.DURATION,
-             lambda zone, at, since: at - since, "the exact time from `since` to `at` (for messages: "
-             "minutes_after rounds a second up to a minute)"),
-    Function("times", {"amount": T.MONEY, "factor": T.INT}, T.MONEY, _times,
-             "an amount of money times a whole number"),
-    Function("least", {"a": T.MONEY, "b": T.MONEY}, T.MONEY,
-             lambda zone, a, b: min(a, b), "the smaller of two amounts of money"),
-    Function("insured_share", {"loss": T.MONEY, "insured": T.MONEY, "declared": T.MONEY}, T.MONEY,
-             _insured_share, "loss × min(1, insured ÷ declared), to the fen, half up"),
-    Function("route_time", {"route": _ROUTE, "same_city": T.DURATION, "intra_province": T.DURATION,
-                            "inter_province": T.DURATION}, T.DURATION, _route_time,
-             "the duration given for the route (service.route): same_city, intra_province or inter_province"),
-]}
+# The derivation functions a pack may call (FUNCTIONS) are records in derivations.py, each
+# with its per-case and its columnar spelling.
 
 
 def chain_spec(path: str) -> FactSpec | None:
