@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,7 +27,7 @@ from ..runtime._polars import pl  # first: it sets how Polars loads
 from .. import money
 from ..case import contract as C, zones
 from ..packs.program import DURABLE_MAX_RULES, Leaf, Node, Program, message_parts
-from ..packs.types import ORDINAL_1970, Columns, list_separator, offset_text  # noqa: F401  # re-exported
+from ..packs.types import Columns, list_separator
 from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, branch_label
 from ..runtime.chaining import chain_of
 from ..runtime.polars_backend import column_schema, expr
@@ -148,7 +147,10 @@ class Columnar:
                 steps.append([pl.lit(None, pl.Int64).alias(key(d.name))])
                 roots[d.name] = {}
                 continue
-            value = d.fn.columns(self.columns(off), **args)
+            spelled = d.fn.columns
+            if spelled is None:         # refused in __init__: never reached
+                raise Unsupported(f"derivation function {d.fn.name}")
+            value = spelled(self.columns(off), **args)
             present = pl.all_horizontal(all_present) if all_present else pl.lit(True)
             if isinstance(value, tuple):        # money: where it is refused, the row goes per case
                 value, refused = value

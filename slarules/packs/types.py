@@ -298,7 +298,7 @@ def _show_duration_column(c: Columns, us: Any, fmt: str | None = None) -> Any:
     magnitude = us.abs()
     minutes, rest = magnitude // (60 * US), magnitude % (60 * US)
     whole = pl.concat_str(minutes.cast(pl.String), pl.lit(minute))
-    seconds = pl.concat_str(_decimal_column(6, keep=False)(c, rest), pl.lit(second))
+    seconds = pl.concat_str(c.decimal_text(rest, 6, keep=False), pl.lit(second))
     sign = pl.when(us < 0).then(pl.lit("-")).otherwise(pl.lit(""))
     return pl.concat_str(sign, pl.when(rest == 0).then(whole).when(minutes == 0).then(seconds)
                          .otherwise(pl.concat_str(whole, pl.lit(" "), seconds)))
@@ -357,7 +357,7 @@ def _decimal_type(name: str, places: int, unit: str, step: int = 1) -> FactType:
     return FactType(name, lambda v: _decimal(v, places), lambda d: money.to_units(d, places), unit=unit,
                     decode=lambda n: money.from_units(n, places), step=step, places=places,
                     show=_size_text, to_json=lambda v, zone: _fmt_decimal(v),
-                    show_column=show, json_column=lambda c, col: c.quoted(show(c, col)))
+                    show_column=show, json_column=lambda c, col: c.quoted(show(c, col, None)))
 
 
 _money_column = _decimal_column(money.PLACES, keep=True)
@@ -370,7 +370,7 @@ INT = FactType("int", _parse_int, lambda v: int(v), show_column=_show_as_text_co
                json_column=lambda c, col: col.cast(c.pl.String))
 MONEY = FactType("money", _money, money.fen, unit="CNY", decode=money.from_fen, places=money.PLACES,
                  show=_money_text, to_json=lambda v, zone: money.text(v),
-                 show_column=_money_column, json_column=lambda c, col: c.quoted(_money_column(c, col)))
+                 show_column=_money_column, json_column=lambda c, col: c.quoted(_money_column(c, col, None)))
 LENGTH = _decimal_type("length", 2, "cm")
 VOLUME = _decimal_type("volume", 6, "cm3", step=1_000_000)
 WEIGHT = _decimal_type("weight", 3, "kg")
