@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import money
-from ..case import contract as C
+from ..case import contract as C, fields
 from . import types as T
 from .derivations import FUNCTIONS, Function  # noqa: F401  # the pack vocabulary: read from here
 
@@ -182,38 +182,7 @@ def _builtin(name: str) -> Callable[[Case, Derived], Any]:
     return get
 
 
-_BASE = [
-    ("waybill", T.TEXT, "waybill number"),
-    ("product", T.enum_type(C.PRODUCTS), "product line"),
-    ("stations.sending", T.TEXT, "station that collected the parcel"),
-    ("stations.delivering", T.TEXT, "delivering station as stated in the case"),
-    ("parcel.length_cm", T.LENGTH, ""), ("parcel.width_cm", T.LENGTH, ""), ("parcel.height_cm", T.LENGTH, ""),
-    ("parcel.weight_kg", T.WEIGHT, ""), ("parcel.declared_value_cny", T.MONEY, ""),
-    ("parcel.insured_value_cny", T.MONEY, "保价 amount; absent or 0 = uninsured"),
-    ("parcel.packaging_compliant", T.BOOL, ""), ("parcel.prohibited", T.BOOL, ""),
-    ("collection.sender_signed", T.BOOL, ""), ("collection.in_service_area", T.BOOL, ""),
-    ("collection.quoted_cny", T.MONEY, ""), ("collection.charged_cny", T.MONEY, ""),
-    ("delivery.signed_by", T.enum_type(C.SIGNED_BY), ""),
-    ("delivery.recipient_notified", T.BOOL, ""), ("delivery.recipient_consented", T.BOOL, ""),
-    ("delivery.proxy_id_checked", T.BOOL, ""), ("delivery.signature_legible", T.BOOL, "false = 草签"),
-    ("outcome.lost", T.BOOL, ""), ("outcome.damaged", T.BOOL, ""), ("outcome.contents_short", T.BOOL, ""),
-    ("outcome.packaging_intact", T.BOOL, ""), ("outcome.recipient_denies_receipt", T.BOOL, ""),
-    ("outcome.loss_cny", T.MONEY, "the actual loss established"),
-    ("service.route", T.enum_type(C.ROUTES), "the route whose time limit was promised"),
-    ("service.promised_by", T.INSTANT, "the promised delivery time"),
-    ("hub_handling.station", T.TEXT, ""), ("hub_handling.found", T.enum_type(C.HUB_FINDS), ""),
-    ("hub_handling.reported", T.BOOL, ""), ("hub_handling.isolated", T.BOOL, ""),
-    ("hub_handling.photographed", T.BOOL, ""), ("hub_handling.registered", T.BOOL, ""),
-    ("hub_handling.repacked", T.BOOL, ""),
-    ("complaint.kind", T.enum_type(C.COMPLAINT_KINDS), ""), ("complaint.channel", T.enum_type(C.CHANNELS), ""),
-    ("complaint.received_at", T.INSTANT, ""), ("complaint.major", T.BOOL, ""),
-    ("complaint.delay_minutes", T.INT, ""), ("complaint.first_contact_at", T.INSTANT, ""),
-    ("complaint.plan_at", T.INSTANT, ""), ("complaint.closed_at", T.INSTANT, ""),
-    ("complaint.complex", T.BOOL, ""), ("complaint.feedback_at", T.INSTANT, ""),
-    ("complaint.rings", T.INT, ""), ("complaint.connected_at", T.INSTANT, ""),
-    ("complaint.identity_confirmed_at", T.INSTANT, ""),
-]
-BLOCKS = _BLOCKS = ["stations", "parcel", "collection", "delivery", "outcome", "service", "hub_handling", "complaint"]
+BLOCKS = [f.name for f in fields.CASE.fields if f.kind == "block"]
 _BUILTINS = [
     ("as_of", T.INSTANT, "the adjudication instant"),
     ("signed_at", T.INSTANT, "earliest signed scan"),
@@ -225,18 +194,35 @@ _BUILTINS = [
     ("overcharge_cny", T.MONEY, "charged minus quoted (may be zero or negative)"),
 ]
 
-BASE_FACTS: dict[str, FactSpec] = {}
-for _path, _type, _doc in _BASE:
-    BASE_FACTS[_path] = FactSpec(_path, _type, _doc, _attr(_path))
-BASE_FACTS["complaint.issues"] = FactSpec(
-    "complaint.issues", T.LIST, "issues raised; test with `contains`",
-    lambda case, _d: case.complaint.issues if case.complaint else None)
-ISSUE_VALUES = C.COMPLAINT_ISSUES
-for _block in _BLOCKS:
-    BASE_FACTS[_block] = FactSpec(_block, T.BLOCK, f"the `{_block}` block is present", _attr(_block))
-for _path, _type, _doc in _BUILTINS:
-    BASE_FACTS[_path] = FactSpec(_path, _type, _doc,
-                                 (lambda c, d: d.as_of) if _path == "as_of" else _builtin(_path))
+
+
+def fact_type(f: fields.Field) -> T.FactType:
+    """The fact type rules read a case field as (the field table's `fact`)."""
+    return T.enum_type(f.values) if f.fact == "enum" else T.LIST if f.fact == "list" else T.TYPES[f.fact]  # type: ignore[index]
+
+
+def _list(path: str) -> Callable[[Case, Any], Any]:
+    block, _, name = path.partition(".")
+    return lambda case, _d: getattr(getattr(case, block), name) if getattr(case, block) else None
+
+
+def base_facts(root: fields.Block = fields.CASE) -> dict[str, FactSpec]:
+    """The facts of a case a rule may read, from the case field table: each field with a `fact`, each
+    block's presence, and the built-in derivations. A field added to the table is one of them."""
+    out: dict[str, FactSpec] = {}
+    read = [(path, f) for path, f in fields.leaves(root) if f.fact is not None]
+    for path, f in sorted(read, key=lambda pf: pf[1].fact == "list"):      # values first, then lists
+        get = _list(path) if f.fact == "list" else _attr(path)
+        out[path] = FactSpec(path, fact_type(f), f.description or "", get)
+    for block in (f.name for f in root.fields if f.kind == "block"):
+        out[block] = FactSpec(block, T.BLOCK, f"the `{block}` block is present", _attr(block))
+    for path, ftype, doc in _BUILTINS:
+        out[path] = FactSpec(path, ftype, doc, (lambda c, d: d.as_of) if path == "as_of" else _builtin(path))
+    return out
+
+
+BASE_FACTS: dict[str, FactSpec] = base_facts()
+ISSUE_VALUES = fields.COMPLAINT["issues"].values     # complaint.issues: `contains` tests each as a flag
 
 
 # The derivation functions a pack may call (FUNCTIONS) are records in derivations.py, each
