@@ -304,6 +304,16 @@ def _show_duration_column(c: Columns, us: Any, fmt: str | None = None) -> Any:
                          .otherwise(pl.concat_str(whole, pl.lit(" "), seconds)))
 
 
+def _duration_json_column(c: Columns, us: Any) -> Any:
+    """int(total_seconds()): whole seconds, toward zero (Polars' // floors: -1.5 s would be -2)."""
+    return c.pl.when(us < 0).then(-((-us) // US)).otherwise(us // US).cast(c.pl.String)
+
+
+def _time_column(c: Columns, seconds: Any, fmt: str | None) -> Any:
+    """A time of day (whole seconds since midnight) as str(time) writes it: HH:MM:SS."""
+    return (seconds * 1_000_000_000).cast(c.pl.Time).dt.strftime("%H:%M:%S")
+
+
 def _yes_no(lang: str) -> tuple[str, str]:
     return ("是", "否") if lang == "zh" else ("yes", "no")
 
@@ -384,10 +394,11 @@ DATE = FactType("date", _parse_date, lambda d: d.toordinal(), decode=date.fromor
 DURATION = FactType("duration", parse_duration, _encode_duration,
                     decode=lambda n: timedelta(microseconds=n), step=1_000_000,
                     show=_show_duration, to_json=lambda v, zone: int(v.total_seconds()),
-                    show_column=_show_duration_column, json_column=lambda c, col: (col // US).cast(c.pl.String))
+                    show_column=_show_duration_column, json_column=_duration_json_column)
 TIME_OF_DAY = FactType("time", parse_time_of_day, lambda t: t.hour * 3600 + t.minute * 60 + t.second,
                        decode=lambda n: time(n // 3600, n // 60 % 60, n % 60),
-                       to_json=lambda v, zone: v.isoformat())   # a pack's parameter: never a column of a case
+                       to_json=lambda v, zone: v.isoformat(), show_column=_time_column,
+                       json_column=lambda c, col: c.quoted(_time_column(c, col, None)))
 LIST = FactType("list", lambda v: v, lambda v: v, ordered=False,   # tested with `contains` only
                 show=_show_list, to_json=lambda v, zone: list(v), show_column=_show_list_column,
                 json_column=_list_json_column)
