@@ -123,14 +123,19 @@ class CaseSpace:
                 fixed.setdefault(block, {})[name] = st.just(FIXED[path])
             else:
                 drawn.setdefault(block, {})[name] = special[path] if path in special else by_fact[f.fact](f)
-        self.blocks: dict[str, st.SearchStrategy] = dict(drawn.get("", {}))     # top-level fields (product)
+        own = {   # the run's instant and the scans, drawn as a whole (rules read them through derivations)
+            "as_of": st.sampled_from([DAY + timedelta(days=d, hours=h) for d in (0, 1, 2, 8) for h in (9, 13, 18)])
+                     .map(_iso) | p.offsets().map(lambda d: _iso(DAY + timedelta(days=1, hours=8) + d)),
+            "scans": st.builds(self._scans, _opt(p.times()), st.integers(0, 1), _opt(p.times()), st.booleans(),
+                               st.booleans())}
+        self.blocks: dict[str, st.SearchStrategy] = {}        # in the table's order
         for f in table.fields:
-            if f.kind == "block":
+            if f.name in own:
+                self.blocks[f.name] = own[f.name]
+            elif f.kind == "block":
                 self.blocks[f.name] = st.fixed_dictionaries(fixed.get(f.name, {}), optional=drawn.get(f.name, {}))
-        self.blocks["as_of"] = (st.sampled_from([DAY + timedelta(days=d, hours=h) for d in (0, 1, 2, 8) for h in (9, 13, 18)])
-                                .map(_iso) | p.offsets().map(lambda d: _iso(DAY + timedelta(days=1, hours=8) + d)))
-        self.blocks["scans"] = st.builds(self._scans, _opt(p.times()), st.integers(0, 1), _opt(p.times()),
-                                         st.booleans(), st.booleans())
+            elif f.name in drawn.get("", {}):
+                self.blocks[f.name] = drawn[""][f.name]
         if "collection" in self.blocks:       # an overcharge: charged is quoted plus a little (or minus)
             self.blocks["collection"] = st.builds(_charged, self.blocks["collection"], st.sampled_from(EXTRA_CHARGES))
 
