@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .case import contract as C
+from .case import instants
 from .case.fast import case_of
 from .case.limits import DEFAULT as DEFAULT_LIMITS, Limits
 from .case.zones import NO_SUCH_TIME_HINT, NoSuchTime, localize
@@ -100,15 +100,15 @@ def load_catalogue(path: str | Path | None = None) -> dict[str, dict]:
 
 @functools.lru_cache(maxsize=256)       # a service passes the same as_of again and again
 def _timestamp(text: str) -> datetime:
-    return C.read_timestamp(text)        # a ValueError is not kept: a bad text is read again
+    return instants.read_timestamp(text)        # a ValueError is not kept: a bad text is read again
 
 
 def parse_instant(value: Any, case, field: str = "as_of") -> datetime:
     """An instant given to the engine (`as_of`), read as a case's timestamps are; naive: in the case's zone."""
     if isinstance(value, datetime):
         dt = value
-        if not C.year_ok(dt):
-            raise CaseError(f"the year {dt.year} {C.YEARS_MESSAGE}", field=field)
+        if not instants.year_ok(dt):
+            raise CaseError(f"the year {dt.year} {instants.YEARS_MESSAGE}", field=field)
     else:
         try:
             dt = _timestamp(value if type(value) is str else str(value))

@@ -4,7 +4,7 @@ An amount is a Decimal with two places (yuan) in Python and an integer of fen
 wherever it is a column or an engine fact (Polars, durable_rules, Arrow). The
 bounds below are what make those integers safe, and every path reads them from
 here: the case contract (case/contract.py), pack values (packs/types.py), money
-derivations (packs/vocabulary.py), the verdict's sums (verdict/layout.py) and
+derivations (packs/derivations.py, both spellings), the verdict's sums (verdict/layout.py) and
 their columnar twins (columnar/evaluator.py, verdict/columns.py). docs/contract.md
 ("Money") states the same table for users.
 

@@ -424,3 +424,43 @@ def test_a_backend_registered_at_run_time_runs_on_the_executors(engine, spark, t
         backends.unregister("polars-again")
     run_batch(engine, str(source), str(tmp_path / "l.jsonl"), options())
     assert remote.verdicts == 5 and (tmp_path / "s.jsonl").read_bytes() == (tmp_path / "l.jsonl").read_bytes()
+
+
+def test_the_spark_executors_give_every_derivation_the_same_value(spark):
+    """tests/test_derivations.py's whole table in one Spark job: each derivation's columnar spelling evaluated
+    in an executor (as spark/ evaluates a partition: through the columnar backend), against the per-case values."""
+    import pyarrow as pa
+
+    import test_derivations as table
+    from slarules.columnar.evaluator import fixed_offset
+    from slarules.case import zones
+    zone, off = zones.zone("Asia/Shanghai"), fixed_offset("Asia/Shanghai")
+    rows = []
+    for name, examples in table.EXAMPLES.items():
+        fn = table.FUNCTIONS[name]
+        for example, want in zip(examples, table.expected(fn, zone, examples)):
+            encoded = [ftype.encode(v) for ftype, v in zip(fn.args.values(), example)]
+            rows.append({"name": name, "args": json.dumps(encoded), "want": json.dumps(want)})
+    df = spark.createDataFrame(rows, "name string, args string, want string").repartition(2)
+
+    def evaluate(batches):        # in an executor: slarules and Polars only
+        from slarules.packs.derivations import FUNCTIONS
+        from slarules.packs.types import Columns
+        from slarules.runtime._polars import pl
+        from slarules.verdict.columns import decimal_text
+        for batch in batches:
+            got = []
+            for name, args in zip(batch.column("name").to_pylist(), batch.column("args").to_pylist()):
+                fn = FUNCTIONS[name]
+                frame = pl.DataFrame({a: [v] for a, v in zip(fn.args, json.loads(args))})
+                out = fn.columns(Columns(pl, decimal_text, off), **{a: pl.col(a) for a in fn.args})
+                out, refused = out if isinstance(out, tuple) else (out, pl.lit(False))
+                refused = refused.fill_null(False)
+                v, r = frame.select(pl.when(refused).then(None).otherwise(out.cast(pl.Int64)).alias("v"),
+                                    refused.alias("r")).row(0)
+                got.append(json.dumps("refused" if r else v))
+            yield pa.record_batch([batch.column("name"), batch.column("want"), pa.array(got)],
+                                  names=["name", "want", "got"])
+    out = df.mapInArrow(evaluate, "name string, want string, got string").collect()
+    assert len(out) == len(rows)
+    assert [r for r in out if r["want"] != r["got"]] == []

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..case.instants import fast_instant_us
 from ..case.reader import read_file, require_regular
 from ..echo import FILE_LIMIT, MESSAGE_LIMIT, quote
 from ..errors import EngineError, InputError, Interrupted, OutputError, SlaRulesError
@@ -266,7 +267,7 @@ def _in_columns(engine, rows, *, raw: bool, as_of: str | None, now: str, lang: s
     if columnar is None:
         return None, Statement()
     from ..columnar import input as bulk
-    as_of_us, now_us = bulk.instant_or_none(as_of), bulk.instant_or_none(now)
+    as_of_us, now_us = fast_instant_us(as_of), fast_instant_us(now)
     if (as_of is not None and as_of_us is None) or now_us is None:
         return None, Statement()
     try:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..batch.io import RowTooLong
 from ..batch.runner import adjudicate_rows, instant_now
-from ..case import contract as C
+from ..case.instants import read_timestamp
 from ..errors import SlaRulesError
 from ..runtime import backend as backends
 from . import requests as rq
@@ -100,7 +100,7 @@ async def stream_batch(request: Request, revision: Revision, service: Service, p
     as_of = params.get("as_of")
     if as_of is not None:
         try:
-            C.read_timestamp(as_of)
+            read_timestamp(as_of)
         except ValueError as exc:
             raise rq.request_error(str(exc), field="as_of") from None
     now = instant_now()
