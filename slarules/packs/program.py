@@ -175,6 +175,8 @@ class Program:
     strata: int
     classifications: list[str]
     timezone: str
+    # derived facts a comparison may still decide while a finite fact they read is unknown (unknowns.py)
+    closures: tuple = ()
 
     def rule(self, rule_id: str) -> CompiledRule:
         return self._by_id[rule_id]
