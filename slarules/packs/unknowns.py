@@ -7,7 +7,7 @@ holds. So, once, at compile time, for each comparison over a derived fact D that
 finite fact F: a copy of D's derivations per value v of F (F replaced by v, constant parts
 folded), named `D__if__F__v`, and the comparison L rewritten as
 
-    any( L,                                              F known, or D present without it: L as before
+    any( all(F exists, L),                               F known: L exactly as before
          all(F absent, L[v1], ..., L[vn]),               true for every value: true
          all(F absent, any(L[v1], ..., L[vn]), F = "") ) true for some, not all: unknown, F missing
 
@@ -25,7 +25,7 @@ directly on F (its value is F itself, never the same for every value).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .operators import OPERATORS
@@ -33,16 +33,22 @@ from .program import CompiledRule, Derivation, Leaf, Node
 from .vocabulary import FactSpec
 
 SEPARATOR = "__if__"
-# The value of the last leaf, `F = NEVER`: no enum holds it, so the leaf is false when F is known and
-# unknown when F is absent; a conjunction holding it never fires (durable_rules prunes it: `never_true`).
+# The value of the last leaf, `F = NEVER`: no enum holds it, so the leaf is false when F is known
+# and unknown when F is absent.
 NEVER = ""
 
 
-def never_true(node: Any) -> bool:
-    """Whether a tree can never be true: the unknown-making conjunction of a closed comparison."""
-    if isinstance(node, Leaf):
-        return node.op == "eq" and node.value == NEVER and node.right is None
-    return node.op == "all" and any(never_true(c) for c in node.children)
+@dataclass(frozen=True)
+class Closed(Node):
+    """A closed comparison: an `any` of the three branches above, a Node to every evaluator.
+
+    `firing` is the same tree for a backend that only asks whether it holds (durable_rules):
+    `any(L, all(F absent, L[v1], ..., L[vn]))`. The guard on L and the unknown-making branch
+    change only false into unknown, and such a backend cannot tell those apart; without them
+    the rule fits durable_rules' expression sequence.
+    """
+
+    firing: Node | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -165,14 +171,14 @@ class _Closer:
         per_value = tuple(dict.fromkeys(replace(leaf, left=copies.get(leaf.left, {}).get(v, leaf.left),
                                   right=leaf.right and copies.get(leaf.right, {}).get(v, leaf.right))
                           for v in values))     # values whose copies are alike test once
-        absent = Leaf("exists", fact, False, origin=leaf.origin)
-        return Node("any", (
-            leaf,
-
-            Node("all", (absent, *per_value), origin=leaf.origin),
+        known, absent = Leaf("exists", fact, True, origin=leaf.origin), Leaf("exists", fact, False, origin=leaf.origin)
+        every = Node("all", (absent, *per_value), origin=leaf.origin)
+        return Closed("any", (
+            Node("all", (known, leaf), origin=leaf.origin),
+            every,
             Node("all", (absent, Node("any", per_value, origin=leaf.origin),
                          Leaf("eq", fact, NEVER, shown=NEVER, origin=leaf.origin)), origin=leaf.origin),
-        ), origin=leaf.origin)
+        ), origin=leaf.origin, firing=Node("any", (leaf, every), origin=leaf.origin))
 
 
 def close_unknowns(rules: list[CompiledRule], derivations: list[Derivation],
