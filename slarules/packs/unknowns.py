@@ -107,6 +107,8 @@ class _Closer:
                 return None     # a fact read after one that depends on F: with F known, that one could win
             paths: list[str] = []
             for i, p in enumerate(val):
+                if dependent[i] and not all(dependent):
+                    continue    # a fallback for facts the case lacks: a value of F must not stand in for them
                 sub = self.substitute(p, fact, value)
                 if sub is None:
                     return None
