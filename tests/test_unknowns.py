@@ -12,12 +12,11 @@ import copy
 import json
 from datetime import timedelta
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
+from strategies import BASE_T, cases, iso
 
 from slarules.batch.runner import adjudicate_rows
 from slarules.packs.unknowns import SEPARATOR
-from strategies import BASE_T, cases, iso
 
 ROUTES = ("same_city", "intra_province", "inter_province")
 AS_OF = "2026-05-20T00:00:00+08:00"

@@ -60,6 +60,18 @@ class Closure:
     copies: tuple[tuple[str, str], ...]   # (value of F, the fact holding D for that value), domain order
 
 
+def firing(node: Any) -> Any:
+    """`node` as a backend or analysis that asks only "can it hold" sees it: each Closed as its
+    `firing` tree (durable_rules' ruleset; `slarules check`, which would read the unknown-making
+    branch, `F absent` and `F = ""`, as a contradiction)."""
+    if isinstance(node, Closed) and node.firing is not None:
+        return node.firing
+    if isinstance(node, Leaf):
+        return node
+    children = tuple(firing(c) for c in node.children)
+    return node if all(a is b for a, b in zip(children, node.children)) else replace(node, children=children)
+
+
 class _Closer:
     def __init__(self, derivations: list[Derivation], specs: dict[str, FactSpec]):
         self.specs = specs
@@ -139,7 +151,7 @@ class _Closer:
 
     def closure(self, derived: str, fact: str) -> Closure | None:
         if (derived, fact) not in self.closures:
-            copies = []
+            copies: list[tuple[str, str]] = []
             for v in self.specs[fact].type.values:
                 sub = self.substitute(derived, fact, v)
                 if sub is None or sub[0] != "fact":
