@@ -133,6 +133,9 @@ class CompiledRule:
     reads_chain: frozenset = frozenset()
     compensation: Amount | None = None
     payer: str | None = None              # kind compensation: the harm whose liable party pays
+    # a derived fact in its message -> the figure that decided it while a finite fact it reads was
+    # unknown (packs/unknowns.Bound): the verdict shows that figure where the fact itself is absent
+    figures: dict[str, Any] = field(default_factory=dict)
 
     @property
     def liable_for(self) -> tuple[str, ...]:

@@ -25,6 +25,7 @@ directly on F (its value is F itself, never the same for every value).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -49,6 +50,49 @@ class Closed(Node):
     """
 
     firing: Node | None = field(default=None, compare=False)
+    # for a person (explain): the comparison as written, the finite fact, and the figure that decides
+    leaf: Leaf | None = field(default=None, compare=False)
+    fact: str = field(default="", compare=False)
+    bound: Bound | None = field(default=None, compare=False)
+
+
+# Which side of an ordered comparison is the greater when it holds: `a > b`, `a >= b` -> the left.
+_GREATER_SIDE = {"gt": "left", "ge": "left", "lt": "right", "le": "right"}
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The figure that decided a closed comparison while F was absent: of D's copies, the one
+    closest to flipping it. `as_of > D` holds for every route when it holds for the latest due
+    (the longest allowance), and fails for every route when it fails for the earliest.
+
+    One definition of "the figure": the per-case verdict reads it through `figure` and the
+    columnar one through `pick` (which extreme) and `copies`, so both fill `{D}` alike.
+    """
+
+    fact: str                             # F (service.route)
+    derived: str                          # D (nr4_total_delay_due), the placeholder it stands in for
+    copies: tuple[tuple[str, str], ...]   # (value of F, the fact holding D for that value), domain order
+    greatest_if_true: bool                # held: the greatest copy decided it (D on the lesser side)
+
+    def greatest(self, outcome: bool) -> bool:
+        """Whether the greatest copy (else the least) is the one that gave `outcome`."""
+        return self.greatest_if_true is outcome
+
+    def figure(self, values: Mapping[str, Any], outcome: bool = True) -> Any:
+        """D where the case has it; with F absent, the deciding copy's value; else None (absent)."""
+        own = values.get(self.derived)
+        if own is not None or values.get(self.fact) is not None:
+            return own
+        seen: list[Any] = [values.get(name) for _, name in self.copies]
+        if any(v is None for v in seen):
+            return None
+        return max(seen) if self.greatest(outcome) else min(seen)
+
+    def deciding_values(self, values: Mapping[str, Any], outcome: bool = True) -> list[str]:
+        """The values of F whose copy holds the deciding figure (intra- and inter-province alike)."""
+        figure = self.figure(values, outcome)
+        return [v for v, name in self.copies if figure is not None and values.get(name) == figure]
 
 
 @dataclass(frozen=True)
@@ -60,15 +104,15 @@ class Closure:
     copies: tuple[tuple[str, str], ...]   # (value of F, the fact holding D for that value), domain order
 
 
-def firing(node: Any) -> Any:
-    """`node` as a backend or analysis that asks only "can it hold" sees it: each Closed as its
-    `firing` tree (durable_rules' ruleset; `slarules check`, which would read the unknown-making
-    branch, `F absent` and `F = ""`, as a contradiction)."""
-    if isinstance(node, Closed) and node.firing is not None:
-        return node.firing
+def as_written(node: Any) -> Any:
+    """`node` with each closed comparison back as the pack wrote it, for an analysis of what the
+    rule says (`slarules check`'s contradictions): the copies per value only repeat the comparison,
+    and their names are no fact a pack author wrote."""
+    if isinstance(node, Closed) and node.leaf is not None:
+        return node.leaf
     if isinstance(node, Leaf):
         return node
-    children = tuple(firing(c) for c in node.children)
+    children = tuple(as_written(c) for c in node.children)
     return node if all(a is b for a, b in zip(children, node.children)) else replace(node, children=children)
 
 
@@ -185,6 +229,12 @@ class _Closer:
         per_value = tuple(dict.fromkeys(replace(leaf, left=copies.get(leaf.left, {}).get(v, leaf.left),
                                   right=leaf.right and copies.get(leaf.right, {}).get(v, leaf.right))
                           for v in values))     # values whose copies are alike test once
+        bound = None
+        sides = [side for side in ("left", "right") if getattr(leaf, side) in copies]
+        if len(sides) == 1 and leaf.op in _GREATER_SIDE:
+            side = sides[0]
+            d = getattr(leaf, side)
+            bound = Bound(fact, d, tuple(copies[d].items()), greatest_if_true=side != _GREATER_SIDE[leaf.op])
         known, absent = Leaf("exists", fact, True, origin=leaf.origin), Leaf("exists", fact, False, origin=leaf.origin)
         every = Node("all", (absent, *per_value), origin=leaf.origin)
         return Closed("any", (
@@ -192,7 +242,34 @@ class _Closer:
             every,
             Node("all", (absent, Node("any", per_value, origin=leaf.origin),
                          Leaf("eq", fact, NEVER, shown=NEVER, origin=leaf.origin)), origin=leaf.origin),
-        ), origin=leaf.origin, firing=Node("any", (leaf, every), origin=leaf.origin))
+        ), origin=leaf.origin, firing=Node("any", (leaf, every), origin=leaf.origin), leaf=leaf, fact=fact,
+            bound=bound)
+
+
+def closed_nodes(node: Any, needed: bool = False) -> list[Closed]:
+    """The closed comparisons of a tree, in order; `needed`: only those the tree cannot hold
+    without (reached through `all` nodes alone)."""
+    if isinstance(node, Closed):
+        return [node]
+    if isinstance(node, Leaf) or (needed and node.op != "all" and len(node.children) > 1):
+        return []
+    return [c for child in node.children for c in closed_nodes(child, needed)]
+
+
+def figures(rule: CompiledRule) -> dict[str, Bound]:
+    """For a fired rule's message: each derived fact it compares through a closed comparison the
+    rule needs, and the figure that held it (the rule fired, so each such comparison held). A fact
+    two comparisons bound differently has no single figure and keeps showing as absent ("—")."""
+    out: dict[str, Bound] = {}
+    clashes: set[str] = set()
+    for node in closed_nodes(rule.scope, needed=True) + closed_nodes(rule.when, needed=True):
+        b = node.bound
+        if b is None:
+            continue
+        if b.derived in out and out[b.derived] != b:
+            clashes.add(b.derived)
+        out.setdefault(b.derived, b)
+    return {d: b for d, b in out.items() if d not in clashes}
 
 
 def close_unknowns(rules: list[CompiledRule], derivations: list[Derivation],
@@ -204,4 +281,5 @@ def close_unknowns(rules: list[CompiledRule], derivations: list[Derivation],
         rule.scope = closer.tree(rule.scope)
         rule.when = closer.tree(rule.when)
         rule.__dict__.pop("condition", None)         # the cached scope-and-when, rebuilt from the new trees
+        rule.figures = figures(rule)
     return derivations + closer.added, tuple(c for c in closer.closures.values() if c is not None)
