@@ -464,3 +464,26 @@ def test_the_spark_executors_give_every_derivation_the_same_value(spark):
     out = df.mapInArrow(evaluate, "name string, want string, got string").collect()
     assert len(out) == len(rows)
     assert [r for r in out if r["want"] != r["got"]] == []
+
+
+def test_a_route_no_value_of_which_matters_decides_on_spark_as_locally(engine, spark, tmp_path):
+    """Issue 24 item 7 on Spark: a promise without a route, past the longest grace, is lost, and the
+    message names the latest due (packs/unknowns.Bound), zh and en, byte for byte as the local batch;
+    within the grace of some routes only, the route is missing; before every grace, not lost."""
+    from test_unknowns import ISSUE_CASE, LATEST_DUE
+    promised = {"LOST": "2026-05-04T09:10:00+08:00", "UNDECIDED": "2026-05-15T09:10:00+08:00",
+                "NOT-YET": "2026-05-18T09:10:00+08:00"}       # the batch judges as of 20 May
+    source = tmp_path / "cases.jsonl"
+    source.write_text("".join(json.dumps(dict(ISSUE_CASE, waybill=w, service={"promised_by": p})) + "\n"
+                              for w, p in promised.items()), encoding="utf-8")
+    for lang in ("zh", "en"):
+        where = tmp_path / lang
+        local, remote = both(engine, spark, source, where, "v.jsonl", lang=lang)
+        assert (local.verdicts, local.errors) == (remote.verdicts, remote.errors) == (3, 0)
+        written = (where / "local" / "v.jsonl").read_bytes()
+        assert (where / "spark" / "v.jsonl").read_bytes() == written
+        rows = {v["waybill"]: v for v in map(json.loads, written.decode().splitlines())}
+        [message] = [f["message"] for f in rows["LOST"]["findings"] if f["rule"] == "national.service.total-delay@2023"]
+        assert LATEST_DUE[lang] in message and "—" not in message
+        assert "service.route" in rows["UNDECIDED"]["missing"]
+        assert "lost" not in rows["NOT-YET"]["classifications"] and "service.route" not in rows["NOT-YET"]["missing"]

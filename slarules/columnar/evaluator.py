@@ -28,6 +28,7 @@ from .. import money
 from ..case import contract as C, zones
 from ..packs.program import DURABLE_MAX_RULES, Leaf, Node, Program, message_parts
 from ..packs.types import Columns, list_separator
+from ..packs.unknowns import Bound
 from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, branch_label
 from ..runtime.chaining import chain_of
 from ..runtime.polars_backend import column_schema, expr
@@ -76,6 +77,14 @@ PER_CASE = "__per_case"     # rows whose money the per-case path must judge: it 
 # most × one amount (money.AMOUNT), per row, per station or over the chunk.
 SUMS = pl.Int128
 assert (1 << 32) * DURABLE_MAX_RULES * money.AMOUNT.most < 1 << 127
+
+
+def figure(bound: Bound) -> pl.Expr:
+    """Bound.figure as a column: D where the row has it; with F absent, the deciding copy."""
+    copies = [pl.col(key(name)) for name in dict.fromkeys(name for _, name in bound.copies)]
+    pick = pl.max_horizontal if bound.greatest(True) else pl.min_horizontal
+    known = ~pl.col(key(bound.fact)).is_null() | pl.any_horizontal([c.is_null() for c in copies])
+    return pl.coalesce(pl.col(key(bound.derived)), pl.when(~known).then(pick(copies)))
 
 
 AMOUNT_PLACEHOLDERS = {shown: amount for amount, shown in AMOUNTS.items()}    # {fine_cny} in a message: the fine
@@ -214,10 +223,12 @@ class Columnar:
         """What the types' and derivations' Polars spellings are given, for one UTC offset."""
         return Columns(pl, V.decimal_text, off, self.lang)
 
-    def render(self, path: str, fmt: str | None, off: int) -> pl.Expr:
-        """types.render_message of a fact (its type's show_column); "—" when absent."""
+    def render(self, path: str, fmt: str | None, off: int, col: pl.Expr | None = None) -> pl.Expr:
+        """types.render_message of a fact (its type's show_column); "—" when absent.
+        `col`: the values to show, when they are not the fact's own column (a closed comparison's figure)."""
         name = self.type_of(path)
-        col = pl.col("__issues") if path == "complaint.issues" else pl.col(key(path))
+        if col is None:
+            col = pl.col("__issues") if path == "complaint.issues" else pl.col(key(path))
         if name == "chain":
             return pl.lit("—")
         show = self.program.specs[path].type.show_column
@@ -306,6 +317,8 @@ class Columnar:
                                            for cond, text in rule.articles] + [pl.lit("")]))
             elif path in ("clause", "rule"):
                 pieces.append(pl.lit(js(getattr(rule, "clause" if path == "clause" else "id"))[1:-1]))
+            elif path in rule.figures:
+                pieces.append(self.render(path, fmt, off, figure(rule.figures[path])))
             else:
                 pieces.append(self.render(path, fmt, off))
         return pl.concat_str(pieces) if pieces else pl.lit("")
