@@ -203,7 +203,7 @@ def test_explain_says_why_in_zh_and_en(engine):
             else:
                 assert ("最晚" if outcome == "true" else "最早") in test.why
                 assert ("省内异地" if outcome == "true" else "同城") in test.why
-            from slarules.tools.explain import render_explanation
+            from slarules.verdict.explain import render_explanation
             assert test.why in render_explanation(e, lang)
 
 
