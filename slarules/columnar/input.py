@@ -211,18 +211,18 @@ def builtins(facts: pl.DataFrame, scans: pl.DataFrame) -> pl.DataFrame:
     scans_ok: list[pl.Expr] = [pl.col("ok").all().alias("_scans_ok")]       # in the first group-by
     f, dropped = facts, ["_scans_ok"]
     for stage in stages(list(BUILTINS.values()), {p for p in BASE_FACTS if key(p) in facts.columns}):
-        over = [b for b in stage if b.over_scans is not None]
-        values: list[pl.Expr] = []
+        over = [(b, b.over_scans) for b in stage if b.over_scans is not None]
+        ok: list[pl.Expr] = []        # `__ok` with the scans' own checks, after the first group-by
         if over or scans_ok:
-            reads = sorted({key(r) for b in over for r in b.reads})
+            reads = sorted({key(r) for b, _ in over for r in b.reads})
             beside = scans.join(f.select("__row", *reads), on="__row", how="inner") if reads else scans
-            found = beside.group_by("__row").agg(*scans_ok, *(b.over_scans(c).alias(_aggregate(b)) for b in over))
+            found = beside.group_by("__row").agg(*scans_ok, *(aggregate(c).alias(_aggregate(b)) for b, aggregate in over))
             if scans_ok:
-                values.append((pl.col("__ok") & pl.col("_scans_ok").fill_null(True)).alias("__ok"))
+                ok.append((pl.col("__ok") & pl.col("_scans_ok").fill_null(True)).alias("__ok"))
             f, scans_ok = f.join(found, on="__row", how="left"), []
-            dropped += [_aggregate(b) for b in over]
-        f = _with(f, *values, *(b.columns(c, pl.col(_aggregate(b)) if b.over_scans else None).alias(key(b.name))
-                                for b in stage))
+            dropped += [_aggregate(b) for b, _ in over]
+        f = _with(f, *ok, *(b.columns(c, pl.col(_aggregate(b)) if b.over_scans else None).alias(key(b.name))
+                            for b in stage))
     dropped += [key(b.name) for b in BUILTINS.values() if b.type is None]
     return f.drop(dropped)
 
