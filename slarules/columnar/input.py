@@ -208,14 +208,16 @@ def builtins(facts: pl.DataFrame, scans: pl.DataFrame) -> pl.DataFrame:
     their values. A step that is no fact, and every aggregate, is dropped at the end.
     """
     c = Frame(pl, fact=lambda path: pl.col(key(path)), scan=pl.col)
+    scans = scans.sort("__row", "at", "type", "station")        # each case's in builtins.scan_order
     scans_ok: list[pl.Expr] = [pl.col("ok").all().alias("_scans_ok")]       # in the first group-by
     f, dropped = facts, ["_scans_ok"]
     for stage in stages(list(BUILTINS.values()), {p for p in BASE_FACTS if key(p) in facts.columns}):
         over = [(b, b.over_scans) for b in stage if b.over_scans is not None]
         ok: list[pl.Expr] = []        # `__ok` with the scans' own checks, after the first group-by
         if over or scans_ok:
-            reads = sorted({key(r) for b, _ in over for r in b.reads})
-            beside = scans.join(f.select("__row", *reads), on="__row", how="inner") if reads else scans
+            reads = sorted({key(r) for b, _ in over for r in b.scan_reads})
+            beside = (scans.join(f.select("__row", *reads), on="__row", how="inner", maintain_order="left")
+                      if reads else scans)
             found = beside.group_by("__row").agg(*scans_ok, *(aggregate(c).alias(_aggregate(b)) for b, aggregate in over))
             if scans_ok:
                 ok.append((pl.col("__ok") & pl.col("_scans_ok").fill_null(True)).alias("__ok"))

@@ -9,9 +9,9 @@ runs every record both ways at its boundaries.
 
 Many built-ins are read off the scan list. Their columnar spelling is then two parts:
 `over_scans`, one aggregate per case over the exploded scan frame (one row per scan, the
-case's facts named in `reads` beside it), and `columns`, the row's value from that
-aggregate and the row's facts. The scan frame is in no particular order, so an aggregate
-must not depend on row order (the per-case `scans` are in `scan_order`). A case without
+case's facts named in `scan_reads` beside it), and `columns`, the row's value from that
+aggregate and the row's facts. The scan frame holds each case's scans in `scan_order`, as
+`Derived.scans` does, so `first()` and `last()` mean what they mean per case. A case without
 scans has no row there: its aggregate is null, as each per-case spelling gives for no scans.
 """
 from __future__ import annotations
@@ -88,7 +88,8 @@ class Builtin:
     per_case: Callable[[Derived], Any]
     columns: Callable[[Frame, Any], Any]      # columns(c, aggregate) -> the row's value (aggregate: None without over_scans)
     over_scans: Callable[[Frame], Any] | None = None    # over_scans(c) -> one aggregate per case over its scans
-    reads: tuple[str, ...] = ()  # built-ins and facts the columnar spelling reads (built-ins first computed)
+    reads: tuple[str, ...] = ()  # built-ins and facts `columns` reads (a built-in is computed first)
+    scan_reads: tuple[str, ...] = ()   # those `over_scans` reads: set beside each scan
 
 
 def _at(s: Scan | None) -> datetime | None:
@@ -118,9 +119,7 @@ def _delivering_station(d: Derived) -> str | None:
 
 
 def _last_arrival_station(c: Frame) -> Any:
-    """The station of the last arrival in scan order: the latest instant, then the greatest station."""
-    at, arrival = c.scan("at"), c.scan("type") == "arrival"
-    return c.scan("station").filter(arrival & (at == at.filter(arrival).max())).max()
+    return c.scan("station").filter(c.scan("type") == "arrival").last()
 
 
 @once_per_case                                      # two built-ins read it
@@ -223,10 +222,10 @@ BUILTINS: dict[str, Builtin] = {b.name: b for b in [
             _collected_at_scans),
     Builtin("delivering_station", T.TEXT, "stations.delivering, else the station of the last arrival scan",
             _delivering_station, lambda c, last: c.pl.coalesce(c.fact("stations.delivering"), last),
-            _last_arrival_station, ("stations.delivering",)),
+            _last_arrival_station, reads=("stations.delivering",)),
     Builtin("reference_arrival_scan", None, "the scan TB-1 takes as the reference arrival",
             _reference_arrival_scan, _reference_scan_columns, _reference_candidates,
-            ("delivering_station", "signed_at", "as_of")),
+            ("delivering_station",), ("delivering_station", "signed_at", "as_of")),
     Builtin("reference_arrival", T.INSTANT, "TB-1 reference arrival",
             lambda d: _at(_reference_arrival_scan(d)),
             lambda c, _: c.fact("reference_arrival_scan").struct.field("at"), reads=("reference_arrival_scan",)),
@@ -247,7 +246,7 @@ def stages(records: list[Builtin], given: set[str]) -> list[list[Builtin]]:
     (a columnar reader computes one pass with one group-by over the scans)."""
     have, pending, out = set(given), list(records), []
     while pending:
-        ready = [b for b in pending if all(r in have for r in b.reads)]
+        ready = [b for b in pending if all(r in have for r in (*b.reads, *b.scan_reads))]
         if not ready:
             raise ValueError(f"built-ins reading what nothing computes: {', '.join(b.name for b in pending)}")
         out.append(ready)
