@@ -5,9 +5,11 @@
     print(verdict.to_json())
 
 Compile once, evaluate many (as cel-python does): `Engine.load` parses, checks
-and compiles the packs into a durable_rules ruleset; `adjudicate` only derives
-facts, runs the ruleset and builds the verdict. An Engine is safe to share
-between threads.
+and compiles the packs into one Program (packs/program.py); `adjudicate` only
+derives facts, runs the Program on a backend from the registry
+(runtime/backend.py: durable_rules per case, the reference; Polars for
+`adjudicate_many`) and builds the verdict (verdict/assembly.py). An Engine is
+safe to share between threads.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Rule packs: the YAML a policy owner edits, parsed into a typed, located model.
 
 Shape is checked by Pydantic (and published as JSON Schema for editors); meaning
-is checked by `check_packs`: every fact path, parameter, operator, type, message
+is checked by `compiler.check_packs`: every fact path, parameter, operator, type, message
 placeholder, clause id and precedence link is resolved, and every problem becomes
 an `Issue` with file, line and column. Nothing in a pack is ever executed.
 """
