@@ -345,8 +345,8 @@ def report(a, r: dict) -> int:
             ("(a) hand-written, one case in process", "handwritten-single", base_single),
             ("(b) naive durable_rules, a sid per case", "durable-naive", base_single),
             ("(c) slarules single-case API (durable_rules), shipped packs", "single", base_single),
-            (f"(c') slarules single-case API, the taobao pack as shipped ({EDGE_CASES:,} edge cases "
-             "included)", "taobao-single", None),
+            (f"(c') slarules single-case API, the taobao pack as shipped ({EDGE_CASES:,} edge cases included)",
+             "taobao-single", None),
             ("(c') GoRules zen-engine 2.1.3, TB-1/TB-4/TB-5/OV-1, the same cases", "zen-single", None),
             ("(d) `slarules batch` JSONL to JSONL", "batch-jsonl", base_file),
             ("(d) `slarules batch` Parquet to JSONL", "batch-parquet-jsonl", base_file),

@@ -30,6 +30,7 @@ def available() -> str | None:
     """None when zen-engine VERSION is importable, else why it is not."""
     try:
         from importlib.metadata import version
+
         import zen  # noqa: F401
     except ImportError:
         return "zen-engine is not installed (pip install '.[bench]')"
