@@ -74,11 +74,13 @@ def slarules_summary(verdict) -> tuple:
             "late" in verdict.classifications, "oversize" in verdict.classifications, findings)
 
 
-def disagreements(cases: list[dict], engine, as_of: str, limit: int = 3) -> tuple[int, list[str]]:
-    """(cases compared, the first `limit` disagreements said in a line each). A case slarules rejects
-    (zen-engine has no case contract) is a disagreement too: zen would have judged it."""
+def disagreements(cases: list[dict], engine, as_of: str, limit: int = 3,
+                  zen_adjudicate=None) -> tuple[int, list[str]]:
+    """(how many cases disagree, the first `limit` of them said in a line each). A case slarules rejects
+    (zen-engine has no case contract) is a disagreement too: zen would have judged it.
+    `zen_adjudicate` (the tests give their own): by default `adjudicator(as_of)`."""
     from slarules.errors import SlaRulesError
-    zen_adjudicate = adjudicator(as_of)
+    zen_adjudicate = zen_adjudicate or adjudicator(as_of)
     found: list[str] = []
     count = 0
     for case in cases:
