@@ -104,6 +104,13 @@ def test_the_edges_each_gate_refuses_are_the_readings_to_make(text):
     if got is not None:
         want = reading(text, UTC)
         assert want is not None and got == instants.instant_us(want)
+    col = pl.col("t")
+    value = columnar_input.instant_us(col)
+    [(ok, us)] = pl.DataFrame({"t": [text]}, schema={"t": pl.String}).select(
+        columnar_input.timestamp_ok(col, value).fill_null(False).alias("ok"), value.alias("us")).rows()
+    if ok:      # the Polars gate too: 1999-12-31T23:59:59-01:00 (written in 1999, in 2000 as an instant) got past it
+        want = reading(text, UTC)
+        assert want is not None and us == instants.instant_us(want), text
 
 
 def test_a_padded_run_instant_longer_than_the_reading_allows_is_refused():
