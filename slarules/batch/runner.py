@@ -320,10 +320,7 @@ def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, An
                                                                            job["now"])))
     part = Path(job["parts"]) / f"{chunk.index:09d}.{job['output_format']}"
     if job["output_format"] == "parquet":
-        import msgspec  # reads our own verdict JSON back into the same dicts as json.loads, faster
-        decode = msgspec.json.Decoder().decode
-        docs = [decode(line) for _, line in done.verdicts]
-        batch_io.write_parquet_part(part, docs)
+        batch_io.write_parquet_part(part, done.jsonl())
     else:      # the parent appends it to the output: no verdict text through a pipe
         write_file(part, done.jsonl())
     return {"index": chunk.index, "part": str(part), "decisions": decisions and str(decisions),

@@ -96,6 +96,7 @@ def _partition(batches: Iterator, settings: dict[str, Any]) -> Iterator:
             numbers = batch.column(NUMBER).to_pylist()
             payloads = batch.drop_columns([NUMBER, FILE])
         out: dict[str, list] = {"kind": [], "file": [], "number": [], "json": [], "verdict": []}
+        verdicts: list[bytes] = []     # the verdict lines whose columns are asked for; "verdict" holds each one's place
 
         def emit(kind: str, file, number: int, text: str, verdict=None) -> None:
             for name, value in zip(out, (kind, file, number, text, verdict)):  # noqa: B023  # called in this pass
@@ -110,17 +111,41 @@ def _partition(batches: Iterator, settings: dict[str, Any]) -> Iterator:
                                    backend="polars",
                                    file=file if settings["name_files"] else None)
             statement.merge(done.statement)
+            if settings.get("blocks"):      # the run's lines as one row of each kind, keyed by its first row
+                decisions = decision_lines(rows, done.verdicts, settings["lang"], settings["now"]) \
+                    if settings.get("decisions") else []
+                for kind, text in (("verdicts", done.jsonl()), ("errors", "".join(e + "\n" for _, e in done.errors)),
+                                   ("decisions", b"".join(line for _, line in decisions))):
+                    if text:
+                        emit(kind, file, numbers[start], text.decode("utf-8") if isinstance(text, bytes) else text)
+                continue
             if settings.get("decisions"):
                 for number, line in decision_lines(rows, done.verdicts, settings["lang"], settings["now"]):
                     emit("decision", file, number, line.decode("utf-8").rstrip("\n"))
             for number, text in done.verdicts:
-                emit("verdict", file, number, text, batch_io.verdict_row(json.loads(text)) if columns else None)
+                emit("verdict", file, number, text, len(verdicts) if columns else None)
+                if columns:
+                    verdicts.append(text.encode("utf-8") + b"\n")
             for number, record in done.errors:
                 emit("error", file, number, record)
-        yield pa.RecordBatch.from_pydict(out, schema=schema)
+        yield _output_batch(out, verdicts, schema)
     yield pa.RecordBatch.from_pydict({"kind": ["statement"], "file": [None], "number": [None],
                                       "json": [json.dumps(statement.to_dict(), sort_keys=True)],
                                       "verdict": [None]}, schema=schema)
+
+
+def _output_batch(out: dict[str, list], verdicts: list[bytes], schema):
+    """A pass's rows as an Arrow batch; the verdicts' columns from their JSON lines (batch_io.verdict_table)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    places = pa.array(out["verdict"], pa.int64())
+    if verdicts:
+        column = pc.take(batch_io.verdict_table(b"".join(verdicts)).to_struct_array(), places)
+    else:
+        column = pa.nulls(len(places), schema.field("verdict").type)
+    columns = [pa.array(out[name], schema.field(name).type) for name in ("kind", "file", "number", "json")]
+    return pa.RecordBatch.from_arrays([*columns, column.combine_chunks() if isinstance(column, pa.ChunkedArray)
+                                       else column], schema=schema)
 
 
 def _by_file(files: list):
@@ -173,7 +198,7 @@ class SparkResult:
 
 
 def _run(frame, engine, *, line_starts: dict | None, source: str, as_of: str | None, now: str | None, lang: str,
-         columns: bool, name_files: bool, persist: bool, decisions: bool = False) -> SparkResult:
+         columns: bool, name_files: bool, persist: bool, decisions: bool = False, blocks: bool = False) -> SparkResult:
     from pyspark import StorageLevel
     spark = frame.sparkSession
     # "Now" (for cases without as_of) is fixed here, once: a retried or recomputed partition
@@ -181,7 +206,8 @@ def _run(frame, engine, *, line_starts: dict | None, source: str, as_of: str | N
     now = now or instant_now()
     settings = {"now": now, "packs": spark.sparkContext.broadcast(engine.to_bytes()), "raw": line_starts is not None,
                 "line_starts": line_starts, "source": source,
-                "as_of": as_of, "lang": lang, "columns": columns, "name_files": name_files, "decisions": decisions}
+                "as_of": as_of, "lang": lang, "columns": columns, "name_files": name_files, "decisions": decisions,
+                "blocks": blocks}
     from pyspark.sql.pandas.types import from_arrow_schema
 
     def partition(batches):
@@ -221,7 +247,7 @@ def adjudicate(df, engine=None, *, as_of: str | None = None, lang: str = "zh", r
 
 def adjudicate_files(spark, path: str, engine=None, *, fmt: str | None = None, as_of: str | None = None,
                      lang: str = "zh", columns: bool = True, persist: bool = True,
-                     now: str | None = None, decisions: bool = False) -> SparkResult:
+                     now: str | None = None, decisions: bool = False, blocks: bool = False) -> SparkResult:
     """Adjudicate a JSON Lines or Parquet file, or a directory of them, as `slarules batch` does.
 
     Rows are numbered by line (JSON Lines, blank lines counted) or row
@@ -229,6 +255,10 @@ def adjudicate_files(spark, path: str, engine=None, *, fmt: str | None = None, a
     records; `file` names the file of each result when there are several.
     This is the entry point for a cluster job (see examples/spark/).
     `decisions=True` adds a decision log record (output/decision_records.py) per verdict, of kind "decision".
+    `blocks=True` is how `slarules batch --spark` takes them: instead of a row per result, one row per
+    run of consecutive input rows and kind ("verdicts", "errors", "decisions"), its `json` their JSON Lines
+    and its `number` the run's first input row; `verdicts` and `errors` are then empty. Sorting and
+    moving a few large rows to the driver costs a fraction of sorting a row per verdict.
     """
     from ..engine import LANGS, Engine
     if lang not in LANGS:
@@ -240,7 +270,7 @@ def adjudicate_files(spark, path: str, engine=None, *, fmt: str | None = None, a
         frame.select(FILE).distinct().limit(2).count()
     return _run(frame, engine, line_starts=line_starts, source=path, as_of=as_of, now=now, lang=lang,
                 columns=columns,
-                name_files=files > 1, persist=persist, decisions=decisions)
+                name_files=files > 1, persist=persist, decisions=decisions, blocks=blocks)
 
 
 # ---- reading files ---------------------------------------------------------------------------
@@ -419,12 +449,12 @@ def _run_job(plan, input_path: str, master: str, spark, progress: bool, log: Pat
     result = None
     try:
         result = adjudicate_files(spark, input_path, plan.engine, fmt=plan.in_fmt, as_of=o.as_of, lang=o.lang,
-                                  columns=False, now=o.now, decisions=plan.log is not None)
+                                  columns=False, now=o.now, decisions=plan.log is not None, blocks=True)
         statement = result.statement()
-        _write_sorted(result.combined, "verdict", plan.partial, plan.out_fmt, plan.parts, o.chunk_size)
-        _write_sorted(result.combined, "error", plan.errors_partial, "jsonl", None, o.chunk_size)
+        _write_sorted(result.combined, "verdicts", plan.partial, plan.out_fmt, plan.parts)
+        _write_sorted(result.combined, "errors", plan.errors_partial, "jsonl", None)
         if plan.log is not None:
-            _write_sorted(result.combined, "decision", plan.log_partial, "jsonl", None, o.chunk_size)
+            _write_sorted(result.combined, "decisions", plan.log_partial, "jsonl", None)
         return statement
     except (SlaRulesError, Interrupted):
         raise
@@ -445,38 +475,25 @@ def _run_job(plan, input_path: str, master: str, spark, progress: bool, log: Pat
                 spark.stop()
 
 
-def _write_sorted(combined, kind: str, target: Path, fmt: str, parts: Path | None, chunk_size: int) -> None:
-    """Rows of one kind, in input order, into `target` (JSON Lines) or numbered Parquet parts in `parts`."""
+def _write_sorted(combined, kind: str, target: Path, fmt: str, parts: Path | None) -> None:
+    """Blocks of one kind (adjudicate_files' `blocks`), in input order, into `target` (JSON Lines) or
+    numbered Parquet parts in `parts`, one a block (at most a chunk of rows, as the local batch writes)."""
     rows = (combined.where(f"kind = '{kind}'").orderBy("file", "number").select("json")
             .toLocalIterator(prefetchPartitions=True))
     if fmt == "jsonl":
         with writing(target):
             target.unlink(missing_ok=True)
         with Appender(target) as out:
-            block: list[bytes] = []
             for row in rows:
-                block.append(row["json"].encode("utf-8") + b"\n")
-                if len(block) >= 1024:
-                    out.write(b"".join(block))
-                    block = []
-            out.write(b"".join(block))
+                out.write(row["json"].encode("utf-8"))
         return
     assert parts is not None, "Parquet goes to numbered parts"
     with writing(parts):
         if parts.exists():
             shutil.rmtree(parts)
         parts.mkdir(parents=True)
-    docs: list[dict] = []
-    index = 0
-    for row in rows:
-        docs.append(json.loads(row["json"]))
-        if len(docs) == chunk_size:
-            index += 1
-            batch_io.write_parquet_part(parts / f"{index:09d}.parquet", docs)
-            docs = []
-    if docs:
-        index += 1
-        batch_io.write_parquet_part(parts / f"{index:09d}.parquet", docs)
+    for index, row in enumerate(rows, start=1):
+        batch_io.write_parquet_part(parts / f"{index:09d}.parquet", row["json"].encode("utf-8"))
 
 
 def _discard(plan) -> None:
