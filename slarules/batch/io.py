@@ -206,6 +206,25 @@ def drop_nulls(value: Any) -> Any:
     return value
 
 
+def estimate_rows(path: str, fmt: str, position: dict[str, int] | None = None) -> int:
+    """About how many rows are left to read from `position`, without reading them: Parquet's metadata,
+    or for JSON Lines the bytes left over the mean line length of the next MiB. For choosing workers."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+        try:
+            total = pq.ParquetFile(path).metadata.num_rows
+        except Exception:  # noqa: BLE001 # the reader says what is wrong with the file, once, properly
+            return 0
+        return max(0, total - (position or {}).get("row", 0))
+    offset = (position or {}).get("offset", 0)
+    with open_file(path) as f:
+        left = os.fstat(f.fileno()).st_size - offset
+        f.seek(offset)
+        sample = f.read(1 << 20)
+    lines = sample.count(b"\n") + (1 if sample and not sample.endswith(b"\n") else 0)
+    return round(left * lines / len(sample)) if sample else 0
+
+
 def read_chunks(path: str, fmt: str, chunk_size: int, position: dict | None = None,
                 limits: Limits = DEFAULT_LIMITS) -> Iterator[Chunk]:
     """The input's chunks; `limits` bounds a Parquet row group here (a JSON Lines line: when a worker reads it)."""
