@@ -31,7 +31,7 @@ from ..batch.runner import BatchSummary, adjudicate_rows, decision_lines, instan
 from ..batch.statement import Statement
 from ..echo import quote
 from ..errors import ClusterError, InputError, Interrupted, OutputError, SlaRulesError
-from ..output.files import Appender, writing
+from ..output.files import Appender, write_file, writing
 from ..output.stopping import Stopping
 from ..output.writer import is_uri
 
@@ -187,9 +187,9 @@ class SparkResult:
                 .select("file", self.combined["number"].alias("row"), *[f"_record.{f}" for f in fields]))
 
     def statement(self) -> Statement:
-        """Settlement totals, merged from each partition's (exact, in any order)."""
+        """Settlement totals, merged from each partition's (exact, in any order); one job over all partitions."""
         total = Statement()
-        for row in self.combined.where("kind = 'statement'").select("json").toLocalIterator():
+        for row in self.combined.where("kind = 'statement'").select("json").collect():
             total.merge(Statement.from_dict(json.loads(row["json"])))
         return total
 
@@ -450,12 +450,7 @@ def _run_job(plan, input_path: str, master: str, spark, progress: bool, log: Pat
     try:
         result = adjudicate_files(spark, input_path, plan.engine, fmt=plan.in_fmt, as_of=o.as_of, lang=o.lang,
                                   columns=False, now=o.now, decisions=plan.log is not None, blocks=True)
-        statement = result.statement()
-        _write_sorted(result.combined, "verdicts", plan.partial, plan.out_fmt, plan.parts)
-        _write_sorted(result.combined, "errors", plan.errors_partial, "jsonl", None)
-        if plan.log is not None:
-            _write_sorted(result.combined, "decisions", plan.log_partial, "jsonl", None)
-        return statement
+        return _write_in_order(result, plan)
     except (SlaRulesError, Interrupted):
         raise
     except Exception as exc:  # noqa: BLE001  # said as a ClusterError below
@@ -475,25 +470,47 @@ def _run_job(plan, input_path: str, master: str, spark, progress: bool, log: Pat
                 spark.stop()
 
 
-def _write_sorted(combined, kind: str, target: Path, fmt: str, parts: Path | None) -> None:
-    """Blocks of one kind (adjudicate_files' `blocks`), in input order, into `target` (JSON Lines) or
-    numbered Parquet parts in `parts`, one a block (at most a chunk of rows, as the local batch writes)."""
-    rows = (combined.where(f"kind = '{kind}'").orderBy("file", "number").select("json")
-            .toLocalIterator(prefetchPartitions=True))
-    if fmt == "jsonl":
-        with writing(target):
-            target.unlink(missing_ok=True)
-        with Appender(target) as out:
-            for row in rows:
-                out.write(row["json"].encode("utf-8"))
-        return
-    assert parts is not None, "Parquet goes to numbered parts"
-    with writing(parts):
-        if parts.exists():
-            shutil.rmtree(parts)
-        parts.mkdir(parents=True)
-    for index, row in enumerate(rows, start=1):
-        batch_io.write_parquet_part(parts / f"{index:09d}.parquet", row["json"].encode("utf-8"))
+def _write_in_order(result: SparkResult, plan) -> Statement:
+    """The job's blocks (adjudicate_files' `blocks`) onto the batch's working files in input order; its statement.
+
+    The statement's job computes (and persists) every partition at once; then one pass reads them back,
+    partition by partition: each block goes to a spool file in the batch's parts folder (a verdict
+    block straight to its Parquet part), remembered by (file, first row), and each kind is put
+    together in that order. Sorting a few keys here replaces a Spark sort (a sampling job and a
+    shuffle of every verdict) per kind.
+    """
+    statement = result.statement()
+    with writing(plan.parts):
+        if plan.parts.exists():
+            shutil.rmtree(plan.parts)
+        plan.parts.mkdir(parents=True)
+    spooled: dict[str, list[tuple[str, int, Path]]] = {"verdicts": [], "errors": [], "decisions": []}
+    for row in (result.combined.where("kind != 'statement'").select("kind", "file", "number", "json")
+                .toLocalIterator(prefetchPartitions=True)):
+        blocks = spooled[row["kind"]]
+        spool = plan.parts / f"{len(blocks) + 1:09d}.{row['kind']}"
+        text = row["json"].encode("utf-8")
+        if row["kind"] == "verdicts" and plan.out_fmt == "parquet":
+            batch_io.write_parquet_part(spool, text)
+        else:
+            write_file(spool, text)
+        blocks.append((row["file"] or "", row["number"], spool))
+    targets = {"verdicts": plan.partial, "errors": plan.errors_partial, "decisions": plan.log_partial}
+    for kind, blocks in spooled.items():
+        blocks.sort(key=lambda block: block[:2])
+        if kind == "verdicts" and plan.out_fmt == "parquet":      # the parts, renamed into input order
+            for index, (_, _, spool) in enumerate(blocks, start=1):
+                with writing(spool):
+                    spool.rename(plan.parts / f"{index:09d}.parquet")
+            continue
+        if kind == "decisions" and plan.log is None:
+            continue
+        with writing(targets[kind]):
+            targets[kind].unlink(missing_ok=True)
+        with Appender(targets[kind]) as out:
+            for _, _, spool in blocks:
+                out.append_file(spool)
+    return statement
 
 
 def _discard(plan) -> None:
