@@ -329,7 +329,9 @@ def _object_text(raw) -> str:
 def _money_pairs(maps: list[dict[str, str]], arrow_type):
     """Money maps as an Arrow list of (station, amount) structs, payers in the map's order."""
     import pyarrow as pa
-    offsets, stations, amounts = [0], [], []
+    offsets: list[int] = [0]
+    stations: list[str] = []
+    amounts: list[str] = []
     for m in maps:
         stations.extend(m)
         amounts.extend(m.values())
