@@ -301,24 +301,35 @@ def verdict_table(lines: bytes):
     table = pj.read_json(pa.py_buffer(lines),
                          read_options=pj.ReadOptions(use_threads=False, block_size=len(lines) + 1),
                          parse_options=pj.ParseOptions(explicit_schema=regular, unexpected_field_behavior="ignore"))
-    shaped = _shape_changes().decode_lines(lines)
+    shaped = _shape_changes().decode_lines(lines)      # None: every map and object of the line is empty
     columns = []
     for f in L.VERDICT:
         if f.kind == L.MONEY_MAP:
-            maps = [getattr(v, f.name) for v in shaped]
+            maps = [{} if v is None else getattr(v, f.name) for v in shaped]
             columns.append(_money_pairs(maps, schema.field(f.name).type))
             continue
         column = table.column(f.name).combine_chunks()
         if _has_objects(f):     # the part's objects, as text, put back among its other fields
             parts = L.layout(f.part)    # type: ignore[arg-type]
-            items = [item for v in shaped for item in getattr(v, f.name)]
             values = column.flatten()
-            children = [pa.array([_object_text(getattr(item, g.name)) for item in items], pa.string())
+            children = [pa.array(_objects_text(shaped, column.value_lengths().to_pylist(), f.name, g.name),
+                                 pa.string())
                         if g.kind == L.OBJECT else values.field(g.name) for g in parts]
             column = pa.ListArray.from_arrays(pc.subtract(column.offsets, column.offsets[0]),
                                               pa.StructArray.from_arrays(children, [g.name for g in parts]))
         columns.append(column)
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _objects_text(shaped: list, lengths: list[int], name: str, member: str) -> list[str]:
+    """The `member` object of each item of each line's `name` parts, as text; "{}" for a line read as empty."""
+    texts: list[str] = []
+    for v, count in zip(shaped, lengths):
+        if v is None:
+            texts.extend(["{}"] * count)
+        else:
+            texts.extend(_object_text(getattr(item, member)) for item in getattr(v, name))
+    return texts
 
 
 def _object_text(raw) -> str:
@@ -347,17 +358,25 @@ class _ShapeChanges:
     def __init__(self) -> None:
         import msgspec
         fields: list[tuple[str, Any]] = []
+        markers: list[bytes] = []
         for f in L.VERDICT:
             if f.kind == L.MONEY_MAP:
                 fields.append((f.name, dict[str, str]))
+                markers.append((f.key + '{"').encode())
             elif _has_objects(f):
                 part = msgspec.defstruct(f.name, [(g.name, msgspec.Raw) for g in L.layout(f.part)  # type: ignore[arg-type]
                                                   if g.kind == L.OBJECT])
                 fields.append((f.name, list[part]))  # type: ignore[valid-type]
+                markers += [(g.key + '{"').encode() for g in L.layout(f.part) if g.kind == L.OBJECT]  # type: ignore[arg-type]
         self.decode = msgspec.json.Decoder(msgspec.defstruct("ShapeChanges", fields)).decode
+        self.markers = tuple(markers)
 
     def decode_lines(self, lines: bytes) -> list[Any]:
-        return [self.decode(line) for line in lines.splitlines() if line]
+        """Each line's maps and objects; None for a line where each is empty, as json.dumps writes
+        an empty one (`"facts": {}`): only a non-empty one starts `"facts": {"` (the layout's key)."""
+        markers = self.markers
+        return [self.decode(line) if any(m in line for m in markers) else None
+                for line in lines.splitlines() if line]
 
 
 _SHAPES: list[_ShapeChanges] = []
