@@ -195,13 +195,18 @@ def seal(fields: Mapping[str, Any]) -> tuple[str, bytes]:
     return record["id"], json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n"
 
 
-def record_line(case: Any, verdict_json: str | bytes, lang: str, at: str) -> tuple[str, bytes]:
+def record_line(case: Any, verdict_json: str | bytes, lang: str, at: str, verdict: Any = None) -> tuple[str, bytes]:
     """(id, log line) of one decision: `case` as given (a dict), the verdict as its compact JSON,
-    `at` its logged_at."""
+    `at` its logged_at. `verdict`, the Verdict itself when the caller has it, spares parsing the
+    JSON back for its waybill, as_of and packs (the server's hot path)."""
     text = verdict_json if isinstance(verdict_json, str) else verdict_json.decode("utf-8")
-    verdict = json.loads(text)
-    return seal({"waybill": verdict["waybill"], "as_of": verdict["as_of"], "lang": lang,
-                 "packs": [{k: p[k] for k in PACK_KEYS} for p in verdict["packs"]],
+    if verdict is None:
+        doc = json.loads(text)
+        waybill, as_of, packs = doc["waybill"], doc["as_of"], [{k: p[k] for k in PACK_KEYS} for p in doc["packs"]]
+    else:
+        waybill, as_of = verdict.waybill, verdict.as_of
+        packs = [{k: getattr(p, k) for k in PACK_KEYS} for p in verdict.packs]
+    return seal({"waybill": waybill, "as_of": as_of, "lang": lang, "packs": packs,
                  "verdict_digest": verdict_digest(text),
                  "outcome_digest": verdict_digest(without_packs(text.encode("utf-8"))),
                  "case": case, "logged_at": at})

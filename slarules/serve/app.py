@@ -241,8 +241,9 @@ class App:
         revision, given, case, params = await self._case(request)
         lang = params.get("lang", "zh")
         verdict = revision.engine.adjudicate(case, as_of=params.get("as_of"), lang=lang)
-        body = (verdict.to_json() + "\n").encode("utf-8")
-        ident, record = decision(given, verdict, lang, s.log is not None)
+        text = verdict.to_json()
+        body = (text + "\n").encode("utf-8")
+        ident, record = decision(given, verdict, lang, s.log is not None, text)
         if record is not None and s.log is not None:
             await s.log.record(ident, record)
         store = s.store

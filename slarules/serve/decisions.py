@@ -32,6 +32,7 @@ from ..errors import OutputError
 from ..output.decision_log import DecisionLog
 from ..output.decision_records import PACK_KEYS, decision_id, line_id, logged_at, record_line
 from ..verdict import Verdict
+from ..verdict.layout import compact
 from . import channel as ch
 
 MAX_GROUP = 4096        # records appended by one fsync at most (a group is a few MB at most)
@@ -39,10 +40,13 @@ MAX_GROUP = 4096        # records appended by one fsync at most (a group is a fe
 
 # ---- in a worker --------------------------------------------------------------------------
 
-def decision(case: Any, verdict: Verdict, lang: str, with_record: bool) -> tuple[str, bytes | None]:
-    """(decision id, its log record or None): the id the response names, the line the log keeps."""
+def decision(case: Any, verdict: Verdict, lang: str, with_record: bool,
+             text: str | None = None) -> tuple[str, bytes | None]:
+    """(decision id, its log record or None): the id the response names, the line the log keeps.
+    `text`, the verdict's JSON as answered, is compacted rather than written again."""
     if with_record:
-        return record_line(case, verdict.to_json(indent=None), lang, logged_at())
+        compact_json = compact(text) if text is not None else verdict.to_json(indent=None)
+        return record_line(case, compact_json, lang, logged_at(), verdict)
     packs = [{k: getattr(p, k) for k in PACK_KEYS} for p in verdict.packs]
     return decision_id(case, verdict.as_of, packs), None
 
