@@ -149,7 +149,7 @@ def _partition(batches: Iterator, settings: dict[str, Any]) -> Iterator:
 def _line_number(block: int, seen: int) -> int:
     """A line's number before its split's start is known: its place in the split, plus one past the
     file's first split, so that only a file's true first line is line 1 (where a byte-order mark may be).
-    The driver adds the lines before the split (_renumber) where a number is shown: error records."""
+    The driver adds the lines before the split (_renumbered) where a number is shown: error records."""
     return seen + (block != 0)
 
 
