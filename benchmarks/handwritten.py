@@ -144,6 +144,8 @@ def adjudicate(case: dict, as_of: str | None) -> dict:
             collected_at + ROUTE_LIMIT[route] if route in ROUTE_LIMIT else None)
         if promised is not None and route in TOTAL_DELAY:
             total_due = promised + TOTAL_DELAY[route]
+        elif promised is not None and route is None:     # a promise without a route: lost whatever the
+            total_due = promised + max(TOTAL_DELAY.values())   # route once past the longest grace (issue 24.7)
         if promised is not None and signed_at is not None and signed_at > promised and charged is not None \
                 and charged > 0:
             fired[f"national.service.late@{service}"] = "signed after the promised time: freight waived"

@@ -11,10 +11,32 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .runtime.backend import BACKENDS
-
 EXIT_INPUT = 2
 EXIT_BUG = 70
+
+
+class _Backends:
+    """`--backend`'s choices: the registered backends (runtime/backend.py), read when an argument is checked
+    or help is shown, so a backend registered at run time is a choice, and building the parser (every cold
+    start, `--version` too) imports no backend registry."""
+
+    def __init__(self, *extra: str):
+        self.extra = extra
+
+    def names(self) -> tuple[str, ...]:
+        from .runtime.backend import names
+        return (*names(), *self.extra)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names()
+
+    def __iter__(self):
+        return iter(self.names())
+
+    def __eq__(self, other: object) -> bool:     # two parsers built alike have equal choices
+        return isinstance(other, _Backends) and other.extra == self.extra
+
+    __hash__ = None     # type: ignore[assignment]  # mutable-looking: equal by content, never a key
 
 
 def _parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -55,6 +77,9 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
                        help="fail when total coverage (rules and branches) is below this")
         t.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or json")
         t.add_argument("-v", "--verbose", action="store_true", help="list passing cases too")
+        t.add_argument("--backend", action="append", choices=_Backends(), metavar="NAME",
+                       help="run every case on this backend (repeatable; default: every registered backend, "
+                       "%(choices)s)")
     if only in (None, "batch"):
         b = sub.add_parser("batch", help="adjudicate every case of a JSON Lines or Parquet file: verdicts, "
                            "an errors file, an optional settlement statement; resumable after a kill")
@@ -63,14 +88,14 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         b.add_argument("--errors", metavar="FILE", help="rejected rows (default: OUTPUT's name + .errors.jsonl)")
         b.add_argument("--statement", metavar="DIR", help="write the settlement: stations.csv, service.csv, kpi.csv, "
                        "arrival_hours.csv and report.html")
-        b.add_argument("--backend", choices=BACKENDS, default=None,
-                       help="what evaluates the rules: polars, vectorised over each chunk (default), or durable, "
-                       "durable_rules per case")
+        b.add_argument("--backend", choices=_Backends(), default=None,
+                       help="what evaluates the rules: polars, vectorised over each chunk (default), durable, "
+                       "durable_rules per case, or another registered backend")
         b.add_argument("--spark", action="store_true", help="run on Apache Spark, the polars backend per partition "
                        "(pip install 'slarules[spark]')")
         b.add_argument("--master", default="local[*]", help="Spark master URL with --spark (default local[*])")
         # Before --backend and --spark, one word named both what evaluates the rules and where the batch runs.
-        b.add_argument("--engine", choices=(*BACKENDS, "spark"), help=argparse.SUPPRESS)
+        b.add_argument("--engine", choices=_Backends("spark"), help=argparse.SUPPRESS)
         b.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of messages (default zh)")
         b.add_argument("--as-of", dest="as_of", help="adjudicate every case as of this instant (default: each "
                        "case's as_of, else when the run "
@@ -147,7 +172,7 @@ def _diff_parser(sub) -> None:
     d.add_argument("--examples", type=int, default=5, metavar="N", help="example waybills per kind of change")
     d.add_argument("--as-of", dest="as_of", help="judge every case as of this instant, on both sides")
     d.add_argument("--lang", choices=("zh", "en"), default="zh", help="language of messages (default zh)")
-    d.add_argument("--backend", choices=BACKENDS, default="polars",
+    d.add_argument("--backend", choices=_Backends(), default=None,
                    help="what evaluates the rules on both sides (default polars)")
     d.add_argument("--spark", action="store_true", help="run both sides on Apache Spark")
     d.add_argument("--master", default="local[*]", help="Spark master URL with --spark (default local[*])")
@@ -223,7 +248,7 @@ class _ReadAs:
 
 
 def _explain(args) -> str:
-    from .tools.explain import render_explanation
+    from .verdict.explain import render_explanation
     case = _read_case(args)
     explanation = _engine(args).explain(case, as_of=args.as_of, lang=args.lang)
     return explanation.to_json() + "\n" if args.format == "json" else render_explanation(explanation, args.lang)
@@ -269,7 +294,8 @@ def _test(args) -> tuple[str, int]:
     from .engine import Engine, default_pack_dirs
     from .tools.packtest import run_tests, run_tests_beside_packs
     paths = args.paths or [str(d) for d in default_pack_dirs()]
-    report = run_tests(Engine.load(args.packs), paths) if args.packs else run_tests_beside_packs(paths, Engine.load)
+    report = run_tests(Engine.load(args.packs), paths, args.backend) if args.packs else \
+        run_tests_beside_packs(paths, Engine.load, args.backend)
     if args.format == "json":
         text = json.dumps(report.to_dict(), ensure_ascii=False, indent=2) + "\n"
     else:
@@ -285,11 +311,9 @@ def _batch(args) -> tuple[str, int]:
     from .errors import InputError
     if args.chunk_size < 1 or args.workers < 0:
         raise InputError("--chunk-size must be at least 1 and --workers at least 0", field="--chunk-size")
-    spark = args.spark or args.engine == "spark"
-    backend = args.backend or (args.engine if args.engine in BACKENDS else "polars")
-    if spark and backend != "polars":
-        raise InputError("--spark runs the polars backend on each partition", field="--backend",
-                         hint="leave out --backend durable, or run without --spark")
+    from .runtime import backend as backends
+    spark = args.spark or args.engine == "spark"     # the old --engine named a backend or "spark"
+    backend = args.backend or (args.engine if args.engine not in (None, "spark") else backends.DEFAULT)
     options = BatchOptions(backend=backend, lang=args.lang, as_of=args.as_of, chunk_size=args.chunk_size,
                            workers=args.workers, input_format=args.input_format,
                            output_format=args.output_format, errors=args.errors, statement=args.statement,
@@ -309,9 +333,8 @@ def _diff(args) -> tuple[str, int]:
     from .tools.diff import DiffOptions, diff_packs
     if args.chunk_size < 1 or args.workers < 0:
         raise InputError("--chunk-size must be at least 1 and --workers at least 0", field="--chunk-size")
-    if args.spark and args.backend != "polars":
-        raise InputError("--spark runs the polars backend on each partition", field="--backend")
-    options = DiffOptions(backend=args.backend, lang=args.lang, as_of=args.as_of, chunk_size=args.chunk_size,
+    from .runtime import backend as backends
+    options = DiffOptions(backend=args.backend or backends.DEFAULT, lang=args.lang, as_of=args.as_of, chunk_size=args.chunk_size,
                           workers=args.workers, input_format=args.input_format, examples=args.examples,
                           spark=args.spark, master=args.master)
     diff = diff_packs(args.input, args.base, args.head, options, output=args.output, limits=_limits(args))

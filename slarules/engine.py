@@ -5,9 +5,11 @@
     print(verdict.to_json())
 
 Compile once, evaluate many (as cel-python does): `Engine.load` parses, checks
-and compiles the packs into a durable_rules ruleset; `adjudicate` only derives
-facts, runs the ruleset and builds the verdict. An Engine is safe to share
-between threads.
+and compiles the packs into one Program (packs/program.py); `adjudicate` only
+derives facts, runs the Program on a backend from the registry
+(runtime/backend.py: durable_rules per case, the reference; Polars for
+`adjudicate_many`) and builds the verdict (verdict/assembly.py). An Engine is
+safe to share between threads.
 """
 from __future__ import annotations
 
@@ -19,14 +21,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .case import contract as C
+from .case import instants
 from .case.fast import case_of
 from .case.limits import DEFAULT as DEFAULT_LIMITS, Limits
 from .case.zones import NO_SUCH_TIME_HINT, NoSuchTime, localize
 from .echo import quote
 from .errors import CaseError, EngineError, PackError, SlaRulesError
 from .packs.program import PackInfo, Program
-from .runtime.backend import BACKENDS, RunResult
+from .runtime import backend as backends
+from .runtime.backend import Backend, RunResult
 from .runtime.values import CaseFacts, case_facts
 from .verdict.assembly import Verdict, VerdictBuilder
 
@@ -99,15 +102,15 @@ def load_catalogue(path: str | Path | None = None) -> dict[str, dict]:
 
 @functools.lru_cache(maxsize=256)       # a service passes the same as_of again and again
 def _timestamp(text: str) -> datetime:
-    return C.read_timestamp(text)        # a ValueError is not kept: a bad text is read again
+    return instants.read_timestamp(text)        # a ValueError is not kept: a bad text is read again
 
 
 def parse_instant(value: Any, case, field: str = "as_of") -> datetime:
     """An instant given to the engine (`as_of`), read as a case's timestamps are; naive: in the case's zone."""
     if isinstance(value, datetime):
         dt = value
-        if not C.year_ok(dt):
-            raise CaseError(f"the year {dt.year} {C.YEARS_MESSAGE}", field=field)
+        if not instants.year_ok(dt):
+            raise CaseError(f"the year {dt.year} {instants.YEARS_MESSAGE}", field=field)
     else:
         try:
             dt = _timestamp(value if type(value) is str else str(value))
@@ -127,18 +130,8 @@ def internal_error(exc: Exception) -> EngineError:
                        hint="this is a bug in slarules; please report it with the case")
 
 
-def _durable_backend(program: Program):
-    from .runtime.durable_backend import DurableBackend
-    return DurableBackend(program)
-
-
-def _polars_backend(program: Program):
-    from .runtime.polars_backend import PolarsBackend
-    return PolarsBackend(program)
-
-
 def _columnar(program: Program, clause_order: dict[str, int], lang: str):
-    from .batch.columnar import Columnar, Unsupported
+    from .columnar.evaluator import Columnar, Unsupported
     try:
         return Columnar(program, clause_order, lang)
     except Unsupported:
@@ -153,9 +146,14 @@ class _Built:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._done: dict[str, Any] = {}
+        self._done: dict[object, Any] = {}     # a backend's name, or ("columnar", lang)
 
-    def get(self, name: str, build, *args) -> Any:
+    def ready(self, name: object) -> Any:
+        """What `get(name, ...)` built, or None when nothing is built yet (or building it failed)."""
+        done = self._done.get(name)
+        return None if isinstance(done, SlaRulesError) else done
+
+    def get(self, name: object, build, *args) -> Any:
         """`build(*args)`'s result, built once; a SlaRulesError it raised (packs durable_rules refuses)
         is kept and raised again, not rebuilt on every call."""
         done = self._done.get(name, _NOT_BUILT)
@@ -193,21 +191,29 @@ class Engine:
         other.limits = limits
         return other
 
-    @property
-    def backend(self):
-        """The durable_rules backend, built when a single case first needs it: batch workers and
-        Spark executors, which judge chunks with Polars, never import durable_rules."""
-        return self._built.get("durable", _durable_backend, self.program)
+    def runner(self, name: str) -> Backend:
+        """The registered backend `name` (runtime/backend.py) built from these packs on first use, once:
+        batch workers and Spark executors never import durable_rules, a single case never Polars."""
+        built = self._built.ready(name) if type(name) is str else None     # the hot path: built already
+        if built is not None:
+            return built
+        registration = backends.named(name, CaseError)
+        return self._built.get(registration.name, registration.construct, self.program)
 
     @property
-    def bulk(self):
-        """The Polars backend, built on first use (Polars costs ~100 ms to import)."""
-        return self._built.get("polars", _polars_backend, self.program)
+    def backend(self) -> Backend:
+        """The reference backend (durable_rules): what a single case, explain and the counterfactuals run."""
+        return self.runner(backends.REFERENCE)
+
+    @property
+    def bulk(self) -> Backend:
+        """The default bulk backend (Polars, ~100 ms to import): what a chunk runs unless told."""
+        return self.runner(backends.DEFAULT)
 
     def columnar(self, lang: str):
         """The packs compiled for bulk work as columns (columnar.Columnar), or None when they use
         something it cannot compile; built on first use, once per language."""
-        return self._built.get(f"columnar-{lang}", _columnar, self.program, self.builder.clause_order, lang)
+        return self._built.get(("columnar", lang), _columnar, self.program, self.builder.clause_order, lang)
 
     @classmethod
     def load(cls, paths: Iterable[str | Path], catalogue: str | Path | None = None) -> Engine:
@@ -282,9 +288,10 @@ class Engine:
         instant = parse_instant(when, case) if when is not None else datetime.now(UTC)
         return case_facts(self.program, case, instant)
 
-    def run(self, case: Case | dict, as_of: Any = None) -> tuple[CaseFacts, RunResult]:
+    def run(self, case: Case | dict, as_of: Any = None, backend: str = backends.REFERENCE) -> tuple[CaseFacts, RunResult]:
+        """The case's facts and what the rules did on `backend` (any registered name), before the verdict."""
         facts = self.facts(case, as_of)
-        return facts, self.backend.run(facts.doc)
+        return facts, self.runner(backend).run(facts.doc)
 
     def adjudicate(self, case: Case | dict, *, as_of: Any = None, lang: str = "zh", log=None) -> Verdict:
         """Adjudicate one case. Raises CaseError (a SlaRulesError) on invalid input.
@@ -306,21 +313,21 @@ class Engine:
         return verdict
 
     def adjudicate_many(self, cases: Iterable[Case | dict], *, as_of: Any = None, lang: str = "zh",
-                        backend: str = "polars", now: Any = None) -> list[tuple[CaseFacts | None, Verdict | SlaRulesError]]:
+                        backend: str = backends.DEFAULT, now: Any = None) -> list[tuple[CaseFacts | None, Verdict | SlaRulesError]]:
         """Adjudicate a chunk of cases at once; a bad case gives its error in place, never stops the rest.
 
-        `backend="polars"` matches the whole chunk in one vectorised pass;
-        `"durable"` runs each case through durable_rules (the reference). The
-        verdicts are identical either way; the differential tests hold them so.
+        `backend` is any registered name (runtime/backend.py): "polars" matches
+        the whole chunk in one vectorised pass; "durable" runs each case through
+        durable_rules (the reference). The verdicts are identical either way;
+        the differential tests and the golden set hold every backend so.
         `as_of` overrides every case's own; `now` is for cases without one, so a
         batch can fix "now" once and give the same verdicts when rerun.
         """
         if lang not in LANGS:
             raise CaseError(f"unknown language `{quote(lang)}`", field="lang", hint="zh or en")
-        if backend not in BACKENDS:
-            raise CaseError(f"unknown backend `{quote(backend)}`", field="backend", hint=" or ".join(BACKENDS))
-        if backend == "durable":
-            _ = self.backend      # built before any case: a durable_rules that cannot run is no case's error
+        registration = backends.named(backend, CaseError)
+        if registration.preflight:
+            _ = self.runner(backend)    # built before any case: a backend that cannot run is no case's error
         out: list = []
         ready: list[int] = []
         for case in cases:
@@ -333,7 +340,7 @@ class Engine:
                 out.append((None, internal_error(exc)))
         docs = [out[i][0].doc for i in ready]
         try:
-            runs = self.bulk.run_many(docs) if backend == "polars" else [self.backend.run(d) for d in docs]
+            runs: list[RunResult | Exception] = list(self.runner(backend).run_many(docs))
         except Exception:  # noqa: BLE001 # find the case that broke the pass; the others go on
             runs = [self._run_one(d, backend) for d in docs]
         for i, run in zip(ready, runs):
@@ -348,9 +355,9 @@ class Engine:
                 out[i] = (None, internal_error(exc))
         return out
 
-    def _run_one(self, doc: dict, backend: str):
+    def _run_one(self, doc: dict, backend: str) -> RunResult | Exception:
         try:
-            return self.bulk.run_many([doc])[0] if backend == "polars" else self.backend.run(doc)
+            return self.runner(backend).run(doc)
         except Exception as exc:  # noqa: BLE001  # the caller wraps it as that case's internal error
             return exc
 
@@ -371,5 +378,5 @@ class Engine:
         """The verdict plus a trace of every rule: why, why not, and what would flip each finding."""
         if lang not in LANGS:
             raise CaseError(f"unknown language `{quote(lang)}`", field="lang", hint="zh or en")
-        from .tools.explain import explain
+        from .verdict.explain import explain
         return explain(self, case, as_of=as_of, lang=lang)

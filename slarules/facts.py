@@ -26,7 +26,7 @@ from pydantic import (
     create_model,
 )
 
-from .case import contract as C, fields, zones
+from .case import contract as C, fields, instants, zones
 from .case.contract import DEFAULT_TIMEZONE
 from .case.limits import DEFAULT as DEFAULT_LIMITS, Limits
 from .case.sources import Document, parse_text, read_document
@@ -39,13 +39,13 @@ def _parse_timestamp(value: Any) -> Any:
         return in_range(value)
     if not isinstance(value, str):
         raise ValueError("expected an ISO 8601 timestamp string such as 2026-05-02T11:40:00+08:00")  # noqa: TRY004  # Pydantic reports a ValueError
-    return C.read_timestamp(value)
+    return instants.read_timestamp(value)
 
 
 def in_range(value: datetime) -> datetime:
     """The instant as given, or a ValueError when its year is a placeholder (0001, 9999), not a date."""
-    if not C.year_ok(value):
-        raise ValueError(f"the year {value.year} {C.YEARS_MESSAGE}")
+    if not instants.year_ok(value):
+        raise ValueError(f"the year {value.year} {instants.YEARS_MESSAGE}")
     return value
 
 

@@ -4,8 +4,8 @@ An amount is a Decimal with two places (yuan) in Python and an integer of fen
 wherever it is a column or an engine fact (Polars, durable_rules, Arrow). The
 bounds below are what make those integers safe, and every path reads them from
 here: the case contract (case/contract.py), pack values (packs/types.py), money
-derivations (packs/vocabulary.py), the verdict's sums (verdict/layout.py) and
-their columnar twins (batch/columnar.py, verdict/columns.py). docs/contract.md
+derivations (packs/derivations.py, both spellings), the verdict's sums (verdict/layout.py) and
+their columnar twins (columnar/evaluator.py, verdict/columns.py). docs/contract.md
 ("Money") states the same table for users.
 
 | what                                   | at most (magnitude)           | past it                  |
@@ -21,7 +21,7 @@ Why these hold with no wrapped number anywhere: one amount is under 2^63 fen
 (an Int64 column or a durable_rules integer holds it exactly); the sums of a
 verdict and of a chunk are taken in 128 bits, which no chunk can leave (fewer
 than 2^32 rows, each with at most one amount per rule, under 500 rules, each under
-10^17 fen: under 2^98; batch/columnar.py asserts it), then checked against the
+10^17 fen: under 2^98; columnar/evaluator.py asserts it), then checked against the
 verdict's bound; across chunks
 and Spark partitions totals are Python Decimals added in `EXACT`, which never
 rounds. Money arithmetic never uses the caller's decimal context (a program that

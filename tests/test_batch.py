@@ -15,7 +15,7 @@ import pytest
 
 from slarules.batch import runner as batch_module
 from slarules.batch.runner import BatchOptions, run_batch
-from slarules.batch.statement import STATEMENT_FILES
+from slarules.settlement.statement import STATEMENT_FILES
 from slarules.cli import main
 from slarules.errors import SlaRulesError
 
@@ -221,7 +221,7 @@ def test_statement_totals_add_up_to_the_verdicts(engine, cases_file, tmp_path):
 
 
 def test_report_shows_every_share_with_its_count():
-    from slarules.batch.statement import Statement
+    from slarules.settlement.statement import Statement
     st = Statement(hours={9: [1, 0], 10: [0, 1], 11: [1999, 1]},
                    levels={"3": {"complaints": 1, "contacted_due": 1, "contacted_met": 1, "closed_due": 0,
                                  "closed_met": 0, "handled": 0, "handling_seconds": 0}})
@@ -233,7 +233,7 @@ def test_report_shows_every_share_with_its_count():
 
 
 def test_report_keeps_stations_tied_at_the_cut_in_a_fixed_order():
-    from slarules.batch.statement import Statement, _station
+    from slarules.settlement.statement import Statement, _station
     fines = {f"S{i:02d}": 100 + i for i in range(24)} | {"T9": 50, "T1": 50, "T5": 50, "T3": 50, "U1": 10, "U2": 10}
     st = Statement(stations={k: {**_station(), "fines": Decimal(v)} for k, v in fines.items()})
     html = st.html("t")
@@ -355,7 +355,7 @@ def test_verdict_lines_merge_both_paths_in_row_order(columnar, per_case):
     import polars as pl
 
     from slarules.batch.runner import Adjudicated
-    from slarules.batch.statement import Statement
+    from slarules.settlement.statement import Statement
     frame = pl.DataFrame(columnar, schema={"__row": pl.Int64, "json": pl.String}, orient="row")
     for columns in ((frame, frame.slice(1)) if len(frame) > 1 else (frame,)):    # a sliced frame too
         done = Adjudicated(per_case, [], Statement(), columns)

@@ -145,7 +145,7 @@ def test_backend_and_spark_are_two_options_and_the_old_engine_word_still_works(t
         outs[tuple(flags)] = out.read_bytes()
     assert len(set(outs.values())) == 1
     r = run("batch", str(source), "-o", str(tmp_path / "x.jsonl"), "--spark", "--backend", "durable")
-    assert r.returncode == 2 and "--spark runs the polars backend" in r.stderr
+    assert r.returncode == 2 and "--spark runs a bulk backend" in r.stderr and "bulk backends: polars" in r.stderr
 
 
 def load_case_dict() -> dict:

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from conftest import BASE
 from slarules.engine import _Built
-from slarules.batch import columnar
-from slarules.batch import columnar_input
+from slarules.columnar import evaluator as columnar
+from slarules.columnar import input as columnar_input
 from slarules.batch.runner import adjudicate_rows
 from strategies import cases, dated_cases
 from test_fastcase import mutated
@@ -132,10 +132,15 @@ def test_a_whole_generated_file_agrees(engine, tmp_path):
     assert len(done.verdicts) > 2800
 
 
-def test_packs_it_cannot_compile_leave_every_row_to_the_per_case_path(engine, monkeypatch):
-    monkeypatch.setitem(columnar.FUNCTIONS, "cutoff_deadline", None)
-    monkeypatch.delitem(columnar.FUNCTIONS, "cutoff_deadline")
+def test_packs_it_cannot_compile_leave_every_row_to_the_per_case_path(engine):
+    """A derivation record without a `columns` spelling: the columnar backend refuses the packs."""
+    import dataclasses
     fresh = copy.copy(engine)
+    fresh.program = copy.copy(engine.program)
+    fresh.program.derivations = [
+        dataclasses.replace(d, fn=dataclasses.replace(d.fn, columns=None)) if d.fn.name == "cutoff_deadline" else d
+        for d in engine.program.derivations]
+    assert any(d.fn.columns is None for d in fresh.program.derivations)
     fresh._built = _Built()         # nothing built yet: it compiles the columns anew
     assert fresh.columnar("zh") is None
     both(fresh, [encode(BASE)])
@@ -162,17 +167,6 @@ def test_tied_deadlines_pick_the_same_clause(engine):
     for _, verdict in both(engine, lines).verdicts:
         close = next(d for d in json.loads(verdict)["deadlines"] if d["name"] == "close")
         assert close["clause"] == "RG-5"
-
-
-@pytest.mark.parametrize("lang", ["zh", "en"])
-def test_duration_text_has_a_columnar_twin(lang):
-    import polars as pl
-    from datetime import timedelta
-    from slarules.packs.types import duration_text
-    values = [0, 1, 250_000, 1_000_000, 59_999_999, 60_000_000, 61_000_000, 1_205_000_000, 5_400_000_000,
-              86_400_000_001, -1_000_000, -61_500_000]
-    shown = pl.DataFrame({"us": values}).select(columnar.Columnar.duration_text(pl.col("us"), lang))
-    assert shown.to_series().to_list() == [duration_text(timedelta(microseconds=v), lang) for v in values]
 
 
 def table_both(engine, table):

@@ -253,7 +253,7 @@ def test_the_readme_walk_through_runs_as_written(tmp_path):
 def test_a_row_rejected_on_one_side_only_is_lined_up_by_row_number(tmp_path):
     """Packs can differ in what they reject (a derivation out of range, an internal error): rows still line up."""
     from slarules.batch.runner import BatchSummary
-    from slarules.batch.statement import Statement
+    from slarules.settlement.statement import Statement
     from slarules.tools.diff import _compare
     verdict = json.dumps(Engine.default().adjudicate(case(waybill="V"), as_of=AS_OF).to_dict())
     cases = tmp_path / "cases.jsonl"

@@ -1,6 +1,6 @@
 """One case field table (slarules/case/fields.py); the four models of a case are built from it.
 
-Pydantic (facts), msgspec (case.fast), Polars (batch.columnar_input) and Arrow
+Pydantic (facts), msgspec (case.fast), Polars (columnar.input) and Arrow
 (batch.io) must have the same blocks and fields, and a new optional field in the
 table must reach all four without another edit.
 """
@@ -20,7 +20,7 @@ import pytest
 
 from conftest import ROOT
 from slarules import facts
-from slarules.batch import columnar_input as CI
+from slarules.columnar import input as CI
 from slarules.batch.io import case_schema
 from slarules.case import fast as F
 from slarules.case import fields
@@ -105,7 +105,7 @@ NEW_FIELDS = [
     ('flag("prohibited"),', ' flag("fragile"), decimal("insured_cny", C.MONEY),'),
     ('timestamp("identity_confirmed_at", description="RG-1: caller identity confirmed"),',
      ' timestamp("escalated_at"), code("desk"),'),
-    ('timestamp("at", required=True),', ' code("courier"),'),
+    ('timestamp("at", required=True, rules=False),', ' code("courier"),'),
     ('block("complaint", COMPLAINT),', ' enum("priority", ("low", "high")),'),
 ]
 
@@ -116,7 +116,7 @@ def test_a_new_optional_field_is_one_edit_of_the_table(tmp_path):
     out = _run("""    import json, time
     from slarules import facts
     from slarules.case.fast import fast_case
-    from slarules.batch import columnar_input as CI
+    from slarules.columnar import input as CI
     from slarules.batch.io import case_schema
     good = {"waybill": "W1", "priority": "high",
             "parcel": {"fragile": True, "insured_cny": "12.50"},
@@ -164,6 +164,47 @@ def test_a_new_optional_field_is_one_edit_of_the_table(tmp_path):
     """, copy)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_a_new_field_is_read_by_rules_and_drawn_by_the_witness_search_with_no_other_edit(tmp_path):
+    """The rule vocabulary and the witness search are built from the table: a field added there alone is a
+    fact a pack may test (typed by its kind), a rule reads it per case, and `check`'s search draws it."""
+    copy = _with_table_edit(tmp_path, *NEW_FIELDS)
+    out = _run("""    import random
+    import yaml
+    from slarules.engine import Engine
+    from slarules.packs.vocabulary import BASE_FACTS
+    from slarules.tools.witness import CaseSpace
+    types = {p: (s.type.name, s.type.values) for p, s in BASE_FACTS.items()}
+    assert types["parcel.fragile"] == ("bool", ()) and types["parcel.insured_cny"] == ("money", ())
+    assert types["complaint.escalated_at"] == ("instant", ()) and types["complaint.desk"] == ("text", ())
+    assert types["priority"] == ("enum", ("low", "high")) and "scans.courier" not in types
+    pack = {"pack": "new", "version": "1", "rules": [
+        {"id": "new.fragile", "clause": "TB-3", "when": [{"fact": "parcel.fragile", "is": True},
+                                                        {"fact": "priority", "in": ["high"]},
+                                                        {"fact": "parcel.insured_cny", "ge": 10}],
+         "then": {"kind": "breach", "party": "none"}, "message": {"zh": "x", "en": "x"}}]}
+    open("new.yaml", "w").write(yaml.safe_dump(pack))
+    engine = Engine.load(["new.yaml"])
+    case = {"waybill": "W1", "priority": "high", "parcel": {"fragile": True, "insured_cny": "12.50"}}
+    assert [f.rule for f in engine.adjudicate(case).findings] == ["new.fragile"]
+    assert engine.adjudicate({**case, "priority": "low"}).findings == []
+    space = CaseSpace(engine.program)
+    drawn = [space.strategy().example() for _ in range(200)]
+    assert any("fragile" in c.get("parcel", {}) for c in drawn)
+    assert any("insured_cny" in c.get("parcel", {}) for c in drawn)
+    assert any("escalated_at" in c.get("complaint", {}) for c in drawn)
+    assert {c["priority"] for c in drawn if "priority" in c} == {"low", "high"}
+    print("ok")
+    """, copy)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
+def test_a_decimal_rules_read_names_its_fact_type():
+    with pytest.raises(fields.FieldTableError, match="MONEY, LENGTH or WEIGHT"):
+        fields.decimal("handling", fields.C.MINUTES)
+    assert fields.decimal("handling", fields.C.MINUTES, rules=False).fact is None
 
 
 def test_a_field_a_backend_cannot_read_fails_at_import_with_the_field_named(tmp_path):

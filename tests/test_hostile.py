@@ -148,7 +148,7 @@ def test_a_poison_row_is_its_own_error_record_and_the_batch_finishes(engine, tmp
 def test_a_columnar_failure_sends_the_chunk_to_the_per_case_path(engine, tmp_path, monkeypatch, capsys):
     """Not only a Polars error: whatever the columnar pass raises, every row still gets its exact answer,
     and the run says so on stderr (a bug must not pass for a slow day)."""
-    from slarules.batch import columnar
+    from slarules.columnar import evaluator as columnar
     monkeypatch.delenv("SLARULES_STRICT")
     monkeypatch.setattr(columnar.Columnar, "adjudicate", lambda *a, **k: 1 / 0)
     source = tmp_path / "in.jsonl"

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from slarules.batch import kpi_table
-from slarules.batch.kpi import HEADER, half_up
+from slarules.settlement.kpi import HEADER, half_up
 from slarules.batch.runner import BatchOptions, adjudicate_rows, run_batch
-from slarules.batch.statement import STATEMENT_FILES, Statement
+from slarules.settlement.statement import STATEMENT_FILES, Statement
 from slarules.errors import CaseError, SlaRulesError
 
 from conftest import ROOT, case, complaint, crash_on_chunk
@@ -334,7 +334,7 @@ def test_a_checkpoint_from_before_the_kpis_is_refused_not_resumed_without_them(e
 
 
 def test_report_ranks_agents_with_their_counts_and_sets_teams_against_the_network():
-    from slarules.batch.kpi import empty
+    from slarules.settlement.kpi import empty
 
     def counters(contacts, closed, **kw):
         return empty() | {"contacts": contacts, "closed": closed} | kw

@@ -20,7 +20,7 @@ from strategies import cases
 
 from slarules import Engine, PackError, money
 from slarules.batch.runner import adjudicate_rows
-from slarules.batch.statement import Statement
+from slarules.settlement.statement import Statement
 from slarules.case import contract
 from slarules.errors import CaseError
 

@@ -122,7 +122,7 @@ def test_the_examples_are_found_installed_and_in_a_checkout(tmp_path: Path) -> N
 
 
 def test_labels_are_the_cli_tables(server: Server) -> None:
-    from slarules.tools.explain import WORDS
+    from slarules.verdict.explain import WORDS
     from slarules.verdict.assembly import PARTY_NAMES
     from slarules.verdict.text import LABELS
     status, _, body = server.request("GET", "/v1/labels", token=TOKEN)

@@ -2,8 +2,9 @@
 
 The cases live beside the packs (rules/*.test.yaml, rules/national/*.test.yaml) so
 policy owners read and extend them; here pytest runs each one through the library,
-against the packs of its own directory (as `slarules test` does), and checks that
-each pack's own tests reach every rule and every branch of it.
+against the packs of its own directory (as `slarules test` does) on every registered
+backend (runtime/backend.py), and checks that each pack's own tests reach every rule
+and every branch of it.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from slarules import Engine
 from slarules.engine import default_pack_dirs
+from slarules.runtime import backend as backends
 from slarules.tools.packtest import TEST_SUFFIX, PackTester, load_test_file
 
 DIRS = default_pack_dirs()
@@ -41,9 +43,10 @@ def test_every_shipped_pack_has_tests(directory: Path):
     assert packs and tests == packs
 
 
+@pytest.mark.parametrize("backend", backends.names())
 @pytest.mark.parametrize("path, index, name", CASES, ids=[f"{f.stem}:{n}" for f, _, n in CASES])
-def test_pack_case(testers, path: Path, index: int, name: str):
-    tester = testers.setdefault(path.parent, PackTester(engine_for(path)))
+def test_pack_case(testers, path: Path, index: int, name: str, backend: str):
+    tester = testers.setdefault((path.parent, backend), PackTester(engine_for(path), [backend]))
     spec, doc = LOADED[path]
     outcome = tester.run_case(spec, doc, index)
     assert outcome.error is None, outcome.error

@@ -22,7 +22,7 @@ from conftest import ROOT
 from slarules import cli
 from slarules.batch import io as batch_io, runner
 from slarules.batch.runner import Batch, BatchOptions
-from slarules.batch.statement import STATEMENT_FILES
+from slarules.settlement.statement import STATEMENT_FILES
 from slarules.cli import main
 from slarules.errors import Interrupted, OutputError
 from slarules.output.stopping import Stopping

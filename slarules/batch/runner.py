@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..case.instants import fast_instant_us
 from ..case.reader import read_file, require_regular
 from ..echo import FILE_LIMIT, MESSAGE_LIMIT, quote
 from ..errors import EngineError, InputError, Interrupted, OutputError, SlaRulesError
@@ -43,10 +44,10 @@ from ..output.files import (
 )
 from ..output.stopping import Stopping
 from ..output.writer import Outputs
-from ..runtime.backend import BACKENDS
+from ..runtime import backend as backends
+from ..settlement.statement import STATEMENT_FILES, Statement
 from . import io as batch_io
 from .progress import Progress
-from .statement import STATEMENT_FILES, Statement
 
 CHECKPOINT_VERSION = 3         # 3: the statement keeps KPI counters; an older checkpoint has none
 CHECKPOINT_BYTES = 64 << 20    # a run's state: its statement grows with stations and agents, never near this
@@ -58,7 +59,7 @@ WORKER_START_ROWS = 25_000
 
 @dataclass
 class BatchOptions:
-    backend: str = "polars"
+    backend: str = backends.DEFAULT     # a registered name (runtime/backend.py)
     lang: str = "zh"
     as_of: str | None = None          # overrides every case's as_of; without it, a case's own as_of, else
                                       # the instant the run first started (kept on resume)
@@ -131,8 +132,11 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: int, limits=None) -> None:
+def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: int, limits=None,
+                 registration: backends.Registration | None = None) -> None:
     global _engine
+    if registration is not None:        # a backend registered at run time: a spawned worker starts without it
+        backends.register(registration)
     _die_with_parent(parent)
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C reaches the whole group: the batch stops its workers
@@ -205,7 +209,7 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
     number_key = "line" if raw else "row"
     rejected = getattr(rows, "rejected", ())     # Parquet rows whose text is not UTF-8 (batch_io.TableRows)
     columns, statement = None, Statement()
-    if backend == "polars":
+    if backends.named(backend, InputError).columnar:
         columns, statement = _in_columns(engine, rows, raw=raw, as_of=as_of, now=now, lang=lang, totals=totals)
         if columns is not None:     # the rest take the per-case path: exact errors, odd inputs
             taken = set(columns["__row"].to_list())
@@ -265,8 +269,8 @@ def _in_columns(engine, rows, *, raw: bool, as_of: str | None, now: str, lang: s
     columnar = engine.columnar(lang) if raw or table else None
     if columnar is None:
         return None, Statement()
-    from . import columnar_input as bulk
-    as_of_us, now_us = bulk.instant_or_none(as_of), bulk.instant_or_none(now)
+    from ..columnar import input as bulk
+    as_of_us, now_us = fast_instant_us(as_of), fast_instant_us(now)
     if (as_of is not None and as_of_us is None) or now_us is None:
         return None, Statement()
     try:
@@ -370,10 +374,8 @@ class Batch:
         for given in (self.in_fmt, self.out_fmt):
             if given not in batch_io.FORMATS:
                 raise InputError(f"unknown format `{quote(given)}`", hint=" or ".join(batch_io.FORMATS))
-        if o.backend not in BACKENDS:
-            raise InputError(f"unknown engine `{quote(o.backend)}`", hint=" or ".join(BACKENDS))
-        if o.backend == "durable":
-            _ = engine.backend      # a durable_rules that cannot run stops the run here, before any output
+        if backends.named(o.backend, InputError).preflight:
+            _ = engine.runner(o.backend)    # a backend that cannot run here stops the run, before any output
         if must_exist:      # Spark also reads hdfs://, s3a://, directories
             require_regular(self.input)
         # Every path the run writes, declared before anything is read: checked here, locked by run().
@@ -599,7 +601,9 @@ class Batch:
         ctx = multiprocessing.get_context("spawn")
         paths = [str(p) for p in self.engine.pack_paths] or None
         catalogue = str(self.engine.catalogue_path) if self.engine.catalogue_path else None
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(paths, catalogue, os.getpid(), self.engine.limits)) as pool:
+        registration = backends.REGISTERED[self.options.backend]
+        with ctx.Pool(workers, initializer=_init_worker,
+                      initargs=(paths, catalogue, os.getpid(), self.engine.limits, registration)) as pool:
             pending: collections.deque = collections.deque()
             for chunk in chunks:
                 pending.append(pool.apply_async(_work, ((chunk, job),)))

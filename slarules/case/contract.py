@@ -5,10 +5,7 @@ model of a case (Pydantic, msgspec, Polars, Arrow) is built from that table.
 """
 from __future__ import annotations
 
-from datetime import datetime
-
 from .. import money
-from ..echo import quote
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
@@ -46,46 +43,11 @@ MAX_SCANS = 1000                     # the default limit (limits.Limits.scans); 
 MAX_ISSUES = 32
 DELAY_MINUTES_MAX = 10_000_000
 RINGS_MAX = 1000
-# An instant outside these years is a placeholder (0001-01-01, 9999-12-31), not a scan: refused,
-# so no derivation (a day later, another zone) can step outside what datetime represents.
-TIMESTAMP_MIN_YEAR = 2000
-TIMESTAMP_MAX_YEAR = 2199
 TEXT_MAX_LENGTH = 64                 # a timestamp or zone name as written; codes have CODE_MAX_LENGTH
-YEARS_MESSAGE = (f"is outside {TIMESTAMP_MIN_YEAR}-{TIMESTAMP_MAX_YEAR}; a placeholder date is not an instant: "
-                 "leave the field out when it is unknown")
-
-
-def year_ok(instant) -> bool:
-    """Whether a datetime's year (as written, before any zone) is one a parcel can have."""
-    return TIMESTAMP_MIN_YEAR <= instant.year <= TIMESTAMP_MAX_YEAR
-
-
-def read_timestamp(text: str) -> datetime:
-    """A timestamp as a case writes it: ISO 8601, at most TEXT_MAX_LENGTH characters, surrounding
-    spaces ignored, a year in range (naive: the caller gives it the case's zone). A ValueError says
-    what was expected. Pydantic's model, the fast decoder and the engine's `as_of` all read so."""
-    if len(text) > TEXT_MAX_LENGTH:
-        raise ValueError(f"a timestamp has at most {TEXT_MAX_LENGTH} characters")
-    try:
-        parsed = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(f"`{quote(text)}` is not a valid ISO 8601 timestamp "
-                         "(expected e.g. 2026-05-02T11:40:00+08:00)") from None
-    if not year_ok(parsed):
-        raise ValueError(f"the year {parsed.year} {YEARS_MESSAGE}")
-    return parsed
+# How a timestamp is read (its grammar, years and zones): instants.py.
 
 # Decimal fields: (greater than, or at least, this; at most; decimal places; total digits)
 MONEY = {"ge": 0, "max_digits": money.CASE_FIELD.whole_digits + money.PLACES, "decimal_places": money.PLACES}
 LENGTH = {"gt": 0, "le": 10000, "decimal_places": 2}
 WEIGHT = {"gt": 0, "le": 100000, "decimal_places": 3}
 MINUTES = {"ge": 0, "le": 100000, "decimal_places": 2}     # complaint.handling_minutes
-
-# The case's fields by block, with their decimal limits or timestamp parsing, come from the
-# field table (fields.py, which reads this module): contract.DECIMALS and contract.TIMESTAMPS
-# still name them.
-def __getattr__(name: str):
-    if name in ("DECIMALS", "TIMESTAMPS"):
-        from . import fields
-        return getattr(fields, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

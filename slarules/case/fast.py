@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Union, get_
 import msgspec
 from msgspec import Meta, Struct, field
 
-from . import contract as C, fields, zones
+from . import contract as C, fields, instants, zones
 from .limits import DEFAULT as DEFAULT_LIMITS, Limits
 from .zones import BundledZone, NoSuchTime, localize
 
@@ -173,20 +173,20 @@ class _DecimalField:
 
 
 def _instant(value: Any, zone: BundledZone, _parse=datetime.fromisoformat, _longest=C.TEXT_MAX_LENGTH,
-             _first=C.TIMESTAMP_MIN_YEAR, _last=C.TIMESTAMP_MAX_YEAR) -> datetime:
-    """A timestamp as Pydantic reads it (contract.read_timestamp; naive: in the case's zone); _Unsure
-    for None or any doubt. The usual text (no spaces about it, five a case) is read inline first."""
+             _first=instants.TIMESTAMP_MIN_YEAR, _last=instants.TIMESTAMP_MAX_YEAR) -> datetime:
+    """A gate: a timestamp as instants.read_instant reads it (naive: in the case's zone); _Unsure
+    for None or any doubt (tests/test_instants.py holds it to the reading). The usual text (no spaces about it, five a case) is read inline first."""
     if type(value) is str and len(value) <= _longest:
         try:
             value = _parse(value)
         except ValueError:
             try:
-                value = C.read_timestamp(value)
+                value = instants.read_timestamp(value)
             except ValueError:
                 raise _Unsure from None
     elif type(value) is not datetime:
         raise _Unsure
-    if not _first <= value.year <= _last:     # C.year_ok, inline
+    if not _first <= value.year <= _last:     # instants.year_ok, inline
         raise _Unsure
     if value.tzinfo is not None:
         return value

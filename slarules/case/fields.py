@@ -4,13 +4,15 @@ docs/contract.md in a table. Every way slarules reads a case is built from it:
 
 - `facts.Case` and its blocks (Pydantic, the authority: its errors are the ones users see),
 - `case.fast.FastCase` and its blocks (msgspec, the fast way in, without Pydantic),
-- `batch.columnar_input.raw_schema()` and its bulk value checks (Polars),
+- `columnar.input.raw_schema()` and its bulk value checks (Polars),
 - `batch.io.case_schema()` (Arrow, the layout of a Parquet file of cases).
 
-So adding an optional field to the contract is one edit here (plus its tests, and,
-if rules are to read it, its base fact in packs/vocabulary.py). A kind a backend
-cannot build refuses at import, naming the field. This module imports neither
-Pydantic nor msgspec nor Polars: it is plain data.
+- `packs.vocabulary.BASE_FACTS` (the facts a rule may read: every field whose `fact`
+  is set, as that fact type) and `tools.witness.CaseSpace` (the witness search draws it).
+
+So adding an optional field to the contract, rules reading it, is one edit here (plus
+its tests). A kind a backend cannot build refuses at import, naming the field. This
+module imports neither Pydantic nor msgspec nor Polars: it is plain data.
 
 Kinds (what a field holds, as JSON):
 
@@ -36,6 +38,10 @@ from typing import NamedTuple
 from . import contract as C
 
 KINDS = ("code", "enum", "bool", "decimal", "int", "timestamp", "zone", "enums", "block", "blocks")
+# The fact type a rule reads a field of each kind as (a decimal's depends on its limits: DECIMAL_FACTS).
+READ_AS = {"code": "text", "enum": "enum", "bool": "bool", "decimal": None, "int": "int", "timestamp": "instant",
+           "enums": "list"}
+DECIMAL_FACTS = {id(C.MONEY): "money", id(C.LENGTH): "length", id(C.WEIGHT): "weight"}
 
 
 class FieldTableError(TypeError):
@@ -53,6 +59,8 @@ class _FieldRecord(NamedTuple):
     # block, blocks (Field() refuses those kinds without one; no other kind's block is read)
     block: Block = None                  # type: ignore[assignment]
     description: str | None = None         # shown in `slarules schema case`
+    # the fact type (packs/types.py TYPES, or enum, list) rules read it as; None: no rule reads it
+    fact: str | None = None
 
 
 class Field(_FieldRecord):
@@ -69,6 +77,8 @@ class Field(_FieldRecord):
                  "block": "block", "blocks": "block"}.get(self.kind)
         if needs and not getattr(self, needs):
             raise FieldTableError(f"case field `{self.name}` ({self.kind}) needs `{needs}`")
+        if self.fact is not None and self.kind not in READ_AS:
+            raise FieldTableError(f"case field `{self.name}`: rules cannot read a {self.kind} field")
         return self
 
 
@@ -87,36 +97,49 @@ class Block:
 
 # ---- the table's vocabulary: one constructor per kind -------------------------------------------
 
-def code(name, pattern=C.STATION_PATTERN, required=False, description=None):
-    return Field(name, "code", required, pattern=pattern, description=description)
+# `rules=False`: a field no rule reads (the KPI statement's, the run's as_of); else rules read it
+# as its kind's fact type (READ_AS).
+
+def code(name, pattern=C.STATION_PATTERN, required=False, description=None, rules=True):
+    return Field(name, "code", required, pattern=pattern, description=description, fact=_fact("code", rules))
 
 
-def enum(name, values, required=False, description=None):
-    return Field(name, "enum", required, values=tuple(values), description=description)
+def enum(name, values, required=False, description=None, rules=True):
+    return Field(name, "enum", required, values=tuple(values), description=description, fact=_fact("enum", rules))
 
 
-def flag(name, description=None):
-    return Field(name, "bool", description=description)
+def flag(name, description=None, rules=True):
+    return Field(name, "bool", description=description, fact=_fact("bool", rules))
 
 
-def decimal(name, limits, description=None):
-    return Field(name, "decimal", limits=dict(limits), description=description)
+def decimal(name, limits, description=None, rules=True):
+    """A decimal; rules read it as money, a length or a weight by its limits (contract.MONEY, LENGTH, WEIGHT)."""
+    fact = DECIMAL_FACTS.get(id(limits)) if rules else None
+    if rules and fact is None:
+        raise FieldTableError(f"case field `{name}`: rules read a decimal with the contract's MONEY, LENGTH "
+                              "or WEIGHT limits; give one, or rules=False")
+    return Field(name, "decimal", limits=dict(limits), description=description, fact=fact)
 
 
-def integer(name, high, description=None):
-    return Field(name, "int", limits={"ge": 0, "le": high}, description=description)
+def integer(name, high, description=None, rules=True):
+    return Field(name, "int", limits={"ge": 0, "le": high}, description=description, fact=_fact("int", rules))
 
 
-def timestamp(name, required=False, description=None):
-    return Field(name, "timestamp", required, description=description)
+def timestamp(name, required=False, description=None, rules=True):
+    return Field(name, "timestamp", required, description=description, fact=_fact("timestamp", rules))
+
+
+def _fact(kind: str, rules: bool) -> str | None:
+    return READ_AS[kind] if rules else None
 
 
 def zone(name, description=None):
     return Field(name, "zone", description=description)
 
 
-def enums(name, values, max_items, description=None):
-    return Field(name, "enums", values=tuple(values), max_items=max_items, description=description)
+def enums(name, values, max_items, description=None, rules=True):
+    return Field(name, "enums", values=tuple(values), max_items=max_items, description=description,
+                 fact=_fact("enums", rules))
 
 
 def block(name, of: Block, description=None):
@@ -150,9 +173,9 @@ COLLECTION = Block("Collection", (
 ))
 
 SCAN = Block("Scan", (
-    enum("type", C.SCAN_TYPES, required=True),
-    code("station", required=True),
-    timestamp("at", required=True),
+    enum("type", C.SCAN_TYPES, required=True, rules=False),     # rules read scans through derivations
+    code("station", required=True, rules=False),
+    timestamp("at", required=True, rules=False),
 ))
 
 DELIVERY = Block("Delivery", (
@@ -204,18 +227,18 @@ COMPLAINT = Block("Complaint", (
     timestamp("connected_at", description="RG-1: phone call connected"),
     timestamp("identity_confirmed_at", description="RG-1: caller identity confirmed"),
     # Optional, for the batch statement's customer-service KPIs (docs/policy.md, KPI).
-    code("agent", description="KPI: the customer-service agent who handled it"),
-    code("team", description="KPI: the agent's team"),
-    flag("resolved_first_contact", "KPI: resolved in the first interaction"),
-    flag("satisfied", "KPI: the survey answer; absent = not surveyed"),
-    decimal("handling_minutes", C.MINUTES, "KPI: the agent's working time on it, minutes"),
+    code("agent", description="KPI: the customer-service agent who handled it", rules=False),
+    code("team", description="KPI: the agent's team", rules=False),
+    flag("resolved_first_contact", "KPI: resolved in the first interaction", rules=False),
+    flag("satisfied", "KPI: the survey answer; absent = not surveyed", rules=False),
+    decimal("handling_minutes", C.MINUTES, "KPI: the agent's working time on it, minutes", rules=False),
 ))
 
 CASE = Block("Case", (
     code("waybill", C.WAYBILL_PATTERN, required=True),
     enum("product", C.PRODUCTS),
     zone("timezone"),
-    timestamp("as_of"),
+    timestamp("as_of", rules=False),       # rules read the run's as_of (vocabulary's built-in `as_of`)
     block("stations", STATIONS),
     block("parcel", PARCEL),
     block("collection", COLLECTION),
@@ -272,7 +295,7 @@ def _timestamps() -> dict[str, tuple[str, ...]]:
     return out
 
 
-# Decimal and timestamp fields of the blocks, by block (contract.DECIMALS and TIMESTAMPS read these).
+# Decimal and timestamp fields of the blocks, by block.
 DECIMALS = _decimals()
 TIMESTAMPS = _timestamps()
 

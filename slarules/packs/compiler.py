@@ -43,6 +43,7 @@ from .program import (
     Program,
     walk,
 )
+from .unknowns import close_unknowns
 from .versions import Window, articles, check_versions, not_in_force_rules, window_of
 from .vocabulary import (
     BASE_FACTS,
@@ -255,6 +256,7 @@ class _Compiler:
                 self.issue(window.pack, ("effective", "by"), f"`{quote(window.by)}` is a {spec.type.name}, "
                                                              "a version is chosen by an instant")
         rules = self.rules()
+        derivations, closures = close_unknowns(rules, derivations, self.specs)
         self.stratify(rules)
         fields = sorted({path for r in rules for leaf in walk(r.condition) for path in leaf.paths()})
         if len(fields) > MAX_FIELDS:
@@ -264,7 +266,7 @@ class _Compiler:
                  for p in self.packs for f in p.files()]      # a layered pack: its base, then its layers
         program = Program(infos, rules, derivations, self.specs, fields,
                           1 + max((r.stratum for r in rules), default=0), sorted(self.classified),
-                          self.packs[0].model.timezone)
+                          self.packs[0].model.timezone, closures)
         self.durable_capacity(program)
         raise_first(self.issues)
         return program

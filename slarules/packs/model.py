@@ -1,7 +1,7 @@
 """Rule packs: the YAML a policy owner edits, parsed into a typed, located model.
 
 Shape is checked by Pydantic (and published as JSON Schema for editors); meaning
-is checked by `check_packs`: every fact path, parameter, operator, type, message
+is checked by `compiler.check_packs`: every fact path, parameter, operator, type, message
 placeholder, clause id and precedence link is resolved, and every problem becomes
 an `Issue` with file, line and column. Nothing in a pack is ever executed.
 """
@@ -12,6 +12,8 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
+from itertools import pairwise
 from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -26,6 +28,7 @@ from ..echo import LIMITS, quote
 from ..errors import PackError, SlaRulesError
 from ..facts import describe_error
 from .operators import NAMES
+from .versions import days_of
 
 KINDS = ("liability", "fine", "refund", "compensation", "classification", "breach", "procedure", "warning",
          "not_covered")
@@ -410,10 +413,34 @@ def read_catalogue(path: str | Path) -> tuple[dict[str, dict] | None, list[Issue
     catalogue, doc, issues = read_model(path, Catalogue, "a clause catalogue")
     clauses = doc.data.get("clauses") if doc is not None and isinstance(doc.data, dict) else None
     if catalogue is not None:
-        from .versions import article_issues
         issues += article_issues(catalogue, doc)
     return (clauses if isinstance(clauses, dict) and clauses else None), issues
 
+
+def article_issues(catalogue, doc) -> list:
+    """Problems in the catalogue's dated articles: bad dates, `until` before `from`, two variants on one day."""
+    out = []
+    for clause_id, clause in catalogue.clauses.items():
+        spans = []
+        for i, v in enumerate(clause.versions):
+            loc = ("clauses", clause_id, "versions", i)
+            days = days_of(v.from_, v.until)
+            line, column = doc.where(loc)
+            if days is None:
+                out.append(Issue(doc.file, line, column, ".".join(map(str, loc)),
+                                 "not a date (expected YYYY-MM-DD, a real day)"))
+            elif days[0] and days[1] and days[0] > days[1]:
+                out.append(Issue(doc.file, line, column, ".".join(map(str, loc)),
+                                 f"`until` {days[1]} is before `from` {days[0]}"))
+            else:
+                spans.append((days[0] or date.min, days[1] or date.max, i, line))
+        spans.sort()
+        for (_, end, i, line), (start, _, j, other) in pairwise(spans):
+            if start <= end:
+                out.append(Issue(doc.file, other, None, f"clauses.{clause_id}.versions.{j}",
+                                 f"clause `{quote(clause_id)}` has two articles in force on {start}",
+                                 hint=f"the other is {doc.file}:{line}"))
+    return out
 
 def raise_first(issues: list[Issue]) -> None:
     """Raise the first error as a PackError that counts the others and carries them all (`.issues`)."""

@@ -33,7 +33,7 @@ def message_parts(template: str) -> tuple:
     """A message split once into literal text and (placeholder, format) pairs, in order.
 
     The verdict (verdict/assembly.py) fills the pairs with a case's values and
-    the columnar path (batch/columnar.py) with column expressions; both read
+    the columnar path (columnar/evaluator.py) with column expressions; both read
     the template through this, so they cannot split it differently.
     """
     parts, at = [], 0
@@ -133,6 +133,9 @@ class CompiledRule:
     reads_chain: frozenset = frozenset()
     compensation: Amount | None = None
     payer: str | None = None              # kind compensation: the harm whose liable party pays
+    # a derived fact in its message -> the figure that decided it while a finite fact it reads was
+    # unknown (packs/unknowns.Bound): the verdict shows that figure where the fact itself is absent
+    figures: dict[str, Any] = field(default_factory=dict)
 
     @property
     def liable_for(self) -> tuple[str, ...]:
@@ -175,6 +178,8 @@ class Program:
     strata: int
     classifications: list[str]
     timezone: str
+    # derived facts a comparison may still decide while a finite fact they read is unknown (unknowns.py)
+    closures: tuple = ()
 
     def rule(self, rule_id: str) -> CompiledRule:
         return self._by_id[rule_id]

@@ -187,40 +187,14 @@ def not_in_force_rules(name: str, windows: list[Window]) -> list[CompiledRule]:
 
 # ---- dated articles in the clause catalogue ----------------------------------------------------
 
-def _days(version) -> tuple[date | None, date | None] | None:
-    """A catalogue variant's (first, last) days, or None when a date does not parse (article_issues says so)."""
+def days_of(first: object, last: object) -> tuple[date | None, date | None] | None:
+    """A catalogue variant's `from` and `until` as days, or None when one is not a date (the catalogue's
+    check, model.article_issues, says so)."""
     try:
-        return (date.fromisoformat(version.from_) if version.from_ else None,
-                date.fromisoformat(version.until) if version.until else None)
-    except ValueError:
+        return (date.fromisoformat(first) if first else None,      # type: ignore[arg-type]  # else TypeError
+                date.fromisoformat(last) if last else None)        # type: ignore[arg-type]
+    except (ValueError, TypeError):
         return None
-
-
-def article_issues(catalogue, doc) -> list:
-    """Problems in the catalogue's dated articles: bad dates, `until` before `from`, two variants on one day."""
-    from .model import Issue
-    out = []
-    for clause_id, clause in catalogue.clauses.items():
-        spans = []
-        for i, v in enumerate(clause.versions):
-            loc = ("clauses", clause_id, "versions", i)
-            days = _days(v)
-            line, column = doc.where(loc)
-            if days is None:
-                out.append(Issue(doc.file, line, column, ".".join(map(str, loc)),
-                                 "not a date (expected YYYY-MM-DD, a real day)"))
-            elif days[0] and days[1] and days[0] > days[1]:
-                out.append(Issue(doc.file, line, column, ".".join(map(str, loc)),
-                                 f"`until` {days[1]} is before `from` {days[0]}"))
-            else:
-                spans.append((days[0] or date.min, days[1] or date.max, i, line))
-        spans.sort()
-        for (_, end, i, line), (start, _, j, other) in pairwise(spans):
-            if start <= end:
-                out.append(Issue(doc.file, other, None, f"clauses.{clause_id}.versions.{j}",
-                                 f"clause `{quote(clause_id)}` has two articles in force on {start}",
-                                 hint=f"the other is {doc.file}:{line}"))
-    return out
 
 
 def articles(clause_id: str, entry: dict, pack: Pack, window: Window | None, issue, loc: tuple) -> tuple:
@@ -245,10 +219,9 @@ def articles(clause_id: str, entry: dict, pack: Pack, window: Window | None, iss
         return ()
     zone = window.start.tzinfo if window.start else window.end.tzinfo if window.end else zones.zone(
         pack.model.timezone)
-    from .model import ClauseVersion
     out, covered = [], []
     for raw in variants:
-        days = _days(ClauseVersion.model_validate(raw))
+        days = days_of(raw.get("from"), raw.get("until")) if isinstance(raw, dict) else None
         if days is None:
             return ()                               # reported with the catalogue
         start = datetime.combine(days[0], time(0), zone) if days[0] else None

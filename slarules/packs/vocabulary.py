@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from decimal import Decimal
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from .. import money
-from ..case import contract as C
+from ..case import contract as C, fields
 from . import types as T
+from .derivations import FUNCTIONS, Function  # noqa: F401  # the pack vocabulary: read from here
 
 Case = Any      # a validated case: facts.Case or fastcase.FastCase (same fields)
 
@@ -183,38 +182,7 @@ def _builtin(name: str) -> Callable[[Case, Derived], Any]:
     return get
 
 
-_BASE = [
-    ("waybill", T.TEXT, "waybill number"),
-    ("product", T.enum_type(C.PRODUCTS), "product line"),
-    ("stations.sending", T.TEXT, "station that collected the parcel"),
-    ("stations.delivering", T.TEXT, "delivering station as stated in the case"),
-    ("parcel.length_cm", T.LENGTH, ""), ("parcel.width_cm", T.LENGTH, ""), ("parcel.height_cm", T.LENGTH, ""),
-    ("parcel.weight_kg", T.WEIGHT, ""), ("parcel.declared_value_cny", T.MONEY, ""),
-    ("parcel.insured_value_cny", T.MONEY, "保价 amount; absent or 0 = uninsured"),
-    ("parcel.packaging_compliant", T.BOOL, ""), ("parcel.prohibited", T.BOOL, ""),
-    ("collection.sender_signed", T.BOOL, ""), ("collection.in_service_area", T.BOOL, ""),
-    ("collection.quoted_cny", T.MONEY, ""), ("collection.charged_cny", T.MONEY, ""),
-    ("delivery.signed_by", T.enum_type(C.SIGNED_BY), ""),
-    ("delivery.recipient_notified", T.BOOL, ""), ("delivery.recipient_consented", T.BOOL, ""),
-    ("delivery.proxy_id_checked", T.BOOL, ""), ("delivery.signature_legible", T.BOOL, "false = 草签"),
-    ("outcome.lost", T.BOOL, ""), ("outcome.damaged", T.BOOL, ""), ("outcome.contents_short", T.BOOL, ""),
-    ("outcome.packaging_intact", T.BOOL, ""), ("outcome.recipient_denies_receipt", T.BOOL, ""),
-    ("outcome.loss_cny", T.MONEY, "the actual loss established"),
-    ("service.route", T.enum_type(C.ROUTES), "the route whose time limit was promised"),
-    ("service.promised_by", T.INSTANT, "the promised delivery time"),
-    ("hub_handling.station", T.TEXT, ""), ("hub_handling.found", T.enum_type(C.HUB_FINDS), ""),
-    ("hub_handling.reported", T.BOOL, ""), ("hub_handling.isolated", T.BOOL, ""),
-    ("hub_handling.photographed", T.BOOL, ""), ("hub_handling.registered", T.BOOL, ""),
-    ("hub_handling.repacked", T.BOOL, ""),
-    ("complaint.kind", T.enum_type(C.COMPLAINT_KINDS), ""), ("complaint.channel", T.enum_type(C.CHANNELS), ""),
-    ("complaint.received_at", T.INSTANT, ""), ("complaint.major", T.BOOL, ""),
-    ("complaint.delay_minutes", T.INT, ""), ("complaint.first_contact_at", T.INSTANT, ""),
-    ("complaint.plan_at", T.INSTANT, ""), ("complaint.closed_at", T.INSTANT, ""),
-    ("complaint.complex", T.BOOL, ""), ("complaint.feedback_at", T.INSTANT, ""),
-    ("complaint.rings", T.INT, ""), ("complaint.connected_at", T.INSTANT, ""),
-    ("complaint.identity_confirmed_at", T.INSTANT, ""),
-]
-BLOCKS = _BLOCKS = ["stations", "parcel", "collection", "delivery", "outcome", "service", "hub_handling", "complaint"]
+BLOCKS = [f.name for f in fields.CASE.fields if f.kind == "block"]
 _BUILTINS = [
     ("as_of", T.INSTANT, "the adjudication instant"),
     ("signed_at", T.INSTANT, "earliest signed scan"),
@@ -226,98 +194,39 @@ _BUILTINS = [
     ("overcharge_cny", T.MONEY, "charged minus quoted (may be zero or negative)"),
 ]
 
-BASE_FACTS: dict[str, FactSpec] = {}
-for _path, _type, _doc in _BASE:
-    BASE_FACTS[_path] = FactSpec(_path, _type, _doc, _attr(_path))
-BASE_FACTS["complaint.issues"] = FactSpec(
-    "complaint.issues", T.LIST, "issues raised; test with `contains`",
-    lambda case, _d: case.complaint.issues if case.complaint else None)
-ISSUE_VALUES = C.COMPLAINT_ISSUES
-for _block in _BLOCKS:
-    BASE_FACTS[_block] = FactSpec(_block, T.BLOCK, f"the `{_block}` block is present", _attr(_block))
-for _path, _type, _doc in _BUILTINS:
-    BASE_FACTS[_path] = FactSpec(_path, _type, _doc,
-                                 (lambda c, d: d.as_of) if _path == "as_of" else _builtin(_path))
 
 
-# ---- derivation functions a pack may call -------------------------------------------------
-
-@dataclass(frozen=True)
-class Function:
-    """A derivation: typed arguments in, one typed value out. None in -> None out."""
-
-    name: str
-    args: dict[str, T.FactType]        # in the order `compute` takes them, after the zone
-    result: T.FactType
-    compute: Callable[..., Any]        # compute(zone, *args): FactPlan calls it by position
-    doc: str
+def fact_type(f: fields.Field) -> T.FactType:
+    """The fact type rules read a case field as (the field table's `fact`)."""
+    return T.enum_type(f.values) if f.fact == "enum" else T.LIST if f.fact == "list" else T.TYPES[f.fact]  # type: ignore[index]
 
 
-def _cutoff_deadline(zone: ZoneInfo, at: datetime, cutoff: time, same_day_by: time, next_day_by: time):
-    local = at.astimezone(zone)
-    if local.time().replace(tzinfo=None) < cutoff:
-        day, by = local.date(), same_day_by
-    else:
-        day, by = local.date() + timedelta(days=1), next_day_by
-    return datetime.combine(day, by, tzinfo=zone)
+def _list(path: str) -> Callable[[Case, Any], Any]:
+    block, _, name = path.partition(".")
+    return lambda case, _d: getattr(getattr(case, block), name) if getattr(case, block) else None
 
 
-def _add_years(zone: ZoneInfo, on: date, years: int) -> date:
-    try:
-        return on.replace(year=on.year + years)
-    except ValueError:  # 29 Feb -> 28 Feb
-        return on.replace(year=on.year + years, day=28)
+def base_facts(root: fields.Block = fields.CASE) -> dict[str, FactSpec]:
+    """The facts of a case a rule may read, from the case field table: each field with a `fact`, each
+    block's presence, and the built-in derivations. A field added to the table is one of them."""
+    out: dict[str, FactSpec] = {}
+    read = [(path, f) for path, f in fields.leaves(root) if f.fact is not None]
+    for path, f in sorted(read, key=lambda pf: pf[1].fact == "list"):      # values first, then lists
+        get = _list(path) if f.fact == "list" else _attr(path)
+        out[path] = FactSpec(path, fact_type(f), f.description or "", get)
+    for block in (f.name for f in root.fields if f.kind == "block"):
+        out[block] = FactSpec(block, T.BLOCK, f"the `{block}` block is present", _attr(block))
+    for path, ftype, doc in _BUILTINS:
+        out[path] = FactSpec(path, ftype, doc, (lambda c, d: d.as_of) if path == "as_of" else _builtin(path))
+    return out
 
 
-def _minutes_after(zone: ZoneInfo, at: datetime, since: datetime) -> int:
-    seconds = (at - since).total_seconds()
-    whole = int(seconds // 60)
-    return whole + (1 if seconds > whole * 60 else 0)
+BASE_FACTS: dict[str, FactSpec] = base_facts()
+ISSUE_VALUES = fields.COMPLAINT["issues"].values     # complaint.issues: `contains` tests each as a flag
 
 
-def _insured_share(zone: ZoneInfo, loss: Decimal, insured: Decimal, declared: Decimal) -> Decimal:
-    """NR-3: an insured parcel's loss paid in the insured share of the declared value, at most all of it."""
-    if declared <= insured:           # fully insured (a declared value of 0 included)
-        return loss
-    return money.share(loss, insured, declared)
-
-
-def _route_time(zone: ZoneInfo, route: str, same_city: timedelta, intra_province: timedelta,
-                inter_province: timedelta) -> timedelta | None:
-    return {"same_city": same_city, "intra_province": intra_province, "inter_province": inter_province}.get(route)
-
-
-def _times(zone: ZoneInfo, amount: Decimal, factor: int) -> Decimal:
-    return money.times(amount, factor)
-
-
-_ROUTE = T.enum_type(C.ROUTES)
-
-FUNCTIONS: dict[str, Function] = {f.name: f for f in [
-    Function("cutoff_deadline", {"at": T.INSTANT, "cutoff": T.TIME_OF_DAY, "same_day_by": T.TIME_OF_DAY,
-                                 "next_day_by": T.TIME_OF_DAY}, T.INSTANT, _cutoff_deadline,
-             "local time of `at` strictly before `cutoff` -> same day at `same_day_by`, else next day at `next_day_by`"),
-    Function("add", {"at": T.INSTANT, "duration": T.DURATION}, T.INSTANT,
-             lambda zone, at, duration: at + duration, "an instant plus a duration"),
-    Function("local_date", {"at": T.INSTANT}, T.DATE,
-             lambda zone, at: at.astimezone(zone).date(), "calendar date of an instant in local time"),
-    Function("add_years", {"on": T.DATE, "years": T.INT}, T.DATE, _add_years,
-             "same calendar date N years later (29 Feb -> 28 Feb)"),
-    Function("minutes_after", {"at": T.INSTANT, "since": T.INSTANT}, T.INT, _minutes_after,
-             "whole minutes from `since` to `at`, rounded up"),
-    Function("duration_after", {"at": T.INSTANT, "since": T.INSTANT}, T.DURATION,
-             lambda zone, at, since: at - since, "the exact time from `since` to `at` (for messages: "
-             "minutes_after rounds a second up to a minute)"),
-    Function("times", {"amount": T.MONEY, "factor": T.INT}, T.MONEY, _times,
-             "an amount of money times a whole number"),
-    Function("least", {"a": T.MONEY, "b": T.MONEY}, T.MONEY,
-             lambda zone, a, b: min(a, b), "the smaller of two amounts of money"),
-    Function("insured_share", {"loss": T.MONEY, "insured": T.MONEY, "declared": T.MONEY}, T.MONEY,
-             _insured_share, "loss × min(1, insured ÷ declared), to the fen, half up"),
-    Function("route_time", {"route": _ROUTE, "same_city": T.DURATION, "intra_province": T.DURATION,
-                            "inter_province": T.DURATION}, T.DURATION, _route_time,
-             "the duration given for the route (service.route): same_city, intra_province or inter_province"),
-]}
+# The derivation functions a pack may call (FUNCTIONS) are records in derivations.py, each
+# with its per-case and its columnar spelling.
 
 
 def chain_spec(path: str) -> FactSpec | None:

@@ -220,6 +220,10 @@ class DurableBackend:
             if of[rule_id] == stratum:
                 fold(rules[rule_id], run)
 
+    def run_many(self, docs: list[dict[str, Any]]) -> list[RunResult]:
+        """One case after another: durable_rules matches a case at a time."""
+        return [self.run(doc) for doc in docs]
+
     def run(self, doc: dict[str, Any]) -> RunResult:
         whole = self._doc_keys.issuperset(doc)
         actions, strata = self._actions, self.program.strata

@@ -32,6 +32,7 @@ from ..packs.program import (
     Program,
     walk,
 )
+from ..packs.unknowns import Closed
 from .evaluate import unknowable_keys
 from .values import flag_key, key
 
@@ -66,6 +67,8 @@ def expression(node) -> dict | None:
     """A condition tree as a durable_rules expression; None means always true."""
     if isinstance(node, Leaf):
         return leaf_expression(node)
+    if isinstance(node, Closed) and node.firing is not None:
+        node = node.firing        # what holds, without what only tells false from unknown (packs/unknowns.py)
     parts = [expression(c) for c in node.children]
     if node.op == "all":
         parts = [p for p in parts if p is not None]

@@ -2,15 +2,18 @@
 
 durable_rules matches one case fact at a time, which is right for a claims
 officer and far too slow for a day of a national network. Here the same
-condition trees (compiler.Leaf/Node, nothing re-read from YAML) become one
-boolean expression per rule, evaluated over a DataFrame whose rows are the
-encoded fact documents of `derive.case_facts`. An absent fact is a null, and
+condition trees (packs/program.py's Leaf/Node, nothing re-read from YAML) become
+one boolean expression per rule (each operator's Polars spelling from
+packs/operators.py), evaluated over a DataFrame whose rows are the encoded fact
+documents of `runtime/values.case_facts`. An absent fact is a null, and
 Polars' `&`/`|` follow Kleene logic, so a rule fires exactly when its tree is
 true in `evaluate.value`, the three-valued semantics durable_rules implements.
 
 Chaining is kept: strata run in order, and after each one the columns other
-rules read (classifications, complaint level) are rewritten from what fired,
-as the durable closer rules do. Differential tests hold the two backends equal.
+rules read (classifications, complaint level) are rewritten from what fired, as
+runtime/chaining.py defines the step for every backend. Differential tests hold
+the backends equal. The columnar batch path (slarules/columnar/) goes further:
+facts and verdict fields as columns too.
 """
 from __future__ import annotations
 

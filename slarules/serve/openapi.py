@@ -1,7 +1,7 @@
 """`GET /openapi.json`: the API described from the models `slarules schema` prints, never a copy of them.
 
 The case, the verdict and the explanation are the JSON Schemas of `facts.Case`, `Verdict` and
-`tools.explain.Explanation`, their `$defs` moved under `components/schemas` (OpenAPI 3.1 reads
+`verdict.explain.Explanation`, their `$defs` moved under `components/schemas` (OpenAPI 3.1 reads
 JSON Schema 2020-12 as it is); the envelopes only the server has (its error, its revision) are
 written here. docs/openapi.json is this document, and a test keeps the two the same.
 """
@@ -140,8 +140,8 @@ def _case_operation(summary: str, answer: str, decision_header: bool) -> dict[st
 
 def openapi_document() -> dict[str, Any]:
     from ..facts import case_schema
-    from ..tools.explain import Explanation
     from ..verdict import Verdict
+    from ..verdict.explain import Explanation
     schemas: dict[str, Any] = {}
     _hoist("Case", case_schema(), schemas)
     _hoist("Verdict", Verdict.json_schema(), schemas)

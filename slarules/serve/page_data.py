@@ -5,7 +5,7 @@
   claims officer can start from one. The page posts that text back as YAML, as a user's own file.
 - `GET /v1/labels`: how a verdict's codes (finding kinds, parties, deadline names, statuses...)
   and an explanation's words read in each language. They are the tables the CLI's text output
-  uses (verdict.text, verdict.assembly, tools.explain), served rather than copied into the page,
+  uses (verdict.text, verdict.assembly, verdict.explain), served rather than copied into the page,
   so the page and the terminal never disagree on a label.
 
 Both are the same for the server's whole life: each is built once per worker, on first use.
@@ -50,8 +50,8 @@ def examples_document(folder: Path | None = None) -> dict[str, Any]:
 
 def labels_document() -> dict[str, Any]:
     """{lang: {"verdict": ..., "party": ..., "explain": ...}} from the tables the text output uses."""
-    from ..tools.explain import WORDS
     from ..verdict.assembly import PARTY_NAMES
+    from ..verdict.explain import WORDS
     from ..verdict.text import LABELS
     return {lang: {"verdict": LABELS[lang], "party": PARTY_NAMES[lang], "explain": WORDS[lang]} for lang in LANGS}
 

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..batch.io import RowTooLong
 from ..batch.runner import adjudicate_rows, instant_now
-from ..case import contract as C
+from ..case.instants import read_timestamp
 from ..errors import SlaRulesError
+from ..runtime import backend as backends
 from . import requests as rq
 from .decisions import batch_records
 
@@ -86,7 +87,7 @@ def _chunk_lines(engine: Any, rows: list[tuple[int, Any]], as_of: str | None, no
                  logged: bool) -> tuple[bytes, list[tuple[str, bytes]]]:
     """A chunk's output lines in row order, and its decision records when the log is on (in a thread)."""
     done = adjudicate_rows(engine, rows, source=rq.BODY, raw=True, as_of=as_of, now=now, lang=lang,
-                           backend="polars", totals=False)
+                           backend=backends.DEFAULT, totals=False)
     verdicts = done.verdicts
     merged = heapq.merge(verdicts, done.errors, key=lambda row: row[0])
     text = "".join(line + "\n" for _, line in merged).encode("utf-8")
@@ -99,7 +100,7 @@ async def stream_batch(request: Request, revision: Revision, service: Service, p
     as_of = params.get("as_of")
     if as_of is not None:
         try:
-            C.read_timestamp(as_of)
+            read_timestamp(as_of)
         except ValueError as exc:
             raise rq.request_error(str(exc), field="as_of") from None
     now = instant_now()

@@ -28,12 +28,13 @@ from typing import Any
 
 from ..batch import io as batch_io
 from ..batch.runner import BatchSummary, adjudicate_rows, decision_lines, instant_now
-from ..batch.statement import Statement
 from ..echo import quote
 from ..errors import ClusterError, InputError, Interrupted, OutputError, SlaRulesError
 from ..output.files import Appender, write_file, writing
 from ..output.stopping import Stopping
 from ..output.writer import is_uri
+from ..runtime import backend as backends
+from ..settlement.statement import Statement
 
 # columns added to the input: row number, source file, raw JSON line, start of the line's file split
 NUMBER, FILE, RAW, BLOCK = "_slarules_number", "_slarules_file", "_slarules_raw", "_slarules_block"
@@ -79,6 +80,7 @@ def _partition(batches: Iterator, settings: dict[str, Any]) -> Iterator:
     import pyarrow as pa
     schema = output_schema()
     engine = _executor_engine(settings["packs"].value)
+    backends.register(settings["registration"])     # the backend the driver chose, registered here too
     raw, columns = settings["raw"], settings["columns"]
     statement = Statement()
     in_split: dict[tuple[str, int], int] = {}      # lines seen so far of each split (raw input)
@@ -114,7 +116,7 @@ def _partition(batches: Iterator, settings: dict[str, Any]) -> Iterator:
                 rows = batch_io.TableRows(payloads.slice(start, end - start), numbers=numbers[start:end])
             done = adjudicate_rows(engine, rows, source=file or settings["source"], raw=raw,
                                    as_of=settings["as_of"], now=settings["now"], lang=settings["lang"],
-                                   backend="polars",
+                                   backend=settings["backend"],
                                    file=file if settings["name_files"] else None)
             statement.merge(done.statement)
             if settings.get("blocks"):      # the run's lines as one row of each kind, keyed by its first row
@@ -227,9 +229,21 @@ class SparkResult:
         self.combined.unpersist()
 
 
-def _run(frame, engine, *, raw: bool, line_starts: dict | None, source: str, as_of: str | None, now: str | None, lang: str,
-         columns: bool, name_files: bool, persist: bool, decisions: bool = False, blocks: bool = False) -> SparkResult:
+def bulk_backend(name: str) -> str:
+    """`name` if it is a registered backend that judges a chunk in one pass, what a partition runs; else the
+    InputError naming the ones that do (a per-case backend would hold an executor's core per case)."""
+    if not backends.named(name, InputError).bulk:
+        raise InputError(f"--spark runs a bulk backend on each partition, and `{quote(name)}` judges one case "
+                         "at a time", field="--backend", hint=f"bulk backends: {', '.join(backends.names(bulk=True))}; "
+                         "or run without --spark")
+    return name
+
+
+def _run(frame, engine, *, raw: bool, line_starts: dict | None, source: str, as_of: str | None, now: str | None,
+         lang: str, columns: bool, name_files: bool, persist: bool, decisions: bool = False, blocks: bool = False,
+         backend: str = backends.DEFAULT) -> SparkResult:
     from pyspark import StorageLevel
+    bulk_backend(backend)
     spark = frame.sparkSession
     # "Now" (for cases without as_of) is fixed here, once: a retried or recomputed partition
     # must give the same verdicts.
@@ -237,7 +251,7 @@ def _run(frame, engine, *, raw: bool, line_starts: dict | None, source: str, as_
     settings = {"now": now, "packs": spark.sparkContext.broadcast(engine.to_bytes()), "raw": raw,
                 "line_starts": line_starts, "source": source,
                 "as_of": as_of, "lang": lang, "columns": columns, "name_files": name_files, "decisions": decisions,
-                "blocks": blocks}
+                "blocks": blocks, "backend": backend, "registration": backends.REGISTERED[backend]}
     from pyspark.sql.pandas.types import from_arrow_schema
 
     def partition(batches):
@@ -249,7 +263,8 @@ def _run(frame, engine, *, raw: bool, line_starts: dict | None, source: str, as_
 
 
 def adjudicate(df, engine=None, *, as_of: str | None = None, lang: str = "zh", row: str | None = None,
-               columns: bool = True, persist: bool = True, now: str | None = None) -> SparkResult:
+               columns: bool = True, persist: bool = True, now: str | None = None,
+               backend: str = backends.DEFAULT) -> SparkResult:
     """Adjudicate a Spark DataFrame of cases (docs/contract.md's fields, nested as in JSON).
 
     `row` names an integer column that identifies each input row in the
@@ -258,7 +273,8 @@ def adjudicate(df, engine=None, *, as_of: str | None = None, lang: str = "zh", r
     call's instant, fixed once) is for cases without one. A null field means the field is absent, as in Parquet; a
     column that is not a case field rejects the rows where it has a value,
     as an unknown key does in JSON Lines.
-    `columns=False` leaves the verdict's columns null and keeps only `json`.
+    `columns=False` leaves the verdict's columns null and keeps only `json`. `backend`: a bulk one
+    (runtime/backend.py).
     """
     F = _pyspark()
     from ..engine import LANGS, Engine
@@ -272,12 +288,13 @@ def adjudicate(df, engine=None, *, as_of: str | None = None, lang: str = "zh", r
                       *[c for c in df.columns if c != row])
     return _run(frame, engine, raw=False, line_starts=None, source="<DataFrame>", as_of=as_of, now=now, lang=lang,
                 columns=columns,
-                name_files=False, persist=persist)
+                name_files=False, persist=persist, backend=backend)
 
 
 def adjudicate_files(spark, path: str, engine=None, *, fmt: str | None = None, as_of: str | None = None,
                      lang: str = "zh", columns: bool = True, persist: bool = True,
-                     now: str | None = None, decisions: bool = False, blocks: bool = False) -> SparkResult:
+                     now: str | None = None, decisions: bool = False, blocks: bool = False,
+                     backend: str = backends.DEFAULT) -> SparkResult:
     """Adjudicate a JSON Lines or Parquet file, or a directory of them, as `slarules batch` does.
 
     Rows are numbered by line (JSON Lines, blank lines counted) or row
@@ -299,7 +316,7 @@ def adjudicate_files(spark, path: str, engine=None, *, fmt: str | None = None, a
     files = len(frame.inputFiles())
     return _run(frame, engine, raw=fmt != "parquet", line_starts=line_starts, source=path, as_of=as_of, now=now, lang=lang,
                 columns=columns,
-                name_files=files > 1, persist=persist, decisions=decisions, blocks=blocks)
+                name_files=files > 1, persist=persist, decisions=decisions, blocks=blocks, backend=backend)
 
 
 # ---- reading files ---------------------------------------------------------------------------
@@ -437,6 +454,7 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
     otherwise one is started on `master` and stopped at the end.
     """
     from ..batch.runner import Batch
+    bulk_backend(options.backend)
     started = time.perf_counter()
     plan = Batch(engine, input_path, output_path, options,
                  must_exist=not (is_uri(input_path) or os.path.isdir(input_path)))
@@ -481,7 +499,8 @@ def _run_job(plan, input_path: str, master: str, spark, progress: bool, log: Pat
     result = None
     try:
         result = adjudicate_files(spark, input_path, plan.engine, fmt=plan.in_fmt, as_of=o.as_of, lang=o.lang,
-                                  columns=False, now=o.now, decisions=plan.log is not None, blocks=True)
+                                  columns=False, now=o.now, decisions=plan.log is not None, blocks=True,
+                                  backend=o.backend)
         return _write_in_order(result, plan)
     except (SlaRulesError, Interrupted):
         raise

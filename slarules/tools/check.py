@@ -29,6 +29,7 @@ from ..packs.compiler import CompiledRule, Leaf, Node, Program, check_packs, com
 from ..packs.layers import apply_layers
 from ..packs.model import Issue, Pack, read_catalogue, read_pack
 from ..packs.operators import OPERATORS
+from ..packs.unknowns import as_written
 from .packtest import TestCase, case_issues, merge, read_test_file
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -180,7 +181,7 @@ class Analysis:
 
     # -- contradictions ----------------------------------------------------------------
     def contradiction(self, rule: CompiledRule) -> bool:
-        for node in _conjunctions(rule.condition):
+        for node in _conjunctions(as_written(rule.condition)):     # closed comparisons as the pack wrote them
             leaves = [c for c in node.children if isinstance(c, Leaf) and c.right is None]
             by_fact: dict[str, list[Leaf]] = {}
             for leaf in leaves:

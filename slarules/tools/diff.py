@@ -28,32 +28,19 @@ from .. import money
 from ..case.reader import bounded_lines, open_file
 from ..errors import InputError, Interrupted, OutputError, PackError
 from ..output.writer import Outputs
+from ..runtime import backend as backends
 from .decisions import without_packs
+from .diff_report import KINDS
 
 EXAMPLES = 5
 ZERO = money.ZERO
 DIFF_FILES = ("diff.json", "diff.txt", "diff.html")
-# Kinds of change, in the order reports list them, with what each means.
-KINDS = {
-    "findings_added": "findings added",
-    "findings_removed": "findings removed",
-    "liability_moved": "liability moved",
-    "fines_changed": "fines changed",
-    "refunds_changed": "refunds changed",
-    "compensation_changed": "compensation changed",
-    "complaint_level_changed": "complaint level changed",
-    "classifications_changed": "classifications changed",
-    "deadlines_changed": "deadlines changed",
-    "missing_changed": "missing facts or cover changed",
-    "messages_changed": "messages changed",
-    "outcome_changed": "verdict on one side, rejected on the other",
-}
 MONEY_MAPS = ("fines_cny", "compensation_cny")    # payer -> amount maps of a verdict (compensation: national layer)
 
 
 @dataclass
 class DiffOptions:
-    backend: str = "polars"
+    backend: str = backends.DEFAULT     # a registered name (runtime/backend.py)
     lang: str = "zh"
     as_of: str | None = None          # overrides every case's as_of, on both sides
     chunk_size: int = 20000
@@ -203,8 +190,9 @@ def _run_sides(cases: str, o: DiffOptions, base_engine, head_engine, now: str, s
                                      workers=o.workers, input_format=o.input_format, output_format="jsonl",
                                      progress=False, fresh=True, now=now)
                 if o.spark:
-                    from ..spark import run_spark_batch, session
+                    from ..spark import bulk_backend, run_spark_batch, session
                     if spark is None:
+                        bulk_backend(o.backend)     # refused before a session starts
                         spark = session(o.master, chunk_size=o.chunk_size, log=str(Path(tmp) / "spark.log"))
                     summary = run_spark_batch(engine, cases, target, batch, spark=spark)
                 else:

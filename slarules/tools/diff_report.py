@@ -4,8 +4,23 @@ from __future__ import annotations
 import html
 from decimal import Decimal
 
-from ..batch.statement import _bars, _table
-from .diff import KINDS
+from ..settlement.statement import _bars, _table
+
+# Kinds of change, in the order reports list them, with what each means (diff.py counts them).
+KINDS = {
+    "findings_added": "findings added",
+    "findings_removed": "findings removed",
+    "liability_moved": "liability moved",
+    "fines_changed": "fines changed",
+    "refunds_changed": "refunds changed",
+    "compensation_changed": "compensation changed",
+    "complaint_level_changed": "complaint level changed",
+    "classifications_changed": "classifications changed",
+    "deadlines_changed": "deadlines changed",
+    "missing_changed": "missing facts or cover changed",
+    "messages_changed": "messages changed",
+    "outcome_changed": "verdict on one side, rejected on the other",
+}
 
 TOP = 25      # stations in the fines chart
 

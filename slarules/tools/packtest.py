@@ -35,7 +35,7 @@ from ..engine import TEST_SUFFIX
 from ..errors import CaseError, InstallError, PackError, SlaRulesError
 from ..packs.model import Issue, raise_first, read_model, schema_issues
 from ..packs.program import CompiledRule, Leaf
-from ..runtime import evaluate
+from ..runtime import backend as registry, evaluate
 
 VERDICT_FIELDS = ("findings", "classifications", "complaint_level", "fines_cny", "refunds_cny", "compensation_cny",
                   "missing", "not_covered")
@@ -117,6 +117,7 @@ class Outcome:
     passed: bool
     diff: str = ""
     error: str | None = None
+    failed_on: list[str] = field(default_factory=list)     # the backends whose verdict differs from `expect`
 
 
 @dataclass
@@ -292,11 +293,20 @@ def load_test_file(path: str | Path) -> tuple[TestFile, Document]:
     return spec, doc
 
 
-class PackTester:
-    """Runs pack test files against one Engine and accumulates coverage."""
+def backends_to_test(names: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The backends pack tests run on: `names` (each checked against the registry, in the order given), or
+    by default every registered backend, the reference first (its run is the one coverage is taken from)."""
+    if names:
+        return tuple(dict.fromkeys(registry.named(n, PackError, "--backend").name for n in names))
+    return (registry.REFERENCE, *(n for n in registry.names() if n != registry.REFERENCE))
 
-    def __init__(self, engine):
+
+class PackTester:
+    """Runs pack test files against one Engine, on each backend asked for, and accumulates coverage."""
+
+    def __init__(self, engine, backends: Sequence[str] | None = None):
         self.engine = engine
+        self.backends = backends_to_test(backends)
         self.coverage = Coverage()
         self.tested: set[str] = set()
         for p in engine.program.packs:      # a layer with no rules of its own is still a pack to test
@@ -336,19 +346,25 @@ class PackTester:
         except SlaRulesError as exc:
             outcome.error = f"the test case is not valid: {exc}"
             return outcome
-        try:
-            facts, run = self.engine.run(case, test.as_of)
-        except InstallError:
-            raise                   # durable_rules cannot run here: no test's fault, and no test ran
-        except SlaRulesError as exc:
-            outcome.error = f"{doc.file}:{line}: the test case is not valid: {exc}"
-            return outcome
-        verdict = self.engine.verdict(facts, run, "en")
-        self.record(facts, run)
-        expected, actual = project(test.expect, run.fired, verdict)
-        outcome.passed = expected == actual
-        if not outcome.passed:
-            outcome.diff = diff(expected, actual)
+        diffs = []
+        for number, backend in enumerate(self.backends):
+            try:
+                facts, run = self.engine.run(case, test.as_of, backend)
+            except InstallError:
+                raise                   # a backend cannot run here: no test's fault, and no test ran
+            except SlaRulesError as exc:
+                outcome.error = f"{doc.file}:{line}: the test case is not valid: {exc}"
+                return outcome
+            verdict = self.engine.verdict(facts, run, "en")
+            if number == 0:
+                self.record(facts, run)
+            expected, actual = project(test.expect, run.fired, verdict)
+            if expected != actual:
+                outcome.failed_on.append(backend)
+                diffs.append((f"on the {backend} backend:\n" if len(self.backends) > 1 else "")
+                             + diff(expected, actual))
+        outcome.passed = not diffs
+        outcome.diff = "\n".join(diffs)
         return outcome
 
     def record(self, facts, run) -> None:
@@ -411,6 +427,7 @@ def diff(expected: dict, actual: dict) -> str:
 class Report:
     outcomes: list[Outcome]
     coverage: Coverage
+    backends: tuple[str, ...] = (registry.REFERENCE,)      # what every case ran on
 
     @property
     def failed(self) -> list[Outcome]:
@@ -427,7 +444,8 @@ class Report:
                 lines += ["      " + e for e in o.error.splitlines()]
             lines += ["      " + d for d in o.diff.splitlines()]
         cov = self.coverage
-        lines.append(f"{len(self.outcomes) - len(self.failed)} passed, {len(self.failed)} failed")
+        lines.append(f"{len(self.outcomes) - len(self.failed)} passed, {len(self.failed)} failed "
+                     f"(on {', '.join(self.backends)})")
         lines.append("coverage:")
         for pack in sorted(cov.rules):
             (rf, rt), (bf, bt) = cov.rule_ratio(pack), cov.branch_ratio(pack)
@@ -444,8 +462,9 @@ class Report:
         cov = self.coverage
         return {
             "passed": len(self.outcomes) - len(self.failed), "failed": len(self.failed),
+            "backends": list(self.backends),
             "cases": [{"file": o.file, "line": o.line, "name": o.name, "passed": o.passed, "diff": o.diff or None,
-                       "error": o.error} for o in self.outcomes],
+                       "error": o.error, "failed_on": o.failed_on} for o in self.outcomes],
             "coverage": {
                 "percent": round(cov.percent(), 2),
                 "packs": {p: {"rules": list(cov.rule_ratio(p)), "branches": list(cov.branch_ratio(p))}
@@ -461,30 +480,31 @@ def _pct(n: int, total: int) -> str:
     return f"{100.0 * n / total:.0f}%" if total else "n/a"
 
 
-def run_tests_beside_packs(paths: list[str | Path], load) -> Report:
+def run_tests_beside_packs(paths: list[str | Path], load, backends: Sequence[str] | None = None) -> Report:
     """Each directory's pack tests against the packs of that directory (`load([directory])`), one report.
 
     A directory is a pack set: the network's tests (rules/) are written for the network's
     packs, the national layer's (rules/national/) for the national packs alone.
     """
+    names = backends_to_test(backends)
     by_dir: dict[Path, list[Path]] = {}
     for f in find_test_files(paths):
         by_dir.setdefault(f.parent, []).append(f)
     outcomes: list[Outcome] = []
     coverage = Coverage()
     for directory, files in by_dir.items():
-        report = run_tests(load([directory]), files)
+        report = run_tests(load([directory]), files, names)
         outcomes += report.outcomes
         coverage.merge(report.coverage)
-    return Report(outcomes, coverage)
+    return Report(outcomes, coverage, names)
 
 
-def run_tests(engine, paths: Sequence[str | Path]) -> Report:
-    """Run every pack test file under `paths` against `engine`."""
-    tester = PackTester(engine)
+def run_tests(engine, paths: Sequence[str | Path], backends: Sequence[str] | None = None) -> Report:
+    """Run every pack test file under `paths` against `engine`, on each of `backends` (default: every one)."""
+    tester = PackTester(engine, backends)
     outcomes: list[Outcome] = []
     for path in find_test_files(paths):
         outcomes.extend(tester.run_file(path))
     cov = tester.coverage
     cov.rules = {p: ids for p, ids in cov.rules.items() if p in tester.tested}   # report the packs under test
-    return Report(outcomes, cov)
+    return Report(outcomes, cov, tester.backends)

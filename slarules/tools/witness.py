@@ -21,7 +21,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, find, given, seed, settings, strategies as st
 from hypothesis.errors import NoSuchExample
 
-from ..case import contract as C
+from ..case import fields
 from ..errors import SlaRulesError
 from ..facts import parse_case
 from ..packs.program import Program, walk
@@ -33,8 +33,6 @@ from ..runtime.values import case_facts
 
 ZONE = timezone(timedelta(hours=8))
 DAY = datetime(2026, 5, 2, tzinfo=ZONE)
-ISSUES = ["delay", "pressure_marks", "lost", "rude_courier", "insult", "physical_conflict", "overcharge",
-          "damage", "contents_short"]
 
 
 def _iso(dt: datetime) -> str:
@@ -83,56 +81,63 @@ def _opt(s: st.SearchStrategy) -> st.SearchStrategy:
     return st.one_of(st.none(), s)
 
 
-class CaseSpace:
-    """Hypothesis strategies for whole cases, block by block."""
+# Fields the search holds fixed, so the parts of a drawn case meet (scans at S-01 and D-01: the
+# stations; later complaint times: after this one); every other field rules read is drawn by its type.
+FIXED = {"waybill": "W1", "stations.sending": "S-01", "stations.delivering": "D-01", "hub_handling.station": "HUB-1",
+         "complaint.received_at": _iso(DAY + timedelta(days=1, hours=8))}
+EXTRA_CHARGES = ["0.00", "0.01", "3.00", "-1.00"]      # collection.charged_cny = quoted + one of these
 
-    def __init__(self, program: Program, seeds: list[dict] | None = None):
+
+class CaseSpace:
+    """Hypothesis strategies for whole cases, block by block, from the case field table (case/fields.py):
+    every field a rule reads (its `fact`) is drawn by its type around the pack's own constants."""
+
+    def __init__(self, program: Program, seeds: list[dict] | None = None, table: fields.Block = fields.CASE):
         self.program = program
         self.seeds = [s for s in (seeds or []) if isinstance(s, dict)]
         p = Palette(program)
-        bools = _opt(st.booleans())
-        length = p.decimals("length", Decimal("0.01"), ["30", "60"])
-        self.blocks: dict[str, st.SearchStrategy] = {
-            "product": st.sampled_from(["taobao", "standard"]),
+        received = datetime.fromisoformat(FIXED["complaint.received_at"])
+        ints = sorted({v + d for v in p.of("int") for d in (-1, 0, 1) if v + d >= 0} | {0, 3})
+        by_fact: dict[str, Callable[[fields.Field], st.SearchStrategy]] = {
+            "bool": lambda f: st.booleans(),
+            "enum": lambda f: st.sampled_from(list(f.values)),
+            "list": lambda f: st.lists(st.sampled_from(list(f.values)), unique=True, max_size=3),
+            "text": lambda f: st.sampled_from([FIXED["stations.sending"], FIXED["stations.delivering"]]),
+            "int": lambda f: st.sampled_from([v for v in ints if v <= f.limits.get("le", v)]),
+            "money": lambda f: p.decimals("money", Decimal("0.01"), ["0.00", "12.00", "100.00", "200.00", "320.00"]),
+            "length": lambda f: p.decimals("length", Decimal("0.01"), ["30", "60"]),
+            "weight": lambda f: p.decimals("weight", Decimal("0.001"), ["8.5"]),
+            "instant": lambda f: p.offsets().map(lambda d: _iso(received + d)),
+        }
+        special: dict[str, st.SearchStrategy] = {
+            "service.promised_by": st.sampled_from([DAY + timedelta(days=d) for d in (-1, 0, 2, 6)]).map(_iso),
+            "complaint.connected_at": st.just(FIXED["complaint.received_at"]),
+        }
+        fixed: dict[str, dict[str, Any]] = {}
+        drawn: dict[str, dict[str, st.SearchStrategy]] = {}
+        for path, f in fields.leaves(table):
+            if f.fact is None:
+                continue
+            block, name = path.split(".", 1) if "." in path else ("", path)      # "": a top-level field
+            if path in FIXED:
+                fixed.setdefault(block, {})[name] = st.just(FIXED[path])
+            else:
+                drawn.setdefault(block, {})[name] = special[path] if path in special else by_fact[f.fact](f)
+        own = {   # the run's instant and the scans, drawn as a whole (rules read them through derivations)
             "as_of": st.sampled_from([DAY + timedelta(days=d, hours=h) for d in (0, 1, 2, 8) for h in (9, 13, 18)])
                      .map(_iso) | p.offsets().map(lambda d: _iso(DAY + timedelta(days=1, hours=8) + d)),
-            "stations": st.just({"sending": "S-01", "delivering": "D-01"}),
-            "parcel": st.fixed_dictionaries({}, optional={
-                "length_cm": length, "width_cm": length, "height_cm": length,
-                "weight_kg": p.decimals("weight", Decimal("0.001"), ["8.5"]),
-                "declared_value_cny": p.decimals("money", Decimal("0.01"), ["320.00"]),
-                "insured_value_cny": p.decimals("money", Decimal("0.01"), ["0.00", "200.00"]),
-                "packaging_compliant": st.booleans(), "prohibited": st.booleans()}),
-            "collection": st.builds(self._collection, bools, bools, p.decimals("money", Decimal("0.01"), ["12.00"]),
-                                    st.sampled_from(["0.00", "0.01", "3.00", "-1.00"])),
             "scans": st.builds(self._scans, _opt(p.times()), st.integers(0, 1), _opt(p.times()), st.booleans(),
-                               st.booleans()),
-            "delivery": st.fixed_dictionaries({}, optional={
-                "signed_by": st.sampled_from(list(C.SIGNED_BY)),
-                "recipient_notified": st.booleans(), "recipient_consented": st.booleans(),
-                "proxy_id_checked": st.booleans(), "signature_legible": st.booleans()}),
-            "outcome": st.fixed_dictionaries({}, optional={
-                **{k: st.booleans() for k in ("lost", "damaged", "contents_short", "packaging_intact",
-                                              "recipient_denies_receipt")},
-                "loss_cny": p.decimals("money", Decimal("0.01"), ["100.00"])}),
-            "hub_handling": st.fixed_dictionaries({"station": st.just("HUB-1")}, optional={
-                "found": st.sampled_from(["prohibited", "contaminating"]),
-                **{k: st.booleans() for k in ("reported", "isolated", "photographed", "registered", "repacked")}}),
-            "complaint": self._complaint(p),
-            "service": st.fixed_dictionaries({}, optional={
-                "route": st.sampled_from(list(C.ROUTES)),
-                "promised_by": st.sampled_from([DAY + timedelta(days=d) for d in (-1, 0, 2, 6)]).map(_iso)}),
-        }
-
-    @staticmethod
-    def _collection(signed, in_area, quoted, extra) -> dict:
-        out: dict[str, Any] = {"quoted_cny": quoted,
-                               "charged_cny": str(max(Decimal(0), Decimal(quoted) + Decimal(extra)))}
-        if signed is not None:
-            out["sender_signed"] = signed
-        if in_area is not None:
-            out["in_service_area"] = in_area
-        return out
+                               st.booleans())}
+        self.blocks: dict[str, st.SearchStrategy] = {}        # in the table's order
+        for f in table.fields:
+            if f.name in own:
+                self.blocks[f.name] = own[f.name]
+            elif f.kind == "block":
+                self.blocks[f.name] = st.fixed_dictionaries(fixed.get(f.name, {}), optional=drawn.get(f.name, {}))
+            elif f.name in drawn.get("", {}):
+                self.blocks[f.name] = drawn[""][f.name]
+        if "collection" in self.blocks:       # an overcharge: charged is quoted plus a little (or minus)
+            self.blocks["collection"] = st.builds(_charged, self.blocks["collection"], st.sampled_from(EXTRA_CHARGES))
 
     @staticmethod
     def _scans(arrival: time | None, next_day: int, signed: time | None, dispatch: bool, collect: bool) -> list:
@@ -148,20 +153,6 @@ class CaseSpace:
             out.append({"type": "signed", "station": "D-01", "at": _iso(datetime.combine(day, signed, ZONE))})
         return out
 
-    def _complaint(self, p: Palette) -> st.SearchStrategy:
-        received = DAY + timedelta(days=1, hours=8)
-        later = p.offsets().map(lambda d: _iso(received + d))
-        ints = sorted({v + d for v in p.of("int") for d in (-1, 0, 1) if v + d >= 0} | {0, 3})
-        return st.fixed_dictionaries({"received_at": st.just(_iso(received))}, optional={
-            "kind": st.sampled_from(["query", "complaint"]),
-            "channel": st.sampled_from(["phone", "online", "ticket"]),
-            "major": st.booleans(), "complex": st.booleans(),
-            "issues": st.lists(st.sampled_from(ISSUES), unique=True, max_size=3),
-            "delay_minutes": st.sampled_from(ints), "rings": st.sampled_from(ints),
-            "first_contact_at": later, "plan_at": later, "closed_at": later, "feedback_at": later,
-            "identity_confirmed_at": later, "connected_at": st.just(_iso(received)),
-        })
-
     def strategy(self) -> st.SearchStrategy[dict]:
         """Cases drawn fresh or from seeds; with dated packs, some moved in time to a version's first or last second."""
         cases = self._strategy()
@@ -173,7 +164,7 @@ class CaseSpace:
         return st.builds(_moved, cases, moves)
 
     def _strategy(self) -> st.SearchStrategy[dict]:
-        fresh = st.fixed_dictionaries({"waybill": st.just("W1")},
+        fresh = st.fixed_dictionaries({"waybill": st.just(FIXED["waybill"])},
                                       optional={k: v for k, v in self.blocks.items()})
         if not self.seeds:
             return fresh
@@ -189,6 +180,14 @@ class CaseSpace:
                         case.pop(name, None)
             return case
         return st.one_of(mutated(), fresh)
+
+
+def _charged(collection: dict, extra: str) -> dict:
+    """A collection whose charge is its quote plus `extra` (never below zero), when it has a quote."""
+    quoted = collection.get("quoted_cny")
+    if quoted is None:
+        return collection
+    return {**collection, "charged_cny": str(max(Decimal(0), Decimal(quoted) + Decimal(extra)))}
 
 
 def _moved(case: dict, move) -> dict:

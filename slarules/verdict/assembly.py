@@ -141,7 +141,10 @@ class VerdictBuilder:
                 else:
                     out.append(rule.id)
             else:
-                out.append(render_message(facts.values.get(path), specs[path].type, facts.zone, fmt, lang))
+                value = facts.values.get(path)
+                if value is None and path in rule.figures:     # decided while a finite fact was unknown
+                    value = rule.figures[path].figure(facts.values)
+                out.append(render_message(value, specs[path].type, facts.zone, fmt, lang))
         return "".join(out)
 
     def build(self, facts: CaseFacts, run: RunResult, lang: str = "zh") -> Verdict:

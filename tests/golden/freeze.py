@@ -51,8 +51,16 @@ def render(engine, data: dict, as_of: str | None, lang: str) -> str:
     try:
         return engine.adjudicate(data, as_of=as_of, lang=lang).to_json()
     except SlaRulesError as exc:
-        return json.dumps({"error": type(exc).__name__, "message": exc.message, "field": exc.field},
+        return rendered(exc)
+
+
+def rendered(outcome) -> str:
+    """A verdict's JSON, or a SlaRulesError as the frozen file keeps it: its class, message and field."""
+    from slarules.errors import SlaRulesError
+    if isinstance(outcome, SlaRulesError):
+        return json.dumps({"error": type(outcome).__name__, "message": outcome.message, "field": outcome.field},
                           ensure_ascii=False)
+    return outcome.to_json()
 
 
 def current() -> dict[str, str]:

@@ -14,6 +14,7 @@ import csv
 import html
 import io
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -50,7 +51,7 @@ class Statement:
 
     # -- folding ------------------------------------------------------------------------
     # What each counter counts is said once, in the count_* methods; `add` feeds them one verdict
-    # at a time and the columnar path (batch/columnar.py) feeds them a chunk's group-bys.
+    # at a time and the columnar path (columnar/evaluator.py) feeds them a chunk's group-bys.
     def count_fine(self, payer: str, amount: Decimal) -> None:
         entry = self.stations.setdefault(payer, _station())
         entry["fines"] = money.add(entry["fines"], amount)
@@ -202,7 +203,7 @@ class Statement:
     # -- report ---------------------------------------------------------------------------
     def html(self, title: str) -> str:
         # Hours as horizontal bars: a 32 px column had no room for "100% of 1,234" beside its share.
-        hours = [(f"{h:02d}:00", m / (m + l) if m + l else 0.0, _share_of(m, m + l) or "no parcels")
+        hours = [(f"{h:02d}:00", m / (m + l) if m + l else 0.0, K.share_of(m, m + l) or "no parcels")
                  for h, (m, l) in ((h, self.hours.get(h, (0, 0))) for h in range(24))]
         ranked = sorted(((v["fines"], k) for k, v in self.stations.items() if v["fines"] > 0),
                         key=lambda t: (-t[0], t[1]))
@@ -227,7 +228,7 @@ class Statement:
                  _bars([(k, float(v), f"{v:,.2f}") for v, k in fines], fines_caption),
                  "<h2>Findings by clause</h2>",
                  _bars([(c, float(n), f"{n:,}") for c, n in sorted(self.clauses.items())], "findings"),
-                 "<h2>Customer service</h2>", _table(*self.service_rows(share=_share_of)),
+                 "<h2>Customer service</h2>", _table(*self.service_rows(share=K.share_of)),
                  K.report_section(self.kpi),
                  "<h2>Stations</h2>", _table(*self.station_rows()), "</html>"]
         return "\n".join(parts) + "\n"
@@ -238,18 +239,6 @@ def _share(part: int, whole: int) -> str:
 
 
 STATEMENT_FILES = ("stations.csv", "service.csv", "arrival_hours.csv", "kpi.csv", "report.html")   # what `write` makes
-
-
-def _share_of(part: int, whole: int) -> str:
-    """A share with its count, "100% of 1": a share alone hides that it rests on one parcel.
-
-    Rounded, but never to 0% or 100% unless it is exactly that (1,999 of 2,000 is ">99%").
-    """
-    if not whole:
-        return ""
-    percent = round(100 * part / whole)
-    shown = ("<1%" if percent == 0 and part else ">99%" if percent == 100 and part < whole else f"{percent}%")
-    return f"{shown} of {whole:,}"
 
 
 def _csv(header: list[str], rows: list[list[str]]) -> str:
@@ -284,3 +273,15 @@ def _bars(items: list[tuple[str, float, str]], caption: str, top: float | None =
                     f'<text x="{160 + w:.1f}" y="{y + 12}">{html.escape(shown)}</text>')
     return (f'<svg width="820" height="{h}" role="img" aria-label="{html.escape(caption)}">' + "".join(rows)
             + f'<text x="156" y="{h - 4}" fill="#666">{html.escape(caption)}</text></svg>')
+
+
+def kpi_table(results: Iterable[tuple[Any, Any]]) -> list[dict[str, str]]:
+    """The KPIs of `Engine.adjudicate_many`'s results, as kpi.csv has them: one dict per row.
+
+    Errors (no facts) are skipped, as a batch skips rejected rows.
+    """
+    st = Statement()
+    for facts, verdict in results:
+        if facts is not None and not isinstance(verdict, Exception):
+            st.add(facts, verdict)
+    return [dict(zip(K.HEADER, r)) for r in K.rows(st.kpi)]

@@ -14,10 +14,8 @@ the same `kpi.csv` bytes.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
 GROUPS = ("agent", "team", "station")     # and "all", every contact under the key "all"
 ALL = "all"
@@ -117,17 +115,16 @@ def rows(table: dict[str, dict[str, dict[str, int]]]) -> list[list[str]]:
             for group, keys in sorted(table.items()) for k, v in sorted(keys.items())]
 
 
-def kpi_table(results: Iterable[tuple[Any, Any]]) -> list[dict[str, str]]:
-    """The KPIs of `Engine.adjudicate_many`'s results, as kpi.csv has them: one dict per row.
+def share_of(part: int, whole: int) -> str:
+    """A share with its count, "100% of 1": a share alone hides that it rests on one parcel.
 
-    Errors (no facts) are skipped, as a batch skips rejected rows.
+    Rounded, but never to 0% or 100% unless it is exactly that (1,999 of 2,000 is ">99%").
     """
-    from .statement import Statement
-    st = Statement()
-    for facts, verdict in results:
-        if facts is not None and not isinstance(verdict, Exception):
-            st.add(facts, verdict)
-    return [dict(zip(HEADER, r)) for r in rows(st.kpi)]
+    if not whole:
+        return ""
+    percent = round(100 * part / whole)
+    shown = ("<1%" if percent == 0 and part else ">99%" if percent == 100 and part < whole else f"{percent}%")
+    return f"{shown} of {whole:,}"
 
 
 # -- the report's section -------------------------------------------------------------------
@@ -148,7 +145,6 @@ def _cell(counters: dict[str, int], indicator: tuple, network: dict[str, int], t
     """
     import html
 
-    from .statement import _share_of
     name, num, den, _, _ = indicator
     n = counters[den]
     if not n:
@@ -157,7 +153,7 @@ def _cell(counters: dict[str, int], indicator: tuple, network: dict[str, int], t
     if name.endswith("_minutes"):
         text = f"{value(counters, indicator)} min over {n:,}"
     else:
-        text = _share_of(counters[num], n)
+        text = share_of(counters[num], n)
     width = 60
     # `mine` is a number: its denominator `n` is not zero
     bar = f'<rect x="0" y="2" width="{width * max(mine, 0) / top:.1f}" height="8" fill="#4a78b5"/>'  # type: ignore[operator,type-var]

@@ -8,7 +8,7 @@ polars_backend, and each verdict field's value as a column, written as JSON by
 verdict/columns.py from the one verdict layout (verdict/layout.py).
 
 Only *plain* rows take this way: valid by the case contract's checks (done in
-bulk by columnar_input), in a time zone with one UTC offset from 2000 to 2100, timestamps to
+bulk by columnar.input), in a time zone with one UTC offset from 2000 to 2100, timestamps to
 the second with an offset. Every other row goes the per-case way, and so does
 every row when the packs use something this module cannot compile (`Unsupported`).
 Either way the bytes are the same; tests/test_columnar.py holds them equal.
@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,19 +27,19 @@ from ..runtime._polars import pl  # first: it sets how Polars loads
 from .. import money
 from ..case import contract as C, zones
 from ..packs.program import DURABLE_MAX_RULES, Leaf, Node, Program, message_parts
-from ..packs.types import list_separator
+from ..packs.types import Columns, list_separator
+from ..packs.unknowns import Bound
 from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, branch_label
 from ..runtime.chaining import chain_of
 from ..runtime.polars_backend import column_schema, expr
 from ..runtime.values import flag_key, key
+from ..settlement.kpi import columnar_counts
+from ..settlement.statement import Statement
 from ..verdict import columns as V
 from ..verdict.assembly import PARTY_NAMES
 from ..verdict.layout import AMOUNTS, NOT_COVERED, PER_PAYER, TOTAL, PackRef, finding_order
-from .columnar_input import DAY, EARLIEST, LATEST, UNITS, US, _with, builtins, checks_and_facts, scan_frame
-from .kpi import columnar_counts
-from .statement import Statement
+from .input import EARLIEST, LATEST, US, _with, builtins, checks_and_facts, scan_frame
 
-ORDINAL_1970 = 719_163                     # date(1970, 1, 1).toordinal()
 JSON_SAFE = re.compile(r'^[^"\\\x00-\x1f]*$')
 
 
@@ -71,69 +70,21 @@ def fixed_offset(name: str) -> int | None:
     return None if offset.microseconds or offset.seconds % 60 else int(offset.total_seconds()) * US  # type: ignore[union-attr]
 
 
-def offset_text(offset_us: int) -> str:
-    sign = "-" if offset_us < 0 else "+"
-    minutes = abs(offset_us) // US // 60
-    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+# ---- derivations: each record's `columns` spelling (packs/derivations.py) -----------------------
 
-
-# ---- derivations --------------------------------------------------------------------------
-
-def _cutoff_deadline(off, at, cutoff, same_day_by, next_day_by):
-    local = at + off
-    day = local // DAY
-    before = (local - day * DAY) < cutoff * US
-    return pl.when(before).then(day * DAY + same_day_by * US).otherwise((day + 1) * DAY + next_day_by * US) - off
-
-
-def _add_years(off, on, years):
-    d = (on - ORDINAL_1970).cast(pl.Date)
-    y = d.dt.year().cast(pl.Int64) + years
-    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
-    day = pl.when((d.dt.month() == 2) & (d.dt.day() == 29) & ~leap).then(28).otherwise(d.dt.day())
-    return pl.date(y, d.dt.month(), day).cast(pl.Int64) + ORDINAL_1970
-
-
-# Money derivations give (value in fen, where the per-case path must judge the row): money.times and
-# money.share refuse what these would have to wrap or leave undefined, and the refusal is theirs to word.
-# In 128 bits: an amount (< 10^17 fen) times a factor (< 10^15) or another amount stays under 2^127.
-
-def _insured_share(off, loss, insured, declared):
-    """money.share in fen: loss × insured ÷ declared, halves away from zero; undefined for a declared 0."""
-    product = loss.cast(pl.Int128) * insured.cast(pl.Int128)
-    magnitude = (2 * product.abs() + declared.abs()) // (2 * declared.abs())
-    share = pl.when((product < 0) != (declared < 0)).then(magnitude * -1).otherwise(magnitude).cast(pl.Int64)
-    full = declared <= insured
-    return pl.when(full).then(loss).otherwise(share), ~full & (declared == 0)
-
-
-def _times(off, amount, factor):
-    product = amount.cast(pl.Int128) * factor
-    return product, product.abs() > money.AMOUNT.most
-
-
-def _route_time(off, route, same_city, intra_province, inter_province):
-    return (pl.when(route == "same_city").then(same_city).when(route == "intra_province").then(intra_province)
-            .when(route == "inter_province").then(inter_province).otherwise(pl.lit(None, pl.Int64)))
-
-
-FUNCTIONS: dict[str, Callable[..., Any]] = {     # an expression, or (expression, refused) for money
-    "times": _times,
-    "least": lambda off, a, b: pl.min_horizontal(a, b),
-    "insured_share": _insured_share,
-    "route_time": _route_time,
-    "cutoff_deadline": _cutoff_deadline,
-    "add": lambda off, at, duration: at + duration,
-    "local_date": lambda off, at: (at + off) // DAY + ORDINAL_1970,
-    "add_years": _add_years,
-    "minutes_after": lambda off, at, since: -((since - at) // (60 * US)),
-    "duration_after": lambda off, at, since: at - since,
-}
 PER_CASE = "__per_case"     # rows whose money the per-case path must judge: it refuses them, located
 # 128 bits hold any sum of a chunk: fewer than 2^32 rows (Polars' row index) × an amount per rule at
 # most × one amount (money.AMOUNT), per row, per station or over the chunk.
 SUMS = pl.Int128
 assert (1 << 32) * DURABLE_MAX_RULES * money.AMOUNT.most < 1 << 127
+
+
+def figure(bound: Bound) -> pl.Expr:
+    """Bound.figure as a column: D where the row has it; with F absent, the deciding copy."""
+    copies = [pl.col(key(name)) for name in dict.fromkeys(name for _, name in bound.copies)]
+    pick = pl.max_horizontal if bound.greatest(True) else pl.min_horizontal
+    known = ~pl.col(key(bound.fact)).is_null() | pl.any_horizontal([c.is_null() for c in copies])
+    return pl.coalesce(pl.col(key(bound.derived)), pl.when(~known).then(pick(copies)))
 
 
 AMOUNT_PLACEHOLDERS = {shown: amount for amount, shown in AMOUNTS.items()}    # {fine_cny} in a message: the fine
@@ -150,7 +101,7 @@ class Columnar:
         self.clause_order = clause_order
         self.schema = column_schema(program)
         for d in program.derivations:
-            if d.fn.name not in FUNCTIONS:
+            if d.fn.columns is None:
                 raise Unsupported(f"derivation function {d.fn.name}")
             if d.fn.name == "route_time" and d.args.get("route", ("fact",))[0] == "const":
                 raise Unsupported("`route_time` of a constant route")
@@ -205,7 +156,10 @@ class Columnar:
                 steps.append([pl.lit(None, pl.Int64).alias(key(d.name))])
                 roots[d.name] = {}
                 continue
-            value = FUNCTIONS[d.fn.name](off, **args)
+            spelled = d.fn.columns
+            if spelled is None:         # refused in __init__: never reached
+                raise Unsupported(f"derivation function {d.fn.name}")
+            value = spelled(self.columns(off), **args)
             present = pl.all_horizontal(all_present) if all_present else pl.lit(True)
             if isinstance(value, tuple):        # money: where it is refused, the row goes per case
                 value, refused = value
@@ -265,105 +219,37 @@ class Columnar:
             return "chain"          # not among a case's values: shown as absent, as verdict.py does
         return self.program.specs[path].type.name
 
-    @staticmethod
-    def _local(col: pl.Expr, off: int) -> pl.Expr:
-        return (col + off).cast(pl.Datetime("us"))
+    def columns(self, off: int) -> Columns:
+        """What the types' and derivations' Polars spellings are given, for one UTC offset."""
+        return Columns(pl, V.decimal_text, off, self.lang)
 
-    @staticmethod
-    def _clock(local: pl.Expr) -> pl.Expr:
-        return pl.when(local.dt.second() != 0).then(local.dt.strftime("%H:%M:%S")).otherwise(local.dt.strftime("%H:%M"))
-
-    @staticmethod
-    def duration_text(us: pl.Expr, lang: str) -> pl.Expr:
-        """types.duration_text of microseconds: minutes, then seconds (with any fraction) when not zero."""
-        minute, second = (" 分钟", " 秒") if lang == "zh" else (" min", " s")
-        magnitude = us.abs()
-        minutes, rest = magnitude // (60 * US), magnitude % (60 * US)
-        whole = pl.concat_str(minutes.cast(pl.String), pl.lit(minute))
-        seconds = pl.concat_str(V.decimal_text(rest, 6, keep=False), pl.lit(second))
-        sign = pl.when(us < 0).then(pl.lit("-")).otherwise(pl.lit(""))
-        return pl.concat_str(sign, pl.when(rest == 0).then(whole).when(minutes == 0).then(seconds)
-                             .otherwise(pl.concat_str(whole, pl.lit(" "), seconds)))
-
-    def render(self, path: str, fmt: str | None, off: int) -> pl.Expr:
-        """types.render_message of a fact (enum values and list items by label in zh); "—" when absent."""
-        name, lang = self.type_of(path), self.lang
-        col = pl.col("__issues") if path == "complaint.issues" else pl.col(key(path))
+    def render(self, path: str, fmt: str | None, off: int, col: pl.Expr | None = None) -> pl.Expr:
+        """types.render_message of a fact (its type's show_column); "—" when absent.
+        `col`: the values to show, when they are not the fact's own column (a closed comparison's figure)."""
+        name = self.type_of(path)
+        if col is None:
+            col = pl.col("__issues") if path == "complaint.issues" else pl.col(key(path))
         if name == "chain":
             return pl.lit("—")
-        if name == "instant":
-            local = self._local(col, off)
-            if fmt == "time":
-                out = self._clock(local)
-            elif fmt == "date":
-                out = (pl.concat_str(local.dt.month().cast(pl.String), pl.lit("月"), local.dt.day().cast(pl.String),
-                                     pl.lit("日")) if lang == "zh" else local.dt.strftime("%-d %b %Y"))
-            elif lang == "zh":
-                out = pl.concat_str(local.dt.month().cast(pl.String), pl.lit("月"), local.dt.day().cast(pl.String),
-                                    pl.lit("日 "), self._clock(local))
-            else:
-                out = pl.concat_str(local.dt.strftime("%-d %b %Y "), self._clock(local))
-        elif name == "date":
-            d = (col - ORDINAL_1970).cast(pl.Date)
-            out = (pl.concat_str(d.dt.year().cast(pl.String), pl.lit("年"), d.dt.month().cast(pl.String), pl.lit("月"),
-                                 d.dt.day().cast(pl.String), pl.lit("日")) if lang == "zh" else d.dt.strftime("%Y-%m-%d"))
-        elif name == "money":
-            out = V.decimal_text(col, 2, keep=True)
-        elif name in ("length", "weight", "volume"):
-            out = V.decimal_text(col, UNITS.get(name, 6), keep=False)
-        elif name == "duration":
-            out = self.duration_text(col, lang)
-        elif name == "bool":
-            yes, no = ("是", "否") if lang == "zh" else ("yes", "no")
-            out = pl.when(col).then(pl.lit(yes)).otherwise(pl.lit(no))
-        elif name == "list":
-            out = (col.list.eval(pl.element().replace(C.VALUE_LABELS_ZH)) if lang == "zh" else col
-                   ).list.join(list_separator(lang))
-        elif name in ("int",):
-            out = col.cast(pl.String)
-        elif name == "enum":
-            out = col.replace(C.VALUE_LABELS_ZH) if lang == "zh" else col
-        elif name == "text":
-            out = col
-        else:
+        show = self.program.specs[path].type.show_column
+        if show is None:
             raise Unsupported(f"showing a {name} fact in a message")
-        return pl.when(col.is_not_null()).then(out).otherwise(pl.lit("—"))
+        return pl.when(col.is_not_null()).then(show(self.columns(off), col, fmt)).otherwise(pl.lit("—"))
 
     def instant_json(self, col: pl.Expr, off: int) -> pl.Expr:
         """An instant as isoformat() in the case's zone, quoted; "null" when absent."""
-        text = pl.concat_str(pl.lit('"'), self._local(col, off).dt.strftime("%Y-%m-%dT%H:%M:%S"),
-                             pl.lit(offset_text(off) + '"'))
-        return pl.when(col.is_not_null()).then(text).otherwise(pl.lit("null"))
+        return self.columns(off).instant_json(col)
 
     def json_value(self, path: str, off: int) -> pl.Expr:
-        """types.to_json_value of a fact as JSON text; "null" when absent."""
+        """types.to_json_value of a fact as JSON text (its type's json_column); "null" when absent."""
         name = self.type_of(path)
         col = pl.col("__issues") if path == "complaint.issues" else pl.col(key(path))
-        quote = lambda e: pl.concat_str(pl.lit('"'), e, pl.lit('"'))
         if name == "chain":
             return pl.lit("null")
-        if name == "instant":
-            return self.instant_json(col, off)
-        elif name == "date":
-            out = quote((col - ORDINAL_1970).cast(pl.Date).dt.strftime("%Y-%m-%d"))
-        elif name == "money":
-            out = quote(V.decimal_text(col, 2, keep=True))
-        elif name in ("length", "weight", "volume"):
-            out = quote(V.decimal_text(col, UNITS.get(name, 6), keep=False))
-        elif name == "duration":
-            out = (col // US).cast(pl.String)
-        elif name == "bool":
-            out = pl.when(col).then(pl.lit("true")).otherwise(pl.lit("false"))
-        elif name == "list":
-            out = pl.concat_str(pl.lit("["), col.list.eval(pl.lit('"') + pl.element() + pl.lit('"')).list.join(", "),
-                                pl.lit("]"))
-        elif name == "int":
-            out = col.cast(pl.String)
-        elif name in ("text", "enum"):
-            out = quote(col)
-        else:
+        as_json = self.program.specs[path].type.json_column
+        if as_json is None:
             raise Unsupported(f"quoting a {name} fact")
-        return pl.when(col.is_not_null()).then(out).otherwise(pl.lit("null"))
+        return pl.when(col.is_not_null()).then(as_json(self.columns(off), col)).otherwise(pl.lit("null"))
 
     # -- verdict pieces ---------------------------------------------------------------------
     def branches(self, node, ancestors: pl.Expr | None = None) -> list[tuple[str, pl.Expr]]:
@@ -431,6 +317,8 @@ class Columnar:
                                            for cond, text in rule.articles] + [pl.lit("")]))
             elif path in ("clause", "rule"):
                 pieces.append(pl.lit(js(getattr(rule, "clause" if path == "clause" else "id"))[1:-1]))
+            elif path in rule.figures:
+                pieces.append(self.render(path, fmt, off, figure(rule.figures[path])))
             else:
                 pieces.append(self.render(path, fmt, off))
         return pl.concat_str(pieces) if pieces else pl.lit("")
@@ -709,7 +597,7 @@ class Columnar:
 
     def _statement(self, f: pl.DataFrame, payers: pl.DataFrame, statuses, off: int) -> Statement:
         """statement.Statement.add over the chunk's rows at once: its group-bys feed the same count_* methods."""
-        from .statement import CS_DEADLINES, DELIVERY
+        from ..settlement.statement import CS_DEADLINES, DELIVERY
         st = Statement(verdicts=f.height)
         for who, fine in payers.filter(pl.col("fine") > 0).group_by("who").agg(pl.col("fine").sum()).iter_rows():
             st.count_fine(who, money.from_fen(fine))

@@ -10,7 +10,6 @@ per-case path, which gives the exact verdict or error.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from ..runtime._polars import pl  # first: it sets how Polars loads
@@ -18,15 +17,12 @@ from ..runtime._polars import pl  # first: it sets how Polars loads
 # isort: split
 
 from ..case import contract as C, fields
+from ..case.instants import FAST_EARLIEST_US as EARLIEST, FAST_FORM, FAST_LATEST_US as LATEST
+from ..packs.types import TYPES, US
 from ..packs.vocabulary import BASE_FACTS, BLOCKS
 from ..runtime.values import key
 
-US = 1_000_000
-DAY = 86_400 * US
-EARLIEST = int(datetime(2000, 1, 1, tzinfo=UTC).timestamp()) * US
-LATEST = int(datetime(2090, 1, 1, tzinfo=UTC).timestamp()) * US
-UNITS = {"money": 2, "length": 2, "weight": 3}          # decimal places of each encoded unit
-_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T([01]\d|2[0-3]):[0-5]\d:[0-5]\d([+-]([01]\d|2[0-3]):[0-5]\d|Z)$"
+UNITS = {name: t.places for name, t in TYPES.items() if t.places is not None}   # decimal places of each encoded unit
 _DECIMAL = r"^(0|[1-9][0-9]*)(\.[0-9]+)?$"
 
 
@@ -68,7 +64,7 @@ def _unchecked() -> list[str]:
 
 
 if _unchecked():
-    raise fields.mismatch("batch.columnar_input", f"no bulk check for {', '.join(_unchecked())}: "
+    raise fields.mismatch("columnar.input", f"no bulk check for {', '.join(_unchecked())}: "
                           "add one to checks_and_facts or scan_frame")
 
 
@@ -97,7 +93,8 @@ def instant_us(text: pl.Expr) -> pl.Expr:
 
 
 def timestamp_ok(text: pl.Expr, value: pl.Expr) -> pl.Expr:
-    return text.str.contains(_TIMESTAMP) & value.is_between(EARLIEST, LATEST, closed="left")
+    """The Polars gate of case/instants.py: FAST_FORM, in the fast window."""
+    return text.str.contains(FAST_FORM) & value.is_between(EARLIEST, LATEST, closed="left")
 
 
 def decimal_units(text: pl.Expr, places: int) -> pl.Expr:
@@ -271,7 +268,8 @@ def read_lines(rows: list[tuple[int, Any]]) -> pl.DataFrame:
     """
     import msgspec
 
-    from .io import MAX_LINE
+    from ..case.limits import DEFAULT as DEFAULT_LIMITS
+    MAX_LINE = DEFAULT_LIMITS.case_bytes    # batch.io.MAX_LINE: longer is an error row
     decoder, encoder = _codec(msgspec)
 
     def canonical(payload):
@@ -335,17 +333,3 @@ def _codec(msgspec):
         from ..case.fast import structural
         _CODECS["pair"] = (msgspec.json.Decoder(structural()), msgspec.json.Encoder())
     return _CODECS["pair"]
-
-
-def instant_or_none(value: Any) -> int | None:
-    """An aware, whole-second ISO 8601 instant in 2000-2090 as µs, else None (the per-case path decides)."""
-    if value is None:
-        return None
-    try:
-        dt = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).strip())
-    except ValueError:
-        return None
-    if dt.tzinfo is None or dt.microsecond:
-        return None
-    us = int(dt.timestamp()) * US
-    return us if EARLIEST <= us < LATEST else None

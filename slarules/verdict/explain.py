@@ -19,12 +19,13 @@ from pydantic import BaseModel, ConfigDict
 
 from ..packs.operators import OPERATORS
 from ..packs.program import CompiledRule, Leaf
-from ..packs.types import duration_text, render, to_json_value
+from ..packs.types import duration_text, list_separator, render, to_json_value, value_label
+from ..packs.unknowns import Closed
 from ..runtime import evaluate
 from ..runtime.backend import RunResult
 from ..runtime.chaining import chain_of
 from ..runtime.values import CaseFacts, flag_key, key
-from ..verdict.assembly import PARTY_NAMES, Verdict
+from .assembly import PARTY_NAMES, Verdict
 
 ABSENT = object()
 MAX_COUNTERFACTUALS = 3
@@ -53,6 +54,8 @@ class Test(Out):
     result: Literal["true", "false", "unknown"]
     saw: dict[str, Any]
     where: str | None
+    # a comparison decided while a finite fact it reads was unknown: why no value of it matters
+    why: str | None = None
 
 
 class Counterfactual(Out):
@@ -122,20 +125,58 @@ class Explainer:
         right = leaf.right if leaf.right is not None else self.show(leaf.left, leaf.shown)
         return f"{leaf.left} {OPERATORS[leaf.op].symbol} {right}"
 
-    def test(self, leaf: Leaf) -> Test:
-        result = evaluate.value(leaf, self.doc)
+    def test(self, node: Leaf | Closed) -> Test:
+        """One comparison; a closed one (F absent) as written, with the reason it decided."""
+        leaf = node.leaf if isinstance(node, Closed) else node
+        assert isinstance(leaf, Leaf)          # a Closed is made with its leaf (unknowns._Closer.leaf)
+        result = evaluate.value(node, self.doc)
         saw = {p: self.json_value(p, self.value(p)) for p in leaf.paths()}
-        return Test(condition=self.describe(leaf), result={True: "true", False: "false", None: "unknown"}[result],  # type: ignore[arg-type]
-                    saw=saw, where=leaf.origin)
+        why = None
+        if isinstance(node, Closed):
+            saw[node.fact] = None
+            why = self.why(node, result) if result is not None else None
+        return Test(condition=self.describe(leaf), result={True: "true", False: "false", None: "unknown"}[result],  # type: ignore[arg-type,index]
+                    saw=saw, where=leaf.origin, why=why)
+
+    def why(self, node: Closed, outcome: bool) -> str:
+        """A comparison every value of an unknown fact decides alike, in a sentence: the fact is not
+        recorded, but even the figure closest to flipping it (the latest due) gives this outcome."""
+        zh, fact, leaf = self.lang == "zh", node.fact, node.leaf
+        assert leaf is not None
+        condition = self.describe(leaf)
+        noun = fact.rsplit(".", 1)[-1]
+        b = node.bound
+        figure = b.figure(self.facts.values, outcome) if b is not None else None
+        if b is None or figure is None:
+            if zh:
+                return f"{fact} 无记录，但无论取何值结果相同：{condition} 对每一个值都{'成立' if outcome else '不成立'}。"
+            return (f"{fact} is not recorded, but every {noun} gives the same outcome: {condition} "
+                    f"{'holds' if outcome else 'fails'} for each.")
+        ftype = self.program.specs[b.derived].type
+        greatest = b.greatest(outcome)
+        timely = ftype.name in ("instant", "date", "time")
+        values = list_separator(self.lang).join(value_label(v, self.lang)
+                                                for v in b.deciding_values(self.facts.values, outcome))
+        shown = self.show(b.derived, figure)
+        if zh:
+            extreme = ("最晚" if greatest else "最早") if timely else ("最大" if greatest else "最小")
+            return (f"{fact} 无记录，但无论取何值结果相同：即使按{extreme}的 {b.derived}（{shown}，{values}）计算，"
+                    f"{condition} 仍{'成立' if outcome else '不成立'}。")
+        extreme = ("latest" if greatest else "earliest") if timely else ("greatest" if greatest else "least")
+        return (f"{fact} is not recorded, but every {noun} gives the same outcome: {condition} "
+                f"{'holds' if outcome else 'fails'} even for the {extreme} {b.derived} of any {noun}, {shown} ({values}).")
 
     # -- which tests decided a tree ----------------------------------------------------
-    def deciding(self, node, outcome: bool | None) -> list[Leaf]:
+    def deciding(self, node, outcome: bool | None) -> list[Leaf | Closed]:
         """Leaves that gave `node` its value: the ones that held, failed or were unknown."""
         if evaluate.value(node, self.doc) is not outcome:
             return []
+        if isinstance(node, Closed) and node.leaf is not None:
+            # F known: the comparison as written decided; F absent: the closed comparison as one test
+            return self.deciding(node.leaf, outcome) if self.value(node.fact) is not None else [node]
         if isinstance(node, Leaf):
             return [node]
-        out: list[Leaf] = []
+        out: list[Leaf | Closed] = []
         for child in node.children:
             out.extend(self.deciding(child, outcome))
         return out
@@ -199,6 +240,10 @@ class Explainer:
 
     def flips(self, node, counter) -> list[tuple[tuple[int, int], dict]]:
         """Change sets that make a true `node` false: one child of an `all`, every true child of an `any`."""
+        if isinstance(node, Closed) and node.leaf is not None:
+            # F known: flip the comparison as written; F absent: no one value of another fact is known to
+            # flip every value of F alike, and a copy of a derived fact is nothing a case could change
+            return self.flips(node.leaf, counter) if self.value(node.fact) is not None else []
         if isinstance(node, Leaf):
             order = next(counter)
             flip = self.leaf_flip(node) if evaluate.value(node, self.doc) is True else None
@@ -316,7 +361,7 @@ def explain(engine, case, *, as_of: Any = None, lang: str = "zh") -> Explanation
 
 def render_explanation(e: Explanation, lang: str = "zh") -> str:
     """The trace as a claims officer reads it: findings first, then every rule."""
-    from ..verdict.text import render_text
+    from .text import render_text
     w = WORDS[lang]
     out = [render_text(e.verdict, lang), f"{w['rules']} ({len(e.rules)})"]
     order = {"fired": 0, "overridden": 1, "undecided": 2, "not_fired": 3, "not_applicable": 4}
@@ -331,6 +376,8 @@ def render_explanation(e: Explanation, lang: str = "zh") -> str:
                 continue
             saw = ", ".join(f"{k} = {_plain(v, w)}" for k, v in test.saw.items())
             out.append(f"      {label}: {test.condition}   [{w['saw']} {saw}; {test.where}]")
+            if test.why:
+                out.append(f"        {test.why}")
         if t.missing:
             out.append(f"      {w['missing']}: {', '.join(t.missing)}")
         for c in t.counterfactuals:
