@@ -155,6 +155,74 @@ def cases(count: int, seed: int = 7, bad_rate: float = 0.0, kpi: bool = False) -
         yield from _block(seed, block, start, min(start + BLOCK, count), bad_rate, kpi)
 
 
+EDGE_ARRIVALS = ["11:59:59", "12:00:00", "12:00:01", "00:00:00", "23:59:59"]   # TB-1's cutoff and the day's ends
+EDGE_SIGNED = [-1, 0, 1, 59, 60, 61]     # seconds from the TB-1 deadline: on it, either side, minute rounding
+EDGE_SIDES = [(200, 20, 20), (201, 20, 20), (200, 25, 25), (200, 25, 26), (100, 50, 50), (100, 50, 51), None, None, None]
+EDGE_WEIGHTS = ["50", "50.000", "50.001", "49.999", None]
+EDGE_MONEY = [("12.00", "12.01"), ("12.00", "12.00"), ("12.01", "12.00"), ("0.01", "999.99"), (None, "12.00")]
+
+
+def edge_case(r: random.Random, n: int) -> dict:
+    """A realistic case moved onto the boundaries of TB-1, TB-4, TB-5 and OV-1 (benchmarks/zen_contender.py
+    compares zen-engine there): arrivals at the noon cutoff, signing a second either side of the deadline,
+    no arrival scan (the dispatch fallback), no delivering station given, parcels exactly at each limit,
+    overcharges of a fen, an unsigned sender with a complaint or a query, scribbled signatures denied."""
+    c = case(r, n)
+    c["product"] = "taobao" if r.random() < 0.85 else "standard"
+    zone = CST
+    scans = c["scans"]
+    arrival = next((s for s in scans if s["type"] == "arrival"), None)
+    if arrival is not None and r.random() < 0.7:
+        day = datetime.fromisoformat(arrival["at"]).date()
+        hh, mm, ss = map(int, r.choice(EDGE_ARRIVALS).split(":"))
+        at = datetime(day.year, day.month, day.day, hh, mm, ss, tzinfo=zone)
+        arrival["at"] = iso(at)
+        deadline = (datetime(day.year, day.month, day.day, 17, tzinfo=zone) if at.hour < 12 else
+                    datetime(day.year, day.month, day.day, 12, tzinfo=zone) + timedelta(days=1))
+        signed = next((s for s in scans if s["type"] == "signed"), None)
+        if signed is not None and r.random() < 0.8:
+            signed["at"] = iso(deadline + timedelta(seconds=r.choice(EDGE_SIGNED)))
+        elif signed is not None and r.random() < 0.5:
+            scans.remove(signed)                # unsigned: as_of decides
+    if r.random() < 0.1:
+        c["scans"] = [s for s in c["scans"] if s["type"] != "arrival"]      # the dispatch fallback
+    if r.random() < 0.05:
+        c["stations"].pop("delivering")         # the delivering station from the last arrival
+    sides = r.choice(EDGE_SIDES)       # None: the realistic sides
+    if sides is not None:
+        c["parcel"].update(length_cm=sides[0], width_cm=sides[1], height_cm=sides[2])
+    weight = r.choice(EDGE_WEIGHTS)
+    if weight is None:
+        c["parcel"].pop("weight_kg")
+    else:
+        c["parcel"]["weight_kg"] = weight
+    if r.random() < 0.03:
+        del c["parcel"]
+    quoted, charged = r.choice(EDGE_MONEY)
+    c["collection"]["charged_cny"] = charged
+    if quoted is None:
+        c["collection"].pop("quoted_cny")
+    else:
+        c["collection"]["quoted_cny"] = quoted
+    c["collection"]["sender_signed"] = r.random() < 0.5
+    c["outcome"]["lost"] = r.random() < 0.3
+    if "delivery" in c and r.random() < 0.1:
+        c["delivery"]["signature_legible"] = False
+        c["outcome"]["recipient_denies_receipt"] = True
+    if r.random() < 0.6:
+        received = datetime.fromisoformat(c["scans"][0]["at"]) + timedelta(hours=30)
+        c["complaint"] = {"kind": r.choice(["complaint", "query"]), "channel": "phone", "received_at": iso(received),
+                          "issues": [r.choice(ISSUES)], "first_contact_at": iso(received + timedelta(minutes=5))}
+    else:
+        c.pop("complaint", None)
+    return c
+
+
+def edge_cases(count: int, seed: int = 7) -> Iterator[dict]:
+    r = random.Random(seed * 1_000_003 + 999_999_937)
+    return (edge_case(r, 9_000_000_000 + n) for n in range(count))
+
+
 def _jsonl_block(args) -> bytes:
     return "".join(json.dumps(c, ensure_ascii=False, separators=(",", ":")) + "\n"
                    for c in _block(*args)).encode("utf-8")

@@ -1,6 +1,6 @@
 """One command, one table: throughput, latency, memory and cold start, same cases, same run.
 
-    python benchmarks/run.py [--cases 1000000] [--single 20000] [--rss-calls 1000000]
+    python benchmarks/run.py [--cases 1000000] [--single 20000] [--rss-calls 1000000] [--modes single,zen,...]
 
 Generates `--cases` realistic cases (benchmarks/generate.py, seeded) as JSON
 Lines and Parquet, then measures each contender in its own process, so that
@@ -13,6 +13,11 @@ largest of its processes):
                     through its Host API (first 1,000 cases: sids pile up)
   (c) single-case   Engine.adjudicate(dict).to_json(): validation, facts,
                     durable_rules, verdict, its JSON; p50/p99 latency, and RSS over --rss-calls calls
+  (c') taobao/zen   the taobao pack as shipped, one case at a time, beside GoRules zen-engine
+                    (benchmarks/zen_contender.py: TB-1, TB-4, TB-5 and OV-1 as a JDM graph) on
+                    --single realistic cases and 3,000 edge cases (generate.edge_cases); zen-engine
+                    is compared only where it agrees with slarules on every one of them, and only
+                    when installed (pip install '.[bench]')
   (d) batch         `slarules batch` end to end from the CLI: JSONL to JSONL,
                     Parquet to JSONL and Parquet to Parquet
   (e) spark         the same with `--spark --master local[2]` (when
@@ -147,6 +152,44 @@ def mode_single(a) -> dict:
     return {"cases": len(cases), "seconds": sum(lat), "p50": pct(lat, 0.5), "p99": pct(lat, 0.99)}
 
 
+EDGE_CASES = 3_000
+TAOBAO_PACK = ROOT / "rules" / "taobao.yaml"
+
+
+def zen_cases(a) -> list[dict]:
+    """The cases the taobao pack and zen-engine are timed on: --single realistic ones (no rejected
+    rows: zen-engine has no case contract), then the clauses' edge cases."""
+    from generate import cases, edge_cases
+    return [*cases(a.single, a.seed), *edge_cases(EDGE_CASES, a.seed)]
+
+
+def mode_taobao_single(a) -> dict:
+    from slarules import Engine
+    engine = Engine.load([TAOBAO_PACK])
+    cases = zen_cases(a)
+    lat = latencies(lambda c: engine.adjudicate(c, as_of=AS_OF).to_json(), cases)
+    return {"cases": len(cases), "seconds": sum(lat), "p50": pct(lat, 0.5), "p99": pct(lat, 0.99)}
+
+
+def mode_zen_single(a) -> dict:
+    """zen-engine's latency on the same cases, after checking it agrees with slarules on every one."""
+    import zen_contender
+    why = zen_contender.available()
+    if why:
+        return {"skipped": why}
+    from slarules import Engine
+    cases = zen_cases(a)
+    count, first = zen_contender.disagreements(cases, Engine.load([TAOBAO_PACK]), AS_OF)
+    if count:
+        return {"skipped": f"it disagrees with slarules on {count:,} of {len(cases):,} cases, first: {first[0]}"}
+    adjudicate = zen_contender.adjudicator(AS_OF)
+    lat = latencies(adjudicate, cases)
+    empty = zen_contender.empty_graph()       # zen's own floor per call: a graph from input to output
+    floor = latencies(lambda c: empty({}), cases[:5000])
+    return {"cases": len(cases), "seconds": sum(lat), "p50": pct(lat, 0.5), "p99": pct(lat, 0.99),
+            "floor_p50": pct(floor, 0.5)}
+
+
 def mode_single_rss(a) -> dict:
     from slarules import Engine
     engine = Engine.default()
@@ -242,6 +285,7 @@ def worker_modes() -> dict:
 
 MODES = {"handwritten-file": mode_handwritten_file, "handwritten-single": mode_handwritten_single,
          "durable-naive": mode_durable_naive, "single": mode_single, "single-rss": mode_single_rss,
+         "taobao-single": mode_taobao_single, "zen-single": mode_zen_single,
          "batch-jsonl": mode_batch_jsonl, "batch-parquet-jsonl": mode_batch_parquet_jsonl,
          "batch-parquet": mode_batch_parquet, "cold": mode_cold,
          "spark-jsonl": mode_spark_jsonl, "spark-parquet": mode_spark_parquet, **worker_modes()}
@@ -260,7 +304,7 @@ def spark_available() -> bool:
 def measure(a, mode: str) -> dict:
     """Run one mode in a child process, which reports its own peak RSS."""
     args = [sys.executable, __file__, "--mode", mode, "--work", a.work, "--cases", str(a.cases),
-            "--single", str(a.single), "--naive", str(a.naive), "--rss-calls", str(a.rss_calls)]
+            "--single", str(a.single), "--naive", str(a.naive), "--rss-calls", str(a.rss_calls), "--seed", str(a.seed)]
     done = subprocess.run(args, stdout=subprocess.PIPE, text=True)
     if done.returncode:
         raise SystemExit(f"{mode} failed")
@@ -275,8 +319,8 @@ def main() -> int:
     ap.add_argument("--rss-calls", dest="rss_calls", type=int, default=1_000_000,
                     help="single-case calls while watching RSS")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--only", help="comma-separated mode prefixes (e.g. spark,batch,workers): those modes "
-                                   "alone, their figures and the bulk ratios they allow")
+    ap.add_argument("--modes", help="only these contenders, comma-separated (e.g. handwritten-single,single,"
+                    "taobao-single,zen-single for the single-case rows); the table shows their rows only")
     ap.add_argument("--mode", choices=sorted(MODES), help=argparse.SUPPRESS)
     ap.add_argument("--work", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -287,66 +331,88 @@ def main() -> int:
         print(json.dumps(result))
         return 0
     from generate import write
+    chosen = [m for m in MODES if m not in SPARK_MODES or spark_available()]
+    if a.modes:
+        unknown = set(a.modes.split(",")) - set(MODES)
+        if unknown:
+            ap.error(f"unknown --modes {', '.join(sorted(unknown))}; known: {', '.join(MODES)}")
+        chosen = [m for m in chosen if m in a.modes.split(",")]
     with tempfile.TemporaryDirectory(prefix="slarules-bench-") as work:
         a.work = work
         write(os.path.join(work, "cases.jsonl"), a.cases, a.seed, bad_rate=0.001, workers=2)
-        write(os.path.join(work, "cases.parquet"), a.cases, a.seed, bad_rate=0.001)
+        if any(m not in ("handwritten-single", "single", "single-rss", "taobao-single", "zen-single")
+               for m in chosen):
+            write(os.path.join(work, "cases.parquet"), a.cases, a.seed, bad_rate=0.001)
         write(os.path.join(work, "small.jsonl"), 1000, a.seed, bad_rate=0.001)
         write(os.path.join(work, "small.parquet"), 1000, a.seed, bad_rate=0.001)
         for rows in WORKER_SIZES:
-            write(os.path.join(work, f"cases-{rows}.jsonl"), rows, a.seed, bad_rate=0.001)
-        chosen = [m for m in MODES if m not in SPARK_MODES or spark_available()]
-        if a.only:
-            chosen = [m for m in chosen if m.startswith(tuple(a.only.split(",")))]
+            if f"workers-one-{rows}" in chosen or f"workers-default-{rows}" in chosen:
+                write(os.path.join(work, f"cases-{rows}.jsonl"), rows, a.seed, bad_rate=0.001)
         r = {m: measure(a, m) for m in chosen}
-    if a.only:
-        for m, figures in r.items():
-            print(f"{m}: {json.dumps(figures)}")
-        bulk_ratios(r)
-        return 0
     return report(a, r)
 
 
 def report(a, r: dict) -> int:
+    """The table, then each target as a ratio of two rows measured in this run (rows not run are left out)."""
     def rate(m):
         return r[m]["cases"] / r[m]["seconds"]
-    base_file, base_single = rate("handwritten-file"), rate("handwritten-single")
-    hand_p50 = r["handwritten-single"]["p50"]
-    rss = r["single-rss"]
-    growth = (rss["rss_at_end_kib"] - rss["rss_at_10pct_kib"]) / rss["rss_at_10pct_kib"] * 100
+    skipped = {m: r.pop(m)["skipped"] for m in list(r) if "skipped" in r[m]}
+    base_file = rate("handwritten-file") if "handwritten-file" in r else None
+    base_single = rate("handwritten-single") if "handwritten-single" in r else None
     cpus = os.cpu_count()
-    print(f"{a.cases:,} generated cases (seed {a.seed}); {a.single:,} timed one at a time; {cpus} cores\n")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"{a.cases:,} generated cases (seed {a.seed}); {a.single:,} timed one at a time; {cpus} cores; "
+          f"load average {load:.2f} at the end\n")
     print("| contender | cases/s | vs hand-written | p50 | p99 | peak RSS |")
     print("|---|---:|---:|---:|---:|---:|")
     rows = [("(a) hand-written, JSONL file to file", "handwritten-file", base_file),
             ("(a) hand-written, one case in process", "handwritten-single", base_single),
             ("(b) naive durable_rules, a sid per case", "durable-naive", base_single),
-            ("(c) slarules single-case API (durable_rules)", "single", base_single),
+            ("(c) slarules single-case API (durable_rules), shipped packs", "single", base_single),
+            (f"(c') slarules single-case API, the taobao pack as shipped ({EDGE_CASES:,} edge cases included)",
+             "taobao-single", None),
+            ("(c') GoRules zen-engine 2.1.3, TB-1/TB-4/TB-5/OV-1, the same cases", "zen-single", None),
             ("(d) `slarules batch` JSONL to JSONL", "batch-jsonl", base_file),
             ("(d) `slarules batch` Parquet to JSONL", "batch-parquet-jsonl", base_file),
             ("(d) `slarules batch` Parquet to Parquet", "batch-parquet", base_file),
             ("(e) `slarules batch --spark` (local[2]) JSONL", "spark-jsonl", base_file),
             ("(e) `slarules batch --spark` (local[2]) Parquet", "spark-parquet", base_file)]
-    rows = [row for row in rows if row[1] in r]
     for label, m, base in rows:
+        if m not in r:
+            continue
         p50 = f"{r[m]['p50'] * 1e6:,.0f} µs" if "p50" in r[m] else ""
         p99 = f"{r[m]['p99'] * 1e6:,.0f} µs" if "p99" in r[m] else ""
-        print(f"| {label} | {rate(m):,.0f} | {rate(m) / base:.2f}× | {p50} | {p99} | {r[m]['peak_rss_mib']:,.0f} MiB |")
-    print(f"\nsingle-case p50 is {r['single']['p50'] / hand_p50:.2f}× the hand-written p50, p99 "
-          f"{r['single']['p99'] / r['handwritten-single']['p99']:.2f}× its p99 (targets ≤ 5× and ≤ 10×)")
-    print(f"RSS over {a.rss_calls:,} single-case calls: {rss['rss_at_10pct_kib'] / 1024:,.1f} MiB after 10%, "
-          f"{rss['rss_at_end_kib'] / 1024:,.1f} MiB at the end ({growth:+.1f}%, target within 5%)")
-    print(f"cold start `slarules adjudicate`: {r['cold']['seconds'] * 1000:,.0f} ms "
-          f"(bare python: {r['cold']['python'] * 1000:,.0f} ms; target < 300 ms)")
+        versus = f"{rate(m) / base:.2f}×" if base else ""
+        print(f"| {label} | {rate(m):,.0f} | {versus} | {p50} | {p99} | {r[m]['peak_rss_mib']:,.0f} MiB |")
+    print()
+    if "single" in r and "handwritten-single" in r:
+        hand = r["handwritten-single"]
+        print(f"single-case, shipped packs: p50 {r['single']['p50'] / hand['p50']:.2f}× the hand-written p50 "
+              f"(target ≤ 3×), p99 {r['single']['p99'] / hand['p99']:.2f}× its p99")
+    if "taobao-single" in r and "zen-single" in r:
+        ours, zen = r["taobao-single"], r["zen-single"]
+        print(f"single-case, the taobao pack: p50 {ours['p50'] / zen['p50']:.2f}× zen-engine's, p99 "
+              f"{ours['p99'] / zen['p99']:.2f}× its p99 (targets ≤ 1×); zen-engine agreed on all "
+              f"{zen['cases']:,} cases; its floor (an empty graph, one call) p50 {zen['floor_p50'] * 1e6:,.0f} µs")
+    for m, why in skipped.items():
+        print(f"{m} not compared: {why}")
+    if "single-rss" in r:
+        rss = r["single-rss"]
+        growth = (rss["rss_at_end_kib"] - rss["rss_at_10pct_kib"]) / rss["rss_at_10pct_kib"] * 100
+        print(f"RSS over {a.rss_calls:,} single-case calls: {rss['rss_at_10pct_kib'] / 1024:,.1f} MiB after 10%, "
+              f"{rss['rss_at_end_kib'] / 1024:,.1f} MiB at the end ({growth:+.1f}%, target within 5%)")
+    if "cold" in r:
+        print(f"cold start `slarules adjudicate`: {r['cold']['seconds'] * 1000:,.0f} ms "
+              f"(bare python: {r['cold']['python'] * 1000:,.0f} ms; target < 300 ms)")
     for m in SPARK_MODES:
-        if m in r:
+        if m in r and base_file:
             print(f"{m}: {r[m]['fixed_seconds']:.1f} s fixed cost (JVM, session, first jobs: a 1,000-case run); "
                   f"{r[m]['marginal_rate']:,.0f} cases/s beyond it ({r[m]['marginal_rate'] / base_file:.2f}× "
                   "hand-written)")
     bulk_ratios(r)
-    if not any(m in r for m in SPARK_MODES):
+    if not a.modes and not any(m in r for m in SPARK_MODES):
         print("Spark rows skipped: no PySpark or no Java here (pip install '.[spark]')")
-    for message, count in sorted(r["durable-naive"].get("failures", {}).items()):
+    for message, count in sorted(r.get("durable-naive", {}).get("failures", {}).items()):
         print(f"naive durable_rules: {count} of {r['durable-naive']['cases']} asserts raised: {message}")
     return 0
 

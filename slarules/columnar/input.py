@@ -3,8 +3,8 @@
 JSON Lines are read by msgspec (JSON shape only) and Polars; Parquet batches as
 they are. `checks_and_facts` then checks every value the case contract constrains, in
 bulk, and encodes the base facts as the backends see them (integers in fixed
-units, null for absent); `builtins` derives the vocabulary's built-in facts
-from the scans. A row that fails any check is not "plain" and is left to the
+units, null for absent); `builtins` derives the built-in facts (packs/builtins.py)
+from them and the scans. A row that fails any check is not "plain" and is left to the
 per-case path, which gives the exact verdict or error.
 """
 from __future__ import annotations
@@ -18,6 +18,7 @@ from ..runtime._polars import pl  # first: it sets how Polars loads
 
 from ..case import contract as C, fields
 from ..case.instants import FAST_EARLIEST_US as EARLIEST, FAST_FORM, FAST_LATEST_US as LATEST
+from ..packs.builtins import BUILTINS, Builtin, Frame, stages
 from ..packs.types import TYPES, US
 from ..packs.vocabulary import BASE_FACTS, BLOCKS
 from ..runtime.values import key
@@ -200,43 +201,36 @@ def scan_frame(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def builtins(facts: pl.DataFrame, scans: pl.DataFrame) -> pl.DataFrame:
-    """The vocabulary's built-in facts (vocabulary.Derived), row by row as columns."""
-    g = scans.sort("__row", "at", "station").group_by("__row").agg(
-        pl.col("at").filter(pl.col("type") == "signed").min().alias("_signed"),
-        pl.col("at").filter(pl.col("type") == "collect").min().alias("_collect"),
-        pl.col("at").min().alias("_first"),
-        pl.col("station").filter(pl.col("type") == "arrival").last().alias("_last_arrival"),
-        pl.col("ok").all().alias("_scans_ok"))
-    f = facts.join(g, on="__row", how="left")
-    f = _with(f, 
-        pl.coalesce("_collect", "_first").alias(key("collected_at")),
-        pl.coalesce(key("stations.delivering"), "_last_arrival").alias(key("delivering_station")),
-        pl.col("_signed").alias(key("signed_at")),
-        (pl.col("__ok") & pl.col("_scans_ok").fill_null(True)).alias("__ok"))
-    ds = key("delivering_station")
-    ref = (scans.join(f.select("__row", ds, pl.coalesce(key("signed_at"), key("as_of")).alias("_limit")),
-                      on="__row", how="inner")
-           .group_by("__row").agg(
-               pl.col("at").filter((pl.col("type") == "arrival") & (pl.col("station") == pl.col(ds))).min()
-               .alias("_arrival"),
-               pl.col("at").filter((pl.col("type") == "dispatch") & (pl.col("station") != pl.col(ds))
-                                   & (pl.col("at") <= pl.col("_limit"))).max().alias("_dispatch")))
-    f = f.join(ref, on="__row", how="left")
-    has_station = pl.col(ds).is_not_null()
-    f = _with(f, 
-        pl.when(has_station).then(pl.coalesce("_arrival", "_dispatch")).alias(key("reference_arrival")),
-        pl.when(has_station & pl.col("_arrival").is_not_null()).then(pl.lit("arrival"))
-        .when(has_station & pl.col("_dispatch").is_not_null()).then(pl.lit("dispatch"))
-        .alias(key("reference_arrival_source")))
-    sides = [pl.col(key(f"parcel.{n}")) for n in ("length_cm", "width_cm", "height_cm")]
-    charged, quoted = pl.col(key("collection.charged_cny")), pl.col(key("collection.quoted_cny"))
-    all_sides = pl.all_horizontal(s.is_not_null() for s in sides)    # as vocabulary.Derived: all three or none
-    return _with(f, 
-        pl.when(all_sides).then(pl.max_horizontal(sides)).alias(key("longest_side_cm")),
-        pl.when(all_sides).then(pl.sum_horizontal(sides)).alias(key("sum_of_sides_cm")),
-        (sides[0] * sides[1] * sides[2]).alias(key("volume_cm3")),
-        (charged - quoted).alias(key("overcharge_cny")),
-    ).drop("_signed", "_collect", "_first", "_last_arrival", "_scans_ok", "_arrival", "_dispatch")
+    """The built-in derived values (packs/builtins.py) as columns, and `__ok` false where a scan is not.
+
+    One pass per stage of the records (builtins.stages): a group-by over the scans of the
+    records that aggregate them, with the row facts they read joined beside each scan, then
+    their values. A step that is no fact, and every aggregate, is dropped at the end.
+    """
+    c = Frame(pl, fact=lambda path: pl.col(key(path)), scan=pl.col)
+    scans = scans.sort("__row", "at", "type", "station")        # each case's in builtins.scan_order
+    scans_ok: list[pl.Expr] = [pl.col("ok").all().alias("_scans_ok")]       # in the first group-by
+    f, dropped = facts, ["_scans_ok"]
+    for stage in stages(list(BUILTINS.values()), {p for p in BASE_FACTS if key(p) in facts.columns}):
+        over = [(b, b.over_scans) for b in stage if b.over_scans is not None]
+        ok: list[pl.Expr] = []        # `__ok` with the scans' own checks, after the first group-by
+        if over or scans_ok:
+            reads = sorted({key(r) for b, _ in over for r in b.scan_reads})
+            beside = (scans.join(f.select("__row", *reads), on="__row", how="inner", maintain_order="left")
+                      if reads else scans)
+            found = beside.group_by("__row").agg(*scans_ok, *(aggregate(c).alias(_aggregate(b)) for b, aggregate in over))
+            if scans_ok:
+                ok.append((pl.col("__ok") & pl.col("_scans_ok").fill_null(True)).alias("__ok"))
+            f, scans_ok = f.join(found, on="__row", how="left"), []
+            dropped += [_aggregate(b) for b, _ in over]
+        f = _with(f, *ok, *(b.columns(c, pl.col(_aggregate(b)) if b.over_scans else None).alias(key(b.name))
+                            for b in stage))
+    dropped += [key(b.name) for b in BUILTINS.values() if b.type is None]
+    return f.drop(dropped)
+
+
+def _aggregate(b: Builtin) -> str:
+    return f"__scans:{b.name}"
 
 
 # ---- JSON Lines in --------------------------------------------------------------------------

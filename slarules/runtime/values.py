@@ -178,13 +178,13 @@ class FactPlan:
                       "    else:", f"        T = F{i}(B{i})", f"        values.update(zip(P{i}, T))",
                       f"        {', '.join(names)}, = T"]
         for i, (path, get) in enumerate(self.computed):
-            attribute, method = getattr(get, "attribute_path", None), getattr(get, "derived_method", None)
+            attribute, per_case = getattr(get, "attribute_path", None), getattr(get, "per_case", None)
             if attribute is not None and attribute in block_var:
                 lines.append(f"    values[{path!r}] = {block_var[attribute]}")
             elif attribute is not None and "." not in attribute:
                 lines.append(f"    values[{path!r}] = getattr(case, {attribute!r}, None)")
-            elif method is not None and callable(getattr(Derived, method, None)):
-                ns[f"M{i}"] = getattr(Derived, method)
+            elif per_case is not None:
+                ns[f"M{i}"] = per_case
                 lines.append(f"    values[{path!r}] = M{i}(derived)")
             else:
                 ns[f"G{i}"] = get
