@@ -22,6 +22,8 @@ largest of its processes):
                     Parquet to JSONL and Parquet to Parquet
   (e) spark         the same with `--spark --master local[2]` (when
                     PySpark and Java are here), and its fixed start-up cost
+  (g) workers       `slarules batch` at 2,000, 20,000 and 200,000 rows with the workers it
+                    chooses and with --workers 1 (issue 25's bulk rows print as ratios)
   (f) cold start    `slarules adjudicate examples/cases/tb1-late.yaml` (a new process; Python's
                     bytecode cache written by one untimed run before, as an install has it)
 
@@ -262,12 +264,31 @@ def mode_cold(a) -> dict:
     return {"cases": 1, "seconds": statistics.median(runs), "python": statistics.median(bare)}
 
 
+# `slarules batch` with the workers it chooses against --workers 1, at sizes where a pool may or may not pay
+WORKER_SIZES = (2_000, 20_000, 200_000)
+
+
+def _sized(a, rows: int, *options: str) -> dict:
+    result = _batch(a, os.path.join(a.work, f"cases-{rows}.jsonl"), os.path.join(a.work, f"out-{rows}.jsonl"),
+                    *options)
+    result["cases"] = rows
+    return result
+
+
+def worker_modes() -> dict:
+    modes = {}
+    for rows in WORKER_SIZES:
+        modes[f"workers-default-{rows}"] = lambda a, rows=rows: _sized(a, rows)
+        modes[f"workers-one-{rows}"] = lambda a, rows=rows: _sized(a, rows, "--workers", "1")
+    return modes
+
+
 MODES = {"handwritten-file": mode_handwritten_file, "handwritten-single": mode_handwritten_single,
          "durable-naive": mode_durable_naive, "single": mode_single, "single-rss": mode_single_rss,
          "taobao-single": mode_taobao_single, "zen-single": mode_zen_single,
          "batch-jsonl": mode_batch_jsonl, "batch-parquet-jsonl": mode_batch_parquet_jsonl,
          "batch-parquet": mode_batch_parquet, "cold": mode_cold,
-         "spark-jsonl": mode_spark_jsonl, "spark-parquet": mode_spark_parquet}
+         "spark-jsonl": mode_spark_jsonl, "spark-parquet": mode_spark_parquet, **worker_modes()}
 
 
 SPARK_MODES = ("spark-jsonl", "spark-parquet")
@@ -324,6 +345,9 @@ def main() -> int:
             write(os.path.join(work, "cases.parquet"), a.cases, a.seed, bad_rate=0.001)
         write(os.path.join(work, "small.jsonl"), 1000, a.seed, bad_rate=0.001)
         write(os.path.join(work, "small.parquet"), 1000, a.seed, bad_rate=0.001)
+        for rows in WORKER_SIZES:
+            if f"workers-one-{rows}" in chosen or f"workers-default-{rows}" in chosen:
+                write(os.path.join(work, f"cases-{rows}.jsonl"), rows, a.seed, bad_rate=0.001)
         r = {m: measure(a, m) for m in chosen}
     return report(a, r)
 
@@ -385,11 +409,36 @@ def report(a, r: dict) -> int:
             print(f"{m}: {r[m]['fixed_seconds']:.1f} s fixed cost (JVM, session, first jobs: a 1,000-case run); "
                   f"{r[m]['marginal_rate']:,.0f} cases/s beyond it ({r[m]['marginal_rate'] / base_file:.2f}× "
                   "hand-written)")
+    bulk_ratios(r)
     if not a.modes and not any(m in r for m in SPARK_MODES):
         print("Spark rows skipped: no PySpark or no Java here (pip install '.[spark]')")
     for message, count in sorted(r.get("durable-naive", {}).get("failures", {}).items()):
         print(f"naive durable_rules: {count} of {r['durable-naive']['cases']} asserts raised: {message}")
     return 0
+
+
+def bulk_ratios(r: dict) -> None:
+    """Issue 25's bulk rows, each a ratio of two figures from this run."""
+    def rate(m):
+        return r[m]["cases"] / r[m]["seconds"]
+    local_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    print("\n| bulk row (issue 25) | measured | ratio | goal |\n|---|---|---:|---|")
+    for m, local in (("spark-jsonl", "batch-jsonl"), ("spark-parquet", "batch-parquet")):
+        if m in r:
+            spark, here = r[m]["marginal_rate"] / 2, rate(local) / local_cores     # local[2]: two cores
+            print(f"| Spark per core beyond its fixed cost vs `slarules batch` per core, {m[6:]} | "
+                  f"{spark:,.0f} vs {here:,.0f} rows/s a core ({r[m]['fixed_seconds']:.1f} s fixed) | "
+                  f"{spark / here:.2f}× | ≥ 0.80× |")
+    for rows in WORKER_SIZES:
+        default, one = f"workers-default-{rows}", f"workers-one-{rows}"
+        if default in r and one in r:
+            print(f"| `slarules batch` {rows:,} rows, default workers vs --workers 1 | "
+                  f"{rate(default):,.0f} vs {rate(one):,.0f} rows/s | {rate(default) / rate(one):.2f}× | ≥ 1.00× |")
+    if "batch-parquet" not in r or "batch-parquet-jsonl" not in r:
+        return
+    print(f"| Parquet → Parquet vs Parquet → JSONL | {rate('batch-parquet'):,.0f} vs "
+          f"{rate('batch-parquet-jsonl'):,.0f} rows/s | {rate('batch-parquet') / rate('batch-parquet-jsonl'):.2f}× "
+          "| ≥ 1.00× |")
 
 
 if __name__ == "__main__":

@@ -53,3 +53,90 @@ def check_chunks(tmp_path_factory, lines, trailing_newline, chunk_size, resume_a
         rest = list(batch_io.read_jsonl(str(path), chunk_size, done))
         assert rows_of(rest) == rows_of(chunks[resume_after:])
         assert [c.position for c in rest] == [c.position for c in chunks[resume_after:]]
+
+
+# ---- verdicts as Parquet: Arrow's JSON reader against a dict per verdict -------------------------
+
+def verdict_row(doc: dict) -> dict:
+    """The reference: a verdict's JSON document as a Parquet row, the way slarules wrote it through
+    Table.from_pylist until verdict_table (facts as sorted JSON text, money maps as pairs)."""
+    import json
+
+    from slarules.verdict import layout as L
+    row = dict(doc)
+    for f in L.VERDICT:
+        if f.kind == L.MONEY_MAP:
+            row[f.name] = [{"station": k, "amount": v} for k, v in doc[f.name].items()]
+        elif f.kind == L.PARTS:
+            objects = [g.name for g in L.layout(f.part) if g.kind == L.OBJECT]
+            row[f.name] = [dict(item, **{n: json.dumps(item[n], ensure_ascii=False, sort_keys=True) for n in objects})
+                           for item in doc[f.name]]
+    return row
+
+
+def parquet_bytes(table) -> bytes:
+    import io
+
+    import pyarrow.parquet as pq
+    out = io.BytesIO()
+    pq.write_table(table, out)
+    return out.getvalue()
+
+
+def reference_table(docs: list[dict]):
+    import pyarrow as pa
+    return pa.Table.from_pylist([verdict_row(d) for d in docs], schema=batch_io.verdict_schema())
+
+
+@pytest.fixture(scope="module")
+def golden_verdicts() -> list[dict]:
+    import gzip
+    import json
+    from pathlib import Path
+    docs = []
+    with gzip.open(Path(__file__).parent / "golden" / "verdicts.jsonl.gz") as f:
+        for line in f:
+            text = json.loads(line)["verdict"]
+            doc = json.loads(text) if text.startswith("{") else None
+            if isinstance(doc, dict) and "findings" in doc:      # a verdict, not an error record
+                docs.append(doc)
+    return docs
+
+
+def lines_of(docs: list[dict]) -> bytes:
+    import json
+    return "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs).encode("utf-8")
+
+
+def test_verdict_table_is_the_dict_per_verdict_table_byte_for_byte(golden_verdicts):
+    """Every frozen verdict (findings with facts, fines, deadlines, none of them) makes the same Parquet."""
+    pytest.importorskip("pyarrow")
+    assert sum(len(d["findings"]) for d in golden_verdicts) > 500          # the corpus has facts to carry
+    assert sum(len(d["fines_cny"]) for d in golden_verdicts) > 5
+    table = batch_io.verdict_table(lines_of(golden_verdicts))
+    assert table.schema == batch_io.verdict_schema()
+    assert parquet_bytes(table) == parquet_bytes(reference_table(golden_verdicts))
+    assert parquet_bytes(batch_io.verdict_table(b"")) == parquet_bytes(reference_table([]))
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.text(max_size=8)
+                           | st.floats(allow_nan=False, allow_infinity=False),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                                        max_size=3), max_leaves=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_verdict_table_carries_any_facts_and_payers_as_the_dicts_do(golden_verdicts, data):
+    """Facts in any key order and of any JSON value, payers with any text: the same Parquet either way."""
+    pytest.importorskip("pyarrow")
+    docs = []
+    for base in data.draw(st.lists(st.sampled_from([d for d in golden_verdicts if d["findings"]]), min_size=1,
+                                   max_size=4)):
+        doc = dict(base, findings=[dict(f, facts=data.draw(st.dictionaries(st.text(max_size=6), JSON_VALUES,
+                                                                               max_size=4)))
+                                   for f in base["findings"]])
+        doc["fines_cny"] = data.draw(st.dictionaries(st.text(max_size=6), st.sampled_from(["1.00", "0.50"]),
+                                                     max_size=3))
+        docs.append(doc)
+    assert parquet_bytes(batch_io.verdict_table(lines_of(docs))) == parquet_bytes(reference_table(docs))

@@ -421,6 +421,34 @@ def test_workers_never_outnumber_the_chunks_nor_the_cpus(engine, small, tmp_path
     assert workers(0, 1) == 1           # unasked: one for a small input
 
 
+@pytest.mark.parametrize("cpus, rows, chunk_size, expected", [
+    (2, 20_000, 20_000, 1), (2, 20_000, 1, 1), (2, 40_000, 20_000, 1), (2, 60_000, 20_000, 1),
+    (2, 100_000, 20_000, 2), (2, 200_000, 20_000, 2), (4, 60_000, 1, 1), (4, 66_000, 1, 1), (4, 67_000, 1, 4),
+    (4, 1_000_000, 1, 4), (4, 1_000_000, 200_000, 2)])
+def test_unasked_workers_are_only_those_whose_start_the_rows_repay(engine, small, tmp_path, monkeypatch,
+                                                                   cpus, rows, chunk_size, expected):
+    """W workers must save twice what starting them costs, rows × (1 - 1/W) ≥ 2 × WORKER_START_ROWS,
+    with two chunks each: so 20,000 rows run in this process, never slower than --workers 1."""
+    monkeypatch.setattr(runner, "usable_cpus", lambda: cpus)
+    monkeypatch.setattr(batch_io, "estimate_rows", lambda path, fmt, position=None: rows)
+    monkeypatch.setattr(runner, "WORKER_START_ROWS", 25_000)
+    batch = Batch(engine, str(small), str(tmp_path / "v.jsonl"), BatchOptions(chunk_size=chunk_size, as_of=AS_OF))
+    ahead = [batch_io.Chunk(i, None, {}, 0.0) for i in range(1, 9)]     # enough chunks that they are no cap
+    assert batch._workers(iter(ahead))[0] == expected
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_rows_are_estimated_from_the_input_and_its_checkpoint_position(tmp_path, fmt):
+    pytest.importorskip("pyarrow")
+    source = tmp_path / f"c.{fmt}"
+    generate(str(source), 3_000, seed=4)
+    assert batch_io.estimate_rows(str(source), fmt) == pytest.approx(3_000, rel=0.02)
+    *_, position = (c.position for c in batch_io.read_chunks(str(source), fmt, 1_000))
+    assert batch_io.estimate_rows(str(source), fmt, position) == 0
+    first = next(iter(batch_io.read_chunks(str(source), fmt, 1_000))).position
+    assert batch_io.estimate_rows(str(source), fmt, first) == pytest.approx(2_000, rel=0.05)
+
+
 def test_workers_500_on_500_rows_start_no_pool(engine, tmp_path, monkeypatch, capsys):
     source = tmp_path / "c.jsonl"
     generate(str(source), 500, seed=2)

@@ -206,6 +206,25 @@ def drop_nulls(value: Any) -> Any:
     return value
 
 
+def estimate_rows(path: str, fmt: str, position: dict[str, int] | None = None) -> int:
+    """About how many rows are left to read from `position`, without reading them: Parquet's metadata,
+    or for JSON Lines the bytes left over the mean line length of the next MiB. For choosing workers."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+        try:
+            total = pq.ParquetFile(path).metadata.num_rows
+        except Exception:  # noqa: BLE001 # the reader says what is wrong with the file, once, properly
+            return 0
+        return max(0, total - (position or {}).get("row", 0))
+    offset = (position or {}).get("offset", 0)
+    with open_file(path) as f:
+        left = os.fstat(f.fileno()).st_size - offset
+        f.seek(offset)
+        sample = f.read(1 << 20)
+    lines = sample.count(b"\n") + (1 if sample and not sample.endswith(b"\n") else 0)
+    return round(left * lines / len(sample)) if sample else 0
+
+
 def read_chunks(path: str, fmt: str, chunk_size: int, position: dict | None = None,
                 limits: Limits = DEFAULT_LIMITS) -> Iterator[Chunk]:
     """The input's chunks; `limits` bounds a Parquet row group here (a JSON Lines line: when a worker reads it)."""
@@ -239,59 +258,160 @@ def verdict_schema():
     """The verdict as an Arrow schema, from its layout (verdict/layout.py): parts as lists of structs,
     a finding's facts as their JSON text, a money map as (station, amount) pairs."""
     import pyarrow as pa
+    return pa.schema([(f.name, _arrow(f)) for f in L.VERDICT])
+
+
+def _arrow(f: L.Field, objects: bool = True):
+    """A verdict field's Arrow type; without `objects`, a part's objects are left out (as Arrow's JSON
+    reader is asked for them: their Arrow shape, JSON text, is not their JSON's)."""
+    import pyarrow as pa
     s = pa.string()
-
-    def arrow(f):
-        if f.kind == L.PARTS:
-            return pa.list_(pa.struct([(g.name, arrow(g)) for g in L.layout(f.part)]))
-        if f.kind == L.STRINGS:
-            return pa.list_(s)
-        if f.kind == L.COUNT_OR_NULL:
-            return pa.int32()
-        if f.kind == L.MONEY_MAP:
-            return pa.list_(pa.struct([("station", s), ("amount", s)]))
-        return s                    # strings, instants, money; an OBJECT as its JSON text
-    return pa.schema([(f.name, arrow(f)) for f in L.VERDICT])
+    if f.kind == L.PARTS:
+        return pa.list_(pa.struct([(g.name, _arrow(g, objects)) for g in L.layout(f.part)  # type: ignore[arg-type]
+                                   if objects or g.kind != L.OBJECT]))
+    if f.kind == L.STRINGS:
+        return pa.list_(s)
+    if f.kind == L.COUNT_OR_NULL:
+        return pa.int32()
+    if f.kind == L.MONEY_MAP:
+        return pa.list_(pa.struct([("station", s), ("amount", s)]))
+    return s                    # strings, instants, money; an OBJECT as its JSON text
 
 
-def verdict_row(doc: dict[str, Any]) -> dict[str, Any]:
-    """A verdict's JSON document as a Parquet row: objects in parts (facts) as JSON strings, money maps as pairs."""
-    row = dict(doc)
+def _has_objects(f: L.Field) -> bool:
+    return f.kind == L.PARTS and any(g.kind == L.OBJECT for g in L.layout(f.part))  # type: ignore[arg-type]
+
+
+def verdict_table(lines: bytes):
+    """Verdict JSON Lines as an Arrow table of `verdict_schema()`, without a Python dict per verdict.
+
+    Arrow's JSON reader takes every field whose JSON already has its Arrow shape; only the
+    two kinds that change shape are read apart (msgspec, into small structs that skip the
+    rest of the line): a money map becomes (station, amount) pairs, a part's object (a
+    finding's facts) its JSON text with sorted keys. Reading each verdict back into dicts
+    (json.loads, then Table.from_pylist) cost more than adjudicating it.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pj
+    schema = verdict_schema()
+    if not lines:
+        return schema.empty_table()
+    regular = pa.schema([(f.name, _arrow(f, objects=False)) for f in L.VERDICT if f.kind != L.MONEY_MAP])
+    table = pj.read_json(pa.py_buffer(lines),
+                         read_options=pj.ReadOptions(use_threads=False, block_size=len(lines) + 1),
+                         parse_options=pj.ParseOptions(explicit_schema=regular, unexpected_field_behavior="ignore"))
+    shaped = _shape_changes().decode_lines(lines)      # None: every map and object of the line is empty
+    columns = []
     for f in L.VERDICT:
         if f.kind == L.MONEY_MAP:
-            row[f.name] = [{"station": k, "amount": v} for k, v in doc[f.name].items()]
-        elif f.kind == L.PARTS:
-            objects = [g.name for g in L.layout(f.part) if g.kind == L.OBJECT]   # type: ignore[arg-type]  # PARTS have one
-            if objects:
-                row[f.name] = [dict(item, **{n: json.dumps(item[n], ensure_ascii=False, sort_keys=True) for n in objects})
-                               for item in doc[f.name]]
-    return row
+            maps = [{} if v is None else getattr(v, f.name) for v in shaped]
+            columns.append(_money_pairs(maps, schema.field(f.name).type))
+            continue
+        column = table.column(f.name).combine_chunks()
+        if _has_objects(f):     # the part's objects, as text, put back among its other fields
+            parts = L.layout(f.part)    # type: ignore[arg-type]
+            values = column.flatten()
+            children = [pa.array(_objects_text(shaped, column.value_lengths().to_pylist(), f.name, g.name),
+                                 pa.string())
+                        if g.kind == L.OBJECT else values.field(g.name) for g in parts]
+            column = pa.ListArray.from_arrays(pc.subtract(column.offsets, column.offsets[0]),
+                                              pa.StructArray.from_arrays(children, [g.name for g in parts]))
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
-def write_parquet_part(path: Path, docs: list[dict[str, Any]]) -> None:
+def _objects_text(shaped: list, lengths: list[int], name: str, member: str) -> list[str]:
+    """The `member` object of each item of each line's `name` parts, as text; "{}" for a line read as empty."""
+    texts: list[str] = []
+    for v, count in zip(shaped, lengths):
+        if v is None:
+            texts.extend(["{}"] * count)
+        else:
+            texts.extend(_object_text(getattr(item, member)) for item in getattr(v, name))
+    return texts
+
+
+def _object_text(raw) -> str:
+    """A part's object as verdict_schema keeps it: its JSON text, keys sorted, as json.dumps writes it."""
+    return json.dumps(json.loads(bytes(raw)), ensure_ascii=False, sort_keys=True)
+
+
+def _money_pairs(maps: list[dict[str, str]], arrow_type):
+    """Money maps as an Arrow list of (station, amount) structs, payers in the map's order."""
     import pyarrow as pa
+    offsets: list[int] = [0]
+    stations: list[str] = []
+    amounts: list[str] = []
+    for m in maps:
+        stations.extend(m)
+        amounts.extend(m.values())
+        offsets.append(len(stations))
+    pairs = pa.StructArray.from_arrays([pa.array(stations, pa.string()), pa.array(amounts, pa.string())],
+                                       fields=list(arrow_type.value_type))
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pairs, type=arrow_type)
+
+
+class _ShapeChanges:
+    """A msgspec decoder of just the verdict fields whose Arrow shape differs from their JSON's."""
+
+    def __init__(self) -> None:
+        import msgspec
+        fields: list[tuple[str, Any]] = []
+        markers: list[bytes] = []
+        for f in L.VERDICT:
+            if f.kind == L.MONEY_MAP:
+                fields.append((f.name, dict[str, str]))
+                markers.append((f.key + '{"').encode())
+            elif _has_objects(f):
+                part = msgspec.defstruct(f.name, [(g.name, msgspec.Raw) for g in L.layout(f.part)  # type: ignore[arg-type]
+                                                  if g.kind == L.OBJECT])
+                fields.append((f.name, list[part]))  # type: ignore[valid-type]
+                markers += [(g.key + '{"').encode() for g in L.layout(f.part) if g.kind == L.OBJECT]  # type: ignore[arg-type]
+        self.decode = msgspec.json.Decoder(msgspec.defstruct("ShapeChanges", fields)).decode
+        self.markers = tuple(markers)
+
+    def decode_lines(self, lines: bytes) -> list[Any]:
+        """Each line's maps and objects; None for a line where each is empty, as json.dumps writes
+        an empty one (`"facts": {}`): only a non-empty one starts `"facts": {"` (the layout's key)."""
+        markers = self.markers
+        return [self.decode(line) if any(m in line for m in markers) else None
+                for line in lines.splitlines() if line]
+
+
+_SHAPES: list[_ShapeChanges] = []
+
+
+def _shape_changes() -> _ShapeChanges:
+    if not _SHAPES:
+        _SHAPES.append(_ShapeChanges())
+    return _SHAPES[0]
+
+
+def write_parquet_part(path: Path, lines: bytes) -> None:
+    """Verdict JSON Lines as one Parquet part file (complete or absent)."""
     import pyarrow.parquet as pq
-    table = pa.Table.from_pylist([verdict_row(d) for d in docs], schema=verdict_schema())
+    table = verdict_table(lines)
     with atomic_file(path) as out:      # complete or absent: a resume keeps the parts before its checkpoint
         pq.write_table(table, out)
 
 
 def merge_parquet_parts(parts: list[Path], target: Path, rows_per_group: int = 100_000) -> None:
-    """Concatenate part files into one Parquet file, a bounded number of rows at a time."""
+    """Concatenate part files into one Parquet file, a bounded number of rows at a time.
+
+    Row groups hold exactly `rows_per_group` rows (the last one the rest), each written from one
+    contiguous chunk: the file's bytes do not depend on how the rows were cut into parts (a local
+    batch's chunks, a Spark partition's Arrow batches)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     schema = verdict_schema()
-    pending: list = []
-    count = 0
+    pending = schema.empty_table()
+    groups = 0
     with atomic_file(target) as out, pq.ParquetWriter(out, schema) as writer:    # as it was, or complete
         for part in parts:
-            table = pq.read_table(part, schema=schema)
-            pending.append(table)
-            count += table.num_rows
-            if count >= rows_per_group:
-                writer.write_table(pa.concat_tables(pending))
-                pending, count = [], 0
-        if pending:
-            writer.write_table(pa.concat_tables(pending))
-        if not parts:
-            writer.write_table(schema.empty_table())
+            pending = pa.concat_tables([pending, pq.read_table(part, schema=schema)])
+            while pending.num_rows >= rows_per_group:
+                writer.write_table(pending.slice(0, rows_per_group).combine_chunks())
+                pending, groups = pending.slice(rows_per_group), groups + 1
+        if pending.num_rows or not groups:      # no verdicts at all: one empty group, however many parts
+            writer.write_table(pending.combine_chunks())

@@ -52,6 +52,9 @@ from .progress import Progress
 CHECKPOINT_VERSION = 3         # 3: the statement keeps KPI counters; an older checkpoint has none
 CHECKPOINT_BYTES = 64 << 20    # a run's state: its statement grows with stations and agents, never near this
 CHECKPOINT_EVERY = float(os.environ.get("SLARULES_CHECKPOINT_SECONDS", "2"))  # between checkpoints
+# What starting a worker process costs, in rows adjudicated meanwhile: ~1.4 s (spawn, imports, packs)
+# at ~18,000 rows/s a core (this 2-core machine, loaded); the batch's choice of workers weighs it.
+WORKER_START_ROWS = 25_000
 
 
 @dataclass
@@ -324,10 +327,7 @@ def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, An
                                                                            job["now"])))
     part = Path(job["parts"]) / f"{chunk.index:09d}.{job['output_format']}"
     if job["output_format"] == "parquet":
-        import msgspec  # reads our own verdict JSON back into the same dicts as json.loads, faster
-        decode = msgspec.json.Decoder().decode
-        docs = [decode(line) for _, line in done.verdicts]
-        batch_io.write_parquet_part(part, docs)
+        batch_io.write_parquet_part(part, done.jsonl())
     else:      # the parent appends it to the output: no verdict text through a pipe
         write_file(part, done.jsonl())
     return {"index": chunk.index, "part": str(part), "decisions": decisions and str(decisions),
@@ -527,18 +527,24 @@ class Batch:
                 "as_of": as_of, "now": now, "lang": self.options.lang, "backend": self.options.backend,
                 "parts": str(self.parts), "decisions": self.log is not None, "totals": self.totals}
 
-    def _workers(self, chunks: Iterator[batch_io.Chunk]) -> tuple[int, Iterator[batch_io.Chunk]]:
+    def _workers(self, chunks: Iterator[batch_io.Chunk], position: dict | None = None
+                 ) -> tuple[int, Iterator[batch_io.Chunk]]:
         """How many processes to run, and the chunks (the first few read ahead to count them).
 
         Never more than asked (`--workers`), than the CPUs this process may use (more would only
         take turns, each holding its own engine) or than there are chunks (a worker without one
-        only costs its start, ~1 s). Unasked, one for inputs under 4 MiB: a pool costs more than
-        it saves there.
+        only costs its start). Unasked, from the rows still to do (batch_io.estimate_rows): a
+        worker's start (a new Python, its imports, the packs) costs about what adjudicating
+        WORKER_START_ROWS rows does, so W workers are worth it only when the time they save,
+        rows × (1 - 1/W), is at least twice that, and each has two chunks or more to share.
         """
         asked = self.options.workers
-        if not asked and os.path.getsize(self.input) < 4 * 1024 * 1024:
-            return 1, chunks
         wanted = min(asked or usable_cpus(), usable_cpus())
+        if not asked:
+            rows = batch_io.estimate_rows(self.input, self.in_fmt, position)
+            chunks_left = -(-rows // self.options.chunk_size)
+            while wanted > 1 and (rows * (1 - 1 / wanted) < 2 * WORKER_START_ROWS or chunks_left < 2 * wanted):
+                wanted -= 1
         if wanted <= 1:
             return 1, chunks
         ahead = list(itertools.islice(chunks, wanted))
@@ -550,7 +556,7 @@ class Batch:
                                       self.engine.limits)
         progress = Progress(enabled=self.options.progress if self.options.progress is not None
                             else sys.stderr.isatty(), start_rows=state["rows"])
-        workers, chunks = self._workers(iter(chunks))
+        workers, chunks = self._workers(iter(chunks), state["position"])
         last_save = time.monotonic()
         with Appender(self.partial) as out, Appender(self.errors_partial) as err, \
                 (Appender(self.log_partial) if self.log else contextlib.nullcontext()) as log:

@@ -30,7 +30,7 @@ from ..batch import io as batch_io
 from ..batch.runner import BatchSummary, adjudicate_rows, decision_lines, instant_now
 from ..echo import quote
 from ..errors import ClusterError, InputError, Interrupted, OutputError, SlaRulesError
-from ..output.files import Appender, writing
+from ..output.files import Appender, write_file, writing
 from ..output.stopping import Stopping
 from ..output.writer import is_uri
 from ..runtime import backend as backends
@@ -52,11 +52,14 @@ def _pyspark():
 
 
 def output_schema():
-    """What one mapInArrow pass yields: a verdict, an error record or a partition's statement per row."""
+    """What one mapInArrow pass yields: a verdict, an error record or a partition's statement per row.
+
+    `block` is where the row's file split starts, for JSON Lines read without counting their lines
+    first (adjudicate_files' `blocks`): `number` then counts lines within the split (see _line_number)."""
     import pyarrow as pa
     s = pa.string()
     return pa.schema([("kind", s), ("file", s), ("number", pa.int64()), ("json", s),
-                      ("verdict", pa.struct(list(batch_io.verdict_schema())))])
+                      ("verdict", pa.struct(list(batch_io.verdict_schema()))), ("block", pa.int64())])
 
 
 # ---- on the executors -------------------------------------------------------------------
@@ -86,23 +89,27 @@ def _partition(batches: Iterator, settings: dict[str, Any]) -> Iterator:
         if raw:     # number every line, then drop blank ones, as the local reader does
             payloads: Any   # the lines here, the Arrow batch for cases as columns
             rows: Any       # (number, line) pairs here, a batch_io.TableRows for cases as columns
-            numbers, payloads, kept = [], [], []
+            numbers, payloads, kept, splits = [], [], [], []
+            starts = settings["line_starts"]
             for key, line in zip(zip(files, batch.column(BLOCK).to_pylist()), batch.column(RAW).to_pylist()):
                 in_split[key] = seen = in_split.get(key, 0) + 1
                 if line.strip():
-                    numbers.append(settings["line_starts"][key] + seen)
+                    numbers.append(starts[key] + seen if starts is not None else _line_number(key[1], seen))
                     payloads.append(batch_io.RowTooLong() if len(line) > engine.limits.case_bytes else line)
                     kept.append(key[0])
+                    splits.append(key[1])
             files = kept
         else:       # cases as columns: the batch itself goes on (batch_io.TableRows), not dicts
             numbers = batch.column(NUMBER).to_pylist()
             payloads = batch.drop_columns([NUMBER, FILE])
-        out: dict[str, list] = {"kind": [], "file": [], "number": [], "json": [], "verdict": []}
+            splits = [None] * len(numbers)
+        out: dict[str, list] = {"kind": [], "file": [], "number": [], "json": [], "verdict": [], "block": []}
+        verdicts: list[bytes] = []     # the verdict lines whose columns are asked for; "verdict" holds each one's place
 
-        def emit(kind: str, file, number: int, text: str, verdict=None) -> None:
-            for name, value in zip(out, (kind, file, number, text, verdict)):  # noqa: B023  # called in this pass
+        def emit(kind: str, file, number: int, text: str, verdict=None, block=None) -> None:
+            for name, value in zip(out, (kind, file, number, text, verdict, block)):  # noqa: B023  # in this pass
                 out[name].append(value)  # noqa: B023
-        for file, start, end in _by_file(files):
+        for (file, _), start, end in _by_file(list(zip(files, splits))):     # a run never spans two splits
             if raw:
                 rows = list(zip(numbers[start:end], payloads[start:end]))
             else:
@@ -112,21 +119,58 @@ def _partition(batches: Iterator, settings: dict[str, Any]) -> Iterator:
                                    backend=settings["backend"],
                                    file=file if settings["name_files"] else None)
             statement.merge(done.statement)
+            if settings.get("blocks"):      # the run's lines as one row of each kind, keyed by its first row
+                decisions = decision_lines(rows, done.verdicts, settings["lang"], settings["now"]) \
+                    if settings.get("decisions") else []
+                for kind, text in (("verdicts", done.jsonl()), ("errors", "".join(e + "\n" for _, e in done.errors)),
+                                   ("decisions", b"".join(line for _, line in decisions))):
+                    if text:
+                        emit(kind, file, numbers[start], text.decode("utf-8") if isinstance(text, bytes) else text,
+                             block=splits[start])
+                continue
             if settings.get("decisions"):
                 for number, line in decision_lines(rows, done.verdicts, settings["lang"], settings["now"]):
                     emit("decision", file, number, line.decode("utf-8").rstrip("\n"))
             for number, text in done.verdicts:
-                emit("verdict", file, number, text, batch_io.verdict_row(json.loads(text)) if columns else None)
+                emit("verdict", file, number, text, len(verdicts) if columns else None)
+                if columns:
+                    verdicts.append(text.encode("utf-8") + b"\n")
             for number, record in done.errors:
                 emit("error", file, number, record)
-        yield pa.RecordBatch.from_pydict(out, schema=schema)
-    yield pa.RecordBatch.from_pydict({"kind": ["statement"], "file": [None], "number": [None],
-                                      "json": [json.dumps(statement.to_dict(), sort_keys=True)],
-                                      "verdict": [None]}, schema=schema)
+        yield _output_batch(out, verdicts, schema)
+    ends: list[tuple[str, Any, Any, Any]] = [("lines", file, count, block) for (file, block), count in in_split.items()] \
+        if raw and settings["line_starts"] is None else []        # the lines of each split, to number them after
+    ends.append(("statement", None, None, json.dumps(statement.to_dict(), sort_keys=True)))
+    yield pa.RecordBatch.from_pydict({"kind": [e[0] for e in ends], "file": [e[1] for e in ends],
+                                      "number": [e[2] if e[0] == "lines" else None for e in ends],
+                                      "json": [e[3] if e[0] == "statement" else None for e in ends],
+                                      "verdict": [None] * len(ends),
+                                      "block": [e[3] if e[0] == "lines" else None for e in ends]}, schema=schema)
+
+
+def _line_number(block: int, seen: int) -> int:
+    """A line's number before its split's start is known: its place in the split, plus one past the
+    file's first split, so that only a file's true first line is line 1 (where a byte-order mark may be).
+    The driver adds the lines before the split (_renumbered) where a number is shown: error records."""
+    return seen + (block != 0)
+
+
+def _output_batch(out: dict[str, list], verdicts: list[bytes], schema):
+    """A pass's rows as an Arrow batch; the verdicts' columns from their JSON lines (batch_io.verdict_table)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    places = pa.array(out["verdict"], pa.int64())
+    if verdicts:
+        column = pc.take(batch_io.verdict_table(b"".join(verdicts)).to_struct_array(), places)
+    else:
+        column = pa.nulls(len(places), schema.field("verdict").type)
+    columns = [pa.array(out[name], schema.field(name).type) for name in ("kind", "file", "number", "json")]
+    return pa.RecordBatch.from_arrays([*columns, column.combine_chunks() if isinstance(column, pa.ChunkedArray)
+                                       else column, pa.array(out["block"], pa.int64())], schema=schema)
 
 
 def _by_file(files: list):
-    """Runs of consecutive rows from the same file: (file, start, end)."""
+    """Runs of consecutive rows from the same file (or file split): (file, start, end)."""
     start = 0
     for i in range(1, len(files) + 1):
         if i == len(files) or files[i] != files[start]:
@@ -164,11 +208,22 @@ class SparkResult:
                 .select("file", self.combined["number"].alias("row"), *[f"_record.{f}" for f in fields]))
 
     def statement(self) -> Statement:
-        """Settlement totals, merged from each partition's (exact, in any order)."""
+        """Settlement totals, merged from each partition's (exact, in any order); one job over all partitions."""
         total = Statement()
-        for row in self.combined.where("kind = 'statement'").select("json").toLocalIterator():
+        for row in self.combined.where("kind = 'statement'").select("json").collect():
             total.merge(Statement.from_dict(json.loads(row["json"])))
         return total
+
+    def lines_before(self) -> dict[tuple[str, int], int]:
+        """For JSON Lines read without counting first: by (file, split start), what to add to a line's
+        number within its split (_line_number) to give its line in the file."""
+        before: dict[tuple[str, int], int] = {}
+        seen: dict[str, int] = {}
+        counts = self.combined.where("kind = 'lines'").select("file", "block", "number").collect()
+        for file, block, count in sorted((r["file"], r["block"], r["number"]) for r in counts):
+            before[(file, block)] = seen.get(file, 0) - (block != 0)
+            seen[file] = seen.get(file, 0) + count
+        return before
 
     def unpersist(self) -> None:
         self.combined.unpersist()
@@ -184,8 +239,8 @@ def bulk_backend(name: str) -> str:
     return name
 
 
-def _run(frame, engine, *, line_starts: dict | None, source: str, as_of: str | None, now: str | None, lang: str,
-         columns: bool, name_files: bool, persist: bool, decisions: bool = False,
+def _run(frame, engine, *, raw: bool, line_starts: dict | None, source: str, as_of: str | None, now: str | None,
+         lang: str, columns: bool, name_files: bool, persist: bool, decisions: bool = False, blocks: bool = False,
          backend: str = backends.DEFAULT) -> SparkResult:
     from pyspark import StorageLevel
     bulk_backend(backend)
@@ -193,10 +248,10 @@ def _run(frame, engine, *, line_starts: dict | None, source: str, as_of: str | N
     # "Now" (for cases without as_of) is fixed here, once: a retried or recomputed partition
     # must give the same verdicts.
     now = now or instant_now()
-    settings = {"now": now, "packs": spark.sparkContext.broadcast(engine.to_bytes()), "raw": line_starts is not None,
+    settings = {"now": now, "packs": spark.sparkContext.broadcast(engine.to_bytes()), "raw": raw,
                 "line_starts": line_starts, "source": source,
                 "as_of": as_of, "lang": lang, "columns": columns, "name_files": name_files, "decisions": decisions,
-                "backend": backend, "registration": backends.REGISTERED[backend]}
+                "blocks": blocks, "backend": backend, "registration": backends.REGISTERED[backend]}
     from pyspark.sql.pandas.types import from_arrow_schema
 
     def partition(batches):
@@ -231,14 +286,15 @@ def adjudicate(df, engine=None, *, as_of: str | None = None, lang: str = "zh", r
     number = F.col(row).cast("long") if row else F.monotonically_increasing_id()
     frame = df.select(number.alias(NUMBER), F.lit(None).cast("string").alias(FILE),
                       *[c for c in df.columns if c != row])
-    return _run(frame, engine, line_starts=None, source="<DataFrame>", as_of=as_of, now=now, lang=lang,
+    return _run(frame, engine, raw=False, line_starts=None, source="<DataFrame>", as_of=as_of, now=now, lang=lang,
                 columns=columns,
                 name_files=False, persist=persist, backend=backend)
 
 
 def adjudicate_files(spark, path: str, engine=None, *, fmt: str | None = None, as_of: str | None = None,
                      lang: str = "zh", columns: bool = True, persist: bool = True,
-                     now: str | None = None, decisions: bool = False, backend: str = backends.DEFAULT) -> SparkResult:
+                     now: str | None = None, decisions: bool = False, blocks: bool = False,
+                     backend: str = backends.DEFAULT) -> SparkResult:
     """Adjudicate a JSON Lines or Parquet file, or a directory of them, as `slarules batch` does.
 
     Rows are numbered by line (JSON Lines, blank lines counted) or row
@@ -246,23 +302,26 @@ def adjudicate_files(spark, path: str, engine=None, *, fmt: str | None = None, a
     records; `file` names the file of each result when there are several.
     This is the entry point for a cluster job (see examples/spark/).
     `decisions=True` adds a decision log record (output/decision_records.py) per verdict, of kind "decision".
+    `blocks=True` is how `slarules batch --spark` takes them: instead of a row per result, one row per
+    run of consecutive input rows and kind ("verdicts", "errors", "decisions"), its `json` their JSON Lines
+    and its `number` the run's first input row; `verdicts` and `errors` are then empty. Sorting and
+    moving a few large rows to the driver costs a fraction of sorting a row per verdict.
     """
     from ..engine import LANGS, Engine
     if lang not in LANGS:
         raise InputError(f"unknown language `{quote(lang)}`", field="lang", hint="zh or en")
     fmt = batch_io.file_format(path, fmt)
     engine = engine or Engine.default()
-    frame, line_starts = read_cases(spark, path, fmt)
-    files = len({f for f, _ in line_starts}) if line_starts is not None else \
-        frame.select(FILE).distinct().limit(2).count()
-    return _run(frame, engine, line_starts=line_starts, source=path, as_of=as_of, now=now, lang=lang,
+    frame, line_starts = read_cases(spark, path, fmt, count_lines=not blocks)
+    files = len(frame.inputFiles())
+    return _run(frame, engine, raw=fmt != "parquet", line_starts=line_starts, source=path, as_of=as_of, now=now, lang=lang,
                 columns=columns,
-                name_files=files > 1, persist=persist, decisions=decisions, backend=backend)
+                name_files=files > 1, persist=persist, decisions=decisions, blocks=blocks, backend=backend)
 
 
 # ---- reading files ---------------------------------------------------------------------------
 
-def read_cases(spark, path: str, fmt: str):
+def read_cases(spark, path: str, fmt: str, count_lines: bool = True):
     """A file (or directory) of cases as a frame of (number, file, payload), numbered like the local batch.
 
     JSON Lines stay raw bytes, so bad UTF-8 and bad JSON are judged by the same
@@ -270,7 +329,8 @@ def read_cases(spark, path: str, fmt: str):
     lines of each file split (the second value returned: lines before each
     split), and the partition numbers each row by its split's start plus its
     place in the split, which Spark reads in order. Parquet rows are numbered
-    by `_metadata.row_index`.
+    by `_metadata.row_index`. Without `count_lines`, there is no first pass (None for the
+    second value): the partitions count each split's lines as they go (_line_number).
     """
     F = _pyspark()
     if fmt == "parquet":
@@ -280,6 +340,8 @@ def read_cases(spark, path: str, fmt: str):
     lines = (spark.read.option("lineSep", "\n").text(path)
              .select(F.col("value").cast("binary").alias(RAW), F.col("_metadata.file_path").alias(FILE),
                      F.col("_metadata.file_block_start").alias(BLOCK)))
+    if not count_lines:
+        return lines, None
     counts = sorted((r[FILE], r[BLOCK], r["count"]) for r in lines.groupBy(FILE, BLOCK).count().collect())
     before: dict[tuple[str, int], int] = {}
     seen: dict[str, int] = {}
@@ -437,13 +499,9 @@ def _run_job(plan, input_path: str, master: str, spark, progress: bool, log: Pat
     result = None
     try:
         result = adjudicate_files(spark, input_path, plan.engine, fmt=plan.in_fmt, as_of=o.as_of, lang=o.lang,
-                                  columns=False, now=o.now, decisions=plan.log is not None, backend=o.backend)
-        statement = result.statement()
-        _write_sorted(result.combined, "verdict", plan.partial, plan.out_fmt, plan.parts, o.chunk_size)
-        _write_sorted(result.combined, "error", plan.errors_partial, "jsonl", None, o.chunk_size)
-        if plan.log is not None:
-            _write_sorted(result.combined, "decision", plan.log_partial, "jsonl", None, o.chunk_size)
-        return statement
+                                  columns=False, now=o.now, decisions=plan.log is not None, blocks=True,
+                                  backend=o.backend)
+        return _write_in_order(result, plan)
     except (SlaRulesError, Interrupted):
         raise
     except Exception as exc:  # noqa: BLE001  # said as a ClusterError below
@@ -463,38 +521,60 @@ def _run_job(plan, input_path: str, master: str, spark, progress: bool, log: Pat
                 spark.stop()
 
 
-def _write_sorted(combined, kind: str, target: Path, fmt: str, parts: Path | None, chunk_size: int) -> None:
-    """Rows of one kind, in input order, into `target` (JSON Lines) or numbered Parquet parts in `parts`."""
-    rows = (combined.where(f"kind = '{kind}'").orderBy("file", "number").select("json")
-            .toLocalIterator(prefetchPartitions=True))
-    if fmt == "jsonl":
-        with writing(target):
-            target.unlink(missing_ok=True)
-        with Appender(target) as out:
-            block: list[bytes] = []
-            for row in rows:
-                block.append(row["json"].encode("utf-8") + b"\n")
-                if len(block) >= 1024:
-                    out.write(b"".join(block))
-                    block = []
-            out.write(b"".join(block))
-        return
-    assert parts is not None, "Parquet goes to numbered parts"
-    with writing(parts):
-        if parts.exists():
-            shutil.rmtree(parts)
-        parts.mkdir(parents=True)
-    docs: list[dict] = []
-    index = 0
-    for row in rows:
-        docs.append(json.loads(row["json"]))
-        if len(docs) == chunk_size:
-            index += 1
-            batch_io.write_parquet_part(parts / f"{index:09d}.parquet", docs)
-            docs = []
-    if docs:
-        index += 1
-        batch_io.write_parquet_part(parts / f"{index:09d}.parquet", docs)
+def _write_in_order(result: SparkResult, plan) -> Statement:
+    """The job's blocks (adjudicate_files' `blocks`) onto the batch's working files in input order; its statement.
+
+    The statement's job computes (and persists) every partition at once; then one pass reads them back,
+    partition by partition: each block goes to a spool file in the batch's parts folder (a verdict
+    block straight to its Parquet part), remembered by (file, first row), and each kind is put
+    together in that order. Sorting a few keys here replaces a Spark sort (a sampling job and a
+    shuffle of every verdict) per kind.
+    """
+    statement = result.statement()
+    before = result.lines_before()
+    with writing(plan.parts):
+        if plan.parts.exists():
+            shutil.rmtree(plan.parts)
+        plan.parts.mkdir(parents=True)
+    spooled: dict[str, list[tuple[str, int, int, Path]]] = {"verdicts": [], "errors": [], "decisions": []}
+    for row in (result.combined.where("kind IN ('verdicts', 'errors', 'decisions')")
+                .select("kind", "file", "block", "number", "json").toLocalIterator(prefetchPartitions=True)):
+        blocks = spooled[row["kind"]]
+        spool = plan.parts / f"{len(blocks) + 1:09d}.{row['kind']}"
+        text = row["json"].encode("utf-8")
+        if row["kind"] == "verdicts" and plan.out_fmt == "parquet":
+            batch_io.write_parquet_part(spool, text)
+        else:
+            shift = before.get((row["file"], row["block"]), 0)
+            write_file(spool, _renumbered(text, shift) if row["kind"] == "errors" and shift else text)
+        blocks.append((row["file"] or "", row["block"] or 0, row["number"], spool))
+    targets = {"verdicts": plan.partial, "errors": plan.errors_partial, "decisions": plan.log_partial}
+    for kind, blocks in spooled.items():
+        blocks.sort(key=lambda block: block[:3])
+        if kind == "verdicts" and plan.out_fmt == "parquet":      # the parts, renamed into input order
+            for index, (*_, spool) in enumerate(blocks, start=1):
+                with writing(spool):
+                    spool.rename(plan.parts / f"{index:09d}.parquet")
+            continue
+        if kind == "decisions" and plan.log is None:
+            continue
+        with writing(targets[kind]):
+            targets[kind].unlink(missing_ok=True)
+        with Appender(targets[kind]) as out:
+            for *_, spool in blocks:
+                out.append_file(spool)
+    return statement
+
+
+def _renumbered(records: bytes, shift: int) -> bytes:
+    """Error records (JSON Lines) with `shift` added to each line number: json.dumps writes each as
+    error_record did, keys in their order."""
+    out = []
+    for text in records.splitlines():
+        record = json.loads(text)
+        record["line"] += shift
+        out.append(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
+    return b"".join(out)
 
 
 def _discard(plan) -> None:
