@@ -88,6 +88,14 @@ class Browser:
             return found[0] if found and found[0].is_displayed() else None
         return self.wait(shown, timeout)
 
+    def navigate_by(self, css: str, timeout: float = 30) -> None:
+        """Click what loads another document (a form's submit) and wait until the old one is gone:
+        else the next find can still reach the old page's element and act on a stale one."""
+        from selenium.webdriver.support.expected_conditions import staleness_of
+        old = self.find("html")
+        self.find(css).click()
+        self.wait(staleness_of(old), timeout)
+
     def screenshot(self, path: str | Path) -> None:
         """The whole page (the window grown to its height, then put back) as a PNG."""
         width, height = self.size
