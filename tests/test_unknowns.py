@@ -171,7 +171,7 @@ def test_the_message_names_the_latest_due_on_every_backend(engine):
 
 
 def test_the_figure_is_the_bound_and_nothing_where_the_route_is_known(engine):
-    from slarules.packs.unknowns import Bound
+    from slarules.packs.program import Bound
     rule = engine.program.rule("national.service.total-delay@2023")
     bound = rule.figures["nr4_total_delay_due"]
     assert isinstance(bound, Bound) and bound.fact == "service.route" and bound.greatest(True)

@@ -26,9 +26,8 @@ from ..runtime._polars import pl  # first: it sets how Polars loads
 # isort: split
 from .. import money
 from ..case import contract as C, zones
-from ..packs.program import DURABLE_MAX_RULES, Leaf, Node, Program, message_parts
+from ..packs.program import DURABLE_MAX_RULES, Bound, Leaf, Node, Program, message_parts
 from ..packs.types import Columns, list_separator
-from ..packs.unknowns import Bound
 from ..packs.vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, ISSUE_VALUES, branch_label
 from ..runtime.chaining import chain_of
 from ..runtime.polars_backend import column_schema, expr

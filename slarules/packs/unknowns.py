@@ -25,12 +25,11 @@ directly on F (its value is F itself, never the same for every value).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from .operators import OPERATORS
-from .program import CompiledRule, Derivation, Leaf, Node
+from .program import Bound, Closed, Closure, CompiledRule, Derivation, Leaf, Node
 from .vocabulary import FactSpec
 
 SEPARATOR = "__if__"
@@ -39,69 +38,8 @@ SEPARATOR = "__if__"
 NEVER = ""
 
 
-@dataclass(frozen=True)
-class Closed(Node):
-    """A closed comparison: an `any` of the three branches above, a Node to every evaluator.
-
-    `firing` is the same tree for a backend that only asks whether it holds (durable_rules):
-    `any(L, all(F absent, L[v1], ..., L[vn]))`. The guard on L and the unknown-making branch
-    change only false into unknown, and such a backend cannot tell those apart; without them
-    the rule fits durable_rules' expression sequence.
-    """
-
-    firing: Node | None = field(default=None, compare=False)
-    # for a person (explain): the comparison as written, the finite fact, and the figure that decides
-    leaf: Leaf | None = field(default=None, compare=False)
-    fact: str = field(default="", compare=False)
-    bound: Bound | None = field(default=None, compare=False)
-
-
 # Which side of an ordered comparison is the greater when it holds: `a > b`, `a >= b` -> the left.
 _GREATER_SIDE = {"gt": "left", "ge": "left", "lt": "right", "le": "right"}
-
-
-@dataclass(frozen=True)
-class Bound:
-    """The figure that decided a closed comparison while F was absent: of D's copies, the one
-    closest to flipping it. `as_of > D` holds for every route when it holds for the latest due
-    (the longest allowance), and fails for every route when it fails for the earliest.
-
-    One definition of "the figure": the per-case verdict reads it through `figure` and the
-    columnar one through `pick` (which extreme) and `copies`, so both fill `{D}` alike.
-    """
-
-    fact: str                             # F (service.route)
-    derived: str                          # D (nr4_total_delay_due), the placeholder it stands in for
-    copies: tuple[tuple[str, str], ...]   # (value of F, the fact holding D for that value), domain order
-    greatest_if_true: bool                # held: the greatest copy decided it (D on the lesser side)
-
-    def greatest(self, outcome: bool) -> bool:
-        """Whether the greatest copy (else the least) is the one that gave `outcome`."""
-        return self.greatest_if_true is outcome
-
-    def figure(self, values: Mapping[str, Any], outcome: bool = True) -> Any:
-        """D where the case has it; with F absent, the deciding copy's value; else None (absent)."""
-        own = values.get(self.derived)
-        if own is not None or values.get(self.fact) is not None:
-            return own
-        seen: list[Any] = [values.get(name) for _, name in self.copies]
-        if any(v is None for v in seen):
-            return None
-        return max(seen) if self.greatest(outcome) else min(seen)
-
-    def deciding_values(self, values: Mapping[str, Any], outcome: bool = True) -> list[str]:
-        """The values of F whose copy holds the deciding figure (intra- and inter-province alike)."""
-        figure = self.figure(values, outcome)
-        return [v for v, name in self.copies if figure is not None and values.get(name) == figure]
-
-
-@dataclass(frozen=True)
-class Closure:
-    """One derived fact made decidable over a finite fact's domain: D's copy for each value."""
-
-    fact: str                             # F, the finite fact (service.route)
-    derived: str                          # D (nr4_total_delay_due)
-    copies: tuple[tuple[str, str], ...]   # (value of F, the fact holding D for that value), domain order
 
 
 def as_written(node: Any) -> Any:

@@ -28,11 +28,11 @@ from ..packs.program import (
     DURABLE_MAX_PROPERTIES,
     DURABLE_MAX_RULES,
     DURABLE_MAX_RULES_PER_TEST,
+    Closed,
     Leaf,
     Program,
     walk,
 )
-from ..packs.unknowns import Closed
 from .evaluate import unknowable_keys
 from .values import flag_key, key
 

@@ -18,9 +18,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from ..packs.operators import OPERATORS
-from ..packs.program import CompiledRule, Leaf
+from ..packs.program import Closed, CompiledRule, Leaf
 from ..packs.types import duration_text, list_separator, render, to_json_value, value_label
-from ..packs.unknowns import Closed
 from ..runtime import evaluate
 from ..runtime.backend import RunResult
 from ..runtime.chaining import chain_of
