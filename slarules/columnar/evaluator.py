@@ -225,15 +225,7 @@ class Columnar:
     def render(self, path: str, fmt: str | None, off: int, col: pl.Expr | None = None) -> pl.Expr:
         """types.render_message of a fact (its type's show_column); "—" when absent.
         `col`: the values to show, when they are not the fact's own column (a closed comparison's figure)."""
-        name = self.type_of(path)
-        if col is None:
-            col = pl.col("__issues") if path == "complaint.issues" else pl.col(key(path))
-        if name == "chain":
-            return pl.lit("—")
-        show = self.program.specs[path].type.show_column
-        if show is None:
-            raise Unsupported(f"showing a {name} fact in a message")
-        return pl.when(col.is_not_null()).then(show(self.columns(off), col, fmt)).otherwise(pl.lit("—"))
+        return self._spelled(path, off, col, "show_column", "—", "showing", fmt)
 
     def instant_json(self, col: pl.Expr, off: int) -> pl.Expr:
         """An instant as isoformat() in the case's zone, quoted; "null" when absent."""
@@ -241,14 +233,21 @@ class Columnar:
 
     def json_value(self, path: str, off: int) -> pl.Expr:
         """types.to_json_value of a fact as JSON text (its type's json_column); "null" when absent."""
+        return self._spelled(path, off, None, "json_column", "null", "quoting")
+
+    def _spelled(self, path: str, off: int, col: pl.Expr | None, spelling: str, absent: str, doing: str,
+                 *args: Any) -> pl.Expr:
+        """A fact's column through its type's Polars spelling (`spelling`: show_column or json_column),
+        `absent` where it has no value; Unsupported where the type has no such spelling."""
         name = self.type_of(path)
-        col = pl.col("__issues") if path == "complaint.issues" else pl.col(key(path))
+        if col is None:
+            col = pl.col("__issues") if path == "complaint.issues" else pl.col(key(path))
         if name == "chain":
-            return pl.lit("null")
-        as_json = self.program.specs[path].type.json_column
-        if as_json is None:
-            raise Unsupported(f"quoting a {name} fact")
-        return pl.when(col.is_not_null()).then(as_json(self.columns(off), col)).otherwise(pl.lit("null"))
+            return pl.lit(absent)
+        spell = getattr(self.program.specs[path].type, spelling)
+        if spell is None:
+            raise Unsupported(f"{doing} a {name} fact")
+        return pl.when(col.is_not_null()).then(spell(self.columns(off), col, *args)).otherwise(pl.lit(absent))
 
     # -- verdict pieces ---------------------------------------------------------------------
     def branches(self, node, ancestors: pl.Expr | None = None) -> list[tuple[str, pl.Expr]]:
