@@ -139,8 +139,14 @@ def _seal_from(members: Mapping[str, bytes], ident: str) -> str:
 
 
 def decision_id(case: Any, as_of: str, packs: list[dict[str, str]]) -> str:
-    """The id of a decision: sha256 of the canonical JSON of {"as_of", "case", "packs"}."""
-    return sha256(_object({"as_of": canonical(as_of), "case": canonical(case), "packs": canonical(packs)}))
+    """The id of a decision: sha256 of the canonical JSON of {"as_of", "case", "packs"}. A run's
+    decisions share their packs: their JSON is written once (cached), not per decision."""
+    if all(isinstance(p, dict) and len(p) == len(PACK_KEYS) and all(type(p.get(k)) is str for k in PACK_KEYS)
+           for p in packs):
+        packs_json = _packs_json(tuple((p["name"], p["version"], p["digest"]) for p in packs))
+    else:
+        packs_json = canonical(packs)
+    return sha256(_object({"as_of": canonical(as_of), "case": canonical(case), "packs": packs_json}))
 
 
 def record_digest(record: Mapping[str, Any]) -> str:
