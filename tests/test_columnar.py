@@ -138,7 +138,7 @@ def test_packs_it_cannot_compile_leave_every_row_to_the_per_case_path(engine):
     fresh = copy.copy(engine)
     fresh.program = copy.copy(engine.program)
     fresh.program.derivations = [
-        dataclasses.replace(d, fn=dataclasses.replace(d.fn, columns=None)) if d.fn.name == "cutoff_deadline" else d
+        dataclasses.replace(d, fn=d.fn._replace(columns=None)) if d.fn.name == "cutoff_deadline" else d
         for d in engine.program.derivations]
     assert any(d.fn.columns is None for d in fresh.program.derivations)
     fresh._built = _Built()         # nothing built yet: it compiles the columns anew

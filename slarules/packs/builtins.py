@@ -17,9 +17,8 @@ scans has no row there: its aggregate is null, as each per-case spelling gives f
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import money
 from ..case import contract as C
@@ -69,8 +68,7 @@ def once_per_case(find: Callable[[Derived], Any]) -> Callable[[Derived], Any]:
     return read
 
 
-@dataclass(frozen=True)
-class Frame:
+class Frame(NamedTuple):
     """What a columnar spelling reads, in the columnar reader's names (it makes one)."""
 
     pl: Any                              # the Polars module
@@ -78,8 +76,7 @@ class Frame:
     scan: Callable[[str], Any]           # in over_scans: a field of each scan (`at` in µs, `type`, `station`)
 
 
-@dataclass(frozen=True)
-class Builtin:
+class Builtin(NamedTuple):
     """A built-in derived value: its fact type, per-case and columnar spellings, and what the latter reads."""
 
     name: str

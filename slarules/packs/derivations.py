@@ -16,10 +16,9 @@ the per-case path, whose money module refuses it with its own words.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from .. import money
@@ -28,8 +27,7 @@ from . import types as T
 from .types import DAY_US, ORDINAL_1970, US, Columns
 
 
-@dataclass(frozen=True)
-class Function:
+class Function(NamedTuple):
     """A derivation function: typed arguments in, one typed value out. None in -> None out."""
 
     name: str

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from .vocabulary import CHAIN_LEVEL, CLASSIFICATION_PREFIX, LIABLE_PREFIX, FactSpec, Function
 
@@ -247,8 +247,7 @@ class Closed(Node):
     bound: Bound | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True)
-class Bound:
+class Bound(NamedTuple):
     """The figure that decided a closed comparison while F was absent: of D's copies, the one
     closest to flipping it. `as_of > D` holds for every route when it holds for the latest due
     (the longest allowance), and fails for every route when it fails for the earliest.
@@ -282,8 +281,7 @@ class Bound:
         return [v for v, name in self.copies if figure is not None and values.get(name) == figure]
 
 
-@dataclass(frozen=True)
-class Closure:
+class Closure(NamedTuple):
     """One derived fact made decidable over a finite fact's domain: D's copy for each value."""
 
     fact: str                             # F, the finite fact (service.route)

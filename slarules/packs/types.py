@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from .. import money
@@ -139,8 +139,7 @@ def _fmt_decimal(d: Decimal) -> str:
     return format(d.normalize(money.EXACT), "f")
 
 
-@dataclass(frozen=True)
-class Columns:
+class Columns(NamedTuple):
     """What a type's or a derivation's Polars spelling is given by the columnar backend.
 
     `pl` is the Polars module as runtime/_polars loads it (passed in, so nothing here
