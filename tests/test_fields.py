@@ -92,6 +92,9 @@ def _run(code: str, path) -> subprocess.CompletedProcess:
 def _with_table_edit(tmp_path, *edits: tuple[str, str]):
     """A copy of the package whose field table has `edits` (after, added) applied: nothing else changes."""
     shutil.copytree(Path(ROOT) / "slarules", tmp_path / "slarules", ignore=shutil.ignore_patterns("__pycache__"))
+    # the shipped packs beside it, as a source checkout has them: where slarules is installed from a wheel
+    # (CI), the copy finds its packs and catalogue nowhere else (an editable install resolved them to ROOT)
+    shutil.copytree(Path(ROOT) / "rules", tmp_path / "rules")
     table = tmp_path / "slarules" / "case" / "fields.py"
     text = table.read_text()
     for after, added in edits:
