@@ -113,7 +113,13 @@ def mode_durable_naive(a) -> dict:
     from durable import engine as durable
 
     from slarules import Engine
-    from slarules.runtime.durable_backend import _QuietHost, expression
+    from slarules.runtime.durable_backend import expression
+
+    class QuietHost(durable.Host):
+        """A Host that never starts its dispatch threads."""
+
+        def _run(self) -> None:
+            return None
     engine = Engine.default()
     fired: list[str] = []
 
@@ -126,7 +132,7 @@ def mode_durable_naive(a) -> dict:
         if e is not None:
             cond.append(e)
         rules[f"r{i}"] = {"all": [{"m": {"$and": cond}}], "run": action(r.id)}
-    host = _QuietHost()
+    host = QuietHost()
     host.register_rulesets({"naive": rules})
     cases = load(a.jsonl, a.naive)
     failures: dict[str, int] = {}

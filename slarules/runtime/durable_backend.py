@@ -63,8 +63,8 @@ from .durable_ruleset import (
 from .values import fact_plan, key  # noqa: F401 - `key`: the field names its facts carry (tests)
 
 try:
-    import durable_rules_engine as _c  # durable_rules' C core (the `durable` package's own import)
-    from durable import engine as _durable
+    import durable_rules_engine as _c  # durable_rules' C core (the `durable` package's own import); the
+    #                                    package itself (its Host, logging, threads) is never needed here
 except ImportError as exc:      # not installed, or built for Python 3.13 without the fix: say how to fix it
     from .durable_install import cannot_import
     raise cannot_import(exc) from None
@@ -85,13 +85,6 @@ def _fact_text(fact: dict[str, Any]) -> str:
         return _msgspec_encode(fact).decode()
     except Exception:  # noqa: BLE001  # msgspec cannot encode it: json can
         return _dumps(fact)
-
-
-class _QuietHost(_durable.Host):
-    """A Host that never starts its dispatch threads (benchmarks/run.py's naive contender uses it)."""
-
-    def _run(self) -> None:
-        return None
 
 
 def _delete(ruleset: list[Any]) -> None:
