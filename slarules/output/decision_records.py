@@ -123,10 +123,16 @@ def _packs_json(packs: tuple[tuple[str, str, str], ...]) -> bytes:
     return canonical([dict(zip(PACK_KEYS, p, strict=True)) for p in packs])
 
 
+def _packs_member(packs: list[dict[str, str]]) -> bytes:
+    """The canonical JSON of a decision's packs ({name, version, digest} each): a run's decisions share
+    them, so it is written once (cached), not per decision."""
+    return _packs_json(tuple((p["name"], p["version"], p["digest"]) for p in packs))
+
+
 def _members(record: Mapping[str, Any], case: bytes) -> dict[str, bytes]:
     """The canonical JSON of each member of a record but its id and seal; the case given written.
     A run's records share their packs: written once (packs are {name, version, digest}, checked)."""
-    packs = _packs_json(tuple((p["name"], p["version"], p["digest"]) for p in record["packs"]))
+    packs = _packs_member(record["packs"])
     return {k: case if k == "case" else packs if k == "packs" else canonical(record[k]) for k in RECORD_KEYS[1:-1]}
 
 
@@ -139,14 +145,8 @@ def _seal_from(members: Mapping[str, bytes], ident: str) -> str:
 
 
 def decision_id(case: Any, as_of: str, packs: list[dict[str, str]]) -> str:
-    """The id of a decision: sha256 of the canonical JSON of {"as_of", "case", "packs"}. A run's
-    decisions share their packs: their JSON is written once (cached), not per decision."""
-    if all(isinstance(p, dict) and len(p) == len(PACK_KEYS) and all(type(p.get(k)) is str for k in PACK_KEYS)
-           for p in packs):
-        packs_json = _packs_json(tuple((p["name"], p["version"], p["digest"]) for p in packs))
-    else:
-        packs_json = canonical(packs)
-    return sha256(_object({"as_of": canonical(as_of), "case": canonical(case), "packs": packs_json}))
+    """The id of a decision: sha256 of the canonical JSON of {"as_of", "case", "packs"}."""
+    return sha256(_object({"as_of": canonical(as_of), "case": canonical(case), "packs": _packs_member(packs)}))
 
 
 def record_digest(record: Mapping[str, Any]) -> str:
