@@ -167,14 +167,10 @@ def decode_line(raw: Any, file: str, line: int, limits: Limits = DEFAULT_LIMITS)
     return json_data(text, file, line)
 
 
-def read_parquet(path: str, chunk_size: int, position: dict[str, int] | None = None,
-                 limits: Limits = DEFAULT_LIMITS) -> Iterator[Chunk]:
-    """Rows of a Parquet file as dicts; a null field means the field is absent.
-
-    Parquet is read a row group at a time, so that is where `case_bytes` bounds it: a row group
-    whose data, uncompressed, is more than `case_bytes` a row (a compression bomb, a giant value)
-    is refused from the file's metadata before any of it is read.
-    """
+def open_parquet(path: str, limits: Limits = DEFAULT_LIMITS):
+    """The Parquet file, its row groups bounded by `case_bytes` from the metadata before any is read:
+    a row group whose data, uncompressed, is more than `case_bytes` a row (a compression bomb, a giant
+    value) is refused."""
     import pyarrow.parquet as pq
     try:
         pf = pq.ParquetFile(path)
@@ -186,6 +182,18 @@ def read_parquet(path: str, chunk_size: int, position: dict[str, int] | None = N
             raise InputError(f"row group {g + 1} holds {group.total_byte_size:,} bytes uncompressed for "
                              f"{group.num_rows:,} rows, more than the {limits.case_bytes:,} bytes a case may have "
                              "for each", file=path, hint=raise_hint("case_bytes"))
+    return pf
+
+
+def read_parquet(path: str, chunk_size: int, position: dict[str, int] | None = None,
+                 limits: Limits = DEFAULT_LIMITS) -> Iterator[Chunk]:
+    """Rows of a Parquet file as dicts; a null field means the field is absent.
+
+    Parquet is read a row group at a time, so that is where `case_bytes` bounds it: a row group
+    whose data, uncompressed, is more than `case_bytes` a row (a compression bomb, a giant value)
+    is refused from the file's metadata before any of it is read.
+    """
+    pf = open_parquet(path, limits)
     total = max(pf.metadata.num_rows, 1)
     start = (position or {}).get("chunk", 0)
     row = 0

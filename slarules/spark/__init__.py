@@ -35,6 +35,7 @@ from ..output.stopping import Stopping
 from ..output.writer import is_uri
 from ..runtime import backend as backends
 from ..settlement.statement import Statement
+from . import chunks
 
 # columns added to the input: row number, source file, raw JSON line, start of the line's file split
 NUMBER, FILE, RAW, BLOCK = "_slarules_number", "_slarules_file", "_slarules_raw", "_slarules_block"
@@ -498,6 +499,8 @@ def _run_job(plan, input_path: str, master: str, spark, progress: bool, log: Pat
         spark = session(master, progress=progress, chunk_size=o.chunk_size, log=None if progress else str(log))
     result = None
     try:
+        if chunks.shares_files(spark, input_path):
+            return _write_chunks(spark, plan)
         result = adjudicate_files(spark, input_path, plan.engine, fmt=plan.in_fmt, as_of=o.as_of, lang=o.lang,
                                   columns=False, now=o.now, decisions=plan.log is not None, blocks=True,
                                   backend=o.backend)
@@ -519,6 +522,35 @@ def _run_job(plan, input_path: str, master: str, spark, progress: bool, log: Pat
         with contextlib.suppress(Exception):
             if own:
                 spark.stop()
+
+
+def _write_chunks(spark, plan) -> Statement:
+    """The job as the local batch's chunks (spark/chunks.py): their parts appended in input order, as the
+    local batch's parent appends its workers'; the run's statement."""
+    o = plan.options
+    with writing(plan.parts):
+        if plan.parts.exists():
+            shutil.rmtree(plan.parts)
+        plan.parts.mkdir(parents=True)
+    job = {**plan._job(o.as_of, o.now or instant_now()), "parts": os.path.abspath(plan.parts)}
+    units = chunks.plan(plan.input, plan.in_fmt, o.chunk_size, spark.sparkContext.defaultParallelism,
+                        plan.engine.limits)
+    results = chunks.run(spark, units, spark.sparkContext.broadcast(plan.engine.to_bytes()), job, o.chunk_size)
+    statement = Statement()
+    targets = (plan.partial, plan.errors_partial) + ((plan.log_partial,) if plan.log is not None else ())
+    for target in targets:
+        with writing(target):
+            target.unlink(missing_ok=True)
+    with Appender(plan.partial) as out, Appender(plan.errors_partial) as err, \
+            (Appender(plan.log_partial) if plan.log is not None else contextlib.nullcontext()) as log:
+        for result in results:
+            if plan.out_fmt != "parquet":
+                out.append_file(Path(result["part"]))
+            err.write(result["errors"])
+            if result["decisions"] and log is not None:
+                log.append_file(Path(result["decisions"]))
+            statement.merge(Statement.from_dict(result["statement"]))
+    return statement
 
 
 def _write_in_order(result: SparkResult, plan) -> Statement:
