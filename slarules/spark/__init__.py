@@ -369,11 +369,13 @@ def local_memory() -> str:
 
 
 def session(master: str = "local[*]", *, progress: bool = False, chunk_size: int = 2000,
-            log: str | None = None):
+            log: str | None = None, scheduler_only: bool = False):
     """A Spark session for the CLI: quiet logs, this Python on local executors.
 
     With `log`, the JVM's own stderr (its start-up notices, its Python
-    workers' output) goes to that file instead of the terminal.
+    workers' output) goes to that file instead of the terminal. `scheduler_only`: the JVM will
+    only schedule tasks (spark/chunks.py, local mode), so its JIT stops at C1: C2 spent about 4 s of
+    CPU compiling Spark's start-up code, half of the JVM's, on cores the tasks need.
     """
     _pyspark()
     from pyspark.sql import SparkSession
@@ -383,6 +385,8 @@ def session(master: str = "local[*]", *, progress: bool = False, chunk_size: int
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     _find_java()
     quiet = f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
+    if local and scheduler_only:
+        quiet += " -XX:TieredStopAtLevel=1"
     builder = (SparkSession.builder.master(master).appName("slarules batch")
                .config("spark.driver.extraJavaOptions", quiet)
                .config("spark.executor.extraJavaOptions", quiet)
@@ -495,11 +499,13 @@ def _run_job(plan, input_path: str, master: str, spark, progress: bool, log: Pat
     """Run the job and write its rows to the batch's working files; the run's statement."""
     o = plan.options
     own = spark is None
+    direct = chunks.shares_files(master if own else _master(spark), input_path)
     if own:
-        spark = session(master, progress=progress, chunk_size=o.chunk_size, log=None if progress else str(log))
+        spark = session(master, progress=progress, chunk_size=o.chunk_size, log=None if progress else str(log),
+                        scheduler_only=direct)
     result = None
     try:
-        if chunks.shares_files(spark, input_path):
+        if direct:
             return _write_chunks(spark, plan)
         result = adjudicate_files(spark, input_path, plan.engine, fmt=plan.in_fmt, as_of=o.as_of, lang=o.lang,
                                   columns=False, now=o.now, decisions=plan.log is not None, blocks=True,
@@ -522,6 +528,12 @@ def _run_job(plan, input_path: str, master: str, spark, progress: bool, log: Pat
         with contextlib.suppress(Exception):
             if own:
                 spark.stop()
+
+
+def _master(spark) -> str:
+    """The session's master URL ("" for what is not a session)."""
+    master = getattr(getattr(spark, "sparkContext", None), "master", "")
+    return master if isinstance(master, str) else ""
 
 
 def _write_chunks(spark, plan) -> Statement:

@@ -45,12 +45,10 @@ class ParquetSlice:
             row += batch.num_rows
 
 
-def shares_files(spark, input_path: str) -> bool:
-    """Whether this job's executors read the input and write the parts where the driver does: local
-    mode, on one regular file (a directory or a URI goes through Spark's own readers)."""
-    master = getattr(getattr(spark, "sparkContext", None), "master", "")
-    return isinstance(master, str) and master.startswith("local") and not is_uri(input_path) \
-        and os.path.isfile(input_path)
+def shares_files(master: str, input_path: str) -> bool:
+    """Whether a job's executors read the input and write the parts where the driver does: local
+    mode (`master`), on one regular file (a directory or a URI goes through Spark's own readers)."""
+    return master.startswith("local") and not is_uri(input_path) and os.path.isfile(input_path)
 
 
 def plan(path: str, fmt: str, chunk_size: int, cores: int, limits) -> list[Any]:
