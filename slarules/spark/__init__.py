@@ -7,6 +7,8 @@ keeps it. Partitions arrive as Arrow batches (`mapInArrow`) and go through
 an error record is the same bytes on either. One pass yields three kinds of
 rows: verdicts, errors, and one settlement statement per partition (statements
 merge exactly and in any order, so the totals do not depend on partitioning).
+`slarules batch --spark` on a file its executors share (local mode) runs the local
+batch's chunks as Spark tasks instead (chunks.py), parts written where they run.
 
 This is the only module that imports pyspark (`pip install 'slarules[spark]'`).
 """
@@ -452,8 +454,8 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
     """`slarules batch --spark`: the same outputs as the local batch, byte for byte.
 
     The outputs are declared, checked and locked as the local batch's are (output/writer.py), before
-    Spark starts. Verdicts and errors are sorted back into input order and written by the driver, a
-    partition at a time, to the batch's working files, which take their final names (`Batch.publish`)
+    Spark starts. Verdicts and errors are put back into input order by the driver (part files the
+    tasks wrote, chunks.py, or blocks it collects, _write_in_order) on the batch's working files, which take their final names (`Batch.publish`)
     only when everything is written. Spark retries failed tasks itself; a run that dies is simply
     run again (there is no checkpoint). A session given in `spark` is used and left running;
     otherwise one is started on `master` and stopped at the end.
