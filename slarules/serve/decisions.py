@@ -41,14 +41,15 @@ MAX_GROUP = 4096        # records appended by one fsync at most (a group is a fe
 # ---- in a worker --------------------------------------------------------------------------
 
 def decision(case: Any, verdict: Verdict, lang: str, with_record: bool,
-             text: str | None = None) -> tuple[str, bytes | None]:
+             text: str | None = None, parsed: bool = False) -> tuple[str, bytes | None]:
     """(decision id, its log record or None): the id the response names, the line the log keeps.
-    `text`, the verdict's JSON as answered, is compacted rather than written again."""
+    `text`, the verdict's JSON as answered, is compacted rather than written again; `parsed`:
+    the case is as the JSON reader returned it (decision_records._jcs may use msgspec)."""
     if with_record:
         compact_json = compact(text) if text is not None else verdict.to_json(indent=None)
-        return record_line(case, compact_json, lang, logged_at(), verdict)
+        return record_line(case, compact_json, lang, logged_at(), verdict, parsed)
     packs = [{k: getattr(p, k) for k in PACK_KEYS} for p in verdict.packs]
-    return decision_id(case, verdict.as_of, packs), None
+    return decision_id(case, verdict.as_of, packs, parsed), None
 
 
 def batch_records(rows: Any, verdicts: list[tuple[int, str]], lang: str) -> list[tuple[str, bytes]]:
