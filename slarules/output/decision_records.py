@@ -150,11 +150,14 @@ def _object(members: Mapping[str, bytes]) -> bytes:
     """The canonical JSON of an object from its members' canonical JSON (RFC 8785 section 3.2.3:
     keys sorted by their UTF-16 code units): the case, the bulk of a record, is written once for
     both hashes instead of once for each."""
+    if len(members) == sum(key in members for key in _ORDER):     # a record's keys: their order is known
+        return b"{" + b",".join(_KEYS[key] + b":" + members[key] for key in _ORDER if key in members) + b"}"
     items = sorted(members.items(), key=lambda item: item[0].encode("utf-16-be"))
     return b"{" + b",".join((_KEYS.get(key) or rfc8785.dumps(key)) + b":" + value for key, value in items) + b"}"
 
 
 _KEYS = {key: rfc8785.dumps(key) for key in RECORD_KEYS}
+_ORDER = sorted(RECORD_KEYS, key=lambda key: key.encode("utf-16-be"))
 _LINE = json.JSONEncoder(ensure_ascii=False)       # a record's line: json.dumps(record, ensure_ascii=False)
 
 
@@ -243,6 +246,11 @@ def seal(fields: Mapping[str, Any], parsed: bool = False) -> tuple[str, bytes]:
     return record["id"], _LINE.encode(record).encode("utf-8") + b"\n"
 
 
+def verdict_packs(verdict: Any) -> list[dict[str, str]]:
+    """A Verdict's packs as a decision names them: {name, version, digest} each."""
+    return [{"name": p.name, "version": p.version, "digest": p.digest} for p in verdict.packs]
+
+
 def record_line(case: Any, verdict_json: str | bytes, lang: str, at: str, verdict: Any = None,
                 parsed: bool = False) -> tuple[str, bytes]:
     """(id, log line) of one decision: `case` as given (a dict), the verdict as its compact JSON,
@@ -255,8 +263,7 @@ def record_line(case: Any, verdict_json: str | bytes, lang: str, at: str, verdic
         doc = json.loads(text)
         waybill, as_of, packs = doc["waybill"], doc["as_of"], [{k: p[k] for k in PACK_KEYS} for p in doc["packs"]]
     else:
-        waybill, as_of = verdict.waybill, verdict.as_of
-        packs = [{k: getattr(p, k) for k in PACK_KEYS} for p in verdict.packs]
+        waybill, as_of, packs = verdict.waybill, verdict.as_of, verdict_packs(verdict)
     return seal({"waybill": waybill, "as_of": as_of, "lang": lang, "packs": packs,
                  "verdict_digest": verdict_digest(data),
                  "outcome_digest": verdict_digest(without_packs(data)),

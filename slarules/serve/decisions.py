@@ -30,7 +30,7 @@ from typing import Any
 
 from ..errors import OutputError
 from ..output.decision_log import DecisionLog
-from ..output.decision_records import PACK_KEYS, decision_id, line_id, logged_at, record_line
+from ..output.decision_records import decision_id, line_id, logged_at, record_line, verdict_packs
 from ..verdict import Verdict
 from ..verdict.layout import compact
 from . import channel as ch
@@ -48,8 +48,7 @@ def decision(case: Any, verdict: Verdict, lang: str, with_record: bool,
     if with_record:
         compact_json = compact(text) if text is not None else verdict.to_json(indent=None)
         return record_line(case, compact_json, lang, logged_at(), verdict, parsed)
-    packs = [{k: getattr(p, k) for k in PACK_KEYS} for p in verdict.packs]
-    return decision_id(case, verdict.as_of, packs, parsed), None
+    return decision_id(case, verdict.as_of, verdict_packs(verdict), parsed), None
 
 
 def batch_records(rows: Any, verdicts: list[tuple[int, str]], lang: str) -> list[tuple[str, bytes]]:
