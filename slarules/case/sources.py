@@ -112,24 +112,24 @@ _SCALARS = {
     _INT: (_INT_TEXT, "a whole number in decimal digits"),
     _FLOAT: (_FLOAT_TEXT, "a decimal number"),
 }
-_COLLECTIONS = {yaml.MappingNode: "tag:yaml.org,2002:map", yaml.SequenceNode: "tag:yaml.org,2002:seq"}
+_COLLECTIONS: dict[type[yaml.Node], str] = {yaml.MappingNode: "tag:yaml.org,2002:map", yaml.SequenceNode: "tag:yaml.org,2002:seq"}
 
 
 def _plain(node: yaml.Node) -> None:
     """Refuse a node whose tag gives a value JSON does not have, or whose text its tag's grammar refuses."""
-    where = {"line": node.start_mark.line + 1, "column": node.start_mark.column + 1}
+    line, column = node.start_mark.line + 1, node.start_mark.column + 1
     tag = node.tag.replace("tag:yaml.org,2002:", "!!")
     if type(node) in _COLLECTIONS:
         if node.tag != _COLLECTIONS[type(node)]:
-            raise InputError(f"the YAML tag {tag} is not allowed in slarules input", **where,
+            raise InputError(f"the YAML tag {tag} is not allowed in slarules input", line=line, column=column,
                              hint="write a plain mapping or list, without a tag")
         return
     if node.tag not in _SCALARS:
-        raise InputError(f"the YAML tag {tag} is not allowed in slarules input", **where,
+        raise InputError(f"the YAML tag {tag} is not allowed in slarules input", line=line, column=column,
                          hint="write the value as plain text (quote it), a number, true or false")
     grammar = _SCALARS[node.tag]
     if grammar is not None and not grammar[0].match(node.value):
-        raise InputError(f"`{quote(node.value)}` tagged {tag} is not {grammar[1]}", **where,
+        raise InputError(f"`{quote(node.value)}` tagged {tag} is not {grammar[1]}", line=line, column=column,
                          hint="write it as JSON would, or quote it to make it text")
 
 
