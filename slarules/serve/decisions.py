@@ -1,10 +1,11 @@
 """The server's decision log: one writer, group commit, and a 200 only once a record is on disk.
 
 Workers do not write the log. Each builds its decisions' records (the `replay` format, the same
-lines `adjudicate --decision-log` writes) and sends them to the supervisor over its channel; the
-supervisor holds the log (its lock, for the server's life: a second server or a CLI run on the
-same log is refused, naming the holder) and appends whatever has arrived as one group, with one
-fsync, then acknowledges every record of the group. A worker answers 200 only after that
+lines `adjudicate --decision-log` writes) and sends them to the supervisor over a socket pair of
+its own; the supervisor holds the log (its lock, for the server's life: a second server or a CLI
+run on the same log is refused, naming the holder) and, in a thread that reads every worker's
+pair, appends whatever has arrived as one group, with one fsync, then acknowledges every record
+of the group. A worker answers 200 only after that
 acknowledgement, so:
 
 - every 200 has its record, even if the worker is killed with -9 the next instant (the record is
@@ -30,7 +31,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -66,16 +67,20 @@ def batch_records(rows: Any, verdicts: list[tuple[int, str]], lang: str) -> list
     return records
 
 
+HOLD = 0.002       # seconds a batch may wait for the requests still being decided to join it
+
+
 class LogClient:
     """A worker's side: `await record(id, line)` returns once the record is durable, else raises OutputError.
 
     Records are sent one batch at a time: while a batch waits for its acknowledgement (the
     supervisor's fsync), the records of the requests decided meanwhile gather here and go as the
-    next batch, in one write; with none in flight, a batch goes at the end of the event loop's
-    iteration, with every record the requests ready in it decided. Under load a batch grows to
-    what arrived during one fsync, so the supervisor's log thread wakes and the record pair is
-    written once per group, not once per request (on one core each wake-up was a context switch,
-    about 230 µs a request); when idle a record goes at once.
+    next batch, in one write. A batch goes once it holds at least as many requests as the worker
+    is still deciding (`requests`: its requests in flight, those waiting here included), or after
+    HOLD: under load the worker keeps deciding while one group is fsynced and the next gathers
+    about half of what is in flight, so an fsync, the supervisor's largest cost per group, serves
+    many requests (on one core every group's wake-ups and fsync are taken from the worker); with
+    one request in flight its record goes at once, at the end of the event loop's iteration.
     """
 
     def __init__(self) -> None:
@@ -84,8 +89,13 @@ class LogClient:
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._in_flight: set[int] = set()       # seqs sent, not yet acknowledged
         self._gathering: list[tuple[int, bytes]] = []   # (seq, frame) of the next batch
+        self._gathered = 0                      # requests (record_many calls) in the next batch
+        self._waiters = 0                       # requests waiting here for their records
+        self._held_since = 0.0                  # loop time the next batch's first record came
+        self._timer: asyncio.TimerHandle | None = None
         self._gone: str | None = None
         self._flushing = False                      # a send is scheduled for the end of this loop iteration
+        self.requests: Callable[[], int] = lambda: 0      # the worker's requests in flight (set by the worker)
 
     def connected(self, transport: asyncio.WriteTransport) -> None:
         self._transport = transport
@@ -98,6 +108,8 @@ class LogClient:
         if self._gone is not None:
             raise OutputError(self._gone, hint="this decision was not recorded; try again once the server is back")
         loop = asyncio.get_running_loop()
+        if not self._gathering:
+            self._held_since = loop.time()
         waiting = []
         for ident, line in records:
             self._seq += 1
@@ -106,20 +118,34 @@ class LogClient:
             waiting.append(done)
             self._gathering.append((self._seq, ch.frame(ch.RECORD, ch.with_seq(self._seq, ident.encode("ascii")
                                                                               + b"\n" + line))))
+        self._gathered += 1
+        self._waiters += 1
         if not self._in_flight and not self._flushing:
             self._flushing = True                   # the records the tasks ready now decide join this one
             loop.call_soon(self._send)
-        for done in waiting:
-            outcome = await done
-            if "error" in outcome:
-                raise OutputError(**outcome["error"])
+        try:
+            for done in waiting:
+                outcome = await done
+                if "error" in outcome:
+                    raise OutputError(**outcome["error"])
+        finally:
+            self._waiters -= 1
 
     def _send(self) -> None:
         self._flushing = False
-        if self._in_flight or self._gone is not None:
+        if self._in_flight or self._gone is not None or not self._gathering:
             return                                  # an acknowledgement will send what gathered
-        batch, self._gathering = self._gathering, []
-        if batch and self._transport is not None:
+        loop = asyncio.get_running_loop()
+        deciding = self.requests() - self._waiters
+        if self._gathered < deciding and loop.time() < self._held_since + HOLD:
+            if self._timer is None:                 # the requests being decided join, up to HOLD
+                self._timer = loop.call_at(self._held_since + HOLD, self._send)
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._gathering, self._gathered = self._gathering, [], 0
+        if self._transport is not None:
             self._in_flight.update(seq for seq, _ in batch)
             self._transport.write(b"".join(frame for _, frame in batch))
 
@@ -137,6 +163,9 @@ class LogClient:
     def lost(self, why: str) -> None:
         """The supervisor has gone: every record waiting is refused (none of them gets a 200)."""
         self._gone = why
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         error = {"error": {"message": why, "hint": "this decision was not recorded; try again"}}
         for done in self._waiting.values():
             if not done.done():

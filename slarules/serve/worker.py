@@ -74,6 +74,8 @@ class Worker:
         log = await connect_log(socket.socket(fileno=int(os.environ["SLARULES_SERVE_LOG"]))) \
             if options.decision_log else None
         self.service = service = Service(options, revision, store, self.metrics_dir, log, self.request_reload)
+        if log is not None:
+            log.requests = lambda: service.in_flight        # a batch waits for the requests being decided
         service.last_reload = header.get("reload")
         service.swap(revision)
         self.writer.write(ch.frame(ch.LOADED, json.dumps({"revision": revision.id}).encode()))
