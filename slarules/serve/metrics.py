@@ -17,6 +17,7 @@ import bisect
 import json
 import mmap
 import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
@@ -64,18 +65,23 @@ class Store:
             self._map = mmap.mmap(f.fileno(), SLOTS * 8)
         self._values = memoryview(self._map).cast("d")
         self._slots: dict[tuple[str, tuple[str, ...]], int] = {}
+        self._naming = threading.Lock()         # the supervisor's event loop and its log thread both count
+        self._observed: dict[tuple[str, tuple[str, ...], int], tuple[int, int, int]] = {}   # (name, labels, bucket)
 
     def slot(self, name: str, labels: tuple[str, ...] = ()) -> int:
         """The index of a value; its name is on disk before the value is, so a reader never sees a nameless one."""
         key = (name, labels)
         index = self._slots.get(key)
         if index is None:
-            index = len(self._slots)
-            if index >= SLOTS - 1:
-                return SLOTS - 1            # the last slot: the overflow count
-            self._keys.write(json.dumps([name, list(labels)]) + "\n")
-            self._keys.flush()
-            self._slots[key] = index
+            with self._naming:
+                index = self._slots.get(key)
+                if index is None:
+                    index = len(self._slots)
+                    if index >= SLOTS - 1:
+                        return SLOTS - 1            # the last slot: the overflow count
+                    self._keys.write(json.dumps([name, list(labels)]) + "\n")
+                    self._keys.flush()
+                    self._slots[key] = index
         return index
 
     def add(self, name: str, labels: tuple[str, ...] = (), amount: float = 1.0) -> None:
@@ -88,11 +94,16 @@ class Store:
         """One observation of a histogram: its bucket (stored apart, summed up when read), sum and count."""
         buckets = METRICS[name].buckets
         at = bisect.bisect_left(buckets, seconds)
-        le = _le(buckets[at]) if at < len(buckets) else "+Inf"
+        slots = self._observed.get((name, labels, at))
+        if slots is None:                       # a series' bucket seen first: its names are written once
+            le = _le(buckets[at]) if at < len(buckets) else "+Inf"
+            slots = self._observed[name, labels, at] = (self.slot(name + "_bucket", (*labels, le)),
+                                                        self.slot(name + "_sum", labels),
+                                                        self.slot(name + "_count", labels))
         values = self._values
-        values[self.slot(name + "_bucket", (*labels, le))] += 1
-        values[self.slot(name + "_sum", labels)] += seconds
-        values[self.slot(name + "_count", labels)] += 1
+        values[slots[0]] += 1
+        values[slots[1]] += seconds
+        values[slots[2]] += 1
 
     def close(self) -> None:
         self._values.release()
