@@ -227,7 +227,7 @@ def test_parquet_slices_hold_every_row_once_numbered_and_in_order(tmp_path_facto
     with pq.ParquetWriter(path, pa.schema([("waybill", pa.string())])) as writer:
         row = 0
         for size in groups:
-            writer.write_table(pa.table({"waybill": [f"W{row + i + 1}" for i in range(size)]}))
+            writer.write_table(pa.table({"waybill": pa.array([f"W{row + i + 1}" for i in range(size)], pa.string())}))
             row += size
     seen = [(chunk_.index, number, data["waybill"])
             for unit in chunks.plan(str(path), "parquet", chunk, cores, spark_engine.batch_io.DEFAULT_LIMITS)

@@ -63,7 +63,9 @@ def plan(path: str, fmt: str, chunk_size: int, cores: int, limits) -> list[Any]:
     for g in range(metadata.num_row_groups):
         rows = metadata.row_group(g).num_rows
         batches = -(-rows // chunk_size)
-        slices = max(1, min(batches, cores))
+        if not batches:     # an empty row group
+            continue
+        slices = min(batches, max(1, cores))
         each = -(-batches // slices)
         for s in range(0, batches, each):
             units.append(ParquetSlice(path, g, first, s, each if s + each < batches else None))
