@@ -242,6 +242,20 @@ def test_parquet_slices_hold_every_row_once_numbered_and_in_order(tmp_path_facto
     assert all(index == first for index, first in firsts.items())      # a chunk is named by its first row
 
 
+@pytest.mark.parametrize(("master", "cores"), [("local", 1), ("local[3]", 3), ("local[2,4]", 2), ("local[*]", None)])
+def test_a_local_master_names_its_cores(master, cores):
+    from slarules.batch.runner import usable_cpus
+    assert spark_engine.chunks.local_cores(master) == (cores or usable_cpus())
+
+
+def test_an_unreadable_parquet_file_fails_before_spark_starts(engine, tmp_path):
+    source = tmp_path / "in.parquet"
+    source.write_bytes(b"not parquet\n")
+    with pytest.raises(spark_engine.InputError, match="not a readable Parquet file"):
+        spark_engine.run_spark_batch(engine, str(source), str(tmp_path / "out.jsonl"), options(), master="local[2]")
+    assert not list(tmp_path.glob("out.jsonl*"))        # no Spark log: no JVM was started
+
+
 def test_local_mode_heap_is_a_quarter_of_memory_within_bounds_unless_set(monkeypatch):
     monkeypatch.delenv("SLARULES_SPARK_MEMORY", raising=False)
     assert 1 <= int(spark_engine.local_memory().rstrip("g")) <= 8

@@ -502,13 +502,21 @@ def _run_job(plan, input_path: str, master: str, spark, progress: bool, log: Pat
     o = plan.options
     own = spark is None
     direct = chunks.shares_files(master if own else _master(spark), input_path)
+    units = None
+    if direct:      # planned before the JVM starts: a file that cannot be read fails fast, with nothing to log
+        try:
+            units = chunks.plan(plan.input, plan.in_fmt, o.chunk_size,
+                                chunks.local_cores(master) if own else spark.sparkContext.defaultParallelism,
+                                plan.engine.limits)
+        except OSError as exc:
+            raise InputError(f"cannot read the file: {exc.strerror or exc}", file=input_path) from None
     if own:
         spark = session(master, progress=progress, chunk_size=o.chunk_size, log=None if progress else str(log),
                         scheduler_only=direct)
     result = None
     try:
-        if direct:
-            return _write_chunks(spark, plan)
+        if units is not None:
+            return _write_chunks(spark, plan, units)
         result = adjudicate_files(spark, input_path, plan.engine, fmt=plan.in_fmt, as_of=o.as_of, lang=o.lang,
                                   columns=False, now=o.now, decisions=plan.log is not None, blocks=True,
                                   backend=o.backend)
@@ -538,7 +546,7 @@ def _master(spark) -> str:
     return master if isinstance(master, str) else ""
 
 
-def _write_chunks(spark, plan) -> Statement:
+def _write_chunks(spark, plan, units: list[Any]) -> Statement:
     """The job as the local batch's chunks (spark/chunks.py): their parts appended in input order, as the
     local batch's parent appends its workers'; the run's statement."""
     o = plan.options
@@ -547,8 +555,6 @@ def _write_chunks(spark, plan) -> Statement:
             shutil.rmtree(plan.parts)
         plan.parts.mkdir(parents=True)
     job = {**plan._job(o.as_of, o.now or instant_now()), "parts": os.path.abspath(plan.parts)}
-    units = chunks.plan(plan.input, plan.in_fmt, o.chunk_size, spark.sparkContext.defaultParallelism,
-                        plan.engine.limits)
     results = chunks.run(spark, units, spark.sparkContext.broadcast(plan.engine.to_bytes()), job, o.chunk_size)
     statement = Statement()
     targets = (plan.partial, plan.errors_partial) + ((plan.log_partial,) if plan.log is not None else ())

@@ -51,6 +51,14 @@ def shares_files(master: str, input_path: str) -> bool:
     return master.startswith("local") and not is_uri(input_path) and os.path.isfile(input_path)
 
 
+def local_cores(master: str) -> int:
+    """The cores a local master runs tasks on: local, local[N], local[N,F], local[*] (this machine's)."""
+    inside = master.partition("[")[2].partition("]")[0].split(",")[0].strip()
+    if inside.isdigit():
+        return max(1, int(inside))
+    return runner.usable_cpus() if inside == "*" else 1
+
+
 def plan(path: str, fmt: str, chunk_size: int, cores: int, limits) -> list[Any]:
     """The job's units, one Spark partition each: the local batch's JSON Lines chunks (byte ranges),
     or slices of Parquet row groups (ParquetSlice)."""
