@@ -133,7 +133,8 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: int, limits=None,
-                 registration: backends.Registration | None = None) -> None:
+                 registration: backends.Registration | None = None, compiled: bytes | None = None) -> None:
+    """A worker's engine: the packs at `pack_paths`, or `compiled` ones (`Engine.to_bytes`: a server's revision)."""
     global _engine
     if registration is not None:        # a backend registered at run time: a spawned worker starts without it
         backends.register(registration)
@@ -141,7 +142,10 @@ def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: in
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C reaches the whole group: the batch stops its workers
     from ..engine import Engine
-    _engine = Engine.load(pack_paths, catalogue) if pack_paths else Engine.default()
+    if compiled is not None:
+        _engine = Engine.from_bytes(compiled)
+    else:
+        _engine = Engine.load(pack_paths, catalogue) if pack_paths else Engine.default()
     if limits is not None:
         _engine = _engine.with_limits(limits)
 
