@@ -211,6 +211,47 @@ def test_batch_of_many_chunks_is_slarules_batch_bytes(serving, request, setup, t
             assert answer.splitlines() == expected
 
 
+def _helpers(supervisor: int) -> list[int]:
+    """The /v1/batch helper processes of a server: its workers' children (serve/pool.py)."""
+    def children(pid: int) -> list[int]:
+        found = []
+        for entry in os.listdir("/proc"):
+            try:
+                if entry.isdigit() and int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry))
+            except OSError:
+                pass
+        return found
+    return [helper for worker in children(supervisor) for helper in children(worker)
+            if b"multiprocessing" in Path(f"/proc/{helper}/cmdline").read_bytes()]
+
+
+def test_batch_whose_helper_dies_ends_with_its_error_line(server, setup, tmp_path):
+    """kill -9 of the helpers mid-stream: the 200's stream ends with one error line (an internal error, with the
+    request id), never a hang; the next batch request starts new helpers and is answered in full."""
+    rows = b"".join(json.dumps(case(waybill=f"KILL-{i}")).encode() + b"\n" for i in range(600))
+    conn = server.connection()
+    conn.request("POST", "/v1/batch", body=rows, headers={"Authorization": f"Bearer {TOKEN}",
+                                                          "Content-Type": "application/jsonl"})
+    response = conn.getresponse()
+    assert response.status == 200
+    first = response.readline()
+    assert b"KILL-0" in first
+    helpers = _helpers(server.pid)
+    assert helpers
+    for helper in helpers:
+        os.kill(helper, signal.SIGKILL)
+    rest = response.read().splitlines()
+    conn.close()
+    last = json.loads(rest[-1])
+    assert set(last) == {"error", "request_id"} and last["error"]["kind"] == "engine"
+    assert len(rest) < 600
+    data = _batch_lines(tmp_path)
+    status, _, body = post(server, f"/v1/batch?as_of={AS_OF.replace('+', '%2B')}", data, "application/jsonl")
+    assert status == 200
+    assert body.splitlines() == _cli_lines(data, tmp_path, "--packs", *setup["packs"], "--limit", "case_bytes=64KiB")
+
+
 def _logged(log: Path, prefix: bytes) -> int:
     return len(set(re.findall(rb'"waybill": ?"(' + re.escape(prefix) + rb'\d+)"', log.read_bytes())))
 
@@ -529,6 +570,11 @@ def test_sighup_and_watch_reload_every_worker(server, setup):
         for _ in range(8):      # new connections: both workers serve the new revision
             revisions.add(post(server, "/v1/adjudicate", json.dumps(case()).encode())[1]["x-pack-revision"])
         assert len(revisions) == 1 and before not in revisions
+        for _ in range(4):      # /v1/batch too: its helper processes judge by the new revision, not the one they had
+            status, headers, body = post(server, "/v1/batch", _many_chunks()[:4000], "application/jsonl")
+            assert status == 200 and headers["x-pack-revision"] in revisions
+            verdicts = [json.loads(line) for line in body.splitlines() if not line.startswith(b'{"line"')]
+            assert verdicts and all(any(p["version"].startswith("watched-") for p in v["packs"]) for v in verdicts)
     finally:
         _set_fine(setup, "version: watched-", "version: ")
     assert server.wait_for(r"reload \(--watch\): ok, revision " + before, 60, after=mark)

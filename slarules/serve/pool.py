@@ -47,6 +47,11 @@ class Helpers:
             initargs=(None, None, os.getpid(), None, None, engine.to_bytes()))
         self.idle_timer: asyncio.TimerHandle | None = None
 
+    @property
+    def out_of_service(self) -> bool:
+        """A helper died: seen by a request (`broken`), or by the executor while idle (it then takes no work)."""
+        return self.broken or bool(getattr(self.executor, "_broken", False))   # CPython's flag, set by its watcher
+
     def close(self) -> None:
         """Stop the helpers without waiting (the event loop must not block): queued chunks are dropped."""
         if self.idle_timer is not None:
@@ -70,7 +75,7 @@ class Pools:
         if self.processes <= 0:
             return None
         helpers = self.current
-        if helpers is None or helpers.broken or helpers.revision.id != revision.id:
+        if helpers is None or helpers.out_of_service or helpers.revision.id != revision.id:
             if helpers is not None and helpers.users == 0:
                 helpers.close()
             helpers = self.current = Helpers(revision, self.processes)
@@ -87,7 +92,7 @@ class Pools:
         helpers.users -= 1
         if helpers.users:
             return
-        if helpers is not self.current or helpers.broken:
+        if helpers is not self.current or helpers.out_of_service:
             if helpers is self.current:
                 self.current = None
             helpers.close()
