@@ -256,6 +256,18 @@ def _logged(log: Path, prefix: bytes) -> int:
     return len(set(re.findall(rb'"waybill": ?"(' + re.escape(prefix) + rb'\d+)"', log.read_bytes())))
 
 
+def _settled(log: Path, prefix: bytes) -> int:
+    """How many rows of a request the log holds once nothing more is logged for a while."""
+    count, end = -1, time.monotonic() + 120
+    while time.monotonic() < end:
+        time.sleep(1.5)
+        now = _logged(log, prefix)
+        if now == count:
+            break
+        count = now
+    return count
+
+
 def test_batch_stops_when_the_client_hangs_up(server, setup):
     """A client that hangs up mid-stream stops the work: its decisions stop being made (and logged) far short
     of its 3,000 rows, and the server goes on answering."""
@@ -281,15 +293,18 @@ def test_batch_stops_when_the_client_hangs_up(server, setup):
     sock.shutdown(socket.SHUT_RDWR)
     sock.close()
     sender.join()
-    count, end = -1, time.monotonic() + 120
-    while time.monotonic() < end:           # until nothing more is logged for a while
-        time.sleep(1.5)
-        now = _logged(setup["log"], b"GONE-")
-        if now == count:
-            break
-        count = now
-    assert 0 < count < 3000
+    assert 0 < _settled(setup["log"], b"GONE-") < 3000
     assert post(server, "/v1/adjudicate", json.dumps(case()).encode())[0] == 200
+
+    # the whole body sent (four chunks of 3, all in flight at once), then a hang-up before any answer
+    rows = b"".join(json.dumps(case(waybill=f"LEFT-{i}")).encode() + b"\n" for i in range(12))
+    sock = socket.create_connection((server.host, server.port))
+    sock.sendall(b"POST /v1/batch HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN.encode()
+                 + b"\r\nContent-Type: application/jsonl\r\nContent-Length: %d\r\n\r\n" % len(rows) + rows)
+    sock.close()
+    assert post(server, "/v1/batch", rows.replace(b"LEFT-", b"STAYED-"), "application/jsonl")[0] == 200
+    assert _logged(setup["log"], b"STAYED-") == 12
+    assert _settled(setup["log"], b"LEFT-") < 12
 
 
 # ---- refusals: located, 4xx --------------------------------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import heapq
+from concurrent.futures import BrokenExecutor
 from typing import TYPE_CHECKING, Any
 
 from ..batch import runner
@@ -174,8 +175,8 @@ async def _stream(request: Request, revision: Revision, service: Service, helper
         except SlaRulesError:
             raise
         except Exception as exc:  # noqa: BLE001  # a helper that died, or a bug: this request's error line
-            if helpers is not None:
-                helpers.broken = True
+            if helpers is not None and isinstance(exc, BrokenExecutor):
+                helpers.broken = True           # the next request starts new helpers
             raise internal_error(exc) from None
         window.popleft()
         if records and log is not None:
