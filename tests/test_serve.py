@@ -6,6 +6,7 @@ TLS, two requests in flight at most) for what ends or breaks a process.
 """
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os
@@ -254,6 +255,42 @@ def test_batch_whose_helper_dies_ends_with_its_error_line(server, setup, tmp_pat
 
 def _logged(log: Path, prefix: bytes) -> int:
     return len(set(re.findall(rb'"waybill": ?"(' + re.escape(prefix) + rb'\d+)"', log.read_bytes())))
+
+
+def test_batch_helpers_are_shared_and_stop_when_idle_or_outdated():
+    """A worker's helpers (serve/pool.py), without starting a process: one pool per revision shared by the
+    requests, a new one for a new revision (the old stopping with its last request), stopped when idle."""
+    from slarules.serve.pool import Pools
+    from slarules.serve.revision import Revision
+
+    def stopped(helpers) -> bool:
+        try:
+            helpers.executor.submit(int).cancel()
+        except RuntimeError:            # "cannot schedule new futures after shutdown"
+            return True
+        return False
+
+    async def run() -> None:
+        old = Revision.of(Engine.default())
+        new = Revision(old.engine, "sha256:another", old.loaded_at)
+        assert Pools(0).acquire(old) is None           # --batch-processes 0: the worker judges its chunks
+        pools = Pools(2, idle=0.2)
+        first = pools.acquire(old)
+        assert pools.acquire(old) is first and first.users == 2 and first.processes == 2
+        pools.release(first)
+        second = pools.acquire(new)                     # a reload: new helpers, the old kept for its request
+        assert second is not first and not stopped(first)
+        pools.release(first)
+        assert stopped(first)
+        pools.release(second)
+        assert not stopped(second) and pools.current is second
+        await asyncio.sleep(0.5)
+        assert stopped(second) and pools.current is None
+        third = pools.acquire(new)
+        third.broken = True                             # as a request marks it on a BrokenExecutor
+        pools.release(third)
+        assert stopped(third) and pools.current is None
+    asyncio.run(run())
 
 
 def _settled(log: Path, prefix: bytes) -> int:
