@@ -325,10 +325,11 @@ def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, An
         decisions = Path(job["parts"]) / f"{chunk.index:09d}.decisions.jsonl"
         write_file(decisions, b"".join(line for _, line in decision_lines(rows, done.verdicts, job["lang"],
                                                                            job["now"])))
-    part = Path(job["parts"]) / f"{chunk.index:09d}.{job['output_format']}"
-    if job["output_format"] == "parquet":
-        batch_io.write_parquet_part(part, done.jsonl())
+    if job["output_format"] == "parquet":     # the parent encodes the Parquet file once, from these parts
+        part = Path(job["parts"]) / f"{chunk.index:09d}{batch_io.PART_SUFFIXES[0]}"
+        batch_io.write_verdict_part(part, done.jsonl())
     else:      # the parent appends it to the output: no verdict text through a pipe
+        part = Path(job["parts"]) / f"{chunk.index:09d}.{job['output_format']}"
         write_file(part, done.jsonl())
     return {"index": chunk.index, "part": str(part), "decisions": decisions and str(decisions),
             "errors": "".join(e + "\n" for _, e in done.errors).encode("utf-8"),
@@ -485,8 +486,8 @@ class Batch:
                 os.truncate(path, size)
         with writing(self.parts):
             self.parts.mkdir(parents=True, exist_ok=True)
-            for part in self.parts.glob("*"):        # JSON Lines parts not yet appended; Parquet parts after
-                if not part.name.endswith(".parquet") or int(part.name.split(".")[0]) > state["chunks"]:
+            for part in self.parts.glob("*"):        # JSON Lines parts not yet appended; Parquet's parts after
+                if not part.name.endswith(batch_io.PART_SUFFIXES) or int(part.name.split(".")[0]) > state["chunks"]:
                     part.unlink()
 
     # -- run -------------------------------------------------------------------------------
@@ -637,7 +638,8 @@ class Batch:
         if self.options.statement:
             statement.write(self.options.statement, title=f"slarules settlement: {Path(self.input).name}")
         if self.out_fmt == "parquet" and self.parts.exists():
-            batch_io.merge_parquet_parts(sorted(self.parts.glob("*.parquet")), self.output)
+            batch_io.merge_parquet_parts(sorted(p for p in self.parts.iterdir() if p.name.endswith(batch_io.PART_SUFFIXES)),
+                                         self.output)
             with writing(self.parts):
                 shutil.rmtree(self.parts)
                 self.partial.unlink(missing_ok=True)
