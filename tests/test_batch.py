@@ -120,6 +120,24 @@ def test_a_crash_midway_then_a_restart_gives_identical_output(engine, cases_file
         assert (tmp_path / "s1" / name).read_bytes() == (tmp_path / "s2" / name).read_bytes()
 
 
+def test_a_parquet_run_crashed_midway_resumes_from_its_parts_to_the_same_bytes(engine, cases_file, tmp_path,
+                                                                              monkeypatch):
+    """Parquet output keeps a part per chunk (Arrow IPC) until the end: a restart keeps those its checkpoint
+    counts, drops the rest (a part written past the checkpoint) and merges the same file as one run."""
+    pytest.importorskip("pyarrow")
+    run_batch(engine, str(cases_file), str(tmp_path / "whole.parquet"), opts())
+    undo = crash_on_chunk(monkeypatch, 5)
+    target = tmp_path / "again.parquet"
+    with pytest.raises(RuntimeError):
+        run_batch(engine, str(cases_file), str(target), opts(checkpoint_seconds=0))
+    parts = tmp_path / "again.parquet.parts"
+    assert sorted(p.name for p in parts.iterdir()) == [f"{n:09d}.arrow" for n in range(1, 5)]
+    (parts / "000000005.arrow").write_bytes(b"ARROW1 cut short by the crash")      # past the checkpoint
+    undo()
+    assert run_batch(engine, str(cases_file), str(target), opts()).resumed_from == 4 * 64 - 1
+    assert target.read_bytes() == (tmp_path / "whole.parquet").read_bytes() and not parts.exists()
+
+
 def test_sigkill_then_restart_loses_and_duplicates_nothing(engine, cases_file, tmp_path):
     """A real kill -9 of the CLI part-way, then the same command again; the reference is the same batch
     run here (the CLI runs run_batch with the shipped packs: a third process would add nothing)."""
