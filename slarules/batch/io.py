@@ -407,7 +407,7 @@ def write_verdict_part(path: Path, lines: bytes) -> None:
     where a Parquet part cost the merge a decode of every page. The output is encoded once, there.
     """
     import pyarrow as pa
-    import pyarrow.ipc as ipc
+    from pyarrow import ipc
     table = verdict_table(lines)
     with atomic_file(path) as out, ipc.new_file(pa.PythonFile(out, mode="w"), table.schema) as writer:
         writer.write_table(table)
@@ -424,7 +424,7 @@ def write_parquet_part(path: Path, lines: bytes) -> None:
 def _read_part(part: Path, schema):
     """A verdict part as a table of `schema`: Arrow IPC (mapped, not copied) or Parquet, told by its bytes."""
     import pyarrow as pa
-    import pyarrow.ipc as ipc
+    from pyarrow import ipc
     import pyarrow.parquet as pq
     with open(part, "rb") as f:
         magic = f.read(len(_ARROW_MAGIC))
