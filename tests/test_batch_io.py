@@ -1,6 +1,8 @@
 """JSON Lines chunks as byte ranges: every line once, numbered as a text editor numbers it, resumable."""
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -154,7 +156,7 @@ def test_merged_parquet_is_the_same_bytes_whatever_the_parts_cut_and_format(gold
     work = tmp_path_factory.mktemp("parts")
     bounds = [0, *sorted(cuts), len(docs)]
     parts = []
-    for n, (start, end) in enumerate(zip(bounds, bounds[1:])):
+    for n, (start, end) in enumerate(itertools.pairwise(bounds)):
         arrow = formats[n]
         part = work / f"{n + 1:09d}{'.arrow' if arrow else '.parquet'}"
         (batch_io.write_verdict_part if arrow else batch_io.write_parquet_part)(part, lines_of(docs[start:end]))
@@ -170,7 +172,7 @@ def test_merged_parquet_is_the_same_bytes_whatever_the_parts_cut_and_format(gold
 
 def test_a_part_not_written_as_verdicts_is_refused_by_name(tmp_path):
     pa = pytest.importorskip("pyarrow")
-    import pyarrow.ipc as ipc
+    from pyarrow import ipc
     part = tmp_path / "000000001.arrow"
     with ipc.new_file(str(part), pa.schema([("waybill", pa.int64())])) as writer:
         writer.write_table(pa.table({"waybill": [1]}))

@@ -424,8 +424,8 @@ def write_parquet_part(path: Path, lines: bytes) -> None:
 def _read_part(part: Path, schema):
     """A verdict part as a table of `schema`: Arrow IPC (mapped, not copied) or Parquet, told by its bytes."""
     import pyarrow as pa
-    from pyarrow import ipc
     import pyarrow.parquet as pq
+    from pyarrow import ipc
     with open(part, "rb") as f:
         magic = f.read(len(_ARROW_MAGIC))
     if magic != _ARROW_MAGIC:
