@@ -49,7 +49,10 @@ from ..settlement.statement import STATEMENT_FILES, Statement
 from . import io as batch_io
 from .progress import Progress
 
-CHECKPOINT_VERSION = 3         # 3: the statement keeps KPI counters; an older checkpoint has none
+# 3: the statement keeps KPI counters; an older checkpoint has none. 4: verdict parts may be Arrow IPC
+# (`.arrow`), which a slarules reading version 3 would not know and drop: it refuses a 4 instead.
+CHECKPOINT_VERSION = 4
+RESUMABLE_VERSIONS = (3, 4)    # a version 3 checkpoint's Parquet parts still merge
 CHECKPOINT_BYTES = 64 << 20    # a run's state: its statement grows with stations and agents, never near this
 CHECKPOINT_EVERY = float(os.environ.get("SLARULES_CHECKPOINT_SECONDS", "2"))  # between checkpoints
 # What starting a worker process costs, in rows adjudicated meanwhile: ~1.4 s (spawn, imports, packs)
@@ -411,7 +414,7 @@ class Batch:
             return None
         try:
             state = json.loads(read_file(self.checkpoint, CHECKPOINT_BYTES).decode("utf-8"))
-            if state.get("version") != CHECKPOINT_VERSION:
+            if state.get("version") not in RESUMABLE_VERSIONS:
                 raise ValueError("version")
             return state
         except (ValueError, OSError, AttributeError, InputError):
@@ -428,7 +431,7 @@ class Batch:
             return "no checkpoint was written yet, so nothing is kept: run the same command again to start over"
         try:
             state = json.loads(read_file(self.checkpoint, CHECKPOINT_BYTES))
-            ours = (state["version"] == CHECKPOINT_VERSION
+            ours = (state["version"] in RESUMABLE_VERSIONS
                     and state["fingerprint"] == self.fingerprint(state["as_of"], state["started"]))
         except (InputError, OSError, ValueError, TypeError, KeyError):
             ours = False
