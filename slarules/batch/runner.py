@@ -49,7 +49,10 @@ from ..settlement.statement import STATEMENT_FILES, Statement
 from . import io as batch_io
 from .progress import Progress
 
-CHECKPOINT_VERSION = 3         # 3: the statement keeps KPI counters; an older checkpoint has none
+# 3: the statement keeps KPI counters; an older checkpoint has none. 4: verdict parts may be Arrow IPC
+# (`.arrow`), which a slarules reading version 3 would not know and drop: it refuses a 4 instead.
+CHECKPOINT_VERSION = 4
+RESUMABLE_VERSIONS = (3, 4)    # a version 3 checkpoint's Parquet parts still merge
 CHECKPOINT_BYTES = 64 << 20    # a run's state: its statement grows with stations and agents, never near this
 CHECKPOINT_EVERY = float(os.environ.get("SLARULES_CHECKPOINT_SECONDS", "2"))  # between checkpoints
 # What starting a worker process costs, in rows adjudicated meanwhile: ~1.4 s (spawn, imports, packs)
@@ -329,10 +332,11 @@ def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, An
         decisions = Path(job["parts"]) / f"{chunk.index:09d}.decisions.jsonl"
         write_file(decisions, b"".join(line for _, line in decision_lines(rows, done.verdicts, job["lang"],
                                                                            job["now"])))
-    part = Path(job["parts"]) / f"{chunk.index:09d}.{job['output_format']}"
-    if job["output_format"] == "parquet":
-        batch_io.write_parquet_part(part, done.jsonl())
+    if job["output_format"] == "parquet":     # the parent encodes the Parquet file once, from these parts
+        part = Path(job["parts"]) / f"{chunk.index:09d}{batch_io.PART_SUFFIXES[0]}"
+        batch_io.write_verdict_part(part, done.jsonl())
     else:      # the parent appends it to the output: no verdict text through a pipe
+        part = Path(job["parts"]) / f"{chunk.index:09d}.{job['output_format']}"
         write_file(part, done.jsonl())
     return {"index": chunk.index, "part": str(part), "decisions": decisions and str(decisions),
             "errors": "".join(e + "\n" for _, e in done.errors).encode("utf-8"),
@@ -414,7 +418,7 @@ class Batch:
             return None
         try:
             state = json.loads(read_file(self.checkpoint, CHECKPOINT_BYTES).decode("utf-8"))
-            if state.get("version") != CHECKPOINT_VERSION:
+            if state.get("version") not in RESUMABLE_VERSIONS:
                 raise ValueError("version")
             return state
         except (ValueError, OSError, AttributeError, InputError):
@@ -431,7 +435,7 @@ class Batch:
             return "no checkpoint was written yet, so nothing is kept: run the same command again to start over"
         try:
             state = json.loads(read_file(self.checkpoint, CHECKPOINT_BYTES))
-            ours = (state["version"] == CHECKPOINT_VERSION
+            ours = (state["version"] in RESUMABLE_VERSIONS
                     and state["fingerprint"] == self.fingerprint(state["as_of"], state["started"]))
         except (InputError, OSError, ValueError, TypeError, KeyError):
             ours = False
@@ -489,8 +493,8 @@ class Batch:
                 os.truncate(path, size)
         with writing(self.parts):
             self.parts.mkdir(parents=True, exist_ok=True)
-            for part in self.parts.glob("*"):        # JSON Lines parts not yet appended; Parquet parts after
-                if not part.name.endswith(".parquet") or int(part.name.split(".")[0]) > state["chunks"]:
+            for part in self.parts.glob("*"):        # JSON Lines parts not yet appended; Parquet's parts after
+                if not part.name.endswith(batch_io.PART_SUFFIXES) or int(part.name.split(".")[0]) > state["chunks"]:
                     part.unlink()
 
     # -- run -------------------------------------------------------------------------------
@@ -641,7 +645,8 @@ class Batch:
         if self.options.statement:
             statement.write(self.options.statement, title=f"slarules settlement: {Path(self.input).name}")
         if self.out_fmt == "parquet" and self.parts.exists():
-            batch_io.merge_parquet_parts(sorted(self.parts.glob("*.parquet")), self.output)
+            batch_io.merge_parquet_parts(sorted(p for p in self.parts.iterdir() if p.name.endswith(batch_io.PART_SUFFIXES)),
+                                         self.output)
             with writing(self.parts):
                 shutil.rmtree(self.parts)
                 self.partial.unlink(missing_ok=True)
