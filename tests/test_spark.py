@@ -65,12 +65,19 @@ def both(engine, spark, source: Path, tmp_path: Path, out_name: str, **kw):
     return local, remote
 
 
-@pytest.fixture(params=["chunks", "spark reader"])
+ROUTES = ["chunks", "returned blocks", "spark reader"]
+
+
+@pytest.fixture(params=ROUTES)
 def route(request, monkeypatch):
-    """Both ways a local file takes on Spark: the local batch's chunks (spark/chunks.py), and Spark's own
-    reader with the verdicts through the driver, what a directory or a URI takes."""
+    """Every way files take on Spark: the local batch's chunks writing parts (local mode), the same chunks
+    handing their outputs back to the driver (a cluster's way, forced here), and Spark's own reader with
+    the verdicts through the driver (what pyarrow.fs cannot read: nested folders, compressed text)."""
+    monkeypatch.delenv(spark_engine.chunks.RETURN_BLOCKS, raising=False)
+    if request.param == "returned blocks":
+        monkeypatch.setenv(spark_engine.chunks.RETURN_BLOCKS, "1")
     if request.param == "spark reader":
-        monkeypatch.setattr(spark_engine.chunks, "shares_files", lambda master, path: False)
+        monkeypatch.setattr(spark_engine.chunks, "input_files", lambda path, fmt: None)
     return request.param
 
 
@@ -107,18 +114,48 @@ def test_parquet_in_and_out_matches_the_local_batch(engine, spark, tmp_path, row
         (tmp_path / "local" / "v.errors.jsonl").read_bytes()
 
 
-def test_a_directory_of_files_numbers_lines_per_file_and_names_the_file(engine, spark, tmp_path):
-    folder = tmp_path / "day"
-    folder.mkdir()
-    for name, seed in (("a.jsonl", 1), ("b.jsonl", 2)):
-        generate(str(folder / name), 300, seed=seed)
-        with open(folder / name, "ab") as f:
-            f.write(b"{oops\n")
-    summary = spark_engine.run_spark_batch(engine, str(folder), str(tmp_path / "v.jsonl"), options(), spark=spark)
-    errors = [json.loads(line) for line in (tmp_path / "v.errors.jsonl").read_text().splitlines()]
-    assert [(Path(e["file"]).name, e["line"]) for e in errors if e["message"].startswith("not valid")] == \
-        [("a.jsonl", 301), ("b.jsonl", 301)]
-    assert summary.rows == 602
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory) -> dict[str, Path]:
+    """A directory of JSON Lines files and one of Parquet files, each file with its own broken rows, names
+    Spark quotes in its file names (a space, %, #, brackets, non-ASCII), and hidden files Spark skips."""
+    root = tmp_path_factory.mktemp("folders")
+    made = {}
+    for fmt in ("jsonl", "parquet"):
+        folder = root / fmt
+        folder.mkdir()
+        for name, seed in (("b", 2), ("a b é%#[1]", 1), ("c", 3)):
+            generate(str(folder / f"{name}.{fmt}"), 300, seed=seed, bad_rate=0.05, chunk=120)
+            if fmt == "jsonl":
+                with open(folder / f"{name}.{fmt}", "ab") as f:
+                    f.write(b"{oops\n")
+        (folder / f"_SUCCESS").write_bytes(b"")
+        (folder / f".hidden.{fmt}").write_bytes(b"not read")
+        made[fmt] = folder
+    return made
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_a_directory_of_files_numbers_rows_per_file_and_names_the_file(engine, spark, tmp_path, route, folders, fmt):
+    """Each route gives the bytes Spark's own reader gives (the route a directory took before: the reference)."""
+    out = f"v.{fmt}"
+    summary = spark_engine.run_spark_batch(engine, str(folders[fmt]), str(tmp_path / out),
+                                           options(chunk_size=100), spark=spark)
+    errors = [json.loads(line) for line in (tmp_path / f"v.errors.jsonl").read_text().splitlines()]
+    key = "line" if fmt == "jsonl" else "row"
+    assert {Path(e["file"]).name for e in errors} == {"a%20b%20é%25%23%5B1%5D." + fmt, "b." + fmt, "c." + fmt}
+    assert all(e["file"].startswith("file:/") and e[key] <= 301 for e in errors)
+    if fmt == "jsonl":
+        assert [(Path(e["file"]).name, e["line"]) for e in errors if e["message"].startswith("not valid")] == \
+            [("a%20b%20é%25%23%5B1%5D.jsonl", 301), ("b.jsonl", 301), ("c.jsonl", 301)]
+    assert summary.rows == 900 + 3 * (fmt == "jsonl")
+    if route != "spark reader":
+        reference = tmp_path / "reference"
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(spark_engine.chunks, "input_files", lambda path, fmt: None)
+            spark_engine.run_spark_batch(engine, str(folders[fmt]), str(reference / out), options(chunk_size=100),
+                                         spark=spark)
+        for name in (out, "v.errors.jsonl"):
+            assert (tmp_path / name).read_bytes() == (reference / name).read_bytes()
 
 
 def test_library_dataframe_of_cases(engine, spark, tmp_path):
@@ -230,7 +267,8 @@ def test_parquet_slices_hold_every_row_once_numbered_and_in_order(tmp_path_facto
             writer.write_table(pa.table({"waybill": pa.array([f"W{row + i + 1}" for i in range(size)], pa.string())}))
             row += size
     seen = [(chunk_.index, number, data["waybill"])
-            for unit in chunks.plan(str(path), "parquet", chunk, cores, spark_engine.batch_io.DEFAULT_LIMITS)
+            for _, unit in chunks.plan(chunks.input_files(str(path), "parquet"), "parquet", chunk, cores,
+                                       spark_engine.batch_io.DEFAULT_LIMITS)
             for chunk_ in unit.chunks(chunk, spark_engine.batch_io.DEFAULT_LIMITS) for number, data in chunk_.rows]
     assert [number for _, number, _ in seen] == list(range(1, sum(groups) + 1))
     assert [waybill for *_, waybill in seen] == [f"W{n}" for n in range(1, sum(groups) + 1)]

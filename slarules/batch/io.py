@@ -8,12 +8,13 @@ byte offset, Parquet batch by batch.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..case.limits import DEFAULT as DEFAULT_LIMITS, Limits, raise_hint
 from ..case.reader import bounded_lines, open_file
@@ -109,7 +110,7 @@ class LineRange:
 
     def read(self, max_line: int = MAX_LINE) -> list[tuple[int, Any]]:
         """(line number, raw line) of each non-blank line; a line over `max_line` bytes becomes RowTooLong."""
-        with open_file(self.path) as f:
+        with open_input(self.path) as f:
             f.seek(self.start)
             return [(number, RowTooLong() if raw is None else raw)
                     for number, raw in bounded_lines(f, max_line, self.first_line, self.end - self.start)
@@ -119,13 +120,57 @@ class LineRange:
 BLOCK = 8 << 20      # bytes the planner reads at a time
 
 
+def open_input(location: str) -> BinaryIO:
+    """A file to read cases from: a local path through open_file (a regular file, else a located
+    InputError), a URI (file://, hdfs://, s3://, s3a://) through pyarrow.fs, buffered so that lines are
+    read with the same bounds as from a local file (pyarrow's own files have no readline)."""
+    if "://" not in location:
+        return open_file(location)
+    import pyarrow.fs as pafs
+    filesystem, path = pafs.FileSystem.from_uri(arrow_uri(location))
+    return io.BufferedReader(_RawArrowFile(filesystem.open_input_file(path)), buffer_size=1 << 20)
+
+
+def arrow_uri(location: str) -> str:
+    """The URI pyarrow.fs knows for a location Spark names: s3a:// (Hadoop's S3 connector) is s3://."""
+    return "s3://" + location[len("s3a://"):] if location.startswith("s3a://") else location
+
+
+class _RawArrowFile(io.RawIOBase):
+    """A pyarrow input file as Python's raw file, for io.BufferedReader."""
+
+    def __init__(self, native: Any):
+        self.native = native
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.native.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self.native.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.native.tell()
+
+    def close(self) -> None:
+        self.native.close()
+        super().close()
+
+
 def read_jsonl(path: str, chunk_size: int, position: dict[str, int] | None = None) -> Iterator[Chunk]:
     """Chunks of `chunk_size` lines (blank ones included) as LineRanges, from a checkpoint's position."""
-    size = max(os.path.getsize(path), 1)
     offset, line_no, index = (position or {}).get("offset", 0), (position or {}).get("line", 0), \
         (position or {}).get("chunk", 0)
     start, start_line, lines = offset, line_no + 1, 0
-    with open_file(path) as f:
+    with open_input(path) as f:
+        size = max(f.seek(0, os.SEEK_END), 1)
         f.seek(offset)
         while True:
             block = f.read(BLOCK)
@@ -174,7 +219,12 @@ def open_parquet(path: str, limits: Limits = DEFAULT_LIMITS):
     value) is refused."""
     import pyarrow.parquet as pq
     try:
-        pf = pq.ParquetFile(path)
+        if "://" in path:       # a URI: through pyarrow.fs (HDFS, S3), as open_input reads JSON Lines
+            import pyarrow.fs as pafs
+            filesystem, inside = pafs.FileSystem.from_uri(arrow_uri(path))
+            pf = pq.ParquetFile(filesystem.open_input_file(inside))
+        else:
+            pf = pq.ParquetFile(path)
     except Exception as exc:  # noqa: BLE001 # pyarrow raises several unrelated types for a bad file
         raise InputError(f"not a readable Parquet file: {exc}", file=path) from None
     for g in range(pf.metadata.num_row_groups):

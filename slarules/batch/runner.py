@@ -321,17 +321,37 @@ def decision_lines(rows, verdicts: list[tuple[int, str]], lang: str, now: str) -
     return [(number, record_line(cases[number], text, lang, stamp)[1]) for number, text in verdicts]
 
 
-def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, Any]:
-    """Verdicts and error records of one chunk, in row order, plus its statement."""
+def _chunk_done(chunk: batch_io.Chunk, job: dict[str, Any]) -> tuple[Any, Adjudicated, bytes | None]:
+    """One chunk adjudicated: its rows, their verdicts and errors, and its decision records if the job logs them.
+    `job["file"]`, when given, names the row's file in each error record (one of several input files)."""
     rows = chunk.rows.read(_engine.limits.case_bytes) if isinstance(chunk.rows, batch_io.LineRange) else chunk.rows  # type: ignore[union-attr]  # set before any chunk
     done = adjudicate_rows(_engine, rows, source=job["input"], raw=job["input_format"] != "parquet",
                            as_of=job["as_of"], now=job["now"], lang=job["lang"], backend=job["backend"],
-                           totals=job.get("totals", True))
+                           totals=job.get("totals", True), file=job.get("file"))
+    decisions = b"".join(line for _, line in decision_lines(rows, done.verdicts, job["lang"], job["now"])) \
+        if job.get("decisions") else None
+    return rows, done, decisions
+
+
+def chunk_blocks(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, Any]:
+    """One chunk's outputs as bytes, for a process that cannot write where its parent reads (a Spark
+    executor on another machine): verdict lines, error records, decision records, statement."""
+    try:
+        rows, done, decisions = _chunk_done(chunk, job)
+        return {"index": chunk.index, "verdicts": done.jsonl(), "decisions": decisions,
+                "errors": "".join(e + "\n" for _, e in done.errors).encode("utf-8"),
+                "statement": done.statement.to_dict(), "rows": len(rows)}
+    finally:
+        _give_back_memory()
+
+
+def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, Any]:
+    """Verdicts and error records of one chunk, in row order, plus its statement."""
+    rows, done, lines = _chunk_done(chunk, job)
     decisions = None
-    if job.get("decisions"):
+    if lines is not None:
         decisions = Path(job["parts"]) / f"{chunk.index:09d}.decisions.jsonl"
-        write_file(decisions, b"".join(line for _, line in decision_lines(rows, done.verdicts, job["lang"],
-                                                                           job["now"])))
+        write_file(decisions, lines)
     if job["output_format"] == "parquet":     # the parent encodes the Parquet file once, from these parts
         part = Path(job["parts"]) / f"{chunk.index:09d}{batch_io.PART_SUFFIXES[0]}"
         batch_io.write_verdict_part(part, done.jsonl())

@@ -7,8 +7,9 @@ keeps it. Partitions arrive as Arrow batches (`mapInArrow`) and go through
 an error record is the same bytes on either. One pass yields three kinds of
 rows: verdicts, errors, and one settlement statement per partition (statements
 merge exactly and in any order, so the totals do not depend on partitioning).
-`slarules batch --spark` on a file its executors share (local mode) runs the local
-batch's chunks as Spark tasks instead (chunks.py), parts written where they run.
+`slarules batch --spark` on files pyarrow.fs can read (local, HDFS, S3) runs the local
+batch's chunks as Spark tasks instead (chunks.py): parts written where they run in
+local mode, outputs handed back to the driver on a cluster.
 
 This is the only module that imports pyspark (`pip install 'slarules[spark]'`).
 """
@@ -501,22 +502,27 @@ def _run_job(plan, input_path: str, master: str, spark, progress: bool, log: Pat
     """Run the job and write its rows to the batch's working files; the run's statement."""
     o = plan.options
     own = spark is None
-    direct = chunks.shares_files(master if own else _master(spark), input_path)
+    master = master if own else _master(spark)
     units = None
-    if direct:      # planned before the JVM starts: a file that cannot be read fails fast, with nothing to log
-        try:
-            units = chunks.plan(plan.input, plan.in_fmt, o.chunk_size,
+    try:    # planned before the JVM starts: a file that cannot be read fails fast, with nothing to log
+        files = chunks.input_files(input_path, plan.in_fmt)
+        if files is not None:
+            units = chunks.plan(files, plan.in_fmt, o.chunk_size,
                                 chunks.local_cores(master) if own else spark.sparkContext.defaultParallelism,
                                 plan.engine.limits)
-        except OSError as exc:
-            raise InputError(f"cannot read the file: {exc.strerror or exc}", file=input_path) from None
+    except OSError as exc:
+        if is_uri(input_path):
+            units = None        # Spark's own reader tries, and says what is wrong in its terms
+        else:
+            raise InputError(f"cannot read the file: {exc.strerror or exc}", file=exc.filename or input_path) from None
+    direct = units is not None and chunks.writes_parts(master, input_path)
     if own:
         spark = session(master, progress=progress, chunk_size=o.chunk_size, log=None if progress else str(log),
-                        scheduler_only=direct)
+                        scheduler_only=units is not None)
     result = None
     try:
         if units is not None:
-            return _write_chunks(spark, plan, units)
+            return _write_chunks(spark, plan, units, parts=direct)
         result = adjudicate_files(spark, input_path, plan.engine, fmt=plan.in_fmt, as_of=o.as_of, lang=o.lang,
                                   columns=False, now=o.now, decisions=plan.log is not None, blocks=True,
                                   backend=o.backend)
@@ -546,16 +552,18 @@ def _master(spark) -> str:
     return master if isinstance(master, str) else ""
 
 
-def _write_chunks(spark, plan, units: list[Any]) -> Statement:
-    """The job as the local batch's chunks (spark/chunks.py): their parts appended in input order, as the
-    local batch's parent appends its workers'; the run's statement."""
+def _write_chunks(spark, plan, units: list[Any], parts: bool) -> Statement:
+    """The job as the local batch's chunks (spark/chunks.py) onto the batch's working files in input order,
+    as the local batch's parent appends its workers' parts; the run's statement. With `parts` the tasks
+    wrote part files (they share this machine's files); else each chunk's outputs came back as bytes."""
     o = plan.options
     with writing(plan.parts):
         if plan.parts.exists():
             shutil.rmtree(plan.parts)
         plan.parts.mkdir(parents=True)
     job = {**plan._job(o.as_of, o.now or instant_now()), "parts": os.path.abspath(plan.parts)}
-    results = chunks.run(spark, units, spark.sparkContext.broadcast(plan.engine.to_bytes()), job, o.chunk_size)
+    results = chunks.run(spark, units, spark.sparkContext.broadcast(plan.engine.to_bytes()), job, o.chunk_size,
+                         parts)
     statement = Statement()
     targets = (plan.partial, plan.errors_partial) + ((plan.log_partial,) if plan.log is not None else ())
     for target in targets:
@@ -564,11 +572,19 @@ def _write_chunks(spark, plan, units: list[Any]) -> Statement:
     with Appender(plan.partial) as out, Appender(plan.errors_partial) as err, \
             (Appender(plan.log_partial) if plan.log is not None else contextlib.nullcontext()) as log:
         for result in results:
-            if plan.out_fmt != "parquet":
+            if not parts and plan.out_fmt == "parquet":     # merged into the output by Batch.publish
+                batch_io.write_verdict_part(plan.parts / f"{result['index']:09d}{batch_io.PART_SUFFIXES[0]}",
+                                            result["verdicts"])
+            elif not parts:
+                out.write(result["verdicts"])
+            elif plan.out_fmt != "parquet":
                 out.append_file(Path(result["part"]))
             err.write(result["errors"])
             if result["decisions"] and log is not None:
-                log.append_file(Path(result["decisions"]))
+                if parts:
+                    log.append_file(Path(result["decisions"]))
+                else:
+                    log.write(result["decisions"])
             statement.merge(Statement.from_dict(result["statement"]))
     return statement
 
