@@ -590,3 +590,29 @@ def test_a_route_no_value_of_which_matters_decides_on_spark_as_locally(engine, s
         assert LATEST_DUE[lang] in message and "—" not in message
         assert "service.route" in rows["UNDECIDED"]["missing"]
         assert "lost" not in rows["NOT-YET"]["classifications"] and "service.route" not in rows["NOT-YET"]["missing"]
+
+
+def test_a_uri_is_read_through_pyarrow_fs_and_its_outputs_handed_back(engine, spark, tmp_path, monkeypatch):
+    """A file:// URI takes the chunk route a cluster takes (pyarrow.fs on the driver and in each task,
+    outputs returned to the driver): an over-long line is read bounded and a byte-order mark is allowed
+    as from a local path, and both formats give the local batch's bytes."""
+    monkeypatch.delenv(spark_engine.chunks.RETURN_BLOCKS, raising=False)
+    jsonl = tmp_path / "in.jsonl"
+    generate(str(jsonl), 400, seed=9, bad_rate=0.05)
+    jsonl.write_bytes(BOM + jsonl.read_bytes())
+    insert_lines(jsonl, {7: b'{"waybill": "' + b"x" * (1 << 20) + b'"}\n', 9: b"\n"})
+    parquet = tmp_path / "in.parquet"
+    generate(str(parquet), 400, seed=9, bad_rate=0.05, chunk=150)
+    for source, out in ((jsonl, "v.jsonl"), (parquet, "v.parquet")):
+        run_batch(engine, str(source), str(tmp_path / "local" / out), options(chunk_size=70))
+        calls = []
+        monkeypatch.setattr(spark_engine, "adjudicate_files", lambda *a, **k: calls.append(a))   # not taken
+        spark_engine.run_spark_batch(engine, source.as_uri(), str(tmp_path / "uri" / out), options(chunk_size=70),
+                                     spark=spark)
+        assert not calls
+        for name in (out, "v.errors.jsonl"):
+            assert (tmp_path / "uri" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+        if out == "v.jsonl":
+            assert b"longer than" in (tmp_path / "uri" / "v.errors.jsonl").read_bytes()
+    assert not spark_engine.chunks.writes_parts("spark://cluster:7077", str(jsonl))
+    assert spark_engine.chunks.writes_parts("local[2]", str(jsonl))
