@@ -128,7 +128,7 @@ def folders(tmp_path_factory) -> dict[str, Path]:
             if fmt == "jsonl":
                 with open(folder / f"{name}.{fmt}", "ab") as f:
                     f.write(b"{oops\n")
-        (folder / f"_SUCCESS").write_bytes(b"")
+        (folder / "_SUCCESS").write_bytes(b"")
         (folder / f".hidden.{fmt}").write_bytes(b"not read")
         made[fmt] = folder
     return made
@@ -140,7 +140,7 @@ def test_a_directory_of_files_numbers_rows_per_file_and_names_the_file(engine, s
     out = f"v.{fmt}"
     summary = spark_engine.run_spark_batch(engine, str(folders[fmt]), str(tmp_path / out),
                                            options(chunk_size=100), spark=spark)
-    errors = [json.loads(line) for line in (tmp_path / f"v.errors.jsonl").read_text().splitlines()]
+    errors = [json.loads(line) for line in (tmp_path / "v.errors.jsonl").read_text().splitlines()]
     key = "line" if fmt == "jsonl" else "row"
     assert {Path(e["file"]).name for e in errors} == {"a%20b%20é%25%23%5B1%5D." + fmt, "b." + fmt, "c." + fmt}
     assert all(e["file"].startswith("file:/") and e[key] <= 301 for e in errors)
@@ -603,10 +603,10 @@ def test_a_uri_is_read_through_pyarrow_fs_and_its_outputs_handed_back(engine, sp
     insert_lines(jsonl, {7: b'{"waybill": "' + b"x" * (1 << 20) + b'"}\n', 9: b"\n"})
     parquet = tmp_path / "in.parquet"
     generate(str(parquet), 400, seed=9, bad_rate=0.05, chunk=150)
+    calls: list[tuple] = []
+    monkeypatch.setattr(spark_engine, "adjudicate_files", lambda *a, **k: calls.append(a))   # not taken
     for source, out in ((jsonl, "v.jsonl"), (parquet, "v.parquet")):
         run_batch(engine, str(source), str(tmp_path / "local" / out), options(chunk_size=70))
-        calls = []
-        monkeypatch.setattr(spark_engine, "adjudicate_files", lambda *a, **k: calls.append(a))   # not taken
         spark_engine.run_spark_batch(engine, source.as_uri(), str(tmp_path / "uri" / out), options(chunk_size=70),
                                      spark=spark)
         assert not calls
