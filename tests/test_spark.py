@@ -227,6 +227,7 @@ def test_a_job_that_dies_shows_its_own_error_not_the_cleanup_after_it(engine, tm
         def unpersist(self):
             raise RuntimeError("NullPointerException: driverEndpoint() is null")
     monkeypatch.setattr(spark_engine, "adjudicate_files", lambda *a, **k: DeadJob())
+    monkeypatch.setattr(spark_engine.chunks, "input_files", lambda path, fmt: None)     # Spark's reader's route
     source = tmp_path / "in.jsonl"
     source.write_text("{}\n")
     for logged, expected in (("", "the Spark job failed: An error occurred while calling o113.getResult."),
