@@ -182,14 +182,14 @@ class Adjudicated:
         from its columns, the per-case path's (few) from their JSON text, by the same schema."""
         import pyarrow as pa
         import pyarrow.compute as pc
-        if not self.arrow or self.columns is None:
-            return batch_io.verdict_table(self.jsonl())
+        per_case = "".join(line + "\n" for _, line in self.per_case).encode("utf-8")
+        if not self.arrow or self.columns is None or not self.columns.height:     # (none taken: no columns)
+            return batch_io.verdict_table(per_case if self.arrow else self.jsonl())
         direct = batch_io.columns_table(self.columns.drop("__row"))
         if not self.per_case:
             return direct
         rows = pa.array(self.columns["__row"].to_list() + [number for number, _ in self.per_case], pa.int64())
-        both = pa.concat_tables([direct, batch_io.verdict_table(
-            "".join(line + "\n" for _, line in self.per_case).encode("utf-8"))])
+        both = pa.concat_tables([direct, batch_io.verdict_table(per_case)])
         return both.take(pc.sort_indices(rows))
 
     def _frame(self):
