@@ -36,7 +36,18 @@ from ..settlement.kpi import columnar_counts
 from ..settlement.statement import Statement
 from ..verdict import columns as V
 from ..verdict.assembly import PARTY_NAMES
-from ..verdict.layout import AMOUNTS, DEADLINE, FINDING, NOT_COVERED, PACK, PER_PAYER, TOTAL, VERDICT, PackRef, finding_order
+from ..verdict.layout import (
+    AMOUNTS,
+    DEADLINE,
+    FINDING,
+    NOT_COVERED,
+    PACK,
+    PER_PAYER,
+    TOTAL,
+    VERDICT,
+    PackRef,
+    finding_order,
+)
 from .input import EARLIEST, LATEST, US, _with, builtins, checks_and_facts, scan_frame
 
 JSON_SAFE = re.compile(r'^[^"\\\x00-\x1f]*$')
@@ -356,7 +367,7 @@ class Columnar:
                     items.append(pl.when(body != "").then(pl.concat_str(pl.lit('"branches": ['), body, pl.lit("]"))))
                 else:
                     items.append(pl.concat_str(pl.lit(js(name) + ": "), self.json_value(name, off)))
-            values = {
+            values: dict[str, Any] = {
                 "clause": rule.clause, "rule": rule.id, "kind": rule.kind,
                 "party": rule.party if party is None else party, "station": station,
                 **{shown: amounts[a] for a, shown in AMOUNTS.items()}, "severity": rule.severity,
