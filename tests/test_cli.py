@@ -56,6 +56,7 @@ BAD = {
     "alias-bomb": (BOMB, "case.yaml", "aliases"),
     "not-a-mapping": ("- 1\n- 2\n", "case.yaml", "mapping"),
     "duplicate-key": ("waybill: X1\nwaybill: X2\n", "case.yaml", "duplicate"),
+    "yaml-tag": ("waybill: X1\nparcel:\n  weight_kg: !!float .nan\n", "case.yaml", "!!float"),
     "bad-money": ("waybill: X1\ncollection: {charged_cny: 1.234}\n", "case.yaml", "collection.charged_cny"),
 }
 

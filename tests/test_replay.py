@@ -163,17 +163,32 @@ ANY_JSON = st.recursive(
 @example(value={"too big": 2 ** 53})
 @example(value={"e+": "1.0", "x": ["a.0", "1e-5", 0.5, 123456789012345.6, 9007199254740991, 1e-05, "9999999999999999"]})
 @example(value=["\ud800"])
+@example(value=[1e-7, 1.5e-7, 1e20, 1.5e20, 1e21, 5e-324, 1.7976931348623157e308, 2 ** 64, 2 ** 70, "1e5", "\ue000"])
 @given(value=ANY_JSON)
 def test_the_canonical_json_of_a_record_is_rfc8785s_for_any_json(value):
-    """The stdlib fast path of decision_records._jcs gives rfc8785's bytes, or rfc8785's refusal."""
+    """The C fast paths of decision_records._jcs (the stdlib's for any value, msgspec's for a parsed
+    one) give rfc8785's bytes, or rfc8785's refusal."""
     from slarules.output.decision_records import _jcs
-    try:
-        expected = rfc8785.dumps(value)
-    except rfc8785.CanonicalizationError:
-        with pytest.raises(rfc8785.CanonicalizationError):
-            _jcs(value)
-    else:
-        assert _jcs(value) == expected
+    for parsed in (False, True):
+        try:
+            expected = rfc8785.dumps(value)
+        except rfc8785.CanonicalizationError:
+            with pytest.raises(rfc8785.CanonicalizationError):
+                _jcs(value, parsed)
+        else:
+            assert _jcs(value, parsed) == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(numbers=st.lists(st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(2 ** 70), 2 ** 70),
+                        min_size=1, max_size=8))
+def test_msgspecs_numbers_pass_as_canonical_only_when_rfc8785_writes_them_alike(numbers):
+    """Property, for the msgspec path: every float and whole number it lets through is written as
+    rfc8785 writes it (exponents, 12.0, -0.0 and numbers past 2^53 go to rfc8785)."""
+    from slarules.output.decision_records import _SORTED, _same_in_msgspec
+    data = _SORTED.encode({"n": numbers})
+    if _same_in_msgspec(data):
+        assert data == rfc8785.dumps({"n": numbers})
 
 
 def edited_value(value):
@@ -185,16 +200,17 @@ def edited_value(value):
 
 
 @settings(max_examples=60, deadline=None)
-@example(given={"\U0001F600": 1, "\uE000": [2.0, -0.0, 1e21, 1e-7], "a": {"é": "\u2028\x00"}}, field="case")
-@given(given=JSON_OBJECTS, field=st.sampled_from(decisions.RECORD_KEYS[1:-1]))
-def test_a_seal_is_rfc8785_over_the_parsed_record_and_any_edit_breaks_it(given, field):
+@example(given={"\U0001F600": 1, "\uE000": [2.0, -0.0, 1e21, 1e-7], "a": {"é": "\u2028\x00"}}, field="case",
+         parsed=True)
+@given(given=JSON_OBJECTS, field=st.sampled_from(decisions.RECORD_KEYS[1:-1]), parsed=st.booleans())
+def test_a_seal_is_rfc8785_over_the_parsed_record_and_any_edit_breaks_it(given, field, parsed):
     """Property: the id and seal a writer computes (the case canonicalised once for both) are what
     hashlib + rfc8785 give over the parsed line, whatever the case holds; changing any field fails it."""
     from slarules.output.decision_records import EDITED, problem
     fields = {"waybill": "W", "as_of": AS_OF, "lang": "en", "packs": [{"name": "p", "version": "1", "digest": "d"}],
               "verdict_digest": "sha256:" + "1" * 64, "outcome_digest": "sha256:" + "2" * 64, "case": given,
               "logged_at": LOGGED_AT}
-    ident, line = decisions.seal(fields)
+    ident, line = decisions.seal(fields, parsed)
     record = json.loads(line)
     assert record["case"] == given
     seal = record.pop("record_digest")

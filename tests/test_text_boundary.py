@@ -217,3 +217,31 @@ def test_hostile_text_in_any_value_or_key_gives_a_safe_error(engine, data, text,
         for shown in (str(exc), json.dumps(exc.to_dict(), ensure_ascii=False)):
             shown.encode("utf-8")
             assert not UNSAFE.search(shown) and len(shown) < 10_000
+
+
+# Every tag PyYAML's safe loader knows, written on a value of each kind: a tag must not reach a constructor
+# that yields a value JSON has not (a date, bytes, a set) or raises something other than our InputError.
+_TAGS = sorted({tag.replace("tag:yaml.org,2002:", "!!") for tag in __import__("yaml").SafeLoader.yaml_constructors
+                if tag} | {"!local", "!!python/name:os.system", "!!python/object/apply:os.system"})
+_TEXTS = ["0x10", ".nan", "-.inf", "yes", "2026-05-01", "2026-05-01T10:00:00", "aGk=", "1_000", "060", "1:00",
+          "12", "1.5", "true", "~", "x", "{a: 1}", "[1, 2]", "{a, b}", "[a: 1]", "''"]
+
+
+@given(st.sampled_from(_TAGS), st.sampled_from(_TEXTS))
+@settings(max_examples=300, deadline=None)
+def test_a_yaml_tag_gives_a_json_value_or_a_located_input_error(tag, text):
+    source = f"waybill: W1\nx: {tag} {text}\n"
+    try:
+        data = parse_text(source, "case.yaml").data
+    except InputError as exc:
+        assert exc.line == 2, (source, exc)
+        return
+
+    def plain(value) -> bool:
+        if isinstance(value, dict):
+            return all(type(k) is str and plain(v) for k, v in value.items())
+        if isinstance(value, list):
+            return all(plain(v) for v in value)
+        return value is None or type(value) in (str, int, float, bool)
+    assert plain(data), (source, data)
+    assert tag in ("!!str", "!!int", "!!float", "!!bool", "!!null", "!!map", "!!seq"), (source, data)

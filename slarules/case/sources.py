@@ -93,17 +93,49 @@ _StrictLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag not in _REPLACED]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-for _first, _resolver in [*((f, (_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"))) for f in "tTfF"),
-                          *((f, (_INT, re.compile(r"^[-+]?[0-9]+$"))) for f in "-+0123456789"),
-                          *((f, (_FLOAT, re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][-+]?[0-9]+)?$")))
-                            for f in "-+.0123456789")]:
+_BOOL_TEXT = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_INT_TEXT = re.compile(r"^[-+]?[0-9]+$")
+_FLOAT_TEXT = re.compile(r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][-+]?[0-9]+)?$")
+for _first, _resolver in [*((f, (_BOOL, _BOOL_TEXT)) for f in "tTfF"),
+                          *((f, (_INT, _INT_TEXT)) for f in "-+0123456789"),
+                          *((f, (_FLOAT, _FLOAT_TEXT)) for f in "-+.0123456789")]:
     _StrictLoader.yaml_implicit_resolvers.setdefault(_first, []).append(_resolver)
 _StrictLoader.add_constructor(_INT, lambda loader, node: int(node.value, 10))    # 060 is sixty
 _StrictLoader.add_constructor(_FLOAT, lambda loader, node: _exact_float(node.value))
 
+# What a value may be is JSON's, whether its tag was resolved or written (`!!int 0x10`, `!!float .nan`,
+# `!!bool yes`, `!!timestamp 2026-05-01`, `!!set`): a written tag is held to the same grammar as the
+# text it would resolve from, and any tag JSON has no value for is refused where it is written.
+_SCALARS = {
+    "tag:yaml.org,2002:str": None, "tag:yaml.org,2002:null": None,
+    _BOOL: (_BOOL_TEXT, "true or false"),
+    _INT: (_INT_TEXT, "a whole number in decimal digits"),
+    _FLOAT: (_FLOAT_TEXT, "a decimal number"),
+}
+_COLLECTIONS: dict[type[yaml.Node], str] = {yaml.MappingNode: "tag:yaml.org,2002:map", yaml.SequenceNode: "tag:yaml.org,2002:seq"}
+
+
+def _plain(node: yaml.Node) -> None:
+    """Refuse a node whose tag gives a value JSON does not have, or whose text its tag's grammar refuses."""
+    line, column = node.start_mark.line + 1, node.start_mark.column + 1
+    tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+    if type(node) in _COLLECTIONS:
+        if node.tag != _COLLECTIONS[type(node)]:
+            raise InputError(f"the YAML tag {tag} is not allowed in slarules input", line=line, column=column,
+                             hint="write a plain mapping or list, without a tag")
+        return
+    if node.tag not in _SCALARS:
+        raise InputError(f"the YAML tag {tag} is not allowed in slarules input", line=line, column=column,
+                         hint="write the value as plain text (quote it), a number, true or false")
+    grammar = _SCALARS[node.tag]
+    if grammar is not None and not grammar[0].match(node.value):
+        raise InputError(f"`{quote(node.value)}` tagged {tag} is not {grammar[1]}", line=line, column=column,
+                         hint="write it as JSON would, or quote it to make it text")
+
 
 def _build(node: yaml.Node, loader: _StrictLoader, loc: Loc, positions: dict) -> Any:
     positions.setdefault(loc, (node.start_mark.line + 1, node.start_mark.column + 1))
+    _plain(node)
     if isinstance(node, yaml.MappingNode):
         out: dict = {}
         for key_node, value_node in node.value:

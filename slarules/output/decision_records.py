@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import rfc8785
 
 from ..errors import CaseError
@@ -63,6 +64,31 @@ def _other_number(text: str) -> bool:
             or "9999999999999999" in text.translate(_NINES))
 
 
+_SORTED = msgspec.json.Encoder(order="sorted")
+_encode_text = json.encoder.encode_basestring      # json.dumps(text, ensure_ascii=False), without its set-up
+_STRINGS_BYTES = re.compile(_STRINGS.pattern.encode())
+_NINES_BYTES = bytes.maketrans(b"012345678e", b"999999999\0")    # e: a byte JSON text never holds, fast to find
+
+
+def _other_number_msgspec(data: bytes) -> bool:
+    """Whether msgspec's JSON may hold a number RFC 8785 writes otherwise: an exponent (msgspec
+    writes 1e16 and 1e21, RFC 8785 10000000000000000 and 1e+21), a fraction of 0 (12.0 and -0.0)
+    or a run of 16 digits (a whole number past 2^53, which RFC 8785 refuses). Its fixed notation
+    is the shortest digits that read back, as RFC 8785's. Text inside strings can only make it
+    say yes when the answer is no."""
+    digits = data.translate(_NINES_BYTES)
+    return (b"9\0" in digits or b"9999999999999999" in digits
+            or (b".0" in data and (data.endswith(b".0") or b".0," in data or b".0]" in data or b".0}" in data)))
+
+
+def _same_in_msgspec(data: bytes) -> bool:
+    """Whether msgspec's sorted, compact JSON `data` is its value's RFC 8785 form: as
+    `_same_in_json`, on UTF-8 bytes (a byte from 0xEE up starts a character at U+E000 or above)."""
+    if not data.isascii() and max(data) >= 0xEE:
+        return False
+    return not _other_number_msgspec(data) or not _other_number_msgspec(_STRINGS_BYTES.sub(b'""', data))
+
+
 def _same_in_json(text: str) -> bool:
     """Whether the standard library's sorted, compact JSON `text` is its value's RFC 8785 form.
 
@@ -77,14 +103,27 @@ def _same_in_json(text: str) -> bool:
     return not _other_number(text) or not _other_number(_STRINGS.sub('""', text))
 
 
-def _jcs(value: Any) -> bytes:
-    """RFC 8785 bytes of `value`: the C encoder's where they are the same (a case written ~10x
-    faster), else the rfc8785 package's; tests/test_replay.py holds the two equal over generated JSON."""
+def _jcs(value: Any, parsed: bool = False) -> bytes:
+    """RFC 8785 bytes of `value`: a C encoder's where they are the same (a case written ~10x
+    faster by the standard library's, ~20x by msgspec's), else the rfc8785 package's;
+    tests/test_replay.py holds each equal to rfc8785 over generated JSON.
+
+    `parsed`: `value` is as slarules' JSON and YAML readers return a document (dicts with text
+    keys, lists, text, whole numbers, finite floats, booleans, null and nothing else), so msgspec
+    may write it: msgspec would also write a Decimal or a date, which rfc8785 refuses."""
     if type(value) is str:              # a record's other members: text is escaped alike, nothing to order
         try:
-            return json.dumps(value, ensure_ascii=False).encode("utf-8")
+            return _encode_text(value).encode("utf-8")
         except UnicodeEncodeError:
             return rfc8785.dumps(value)     # a lone surrogate: rfc8785 says so
+    if parsed:
+        try:
+            data = _SORTED.encode(value)
+        except (TypeError, ValueError, OverflowError):
+            pass                        # a lone surrogate or a number past 64 bits: rfc8785 decides
+        else:
+            if _same_in_msgspec(data):
+                return data
     try:
         text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError):
@@ -97,10 +136,10 @@ def _jcs(value: Any) -> bytes:
     return rfc8785.dumps(value)
 
 
-def canonical(value: Any) -> bytes:
+def canonical(value: Any, parsed: bool = False) -> bytes:
     """RFC 8785 canonical JSON of a JSON value; a value it cannot hold is a CaseError (the case's)."""
     try:
-        return _jcs(value)
+        return _jcs(value, parsed)
     except rfc8785.CanonicalizationError as exc:
         raise CaseError(f"the case cannot be written to a decision log: {exc}",
                         hint="a log holds JSON that any language reads alike (RFC 8785): whole numbers "
@@ -111,11 +150,15 @@ def _object(members: Mapping[str, bytes]) -> bytes:
     """The canonical JSON of an object from its members' canonical JSON (RFC 8785 section 3.2.3:
     keys sorted by their UTF-16 code units): the case, the bulk of a record, is written once for
     both hashes instead of once for each."""
+    if len(members) == sum(key in members for key in _ORDER):     # a record's keys: their order is known
+        return b"{" + b",".join(_KEYS[key] + b":" + members[key] for key in _ORDER if key in members) + b"}"
     items = sorted(members.items(), key=lambda item: item[0].encode("utf-16-be"))
     return b"{" + b",".join((_KEYS.get(key) or rfc8785.dumps(key)) + b":" + value for key, value in items) + b"}"
 
 
 _KEYS = {key: rfc8785.dumps(key) for key in RECORD_KEYS}
+_ORDER = sorted(RECORD_KEYS, key=lambda key: key.encode("utf-16-be"))
+_LINE = json.JSONEncoder(ensure_ascii=False)       # a record's line: json.dumps(record, ensure_ascii=False)
 
 
 @functools.lru_cache(maxsize=256)
@@ -144,9 +187,10 @@ def _seal_from(members: Mapping[str, bytes], ident: str) -> str:
     return sha256(_object({**members, "id": canonical(ident)}))
 
 
-def decision_id(case: Any, as_of: str, packs: list[dict[str, str]]) -> str:
-    """The id of a decision: sha256 of the canonical JSON of {"as_of", "case", "packs"}."""
-    return sha256(_object({"as_of": canonical(as_of), "case": canonical(case), "packs": _packs_member(packs)}))
+def decision_id(case: Any, as_of: str, packs: list[dict[str, str]], parsed: bool = False) -> str:
+    """The id of a decision: sha256 of the canonical JSON of {"as_of", "case", "packs"}
+    (`parsed`: the case is as slarules' readers return it, see `_jcs`)."""
+    return sha256(_object({"as_of": canonical(as_of), "case": canonical(case, parsed), "packs": _packs_member(packs)}))
 
 
 def record_digest(record: Mapping[str, Any]) -> str:
@@ -179,11 +223,11 @@ def logged_at(instant: datetime | str | None = None) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
-def _json_case(case: Any) -> tuple[Any, bytes]:
+def _json_case(case: Any, parsed: bool = False) -> tuple[Any, bytes]:
     """The case as JSON values and its canonical JSON: a Decimal or a date from a Python caller
     becomes its text, as the record line writes it."""
     try:
-        return case, _jcs(case)
+        return case, _jcs(case, parsed)
     except rfc8785.CanonicalizationError as exc:
         if "unsupported type" not in str(exc):
             return case, canonical(case)        # raises the CaseError that says why
@@ -191,31 +235,39 @@ def _json_case(case: Any) -> tuple[Any, bytes]:
     return case, canonical(case)
 
 
-def seal(fields: Mapping[str, Any]) -> tuple[str, bytes]:
-    """(id, log line) of a record from its fields (every key of RECORD_KEYS but id and the seal)."""
-    case, case_json = _json_case(fields["case"])
+def seal(fields: Mapping[str, Any], parsed: bool = False) -> tuple[str, bytes]:
+    """(id, log line) of a record from its fields (every key of RECORD_KEYS but id and the seal);
+    `parsed`: the case is as slarules' readers return it (see `_jcs`)."""
+    case, case_json = _json_case(fields["case"], parsed)
     members = _members(fields, case_json)
     record: dict[str, Any] = {"id": _id_from(members)}
     record.update((k, case if k == "case" else fields[k]) for k in RECORD_KEYS[1:-1])
     record[SEAL] = _seal_from(members, record["id"])
-    return record["id"], json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n"
+    return record["id"], _LINE.encode(record).encode("utf-8") + b"\n"
 
 
-def record_line(case: Any, verdict_json: str | bytes, lang: str, at: str, verdict: Any = None) -> tuple[str, bytes]:
+def verdict_packs(verdict: Any) -> list[dict[str, str]]:
+    """A Verdict's packs as a decision names them: {name, version, digest} each."""
+    return [{"name": p.name, "version": p.version, "digest": p.digest} for p in verdict.packs]
+
+
+def record_line(case: Any, verdict_json: str | bytes, lang: str, at: str, verdict: Any = None,
+                parsed: bool = False) -> tuple[str, bytes]:
     """(id, log line) of one decision: `case` as given (a dict), the verdict as its compact JSON,
     `at` its logged_at. `verdict`, the Verdict itself when the caller has it, spares parsing the
-    JSON back for its waybill, as_of and packs (the server's hot path)."""
+    JSON back for its waybill, as_of and packs (the server's hot path); `parsed`: the case is as
+    slarules' readers return it (see `_jcs`)."""
     text = verdict_json if isinstance(verdict_json, str) else verdict_json.decode("utf-8")
+    data = verdict_json if isinstance(verdict_json, bytes) else text.encode("utf-8")
     if verdict is None:
         doc = json.loads(text)
         waybill, as_of, packs = doc["waybill"], doc["as_of"], [{k: p[k] for k in PACK_KEYS} for p in doc["packs"]]
     else:
-        waybill, as_of = verdict.waybill, verdict.as_of
-        packs = [{k: getattr(p, k) for k in PACK_KEYS} for p in verdict.packs]
+        waybill, as_of, packs = verdict.waybill, verdict.as_of, verdict_packs(verdict)
     return seal({"waybill": waybill, "as_of": as_of, "lang": lang, "packs": packs,
-                 "verdict_digest": verdict_digest(text),
-                 "outcome_digest": verdict_digest(without_packs(text.encode("utf-8"))),
-                 "case": case, "logged_at": at})
+                 "verdict_digest": verdict_digest(data),
+                 "outcome_digest": verdict_digest(without_packs(data)),
+                 "case": case, "logged_at": at}, parsed)
 
 
 def line_id(line: bytes) -> str | None:

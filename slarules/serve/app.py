@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..case.fast import case_of
+from ..case.sources import Document
 from ..engine import internal_error
 from ..errors import CaseError, SlaRulesError
 from . import requests as rq
@@ -221,7 +222,7 @@ class App:
 
     # ---- deciding --------------------------------------------------------------------------
 
-    async def _case(self, request: Request) -> tuple[Revision, Any, Any, dict[str, str]]:
+    async def _case(self, request: Request) -> tuple[Revision, Document, Any, dict[str, str]]:
         """The revision, the case document as given, the validated case and the query, for one request."""
         s = self.service
         revision = request.revision = s.revision
@@ -234,7 +235,7 @@ class App:
             engine.limits.check_case(document.data, rq.BODY)
         except CaseError as exc:
             raise rq.Refusal(413, exc, "limit") from None
-        return revision, document.data, case_of(document.data, document, engine.limits), params
+        return revision, document, case_of(document.data, document, engine.limits), params
 
     async def adjudicate(self, request: Request) -> Answer:
         s = self.service
@@ -243,7 +244,8 @@ class App:
         verdict = revision.engine.adjudicate(case, as_of=params.get("as_of"), lang=lang)
         text = verdict.to_json()
         body = (text + "\n").encode("utf-8")
-        ident, record = decision(given, verdict, lang, s.log is not None, text)
+        # a JSON body's document holds JSON's types only (a YAML tag may make a date): msgspec may write it
+        ident, record = decision(given.data, verdict, lang, s.log is not None, text, parsed=given.text is not None)
         if record is not None and s.log is not None:
             await s.log.record(ident, record)
         store = s.store

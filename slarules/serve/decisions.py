@@ -30,7 +30,7 @@ from typing import Any
 
 from ..errors import OutputError
 from ..output.decision_log import DecisionLog
-from ..output.decision_records import PACK_KEYS, decision_id, line_id, logged_at, record_line
+from ..output.decision_records import decision_id, line_id, logged_at, record_line, verdict_packs
 from ..verdict import Verdict
 from ..verdict.layout import compact
 from . import channel as ch
@@ -41,14 +41,14 @@ MAX_GROUP = 4096        # records appended by one fsync at most (a group is a fe
 # ---- in a worker --------------------------------------------------------------------------
 
 def decision(case: Any, verdict: Verdict, lang: str, with_record: bool,
-             text: str | None = None) -> tuple[str, bytes | None]:
+             text: str | None = None, parsed: bool = False) -> tuple[str, bytes | None]:
     """(decision id, its log record or None): the id the response names, the line the log keeps.
-    `text`, the verdict's JSON as answered, is compacted rather than written again."""
+    `text`, the verdict's JSON as answered, is compacted rather than written again; `parsed`:
+    the case is as the JSON reader returned it (decision_records._jcs may use msgspec)."""
     if with_record:
         compact_json = compact(text) if text is not None else verdict.to_json(indent=None)
-        return record_line(case, compact_json, lang, logged_at(), verdict)
-    packs = [{k: getattr(p, k) for k in PACK_KEYS} for p in verdict.packs]
-    return decision_id(case, verdict.as_of, packs), None
+        return record_line(case, compact_json, lang, logged_at(), verdict, parsed)
+    return decision_id(case, verdict.as_of, verdict_packs(verdict), parsed), None
 
 
 def batch_records(rows: Any, verdicts: list[tuple[int, str]], lang: str) -> list[tuple[str, bytes]]:
@@ -67,7 +67,8 @@ class LogClient:
 
     Records are sent one batch at a time: while a batch waits for its acknowledgement (the
     supervisor's fsync), the records of the requests decided meanwhile gather here and go as the
-    next batch, in one write. Under load a batch grows to what arrived during one fsync, so the
+    next batch, in one write; with none in flight, a batch goes at the end of the event loop's
+    iteration, with every record the requests ready in it decided. Under load a batch grows to what arrived during one fsync, so the
     supervisor wakes and the channel is written once per group, not once per request (on one core
     each wake-up was a context switch, about 230 µs a request); when idle a record goes at once.
     """
@@ -79,6 +80,7 @@ class LogClient:
         self._in_flight: set[int] = set()       # seqs sent, not yet acknowledged
         self._gathering: list[tuple[int, bytes]] = []   # (seq, frame) of the next batch
         self._gone: str | None = None
+        self._flushing = False                      # a send is scheduled for the end of this loop iteration
 
     async def record(self, ident: str, line: bytes) -> None:
         await self.record_many([(ident, line)])
@@ -96,8 +98,9 @@ class LogClient:
             waiting.append(done)
             self._gathering.append((self._seq, ch.frame(ch.RECORD, ch.with_seq(self._seq, ident.encode("ascii")
                                                                               + b"\n" + line))))
-        if not self._in_flight:
-            self._send()
+        if not self._in_flight and not self._flushing:
+            self._flushing = True                   # the records the tasks ready now decide join this one
+            loop.call_soon(self._send)
         await self._writer.drain()
         for done in waiting:
             outcome = await done
@@ -105,6 +108,9 @@ class LogClient:
                 raise OutputError(**outcome["error"])
 
     def _send(self) -> None:
+        self._flushing = False
+        if self._in_flight or self._gone is not None:
+            return                                  # an acknowledgement will send what gathered
         batch, self._gathering = self._gathering, []
         if batch:
             self._in_flight.update(seq for seq, _ in batch)

@@ -64,6 +64,7 @@ class Store:
             self._map = mmap.mmap(f.fileno(), SLOTS * 8)
         self._values = memoryview(self._map).cast("d")
         self._slots: dict[tuple[str, tuple[str, ...]], int] = {}
+        self._observed: dict[tuple[str, tuple[str, ...], int], tuple[int, int, int]] = {}   # (name, labels, bucket)
 
     def slot(self, name: str, labels: tuple[str, ...] = ()) -> int:
         """The index of a value; its name is on disk before the value is, so a reader never sees a nameless one."""
@@ -88,11 +89,16 @@ class Store:
         """One observation of a histogram: its bucket (stored apart, summed up when read), sum and count."""
         buckets = METRICS[name].buckets
         at = bisect.bisect_left(buckets, seconds)
-        le = _le(buckets[at]) if at < len(buckets) else "+Inf"
+        slots = self._observed.get((name, labels, at))
+        if slots is None:                       # a series' bucket seen first: its names are written once
+            le = _le(buckets[at]) if at < len(buckets) else "+Inf"
+            slots = self._observed[name, labels, at] = (self.slot(name + "_bucket", (*labels, le)),
+                                                        self.slot(name + "_sum", labels),
+                                                        self.slot(name + "_count", labels))
         values = self._values
-        values[self.slot(name + "_bucket", (*labels, le))] += 1
-        values[self.slot(name + "_sum", labels)] += seconds
-        values[self.slot(name + "_count", labels)] += 1
+        values[slots[0]] += 1
+        values[slots[1]] += seconds
+        values[slots[2]] += 1
 
     def close(self) -> None:
         self._values.release()

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Self
 from urllib.parse import parse_qsl
 
-from ..case.sources import Document, parse_text
+from ..case.sources import Document, document_of
 from ..errors import CaseError, EngineError, InputError, OutputError, PackError, SlaRulesError
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -196,11 +196,9 @@ def parse_case_body(body: bytes, fmt: str | None, limit: int) -> Document:
     """The body as a Document (data and where each key was), decoded once; InputError located in it."""
     if not body.strip():
         raise InputError("the body is empty", file=BODY, hint="send a case: a JSON object, or YAML")
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (bad byte at offset {exc.start})", file=BODY) from None
-    return parse_text(text, BODY, fmt, max_bytes=limit)
+    if len(body) > limit:
+        raise too_large(limit)
+    return document_of(body, BODY, fmt)         # read_body bounded it: not encoded again to be measured
 
 
 QUERY = ("lang", "as_of")
