@@ -6,7 +6,8 @@ lock), the server. So the promises are kept once:
 
 - A `DecisionLog` holds the log's `OutputLock` from `open()` (or its first record) to `close()`:
   a second writer process is refused at once, naming the holder.
-- An append is whole lines through `append_whole`: on a full disk, an I/O error or an interrupt
+- An append is whole lines through `append_whole` (`append_to` on the descriptor a `DecisionLog`
+  keeps open from its first append to `close()`): on a full disk, an I/O error or an interrupt
   the file is cut back to the size it had, never flushed again first, so no torn record is left
   for the next one to be glued onto.
 - A decision already in the log (the same id: a retried request, a batch run again) is not
@@ -44,7 +45,7 @@ from .decision_records import (
     problem,
     record_line,
 )
-from .files import append_whole
+from .files import append_to, append_whole, open_append
 from .lock import OutputLock, command_line
 
 _BLOCK = 1 << 20        # lines are appended in groups of about this many bytes, each group whole lines
@@ -91,10 +92,11 @@ def logged_ids(path: str | Path) -> set[str]:
     return ids
 
 
-def _append(path: Path, records: Iterable[tuple[str | None, bytes]], ids: set[str]) -> int:
+def _append(path: Path, records: Iterable[tuple[str | None, bytes]], ids: set[str], fd: int | None = None) -> int:
     """Append the records whose id is not in `ids` (nor repeated among them), whole or not at all.
 
     `ids` gains the new ids only once they are on disk; returns how many records were appended.
+    `fd`: the log's descriptor held open by its writer (open_append), else the file is opened here.
     """
     pending: set[str] = set()
     count = 0
@@ -117,14 +119,21 @@ def _append(path: Path, records: Iterable[tuple[str | None, bytes]], ids: set[st
         if block:
             yield b"".join(block)
 
+    if fd is None:
+        _make_folder(path)
+        append_whole(path, blocks())
+    else:
+        append_to(fd, path, blocks())
+    ids |= pending
+    return count
+
+
+def _make_folder(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create the decision log's folder: {exc.strerror or exc}", file=str(path),
                           hint="nothing was written") from None
-    append_whole(path, blocks())
-    ids |= pending
-    return count
 
 
 def append_new(path: str | Path, records: str | Path, then: str = "") -> int:
@@ -164,6 +173,8 @@ class DecisionLog:
         self._guard = threading.RLock()
         self._lock: OutputLock | None = None
         self._ids: set[str] = set()
+        self._fd: int | None = None                 # opened by the first append, kept until close()
+        self._file: tuple[int, int] = (0, 0)        # (device, inode) that descriptor writes
 
     @property
     def closed(self) -> bool:
@@ -184,6 +195,9 @@ class DecisionLog:
 
     def close(self) -> None:
         with self._guard:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
@@ -208,7 +222,34 @@ class DecisionLog:
         """Append sealed records ((id, line) pairs) not yet in the log, all whole or none; returns how many."""
         with self._guard:
             self.open()
-            return _append(self.path, records, self._ids)
+            return _append(self.path, records, self._ids, self._descriptor())
+
+    def _descriptor(self) -> int:
+        """The log's descriptor, kept open between appends (a server appends a group every few
+        hundred µs); opened again if the path no longer names the file it writes (moved or removed
+        while held), so records always go where the path points, as when each append opened it."""
+        try:
+            st = os.stat(self.path)
+            same = (st.st_dev, st.st_ino) == self._file
+        except FileNotFoundError:
+            same = False
+        except OSError as exc:
+            raise OutputError(f"cannot open the decision log: {exc.strerror or exc}", file=str(self.path),
+                              hint="nothing was written") from None
+        if self._fd is not None and same:
+            return self._fd
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        _make_folder(self.path)
+        try:
+            fd = open_append(self.path)
+        except OSError as exc:
+            raise OutputError(f"cannot open the decision log: {exc.strerror or exc}", file=str(self.path),
+                              hint="nothing was written") from None
+        st = os.fstat(fd)
+        self._fd, self._file = fd, (st.st_dev, st.st_ino)
+        return fd
 
 
 # ---- reading a log back ----------------------------------------------------------------------

@@ -217,28 +217,38 @@ def append_whole(path: str | Path, chunks: Iterable[bytes | Path]) -> int:
     had and the error names it: a reader never sees part of what was appended. Writes go straight
     to the descriptor, so no buffer is left to be flushed after the cut.
     """
-    path = Path(path)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0), 0o644)
+    fd = open_append(path)
     try:
-        size = os.lseek(fd, 0, os.SEEK_END)
-        try:
-            for chunk in chunks:
-                if isinstance(chunk, Path):
-                    copy_into(fd, chunk)
-                else:
-                    _write_all(fd, chunk)
-            os.fsync(fd)
-            return os.lseek(fd, 0, os.SEEK_END)
-        except BaseException as exc:
-            kept = "nothing was added to it"
-            try:
-                os.ftruncate(fd, size)
-                os.fsync(fd)
-            except OSError:
-                kept = (f"it could not be cut back: keep its first {size:,} bytes "
-                        f"(`truncate -s {size} {path}`) before writing to it again")
-            if isinstance(exc, OSError):
-                raise io_failure(path, exc, kept) from None
-            raise
+        return append_to(fd, path, chunks)
     finally:
         os.close(fd)
+
+
+def open_append(path: str | Path) -> int:
+    """A descriptor that appends to `path` (made if missing), for append_to."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0), 0o644)
+
+
+def append_to(fd: int, path: str | Path, chunks: Iterable[bytes | Path]) -> int:
+    """append_whole on a descriptor from open_append that its writer keeps open (a server's log):
+    the same whole-or-cut-back append and fsync, without opening the file each time."""
+    size = os.lseek(fd, 0, os.SEEK_END)
+    try:
+        for chunk in chunks:
+            if isinstance(chunk, Path):
+                copy_into(fd, chunk)
+            else:
+                _write_all(fd, chunk)
+        os.fsync(fd)
+        return os.lseek(fd, 0, os.SEEK_END)
+    except BaseException as exc:
+        kept = "nothing was added to it"
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        except OSError:
+            kept = (f"it could not be cut back: keep its first {size:,} bytes "
+                    f"(`truncate -s {size} {path}`) before writing to it again")
+        if isinstance(exc, OSError):
+            raise io_failure(path, exc, kept) from None
+        raise

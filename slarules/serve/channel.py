@@ -5,16 +5,22 @@ the two processes (made before the worker starts, inherited as a descriptor), so
 speak on it, and when either side dies the other reads end-of-file at once.
 
 worker -> supervisor
-  RECORD   seq (8 bytes) + decision id (ASCII) + "\\n" + the record's line: log it, then ACK
   RELOAD   seq: reload the packs now (POST /v1/packs/reload); answered by RELOADED
   LOADED   JSON {"revision"} or {"error"}: the revision sent last is served now (or could not be)
 supervisor -> worker
   START    JSON: the options (sent first; tokens travel here, not in the environment)
-  ACK      JSON {} when the records are on disk, {"error": ...} when they could not be written, + "\\n"
-           + their seqs (8 bytes each): one frame per worker per group commit
   PACKS    JSON {"revision", "loaded_at", "reload"} + "\\n" + Engine.to_bytes(): serve these packs
   REFUSED  JSON {"error", "at"}: a reload was refused, the packs served stay as they are
   RELOADED seq + JSON {"revision"} or {"error"}: the outcome of a worker's RELOAD
+
+With a decision log, a worker has a second pair of its own for its records, served by the
+supervisor's log thread (decisions.GroupCommit) rather than its event loop:
+
+worker -> supervisor
+  RECORD   seq (8 bytes) + decision id (ASCII) + "\\n" + the record's line: log it, then ACK
+supervisor -> worker
+  ACK      JSON {} when the records are on disk, {"error": ...} when they could not be written, + "\\n"
+           + their seqs (8 bytes each): one frame per worker per group commit
 """
 from __future__ import annotations
 
@@ -23,9 +29,10 @@ import struct
 
 RECORD, RELOAD, LOADED = b"R", b"H", b"L"
 START, ACK, PACKS, REFUSED, RELOADED = b"S", b"A", b"P", b"E", b"D"
-KINDS = frozenset((RECORD, RELOAD, LOADED, START, ACK, PACKS, REFUSED, RELOADED))
+KINDS = frozenset((RELOAD, LOADED, START, PACKS, REFUSED, RELOADED))      # on the channel
+RECORDS, ACKS = frozenset((RECORD,)), frozenset((ACK,))                      # on a worker's record pair
 
-_HEADER = struct.Struct(">cI")
+HEADER = struct.Struct(">cI")
 _SEQ = struct.Struct(">Q")
 MAX_FRAME = 64 << 20            # compiled packs are ~100 KB; a record at most a case (case_bytes) and a verdict
 
@@ -35,7 +42,7 @@ class ChannelError(Exception):
 
 
 def frame(kind: bytes, payload: bytes) -> bytes:
-    return _HEADER.pack(kind, len(payload)) + payload
+    return HEADER.pack(kind, len(payload)) + payload
 
 
 def with_seq(seq: int, rest: bytes) -> bytes:
@@ -55,13 +62,29 @@ def split_acks(payload: bytes) -> tuple[bytes, tuple[int, ...]]:
     return outcome, struct.unpack(f">{len(packed) // _SEQ.size}Q", packed)
 
 
+def frames(buf: bytearray, kinds: frozenset[bytes]) -> list[tuple[bytes, bytes]]:
+    """The whole frames at the start of `buf` (received so far), taken out of it; a frame not yet
+    whole stays for the rest of its bytes. A kind not in `kinds` is a ChannelError."""
+    out, at, head = [], 0, HEADER.size
+    while len(buf) - at >= head:
+        kind, size = HEADER.unpack_from(buf, at)
+        if kind not in kinds or size > MAX_FRAME:
+            raise ChannelError(f"not a frame expected here: kind {kind!r}, {size:,} bytes")
+        if len(buf) - at - head < size:
+            break
+        out.append((kind, bytes(buf[at + head:at + head + size])))
+        at += head + size
+    del buf[:at]
+    return out
+
+
 async def read_frame(reader: asyncio.StreamReader) -> tuple[bytes, bytes] | None:
     """The next (kind, payload), or None at end of file (the other side has gone)."""
     try:
-        header = await reader.readexactly(_HEADER.size)
+        header = await reader.readexactly(HEADER.size)
     except (asyncio.IncompleteReadError, ConnectionError):
         return None
-    kind, size = _HEADER.unpack(header)
+    kind, size = HEADER.unpack(header)
     if kind not in KINDS or size > MAX_FRAME:
         raise ChannelError(f"not a frame: kind {kind!r}, {size:,} bytes")
     try:

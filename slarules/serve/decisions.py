@@ -1,10 +1,11 @@
 """The server's decision log: one writer, group commit, and a 200 only once a record is on disk.
 
 Workers do not write the log. Each builds its decisions' records (the `replay` format, the same
-lines `adjudicate --decision-log` writes) and sends them to the supervisor over its channel; the
-supervisor holds the log (its lock, for the server's life: a second server or a CLI run on the
-same log is refused, naming the holder) and appends whatever has arrived as one group, with one
-fsync, then acknowledges every record of the group. A worker answers 200 only after that
+lines `adjudicate --decision-log` writes) and sends them to the supervisor over a socket pair of
+its own; the supervisor holds the log (its lock, for the server's life: a second server or a CLI
+run on the same log is refused, naming the holder) and, in a thread that reads every worker's
+pair, appends whatever has arrived as one group, with one fsync, then acknowledges every record
+of the group. A worker answers 200 only after that
 acknowledgement, so:
 
 - every 200 has its record, even if the worker is killed with -9 the next instant (the record is
@@ -21,12 +22,18 @@ each of its requests is answered 503 with the error: no 200 without its record.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..errors import OutputError
 from ..output.decision_log import DecisionLog
@@ -34,9 +41,7 @@ from ..output.decision_records import decision_id, line_id, logged_at, record_li
 from ..verdict import Verdict
 from ..verdict.layout import compact
 from . import channel as ch
-
-MAX_GROUP = 4096        # records appended by one fsync at most (a group is a few MB at most)
-
+from .metrics import Store
 
 # ---- in a worker --------------------------------------------------------------------------
 
@@ -62,25 +67,38 @@ def batch_records(rows: Any, verdicts: list[tuple[int, str]], lang: str) -> list
     return records
 
 
+HOLD = 0.002       # seconds a batch may wait for the requests still being decided to join it
+
+
 class LogClient:
     """A worker's side: `await record(id, line)` returns once the record is durable, else raises OutputError.
 
     Records are sent one batch at a time: while a batch waits for its acknowledgement (the
     supervisor's fsync), the records of the requests decided meanwhile gather here and go as the
-    next batch, in one write; with none in flight, a batch goes at the end of the event loop's
-    iteration, with every record the requests ready in it decided. Under load a batch grows to what arrived during one fsync, so the
-    supervisor wakes and the channel is written once per group, not once per request (on one core
-    each wake-up was a context switch, about 230 µs a request); when idle a record goes at once.
+    next batch, in one write. A batch goes once it holds at least as many requests as the worker
+    is still deciding (`requests`: its requests in flight, those waiting here included), or after
+    HOLD: under load the worker keeps deciding while one group is fsynced and the next gathers
+    about half of what is in flight, so an fsync, the supervisor's largest cost per group, serves
+    many requests (on one core every group's wake-ups and fsync are taken from the worker); with
+    one request in flight its record goes at once, at the end of the event loop's iteration.
     """
 
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self._writer = writer
+    def __init__(self) -> None:
+        self._transport: asyncio.WriteTransport | None = None      # the record pair, once connected
         self._seq = 0
         self._waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._in_flight: set[int] = set()       # seqs sent, not yet acknowledged
         self._gathering: list[tuple[int, bytes]] = []   # (seq, frame) of the next batch
+        self._gathered = 0                      # requests (record_many calls) in the next batch
+        self._waiters = 0                       # requests waiting here for their records
+        self._held_since = 0.0                  # loop time the next batch's first record came
+        self._timer: asyncio.TimerHandle | None = None
         self._gone: str | None = None
         self._flushing = False                      # a send is scheduled for the end of this loop iteration
+        self.requests: Callable[[], int] = lambda: 0      # the worker's requests in flight (set by the worker)
+
+    def connected(self, transport: asyncio.WriteTransport) -> None:
+        self._transport = transport
 
     async def record(self, ident: str, line: bytes) -> None:
         await self.record_many([(ident, line)])
@@ -90,6 +108,8 @@ class LogClient:
         if self._gone is not None:
             raise OutputError(self._gone, hint="this decision was not recorded; try again once the server is back")
         loop = asyncio.get_running_loop()
+        if not self._gathering:
+            self._held_since = loop.time()
         waiting = []
         for ident, line in records:
             self._seq += 1
@@ -98,23 +118,36 @@ class LogClient:
             waiting.append(done)
             self._gathering.append((self._seq, ch.frame(ch.RECORD, ch.with_seq(self._seq, ident.encode("ascii")
                                                                               + b"\n" + line))))
+        self._gathered += 1
+        self._waiters += 1
         if not self._in_flight and not self._flushing:
             self._flushing = True                   # the records the tasks ready now decide join this one
             loop.call_soon(self._send)
-        await self._writer.drain()
-        for done in waiting:
-            outcome = await done
-            if "error" in outcome:
-                raise OutputError(**outcome["error"])
+        try:
+            for done in waiting:
+                outcome = await done
+                if "error" in outcome:
+                    raise OutputError(**outcome["error"])
+        finally:
+            self._waiters -= 1
 
     def _send(self) -> None:
         self._flushing = False
-        if self._in_flight or self._gone is not None:
+        if self._in_flight or self._gone is not None or not self._gathering:
             return                                  # an acknowledgement will send what gathered
-        batch, self._gathering = self._gathering, []
-        if batch:
+        loop = asyncio.get_running_loop()
+        deciding = self.requests() - self._waiters
+        if self._gathered < deciding and loop.time() < self._held_since + HOLD:
+            if self._timer is None:                 # the requests being decided join, up to HOLD
+                self._timer = loop.call_at(self._held_since + HOLD, self._send)
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._gathering, self._gathered = self._gathering, [], 0
+        if self._transport is not None:
             self._in_flight.update(seq for seq, _ in batch)
-            self._writer.write(b"".join(frame for _, frame in batch))
+            self._transport.write(b"".join(frame for _, frame in batch))
 
     def acknowledged(self, payload: bytes) -> None:
         outcome, seqs = ch.split_acks(payload)
@@ -130,6 +163,9 @@ class LogClient:
     def lost(self, why: str) -> None:
         """The supervisor has gone: every record waiting is refused (none of them gets a 200)."""
         self._gone = why
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         error = {"error": {"message": why, "hint": "this decision was not recorded; try again"}}
         for done in self._waiting.values():
             if not done.done():
@@ -139,75 +175,211 @@ class LogClient:
         self._gathering.clear()
 
 
+class _Acks(asyncio.Protocol):
+    """A worker's end of its record pair: ACK frames to its LogClient; the pair's end is the supervisor's."""
+
+    def __init__(self, client: LogClient) -> None:
+        self.client = client
+        self.received = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.WriteTransport, transport)    # a socket's: it writes (uvloop's too)
+        self.client.connected(self.transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.received += data
+        try:
+            for _, payload in ch.frames(self.received, ch.ACKS):
+                self.client.acknowledged(payload)
+        except ch.ChannelError as exc:
+            self.client.lost(f"the decision log's acknowledgements are garbled ({exc})")
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client.lost("the server's supervisor has stopped; decisions cannot be logged")
+
+
+async def connect_log(sock: socket.socket) -> LogClient:
+    """The LogClient of a worker over its end of its record pair (inherited from the supervisor)."""
+    client = LogClient()
+    await asyncio.get_running_loop().connect_accepted_socket(lambda: _Acks(client), sock=sock)
+    return client
+
+
 # ---- in the supervisor ----------------------------------------------------------------------
 
-Ack = Callable[[list[int], bytes], None]    # (seqs, JSON outcome) back to the worker that sent those records
-
-
 class GroupCommit:
-    """The supervisor's side: records queue while an fsync runs, then go to disk together.
+    """The supervisor's side: one thread that appends every worker's records with group commit.
 
-    `on_commit(seconds, records, queue)` reports each group (the metrics).
+    Each worker has a socket pair of its own for its records (`attach`), apart from its channel.
+    The thread waits on all of them at once; whatever has arrived when it wakes, from every worker,
+    is one group: one write and one fsync on the log's descriptor (held open), then one ACK frame
+    per worker. The supervisor's event loop is never woken for a record, and records that arrive
+    while an fsync runs wait in their sockets for the next group, so groups grow with the load.
+
+    `store`: where each group is counted (records, fsync time, records waiting for it).
     """
 
-    def __init__(self, path: str | Path, command: str,
-                 on_commit: Callable[[float, int, int], None] | None = None) -> None:
+    def __init__(self, path: str | Path, command: str, store: Store | None = None) -> None:
         self.path = Path(path)
         self._log = DecisionLog(self.path, command=command)
-        self._pending: list[tuple[Ack, int, bytes]] = []
-        self._wake = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decision-log")
-        self._task: asyncio.Task[None] | None = None
-        self._on_commit = on_commit
+        self._store = store
+        self._selector = selectors.DefaultSelector()
+        self._wake_read, self._wake_write = socket.socketpair()
+        self._attached: list[_Sender] = []          # handed over by attach, registered by the thread
+        self._guard = threading.Lock()
         self._closing = False
+        self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
 
     def open(self) -> None:
         """Take the log's lock (refused at once if another process writes it) and read the ids it
         holds (a decision already logged is not written twice), before anything is served."""
         self._log.open()
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._wake_read.setblocking(False)
+        self._selector.register(self._wake_read, selectors.EVENT_READ, None)
+        self._thread.start()
 
-    def add(self, ack: Ack, seq: int, payload: bytes) -> None:
-        self._pending.append((ack, seq, payload))
-        self._wake.set()
+    def attach(self, sock: socket.socket, pid: int) -> None:
+        """Serve the records a worker (process `pid`) sends on `sock`, its end of their pair."""
+        sock.setblocking(False)
+        with self._guard:
+            self._attached.append(_Sender(sock, pid))
+        self._wake_write.send(b"+")
 
-    @property
-    def queued(self) -> int:
-        return len(self._pending)
+    def close(self) -> None:
+        """Write what the workers sent (every socket read to its end or to what is there), then release the log."""
+        self._closing = True
+        if self._thread.is_alive():
+            self._wake_write.send(b".")
+            self._thread.join()
+        self._selector.close()
+        self._wake_read.close()
+        self._wake_write.close()
+        self._log.close()
 
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
+    def _run(self) -> None:
         while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                group, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
-                records = [_record(payload) for _, _, payload in group]
-                started = time.perf_counter()
-                try:
-                    await loop.run_in_executor(self._executor, self._log.extend, records)
-                    outcome = b"{}"
-                except OutputError as exc:
-                    outcome = json.dumps({"error": {k: v for k, v in exc.to_dict().items()
-                                                    if k != "error" and v is not None}}).encode()
-                if self._on_commit is not None:
-                    self._on_commit(time.perf_counter() - started, len(group), len(self._pending))
-                by_worker: dict[Ack, list[int]] = {}
-                for ack, seq, _ in group:
-                    by_worker.setdefault(ack, []).append(seq)
-                for ack, seqs in by_worker.items():
-                    ack(seqs, outcome)
+            group: list[tuple[_Sender, int, str, bytes]] = []
+            for key, events in self._selector.select():
+                sender = key.data
+                if sender is None:
+                    self._take_attached()
+                    continue
+                if events & selectors.EVENT_WRITE:
+                    self._send(sender)
+                if events & selectors.EVENT_READ:
+                    self._receive(sender, group)
+            if self._closing:                          # the workers have stopped: read what they left
+                for sender in list(self._senders()):
+                    self._receive(sender, group)
+            if group:
+                self._commit(group)
             if self._closing:
+                for sender in list(self._senders()):
+                    self._drop(sender)
                 return
 
-    async def close(self) -> None:
-        """Write what is queued, then release the log."""
-        self._closing = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-        self._executor.shutdown(wait=True)
-        self._log.close()
+    def _senders(self) -> list[_Sender]:
+        return [key.data for key in self._selector.get_map().values() if key.data is not None]
+
+    def _take_attached(self) -> None:
+        try:
+            while self._wake_read.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+        with self._guard:
+            attached, self._attached = self._attached, []
+        for sender in attached:
+            self._selector.register(sender.sock, selectors.EVENT_READ, sender)
+
+    def _receive(self, sender: _Sender, group: list[tuple[_Sender, int, str, bytes]]) -> None:
+        """Every record frame the worker has sent so far joins `group`; at its end, or a frame
+        that is not a record (a bug), the worker is dropped (it then answers 503, never a 200)."""
+        try:
+            ended = sender.read()
+            for seq, ident, line in sender.records():
+                group.append((sender, seq, ident, line))
+        except ch.ChannelError as exc:
+            sys.stderr.write(f"slarules serve: worker {sender.pid}'s decision records: {exc}; stopping it\n")
+            with contextlib.suppress(OSError):
+                os.kill(sender.pid, signal.SIGKILL)
+            ended = True
+        if ended:
+            self._drop(sender)
+
+    def _commit(self, group: list[tuple[_Sender, int, str, bytes]]) -> None:
+        if self._store is not None:
+            self._store.set("slarules_decision_log_queue", (), len(group))
+        started = time.perf_counter()
+        try:
+            self._log.extend([(ident, line) for _, _, ident, line in group])
+            outcome = b"{}"
+        except OutputError as exc:
+            outcome = json.dumps({"error": {k: v for k, v in exc.to_dict().items()
+                                            if k != "error" and v is not None}}).encode()
+        if self._store is not None:
+            self._store.observe("slarules_decision_log_fsync_seconds", (), time.perf_counter() - started)
+            self._store.add("slarules_decision_log_records_total", (), len(group))
+            self._store.set("slarules_decision_log_queue", (), 0)
+        by_sender: dict[_Sender, list[int]] = {}
+        for sender, seq, _, _ in group:
+            by_sender.setdefault(sender, []).append(seq)
+        for sender, seqs in by_sender.items():
+            sender.out += ch.frame(ch.ACK, ch.acks(outcome, seqs))
+            self._send(sender)
+
+    def _send(self, sender: _Sender) -> None:
+        """What is owed to the worker, as much as its socket takes now; the rest when it is writable."""
+        if sender.sock.fileno() < 0:
+            return
+        try:
+            sent = sender.sock.send(sender.out) if sender.out else 0
+        except BlockingIOError:
+            sent = 0
+        except OSError:                 # the worker has gone: its records wait for no one
+            sender.out.clear()
+            sent = 0
+        del sender.out[:sent]
+        want = selectors.EVENT_READ | (selectors.EVENT_WRITE if sender.out else 0)
+        key = self._selector.get_map().get(sender.sock)
+        if key is not None and key.events != want:
+            self._selector.modify(sender.sock, want, sender)
+
+    def _drop(self, sender: _Sender) -> None:
+        if sender.sock in self._selector.get_map():
+            self._selector.unregister(sender.sock)
+        sender.sock.close()
+
+
+class _Sender:
+    """A worker's record socket as the writer thread sees it: bytes received, ACKs owed."""
+
+    def __init__(self, sock: socket.socket, pid: int) -> None:
+        self.sock = sock
+        self.pid = pid
+        self.received = bytearray()
+        self.out = bytearray()
+
+    def read(self) -> bool:
+        """Everything the socket holds now into `received`; True at its end (the worker has gone)."""
+        while True:
+            try:
+                data = self.sock.recv(1 << 20)
+            except BlockingIOError:
+                return False
+            except OSError:
+                return True
+            if not data:
+                return True
+            self.received += data
+
+    def records(self) -> Iterator[tuple[int, str, bytes]]:
+        """(seq, id, line) of each whole record frame received; a partial one waits for its rest."""
+        for _, payload in ch.frames(self.received, ch.RECORDS):
+            seq, rest = ch.split_seq(payload)
+            ident, line = _record(rest)
+            yield seq, ident, line
 
 
 def _record(payload: bytes) -> tuple[str, bytes]:

@@ -17,6 +17,7 @@ import bisect
 import json
 import mmap
 import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
@@ -64,6 +65,7 @@ class Store:
             self._map = mmap.mmap(f.fileno(), SLOTS * 8)
         self._values = memoryview(self._map).cast("d")
         self._slots: dict[tuple[str, tuple[str, ...]], int] = {}
+        self._naming = threading.Lock()         # the supervisor's event loop and its log thread both count
         self._observed: dict[tuple[str, tuple[str, ...], int], tuple[int, int, int]] = {}   # (name, labels, bucket)
 
     def slot(self, name: str, labels: tuple[str, ...] = ()) -> int:
@@ -71,12 +73,15 @@ class Store:
         key = (name, labels)
         index = self._slots.get(key)
         if index is None:
-            index = len(self._slots)
-            if index >= SLOTS - 1:
-                return SLOTS - 1            # the last slot: the overflow count
-            self._keys.write(json.dumps([name, list(labels)]) + "\n")
-            self._keys.flush()
-            self._slots[key] = index
+            with self._naming:
+                index = self._slots.get(key)
+                if index is None:
+                    index = len(self._slots)
+                    if index >= SLOTS - 1:
+                        return SLOTS - 1            # the last slot: the overflow count
+                    self._keys.write(json.dumps([name, list(labels)]) + "\n")
+                    self._keys.flush()
+                    self._slots[key] = index
         return index
 
     def add(self, name: str, labels: tuple[str, ...] = (), amount: float = 1.0) -> None:

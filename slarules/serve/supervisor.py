@@ -11,7 +11,8 @@ supervisor is the one authority on the revision and the one writer of the decisi
 - a reload (SIGHUP, `POST /v1/packs/reload`, `--watch`) compiles the packs beside the ones served;
   a broken set is refused (its located error on stderr and on every worker's /v1/packs) and the
   old revision goes on; a good one is sent to every worker, each swapping it in between requests;
-- it appends the workers' decision records with group commit (decisions.GroupCommit);
+- it appends the workers' decision records with group commit, in a thread of its own that reads
+  each worker's record pair (decisions.GroupCommit);
 - SIGTERM (or Ctrl-C) drains: every worker stops accepting and finishes its requests, whose
   records are written, then the log is closed and the process exits 0.
 
@@ -86,10 +87,6 @@ class WorkerProcess:
         if not self.writer.is_closing():
             self.writer.write(ch.frame(kind, payload))
 
-    def acknowledge(self, seqs: list[int], outcome: bytes) -> None:
-        """The outcome of a group commit for this worker's records in it: one frame."""
-        self.send(ch.ACK, ch.acks(outcome, seqs))
-
 
 class Supervisor:
     def __init__(self, options: ServeOptions, command: str = "slarules serve") -> None:
@@ -128,7 +125,7 @@ class Supervisor:
         try:
             if o.decision_log:
                 from .decisions import GroupCommit
-                self.log = GroupCommit(o.decision_log, self.command, self._committed)
+                self.log = GroupCommit(o.decision_log, self.command, self.store)
                 self.log.open()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -148,7 +145,7 @@ class Supervisor:
             await self._drain()
         finally:
             if self.log is not None:
-                await self.log.close()
+                await asyncio.to_thread(self.log.close)
             self.store.close()
             self.sock.close()
             shutil.rmtree(self.metrics_dir, ignore_errors=True)
@@ -159,9 +156,18 @@ class Supervisor:
         env = {**os.environ, "SLARULES_SERVE_SOCKET": str(self.sock.fileno()),
                "SLARULES_SERVE_CHANNEL": str(child.fileno()), "SLARULES_SERVE_METRICS": self.metrics_dir}
         child.set_inheritable(True)
+        inherited = [self.sock.fileno(), child.fileno()]
+        records = socket.socketpair() if self.log is not None else None     # the worker's record pair
+        if records is not None:
+            records[1].set_inheritable(True)
+            env["SLARULES_SERVE_LOG"] = str(records[1].fileno())
+            inherited.append(records[1].fileno())
         process = subprocess.Popen([sys.executable, "-m", "slarules.serve.worker"], env=env,
-                                   pass_fds=(self.sock.fileno(), child.fileno()), start_new_session=True)
+                                   pass_fds=inherited, start_new_session=True)
         child.close()
+        if records is not None and self.log is not None:
+            records[1].close()
+            self.log.attach(records[0], process.pid)
         parent.setblocking(False)
         reader = asyncio.StreamReader(limit=ch.MAX_FRAME)
         protocol = asyncio.StreamReaderProtocol(reader)
@@ -195,13 +201,7 @@ class Supervisor:
             if got is None:
                 return
             kind, payload = got
-            if kind == ch.RECORD:
-                seq, rest = ch.split_seq(payload)
-                if self.log is not None:
-                    self.log.add(worker.acknowledge, seq, rest)
-                else:
-                    worker.send(ch.ACK, ch.acks(b'{"error": {"message": "no decision log"}}', [seq]))
-            elif kind == ch.RELOAD:
+            if kind == ch.RELOAD:
                 seq, _ = ch.split_seq(payload)
                 asyncio.get_running_loop().create_task(self._reload_for(worker, seq))
             elif kind == ch.LOADED:
@@ -211,11 +211,6 @@ class Supervisor:
                     worker.loaded.set_result(outcome)
                 if "error" in outcome:
                     say(f"worker {worker.process.pid} could not load the packs sent: {outcome['error']}")
-
-    def _committed(self, seconds: float, records: int, queued: int) -> None:
-        self.store.observe("slarules_decision_log_fsync_seconds", (), seconds)
-        self.store.add("slarules_decision_log_records_total", (), records)
-        self.store.set("slarules_decision_log_queue", (), queued)
 
     async def _reload_for(self, worker: WorkerProcess, seq: int) -> None:
         outcome = await self.reload("POST /v1/packs/reload")

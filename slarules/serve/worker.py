@@ -25,7 +25,7 @@ from ..errors import CaseError
 from . import channel as ch
 from .app import App, Service
 from .config import ServeOptions
-from .decisions import LogClient
+from .decisions import connect_log
 from .guard import HeaderTimeoutProtocol
 from .metrics import Store
 from .revision import Revision
@@ -71,8 +71,11 @@ class Worker:
         options = ServeOptions.from_json(first[1].decode())
         revision, header = await asyncio.to_thread(load_revision, packs[1])
         store = Store(self.metrics_dir)
-        log = LogClient(self.writer) if options.decision_log else None
+        log = await connect_log(socket.socket(fileno=int(os.environ["SLARULES_SERVE_LOG"]))) \
+            if options.decision_log else None
         self.service = service = Service(options, revision, store, self.metrics_dir, log, self.request_reload)
+        if log is not None:
+            log.requests = lambda: service.in_flight        # a batch waits for the requests being decided
         service.last_reload = header.get("reload")
         service.swap(revision)
         self.writer.write(ch.frame(ch.LOADED, json.dumps({"revision": revision.id}).encode()))
@@ -98,7 +101,7 @@ class Worker:
         return 0
 
     async def _listen(self, reader: asyncio.StreamReader, service: Service) -> None:
-        """Frames from the supervisor: acknowledgements, new packs, reload outcomes."""
+        """Frames from the supervisor: new packs, reload outcomes (acknowledgements come on the record pair)."""
         while True:
             got = await ch.read_frame(reader)
             if got is None:                       # the supervisor has gone: nothing can be logged; stop
@@ -109,9 +112,7 @@ class Worker:
                     self.server.should_exit = True
                 return
             kind, payload = got
-            if kind == ch.ACK and service.log is not None:
-                service.log.acknowledged(payload)
-            elif kind == ch.PACKS:
+            if kind == ch.PACKS:
                 header = json.loads(payload.partition(b"\n")[0])
                 if header["revision"] == service.revision.id:       # unchanged: keep the engine that is warm
                     service.last_reload = header.get("reload")
