@@ -69,9 +69,15 @@ class Browser:
         self.stop()
 
     def wait(self, condition: Callable[[Any], Any], timeout: float = 30) -> Any:
-        """What `condition(driver)` returns once it is truthy (selenium's wait: TimeoutException after `timeout`)."""
+        """What `condition(driver)` returns once it is truthy (selenium's wait: TimeoutException after `timeout`).
+
+        An element the page re-renders between a condition's find and its read is stale: that is asked
+        again, as an element not found yet is, rather than failing the test on the page's timing."""
+        from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
         from selenium.webdriver.support.wait import WebDriverWait
-        return WebDriverWait(self.driver, timeout, poll_frequency=0.05).until(condition)
+        return WebDriverWait(self.driver, timeout, poll_frequency=0.05,
+                             ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+                             ).until(condition)
 
     def find(self, css: str) -> Any:
         from selenium.webdriver.common.by import By

@@ -17,7 +17,7 @@ from slarules.batch import runner as batch_module
 from slarules.batch.runner import BatchOptions, run_batch
 from slarules.settlement.statement import STATEMENT_FILES
 from slarules.cli import main
-from slarules.errors import SlaRulesError
+from slarules.errors import InputError, SlaRulesError
 
 from conftest import BASE as BASE_CASE, ROOT, crash_on_chunk, hide_durable_rules, insert_lines
 
@@ -118,6 +118,52 @@ def test_a_crash_midway_then_a_restart_gives_identical_output(engine, cases_file
     assert (tmp_path / "again.errors.jsonl").read_bytes() == (tmp_path / "whole.errors.jsonl").read_bytes()
     for name in STATEMENT_FILES:
         assert (tmp_path / "s1" / name).read_bytes() == (tmp_path / "s2" / name).read_bytes()
+
+
+def test_a_parquet_run_crashed_midway_resumes_from_its_parts_to_the_same_bytes(engine, cases_file, tmp_path,
+                                                                              monkeypatch):
+    """Parquet output keeps a part per chunk (Arrow IPC) until the end: a restart keeps those its checkpoint
+    counts, drops the rest (a part written past the checkpoint) and merges the same file as one run."""
+    pytest.importorskip("pyarrow")
+    run_batch(engine, str(cases_file), str(tmp_path / "whole.parquet"), opts())
+    undo = crash_on_chunk(monkeypatch, 5)
+    target = tmp_path / "again.parquet"
+    with pytest.raises(RuntimeError):
+        run_batch(engine, str(cases_file), str(target), opts(checkpoint_seconds=0))
+    parts = tmp_path / "again.parquet.parts"
+    assert sorted(p.name for p in parts.iterdir()) == [f"{n:09d}.arrow" for n in range(1, 5)]
+    (parts / "000000005.arrow").write_bytes(b"ARROW1 cut short by the crash")      # past the checkpoint
+    undo()
+    assert run_batch(engine, str(cases_file), str(target), opts()).resumed_from == 4 * 64 - 1
+    assert target.read_bytes() == (tmp_path / "whole.parquet").read_bytes() and not parts.exists()
+
+
+def test_a_checkpoint_of_the_previous_version_resumes_with_its_parquet_parts_and_an_older_one_is_refused(
+        engine, cases_file, tmp_path, monkeypatch):
+    """Version 3 checkpoints kept Parquet parts: they still resume to the same bytes. Version 4 (IPC parts)
+    is one a version-3 slarules refuses rather than drop parts it does not know; version 2 is refused."""
+    import pyarrow.feather as feather
+    import pyarrow.parquet as pq
+    run_batch(engine, str(cases_file), str(tmp_path / "whole.parquet"), opts())
+    target, parts = tmp_path / "again.parquet", tmp_path / "again.parquet.parts"
+    checkpoint = tmp_path / "again.parquet.checkpoint.json"
+    for version in (2, 3):
+        undo = crash_on_chunk(monkeypatch, 5)
+        with pytest.raises(RuntimeError):
+            run_batch(engine, str(cases_file), str(target), opts(checkpoint_seconds=0, fresh=True))
+        undo()
+        state = json.loads(checkpoint.read_text())
+        assert state["version"] == 4
+        for part in parts.glob("*.arrow"):     # as a version 3 run left them
+            pq.write_table(feather.read_table(part), part.with_suffix(".parquet"))
+            part.unlink()
+        checkpoint.write_text(json.dumps({**state, "version": version}))
+        if version == 2:
+            with pytest.raises(InputError, match="checkpoint"):
+                run_batch(engine, str(cases_file), str(target), opts())
+        else:
+            assert run_batch(engine, str(cases_file), str(target), opts()).resumed_from == 4 * 64 - 1
+            assert target.read_bytes() == (tmp_path / "whole.parquet").read_bytes()
 
 
 def test_sigkill_then_restart_loses_and_duplicates_nothing(engine, cases_file, tmp_path):

@@ -1,6 +1,8 @@
 """JSON Lines chunks as byte ranges: every line once, numbered as a text editor numbers it, resumable."""
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -140,3 +142,41 @@ def test_verdict_table_carries_any_facts_and_payers_as_the_dicts_do(golden_verdi
                                                      max_size=3))
         docs.append(doc)
     assert parquet_bytes(batch_io.verdict_table(lines_of(docs))) == parquet_bytes(reference_table(docs))
+
+
+@settings(max_examples=15, deadline=None)
+@given(cuts=st.lists(st.integers(0, 400), max_size=4), formats=st.lists(st.booleans(), min_size=5, max_size=5),
+       group=st.sampled_from([7, 100, 1000]))
+def test_merged_parquet_is_the_same_bytes_whatever_the_parts_cut_and_format(golden_verdicts, tmp_path_factory,
+                                                                             cuts, formats, group):
+    """Parts are Arrow IPC (a local batch's) or Parquet (Spark's, an older run's): the merged file is the
+    one written from all the verdicts at once, however they were cut into parts of either kind."""
+    pytest.importorskip("pyarrow")
+    docs = golden_verdicts[:400]
+    work = tmp_path_factory.mktemp("parts")
+    bounds = [0, *sorted(cuts), len(docs)]
+    parts = []
+    for n, (start, end) in enumerate(itertools.pairwise(bounds)):
+        arrow = formats[n]
+        part = work / f"{n + 1:09d}{'.arrow' if arrow else '.parquet'}"
+        (batch_io.write_verdict_part if arrow else batch_io.write_parquet_part)(part, lines_of(docs[start:end]))
+        parts.append(part)
+    whole = work / "whole.arrow"
+    batch_io.write_verdict_part(whole, lines_of(docs))
+    batch_io.merge_parquet_parts(parts, work / "cut.parquet", rows_per_group=group)
+    batch_io.merge_parquet_parts([whole], work / "whole.parquet", rows_per_group=group)
+    assert (work / "cut.parquet").read_bytes() == (work / "whole.parquet").read_bytes()
+    import pyarrow.parquet as pq
+    assert pq.read_table(work / "whole.parquet") == batch_io.verdict_table(lines_of(docs))
+
+
+def test_a_part_not_written_as_verdicts_is_refused_by_name(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    from pyarrow import ipc
+    part = tmp_path / "000000001.arrow"
+    with ipc.new_file(str(part), pa.schema([("waybill", pa.int64())])) as writer:
+        writer.write_table(pa.table({"waybill": [1]}))
+    from slarules.errors import InputError
+    with pytest.raises(InputError) as caught:
+        batch_io.merge_parquet_parts([part], tmp_path / "v.parquet")
+    assert caught.value.file == str(part) and not (tmp_path / "v.parquet").exists()

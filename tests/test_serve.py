@@ -6,9 +6,11 @@ TLS, two requests in flight at most) for what ends or breaks a process.
 """
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -146,25 +148,204 @@ def _batch_lines(folder: Path) -> bytes:
     return b"\xef\xbb\xbf" + b"\n".join(rows)                    # a BOM, and no newline at the end
 
 
+def _cli_lines(data: bytes, folder: Path, *args: str, lang: str = "zh") -> list[bytes]:
+    """What `slarules batch` writes for `data`, its verdicts and error records merged in input order
+    (a blank line gives neither): the lines /v1/batch must answer."""
+    source = folder / "cases.jsonl"
+    source.write_bytes(data)
+    assert cli(["batch", str(source), "-o", str(folder / "out.jsonl"), "--as-of", AS_OF, "--lang", lang, *args]) == 0
+    verdicts = iter((folder / "out.jsonl").read_bytes().splitlines())
+    errors = {json.loads(line)["line"]: line for line in (folder / "out.errors.jsonl").read_bytes().splitlines()}
+    given = data.split(b"\n")
+    if data.endswith(b"\n"):
+        given.pop()
+    expected = [errors[n] if n in errors else next(verdicts) for n, line in enumerate(given, 1)
+                if n in errors or line.strip()]
+    assert next(verdicts, None) is None
+    return expected
+
+
 def test_batch_is_what_slarules_batch_writes(server, setup, tmp_path):
     data = _batch_lines(tmp_path)
-    source = tmp_path / "cases.jsonl"
-    source.write_bytes(data)
-    assert cli(["batch", str(source), "-o", str(tmp_path / "out.jsonl"), "--packs", *setup["packs"],
-                "--limit", "case_bytes=64KiB", "--as-of", AS_OF]) == 0
-    verdicts = (tmp_path / "out.jsonl").read_bytes().splitlines()
-    errors = {json.loads(line)["line"]: line for line in (tmp_path / "out.errors.jsonl").read_bytes().splitlines()}
-    expected, v = [], iter(verdicts)
-    for number in range(1, data.count(b"\n") + 2):
-        if number in errors:
-            expected.append(errors[number])
-        elif number != 6:          # the blank line
-            expected.append(next(v))
+    expected = _cli_lines(data, tmp_path, "--packs", *setup["packs"], "--limit", "case_bytes=64KiB")
     status, headers, body = post(server, f"/v1/batch?as_of={AS_OF.replace('+', '%2B')}", data, "application/jsonl")
     assert status == 200
     assert headers["content-type"].startswith("application/jsonl")
     assert body.splitlines() == expected
-    assert len(errors) == 3
+    assert sum(line.startswith(b'{"line"') for line in expected) == 3
+
+
+def _many_chunks() -> bytes:
+    """40 rows, bad ones on both sides of chunk boundaries (--batch-chunk 3 and 4), a blank line between two chunks."""
+    rows = [json.dumps(case(waybill=f"M-{i}")).encode() for i in range(40)]
+    rows[2] = b'{"waybill": 5}'                                     # the last row of a chunk of 3
+    rows[3] = b"not json"                                           # the first of the next, the last of one of 4
+    rows[4] = b"[1, 2]"
+    rows[11] = b'{"waybill": "' + b"x" * (70 << 10) + b'"}'         # over 64 KiB; the last of a chunk of 3 and of 4
+    rows[12] = json.dumps(case(waybill="M-12", parcel={"weight_kg": "heavy"})).encode()
+    rows.insert(12, b"   ")                                         # blank: no output, no row of a chunk
+    rows[-1] = b"{"
+    return b"\n".join(rows) + b"\n"
+
+
+def _pieces(data: bytes, size: int):
+    """A body sent chunked, cut every `size` bytes: lines split across the parts the server receives."""
+    for start in range(0, len(data), size):
+        yield data[start:start + size]
+
+
+@pytest.mark.parametrize("serving", ["server", "lifecycle"])
+def test_batch_of_many_chunks_is_slarules_batch_bytes(serving, request, setup, tmp_path):
+    """Many chunks in flight at once (helper processes on `server`, the worker itself on `lifecycle`): every line
+    in input order, byte for byte what `slarules batch` writes, whatever the body's parts."""
+    s = request.getfixturevalue(serving)
+    data = _many_chunks()
+    packs = ["--packs", *setup["packs"], "--limit", "case_bytes=64KiB", "--limit", "scans=10"] \
+        if serving == "server" else []
+    for lang in ("zh", "en"):
+        expected = _cli_lines(data, tmp_path, *packs, lang=lang)
+        assert len(expected) == 40 and sum(line.startswith(b'{"line"') for line in expected) == 6
+        query = f"/v1/batch?lang={lang}&as_of={AS_OF.replace('+', '%2B')}"
+        for body in (data, _pieces(data, 997)):
+            status, _, answer = post(s, query, body, "application/jsonl")
+            assert status == 200, answer
+            assert answer.splitlines() == expected
+
+
+def _helpers(supervisor: int) -> list[int]:
+    """The /v1/batch helper processes of a server: its workers' children (serve/pool.py)."""
+    def children(pid: int) -> list[int]:
+        found = []
+        for entry in os.listdir("/proc"):
+            try:
+                if entry.isdigit() and int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry))
+            except OSError:
+                pass
+        return found
+    def is_helper(pid: int) -> bool:       # not multiprocessing's resource tracker, also a child
+        try:
+            return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+    return [helper for worker in children(supervisor) for helper in children(worker) if is_helper(helper)]
+
+
+def test_batch_whose_helper_dies_ends_with_its_error_line(server, setup, tmp_path):
+    """kill -9 of the helpers mid-stream: the 200's stream ends with one error line (an internal error, with the
+    request id), never a hang; the next batch request starts new helpers and is answered in full."""
+    rows = b"".join(json.dumps(case(waybill=f"KILL-{i}")).encode() + b"\n" for i in range(600))
+    conn = server.connection()
+    conn.request("POST", "/v1/batch", body=rows, headers={"Authorization": f"Bearer {TOKEN}",
+                                                          "Content-Type": "application/jsonl"})
+    response = conn.getresponse()
+    assert response.status == 200
+    first = response.readline()
+    assert b"KILL-0" in first
+    helpers = _helpers(server.pid)
+    assert helpers
+    for helper in helpers:
+        os.kill(helper, signal.SIGKILL)
+    rest = response.read().splitlines()
+    conn.close()
+    last = json.loads(rest[-1])
+    assert set(last) == {"error", "request_id"} and last["error"]["kind"] == "engine", last
+    assert len(rest) < 600
+    data = _batch_lines(tmp_path)
+    status, _, body = post(server, f"/v1/batch?as_of={AS_OF.replace('+', '%2B')}", data, "application/jsonl")
+    assert status == 200, body
+    assert body.splitlines() == _cli_lines(data, tmp_path, "--packs", *setup["packs"], "--limit", "case_bytes=64KiB")
+
+
+def _logged(log: Path, prefix: bytes) -> int:
+    return len(set(re.findall(rb'"waybill": ?"(' + re.escape(prefix) + rb'\d+)"', log.read_bytes())))
+
+
+def test_batch_helpers_are_shared_and_stop_when_idle_or_outdated():
+    """A worker's helpers (serve/pool.py), without starting a process: one pool per revision shared by the
+    requests, a new one for a new revision (the old stopping with its last request), stopped when idle."""
+    from slarules.serve.pool import Pools
+    from slarules.serve.revision import Revision
+
+    def stopped(helpers) -> bool:
+        try:
+            helpers.executor.submit(int).cancel()
+        except RuntimeError:            # "cannot schedule new futures after shutdown"
+            return True
+        return False
+
+    async def run() -> None:
+        old = Revision.of(Engine.default())
+        new = Revision(old.engine, "sha256:another", old.loaded_at)
+        assert Pools(0).acquire(old) is None           # --batch-processes 0: the worker judges its chunks
+        pools = Pools(2, idle=0.2)
+        first = pools.acquire(old)
+        assert pools.acquire(old) is first and first.users == 2 and first.processes == 2
+        pools.release(first)
+        second = pools.acquire(new)                     # a reload: new helpers, the old kept for its request
+        assert second is not first and not stopped(first)
+        pools.release(first)
+        assert stopped(first)
+        pools.release(second)
+        assert not stopped(second) and pools.current is second
+        await asyncio.sleep(0.5)
+        assert stopped(second) and pools.current is None
+        third = pools.acquire(new)
+        third.broken = True                             # as a request marks it on a BrokenExecutor
+        pools.release(third)
+        assert stopped(third) and pools.current is None
+    asyncio.run(run())
+
+
+def _settled(log: Path, prefix: bytes) -> int:
+    """How many rows of a request the log holds once nothing more is logged for a while."""
+    count, end = -1, time.monotonic() + 120
+    while time.monotonic() < end:
+        time.sleep(1.5)
+        now = _logged(log, prefix)
+        if now == count:
+            break
+        count = now
+    return count
+
+
+def test_batch_stops_when_the_client_hangs_up(server, setup):
+    """A client that hangs up mid-stream stops the work: its decisions stop being made (and logged) far short
+    of its 3,000 rows, and the server goes on answering."""
+    rows = b"".join(json.dumps(case(waybill=f"GONE-{i}")).encode() + b"\n" for i in range(3000))
+    sock = socket.create_connection((server.host, server.port))
+    sock.sendall(b"POST /v1/batch HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN.encode()
+                 + b"\r\nContent-Type: application/jsonl\r\nTransfer-Encoding: chunked\r\n\r\n")
+
+    def send_body() -> None:
+        try:
+            for part in _pieces(rows, 1 << 14):
+                sock.sendall(b"%x\r\n" % len(part) + part + b"\r\n")
+            sock.sendall(b"0\r\n\r\n")
+        except OSError:         # the socket closed under it: the hang-up
+            pass
+    sender = threading.Thread(target=send_body)
+    sender.start()
+    got = b""
+    while b'"GONE-' not in got:             # the first verdicts are streamed back: the work is under way
+        part = sock.recv(65536)
+        assert part, got
+        got += part
+    sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+    sender.join()
+    assert 0 < _settled(setup["log"], b"GONE-") < 3000
+    assert post(server, "/v1/adjudicate", json.dumps(case()).encode())[0] == 200
+
+    # the whole body sent (four chunks of 3, all in flight at once), then a hang-up before any answer
+    rows = b"".join(json.dumps(case(waybill=f"LEFT-{i}")).encode() + b"\n" for i in range(12))
+    sock = socket.create_connection((server.host, server.port))
+    sock.sendall(b"POST /v1/batch HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN.encode()
+                 + b"\r\nContent-Type: application/jsonl\r\nContent-Length: %d\r\n\r\n" % len(rows) + rows)
+    sock.close()
+    assert post(server, "/v1/batch", rows.replace(b"LEFT-", b"STAYED-"), "application/jsonl")[0] == 200
+    assert _logged(setup["log"], b"STAYED-") == 12
+    assert _settled(setup["log"], b"LEFT-") < 12
 
 
 # ---- refusals: located, 4xx --------------------------------------------------------------------
@@ -445,6 +626,11 @@ def test_sighup_and_watch_reload_every_worker(server, setup):
         for _ in range(8):      # new connections: both workers serve the new revision
             revisions.add(post(server, "/v1/adjudicate", json.dumps(case()).encode())[1]["x-pack-revision"])
         assert len(revisions) == 1 and before not in revisions
+        for _ in range(4):      # /v1/batch too: its helper processes judge by the new revision, not the one they had
+            status, headers, body = post(server, "/v1/batch", _many_chunks()[:4000], "application/jsonl")
+            assert status == 200 and headers["x-pack-revision"] in revisions
+            verdicts = [json.loads(line) for line in body.splitlines() if not line.startswith(b'{"line"')]
+            assert verdicts and all(any(p["version"].startswith("watched-") for p in v["packs"]) for v in verdicts)
     finally:
         _set_fine(setup, "version: watched-", "version: ")
     assert server.wait_for(r"reload \(--watch\): ok, revision " + before, 60, after=mark)
@@ -524,7 +710,7 @@ def lifecycle(tmp_path_factory):
                    check=True, capture_output=True)
     log = folder / "decisions.jsonl"
     s = Server("--workers", "1", "--tls-cert", str(cert), "--tls-key", str(key), "--decision-log", str(log),
-               "--concurrency", "2", "--body-timeout", "20", ca=str(cert))
+               "--concurrency", "2", "--body-timeout", "20", "--batch-processes", "0", "--batch-chunk", "4", ca=str(cert))
     s.start()
     s.log = log      # type: ignore[attr-defined]
     yield s

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections import Counter
 import sys
 from datetime import timedelta, timezone
 from pathlib import Path
@@ -64,7 +65,16 @@ def both(engine, spark, source: Path, tmp_path: Path, out_name: str, **kw):
     return local, remote
 
 
-def test_five_thousand_cases_give_the_local_batch_byte_for_byte(engine, spark, five_thousand, tmp_path):
+@pytest.fixture(params=["chunks", "spark reader"])
+def route(request, monkeypatch):
+    """Both ways a local file takes on Spark: the local batch's chunks (spark/chunks.py), and Spark's own
+    reader with the verdicts through the driver, what a directory or a URI takes."""
+    if request.param == "spark reader":
+        monkeypatch.setattr(spark_engine.chunks, "shares_files", lambda master, path: False)
+    return request.param
+
+
+def test_five_thousand_cases_give_the_local_batch_byte_for_byte(engine, spark, five_thousand, tmp_path, route):
     assert len(spark_engine.read_cases(spark, str(five_thousand), "jsonl")[1]) >= 2     # lines numbered across splits
     local, remote = both(engine, spark, five_thousand, tmp_path, "v.jsonl")
     assert (local.rows, local.verdicts, local.errors) == (remote.rows, remote.verdicts, remote.errors)
@@ -84,9 +94,10 @@ def test_five_thousand_cases_give_the_local_batch_byte_for_byte(engine, spark, f
     assert not list((tmp_path / "spark").glob("*.partial"))
 
 
-def test_parquet_in_and_out_matches_the_local_batch(engine, spark, tmp_path):
+@pytest.mark.parametrize("row_group", [50_000, 700])     # one row group cut into slices; several groups
+def test_parquet_in_and_out_matches_the_local_batch(engine, spark, tmp_path, row_group, route):
     source = tmp_path / "cases.parquet"
-    generate(str(source), 2_000, seed=7, bad_rate=0.05, kpi=True)     # the KPI fields through Arrow too
+    generate(str(source), 2_000, seed=7, bad_rate=0.05, kpi=True, chunk=row_group)   # the KPI fields through Arrow too
     local, remote = both(engine, spark, source, tmp_path, "v.parquet", chunk_size=500)
     assert (tmp_path / "spark-st" / "kpi.csv").read_bytes() == (tmp_path / "local-st" / "kpi.csv").read_bytes()
     assert b"\nagent,CS-" in (tmp_path / "local-st" / "kpi.csv").read_bytes()
@@ -189,6 +200,60 @@ def test_a_job_that_dies_shows_its_own_error_not_the_cleanup_after_it(engine, tm
                                          BatchOptions(progress=False), spark=object())
         assert caught.value.message == expected
         assert not (tmp_path / "out.jsonl").exists() and not (tmp_path / "out.jsonl.partial").exists()
+
+
+def test_a_failed_chunk_job_is_a_cluster_error_and_writes_nothing(engine, spark, tmp_path, monkeypatch):
+    source = tmp_path / "in.jsonl"
+    source.write_text("{}\n")
+
+    def dies(*args, **kwargs):
+        raise RuntimeError("An error occurred while calling o42.collectAndServe.")
+    monkeypatch.setattr(spark_engine.chunks, "run", dies)
+    with pytest.raises(spark_engine.ClusterError) as caught:
+        spark_engine.run_spark_batch(engine, str(source), str(tmp_path / "out.jsonl"), options(), spark=spark)
+    assert caught.value.message == "the Spark job failed: An error occurred while calling o42.collectAndServe."
+    left = sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock"))     # the locks stay
+    assert left == ["in.jsonl"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(groups=st.lists(st.integers(0, 9), min_size=1, max_size=4), chunk=st.integers(1, 4), cores=st.integers(1, 3))
+def test_parquet_slices_hold_every_row_once_numbered_and_in_order(tmp_path_factory, groups, chunk, cores):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from slarules.spark import chunks
+    path = tmp_path_factory.mktemp("slices") / "rows.parquet"
+    with pq.ParquetWriter(path, pa.schema([("waybill", pa.string())])) as writer:
+        row = 0
+        for size in groups:
+            writer.write_table(pa.table({"waybill": pa.array([f"W{row + i + 1}" for i in range(size)], pa.string())}))
+            row += size
+    seen = [(chunk_.index, number, data["waybill"])
+            for unit in chunks.plan(str(path), "parquet", chunk, cores, spark_engine.batch_io.DEFAULT_LIMITS)
+            for chunk_ in unit.chunks(chunk, spark_engine.batch_io.DEFAULT_LIMITS) for number, data in chunk_.rows]
+    assert [number for _, number, _ in seen] == list(range(1, sum(groups) + 1))
+    assert [waybill for *_, waybill in seen] == [f"W{n}" for n in range(1, sum(groups) + 1)]
+    indices = [index for index, *_ in seen]
+    assert indices == sorted(indices) and max(Counter(indices).values(), default=0) <= chunk
+    firsts: dict[int, int] = {}
+    for index, number, _ in seen:
+        firsts.setdefault(index, number)
+    assert all(index == first for index, first in firsts.items())      # a chunk is named by its first row
+
+
+@pytest.mark.parametrize(("master", "cores"), [("local", 1), ("local[3]", 3), ("local[2,4]", 2), ("local[*]", None)])
+def test_a_local_master_names_its_cores(master, cores):
+    from slarules.batch.runner import usable_cpus
+    assert spark_engine.chunks.local_cores(master) == (cores or usable_cpus())
+
+
+def test_an_unreadable_parquet_file_fails_before_spark_starts(engine, tmp_path):
+    source = tmp_path / "in.parquet"
+    source.write_bytes(b"not parquet\n")
+    with pytest.raises(spark_engine.InputError, match="not a readable Parquet file"):
+        spark_engine.run_spark_batch(engine, str(source), str(tmp_path / "out.jsonl"), options(), master="local[2]")
+    assert not list(tmp_path.glob("out.jsonl*"))        # no Spark log: no JVM was started
 
 
 def test_local_mode_heap_is_a_quarter_of_memory_within_bounds_unless_set(monkeypatch):

@@ -7,6 +7,7 @@ byte offset, Parquet batch by batch.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterator
@@ -167,14 +168,10 @@ def decode_line(raw: Any, file: str, line: int, limits: Limits = DEFAULT_LIMITS)
     return json_data(text, file, line)
 
 
-def read_parquet(path: str, chunk_size: int, position: dict[str, int] | None = None,
-                 limits: Limits = DEFAULT_LIMITS) -> Iterator[Chunk]:
-    """Rows of a Parquet file as dicts; a null field means the field is absent.
-
-    Parquet is read a row group at a time, so that is where `case_bytes` bounds it: a row group
-    whose data, uncompressed, is more than `case_bytes` a row (a compression bomb, a giant value)
-    is refused from the file's metadata before any of it is read.
-    """
+def open_parquet(path: str, limits: Limits = DEFAULT_LIMITS):
+    """The Parquet file, its row groups bounded by `case_bytes` from the metadata before any is read:
+    a row group whose data, uncompressed, is more than `case_bytes` a row (a compression bomb, a giant
+    value) is refused."""
     import pyarrow.parquet as pq
     try:
         pf = pq.ParquetFile(path)
@@ -186,6 +183,18 @@ def read_parquet(path: str, chunk_size: int, position: dict[str, int] | None = N
             raise InputError(f"row group {g + 1} holds {group.total_byte_size:,} bytes uncompressed for "
                              f"{group.num_rows:,} rows, more than the {limits.case_bytes:,} bytes a case may have "
                              "for each", file=path, hint=raise_hint("case_bytes"))
+    return pf
+
+
+def read_parquet(path: str, chunk_size: int, position: dict[str, int] | None = None,
+                 limits: Limits = DEFAULT_LIMITS) -> Iterator[Chunk]:
+    """Rows of a Parquet file as dicts; a null field means the field is absent.
+
+    Parquet is read a row group at a time, so that is where `case_bytes` bounds it: a row group
+    whose data, uncompressed, is more than `case_bytes` a row (a compression bomb, a giant value)
+    is refused from the file's metadata before any of it is read.
+    """
+    pf = open_parquet(path, limits)
     total = max(pf.metadata.num_rows, 1)
     start = (position or {}).get("chunk", 0)
     row = 0
@@ -305,8 +314,7 @@ def verdict_table(lines: bytes):
     columns = []
     for f in L.VERDICT:
         if f.kind == L.MONEY_MAP:
-            maps = [{} if v is None else getattr(v, f.name) for v in shaped]
-            columns.append(_money_pairs(maps, schema.field(f.name).type))
+            columns.append(_money_pairs(shaped, f.name, schema.field(f.name).type))
             continue
         column = table.column(f.name).combine_chunks()
         if _has_objects(f):     # the part's objects, as text, put back among its other fields
@@ -322,31 +330,38 @@ def verdict_table(lines: bytes):
 
 
 def _objects_text(shaped: list, lengths: list[int], name: str, member: str) -> list[str]:
-    """The `member` object of each item of each line's `name` parts, as text; "{}" for a line read as empty."""
-    texts: list[str] = []
+    """The `member` object of each item of each line's `name` parts, as text; "{}" for a line read as empty
+    (most lines: only the others are looked at)."""
+    texts = ["{}"] * sum(lengths)
+    at = 0
     for v, count in zip(shaped, lengths):
-        if v is None:
-            texts.extend(["{}"] * count)
-        else:
-            texts.extend(_object_text(getattr(item, member)) for item in getattr(v, name))
+        if v is not None:
+            for n, item in enumerate(getattr(v, name)):
+                texts[at + n] = _object_text(bytes(getattr(item, member)))
+        at += count
     return texts
 
 
-def _object_text(raw) -> str:
-    """A part's object as verdict_schema keeps it: its JSON text, keys sorted, as json.dumps writes it."""
-    return json.dumps(json.loads(bytes(raw)), ensure_ascii=False, sort_keys=True)
+@functools.lru_cache(maxsize=4096)
+def _object_text(raw: bytes) -> str:
+    """A part's object as verdict_schema keeps it: its JSON text, keys sorted, as json.dumps writes it.
+    Remembered: the same facts recur across a chunk's findings (a third of them, generated cases)."""
+    return json.dumps(json.loads(raw), ensure_ascii=False, sort_keys=True)
 
 
-def _money_pairs(maps: list[dict[str, str]], arrow_type):
-    """Money maps as an Arrow list of (station, amount) structs, payers in the map's order."""
+def _money_pairs(shaped: list, name: str, arrow_type):
+    """Each line's `name` money map as an Arrow list of (station, amount) structs, payers in the map's
+    order; a line read as empty (None) has none."""
     import pyarrow as pa
-    offsets: list[int] = [0]
+    offsets: list[int] = [0] * (len(shaped) + 1)
     stations: list[str] = []
     amounts: list[str] = []
-    for m in maps:
-        stations.extend(m)
-        amounts.extend(m.values())
-        offsets.append(len(stations))
+    for n, v in enumerate(shaped, start=1):
+        if v is not None:
+            m = getattr(v, name)
+            stations.extend(m)
+            amounts.extend(m.values())
+        offsets[n] = len(stations)
     pairs = pa.StructArray.from_arrays([pa.array(stations, pa.string()), pa.array(amounts, pa.string())],
                                        fields=list(arrow_type.value_type))
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pairs, type=arrow_type)
@@ -388,6 +403,24 @@ def _shape_changes() -> _ShapeChanges:
     return _SHAPES[0]
 
 
+PART_SUFFIXES = (".arrow", ".parquet")     # a batch's verdict parts: Arrow IPC (its own), Parquet (Spark's, older runs')
+_ARROW_MAGIC = b"ARROW1"
+
+
+def write_verdict_part(path: Path, lines: bytes) -> None:
+    """Verdict JSON Lines as one part file in Arrow's IPC format, uncompressed (complete or absent).
+
+    A part is read once, by this run's merge, so it is not encoded as Parquet: an IPC file is
+    Arrow's memory written out (a fifth of Parquet's time to write) and read back by mapping it,
+    where a Parquet part cost the merge a decode of every page. The output is encoded once, there.
+    """
+    import pyarrow as pa
+    from pyarrow import ipc
+    table = verdict_table(lines)
+    with atomic_file(path) as out, ipc.new_file(pa.PythonFile(out, mode="w"), table.schema) as writer:
+        writer.write_table(table)
+
+
 def write_parquet_part(path: Path, lines: bytes) -> None:
     """Verdict JSON Lines as one Parquet part file (complete or absent)."""
     import pyarrow.parquet as pq
@@ -396,12 +429,28 @@ def write_parquet_part(path: Path, lines: bytes) -> None:
         pq.write_table(table, out)
 
 
+def _read_part(part: Path, schema):
+    """A verdict part as a table of `schema`: Arrow IPC (mapped, not copied) or Parquet, told by its bytes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyarrow import ipc
+    with open(part, "rb") as f:
+        magic = f.read(len(_ARROW_MAGIC))
+    if magic != _ARROW_MAGIC:
+        return pq.read_table(part, schema=schema)
+    table = ipc.open_file(pa.memory_map(str(part))).read_all()
+    if not table.schema.equals(schema):
+        raise InputError("a verdict part of this run does not hold verdicts as this version writes them",
+                         file=str(part), hint="pass --fresh to start over")
+    return table
+
+
 def merge_parquet_parts(parts: list[Path], target: Path, rows_per_group: int = 100_000) -> None:
     """Concatenate part files into one Parquet file, a bounded number of rows at a time.
 
     Row groups hold exactly `rows_per_group` rows (the last one the rest), each written from one
     contiguous chunk: the file's bytes do not depend on how the rows were cut into parts (a local
-    batch's chunks, a Spark partition's Arrow batches)."""
+    batch's chunks, a Spark partition's Arrow batches), nor on the parts' format (PART_SUFFIXES)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     schema = verdict_schema()
@@ -409,7 +458,7 @@ def merge_parquet_parts(parts: list[Path], target: Path, rows_per_group: int = 1
     groups = 0
     with atomic_file(target) as out, pq.ParquetWriter(out, schema) as writer:    # as it was, or complete
         for part in parts:
-            pending = pa.concat_tables([pending, pq.read_table(part, schema=schema)])
+            pending = pa.concat_tables([pending, _read_part(part, schema)])
             while pending.num_rows >= rows_per_group:
                 writer.write_table(pending.slice(0, rows_per_group).combine_chunks())
                 pending, groups = pending.slice(rows_per_group), groups + 1

@@ -49,7 +49,10 @@ from ..settlement.statement import STATEMENT_FILES, Statement
 from . import io as batch_io
 from .progress import Progress
 
-CHECKPOINT_VERSION = 3         # 3: the statement keeps KPI counters; an older checkpoint has none
+# 3: the statement keeps KPI counters; an older checkpoint has none. 4: verdict parts may be Arrow IPC
+# (`.arrow`), which a slarules reading version 3 would not know and drop: it refuses a 4 instead.
+CHECKPOINT_VERSION = 4
+RESUMABLE_VERSIONS = (3, 4)    # a version 3 checkpoint's Parquet parts still merge
 CHECKPOINT_BYTES = 64 << 20    # a run's state: its statement grows with stations and agents, never near this
 CHECKPOINT_EVERY = float(os.environ.get("SLARULES_CHECKPOINT_SECONDS", "2"))  # between checkpoints
 # What starting a worker process costs, in rows adjudicated meanwhile: ~1.4 s (spawn, imports, packs)
@@ -133,7 +136,8 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: int, limits=None,
-                 registration: backends.Registration | None = None) -> None:
+                 registration: backends.Registration | None = None, compiled: bytes | None = None) -> None:
+    """A worker's engine: the packs at `pack_paths`, or `compiled` ones (`Engine.to_bytes`: a server's revision)."""
     global _engine
     if registration is not None:        # a backend registered at run time: a spawned worker starts without it
         backends.register(registration)
@@ -141,7 +145,10 @@ def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: in
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C reaches the whole group: the batch stops its workers
     from ..engine import Engine
-    _engine = Engine.load(pack_paths, catalogue) if pack_paths else Engine.default()
+    if compiled is not None:
+        _engine = Engine.from_bytes(compiled)
+    else:
+        _engine = Engine.load(pack_paths, catalogue) if pack_paths else Engine.default()
     if limits is not None:
         _engine = _engine.with_limits(limits)
 
@@ -325,10 +332,11 @@ def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, An
         decisions = Path(job["parts"]) / f"{chunk.index:09d}.decisions.jsonl"
         write_file(decisions, b"".join(line for _, line in decision_lines(rows, done.verdicts, job["lang"],
                                                                            job["now"])))
-    part = Path(job["parts"]) / f"{chunk.index:09d}.{job['output_format']}"
-    if job["output_format"] == "parquet":
-        batch_io.write_parquet_part(part, done.jsonl())
+    if job["output_format"] == "parquet":     # the parent encodes the Parquet file once, from these parts
+        part = Path(job["parts"]) / f"{chunk.index:09d}{batch_io.PART_SUFFIXES[0]}"
+        batch_io.write_verdict_part(part, done.jsonl())
     else:      # the parent appends it to the output: no verdict text through a pipe
+        part = Path(job["parts"]) / f"{chunk.index:09d}.{job['output_format']}"
         write_file(part, done.jsonl())
     return {"index": chunk.index, "part": str(part), "decisions": decisions and str(decisions),
             "errors": "".join(e + "\n" for _, e in done.errors).encode("utf-8"),
@@ -410,7 +418,7 @@ class Batch:
             return None
         try:
             state = json.loads(read_file(self.checkpoint, CHECKPOINT_BYTES).decode("utf-8"))
-            if state.get("version") != CHECKPOINT_VERSION:
+            if state.get("version") not in RESUMABLE_VERSIONS:
                 raise ValueError("version")
             return state
         except (ValueError, OSError, AttributeError, InputError):
@@ -427,7 +435,7 @@ class Batch:
             return "no checkpoint was written yet, so nothing is kept: run the same command again to start over"
         try:
             state = json.loads(read_file(self.checkpoint, CHECKPOINT_BYTES))
-            ours = (state["version"] == CHECKPOINT_VERSION
+            ours = (state["version"] in RESUMABLE_VERSIONS
                     and state["fingerprint"] == self.fingerprint(state["as_of"], state["started"]))
         except (InputError, OSError, ValueError, TypeError, KeyError):
             ours = False
@@ -485,8 +493,8 @@ class Batch:
                 os.truncate(path, size)
         with writing(self.parts):
             self.parts.mkdir(parents=True, exist_ok=True)
-            for part in self.parts.glob("*"):        # JSON Lines parts not yet appended; Parquet parts after
-                if not part.name.endswith(".parquet") or int(part.name.split(".")[0]) > state["chunks"]:
+            for part in self.parts.glob("*"):        # JSON Lines parts not yet appended; Parquet's parts after
+                if not part.name.endswith(batch_io.PART_SUFFIXES) or int(part.name.split(".")[0]) > state["chunks"]:
                     part.unlink()
 
     # -- run -------------------------------------------------------------------------------
@@ -637,7 +645,8 @@ class Batch:
         if self.options.statement:
             statement.write(self.options.statement, title=f"slarules settlement: {Path(self.input).name}")
         if self.out_fmt == "parquet" and self.parts.exists():
-            batch_io.merge_parquet_parts(sorted(self.parts.glob("*.parquet")), self.output)
+            batch_io.merge_parquet_parts(sorted(p for p in self.parts.iterdir() if p.name.endswith(batch_io.PART_SUFFIXES)),
+                                         self.output)
             with writing(self.parts):
                 shutil.rmtree(self.parts)
                 self.partial.unlink(missing_ok=True)

@@ -151,14 +151,21 @@ def _object(members: Mapping[str, bytes]) -> bytes:
     keys sorted by their UTF-16 code units): the case, the bulk of a record, is written once for
     both hashes instead of once for each."""
     if len(members) == sum(key in members for key in _ORDER):     # a record's keys: their order is known
-        return b"{" + b",".join(_KEYS[key] + b":" + members[key] for key in _ORDER if key in members) + b"}"
+        parts = [b"{"]
+        for key in _ORDER:
+            if key in members:
+                parts += (_KEYS[key], b":", members[key], b",")
+        parts[-1] = b"}"
+        return b"".join(parts)      # one copy of the case's bytes, not one per concatenation
     items = sorted(members.items(), key=lambda item: item[0].encode("utf-16-be"))
     return b"{" + b",".join((_KEYS.get(key) or rfc8785.dumps(key)) + b":" + value for key, value in items) + b"}"
 
 
 _KEYS = {key: rfc8785.dumps(key) for key in RECORD_KEYS}
 _ORDER = sorted(RECORD_KEYS, key=lambda key: key.encode("utf-16-be"))
-_LINE = json.JSONEncoder(ensure_ascii=False)       # a record's line: json.dumps(record, ensure_ascii=False)
+# A record's line: its members in RECORD_KEYS' order, each value as the canonical JSON already written
+# for the hashes (the case is not encoded a third time), with json.dumps' ", " and ": " between them.
+_LINE_KEYS = {key: rfc8785.dumps(key) + b": " for key in RECORD_KEYS}
 
 
 @functools.lru_cache(maxsize=256)
@@ -223,27 +230,32 @@ def logged_at(instant: datetime | str | None = None) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
-def _json_case(case: Any, parsed: bool = False) -> tuple[Any, bytes]:
-    """The case as JSON values and its canonical JSON: a Decimal or a date from a Python caller
-    becomes its text, as the record line writes it."""
+def _case_json(case: Any, parsed: bool = False) -> bytes:
+    """The case's canonical JSON, as its id, its seal and its record line hold it: a Decimal or a
+    date from a Python caller is written as its text."""
     try:
-        return case, _jcs(case, parsed)
+        return _jcs(case, parsed)
     except rfc8785.CanonicalizationError as exc:
         if "unsupported type" not in str(exc):
-            return case, canonical(case)        # raises the CaseError that says why
-    case = json.loads(json.dumps(case, ensure_ascii=False, default=str))
-    return case, canonical(case)
+            return canonical(case)        # raises the CaseError that says why
+    return canonical(json.loads(json.dumps(case, ensure_ascii=False, default=str)))
 
 
 def seal(fields: Mapping[str, Any], parsed: bool = False) -> tuple[str, bytes]:
     """(id, log line) of a record from its fields (every key of RECORD_KEYS but id and the seal);
     `parsed`: the case is as slarules' readers return it (see `_jcs`)."""
-    case, case_json = _json_case(fields["case"], parsed)
-    members = _members(fields, case_json)
-    record: dict[str, Any] = {"id": _id_from(members)}
-    record.update((k, case if k == "case" else fields[k]) for k in RECORD_KEYS[1:-1])
-    record[SEAL] = _seal_from(members, record["id"])
-    return record["id"], _LINE.encode(record).encode("utf-8") + b"\n"
+    members = _members(fields, _case_json(fields["case"], parsed))
+    ident = _id_from(members)
+    line = {"id": canonical(ident), **members, SEAL: canonical(_seal_from(members, ident))}
+    if b"9" * 16 in members["case"].translate(_NINES_BYTES):
+        # a float of 1e16 or more is written in canonical form as whole digits, which a reader in
+        # Python takes for an integer that RFC 8785 then refuses: the line keeps its float form
+        line["case"] = json.dumps(fields["case"], ensure_ascii=False, default=str).encode("utf-8")
+    parts = [b"{"]
+    for key in RECORD_KEYS:
+        parts += (_LINE_KEYS[key], line[key], b", ")
+    parts[-1] = b"}\n"
+    return ident, b"".join(parts)
 
 
 def verdict_packs(verdict: Any) -> list[dict[str, str]]:

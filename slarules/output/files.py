@@ -225,8 +225,15 @@ def append_whole(path: str | Path, chunks: Iterable[bytes | Path]) -> int:
 
 
 def open_append(path: str | Path) -> int:
-    """A descriptor that appends to `path` (made if missing), for append_to."""
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0), 0o644)
+    """A descriptor that appends to `path` (made if missing, its folder's entry then made durable:
+    a record fsynced into a file whose name a crash forgets is lost), for append_to."""
+    flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_BINARY", 0)
+    try:
+        return os.open(path, flags)
+    except FileNotFoundError:
+        fd = os.open(path, flags | os.O_CREAT, 0o644)
+        fsync_dir(Path(path).parent)
+        return fd
 
 
 def append_to(fd: int, path: str | Path, chunks: Iterable[bytes | Path]) -> int:

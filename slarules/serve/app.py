@@ -29,6 +29,7 @@ from .config import ServeOptions
 from .decisions import LogClient, decision
 from .guard import Tokens, token_cookie
 from .metrics import Store, render
+from .pool import Pools
 from .revision import Revision
 
 PAGE_DIR = Path(__file__).resolve().parent / "page"
@@ -88,6 +89,7 @@ class Service:
         self.draining = False
         self.in_flight = 0
         self.page_dir = Path(options.page_dir) if options.page_dir else PAGE_DIR
+        self.helpers = Pools(options.batch_processes)     # /v1/batch's helper processes, started on demand
         self._ids = f"{os.getpid():x}-{os.urandom(3).hex()}-"
         self._count = 0
 

@@ -44,7 +44,9 @@ class ServeOptions:
     body_timeout: float = 30.0            # seconds a client may take to send a body (per read for /v1/batch)
     keep_alive: float = 5.0               # seconds an idle connection is kept
     drain_timeout: float = 30.0           # seconds SIGTERM waits for requests in flight
-    batch_chunk: int = 5000               # /v1/batch lines per columnar pass (memory: about 3 KB a line)
+    batch_chunk: int = 20000              # /v1/batch lines per columnar pass, as `slarules batch --chunk-size`
+    batch_processes: int | None = None    # helper processes judging a worker's /v1/batch chunks (serve/pool.py);
+                                          # None: one per core, 0: none (the worker judges them itself)
     page_dir: str | None = None           # the page's static files (default: slarules/serve/page)
 
     def to_json(self) -> str:
@@ -85,8 +87,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="on SIGTERM, wait this long for requests in flight (default 30)")
     p.add_argument("--page", metavar="DIR", help="serve this folder's index.html at / and its files under /page/ "
                    "(default: the page slarules ships)")
-    p.add_argument("--batch-chunk", dest="batch_chunk", type=int, default=5000, metavar="N",
-                   help="/v1/batch lines judged per columnar pass (default 5000: ~15 MB of a worker's memory)")
+    p.add_argument("--batch-chunk", dest="batch_chunk", type=int, default=20000, metavar="N",
+                   help="/v1/batch lines judged per columnar pass (default 20000, as `slarules batch`: a pass "
+                   "costs ~0.15 s whatever its size, and a process up to ~650 MiB at this size)")
+    p.add_argument("--batch-processes", dest="batch_processes", type=int, default=None, metavar="N",
+                   help="helper processes judging each worker's /v1/batch chunks, shared by its batch requests, "
+                   "started at its first one (default: one per core; 0: the worker judges them itself, one core)")
     p.add_argument("--limit", action="append", metavar="NAME=N",
                    help="per-case limits, as for adjudicate: case_bytes (the largest body) or scans")
 
@@ -160,6 +166,8 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
     _number(args.body_timeout, "--body-timeout", 0.1, 3600)
     _number(args.drain_timeout, "--drain-timeout", 0, 3600)
     _number(args.batch_chunk, "--batch-chunk", 1, 1_000_000)
+    if args.batch_processes is not None:
+        _number(args.batch_processes, "--batch-processes", 0, MAX_WORKERS)
     if bool(args.tls_cert) != bool(args.tls_key):
         raise InputError("HTTPS needs both --tls-cert and --tls-key", field="--tls-key" if args.tls_cert else "--tls-cert")
     for flag, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
@@ -178,4 +186,4 @@ def options_from(args: argparse.Namespace) -> ServeOptions:
                         cors=list(args.cors), tls_cert=args.tls_cert, tls_key=args.tls_key, limits=limits.to_dict(),
                         concurrency=args.concurrency, header_timeout=args.header_timeout,
                         body_timeout=args.body_timeout, drain_timeout=args.drain_timeout,
-                        batch_chunk=args.batch_chunk, page_dir=_folder(args.page, "--page"))
+                        batch_chunk=args.batch_chunk, batch_processes=args.batch_processes, page_dir=_folder(args.page, "--page"))

@@ -18,12 +18,16 @@ row's line looks like.
 from __future__ import annotations
 
 import asyncio
+import collections
 import heapq
+from concurrent.futures import BrokenExecutor
 from typing import TYPE_CHECKING, Any
 
+from ..batch import runner
 from ..batch.io import RowTooLong
 from ..batch.runner import adjudicate_rows, instant_now
 from ..case.instants import read_timestamp
+from ..engine import internal_error
 from ..errors import SlaRulesError
 from ..runtime import backend as backends
 from . import requests as rq
@@ -31,6 +35,7 @@ from .decisions import batch_records
 
 if TYPE_CHECKING:
     from .app import Request, Service
+    from .pool import Helpers
     from .revision import Revision
 
 JSONL = b"application/jsonl; charset=utf-8"
@@ -85,7 +90,7 @@ class Lines:
 
 def _chunk_lines(engine: Any, rows: list[tuple[int, Any]], as_of: str | None, now: str, lang: str,
                  logged: bool) -> tuple[bytes, list[tuple[str, bytes]]]:
-    """A chunk's output lines in row order, and its decision records when the log is on (in a thread)."""
+    """A chunk's output lines in row order, and its decision records when the log is on."""
     done = adjudicate_rows(engine, rows, source=rq.BODY, raw=True, as_of=as_of, now=now, lang=lang,
                            backend=backends.DEFAULT, totals=False)
     verdicts = done.verdicts
@@ -94,8 +99,20 @@ def _chunk_lines(engine: Any, rows: list[tuple[int, Any]], as_of: str | None, no
     return text, batch_records(rows, verdicts, lang) if logged else []
 
 
+def _helper_chunk(rows: list[tuple[int, Any]], as_of: str | None, now: str, lang: str,
+                  logged: bool) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """`_chunk_lines` in a helper process (pool.py), with the engine its initializer loaded."""
+    try:
+        return _chunk_lines(runner._engine, rows, as_of, now, lang, logged)
+    finally:
+        runner._give_back_memory()
+
+
+class _Gone(Exception):
+    """The client hung up: the work stops, nothing more is sent."""
+
+
 async def stream_batch(request: Request, revision: Revision, service: Service, params: dict[str, str]) -> None:
-    engine = revision.engine
     lang = params.get("lang", "zh")
     as_of = params.get("as_of")
     if as_of is not None:
@@ -103,27 +120,70 @@ async def stream_batch(request: Request, revision: Revision, service: Service, p
             read_timestamp(as_of)
         except ValueError as exc:
             raise rq.request_error(str(exc), field="as_of") from None
+    helpers = service.helpers.acquire(revision)
+    try:
+        await _stream(request, revision, service, helpers, lang, as_of)
+    finally:
+        service.helpers.release(helpers)
+
+
+async def _stream(request: Request, revision: Revision, service: Service, helpers: Helpers | None, lang: str,
+                  as_of: str | None) -> None:
+    """Read, judge and send: the body's chunks judged while more is read, answered in input order.
+
+    At most `limit` chunks are in flight (read, not yet sent): two per helper, as the batch's pool
+    keeps, or one judged in this worker's thread while the next is read. The body is not read
+    further until the oldest chunk is sent, so memory stays bounded and a slow reader slows the
+    sender. Once the whole body is in, a hang-up is watched for, and it cancels what is queued."""
+    engine = revision.engine
     now = instant_now()
     lines = Lines(engine.limits.case_bytes)
     chunk = service.options.batch_chunk
     send = request.send
     log = service.log
+    logged = log is not None
+    limit = 2 * helpers.processes if helpers is not None else 1
+    window: collections.deque[asyncio.Future[tuple[bytes, list[tuple[str, bytes]]]]] = collections.deque()
+    gone: asyncio.Future[Any] | None = None         # the hang-up watch, once the body is in
     started = False
 
-    async def flush(rows: list[tuple[int, Any]], last: bool) -> None:
+    def submit(rows: list[tuple[int, Any]]) -> None:
+        if helpers is not None:
+            window.append(asyncio.wrap_future(helpers.executor.submit(_helper_chunk, rows, as_of, now, lang,
+                                                                      logged)))
+        else:
+            window.append(asyncio.ensure_future(asyncio.to_thread(_chunk_lines, engine, rows, as_of, now, lang,
+                                                                  logged)))
+
+    async def start() -> None:
         nonlocal started
-        text = b""
-        if rows:
-            text, records = await asyncio.to_thread(_chunk_lines, engine, rows, as_of, now, lang, log is not None)
-            if records and log is not None:
-                await log.record_many(records)      # every line sent has its record on disk
         if not started:
             started = True
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", JSONL), (b"x-pack-revision", revision.id.encode()),
                                     (b"x-request-id", request.id.encode())]})
-        if text or last:
-            await send({"type": "http.response.body", "body": text, "more_body": not last})
+
+    async def emit() -> None:
+        """The oldest chunk's lines sent (its records on disk first, when the log is on)."""
+        judged = window[0]
+        if gone is not None and not judged.done():
+            await asyncio.wait((judged, gone), return_when=asyncio.FIRST_COMPLETED)
+            if gone.done():
+                raise _Gone
+        try:
+            text, records = await judged
+        except SlaRulesError:
+            raise
+        except Exception as exc:  # noqa: BLE001  # a helper that died, or a bug: this request's error line
+            if helpers is not None and isinstance(exc, BrokenExecutor):
+                helpers.broken = True           # the next request starts new helpers
+            raise internal_error(exc) from None
+        window.popleft()
+        if records and log is not None:
+            await log.record_many(records)      # every line sent has its record on disk
+        await start()
+        if text:
+            await send({"type": "http.response.body", "body": text, "more_body": True})
 
     pending: list[tuple[int, Any]] = []
     try:
@@ -131,11 +191,28 @@ async def stream_batch(request: Request, revision: Revision, service: Service, p
             pending += lines.feed(part)
             while len(pending) >= chunk:
                 rows, pending = pending[:chunk], pending[chunk:]
-                await flush(rows, False)
+                while len(window) >= limit:
+                    await emit()
+                submit(rows)
+            while window and window[0].done():
+                await emit()
         pending += lines.end()
-        await flush(pending, True)
+        if pending:
+            submit(pending)
+        gone = asyncio.ensure_future(request.receive())
+        while window:
+            await emit()
+        await start()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except _Gone:
+        return
     except (rq.Refusal, SlaRulesError) as exc:
         if not started:
             raise
         refused = exc if isinstance(exc, rq.Refusal) else rq.refusal(exc)
         await send({"type": "http.response.body", "body": rq.error_body(refused, request.id), "more_body": False})
+    finally:
+        for judged in window:
+            judged.cancel()
+        if gone is not None:
+            gone.cancel()

@@ -7,6 +7,8 @@ keeps it. Partitions arrive as Arrow batches (`mapInArrow`) and go through
 an error record is the same bytes on either. One pass yields three kinds of
 rows: verdicts, errors, and one settlement statement per partition (statements
 merge exactly and in any order, so the totals do not depend on partitioning).
+`slarules batch --spark` on a file its executors share (local mode) runs the local
+batch's chunks as Spark tasks instead (chunks.py), parts written where they run.
 
 This is the only module that imports pyspark (`pip install 'slarules[spark]'`).
 """
@@ -35,6 +37,7 @@ from ..output.stopping import Stopping
 from ..output.writer import is_uri
 from ..runtime import backend as backends
 from ..settlement.statement import Statement
+from . import chunks
 
 # columns added to the input: row number, source file, raw JSON line, start of the line's file split
 NUMBER, FILE, RAW, BLOCK = "_slarules_number", "_slarules_file", "_slarules_raw", "_slarules_block"
@@ -368,11 +371,13 @@ def local_memory() -> str:
 
 
 def session(master: str = "local[*]", *, progress: bool = False, chunk_size: int = 2000,
-            log: str | None = None):
+            log: str | None = None, scheduler_only: bool = False):
     """A Spark session for the CLI: quiet logs, this Python on local executors.
 
     With `log`, the JVM's own stderr (its start-up notices, its Python
-    workers' output) goes to that file instead of the terminal.
+    workers' output) goes to that file instead of the terminal. `scheduler_only`: the JVM will
+    only schedule tasks (spark/chunks.py, local mode), so its JIT stops at C1: C2 spent about 4 s of
+    CPU compiling Spark's start-up code, half of the JVM's, on cores the tasks need.
     """
     _pyspark()
     from pyspark.sql import SparkSession
@@ -382,6 +387,8 @@ def session(master: str = "local[*]", *, progress: bool = False, chunk_size: int
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     _find_java()
     quiet = f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
+    if local and scheduler_only:
+        quiet += " -XX:TieredStopAtLevel=1"
     builder = (SparkSession.builder.master(master).appName("slarules batch")
                .config("spark.driver.extraJavaOptions", quiet)
                .config("spark.executor.extraJavaOptions", quiet)
@@ -447,8 +454,8 @@ def run_spark_batch(engine, input_path: str, output_path: str, options, master: 
     """`slarules batch --spark`: the same outputs as the local batch, byte for byte.
 
     The outputs are declared, checked and locked as the local batch's are (output/writer.py), before
-    Spark starts. Verdicts and errors are sorted back into input order and written by the driver, a
-    partition at a time, to the batch's working files, which take their final names (`Batch.publish`)
+    Spark starts. Verdicts and errors are put back into input order by the driver (part files the
+    tasks wrote, chunks.py, or blocks it collects, _write_in_order) on the batch's working files, which take their final names (`Batch.publish`)
     only when everything is written. Spark retries failed tasks itself; a run that dies is simply
     run again (there is no checkpoint). A session given in `spark` is used and left running;
     otherwise one is started on `master` and stopped at the end.
@@ -494,10 +501,22 @@ def _run_job(plan, input_path: str, master: str, spark, progress: bool, log: Pat
     """Run the job and write its rows to the batch's working files; the run's statement."""
     o = plan.options
     own = spark is None
+    direct = chunks.shares_files(master if own else _master(spark), input_path)
+    units = None
+    if direct:      # planned before the JVM starts: a file that cannot be read fails fast, with nothing to log
+        try:
+            units = chunks.plan(plan.input, plan.in_fmt, o.chunk_size,
+                                chunks.local_cores(master) if own else spark.sparkContext.defaultParallelism,
+                                plan.engine.limits)
+        except OSError as exc:
+            raise InputError(f"cannot read the file: {exc.strerror or exc}", file=input_path) from None
     if own:
-        spark = session(master, progress=progress, chunk_size=o.chunk_size, log=None if progress else str(log))
+        spark = session(master, progress=progress, chunk_size=o.chunk_size, log=None if progress else str(log),
+                        scheduler_only=direct)
     result = None
     try:
+        if units is not None:
+            return _write_chunks(spark, plan, units)
         result = adjudicate_files(spark, input_path, plan.engine, fmt=plan.in_fmt, as_of=o.as_of, lang=o.lang,
                                   columns=False, now=o.now, decisions=plan.log is not None, blocks=True,
                                   backend=o.backend)
@@ -519,6 +538,39 @@ def _run_job(plan, input_path: str, master: str, spark, progress: bool, log: Pat
         with contextlib.suppress(Exception):
             if own:
                 spark.stop()
+
+
+def _master(spark) -> str:
+    """The session's master URL ("" for what is not a session)."""
+    master = getattr(getattr(spark, "sparkContext", None), "master", "")
+    return master if isinstance(master, str) else ""
+
+
+def _write_chunks(spark, plan, units: list[Any]) -> Statement:
+    """The job as the local batch's chunks (spark/chunks.py): their parts appended in input order, as the
+    local batch's parent appends its workers'; the run's statement."""
+    o = plan.options
+    with writing(plan.parts):
+        if plan.parts.exists():
+            shutil.rmtree(plan.parts)
+        plan.parts.mkdir(parents=True)
+    job = {**plan._job(o.as_of, o.now or instant_now()), "parts": os.path.abspath(plan.parts)}
+    results = chunks.run(spark, units, spark.sparkContext.broadcast(plan.engine.to_bytes()), job, o.chunk_size)
+    statement = Statement()
+    targets = (plan.partial, plan.errors_partial) + ((plan.log_partial,) if plan.log is not None else ())
+    for target in targets:
+        with writing(target):
+            target.unlink(missing_ok=True)
+    with Appender(plan.partial) as out, Appender(plan.errors_partial) as err, \
+            (Appender(plan.log_partial) if plan.log is not None else contextlib.nullcontext()) as log:
+        for result in results:
+            if plan.out_fmt != "parquet":
+                out.append_file(Path(result["part"]))
+            err.write(result["errors"])
+            if result["decisions"] and log is not None:
+                log.append_file(Path(result["decisions"]))
+            statement.merge(Statement.from_dict(result["statement"]))
+    return statement
 
 
 def _write_in_order(result: SparkResult, plan) -> Statement:
