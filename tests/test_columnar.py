@@ -34,7 +34,18 @@ def both(engine, lines: list[bytes], *, as_of=None, lang="zh", now=NOW):
     assert bulk.verdicts == reference.verdicts
     assert bulk.errors == reference.errors
     assert bulk.statement.to_dict() == reference.statement.to_dict()
+    same_table(engine, rows, bulk, dict(args, backend="polars"))
     return bulk
+
+
+def same_table(engine, rows, bulk, args) -> None:
+    """A Parquet batch's verdict table straight from the columns (per-case rows among them) is the one
+    batch_io.verdict_table reads from the same verdicts' JSON text: its reference."""
+    from slarules.batch.io import verdict_table
+    direct = adjudicate_rows(engine, rows, arrow=True, **args)
+    assert direct.arrow == (bulk.columns is not None)
+    assert direct.table().equals(verdict_table(bulk.jsonl()))
+    assert direct.errors == bulk.errors and direct.statement.to_dict() == bulk.statement.to_dict()
 
 
 def encode(case: dict, compact: bool = True) -> bytes:
@@ -178,6 +189,7 @@ def table_both(engine, table):
     bulk, reference = results
     assert bulk.verdicts == reference.verdicts and bulk.errors == reference.errors
     assert bulk.statement.to_dict() == reference.statement.to_dict()
+    same_table(engine, TableRows(table.to_batches()[0], 1), bulk, dict(args, backend="polars"))
     return bulk
 
 

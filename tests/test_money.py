@@ -251,3 +251,18 @@ def test_insured_share_and_times_by_a_fact_agree_per_case_and_columnar(share_eng
     assert (bulk.verdicts, bulk.errors) == (reference.verdicts, reference.errors)
     assert bulk.statement.to_dict() == reference.statement.to_dict()
     assert sorted(bulk.columns["__row"].to_list()) == [n for n, _ in reference.verdicts]
+
+
+@settings(max_examples=200, deadline=None)
+@given(units=st.integers(-(10**20), 10**20), extra=st.integers(1, 9), prec=st.integers(1, 28))
+def test_a_decimal_fact_is_encoded_exactly_or_refused_in_any_context(units, extra, prec):
+    """Each decimal fact type's encoder (money.units_of) gives the exact integer of its unit, whatever
+    decimal context the caller set, and refuses a value with more places than the unit: never rounds."""
+    from slarules.packs import types
+    with decimal.localcontext(decimal.Context(prec=prec)):
+        for ftype in (types.MONEY, types.LENGTH, types.VOLUME, types.WEIGHT):
+            d = Decimal(units).scaleb(-ftype.places, money.EXACT)
+            assert ftype.encode(d) == units and ftype.decode(units) == d
+            finer = money.EXACT.add(d, Decimal(1).scaleb(-ftype.places - extra))
+            with pytest.raises(ValueError, match="more than"):
+                ftype.encode(finer)

@@ -379,6 +379,25 @@ def verdict_table(lines: bytes):
     return pa.Table.from_arrays(columns, schema=schema)
 
 
+def columns_table(columns: Any):
+    """The columnar evaluator's verdict columns (a Polars frame: each verdict field in its Arrow shape, see
+    verdict/columns.py `_ARROW`) as an Arrow table of `verdict_schema()`: the table verdict_table would read
+    from the same verdicts' JSON text, built without writing and parsing that text."""
+    import pyarrow as pa
+
+    from ..runtime._polars import pl
+    schema = verdict_schema()
+    frame = columns.to_arrow(compat_level=pl.CompatLevel.oldest())
+    arrays = []
+    for field in schema:
+        column = frame.column(field.name).combine_chunks()
+        if pa.types.is_null(column.type):      # a list no row of the chunk has an item of: empty everywhere
+            column = pa.ListArray.from_arrays(pa.array([0] * (len(column) + 1), pa.int32()),
+                                              pa.array([], field.type.value_type), type=field.type)
+        arrays.append(column.cast(field.type))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
 def _objects_text(shaped: list, lengths: list[int], name: str, member: str) -> list[str]:
     """The `member` object of each item of each line's `name` parts, as text; "{}" for a line read as empty
     (most lines: only the others are looked at)."""
@@ -458,7 +477,12 @@ _ARROW_MAGIC = b"ARROW1"
 
 
 def write_verdict_part(path: Path, lines: bytes) -> None:
-    """Verdict JSON Lines as one part file in Arrow's IPC format, uncompressed (complete or absent).
+    """Verdict JSON Lines as one part file in Arrow's IPC format, uncompressed (complete or absent)."""
+    write_verdict_table(path, verdict_table(lines))
+
+
+def write_verdict_table(path: Path, table: Any) -> None:
+    """A table of `verdict_schema()` as one part file in Arrow's IPC format, uncompressed (complete or absent).
 
     A part is read once, by this run's merge, so it is not encoded as Parquet: an IPC file is
     Arrow's memory written out (a fifth of Parquet's time to write) and read back by mapping it,
@@ -466,7 +490,6 @@ def write_verdict_part(path: Path, lines: bytes) -> None:
     """
     import pyarrow as pa
     from pyarrow import ipc
-    table = verdict_table(lines)
     with atomic_file(path) as out, ipc.new_file(pa.PythonFile(out, mode="w"), table.schema) as writer:
         writer.write_table(table)
 

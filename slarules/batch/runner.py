@@ -175,6 +175,22 @@ class Adjudicated:
     errors: list[tuple[int, str]]          # (row number, error record), in row order
     statement: Statement
     columns: Any = None                    # the columnar path's verdicts, a frame; None when it took none
+    arrow: bool = False                    # `columns` holds each verdict field in Arrow's shape, not `json`
+
+    def table(self):
+        """The verdicts as an Arrow table of batch_io.verdict_schema(), in row order: the columnar path's
+        from its columns, the per-case path's (few) from their JSON text, by the same schema."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        per_case = "".join(line + "\n" for _, line in self.per_case).encode("utf-8")
+        if not self.arrow or self.columns is None or not self.columns.height:     # (none taken: no columns)
+            return batch_io.verdict_table(per_case if self.arrow else self.jsonl())
+        direct = batch_io.columns_table(self.columns.drop("__row"))
+        if not self.per_case:
+            return direct
+        rows = pa.array(self.columns["__row"].to_list() + [number for number, _ in self.per_case], pa.int64())
+        both = pa.concat_tables([direct, batch_io.verdict_table(per_case)])
+        return both.take(pc.sort_indices(rows))
 
     def _frame(self):
         from ..runtime._polars import pl
@@ -186,6 +202,8 @@ class Adjudicated:
     @property
     def verdicts(self) -> list[tuple[int, str]]:
         """(row number, verdict JSON) in row order."""
+        if self.arrow:
+            raise ValueError("verdicts adjudicated as columns have no JSON text")     # a caller's bug
         if self.columns is None:
             return self.per_case
         frame = self._frame()
@@ -193,6 +211,8 @@ class Adjudicated:
 
     def jsonl(self) -> bytes:
         """The verdicts as JSON Lines in row order: the bytes of the frame's text column as they are."""
+        if self.arrow:
+            raise ValueError("verdicts adjudicated as columns have no JSON text")     # a caller's bug
         if self.columns is None:
             return "".join(line + "\n" for _, line in self.per_case).encode("utf-8")
         from ..runtime._polars import pl
@@ -206,9 +226,11 @@ class Adjudicated:
 
 
 def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bool, as_of: str | None,
-                    now: str, lang: str, backend: str, file: str | None = None, totals: bool = True) -> Adjudicated:
+                    now: str, lang: str, backend: str, file: str | None = None, totals: bool = True,
+                    arrow: bool = False) -> Adjudicated:
     """Adjudicate (number, row) pairs: JSON Lines bytes when `raw`, else row dicts (Parquet, Spark).
     `totals=False`: the statement counts verdicts and errors only (no settlement is written).
+    `arrow`: the columnar path's verdicts as Arrow-shaped columns (for `Adjudicated.table`), not text.
 
     The one place a batch row becomes a verdict or an error record, shared by
     local batches and Spark partitions so both give the same bytes.
@@ -217,7 +239,8 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
     rejected = getattr(rows, "rejected", ())     # Parquet rows whose text is not UTF-8 (batch_io.TableRows)
     columns, statement = None, Statement()
     if backends.named(backend, InputError).columnar:
-        columns, statement = _in_columns(engine, rows, raw=raw, as_of=as_of, now=now, lang=lang, totals=totals)
+        columns, statement = _in_columns(engine, rows, raw=raw, as_of=as_of, now=now, lang=lang, totals=totals,
+                                         arrow=arrow)
         if columns is not None:     # the rest take the per-case path: exact errors, odd inputs
             taken = set(columns["__row"].to_list())
             if isinstance(rows, batch_io.TableRows):
@@ -260,7 +283,7 @@ def adjudicate_rows(engine, rows: list[tuple[int, Any]], *, source: str, raw: bo
     verdicts.sort(key=lambda v: v[0])
     errors.sort(key=lambda e: e[0])
     statement.errors = len(errors)
-    return Adjudicated(verdicts, errors, statement, columns)
+    return Adjudicated(verdicts, errors, statement, columns, arrow and columns is not None)
 
 
 def _as_error(exc: Exception) -> SlaRulesError:
@@ -269,7 +292,7 @@ def _as_error(exc: Exception) -> SlaRulesError:
 
 
 def _in_columns(engine, rows, *, raw: bool, as_of: str | None, now: str, lang: str,
-                totals: bool = True) -> tuple[Any, Statement]:
+                totals: bool = True, arrow: bool = False) -> tuple[Any, Statement]:
     """The rows the columnar path takes, as a frame (`__row`, `json`), and their statement; (None, empty)
     when it takes none: packs it cannot compile, a run instant it cannot use, or input it did not foresee."""
     table = isinstance(rows, batch_io.TableRows)
@@ -285,7 +308,7 @@ def _in_columns(engine, rows, *, raw: bool, as_of: str | None, now: str, lang: s
         if frame is None:
             return None, Statement()
         done, statement = columnar.adjudicate(frame, as_of_us=as_of_us, now_us=now_us,
-                                              max_scans=engine.limits.scans, totals=totals)
+                                              max_scans=engine.limits.scans, totals=totals, arrow=arrow)
     except Exception as exc:    # Polars or a row it did not foresee: the per-case path gives each row's exact answer
         if os.environ.get("SLARULES_STRICT"):       # the tests and the fuzzer: a columnar failure is a bug to see
             raise
@@ -321,13 +344,14 @@ def decision_lines(rows, verdicts: list[tuple[int, str]], lang: str, now: str) -
     return [(number, record_line(cases[number], text, lang, stamp)[1]) for number, text in verdicts]
 
 
-def _chunk_done(chunk: batch_io.Chunk, job: dict[str, Any]) -> tuple[Any, Adjudicated, bytes | None]:
+def _chunk_done(chunk: batch_io.Chunk, job: dict[str, Any], arrow: bool) -> tuple[Any, Adjudicated, bytes | None]:
     """One chunk adjudicated: its rows, their verdicts and errors, and its decision records if the job logs them.
-    `job["file"]`, when given, names the row's file in each error record (one of several input files)."""
+    `job["file"]`, when given, names the row's file in each error record (one of several input files);
+    `arrow`: the verdicts as columns only (Adjudicated.table), no JSON text."""
     rows = chunk.rows.read(_engine.limits.case_bytes) if isinstance(chunk.rows, batch_io.LineRange) else chunk.rows  # type: ignore[union-attr]  # set before any chunk
     done = adjudicate_rows(_engine, rows, source=job["input"], raw=job["input_format"] != "parquet",
                            as_of=job["as_of"], now=job["now"], lang=job["lang"], backend=job["backend"],
-                           totals=job.get("totals", True), file=job.get("file"))
+                           totals=job.get("totals", True), arrow=arrow, file=job.get("file"))
     decisions = b"".join(line for _, line in decision_lines(rows, done.verdicts, job["lang"], job["now"])) \
         if job.get("decisions") else None
     return rows, done, decisions
@@ -337,7 +361,7 @@ def chunk_blocks(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, Any]:
     """One chunk's outputs as bytes, for a process that cannot write where its parent reads (a Spark
     executor on another machine): verdict lines, error records, decision records, statement."""
     try:
-        rows, done, decisions = _chunk_done(chunk, job)
+        rows, done, decisions = _chunk_done(chunk, job, arrow=False)
         return {"index": chunk.index, "verdicts": done.jsonl(), "decisions": decisions,
                 "errors": "".join(e + "\n" for _, e in done.errors).encode("utf-8"),
                 "statement": done.statement.to_dict(), "rows": len(rows)}
@@ -347,14 +371,15 @@ def chunk_blocks(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, Any]:
 
 def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, Any]:
     """Verdicts and error records of one chunk, in row order, plus its statement."""
-    rows, done, lines = _chunk_done(chunk, job)
+    # a Parquet output without a decision log needs no verdict text: the columns go straight to Arrow
+    rows, done, lines = _chunk_done(chunk, job, arrow=job["output_format"] == "parquet" and not job.get("decisions"))
     decisions = None
     if lines is not None:
         decisions = Path(job["parts"]) / f"{chunk.index:09d}.decisions.jsonl"
         write_file(decisions, lines)
     if job["output_format"] == "parquet":     # the parent encodes the Parquet file once, from these parts
         part = Path(job["parts"]) / f"{chunk.index:09d}{batch_io.PART_SUFFIXES[0]}"
-        batch_io.write_verdict_part(part, done.jsonl())
+        batch_io.write_verdict_table(part, done.table())
     else:      # the parent appends it to the output: no verdict text through a pipe
         part = Path(job["parts"]) / f"{chunk.index:09d}.{job['output_format']}"
         write_file(part, done.jsonl())

@@ -36,7 +36,18 @@ from ..settlement.kpi import columnar_counts
 from ..settlement.statement import Statement
 from ..verdict import columns as V
 from ..verdict.assembly import PARTY_NAMES
-from ..verdict.layout import AMOUNTS, NOT_COVERED, PER_PAYER, TOTAL, PackRef, finding_order
+from ..verdict.layout import (
+    AMOUNTS,
+    DEADLINE,
+    FINDING,
+    NOT_COVERED,
+    PACK,
+    PER_PAYER,
+    TOTAL,
+    VERDICT,
+    PackRef,
+    finding_order,
+)
 from .input import EARLIEST, LATEST, US, _with, builtins, checks_and_facts, scan_frame
 
 JSON_SAFE = re.compile(r'^[^"\\\x00-\x1f]*$')
@@ -107,7 +118,12 @@ class Columnar:
         # the verdict's `packs`: constant, or per row (the items in force) when a dated version may not be in force
         refs = [(PackRef(name=p.name, version=p.version, digest=p.digest), p.window) for p in program.packs]
         self.packs: Any = [ref for ref, _ in refs]
+        self.pack_items: Any = self.packs        # the same in Arrow's shape (verdict_columns): a list per row
         if any(window is not None for _, window in refs):
+            self.pack_items = pl.concat_list([
+                V.part_struct(PACK, ref.to_dict()) if window is None
+                else pl.when(expr(window, self.schema).fill_null(False)).then(V.part_struct(PACK, ref.to_dict()))
+                for ref, window in refs]).list.drop_nulls()
             self.packs = pl.concat_str([pl.lit(V.constant(ref)) if window is None
                                         else pl.when(expr(window, self.schema).fill_null(False)).then(pl.lit(V.constant(ref)))
                                         for ref, window in refs], separator=", ", ignore_nulls=True)
@@ -321,9 +337,10 @@ class Columnar:
                 pieces.append(self.render(path, fmt, off))
         return pl.concat_str(pieces) if pieces else pl.lit("")
 
-    def findings(self, off: int) -> tuple[list[tuple[int, pl.Expr]], dict[int, dict[str, pl.Expr | None]]]:
-        """Each rule's finding as JSON text (in verdict order), plus its amounts (layout.AMOUNTS), station and message."""
-        parts: list[tuple[int, pl.Expr]] = []
+    def findings(self, off: int) -> tuple[list[tuple[int, pl.Expr, pl.Expr]], dict[int, dict[str, pl.Expr | None]]]:
+        """Each rule's finding as JSON text and as an Arrow-shaped struct (in verdict order), plus its amounts
+        (layout.AMOUNTS), station and message."""
+        parts: list[tuple[int, pl.Expr, pl.Expr]] = []
         info: dict[int, dict[str, pl.Expr | None]] = {}
         index = {r.id: i for i, r in enumerate(self.rules)}
         for rule in self.order + self.not_covered:
@@ -350,16 +367,18 @@ class Columnar:
                     items.append(pl.when(body != "").then(pl.concat_str(pl.lit('"branches": ['), body, pl.lit("]"))))
                 else:
                     items.append(pl.concat_str(pl.lit(js(name) + ": "), self.json_value(name, off)))
-            parts.append((i, V.finding({
+            values: dict[str, Any] = {
                 "clause": rule.clause, "rule": rule.id, "kind": rule.kind,
                 "party": rule.party if party is None else party, "station": station,
                 **{shown: amounts[a] for a, shown in AMOUNTS.items()}, "severity": rule.severity,
                 "facts": pl.concat_str(items, separator=", ", ignore_nulls=True) if items else {},
-                "message": message})))
+                "message": message}
+            parts.append((i, V.finding(values), V.part_struct(FINDING, values)))
         return parts, info
 
-    def missing(self, roots: dict[str, dict[str, pl.Expr]], rules: tuple[int, ...]) -> pl.Expr:
-        """verdict.missing: the root facts absent where one of `rules`, in scope, could not be decided."""
+    def missing(self, roots: dict[str, dict[str, pl.Expr]], rules: tuple[int, ...], listed: bool = False) -> pl.Expr:
+        """verdict.missing: the root facts absent where one of `rules`, in scope, could not be decided
+        (as JSON items; `listed`: as a list, null for none)."""
         found: dict[str, pl.Expr] = {}
 
         def roots_of(path: str) -> dict[str, pl.Expr]:
@@ -377,6 +396,8 @@ class Columnar:
                 walk(child, unknown)
         for i in rules:
             walk(self.rules[i].when, pl.col(f"__u{i}"))
+        if listed:
+            return pl.concat_list([pl.when(found[r]).then(pl.lit(r)) for r in sorted(found)]).list.drop_nulls()
         names = [pl.when(found[r]).then(pl.lit(js(r))) for r in sorted(found)]
         return pl.concat_str(names, separator=", ", ignore_nulls=True) if names else pl.lit("")
 
@@ -410,13 +431,15 @@ class Columnar:
                               pl.when(better).then(pl.lit(rank[i])).otherwise(pl.col("__br")).alias("__br")])
         return steps
 
-    def deadlines(self, off: int) -> tuple[pl.Expr, dict[str, pl.Expr]]:
-        """verdict.deadlines as JSON text, and each deadline's status column (for the statement).
+    def deadlines(self, off: int) -> tuple[pl.Expr, pl.Expr, dict[str, pl.Expr]]:
+        """verdict.deadlines as JSON text and as a list of Arrow-shaped structs, and each deadline's status
+        column (for the statement).
 
         The chosen rule's numbers are picked first and shown once per name, so
         no timestamp is formatted for a candidate that was not chosen.
         """
         out: list[pl.Expr] = []
+        items: list[pl.Expr] = []
         statuses: dict[str, pl.Expr] = {}
         for name, candidates in self.deadline_names().items():
             chosen = pl.col(f"__b_{name}")
@@ -437,20 +460,28 @@ class Columnar:
             actual_type = {self.type_of(self.rules[i].deadline[2]) for i in candidates}  # type: ignore[index]
             if due_type != {"instant"} or actual_type != {"instant"}:
                 raise Unsupported("a deadline that is not an instant")
-            text = V.deadline({"name": name, "clause": V.Choice(chosen, {i: self.rules[i].clause for i in candidates}),
-                               "rule": V.Choice(chosen, {i: self.rules[i].id for i in candidates}),
-                               "due": self.instant_json(due, off),
-                               "actual": self.instant_json(actual, off), "status": status})
+            values = {"name": name, "due": self.instant_json(due, off), "actual": self.instant_json(actual, off),
+                      "status": status}
+            # `part` joins a run of Choices into one: each gets its own (fresh) options
+            text = V.deadline({**values, "clause": V.Choice(chosen, {i: self.rules[i].clause for i in candidates}),
+                               "rule": V.Choice(chosen, {i: self.rules[i].id for i in candidates})})
             out.append(pl.when(chosen.is_not_null()).then(text))
+            items.append(pl.when(chosen.is_not_null()).then(V.part_struct(DEADLINE, {
+                **values, "clause": V.Choice(chosen, {i: self.rules[i].clause for i in candidates}),
+                "rule": V.Choice(chosen, {i: self.rules[i].id for i in candidates})})))
             statuses[name] = pl.when(chosen.is_not_null()).then(status)
         joined = pl.concat_str(out, separator=", ", ignore_nulls=True) if out else pl.lit("")
-        return joined, statuses
+        listed = pl.concat_list(items).list.drop_nulls() if items else pl.lit(None)
+        return joined, listed, statuses
 
     # -- a chunk ------------------------------------------------------------------------------
     def adjudicate(self, raw: pl.DataFrame, *, as_of_us: int | None, now_us: int,
-                   max_scans: int = C.MAX_SCANS, totals: bool = True) -> tuple[pl.DataFrame, Statement]:
+                   max_scans: int = C.MAX_SCANS, totals: bool = True,
+                   arrow: bool = False) -> tuple[pl.DataFrame, Statement]:
         """Verdict JSON (`__row`, `json`) of the plain rows of `raw`, and their statement
         (`totals=False`: only its count of verdicts, for a run that writes no settlement).
+        `arrow`: the verdicts as columns (`__row` and each verdict field) in the shapes of
+        batch/io.py's verdict_schema, for a Parquet output, in place of their JSON text.
 
         `raw` has the columns of `raw_schema()` and `__row`; rows missing from the
         result need the per-case path. `as_of_us` overrides every case's as_of;
@@ -466,12 +497,18 @@ class Columnar:
         results, statement = [], Statement()
         for off, names in sorted(by_offset.items()):
             part = raw if len(names) == len(unique) else raw.filter(zones.is_in(names))   # usual: no copy
-            done, st = self._run(part, off, as_of_us, now_us, max_scans, totals)
+            done, st = self._run(part, off, as_of_us, now_us, max_scans, totals, arrow)
             results.append(done)
             statement.merge(st)
         if not results:
+            if arrow:
+                return pl.DataFrame(schema={"__row": pl.Int64}), statement
             return pl.DataFrame({"__row": [], "json": []}, schema={"__row": pl.Int64, "json": pl.String}), statement
-        return pl.concat(results).sort("__row"), statement
+        done = pl.concat(results).sort("__row")
+        if arrow:       # a part with none (no finding, nothing missing, no money) is an empty list, as in JSON
+            done = done.with_columns(pl.col(n).fill_null(pl.lit([], t)) for n, t in done.schema.items()
+                                     if isinstance(t, pl.List))
+        return done, statement
 
     def plan(self, off: int) -> dict[str, Any]:
         """Every expression for one UTC offset, built once (compile once, evaluate many)."""
@@ -480,7 +517,7 @@ class Columnar:
             return plan
         derivations, roots = self.derivation_steps(off)
         parts, info = self.findings(off)
-        deadlines, statuses = self.deadlines(off)
+        deadlines, deadline_items, statuses = self.deadlines(off)
         classes = [pl.when(pl.col(key(CLASSIFICATION_PREFIX + n))).then(pl.lit(js(n)))
                    for n in sorted(self.program.classifications)]
         # layout.TOTAL in 128 bits over the rules with such an amount (none: 0); a row past money.VERDICT
@@ -497,7 +534,10 @@ class Columnar:
                        for i, r in enumerate(self.rules) if r.kind == NOT_COVERED]
         pieces = [
             (pl.concat_str(classes, separator=", ", ignore_nulls=True) if classes else pl.lit("")).alias("__classifications"),
-            deadlines.alias("__deadlines"),
+            deadlines.alias("__deadlines"), deadline_items.alias("__deadline_items"),
+            (pl.concat_list([pl.when(pl.col(key(CLASSIFICATION_PREFIX + n))).then(pl.lit(n))
+                             for n in sorted(self.program.classifications)]).list.drop_nulls()
+             if self.program.classifications else pl.lit(None)).alias("__classification_items"),
             *totals,
             (pl.concat_list(not_covered).list.drop_nulls().list.sort() if not_covered
              else pl.lit([], pl.List(pl.String))).alias("__not_covered"),
@@ -509,15 +549,24 @@ class Columnar:
             **{name: pl.col(f"__{name}") for name in TOTAL},
             # joined in by _run: null in a row with none
             **{name: pl.col(f"__{name}").fill_null("") for name in ("findings", "missing", *PER_PAYER)}})
+        # the same verdict as columns of Arrow's shape (verdict_columns), for a Parquet output
+        columns = V.arrow_columns(VERDICT, {
+            "waybill": pl.col(key("waybill")), "as_of": self.json_value("as_of", off), "packs": self.pack_items,
+            "complaint_level": pl.col(key(CHAIN_LEVEL)),
+            "not_covered": pl.col("__not_covered").list.eval(V.unescaped(pl.element())),
+            "classifications": pl.col("__classification_items"), "deadlines": pl.col("__deadline_items"),
+            **{name: pl.col(f"__{name}") for name in TOTAL},
+            **{name: pl.col(f"__{name}") for name in ("findings", "missing", *PER_PAYER)}})
         refused = pl.col(PER_CASE) | pl.any_horizontal(pl.col(f"__{name}").abs() > money.VERDICT.most for name in TOTAL)
         plan = {"steps": derivations + self._rules + self._deadlines + [pieces], "verdict": verdict.alias("json"),
+                "columns": columns,
                 "refused": refused,
                 "info": info, "statuses": statuses, "findings": parts,
                 "roots": roots, "missing": {}}
         self._plans[off] = plan
         return plan
 
-    def _missing(self, f: pl.DataFrame, plan: dict[str, Any]) -> pl.DataFrame:
+    def _missing(self, f: pl.DataFrame, plan: dict[str, Any], listed: bool = False) -> pl.DataFrame:
         """`__missing` of the rows with an undecided rule, few in most chunks.
 
         The expression covers only the rules undecided somewhere in this chunk
@@ -525,14 +574,14 @@ class Columnar:
         """
         rules = self._somewhere(f, "__u")
         if not rules:
-            return pl.DataFrame(schema={"__row": pl.Int64, "__missing": pl.String})
+            return pl.DataFrame(schema={"__row": pl.Int64, "__missing": pl.List(pl.String) if listed else pl.String})
         cache = plan["missing"]
-        if rules not in cache:
+        if (rules, listed) not in cache:
             if len(cache) > 256:       # bounded: sets of undecided rules repeat
                 cache.clear()
-            cache[rules] = self.missing(plan["roots"], rules).alias("__missing")
+            cache[rules, listed] = self.missing(plan["roots"], rules, listed).alias("__missing")
         undecided = pl.any_horizontal(pl.col(f"__u{i}") for i in rules)
-        return f.lazy().filter(undecided).select("__row", cache[rules]).collect(optimizations=SPARSE)
+        return f.lazy().filter(undecided).select("__row", cache[rules, listed]).collect(optimizations=SPARSE)
 
     def _somewhere(self, f: pl.DataFrame, prefix: str) -> tuple[int, ...]:
         """The rules whose `<prefix><i>` column (`__r`: reported, `__u`: undecided) holds in some row."""
@@ -542,7 +591,7 @@ class Columnar:
         return tuple(i for i, held in enumerate(flags) if held)
 
     def _run(self, raw: pl.DataFrame, off: int, as_of_us: int | None, now_us: int,
-             max_scans: int, totals: bool = True) -> tuple[pl.DataFrame, Statement]:
+             max_scans: int, totals: bool = True, arrow: bool = False) -> tuple[pl.DataFrame, Statement]:
         plan = self.plan(off)
         f = builtins(checks_and_facts(raw, as_of_us, now_us, max_scans), scan_frame(raw))
         f = f.filter(pl.col("__ok") & pl.col(key("as_of")).is_between(EARLIEST, LATEST, closed="left"))
@@ -551,29 +600,33 @@ class Columnar:
         # per-rule queries cost ~1.5 ms each to plan, whatever their rows: only rules that reported here
         fired = set(self._somewhere(f, "__r"))
         payers = self._payers(f, plan["info"], fired)
-        maps, over = V.money_maps(payers, money.VERDICT.most)
+        maps, over = V.money_maps(payers, money.VERDICT.most, arrow)
         refused = f.select(pl.col("__row").filter(plan["refused"]))["__row"]
         if len(over) or len(refused):       # money past a bound: those rows go per case, which refuses them
             out = pl.concat([over, refused])
             keep = ~pl.col("__row").is_in(out.implode())
             f, payers = f.filter(keep), payers.filter(keep)
         f = f.join(maps, on="__row", how="left")
-        f = f.join(self._findings(f, [(i, text) for i, text in plan["findings"] if i in fired]), on="__row", how="left")
-        f = f.join(self._missing(f, plan), on="__row", how="left")   # only rows with an undecided rule
-        done = f.lazy().select("__row", plan["verdict"]).collect(optimizations=pl.QueryOptFlags.none())
+        f = f.join(self._findings(f, [(i, item if arrow else text) for i, text, item in plan["findings"] if i in fired],
+                                  arrow), on="__row", how="left")
+        f = f.join(self._missing(f, plan, arrow), on="__row", how="left")   # only rows with an undecided rule
+        verdict = plan["columns"] if arrow else [plan["verdict"]]
+        done = f.lazy().select("__row", *verdict).collect(optimizations=pl.QueryOptFlags.none())
         if not totals:          # the statement's group-bys: ~4% of a chunk
             return done, Statement(verdicts=f.height)
         return done, self._statement(f, payers, plan["statuses"], off)
 
-    def _findings(self, f: pl.DataFrame, parts: list[tuple[int, pl.Expr]]) -> pl.DataFrame:
-        """Each row's findings, joined in verdict order; built only where a rule reported (most rows: none)."""
+    def _findings(self, f: pl.DataFrame, parts: list[tuple[int, pl.Expr]], listed: bool = False) -> pl.DataFrame:
+        """Each row's findings, joined in verdict order (`listed`: their structs as a list); built only where
+        a rule reported (most rows: none)."""
         lazy = f.lazy()
         frames = [lazy.filter(pl.col(f"__r{i}")).select("__row", pl.lit(n, pl.Int32).alias("__pos"), text.alias("__text"))
                   for n, (i, text) in enumerate(parts)]
         if not frames:
-            return pl.DataFrame(schema={"__row": pl.Int64, "__findings": pl.String})
+            return pl.DataFrame(schema={"__row": pl.Int64, "__findings": pl.Null if listed else pl.String})
+        items = pl.col("__text") if listed else pl.col("__text").str.join(", ")
         return (pl.concat(frames).collect(optimizations=SPARSE).sort("__row", "__pos")
-                .group_by("__row", maintain_order=True).agg(pl.col("__text").str.join(", ").alias("__findings")))
+                .group_by("__row", maintain_order=True).agg(items.alias("__findings")))
 
     def _payers(self, f: pl.DataFrame, info, fired: set[int]) -> pl.DataFrame:
         """One row per reported finding: who answers for it (a compensation: its payer), its clause and amounts

@@ -363,7 +363,7 @@ def _quoted_column(c: Columns, col: Any) -> Any:
 def _decimal_type(name: str, places: int, unit: str, step: int = 1) -> FactType:
     """A size: a decimal of `places` places, encoded in units of 10^-places, shown without trailing zeros."""
     show = _decimal_column(places, keep=False)
-    return FactType(name, lambda v: _decimal(v, places), lambda d: money.to_units(d, places), unit=unit,
+    return FactType(name, lambda v: _decimal(v, places), money.units_of(places), unit=unit,
                     decode=lambda n: money.from_units(n, places), step=step, places=places,
                     show=_size_text, to_json=lambda v, zone: _fmt_decimal(v),
                     show_column=show, json_column=lambda c, col: c.quoted(show(c, col, None)))

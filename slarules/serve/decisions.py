@@ -303,7 +303,7 @@ class GroupCommit:
         except ch.ChannelError as exc:
             sys.stderr.write(f"slarules serve: worker {sender.pid}'s decision records: {exc}; stopping it\n")
             with contextlib.suppress(OSError):
-                os.kill(sender.pid, signal.SIGKILL)
+                os.kill(sender.pid, getattr(signal, "SIGKILL", signal.SIGTERM))     # Windows has no SIGKILL
             ended = True
         if ended:
             self._drop(sender)

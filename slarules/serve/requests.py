@@ -149,6 +149,26 @@ async def read_body(receive: Receive, limit: int, timeout: float, declared: int 
                 return b"".join(parts)
 
 
+DRAIN_SECONDS, DRAIN_BYTES = 1.0, 8 << 20
+
+
+async def drain(receive: Receive, seconds: float = DRAIN_SECONDS, most: int = DRAIN_BYTES) -> None:
+    """Read and drop what is left of a body the answer did not need (a refusal, a stream cut short),
+    for at most `seconds` and `most` bytes: a socket closed with unread bytes sends a TCP reset,
+    and a reset drops whatever of the answer the client has not read yet (the lingering close
+    that web servers do)."""
+    loop = asyncio.get_running_loop()
+    deadline, got = loop.time() + seconds, 0
+    while got < most:
+        try:
+            message = await asyncio.wait_for(receive(), deadline - loop.time())
+        except TimeoutError:
+            return
+        if message["type"] == "http.disconnect" or not message.get("more_body"):
+            return
+        got += len(message.get("body", b""))
+
+
 async def body_parts(receive: Receive, timeout: float) -> AsyncIterator[bytes]:
     """A streamed body's parts as they come; 408 when the client sends nothing for `timeout` seconds."""
     while True:

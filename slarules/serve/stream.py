@@ -210,7 +210,10 @@ async def _stream(request: Request, revision: Revision, service: Service, helper
         if not started:
             raise
         refused = exc if isinstance(exc, rq.Refusal) else rq.refusal(exc)
-        await send({"type": "http.response.body", "body": rq.error_body(refused, request.id), "more_body": False})
+        await send({"type": "http.response.body", "body": rq.error_body(refused, request.id), "more_body": gone is None})
+        if gone is None:        # the body not read to its end: the error line must reach the client first
+            await rq.drain(request.receive)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
     finally:
         for judged in window:
             judged.cancel()

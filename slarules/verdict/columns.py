@@ -32,6 +32,7 @@ from .layout import (
     VERDICT,
     Field,
     _Part,
+    layout,
 )
 
 
@@ -83,6 +84,84 @@ _WRITE = {
     COUNT_OR_NULL: lambda v: [pl.when(v > 0).then(v.cast(pl.String)).otherwise(pl.lit("null"))],
     MONEY: lambda v: ['"', money_text(v), '"'],
 }
+
+
+# A JSON string body's escapes (json.dumps with ensure_ascii=False escapes only these) and what they stand for.
+_ESCAPES = {'\\"': '"', "\\\\": "\\", "\\n": "\n", "\\r": "\r", "\\t": "\t", "\\b": "\b", "\\f": "\f",
+            **{f"\\u{c:04x}": chr(c) for c in range(0x20)}}
+
+
+def unescaped(body: pl.Expr) -> pl.Expr:
+    """A JSON string's escaped body as the string itself: one left-to-right pass (Aho-Corasick)."""
+    return body.str.replace_many(list(_ESCAPES), list(_ESCAPES.values()))
+
+
+def _unquoted(text: pl.Expr) -> pl.Expr:
+    """An instant's JSON text as its string; null for "null" (an instant's text has no escapes)."""
+    return pl.when(text != "null").then(text.str.strip_chars('"'))
+
+
+# The same values as Arrow-shaped columns (batch/io.py's verdict_schema), for a Parquet verdict written
+# without its JSON text. STRING, STRING_OR_NULL: the escaped body, unescaped; INSTANT: its JSON text;
+# OBJECT: its "key": value pairs (keys sorted: the schema keeps the object as JSON text, sort_keys);
+# PARTS, STRINGS, MONEY_MAP: already a list column (of structs of the part's own fields; of (station,
+# amount) pairs), null for none; COUNT_OR_NULL: an int; MONEY: fen.
+_EMPTY: dict[str, Any] = {}
+_ARROW = {
+    STRING: unescaped,
+    STRING_OR_NULL: unescaped,
+    INSTANT: _unquoted,
+    INSTANT_OR_NULL: _unquoted,
+    PARTS: lambda v: v,
+    STRINGS: lambda v: v,
+    OBJECT: lambda v: pl.concat_str(pl.lit("{"), v, pl.lit("}")),
+    MONEY_MAP: lambda v: v,
+    COUNT_OR_NULL: lambda v: pl.when(v > 0).then(v.cast(pl.Int32)),
+    MONEY: money_text,
+}
+
+
+def arrow_constant(f: Field, value: Any) -> pl.Expr:
+    """A constant field value in its Arrow shape (as verdict_table reads it from the JSON text)."""
+    if f.kind == PARTS:
+        items = [part_struct(layout(f.part), v.to_dict()) for v in value]  # type: ignore[arg-type]  # a PARTS field's
+        return pl.concat_list(items) if items else pl.lit(None)
+    if f.kind == OBJECT:
+        return pl.lit(json.dumps(value, ensure_ascii=False, sort_keys=True))
+    if f.kind == COUNT_OR_NULL:
+        return pl.lit(value or None, pl.Int32)
+    if f.kind in (STRINGS, MONEY_MAP):
+        if value:
+            raise ValueError(f"a constant {f.kind} ({f.name}) that is not empty")
+        return pl.lit(None)
+    return pl.lit(value, pl.String)
+
+
+def part_struct(fields: tuple[Field, ...], values: dict[str, Any]) -> pl.Expr:
+    """One part as a struct of its fields in their Arrow shapes (`_ARROW`), from the values `part` writes as JSON."""
+    return pl.struct(arrow_columns(fields, values))
+
+
+def arrow_columns(fields: tuple[Field, ...], values: dict[str, Any]) -> list[pl.Expr]:
+    """Each field's value in its Arrow shape (`_ARROW`), named as the field, in `fields`' order.
+    A list field given as an expression is null where it has no items: the caller fills in empty lists."""
+    if set(values) != {f.name for f in fields}:
+        raise ValueError(f"values for {sorted(values)}, the layout has {[f.name for f in fields]}")
+    columns = []
+    for f in fields:
+        value = values[f.name]
+        if isinstance(value, Choice):
+            picked: Any = None
+            for option, shown in value.options.items():
+                test = value.by == option
+                picked = (pl.when(test) if picked is None else picked.when(test)).then(pl.lit(shown, pl.String))
+            column = picked.otherwise(None)
+        elif isinstance(value, pl.Expr):
+            column = _ARROW[f.kind](value)
+        else:
+            column = arrow_constant(f, value)
+        columns.append(column.alias(f.name))
+    return columns
 
 
 def constant(value: Any) -> str:
@@ -166,18 +245,20 @@ def deadline(values: dict[str, Any]) -> pl.Expr:
     return part(DEADLINE, values)
 
 
-def money_maps(payers: pl.DataFrame, most: int) -> tuple[pl.DataFrame, pl.Series]:
+def money_maps(payers: pl.DataFrame, most: int, arrow: bool = False) -> tuple[pl.DataFrame, pl.Series]:
     """layout.PER_PAYER over a chunk: `payers` has a row per finding (`__row`, `who`, and each
     amount in fen, 128 bits); out comes, per verdict row with any, `__<field>` as MONEY_MAP items,
-    and the rows with a sum past `most` (money.VERDICT: the per-case path refuses them)."""
+    and the rows with a sum past `most` (money.VERDICT: the per-case path refuses them).
+    `arrow`: each map as a list of (station, amount) structs (its `_ARROW` shape), not JSON items."""
     out = None
     over = []
     for name, amount in PER_PAYER.items():
         sums = payers.filter(pl.col(amount) > 0).group_by("__row", "who").agg(pl.col(amount).sum())
         over.append(sums.filter(pl.col(amount) > most)["__row"])
-        entries = (sums.sort("__row", "who").group_by("__row", maintain_order=True).agg(
-                       pl.concat_str(pl.lit('"'), pl.col("who"), pl.lit('": "'), money_text(pl.col(amount)),
-                                     pl.lit('"')).str.join(", ").alias(f"__{name}")))
+        item = (pl.struct(pl.col("who").alias("station"), money_text(pl.col(amount)).alias("amount")) if arrow
+                else pl.concat_str(pl.lit('"'), pl.col("who"), pl.lit('": "'), money_text(pl.col(amount)),
+                                   pl.lit('"')).str.join(", "))
+        entries = sums.sort("__row", "who").group_by("__row", maintain_order=True).agg(item.alias(f"__{name}"))
         out = entries if out is None else out.join(entries, on="__row", how="full", coalesce=True)
     frame = out if out is not None else pl.DataFrame(schema={"__row": pl.Int64})
     return frame, pl.concat(over) if over else pl.Series("__row", [], pl.Int64)
