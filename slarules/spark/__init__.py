@@ -16,7 +16,6 @@ This is the only module that imports pyspark (`pip install 'slarules[spark]'`).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -39,6 +38,7 @@ from ..output.writer import is_uri
 from ..runtime import backend as backends
 from ..settlement.statement import Statement
 from . import chunks
+from .executor import executor_engine
 
 # columns added to the input: row number, source file, raw JSON line, start of the line's file split
 NUMBER, FILE, RAW, BLOCK = "_slarules_number", "_slarules_file", "_slarules_raw", "_slarules_block"
@@ -68,22 +68,11 @@ def output_schema():
 
 # ---- on the executors -------------------------------------------------------------------
 
-_engines: dict[str, Any] = {}       # packs digest -> Engine, once per Python worker process
-
-
-def _executor_engine(packs: bytes):
-    from ..engine import Engine
-    digest = hashlib.sha256(packs).hexdigest()
-    if digest not in _engines:
-        _engines[digest] = Engine.from_bytes(packs)
-    return _engines[digest]
-
-
 def _partition(batches: Iterator, settings: dict[str, Any]) -> Iterator:
     """Adjudicate one partition, an Arrow batch at a time; its statement comes last."""
     import pyarrow as pa
     schema = output_schema()
-    engine = _executor_engine(settings["packs"].value)
+    engine = executor_engine(settings["packs"].value)
     backends.register(settings["registration"])     # the backend the driver chose, registered here too
     raw, columns = settings["raw"], settings["columns"]
     statement = Statement()

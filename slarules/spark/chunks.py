@@ -22,6 +22,7 @@ from typing import Any
 from ..batch import io as batch_io, runner
 from ..output.writer import is_uri
 from ..runtime import backend as backends
+from .executor import executor_engine
 
 # Set (to anything but "" or "0"), a local master's tasks hand their outputs back as a cluster's do: what
 # the tests use to run the route a cluster takes, on local[2].
@@ -185,9 +186,8 @@ def _in_order(results) -> Iterator[dict[str, Any]]:
 
 def _adjudicate(units: Iterator[tuple[str | None, Any]], settings: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """On an executor: each unit's chunks through the local batch's own chunk code."""
-    from . import _executor_engine
     backends.register(settings["registration"])
-    runner._engine = engine = _executor_engine(settings["packs"].value)   # what the chunk code runs
+    runner._engine = engine = executor_engine(settings["packs"].value)   # what the chunk code runs
     for name, unit in units:
         job = {**settings["job"], "file": name}
         chunks = [unit] if isinstance(unit, batch_io.Chunk) else unit.chunks(settings["chunk_size"], engine.limits)
