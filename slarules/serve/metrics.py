@@ -43,7 +43,7 @@ METRICS = {
     "slarules_in_flight": Metric("gauge", "Requests being answered now"),
     "slarules_revision_info": Metric("gauge", "The pack revision each worker serves (1)", ("revision",)),
     "slarules_reloads_total": Metric("counter", "Pack reloads, by outcome (ok, unchanged or refused)", ("outcome",)),
-    "slarules_decision_log_queue": Metric("gauge", "Decision records waiting for the next fsync"),
+    "slarules_decision_log_queue": Metric("gauge", "Decision records in the group being written and fsynced (0 between groups)"),
     "slarules_decision_log_records_total": Metric("counter", "Decision records made durable"),
     "slarules_decision_log_fsync_seconds": Metric("histogram", "Time of one group commit (write and fsync)", (),
                                                   FSYNC_BUCKETS),
