@@ -231,6 +231,28 @@ def _helpers(supervisor: int) -> list[int]:
     return [helper for worker in children(supervisor) for helper in children(worker) if is_helper(helper)]
 
 
+def test_a_pool_whose_helper_was_killed_is_out_of_service_before_its_executor_notices():
+    """A batch request acquiring the pool right after a helper died must get a new pool: the executor's own
+    flag comes from a watcher thread a moment later, so the pool reads its helpers' exit status too."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from slarules.serve.pool import Helpers
+    helpers = object.__new__(Helpers)
+    helpers.broken, helpers.idle_timer = False, None
+    helpers.executor = ProcessPoolExecutor(1, mp_context=__import__("multiprocessing").get_context("spawn"))
+    try:
+        assert helpers.executor.submit(abs, -1).result(timeout=60) == 1 and not helpers.out_of_service
+        (process,) = helpers.executor._processes.values()
+        os.kill(process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30        # the exit status, read (and reaped) by the pool itself
+        while not helpers._a_helper_exited() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert helpers._a_helper_exited() and process.exitcode == -signal.SIGKILL
+        assert helpers.out_of_service
+    finally:
+        helpers.executor.shutdown(wait=False, cancel_futures=True)
+
+
 def test_batch_whose_helper_dies_ends_with_its_error_line(server, setup, tmp_path):
     """kill -9 of the helpers mid-stream: the 200's stream ends with one error line (an internal error, with the
     request id), never a hang; the next batch request starts new helpers and is answered in full."""

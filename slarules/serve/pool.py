@@ -49,8 +49,17 @@ class Helpers:
 
     @property
     def out_of_service(self) -> bool:
-        """A helper died: seen by a request (`broken`), or by the executor while idle (it then takes no work)."""
-        return self.broken or bool(getattr(self.executor, "_broken", False))   # CPython's flag, set by its watcher
+        """A helper died: seen by a request (`broken`), by the executor while idle (it then takes no work),
+        or here, by the helper's exit status: the executor's watcher thread sets its flag a moment after a
+        death, and a request taken in that moment would meet a broken pool before sending anything (a 500)."""
+        return self.broken or bool(getattr(self.executor, "_broken", False)) or self._a_helper_exited()
+
+    def _a_helper_exited(self) -> bool:
+        try:
+            processes = list((getattr(self.executor, "_processes", None) or {}).values())
+        except RuntimeError:            # the watcher changed the table while it was copied: ask next time
+            return False
+        return any(process.exitcode is not None for process in processes)      # reaps a dead one (waitpid)
 
     def close(self) -> None:
         """Stop the helpers without waiting (the event loop must not block): queued chunks are dropped."""
