@@ -206,10 +206,13 @@ async def _stream(request: Request, revision: Revision, service: Service, helper
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     except _Gone:
         return
-    except (rq.Refusal, SlaRulesError) as exc:
+    except Exception as exc:  # once the 200 has started, any failure is the stream's last line
+        if helpers is not None and isinstance(exc, BrokenExecutor):
+            helpers.broken = True       # submit() on a pool a helper's death broke: the next request starts anew
         if not started:
             raise
-        refused = exc if isinstance(exc, rq.Refusal) else rq.refusal(exc)
+        refused = (exc if isinstance(exc, rq.Refusal)
+                   else rq.refusal(exc if isinstance(exc, SlaRulesError) else internal_error(exc)))
         await send({"type": "http.response.body", "body": rq.error_body(refused, request.id), "more_body": gone is None})
         if gone is None:        # the body not read to its end: the error line must reach the client first
             await rq.drain(request.receive)
