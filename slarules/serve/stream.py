@@ -170,14 +170,7 @@ async def _stream(request: Request, revision: Revision, service: Service, helper
             await asyncio.wait((judged, gone), return_when=asyncio.FIRST_COMPLETED)
             if gone.done():
                 raise _Gone
-        try:
-            text, records = await judged
-        except SlaRulesError:
-            raise
-        except Exception as exc:  # noqa: BLE001  # a helper that died, or a bug: this request's error line
-            if helpers is not None and isinstance(exc, BrokenExecutor):
-                helpers.broken = True           # the next request starts new helpers
-            raise internal_error(exc) from None
+        text, records = await judged       # a helper that died, or a bug: the handler below ends the stream
         window.popleft()
         if records and log is not None:
             await log.record_many(records)      # every line sent has its record on disk
@@ -208,7 +201,7 @@ async def _stream(request: Request, revision: Revision, service: Service, helper
         return
     except Exception as exc:  # once the 200 has started, any failure is the stream's last line
         if helpers is not None and isinstance(exc, BrokenExecutor):
-            helpers.broken = True       # submit() on a pool a helper's death broke: the next request starts anew
+            helpers.broken = True       # a helper died (a chunk's result, or submit()): the next request starts anew
         if not started:
             raise
         refused = (exc if isinstance(exc, rq.Refusal)
