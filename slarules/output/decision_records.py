@@ -68,6 +68,7 @@ _SORTED = msgspec.json.Encoder(order="sorted")
 _encode_text = json.encoder.encode_basestring      # json.dumps(text, ensure_ascii=False), without its set-up
 _STRINGS_BYTES = re.compile(_STRINGS.pattern.encode())
 _NINES_BYTES = bytes.maketrans(b"012345678e", b"999999999\0")    # e: a byte JSON text never holds, fast to find
+_PAST_2_53 = b"9" * 16      # in digits translated by _NINES_BYTES: a number of 16 digits or more
 
 
 def _other_number_msgspec(data: bytes) -> bool:
@@ -77,7 +78,7 @@ def _other_number_msgspec(data: bytes) -> bool:
     is the shortest digits that read back, as RFC 8785's. Text inside strings can only make it
     say yes when the answer is no."""
     digits = data.translate(_NINES_BYTES)
-    return (b"9\0" in digits or b"9999999999999999" in digits
+    return (b"9\0" in digits or _PAST_2_53 in digits
             or (b".0" in data and (data.endswith(b".0") or b".0," in data or b".0]" in data or b".0}" in data)))
 
 
@@ -247,7 +248,7 @@ def seal(fields: Mapping[str, Any], parsed: bool = False) -> tuple[str, bytes]:
     members = _members(fields, _case_json(fields["case"], parsed))
     ident = _id_from(members)
     line = {"id": canonical(ident), **members, SEAL: canonical(_seal_from(members, ident))}
-    if b"9" * 16 in members["case"].translate(_NINES_BYTES):
+    if _PAST_2_53 in members["case"].translate(_NINES_BYTES):
         # a float of 1e16 or more is written in canonical form as whole digits, which a reader in
         # Python takes for an integer that RFC 8785 then refuses: the line keeps its float form
         line["case"] = json.dumps(fields["case"], ensure_ascii=False, default=str).encode("utf-8")
