@@ -253,29 +253,56 @@ def test_a_pool_whose_helper_was_killed_is_out_of_service_before_its_executor_no
         helpers.executor.shutdown(wait=False, cancel_futures=True)
 
 
-def test_batch_whose_helper_dies_ends_with_its_error_line(server, setup, tmp_path):
-    """kill -9 of the helpers mid-stream: the 200's stream ends with one error line (an internal error, with the
-    request id), never a hang; the next batch request starts new helpers and is answered in full."""
-    rows = b"".join(json.dumps(case(waybill=f"KILL-{i}")).encode() + b"\n" for i in range(600))
-    conn = server.connection()
-    conn.request("POST", "/v1/batch", body=rows, headers={"Authorization": f"Bearer {TOKEN}",
-                                                          "Content-Type": "application/jsonl"})
-    response = conn.getresponse()
-    assert response.status == 200
-    first = response.readline()
-    assert b"KILL-0" in first
-    helpers = _helpers(server.pid)
-    assert helpers
-    for helper in helpers:
+def _kill(pids: list[int]) -> None:
+    for pid in pids:
         try:
-            os.kill(helper, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:      # an idle pool of the other worker, stopped since it was listed
             pass
-    rest = response.read().splitlines()
-    conn.close()
-    last = json.loads(rest[-1])
-    assert set(last) == {"error", "request_id"} and last["error"]["kind"] == "engine", last
-    assert len(rest) < 600
+
+
+def _new_helpers(server, old: set[int]) -> list[int]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = [pid for pid in _helpers(server.pid) if pid not in old]
+        if found:
+            return found
+        time.sleep(0.02)
+    raise AssertionError("no new helpers started")
+
+
+def test_batch_whose_helpers_die_is_judged_again_once_then_ends_with_its_error_line(server, setup, tmp_path):
+    """kill -9 of the helpers mid-stream (the client not reading, so the server waits on it): the request takes
+    a new pool and its unanswered chunks are judged again, so the stream is answered in full; the new pool's
+    helpers killed too, the stream ends with one error line (an internal error, with the request id), never a
+    hang; the next batch request starts new helpers and is answered in full (serve/pool.py: Lease)."""
+    killed: set[int] = set()
+    for deaths in (1, 2):
+        rows = b"".join(json.dumps(case(waybill=f"KILL{deaths}-{i}")).encode() + b"\n" for i in range(600))
+        conn = server.connection()
+        conn.request("POST", f"/v1/batch?as_of={AS_OF.replace('+', '%2B')}", body=rows,
+                     headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/jsonl"})
+        response = conn.getresponse()
+        assert response.status == 200
+        first = response.readline()
+        assert f"KILL{deaths}-0".encode() in first
+        helpers = _helpers(server.pid)
+        assert helpers
+        _kill(helpers)
+        killed.update(helpers)
+        if deaths == 2:
+            again = _new_helpers(server, killed)
+            _kill(again)
+            killed.update(again)
+        rest = response.read().splitlines()
+        conn.close()
+        if deaths == 1:
+            assert [first.rstrip(b"\n"), *rest] == _cli_lines(rows, tmp_path, "--packs", *setup["packs"],
+                                                            "--limit", "case_bytes=64KiB")
+        else:
+            last = json.loads(rest[-1])
+            assert set(last) == {"error", "request_id"} and last["error"]["kind"] == "engine", last
+            assert len(rest) < 600
     data = _batch_lines(tmp_path)
     status, _, body = post(server, f"/v1/batch?as_of={AS_OF.replace('+', '%2B')}", data, "application/jsonl")
     assert status == 200, body

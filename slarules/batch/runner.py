@@ -136,8 +136,11 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: int, limits=None,
-                 registration: backends.Registration | None = None, compiled: bytes | None = None) -> None:
-    """A worker's engine: the packs at `pack_paths`, or `compiled` ones (`Engine.to_bytes`: a server's revision)."""
+                 registration: backends.Registration | None = None, compiled_file: str | None = None) -> None:
+    """A worker's engine: the packs at `pack_paths`, or the compiled ones in `compiled_file` (`Engine.to_bytes`:
+    a server's revision). A file, not the bytes: a spawned process's arguments go through a pipe its parent
+    writes before the child reads, and a child killed while starting leaves a parent writing more than the
+    pipe holds blocked for good (serve/pool.py)."""
     global _engine
     if registration is not None:        # a backend registered at run time: a spawned worker starts without it
         backends.register(registration)
@@ -145,8 +148,9 @@ def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: in
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C reaches the whole group: the batch stops its workers
     from ..engine import Engine
-    if compiled is not None:
-        _engine = Engine.from_bytes(compiled)
+    if compiled_file is not None:
+        with open(compiled_file, "rb") as file:
+            _engine = Engine.from_bytes(file.read())
     else:
         _engine = Engine.load(pack_paths, catalogue) if pack_paths else Engine.default()
     if limits is not None:

@@ -89,7 +89,8 @@ class Service:
         self.draining = False
         self.in_flight = 0
         self.page_dir = Path(options.page_dir) if options.page_dir else PAGE_DIR
-        self.helpers = Pools(options.batch_processes)     # /v1/batch's helper processes, started on demand
+        # /v1/batch's helper processes, started on demand; their files in the server's scratch folder
+        self.helpers = Pools(options.batch_processes, scratch=metrics_dir)
         self._ids = f"{os.getpid():x}-{os.urandom(3).hex()}-"
         self._count = 0
 

@@ -4,8 +4,8 @@
 judging a request's chunks itself has one core, and measured 0.40× the batch's rows/s. So each
 server worker keeps a pool of `--batch-processes` helpers (default: one per core it may use),
 started by the batch's own worker initializer (`runner._init_worker`) with the revision's compiled
-packs (`Engine.to_bytes`), never the pack files: a helper judges by exactly the revision the
-request took.
+packs (`Engine.to_bytes`, in a file of the server's scratch folder), never the pack files: a
+helper judges by exactly the revision the request took.
 
 - Started at the worker's first `/v1/batch`, not at start: a server that never batches pays
   nothing. That first request waits for them (~1.4 s: a new Python, its imports, the packs)
@@ -15,36 +15,48 @@ request took.
 - One pool per revision: a reload starts a new pool at the next batch request; the old one stops
   once its last request ends. Idle for `IDLE_SECONDS`, a pool stops, handing back the memory its
   helpers keep (Polars keeps freed pages, runtime/_polars.py).
-- A helper that dies (kill, out of memory) breaks its pool: the requests using it end with their
-  error line, and the next request starts a new pool. Helpers die with their worker (prctl).
+- A helper that dies (kill, out of memory) breaks its pool. A request meeting the break takes a
+  new pool and has its unanswered chunks judged again (`Lease.renew`, once: a chunk judging is
+  pure, and nothing of it was sent or logged); a second break ends its stream with the error line.
+  So a death the pool has not yet seen when a request acquires it costs no request.
+  Helpers die with their worker (prctl).
 """
 from __future__ import annotations
 
 import asyncio
+import itertools
 import multiprocessing
 import os
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ..output.files import write_atomically
 
 if TYPE_CHECKING:
     from .revision import Revision
 
 IDLE_SECONDS = 60.0     # a pool unused this long stops; the next batch request starts another
+_numbers = itertools.count()
 
 
 class Helpers:
     """One revision's helper processes."""
 
-    def __init__(self, revision: Revision, processes: int) -> None:
+    def __init__(self, revision: Revision, processes: int, scratch: str) -> None:
         from ..batch.runner import _init_worker  # the batch's, imported at a worker's first batch
-        engine = revision.engine
         self.revision = revision
         self.processes = processes
         self.users = 0
         self.broken = False
+        # the compiled packs in a file, not in the helpers' start arguments: those go through a pipe that a
+        # helper killed while starting leaves full, blocking this worker's event loop for good (runner)
+        self.compiled = Path(scratch) / f"revision-{os.getpid()}-{next(_numbers)}.bin"
+        write_atomically(self.compiled, revision.engine.to_bytes(), kept=None)
         self.executor = ProcessPoolExecutor(
             processes, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
-            initargs=(None, None, os.getpid(), None, None, engine.to_bytes()))
+            initargs=(None, None, os.getpid(), None, None, str(self.compiled)))
         self.idle_timer: asyncio.TimerHandle | None = None
 
     @property
@@ -66,17 +78,19 @@ class Helpers:
         if self.idle_timer is not None:
             self.idle_timer.cancel()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.compiled.unlink(missing_ok=True)        # a helper still starting fails to read it: it is not needed
 
 
 class Pools:
     """A worker's helpers: its current revision's, started on demand, stopped when idle, outdated or broken."""
 
-    def __init__(self, processes: int | None, idle: float = IDLE_SECONDS) -> None:
+    def __init__(self, processes: int | None, idle: float = IDLE_SECONDS, scratch: str | None = None) -> None:
         if processes is None:           # the default: one per core this process may use, as `slarules batch`
             from ..batch.runner import usable_cpus
             processes = usable_cpus()
         self.processes = processes
         self.idle = idle
+        self.scratch = scratch or tempfile.gettempdir()     # the server's: its supervisor removes it at stop
         self.current: Helpers | None = None
 
     def acquire(self, revision: Revision) -> Helpers | None:
@@ -87,7 +101,7 @@ class Pools:
         if helpers is None or helpers.out_of_service or helpers.revision.id != revision.id:
             if helpers is not None and helpers.users == 0:
                 helpers.close()
-            helpers = self.current = Helpers(revision, self.processes)
+            helpers = self.current = Helpers(revision, self.processes, self.scratch)
         if helpers.idle_timer is not None:
             helpers.idle_timer.cancel()
             helpers.idle_timer = None
@@ -112,3 +126,26 @@ class Pools:
         if helpers is self.current and helpers.users == 0:
             self.current = None
             helpers.close()
+
+
+class Lease:
+    """One request's hold on its worker's helpers: the pool it uses, renewed once if a helper dies."""
+
+    def __init__(self, pools: Pools, revision: Revision) -> None:
+        self.pools = pools
+        self.revision = revision
+        self.helpers = pools.acquire(revision)
+        self.renewed = False
+
+    def renew(self) -> bool:
+        """The pool broke: take a new one (False when this request already did: its break is final)."""
+        if self.helpers is None or self.renewed:
+            return False
+        self.renewed = True
+        self.helpers.broken = True
+        self.pools.release(self.helpers)
+        self.helpers = self.pools.acquire(self.revision)
+        return True
+
+    def release(self) -> None:
+        self.pools.release(self.helpers)

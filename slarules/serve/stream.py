@@ -32,10 +32,10 @@ from ..errors import SlaRulesError
 from ..runtime import backend as backends
 from . import requests as rq
 from .decisions import batch_records
+from .pool import Lease
 
 if TYPE_CHECKING:
     from .app import Request, Service
-    from .pool import Helpers
     from .revision import Revision
 
 JSONL = b"application/jsonl; charset=utf-8"
@@ -120,21 +120,22 @@ async def stream_batch(request: Request, revision: Revision, service: Service, p
             read_timestamp(as_of)
         except ValueError as exc:
             raise rq.request_error(str(exc), field="as_of") from None
-    helpers = service.helpers.acquire(revision)
+    lease = Lease(service.helpers, revision)
     try:
-        await _stream(request, revision, service, helpers, lang, as_of)
+        await _stream(request, revision, service, lease, lang, as_of)
     finally:
-        service.helpers.release(helpers)
+        lease.release()
 
 
-async def _stream(request: Request, revision: Revision, service: Service, helpers: Helpers | None, lang: str,
+async def _stream(request: Request, revision: Revision, service: Service, lease: Lease, lang: str,
                   as_of: str | None) -> None:
     """Read, judge and send: the body's chunks judged while more is read, answered in input order.
 
     At most `limit` chunks are in flight (read, not yet sent): two per helper, as the batch's pool
     keeps, or one judged in this worker's thread while the next is read. The body is not read
     further until the oldest chunk is sent, so memory stays bounded and a slow reader slows the
-    sender. Once the whole body is in, a hang-up is watched for, and it cancels what is queued."""
+    sender. Once the whole body is in, a hang-up is watched for, and it cancels what is queued.
+    A helper's death is met once by judging the window's chunks again in a new pool (pool.Lease)."""
     engine = revision.engine
     now = instant_now()
     lines = Lines(engine.limits.case_bytes)
@@ -142,18 +143,33 @@ async def _stream(request: Request, revision: Revision, service: Service, helper
     send = request.send
     log = service.log
     logged = log is not None
-    limit = 2 * helpers.processes if helpers is not None else 1
-    window: collections.deque[asyncio.Future[tuple[bytes, list[tuple[str, bytes]]]]] = collections.deque()
+    limit = 2 * lease.helpers.processes if lease.helpers is not None else 1
+    window: collections.deque[tuple[list[tuple[int, Any]], asyncio.Future[tuple[bytes, list[tuple[str, bytes]]]]]] \
+        = collections.deque()      # (a chunk's rows, its judging), oldest first
     gone: asyncio.Future[Any] | None = None         # the hang-up watch, once the body is in
     started = False
 
     def submit(rows: list[tuple[int, Any]]) -> None:
-        if helpers is not None:
-            window.append(asyncio.wrap_future(helpers.executor.submit(_helper_chunk, rows, as_of, now, lang,
-                                                                      logged)))
+        helpers = lease.helpers
+        judging: asyncio.Future[tuple[bytes, list[tuple[str, bytes]]]]
+        if helpers is None:
+            judging = asyncio.ensure_future(asyncio.to_thread(_chunk_lines, engine, rows, as_of, now, lang, logged))
         else:
-            window.append(asyncio.ensure_future(asyncio.to_thread(_chunk_lines, engine, rows, as_of, now, lang,
-                                                                  logged)))
+            try:
+                judging = asyncio.wrap_future(helpers.executor.submit(_helper_chunk, rows, as_of, now, lang, logged))
+            except BrokenExecutor as exc:       # met by emit(), as a chunk's result would be
+                judging = asyncio.get_running_loop().create_future()
+                judging.set_exception(exc)
+        window.append((rows, judging))
+
+    def judge_again() -> None:
+        """The window's chunks submitted anew, in order, to the lease's new pool."""
+        rows_again = [rows for rows, _ in window]
+        for _, judging in window:
+            judging.cancel()
+        window.clear()
+        for rows in rows_again:
+            submit(rows)
 
     async def start() -> None:
         nonlocal started
@@ -165,12 +181,19 @@ async def _stream(request: Request, revision: Revision, service: Service, helper
 
     async def emit() -> None:
         """The oldest chunk's lines sent (its records on disk first, when the log is on)."""
-        judged = window[0]
-        if gone is not None and not judged.done():
-            await asyncio.wait((judged, gone), return_when=asyncio.FIRST_COMPLETED)
-            if gone.done():
-                raise _Gone
-        text, records = await judged       # a helper that died, or a bug: the handler below ends the stream
+        while True:
+            judged = window[0][1]
+            if gone is not None and not judged.done():
+                await asyncio.wait((judged, gone), return_when=asyncio.FIRST_COMPLETED)
+                if gone.done():
+                    raise _Gone
+            try:
+                text, records = await judged    # a bug, or a second death: the handler below ends the stream
+                break
+            except BrokenExecutor:
+                if not lease.renew():
+                    raise
+                judge_again()
         window.popleft()
         if records and log is not None:
             await log.record_many(records)      # every line sent has its record on disk
@@ -187,7 +210,7 @@ async def _stream(request: Request, revision: Revision, service: Service, helper
                 while len(window) >= limit:
                     await emit()
                 submit(rows)
-            while window and window[0].done():
+            while window and window[0][1].done():
                 await emit()
         pending += lines.end()
         if pending:
@@ -200,8 +223,8 @@ async def _stream(request: Request, revision: Revision, service: Service, helper
     except _Gone:
         return
     except Exception as exc:  # once the 200 has started, any failure is the stream's last line
-        if helpers is not None and isinstance(exc, BrokenExecutor):
-            helpers.broken = True       # a helper died (a chunk's result, or submit()): the next request starts anew
+        if lease.helpers is not None and isinstance(exc, BrokenExecutor):
+            lease.helpers.broken = True     # its second pool broke too: the next request starts anew
         if not started:
             raise
         refused = (exc if isinstance(exc, rq.Refusal)
@@ -211,7 +234,7 @@ async def _stream(request: Request, revision: Revision, service: Service, helper
             await rq.drain(request.receive)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
     finally:
-        for judged in window:
-            judged.cancel()
+        for _, judging in window:
+            judging.cancel()
         if gone is not None:
             gone.cancel()
