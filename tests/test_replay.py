@@ -637,3 +637,16 @@ def test_an_edited_unsealed_record_is_not_upgraded(small_log, tmp_path, capsys):
     assert main(["replay", str(old), "--upgrade", str(tmp_path / "new.log")]) == 2
     assert f"{old}:3: not a decision record: its `id` does not match" in capsys.readouterr().err
     assert not (tmp_path / "new.log").exists()
+
+
+def test_logged_at_of_now_is_the_text_of_the_instant_between_two_clock_reads():
+    """logged_at() makes a second's text once (a server writes one per decision): the same text as
+    logged_at(datetime.now(UTC)), so it lies between two such reads, in RFC 3339 UTC to the millisecond,
+    whatever the machine's time zone."""
+    from datetime import UTC
+
+    from slarules.output.decision_records import logged_at
+    for _ in range(2000):
+        before, now, after = logged_at(datetime.now(UTC)), logged_at(), logged_at(datetime.now(UTC))
+        assert before <= now <= after
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", now)
