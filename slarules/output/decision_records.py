@@ -181,17 +181,49 @@ def _packs_json(packs: tuple[tuple[str, str, str], ...]) -> bytes:
     return canonical([dict(zip(PACK_KEYS, p, strict=True)) for p in packs])
 
 
-def _packs_member(packs: list[dict[str, str]]) -> bytes:
+def _packs_member(packs: list[dict[str, str]] | bytes) -> bytes:
     """The canonical JSON of a decision's packs ({name, version, digest} each): a run's decisions share
-    them, so it is written once (cached), not per decision."""
+    them, so it is written once (cached), not per decision; bytes are that JSON already (`packs_json`)."""
+    if isinstance(packs, bytes):
+        return packs
     return _packs_json(tuple((p["name"], p["version"], p["digest"]) for p in packs))
+
+
+_VERDICT_PACKS: dict[tuple[int, ...], tuple[tuple[Any, ...], bytes]] = {}
+
+
+def packs_json(verdict: Any) -> bytes:
+    """The canonical JSON of a Verdict's packs, found by the identity of its PackRef objects: an
+    engine's verdicts share them, so a served decision neither builds their dicts nor their key
+    (2 µs). The entry holds the objects, so their ids cannot be reused while it stands."""
+    key = tuple(map(id, verdict.packs))
+    hit = _VERDICT_PACKS.get(key)
+    if hit is None:
+        if len(_VERDICT_PACKS) >= 64:       # engines come and go (reloads): keep the recent ones
+            _VERDICT_PACKS.clear()
+        hit = _VERDICT_PACKS[key] = (tuple(verdict.packs), _packs_member(verdict_packs(verdict)))
+    return hit[1]
 
 
 def _members(record: Mapping[str, Any], case: bytes) -> dict[str, bytes]:
     """The canonical JSON of each member of a record but its id and seal; the case given written.
     A run's records share their packs: written once (packs are {name, version, digest}, checked)."""
-    packs = _packs_member(record["packs"])
-    return {k: case if k == "case" else packs if k == "packs" else canonical(record[k]) for k in RECORD_KEYS[1:-1]}
+    members = {k: _text_member(record[k]) for k in _TEXT_MEMBERS}
+    members["packs"], members["case"] = _packs_member(record["packs"]), case
+    return members
+
+
+_TEXT_MEMBERS = tuple(k for k in RECORD_KEYS[1:-1] if k not in ("packs", "case"))     # text in every record slarules writes
+
+
+def _text_member(value: Any) -> bytes:
+    """canonical() of a record's text member, with the common case (text a UTF-8 encoder takes) inline."""
+    if type(value) is str:
+        try:
+            return _encode_text(value).encode("utf-8")
+        except UnicodeEncodeError:
+            pass
+    return canonical(value)
 
 
 def _id_from(members: Mapping[str, bytes]) -> str:
@@ -202,9 +234,9 @@ def _seal_from(members: Mapping[str, bytes], ident: str) -> str:
     return sha256(_object({**members, "id": canonical(ident)}))
 
 
-def decision_id(case: Any, as_of: str, packs: list[dict[str, str]], parsed: bool = False) -> str:
+def decision_id(case: Any, as_of: str, packs: list[dict[str, str]] | bytes, parsed: bool = False) -> str:
     """The id of a decision: sha256 of the canonical JSON of {"as_of", "case", "packs"}
-    (`parsed`: the case is as slarules' readers return it, see `_jcs`)."""
+    (`parsed`: the case is as slarules' readers return it, see `_jcs`; `packs` may be `packs_json`'s)."""
     return sha256(_object({"as_of": canonical(as_of), "case": canonical(case, parsed), "packs": _packs_member(packs)}))
 
 
@@ -292,11 +324,12 @@ def record_line(case: Any, verdict_json: str | bytes, lang: str, at: str, verdic
     slarules' readers return it (see `_jcs`)."""
     text = verdict_json if isinstance(verdict_json, str) else verdict_json.decode("utf-8")
     data = verdict_json if isinstance(verdict_json, bytes) else text.encode("utf-8")
+    packs: list[dict[str, Any]] | bytes
     if verdict is None:
         doc = json.loads(text)
         waybill, as_of, packs = doc["waybill"], doc["as_of"], [{k: p[k] for k in PACK_KEYS} for p in doc["packs"]]
     else:
-        waybill, as_of, packs = verdict.waybill, verdict.as_of, verdict_packs(verdict)
+        waybill, as_of, packs = verdict.waybill, verdict.as_of, packs_json(verdict)
     return seal({"waybill": waybill, "as_of": as_of, "lang": lang, "packs": packs,
                  "verdict_digest": verdict_digest(data),
                  "outcome_digest": verdict_digest(without_packs(data)),

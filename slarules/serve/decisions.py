@@ -37,7 +37,7 @@ from typing import Any, cast
 
 from ..errors import OutputError
 from ..output.decision_log import DecisionLog
-from ..output.decision_records import decision_id, line_id, logged_at, record_line, verdict_packs
+from ..output.decision_records import decision_id, line_id, logged_at, packs_json, record_line
 from ..verdict import Verdict
 from ..verdict.layout import compact
 from . import channel as ch
@@ -53,7 +53,7 @@ def decision(case: Any, verdict: Verdict, lang: str, with_record: bool,
     if with_record:
         compact_json = compact(text) if text is not None else verdict.to_json(indent=None)
         return record_line(case, compact_json, lang, logged_at(), verdict, parsed)
-    return decision_id(case, verdict.as_of, verdict_packs(verdict), parsed), None
+    return decision_id(case, verdict.as_of, packs_json(verdict), parsed), None
 
 
 def batch_records(rows: Any, verdicts: list[tuple[int, str]], lang: str) -> list[tuple[str, bytes]]:
