@@ -390,7 +390,8 @@ def columns_table(columns: Any):
     frame = columns.to_arrow(compat_level=pl.CompatLevel.oldest())
     arrays = []
     for field in schema:
-        column = frame.column(field.name).combine_chunks()
+        chunked = frame.column(field.name)
+        column = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()   # combine copies even one
         if pa.types.is_null(column.type):      # a list no row of the chunk has an item of: empty everywhere
             column = pa.ListArray.from_arrays(pa.array([0] * (len(column) + 1), pa.int32()),
                                               pa.array([], field.type.value_type), type=field.type)

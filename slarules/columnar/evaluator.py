@@ -431,15 +431,15 @@ class Columnar:
                               pl.when(better).then(pl.lit(rank[i])).otherwise(pl.col("__br")).alias("__br")])
         return steps
 
-    def deadlines(self, off: int) -> tuple[pl.Expr, list[pl.Expr], dict[str, pl.Expr]]:
-        """verdict.deadlines as JSON text and as each deadline's Arrow-shaped struct (null where it has none:
-        `_listed` makes them a row's list), and each deadline's status column (for the statement).
+    def deadlines(self, off: int) -> tuple[pl.Expr, list[tuple[pl.Expr, pl.Expr]], dict[str, pl.Expr]]:
+        """verdict.deadlines as JSON text and as each deadline's (held, Arrow-shaped struct) (`_listed`
+        makes them a row's list), and each deadline's status column (for the statement).
 
         The chosen rule's numbers are picked first and shown once per name, so
         no timestamp is formatted for a candidate that was not chosen.
         """
         out: list[pl.Expr] = []
-        items: list[pl.Expr] = []
+        items: list[tuple[pl.Expr, pl.Expr]] = []
         statuses: dict[str, pl.Expr] = {}
         for name, candidates in self.deadline_names().items():
             chosen = pl.col(f"__b_{name}")
@@ -466,7 +466,7 @@ class Columnar:
             text = V.deadline({**values, "clause": V.Choice(chosen, {i: self.rules[i].clause for i in candidates}),
                                "rule": V.Choice(chosen, {i: self.rules[i].id for i in candidates})})
             out.append(pl.when(chosen.is_not_null()).then(text))
-            items.append(pl.when(chosen.is_not_null()).then(V.part_struct(DEADLINE, {
+            items.append((chosen.is_not_null(), V.part_struct(DEADLINE, {
                 **values, "clause": V.Choice(chosen, {i: self.rules[i].clause for i in candidates}),
                 "rule": V.Choice(chosen, {i: self.rules[i].id for i in candidates})})))
             statuses[name] = pl.when(chosen.is_not_null()).then(status)
@@ -536,11 +536,10 @@ class Columnar:
         text_pieces = [
             (pl.concat_str(classes, separator=", ", ignore_nulls=True) if classes else pl.lit("")).alias("__classifications"),
             deadlines.alias("__deadlines")]
-        arrow_pieces = [
-            *(item.alias(f"__dli{k}") for k, item in enumerate(deadline_items)),
-            (pl.concat_list([pl.when(pl.col(key(CLASSIFICATION_PREFIX + n))).then(pl.lit(n))
-                             for n in sorted(self.program.classifications)]).list.drop_nulls()
-             if self.program.classifications else pl.lit(None)).alias("__classification_items")]
+        listed = {      # the Arrow shape's lists, gathered by _listed: (held, item) in the verdict's order
+            "__deadline_items": deadline_items,
+            "__classification_items": [(pl.col(key(CLASSIFICATION_PREFIX + n)).fill_null(False), pl.lit(n))
+                                       for n in sorted(self.program.classifications)]}
         pieces = [
             *totals,
             (pl.concat_list(not_covered).list.drop_nulls().list.sort() if not_covered
@@ -563,7 +562,7 @@ class Columnar:
             **{name: pl.col(f"__{name}") for name in ("findings", "missing", *PER_PAYER)}})
         refused = pl.col(PER_CASE) | pl.any_horizontal(pl.col(f"__{name}").abs() > money.VERDICT.most for name in TOTAL)
         plan = {"steps": derivations + self._rules + self._deadlines + [pieces], "verdict": verdict.alias("json"),
-                "pieces": {False: text_pieces, True: arrow_pieces}, "deadline_items": len(deadline_items),
+                "pieces": text_pieces, "listed": listed,
                 "columns": columns,
                 "refused": refused,
                 "info": info, "statuses": statuses, "findings": parts,
@@ -602,9 +601,11 @@ class Columnar:
         f = f.filter(pl.col("__ok") & pl.col(key("as_of")).is_between(EARLIEST, LATEST, closed="left"))
         for step in plan["steps"]:
             f = _with(f, step)
-        f = _with(f, plan["pieces"][arrow])
         if arrow:
-            f = _listed(f, [f"__dli{k}" for k in range(plan["deadline_items"])], "__deadline_items")
+            for name, items in plan["listed"].items():
+                f = _listed(f, items, name)
+        else:
+            f = _with(f, plan["pieces"])
         # per-rule queries cost ~1.5 ms each to plan, whatever their rows: only rules that reported here
         fired = set(self._somewhere(f, "__r"))
         payers = self._payers(f, plan["info"], fired)
@@ -688,14 +689,15 @@ class Columnar:
         return st
 
 
-def _listed(f: pl.DataFrame, columns: list[str], name: str) -> pl.DataFrame:
-    """`f` with `name`: each row's non-null values of `columns`, in their order, as a list (null for none),
-    and without `columns`. Gathered from a long frame: Polars' concat_list of struct columns builds a row
-    at a time (~25 us a row for a verdict's deadlines), this ~1 us."""
-    if not columns:
+def _listed(f: pl.DataFrame, items: list[tuple[pl.Expr, pl.Expr]], name: str) -> pl.DataFrame:
+    """`f` with `name`: each row's values of `items` (held, value) where held, in their order, as a list
+    (null for none). Gathered from a long frame, each value computed only on the rows that hold it (a
+    deadline's struct: a third of rows or fewer): Polars' concat_list of struct columns builds a row at a
+    time (~25 us a row for a verdict's deadlines), and a column per item computed its value on every row."""
+    if not items:
         return f.with_columns(pl.lit(None).alias(name))
-    long = pl.concat([f.select("__row", pl.lit(k, pl.UInt16).alias("__k"), pl.col(c).alias(name))
-                      for k, c in enumerate(columns)])
-    lists = (long.filter(pl.col(name).is_not_null()).sort("__row", "__k")
-             .group_by("__row", maintain_order=True).agg(pl.col(name)))
-    return f.drop(columns).join(lists, on="__row", how="left")
+    lazy = f.lazy()
+    long = pl.concat([lazy.filter(held).select("__row", pl.lit(k, pl.UInt16).alias("__k"), value.alias(name))
+                      for k, (held, value) in enumerate(items)]).collect(optimizations=SPARSE)
+    lists = long.sort("__row", "__k").group_by("__row", maintain_order=True).agg(pl.col(name))
+    return f.join(lists, on="__row", how="left")
