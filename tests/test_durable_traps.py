@@ -182,6 +182,22 @@ def test_the_compact_verdict_json_is_json_dumps_byte_for_byte(value):
     assert compact(_indented(value, "\n")) == json.dumps(value, ensure_ascii=False)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(), json_values, max_size=4), st.lists(json_values, max_size=4), st.integers(0, 4),
+       st.lists(json_values, max_size=2))
+def test_the_compact_verdict_json_cuts_out_a_packs_list_at_depth_one_alike(members, packs, at, deeper):
+    """compact() remembers a top-level "packs" list's text (layout.py): the same bytes as json.dumps, with
+    the list anywhere among the members, empty or not, "packs" keys deeper down, and the list seen twice."""
+    from slarules.verdict.layout import compact
+    items = [(k, v) for k, v in members.items() if k != "packs"]
+    items.insert(min(at, len(items)), ("packs", packs))
+    value = dict(items)
+    if deeper:
+        value["inner"] = {"packs": deeper, "after": [{"packs": deeper}]}
+    for _ in range(2):
+        assert compact(_indented(value, "\n")) == json.dumps(value, ensure_ascii=False)
+
+
 def test_verdict_json_falls_back_for_what_it_does_not_render(engine):
     v = engine.adjudicate(copy.deepcopy(BASE), as_of=AS_OF)
     v.fines_cny = {"x": float("inf")}
