@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
+import operator
 import re
 import time
 from collections.abc import Mapping
@@ -153,27 +155,31 @@ def canonical(value: Any, parsed: bool = False) -> bytes:
                         "within ±2^53, finite numbers, Unicode text") from None
 
 
-def _object(members: Mapping[str, bytes]) -> bytes:
-    """The canonical JSON of an object from its members' canonical JSON (RFC 8785 section 3.2.3:
-    keys sorted by their UTF-16 code units): the case, the bulk of a record, is written once for
-    both hashes instead of once for each."""
-    if _RECORD_KEY_SET.issuperset(members):     # a record's keys (a set test in C): their order is known
-        parts = [b"{"]
-        for key in _ORDER:
-            if key in members:
-                parts += (_KEYS[key], b":", members[key], b",")
-        parts[-1] = b"}"
-        return b"".join(parts)      # one copy of the case's bytes, not one per concatenation
-    items = sorted(members.items(), key=lambda item: item[0].encode("utf-16-be"))
-    return b"{" + b",".join((_KEYS.get(key) or rfc8785.dumps(key)) + b":" + value for key, value in items) + b"}"
+class _Layout:
+    """An object of known keys written from its members' JSON in one join (a record is written for
+    every served decision): each member's text after its key's, in `keys`' order, between `open_` and
+    `close`. The case, the bulk of a record, is encoded once for the id, the seal and the line."""
+
+    def __init__(self, keys: tuple[str, ...], open_: bytes, between: bytes, colon: bytes, close: bytes) -> None:
+        self.values = operator.itemgetter(*keys)
+        self.keys = [(open_ if n == 0 else between) + rfc8785.dumps(key) + colon for n, key in enumerate(keys)]
+        self.close = close
+
+    def __call__(self, members: Mapping[str, bytes]) -> bytes:
+        return b"".join([*itertools.chain.from_iterable(zip(self.keys, self.values(members))), self.close])
 
 
-_KEYS = {key: rfc8785.dumps(key) for key in RECORD_KEYS}
-_ORDER = sorted(RECORD_KEYS, key=lambda key: key.encode("utf-16-be"))
-_RECORD_KEY_SET = frozenset(RECORD_KEYS)
+def _canonical_layout(keys: tuple[str, ...]) -> _Layout:
+    """The canonical JSON of an object of these keys from its members' canonical JSON (RFC 8785
+    section 3.2.3: keys sorted by their UTF-16 code units, no white space)."""
+    return _Layout(tuple(sorted(keys, key=lambda key: key.encode("utf-16-be"))), b"{", b",", b":", b"}")
+
+
+_ID_OBJECT = _canonical_layout(ID_KEYS)                  # what the id hashes
+_SEALED_OBJECT = _canonical_layout(RECORD_KEYS[:-1])     # what the seal hashes: every member but the seal
 # A record's line: its members in RECORD_KEYS' order, each value as the canonical JSON already written
 # for the hashes (the case is not encoded a third time), with json.dumps' ", " and ": " between them.
-_LINE_KEYS = {key: rfc8785.dumps(key) + b": " for key in RECORD_KEYS}
+_LINE = _Layout(RECORD_KEYS, b"{", b", ", b": ", b"}\n")
 
 
 @functools.lru_cache(maxsize=256)
@@ -227,17 +233,17 @@ def _text_member(value: Any) -> bytes:
 
 
 def _id_from(members: Mapping[str, bytes]) -> str:
-    return sha256(_object({k: members[k] for k in ID_KEYS}))
+    return sha256(_ID_OBJECT(members))
 
 
 def _seal_from(members: Mapping[str, bytes], ident: str) -> str:
-    return sha256(_object({**members, "id": canonical(ident)}))
+    return sha256(_SEALED_OBJECT({**members, "id": canonical(ident)}))
 
 
 def decision_id(case: Any, as_of: str, packs: list[dict[str, str]] | bytes, parsed: bool = False) -> str:
     """The id of a decision: sha256 of the canonical JSON of {"as_of", "case", "packs"}
     (`parsed`: the case is as slarules' readers return it, see `_jcs`; `packs` may be `packs_json`'s)."""
-    return sha256(_object({"as_of": canonical(as_of), "case": canonical(case, parsed), "packs": _packs_member(packs)}))
+    return sha256(_ID_OBJECT({"as_of": canonical(as_of), "case": canonical(case, parsed), "packs": _packs_member(packs)}))
 
 
 def record_digest(record: Mapping[str, Any]) -> str:
@@ -299,16 +305,13 @@ def seal(fields: Mapping[str, Any], parsed: bool = False) -> tuple[str, bytes]:
     `parsed`: the case is as slarules' readers return it (see `_jcs`)."""
     members = _members(fields, _case_json(fields["case"], parsed))
     ident = _id_from(members)
-    line = {"id": canonical(ident), **members, SEAL: canonical(_seal_from(members, ident))}
+    members["id"] = canonical(ident)
+    members[SEAL] = canonical(sha256(_SEALED_OBJECT(members)))     # _seal_from, with the id already written
     if _PAST_2_53 in members["case"].translate(_NINES_BYTES):
         # a float of 1e16 or more is written in canonical form as whole digits, which a reader in
         # Python takes for an integer that RFC 8785 then refuses: the line keeps its float form
-        line["case"] = json.dumps(fields["case"], ensure_ascii=False, default=str).encode("utf-8")
-    parts = [b"{"]
-    for key in RECORD_KEYS:
-        parts += (_LINE_KEYS[key], line[key], b", ")
-    parts[-1] = b"}\n"
-    return ident, b"".join(parts)
+        members["case"] = json.dumps(fields["case"], ensure_ascii=False, default=str).encode("utf-8")
+    return ident, _LINE(members)
 
 
 def verdict_packs(verdict: Any) -> list[dict[str, str]]:
