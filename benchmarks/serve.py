@@ -84,10 +84,13 @@ def hostile_bodies() -> list[tuple[str, bytes]]:
 def write_lua(path: Path, bodies: list[bytes], *, expected: dict[str, dict[str, bytes]] | None = None,
               hostile: bool = False,
               token: str | None = None, ids: Path | None = None, revisions: dict[str, str] | None = None,
-              url_path: str = "/v1/adjudicate") -> None:
+              url_path: str = "/v1/adjudicate", unique: bool = False) -> None:
     """wrk's script: POST the mix round-robin (every 10th hostile), count statuses, verdicts that differ
     from `expected` (by revision, then waybill), revisions seen (with the pack digest each verdict names), and print
-    one JSON line at the end; with `ids`, write every 200's X-Decision-Id there."""
+    one JSON line at the end; with `ids`, write every 200's X-Decision-Id there. `unique`: each request's
+    waybill gets a suffix of its own (`-time_thread_n`, taken off the answer before it is checked), so every
+    request is a new decision, as in a day's traffic: a decision log appends and syncs each one, where
+    the mix's 400 cases repeated would be logged once and then cost no write."""
     lines = ["local bodies = {", *(lua_long(b) + "," for b in bodies), "}"]
     lines += ["local bad = {", *("{" + json.dumps(t) + ", " + lua_long(b) + "}," for t, b in hostile_bodies()), "}"]
     lines.append("local expected = {")
@@ -104,6 +107,7 @@ def write_lua(path: Path, bodies: list[bytes], *, expected: dict[str, dict[str, 
     lines.append(f"local ids_file = {json.dumps(str(ids)) if ids else 'nil'}")
     lines.append(f"local token = {json.dumps(token) if token else 'nil'}")
     lines.append(f"local target = {json.dumps(url_path)}")
+    lines.append(f"local unique = {'true' if unique else 'false'}")
     lines.append(r'''
 local threads = {}
 function setup(thread)
@@ -119,6 +123,7 @@ function init(args)
   wrongrev = 0
   ids = {}
   offset = (id or 1) * 7919
+  salt = os.time()        -- a run of its own: the warm-up's decisions are not this run's
 end
 request = function()
   n = n + 1
@@ -130,11 +135,16 @@ request = function()
     return wrk.format("POST", target, headers, b[2])
   end
   headers["Content-Type"] = "application/json"
-  return wrk.format("POST", target, headers, bodies[(n + offset) % #bodies + 1])
+  local body = bodies[(n + offset) % #bodies + 1]
+  if unique then
+    body = string.gsub(body, '"waybill": "([^"]*)"', '"waybill": "%1-' .. salt .. '_' .. (id or 1) .. '_' .. n .. '"', 1)
+  end
+  return wrk.format("POST", target, headers, body)
 end
 response = function(status, headers, body)
   statuses[status] = (statuses[status] or 0) + 1
   if status == 200 then
+    if unique then body = string.gsub(body, '("waybill": "[^"]*)%-%d+_%d+_%d+"', '%1"', 1) end
     local wb = string.match(body, '"waybill": "([^"]*)"')
     local mine = expected[headers["x-pack-revision"] or ""]
     local want = wb and mine and mine[wb]
@@ -262,7 +272,7 @@ def throughput(work: Path, bodies: list[bytes], seconds: float) -> dict:
 
 def latency(work: Path, bodies: list[bytes], seconds: float) -> dict:
     script = work / "plain.lua"
-    write_lua(script, bodies, expected=expected_verdicts(bodies))
+    write_lua(script, bodies, expected=expected_verdicts(bodies), unique=True)   # every request a new decision
     out = {}
     for name, extra in (("plain", []), ("logged", ["--decision-log", str(work / "latency-log.jsonl")])):
         server = start("--workers", "1", *extra, cpus="0")

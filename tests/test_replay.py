@@ -385,6 +385,24 @@ def test_a_failed_fsync_is_cut_back_too(tmp_path, monkeypatch, engine):
     assert [d.waybill for d in read_log(log)] == ["A", "B"]
 
 
+def test_a_decision_logged_before_costs_no_fsync_and_a_new_one_does(tmp_path, monkeypatch, engine):
+    """A record already in the log is durable since the append that wrote it (its id is taken only once
+    fsynced), so a group of such records writes and syncs nothing (files.append_to); a new one still does."""
+    log = tmp_path / "d.log"
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    with DecisionLog(log) as writer:
+        engine.adjudicate(case(waybill="A"), as_of=AS_OF, log=writer)
+        first, before = len(synced), log.read_bytes()
+        assert first >= 1
+        engine.adjudicate(case(waybill="A"), as_of=AS_OF, log=writer)
+        assert len(synced) == first and log.read_bytes() == before
+        engine.adjudicate(case(waybill="B"), as_of=AS_OF, log=writer)
+        assert len(synced) > first
+    assert [d.waybill for d in read_log(log)] == ["A", "B"]
+
+
 def test_a_full_disk_during_a_batchs_log_commit_keeps_the_log_and_the_rerun_appends(
         engine, cases_file, tmp_path, monkeypatch, capsys, small_log):
     solo = tmp_path / "solo.log"
