@@ -355,7 +355,7 @@ def verdict_table(lines: bytes):
     import pyarrow.json as pj
     schema = verdict_schema()
     if not lines:
-        return schema.empty_table()
+        return empty_table(schema)
     regular = pa.schema([(f.name, _arrow(f, objects=False)) for f in L.VERDICT if f.kind != L.MONEY_MAP])
     table = pj.read_json(pa.py_buffer(lines),
                          read_options=pj.ReadOptions(use_threads=False, block_size=len(lines) + 1),
@@ -519,6 +519,13 @@ def _read_part(part: Path, schema):
     return table
 
 
+def empty_table(schema: Any) -> Any:
+    """A table of `schema` with no rows. Not `schema.empty_table()`: pyarrow imports pandas for it,
+    0.3 s of a Parquet batch's end (its merge), for a table that holds nothing of pandas."""
+    import pyarrow as pa
+    return pa.Table.from_batches([], schema=schema)
+
+
 def merge_parquet_parts(parts: list[Path], target: Path, rows_per_group: int = 100_000) -> None:
     """Concatenate part files into one Parquet file, a bounded number of rows at a time.
 
@@ -528,7 +535,7 @@ def merge_parquet_parts(parts: list[Path], target: Path, rows_per_group: int = 1
     import pyarrow as pa
     import pyarrow.parquet as pq
     schema = verdict_schema()
-    pending = schema.empty_table()
+    pending = empty_table(schema)
     groups = 0
     with atomic_file(target) as out, pq.ParquetWriter(out, schema) as writer:    # as it was, or complete
         for part in parts:
