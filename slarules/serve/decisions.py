@@ -352,6 +352,9 @@ class GroupCommit:
         sender.sock.close()
 
 
+_READ_SIZE = 256 << 10       # a worker's group is a few kilobytes a record: one read takes it whole
+
+
 class _Sender:
     """A worker's record socket as the writer thread sees it: bytes received, ACKs owed."""
 
@@ -360,19 +363,26 @@ class _Sender:
         self.pid = pid
         self.received = bytearray()
         self.out = bytearray()
+        self._view = memoryview(bytearray(_READ_SIZE))
 
     def read(self) -> bool:
-        """Everything the socket holds now into `received`; True at its end (the worker has gone)."""
+        """Everything the socket holds now into `received`; True at its end (the worker has gone).
+
+        Into one buffer kept for the socket's life: `recv(1 MiB)` allocated (and the allocator
+        mapped) a megabyte for every read of a group's few kilobytes."""
+        view = self._view
         while True:
             try:
-                data = self.sock.recv(1 << 20)
+                size = self.sock.recv_into(view)
             except BlockingIOError:
                 return False
             except OSError:
                 return True
-            if not data:
+            if not size:
                 return True
-            self.received += data
+            self.received += view[:size]
+            if size < len(view):            # what the socket held is all taken: the next group wakes us
+                return False
 
     def records(self) -> Iterator[tuple[int, str, bytes]]:
         """(seq, id, line) of each whole record frame received; a partial one waits for its rest."""
