@@ -423,3 +423,18 @@ def test_a_batch_runs_where_durable_rules_cannot_be_imported(tmp_path):
     assert "3,000 rows" in done.stderr
     probe = subprocess.run([sys.executable, "-c", "import durable"], capture_output=True, text=True, env=env)
     assert "not importable here" in probe.stderr          # the blocker did block
+
+
+def test_a_parquet_batch_imports_no_pandas(tmp_path):
+    """pyarrow imports pandas (0.2 s of CPU in every process) to ask whether a Python list is one of its
+    types; a batch builds its Arrow arrays through Polars instead (batch_io.arrow_array), reading Parquet
+    and writing either output, rows on the per-case path (the bad ones) included."""
+    source = tmp_path / "cases.parquet"
+    generate(str(source), 400, 5, bad_rate=0.05)
+    runs = "; ".join(f"assert main(['batch', {str(source)!r}, '-o', {str(tmp_path / name)!r}, '--workers', '1', "
+                     f"'--as-of', {AS_OF!r}]) == 0" for name in ("v.parquet", "v.jsonl"))
+    code = f"import sys; from slarules.cli import main; {runs}; print('pandas' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+    assert (tmp_path / "v.errors.jsonl").read_text().count("\n") > 0      # the per-case path was taken

@@ -77,7 +77,7 @@ class TableRows:
         if bad:
             import pyarrow as pa
             self.rejected = [(numbers[i], not_utf8(name)) for i, name in sorted(bad.items())]
-            batch = batch.filter(pa.array([i not in bad for i in range(batch.num_rows)]))
+            batch = batch.filter(arrow_array([i not in bad for i in range(batch.num_rows)], pa.bool_()))
             numbers = [n for i, n in enumerate(numbers) if i not in bad]
         self.batch = batch
         self.numbers = numbers
@@ -93,7 +93,8 @@ class TableRows:
         indices = list(indices)
         if not indices:
             return []
-        rows = self.batch.take(indices).to_pylist()
+        import pyarrow as pa
+        rows = self.batch.take(arrow_array(indices, pa.int64())).to_pylist()
         return [(self.numbers[i], drop_nulls(r)) for i, r in zip(indices, rows)]
 
 
@@ -370,8 +371,8 @@ def verdict_table(lines: bytes):
         if _has_objects(f):     # the part's objects, as text, put back among its other fields
             parts = L.layout(f.part)    # type: ignore[arg-type]
             values = column.flatten()
-            children = [pa.array(_objects_text(shaped, column.value_lengths().to_pylist(), f.name, g.name),
-                                 pa.string())
+            children = [arrow_array(_objects_text(shaped, column.value_lengths().to_pylist(), f.name, g.name),
+                                    pa.string())
                         if g.kind == L.OBJECT else values.field(g.name) for g in parts]
             column = pa.ListArray.from_arrays(pc.subtract(column.offsets, column.offsets[0]),
                                               pa.StructArray.from_arrays(children, [g.name for g in parts]))
@@ -393,8 +394,8 @@ def columns_table(columns: Any):
         chunked = frame.column(field.name)
         column = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()   # combine copies even one
         if pa.types.is_null(column.type):      # a list no row of the chunk has an item of: empty everywhere
-            column = pa.ListArray.from_arrays(pa.array([0] * (len(column) + 1), pa.int32()),
-                                              pa.array([], field.type.value_type), type=field.type)
+            column = pa.ListArray.from_arrays(arrow_array([0] * (len(column) + 1), pa.int32()),
+                                              pa.nulls(0, field.type.value_type), type=field.type)
         arrays.append(column.cast(field.type))
     return pa.Table.from_arrays(arrays, schema=schema)
 
@@ -432,9 +433,9 @@ def _money_pairs(shaped: list, name: str, arrow_type):
             stations.extend(m)
             amounts.extend(m.values())
         offsets[n] = len(stations)
-    pairs = pa.StructArray.from_arrays([pa.array(stations, pa.string()), pa.array(amounts, pa.string())],
+    pairs = pa.StructArray.from_arrays([arrow_array(stations, pa.string()), arrow_array(amounts, pa.string())],
                                        fields=list(arrow_type.value_type))
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pairs, type=arrow_type)
+    return pa.ListArray.from_arrays(arrow_array(offsets, pa.int32()), pairs, type=arrow_type)
 
 
 class _ShapeChanges:
@@ -517,6 +518,23 @@ def _read_part(part: Path, schema):
         raise InputError("a verdict part of this run does not hold verdicts as this version writes them",
                          file=str(part), hint="pass --fresh to start over")
     return table
+
+
+def arrow_array(values: Any, arrow_type: Any) -> Any:
+    """`pa.array(values, arrow_type)` for Python text, whole numbers or booleans, made by Polars.
+
+    pyarrow's own conversion first asks pandas whether `values` is one of its types, which imports
+    pandas (0.2 s of CPU in every batch worker and Spark task process, for nothing of pandas)."""
+    import polars as pl
+    return pl.Series(values=values, dtype=_polars_types()[arrow_type]).to_arrow().cast(arrow_type)
+
+
+@functools.cache
+def _polars_types() -> dict[Any, Any]:
+    """pyarrow types and the Polars types that export as them (built at first use: both loaded then)."""
+    import polars as pl
+    import pyarrow as pa
+    return {pa.string(): pl.String, pa.int64(): pl.Int64, pa.int32(): pl.Int32, pa.bool_(): pl.Boolean}
 
 
 def empty_table(schema: Any) -> Any:

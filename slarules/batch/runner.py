@@ -205,7 +205,8 @@ class Adjudicated:
         direct = batch_io.columns_table(self.columns.drop("__row"))
         if not self.per_case:
             return direct
-        rows = pa.array(self.columns["__row"].to_list() + [number for number, _ in self.per_case], pa.int64())
+        rows = batch_io.arrow_array(self.columns["__row"].to_list() + [number for number, _ in self.per_case],
+                                    pa.int64())
         both = pa.concat_tables([direct, batch_io.verdict_table(per_case)])
         return both.take(pc.sort_indices(rows))
 
