@@ -403,6 +403,24 @@ def test_a_decision_logged_before_costs_no_fsync_and_a_new_one_does(tmp_path, mo
     assert [d.waybill for d in read_log(log)] == ["A", "B"]
 
 
+def test_a_writer_syncs_the_log_it_opens_before_taking_its_decisions_as_logged(tmp_path, monkeypatch, engine):
+    """A writer killed between its write and its fsync may leave records only in the page cache; the next
+    writer takes them as logged and writes nothing for them again, so it syncs what it found first."""
+    log = tmp_path / "d.log"
+    with DecisionLog(log) as first:
+        engine.adjudicate(case(waybill="A"), as_of=AS_OF, log=first)
+    synced: list[str] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real(fd))[1])
+    with DecisionLog(log) as second:
+        assert synced == [str(log)]
+        engine.adjudicate(case(waybill="A"), as_of=AS_OF, log=second)    # found in the log: nothing written
+        assert synced == [str(log)]
+    with DecisionLog(tmp_path / "new.log") as empty:        # nothing found, nothing to sync
+        assert synced == [str(log)]
+        empty.open()
+
+
 def test_a_full_disk_during_a_batchs_log_commit_keeps_the_log_and_the_rerun_appends(
         engine, cases_file, tmp_path, monkeypatch, capsys, small_log):
     solo = tmp_path / "solo.log"
@@ -663,8 +681,31 @@ def test_logged_at_of_now_is_the_text_of_the_instant_between_two_clock_reads():
     whatever the machine's time zone."""
     from datetime import UTC
 
+    import time
+
+    from slarules.output import decision_records
     from slarules.output.decision_records import logged_at
     for _ in range(2000):
         before, now, after = logged_at(datetime.now(UTC)), logged_at(), logged_at(datetime.now(UTC))
         assert before <= now <= after
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", now)
+    # across second boundaries, a leap day and a year's end, in zones other than UTC: the remembered
+    # second's text is replaced when the second changes, and never follows the machine's zone
+    instants = [1_767_225_599_999_999_999, 1_767_225_600_000_000_000, 1_767_225_600_000_999_999,
+                1_709_164_799_500_000_000, 1_709_164_800_001_000_000, 1_709_164_800_999_000_000]
+    zone = os.environ.get("TZ")
+    try:
+        for tz in ("Asia/Shanghai", "America/St_Johns", "UTC"):
+            os.environ["TZ"] = tz
+            time.tzset()
+            for ns in instants:
+                expected = logged_at(datetime.fromtimestamp(ns // 1000 / 1e6, UTC))
+                with pytest.MonkeyPatch.context() as m:
+                    m.setattr(decision_records.time, "time_ns", lambda ns=ns: ns)
+                    assert logged_at() == expected, (tz, ns)
+    finally:
+        if zone is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = zone
+        time.tzset()

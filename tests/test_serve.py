@@ -349,6 +349,32 @@ def test_batch_helpers_are_shared_and_stop_when_idle_or_outdated():
     asyncio.run(run())
 
 
+def test_a_lease_whose_new_pool_cannot_start_releases_its_old_pool_once(tmp_path):
+    """Lease.renew releases the broken pool before taking a new one: if that fails (its scratch file cannot
+    be written), the request's final release must not release the old pool a second time, which would stop
+    it under another request still using it."""
+    from slarules.errors import OutputError
+    from slarules.serve.pool import Lease, Pools
+    from slarules.serve.revision import Revision
+
+    async def run() -> None:
+        revision = Revision.of(Engine.default())
+        scratch = tmp_path / "scratch"
+        scratch.mkdir()
+        pools = Pools(2, scratch=str(scratch))
+        first, second = Lease(pools, revision), Lease(pools, revision)       # two requests on one pool
+        shared = first.helpers
+        assert shared is second.helpers and shared.users == 2
+        shutil.rmtree(scratch)
+        with pytest.raises(OutputError):
+            first.renew()
+        first.release()                          # stream_batch's finally
+        assert shared.users == 1 and not shared.executor._shutdown_thread
+        second.release()
+        assert shared.users == 0
+    asyncio.run(run())
+
+
 def _settled(log: Path, prefix: bytes) -> int:
     """How many rows of a request the log holds once nothing more is logged for a while."""
     count, end = -1, time.monotonic() + 120

@@ -45,7 +45,7 @@ from .decision_records import (
     problem,
     record_line,
 )
-from .files import append_to, append_whole, open_append
+from .files import append_to, append_whole, open_append, sync_file, writing
 from .lock import OutputLock, command_line
 
 _BLOCK = 1 << 20        # lines are appended in groups of about this many bytes, each group whole lines
@@ -63,7 +63,10 @@ def _not_a_log(path: Path, st: os.stat_result) -> OutputError | None:
 def logged_ids(path: str | Path) -> set[str]:
     """The ids of the decisions a log holds (none if it does not exist yet), for a writer to skip.
 
-    A log that ends in part of a line is refused: appending would glue a record onto it.
+    A log that ends in part of a line is refused: appending would glue a record onto it. What it
+    holds is synced first: a writer takes these decisions as logged, and writes (and syncs) nothing
+    for them again (files.append_to), while a writer killed between its write and its fsync may
+    have left them only in the page cache.
     """
     path = Path(path)
     ids: set[str] = set()
@@ -89,6 +92,9 @@ def logged_ids(path: str | Path) -> set[str]:
                           "a crash or a full disk under an older slarules)", file=str(path),
                           hint=f"cut it back to its last whole record (`truncate -s {whole} {path}`), then log "
                           "again; nothing was written")
+    if ids:
+        with writing(path, kept="nothing was written"):
+            sync_file(path)
     return ids
 
 

@@ -284,9 +284,10 @@ def _now() -> str:
     (strftime of a datetime cost 2 µs a record); the same text as logged_at(datetime.now(UTC))."""
     global _second
     seconds, nanoseconds = divmod(time.time_ns(), 1_000_000_000)
-    if _second[0] != seconds:
-        _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds)))
-    return f"{_second[1]}{nanoseconds // 1_000_000:03d}Z"
+    known = _second                 # read once: another thread may replace it meanwhile
+    if known[0] != seconds:
+        known = _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds)))
+    return f"{known[1]}{nanoseconds // 1_000_000:03d}Z"
 
 
 def _case_json(case: Any, parsed: bool = False) -> bytes:

@@ -62,17 +62,23 @@ def temporary_beside(final: str | Path) -> Path:
     return final.with_name(f".{final.name}.{os.getpid()}.tmp")
 
 
+def sync_file(path: str | Path) -> None:
+    """fsync a file written before, by this process or another (one killed before its own fsync):
+    its bytes on disk. Opened to write, writing nothing: Windows flushes only such a descriptor."""
+    fd = os.open(path, os.O_WRONLY | getattr(os, "O_BINARY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def commit(tmp: str | Path, final: str | Path, sync_first: bool = False) -> None:
     """Rename a finished, fsynced temporary over `final` and make the rename durable.
 
     `sync_first`: fsync `tmp` here first (a working file written over a whole run, a `.partial`).
     """
     if sync_first:
-        fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        sync_file(tmp)
     os.replace(tmp, final)
     fsync_dir(Path(final).parent)
 

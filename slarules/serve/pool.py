@@ -32,7 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..output.files import write_atomically
+from ..output.files import write_file
 
 if TYPE_CHECKING:
     from .revision import Revision
@@ -53,10 +53,14 @@ class Helpers:
         # the compiled packs in a file, not in the helpers' start arguments: those go through a pipe that a
         # helper killed while starting leaves full, blocking this worker's event loop for good (runner)
         self.compiled = Path(scratch) / f"revision-{os.getpid()}-{next(_numbers)}.bin"
-        write_atomically(self.compiled, revision.engine.to_bytes(), kept=None)
-        self.executor = ProcessPoolExecutor(
-            processes, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
-            initargs=(None, None, os.getpid(), None, None, str(self.compiled)))
+        write_file(self.compiled, revision.engine.to_bytes())   # scratch, read by helpers started after: no sync
+        try:
+            self.executor = ProcessPoolExecutor(
+                processes, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                initargs=(None, None, os.getpid(), None, None, str(self.compiled)))
+        except BaseException:
+            self.compiled.unlink(missing_ok=True)
+            raise
         self.idle_timer: asyncio.TimerHandle | None = None
 
     @property
@@ -142,8 +146,9 @@ class Lease:
         if self.helpers is None or self.renewed:
             return False
         self.renewed = True
-        self.helpers.broken = True
-        self.pools.release(self.helpers)
+        old, self.helpers = self.helpers, None     # released once, whatever acquiring a new pool raises
+        old.broken = True
+        self.pools.release(old)
         self.helpers = self.pools.acquire(self.revision)
         return True
 

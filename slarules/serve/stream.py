@@ -163,13 +163,16 @@ async def _stream(request: Request, revision: Revision, service: Service, lease:
         window.append((rows, judging))
 
     def judge_again() -> None:
-        """The window's chunks submitted anew, in order, to the lease's new pool."""
-        rows_again = [rows for rows, _ in window]
-        for _, judging in window:
-            judging.cancel()
+        """The window's chunks not judged yet submitted anew, in order, to the lease's new pool (those
+        the old pool finished keep their answers)."""
+        entries = list(window)
         window.clear()
-        for rows in rows_again:
-            submit(rows)
+        for rows, judging in entries:
+            if judging.done() and not judging.cancelled() and judging.exception() is None:
+                window.append((rows, judging))
+            else:
+                judging.cancel()
+                submit(rows)
 
     async def start() -> None:
         nonlocal started
