@@ -214,7 +214,7 @@ def packs_json(verdict: Any) -> bytes:
 def _members(record: Mapping[str, Any], case: bytes) -> dict[str, bytes]:
     """The canonical JSON of each member of a record but its id and seal; the case given written.
     A run's records share their packs: written once (packs are {name, version, digest}, checked)."""
-    members = {k: _text_member(record[k]) for k in _TEXT_MEMBERS}
+    members = {k: canonical(record[k]) for k in _TEXT_MEMBERS}
     members["packs"], members["case"] = _packs_member(record["packs"]), case
     return members
 
@@ -222,22 +222,14 @@ def _members(record: Mapping[str, Any], case: bytes) -> dict[str, bytes]:
 _TEXT_MEMBERS = tuple(k for k in RECORD_KEYS[1:-1] if k not in ("packs", "case"))     # text in every record slarules writes
 
 
-def _text_member(value: Any) -> bytes:
-    """canonical() of a record's text member, with the common case (text a UTF-8 encoder takes) inline."""
-    if type(value) is str:
-        try:
-            return _encode_text(value).encode("utf-8")
-        except UnicodeEncodeError:
-            pass
-    return canonical(value)
-
-
 def _id_from(members: Mapping[str, bytes]) -> str:
     return sha256(_ID_OBJECT(members))
 
 
-def _seal_from(members: Mapping[str, bytes], ident: str) -> str:
-    return sha256(_SEALED_OBJECT({**members, "id": canonical(ident)}))
+def _seal_from(members: dict[str, bytes], ident: str) -> str:
+    """The seal of a record from its members' canonical JSON; `members` gains the id's, as the line holds it."""
+    members["id"] = canonical(ident)
+    return sha256(_SEALED_OBJECT(members))
 
 
 def decision_id(case: Any, as_of: str, packs: list[dict[str, str]] | bytes, parsed: bool = False) -> str:
@@ -306,8 +298,7 @@ def seal(fields: Mapping[str, Any], parsed: bool = False) -> tuple[str, bytes]:
     `parsed`: the case is as slarules' readers return it (see `_jcs`)."""
     members = _members(fields, _case_json(fields["case"], parsed))
     ident = _id_from(members)
-    members["id"] = canonical(ident)
-    members[SEAL] = canonical(sha256(_SEALED_OBJECT(members)))     # _seal_from, with the id already written
+    members[SEAL] = canonical(_seal_from(members, ident))
     if _PAST_2_53 in members["case"].translate(_NINES_BYTES):
         # a float of 1e16 or more is written in canonical form as whole digits, which a reader in
         # Python takes for an integer that RFC 8785 then refuses: the line keeps its float form
