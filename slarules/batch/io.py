@@ -127,9 +127,14 @@ def open_input(location: str) -> BinaryIO:
     read with the same bounds as from a local file (pyarrow's own files have no readline)."""
     if "://" not in location:
         return open_file(location)
+    return io.BufferedReader(_RawArrowFile(_arrow_input(location)), buffer_size=1 << 20)
+
+
+def _arrow_input(uri: str) -> Any:
+    """A URI's file opened through pyarrow.fs (HDFS, S3, file://): what JSON Lines and Parquet read from one."""
     import pyarrow.fs as pafs
-    filesystem, path = pafs.FileSystem.from_uri(arrow_uri(location))
-    return io.BufferedReader(_RawArrowFile(filesystem.open_input_file(path)), buffer_size=1 << 20)
+    filesystem, path = pafs.FileSystem.from_uri(arrow_uri(uri))
+    return filesystem.open_input_file(path)
 
 
 def arrow_uri(location: str) -> str:
@@ -220,12 +225,7 @@ def open_parquet(path: str, limits: Limits = DEFAULT_LIMITS):
     value) is refused."""
     import pyarrow.parquet as pq
     try:
-        if "://" in path:       # a URI: through pyarrow.fs (HDFS, S3), as open_input reads JSON Lines
-            import pyarrow.fs as pafs
-            filesystem, inside = pafs.FileSystem.from_uri(arrow_uri(path))
-            pf = pq.ParquetFile(filesystem.open_input_file(inside))
-        else:
-            pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(_arrow_input(path) if "://" in path else path)
     except Exception as exc:  # noqa: BLE001 # pyarrow raises several unrelated types for a bad file
         raise InputError(f"not a readable Parquet file: {exc}", file=path) from None
     for g in range(pf.metadata.num_row_groups):

@@ -199,9 +199,11 @@ class Adjudicated:
         from its columns, the per-case path's (few) from their JSON text, by the same schema."""
         import pyarrow as pa
         import pyarrow.compute as pc
+        if not self.arrow:
+            return batch_io.verdict_table(self.jsonl())
         per_case = "".join(line + "\n" for _, line in self.per_case).encode("utf-8")
-        if not self.arrow or self.columns is None or not self.columns.height:     # (none taken: no columns)
-            return batch_io.verdict_table(per_case if self.arrow else self.jsonl())
+        if self.columns is None or not self.columns.height:     # none taken: no columns
+            return batch_io.verdict_table(per_case)
         direct = batch_io.columns_table(self.columns.drop("__row"))
         if not self.per_case:
             return direct
