@@ -628,14 +628,11 @@ class Columnar:
     def _findings(self, f: pl.DataFrame, parts: list[tuple[int, pl.Expr]], listed: bool = False) -> pl.DataFrame:
         """Each row's findings, joined in verdict order (`listed`: their structs as a list); built only where
         a rule reported (most rows: none)."""
-        lazy = f.lazy()
-        frames = [lazy.filter(pl.col(f"__r{i}")).select("__row", pl.lit(n, pl.Int32).alias("__pos"), text.alias("__text"))
-                  for n, (i, text) in enumerate(parts)]
-        if not frames:
+        found = _gathered(f, [(pl.col(f"__r{i}"), text) for i, text in parts], "__findings",
+                          None if listed else ", ")
+        if found is None:
             return pl.DataFrame(schema={"__row": pl.Int64, "__findings": pl.Null if listed else pl.String})
-        items = pl.col("__text") if listed else pl.col("__text").str.join(", ")
-        return (pl.concat(frames).collect(optimizations=SPARSE).sort("__row", "__pos")
-                .group_by("__row", maintain_order=True).agg(items.alias("__findings")))
+        return found
 
     def _payers(self, f: pl.DataFrame, info, fired: set[int]) -> pl.DataFrame:
         """One row per reported finding: who answers for it (a compensation: its payer), its clause and amounts
@@ -691,13 +688,22 @@ class Columnar:
 
 def _listed(f: pl.DataFrame, items: list[tuple[pl.Expr, pl.Expr]], name: str) -> pl.DataFrame:
     """`f` with `name`: each row's values of `items` (held, value) where held, in their order, as a list
-    (null for none). Gathered from a long frame, each value computed only on the rows that hold it (a
-    deadline's struct: a third of rows or fewer): Polars' concat_list of struct columns builds a row at a
-    time (~25 us a row for a verdict's deadlines), and a column per item computed its value on every row."""
+    (null for none)."""
+    lists = _gathered(f, items, name)
+    return f.with_columns(pl.lit(None).alias(name)) if lists is None else f.join(lists, on="__row", how="left")
+
+
+def _gathered(f: pl.DataFrame, items: list[tuple[pl.Expr, pl.Expr]], name: str,
+              separator: str | None = None) -> pl.DataFrame | None:
+    """(`__row`, `name`) of the rows holding any of `items` (held, value): their values in the items'
+    order, as a list, or as text joined by `separator`; None for no items. Gathered from a long frame,
+    each value computed only on the rows that hold it (a finding, a deadline's struct: a third of rows
+    or fewer): Polars' concat_list of struct columns builds a row at a time (~25 us a row for a
+    verdict's deadlines), and a column per item computed its value on every row."""
     if not items:
-        return f.with_columns(pl.lit(None).alias(name))
+        return None
     lazy = f.lazy()
-    long = pl.concat([lazy.filter(held).select("__row", pl.lit(k, pl.UInt16).alias("__k"), value.alias(name))
+    long = pl.concat([lazy.filter(held).select("__row", pl.lit(k, pl.Int32).alias("__k"), value.alias(name))
                       for k, (held, value) in enumerate(items)]).collect(optimizations=SPARSE)
-    lists = long.sort("__row", "__k").group_by("__row", maintain_order=True).agg(pl.col(name))
-    return f.join(lists, on="__row", how="left")
+    value = pl.col(name) if separator is None else pl.col(name).str.join(separator)
+    return long.sort("__row", "__k").group_by("__row", maintain_order=True).agg(value)
