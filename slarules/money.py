@@ -118,8 +118,6 @@ def text(amount: Decimal) -> str:
     return str(EXACT.quantize(amount, ZERO))
 
 
-
-
 def from_fen(n: int) -> Decimal:
     return from_units(n, PLACES)
 
