@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from slarules.batch import runner as batch_module
+from slarules.batch import io as batch_io, runner as batch_module
 from slarules.batch.runner import BatchOptions, run_batch
 from slarules.settlement.statement import STATEMENT_FILES
 from slarules.cli import main
@@ -123,13 +123,20 @@ def test_a_crash_midway_then_a_restart_gives_identical_output(engine, cases_file
 def test_a_parquet_run_crashed_midway_resumes_from_its_parts_to_the_same_bytes(engine, cases_file, tmp_path,
                                                                               monkeypatch):
     """Parquet output keeps a part per chunk (Arrow IPC) until the end: a restart keeps those its checkpoint
-    counts, drops the rest (a part written past the checkpoint) and merges the same file as one run."""
+    counts, drops the rest (a part written past the checkpoint) and merges the same file as one run.
+    The file is encoded as chunks commit: the crashed run had encoded its four, and left no temporary."""
     pytest.importorskip("pyarrow")
     run_batch(engine, str(cases_file), str(tmp_path / "whole.parquet"), opts())
+    added = []
+    real_add = batch_io.ParquetMerge.add
+    monkeypatch.setattr(batch_io.ParquetMerge, "add", lambda merge, part: (added.append(part.name),
+                                                                          real_add(merge, part)))
     undo = crash_on_chunk(monkeypatch, 5)
     target = tmp_path / "again.parquet"
     with pytest.raises(RuntimeError):
         run_batch(engine, str(cases_file), str(target), opts(checkpoint_seconds=0))
+    assert added == [f"{n:09d}.arrow" for n in range(1, 5)]
+    assert not target.exists() and not list(tmp_path.glob(".again.parquet.*.tmp"))
     parts = tmp_path / "again.parquet.parts"
     assert sorted(p.name for p in parts.iterdir()) == [f"{n:09d}.arrow" for n in range(1, 5)]
     (parts / "000000005.arrow").write_bytes(b"ARROW1 cut short by the crash")      # past the checkpoint

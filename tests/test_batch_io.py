@@ -180,3 +180,4 @@ def test_a_part_not_written_as_verdicts_is_refused_by_name(tmp_path):
     with pytest.raises(InputError) as caught:
         batch_io.merge_parquet_parts([part], tmp_path / "v.parquet")
     assert caught.value.file == str(part) and not (tmp_path / "v.parquet").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [part.name]      # its temporary removed

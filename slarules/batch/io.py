@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Self
 
 from ..case.limits import DEFAULT as DEFAULT_LIMITS, Limits, raise_hint
 from ..case.reader import bounded_lines, open_file
@@ -544,22 +544,72 @@ def empty_table(schema: Any) -> Any:
     return pa.Table.from_batches([], schema=schema)
 
 
-def merge_parquet_parts(parts: list[Path], target: Path, rows_per_group: int = 100_000) -> None:
-    """Concatenate part files into one Parquet file, a bounded number of rows at a time.
+ROWS_PER_GROUP = 20_000     # a verdict file's row group: a chunk's worth (the default --chunk-size)
+
+
+class _Aborted(Exception):
+    """How ParquetMerge.abort ends its temporary file's block (removed, `target` untouched)."""
+
+
+class ParquetMerge:
+    """One Parquet file from verdict parts fed in order, each row group written once it is full.
 
     Row groups hold exactly `rows_per_group` rows (the last one the rest), each written from one
     contiguous chunk: the file's bytes do not depend on how the rows were cut into parts (a local
-    batch's chunks, a Spark partition's Arrow batches), nor on the parts' format (PART_SUFFIXES)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    schema = verdict_schema()
-    pending = empty_table(schema)
-    groups = 0
-    with atomic_file(target) as out, pq.ParquetWriter(out, schema) as writer:    # as it was, or complete
+    batch's chunks, a Spark partition's Arrow batches), nor on the parts' format (PART_SUFFIXES).
+    Fed while a run goes on (`slarules batch` adds each chunk's part as it commits it), the file is
+    encoded beside the workers rather than after the last of them; it becomes `target` only at
+    `close`, and on any failure (`abort`, or an exception in its `with` block) it never does."""
+
+    def __init__(self, target: Path, rows_per_group: int = ROWS_PER_GROUP) -> None:
+        import pyarrow.parquet as pq
+        self.rows_per_group = rows_per_group
+        self.schema = verdict_schema()
+        self._pending = empty_table(self.schema)
+        self._groups = 0
+        self.fed = 0                                # parts added so far
+        self._file = atomic_file(target)            # as it was, or complete
+        self._writer = pq.ParquetWriter(self._file.__enter__(), self.schema)
+
+    def add(self, part: Path) -> None:
+        import pyarrow as pa
+        pending = pa.concat_tables([self._pending, _read_part(part, self.schema)])
+        while pending.num_rows >= self.rows_per_group:
+            self._writer.write_table(pending.slice(0, self.rows_per_group).combine_chunks())
+            pending, self._groups = pending.slice(self.rows_per_group), self._groups + 1
+        self._pending = pending
+        self.fed += 1
+
+    def close(self) -> None:
+        """Write the rest, then put the file in place."""
+        try:
+            if self._pending.num_rows or not self._groups:   # no verdicts at all: one empty group
+                self._writer.write_table(self._pending.combine_chunks())
+            self._writer.close()
+        except BaseException as exc:
+            self._file.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        self._file.__exit__(None, None, None)
+
+    def abort(self) -> None:
+        """Leave `target` as it was (the temporary removed)."""
+        try:
+            self._writer.close()
+        finally:
+            self._file.__exit__(_Aborted, _Aborted(), None)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def merge_parquet_parts(parts: list[Path], target: Path, rows_per_group: int = ROWS_PER_GROUP) -> None:
+    """Concatenate part files into one Parquet file, a bounded number of rows at a time (ParquetMerge)."""
+    with ParquetMerge(target, rows_per_group) as merge:
         for part in parts:
-            pending = pa.concat_tables([pending, _read_part(part, schema)])
-            while pending.num_rows >= rows_per_group:
-                writer.write_table(pending.slice(0, rows_per_group).combine_chunks())
-                pending, groups = pending.slice(rows_per_group), groups + 1
-        if pending.num_rows or not groups:      # no verdicts at all: one empty group, however many parts
-            writer.write_table(pending.combine_chunks())
+            merge.add(part)

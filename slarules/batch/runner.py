@@ -397,7 +397,7 @@ def adjudicate_chunk(chunk: batch_io.Chunk, job: dict[str, Any]) -> dict[str, An
     if lines is not None:
         decisions = Path(job["parts"]) / f"{chunk.index:09d}.decisions.jsonl"
         write_file(decisions, lines)
-    if job["output_format"] == "parquet":     # the parent encodes the Parquet file once, from these parts
+    if job["output_format"] == "parquet":     # the parent encodes the Parquet file from these parts as they commit
         part = Path(job["parts"]) / f"{chunk.index:09d}{batch_io.PART_SUFFIXES[0]}"
         batch_io.write_verdict_table(part, done.table())
     else:      # the parent appends it to the output: no verdict text through a pipe
@@ -461,6 +461,7 @@ class Batch:
         self.errors_partial = outs.work("the errors file's .partial", self.errors, ".partial")
         self.parts = outs.work("the output's .parts", self.output, ".parts", folder=True)
         self.checkpoint = outs.work("the checkpoint", self.output, ".checkpoint.json")
+        self._merge: batch_io.ParquetMerge | None = None     # a Parquet output, encoded as chunks commit
         if o.statement:
             outs.folder("the statement (--statement)", o.statement, STATEMENT_FILES)
         self.log = outs.log("the decision log (--decision-log)", o.decision_log) if o.decision_log else None
@@ -591,6 +592,10 @@ class Batch:
                     raise InputError("no such file", file=self.input) from None
                 raise InputError(f"cannot read the file: {exc.strerror or exc}", file=exc.filename or self.input,
                                  hint=self.kept()) from None
+            finally:
+                if self._merge is not None:     # the run did not finish: its Parquet file is not put in place
+                    self._merge.abort()
+                    self._merge = None
         return BatchSummary(rows=state["rows"], verdicts=statement.verdicts, errors=statement.errors,
                             internal=statement.internal, statement=statement,
                             seconds=time.perf_counter() - started, resumed_from=resumed_from,
@@ -632,6 +637,10 @@ class Batch:
         progress = Progress(enabled=self.options.progress if self.options.progress is not None
                             else sys.stderr.isatty(), start_rows=state["rows"])
         workers, chunks = self._workers(iter(chunks), state["position"])
+        if self.out_fmt == "parquet":
+            self._merge = batch_io.ParquetMerge(self.output)
+            for part in self._verdict_parts():          # a resumed run's committed chunks first
+                self._merge.add(part)
         last_save = time.monotonic()
         with Appender(self.partial) as out, Appender(self.errors_partial) as err, \
                 (Appender(self.log_partial) if self.log else contextlib.nullcontext()) as log:
@@ -642,6 +651,8 @@ class Batch:
                 with stop.safe():
                     if self.out_fmt == "jsonl":
                         out.append_file(Path(result["part"]))
+                    elif self._merge is not None:       # encoded now, beside the workers still at work
+                        self._merge.add(Path(result["part"]))
                     err.write(result["errors"])
                     if result["decisions"] and log is not None:
                         log.append_file(Path(result["decisions"]))
@@ -687,6 +698,10 @@ class Batch:
             while pending:
                 commit(pending.popleft().get())
 
+    def _verdict_parts(self) -> list[Path]:
+        """The verdict parts committed so far (a Parquet output's), in chunk order."""
+        return sorted(p for p in self.parts.iterdir() if p.name.endswith(batch_io.PART_SUFFIXES))
+
     def _commit(self, state: dict, statement: Statement, out: Appender, err: Appender, log: Appender | None) -> None:
         """A checkpoint of what the working files hold, once those bytes are on disk."""
         for f in (out, err, log):
@@ -712,8 +727,10 @@ class Batch:
         if self.options.statement:
             statement.write(self.options.statement, title=f"slarules settlement: {Path(self.input).name}")
         if self.out_fmt == "parquet" and self.parts.exists():
-            batch_io.merge_parquet_parts(sorted(p for p in self.parts.iterdir() if p.name.endswith(batch_io.PART_SUFFIXES)),
-                                         self.output)
+            merge, self._merge = self._merge or batch_io.ParquetMerge(self.output), None
+            with merge:                 # a finish run again (from its checkpoint) merges every part here
+                for part in self._verdict_parts()[merge.fed:]:
+                    merge.add(part)
             with writing(self.parts):
                 shutil.rmtree(self.parts)
                 self.partial.unlink(missing_ok=True)
