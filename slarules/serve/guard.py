@@ -17,9 +17,12 @@ from __future__ import annotations
 import asyncio
 import hmac
 from asyncio import TimerHandle
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .upgrade import UpgradeIgnoringProtocol
+
+if TYPE_CHECKING:
+    from .decisions import Returning
 
 TOKEN_COOKIE = "slarules_token"
 MAX_HEADER_BYTES = 64 << 10     # a request's line and headers; llhttp itself sets no bound
@@ -68,6 +71,7 @@ class HeaderTimeoutProtocol(UpgradeIgnoringProtocol):
     an upgrade offer it does not take as HTTP/1.1 (upgrade.py)."""
 
     header_timeout = 10.0       # set from the options before the server starts
+    returning: Returning | None = None      # the decision log's (serve/decisions.py), when there is one
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -95,6 +99,8 @@ class HeaderTimeoutProtocol(UpgradeIgnoringProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self.returning is not None:
+            self.returning.back(self)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -110,6 +116,13 @@ class HeaderTimeoutProtocol(UpgradeIgnoringProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._arm()
+        if self.returning is not None:
+            self.returning.back(self)
+
+    def on_response_complete(self) -> None:
+        if self.returning is not None:
+            self.returning.answered(self, self.loop.time())
+        super().on_response_complete()
 
     def on_headers_complete(self) -> None:
         self._disarm()

@@ -80,6 +80,7 @@ class Worker:
         service.swap(revision)
         self.writer.write(ch.frame(ch.LOADED, json.dumps({"revision": revision.id}).encode()))
         HeaderTimeoutProtocol.header_timeout = options.header_timeout
+        HeaderTimeoutProtocol.returning = log.returning if log is not None else None
         config = uvicorn.Config(App(service), http=HeaderTimeoutProtocol, interface="asgi3", lifespan="off",
                                 access_log=False, log_level="warning", proxy_headers=False, server_header=False,
                                 timeout_keep_alive=int(max(1, options.keep_alive)),
