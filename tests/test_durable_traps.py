@@ -112,7 +112,7 @@ def test_strata_chain_inside_durable_rules(engine):
     run = engine.backend.run(facts.doc)
     assert run.strata_closed == engine.program.strata and len(run.asserted) == engine.program.strata
     assert run.level == 3 and "cs.level-3.close" in run.fired or "cs.level-3.contact" in run.fired
-    assert run.asserted[-1][db.key("complaint_level")] == 3
+    assert run.asserted[-1][engine.backend._short[db.key("complaint_level")]] == 3
 
 
 def test_facts_stay_small_and_rulesets_past_the_limits_are_refused(engine, monkeypatch):

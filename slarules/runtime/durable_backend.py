@@ -6,7 +6,8 @@ start_action_for_state, complete_and_start_action, retract_fact), not through it
 Python `Host`, which JSON-encodes and decodes the whole fact document and the
 state around every fired action. Each case is asserted as one flat, pre-joined
 fact per stratum (no multi-fact joins: upstream #381 segfaults) carrying only the
-fields that stratum's rules test; every rule tests `kind == "case"` and its
+fields that stratum's rules test, under one- or two-letter names (durable_ruleset.short_names: the C
+core parses and hashes every name of every fact); every rule tests `kind == "case"` and its
 stratum, so nothing it writes can re-trigger it. durable_rules decides which
 rules fire and which rules are in scope where the verdict needs to know (a
 "scope" rule per distinct scope); the action it starts is named in the first bytes of its message,
@@ -58,9 +59,10 @@ from .durable_ruleset import (
     SCOPE as _SCOPE,
     expression,  # noqa: F401 - the expressions it is given (benchmarks, tests)
     ruleset,
+    short_names,
     size,
 )
-from .values import fact_plan, key  # noqa: F401 - `key`: the field names its facts carry (tests)
+from .values import key  # noqa: F401 - `key`: the doc keys its facts are made from (tests)
 
 try:
     import durable_rules_engine as _c  # durable_rules' C core (the `durable` package's own import); the
@@ -114,14 +116,13 @@ class DurableBackend:
         self._stratum_of = {r.id: r.stratum for r in program.rules}
         self._rules = {r.id: r for r in program.rules}
         self._definition = self._build_definition()
-        # per stratum, resolved once for `_fact`: the doc keys it tests, the doc keys it does not
-        # (when fewer: a copy less those is quicker than picking), the chained links it carries
-        self._doc_keys = fact_plan(program).doc_keys
-        self._plan = []
-        for s in range(program.strata):
-            untested = tuple(sorted(self._doc_keys.difference(self._fields[s])))
-            self._plan.append((self._fields[s], untested if len(untested) < len(self._fields[s]) else None,
-                               tuple(link for link in self.chain.links if link.key in self._chained[s])))
+        # per stratum, resolved once for `_fact`: (doc key, its short name) of each field its rules test,
+        # (link, its short name) of each chained fact it carries, and the short names of `kind` and `stratum`
+        short = self._short
+        self._plan = [(tuple((k, short[k]) for k in self._fields[s]),
+                       tuple((link, short[link.key]) for link in self.chain.links if link.key in self._chained[s]))
+                      for s in range(program.strata)]
+        self._kind, self._stratum = short["kind"], short["stratum"]
         self._definition_text = _dumps(self._definition)
         self._open()
 
@@ -138,11 +139,12 @@ class DurableBackend:
                             field=overflow.part if overflow.rule else "rules", hint=overflow.hint)
         self._actions = rules.actions
         self._always_in_scope = rules.always_in_scope
+        definition, self._short = short_names(rules.definition)
         chain_keys = {link.key for link in self.chain.links}
         for fields in rules.tested:
             self._fields.append(tuple(sorted(k for k in fields if k not in chain_keys)))
             self._chained.append(frozenset(chain_keys & fields))
-        return rules.definition
+        return definition
 
     def _open(self) -> None:
         """A fresh ruleset (after an error the old one may hold stale facts; it is left alone).
@@ -181,25 +183,17 @@ class DurableBackend:
         return EngineError(f"durable_rules refused the compiled packs: {exc}")
 
     # -- run ---------------------------------------------------------------------------
-    def _fact(self, doc: dict[str, Any], whole: bool, stratum: int, ident: str, run: RunResult) -> str:
-        """The stratum's fact: the case fields its rules test, the chained facts so far (Chain.value).
-
-        `whole`: the doc holds FactPlan's keys only, so a copy less the untested ones is the fact.
-        """
-        fields, untested, links = self._plan[stratum]
-        if whole and untested is not None:
-            fact = doc.copy()
-            pop = fact.pop
-            for k in untested:
-                pop(k, None)
-        else:
-            fact = {k: doc[k] for k in fields if k in doc}
+    def _fact(self, doc: dict[str, Any], stratum: int, ident: str, run: RunResult) -> str:
+        """The stratum's fact: the case fields its rules test, the chained facts so far (Chain.value),
+        under the short names the ruleset tests (durable_ruleset.short_names)."""
+        fields, links = self._plan[stratum]
+        fact = {name: doc[k] for k, name in fields if k in doc}
         if links:
             value, classifications, level = self.chain.value, run.classifications, run.level
-            for link in links:
-                fact[link.key] = value(link, classifications, level)
-        fact["kind"] = "case"
-        fact["stratum"] = stratum
+            for link, name in links:
+                fact[name] = value(link, classifications, level)
+        fact[self._kind] = "case"
+        fact[self._stratum] = stratum
         fact["sid"] = _SID
         fact["id"] = ident
         run.asserted.append(fact)
@@ -218,7 +212,6 @@ class DurableBackend:
         return [self.run(doc) for doc in docs]
 
     def run(self, doc: dict[str, Any]) -> RunResult:
-        whole = self._doc_keys.issuperset(doc)
         actions, strata = self._actions, self.program.strata
         assert_fact, complete, retract = _c.assert_fact, _c.complete_and_start_action, _c.retract_fact
         with self._lock:
@@ -234,7 +227,7 @@ class DurableBackend:
             try:
                 ident = f"c{serial}.0"
                 idents.append(ident)
-                code, state = assert_fact(handle, self._fact(doc, whole, 0, ident, run))
+                code, state = assert_fact(handle, self._fact(doc, 0, ident, run))
                 if code:
                     raise EngineError(f"durable_rules answered {code} to the case fact")
                 started = _c.start_action_for_state(handle, state)
@@ -252,7 +245,7 @@ class DurableBackend:
                         if payload + 1 < strata:      # chain: the next stratum fires in this same loop
                             ident = f"c{serial}.{payload + 1}"
                             idents.append(ident)
-                            code, _ = assert_fact(handle, self._fact(doc, whole, payload + 1, ident, run))
+                            code, _ = assert_fact(handle, self._fact(doc, payload + 1, ident, run))
                             if code:
                                 raise EngineError(f"durable_rules answered {code} to stratum {payload + 1}'s fact")
                     message = complete(handle, state)

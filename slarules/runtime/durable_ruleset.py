@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 from bisect import bisect_left, bisect_right
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import pairwise
+from itertools import count, pairwise, product
 from typing import Any, NamedTuple
 
 from ..packs.operators import OPERATORS
@@ -153,6 +154,69 @@ def ruleset(program: Program) -> Ruleset:
     for fields in out.tested:
         fields.discard("__never__")
     return out
+
+
+def short_names(definition: dict[str, dict]) -> tuple[dict[str, dict], dict[str, str]]:
+    """The definition with every field it tests renamed to one or two letters, and the renaming.
+
+    durable_rules' C core parses each asserted fact's text and hashes every property name character by
+    character, and writes the fact out again in each action's message: with the shipped packs, long
+    names ("delivery__proxy_id_checked") were most of a fact's text. The renaming is a bijection on
+    the fields the rules test (the network and its limits are the same); `sid` and `id`, durable_rules'
+    own fields, are never tested and never given as a short name.
+    """
+    fields: set[str] = set()
+    for spec in definition.values():
+        _fields_of(spec["all"][0]["m"], fields)
+    names = _short_names()
+    short = {name: next(names) for name in sorted(fields)}
+    renamed = {rule: {**spec, "all": [{"m": _renamed(spec["all"][0]["m"], short)}]}
+               for rule, spec in definition.items()}
+    return renamed, short
+
+
+def _short_names() -> Iterator[str]:
+    """a..z, A..Z, then two letters, three...: never `id` or `sid`, durable_rules' own fields."""
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    for length in count(1):
+        for name in map("".join, product(letters, repeat=length)):
+            if name not in ("id", "sid"):
+                yield name
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _test_parts(expr: dict) -> tuple[str, str, Any]:
+    """(operator or "" for bare equality, field, value) of one test; ("$and"/"$or", "", parts) of a join."""
+    (name, arg), = expr.items()
+    if name in ("$and", "$or"):
+        return name, "", arg
+    if name in _OPS:
+        (field_name, value), = arg.items()
+        return name, field_name, value
+    return "", name, arg
+
+
+def _fields_of(expr: dict, out: set[str]) -> None:
+    op, name, value = _test_parts(expr)
+    if op in ("$and", "$or"):
+        for part in value:
+            _fields_of(part, out)
+        return
+    out.add(name)
+    if isinstance(value, dict):           # another field: {"$m": name}, the only value that names one
+        (ref, other), = value.items()
+        if ref != "$m":
+            raise ValueError(f"a test's value {value!r} is not a field reference")
+        out.add(other)
+
+
+def _renamed(expr: dict, short: dict[str, str]) -> dict:
+    op, name, value = _test_parts(expr)
+    if op in ("$and", "$or"):
+        return {op: [_renamed(part, short) for part in value]}
+    if isinstance(value, dict):
+        value = {"$m": short[value["$m"]]}
+    return {op: {short[name]: value}} if op else {short[name]: value}
 
 
 # -- capacity ---------------------------------------------------------------------------------
