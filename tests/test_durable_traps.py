@@ -230,3 +230,14 @@ def test_a_backend_frees_its_ruleset_when_collected(engine):
         one()
     gc.collect()
     assert _rss_mib() - before < 10, "rulesets left behind (about 1.6 MB each)"
+
+
+def test_the_short_field_names_are_distinct_to_durable_rules(engine):
+    """durable_rules knows a property by its 32-bit FNV-1a hash: the short names never share one,
+    nor with `sid` and `id`; and every field a rule tests has one (a bijection)."""
+    short = engine.backend._short
+    hashes = [dr._fnv1a(n) for n in [*short.values(), "sid", "id"]]
+    assert len(set(hashes)) == len(hashes)
+    assert dr._fnv1a("a") == 0xE40C292C and dr._fnv1a("foobar") == 0xBF9CF968     # FNV-1a 32 test vectors
+    tested = set().union(*map(set, engine.backend._fields)) | {"kind", "stratum"}
+    assert tested <= short.keys() and len(set(short.values())) == len(short)

@@ -62,7 +62,7 @@ from .durable_ruleset import (
     short_names,
     size,
 )
-from .values import key  # noqa: F401 - `key`: the doc keys its facts are made from (tests)
+from .values import fact_plan, key  # noqa: F401 - `key`: the doc keys its facts are made from (tests)
 
 try:
     import durable_rules_engine as _c  # durable_rules' C core (the `durable` package's own import); the
@@ -118,8 +118,10 @@ class DurableBackend:
         self._definition = self._build_definition()
         # per stratum, resolved once for `_fact`: (doc key, its short name) of each field its rules test,
         # (link, its short name) of each chained fact it carries, and the short names of `kind` and `stratum`
-        short = self._short
+        # (when the stratum tests more than half the doc's keys, a dict of them: the doc is walked instead)
+        short, doc_keys = self._short, fact_plan(program).doc_keys
         self._plan = [(tuple((k, short[k]) for k in self._fields[s]),
+                       {k: short[k] for k in self._fields[s]} if 2 * len(self._fields[s]) > len(doc_keys) else None,
                        tuple((link, short[link.key]) for link in self.chain.links if link.key in self._chained[s]))
                       for s in range(program.strata)]
         self._kind, self._stratum = short["kind"], short["stratum"]
@@ -186,8 +188,16 @@ class DurableBackend:
     def _fact(self, doc: dict[str, Any], stratum: int, ident: str, run: RunResult) -> str:
         """The stratum's fact: the case fields its rules test, the chained facts so far (Chain.value),
         under the short names the ruleset tests (durable_ruleset.short_names)."""
-        fields, links = self._plan[stratum]
-        fact = {name: doc[k] for k, name in fields if k in doc}
+        fields, names, links = self._plan[stratum]
+        if names is None:
+            fact = {name: doc[k] for k, name in fields if k in doc}
+        else:
+            fact = {}
+            get = names.get
+            for k, v in doc.items():
+                name = get(k)
+                if name is not None:
+                    fact[name] = v
         if links:
             value, classifications, level = self.chain.value, run.classifications, run.level
             for link, name in links:

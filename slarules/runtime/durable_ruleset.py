@@ -176,13 +176,26 @@ def short_names(definition: dict[str, dict]) -> tuple[dict[str, dict], dict[str,
 
 
 def _short_names() -> Iterator[str]:
-    """a..z, A..Z, then two letters, three...: never `id` or `sid`, durable_rules' own fields."""
+    """a..z, A..Z, then two letters, three...: each with a hash no other name has, `id` and `sid`
+    (durable_rules' own fields) included. durable_rules knows a property by its 32-bit hash alone
+    (json.c getStringAndHash, events.c handleAlpha), so two names hashing alike would be one field."""
     letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    taken = {_fnv1a("id"), _fnv1a("sid")}
     for length in count(1):
         for name in map("".join, product(letters, repeat=length)):
-            if name not in ("id", "sid"):
+            h = _fnv1a(name)
+            if h not in taken:
+                taken.add(h)
                 yield name
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _fnv1a(name: str) -> int:
+    """The hash durable_rules gives a property name (32-bit FNV-1a over its UTF-8 bytes)."""
+    h = 0x811C9DC5
+    for byte in name.encode():
+        h = ((h ^ byte) * 16777619) & 0xFFFFFFFF
+    return h
 
 
 def _test_parts(expr: dict) -> tuple[str, str, Any]:
