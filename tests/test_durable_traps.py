@@ -241,3 +241,37 @@ def test_the_short_field_names_are_distinct_to_durable_rules(engine):
     assert dr._fnv1a("a") == 0xE40C292C and dr._fnv1a("foobar") == 0xBF9CF968     # FNV-1a 32 test vectors
     tested = set().union(*map(set, engine.backend._fields)) | {"kind", "stratum"}
     assert tested <= short.keys() and len(set(short.values())) == len(short)
+
+
+def test_a_comparison_with_an_absent_operand_never_fires(tmp_path):
+    """A constant comparison has no `$ex` test before it (durable_rules reaches it only through its field,
+    durable_ruleset.leaf_expression); a comparison with another field keeps one on that field. Each shape,
+    left or right side absent: nothing fires; each present: what the three-valued evaluator says."""
+    import json
+
+    from conftest import BASE
+
+    from slarules.runtime import evaluate
+
+    weight, closed = "parcel.weight_kg", "complaint.closed_at"
+    whens = {f"t.{op}": {"fact": weight, op: 8.5} for op in ("eq", "ne", "lt", "le", "gt", "ge")}
+    whens |= {"t.in": {"fact": weight, "in": [1, 8.5]}, "t.contains": {"fact": "complaint.issues", "contains": "delay"},
+              "t.left": {"fact": closed, "le": {"fact": "as_of"}}, "t.right": {"fact": "as_of", "ge": {"fact": closed}}}
+    rules = [{"id": rid, "clause": "TB-1", "when": [when], "then": {"kind": "warning"},
+              "message": {"zh": "测", "en": "t"}} for rid, when in whens.items()]
+    path = tmp_path / "absent.yaml"
+    path.write_text(json.dumps({"pack": "absent", "version": "1", "rules": rules}, ensure_ascii=False), encoding="utf-8")
+    engine = Engine.load([path])
+    present = copy.deepcopy(BASE)
+    present["complaint"] = {"kind": "complaint", "channel": "phone", "received_at": "2026-05-03T08:00:00+08:00",
+                            "closed_at": "2026-05-04T10:00:00+08:00", "issues": ["delay"]}
+    absent = copy.deepcopy(BASE)
+    del absent["parcel"]["weight_kg"]
+    for case, expect_none in ((absent, True), (present, False)):
+        facts = engine.facts(case)
+        fired = engine.backend.run(facts.doc).fired
+        for rule in engine.program.rules:
+            value = evaluate.value(rule.condition, facts.doc)
+            assert (value is None) == expect_none, (rule.id, value)
+            assert (rule.id in fired) == (value is True), rule.id
+        assert expect_none or {"t.eq", "t.le", "t.ge", "t.in", "t.contains", "t.left", "t.right"} <= set(fired)

@@ -141,7 +141,7 @@ class DurableBackend:
                             field=overflow.part if overflow.rule else "rules", hint=overflow.hint)
         self._actions = rules.actions
         self._always_in_scope = rules.always_in_scope
-        definition, self._short = short_names(rules.definition)
+        definition, self._short = short_names(rules.definition, set().union(*rules.tested))
         chain_keys = {link.key for link in self.chain.links}
         for fields in rules.tested:
             self._fields.append(tuple(sorted(k for k in fields if k not in chain_keys)))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import count, pairwise, product
 from typing import Any, NamedTuple
@@ -48,20 +48,25 @@ def _exists(path: str) -> dict:
 
 
 def leaf_expression(leaf: Leaf) -> dict:
+    """A comparison as durable_rules tests it; an absent operand leaves it unknown, never true.
+
+    durable_rules reaches a test with a constant only through a property of the fact named as its
+    left side (events.c handleAlpha looks the fact's properties up in the node's hash set), so an
+    absent left side never passes it and needs no `$ex` test before it: each such test was one more
+    node of the network, walked over all the fact's properties for every case. A test against
+    another field is pushed without being evaluated there, and an absent right side passes it
+    (docs/durable_rules.md): the right side is tested with `$ex` before it.
+    """
     op = OPERATORS[leaf.op]
     k = key(leaf.left)
     if op.shape == "exists":
         return {"$ex" if leaf.value else "$nex": {k: 1}}
-    if op.shape == "contains":
-        return {"$and": [_exists(leaf.left), {flag_key(leaf.left, leaf.value): True}]}
-    guards = [_exists(leaf.left)]
-    if leaf.right is not None:
-        guards.append(_exists(leaf.right))
-        right: Any = {"$m": key(leaf.right)}
-    else:
-        right = leaf.value
-    test = {op.durable: {k: right}} if op.durable else {k: right}   # "": durable's bare equality
-    return {"$and": guards + [test]}
+    if op.shape == "contains":          # a value flag is in the doc only when its list is
+        return {flag_key(leaf.left, leaf.value): True}
+    if leaf.right is None:
+        return {op.durable: {k: leaf.value}} if op.durable else {k: leaf.value}   # "": durable's bare equality
+    test = {op.durable: {k: {"$m": key(leaf.right)}}} if op.durable else {k: {"$m": key(leaf.right)}}
+    return {"$and": [_exists(leaf.right), test]}
 
 
 def expression(node) -> dict | None:
@@ -87,11 +92,12 @@ def tested_keys(node) -> set[str]:
     """The fact fields a condition tree reads (both operands, and a list's value flags)."""
     out: set[str] = set()
     for leaf in walk(node):
+        if leaf.op == "contains":         # only its value flag (leaf_expression)
+            out.add(flag_key(leaf.left, leaf.value))
+            continue
         out.add(key(leaf.left))
         if leaf.right is not None:
             out.add(key(leaf.right))
-        if leaf.op == "contains":
-            out.add(flag_key(leaf.left, leaf.value))
     return out
 
 
@@ -156,7 +162,7 @@ def ruleset(program: Program) -> Ruleset:
     return out
 
 
-def short_names(definition: dict[str, dict]) -> tuple[dict[str, dict], dict[str, str]]:
+def short_names(definition: dict[str, dict], also: Iterable[str] = ()) -> tuple[dict[str, dict], dict[str, str]]:
     """The definition with every field it tests renamed to one or two letters, and the renaming.
 
     durable_rules' C core parses each asserted fact's text and hashes every property name character by
@@ -165,7 +171,7 @@ def short_names(definition: dict[str, dict]) -> tuple[dict[str, dict], dict[str,
     the fields the rules test (the network and its limits are the same); `sid` and `id`, durable_rules'
     own fields, are never tested and never given as a short name.
     """
-    fields: set[str] = set()
+    fields: set[str] = set(also)         # fields a fact carries that no rule tests: a name each too
     for spec in definition.values():
         _fields_of(spec["all"][0]["m"], fields)
     names = _short_names()
