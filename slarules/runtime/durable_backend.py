@@ -20,8 +20,10 @@ The traps of durable_rules (docs/durable_rules.md) and how each is avoided (test
 tests/test_durable_traps.py unless named):
 - events are consumed by one rule -> only facts are asserted;
 - `$or` fires once per true branch -> firings are de-duplicated per rule;
-- a comparison with an absent field matches (seen here) -> every operand is
-  guarded with `$ex`;
+- a comparison with another field matches when that field is absent (seen
+  here) -> that field is tested with `$ex` first; a comparison with a constant is
+  reached only through its own field, so it needs no `$ex` (leaf_expression);
+- properties are known by their 32-bit hash -> the short field names hash apart;
 - MessageNotHandled / MessageObserved -> the closers match every case fact, ids
   are unique per case; any other result code of an assert or retract is an error;
 - 1,024 live sids, hash collisions, `delete_state` crashes -> one fixed sid per
