@@ -7,6 +7,7 @@ byte offset, Parquet batch by batch.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
@@ -569,7 +570,12 @@ class ParquetMerge:
         self._groups = 0
         self.fed = 0                                # parts added so far
         self._file = atomic_file(target)            # as it was, or complete
-        self._writer = pq.ParquetWriter(self._file.__enter__(), self.schema)
+        out = self._file.__enter__()
+        try:
+            self._writer = pq.ParquetWriter(out, self.schema)
+        except BaseException as exc:
+            self._file.__exit__(type(exc), exc, exc.__traceback__)
+            raise
 
     def add(self, part: Path) -> None:
         import pyarrow as pa
@@ -592,11 +598,11 @@ class ParquetMerge:
         self._file.__exit__(None, None, None)
 
     def abort(self) -> None:
-        """Leave `target` as it was (the temporary removed)."""
-        try:
+        """Leave `target` as it was (the temporary removed); raises nothing, so that the failure that
+        called for it is the one reported."""
+        with contextlib.suppress(Exception):    # its bytes are thrown away: a failure to finish them does not matter
             self._writer.close()
-        finally:
-            self._file.__exit__(_Aborted, _Aborted(), None)
+        self._file.__exit__(_Aborted, _Aborted(), None)
 
     def __enter__(self) -> Self:
         return self

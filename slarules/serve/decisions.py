@@ -100,6 +100,9 @@ class Returning:
         return bool(answered)
 
 
+_DURABLE: dict[str, Any] = {}       # a group's outcome when it was written (read, never changed)
+
+
 class LogClient:
     """A worker's side: `await record(id, line)` returns once the record is durable, else raises OutputError.
 
@@ -188,7 +191,7 @@ class LogClient:
 
     def acknowledged(self, payload: bytes) -> None:
         outcome, seqs = ch.split_acks(payload)
-        result = json.loads(outcome)
+        result = _DURABLE if outcome == b"{}" else json.loads(outcome)    # nearly always durable
         for seq in seqs:
             self._in_flight.discard(seq)
             done = self._waiting.pop(seq, None)
