@@ -247,12 +247,6 @@ def test_a_comparison_with_an_absent_operand_never_fires(tmp_path):
     """A constant comparison has no `$ex` test before it (durable_rules reaches it only through its field,
     durable_ruleset.leaf_expression); a comparison with another field keeps one on that field. Each shape,
     left or right side absent: nothing fires; each present: what the three-valued evaluator says."""
-    import json
-
-    from conftest import BASE
-
-    from slarules.runtime import evaluate
-
     weight, closed = "parcel.weight_kg", "complaint.closed_at"
     whens = {f"t.{op}": {"fact": weight, op: 8.5} for op in ("eq", "ne", "lt", "le", "gt", "ge")}
     whens |= {"t.in": {"fact": weight, "in": [1, 8.5]}, "t.contains": {"fact": "complaint.issues", "contains": "delay"},
