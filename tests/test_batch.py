@@ -145,6 +145,53 @@ def test_a_parquet_run_crashed_midway_resumes_from_its_parts_to_the_same_bytes(e
     assert target.read_bytes() == (tmp_path / "whole.parquet").read_bytes() and not parts.exists()
 
 
+@pytest.mark.parametrize("crash_at", [1, 2])
+def test_a_parquet_finish_cut_short_while_removing_its_parts_keeps_the_file_whole(engine, cases_file, tmp_path,
+                                                                                 monkeypatch, crash_at):
+    """The parts go only once the file is in place, and at once: a finish killed at any step of their
+    removal, run again, leaves the same file, never a merge of fewer parts nor the empty .partial."""
+    pytest.importorskip("pyarrow")
+    run_batch(engine, str(cases_file), str(tmp_path / "whole.parquet"), opts())
+    target = tmp_path / "again.parquet"
+    real, calls = batch_module.shutil.rmtree, []
+
+    def rmtree(path, *args, **kwargs):      # does its work, then the process "dies" at the chosen call
+        real(path, *args, **kwargs)
+        calls.append(str(path))
+        if len(calls) == crash_at:
+            raise RuntimeError("simulated crash")
+    monkeypatch.setattr(batch_module.shutil, "rmtree", rmtree)
+    with pytest.raises(RuntimeError):
+        run_batch(engine, str(cases_file), str(target), opts())
+    monkeypatch.setattr(batch_module.shutil, "rmtree", real)
+    assert json.loads((tmp_path / "again.parquet.checkpoint.json").read_text())["phase"] == "finishing"
+    run_batch(engine, str(cases_file), str(target), opts())
+    assert target.read_bytes() == (tmp_path / "whole.parquet").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()
+                  if p.name.startswith(("again", ".again")) and not p.name.endswith(".lock")) == [
+        "again.errors.jsonl", "again.parquet"]
+
+
+def test_a_full_disk_while_encoding_parquet_names_the_output_and_keeps_the_checkpoint(engine, cases_file, tmp_path,
+                                                                                    monkeypatch):
+    """The file is encoded while the run goes on: a write that fails then is the output's error (not the
+    input's), says what the checkpoint keeps, and leaves no temporary."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    from slarules.errors import OutputError
+
+    def full(self, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", full)
+    monkeypatch.setattr(batch_io, "ROWS_PER_GROUP", 64)     # a group is full at the first chunk's commit
+    target = tmp_path / "v.parquet"
+    with pytest.raises(OutputError) as caught:
+        run_batch(engine, str(cases_file), str(target), opts(checkpoint_seconds=0))
+    assert caught.value.file == str(target) and "No space left" in caught.value.message
+    assert "checkpoint" in (caught.value.hint or "")
+    assert json.loads((tmp_path / "v.parquet.checkpoint.json").read_text())["phase"] == "running"
+    assert not target.exists() and not list(tmp_path.glob(".v.parquet.*.tmp"))
+
+
 def test_a_checkpoint_of_the_previous_version_resumes_with_its_parquet_parts_and_an_older_one_is_refused(
         engine, cases_file, tmp_path, monkeypatch):
     """Version 3 checkpoints kept Parquet parts: they still resume to the same bytes. Version 4 (IPC parts)

@@ -10,6 +10,8 @@ import asyncio
 import pytest
 
 from slarules.serve import channel as ch
+from slarules.errors import OutputError
+from slarules.serve import decisions
 from slarules.serve.decisions import HOLD, LogClient
 
 
@@ -51,8 +53,9 @@ def test_a_lone_record_goes_at_once_and_returns_once_acknowledged():
     asyncio.run(main())
 
 
-def test_a_client_answered_since_the_group_began_is_waited_for_and_joins_its_group():
+def test_a_client_answered_since_the_group_began_is_waited_for_and_joins_its_group(monkeypatch):
     """The group that gathers during an fsync waits for the clients that fsync's answers set free."""
+    monkeypatch.setattr(decisions, "HOLD", 60.0)       # however slow the machine: the client decides it
     async def main():
         log, transport = client()
         first = asyncio.ensure_future(log.record("id-1", b"{}"))
@@ -72,6 +75,55 @@ def test_a_client_answered_since_the_group_began_is_waited_for_and_joins_its_gro
         assert transport.writes == [[1], [2, 3]]            # one group, one write
         acknowledge(log, [2, 3])
         await asyncio.gather(second, third)
+    asyncio.run(main())
+
+
+def test_a_group_held_for_a_client_that_does_not_come_back_goes_after_hold(monkeypatch):
+    monkeypatch.setattr(decisions, "HOLD", 0.05)
+    async def main():
+        loop = asyncio.get_running_loop()
+        log, transport = client()
+        started = loop.time()
+        waiting = asyncio.ensure_future(log.record("id-1", b"{}"))
+        await asyncio.sleep(0)                              # its record gathers; its send is next
+        log.returning.answered(object(), loop.time())       # another client answered, and then silent
+        await asyncio.sleep(0.01)
+        assert transport.writes == []
+        while not transport.writes and loop.time() < started + 5:
+            await asyncio.sleep(0.005)
+        assert transport.writes == [[1]] and loop.time() - started >= 0.04
+        acknowledge(log, [1])
+        await waiting
+    asyncio.run(main())
+
+
+def test_a_lone_client_beside_a_slow_upload_is_not_held():
+    """A request in flight that is not being decided (a slow upload, a /v1/batch stream between its
+    chunks) does not hold the record of a client deciding one case at a time."""
+    async def main():
+        log, transport = client(in_flight=2)       # this request, and one still sending its body
+        waiting = asyncio.ensure_future(log.record("id-1", b"{}"))
+        await turns()
+        assert transport.writes == [[1]]
+        acknowledge(log, [1])
+        await waiting
+    asyncio.run(main())
+
+
+def test_a_supervisor_gone_while_a_group_is_held_refuses_its_records_and_sends_nothing(monkeypatch):
+    monkeypatch.setattr(decisions, "HOLD", 0.02)
+    async def main():
+        log, transport = client()
+        waiting = asyncio.ensure_future(log.record("id-1", b"{}"))
+        await asyncio.sleep(0)
+        log.returning.answered(object(), asyncio.get_running_loop().time())
+        await turns()
+        assert transport.writes == []                       # held
+        log.lost("the server's supervisor has stopped")
+        with pytest.raises(OutputError):
+            await waiting
+        await asyncio.sleep(0.05)                   # past HOLD: the cancelled timer sends nothing
+        assert transport.writes == []
     asyncio.run(main())
 
 

@@ -21,7 +21,7 @@ from ..case.limits import DEFAULT as DEFAULT_LIMITS, Limits, raise_hint
 from ..case.reader import bounded_lines, open_file
 from ..case.sources import json_data
 from ..errors import InputError, SlaRulesError
-from ..output.files import atomic_file
+from ..output.files import atomic_file, temporary_beside, writing
 from ..text_boundary import invalid_rows, not_utf8
 from ..verdict import layout as L
 
@@ -562,9 +562,10 @@ class ParquetMerge:
     encoded beside the workers rather than after the last of them; it becomes `target` only at
     `close`, and on any failure (`abort`, or an exception in its `with` block) it never does."""
 
-    def __init__(self, target: Path, rows_per_group: int = ROWS_PER_GROUP) -> None:
+    def __init__(self, target: Path, rows_per_group: int | None = None) -> None:
         import pyarrow.parquet as pq
-        self.rows_per_group = rows_per_group
+        self.target = target
+        self.rows_per_group = rows_per_group or ROWS_PER_GROUP
         self.schema = verdict_schema()
         self._pending = empty_table(self.schema)
         self._groups = 0
@@ -572,37 +573,45 @@ class ParquetMerge:
         self._file = atomic_file(target)            # as it was, or complete
         out = self._file.__enter__()
         try:
-            self._writer = pq.ParquetWriter(out, self.schema)
-        except BaseException as exc:
-            self._file.__exit__(type(exc), exc, exc.__traceback__)
+            with writing(target):
+                self._writer = pq.ParquetWriter(out, self.schema)
+        except BaseException:
+            self.abort(writer=False)
             raise
 
     def add(self, part: Path) -> None:
+        """A part's rows, after those of the parts added before; every full row group written now."""
         import pyarrow as pa
         pending = pa.concat_tables([self._pending, _read_part(part, self.schema)])
-        while pending.num_rows >= self.rows_per_group:
-            self._writer.write_table(pending.slice(0, self.rows_per_group).combine_chunks())
-            pending, self._groups = pending.slice(self.rows_per_group), self._groups + 1
+        with writing(self.target):              # a full disk names the output, not the input
+            while pending.num_rows >= self.rows_per_group:
+                self._writer.write_table(pending.slice(0, self.rows_per_group).combine_chunks())
+                pending, self._groups = pending.slice(self.rows_per_group), self._groups + 1
         self._pending = pending
         self.fed += 1
 
     def close(self) -> None:
         """Write the rest, then put the file in place."""
         try:
-            if self._pending.num_rows or not self._groups:   # no verdicts at all: one empty group
-                self._writer.write_table(self._pending.combine_chunks())
-            self._writer.close()
-        except BaseException as exc:
-            self._file.__exit__(type(exc), exc, exc.__traceback__)
+            with writing(self.target):
+                if self._pending.num_rows or not self._groups:   # no verdicts at all: one empty group
+                    self._writer.write_table(self._pending.combine_chunks())
+                self._writer.close()
+        except BaseException:
+            self.abort(writer=False)
             raise
         self._file.__exit__(None, None, None)
 
-    def abort(self) -> None:
-        """Leave `target` as it was (the temporary removed); raises nothing, so that the failure that
-        called for it is the one reported."""
-        with contextlib.suppress(Exception):    # its bytes are thrown away: a failure to finish them does not matter
-            self._writer.close()
-        self._file.__exit__(_Aborted, _Aborted(), None)
+    def abort(self, writer: bool = True) -> None:
+        """Leave `target` as it was, the temporary removed. Raises nothing: the failure that called
+        for it is the one to report (closing a file on a full disk fails again)."""
+        with contextlib.suppress(Exception):
+            if writer:
+                self._writer.close()
+        with contextlib.suppress(Exception):
+            self._file.__exit__(_Aborted, _Aborted(), None)
+        with contextlib.suppress(OSError):
+            os.unlink(temporary_beside(self.target))
 
     def __enter__(self) -> Self:
         return self
@@ -614,7 +623,7 @@ class ParquetMerge:
             self.abort()
 
 
-def merge_parquet_parts(parts: list[Path], target: Path, rows_per_group: int = ROWS_PER_GROUP) -> None:
+def merge_parquet_parts(parts: list[Path], target: Path, rows_per_group: int | None = None) -> None:
     """Concatenate part files into one Parquet file, a bounded number of rows at a time (ParquetMerge)."""
     with ParquetMerge(target, rows_per_group) as merge:
         for part in parts:

@@ -637,10 +637,7 @@ class Batch:
         progress = Progress(enabled=self.options.progress if self.options.progress is not None
                             else sys.stderr.isatty(), start_rows=state["rows"])
         workers, chunks = self._workers(iter(chunks), state["position"])
-        if self.out_fmt == "parquet":
-            self._merge = batch_io.ParquetMerge(self.output)
-            for part in self._verdict_parts():          # a resumed run's committed chunks first
-                self._merge.add(part)
+        kept = self._verdict_parts() if self.out_fmt == "parquet" else []     # a resumed run's committed chunks
         last_save = time.monotonic()
         with Appender(self.partial) as out, Appender(self.errors_partial) as err, \
                 (Appender(self.log_partial) if self.log else contextlib.nullcontext()) as log:
@@ -651,7 +648,9 @@ class Batch:
                 with stop.safe():
                     if self.out_fmt == "jsonl":
                         out.append_file(Path(result["part"]))
-                    elif self._merge is not None:       # encoded now, beside the workers still at work
+                    else:       # encoded now, beside the workers still at work
+                        if self._merge is None:
+                            self._merge = self._open_merge(kept)
                         self._merge.add(Path(result["part"]))
                     err.write(result["errors"])
                     if result["decisions"] and log is not None:
@@ -698,6 +697,18 @@ class Batch:
             while pending:
                 commit(pending.popleft().get())
 
+    def _open_merge(self, kept: list[Path]) -> batch_io.ParquetMerge:
+        """The Parquet output's merge, fed the parts a resumed run kept. Opened at the first commit,
+        so that pyarrow.parquet's import (in the background from the run's start) holds up no worker."""
+        merge = batch_io.ParquetMerge(self.output)
+        try:
+            for part in kept:
+                merge.add(part)
+        except BaseException:
+            merge.abort()
+            raise
+        return merge
+
     def _verdict_parts(self) -> list[Path]:
         """The verdict parts committed so far (a Parquet output's), in chunk order."""
         return sorted(p for p in self.parts.iterdir() if p.name.endswith(batch_io.PART_SUFFIXES))
@@ -726,14 +737,22 @@ class Batch:
         new records), each as it was or complete, never torn: safe to repeat after a crash midway."""
         if self.options.statement:
             statement.write(self.options.statement, title=f"slarules settlement: {Path(self.input).name}")
-        if self.out_fmt == "parquet" and self.parts.exists():
-            merge, self._merge = self._merge or batch_io.ParquetMerge(self.output), None
-            with merge:                 # a finish run again (from its checkpoint) merges every part here
-                for part in self._verdict_parts()[merge.fed:]:
-                    merge.add(part)
+        if self.out_fmt == "parquet":
+            # The parts go only once the file is in place, and at once (renamed, then removed): a
+            # finish cut short and run again merges every part, or finds none and has nothing to do.
+            # Never a merge of what a removal cut short left, nor the empty .partial put in its place.
+            gone = self.parts.with_name(self.parts.name + "-done")
+            if self.parts.exists():
+                merge, self._merge = self._merge or self._open_merge([]), None
+                with merge:
+                    for part in self._verdict_parts()[merge.fed:]:
+                        merge.add(part)
+                with writing(self.parts):
+                    shutil.rmtree(gone, ignore_errors=True)
+                    os.replace(self.parts, gone)
             with writing(self.parts):
-                shutil.rmtree(self.parts)
                 self.partial.unlink(missing_ok=True)
+                shutil.rmtree(gone, ignore_errors=True)
         else:
             if self.partial.exists():
                 with writing(self.output):

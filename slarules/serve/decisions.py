@@ -108,10 +108,12 @@ class LogClient:
 
     Records are sent one batch at a time: while a batch waits for its acknowledgement (the
     supervisor's fsync), the records of the requests decided meanwhile gather here and go as the
-    next batch, in one write. A batch goes once nothing more is on its way, or HOLD after its first
-    record: no request of this worker is still being decided (`requests`: its requests in flight,
-    those waiting here included) and no connection answered since the batch began has yet to come
-    back (`returning`, fed by the HTTP protocol). Under load a group then holds about every
+    next batch, in one write. A batch goes once little more is on its way, or HOLD after its first
+    record: it holds at least as many requests as this worker is still deciding (`requests`: its
+    requests in flight, those waiting here included; a slow upload or a /v1/batch stream counts
+    there too, so one such request does not hold a lone client's record) and no connection
+    answered since the batch began has yet to come back (`returning`, fed by the HTTP protocol:
+    a client that waits for each answer sends its next request soon). Under load a group then holds about every
     connection in use, so a group's costs (the supervisor's fsync above all, on one core taken from
     the worker) are shared by many requests; with one request in flight its record goes at once,
     at the end of the event loop's iteration.
@@ -171,7 +173,8 @@ class LogClient:
         self._flushing = False
         if self._in_flight or self._gone is not None or not self._gathering:
             return                                  # an acknowledgement will send what gathered
-        if not held and (self.requests() > self._waiters or self.returning.since(self._held_since)):
+        deciding = self.requests() - self._waiters
+        if not held and (self._gathered < deciding or self.returning.since(self._held_since)):
             if self._timer is None:                 # they join, up to HOLD
                 loop = asyncio.get_running_loop()
                 self._timer = loop.call_at(self._held_since + HOLD, self._held_enough)

@@ -77,6 +77,7 @@ class HeaderTimeoutProtocol(UpgradeIgnoringProtocol):
         super().__init__(*args, **kwargs)
         self._header_timer: TimerHandle | None = None
         self._header_bytes = 0
+        self._begun = self._answers = 0        # requests begun and answered on this connection
 
     def _arm(self) -> None:
         if self._header_timer is None:
@@ -116,11 +117,13 @@ class HeaderTimeoutProtocol(UpgradeIgnoringProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._arm()
+        self._begun += 1
         if self.returning is not None:
             self.returning.back(self)
 
     def on_response_complete(self) -> None:
-        if self.returning is not None:
+        self._answers += 1
+        if self.returning is not None and self._answers >= self._begun:   # not when its next request is in already (pipelined)
             self.returning.answered(self, self.loop.time())
         super().on_response_complete()
 
