@@ -36,6 +36,16 @@ def acknowledge(log: LogClient, seqs: list[int]) -> None:
     log.acknowledged(ch.acks(b"{}", seqs))
 
 
+async def goes_at_once(log: LogClient, transport: Transport) -> None:
+    """A record that is not held: written at the end of the loop's iteration, returned once acknowledged."""
+    waiting = asyncio.ensure_future(log.record("id-1", b"{}"))
+    await turns()
+    assert transport.writes == [[1]]
+    assert not waiting.done()
+    acknowledge(log, [1])
+    await waiting
+
+
 async def turns(n: int = 3) -> None:
     for _ in range(n):
         await asyncio.sleep(0)
@@ -43,13 +53,7 @@ async def turns(n: int = 3) -> None:
 
 def test_a_lone_record_goes_at_once_and_returns_once_acknowledged():
     async def main():
-        log, transport = client(in_flight=1)
-        waiting = asyncio.ensure_future(log.record("id-1", b"{}"))
-        await turns()
-        assert transport.writes == [[1]]
-        assert not waiting.done()
-        acknowledge(log, [1])
-        await waiting
+        await goes_at_once(*client(in_flight=1))
     asyncio.run(main())
 
 
@@ -101,12 +105,7 @@ def test_a_lone_client_beside_a_slow_upload_is_not_held():
     """A request in flight that is not being decided (a slow upload, a /v1/batch stream between its
     chunks) does not hold the record of a client deciding one case at a time."""
     async def main():
-        log, transport = client(in_flight=2)       # this request, and one still sending its body
-        waiting = asyncio.ensure_future(log.record("id-1", b"{}"))
-        await turns()
-        assert transport.writes == [[1]]
-        acknowledge(log, [1])
-        await waiting
+        await goes_at_once(*client(in_flight=2))   # this request, and one still sending its body
     asyncio.run(main())
 
 
@@ -132,11 +131,7 @@ def test_an_idle_connection_answered_before_the_group_began_is_not_waited_for():
         log, transport = client(in_flight=1)
         log.returning.answered(object(), asyncio.get_running_loop().time())
         await asyncio.sleep(0.001)
-        waiting = asyncio.ensure_future(log.record("id-1", b"{}"))
-        await turns()
-        assert transport.writes == [[1]]
-        acknowledge(log, [1])
-        await waiting
+        await goes_at_once(log, transport)
     asyncio.run(main())
 
 
