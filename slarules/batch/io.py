@@ -21,7 +21,7 @@ from ..case.limits import DEFAULT as DEFAULT_LIMITS, Limits, raise_hint
 from ..case.reader import bounded_lines, open_file
 from ..case.sources import json_data
 from ..errors import InputError, SlaRulesError
-from ..output.files import atomic_file, temporary_beside, writing
+from ..output.files import atomic_file, writing
 from ..text_boundary import invalid_rows, not_utf8
 from ..verdict import layout as L
 
@@ -603,15 +603,14 @@ class ParquetMerge:
         self._file.__exit__(None, None, None)
 
     def abort(self, writer: bool = True) -> None:
-        """Leave `target` as it was, the temporary removed. Raises nothing: the failure that called
-        for it is the one to report (closing a file on a full disk fails again)."""
+        """Leave `target` as it was, the temporary removed (atomic_file removes it on any failure, its
+        own included). Raises nothing: the failure that called for it is the one to report (closing
+        a file on a full disk fails again)."""
         with contextlib.suppress(Exception):
             if writer:
                 self._writer.close()
         with contextlib.suppress(Exception):
             self._file.__exit__(_Aborted, _Aborted(), None)
-        with contextlib.suppress(OSError):
-            os.unlink(temporary_beside(self.target))
 
     def __enter__(self) -> Self:
         return self
