@@ -291,7 +291,9 @@ class Engine:
     def run(self, case: Case | dict, as_of: Any = None, backend: str = backends.REFERENCE) -> tuple[CaseFacts, RunResult]:
         """The case's facts and what the rules did on `backend` (any registered name), before the verdict."""
         facts = self.facts(case, as_of)
-        return facts, self.runner(backend).run(facts.doc)
+        runner = self.runner(backend)
+        run_facts = getattr(runner, "run_facts", None)     # a backend may take the facts whole (durable's)
+        return facts, run_facts(facts) if run_facts is not None else runner.run(facts.doc)
 
     def adjudicate(self, case: Case | dict, *, as_of: Any = None, lang: str = "zh", log=None) -> Verdict:
         """Adjudicate one case. Raises CaseError (a SlaRulesError) on invalid input.

@@ -6,9 +6,10 @@ import sys
 from pathlib import Path
 
 from slarules import Engine
+from slarules.errors import SlaRulesError
 from slarules.case.fast import case_of
 from slarules.engine import parse_instant
-from slarules.runtime.values import WARM_UP, FactPlan, key
+from slarules.runtime.values import WARM_UP, FactPlan, fact_plan, key
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = "2026-05-20T00:00:00+08:00"
@@ -70,3 +71,80 @@ def test_every_function_takes_its_arguments_in_the_order_it_names_them():
         params = list(inspect.signature(f.compute).parameters.values())
         assert [p.name for p in params[1:]] == list(f.args), f.name
         assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params), f.name
+
+
+def test_each_projection_holds_the_doc_keys_it_names_under_its_own_names():
+    """FactPlan.project: the generated code writes each named doc key into its projection as it writes
+    the doc, so a projection is the doc's present keys it names, renamed; absent keys stay absent."""
+    engine = Engine.default()
+    plan = FactPlan(engine.program)
+    keys = sorted(plan.doc_keys)
+    projections = ({k: f"p{i}" for i, k in enumerate(keys[::2])}, {k: f"q{i}" for i, k in enumerate(keys[::3])}, {})
+    plan.project(projections)
+    plan.compile()
+    for raw in _cases(2000):
+        try:
+            case = case_of(raw, limits=engine.limits)
+        except SlaRulesError:            # the generator's few bad cases
+            continue
+        facts = plan.facts(case, parse_instant(AS_OF, case))
+        asked, dicts = facts.projected
+        assert asked is plan.projections and len(dicts) == 3
+        for names, made in zip(projections, dicts):
+            assert made == {name: facts.doc[k] for k, name in names.items() if k in facts.doc}
+
+
+def test_durable_rules_gets_the_same_facts_made_by_the_plan_or_from_the_doc():
+    """The durable backend's strata facts come from the plan's projections once it is compiled, else from
+    the doc: the same facts, the same run, and the case's own projections are left as they were."""
+    engine = Engine.default()
+    backend = engine.backend
+    plan = engine.program._fact_plan
+    assert plan.projections and all(isinstance(p, dict) for p in plan.projections)
+    plan.compile()
+    ran = 0
+    for raw in _cases(1500):
+        try:
+            facts = engine.facts(raw, AS_OF)
+        except SlaRulesError:            # the generator's few bad cases
+            continue
+        assert facts.projected is not None and facts.projected[0] is backend._projections
+        kept = [dict(p) for p in facts.projected[1]]
+        a, b = backend.run(facts.doc), backend.run_facts(facts)
+        assert [p == k and list(p) == list(k) for p, k in zip(facts.projected[1], kept)] == [True] * len(kept)
+        assert (a.fired, a.classifications, a.level, a.in_scope) == (b.fired, b.classifications, b.level, b.in_scope)
+        strip = lambda fact: {k: v for k, v in fact.items() if k != "id"}  # ids count per run
+        assert [strip(f) for f in a.asserted] == [strip(f) for f in b.asserted]
+        ran += 1
+    assert ran > 1000
+    # Engine.run hands the durable backend the facts whole
+    calls = []
+    original = type(backend).run_facts
+    try:
+        type(backend).run_facts = lambda self, facts: calls.append(facts.projected) or original(self, facts)
+        engine.run(_cases(1)[0], AS_OF)
+    finally:
+        type(backend).run_facts = original
+    assert len(calls) == 1 and calls[0] is not None
+
+
+def test_facts_made_before_durable_rules_asked_for_its_projections_are_run_from_their_doc():
+    """Facts made by code generated before the durable backend asked the plan for its projections carry
+    none of its own: the backend takes its facts from the doc (the same run as facts made after)."""
+    from slarules.runtime.durable_backend import DurableBackend
+    engine = Engine.default()
+    program = engine.program
+    shared = fact_plan(program)
+    try:
+        plan = program._fact_plan = FactPlan(program)          # a fresh plan, compiled with no projections
+        plan.compile()
+        raw = _cases(1)[0]
+        early = engine.facts(raw, AS_OF)
+        assert early.projected == ((), ())
+        backend = DurableBackend(program)                     # asks the plan for its projections: recompiled
+        late = engine.facts(raw, AS_OF)
+        assert late.projected[0] is backend._projections
+    finally:
+        program._fact_plan = shared                           # the engine's own plan, for the tests after
+    a, b = backend.run_facts(early), backend.run_facts(late)
+    assert (a.fired, a.in_scope, a.classifications, a.level) == (b.fired, b.in_scope, b.classifications, b.level)

@@ -7,7 +7,8 @@ Python `Host`, which JSON-encodes and decodes the whole fact document and the
 state around every fired action. Each case is asserted as one flat, pre-joined
 fact per stratum (no multi-fact joins: upstream #381 segfaults) carrying only the
 fields that stratum's rules test, under one- or two-letter names (durable_ruleset.short_names: the C
-core parses and hashes every name of every fact); every rule tests `kind == "case"` and its
+core parses and hashes every name of every fact), made beside the doc by the fact plan's generated
+code (FactPlan.project; `run_facts`); every rule tests `kind == "case"` and its
 stratum, so nothing it writes can re-trigger it. durable_rules decides which
 rules fire and which rules are in scope where the verdict needs to know (a
 "scope" rule per distinct scope); the action it starts is named in the first bytes of its message,
@@ -64,7 +65,7 @@ from .durable_ruleset import (
     short_names,
     size,
 )
-from .values import fact_plan, key  # noqa: F401 - `key`: the doc keys its facts are made from (tests)
+from .values import CaseFacts, fact_plan, key  # noqa: F401 - `key`: the doc keys its facts are made from (tests)
 
 try:
     import durable_rules_engine as _c  # durable_rules' C core (the `durable` package's own import); the
@@ -127,6 +128,13 @@ class DurableBackend:
                        tuple((link, short[link.key]) for link in self.chain.links if link.key in self._chained[s]))
                       for s in range(program.strata)]
         self._kind, self._stratum = short["kind"], short["stratum"]
+        # each stratum's case fields, made by the fact plan's generated code beside the doc (FactPlan.project);
+        # a plan already projecting for another backend of the same program keeps that one (the same names)
+        plan = fact_plan(program)
+        projections = tuple({k: name for k, name in fields} for fields, _, _ in self._plan)
+        if plan.projections != projections:
+            plan.project(projections)
+        self._projections = plan.projections
         self._definition_text = _dumps(self._definition)
         self._open()
 
@@ -187,11 +195,15 @@ class DurableBackend:
         return EngineError(f"durable_rules refused the compiled packs: {exc}")
 
     # -- run ---------------------------------------------------------------------------
-    def _fact(self, doc: dict[str, Any], stratum: int, ident: str, run: RunResult) -> str:
+    def _fact(self, doc: dict[str, Any], projected: tuple[dict[str, Any], ...] | None, stratum: int, ident: str,
+              run: RunResult) -> str:
         """The stratum's fact: the case fields its rules test, the chained facts so far (Chain.value),
-        under the short names the ruleset tests (durable_ruleset.short_names)."""
+        under the short names the ruleset tests (durable_ruleset.short_names). The case fields come made
+        (`projected`, a copy: the case's facts stay as they were) or are taken from the doc."""
         fields, names, links = self._plan[stratum]
-        if names is None:
+        if projected is not None:
+            fact = projected[stratum].copy()
+        elif names is None:
             fact = {name: doc[k] for k, name in fields if k in doc}
         else:
             fact = {}
@@ -223,7 +235,12 @@ class DurableBackend:
         """One case after another: durable_rules matches a case at a time."""
         return [self.run(doc) for doc in docs]
 
-    def run(self, doc: dict[str, Any]) -> RunResult:
+    def run_facts(self, facts: CaseFacts) -> RunResult:
+        """`run` for a case's facts: the strata's facts as its plan made them (FactPlan.project), when it did."""
+        made = facts.projected
+        return self.run(facts.doc, made[1] if made is not None and made[0] is self._projections else None)
+
+    def run(self, doc: dict[str, Any], projected: tuple[dict[str, Any], ...] | None = None) -> RunResult:
         actions, strata = self._actions, self.program.strata
         assert_fact, complete, retract = _c.assert_fact, _c.complete_and_start_action, _c.retract_fact
         with self._lock:
@@ -239,7 +256,7 @@ class DurableBackend:
             try:
                 ident = f"c{serial}.0"
                 idents.append(ident)
-                code, state = assert_fact(handle, self._fact(doc, 0, ident, run))
+                code, state = assert_fact(handle, self._fact(doc, projected, 0, ident, run))
                 if code:
                     raise EngineError(f"durable_rules answered {code} to the case fact")
                 started = _c.start_action_for_state(handle, state)
@@ -257,7 +274,7 @@ class DurableBackend:
                         if payload + 1 < strata:      # chain: the next stratum fires in this same loop
                             ident = f"c{serial}.{payload + 1}"
                             idents.append(ident)
-                            code, _ = assert_fact(handle, self._fact(doc, payload + 1, ident, run))
+                            code, _ = assert_fact(handle, self._fact(doc, projected, payload + 1, ident, run))
                             if code:
                                 raise EngineError(f"durable_rules answered {code} to stratum {payload + 1}'s fact")
                     message = complete(handle, state)

@@ -48,6 +48,8 @@ class CaseFacts:
     values: dict[str, Any]
     plan: FactPlan
     doc: dict[str, Any]
+    # (the projections asked for, their dicts) when the generated code made `doc` (FactPlan.project); else None
+    projected: tuple[tuple[dict[str, str], ...], tuple[dict[str, Any], ...]] | None = None
 
     def missing_roots(self, path: str) -> tuple[str, ...]:
         """The underlying facts whose absence left `path` absent (itself, for a fact of the case)."""
@@ -109,8 +111,17 @@ class FactPlan:
         self.doc_keys = frozenset([k for k, _, _, _ in self.encoding] + flags)
         # Tiered, so that a CLI call's one case does not pay ~3 ms of compile(): the first
         # WARM_UP cases run the table-driven loops, then the plan writes them out as code.
-        self._compiled: Callable[..., tuple[dict[str, Any], dict]] | None = None
+        self._compiled: Callable[..., tuple[dict[str, Any], dict, tuple]] | None = None
         self._cases = 0
+        self.projections: tuple[dict[str, str], ...] = ()
+
+    def project(self, projections: tuple[dict[str, str], ...]) -> None:
+        """Have the generated code also write each doc key named in a projection into that projection's
+        own dict, under the name it gives (CaseFacts.projected): a backend's flat facts (durable_rules'
+        strata, under their short names) made in the same pass as `doc`, not by a second walk over it."""
+        self.projections = projections
+        if self._compiled is not None:
+            self.compile()
 
     def compile(self) -> None:
         """Switch to the generated straight-line code (same results as the loops)."""
@@ -191,7 +202,9 @@ class FactPlan:
                 lines.append(f"    values[{path!r}] = G{i}(case, derived)")
         lines += self._derive_lines(ns, with_block, local)
         lines += self._encode_lines(ns, with_block, local)
-        lines.append("    return values, doc")
+        # with the projections this code was made for: a backend finds out whether they are its own
+        ns["PROJECTIONS"] = self.projections
+        lines.append("    return values, doc, (PROJECTIONS, (" + "".join(f"S{j}, " for j in range(len(self.projections))) + "))")
         exec("\n".join(lines), ns)  # noqa: S102  # code generated from our own tables; pack text enters only as repr() literals
         return ns["facts"]
 
@@ -271,22 +284,29 @@ class FactPlan:
         return self._guarded(runs, lambda n: out_absent.get(n, []))
 
     def _encode_lines(self, ns: dict, with_block: dict[str, str], local: dict[str, str]) -> list[str]:
-        runs: list[tuple[str | None, list[str]]] = [(None, ["    doc = {}"])]
+        projections = self.projections
+        runs: list[tuple[str | None, list[str]]] = [(None, ["    doc = {}", *(f"    S{j} = {{}}" for j in range(len(projections)))])]
+
+        def stored(k: str, value: str) -> list[str]:
+            """doc[k] = value, and the same value into each projection naming k (under its name there)."""
+            also = [f"S{j}[{p[k]!r}] = " for j, p in enumerate(projections) if k in p]
+            return [f"        doc[{k!r}] = {''.join(also)}{value}"]
         for i, (k, path, encode, extra) in enumerate(self.encoding):
             if encode is not None:
                 ns[f"E{i}"], ns[f"T{i}"] = encode, extra
                 body = [f"    v = get({path!r})", "    if v is not None:"]
                 if extra is _INSTANT:
-                    body.append(f"        doc[{k!r}] = (v - EPOCH) // MICRO")
+                    body += stored(k, "(v - EPOCH) // MICRO")
                 elif extra is not None:
-                    body.append(f"        doc[{k!r}] = v if type(v) is T{i} else E{i}(v)")
+                    body += stored(k, f"v if type(v) is T{i} else E{i}(v)")
                 else:
-                    body.append(f"        doc[{k!r}] = E{i}(v)")
+                    body += stored(k, f"E{i}(v)")
             elif type(extra) is list:         # a list fact: present, plus one flag per value
-                body = [f"    v = get({path!r})", "    if v is not None:", f"        doc[{k!r}] = True"]
-                body += [f"        doc[{flag!r}] = {v!r} in v" for flag, v in extra]
+                body = [f"    v = get({path!r})", "    if v is not None:", *stored(k, "True")]
+                for flag, v in extra:
+                    body += stored(flag, f"{v!r} in v")
             else:                             # a chained fact starts at its neutral value
-                body = [f"    doc[{k!r}] = {extra!r}"]
+                body = [line[4:] for line in stored(k, repr(extra))]
             block = with_block.get(path) if encode is not None or type(extra) is list else None
             if block is not None and path in local:      # under its block's guard: its local
                 body[0] = f"    v = {local[path]}"
@@ -356,8 +376,8 @@ class FactPlan:
         zone = zones.zone(case.timezone or self.program.timezone)
         derived = Derived(case, as_of)
         if self._compiled is not None:
-            values, doc = self._compiled(case, derived, zone)
-            return CaseFacts(case, as_of, zone, values, self, doc)
+            values, doc, projected = self._compiled(case, derived, zone)
+            return CaseFacts(case, as_of, zone, values, self, doc, projected)
         values = {}
         self._base_loop(case, derived, values)
         self._derive_loop(values, zone)
