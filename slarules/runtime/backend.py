@@ -48,7 +48,9 @@ class RunResult:
 
 class Backend(Protocol):
     """What the engine asks of a backend built from a Program. Built once per Engine and shared between
-    threads, so `run` and `run_many` must be safe to call concurrently."""
+    threads, so `run` and `run_many` must be safe to call concurrently. A backend may also offer
+    `run_facts(facts)`, one case's values.CaseFacts whole, which Engine.run then calls instead of `run`
+    (the durable backend's: its strata's facts come made by the fact plan, FactPlan.project)."""
 
     def run(self, doc: dict[str, Any]) -> RunResult:
         """One case's encoded facts."""
