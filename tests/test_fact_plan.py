@@ -91,7 +91,10 @@ def test_each_projection_holds_the_doc_keys_it_names_under_its_own_names():
         asked, dicts = facts.projected
         assert asked is plan.projections and len(dicts) == 3
         for names, made in zip(projections, dicts):
-            assert made == {name: facts.doc[k] for k, name in names.items() if k in facts.doc}
+            # values and their types (True is not 1 in a fact's JSON)
+            expected = {name: facts.doc[k] for k, name in names.items() if k in facts.doc}
+            assert [(k, type(v), v) for k, v in sorted(made.items())] == \
+                [(k, type(v), v) for k, v in sorted(expected.items())]
 
 
 def test_durable_rules_gets_the_same_facts_made_by_the_plan_or_from_the_doc():
@@ -117,15 +120,15 @@ def test_durable_rules_gets_the_same_facts_made_by_the_plan_or_from_the_doc():
         assert [strip(f) for f in a.asserted] == [strip(f) for f in b.asserted]
         ran += 1
     assert ran > 1000
-    # Engine.run hands the durable backend the facts whole
+    # Engine.run hands the durable backend the facts whole, and it runs the strata's facts the plan made
     calls = []
-    original = type(backend).run_facts
+    original = type(backend).run
     try:
-        type(backend).run_facts = lambda self, facts: calls.append(facts.projected) or original(self, facts)
-        engine.run(_cases(1)[0], AS_OF)
+        type(backend).run = lambda self, doc, projected=None: calls.append(projected) or original(self, doc, projected)
+        facts, _ = engine.run(_cases(1)[0], AS_OF)
     finally:
-        type(backend).run_facts = original
-    assert len(calls) == 1 and calls[0] is not None
+        type(backend).run = original
+    assert len(calls) == 1 and calls[0] is facts.projected[1]
 
 
 def test_facts_made_before_durable_rules_asked_for_its_projections_are_run_from_their_doc():
@@ -148,3 +151,64 @@ def test_facts_made_before_durable_rules_asked_for_its_projections_are_run_from_
         program._fact_plan = shared                           # the engine's own plan, for the tests after
     a, b = backend.run_facts(early), backend.run_facts(late)
     assert (a.fired, a.in_scope, a.classifications, a.level) == (b.fired, b.in_scope, b.classifications, b.level)
+
+
+def test_projections_asked_for_while_the_plan_compiles_are_not_lost():
+    """project() from another thread while compile() writes the code (a backend built as the WARM_UP-th
+    case compiles) waits for it, then has the code written again for its projections: never code made
+    half for the old projections and half for the new, nor the new ones dropped."""
+    import threading
+
+    engine = Engine.default()
+    plan = FactPlan(engine.program)
+    wanted = ({k: f"p{i}" for i, k in enumerate(sorted(plan.doc_keys))},)
+    asked: list = []
+    writing = plan._encode_lines
+
+    def encode_lines(*args):
+        out = writing(*args)                      # the lines for the projections read before
+        other = threading.Thread(target=lambda: asked.append(plan.project(wanted)))
+        other.start()
+        other.join(0.05)                          # it waits on the compile
+        assert other.is_alive() and not asked
+        plan.__dict__.pop("_encode_lines")
+        encode_lines.other = other                # type: ignore[attr-defined]
+        return out
+    plan._encode_lines = encode_lines             # type: ignore[method-assign]
+    plan.compile()
+    encode_lines.other.join(5)                    # type: ignore[attr-defined]
+    assert asked == [wanted] and asked[0] is plan.projections
+    case = case_of(_cases(1)[0], limits=engine.limits)
+    made, dicts = plan.facts(case, parse_instant(AS_OF, case)).projected
+    assert made is wanted and len(dicts) == 1 and dicts[0]
+
+
+
+def test_threads_asking_for_a_programs_plan_at_once_get_the_one_plan(monkeypatch):
+    """fact_plan makes one FactPlan per Program even when threads ask at once (a threaded server's first
+    cases), so the projections the durable backend asked for are those every case's facts get: with two
+    plans, the backend's could be left on one no case used any more."""
+    import threading
+    import time
+
+    from slarules.engine import default_pack_dirs
+    program = Engine.load(default_pack_dirs()).program
+    program.__dict__.pop("_fact_plan", None)
+    making = FactPlan.__init__
+
+    def slow_init(self, *args):
+        time.sleep(0.02)                           # every thread asks while the first plan is being made
+        making(self, *args)
+    monkeypatch.setattr(FactPlan, "__init__", slow_init)
+    start = threading.Barrier(8)
+    plans: list = []
+
+    def ask() -> None:
+        start.wait()
+        plans.append(fact_plan(program))
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(plans) == 8 and all(p is plans[0] for p in plans) and program._fact_plan is plans[0]

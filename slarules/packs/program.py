@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -216,6 +217,21 @@ class Program:
     def __getstate__(self) -> dict:
         """Pickle what was compiled, not what a run cached on it (`derive` keeps its plan here)."""
         return {k: v for k, v in self.__dict__.items() if k != "_fact_plan"}
+
+    def kept(self, name: str, make: Any) -> Any:
+        """`make(self)`, made on first use and kept with this Program under `name` (values.fact_plan,
+        chaining.chain_of): one even when threads ask at once, so what one caller sets on it (a
+        FactPlan's projections) is what every other caller gets."""
+        value = self.__dict__.get(name)
+        if value is None:
+            with _KEEPING:
+                value = self.__dict__.get(name)
+                if value is None:
+                    value = self.__dict__[name] = make(self)
+        return value
+
+
+_KEEPING = threading.Lock()
 
 
 def walk(node) :

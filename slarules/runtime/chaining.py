@@ -105,8 +105,5 @@ class Chain:
 
 
 def chain_of(program: Program) -> Chain:
-    """The Program's Chain, built on first use and kept with it (as values.fact_plan does)."""
-    chain = getattr(program, "_chain", None)
-    if chain is None:
-        chain = program._chain = Chain(program)       # type: ignore[attr-defined]  # kept with the Program
-    return chain
+    """The Program's Chain, built on first use and kept with it (Program.kept, as values.fact_plan)."""
+    return program.kept("_chain", Chain)

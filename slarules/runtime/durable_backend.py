@@ -7,8 +7,8 @@ Python `Host`, which JSON-encodes and decodes the whole fact document and the
 state around every fired action. Each case is asserted as one flat, pre-joined
 fact per stratum (no multi-fact joins: upstream #381 segfaults) carrying only the
 fields that stratum's rules test, under one- or two-letter names (durable_ruleset.short_names: the C
-core parses and hashes every name of every fact), made beside the doc by the fact plan's generated
-code (FactPlan.project; `run_facts`); every rule tests `kind == "case"` and its
+core parses and hashes every name of every fact): for `run_facts` (Engine.run, once the fact plan is
+compiled) made beside the doc by its generated code (FactPlan.project), else taken from the doc; every rule tests `kind == "case"` and its
 stratum, so nothing it writes can re-trigger it. durable_rules decides which
 rules fire and which rules are in scope where the verdict needs to know (a
 "scope" rule per distinct scope); the action it starts is named in the first bytes of its message,
@@ -128,15 +128,12 @@ class DurableBackend:
                        tuple((link, short[link.key]) for link in self.chain.links if link.key in self._chained[s]))
                       for s in range(program.strata)]
         self._kind, self._stratum = short["kind"], short["stratum"]
-        # each stratum's case fields, made by the fact plan's generated code beside the doc (FactPlan.project);
-        # a plan already projecting for another backend of the same program keeps that one (the same names)
-        plan = fact_plan(program)
-        projections = tuple({k: name for k, name in fields} for fields, _, _ in self._plan)
-        if plan.projections != projections:
-            plan.project(projections)
-        self._projections = plan.projections
         self._definition_text = _dumps(self._definition)
         self._open()
+        # each stratum's case fields, made by the fact plan's generated code beside the doc (FactPlan.project;
+        # another backend of the same program asks for the same, and both get the one object)
+        self._projections = fact_plan(program).project(
+            tuple({k: name for k, name in fields} for fields, _, _ in self._plan))
 
     # -- compile -----------------------------------------------------------------------
     def _build_definition(self) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -114,18 +115,27 @@ class FactPlan:
         self._compiled: Callable[..., tuple[dict[str, Any], dict, tuple]] | None = None
         self._cases = 0
         self.projections: tuple[dict[str, str], ...] = ()
+        # project() and compile() one at a time: the code generated is always for the projections set last
+        self._compiling = threading.Lock()
 
-    def project(self, projections: tuple[dict[str, str], ...]) -> None:
+    def project(self, projections: tuple[dict[str, str], ...]) -> tuple[dict[str, str], ...]:
         """Have the generated code also write each doc key named in a projection into that projection's
         own dict, under the name it gives (CaseFacts.projected): a backend's flat facts (durable_rules'
-        strata, under their short names) made in the same pass as `doc`, not by a second walk over it."""
-        self.projections = projections
-        if self._compiled is not None:
-            self.compile()
+        strata, under their short names) made in the same pass as `doc`, not by a second walk over it.
+
+        Returns the projections in force, the ones already set when they are equal: a backend knows
+        the facts made for it by that object (CaseFacts.projected's first item is it)."""
+        with self._compiling:
+            if self.projections != projections:
+                self.projections = projections
+                if self._compiled is not None:
+                    self._compiled = self._compiled_facts(projections)
+            return self.projections
 
     def compile(self) -> None:
         """Switch to the generated straight-line code (same results as the loops)."""
-        self._compiled = self._compiled_facts()
+        with self._compiling:
+            self._compiled = self._compiled_facts(self.projections)
 
     def _base_loop(self, case: Case, derived: Derived, values: dict) -> None:
         for block, paths, fields_of, nones in self.blocks:
@@ -169,7 +179,7 @@ class FactPlan:
     # embedded with repr(); functions and constants are passed in a namespace, never as source.
     # A block left out of the case (most cases have no complaint) is tested once for all the
     # facts that are absent with it: its fields and the derivations read from one of them.
-    def _compiled_facts(self):
+    def _compiled_facts(self, projections: tuple[dict[str, str], ...]):
         ns: dict[str, Any] = {"_error": _derivation_error, "_general": self._general,
                               "EPOCH": EPOCH, "MICRO": _MICROSECOND}
         lines = ["def facts(case, derived, zone):", "    values = {}", "    get = values.get"]
@@ -201,10 +211,10 @@ class FactPlan:
                 ns[f"G{i}"] = get
                 lines.append(f"    values[{path!r}] = G{i}(case, derived)")
         lines += self._derive_lines(ns, with_block, local)
-        lines += self._encode_lines(ns, with_block, local)
+        lines += self._encode_lines(ns, with_block, local, projections)
         # with the projections this code was made for: a backend finds out whether they are its own
-        ns["PROJECTIONS"] = self.projections
-        lines.append("    return values, doc, (PROJECTIONS, (" + "".join(f"S{j}, " for j in range(len(self.projections))) + "))")
+        ns["PROJECTIONS"] = projections
+        lines.append("    return values, doc, (PROJECTIONS, (" + "".join(f"S{j}, " for j in range(len(projections))) + "))")
         exec("\n".join(lines), ns)  # noqa: S102  # code generated from our own tables; pack text enters only as repr() literals
         return ns["facts"]
 
@@ -283,8 +293,8 @@ class FactPlan:
             out_absent[n] = [f"    values.update(AV{n})"]
         return self._guarded(runs, lambda n: out_absent.get(n, []))
 
-    def _encode_lines(self, ns: dict, with_block: dict[str, str], local: dict[str, str]) -> list[str]:
-        projections = self.projections
+    def _encode_lines(self, ns: dict, with_block: dict[str, str], local: dict[str, str],
+                      projections: tuple[dict[str, str], ...]) -> list[str]:
         runs: list[tuple[str | None, list[str]]] = [(None, ["    doc = {}", *(f"    S{j} = {{}}" for j in range(len(projections)))])]
 
         def stored(k: str, value: str) -> list[str]:
@@ -390,10 +400,8 @@ def _derivation_error(name: str, exc: Exception) -> CaseError:
 
 
 def fact_plan(program: Program) -> FactPlan:
-    plan = getattr(program, "_fact_plan", None)
-    if plan is None:
-        plan = program._fact_plan = FactPlan(program)     # type: ignore[attr-defined]  # kept with the Program
-    return plan
+    """The Program's one FactPlan (Program.kept: one even when threads ask at once)."""
+    return program.kept("_fact_plan", FactPlan)
 
 
 def case_facts(program: Program, case: Case, as_of: datetime) -> CaseFacts:
