@@ -132,8 +132,7 @@ class DurableBackend:
         self._open()
         # each stratum's case fields, made by the fact plan's generated code beside the doc (FactPlan.project;
         # another backend of the same program asks for the same, and both get the one object)
-        self._projections = fact_plan(program).project(
-            tuple({k: name for k, name in fields} for fields, _, _ in self._plan))
+        self._projections = fact_plan(program).project(tuple(dict(fields) for fields, _, _ in self._plan))
 
     # -- compile -----------------------------------------------------------------------
     def _build_definition(self) -> dict:

@@ -297,26 +297,25 @@ class FactPlan:
                       projections: tuple[dict[str, str], ...]) -> list[str]:
         runs: list[tuple[str | None, list[str]]] = [(None, ["    doc = {}", *(f"    S{j} = {{}}" for j in range(len(projections)))])]
 
-        def stored(k: str, value: str) -> list[str]:
+        def stored(k: str, value: str) -> str:
             """doc[k] = value, and the same value into each projection naming k (under its name there)."""
-            also = [f"S{j}[{p[k]!r}] = " for j, p in enumerate(projections) if k in p]
-            return [f"        doc[{k!r}] = {''.join(also)}{value}"]
+            also = "".join(f"S{j}[{p[k]!r}] = " for j, p in enumerate(projections) if k in p)
+            return f"doc[{k!r}] = {also}{value}"
         for i, (k, path, encode, extra) in enumerate(self.encoding):
             if encode is not None:
                 ns[f"E{i}"], ns[f"T{i}"] = encode, extra
                 body = [f"    v = get({path!r})", "    if v is not None:"]
                 if extra is _INSTANT:
-                    body += stored(k, "(v - EPOCH) // MICRO")
+                    body.append("        " + stored(k, "(v - EPOCH) // MICRO"))
                 elif extra is not None:
-                    body += stored(k, f"v if type(v) is T{i} else E{i}(v)")
+                    body.append("        " + stored(k, f"v if type(v) is T{i} else E{i}(v)"))
                 else:
-                    body += stored(k, f"E{i}(v)")
+                    body.append("        " + stored(k, f"E{i}(v)"))
             elif type(extra) is list:         # a list fact: present, plus one flag per value
-                body = [f"    v = get({path!r})", "    if v is not None:", *stored(k, "True")]
-                for flag, v in extra:
-                    body += stored(flag, f"{v!r} in v")
+                body = [f"    v = get({path!r})", "    if v is not None:", "        " + stored(k, "True")]
+                body += ["        " + stored(flag, f"{v!r} in v") for flag, v in extra]
             else:                             # a chained fact starts at its neutral value
-                body = [line[4:] for line in stored(k, repr(extra))]
+                body = ["    " + stored(k, repr(extra))]
             block = with_block.get(path) if encode is not None or type(extra) is list else None
             if block is not None and path in local:      # under its block's guard: its local
                 body[0] = f"    v = {local[path]}"
