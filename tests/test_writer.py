@@ -462,6 +462,26 @@ def test_workers_500_on_500_rows_start_no_pool(engine, tmp_path, monkeypatch, ca
 
 
 
+def test_a_worker_stays_deaf_to_ctrl_c_whatever_it_imports_later():
+    """A worker (runner._init_worker, the batch's and the server's) never turns Ctrl-C into a
+    KeyboardInterrupt: Polars, imported after the worker set SIGINT aside, installs its own handler
+    and raised one inside a query, a worker's traceback on the terminal before the batch's message."""
+    script = """
+import os, signal, threading, time
+from slarules.batch import runner
+runner._init_worker(None, None, os.getppid())
+import polars as pl
+frame = pl.DataFrame({"a": range(1_000_000)})
+threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()     # while a query runs
+started = time.monotonic()
+while time.monotonic() - started < 1.0:
+    frame.lazy().with_columns(b=pl.col("a") * 2).sort("b", descending=True).collect()
+print("decided")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "decided", "")
+
+
 @pytest.mark.parametrize("number, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_stops_the_workers_keeps_the_checkpoint_and_says_how_to_resume(large, reference, tmp_path,
                                                                                number, code):

@@ -148,6 +148,19 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+def _deaf_to_ctrl_c() -> None:
+    """Ctrl-C reaches the whole process group; the batch (or server) stops its workers itself.
+
+    Blocked, not only ignored, and before this process starts any thread (they inherit the mask): a
+    library imported later may install its own SIGINT handler over SIG_IGN (Polars does, and then
+    raises KeyboardInterrupt inside a query, a traceback on the user's terminal); a blocked signal
+    reaches no handler at all."""
+    import signal
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: int, limits=None,
                  registration: backends.Registration | None = None, compiled_file: str | None = None) -> None:
     """A worker's engine: the packs at `pack_paths`, or the compiled ones in `compiled_file` (`Engine.to_bytes`:
@@ -155,11 +168,10 @@ def _init_worker(pack_paths: list[str] | None, catalogue: str | None, parent: in
     writes before the child reads, and a child killed while starting leaves a parent writing more than the
     pipe holds blocked for good (serve/pool.py)."""
     global _engine
+    _deaf_to_ctrl_c()
     if registration is not None:        # a backend registered at run time: a spawned worker starts without it
         backends.register(registration)
     _die_with_parent(parent)
-    import signal
-    signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C reaches the whole group: the batch stops its workers
     from ..engine import Engine
     if compiled_file is not None:
         with open(compiled_file, "rb") as file:
