@@ -10,7 +10,7 @@ import copy
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import BASE
@@ -87,9 +87,19 @@ def test_time_zones_with_one_offset_or_several_agree(engine, chunk, zone):
     both(engine, [encode(c) for c in chunk])
 
 
+_ONE_ZONE_WITHOUT_A_FINDING = [      # found by Hypothesis: a Parquet chunk's parts, one with no finding at all
+    ({"waybill": "H0", "as_of": "2026-05-03T00:00:00+08:00", "stations": {"sending": "S-1", "delivering": "D-1"},
+      "scans": []}, "Asia/Shanghai"),
+    ({"waybill": "H0", "as_of": "2026-05-03T00:00:00+08:00", "stations": {"sending": "S-1", "delivering": "D-1"},
+      "scans": [], "parcel": {"length_cm": "200", "width_cm": "200", "height_cm": "200", "weight_kg": "50",
+                              "declared_value_cny": "500.00", "packaging_compliant": None, "prohibited": None}},
+     "Asia/Tokyo")]
+
+
 @DIFF
 @given(st.lists(st.tuples(cases(), st.sampled_from(["Asia/Shanghai", "Asia/Singapore", "Etc/GMT-8", "Asia/Tokyo",
                                                      "Europe/Berlin", None])), min_size=1, max_size=12))
+@example(chunk=_ONE_ZONE_WITHOUT_A_FINDING)
 def test_a_chunk_of_mixed_zones_agrees_zones_sharing_an_offset_included(engine, chunk):
     for c, zone in chunk:
         c.pop("timezone", None) if zone is None else c.update(timezone=zone)

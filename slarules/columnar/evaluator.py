@@ -503,7 +503,7 @@ class Columnar:
             if arrow:
                 return pl.DataFrame(schema={"__row": pl.Int64}), statement
             return pl.DataFrame({"__row": [], "json": []}, schema={"__row": pl.Int64, "json": pl.String}), statement
-        done = pl.concat(results).sort("__row")
+        done = _stacked(results).sort("__row")
         if arrow:       # a part with none (no finding, nothing missing, no money) is an empty list, as in JSON
             done = done.with_columns(pl.col(n).fill_null(pl.lit([], t)) for n, t in done.schema.items()
                                      if isinstance(t, pl.List))
@@ -684,6 +684,20 @@ class Columnar:
         for group, name, counts in columnar_counts(f, key):
             st.count_kpi(group, name, counts)
         return st
+
+
+def _stacked(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    """The per-offset parts one under another. A part where a column holds nothing (no finding, nothing
+    missing: `_findings`, `_listed`) has it typed Null; it takes the type another part gives it."""
+    if len(parts) > 1:
+        typed: dict[str, pl.DataType] = {}
+        for part in parts:
+            for name, dtype in part.schema.items():
+                if dtype != pl.Null:
+                    typed.setdefault(name, dtype)
+        parts = [part.with_columns(pl.col(n).cast(typed[n]) for n, t in part.schema.items() if t == pl.Null and n in typed)
+                 for part in parts]
+    return pl.concat(parts)
 
 
 def _listed(f: pl.DataFrame, items: list[tuple[pl.Expr, pl.Expr]], name: str) -> pl.DataFrame:
